@@ -1,0 +1,33 @@
+/** Error codes every facestyle error carries in `code`. */
+export type ErrorCode =
+  | 'ERR_FACESTYLE_ARGUMENT'
+  | 'ERR_FACESTYLE_SHAPE'
+  | 'ERR_FACESTYLE_FORMAT'
+  | 'ERR_FACESTYLE_UNSUPPORTED'
+  | 'ERR_FACESTYLE_OUT_OF_MEMORY'
+  | 'ERR_FACESTYLE_DISPOSED'
+  | 'ERR_FACESTYLE_CUDA'
+  | 'ERR_FACESTYLE_NUMERIC'
+  | 'ERR_FACESTYLE_NOT_FOUND'
+  | 'ERR_FACESTYLE_NATIVE'
+  | 'ERR_FACESTYLE_INTERNAL';
+
+/** The one error class of the package; native errors arrive as plain Errors with the same codes. */
+export class FacestyleError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FacestyleError';
+    this.code = code;
+  }
+}
+
+export const argumentError = (message: string) => new FacestyleError('ERR_FACESTYLE_ARGUMENT', message);
+export const shapeError = (message: string) => new FacestyleError('ERR_FACESTYLE_SHAPE', message);
+export const formatError = (message: string, cause?: unknown) => new FacestyleError('ERR_FACESTYLE_FORMAT', message, { cause });
+export const unsupportedError = (message: string) => new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', message);
+
+/** True for any error with an ERR_FACESTYLE_* code, native or not. */
+export function isFacestyleError(e: unknown): e is Error & { code: ErrorCode } {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as unknown as { code: string }).code.startsWith('ERR_FACESTYLE_');
+}

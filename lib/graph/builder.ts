@@ -1,0 +1,163 @@
+// The graph builder, for people and for lib/nn: `g.conv2d(x, { out: 64, kernel: 3, pad: 1 })`.
+// Every node's shapes are inferred as it is added, so a shape error is reported at build time,
+// naming the node.
+import { argumentError } from '../errors.js';
+import * as is from '../is.js';
+import { getOp, inferNodeShapes, normalizeAttrs, outputCount } from '../ops/index.js';
+import type { Attrs, Graph, Node, Value, ValueKind } from './ir.js';
+import { type Shape, Tensor, mulberry32, shapeSize } from './tensor.js';
+
+/** A value being built: its id in the graph and its inferred shape. */
+export interface Sym {
+  readonly id: number;
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+export type ParamInit = 'zeros' | 'ones' | 'he' | 'xavier' | Float32Array | Tensor | ((size: number) => Float32Array);
+
+export interface Conv2dOptions {
+  /** Output channels. */
+  out: number;
+  kernel: number | [number, number];
+  stride?: number | [number, number];
+  /** Symmetric padding, [top, left, bottom, right], or 'same' (stride 1, odd kernels). */
+  pad?: number | [number, number, number, number] | 'same';
+  dilation?: number | [number, number];
+  groups?: number;
+  bias?: boolean;
+  name?: string;
+}
+
+const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
+
+export class GraphBuilder {
+  private readonly values: Value[] = [];
+  private readonly nodes: Node[] = [];
+  private readonly inputs: number[] = [];
+  private readonly outputs: number[] = [];
+  private readonly names = new Set<string>(); // value names
+  private readonly nodeNames = new Set<string>();
+  private readonly rng: () => number;
+
+  /** `seed` makes parameter initialisation reproducible. */
+  constructor(readonly name = 'graph', options: { seed?: number } = {}) {
+    this.rng = mulberry32(options.seed ?? 1);
+  }
+
+  private uniqueName(base: string, taken: Set<string> = this.names): string {
+    let name = base;
+    for (let i = 1; taken.has(name); ++i) name = `${base}_${i}`;
+    taken.add(name);
+    return name;
+  }
+
+  private addValue(name: string, kind: ValueKind, shape: Shape, data?: Float32Array): Sym {
+    shapeSize(shape, name);
+    const v: Value = { id: this.values.length, name: this.uniqueName(name), kind, shape: [...shape], data };
+    this.values.push(v);
+    return { id: v.id, name: v.name, shape: v.shape };
+  }
+
+  /** A graph input (fed at run time). */
+  input(name: string, shape: Shape): Sym {
+    if (!is.string(name)) throw is.invalid('input name', 'non-empty string', name);
+    if (this.names.has(name)) throw argumentError(`Value name '${name}' is already used`);
+    const s = this.addValue(name, 'input', shape);
+    this.inputs.push(s.id);
+    return s;
+  }
+
+  /** A trainable parameter, initialised now. */
+  param(name: string, shape: Shape, init: ParamInit = 'he', fanIn?: number): Sym {
+    const n = shapeSize(shape, name);
+    let data: Float32Array;
+    if (init instanceof Tensor) data = init.data.slice();
+    else if (init instanceof Float32Array) data = init.slice();
+    else if (typeof init === 'function') data = init(n);
+    else if (init === 'zeros') data = new Float32Array(n);
+    else if (init === 'ones') data = new Float32Array(n).fill(1);
+    else {
+      // Kaiming/He uniform (gain sqrt(2)) or Xavier/Glorot uniform, from the fan-in.
+      const fan = fanIn ?? (shape.length > 1 ? n / shape[0] : n);
+      const bound = init === 'he' ? Math.sqrt(6 / fan) : Math.sqrt(3 / fan);
+      data = new Float32Array(n);
+      for (let i = 0; i < n; ++i) data[i] = (2 * this.rng() - 1) * bound;
+    }
+    if (data.length !== n) throw argumentError(`Parameter '${name}' needs ${n} values but received ${data.length}`);
+    return this.addValue(name, 'param', shape, data);
+  }
+
+  /** A constant tensor (not trained). */
+  constant(name: string, tensor: Tensor): Sym {
+    return this.addValue(name, 'const', tensor.shape, tensor.data.slice());
+  }
+
+  /** Adds a node of any registered op; returns its outputs. Shapes are inferred now. */
+  op(opName: string, inputs: readonly (Sym | null)[], attrs: Attrs = {}, name?: string): Sym[] {
+    const schema = getOp(opName);
+    let nodeName = this.uniqueName(name ?? opName.toLowerCase(), this.nodeNames);
+    // A single-output node's value takes the node's name, so keep both free.
+    while (this.names.has(nodeName)) nodeName = this.uniqueName(`${nodeName}_`, this.nodeNames);
+    const full = normalizeAttrs(schema, attrs);
+    const shapes = inferNodeShapes(schema, nodeName, inputs.map((s) => (s ? s.shape : null)), full);
+    const count = outputCount(schema, full);
+    const outs = shapes.slice(0, count).map((shape, i) => this.addValue(count === 1 ? nodeName : `${nodeName}:${i}`, 'intermediate', shape));
+    this.nodes.push({ id: this.nodes.length, name: nodeName, op: opName, attrs: full, inputs: inputs.map((s) => (s ? s.id : -1)), outputs: outs.map((o) => o.id) });
+    return outs;
+  }
+
+  /** Single-output op. */
+  op1(opName: string, inputs: readonly (Sym | null)[], attrs: Attrs = {}, name?: string): Sym {
+    return this.op(opName, inputs, attrs, name)[0];
+  }
+
+  /** Marks a value as a graph output. */
+  output(sym: Sym, name?: string): Sym {
+    if (name && name !== sym.name) {
+      const id = this.op1('Identity', [sym], {}, name);
+      this.outputs.push(id.id);
+      return id;
+    }
+    this.outputs.push(sym.id);
+    return sym;
+  }
+
+  build(): Graph {
+    if (this.outputs.length === 0) throw argumentError(`Graph '${this.name}' has no outputs; call output() first`);
+    return {
+      name: this.name,
+      values: this.values.map((v) => ({ ...v, shape: [...v.shape] })),
+      nodes: this.nodes.map((n) => ({ ...n, attrs: { ...n.attrs }, inputs: [...n.inputs], outputs: [...n.outputs] })),
+      inputs: [...this.inputs],
+      outputs: [...this.outputs],
+    };
+  }
+
+  // ---- layers ----
+
+  /** 2-D convolution with a new weight (He-initialised) and optional bias. */
+  conv2d(x: Sym, o: Conv2dOptions): Sym {
+    if (x.shape.length !== 4) throw argumentError(`conv2d expects NCHW input but received [${x.shape.join(',')}]`);
+    const [kh, kw] = pair(o.kernel);
+    const groups = o.groups ?? 1;
+    const cin = x.shape[1];
+    is.positiveInteger('out', o.out);
+    const [dh, dw] = pair(o.dilation ?? 1);
+    let pads: number[];
+    if (o.pad === 'same') pads = [((kh - 1) * dh) >> 1, ((kw - 1) * dw) >> 1, ((kh - 1) * dh) >> 1, ((kw - 1) * dw) >> 1];
+    else if (Array.isArray(o.pad)) pads = [...o.pad];
+    else pads = [o.pad ?? 0, o.pad ?? 0, o.pad ?? 0, o.pad ?? 0];
+    const base = o.name ?? 'conv';
+    const w = this.param(`${base}.weight`, [o.out, cin / groups, kh, kw], 'he', (cin / groups) * kh * kw);
+    const b = o.bias === false ? null : this.param(`${base}.bias`, [o.out], 'zeros');
+    return this.op1('Conv2D', b ? [x, w, b] : [x, w], { strides: pair(o.stride ?? 1), pads, dilations: [dh, dw], group: groups }, base);
+  }
+
+  add(a: Sym, b: Sym, name?: string): Sym {
+    return this.op1('Add', [a, b], {}, name);
+  }
+  relu(x: Sym, name?: string): Sym {
+    return this.op1('Relu', [x], {}, name);
+  }
+}

@@ -1,0 +1,113 @@
+// Image <-> tensor on sharp: the first and last step of the one path of data.
+import sharp from 'sharp';
+import { FacestyleError, formatError, shapeError } from '../errors.js';
+import { Tensor } from '../graph/tensor.js';
+import * as is from '../is.js';
+
+export type ImageInput = string | Buffer | Uint8Array;
+
+export interface ImageToTensorOptions {
+  /** Resize to width x height (a number means square). Omitted: keep the image's size. */
+  size?: number | [number, number];
+  /** How to fit when resizing: 'fill' (stretch, default), 'cover' (crop) or 'contain' (letterbox). */
+  fit?: 'fill' | 'cover' | 'contain';
+  /** Channel order (default 'rgb'). */
+  channels?: 'rgb' | 'bgr';
+  /** Value range the 0..255 pixels map to (default [0, 1]). */
+  range?: [number, number];
+  /** Refuse images with more pixels than this (default 268402689, sharp's default; false: no limit). */
+  limitInputPixels?: number | false;
+}
+
+export const DEFAULT_PIXEL_LIMIT = 0x3fff * 0x3fff;
+
+/** Raw RGB pixels of an image (EXIF orientation applied, alpha flattened on black, grey expanded). */
+export async function readImageRgb(input: ImageInput, options: { limitInputPixels?: number | false } = {}): Promise<{ data: Buffer; width: number; height: number }> {
+  if (!(typeof input === 'string' && input.length > 0) && !(input instanceof Uint8Array)) throw is.invalid('image', 'file path or Buffer', input);
+  const limit = options.limitInputPixels ?? DEFAULT_PIXEL_LIMIT;
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: limit === false ? false : limit, failOn: 'error' })
+      .rotate()
+      .flatten({ background: { r: 0, g: 0, b: 0 } })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw formatError(`Expected 3 colour channels after conversion but received ${info.channels}`);
+    return { data, width: info.width, height: info.height };
+  } catch (e) {
+    if (e instanceof FacestyleError) throw e;
+    const msg = (e as Error).message ?? String(e);
+    if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image exceeds the pixel limit of ${limit} (set limitInputPixels to raise it): ${msg}`);
+    if (typeof input === 'string' && /missing|no such file|ENOENT/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Image file not found: ${input}`);
+    throw formatError(`Could not decode image${typeof input === 'string' ? ` '${input}'` : ''}: ${msg}`, e);
+  }
+}
+
+/** Interleaved RGB bytes (HWC) -> Float32 NCHW [1,3,H,W] tensor in `range`, RGB or BGR. */
+export function rgbToTensor(data: Uint8Array, width: number, height: number, options: { channels?: 'rgb' | 'bgr'; range?: [number, number] } = {}): Tensor {
+  const [lo, hi] = options.range ?? [0, 1];
+  const scale = (hi - lo) / 255;
+  const plane = width * height;
+  if (data.length !== plane * 3) throw shapeError(`Expected ${plane * 3} bytes for ${width}x${height} RGB but received ${data.length}`);
+  const out = new Float32Array(plane * 3);
+  const order = options.channels === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  for (let c = 0; c < 3; ++c) {
+    const src = order[c];
+    const base = c * plane;
+    for (let i = 0; i < plane; ++i) out[base + i] = data[i * 3 + src] * scale + lo;
+  }
+  return new Tensor([1, 3, height, width], out);
+}
+
+/** Image file or Buffer -> Float32 NCHW [1,3,H,W] tensor. */
+export async function imageToTensor(input: ImageInput, options: ImageToTensorOptions = {}): Promise<Tensor> {
+  let { data, width, height } = await readImageRgb(input, options);
+  if (options.size !== undefined) {
+    const [w, h] = typeof options.size === 'number' ? [options.size, options.size] : options.size;
+    is.positiveInteger('size width', w);
+    is.positiveInteger('size height', h);
+    data = await sharp(data, { raw: { width, height, channels: 3 } })
+      .resize(w, h, { fit: options.fit ?? 'fill', background: { r: 0, g: 0, b: 0 } })
+      .raw()
+      .toBuffer();
+    width = w;
+    height = h;
+  }
+  return rgbToTensor(data, width, height, options);
+}
+
+/** Float32 NCHW tensor (one image: [1,3,H,W] or [3,H,W]) -> interleaved RGB bytes. */
+export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): { data: Buffer; width: number; height: number } {
+  const shape = tensor.shape.length === 3 ? [1, ...tensor.shape] : tensor.shape;
+  if (shape.length !== 4 || shape[1] !== 3) throw shapeError(`Expected a [N,3,H,W] tensor but received [${tensor.shape.join(',')}]`);
+  const [, , height, width] = shape;
+  const index = options.index ?? 0;
+  if (index < 0 || index >= shape[0]) throw shapeError(`Image index ${index} is out of range for batch ${shape[0]}`);
+  const [lo, hi] = options.range ?? [0, 1];
+  const scale = 255 / (hi - lo);
+  const plane = width * height;
+  const base = index * 3 * plane;
+  const order = options.channels === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  const out = Buffer.alloc(plane * 3);
+  for (let c = 0; c < 3; ++c) {
+    const src = base + order[c] * plane;
+    for (let i = 0; i < plane; ++i) {
+      const v = (tensor.data[src + i] - lo) * scale;
+      out[i * 3 + c] = v <= 0 || Number.isNaN(v) ? 0 : v >= 255 ? 255 : Math.round(v);
+    }
+  }
+  return { data: out, width, height };
+}
+
+/** Tensor -> encoded image. Format from `format`, or from the file extension when writing. */
+export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; format?: 'png' | 'jpeg' | 'webp'; index?: number } = {}): Promise<Buffer> {
+  const { data, width, height } = tensorToRgb(tensor, options);
+  return sharp(data, { raw: { width, height, channels: 3 } }).toFormat(options.format ?? 'png').toBuffer();
+}
+
+/** Writes a tensor as an image file; the format follows the extension. */
+export async function saveTensorImage(tensor: Tensor, file: string, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): Promise<void> {
+  const { data, width, height } = tensorToRgb(tensor, options);
+  await sharp(data, { raw: { width, height, channels: 3 } }).toFile(file);
+}

@@ -1,0 +1,46 @@
+// Argument validation at the public edge (sharp's lib/is.js style): one helper set, one message form,
+// "Expected <what> for <name> but received <value>".
+import { argumentError } from './errors.js';
+
+export const defined = (v: unknown): boolean => v !== undefined && v !== null;
+export const object = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const number = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+export const integer = (v: unknown): v is number => Number.isInteger(v);
+export const string = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+export const bool = (v: unknown): v is boolean => typeof v === 'boolean';
+export const inRange = (v: number, lo: number, hi: number): boolean => v >= lo && v <= hi;
+export const inArray = <T>(v: unknown, list: readonly T[]): v is T => list.includes(v as T);
+
+export function describe(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (v instanceof Float32Array) return `Float32Array(${v.length})`;
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<number>).length})`;
+  if (Array.isArray(v)) return v.length > 8 ? `array(${v.length})` : `[${v.map(describe).join(',')}]`;
+  if (typeof v === 'object' && v !== null) return v.constructor?.name ?? 'object';
+  return String(v);
+}
+
+/** The error for a bad argument: "Expected <expected> for <name> but received <actual>". */
+export function invalid(name: string, expected: string, actual: unknown): Error {
+  return argumentError(`Expected ${expected} for ${name} but received ${describe(actual)}`);
+}
+
+export function positiveInteger(name: string, v: unknown): number {
+  if (!integer(v) || v <= 0) throw invalid(name, 'positive integer', v);
+  return v;
+}
+
+export function integerInRange(name: string, v: unknown, lo: number, hi: number): number {
+  if (!integer(v) || !inRange(v, lo, hi)) throw invalid(name, `integer between ${lo} and ${hi}`, v);
+  return v;
+}
+
+export function numberInRange(name: string, v: unknown, lo: number, hi: number): number {
+  if (!number(v) || !inRange(v, lo, hi)) throw invalid(name, `number between ${lo} and ${hi}`, v);
+  return v;
+}
+
+export function oneOf<T extends string>(name: string, v: unknown, list: readonly T[]): T {
+  if (!inArray(v, list)) throw invalid(name, `one of ${list.map((x) => `'${x}'`).join(', ')}`, v);
+  return v as T;
+}

@@ -1,0 +1,72 @@
+// Loads the native addon once. If it cannot be loaded, one clear error lists the causes and fixes.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FacestyleError } from './errors.js';
+
+export interface NativeSessionHandle {
+  run(feeds: Float32Array[]): Promise<Float32Array[]>;
+  dispose(): void;
+  readValue(name: string): Float32Array;
+  writeValue(name: string, data: Float32Array): void;
+  info(): { arenaBytes: number; largestLiveSetBytes: number; paramBytes: number; threads: number; device: string; order: number[] };
+}
+
+export interface NativeCapabilities {
+  version: string;
+  simd: 'scalar' | 'avx2' | 'avx512';
+  simdDetected: 'scalar' | 'avx2' | 'avx512';
+  threads: number;
+  openmp: boolean;
+  cuda: { compiled: boolean; runtimeVersion: string; error: string; devices: { name: string; totalMemory: number; freeMemory: number; computeCapability: number }[] };
+  ops: { name: string; cpu: boolean; cuda: boolean }[];
+}
+
+export interface NativeGraph {
+  values: { name: string; kind: string; shape: number[]; data?: Float32Array }[];
+  nodes: { name: string; op: string; attrs: Record<string, unknown>; inputs: number[]; outputs: number[] }[];
+  inputs: number[];
+  outputs: number[];
+}
+
+export interface NativeAddon {
+  compile(graph: NativeGraph, options: { device?: string; threads?: number; reuseBuffers?: boolean }): Promise<NativeSessionHandle>;
+  capabilities(): NativeCapabilities;
+}
+
+/** The package root (works from lib/ under vitest and from dist/ when installed). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+let addon: NativeAddon | undefined;
+
+export function loadNative(): NativeAddon {
+  if (addon) return addon;
+  const candidates = [
+    process.env.FACESTYLE_ADDON,
+    path.join(packageRoot, 'build', 'Release', 'facestyle.node'),
+    path.join(packageRoot, 'build', 'facestyle.node'),
+  ].filter((p): p is string => !!p);
+  const require = createRequire(import.meta.url);
+  const errors: string[] = [];
+  for (const file of candidates) {
+    if (!existsSync(file)) {
+      errors.push(`${file}: not found`);
+      continue;
+    }
+    try {
+      addon = require(file) as NativeAddon;
+      return addon;
+    } catch (e) {
+      errors.push(`${file}: ${(e as Error).message}`);
+    }
+  }
+  throw new FacestyleError(
+    'ERR_FACESTYLE_NATIVE',
+    `The facestyle native addon could not be loaded.\n  Tried:\n    ${errors.join('\n    ')}\n` +
+      `  Causes and fixes:\n` +
+      `    - it was never built: run \`npm install\` (or \`npm run build\`) in ${packageRoot}; it needs cmake >= 3.18 and g++/clang++\n` +
+      `    - it was built for another Node ABI or platform: delete build/ and run \`npm run build\`\n` +
+      `    - a custom build elsewhere: set FACESTYLE_ADDON=/path/to/facestyle.node`,
+  );
+}

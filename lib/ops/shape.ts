@@ -1,0 +1,3 @@
+// Op schemas of this family register here (see lib/ops/registry.ts).
+import { registerOp } from './registry.js';
+void registerOp;

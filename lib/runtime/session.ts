@@ -1,0 +1,140 @@
+// compile(graph) -> Session: the graph is planned once natively and run many times. Runs return
+// Promises and never block the event loop; calls on one session run in order; dispose() is safe at
+// any time, including during a run, and twice.
+import { FacestyleError, argumentError, shapeError } from '../errors.js';
+import type { Graph } from '../graph/ir.js';
+import { Tensor, sameShape, shapeSize, shapeToString } from '../graph/tensor.js';
+import * as is from '../is.js';
+import { type NativeGraph, type NativeSessionHandle, loadNative } from '../native.js';
+import { hasOp } from '../ops/index.js';
+
+export type DeviceName = 'cpu' | 'cuda';
+
+export interface CompileOptions {
+  /** Where to run: 'cpu' (default) or 'cuda'. */
+  device?: DeviceName;
+  /** CPU threads; 0 (default) uses every hardware thread. */
+  threads?: number;
+  /** Share memory between values whose lifetimes do not overlap (default true). */
+  reuseBuffers?: boolean;
+}
+
+export type Feeds = Record<string, Tensor | Float32Array>;
+
+export interface SessionInfo {
+  device: DeviceName;
+  threads: number;
+  /** Bytes of the activation arena: the peak activation memory of this plan. */
+  peakActivationBytes: number;
+  /** Lower bound for any plan: the most bytes live at one step. */
+  largestLiveSetBytes: number;
+  paramBytes: number;
+}
+
+export class Session {
+  private handle: NativeSessionHandle | null;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** @internal use compile() */
+  constructor(readonly graph: Graph, handle: NativeSessionHandle, readonly device: DeviceName) {
+    this.handle = handle;
+  }
+
+  get disposed(): boolean {
+    return this.handle === null;
+  }
+
+  private live(): NativeSessionHandle {
+    if (!this.handle) throw new FacestyleError('ERR_FACESTYLE_DISPOSED', 'The session was disposed; compile the graph again');
+    return this.handle;
+  }
+
+  /** Runs the graph. Feeds are keyed by input name; results are keyed by output name. */
+  run(feeds: Feeds): Promise<Record<string, Tensor>> {
+    let arrays: Float32Array[];
+    try {
+      this.live();
+      arrays = this.checkFeeds(feeds);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const result = this.tail.then(async () => {
+      const outs = await this.live().run(arrays);
+      const named: Record<string, Tensor> = {};
+      this.graph.outputs.forEach((id, i) => {
+        const v = this.graph.values[id];
+        named[v.name] = new Tensor(v.shape, outs[i]);
+      });
+      return named;
+    });
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private checkFeeds(feeds: Feeds): Float32Array[] {
+    if (!is.object(feeds)) throw is.invalid('feeds', 'an object of input name -> Tensor', feeds);
+    const known = new Set(this.graph.inputs.map((id) => this.graph.values[id].name));
+    for (const key of Object.keys(feeds)) if (!known.has(key)) throw argumentError(`Unknown feed '${key}'; the graph's inputs are ${[...known].join(', ')}`);
+    return this.graph.inputs.map((id) => {
+      const v = this.graph.values[id];
+      const f = feeds[v.name];
+      if (f === undefined) throw argumentError(`Missing feed '${v.name}' (shape ${shapeToString(v.shape)})`);
+      if (f instanceof Tensor) {
+        if (!sameShape(f.shape, v.shape)) throw shapeError(`Feed '${v.name}': expected shape ${shapeToString(v.shape)} but received ${shapeToString(f.shape)}`);
+        return f.data;
+      }
+      if (!(f instanceof Float32Array)) throw is.invalid(`feed '${v.name}'`, 'Tensor or Float32Array', f);
+      if (f.length !== shapeSize(v.shape)) throw shapeError(`Feed '${v.name}': expected ${shapeSize(v.shape)} values for shape ${shapeToString(v.shape)} but received ${f.length}`);
+      return f;
+    });
+  }
+
+  /** Reads a parameter or constant as it is now on the device. */
+  readParam(name: string): Tensor {
+    const v = this.graph.values.find((x) => x.name === name && (x.kind === 'param' || x.kind === 'const'));
+    if (!v) throw argumentError(`No parameter named '${name}'`);
+    return new Tensor(v.shape, this.live().readValue(name));
+  }
+
+  /** Overwrites a parameter or constant on the device. */
+  writeParam(name: string, value: Tensor | Float32Array): void {
+    const v = this.graph.values.find((x) => x.name === name && (x.kind === 'param' || x.kind === 'const'));
+    if (!v) throw argumentError(`No parameter named '${name}'`);
+    const data = value instanceof Tensor ? value.data : value;
+    if (!(data instanceof Float32Array) || data.length !== shapeSize(v.shape)) throw shapeError(`Parameter '${name}' expects ${shapeSize(v.shape)} values for shape ${shapeToString(v.shape)}`);
+    this.live().writeValue(name, data);
+  }
+
+  info(): SessionInfo {
+    const i = this.live().info();
+    return { device: i.device as DeviceName, threads: i.threads, peakActivationBytes: i.arenaBytes, largestLiveSetBytes: i.largestLiveSetBytes, paramBytes: i.paramBytes };
+  }
+
+  /** Frees native memory now. Safe during a run (the run finishes first) and safe twice. */
+  dispose(): void {
+    if (!this.handle) return;
+    this.handle.dispose();
+    this.handle = null;
+  }
+}
+
+/** The graph as the addon receives it. */
+export function toNativeGraph(graph: Graph): NativeGraph {
+  return {
+    values: graph.values.map((v) => ({ name: v.name, kind: v.kind, shape: v.shape, data: v.data })),
+    nodes: graph.nodes.map((n) => ({ name: n.name, op: n.op, attrs: n.attrs, inputs: n.inputs, outputs: n.outputs })),
+    inputs: graph.inputs,
+    outputs: graph.outputs,
+  };
+}
+
+/** Plans the graph natively once; the returned session runs it many times. */
+export async function compile(graph: Graph, options: CompileOptions = {}): Promise<Session> {
+  if (!is.object(graph) || !Array.isArray((graph as Graph).nodes)) throw is.invalid('graph', 'a Graph (from GraphBuilder.build() or loadOnnx())', graph);
+  const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
+  const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
+  const unknown = [...new Set(graph.nodes.map((n) => n.op).filter((op) => !hasOp(op)))];
+  if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Unknown ops: ${unknown.join(', ')}`);
+  const handle = await loadNative().compile(toNativeGraph(graph), { device, threads, reuseBuffers: options.reuseBuffers ?? true });
+  return new Session(graph, handle, device);
+}

@@ -1,0 +1,9 @@
+// CPU kernels: see runtime/register_kernels.h for the ops of this family.
+#include "facestyle/kernel.h"
+#include "runtime/register_kernels.h"
+
+namespace facestyle {
+
+void registerCpuConvKernels() {}
+
+}  // namespace facestyle

@@ -1,0 +1,295 @@
+// The N-API layer: capabilities(), compile() and NativeSession. Thin by design: convert, queue,
+// run natively, convert back. No JS value is touched off the main thread.
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "facestyle/capabilities.h"
+#include "napi/convert.h"
+#include "runtime/session.h"
+
+namespace facestyle::napi {
+
+namespace {
+
+// A worker whose failures carry an ERR_FACESTYLE_* code to the rejected Promise.
+class CodedWorker : public Napi::AsyncWorker {
+ public:
+  explicit CodedWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      Work();
+    } catch (const Error& e) {
+      code_ = errorCodeName(e.code());
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = errorCodeName(ErrorCode::OutOfMemory);
+      SetError("Out of memory");
+    } catch (const std::exception& e) {
+      code_ = errorCodeName(ErrorCode::Internal);
+      SetError(e.what());
+    } catch (...) {
+      code_ = errorCodeName(ErrorCode::Internal);
+      SetError("Unknown native error");
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(makeError(Env(), code_.c_str(), e.Message()).Value());
+  }
+
+ protected:
+  virtual void Work() = 0;
+  Napi::Promise::Deferred deferred_;
+
+ private:
+  std::string code_ = "ERR_FACESTYLE_INTERNAL";
+};
+
+// Runs fn, turning native errors into thrown JS errors with codes.
+template <typename Fn>
+auto guarded(Napi::Env env, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    throw makeError(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw makeError(env, ErrorCode::OutOfMemory, "Out of memory");
+  }
+}
+
+class NativeSession : public Napi::ObjectWrap<NativeSession> {
+ public:
+  static Napi::FunctionReference* constructor;
+
+  static Napi::Function Init(Napi::Env env) {
+    Napi::Function fn = DefineClass(env, "NativeSession",
+                                    {InstanceMethod("run", &NativeSession::Run), InstanceMethod("dispose", &NativeSession::Dispose),
+                                     InstanceMethod("readValue", &NativeSession::ReadValue),
+                                     InstanceMethod("writeValue", &NativeSession::WriteValue),
+                                     InstanceMethod("info", &NativeSession::Info)});
+    constructor = new Napi::FunctionReference(Napi::Persistent(fn));
+    return fn;
+  }
+
+  explicit NativeSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeSession>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw makeError(info.Env(), ErrorCode::Argument, "NativeSession is made by compile(), not constructed directly");
+    auto* holder = info[0].As<Napi::External<std::shared_ptr<Session>>>().Data();
+    session_ = *holder;
+    reported_ = static_cast<int64_t>(session_->plan().arenaBytes + session_->paramBytes());
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reported_);
+  }
+
+  ~NativeSession() override = default;
+  void Finalize(Napi::Env env) override { release(env); }
+
+ private:
+  void release(Napi::Env env) {
+    if (!session_) return;
+    session_.reset();
+    Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
+    reported_ = 0;
+  }
+
+  std::shared_ptr<Session> live(Napi::Env env) {
+    if (!session_) throw makeError(env, ErrorCode::Disposed, "The session was disposed; compile the graph again");
+    return session_;
+  }
+
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    release(info.Env());
+    return info.Env().Undefined();
+  }
+  Napi::Value ReadValue(const Napi::CallbackInfo& info);
+  Napi::Value WriteValue(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Session> session_;
+  int64_t reported_ = 0;
+};
+
+Napi::FunctionReference* NativeSession::constructor = nullptr;
+
+class RunWorker : public CodedWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds) : CodedWorker(env), session_(std::move(session)) {
+    for (uint32_t i = 0; i < feeds.Length(); ++i) {
+      Napi::Value v = feeds.Get(i);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw makeError(env, ErrorCode::Argument, "Expected Float32Array for feed " + std::to_string(i));
+      Napi::Float32Array f = v.As<Napi::Float32Array>();
+      spans_.push_back(HostSpan{f.Data(), f.ElementLength()});
+      keepAlive_.push_back(Napi::Persistent(f.As<Napi::Object>()));  // the buffers stay alive until we finish
+    }
+  }
+  void Work() override { results_ = session_->run(spans_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, results_.size());
+    for (size_t i = 0; i < results_.size(); ++i) {
+      auto* holder = new std::vector<float>(std::move(results_[i]));
+      Napi::ArrayBuffer buf = holder->empty()
+                                  ? Napi::ArrayBuffer::New(env, 0)
+                                  : Napi::ArrayBuffer::New(env, holder->data(), holder->size() * sizeof(float),
+                                                           [](Napi::Env, void*, std::vector<float>* h) { delete h; }, holder);
+      if (holder->empty()) delete holder;
+      out.Set(static_cast<uint32_t>(i), Napi::Float32Array::New(env, buf.ByteLength() / sizeof(float), buf, 0));
+    }
+    deferred_.Resolve(out);
+  }
+
+ private:
+  std::shared_ptr<Session> session_;
+  std::vector<HostSpan> spans_;
+  std::vector<Napi::ObjectReference> keepAlive_;
+  std::vector<std::vector<float>> results_;
+};
+
+Napi::Value NativeSession::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto session = live(env);
+  if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array feeds");
+  auto* worker = new RunWorker(env, session, info[0].As<Napi::Array>());
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+int valueIndex(Napi::Env env, Session& s, const Napi::Value& name) {
+  if (!name.IsString()) throw makeError(env, ErrorCode::Argument, "Expected string value name");
+  int v = s.findValue(name.As<Napi::String>().Utf8Value());
+  if (v < 0) throw makeError(env, ErrorCode::Argument, "No value named '" + name.As<Napi::String>().Utf8Value() + "'");
+  return v;
+}
+
+Napi::Value NativeSession::ReadValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto session = live(env);
+  int v = valueIndex(env, *session, info[0]);
+  std::vector<float> data = guarded(env, [&] { return session->readValue(v); });
+  Napi::Float32Array out = Napi::Float32Array::New(env, data.size());
+  std::copy(data.begin(), data.end(), out.Data());
+  return out;
+}
+
+Napi::Value NativeSession::WriteValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto session = live(env);
+  int v = valueIndex(env, *session, info[0]);
+  if (info.Length() < 2 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw makeError(env, ErrorCode::Argument, "Expected Float32Array data");
+  Napi::Float32Array f = info[1].As<Napi::Float32Array>();
+  guarded(env, [&] { session->writeValue(v, f.Data(), f.ElementLength()); return 0; });
+  return env.Undefined();
+}
+
+Napi::Value NativeSession::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto session = live(env);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("arenaBytes", Napi::Number::New(env, static_cast<double>(session->plan().arenaBytes)));
+  o.Set("largestLiveSetBytes", Napi::Number::New(env, static_cast<double>(session->plan().largestLiveSetBytes)));
+  o.Set("paramBytes", Napi::Number::New(env, static_cast<double>(session->paramBytes())));
+  o.Set("threads", Napi::Number::New(env, session->threads()));
+  o.Set("device", Napi::String::New(env, deviceName(session->device())));
+  Napi::Array order = Napi::Array::New(env, session->plan().order.size());
+  for (size_t i = 0; i < session->plan().order.size(); ++i) order.Set(static_cast<uint32_t>(i), session->plan().order[i]);
+  o.Set("order", order);
+  return o;
+}
+
+class CompileWorker : public CodedWorker {
+ public:
+  CompileWorker(Napi::Env env, GraphDesc graph, SessionOptions options)
+      : CodedWorker(env), graph_(std::move(graph)), options_(options) {}
+  void Work() override { session_ = std::make_shared<Session>(std::move(graph_), options_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto external = Napi::External<std::shared_ptr<Session>>::New(env, &session_);
+    deferred_.Resolve(NativeSession::constructor->New({external}));
+  }
+
+ private:
+  GraphDesc graph_;
+  SessionOptions options_;
+  std::shared_ptr<Session> session_;
+};
+
+Napi::Value Compile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw makeError(env, ErrorCode::Argument, "Expected a graph object");
+  SessionOptions options;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (o.Get("device").IsString()) {
+      std::string d = o.Get("device").As<Napi::String>().Utf8Value();
+      if (d == "cpu") options.device = Device::CPU;
+      else if (d == "cuda") options.device = Device::CUDA;
+      else throw makeError(env, ErrorCode::Argument, "Expected device 'cpu' or 'cuda' but received '" + d + "'");
+    }
+    if (o.Get("threads").IsNumber()) options.threads = o.Get("threads").As<Napi::Number>().Int32Value();
+    if (o.Get("reuseBuffers").IsBoolean()) options.plan.reuseBuffers = o.Get("reuseBuffers").As<Napi::Boolean>().Value();
+  }
+  GraphDesc graph = guarded(env, [&] { return graphFromJs(info[0].As<Napi::Object>()); });
+  auto* worker = new CompileWorker(env, std::move(graph), options);
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value Capabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", versionString());
+  o.Set("simd", simdLevelName(simdLevel()));
+  o.Set("simdDetected", simdLevelName(detectedSimdLevel()));
+  o.Set("threads", hardwareThreads());
+#ifdef _OPENMP
+  o.Set("openmp", true);
+#else
+  o.Set("openmp", false);
+#endif
+  CudaInfo cuda = queryCuda();
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("compiled", cuda.compiled);
+  c.Set("runtimeVersion", cuda.runtimeVersion);
+  c.Set("error", cuda.error);
+  Napi::Array devices = Napi::Array::New(env, cuda.devices.size());
+  for (size_t i = 0; i < cuda.devices.size(); ++i) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", cuda.devices[i].name);
+    d.Set("totalMemory", static_cast<double>(cuda.devices[i].totalMemory));
+    d.Set("freeMemory", static_cast<double>(cuda.devices[i].freeMemory));
+    d.Set("computeCapability", cuda.devices[i].computeCapability / 10.0);
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+  c.Set("devices", devices);
+  o.Set("cuda", c);
+  Napi::Array ops = Napi::Array::New(env);
+  for (int k = 0; k < kOpCount; ++k) {
+    Napi::Object op = Napi::Object::New(env);
+    op.Set("name", opKindName(static_cast<OpKind>(k)));
+    op.Set("cpu", findKernel(static_cast<OpKind>(k), Device::CPU) != nullptr);
+    op.Set("cuda", findKernel(static_cast<OpKind>(k), Device::CUDA) != nullptr);
+    ops.Set(static_cast<uint32_t>(k), op);
+  }
+  o.Set("ops", ops);
+  return o;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeSession", NativeSession::Init(env));
+  exports.Set("compile", Napi::Function::New(env, Compile));
+  exports.Set("capabilities", Napi::Function::New(env, Capabilities));
+  return exports;
+}
+
+NODE_API_MODULE(facestyle, Init)
+
+}  // namespace facestyle::napi

@@ -1,0 +1,147 @@
+#include "runtime/session.h"
+
+#include <map>
+#include <new>
+#include <thread>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace facestyle {
+
+namespace {
+
+int defaultThreads() {
+#ifdef _OPENMP
+  return omp_get_num_procs();
+#else
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
+#endif
+}
+
+}  // namespace
+
+Session::Session(GraphDesc graph, const SessionOptions& options) : graph_(std::move(graph)), options_(options) {
+  FACESTYLE_CHECK(options.threads >= 0 && options.threads <= 1024, Argument,
+                  "Expected threads between 0 and 1024 but received " + std::to_string(options.threads));
+  threads_ = options.threads > 0 ? options.threads : defaultThreads();
+  plan_ = makePlan(graph_, options.plan);
+
+  // Every op must have a kernel on this device; list all that do not, with counts.
+  std::map<std::string, int> missing;
+  kernels_.reserve(plan_.order.size());
+  for (int n : plan_.order) {
+    KernelFn fn = findKernel(graph_.nodes[n].op, options.device);
+    if (!fn) ++missing[opKindName(graph_.nodes[n].op)];
+    kernels_.push_back(fn);
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& [name, count] : missing) list += (list.empty() ? "" : ", ") + name + " (" + std::to_string(count) + ")";
+    throw Error(ErrorCode::Unsupported,
+                std::string("No ") + deviceName(options.device) + " kernel for: " + list);
+  }
+
+  memory_ = options.device == Device::CPU ? makeCpuMemory() : makeCudaMemory();
+  try {
+    arena_ = DeviceBuffer(memory_.get(), plan_.arenaBytes);
+    storage_.resize(graph_.values.size());
+    address_.assign(graph_.values.size(), nullptr);
+    for (size_t v = 0; v < graph_.values.size(); ++v) {
+      ValueDesc& val = graph_.values[v];
+      if (val.kind == ValueKind::Param || val.kind == ValueKind::Const) {
+        size_t bytes = val.data.size() * sizeof(float);
+        storage_[v] = DeviceBuffer(memory_.get(), bytes);
+        if (bytes) memory_->copyFromHost(storage_[v].data(), val.data.data(), bytes);
+        address_[v] = storage_[v].data();
+        paramBytes_ += bytes;
+        // The device copy is the truth from now on; keep no second host copy.
+        std::vector<float>().swap(val.data);
+      } else {
+        address_[v] = reinterpret_cast<float*>(arena_.bytes() + plan_.offsets[v]);
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::OutOfMemory, "Out of host memory while compiling the graph");
+  }
+  bindContexts();
+}
+
+Session::~Session() = default;
+
+void Session::bindContexts() {
+  contexts_.clear();
+  contexts_.reserve(plan_.order.size());
+  for (int n : plan_.order) {
+    const NodeDesc& node = graph_.nodes[n];
+    KernelContext ctx{node, {}, {}, threads_, memory_->stream()};
+    for (int v : node.inputs) {
+      Tensor t;
+      if (v >= 0) {
+        t.data = address_[v];
+        t.shape = graph_.values[v].shape;
+      }
+      ctx.inputs.push_back(std::move(t));
+    }
+    for (int v : node.outputs) ctx.outputs.push_back(Tensor{address_[v], graph_.values[v].shape});
+    contexts_.push_back(std::move(ctx));
+  }
+}
+
+std::vector<std::vector<float>> Session::run(const std::vector<HostSpan>& feeds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  FACESTYLE_CHECK(feeds.size() == graph_.inputs.size(), Argument,
+                  "Expected " + std::to_string(graph_.inputs.size()) + " feeds but received " + std::to_string(feeds.size()));
+  try {
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      const ValueDesc& val = graph_.values[graph_.inputs[i]];
+      size_t n = static_cast<size_t>(shapeElements(val.shape));
+      FACESTYLE_CHECK(feeds[i].size == n, Shape,
+                      "Feed '" + val.name + "' needs " + std::to_string(n) + " floats for shape " + shapeToString(val.shape) +
+                          " but received " + std::to_string(feeds[i].size));
+      if (n) memory_->copyFromHost(address_[graph_.inputs[i]], feeds[i].data, n * sizeof(float));
+    }
+    for (size_t s = 0; s < contexts_.size(); ++s) kernels_[s](contexts_[s]);
+    memory_->synchronize();
+    std::vector<std::vector<float>> results;
+    results.reserve(graph_.outputs.size());
+    for (int v : graph_.outputs) {
+      std::vector<float> out(static_cast<size_t>(shapeElements(graph_.values[v].shape)));
+      if (!out.empty()) memory_->copyToHost(out.data(), address_[v], out.size() * sizeof(float));
+      results.push_back(std::move(out));
+    }
+    return results;
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::OutOfMemory, "Out of host memory while running the graph");
+  }
+}
+
+int Session::findValue(const std::string& name) const {
+  for (size_t v = 0; v < graph_.values.size(); ++v)
+    if (graph_.values[v].name == name) return static_cast<int>(v);
+  return -1;
+}
+
+std::vector<float> Session::readValue(int v) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  FACESTYLE_CHECK(v >= 0 && v < static_cast<int>(graph_.values.size()) && storage_[v].data(), Argument,
+                  "Value " + std::to_string(v) + " is not a parameter or constant");
+  std::vector<float> out(storage_[v].size() / sizeof(float));
+  if (!out.empty()) memory_->copyToHost(out.data(), storage_[v].data(), storage_[v].size());
+  return out;
+}
+
+void Session::writeValue(int v, const float* data, size_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  FACESTYLE_CHECK(v >= 0 && v < static_cast<int>(graph_.values.size()) &&
+                      (graph_.values[v].kind == ValueKind::Param || graph_.values[v].kind == ValueKind::Const),
+                  Argument, "Value " + std::to_string(v) + " is not a parameter or constant");
+  FACESTYLE_CHECK(n * sizeof(float) == storage_[v].size(), Shape,
+                  "Parameter '" + graph_.values[v].name + "' holds " + std::to_string(storage_[v].size() / sizeof(float)) +
+                      " floats but received " + std::to_string(n));
+  if (n) memory_->copyFromHost(storage_[v].data(), data, n * sizeof(float));
+}
+
+}  // namespace facestyle

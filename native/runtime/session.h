@@ -1,0 +1,63 @@
+// A compiled graph: planned once, run many times. Parameters and the activation arena live on the
+// session's device for its whole life. One run at a time per session (a mutex); sessions are
+// independent of each other.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "facestyle/kernel.h"
+#include "facestyle/plan.h"
+#include "runtime/device_memory.h"
+
+namespace facestyle {
+
+struct SessionOptions {
+  Device device = Device::CPU;
+  int threads = 0;  // 0: all hardware threads
+  PlanOptions plan;
+};
+
+struct HostSpan {
+  const float* data = nullptr;
+  size_t size = 0;
+};
+
+class Session {
+ public:
+  Session(GraphDesc graph, const SessionOptions& options);
+  ~Session();
+
+  // Feeds in the order of graph().inputs; returns outputs in the order of graph().outputs.
+  std::vector<std::vector<float>> run(const std::vector<HostSpan>& feeds);
+
+  const GraphDesc& graph() const { return graph_; }
+  const Plan& plan() const { return plan_; }
+  Device device() const { return options_.device; }
+  int threads() const { return threads_; }
+  size_t paramBytes() const { return paramBytes_; }
+
+  // Index of the value with this name, or -1.
+  int findValue(const std::string& name) const;
+  std::vector<float> readValue(int value);                 // a Param or Const
+  void writeValue(int value, const float* data, size_t n);  // a Param or Const
+
+ private:
+  void bindContexts();
+
+  GraphDesc graph_;
+  SessionOptions options_;
+  int threads_ = 1;
+  Plan plan_;
+  std::unique_ptr<DeviceMemory> memory_;
+  DeviceBuffer arena_;
+  std::vector<DeviceBuffer> storage_;  // per value: own storage for Param/Const
+  std::vector<float*> address_;        // per value: where its data is
+  std::vector<KernelFn> kernels_;      // per step
+  std::vector<KernelContext> contexts_;  // per step, bound once
+  size_t paramBytes_ = 0;
+  std::mutex mutex_;
+};
+
+}  // namespace facestyle

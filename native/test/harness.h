@@ -1,0 +1,102 @@
+// A tiny test harness for the C++ kernel tests: CHECK records failures without stopping, each test
+// binary prints "N passed, N failed" and exits non-zero on any failure.
+#pragma once
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "facestyle/kernel.h"
+#include "runtime/session.h"
+
+namespace facestyle::test {
+
+struct Registry {
+  std::vector<std::pair<std::string, std::function<void()>>> tests;
+  int checks = 0;
+  int failures = 0;
+  static Registry& get() {
+    static Registry r;
+    return r;
+  }
+};
+
+struct Register {
+  Register(const char* name, std::function<void()> fn) { Registry::get().tests.emplace_back(name, std::move(fn)); }
+};
+
+#define TEST_CASE(name)                                              \
+  static void name();                                                \
+  static ::facestyle::test::Register register_##name(#name, name);   \
+  static void name()
+
+#define CHECK(cond)                                                                         \
+  do {                                                                                      \
+    ++::facestyle::test::Registry::get().checks;                                            \
+    if (!(cond)) {                                                                          \
+      ++::facestyle::test::Registry::get().failures;                                        \
+      std::fprintf(stderr, "  CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
+    }                                                                                       \
+  } while (0)
+
+#define CHECK_THROWS_CODE(expr, errcode)                                          \
+  do {                                                                            \
+    bool threw_ = false;                                                          \
+    try {                                                                         \
+      (void)(expr);                                                               \
+    } catch (const ::facestyle::Error& e) {                                       \
+      threw_ = e.code() == ::facestyle::ErrorCode::errcode;                       \
+      if (!threw_) std::fprintf(stderr, "  wrong code, message: %s\n", e.what()); \
+    }                                                                             \
+    CHECK(threw_);                                                                \
+  } while (0)
+
+// |a - b| <= atol + rtol * |b| elementwise; prints the first few mismatches.
+inline bool allClose(const std::vector<float>& a, const std::vector<float>& b, double atol, double rtol) {
+  if (a.size() != b.size()) {
+    std::fprintf(stderr, "  size %zu != %zu\n", a.size(), b.size());
+    return false;
+  }
+  int bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    double diff = std::fabs(double(a[i]) - double(b[i]));
+    if (!(diff <= atol + rtol * std::fabs(double(b[i])))) {
+      if (bad++ < 5) std::fprintf(stderr, "  at %zu: %g vs %g\n", i, a[i], b[i]);
+    }
+  }
+  return bad == 0;
+}
+
+inline std::vector<float> randomVector(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+inline int runAll() {
+  auto& r = Registry::get();
+  int passed = 0, failed = 0;
+  for (auto& [name, fn] : r.tests) {
+    int before = r.failures;
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      ++r.failures;
+      std::fprintf(stderr, "  unexpected exception: %s\n", e.what());
+    }
+    bool ok = r.failures == before;
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", name.c_str());
+    ok ? ++passed : ++failed;
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
+
+}  // namespace facestyle::test
+
+#define TEST_MAIN() \
+  int main() { return ::facestyle::test::runAll(); }

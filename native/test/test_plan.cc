@@ -1,0 +1,99 @@
+// The planner: validation errors, lifetimes, and buffer reuse that never aliases live values.
+#include "harness.h"
+
+using namespace facestyle;
+using namespace facestyle::test;
+
+namespace {
+
+// A chain x -> relu -> relu -> ... of `n` nodes, each value of `elems` floats.
+GraphDesc chain(int n, int64_t elems) {
+  GraphDesc g;
+  g.values.push_back({"x", ValueKind::Input, {elems}, {}});
+  for (int i = 0; i < n; ++i) {
+    g.values.push_back({"v" + std::to_string(i), ValueKind::Intermediate, {elems}, {}});
+    NodeDesc node;
+    node.name = "relu" + std::to_string(i);
+    node.op = OpKind::Relu;
+    node.inputs = {i};
+    node.outputs = {i + 1};
+    g.nodes.push_back(node);
+  }
+  g.inputs = {0};
+  g.outputs = {n};
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE(reuse_keeps_a_chain_to_two_buffers) {
+  Plan p = makePlan(chain(10, 1000), PlanOptions{});
+  // 1000 floats = 4000 bytes, aligned to 4032; a chain needs two live buffers at a time.
+  CHECK(p.arenaBytes == 2 * 4032);
+  CHECK(p.largestLiveSetBytes == 2 * 4032);
+  Plan q = makePlan(chain(10, 1000), PlanOptions{false, 64});
+  CHECK(q.arenaBytes == 11 * 4032);
+}
+
+TEST_CASE(live_values_never_share_memory) {
+  GraphDesc g = chain(6, 100);
+  // A skip connection: v0 is also read by the last node, so it stays live throughout.
+  g.values.push_back({"sum", ValueKind::Intermediate, {100}, {}});
+  NodeDesc add;
+  add.name = "add";
+  add.op = OpKind::Add;
+  add.inputs = {1, 6};
+  add.outputs = {7};
+  g.nodes.push_back(add);
+  g.outputs = {7};
+  Plan p = makePlan(g, PlanOptions{});
+  for (size_t a = 0; a < g.values.size(); ++a)
+    for (size_t b = a + 1; b < g.values.size(); ++b) {
+      bool overlapTime = p.firstUse[a] <= p.lastUse[b] && p.firstUse[b] <= p.lastUse[a];
+      bool overlapMem = p.offsets[a] < p.offsets[b] + 448 && p.offsets[b] < p.offsets[a] + 448;
+      CHECK(!(overlapTime && overlapMem));
+    }
+  CHECK(p.arenaBytes == 3 * 448);
+}
+
+TEST_CASE(cycles_and_bad_indices_are_errors) {
+  GraphDesc g = chain(2, 4);
+  g.nodes[0].inputs = {2};  // relu0 reads the output of relu1, which reads relu0
+  CHECK_THROWS_CODE(makePlan(g, PlanOptions{}), Argument);
+  GraphDesc h = chain(2, 4);
+  h.nodes[1].inputs = {42};
+  CHECK_THROWS_CODE(makePlan(h, PlanOptions{}), Argument);
+  GraphDesc k = chain(2, 4);
+  k.nodes.push_back(k.nodes[1]);  // v1 written twice
+  CHECK_THROWS_CODE(makePlan(k, PlanOptions{}), Argument);
+}
+
+TEST_CASE(absurd_and_negative_shapes_are_shape_errors) {
+  GraphDesc g = chain(1, 4);
+  g.values[1].shape = {1000000, 1000000};
+  CHECK_THROWS_CODE(makePlan(g, PlanOptions{}), Shape);
+  g.values[1].shape = {-3};
+  CHECK_THROWS_CODE(makePlan(g, PlanOptions{}), Shape);
+}
+
+TEST_CASE(session_runs_and_reports_missing_kernels) {
+  Session s(chain(3, 5), SessionOptions{});
+  std::vector<float> x = {-2, -1, 0, 1, 2};
+  auto out = s.run({HostSpan{x.data(), x.size()}});
+  CHECK(out.size() == 1);
+  CHECK(allClose(out[0], {0, 0, 0, 1, 2}, 0, 0));
+  CHECK_THROWS_CODE(s.run({HostSpan{x.data(), 4}}), Shape);
+  // With the Relu kernel taken out of the table, compiling names the op and its count.
+  KernelFn relu = findKernel(OpKind::Relu, Device::CPU);
+  registerKernel(OpKind::Relu, Device::CPU, nullptr);
+  std::string message;
+  try {
+    Session bad(chain(2, 4), SessionOptions{});
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::Unsupported) message = e.what();
+  }
+  registerKernel(OpKind::Relu, Device::CPU, relu);
+  CHECK(message.find("Relu (2)") != std::string::npos);
+}
+
+TEST_MAIN()
