@@ -3,6 +3,12 @@
 import { Command } from 'commander';
 import { isFacestyleError } from '../errors.js';
 import { registerCapabilitiesCommand } from './capabilities.js';
+import { registerCheckCommand } from './check.js';
+import { registerExportCommand } from './export.js';
+import { registerInfoCommand } from './info.js';
+import { registerStylizeCommand } from './stylize.js';
+import { registerTrainCommand } from './train.js';
+import { registerVideoCommand } from './video.js';
 
 const program = new Command();
 program
@@ -10,10 +16,16 @@ program
   .description('Face stylization: detect, align, stylize and paste back faces; train, export and check models.')
   .version(process.env.npm_package_version ?? '0.1.0');
 
+registerStylizeCommand(program);
+registerVideoCommand(program);
+registerTrainCommand(program);
+registerExportCommand(program);
+registerInfoCommand(program);
+registerCheckCommand(program);
 registerCapabilitiesCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const code = isFacestyleError(e) ? ` [${e.code}]` : '';
   process.stderr.write(`facestyle: ${(e as Error).message ?? e}${code}\n`);
-  process.exitCode = 2;
+  process.exitCode = process.exitCode || 2;
 });

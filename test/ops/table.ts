@@ -1,5 +1,8 @@
-// All op-table rows, one file per family (the same families as lib/ops and native/cpu).
+// All op-table rows: every file in ./cases exports `cases` (one file per op family, as in lib/ops).
 import type { OpCase } from './case.js';
-import { cases as elementwise } from './cases/elementwise.js';
 
-export const allCases: OpCase[] = [...elementwise];
+const modules = import.meta.glob<{ cases: OpCase[] }>('./cases/*.ts', { eager: true });
+
+export const allCases: OpCase[] = Object.keys(modules)
+  .sort()
+  .flatMap((k) => modules[k].cases);
