@@ -28,6 +28,7 @@ export interface NativeGraph {
   nodes: { name: string; op: string; attrs: Record<string, unknown>; inputs: number[]; outputs: number[] }[];
   inputs: number[];
   outputs: number[];
+  updates?: [number, number][];
 }
 
 export interface NativeAddon {

@@ -33,6 +33,11 @@ export interface Graph {
   inputs: number[];
   /** Value ids of the graph outputs, in result order. */
   outputs: number[];
+  /**
+   * In-place parameter updates committed after every run: param `target` <- value `source`
+   * (how a training step graph writes its new weights and optimizer state).
+   */
+  updates?: { source: number; target: number }[];
 }
 
 export const valueByName = (g: Graph, name: string): Value | undefined => g.values.find((v) => v.name === name);

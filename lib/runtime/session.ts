@@ -125,6 +125,7 @@ export function toNativeGraph(graph: Graph): NativeGraph {
     nodes: graph.nodes.map((n) => ({ name: n.name, op: n.op, attrs: n.attrs, inputs: n.inputs, outputs: n.outputs })),
     inputs: graph.inputs,
     outputs: graph.outputs,
+    updates: (graph.updates ?? []).map((u) => [u.source, u.target] as [number, number]),
   };
 }
 

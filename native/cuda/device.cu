@@ -39,6 +39,9 @@ class CudaMemory final : public DeviceMemory {
     checkCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy device to host");
     checkCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
+  void copyOnDevice(void* dst, const void* src, size_t bytes) override {
+    checkCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "cudaMemcpy device to device");
+  }
   void synchronize() override { checkCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
   void* stream() override { return stream_; }
 

@@ -118,6 +118,16 @@ GraphDesc graphFromJs(const Napi::Object& g) {
   }
   graph.inputs = indexList(getArray(g, "inputs", "graph"), "graph.inputs");
   graph.outputs = indexList(getArray(g, "outputs", "graph"), "graph.outputs");
+  Napi::Value updates = g.Get("updates");
+  if (updates.IsArray()) {
+    Napi::Array u = updates.As<Napi::Array>();
+    for (uint32_t i = 0; i < u.Length(); ++i) {
+      if (!u.Get(i).IsArray()) bad("Expected [source, target] pairs in graph.updates");
+      std::vector<int> pair = indexList(u.Get(i).As<Napi::Array>(), "graph.updates");
+      if (pair.size() != 2) bad("Expected [source, target] pairs in graph.updates");
+      graph.updates.push_back({pair[0], pair[1]});
+    }
+  }
   return graph;
 }
 

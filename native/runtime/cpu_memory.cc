@@ -19,6 +19,7 @@ class CpuMemory final : public DeviceMemory {
   void release(void* ptr) noexcept override { std::free(ptr); }
   void copyFromHost(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void copyToHost(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copyOnDevice(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
 };
 
 }  // namespace

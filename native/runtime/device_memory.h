@@ -18,6 +18,7 @@ class DeviceMemory {
   virtual void release(void* ptr) noexcept = 0;
   virtual void copyFromHost(void* dst, const void* src, size_t bytes) = 0;
   virtual void copyToHost(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copyOnDevice(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() {}
   virtual void* stream() { return nullptr; }
 };

@@ -53,6 +53,16 @@ void validateStructure(const GraphDesc& g, std::vector<int>& producer) {
     FACESTYLE_CHECK(v >= 0 && v < nv, Argument, "Graph output index " + std::to_string(v) + " is out of range");
     FACESTYLE_CHECK(defined[v], Argument, "Graph output '" + g.values[v].name + "' is never defined");
   }
+  for (const auto& u : g.updates) {
+    FACESTYLE_CHECK(u.source >= 0 && u.source < nv && u.target >= 0 && u.target < nv, Argument, "Update index out of range");
+    FACESTYLE_CHECK(g.values[u.target].kind == ValueKind::Param, Argument,
+                    "Update target '" + g.values[u.target].name + "' is not a parameter");
+    FACESTYLE_CHECK(defined[u.source] && g.values[u.source].kind == ValueKind::Intermediate, Argument,
+                    "Update source '" + g.values[u.source].name + "' is not a computed value");
+    FACESTYLE_CHECK(g.values[u.source].shape == g.values[u.target].shape, Shape,
+                    "Update of '" + g.values[u.target].name + "' " + shapeToString(g.values[u.target].shape) + " from '" +
+                        g.values[u.source].name + "' " + shapeToString(g.values[u.source].shape) + ": shapes differ");
+  }
 }
 
 // Kahn's algorithm; ties keep the original node order so plans are deterministic.
@@ -106,6 +116,7 @@ Plan makePlan(const GraphDesc& g, const PlanOptions& options) {
   }
   for (int v : g.inputs) plan.firstUse[v] = -1;
   for (int v : g.outputs) plan.lastUse[v] = steps;  // outputs live until they are copied out
+  for (const auto& u : g.updates) plan.lastUse[u.source] = steps;  // committed after the last step
 
   std::vector<int> activations;
   std::vector<size_t> bytes(nv, 0);

@@ -104,6 +104,8 @@ std::vector<std::vector<float>> Session::run(const std::vector<HostSpan>& feeds)
       if (n) memory_->copyFromHost(address_[graph_.inputs[i]], feeds[i].data, n * sizeof(float));
     }
     for (size_t s = 0; s < contexts_.size(); ++s) kernels_[s](contexts_[s]);
+    for (const auto& u : graph_.updates)
+      memory_->copyOnDevice(address_[u.target], address_[u.source], storage_[u.target].size());
     memory_->synchronize();
     std::vector<std::vector<float>> results;
     results.reserve(graph_.outputs.size());

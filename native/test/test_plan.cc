@@ -96,4 +96,29 @@ TEST_CASE(session_runs_and_reports_missing_kernels) {
   CHECK(message.find("Relu (2)") != std::string::npos);
 }
 
+TEST_CASE(updates_commit_computed_values_into_parameters) {
+  // w <- relu(w + x) each run: the parameter accumulates across runs.
+  GraphDesc g;
+  g.values.push_back({"x", ValueKind::Input, {3}, {}});
+  g.values.push_back({"w", ValueKind::Param, {3}, {1.f, -5.f, 2.f}});
+  g.values.push_back({"sum", ValueKind::Intermediate, {3}, {}});
+  g.values.push_back({"next", ValueKind::Intermediate, {3}, {}});
+  NodeDesc add;
+  add.name = "add"; add.op = OpKind::Add; add.inputs = {0, 1}; add.outputs = {2};
+  NodeDesc relu;
+  relu.name = "relu"; relu.op = OpKind::Relu; relu.inputs = {2}; relu.outputs = {3};
+  g.nodes = {add, relu};
+  g.inputs = {0};
+  g.outputs = {2};
+  g.updates = {{3, 1}};
+  Session s(g, SessionOptions{});
+  std::vector<float> x = {1, 1, -1};
+  s.run({HostSpan{x.data(), 3}});
+  s.run({HostSpan{x.data(), 3}});
+  CHECK(allClose(s.readValue(1), {3, 0, 0}, 0, 0));
+  GraphDesc bad = g;
+  bad.updates = {{3, 0}};  // target is an input, not a parameter
+  CHECK_THROWS_CODE(makePlan(bad, PlanOptions{}), Argument);
+}
+
 TEST_MAIN()

@@ -31,6 +31,13 @@ struct GraphDesc {
   std::vector<NodeDesc> nodes;
   std::vector<int> inputs;
   std::vector<int> outputs;
+  // In-place updates applied after every run, in order: param `target` <- value `source`
+  // (a step graph's optimizer writes new weights as intermediates; this commits them).
+  struct Update {
+    int source = -1;
+    int target = -1;
+  };
+  std::vector<Update> updates;
 };
 
 struct PlanOptions {
