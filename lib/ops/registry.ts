@@ -11,7 +11,7 @@ export type AttrType = 'int' | 'ints' | 'float' | 'floats' | 'string' | 'bool';
 export interface AttrSpec {
   type: AttrType;
   /** Used when the attribute is not given; no default means the attribute is required. */
-  default?: AttrValue;
+  default?: AttrValue | readonly number[];
   /** For strings: the allowed values. */
   oneOf?: readonly string[];
   doc?: string;
@@ -75,7 +75,7 @@ export function normalizeAttrs(schema: OpSchema, given: Attrs = {}): Attrs {
       throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `${schema.name}: unknown attribute '${key}' (known: ${Object.keys(schema.attrs).join(', ') || 'none'})`);
   }
   for (const [name, spec] of Object.entries(schema.attrs)) {
-    const v = given[name] ?? spec.default;
+    const v = (given[name] ?? spec.default) as AttrValue | undefined;
     if (v === undefined) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `${schema.name}: attribute '${name}' is required`);
     checkType(schema.name, name, spec, v);
     out[name] = Array.isArray(v) ? [...v] : v;

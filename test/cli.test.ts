@@ -1,0 +1,36 @@
+// The CLI as users run it (from dist/, built by `npm test`'s tsc step).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+describe.skipIf(!existsSync(cli))('facestyle CLI', () => {
+  it('prints help listing the commands', () => {
+    const r = run('--help');
+    expect(r.status).toBe(0);
+    for (const cmd of ['stylize', 'capabilities']) expect(r.stdout).toContain(cmd);
+  });
+
+  it('reports capabilities as JSON', () => {
+    const r = run('capabilities', '--json');
+    expect(r.status).toBe(0);
+    const c = JSON.parse(r.stdout);
+    expect(['scalar', 'avx2', 'avx512']).toContain(c.simd);
+    expect(c.threads).toBeGreaterThan(0);
+    expect(typeof c.cuda.compiled).toBe('boolean');
+    expect(c.gpu).toBe(c.cuda.compiled && c.cuda.devices.length > 0);
+  });
+
+  it('honours FACESTYLE_SIMD to lower the SIMD level', () => {
+    const r = spawnSync(process.execPath, [cli, 'capabilities', '--json'], { encoding: 'utf8', env: { ...process.env, FACESTYLE_SIMD: 'scalar' } });
+    expect(JSON.parse(r.stdout).simd).toBe('scalar');
+  });
+
+  it('fails with a usage error on an unknown command', () => {
+    const r = run('frobnicate');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown command/i);
+  });
+});

@@ -1,0 +1,95 @@
+// Image helpers on sharp: file/Buffer -> Float32 NCHW tensor (size, RGB/BGR, range) and back.
+import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { Tensor } from '../lib/graph/tensor.js';
+import { imageToTensor, tensorToImage, tensorToRgb } from '../lib/image/io.js';
+
+// A 4x2 image with known pixels, made here (no shared data needed).
+const W = 4;
+const H = 2;
+const pixels = Buffer.from([
+  255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30,
+  0, 0, 0, 255, 255, 255, 128, 64, 32, 1, 2, 3,
+]);
+const png = () => sharp(pixels, { raw: { width: W, height: H, channels: 3 } }).png().toBuffer();
+
+describe('imageToTensor', () => {
+  it('gives NCHW RGB in [0,1] by default', async () => {
+    const t = await imageToTensor(await png());
+    expect(t.shape).toEqual([1, 3, H, W]);
+    // pixel (x=0,y=0) is pure red
+    expect(t.data[0]).toBeCloseTo(1, 6);
+    expect(t.data[W * H]).toBeCloseTo(0, 6);
+    // pixel (x=2,y=1) = (128,64,32): planes R, G, B
+    const i = 1 * W + 2;
+    expect(t.data[i]).toBeCloseTo(128 / 255, 6);
+    expect(t.data[W * H + i]).toBeCloseTo(64 / 255, 6);
+    expect(t.data[2 * W * H + i]).toBeCloseTo(32 / 255, 6);
+  });
+
+  it('honours BGR order and a [-1,1] range', async () => {
+    const t = await imageToTensor(await png(), { channels: 'bgr', range: [-1, 1] });
+    const i = 3; // (x=3,y=0) = (10,20,30)
+    expect(t.data[i]).toBeCloseTo((30 / 255) * 2 - 1, 6); // B first
+    expect(t.data[2 * W * H + i]).toBeCloseTo((10 / 255) * 2 - 1, 6);
+  });
+
+  it('resizes to the requested size', async () => {
+    const t = await imageToTensor(await png(), { size: [8, 6] });
+    expect(t.shape).toEqual([1, 3, 6, 8]);
+  });
+
+  it('round-trips pixels exactly through tensorToImage (PNG)', async () => {
+    const t = await imageToTensor(await png(), { range: [-1, 1] });
+    const back = await sharp(await tensorToImage(t, { range: [-1, 1] })).raw().toBuffer();
+    expect(Buffer.compare(back, pixels)).toBe(0);
+  });
+
+  it('expands grey and flattens alpha to 3 channels', async () => {
+    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const g = await imageToTensor(grey);
+    expect(g.shape).toEqual([1, 3, 2, 2]);
+    expect(g.data[1]).toBeCloseTo(g.data[4 + 1], 6); // R == G for grey
+    const rgba = await sharp(Buffer.from([255, 0, 0, 255, 0, 255, 0, 0]), { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
+    const a = await imageToTensor(rgba);
+    expect(a.shape).toEqual([1, 3, 1, 2]);
+    expect(a.data[0]).toBeCloseTo(1, 6);
+    expect(a.data[2 + 1]).toBeCloseTo(0, 6); // transparent green pixel flattened on black
+  });
+
+  it('refuses bad input with codes', async () => {
+    await expect(imageToTensor(Buffer.from('not an image at all'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    const jpeg = await sharp(pixels, { raw: { width: W, height: H, channels: 3 } }).jpeg().toBuffer();
+    await expect(imageToTensor(jpeg.subarray(0, 20))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    await expect(imageToTensor('/nonexistent/face.jpg')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    await expect(imageToTensor(await png(), { limitInputPixels: 4 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(imageToTensor(42 as unknown as Buffer)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(imageToTensor(await png(), { size: -3 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('clamps out-of-range values when converting back', () => {
+    const t = new Tensor([1, 3, 1, 1], [2, -5, Number.NaN]);
+    expect([...tensorToRgb(t).data]).toEqual([255, 0, 0]);
+  });
+
+  it('reads a real JPEG face photo when shared data is present', async () => {
+    const file = new URL('../../shared/data/faces/aligned/facialcartoonization_256', import.meta.url);
+    const { readdirSync } = await import('node:fs');
+    let name: string;
+    try {
+      name = readdirSync(file).find((f) => f.endsWith('.jpg'))!;
+    } catch {
+      if (process.env.FACESTYLE_SKIP_SHARED === '1') return;
+      throw new Error('../shared/data is missing (set FACESTYLE_SKIP_SHARED=1 to skip shared-data tests)');
+    }
+    const buf = readFileSync(new URL(`${file.href}/${name}`));
+    const t = await imageToTensor(buf, { size: 64 });
+    expect(t.shape).toEqual([1, 3, 64, 64]);
+    let mean = 0;
+    for (const v of t.data) mean += v;
+    mean /= t.size;
+    expect(mean).toBeGreaterThan(0.1);
+    expect(mean).toBeLessThan(0.9);
+  });
+});
