@@ -37,8 +37,14 @@ static const Attr* findAttr(const Attrs& a, const std::string& name) {
 }
 
 static int64_t toInt(double v, const std::string& name) {
-  if (!std::isfinite(v) || v != std::floor(v) || std::fabs(v) > 9007199254740992.0)
+  if (!std::isfinite(v) || v != std::floor(v))
     throw Error(ErrorCode::Argument, "Expected integer for attribute '" + name + "' but received " + std::to_string(v));
+  // ONNX writes "to the end" as INT64_MAX/MIN (e.g. Slice ends); JS numbers carry them rounded, so
+  // magnitudes beyond 2^53 saturate at +-2^62: far past any real dimension, and safe to add to.
+  constexpr double kLimit = 9007199254740992.0;
+  constexpr int64_t kSaturated = int64_t(1) << 62;
+  if (v > kLimit) return kSaturated;
+  if (v < -kLimit) return -kSaturated;
   return static_cast<int64_t>(v);
 }
 
