@@ -1,4 +1,9 @@
 // CPU kernels for elementwise ops: binary with NumPy broadcasting, unary, Clip, Identity.
+//
+// Binary ops walk the output with merged broadcast axes (cpu/broadcast.h), so the common cases are
+// long tight loops the compiler vectorises: same shape (one contiguous row), a scalar or a channel
+// bias ([N,C,H,W] + [1,C,1,1]: rows of H*W with a fixed b), and everything else row by row.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -10,47 +15,107 @@ namespace facestyle {
 
 namespace {
 
+// One innermost row: y[i] = op(a[i * ea], b[i * eb]); strides 1 or 0 get their own loops.
+template <typename Op>
+inline void binaryRow(float* y, const float* a, int64_t ea, const float* b, int64_t eb, int64_t n, Op op) {
+  if (ea == 1 && eb == 1) {
+    for (int64_t i = 0; i < n; ++i) y[i] = op(a[i], b[i]);
+  } else if (ea == 1 && eb == 0) {
+    const float bv = *b;
+    for (int64_t i = 0; i < n; ++i) y[i] = op(a[i], bv);
+  } else if (ea == 0 && eb == 1) {
+    const float av = *a;
+    for (int64_t i = 0; i < n; ++i) y[i] = op(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = op(a[i * ea], b[i * eb]);
+  }
+}
+
 template <typename Op>
 void binaryKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 2 && ctx.outputs.size() == 1, "expects 2 inputs and 1 output");
+  cpu::requireArity(ctx, 2, 2, 1);
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
   Tensor& y = ctx.out(0);
-  ctx.require(y.rank() >= a.rank() && y.rank() >= b.rank(), "output rank is below an input's");
-  for (int i = 1; i <= y.rank(); ++i) {
-    int64_t d = y.shape[y.rank() - i];
+  // The output must be exactly the broadcast of the inputs: the walk below relies on it.
+  const int rank = std::max(a.rank(), b.rank());
+  bool ok = y.rank() == rank;
+  for (int i = 1; ok && i <= rank; ++i) {
     int64_t da = i <= a.rank() ? a.shape[a.rank() - i] : 1, db = i <= b.rank() ? b.shape[b.rank() - i] : 1;
-    ctx.require((da == d || da == 1) && (db == d || db == 1),
-                "inputs " + shapeToString(a.shape) + " and " + shapeToString(b.shape) + " do not broadcast to " + shapeToString(y.shape));
+    int64_t d = y.shape[rank - i];
+    ok = (da == d || da == 1) && (db == d || db == 1) && (d == std::max(da, db) || da == 0 || db == 0);
   }
+  ctx.require(ok, "expected the output to be the broadcast of " + shapeToString(a.shape) + " and " + shapeToString(b.shape) +
+                      " but it is " + shapeToString(y.shape));
   const float *pa = a.data, *pb = b.data;
   float* py = y.data;
   Op op;
-  if (a.shape == y.shape && b.shape == y.shape) {
-    const int64_t n = y.size();
-#pragma omp parallel for num_threads(ctx.threads) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) py[i] = op(pa[i], pb[i]);
-    return;
-  }
-  cpu::forEachBroadcast2(y.shape, a.shape, b.shape, [&](int64_t o, int64_t ia, int64_t ib) { py[o] = op(pa[ia], pb[ib]); });
+  cpu::StridedWalk w = cpu::collapseWalk(y.shape, {cpu::broadcastStrides(a.shape, rank), cpu::broadcastStrides(b.shape, rank)});
+  const int64_t ea = w.strides[0].back(), eb = w.strides[1].back();
+  cpu::forEachRow<2>(w, ctx.threads, [&](int64_t o, const int64_t* off, int64_t n) {
+    binaryRow(py + o, pa + off[0], ea, pb + off[1], eb, n, op);
+  });
 }
 
 struct AddOp { float operator()(float a, float b) const { return a + b; } };
+struct SubOp { float operator()(float a, float b) const { return a - b; } };
+struct MulOp { float operator()(float a, float b) const { return a * b; } };
+struct DivOp { float operator()(float a, float b) const { return a / b; } };
+struct PowOp { float operator()(float a, float b) const { return std::pow(a, b); } };
+// NaN propagates as in Math.max / numpy.maximum.
+struct MaxOp { float operator()(float a, float b) const { return (a != a || b != b) ? a + b : (a > b ? a : b); } };
+struct MinOp { float operator()(float a, float b) const { return (a != a || b != b) ? a + b : (a < b ? a : b); } };
 
-void reluKernel(KernelContext& ctx) {
+// y = f(x) elementwise; F gets the node's attributes once, before the loop.
+template <typename F>
+void unaryKernel(KernelContext& ctx) {
+  cpu::requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.shape == y.shape, "output shape must equal the input shape");
+  ctx.require(x.shape == y.shape, "expected the output shape to equal the input shape " + shapeToString(x.shape) +
+                                      " but received " + shapeToString(y.shape));
+  const F f(ctx.attrs());
   const int64_t n = x.size();
   const float* px = x.data;
   float* py = y.data;
-#pragma omp parallel for num_threads(ctx.threads) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) py[i] = px[i] > 0.f ? px[i] : 0.f;
+#pragma omp parallel for num_threads(ctx.threads) if (n >= cpu::kParallelMinElements)
+  for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
 }
 
+struct ReluF { explicit ReluF(const Attrs&) {} float operator()(float x) const { return x > 0.f ? x : 0.f; } };
+struct LeakyReluF {
+  float alpha;
+  explicit LeakyReluF(const Attrs& a) : alpha(static_cast<float>(a.getFloat("alpha", 0.01))) {}
+  float operator()(float x) const { return x >= 0.f ? x : alpha * x; }
+};
+struct TanhF { explicit TanhF(const Attrs&) {} float operator()(float x) const { return std::tanh(x); } };
+struct SigmoidF {
+  explicit SigmoidF(const Attrs&) {}
+  // Two forms so exp never overflows: for x < 0 use e^x / (1 + e^x).
+  float operator()(float x) const {
+    if (x >= 0.f) return 1.f / (1.f + std::exp(-x));
+    const float e = std::exp(x);
+    return e / (1.f + e);
+  }
+};
+struct ExpF { explicit ExpF(const Attrs&) {} float operator()(float x) const { return std::exp(x); } };
+struct LogF { explicit LogF(const Attrs&) {} float operator()(float x) const { return std::log(x); } };
+struct SqrtF { explicit SqrtF(const Attrs&) {} float operator()(float x) const { return std::sqrt(x); } };
+struct AbsF { explicit AbsF(const Attrs&) {} float operator()(float x) const { return std::fabs(x); } };
+struct NegF { explicit NegF(const Attrs&) {} float operator()(float x) const { return -x; } };
+struct ClipF {
+  float lo, hi;
+  explicit ClipF(const Attrs& a)
+      : lo(static_cast<float>(a.getFloat("min", -3.4028234663852886e38))), hi(static_cast<float>(a.getFloat("max", 3.4028234663852886e38))) {}
+  // min(max(x, lo), hi): when lo > hi every value becomes hi, as ONNX specifies.
+  float operator()(float x) const { return std::min(std::max(x, lo), hi); }
+};
+
 void identityKernel(KernelContext& ctx) {
+  cpu::requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.size() == y.size(), "output size must equal the input size");
+  ctx.require(x.size() == y.size(), "expected the output to hold " + std::to_string(x.size()) + " elements but it holds " +
+                                        std::to_string(y.size()));
   if (x.data != y.data && x.size()) std::memcpy(y.data, x.data, x.size() * sizeof(float));
 }
 
@@ -58,7 +123,22 @@ void identityKernel(KernelContext& ctx) {
 
 void registerCpuElementwiseKernels() {
   registerKernel(OpKind::Add, Device::CPU, binaryKernel<AddOp>);
-  registerKernel(OpKind::Relu, Device::CPU, reluKernel);
+  registerKernel(OpKind::Sub, Device::CPU, binaryKernel<SubOp>);
+  registerKernel(OpKind::Mul, Device::CPU, binaryKernel<MulOp>);
+  registerKernel(OpKind::Div, Device::CPU, binaryKernel<DivOp>);
+  registerKernel(OpKind::Pow, Device::CPU, binaryKernel<PowOp>);
+  registerKernel(OpKind::Max, Device::CPU, binaryKernel<MaxOp>);
+  registerKernel(OpKind::Min, Device::CPU, binaryKernel<MinOp>);
+  registerKernel(OpKind::Relu, Device::CPU, unaryKernel<ReluF>);
+  registerKernel(OpKind::LeakyRelu, Device::CPU, unaryKernel<LeakyReluF>);
+  registerKernel(OpKind::Tanh, Device::CPU, unaryKernel<TanhF>);
+  registerKernel(OpKind::Sigmoid, Device::CPU, unaryKernel<SigmoidF>);
+  registerKernel(OpKind::Exp, Device::CPU, unaryKernel<ExpF>);
+  registerKernel(OpKind::Log, Device::CPU, unaryKernel<LogF>);
+  registerKernel(OpKind::Sqrt, Device::CPU, unaryKernel<SqrtF>);
+  registerKernel(OpKind::Abs, Device::CPU, unaryKernel<AbsF>);
+  registerKernel(OpKind::Neg, Device::CPU, unaryKernel<NegF>);
+  registerKernel(OpKind::Clip, Device::CPU, unaryKernel<ClipF>);
   registerKernel(OpKind::Identity, Device::CPU, identityKernel);
 }
 

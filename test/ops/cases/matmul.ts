@@ -1,0 +1,31 @@
+import type { OpCase } from '../case.js';
+
+export const cases: OpCase[] = [
+  { op: 'MatMul', label: '2-D', inputs: [[5, 7], [7, 3]] },
+  { op: 'MatMul', label: '1x1', inputs: [[1, 1], [1, 1]] },
+  { op: 'MatMul', label: 'vector x matrix (1-D A)', inputs: [[7], [7, 4]] },
+  { op: 'MatMul', label: 'matrix x vector (1-D B)', inputs: [[3, 6], [6]] },
+  { op: 'MatMul', label: 'vector x vector', inputs: [[9], [9]] },
+  { op: 'MatMul', label: 'batched, shared B (one tall GEMM)', inputs: [[2, 3, 5, 7], [7, 4]] },
+  { op: 'MatMul', label: 'batched both', inputs: [[4, 5, 6], [4, 6, 3]] },
+  { op: 'MatMul', label: 'batch broadcast both ways', inputs: [[2, 1, 3, 4], [1, 5, 4, 2]] },
+  { op: 'MatMul', label: 'batched A, 1-D B', inputs: [[3, 4, 5], [5]] },
+  { op: 'MatMul', label: '1-D A, batched B', inputs: [[4], [2, 4, 3]] },
+  { op: 'MatMul', label: 'K = 0 gives zeros', inputs: [[3, 0], [0, 4]] },
+  { op: 'MatMul', label: 'empty batch', inputs: [[0, 3, 4], [4, 2]] },
+  { op: 'MatMul', label: 'odd and larger (threads)', inputs: [[67, 129], [129, 71]], atol: 1e-4 },
+  { op: 'MatMul', label: 'many small batches (threads over batches)', inputs: [[64, 8, 9], [64, 9, 7]] },
+
+  { op: 'Gemm', label: 'plain, no C', inputs: [[4, 5], [5, 3]] },
+  { op: 'Gemm', label: 'C full', inputs: [[4, 5], [5, 3], [4, 3]] },
+  { op: 'Gemm', label: 'C row vector [N] (linear layer bias)', inputs: [[6, 8], [8, 5], [5]] },
+  { op: 'Gemm', label: 'C column [M,1]', inputs: [[6, 8], [8, 5], [6, 1]] },
+  { op: 'Gemm', label: 'C scalar', inputs: [[3, 2], [2, 4], []] },
+  { op: 'Gemm', label: 'transA', inputs: [[5, 4], [5, 3], [3]], attrs: { transA: 1 } },
+  { op: 'Gemm', label: 'transB (weights [out,in])', inputs: [[4, 7], [9, 7], [1, 9]], attrs: { transB: 1 } },
+  { op: 'Gemm', label: 'both transposed, alpha and beta', inputs: [[7, 4], [9, 7], [4, 9]], attrs: { transA: 1, transB: 1, alpha: 0.5, beta: -2 } },
+  { op: 'Gemm', label: 'beta 0 ignores C', inputs: [[3, 3], [3, 3], [3, 3]], attrs: { beta: 0 } },
+  { op: 'Gemm', label: '1x1', inputs: [[1, 1], [1, 1], [1]] },
+  { op: 'Gemm', label: 'K = 0 gives beta*C', inputs: [[2, 0], [0, 3], [2, 3]], attrs: { beta: 3 } },
+  { op: 'Gemm', label: 'larger (threads)', inputs: [[96, 130], [130, 65], [65]], atol: 1e-4 },
+];

@@ -1,0 +1,46 @@
+import type { OpCase } from '../case.js';
+
+export const cases: OpCase[] = [
+  { op: 'Concat', label: 'channels', inputs: [[2, 3, 4, 5], [2, 5, 4, 5]], attrs: { axis: 1 } },
+  { op: 'Concat', label: 'negative axis, three inputs', inputs: [[2, 3, 4], [2, 3, 1], [2, 3, 7]], attrs: { axis: -1 } },
+  { op: 'Concat', label: '1x1 spatial', inputs: [[1, 2, 1, 1], [1, 3, 1, 1]], attrs: { axis: 1 } },
+  { op: 'Concat', label: 'axis 0, one input', inputs: [[3, 5]], attrs: { axis: 0 } },
+  { op: 'Concat', label: 'with an empty input', inputs: [[2, 0, 3], [2, 4, 3]], attrs: { axis: 1 } },
+  { op: 'Concat', label: 'large (threads)', inputs: [[2, 32, 33, 32], [2, 16, 33, 32]], attrs: { axis: 1 } },
+
+  { op: 'Slice', label: 'basic', inputs: [[5, 7]], attrs: { starts: [1, 2], ends: [4, 6] } },
+  { op: 'Slice', label: 'negative starts and ends', inputs: [[6, 8]], attrs: { starts: [-4, -5], ends: [-1, -1] } },
+  { op: 'Slice', label: 'ends beyond the dims are clamped', inputs: [[4, 5]], attrs: { starts: [-100, 2], ends: [1000, 1000] } },
+  { op: 'Slice', label: 'steps 2 and 3 on chosen axes', inputs: [[2, 3, 9, 10]], attrs: { starts: [0, 1], ends: [9, 10], axes: [2, -1], steps: [2, 3] } },
+  { op: 'Slice', label: 'negative step reverses', inputs: [[3, 7]], attrs: { starts: [-1], ends: [-1000], axes: [1], steps: [-1] } },
+  { op: 'Slice', label: 'negative step 2 from beyond the end', inputs: [[2, 9]], attrs: { starts: [100], ends: [0], axes: [1], steps: [-2] } },
+  { op: 'Slice', label: 'empty result', inputs: [[4, 5]], attrs: { starts: [3], ends: [1], axes: [0] } },
+  { op: 'Slice', label: 'large strided (threads)', inputs: [[4, 16, 64, 64]], attrs: { starts: [1, 0], ends: [64, 64], axes: [2, 3], steps: [2, 1] } },
+  { op: 'Slice', label: 'spatial crop of NCHW', inputs: [[1, 3, 16, 16]], attrs: { starts: [2, 2], ends: [14, 14], axes: [2, 3] } },
+
+  { op: 'Split', label: 'channels unequal', inputs: [[2, 6, 3, 3]], attrs: { axis: 1, split: [1, 2, 3] } },
+  { op: 'Split', label: 'negative axis', inputs: [[4, 10]], attrs: { axis: -1, split: [5, 5] } },
+  { op: 'Split', label: 'axis 0 with an empty piece', inputs: [[5, 3]], attrs: { axis: 0, split: [2, 0, 3] } },
+
+  { op: 'Transpose', label: 'default reverses', inputs: [[2, 3, 4]] },
+  { op: 'Transpose', label: 'NCHW to NHWC', inputs: [[2, 3, 5, 7]], attrs: { perm: [0, 2, 3, 1] } },
+  { op: 'Transpose', label: 'last two axes (tiled), odd sizes', inputs: [[3, 37, 45]], attrs: { perm: [0, 2, 1] } },
+  { op: 'Transpose', label: '2-D large', inputs: [[130, 70]] },
+  { op: 'Transpose', label: 'last two axes, large (tiles across threads)', inputs: [[3, 200, 190]], attrs: { perm: [0, 2, 1] } },
+  { op: 'Transpose', label: 'NHWC to NCHW, large', inputs: [[2, 40, 40, 24]], attrs: { perm: [0, 3, 1, 2] } },
+  { op: 'Transpose', label: 'identity perm', inputs: [[3, 4]], attrs: { perm: [0, 1] } },
+  { op: 'Transpose', label: 'with a size-1 axis', inputs: [[4, 1, 6]], attrs: { perm: [2, 0, 1] } },
+  { op: 'Transpose', label: 'empty', inputs: [[0, 3]] },
+
+  { op: 'Reshape', label: '-1 inferred', inputs: [[2, 3, 4]], attrs: { shape: [6, -1] } },
+  { op: 'Reshape', label: '0 copies a dim', inputs: [[2, 3, 4]], attrs: { shape: [0, 12] } },
+  { op: 'Reshape', label: '0 and -1', inputs: [[2, 3, 4, 5]], attrs: { shape: [0, 0, -1] } },
+  { op: 'Reshape', label: 'allowzero keeps a literal 0', inputs: [[0, 3]], attrs: { shape: [3, 0], allowzero: 1 } },
+  { op: 'Flatten', label: 'default axis', inputs: [[2, 3, 4, 5]] },
+  { op: 'Flatten', label: 'axis 0', inputs: [[2, 3, 4]], attrs: { axis: 0 } },
+  { op: 'Flatten', label: 'negative axis', inputs: [[2, 3, 4]], attrs: { axis: -1 } },
+  { op: 'Squeeze', label: 'all size-1 axes', inputs: [[1, 3, 1, 5]] },
+  { op: 'Squeeze', label: 'chosen negative axis', inputs: [[2, 1, 4, 1]], attrs: { axes: [-1] } },
+  { op: 'Unsqueeze', label: 'front and back', inputs: [[3, 4]], attrs: { axes: [0, 3] } },
+  { op: 'Unsqueeze', label: 'negative axis', inputs: [[3, 4]], attrs: { axes: [-1] } },
+];

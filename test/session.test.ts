@@ -1,0 +1,197 @@
+// Async behaviour of sessions: concurrent runs on several sessions are correct, runs on one session
+// resolve in order, the event loop keeps ticking during a long run, and dispose() is safe at any time.
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../lib/graph/builder.js';
+import type { Graph } from '../lib/graph/ir.js';
+import { Tensor } from '../lib/graph/tensor.js';
+import { type Session, compile } from '../lib/runtime/session.js';
+import { referenceRun } from './helpers/graph-reference.js';
+import { compareClose } from './helpers/tensors.js';
+
+function mlpGraph(): Graph {
+  const g = new GraphBuilder('mlp', { seed: 11 });
+  const x = g.input('x', [6, 20]);
+  const w1 = g.param('w1', [20, 32], 'xavier');
+  const b1 = g.param('b1', [32], 'ones');
+  const w2 = g.param('w2', [32, 10], 'xavier');
+  const h = g.op1('Relu', [g.op1('Add', [g.op1('MatMul', [x, w1]), b1])]);
+  g.output(g.op1('Softmax', [g.op1('MatMul', [h, w2])]), 'y');
+  return g.build();
+}
+
+function shapeOpsGraph(): Graph {
+  const g = new GraphBuilder('shape-ops');
+  const x = g.input('x', [2, 3, 8, 5]);
+  const t = g.op1('Transpose', [x], { perm: [0, 2, 3, 1] });
+  const s = g.op1('Slice', [t], { starts: [1, -1], ends: [7, -6], axes: [1, 2], steps: [2, -1] });
+  g.output(g.op1('Sigmoid', [g.op1('ReduceSum', [s], { axes: [-1], keepdims: 0 })]), 'y');
+  return g.build();
+}
+
+function gemmGraph(): Graph {
+  const g = new GraphBuilder('gemm', { seed: 5 });
+  const a = g.input('a', [4, 7]);
+  const b = g.input('b', [4, 9]);
+  const w = g.param('w', [12, 16], 'he');
+  const c = g.param('c', [12], 'ones');
+  const cat = g.op1('Concat', [a, b], { axis: 1 });
+  g.output(g.op1('Clip', [g.op1('Gemm', [cat, w, c], { transB: 1, alpha: 0.5 })], { min: -1, max: 1 }), 'y');
+  return g.build();
+}
+
+/**
+ * A graph heavy enough to take a noticeable time: `layers` x (tanh(h W)) with W 384x384. Values
+ * stay bounded by the tanh.
+ */
+function heavyGraph(layers: number): Graph {
+  const g = new GraphBuilder('heavy', { seed: 3 });
+  let h = g.input('x', [384, 384]);
+  for (let i = 0; i < layers; ++i) h = g.op1('Tanh', [g.op1('MatMul', [h, g.param(`w${i}`, [384, 384], 'xavier')])]);
+  g.output(h, 'y');
+  return g.build();
+}
+
+/** Layers of heavyGraph that take about `ms` here (timed on a second run: the first pays start-up costs). */
+async function layersFor(ms: number): Promise<number> {
+  const probe = await compile(heavyGraph(4));
+  try {
+    const x = Tensor.random([384, 384], 1);
+    await probe.run({ x });
+    const t0 = performance.now();
+    await probe.run({ x });
+    const perLayer = Math.max((performance.now() - t0) / 4, 0.25);
+    return Math.min(400, Math.max(4, Math.ceil(ms / perLayer)));
+  } finally {
+    probe.dispose();
+  }
+}
+
+const feedsFor = (graph: Graph, seed: number): Record<string, Tensor> =>
+  Object.fromEntries(graph.inputs.map((id, i) => [graph.values[id].name, Tensor.random(graph.values[id].shape, seed * 13 + i)]));
+
+function expectMatches(actual: Record<string, Tensor>, expected: Record<string, Tensor>, what: string) {
+  expect(Object.keys(actual).sort()).toEqual(Object.keys(expected).sort());
+  for (const k of Object.keys(expected)) {
+    const r = compareClose(actual[k], expected[k], 1e-5, 1e-4);
+    expect(r.ok, `${what} ${k}: ${r.message}`).toBe(true);
+  }
+}
+
+const settle = <T>(p: Promise<T>) =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error: error as Error & { code?: string } }),
+  );
+
+describe('sessions', () => {
+  it('gives correct results for many concurrent runs on several sessions', async () => {
+    const graphs = [mlpGraph(), shapeOpsGraph(), gemmGraph()];
+    const sessions = await Promise.all(graphs.map((g) => compile(g, { threads: 1 })));
+    try {
+      const jobs: { graph: Graph; feeds: Record<string, Tensor>; result: Promise<Record<string, Tensor>> }[] = [];
+      for (let i = 0; i < 16; ++i)
+        sessions.forEach((s, k) => {
+          const feeds = feedsFor(graphs[k], i * 3 + k + 1);
+          jobs.push({ graph: graphs[k], feeds, result: s.run(feeds) });
+        });
+      const results = await Promise.all(jobs.map((j) => j.result));
+      results.forEach((r, i) => expectMatches(r, referenceRun(jobs[i].graph, jobs[i].feeds), `${jobs[i].graph.name} job ${i}`));
+      // Different feeds gave different outputs (a run did not just return another run's result).
+      expect(Array.from(results[0].y.data)).not.toEqual(Array.from(results[3].y.data));
+    } finally {
+      sessions.forEach((s) => s.dispose());
+    }
+  });
+
+  it('resolves calls on one session in the order they were made', async () => {
+    const graph = mlpGraph();
+    const s = await compile(graph);
+    try {
+      const order: number[] = [];
+      const feeds = Array.from({ length: 12 }, (_, i) => feedsFor(graph, 100 + i));
+      const runs = feeds.map((f, i) => s.run(f).then((r) => (order.push(i), r)));
+      const results = await Promise.all(runs);
+      expect(order).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      results.forEach((r, i) => expectMatches(r, referenceRun(graph, feeds[i]), `run ${i}`));
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('keeps the event loop ticking during a long run', async () => {
+    let layers = await layersFor(300);
+    for (let attempt = 0; ; ++attempt) {
+      const s = await compile(heavyGraph(layers));
+      try {
+        let ticks = 0;
+        const timer = setInterval(() => ++ticks, 2);
+        const start = performance.now();
+        const pending = s.run({ x: Tensor.random([384, 384], 2) });
+        const returnedAfter = performance.now() - start;
+        const out = await pending;
+        const elapsed = performance.now() - start;
+        clearInterval(timer);
+        // Too short to mean anything (the calibration was off on a busy machine): make it longer.
+        if (elapsed < 150 && attempt < 3) {
+          layers *= 4;
+          continue;
+        }
+        expect(elapsed).toBeGreaterThan(100);
+        expect(returnedAfter).toBeLessThan(20); // run() hands the work off and returns at once
+        // A blocked loop would tick at most once; a free one every ~2 ms (allow a slow, shared machine).
+        expect(ticks).toBeGreaterThanOrEqual(Math.max(5, Math.floor(elapsed / 2 / 10)));
+        expect(out.y.data.every((v) => Number.isFinite(v) && Math.abs(v) <= 1)).toBe(true);
+        return;
+      } finally {
+        s.dispose();
+      }
+    }
+  });
+
+  it('survives dispose() during a run: the run settles cleanly, queued runs reject with a code', async () => {
+    const graph = heavyGraph(await layersFor(200));
+    const feeds = { x: Tensor.random([384, 384], 4) };
+    const s = await compile(graph);
+    const first = settle(s.run(feeds));
+    const queued = settle(s.run(feeds));
+    await new Promise((r) => setTimeout(r, 20)); // the first run is now executing natively
+    s.dispose();
+    s.dispose(); // twice is fine
+    expect(s.disposed).toBe(true);
+    const [a, b] = await Promise.all([first, queued]);
+    // The run in flight either finishes (the native session outlives dispose until it ends) or
+    // rejects with a code; either way with a sound result.
+    if (a.ok) {
+      const fresh = await compile(graph);
+      const again = await fresh.run(feeds);
+      fresh.dispose();
+      expect(Array.from(a.value.y.data)).toEqual(Array.from(again.y.data));
+    } else {
+      expect(a.error.code).toMatch(/^ERR_FACESTYLE_/);
+    }
+    expect(b.ok).toBe(false);
+    if (!b.ok) {
+      expect(b.error.code).toBe('ERR_FACESTYLE_DISPOSED');
+      expect(b.error.message).toContain('disposed');
+    }
+    // The process is alive and the runtime still works.
+    const t = await compile(mlpGraph());
+    const f = feedsFor(mlpGraph(), 9);
+    expectMatches(await t.run(f), referenceRun(mlpGraph(), f), 'after dispose');
+    t.dispose();
+  });
+
+  it('rejects run() on a disposed session with ERR_FACESTYLE_DISPOSED', async () => {
+    const graph = mlpGraph();
+    const s: Session = await compile(graph);
+    s.dispose();
+    const r = await settle(s.run(feedsFor(graph, 1)));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.error.code).toBe('ERR_FACESTYLE_DISPOSED');
+      expect(r.error.message).toMatch(/disposed/);
+    }
+    expect(() => s.info()).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_DISPOSED' }));
+    expect(() => s.readParam('w1')).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_DISPOSED' }));
+  });
+});
