@@ -1,3 +1,180 @@
-// Op schemas of this family register here (see lib/ops/registry.ts).
+// Convolutions: Conv2D (ONNX Conv) and ConvTranspose2D (ONNX ConvTranspose), NCHW, 2-D only.
+// pads are [top, left, bottom, right] as in ONNX ([x1_begin, x2_begin, x1_end, x2_end]).
+import { shapeError } from '../errors.js';
+import type { Attrs } from '../graph/ir.js';
+import { type Shape, Tensor, shapeToString } from '../graph/tensor.js';
 import { registerOp } from './registry.js';
-void registerOp;
+import { requireRank } from './util.js';
+
+/** The 2-D window attributes shared by convolutions and pools, checked. */
+export interface Window2D {
+  strides: [number, number];
+  pads: [number, number, number, number];
+  dilations: [number, number];
+}
+
+function pairAttr(attrs: Attrs, name: string, min: number): [number, number] {
+  const v = attrs[name] as number[];
+  if (v.length !== 2 || v.some((x) => x < min)) throw shapeError(`expected 2 integers >= ${min} for ${name} but received [${v.join(',')}]`);
+  return [v[0], v[1]];
+}
+
+/** strides (>= 1), pads (4 values >= 0), dilations (>= 1) from attributes, checked. */
+export function window2D(attrs: Attrs): Window2D {
+  const pads = attrs.pads as number[];
+  if (pads.length !== 4 || pads.some((p) => p < 0)) throw shapeError(`expected 4 non-negative pads [top,left,bottom,right] but received [${pads.join(',')}]`);
+  return {
+    strides: pairAttr(attrs, 'strides', 1),
+    pads: [pads[0], pads[1], pads[2], pads[3]],
+    dilations: attrs.dilations === undefined ? [1, 1] : pairAttr(attrs, 'dilations', 1),
+  };
+}
+
+/** Output length of a sliding window (floor mode). */
+export function windowOutput(input: number, padBegin: number, padEnd: number, kernel: number, stride: number, dilation: number): number {
+  return Math.floor((input + padBegin + padEnd - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+const windowAttrs = {
+  strides: { type: 'ints', default: [1, 1], doc: '[stride_h, stride_w]' },
+  pads: { type: 'ints', default: [0, 0, 0, 0], doc: '[top, left, bottom, right]' },
+  dilations: { type: 'ints', default: [1, 1], doc: '[dilation_h, dilation_w]' },
+  group: { type: 'int', default: 1, doc: 'channel groups; group == C == M is depthwise' },
+} as const;
+
+function checkGroup(group: number): void {
+  if (!Number.isInteger(group) || group < 1) throw shapeError(`expected group >= 1 but received ${group}`);
+}
+
+function checkBias(b: Shape | null | undefined, m: number): void {
+  if (b && (b.length !== 1 || b[0] !== m)) throw shapeError(`expected bias B of shape [${m}] but received ${shapeToString(b)}`);
+}
+
+export function conv2DShape(x: Shape | null, w: Shape | null, b: Shape | null | undefined, attrs: Attrs): number[] {
+  requireRank(x, 4, 'X [N,C,H,W]');
+  requireRank(w, 4, 'W [M,C/group,kh,kw]');
+  const group = attrs.group as number;
+  checkGroup(group);
+  const [n, c, h, wd] = x;
+  const [m, cg, kh, kw] = w;
+  if (c % group !== 0) throw shapeError(`expected input channels ${c} to be divisible by group ${group}`);
+  if (m % group !== 0) throw shapeError(`expected output channels M=${m} (W dim 0) to be divisible by group ${group}`);
+  if (cg * group !== c) throw shapeError(`expected W of shape [${m},${c / group},kh,kw] (C/group = ${c}/${group}) but received ${shapeToString(w)}`);
+  if (kh < 1 || kw < 1) throw shapeError(`expected a kernel of at least 1x1 but received ${shapeToString(w)}`);
+  checkBias(b, m);
+  const win = window2D(attrs);
+  const oh = windowOutput(h, win.pads[0], win.pads[2], kh, win.strides[0], win.dilations[0]);
+  const ow = windowOutput(wd, win.pads[1], win.pads[3], kw, win.strides[1], win.dilations[1]);
+  if (oh <= 0 || ow <= 0)
+    throw shapeError(`expected a positive output size but received ${oh}x${ow} (input ${h}x${wd}, kernel ${kh}x${kw}, dilations [${win.dilations}], pads [${win.pads}])`);
+  return [n, m, oh, ow];
+}
+
+/** Plain direct-loop convolution: the ground truth. */
+function conv2DReference(x: Tensor, w: Tensor, b: Tensor | null, attrs: Attrs): Tensor {
+  const [n, c, h, wd] = x.shape;
+  const [m, cg, kh, kw] = w.shape;
+  const group = attrs.group as number;
+  const { strides: [sh, sw], pads: [pt, pl], dilations: [dh, dw] } = window2D(attrs);
+  const [, , oh, ow] = conv2DShape(x.shape, w.shape, b?.shape, attrs);
+  const mg = m / group;
+  const y = new Float32Array(n * m * oh * ow);
+  for (let img = 0; img < n; ++img)
+    for (let om = 0; om < m; ++om) {
+      const g = Math.floor(om / mg);
+      for (let oy = 0; oy < oh; ++oy)
+        for (let ox = 0; ox < ow; ++ox) {
+          let acc = b ? b.data[om] : 0;
+          for (let ic = 0; ic < cg; ++ic) {
+            const xc = g * cg + ic;
+            for (let ky = 0; ky < kh; ++ky) {
+              const iy = oy * sh - pt + ky * dh;
+              if (iy < 0 || iy >= h) continue;
+              for (let kx = 0; kx < kw; ++kx) {
+                const ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= wd) continue;
+                acc += x.data[((img * c + xc) * h + iy) * wd + ix] * w.data[((om * cg + ic) * kh + ky) * kw + kx];
+              }
+            }
+          }
+          y[((img * m + om) * oh + oy) * ow + ox] = acc;
+        }
+    }
+  return new Tensor([n, m, oh, ow], y);
+}
+
+registerOp({
+  name: 'Conv2D',
+  doc: 'ONNX Conv on NCHW: X [N,C,H,W], W [M,C/group,kh,kw], optional B [M]',
+  inputs: { min: 2, max: 3, names: ['X', 'W', 'B'] },
+  outputs: 1,
+  attrs: { ...windowAttrs },
+  inferShapes: ([x, w, b], attrs) => [conv2DShape(x, w, b, attrs)],
+  reference: ([x, w, b], attrs) => [conv2DReference(x as Tensor, w as Tensor, b ?? null, attrs)],
+});
+
+export function convTranspose2DShape(x: Shape | null, w: Shape | null, b: Shape | null | undefined, attrs: Attrs): number[] {
+  requireRank(x, 4, 'X [N,C,H,W]');
+  requireRank(w, 4, 'W [C,M/group,kh,kw]');
+  const group = attrs.group as number;
+  checkGroup(group);
+  const [n, c, h, wd] = x;
+  const [wc, mg, kh, kw] = w;
+  if (c % group !== 0) throw shapeError(`expected input channels ${c} to be divisible by group ${group}`);
+  if (wc !== c) throw shapeError(`expected W of shape [${c},M/group,kh,kw] (dim 0 = input channels) but received ${shapeToString(w)}`);
+  if (kh < 1 || kw < 1 || mg < 1) throw shapeError(`expected a kernel of at least 1x1 and M/group >= 1 but received W ${shapeToString(w)}`);
+  const m = mg * group;
+  checkBias(b, m);
+  const win = window2D(attrs);
+  const op = attrs.output_padding as number[];
+  if (op.length !== 2 || op.some((v, i) => v < 0 || v >= Math.max(win.strides[i], win.dilations[i])))
+    throw shapeError(`expected 2 output_padding values in [0, max(stride, dilation)) (strides [${win.strides}], dilations [${win.dilations}]) but received [${op.join(',')}]`);
+  const oh = win.strides[0] * (h - 1) + op[0] + (kh - 1) * win.dilations[0] + 1 - win.pads[0] - win.pads[2];
+  const ow = win.strides[1] * (wd - 1) + op[1] + (kw - 1) * win.dilations[1] + 1 - win.pads[1] - win.pads[3];
+  if (h < 1 || wd < 1 || oh <= 0 || ow <= 0)
+    throw shapeError(`expected a positive output size but received ${oh}x${ow} (input ${h}x${wd}, kernel ${kh}x${kw}, pads [${win.pads}])`);
+  return [n, m, oh, ow];
+}
+
+/** Plain scatter loop: every input pixel adds its weighted kernel into the output. */
+function convTranspose2DReference(x: Tensor, w: Tensor, b: Tensor | null, attrs: Attrs): Tensor {
+  const [n, c, h, wd] = x.shape;
+  const [, mg, kh, kw] = w.shape;
+  const group = attrs.group as number;
+  const { strides: [sh, sw], pads: [pt, pl], dilations: [dh, dw] } = window2D(attrs);
+  const [, m, oh, ow] = convTranspose2DShape(x.shape, w.shape, b?.shape, attrs);
+  const cg = c / group;
+  const acc = new Float64Array(n * m * oh * ow);
+  for (let img = 0; img < n; ++img)
+    for (let ic = 0; ic < c; ++ic) {
+      const g = Math.floor(ic / cg);
+      for (let iy = 0; iy < h; ++iy)
+        for (let ix = 0; ix < wd; ++ix) {
+          const v = x.data[((img * c + ic) * h + iy) * wd + ix];
+          for (let om = 0; om < mg; ++om) {
+            const ym = g * mg + om;
+            for (let ky = 0; ky < kh; ++ky) {
+              const oy = iy * sh - pt + ky * dh;
+              if (oy < 0 || oy >= oh) continue;
+              for (let kx = 0; kx < kw; ++kx) {
+                const ox = ix * sw - pl + kx * dw;
+                if (ox < 0 || ox >= ow) continue;
+                acc[((img * m + ym) * oh + oy) * ow + ox] += v * w.data[((ic * mg + om) * kh + ky) * kw + kx];
+              }
+            }
+          }
+        }
+    }
+  if (b) for (let i = 0; i < acc.length; ++i) acc[i] += b.data[Math.floor(i / (oh * ow)) % m];
+  return new Tensor([n, m, oh, ow], Float32Array.from(acc));
+}
+
+registerOp({
+  name: 'ConvTranspose2D',
+  doc: 'ONNX ConvTranspose on NCHW: X [N,C,H,W], W [C,M/group,kh,kw], optional B [M]',
+  inputs: { min: 2, max: 3, names: ['X', 'W', 'B'] },
+  outputs: 1,
+  attrs: { ...windowAttrs, output_padding: { type: 'ints', default: [0, 0], doc: 'extra rows/columns at the bottom/right' } },
+  inferShapes: ([x, w, b], attrs) => [convTranspose2DShape(x, w, b, attrs)],
+  reference: ([x, w, b], attrs) => [convTranspose2DReference(x as Tensor, w as Tensor, b ?? null, attrs)],
+});

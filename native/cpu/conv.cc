@@ -1,9 +1,333 @@
-// CPU kernels: see runtime/register_kernels.h for the ops of this family.
+// CPU kernels for Conv2D and ConvTranspose2D. The fast paths are GEMM-based (im2col / col2im +
+// cpu::sgemm, the packed SIMD GEMM), with a direct kernel for depthwise (cpu/conv_fast.h);
+// conv2dReference / convTranspose2dReference are the plain loops they are tested against.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/conv_fast.h"
+#include "cpu/conv_kernels.h"
+#include "cpu/gemm.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
+namespace facestyle::cpu {
+
+namespace {
+
+// Window attributes beyond this are refused, so index arithmetic never overflows int64.
+constexpr int64_t kMaxWindowValue = int64_t(1) << 30;
+// Floats per im2col/col2im buffer (per thread): 2 MiB keeps a tile in cache and memory bounded
+// for large images.
+constexpr int64_t kColumnBudget = int64_t(1) << 19;
+
+[[noreturn]] void shapeFail(const std::string& message) { throw Error(ErrorCode::Shape, message); }
+
+std::string ints(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+void checkBias(const Shape* bias, int64_t m) {
+  if (bias && (bias->size() != 1 || (*bias)[0] != m))
+    shapeFail("expected bias B of shape [" + std::to_string(m) + "] but received " + shapeToString(*bias));
+}
+
+}  // namespace
+
+Window2D parseWindow2D(const Attrs& attrs) {
+  const std::vector<int64_t> strides = attrs.getInts("strides", {1, 1});
+  const std::vector<int64_t> pads = attrs.getInts("pads", {0, 0, 0, 0});
+  const std::vector<int64_t> dilations = attrs.getInts("dilations", {1, 1});
+  auto inRange = [](const std::vector<int64_t>& v, int64_t lo) {
+    return std::all_of(v.begin(), v.end(), [lo](int64_t x) { return x >= lo && x <= kMaxWindowValue; });
+  };
+  if (strides.size() != 2 || !inRange(strides, 1)) shapeFail("expected 2 strides >= 1 but received " + ints(strides));
+  if (pads.size() != 4 || !inRange(pads, 0)) shapeFail("expected 4 non-negative pads [top,left,bottom,right] but received " + ints(pads));
+  if (dilations.size() != 2 || !inRange(dilations, 1)) shapeFail("expected 2 dilations >= 1 but received " + ints(dilations));
+  Window2D win;
+  win.sh = strides[0], win.sw = strides[1];
+  win.pt = pads[0], win.pl = pads[1], win.pb = pads[2], win.pr = pads[3];
+  win.dh = dilations[0], win.dw = dilations[1];
+  return win;
+}
+
+ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs) {
+  if (x.size() != 4) shapeFail("expected X [N,C,H,W] of rank 4 but received " + shapeToString(x));
+  if (w.size() != 4) shapeFail("expected W [M,C/group,kh,kw] of rank 4 but received " + shapeToString(w));
+  ConvGeometry g;
+  g.group = attrs.getInt("group", 1);
+  if (g.group < 1) shapeFail("expected group >= 1 but received " + std::to_string(g.group));
+  g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
+  g.m = w[0], g.kh = w[2], g.kw = w[3];
+  if (g.c % g.group != 0) shapeFail("expected input channels " + std::to_string(g.c) + " to be divisible by group " + std::to_string(g.group));
+  if (g.m % g.group != 0) shapeFail("expected output channels M=" + std::to_string(g.m) + " to be divisible by group " + std::to_string(g.group));
+  if (w[1] * g.group != g.c)
+    shapeFail("expected W of shape [" + std::to_string(g.m) + "," + std::to_string(g.c / g.group) + ",kh,kw] but received " + shapeToString(w));
+  if (g.kh < 1 || g.kw < 1) shapeFail("expected a kernel of at least 1x1 but received W " + shapeToString(w));
+  checkBias(bias, g.m);
+  g.win = parseWindow2D(attrs);
+  const Window2D& v = g.win;
+  g.oh = floorDiv(g.h + v.pt + v.pb - v.dh * (g.kh - 1) - 1, v.sh) + 1;
+  g.ow = floorDiv(g.w + v.pl + v.pr - v.dw * (g.kw - 1) - 1, v.sw) + 1;
+  if (g.oh <= 0 || g.ow <= 0)
+    shapeFail("expected a positive output size but received " + std::to_string(g.oh) + "x" + std::to_string(g.ow) + " (input " + shapeToString(x) +
+              ", W " + shapeToString(w) + ")");
+  return g;
+}
+
+ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs) {
+  if (x.size() != 4) shapeFail("expected X [N,C,H,W] of rank 4 but received " + shapeToString(x));
+  if (w.size() != 4) shapeFail("expected W [C,M/group,kh,kw] of rank 4 but received " + shapeToString(w));
+  ConvGeometry g;
+  g.group = attrs.getInt("group", 1);
+  if (g.group < 1) shapeFail("expected group >= 1 but received " + std::to_string(g.group));
+  g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
+  g.kh = w[2], g.kw = w[3];
+  if (g.c % g.group != 0) shapeFail("expected input channels " + std::to_string(g.c) + " to be divisible by group " + std::to_string(g.group));
+  if (w[0] != g.c) shapeFail("expected W of shape [" + std::to_string(g.c) + ",M/group,kh,kw] but received " + shapeToString(w));
+  if (g.kh < 1 || g.kw < 1 || w[1] < 1) shapeFail("expected a kernel of at least 1x1 and M/group >= 1 but received W " + shapeToString(w));
+  g.m = w[1] * g.group;
+  checkBias(bias, g.m);
+  g.win = parseWindow2D(attrs);
+  const Window2D& v = g.win;
+  const std::vector<int64_t> op = attrs.getInts("output_padding", {0, 0});
+  if (op.size() != 2 || op[0] < 0 || op[1] < 0 || op[0] >= std::max(v.sh, v.dh) || op[1] >= std::max(v.sw, v.dw))
+    shapeFail("expected 2 output_padding values in [0, max(stride, dilation)) but received " + ints(op));
+  g.oh = v.sh * (g.h - 1) + op[0] + (g.kh - 1) * v.dh + 1 - v.pt - v.pb;
+  g.ow = v.sw * (g.w - 1) + op[1] + (g.kw - 1) * v.dw + 1 - v.pl - v.pr;
+  if (g.h < 1 || g.w < 1 || g.oh <= 0 || g.ow <= 0)
+    shapeFail("expected a positive output size but received " + std::to_string(g.oh) + "x" + std::to_string(g.ow) + " (input " + shapeToString(x) +
+              ", W " + shapeToString(w) + ")");
+  return g;
+}
+
+// ---- references ----
+
+void conv2dReference(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  const Window2D& v = g.win;
+  const int64_t cg = g.cg(), mg = g.mg();
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t m = 0; m < g.m; ++m) {
+      const int64_t grp = m / mg;
+      for (int64_t oy = 0; oy < g.oh; ++oy)
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          double acc = bias ? bias[m] : 0.0;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t ky = 0; ky < g.kh; ++ky) {
+              const int64_t iy = oy * v.sh - v.pt + ky * v.dh;
+              if (iy < 0 || iy >= g.h) continue;
+              for (int64_t kx = 0; kx < g.kw; ++kx) {
+                const int64_t ix = ox * v.sw - v.pl + kx * v.dw;
+                if (ix < 0 || ix >= g.w) continue;
+                acc += double(x[((n * g.c + grp * cg + ci) * g.h + iy) * g.w + ix]) * w[((m * cg + ci) * g.kh + ky) * g.kw + kx];
+              }
+            }
+          y[((n * g.m + m) * g.oh + oy) * g.ow + ox] = static_cast<float>(acc);
+        }
+    }
+}
+
+void convTranspose2dReference(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  const Window2D& v = g.win;
+  const int64_t cg = g.cg(), mg = g.mg(), plane = g.oh * g.ow;
+  std::vector<double> acc(static_cast<size_t>(g.n * g.m * plane), 0.0);
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t c = 0; c < g.c; ++c) {
+      const int64_t grp = c / cg;
+      for (int64_t iy = 0; iy < g.h; ++iy)
+        for (int64_t ix = 0; ix < g.w; ++ix) {
+          const double xv = x[((n * g.c + c) * g.h + iy) * g.w + ix];
+          for (int64_t mo = 0; mo < mg; ++mo)
+            for (int64_t ky = 0; ky < g.kh; ++ky) {
+              const int64_t oy = iy * v.sh - v.pt + ky * v.dh;
+              if (oy < 0 || oy >= g.oh) continue;
+              for (int64_t kx = 0; kx < g.kw; ++kx) {
+                const int64_t ox = ix * v.sw - v.pl + kx * v.dw;
+                if (ox < 0 || ox >= g.ow) continue;
+                acc[((n * g.m + grp * mg + mo) * g.oh + oy) * g.ow + ox] += xv * w[((c * mg + mo) * g.kh + ky) * g.kw + kx];
+              }
+            }
+        }
+    }
+  for (size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<float>(acc[i] + (bias ? bias[(i / plane) % g.m] : 0.f));
+}
+
+// ---- fast paths ----
+
+namespace {
+
+// Fills `planes` output planes of `len` floats starting at y with the bias (or zero).
+void fillBias(float* y, const float* bias, int64_t planes, int64_t planeStride, int64_t len) {
+  for (int64_t p = 0; p < planes; ++p) std::fill(y + p * planeStride, y + p * planeStride + len, bias ? bias[p] : 0.f);
+}
+
+// Columns [p0, p1) of the im2col matrix of one group: row k = (ci, ky, kx) holds, for each output
+// position p, the input value that kernel tap meets there (0 in padding). Rows are p1 - p0 long.
+void im2colTile(const ConvGeometry& g, const float* xg, int64_t p0, int64_t p1, float* col, int threads) {
+  const Window2D& v = g.win;
+  const int64_t len = p1 - p0, rows = g.cg() * g.kh * g.kw;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && rows * len > 65536)
+  for (int64_t k = 0; k < rows; ++k) {
+    const int64_t ci = k / (g.kh * g.kw), ky = (k / g.kw) % g.kh, kx = k % g.kw;
+    const float* xp = xg + ci * g.h * g.w;
+    const int64_t yoff = ky * v.dh - v.pt, xoff = kx * v.dw - v.pl;
+    int64_t oxLo, oxHi;
+    validRange(xoff, v.sw, g.w, g.ow, oxLo, oxHi);
+    float* row = col + k * len;
+    for (int64_t p = p0; p < p1;) {
+      const int64_t oy = p / g.ow, ox0 = p % g.ow, ox1 = std::min(g.ow, ox0 + (p1 - p));
+      float* out = row + (p - p0);  // out[ox - ox0] is position (oy, ox)
+      const int64_t iy = oy * v.sh + yoff;
+      if (iy < 0 || iy >= g.h) {
+        std::fill(out, out + (ox1 - ox0), 0.f);
+      } else {
+        const float* xr = xp + iy * g.w;  // xr[ox * sw + xoff] is the tap's input for ox in [oxLo, oxHi)
+        const int64_t a = std::clamp(oxLo, ox0, ox1), b = std::clamp(oxHi, a, ox1);
+        std::fill(out, out + (a - ox0), 0.f);
+        if (v.sw == 1) std::memcpy(out + (a - ox0), xr + a + xoff, static_cast<size_t>(b - a) * sizeof(float));
+        else
+          for (int64_t ox = a; ox < b; ++ox) out[ox - ox0] = xr[ox * v.sw + xoff];
+        std::fill(out + (b - ox0), out + (ox1 - ox0), 0.f);
+      }
+      p += ox1 - ox0;
+    }
+  }
+}
+
+int64_t tileColumns(int64_t rows, int64_t total) { return std::max<int64_t>(1, std::min(total, kColumnBudget / std::max<int64_t>(rows, 1))); }
+
+}  // namespace
+
+void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads) {
+  threads = std::max(threads, 1);
+  if (g.group == g.c && g.group == g.m) {
+    // Depthwise: a direct kernel (cpu/conv_fast.h; SIMD level picked at run time), no im2col.
+    const Window2D& v = g.win;
+    const DepthwiseShape s{g.n, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, v.sh, v.sw, v.dh, v.dw, v.pt, v.pl};
+    return depthwiseConv2d(s, x, w, bias, y, threads);
+  }
+  const Window2D& v = g.win;
+  const int64_t cg = g.cg(), mg = g.mg(), P = g.oh * g.ow, K = cg * g.kh * g.kw;
+  const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
+  // Work items: (image, group, column tile). Pointwise needs no columns: X of a group is the matrix.
+  const int64_t tile = pointwise ? P : tileColumns(K, P);
+  const int64_t tiles = (P + tile - 1) / tile;
+  const int64_t tasks = g.n * g.group * tiles;
+  if (tasks == 0) return;
+  // Enough items for every thread: one item per thread, single-threaded sgemm. Otherwise items
+  // run one after another and sgemm / im2col use all threads.
+  const bool outer = tasks >= threads;
+  const int team = outer ? threads : 1, inner = outer ? 1 : threads;
+  std::vector<float> columns(pointwise ? 0 : static_cast<size_t>(team * K * tile));
+  auto run = [&](int64_t t) {
+    const int64_t n = t / (g.group * tiles), grp = (t / tiles) % g.group, p0 = (t % tiles) * tile, p1 = std::min(P, p0 + tile);
+    const float* xg = x + (n * g.c + grp * cg) * g.h * g.w;
+    const float* wg = w + grp * mg * K;
+    float* yg = y + (n * g.m + grp * mg) * P + p0;
+    fillBias(yg, bias ? bias + grp * mg : nullptr, mg, P, p1 - p0);
+    if (pointwise) {
+      sgemm(false, false, mg, p1 - p0, K, 1.f, wg, K, xg + p0, P, 1.f, yg, P, inner);
+    } else {
+      float* col = columns.data() + static_cast<size_t>(threadIndex() % team) * K * tile;
+      im2colTile(g, xg, p0, p1, col, inner);
+      sgemm(false, false, mg, p1 - p0, K, 1.f, wg, K, col, p1 - p0, 1.f, yg, P, inner);
+    }
+  };
+  if (outer) parallelFor(tasks, team, run);
+  else
+    for (int64_t t = 0; t < tasks; ++t) run(t);
+}
+
+void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads) {
+  threads = std::max(threads, 1);
+  const Window2D& v = g.win;
+  const int64_t cg = g.cg(), mg = g.mg(), HW = g.h * g.w, OP = g.oh * g.ow, K = mg * g.kh * g.kw;
+  const int64_t tile = tileColumns(K, HW);
+  const int64_t tasks = g.n * g.group;
+  if (tasks == 0) return;
+  // Tiles of one (image, group) add into the same output planes, so only whole (image, group)
+  // items run in parallel; with fewer items than threads, sgemm and col2im share the threads.
+  const bool outer = tasks >= threads;
+  const int team = outer ? threads : 1, inner = outer ? 1 : threads;
+  std::vector<float> columns(static_cast<size_t>(team * K * tile));
+  auto run = [&](int64_t t) {
+    const int64_t n = t / g.group, grp = t % g.group;
+    const float* xg = x + (n * g.c + grp * cg) * HW;
+    const float* wg = w + grp * cg * K;  // cg rows of K = (mo, ky, kx)
+    float* yg = y + (n * g.m + grp * mg) * OP;
+    fillBias(yg, bias ? bias + grp * mg : nullptr, mg, OP, OP);
+    float* col = columns.data() + static_cast<size_t>(threadIndex() % team) * K * tile;
+    for (int64_t p0 = 0; p0 < HW; p0 += tile) {
+      const int64_t p1 = std::min(HW, p0 + tile), len = p1 - p0;
+      // col (K x len) = Wg^T (K x cg) * Xg[:, p0:p1] (cg x len)
+      sgemm(true, false, K, len, cg, 1.f, wg, K, xg + p0, HW, 0.f, col, len, inner);
+      // col2im: row (mo, ky, kx) adds each input position's value at its output pixel. Rows of
+      // one output channel touch only that channel's plane, so channels run in parallel.
+#pragma omp parallel for num_threads(inner) if (inner > 1 && mg > 1)
+      for (int64_t mo = 0; mo < mg; ++mo) {
+        float* yp = yg + mo * OP;
+        for (int64_t ky = 0; ky < g.kh; ++ky)
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const float* row = col + ((mo * g.kh + ky) * g.kw + kx) * len;
+            const int64_t yoff = ky * v.dh - v.pt, xoff = kx * v.dw - v.pl;
+            int64_t ixLo, ixHi;
+            validRange(xoff, v.sw, g.ow, g.w, ixLo, ixHi);
+            for (int64_t p = p0; p < p1;) {
+              const int64_t iy = p / g.w, ix0 = p % g.w, ix1 = std::min(g.w, ix0 + (p1 - p));
+              const int64_t oy = iy * v.sh + yoff;
+              if (oy >= 0 && oy < g.oh) {
+                const float* src = row + (p - p0);  // src[ix - ix0] is input position (iy, ix)
+                float* dst = yp + oy * g.ow;          // dst[ix * sw + xoff] is its output pixel
+                const int64_t a = std::clamp(ixLo, ix0, ix1), b = std::clamp(ixHi, a, ix1);
+                for (int64_t ix = a; ix < b; ++ix) dst[ix * v.sw + xoff] += src[ix - ix0];
+              }
+              p += ix1 - ix0;
+            }
+          }
+      }
+    }
+  };
+  if (outer) parallelFor(tasks, team, run);
+  else
+    for (int64_t t = 0; t < tasks; ++t) run(t);
+}
+
+}  // namespace facestyle::cpu
+
 namespace facestyle {
 
-void registerCpuConvKernels() {}
+namespace {
+
+template <bool Transposed>
+void convKernel(KernelContext& ctx) {
+  ctx.require(ctx.inputs.size() >= 2 && ctx.inputs.size() <= 3 && ctx.outputs.size() == 1, "expects 2 or 3 inputs and 1 output");
+  const Tensor &x = ctx.in(0), &w = ctx.in(1);
+  const bool hasBias = ctx.hasInput(2);
+  cpu::ConvGeometry g;
+  try {
+    const Shape* b = hasBias ? &ctx.in(2).shape : nullptr;
+    g = Transposed ? cpu::convTranspose2DGeometry(x.shape, w.shape, b, ctx.attrs()) : cpu::conv2DGeometry(x.shape, w.shape, b, ctx.attrs());
+  } catch (const Error& e) {
+    ctx.fail(e.what());
+  }
+  Tensor& y = ctx.out(0);
+  const Shape expected{g.n, g.m, g.oh, g.ow};
+  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
+  const float* bias = hasBias ? ctx.in(2).data : nullptr;
+  if (Transposed) cpu::convTranspose2d(g, x.data, w.data, bias, y.data, ctx.threads);
+  else cpu::conv2d(g, x.data, w.data, bias, y.data, ctx.threads);
+}
+
+}  // namespace
+
+void registerCpuConvKernels() {
+  registerKernel(OpKind::Conv2D, Device::CPU, convKernel<false>);
+  registerKernel(OpKind::ConvTranspose2D, Device::CPU, convKernel<true>);
+}
 
 }  // namespace facestyle

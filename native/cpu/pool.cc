@@ -1,9 +1,162 @@
-// CPU kernels: see runtime/register_kernels.h for the ops of this family.
+// CPU kernels for MaxPool, AveragePool (2-D windows, NCHW) and GlobalAveragePool / GlobalMaxPool
+// (any rank >= 3). Output sizes follow lib/ops/pool.ts (ceil_mode drops a last window that would
+// start in the trailing padding, as PyTorch and ONNX Runtime do).
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cpu/conv_kernels.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
 namespace facestyle {
 
-void registerCpuPoolKernels() {}
+namespace {
+
+struct PoolGeometry {
+  int64_t planes = 0, h = 0, w = 0, kh = 0, kw = 0, oh = 0, ow = 0;
+  cpu::Window2D win;
+};
+
+int64_t poolOutput(int64_t input, int64_t padBegin, int64_t padEnd, int64_t kernel, int64_t stride, int64_t dilation, bool ceil) {
+  const int64_t span = input + padBegin + padEnd - dilation * (kernel - 1) - 1;
+  if (span < 0) return 0;
+  if (!ceil) return span / stride + 1;
+  int64_t out = (span + stride - 1) / stride + 1;
+  if ((out - 1) * stride >= input + padBegin) --out;
+  return out;
+}
+
+PoolGeometry poolGeometry(KernelContext& ctx) {
+  ctx.require(ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  const Tensor& x = ctx.in(0);
+  ctx.require(x.rank() == 4, "expected X [N,C,H,W] of rank 4 but received " + shapeToString(x.shape));
+  const std::vector<int64_t> k = ctx.attrs().getInts("kernel_shape", {});
+  ctx.require(k.size() == 2 && k[0] >= 1 && k[1] >= 1 && k[0] <= (1 << 30) && k[1] <= (1 << 30),
+              "expected kernel_shape of 2 positive integers");
+  const int64_t ceilMode = ctx.attrs().getInt("ceil_mode", 0);
+  ctx.require(ceilMode == 0 || ceilMode == 1, "expected ceil_mode 0 or 1 but received " + std::to_string(ceilMode));
+  PoolGeometry g;
+  try {
+    g.win = cpu::parseWindow2D(ctx.attrs());
+  } catch (const Error& e) {
+    ctx.fail(e.what());
+  }
+  const cpu::Window2D& v = g.win;
+  ctx.require(v.pt < k[0] && v.pb < k[0] && v.pl < k[1] && v.pr < k[1], "expected pads smaller than kernel_shape");
+  g.planes = x.shape[0] * x.shape[1];
+  g.h = x.shape[2], g.w = x.shape[3], g.kh = k[0], g.kw = k[1];
+  g.oh = poolOutput(g.h, v.pt, v.pb, g.kh, v.sh, v.dh, ceilMode == 1);
+  g.ow = poolOutput(g.w, v.pl, v.pr, g.kw, v.sw, v.dw, ceilMode == 1);
+  ctx.require(g.oh > 0 && g.ow > 0, "expected a positive output size but received " + std::to_string(g.oh) + "x" + std::to_string(g.ow));
+  const Shape expected{x.shape[0], x.shape[1], g.oh, g.ow};
+  ctx.require(ctx.out(0).shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(ctx.out(0).shape));
+  return g;
+}
+
+// Calls fn(plane, oy, ox, kyLo, kyHi, kxLo, kxHi) for every output, with the taps that land
+// inside the input, one plane per OpenMP iteration.
+template <typename Fn>
+void forEachWindow(const PoolGeometry& g, int threads, Fn fn) {
+  const cpu::Window2D& v = g.win;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && g.planes > 1 && g.planes * g.oh * g.ow * g.kh * g.kw > 32768)
+  for (int64_t p = 0; p < g.planes; ++p)
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      int64_t kyLo, kyHi;
+      cpu::validRange(oy * v.sh - v.pt, v.dh, g.h, g.kh, kyLo, kyHi);
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        int64_t kxLo, kxHi;
+        cpu::validRange(ox * v.sw - v.pl, v.dw, g.w, g.kw, kxLo, kxHi);
+        fn(p, oy, ox, kyLo, kyHi, kxLo, kxHi);
+      }
+    }
+}
+
+void maxPoolKernel(KernelContext& ctx) {
+  const PoolGeometry g = poolGeometry(ctx);
+  const cpu::Window2D& v = g.win;
+  const float* x = ctx.in(0).data;
+  float* y = ctx.out(0).data;
+  forEachWindow(g, ctx.threads, [&](int64_t p, int64_t oy, int64_t ox, int64_t kyLo, int64_t kyHi, int64_t kxLo, int64_t kxHi) {
+    // A window wholly in padding (possible with dilation) gives the lowest float, as ONNX Runtime.
+    float m = std::numeric_limits<float>::lowest();
+    const float* xp = x + p * g.h * g.w;
+    for (int64_t ky = kyLo; ky < kyHi; ++ky) {
+      const float* row = xp + (oy * v.sh - v.pt + ky * v.dh) * g.w;
+      for (int64_t kx = kxLo; kx < kxHi; ++kx) m = std::max(m, row[ox * v.sw - v.pl + kx * v.dw]);
+    }
+    y[(p * g.oh + oy) * g.ow + ox] = m;
+  });
+}
+
+// Taps of a window inside the padded input (start .. size + padEnd): the count_include_pad
+// divisor. Taps hanging past it only because of ceil_mode are not counted.
+int64_t paddedTaps(int64_t start, int64_t dilation, int64_t kernel, int64_t size, int64_t padEnd) {
+  int64_t n = 0;
+  for (int64_t k = 0; k < kernel; ++k) n += start + k * dilation < size + padEnd;
+  return n;
+}
+
+void averagePoolKernel(KernelContext& ctx) {
+  const PoolGeometry g = poolGeometry(ctx);
+  const cpu::Window2D& v = g.win;
+  const bool includePad = ctx.attrs().getInt("count_include_pad", 0) != 0;
+  std::vector<int64_t> rowTaps(g.oh), colTaps(g.ow);
+  for (int64_t oy = 0; oy < g.oh; ++oy) rowTaps[oy] = paddedTaps(oy * v.sh - v.pt, v.dh, g.kh, g.h, v.pb);
+  for (int64_t ox = 0; ox < g.ow; ++ox) colTaps[ox] = paddedTaps(ox * v.sw - v.pl, v.dw, g.kw, g.w, v.pr);
+  const float* x = ctx.in(0).data;
+  float* y = ctx.out(0).data;
+  forEachWindow(g, ctx.threads, [&](int64_t p, int64_t oy, int64_t ox, int64_t kyLo, int64_t kyHi, int64_t kxLo, int64_t kxHi) {
+    double sum = 0;
+    const float* xp = x + p * g.h * g.w;
+    for (int64_t ky = kyLo; ky < kyHi; ++ky) {
+      const float* row = xp + (oy * v.sh - v.pt + ky * v.dh) * g.w;
+      for (int64_t kx = kxLo; kx < kxHi; ++kx) sum += row[ox * v.sw - v.pl + kx * v.dw];
+    }
+    const int64_t divisor = includePad ? rowTaps[oy] * colTaps[ox] : (kyHi - kyLo) * (kxHi - kxLo);
+    y[(p * g.oh + oy) * g.ow + ox] = divisor ? static_cast<float>(sum / double(divisor)) : 0.f;
+  });
+}
+
+template <bool Max>
+void globalPoolKernel(KernelContext& ctx) {
+  ctx.require(ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  const Tensor& x = ctx.in(0);
+  ctx.require(x.rank() >= 3, "expected X of rank >= 3 [N,C,spatial...] but received " + shapeToString(x.shape));
+  Shape expected{x.shape[0], x.shape[1]};
+  int64_t area = 1;
+  for (int i = 2; i < x.rank(); ++i) {
+    expected.push_back(1);
+    area *= x.shape[i];
+  }
+  ctx.require(area > 0, "expected non-empty spatial dimensions but received " + shapeToString(x.shape));
+  ctx.require(ctx.out(0).shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(ctx.out(0).shape));
+  const int64_t planes = x.shape[0] * x.shape[1];
+  const float* px = x.data;
+  float* py = ctx.out(0).data;
+#pragma omp parallel for num_threads(ctx.threads) if (planes * area > 65536)
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* v = px + p * area;
+    if (Max) {
+      float m = v[0];
+      for (int64_t i = 1; i < area; ++i) m = std::max(m, v[i]);
+      py[p] = m;
+    } else {
+      double s = 0;
+      for (int64_t i = 0; i < area; ++i) s += v[i];
+      py[p] = static_cast<float>(s / double(area));
+    }
+  }
+}
+
+}  // namespace
+
+void registerCpuPoolKernels() {
+  registerKernel(OpKind::MaxPool, Device::CPU, maxPoolKernel);
+  registerKernel(OpKind::AveragePool, Device::CPU, averagePoolKernel);
+  registerKernel(OpKind::GlobalAveragePool, Device::CPU, globalPoolKernel<false>);
+  registerKernel(OpKind::GlobalMaxPool, Device::CPU, globalPoolKernel<true>);
+}
 
 }  // namespace facestyle

@@ -1,9 +1,162 @@
-// CPU kernels: see runtime/register_kernels.h for the ops of this family.
+// CPU kernel for Resize: nearest on any axis, linear on the last two axes. Coordinates are
+// computed in float32 step by step like ONNX Runtime (and lib/ops/resize.ts), so nearest picks
+// the same pixel where a coordinate falls on a rounding tie.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
 namespace facestyle {
 
-void registerCpuResizeKernels() {}
+namespace {
+
+enum class Coordinate { HalfPixel, AlignCorners, Asymmetric, PytorchHalfPixel };
+enum class Nearest { RoundPreferFloor, RoundPreferCeil, Floor, Ceil };
+
+float originalCoordinate(Coordinate mode, int64_t o, float scale, int64_t lengthIn, int64_t lengthOut) {
+  const float x = static_cast<float>(o);
+  switch (mode) {
+    case Coordinate::Asymmetric: return x / scale;
+    case Coordinate::AlignCorners:
+      return lengthOut == 1 ? 0.f : x * static_cast<float>(lengthIn - 1) / static_cast<float>(lengthOut - 1);
+    case Coordinate::PytorchHalfPixel: return lengthOut > 1 ? (x + 0.5f) / scale - 0.5f : 0.f;
+    case Coordinate::HalfPixel: break;
+  }
+  return (x + 0.5f) / scale - 0.5f;
+}
+
+int64_t nearestIndex(Nearest mode, float v, int64_t lengthIn) {
+  const double d = v, fl = std::floor(d);
+  double i;
+  if (mode == Nearest::Floor) i = fl;
+  else if (mode == Nearest::Ceil) i = std::ceil(d);
+  else if (d - fl == 0.5) i = mode == Nearest::RoundPreferCeil ? fl + 1 : fl;
+  else i = std::round(d);
+  // Clamp in double first: a huge coordinate must not overflow the integer conversion.
+  return static_cast<int64_t>(std::min(std::max(i, 0.0), double(lengthIn - 1)));
+}
+
+struct Taps {
+  int64_t i0, i1;
+  float w0, w1;
+};
+
+// The two neighbours of an output index along one axis and their weights; the coordinate is
+// clamped into the input first, and an edge pixel gets two equal halves of itself.
+Taps linearTaps(Coordinate mode, int64_t o, float scale, int64_t lengthIn, int64_t lengthOut) {
+  float v = originalCoordinate(mode, o, scale, lengthIn, lengthOut);
+  v = std::min(std::max(v, 0.f), static_cast<float>(lengthIn - 1));
+  const int64_t i0 = std::min(static_cast<int64_t>(v), lengthIn - 1), i1 = std::min(i0 + 1, lengthIn - 1);
+  if (i0 == i1) return {i0, i1, 0.5f, 0.5f};
+  const float t = v - static_cast<float>(i0);
+  return {i0, i1, 1.f - t, t};
+}
+
+void resizeKernel(KernelContext& ctx) {
+  ctx.require(ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  const Tensor& x = ctx.in(0);
+  Tensor& y = ctx.out(0);
+  const Attrs& a = ctx.attrs();
+  const std::string mode = a.getString("mode", "nearest");
+  const std::string coord = a.getString("coordinate_transformation_mode", "half_pixel");
+  const std::string nearest = a.getString("nearest_mode", "round_prefer_floor");
+  ctx.require(mode == "nearest" || mode == "linear", "expected mode nearest|linear but received '" + mode + "'");
+  Coordinate cm;
+  if (coord == "half_pixel") cm = Coordinate::HalfPixel;
+  else if (coord == "align_corners") cm = Coordinate::AlignCorners;
+  else if (coord == "asymmetric") cm = Coordinate::Asymmetric;
+  else if (coord == "pytorch_half_pixel") cm = Coordinate::PytorchHalfPixel;
+  else ctx.fail("expected coordinate_transformation_mode half_pixel|align_corners|asymmetric|pytorch_half_pixel but received '" + coord + "'");
+  Nearest nm;
+  if (nearest == "round_prefer_floor") nm = Nearest::RoundPreferFloor;
+  else if (nearest == "round_prefer_ceil") nm = Nearest::RoundPreferCeil;
+  else if (nearest == "floor") nm = Nearest::Floor;
+  else if (nearest == "ceil") nm = Nearest::Ceil;
+  else ctx.fail("expected nearest_mode round_prefer_floor|round_prefer_ceil|floor|ceil but received '" + nearest + "'");
+
+  const int rank = x.rank();
+  ctx.require(rank >= 1 && y.rank() == rank, "expected X and Y of the same rank >= 1");
+  for (int i = 0; i < rank; ++i) ctx.require(x.shape[i] >= 1, "expected a non-empty input but received " + shapeToString(x.shape));
+  const std::vector<double> scales = a.getFloats("scales", {});
+  const std::vector<int64_t> sizes = a.getInts("sizes", {});
+  ctx.require(scales.empty() != sizes.empty(), "expected exactly one of scales or sizes");
+  std::vector<float> axisScale(rank);
+  Shape expected(rank);
+  for (int i = 0; i < rank; ++i) {
+    const float in = static_cast<float>(x.shape[i]);
+    if (!scales.empty()) {
+      ctx.require(scales.size() == size_t(rank), "expected " + std::to_string(rank) + " scales");
+      ctx.require(scales[i] > 0 && scales[i] < 1e9, "expected positive scales");
+      axisScale[i] = static_cast<float>(scales[i]);
+      expected[i] = static_cast<int64_t>(std::floor(axisScale[i] * in));  // float32 product, as ONNX Runtime
+    } else {
+      ctx.require(sizes.size() == size_t(rank), "expected " + std::to_string(rank) + " sizes");
+      ctx.require(sizes[i] >= 1, "expected positive sizes");
+      expected[i] = sizes[i];
+      axisScale[i] = static_cast<float>(sizes[i]) / in;
+    }
+  }
+  for (int i = 0; i < rank; ++i)
+    ctx.require(expected[i] >= 1, "expected every output size >= 1 but received " + shapeToString(expected) + " from " + shapeToString(x.shape));
+  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
+  const float* px = x.data;
+  float* py = y.data;
+
+  if (mode == "linear") {
+    ctx.require(rank >= 2, "linear Resize expects X of rank >= 2");
+    for (int i = 0; i < rank - 2; ++i) ctx.require(y.shape[i] == x.shape[i], "linear Resize scales only the last two axes");
+    const int64_t h = x.shape[rank - 2], w = x.shape[rank - 1], oh = y.shape[rank - 2], ow = y.shape[rank - 1];
+    const int64_t planes = x.size() / (h * w);
+    std::vector<Taps> ys(oh), xs(ow);
+    for (int64_t o = 0; o < oh; ++o) ys[o] = linearTaps(cm, o, axisScale[rank - 2], h, oh);
+    for (int64_t o = 0; o < ow; ++o) xs[o] = linearTaps(cm, o, axisScale[rank - 1], w, ow);
+    const int64_t rows = planes * oh;
+#pragma omp parallel for num_threads(ctx.threads) if (rows * ow > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t p = r / oh;
+      const Taps& ty = ys[r % oh];
+      const float* r0 = px + (p * h + ty.i0) * w;
+      const float* r1 = px + (p * h + ty.i1) * w;
+      float* out = py + r * ow;
+      for (int64_t o = 0; o < ow; ++o) {
+        const Taps& tx = xs[o];
+        out[o] = ty.w0 * (tx.w0 * r0[tx.i0] + tx.w1 * r0[tx.i1]) + ty.w1 * (tx.w0 * r1[tx.i0] + tx.w1 * r1[tx.i1]);
+      }
+    }
+    return;
+  }
+
+  // Nearest: one source index per output index and axis, then a gather row by row.
+  std::vector<std::vector<int64_t>> maps(rank);
+  std::vector<int64_t> inStride(rank);
+  int64_t stride = 1;
+  for (int i = rank - 1; i >= 0; --i) {
+    inStride[i] = stride;
+    stride *= x.shape[i];
+    maps[i].resize(y.shape[i]);
+    for (int64_t o = 0; o < y.shape[i]; ++o)
+      maps[i][o] = nearestIndex(nm, originalCoordinate(cm, o, axisScale[i], x.shape[i], y.shape[i]), x.shape[i]) * inStride[i];
+  }
+  const int64_t inner = y.shape[rank - 1];
+  const int64_t rows = y.size() / inner;
+  const std::vector<int64_t>& last = maps[rank - 1];
+#pragma omp parallel for num_threads(ctx.threads) if (rows * inner > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t src = 0;
+    for (int64_t i = rank - 2, rem = r; i >= 0; --i) {
+      src += maps[i][rem % y.shape[i]];
+      rem /= y.shape[i];
+    }
+    float* out = py + r * inner;
+    for (int64_t o = 0; o < inner; ++o) out[o] = px[src + last[o]];
+  }
+}
+
+}  // namespace
+
+void registerCpuResizeKernels() { registerKernel(OpKind::Resize, Device::CPU, resizeKernel); }
 
 }  // namespace facestyle

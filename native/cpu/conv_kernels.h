@@ -1,0 +1,87 @@
+// Conv2D and ConvTranspose2D on CPU: geometry (checked), the fast paths and the plain reference
+// loops they are tested against (native/test/test_conv.cc). Also the 2-D window attributes that
+// pooling shares. NCHW float32; pads are [top, left, bottom, right] as in ONNX.
+#pragma once
+#include <cstdint>
+#include <exception>
+#include <vector>
+
+#include "facestyle/ops.h"
+#include "facestyle/tensor.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace facestyle::cpu {
+
+// Index of the calling thread inside an OpenMP team (0 outside one or without OpenMP).
+inline int threadIndex() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Runs body(i) for i in [0, n) on `threads` OpenMP threads (dynamic schedule). An exception in
+// any iteration (e.g. out of memory in sgemm) is rethrown after the loop: one escaping an OpenMP
+// region would terminate the process.
+template <typename Body>
+void parallelFor(int64_t n, int threads, Body body) {
+  std::exception_ptr error;
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      body(i);
+    } catch (...) {
+#pragma omp critical(facestyle_parallel_for_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+// Output indices o in [0, outLen) whose input index o * stride + offset lies in [0, inLen), as
+// [lo, hi) (empty when lo == hi). Lets window loops run without per-element bounds checks.
+inline void validRange(int64_t offset, int64_t stride, int64_t inLen, int64_t outLen, int64_t& lo, int64_t& hi) {
+  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  hi = inLen - 1 - offset < 0 ? 0 : (inLen - 1 - offset) / stride + 1;
+  lo = lo < outLen ? lo : outLen;
+  hi = hi < outLen ? hi : outLen;
+  if (hi < lo) hi = lo;
+}
+
+// strides >= 1, pads >= 0 (top, left, bottom, right), dilations >= 1; throws Error(Shape) otherwise.
+struct Window2D {
+  int64_t sh = 1, sw = 1;
+  int64_t pt = 0, pl = 0, pb = 0, pr = 0;
+  int64_t dh = 1, dw = 1;
+};
+Window2D parseWindow2D(const Attrs& attrs);
+
+// One convolution's sizes. For Conv2D: X [n,c,h,w], W [m,c/group,kh,kw], Y [n,m,oh,ow].
+// For ConvTranspose2D: X [n,c,h,w], W [c,m/group,kh,kw], Y [n,m,oh,ow].
+struct ConvGeometry {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input
+  int64_t m = 0, oh = 0, ow = 0;       // output
+  int64_t kh = 0, kw = 0, group = 1;
+  Window2D win;
+  int64_t cg() const { return c / group; }  // input channels per group
+  int64_t mg() const { return m / group; }  // output channels per group
+};
+
+// Validate shapes and attributes exactly as the TS schema does; throw Error(Shape) on mismatch.
+// `bias` is null when there is no bias input.
+ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs);
+ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs);
+
+// Plain direct loops (float64 accumulation): the ground truth of the C++ tests.
+void conv2dReference(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
+void convTranspose2dReference(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
+
+// Fast paths: im2col/col2im + sgemm, 1x1 straight to sgemm, direct depthwise. `bias` may be null.
+void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads);
+void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads);
+
+}  // namespace facestyle::cpu

@@ -1,0 +1,37 @@
+import type { InputSpec, OpCase } from '../case.js';
+
+// Weights and biases are constants, as in a real model; sums get atol/rtol 1e-4.
+const w = (shape: number[]): InputSpec => ({ shape, constant: true });
+const tol = { atol: 1e-4, rtol: 1e-4 };
+
+export const cases: OpCase[] = [
+  { op: 'Conv2D', label: '3x3 pad 1 with bias', inputs: [[1, 3, 8, 8], w([4, 3, 3, 3]), w([4])], attrs: { pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: 'odd sizes, no bias, 3x2 kernel', inputs: [[2, 3, 7, 5], w([5, 3, 3, 2])], ...tol },
+  { op: 'Conv2D', label: '1x1 stride 1 (GEMM path)', inputs: [[2, 16, 5, 7], w([8, 16, 1, 1]), w([8])], ...tol },
+  { op: 'Conv2D', label: '1x1 spatial input, 1x1 kernel', inputs: [[1, 8, 1, 1], w([4, 8, 1, 1]), w([4])], ...tol },
+  { op: 'Conv2D', label: '1x1 spatial input, 3x3 kernel pad 1', inputs: [[1, 4, 1, 1], w([2, 4, 3, 3])], attrs: { pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: 'stride 2 pad 1', inputs: [[1, 3, 9, 9], w([6, 3, 3, 3]), w([6])], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: 'stride [2,1], asymmetric pads', inputs: [[1, 2, 7, 6], w([3, 2, 3, 2])], attrs: { strides: [2, 1], pads: [0, 1, 2, 0] }, ...tol },
+  { op: 'Conv2D', label: 'dilations [2,3]', inputs: [[1, 3, 10, 9], w([4, 3, 3, 3]), w([4])], attrs: { dilations: [2, 3], pads: [2, 3, 2, 3] }, ...tol },
+  { op: 'Conv2D', label: 'group 2', inputs: [[2, 4, 6, 6], w([6, 2, 3, 3]), w([6])], attrs: { group: 2, pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: 'group 3, stride 2, dilation 2, odd', inputs: [[1, 6, 11, 9], w([9, 2, 3, 3])], attrs: { group: 3, strides: [2, 2], dilations: [2, 2], pads: [2, 1, 1, 2] }, ...tol },
+  { op: 'Conv2D', label: 'depthwise 3x3 pad 1', inputs: [[2, 8, 9, 7], w([8, 1, 3, 3]), w([8])], attrs: { group: 8, pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: 'depthwise stride 2 asymmetric pads', inputs: [[1, 5, 10, 11], w([5, 1, 3, 3])], attrs: { group: 5, strides: [2, 2], pads: [0, 0, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: 'depthwise 5x5 dilation 2', inputs: [[1, 3, 12, 12], w([3, 1, 5, 5]), w([3])], attrs: { group: 3, dilations: [2, 2], pads: [4, 4, 4, 4] }, ...tol },
+  { op: 'Conv2D', label: 'channel multiplier 2 (group = C, M = 2C)', inputs: [[1, 4, 6, 6], w([8, 1, 3, 3]), w([8])], attrs: { group: 4, pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: '1x1 stride 2', inputs: [[1, 8, 7, 7], w([4, 8, 1, 1])], attrs: { strides: [2, 2] }, ...tol },
+  { op: 'Conv2D', label: '1x1 with asymmetric pads', inputs: [[1, 3, 4, 5], w([2, 3, 1, 1]), w([2])], attrs: { pads: [1, 0, 0, 2] }, ...tol },
+  { op: 'Conv2D', label: 'kernel larger than input', inputs: [[1, 2, 2, 3], w([3, 2, 5, 5])], attrs: { pads: [2, 2, 2, 2] }, ...tol },
+  { op: 'Conv2D', label: '32->32 3x3 on 16x16 (threads)', inputs: [[2, 32, 16, 16], w([32, 32, 3, 3]), w([32])], attrs: { pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'Conv2D', label: 'weights as a graph input', inputs: [[1, 2, 5, 5], [3, 2, 3, 3], [3]], ...tol },
+
+  { op: 'ConvTranspose2D', label: 'stride 2 pad 1 output_padding 1', inputs: [[1, 4, 5, 5], w([4, 3, 3, 3]), w([3])], attrs: { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, ...tol },
+  { op: 'ConvTranspose2D', label: 'stride 1, no bias, odd', inputs: [[2, 3, 4, 3], w([3, 2, 3, 3])], ...tol },
+  { op: 'ConvTranspose2D', label: 'group 2', inputs: [[1, 4, 5, 5], w([4, 3, 3, 3]), w([6])], attrs: { group: 2, strides: [2, 2] }, ...tol },
+  { op: 'ConvTranspose2D', label: 'depthwise 4x4 stride 2 pad 1', inputs: [[1, 4, 5, 6], w([4, 1, 4, 4]), w([4])], attrs: { group: 4, strides: [2, 2], pads: [1, 1, 1, 1] }, ...tol },
+  { op: 'ConvTranspose2D', label: 'dilation [2,1], strides [1,2], asymmetric pads', inputs: [[1, 3, 5, 4], w([3, 2, 3, 2])], attrs: { dilations: [2, 1], strides: [1, 2], pads: [1, 0, 0, 2] }, ...tol },
+  { op: 'ConvTranspose2D', label: '1x1 kernel on 1x1 spatial', inputs: [[1, 8, 1, 1], w([8, 4, 1, 1]), w([4])], ...tol },
+  { op: 'ConvTranspose2D', label: '1x1 spatial to 4x4 (kernel 4 stride 2)', inputs: [[2, 8, 1, 1], w([8, 4, 4, 4])], attrs: { strides: [2, 2] }, ...tol },
+  { op: 'ConvTranspose2D', label: 'output_padding [1,2], strides [2,3]', inputs: [[1, 2, 3, 4], w([2, 3, 3, 3]), w([3])], attrs: { strides: [2, 3], output_padding: [1, 2] }, ...tol },
+  { op: 'ConvTranspose2D', label: '16->8 4x4 stride 2 on 8x8 (threads)', inputs: [[2, 16, 8, 8], w([16, 8, 4, 4]), w([8])], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, ...tol },
+];

@@ -1,0 +1,27 @@
+import type { OpCase } from '../case.js';
+
+export const cases: OpCase[] = [
+  { op: 'MaxPool', label: '2x2 stride 2', inputs: [[2, 3, 8, 8]], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+  { op: 'MaxPool', label: '3x3 stride 2 pad 1, odd size', inputs: [[1, 4, 9, 7]], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
+  { op: 'MaxPool', label: 'ceil_mode, odd size', inputs: [[1, 2, 7, 6]], attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 } },
+  { op: 'MaxPool', label: 'ceil_mode drops a window in trailing pad only', inputs: [[1, 2, 5, 5]], attrs: { kernel_shape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 } },
+  { op: 'MaxPool', label: 'dilations [2,1], asymmetric pads', inputs: [[1, 3, 9, 8]], attrs: { kernel_shape: [3, 2], dilations: [2, 1], pads: [1, 0, 2, 1] } },
+  { op: 'MaxPool', label: 'all-negative input with pads (padding never wins)', inputs: [{ shape: [1, 2, 5, 5], range: [-3, -1] }], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
+  { op: 'MaxPool', label: '1x1 spatial', inputs: [[2, 5, 1, 1]], attrs: { kernel_shape: [1, 1] } },
+  { op: 'MaxPool', label: 'kernel [1,3] strides [1,2]', inputs: [[1, 3, 4, 9]], attrs: { kernel_shape: [1, 3], strides: [1, 2] } },
+  { op: 'AveragePool', label: '2x2 stride 2', inputs: [[2, 3, 8, 6]], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+  { op: 'AveragePool', label: '3x3 pad 1, count_include_pad 0', inputs: [[1, 4, 7, 5]], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
+  { op: 'AveragePool', label: '3x3 pad 1, count_include_pad 1', inputs: [[1, 4, 7, 5]], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], count_include_pad: 1 } },
+  { op: 'AveragePool', label: 'ceil_mode, count_include_pad 0', inputs: [[1, 2, 7, 8]], attrs: { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 } },
+  { op: 'AveragePool', label: 'ceil_mode + pads, count_include_pad 1', inputs: [[1, 2, 8, 7]], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 } },
+  { op: 'AveragePool', label: 'asymmetric pads, count_include_pad 1', inputs: [[1, 3, 6, 6]], attrs: { kernel_shape: [2, 3], strides: [1, 2], pads: [0, 2, 1, 0], count_include_pad: 1 } },
+  { op: 'MaxPool', label: 'dilated window wholly in padding gives lowest float', inputs: [[1, 1, 2, 3]], attrs: { kernel_shape: [2, 1], dilations: [3, 1], pads: [1, 0, 1, 0] } },
+  { op: 'AveragePool', label: 'strides 3, asymmetric pads, ceil_mode, count_include_pad 1', inputs: [[1, 1, 4, 5]], attrs: { kernel_shape: [3, 2], strides: [3, 2], pads: [2, 1, 0, 1], count_include_pad: 1, ceil_mode: 1 } },
+  { op: 'AveragePool', label: '1x1 spatial', inputs: [[1, 6, 1, 1]], attrs: { kernel_shape: [1, 1] } },
+  { op: 'GlobalAveragePool', label: 'odd spatial', inputs: [[2, 3, 5, 7]] },
+  { op: 'GlobalAveragePool', label: '1x1 spatial', inputs: [[1, 8, 1, 1]] },
+  { op: 'GlobalAveragePool', label: 'rank 3', inputs: [[2, 4, 9]] },
+  { op: 'GlobalMaxPool', label: 'odd spatial', inputs: [[2, 3, 5, 7]] },
+  { op: 'GlobalMaxPool', label: '1x1 spatial', inputs: [[1, 8, 1, 1]] },
+  { op: 'GlobalMaxPool', label: 'rank 5', inputs: [[1, 2, 3, 4, 5]] },
+];
