@@ -1,6 +1,76 @@
 import type { Command } from 'commander';
+import { Tensor } from '../graph/tensor.js';
+import { imageToTensor } from '../image/io.js';
+import { imageInputShapes, declaredInputs, parseSize } from '../onnx/info.js';
+import { checkParity } from '../onnx/parity.js';
+import { argumentError } from '../errors.js';
 
-/** `facestyle check`: not implemented yet (lands with its issue). */
+interface CheckOptions {
+  image?: string;
+  size?: string;
+  range: string;
+  bgr?: boolean;
+  threads: string;
+  atol: string;
+  rtol: string;
+  json?: boolean;
+}
+
+/** An image as the feed of a rank-4 image input (NCHW or NHWC, 1 or 3 channels), resized to it. */
+async function imageFeed(path: string, shape: number[], range: [number, number], bgr: boolean): Promise<Tensor> {
+  const nhwc = shape[3] === 3 && shape[1] !== 3;
+  const [h, w] = nhwc ? [shape[1], shape[2]] : [shape[2], shape[3]];
+  const t = await imageToTensor(path, { size: [w, h], range, channels: bgr ? 'bgr' : 'rgb' });
+  if (!nhwc) return t;
+  const out = new Float32Array(t.size);
+  const plane = w * h;
+  for (let i = 0; i < plane; ++i) for (let c = 0; c < 3; ++c) out[i * 3 + c] = t.data[c * plane + i];
+  return new Tensor([1, h, w, 3], out);
+}
+
+/** `facestyle check <model.onnx> [--image face.jpg] [--json]`: parity with onnxruntime-node; exit code 1 when it fails. */
 export function registerCheckCommand(program: Command): void {
-  void program;
+  program
+    .command('check')
+    .description('Run a model through onnxruntime-node and the native engine on the same input and compare every output')
+    .argument('<model>', 'ONNX model file')
+    .option('--image <file>', 'feed this image (resized to the input size) instead of random values')
+    .option('--size <WxH>', 'input size for dynamic models (default: the image size rounded down to a multiple of 32, or 256)')
+    .option('--range <lo,hi>', 'value range the 0..255 pixels map to', '0,1')
+    .option('--bgr', 'feed channels in BGR order')
+    .option('--threads <n>', 'CPU threads for both engines (0: all)', '0')
+    .option('--atol <x>', 'absolute tolerance', '1e-5')
+    .option('--rtol <x>', 'relative tolerance', '1e-4')
+    .option('--json', 'print JSON')
+    .action(async (model: string, opts: CheckOptions) => {
+      const range = opts.range.split(',').map(Number) as [number, number];
+      if (range.length !== 2 || !range.every(Number.isFinite)) throw argumentError(`Expected --range lo,hi but received '${opts.range}'`);
+      const declared = declaredInputs(model);
+      let size: [number, number] | null = opts.size ? parseSize(opts.size) : null;
+      const feeds: Record<string, Tensor> = {};
+      let inputShapes: Record<string, number[]> = {};
+      if (opts.image && !size) {
+        const probe = await imageToTensor(opts.image);
+        size = [Math.max(32, probe.shape[3] - (probe.shape[3] % 32)), Math.max(32, probe.shape[2] - (probe.shape[2] % 32))];
+      }
+      inputShapes = imageInputShapes(declared, size ?? [256, 256]);
+      if (opts.image) {
+        for (const d of declared) {
+          const shape = inputShapes[d.name] ?? (d.dims.every((x) => typeof x === 'number') ? (d.dims as number[]) : null);
+          if (shape && shape.length === 4 && (shape[1] === 3 || shape[3] === 3)) feeds[d.name] = await imageFeed(opts.image, shape, range, !!opts.bgr);
+        }
+      }
+      const report = await checkParity(model, { feeds, inputShapes, threads: Number(opts.threads), atol: Number(opts.atol), rtol: Number(opts.rtol) });
+      if (opts.json) {
+        const out = { ok: report.ok, outputs: report.outputs.map((o) => ({ name: o.name, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, failing: o.failing })) };
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      } else {
+        const lines = report.outputs.map(
+          (o) => `${o.ok ? 'ok  ' : 'FAIL'} ${o.name} [${o.shape.join(',')}]  maxAbsErr ${o.maxAbsErr.toExponential(2)}  maxRelErr ${o.maxRelErr.toExponential(2)}  worst at [${o.worstAt.join(',')}]: ${o.native} vs ${o.reference}${o.failing ? `  (${o.failing} elements beyond atol ${report.atol} + rtol ${report.rtol})` : ''}`,
+        );
+        lines.push(report.ok ? 'parity: ok' : 'parity: FAILED');
+        process.stdout.write(lines.join('\n') + '\n');
+      }
+      if (!report.ok) process.exitCode = 1;
+    });
 }

@@ -1,6 +1,37 @@
 import type { Command } from 'commander';
+import { COMPUTE_CLASSES, modelInfo } from '../onnx/info.js';
 
-/** `facestyle info`: not implemented yet (lands with its issue). */
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+
+/** `facestyle info <model.onnx> [--size WxH] [--json]`: ops, parameters, MACs, memory, mobile class. */
 export function registerInfoCommand(program: Command): void {
-  void program;
+  program
+    .command('info')
+    .description('Model facts: op histogram, parameters, MACs, peak activation memory and mobile compute class at an input size')
+    .argument('<model>', 'ONNX model file')
+    .option('--size <WxH>', 'input image size for dynamic models (e.g. 640x480 or 256)')
+    .option('--json', 'print JSON')
+    .action(async (model: string, opts: { size?: string; json?: boolean }) => {
+      const info = await modelInfo(model, { size: opts.size });
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        return;
+      }
+      const shapes = (list: { name: string; shape: number[] }[]) => list.map((v) => `${v.name} [${v.shape.join(',')}]`).join(', ');
+      const ops = Object.entries(info.ops)
+        .sort((a, b) => b[1] - a[1])
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ');
+      const lines = [
+        `model:       ${info.name}${info.opset ? ` (opset ${info.opset})` : ''}`,
+        `inputs:      ${shapes(info.inputs)}`,
+        `outputs:     ${shapes(info.outputs)}`,
+        `parameters:  ${info.params.toLocaleString('en-US')} (${mib(info.paramBytes)})`,
+        `MACs:        ${(info.macs / 1e9).toFixed(3)} G`,
+        `activations: ${mib(info.peakActivationBytes)} peak`,
+        `class:       ${info.computeClass} (${COMPUTE_CLASSES[info.computeClass].doc})`,
+        `ops:         ${ops}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
 }

@@ -1,0 +1,106 @@
+// `facestyle info` and `facestyle check`, run in-process through commander.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { registerCheckCommand } from '../lib/cli/check.js';
+import { registerInfoCommand } from '../lib/cli/info.js';
+import { GraphBuilder } from '../lib/graph/builder.js';
+import { exportOnnx } from '../lib/onnx/export.js';
+import { describeShared, sharedData } from './helpers/shared.js';
+
+async function cli(...args: string[]): Promise<{ stdout: string; exitCode: number }> {
+  const program = new Command().exitOverride();
+  registerInfoCommand(program);
+  registerCheckCommand(program);
+  let stdout = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  });
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'facestyle', ...args]);
+  } finally {
+    spy.mockRestore();
+  }
+  const exitCode = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { stdout, exitCode };
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'facestyle-onnx-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  process.exitCode = 0;
+});
+
+/** x [1,3,16,16] -> conv 3->8 3x3 pad 1 -> relu -> conv 8->2 1x1. */
+function tinyModel(): string {
+  const g = new GraphBuilder('tiny', { seed: 4 });
+  const x = g.input('x', [1, 3, 16, 16]);
+  const y = g.relu(g.conv2d(x, { out: 8, kernel: 3, pad: 1, name: 'c1' }));
+  g.output(g.conv2d(y, { out: 2, kernel: 1, name: 'c2' }), 'y');
+  const file = path.join(dir, 'tiny.onnx');
+  exportOnnx(g.build(), file, { dynamicBatch: false });
+  return file;
+}
+
+describe('facestyle info / check (synthetic model)', () => {
+  const file = tinyModel();
+
+  it('info --json: parameters, MACs and the op histogram counted by hand', async () => {
+    const { stdout } = await cli('info', file, '--json');
+    const info = JSON.parse(stdout);
+    expect(info.params).toBe(8 * 3 * 9 + 8 + 2 * 8 + 2);
+    expect(info.paramBytes).toBe(info.params * 4);
+    expect(info.macs).toBe(16 * 16 * 8 * 27 + 16 * 16 * 2 * 8);
+    expect(info.ops).toEqual({ Conv: 2, Relu: 1 });
+    expect(info.inputs).toEqual([{ name: 'x', shape: [1, 3, 16, 16] }]);
+    expect(info.peakActivationBytes).toBeGreaterThanOrEqual(16 * 16 * 8 * 4);
+    expect(info.computeClass).toBe('realtime');
+  });
+
+  it('info prints a readable summary', async () => {
+    const { stdout } = await cli('info', file);
+    expect(stdout).toMatch(/parameters:\s+242 /);
+    expect(stdout).toMatch(/class:\s+realtime/);
+  });
+
+  it('check --json reports ok and per-output errors; exit code 0', async () => {
+    const { stdout, exitCode } = await cli('check', file, '--json');
+    const r = JSON.parse(stdout);
+    expect(r.ok).toBe(true);
+    expect(r.outputs.map((o: { name: string }) => o.name)).toEqual(['y']);
+    expect(r.outputs[0].maxRelErr).toBeLessThanOrEqual(1e-4);
+    expect(exitCode).toBe(0);
+  });
+
+  it('check exits 1 exactly when parity fails (zero tolerance vs a loose one)', async () => {
+    const strict = await cli('check', file, '--json', '--atol', '0', '--rtol', '0');
+    const r = JSON.parse(strict.stdout);
+    expect(strict.exitCode).toBe(r.ok ? 0 : 1);
+    const loose = await cli('check', file, '--json', '--atol', '1e-3');
+    expect(JSON.parse(loose.stdout).ok).toBe(true);
+    expect(loose.exitCode).toBe(0);
+  });
+});
+
+describeShared('facestyle check on a real model and photo', () => {
+  it('yunet with --image (BGR, 0..255) agrees with onnxruntime', async () => {
+    const { stdout, exitCode } = await cli('check', sharedData('models/detection/yunet_n_320_320.onnx'), '--image', sharedData('faces/whole/codeformer/00.jpg'), '--bgr', '--range', '0,255', '--threads', '2', '--json');
+    const r = JSON.parse(stdout);
+    expect(r.outputs.length).toBe(12);
+    expect(r.ok, stdout).toBe(true);
+    expect(exitCode).toBe(0);
+  });
+
+  it('info --size on a dynamic model reports the folded graph at that size', async () => {
+    const { stdout } = await cli('info', sharedData('models/detection/yunet_s_dynamic.onnx'), '--size', '640x480', '--json');
+    const info = JSON.parse(stdout);
+    expect(info.inputs[0].shape).toEqual([1, 3, 480, 640]);
+    expect(info.ops.Shape).toBe(12);
+    expect(info.graphOps.Shape).toBeUndefined();
+  });
+});
