@@ -103,14 +103,40 @@ function conv2DReference(x: Tensor, w: Tensor, b: Tensor | null, attrs: Attrs): 
   return new Tensor([n, m, oh, ow], y);
 }
 
+/** Activations a Conv2D can apply to its output in the same kernel (set by the fusion pass). */
+export const FUSED_ACTIVATIONS = ['', 'Relu', 'LeakyRelu', 'Tanh', 'Sigmoid', 'Clip'] as const;
+
+/** The fused activation of a Conv2D: '' (none), Relu, LeakyRelu(activation_alpha), Tanh, Sigmoid, Clip(min, max). */
+export function applyFusedActivation(t: Tensor, attrs: Attrs): Tensor {
+  const act = attrs.activation as string;
+  if (!act) return t;
+  const alpha = attrs.activation_alpha as number;
+  const lo = attrs.activation_min as number;
+  const hi = attrs.activation_max as number;
+  const f =
+    act === 'Relu' ? (v: number) => (v > 0 ? v : 0)
+    : act === 'LeakyRelu' ? (v: number) => (v >= 0 ? v : alpha * v)
+    : act === 'Tanh' ? Math.tanh
+    : act === 'Sigmoid' ? (v: number) => 1 / (1 + Math.exp(-v))
+    : (v: number) => Math.min(hi, Math.max(lo, v));
+  for (let i = 0; i < t.data.length; ++i) t.data[i] = f(t.data[i]);
+  return t;
+}
+
 registerOp({
   name: 'Conv2D',
-  doc: 'ONNX Conv on NCHW: X [N,C,H,W], W [M,C/group,kh,kw], optional B [M]',
+  doc: 'ONNX Conv on NCHW: X [N,C,H,W], W [M,C/group,kh,kw], optional B [M]; optional fused activation',
   inputs: { min: 2, max: 3, names: ['X', 'W', 'B'] },
   outputs: 1,
-  attrs: { ...windowAttrs },
+  attrs: {
+    ...windowAttrs,
+    activation: { type: 'string', default: '', oneOf: FUSED_ACTIVATIONS, doc: "fused activation after the bias ('' = none)" },
+    activation_alpha: { type: 'float', default: 0.01, doc: 'LeakyRelu slope' },
+    activation_min: { type: 'float', default: -3.4028234663852886e38, doc: 'Clip lower bound' },
+    activation_max: { type: 'float', default: 3.4028234663852886e38, doc: 'Clip upper bound' },
+  },
   inferShapes: ([x, w, b], attrs) => [conv2DShape(x, w, b, attrs)],
-  reference: ([x, w, b], attrs) => [conv2DReference(x as Tensor, w as Tensor, b ?? null, attrs)],
+  reference: ([x, w, b], attrs) => [applyFusedActivation(conv2DReference(x as Tensor, w as Tensor, b ?? null, attrs), attrs)],
 });
 
 export function convTranspose2DShape(x: Shape | null, w: Shape | null, b: Shape | null | undefined, attrs: Attrs): number[] {

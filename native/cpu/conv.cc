@@ -2,6 +2,7 @@
 // cpu::sgemm, the packed SIMD GEMM), with a direct kernel for depthwise (cpu/conv_fast.h);
 // conv2dReference / convTranspose2dReference are the plain loops they are tested against.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -303,6 +304,28 @@ namespace facestyle {
 
 namespace {
 
+// The activation the fusion pass folded into this Conv2D (attribute `activation`, '' = none),
+// applied in one parallel sweep over the output while it is still warm in cache.
+void applyFusedActivation(KernelContext& ctx, Tensor& y) {
+  const std::string act = ctx.attrs().getString("activation", "");
+  if (act.empty()) return;
+  const float alpha = static_cast<float>(ctx.attrs().getFloat("activation_alpha", 0.01));
+  const float lo = static_cast<float>(ctx.attrs().getFloat("activation_min", -3.4028234663852886e38));
+  const float hi = static_cast<float>(ctx.attrs().getFloat("activation_max", 3.4028234663852886e38));
+  float* p = y.data;
+  const int64_t n = y.size();
+  auto sweep = [&](auto f) {
+#pragma omp parallel for num_threads(ctx.threads) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) p[i] = f(p[i]);
+  };
+  if (act == "Relu") sweep([](float v) { return v > 0.f ? v : 0.f; });
+  else if (act == "LeakyRelu") sweep([alpha](float v) { return v >= 0.f ? v : alpha * v; });
+  else if (act == "Tanh") sweep([](float v) { return std::tanh(v); });
+  else if (act == "Sigmoid") sweep([](float v) { return 1.f / (1.f + std::exp(-v)); });
+  else if (act == "Clip") sweep([lo, hi](float v) { return std::min(hi, std::max(lo, v)); });
+  else ctx.fail("unsupported fused activation '" + act + "' (expected Relu, LeakyRelu, Tanh, Sigmoid or Clip)");
+}
+
 template <bool Transposed>
 void convKernel(KernelContext& ctx) {
   ctx.require(ctx.inputs.size() >= 2 && ctx.inputs.size() <= 3 && ctx.outputs.size() == 1, "expects 2 or 3 inputs and 1 output");
@@ -319,8 +342,12 @@ void convKernel(KernelContext& ctx) {
   const Shape expected{g.n, g.m, g.oh, g.ow};
   ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
   const float* bias = hasBias ? ctx.in(2).data : nullptr;
-  if (Transposed) cpu::convTranspose2d(g, x.data, w.data, bias, y.data, ctx.threads);
-  else cpu::conv2d(g, x.data, w.data, bias, y.data, ctx.threads);
+  if (Transposed) {
+    cpu::convTranspose2d(g, x.data, w.data, bias, y.data, ctx.threads);
+    return;
+  }
+  cpu::conv2d(g, x.data, w.data, bias, y.data, ctx.threads);
+  applyFusedActivation(ctx, y);
 }
 
 }  // namespace

@@ -35,3 +35,14 @@ export const cases: OpCase[] = [
   { op: 'ConvTranspose2D', label: 'output_padding [1,2], strides [2,3]', inputs: [[1, 2, 3, 4], w([2, 3, 3, 3]), w([3])], attrs: { strides: [2, 3], output_padding: [1, 2] }, ...tol },
   { op: 'ConvTranspose2D', label: '16->8 4x4 stride 2 on 8x8 (threads)', inputs: [[2, 16, 8, 8], w([16, 8, 4, 4]), w([8])], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, ...tol },
 ];
+
+// Conv2D with an activation fused by the fusion pass (lib/graph/passes).
+export const fusedCases: OpCase[] = (['Relu', 'LeakyRelu', 'Tanh', 'Sigmoid', 'Clip'] as const).map((activation) => ({
+  op: 'Conv2D',
+  label: `fused ${activation}`,
+  inputs: [[2, 3, 9, 7], { shape: [4, 3, 3, 3], constant: true }, { shape: [4], constant: true }],
+  attrs: { pads: [1, 1, 1, 1], activation, activation_alpha: 0.2, activation_min: -0.3, activation_max: 0.4 },
+  atol: 1e-4,
+  rtol: 1e-4,
+}));
+cases.push(...fusedCases);
