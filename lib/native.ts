@@ -10,6 +10,7 @@ export interface NativeSessionHandle {
   dispose(): void;
   readValue(name: string): Float32Array;
   writeValue(name: string, data: Float32Array): void;
+  profile(): { runs: number; steps: { node: number; seconds: number }[] };
   info(): { arenaBytes: number; largestLiveSetBytes: number; paramBytes: number; threads: number; device: string; order: number[] };
 }
 
@@ -32,7 +33,7 @@ export interface NativeGraph {
 }
 
 export interface NativeAddon {
-  compile(graph: NativeGraph, options: { device?: string; threads?: number; reuseBuffers?: boolean }): Promise<NativeSessionHandle>;
+  compile(graph: NativeGraph, options: { device?: string; threads?: number; reuseBuffers?: boolean; profile?: boolean }): Promise<NativeSessionHandle>;
   capabilities(): NativeCapabilities;
 }
 

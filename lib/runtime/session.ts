@@ -17,6 +17,17 @@ export interface CompileOptions {
   threads?: number;
   /** Share memory between values whose lifetimes do not overlap (default true). */
   reuseBuffers?: boolean;
+  /** Time every node of every run (see Session.profile()); adds a device sync per node. Default false. */
+  profile?: boolean;
+}
+
+export interface NodeProfile {
+  name: string;
+  op: string;
+  /** Mean milliseconds per run. */
+  ms: number;
+  /** Share of the total, 0..1. */
+  share: number;
 }
 
 export type Feeds = Record<string, Tensor | Float32Array>;
@@ -110,6 +121,16 @@ export class Session {
     return { device: i.device as DeviceName, threads: i.threads, peakActivationBytes: i.arenaBytes, largestLiveSetBytes: i.largestLiveSetBytes, paramBytes: i.paramBytes };
   }
 
+  /** Mean time per node over the runs so far, slowest first (needs `profile: true` at compile). */
+  profile(): NodeProfile[] {
+    const p = this.live().profile();
+    if (p.runs === 0) return [];
+    const total = p.steps.reduce((a, s) => a + s.seconds, 0) || 1;
+    return p.steps
+      .map((s) => ({ name: this.graph.nodes[s.node].name, op: this.graph.nodes[s.node].op, ms: (s.seconds / p.runs) * 1000, share: s.seconds / total }))
+      .sort((a, b) => b.ms - a.ms);
+  }
+
   /** Frees native memory now. Safe during a run (the run finishes first) and safe twice. */
   dispose(): void {
     if (!this.handle) return;
@@ -136,6 +157,6 @@ export async function compile(graph: Graph, options: CompileOptions = {}): Promi
   const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
   const unknown = [...new Set(graph.nodes.map((n) => n.op).filter((op) => !hasOp(op)))];
   if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Unknown ops: ${unknown.join(', ')}`);
-  const handle = await loadNative().compile(toNativeGraph(graph), { device, threads, reuseBuffers: options.reuseBuffers ?? true });
+  const handle = await loadNative().compile(toNativeGraph(graph), { device, threads, reuseBuffers: options.reuseBuffers ?? true, profile: options.profile ?? false });
   return new Session(graph, handle, device);
 }

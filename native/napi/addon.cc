@@ -69,7 +69,8 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
                                     {InstanceMethod("run", &NativeSession::Run), InstanceMethod("dispose", &NativeSession::Dispose),
                                      InstanceMethod("readValue", &NativeSession::ReadValue),
                                      InstanceMethod("writeValue", &NativeSession::WriteValue),
-                                     InstanceMethod("info", &NativeSession::Info)});
+                                     InstanceMethod("info", &NativeSession::Info),
+                                     InstanceMethod("profile", &NativeSession::Profile)});
     constructor = new Napi::FunctionReference(Napi::Persistent(fn));
     return fn;
   }
@@ -107,6 +108,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
   Napi::Value ReadValue(const Napi::CallbackInfo& info);
   Napi::Value WriteValue(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Profile(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Session> session_;
   int64_t reported_ = 0;
@@ -202,6 +204,25 @@ Napi::Value NativeSession::Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// {runs, steps: [{node, seconds}]} in plan order; node is the index into graph.nodes.
+Napi::Value NativeSession::Profile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto session = live(env);
+  int runs = 0;
+  std::vector<double> seconds = session->profile(&runs);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("runs", runs);
+  Napi::Array steps = Napi::Array::New(env, seconds.size());
+  for (size_t i = 0; i < seconds.size(); ++i) {
+    Napi::Object s = Napi::Object::New(env);
+    s.Set("node", session->plan().order[i]);
+    s.Set("seconds", seconds[i]);
+    steps.Set(static_cast<uint32_t>(i), s);
+  }
+  o.Set("steps", steps);
+  return o;
+}
+
 class CompileWorker : public CodedWorker {
  public:
   CompileWorker(Napi::Env env, GraphDesc graph, SessionOptions options)
@@ -233,6 +254,7 @@ Napi::Value Compile(const Napi::CallbackInfo& info) {
     }
     if (o.Get("threads").IsNumber()) options.threads = o.Get("threads").As<Napi::Number>().Int32Value();
     if (o.Get("reuseBuffers").IsBoolean()) options.plan.reuseBuffers = o.Get("reuseBuffers").As<Napi::Boolean>().Value();
+    if (o.Get("profile").IsBoolean()) options.profile = o.Get("profile").As<Napi::Boolean>().Value();
   }
   GraphDesc graph = guarded(env, [&] { return graphFromJs(info[0].As<Napi::Object>()); });
   auto* worker = new CompileWorker(env, std::move(graph), options);

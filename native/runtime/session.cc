@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include <chrono>
 #include <map>
 #include <new>
 #include <thread>
@@ -103,7 +104,18 @@ std::vector<std::vector<float>> Session::run(const std::vector<HostSpan>& feeds)
                           " but received " + std::to_string(feeds[i].size));
       if (n) memory_->copyFromHost(address_[graph_.inputs[i]], feeds[i].data, n * sizeof(float));
     }
-    for (size_t s = 0; s < contexts_.size(); ++s) kernels_[s](contexts_[s]);
+    if (options_.profile) {
+      stepSeconds_.resize(contexts_.size(), 0.0);
+      for (size_t s = 0; s < contexts_.size(); ++s) {
+        auto t0 = std::chrono::steady_clock::now();
+        kernels_[s](contexts_[s]);
+        memory_->synchronize();
+        stepSeconds_[s] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+      ++profiledRuns_;
+    } else {
+      for (size_t s = 0; s < contexts_.size(); ++s) kernels_[s](contexts_[s]);
+    }
     for (const auto& u : graph_.updates)
       memory_->copyOnDevice(address_[u.target], address_[u.source], storage_[u.target].size());
     memory_->synchronize();

@@ -16,6 +16,7 @@ namespace facestyle {
 struct SessionOptions {
   Device device = Device::CPU;
   int threads = 0;  // 0: all hardware threads
+  bool profile = false;  // time every node (see Session::profile)
   PlanOptions plan;
 };
 
@@ -38,6 +39,14 @@ class Session {
   int threads() const { return threads_; }
   size_t paramBytes() const { return paramBytes_; }
 
+  // Per step (in plan order): total seconds spent in that node's kernel over all runs so far, and
+  // how many runs were timed. Empty unless SessionOptions::profile.
+  std::vector<double> profile(int* runs) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    *runs = profiledRuns_;
+    return stepSeconds_;
+  }
+
   // Index of the value with this name, or -1.
   int findValue(const std::string& name) const;
   std::vector<float> readValue(int value);                 // a Param or Const
@@ -57,6 +66,8 @@ class Session {
   std::vector<KernelFn> kernels_;      // per step
   std::vector<KernelContext> contexts_;  // per step, bound once
   size_t paramBytes_ = 0;
+  std::vector<double> stepSeconds_;
+  int profiledRuns_ = 0;
   std::mutex mutex_;
 };
 
