@@ -1,6 +1,155 @@
+// `facestyle stylize <image or folder> -o <file or folder>`: detect, align, stylize, paste back.
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { FacestyleError, isFacestyleError } from '../errors.js';
+import { drawFaces } from '../face/draw.js';
+import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
+import { type FaceStylizer, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
+import * as is from '../is.js';
 
-/** `facestyle stylize`: not implemented yet (lands with its issue). */
+interface StylizeCliOptions {
+  output: string;
+  model?: string;
+  size?: string;
+  allFaces?: boolean;
+  strength?: string;
+  debug?: boolean;
+  json?: boolean;
+  aligned?: boolean;
+  device?: string;
+  detector?: string;
+  engine?: string;
+  threshold?: string;
+  concurrency?: string;
+  limitInputPixels?: string;
+}
+
+const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|avif|gif)$/i;
+
+const num = (name: string, v: string | undefined): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw is.invalid(`--${name}`, 'a number', v);
+  return n;
+};
+
+/** `<base>.debug<ext>` beside the output. */
+const debugPath = (out: string) => {
+  const ext = path.extname(out);
+  return out.slice(0, out.length - ext.length) + '.debug' + ext;
+};
+
+/** One line progress bar on a TTY; one line per image otherwise. */
+function progress(total: number) {
+  const tty = process.stderr.isTTY === true;
+  let done = 0;
+  return {
+    tick(name: string, note: string) {
+      done += 1;
+      if (tty) {
+        const width = 30;
+        const filled = Math.round((done / total) * width);
+        process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${name.slice(0, 40).padEnd(40)}`);
+        if (done === total) process.stderr.write('\n');
+      } else process.stderr.write(`${done}/${total} ${name}: ${note}\n`);
+    },
+  };
+}
+
+async function processOne(stylizer: FaceStylizer, input: string, output: string, o: StylizeCliOptions, limit: number | undefined): Promise<FrameResult> {
+  const image = await toRgbImage(input, { limitInputPixels: limit });
+  const result = o.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
+  await writeRgbImage(result.image, output);
+  if (o.debug) await writeRgbImage(await drawFaces(image, result.faces), debugPath(output));
+  return result;
+}
+
+const round = (t: Record<string, number>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+
+export async function runStylizeCommand(input: string, o: StylizeCliOptions): Promise<number> {
+  if (!existsSync(input)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Input not found: '${input}'`);
+  const folder = statSync(input).isDirectory();
+  let jobs: { input: string; output: string }[];
+  if (folder) {
+    const files = readdirSync(input).filter((f) => IMAGE_EXT.test(f)).sort();
+    if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
+    mkdirSync(o.output, { recursive: true });
+    jobs = files.map((f) => ({ input: path.join(input, f), output: path.join(o.output, f) }));
+  } else {
+    const out = existsSync(o.output) && statSync(o.output).isDirectory() ? path.join(o.output, path.basename(input)) : o.output;
+    formatFromPath(out);
+    jobs = [{ input, output: out }];
+  }
+  const limit = num('limit-input-pixels', o.limitInputPixels);
+  const stylizer = await createFaceStylizer({
+    model: o.model,
+    size: num('size', o.size),
+    faces: o.allFaces ? 'all' : 'largest',
+    strength: num('strength', o.strength),
+    device: o.device as 'cpu' | 'cuda' | undefined,
+    detector: o.detector,
+    engine: o.engine as 'native' | 'onnxruntime' | undefined,
+    scoreThreshold: num('threshold', o.threshold),
+  });
+  const concurrency = is.integerInRange('--concurrency', num('concurrency', o.concurrency) ?? 2, 1, 64);
+  const bar = folder ? progress(jobs.length) : null;
+  const report: Record<string, unknown>[] = new Array(jobs.length);
+  let failures = 0;
+  let next = 0;
+  // Bounded concurrency: `concurrency` workers take the next job until none is left.
+  const worker = async () => {
+    while (next < jobs.length) {
+      const k = next++;
+      const job = jobs[k];
+      try {
+        const r = await processOne(stylizer, job.input, job.output, o, limit);
+        report[k] = { input: job.input, output: job.output, faces: r.faces.map((f) => ({ box: f.box.map((v) => Math.round(v * 10) / 10), score: Math.round(f.score * 1000) / 1000, landmarks: f.landmarks.map((p) => p.map((v) => Math.round(v * 10) / 10)) })), timings: round({ ...r.timings }), warnings: r.warnings };
+        for (const w of r.warnings) if (!o.json) process.stderr.write(`facestyle: ${job.input}: ${w}\n`);
+        bar?.tick(path.basename(job.input), `${r.faces.length} face(s)`);
+      } catch (e) {
+        if (!folder) throw e;
+        failures += 1;
+        const code = isFacestyleError(e) ? ` [${e.code}]` : '';
+        report[k] = { input: job.input, error: (e as Error).message, code: isFacestyleError(e) ? e.code : undefined };
+        bar?.tick(path.basename(job.input), 'failed');
+        process.stderr.write(`\nfacestyle: ${job.input}: ${(e as Error).message}${code}\n`);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
+  } finally {
+    await stylizer.dispose();
+  }
+  if (o.json) process.stdout.write(JSON.stringify({ images: report, totals: round({ ...stylizer.totalTimings }) }) + '\n');
+  else if (!folder) {
+    const r = report[0] as { faces: unknown[]; output: string };
+    process.stderr.write(`${r.faces.length} face(s) -> ${r.output}\n`);
+  }
+  return failures ? 1 : 0;
+}
+
 export function registerStylizeCommand(program: Command): void {
-  void program;
+  program
+    .command('stylize')
+    .description('Stylize the faces of an image (or every image of a folder) and paste them back')
+    .argument('<input>', 'image file or folder of images')
+    .requiredOption('-o, --output <path>', 'output file (format from its extension) or folder')
+    .option('--model <path>', 'stylization model: .onnx, model card .json or .safetensors (default: the shipped model)')
+    .option('--size <n>', 'aligned crop size (default: the model size, 512 for size-agnostic models)')
+    .option('--all-faces', 'stylize every face (default: the largest only)')
+    .option('--strength <x>', 'blend weight of the stylized face, 0..1', '1')
+    .option('--debug', 'also write <output>.debug.<ext> with boxes and landmarks drawn')
+    .option('--json', 'print faces found and per-stage timings (ms) as JSON')
+    .option('--aligned', 'the input is an aligned face crop: no detection, stylized whole')
+    .option('--device <cpu|cuda>', 'where the model runs', 'cpu')
+    .option('--detector <path>', 'YuNet .onnx (default: FACESTYLE_DETECTOR, then models/detection)')
+    .option('--engine <native|onnxruntime>', 'how .onnx models run', 'native')
+    .option('--threshold <x>', 'detection score threshold', '0.5')
+    .option('--concurrency <n>', 'images processed at once for a folder', '2')
+    .option('--limit-input-pixels <n>', 'refuse images with more pixels than this')
+    .action(async (input: string, o: StylizeCliOptions) => {
+      process.exitCode = await runStylizeCommand(input, o);
+    });
 }

@@ -1,0 +1,237 @@
+// The stylization model behind one small interface: a generator taking [N,3,S,S] RGB in [-1,1] and
+// returning the same. Sources: a Graph (run natively), an .onnx file (loadOnnx from lib/onnx and
+// the native runtime, or onnxruntime-node with engine 'onnxruntime'), a model card / safetensors
+// file or the shipped default (loadGenerator from lib/nn). NHWC models are transposed around the
+// call, so the rest of the pipeline only sees NCHW.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type * as Ort from 'onnxruntime-node';
+import { FacestyleError, argumentError } from '../errors.js';
+import type { Graph } from '../graph/ir.js';
+import { Tensor } from '../graph/tensor.js';
+import * as is from '../is.js';
+import { packageRoot } from '../native.js';
+import { type DeviceName, type Session, compile } from '../runtime/session.js';
+
+/** A face generator: [N,3,size,size] RGB in [-1,1] -> [N,3,size,size] RGB in [-1,1]. */
+export interface FaceGenerator {
+  readonly name: string;
+  /** The crop size it runs at. */
+  readonly size: number;
+  run(batch: Tensor): Promise<Tensor>;
+  dispose(): void | Promise<void>;
+}
+
+export type ModelSource = string | Graph | FaceGenerator;
+export type ModelEngine = 'native' | 'onnxruntime';
+
+export interface ModelOptions {
+  /** Crop size for models with dynamic spatial sizes (default 512); must match a fixed-size model. */
+  size?: number;
+  device?: DeviceName;
+  /** How .onnx files run: 'native' (default: lib/onnx importer + native runtime) or 'onnxruntime'. */
+  engine?: ModelEngine;
+  /** CPU threads for the native runtime (0: all). */
+  threads?: number;
+}
+
+type Layout = 'nchw' | 'nhwc';
+
+const isGraph = (v: unknown): v is Graph => is.object(v) && Array.isArray(v.nodes) && Array.isArray(v.values) && Array.isArray(v.inputs);
+const isGenerator = (v: unknown): v is FaceGenerator => is.object(v) && typeof v.run === 'function' && is.integer(v.size);
+
+/** Layout and spatial size from a declared [b,3,h,w] or [b,h,w,3] input shape (strings/<=0 are dynamic). */
+function layoutOf(dims: readonly (number | string)[], what: string): { layout: Layout; h: number | null; w: number | null; batch: number | null } {
+  const num = (d: number | string | undefined) => (typeof d === 'number' && d > 0 ? d : null);
+  if (dims.length !== 4) throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${what}: expected an image input of rank 4 ([N,3,H,W] or [N,H,W,3]) but received [${dims.join(',')}]`);
+  const layout: Layout = num(dims[1]) === 3 ? 'nchw' : num(dims[3]) === 3 ? 'nhwc' : 'nchw';
+  if (layout === 'nchw' && num(dims[1]) !== 3 && num(dims[1]) !== null)
+    throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${what}: expected 3 colour channels but the input is [${dims.join(',')}]`);
+  return layout === 'nchw' ? { layout, h: num(dims[2]), w: num(dims[3]), batch: num(dims[0]) } : { layout, h: num(dims[1]), w: num(dims[2]), batch: num(dims[0]) };
+}
+
+function chooseSize(h: number | null, w: number | null, requested: number | undefined, what: string): number {
+  if (h !== null || w !== null) {
+    if (h !== w) throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${what}: expected a square input but it is ${h}x${w}`);
+    if (requested !== undefined && requested !== h) throw argumentError(`${what} runs at ${h}x${h}; expected size ${h} but received ${requested}`);
+    return h as number;
+  }
+  return requested ?? 512;
+}
+
+/** NCHW <-> NHWC for a batch of images. */
+export function toNhwc(x: Tensor): Tensor {
+  const [n, c, h, w] = x.shape;
+  const out = new Float32Array(x.size);
+  for (let b = 0; b < n; ++b)
+    for (let ch = 0; ch < c; ++ch)
+      for (let i = 0; i < h * w; ++i) out[(b * h * w + i) * c + ch] = x.data[(b * c + ch) * h * w + i];
+  return new Tensor([n, h, w, c], out);
+}
+
+export function toNchw(x: Tensor): Tensor {
+  const [n, h, w, c] = x.shape;
+  const out = new Float32Array(x.size);
+  for (let b = 0; b < n; ++b)
+    for (let ch = 0; ch < c; ++ch)
+      for (let i = 0; i < h * w; ++i) out[(b * c + ch) * h * w + i] = x.data[(b * h * w + i) * c + ch];
+  return new Tensor([n, c, h, w], out);
+}
+
+/** Runs `fn` on chunks of exactly `batch` images (the last one zero-padded) and concatenates. */
+async function inChunks(x: Tensor, batch: number, fn: (chunk: Tensor) => Promise<Tensor>): Promise<Tensor> {
+  const [n, c, h, w] = x.shape;
+  const per = c * h * w;
+  if (n === batch) return fn(x);
+  const out = new Float32Array(n * per);
+  for (let start = 0; start < n; start += batch) {
+    const chunk = new Float32Array(batch * per);
+    chunk.set(x.data.subarray(start * per, Math.min(n, start + batch) * per));
+    const y = await fn(new Tensor([batch, c, h, w], chunk));
+    out.set(y.data.subarray(0, (Math.min(n, start + batch) - start) * per), start * per);
+  }
+  return new Tensor([n, c, h, w], out);
+}
+
+function checkBatch(x: Tensor, size: number, name: string): void {
+  if (!(x instanceof Tensor) || x.rank !== 4 || x.shape[1] !== 3 || x.shape[2] !== size || x.shape[3] !== size)
+    throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${name}' expects [N,3,${size},${size}] but received ${x instanceof Tensor ? `[${x.shape.join(',')}]` : is.describe(x)}`);
+}
+
+/** A generator graph run by the native runtime (batch of the graph's first input; NHWC handled). */
+export async function graphGenerator(graph: Graph, options: ModelOptions = {}): Promise<FaceGenerator> {
+  if (graph.inputs.length !== 1 || graph.outputs.length < 1)
+    throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator graph '${graph.name}' must have one image input and an image output; it has ${graph.inputs.length} inputs and ${graph.outputs.length} outputs`);
+  const input = graph.values[graph.inputs[0]];
+  const output = graph.values[graph.outputs[0]];
+  const what = `Generator graph '${graph.name}'`;
+  const { layout, h, w } = layoutOf(input.shape, what);
+  const size = chooseSize(h, w, options.size, what);
+  if (output.shape.join(',') !== input.shape.join(','))
+    throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${what}: expected the output shape to equal the input [${input.shape.join(',')}] but it is [${output.shape.join(',')}]`);
+  const batch = input.shape[0];
+  const session: Session = await compile(graph, { device: options.device ?? 'cpu', threads: options.threads ?? 0 });
+  return {
+    name: graph.name,
+    size,
+    async run(x: Tensor): Promise<Tensor> {
+      checkBatch(x, size, graph.name);
+      if (x.shape[0] === 0) return x;
+      return inChunks(x, batch, async (chunk) => {
+        const feed = layout === 'nhwc' ? toNhwc(chunk) : chunk;
+        const r = await session.run({ [input.name]: feed });
+        const y = r[output.name];
+        return layout === 'nhwc' ? toNchw(y) : y;
+      });
+    },
+    dispose: () => session.dispose(),
+  };
+}
+
+let ortModule: Promise<typeof Ort> | undefined;
+
+/** An .onnx generator run by onnxruntime-node on CPU (batch 1 or the model's batch). */
+export async function onnxRuntimeGenerator(file: string, options: ModelOptions = {}): Promise<FaceGenerator> {
+  ortModule ??= import('onnxruntime-node');
+  const ort = await ortModule;
+  let session: Ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'] });
+  } catch (e) {
+    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Stylization model '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
+  }
+  const meta = (session.inputMetadata as unknown as { shape?: readonly (number | string)[] }[])[0];
+  const what = `Stylization model '${path.basename(file)}'`;
+  const { layout, h, w, batch } = layoutOf(meta?.shape ?? [], what);
+  const size = chooseSize(h, w, options.size, what);
+  const inName = session.inputNames[0], outName = session.outputNames[0];
+  const name = path.basename(file);
+  return {
+    name,
+    size,
+    async run(x: Tensor): Promise<Tensor> {
+      checkBatch(x, size, name);
+      if (x.shape[0] === 0) return x;
+      return inChunks(x, batch ?? x.shape[0], async (chunk) => {
+        const feed = layout === 'nhwc' ? toNhwc(chunk) : chunk;
+        const r = await session.run({ [inName]: new ort.Tensor('float32', feed.data, feed.shape) });
+        const out = r[outName];
+        const y = new Tensor(out.dims as number[], out.data as Float32Array);
+        return layout === 'nhwc' ? toNchw(y) : y;
+      });
+    },
+    dispose: () => session.release(),
+  };
+}
+
+/** An .onnx generator imported by lib/onnx and run natively. */
+async function nativeOnnxGenerator(file: string, options: ModelOptions): Promise<FaceGenerator> {
+  let onnx: typeof import('../onnx/import.js');
+  try {
+    onnx = await import('../onnx/import.js');
+  } catch (e) {
+    throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `The ONNX importer (lib/onnx) is not available in this build (${(e as Error).message}); use engine 'onnxruntime' (CLI: --engine onnxruntime)`, { cause: e });
+  }
+  const { model } = onnx.readOnnxModel(file);
+  const g = model.graph!;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const vi = (g.input ?? []).find((v) => !inits.has(v.name ?? ''));
+  if (!vi) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `'${file}' has no image input`);
+  const dims = (vi.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(String(d.dimValue)) > 0 ? Number(String(d.dimValue)) : d.dimParam || '?'));
+  const what = `Stylization model '${path.basename(file)}'`;
+  const { layout, h, w } = layoutOf(dims, what);
+  const size = chooseSize(h, w, options.size, what);
+  const shape = layout === 'nhwc' ? [1, size, size, 3] : [1, 3, size, size];
+  const graph = onnx.loadOnnx(file, { inputShapes: { [vi.name ?? '']: shape } });
+  graph.name ||= path.basename(file);
+  return graphGenerator(graph, { ...options, size });
+}
+
+/** A model card / safetensors / the shipped default through lib/nn's loadGenerator. */
+async function nnGenerator(file: string, options: ModelOptions): Promise<FaceGenerator> {
+  // lib/nn lands with the training issue; a variable specifier keeps this file compiling without it.
+  const spec = '../nn/index.js';
+  let loadGenerator: ((file: string, options?: { size?: number }) => unknown) | undefined;
+  try {
+    loadGenerator = ((await import(spec)) as { loadGenerator?: typeof loadGenerator }).loadGenerator;
+  } catch {
+    loadGenerator = undefined;
+  }
+  if (typeof loadGenerator !== 'function')
+    throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Loading '${file}' needs loadGenerator from lib/nn, which is not available in this build; pass an .onnx model or a generator Graph instead`);
+  const loaded = (await loadGenerator(file, options.size !== undefined ? { size: options.size } : {})) as Graph | { graph: Graph } | FaceGenerator;
+  if (isGenerator(loaded)) return loaded;
+  const graph = isGraph(loaded) ? loaded : (loaded as { graph?: Graph }).graph;
+  if (!isGraph(graph)) throw new FacestyleError('ERR_FACESTYLE_INTERNAL', `loadGenerator('${file}') did not return a graph`);
+  return graphGenerator(graph, options);
+}
+
+/** The shipped model: the first model card (.json) in the package's models/ folder. */
+export function defaultModelPath(): string {
+  const dir = path.join(packageRoot, 'models');
+  let cards: string[] = [];
+  try {
+    cards = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  } catch {
+    cards = [];
+  }
+  if (!cards.length)
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No stylization model given and none shipped in ${dir}; pass a model (an .onnx file, a model card .json or .safetensors, or a generator Graph)`);
+  return path.join(dir, cards[0]);
+}
+
+/** Resolves any model source to a FaceGenerator. */
+export async function loadFaceGenerator(source: ModelSource | undefined, options: ModelOptions = {}): Promise<FaceGenerator> {
+  if (options.size !== undefined) is.integerInRange('size', options.size, 16, 4096);
+  const engine = is.oneOf('engine', options.engine ?? 'native', ['native', 'onnxruntime'] as const);
+  if (isGenerator(source)) {
+    if (options.size !== undefined && options.size !== source.size) throw argumentError(`The generator runs at ${source.size}; expected size ${source.size} but received ${options.size}`);
+    return source;
+  }
+  if (isGraph(source)) return graphGenerator(source, options);
+  if (source === undefined) return nnGenerator(defaultModelPath(), options);
+  if (!is.string(source)) throw is.invalid('model', 'a path (.onnx, .json, .safetensors), a Graph or a FaceGenerator', source);
+  if (!existsSync(source)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Stylization model not found: '${source}'`);
+  if (source.toLowerCase().endsWith('.onnx')) return engine === 'onnxruntime' ? onnxRuntimeGenerator(source, options) : nativeOnnxGenerator(source, options);
+  return nnGenerator(source, options);
+}

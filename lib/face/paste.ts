@@ -1,0 +1,126 @@
+// Paste-back: the stylized crop and a feathered mask are inverse-warped (native WarpAffine) into
+// the image region the crop covers, then alpha-blended into the frame.
+import { Tensor } from '../graph/tensor.js';
+import type { DeviceName } from '../runtime/session.js';
+import { applyAffine, invertAffine } from './align.js';
+import type { Affine2x3, RgbImage } from './types.js';
+import { warpAffine } from './warp.js';
+
+export interface FeatherOptions {
+  /** Pixels (in the crop) cut from each side before blurring (default size/32 + 3*blur). */
+  erode?: number;
+  /** Radius of each of the three box-blur passes, in crop pixels (default size/64). */
+  blur?: number;
+}
+
+/** 1-D profile: the indicator of [erode, size-erode) blurred by three box passes of radius r. */
+function featherProfile(size: number, erode: number, r: number): Float32Array {
+  let p = new Float32Array(size);
+  for (let i = 0; i < size; ++i) p[i] = i >= erode && i < size - erode ? 1 : 0;
+  for (let pass = 0; pass < 3 && r > 0; ++pass) {
+    const q = new Float32Array(size);
+    for (let i = 0; i < size; ++i) {
+      let s = 0;
+      for (let j = i - r; j <= i + r; ++j) s += j >= 0 && j < size ? p[j] : 0;
+      q[i] = s / (2 * r + 1);
+    }
+    p = q;
+  }
+  return p;
+}
+
+/**
+ * The feathered crop mask [size*size] in [0,1]: the crop square eroded, then blurred (separable,
+ * so the square's blur is the product of two blurred 1-D profiles). Widths scale with the crop,
+ * i.e. with the face: it is 0 on the crop border and 1 over the face.
+ */
+export function featherMask(size: number, options: FeatherOptions = {}): Float32Array {
+  const r = Math.max(1, Math.round(options.blur ?? size / 64));
+  const erode = Math.round(options.erode ?? size / 32 + 3 * r);
+  const p = featherProfile(size, erode, r);
+  const m = new Float32Array(size * size);
+  for (let y = 0; y < size; ++y) for (let x = 0; x < size; ++x) m[y * size + x] = p[y] * p[x];
+  return m;
+}
+
+const maskCache = new Map<number, Float32Array>();
+function cachedMask(size: number): Float32Array {
+  let m = maskCache.get(size);
+  if (!m) {
+    m = featherMask(size);
+    maskCache.set(size, m);
+  }
+  return m;
+}
+
+/** The image rectangle a crop covers (clipped to the image), or null when it is outside. */
+export function cropRegion(matrix: Affine2x3, size: number, width: number, height: number): { x0: number; y0: number; w: number; h: number } | null {
+  const inv = invertAffine(matrix);
+  const corners = [[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]].map((p) => applyAffine(inv, p as [number, number]));
+  const x0 = Math.max(0, Math.floor(Math.min(...corners.map((c) => c[0]))));
+  const y0 = Math.max(0, Math.floor(Math.min(...corners.map((c) => c[1]))));
+  const x1 = Math.min(width, Math.ceil(Math.max(...corners.map((c) => c[0]))) + 1);
+  const y1 = Math.min(height, Math.ceil(Math.max(...corners.map((c) => c[1]))) + 1);
+  return x1 > x0 && y1 > y0 ? { x0, y0, w: x1 - x0, h: y1 - y0 } : null;
+}
+
+export interface PasteOptions {
+  /** Blend weight of the stylized face, 0..1 (default 1). */
+  strength?: number;
+  device?: DeviceName;
+  /** Receives the per-pixel alpha of the pasted faces (image-sized), e.g. for seam checks. */
+  alphaOut?: Float32Array;
+}
+
+/**
+ * Blends stylized crops [K,3,S,S] (RGB in [0,1]) back into `image` (a new RgbImage is returned)
+ * through the image -> crop matrices; later faces are pasted over earlier ones.
+ */
+export async function pasteFaces(image: RgbImage, crops: Tensor, matrices: readonly Affine2x3[], options: PasteOptions = {}): Promise<RgbImage> {
+  const strength = options.strength ?? 1;
+  const out: RgbImage = { data: new Uint8Array(image.data), width: image.width, height: image.height };
+  const [k, , size] = crops.shape;
+  const regions = matrices.map((m) => cropRegion(m, size, image.width, image.height));
+  const live = regions.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
+  if (k === 0 || live.length === 0 || strength === 0) return out;
+  // One warp for all faces: RGB + mask as 4 channels, into the largest region size.
+  const plane = size * size;
+  const mask = cachedMask(size);
+  const x = new Float32Array(live.length * 4 * plane);
+  live.forEach((f, j) => {
+    x.set(crops.data.subarray(f * 3 * plane, (f + 1) * 3 * plane), j * 4 * plane);
+    x.set(mask, (j * 4 + 3) * plane);
+  });
+  const rw = Math.max(...live.map((f) => regions[f]!.w));
+  const rh = Math.max(...live.map((f) => regions[f]!.h));
+  // Region pixel (ox, oy) is image pixel (x0 + ox, y0 + oy); the matrix takes it into the crop.
+  const inverse = live.map((f): Affine2x3 => {
+    const [a, b, tx, c, d, ty] = matrices[f];
+    const { x0, y0 } = regions[f]!;
+    return [a, b, a * x0 + b * y0 + tx, c, d, c * x0 + d * y0 + ty];
+  });
+  const warped = await warpAffine(new Tensor([live.length, 4, size, size], x), inverse, rh, rw, { border: 'constant', value: 0, device: options.device });
+  const rplane = rw * rh;
+  const W = image.width;
+  const wd = warped.data, od = out.data, alphaOut = options.alphaOut;
+  const clamp01 = (v: number) => (v > 0 ? (v < 1 ? v : 1) : 0); // NaN -> 0
+  live.forEach((f, j) => {
+    const { x0, y0, w, h } = regions[f]!;
+    const base = j * 4 * rplane;
+    const r0 = base, g0 = base + rplane, b0 = base + 2 * rplane, m0 = base + 3 * rplane;
+    for (let oy = 0; oy < h; ++oy)
+      for (let ox = 0; ox < w; ++ox) {
+        const r = oy * rw + ox;
+        const alpha = clamp01(wd[m0 + r]) * strength;
+        if (alpha <= 0) continue;
+        const p = (y0 + oy) * W + (x0 + ox);
+        if (alphaOut && alphaOut[p] < alpha) alphaOut[p] = alpha;
+        // Zero-filled samples from outside the crop only appear where the mask is already 0.
+        const q = p * 3, keep = 1 - alpha, k = 255 * alpha;
+        od[q] = Math.round(od[q] * keep + clamp01(wd[r0 + r]) * k);
+        od[q + 1] = Math.round(od[q + 1] * keep + clamp01(wd[g0 + r]) * k);
+        od[q + 2] = Math.round(od[q + 2] * keep + clamp01(wd[b0 + r]) * k);
+      }
+  });
+  return out;
+}

@@ -1,0 +1,223 @@
+// The whole job for photos and frames: detect, align, stylize (one batch), paste back.
+import { FacestyleError } from '../errors.js';
+import { Tensor } from '../graph/tensor.js';
+import type { ImageInput } from '../image/io.js';
+import * as is from '../is.js';
+import type { DeviceName } from '../runtime/session.js';
+import { type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
+import { type DetectOptions, FaceDetector, LandmarkModel, sharedDetector } from './detect.js';
+import { checkRgbImage, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
+import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator } from './model.js';
+import { pasteFaces } from './paste.js';
+import type { Face, Landmarks5, RgbImage } from './types.js';
+
+export interface FaceStylizerOptions extends DetectOptions {
+  /** The generator: .onnx / model card / safetensors path, a Graph or a FaceGenerator (default: shipped model). */
+  model?: ModelSource;
+  /** Aligned crop size (default: the model's size, 512 for size-agnostic models). */
+  size?: number;
+  /** Stylize every face (default) or only the largest. */
+  faces?: 'all' | 'largest';
+  /** 0 keeps the original, 1 (default) pastes the stylized face fully. */
+  strength?: number;
+  device?: DeviceName;
+  /** How .onnx models run (default 'native'). */
+  engine?: ModelEngine;
+  /** Alignment template (default 'ffhq'). */
+  template?: AlignTemplate;
+}
+
+/** Milliseconds per stage of one call. */
+export interface StageTimings {
+  detect: number;
+  align: number;
+  stylize: number;
+  paste: number;
+  total: number;
+}
+
+export interface FrameResult {
+  image: RgbImage;
+  faces: Face[];
+  timings: StageTimings;
+  warnings: string[];
+}
+
+export interface FaceStylizer {
+  /** The crop size faces are stylized at. */
+  readonly size: number;
+  /** Timings of the most recent call (detect/stylizeFaces/stylizeFrame). */
+  readonly lastTimings: StageTimings;
+  /** Sums over every call so far, with the number of frames. */
+  readonly totalTimings: StageTimings & { frames: number };
+  /** Faces in a frame, largest first (respects faces: 'largest'). */
+  detect(frame: RgbImage): Promise<Face[]>;
+  /** Stylizes the given faces (e.g. tracked and smoothed) of a frame; returns a new frame. */
+  stylizeFaces(frame: RgbImage, faces: readonly Face[]): Promise<RgbImage>;
+  /** detect + stylizeFaces. No face: the frame back unchanged (a copy) with a warning. */
+  stylizeFrame(frame: RgbImage): Promise<FrameResult>;
+  /** Stylizes aligned crops [N,3,size,size] RGB in [0,1]; returns the same layout. */
+  stylizeCrops(crops: Tensor): Promise<Tensor>;
+  dispose(): Promise<void>;
+}
+
+const zeroTimings = (): StageTimings => ({ detect: 0, align: 0, stylize: 0, paste: 0, total: 0 });
+const now = () => performance.now();
+
+/** Creates a reusable stylizer: the detector and the model are loaded once. */
+export async function createFaceStylizer(options: FaceStylizerOptions = {}): Promise<FaceStylizer> {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  const which = is.oneOf('faces', options.faces ?? 'all', ['all', 'largest'] as const);
+  const strength = is.numberInRange('strength', options.strength ?? 1, 0, 1);
+  const template = is.oneOf('template', options.template ?? 'ffhq', ['ffhq', 'arcface'] as const);
+  const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
+  const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
+  const generator: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
+  const ownsGenerator = generator !== options.model;
+  let detector: FaceDetector | undefined;
+  let landmarks: LandmarkModel | undefined;
+  const size = generator.size;
+  let last = zeroTimings();
+  const total = { ...zeroTimings(), frames: 0 };
+  const record = (t: StageTimings) => {
+    last = t;
+    for (const k of ['detect', 'align', 'stylize', 'paste', 'total'] as const) total[k] += t[k];
+  };
+
+  async function detectTimed(frame: RgbImage, t: StageTimings): Promise<Face[]> {
+    const t0 = now();
+    detector ??= await sharedDetector(options.detector);
+    let faces = await detector.detect(frame, detectOptions);
+    if (options.landmarks68 && faces.length) {
+      landmarks ??= await LandmarkModel.load(options.landmarks68);
+      faces = await landmarks.refine(frame, faces);
+    }
+    t.detect += now() - t0;
+    return faces;
+  }
+
+  async function stylizeCrops(crops: Tensor): Promise<Tensor> {
+    // [0,1] -> [-1,1] -> generator -> [0,1]
+    const x = new Tensor(crops.shape, crops.data.map((v) => v * 2 - 1));
+    const y = await generator.run(x);
+    if (y.shape.join(',') !== crops.shape.join(','))
+      throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${crops.shape.join(',')}]`);
+    return new Tensor(y.shape, y.data.map((v) => (v + 1) / 2));
+  }
+
+  async function stylizeFacesTimed(frame: RgbImage, faces: readonly Face[], t: StageTimings): Promise<RgbImage> {
+    if (faces.length === 0) return { data: new Uint8Array(frame.data), width: frame.width, height: frame.height };
+    let t0 = now();
+    const { crops, matrices } = await alignFaces(frame, faces.map((f) => f.landmarks), { size, template, device });
+    t.align += now() - t0;
+    t0 = now();
+    const styled = await stylizeCrops(crops);
+    t.stylize += now() - t0;
+    t0 = now();
+    // Largest faces come first; paste them last so they stay on top where faces overlap.
+    const order = matrices.map((_, i) => i).reverse();
+    const plane = 3 * size * size;
+    const reordered = new Tensor(styled.shape, new Float32Array(styled.size));
+    order.forEach((src, dst) => reordered.data.set(styled.data.subarray(src * plane, (src + 1) * plane), dst * plane));
+    const image = await pasteFaces(frame, reordered, order.map((i) => matrices[i]), { strength, device });
+    t.paste += now() - t0;
+    return image;
+  }
+
+  return {
+    size,
+    get lastTimings() {
+      return { ...last };
+    },
+    get totalTimings() {
+      return { ...total };
+    },
+    async detect(frame) {
+      checkRgbImage(frame, 'frame');
+      const t = zeroTimings();
+      const faces = await detectTimed(frame, t);
+      t.total = t.detect;
+      record(t);
+      return faces;
+    },
+    async stylizeFaces(frame, faces) {
+      checkRgbImage(frame, 'frame');
+      if (!Array.isArray(faces)) throw is.invalid('faces', 'an array of faces', faces);
+      const t = zeroTimings();
+      const t0 = now();
+      const image = await stylizeFacesTimed(frame, faces, t);
+      t.total = now() - t0;
+      record(t);
+      return image;
+    },
+    async stylizeFrame(frame) {
+      checkRgbImage(frame, 'frame');
+      const t = zeroTimings();
+      const t0 = now();
+      const faces = await detectTimed(frame, t);
+      const image = await stylizeFacesTimed(frame, faces, t);
+      t.total = now() - t0;
+      record(t);
+      total.frames += 1;
+      return { image, faces, timings: t, warnings: faces.length ? [] : ['No face found; the image is returned unchanged'] };
+    },
+    stylizeCrops(crops) {
+      return stylizeCrops(crops);
+    },
+    async dispose() {
+      if (ownsGenerator) await generator.dispose();
+      if (landmarks) await landmarks.dispose();
+      landmarks = undefined;
+    },
+  };
+}
+
+export interface StylizeOptions extends FaceStylizerOptions {
+  /** Reuse a stylizer (its own options apply; the model/detector options here are ignored). */
+  stylizer?: FaceStylizer;
+  /** The input is already an aligned face crop: no detection; it is resized to size and stylized whole. */
+  aligned?: boolean;
+}
+
+/**
+ * Stylizes every face of a photo (path, encoded buffer or RgbImage): the result has the input's
+ * size with EXIF orientation applied. No face: the image comes back unchanged with a warning.
+ */
+export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  const image = await toRgbImage(input, { limitInputPixels: options.limitInputPixels });
+  const stylizer = options.stylizer ?? (await createFaceStylizer(options));
+  try {
+    if (options.aligned) return await stylizeAlignedImage(stylizer, image);
+    return await stylizer.stylizeFrame(image);
+  } finally {
+    if (!options.stylizer) await stylizer.dispose();
+  }
+}
+
+/** An aligned crop: resized to the stylizer's size, stylized whole, resized back. */
+export async function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImage): Promise<FrameResult> {
+  const t0 = now();
+  const s = stylizer.size;
+  const small = image.width === s && image.height === s ? image : await resizeRgbImage(image, s, s);
+  const t1 = now();
+  const y = await stylizer.stylizeCrops(imageTensor(small));
+  const t2 = now();
+  const bytes = new Uint8Array(s * s * 3);
+  for (let c = 0; c < 3; ++c)
+    for (let i = 0; i < s * s; ++i) bytes[i * 3 + c] = Math.round(Math.min(1, Math.max(0, y.data[c * s * s + i])) * 255);
+  let out: RgbImage = { data: bytes, width: s, height: s };
+  if (image.width !== s || image.height !== s) out = await resizeRgbImage(out, image.width, image.height);
+  const t3 = now();
+  // The crop is taken as aligned: its landmarks are the template's, in its own pixels.
+  const landmarks = ffhqTemplate(1).map(([x, y]) => [x * image.width, y * image.height]) as Landmarks5;
+  const face: Face = { box: [0, 0, image.width, image.height], score: 1, landmarks };
+  return { image: out, faces: [face], timings: { detect: 0, align: t1 - t0, stylize: t2 - t1, paste: t3 - t2, total: t3 - t0 }, warnings: [] };
+}
+
+/** stylize() and write the result; the format follows `output`'s extension. */
+export async function stylizeFile(input: ImageInput, output: string, options: StylizeOptions = {}): Promise<FrameResult> {
+  const r = await stylize(input, options);
+  await writeRgbImage(r.image, output);
+  return r;
+}

@@ -1,0 +1,109 @@
+// Bad input to the face pipeline: coded errors or correct handling, never a crash.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { afterAll, expect, it } from 'vitest';
+import { detectFaces, FaceDetector } from '../lib/face/detect.js';
+import { loadFaceGenerator } from '../lib/face/model.js';
+import { createFaceStylizer, stylize } from '../lib/face/stylize.js';
+import type { RgbImage } from '../lib/face/types.js';
+import { Tensor } from '../lib/graph/tensor.js';
+import { DETECTOR, PFLD, WHOLE, invertingGenerator } from './face-fixtures.js';
+import { describeShared } from './helpers/shared.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-bad-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; ++k) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+/** A PNG that declares its size but holds only a few bytes of pixel data: the header is what a limit check reads. */
+function pngHeaderOnly(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(100))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describeShared('face pipeline: bad input', () => {
+  const obama = path.join(WHOLE, 'face_recognition/obama.jpg');
+  const opts = { detector: DETECTOR };
+
+  it('non-image files and truncated JPEGs are format errors', async () => {
+    await expect(detectFaces(path.join(WHOLE, 'dlib_faces/testing.xml'), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    const jpeg = readFileSync(obama);
+    for (const frac of [0.02, 0.5]) await expect(detectFaces(jpeg.subarray(0, Math.floor(jpeg.length * frac)), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    await expect(stylize(Buffer.from('not an image at all'), { ...opts, model: invertingGenerator(32) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    await expect(detectFaces(path.join(tmp, 'missing.jpg'), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+  });
+
+  it('refuses a 30000x30000 image by the pixel limit, and honours a configured limit', async () => {
+    const huge = pngHeaderOnly(30000, 30000);
+    await expect(detectFaces(huge, opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/pixel limit/i) });
+    await expect(stylize(huge, { ...opts, model: invertingGenerator(32) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(detectFaces(obama, { ...opts, limitInputPixels: 10_000 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('a 1x1 image has no face and comes back unchanged', async () => {
+    const one = await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toBuffer();
+    expect(await detectFaces(one, opts)).toEqual([]);
+    const r = await stylize(one, { ...opts, model: invertingGenerator(32) });
+    expect([...r.image.data]).toEqual([1, 2, 3]);
+    expect(r.warnings).toHaveLength(1);
+  });
+
+  it('grayscale and RGBA inputs are converted to RGB and their faces found', async () => {
+    const grey = await sharp(obama).greyscale().toColourspace('b-w').png().toBuffer();
+    expect((await sharp(grey).metadata()).channels).toBe(1);
+    const rgba = await sharp(obama).ensureAlpha(0.8).png().toBuffer();
+    expect((await sharp(rgba).metadata()).channels).toBe(4);
+    for (const buf of [grey, rgba]) {
+      const r = await stylize(buf, { ...opts, model: invertingGenerator(64) });
+      expect(r.faces.length).toBe(1);
+      expect(r.image.data.length).toBe(r.image.width * r.image.height * 3);
+    }
+  });
+
+  it('a file that is not a detector is a coded error', async () => {
+    await expect(FaceDetector.load(PFLD)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringMatching(/not a YuNet/) });
+    const junk = path.join(tmp, 'junk.onnx');
+    writeFileSync(junk, Buffer.from('this is not protobuf'));
+    await expect(detectFaces(obama, { detector: junk })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    await expect(detectFaces(obama, { detector: path.join(tmp, 'none.onnx') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+  });
+
+  it('bad RgbImages, options and models are argument/shape/not-found errors', async () => {
+    const bad: RgbImage = { data: new Uint8Array(10), width: 4, height: 4 };
+    await expect(detectFaces(bad, opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(stylize(obama, { ...opts, model: invertingGenerator(32), strength: 2 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(stylize(obama, { ...opts, model: invertingGenerator(32), faces: 'some' as 'all' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(stylize(obama, { ...opts, model: invertingGenerator(32), size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('32') });
+    await expect(loadFaceGenerator(path.join(tmp, 'nope.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    await expect(loadFaceGenerator(42 as unknown as string)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    const junk = path.join(tmp, 'junk2.onnx');
+    writeFileSync(junk, Buffer.from([1, 2, 3, 4, 5]));
+    await expect(loadFaceGenerator(junk, { engine: 'onnxruntime' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    // A generator that returns the wrong shape is caught before paste-back.
+    const wrong = { name: 'wrong', size: 32, run: async (x: Tensor) => new Tensor([x.shape[0], 3, 16, 16]), dispose: () => undefined };
+    const s = await createFaceStylizer({ ...opts, model: wrong });
+    await expect(s.stylizeFrame({ data: new Uint8Array((await sharp(obama).raw().toBuffer())), ...(await sharp(obama).metadata().then((m) => ({ width: m.width!, height: m.height! }))) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });
+    await s.dispose();
+  });
+});

@@ -1,0 +1,74 @@
+// `facestyle stylize` through commander, in-process (stdout/stderr captured).
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import sharp from 'sharp';
+import { afterAll, afterEach, expect, it, vi } from 'vitest';
+import { registerStylizeCommand } from '../lib/cli/stylize.js';
+import { ANIME, DETECTOR, WHOLE } from './face-fixtures.js';
+import { describeShared, sharedData } from './helpers/shared.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => {
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
+});
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  let stdout = '', stderr = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  const program = new Command().exitOverride();
+  registerStylizeCommand(program);
+  try {
+    await program.parseAsync(['node', 'facestyle', 'stylize', ...args]);
+  } finally {
+    vi.restoreAllMocks();
+  }
+  return { stdout, stderr, code: Number(process.exitCode ?? 0) };
+}
+
+const model = ['--model', ANIME, '--engine', 'onnxruntime', '--size', '128', '--detector', DETECTOR];
+
+describeShared('facestyle stylize (CLI)', () => {
+  it('a folder: bounded concurrency, progress, --json faces and timings, --debug images, failures reported', async () => {
+    const input = path.join(tmp, 'in');
+    mkdirSync(input);
+    copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), path.join(input, 'a.jpg'));
+    copyFileSync(path.join(WHOLE, 'face_recognition/two_people.jpg'), path.join(input, 'b.jpg'));
+    writeFileSync(path.join(input, 'c.jpg'), 'not a jpeg');
+    const out = path.join(tmp, 'out');
+    const r = await cli(input, '-o', out, ...model, '--all-faces', '--json', '--debug', '--concurrency', '2');
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { images: { input: string; faces?: unknown[]; timings?: Record<string, number>; code?: string }[] };
+    expect(report.images.map((i) => path.basename(i.input))).toEqual(['a.jpg', 'b.jpg', 'c.jpg']);
+    expect(report.images[0].faces).toHaveLength(1);
+    expect(report.images[1].faces).toHaveLength(2);
+    for (const i of report.images.slice(0, 2)) for (const k of ['detect', 'align', 'stylize', 'paste']) expect(i.timings![k]).toBeGreaterThan(0);
+    expect(report.images[2].code).toBe('ERR_FACESTYLE_FORMAT');
+    for (const f of ['a.jpg', 'b.jpg', 'a.debug.jpg', 'b.debug.jpg']) expect(existsSync(path.join(out, f)), f).toBe(true);
+    expect(existsSync(path.join(out, 'c.jpg'))).toBe(false);
+    expect(r.stderr).toMatch(/3\/3/);
+    const inMeta = await sharp(path.join(input, 'b.jpg')).metadata();
+    const outMeta = await sharp(path.join(out, 'b.jpg')).metadata();
+    expect([outMeta.width, outMeta.height]).toEqual([inMeta.width, inMeta.height]);
+  });
+
+  it('--aligned stylizes the whole crop without detection; the output format follows the extension', async () => {
+    const out = path.join(tmp, 'aligned.png');
+    const r = await cli(sharedData('faces/aligned/gfpgan/Adele_crop.png'), '-o', out, ...model.slice(0, 6), '--aligned', '--detector', '/nonexistent.onnx');
+    expect(r.code).toBe(0);
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 512, 512]);
+  });
+
+  it('largest face only by default; coded errors for a missing input and an unknown output format', async () => {
+    const out = path.join(tmp, 'one.jpg');
+    const r = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json');
+    expect(JSON.parse(r.stdout).images[0].faces).toHaveLength(1);
+    await expect(cli(path.join(tmp, 'missing.jpg'), '-o', out, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    await expect(cli(path.join(WHOLE, 'face_recognition/obama.jpg'), '-o', path.join(tmp, 'x.bmpx'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+});

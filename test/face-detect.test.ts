@@ -1,0 +1,131 @@
+// Detection on ../shared/data: recall on every photo, landmark accuracy against dlib's annotations,
+// ordering and options, detector resolution.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FaceDetector, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath } from '../lib/face/detect.js';
+import { toRgbImage } from '../lib/face/image.js';
+import type { Face, Point } from '../lib/face/types.js';
+import { DETECTOR, DETECTOR_FIXED_320, PFLD, WHOLE, wholePhotos } from './face-fixtures.js';
+import { describeShared } from './helpers/shared.js';
+
+/** dlib's XML: per image file, the 68 points of each annotated face. */
+function dlibAnnotations(): { file: string; faces: Point[][] }[] {
+  const out: { file: string; faces: Point[][] }[] = [];
+  for (const set of ['training', 'testing']) {
+    const xml = readFileSync(path.join(WHOLE, 'dlib_faces', `${set}_with_face_landmarks.xml`), 'latin1');
+    for (const im of xml.matchAll(/<image file='([^']+)'[^>]*>([\s\S]*?)<\/image>/g)) {
+      const faces = [...im[2].matchAll(/<box[^>]*>([\s\S]*?)<\/box>/g)]
+        .map((b) => [...b[1].matchAll(/x='(-?\d+)' y='(-?\d+)'/g)].map((m): Point => [Number(m[1]), Number(m[2])]))
+        .filter((p) => p.length === 68);
+      out.push({ file: im[1], faces });
+    }
+  }
+  return out;
+}
+
+describe('NMS', () => {
+  const face = (x: number, score: number): Face => ({ box: [x, 0, 10, 10], score, landmarks: [[x, 0], [x, 0], [x, 0], [x, 0], [x, 0]] });
+  it('keeps the best of overlapping boxes and votes their landmarks', () => {
+    expect(iou([0, 0, 10, 10], [5, 0, 10, 10])).toBeCloseTo(50 / 150, 9);
+    const kept = nms([face(0, 0.6), face(1, 0.9), face(40, 0.7)], 0.45);
+    expect(kept.map((f) => f.score)).toEqual([0.9, 0.7]);
+    const voted = nms([face(0, 0.5), face(2, 0.5)], 0.45, true);
+    expect(voted).toHaveLength(1);
+    expect(voted[0].landmarks[0][0]).toBeCloseTo(1, 9);
+  });
+});
+
+describeShared('face detection (YuNet)', () => {
+  afterEach(() => {
+    delete process.env.FACESTYLE_DETECTOR;
+  });
+
+  it('finds at least one face in every photo of faces/whole except dogs.jpg; dogs.jpg does not crash', async () => {
+    const misses: string[] = [];
+    for (const rel of wholePhotos()) {
+      const faces = await detectFaces(path.join(WHOLE, rel), { detector: DETECTOR });
+      if (rel === 'dlib_faces/dogs.jpg') expect(Array.isArray(faces)).toBe(true);
+      else if (faces.length === 0) misses.push(rel);
+      for (const f of faces) {
+        expect(f.score).toBeGreaterThanOrEqual(0.5);
+        expect(f.landmarks).toHaveLength(5);
+      }
+    }
+    expect(misses).toEqual([]);
+  });
+
+  it('eye centres, nose tip and mouth corners are within 10% of the inter-ocular distance of dlib annotations on average', async () => {
+    let total = 0, count = 0;
+    const unmatched: string[] = [];
+    for (const a of dlibAnnotations()) {
+      // Faces here are ~50 px: upscale and average with the mirrored pass for steadier points.
+      const found = await detectFaces(path.join(WHOLE, 'dlib_faces', a.file), { detector: DETECTOR, minInputSize: 1024, flipTest: true });
+      for (const pts of a.faces) {
+        const ref = landmarks5From68(pts);
+        const iod = Math.hypot(ref[0][0] - ref[1][0], ref[0][1] - ref[1][1]);
+        const dist = (f: Face) => Math.hypot(f.landmarks[2][0] - ref[2][0], f.landmarks[2][1] - ref[2][1]);
+        const best = [...found].sort((p, q) => dist(p) - dist(q))[0];
+        if (!best || dist(best) > iod) {
+          unmatched.push(a.file);
+          continue;
+        }
+        total += best.landmarks.reduce((s, p, i) => s + Math.hypot(p[0] - ref[i][0], p[1] - ref[i][1]), 0) / 5 / iod;
+        ++count;
+      }
+    }
+    expect(unmatched).toEqual([]);
+    expect(count).toBeGreaterThan(40);
+    expect(total / count).toBeLessThan(0.1);
+  });
+
+  it('sorts by size and honours maxFaces, minSize and scoreThreshold', async () => {
+    const file = path.join(WHOLE, 'wider_group/12_Group_Group_12_Group_Group_12_24.jpg');
+    const all = await detectFaces(file, { detector: DETECTOR });
+    expect(all.length).toBeGreaterThan(10);
+    const areas = all.map((f) => f.box[2] * f.box[3]);
+    expect(areas).toEqual([...areas].sort((p, q) => q - p));
+    expect(await detectFaces(file, { detector: DETECTOR, maxFaces: 3 })).toEqual(all.slice(0, 3));
+    const minSize = Math.min(all[0].box[2], all[0].box[3]) * 0.8;
+    const big = await detectFaces(file, { detector: DETECTOR, minSize });
+    expect(big.length).toBeLessThan(all.length);
+    expect(big.every((f) => Math.min(f.box[2], f.box[3]) >= minSize)).toBe(true);
+    const strict = await detectFaces(file, { detector: DETECTOR, scoreThreshold: 0.85 });
+    expect(strict.length).toBeLessThan(all.length);
+    expect(strict.every((f) => f.score >= 0.85)).toBe(true);
+  });
+
+  it('maps boxes back to image coordinates from a fixed 320x320 model and a downscaled input', async () => {
+    const file = path.join(WHOLE, 'face_recognition/obama.jpg');
+    const img = await toRgbImage(file);
+    const ref = (await detectFaces(img, { detector: DETECTOR, inputSize: 640 }))[0];
+    for (const opts of [{ detector: DETECTOR_FIXED_320 }, { detector: DETECTOR, inputSize: 256 }]) {
+      const f = (await detectFaces(img, opts))[0];
+      expect(iou(f.box, ref.box)).toBeGreaterThan(0.7);
+      const iod = Math.hypot(ref.landmarks[0][0] - ref.landmarks[1][0], ref.landmarks[0][1] - ref.landmarks[1][1]);
+      expect(Math.hypot(f.landmarks[2][0] - ref.landmarks[2][0], f.landmarks[2][1] - ref.landmarks[2][1])).toBeLessThan(0.25 * iod);
+    }
+  });
+
+  it('adds 68 PFLD points that agree with the 5 detected points', async () => {
+    const [f] = await detectFaces(path.join(WHOLE, 'face_recognition/obama.jpg'), { detector: DETECTOR, landmarks68: PFLD });
+    expect(f.landmarks68).toHaveLength(68);
+    const five = landmarks5From68(f.landmarks68!);
+    const iod = Math.hypot(f.landmarks[0][0] - f.landmarks[1][0], f.landmarks[0][1] - f.landmarks[1][1]);
+    five.forEach((p, i) => expect(Math.hypot(p[0] - f.landmarks[i][0], p[1] - f.landmarks[i][1])).toBeLessThan(0.3 * iod));
+  });
+
+  it('resolves the detector from the option, then FACESTYLE_DETECTOR; says how to get one when missing', async () => {
+    process.env.FACESTYLE_DETECTOR = DETECTOR;
+    expect(resolveDetectorPath()).toBe(DETECTOR);
+    expect(resolveDetectorPath(DETECTOR_FIXED_320)).toBe(DETECTOR_FIXED_320);
+    process.env.FACESTYLE_DETECTOR = '/nonexistent/yunet.onnx';
+    expect(() => resolveDetectorPath()).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('FACESTYLE_DETECTOR') }));
+    delete process.env.FACESTYLE_DETECTOR;
+    // The package ships no detector in models/: the error explains where to get one.
+    expect(() => resolveDetectorPath()).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringMatching(/FACESTYLE_DETECTOR.*yunet/is) }));
+    const d = await FaceDetector.load(DETECTOR);
+    expect(d.fixedSize).toBeNull();
+    await d.dispose();
+  });
+});

@@ -1,0 +1,212 @@
+// The whole pipeline: detect, align, stylize (one batch), paste back; the frame-level API; the seam.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { alignFaces } from '../lib/face/align.js';
+import { detectFaces } from '../lib/face/detect.js';
+import { toRgbImage } from '../lib/face/image.js';
+import { graphGenerator, loadFaceGenerator, onnxRuntimeGenerator } from '../lib/face/model.js';
+import { cropRegion, featherMask, pasteFaces } from '../lib/face/paste.js';
+import { createFaceStylizer, stylize, stylizeFile } from '../lib/face/stylize.js';
+import type { RgbImage } from '../lib/face/types.js';
+import { Tensor } from '../lib/graph/tensor.js';
+import { ANIME, DETECTOR, WHOLE, invertingGenerator, meanGradient } from './face-fixtures.js';
+import { describeShared } from './helpers/shared.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-faces-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('feathered mask', () => {
+  it('is 0 on the crop border, 1 over the face region, monotone in between', () => {
+    const s = 256;
+    const m = featherMask(s);
+    const at = (x: number, y: number) => m[y * s + x];
+    expect(at(0, 0)).toBe(0);
+    expect(at(s - 1, s / 2)).toBe(0);
+    expect(at(s / 2, s / 2)).toBeCloseTo(1, 6);
+    // The FFHQ face (eyes to mouth, 0.37..0.73 of the crop) is fully inside.
+    expect(at(Math.round(0.37 * s), Math.round(0.73 * s))).toBeCloseTo(1, 6);
+    for (let x = 1; x < s / 2; ++x) expect(at(x, s / 2)).toBeGreaterThanOrEqual(at(x - 1, s / 2));
+  });
+
+  it('cropRegion covers the crop footprint and clips to the image', () => {
+    // Crop = image scaled by 2 around the origin: a 100 px crop covers 50 image pixels.
+    const r = cropRegion([2, 0, 0, 0, 2, 0], 100, 1000, 1000)!;
+    expect(r.x0).toBe(0);
+    expect(r.w).toBeGreaterThanOrEqual(50);
+    expect(r.w).toBeLessThanOrEqual(52);
+    expect(cropRegion([1, 0, 5000, 0, 1, 5000], 100, 1000, 1000)).toBeNull();
+  });
+});
+
+describeShared('stylize pipeline', () => {
+  const obama = path.join(WHOLE, 'face_recognition/obama.jpg');
+  const pair = path.join(WHOLE, 'face_recognition/kit_with_rose.jpg');
+
+  it('inverts the colours of each face through a generator Graph and leaves the rest untouched', async () => {
+    const img = await toRgbImage(pair);
+    const r = await stylize(img, { detector: DETECTOR, model: invertingGenerator(128, 2), size: 128 });
+    expect(r.faces).toHaveLength(2);
+    expect(r.warnings).toEqual([]);
+    expect([r.image.width, r.image.height]).toEqual([img.width, img.height]);
+    for (const k of ['detect', 'align', 'stylize', 'paste'] as const) expect(r.timings[k]).toBeGreaterThan(0);
+    const { width: w } = img;
+    for (const f of r.faces) {
+      // Around the nose (inside the fully-pasted region): result ~ 255 - original on average.
+      const [nx, ny] = f.landmarks[2].map(Math.round);
+      let sumOrig = 0, sumOut = 0, n = 0;
+      for (let y = ny - 3; y <= ny + 3; ++y)
+        for (let x = nx - 3; x <= nx + 3; ++x)
+          for (let c = 0; c < 3; ++c) {
+            sumOrig += img.data[(y * w + x) * 3 + c];
+            sumOut += r.image.data[(y * w + x) * 3 + c];
+            ++n;
+          }
+      expect(Math.abs(sumOut / n - (255 - sumOrig / n))).toBeLessThan(6);
+    }
+    // Far from every face the pixels are the original bytes.
+    expect(r.image.data.subarray(0, w * 3)).toEqual(img.data.subarray(0, w * 3));
+  });
+
+  it('strength 0 returns the original; 0.5 lies halfway; faces: largest stylizes one face', async () => {
+    const img = await toRgbImage(pair);
+    const model = invertingGenerator(64);
+    const none = await stylize(img, { detector: DETECTOR, model, strength: 0 });
+    expect(Buffer.compare(Buffer.from(none.image.data), Buffer.from(img.data))).toBe(0);
+    const full = await stylize(img, { detector: DETECTOR, model, faces: 'largest' });
+    const half = await stylize(img, { detector: DETECTOR, model, faces: 'largest', strength: 0.5 });
+    expect(full.faces).toHaveLength(1);
+    const [nx, ny] = full.faces[0].landmarks[2].map(Math.round);
+    const p = (ny * img.width + nx) * 3;
+    expect(Math.abs(half.image.data[p] - (img.data[p] + full.image.data[p]) / 2)).toBeLessThanOrEqual(1.5);
+    // The second (smaller) face is untouched with faces: 'largest'.
+    const all = await detectFaces(img, { detector: DETECTOR });
+    const [sx, sy] = all[1].landmarks[2].map(Math.round);
+    const q = (sy * img.width + sx) * 3;
+    expect(full.image.data[q]).toBe(img.data[q]);
+  });
+
+  it('no face: the image comes back unchanged with a warning', async () => {
+    const flat = await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 90, g: 120, b: 200 } } }).png().toBuffer();
+    const r = await stylize(flat, { detector: DETECTOR, model: invertingGenerator(64) });
+    expect(r.faces).toEqual([]);
+    expect(r.warnings.join(' ')).toMatch(/no face/i);
+    expect(r.image.data.every((v, i) => v === [90, 120, 200][i % 3])).toBe(true);
+  });
+
+  it('respects EXIF orientation and writes the format of the output extension', async () => {
+    const rotated = path.join(tmp, 'rotated.jpg');
+    // Stored 300x200 with orientation 6: displayed as 200x300.
+    await sharp(obama).resize(300, 200, { fit: 'fill' }).withMetadata({ orientation: 6 }).jpeg().toFile(rotated);
+    for (const ext of ['png', 'webp', 'jpg']) {
+      const out = path.join(tmp, `out.${ext}`);
+      await stylizeFile(rotated, out, { detector: DETECTOR, model: invertingGenerator(64) });
+      const meta = await sharp(out).metadata();
+      expect([meta.width, meta.height]).toEqual([200, 300]);
+      expect(meta.format).toBe(ext === 'jpg' ? 'jpeg' : ext);
+    }
+    await expect(stylizeFile(obama, path.join(tmp, 'out.xyz'), { detector: DETECTOR, model: invertingGenerator(64) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('frame API: detect, stylizeFaces with given faces, stylizeFrame, timings', async () => {
+    const frame = await toRgbImage(pair);
+    const stylizer = await createFaceStylizer({ detector: DETECTOR, model: invertingGenerator(96, 2) });
+    try {
+      expect(stylizer.size).toBe(96);
+      const faces = await stylizer.detect(frame);
+      expect(faces).toHaveLength(2);
+      expect(stylizer.lastTimings.detect).toBeGreaterThan(0);
+      const one = await stylizer.stylizeFaces(frame, faces.slice(1));
+      const both = await stylizer.stylizeFrame(frame);
+      expect(both.faces).toHaveLength(2);
+      expect(stylizer.lastTimings.paste).toBeGreaterThan(0);
+      // Only the second face changed in `one`: the largest face's nose pixel is original there.
+      const [lx, ly] = faces[0].landmarks[2].map(Math.round);
+      const p = (ly * frame.width + lx) * 3;
+      expect(one.data[p]).toBe(frame.data[p]);
+      expect(both.image.data[p]).not.toBe(frame.data[p]);
+      const empty = await stylizer.stylizeFaces(frame, []);
+      expect(Buffer.compare(Buffer.from(empty.data), Buffer.from(frame.data))).toBe(0);
+      expect(empty.data === frame.data).toBe(false);
+      expect(stylizer.totalTimings.frames).toBe(1);
+    } finally {
+      await stylizer.dispose();
+    }
+  });
+
+  it('no visible seam: mean gradient on the mask boundary <= 1.5x max(stylized interior, surrounding original) with AnimeGANv3', async () => {
+    const generator = await onnxRuntimeGenerator(ANIME, { size: 256 });
+    try {
+      for (const file of [obama, pair, path.join(WHOLE, 'vtoonify/pexels-andrea-piacquadio-733872.jpg')]) {
+        const img = await toRgbImage(file);
+        const faces = await detectFaces(img, { detector: DETECTOR });
+        const { crops, matrices } = await alignFaces(img, faces.map((f) => f.landmarks), { size: 256 });
+        const y = await generator.run(new Tensor(crops.shape, crops.data.map((v) => v * 2 - 1)));
+        const alpha = new Float32Array(img.width * img.height);
+        const out = await pasteFaces(img, new Tensor(y.shape, y.data.map((v) => (v + 1) / 2)), matrices, { alphaOut: alpha });
+        // Near the faces only: pixels inside some pasted region's bounding box.
+        const near = new Uint8Array(alpha.length);
+        for (const m of matrices) {
+          const r = cropRegion(m, 256, img.width, img.height)!;
+          for (let yy = r.y0; yy < r.y0 + r.h; ++yy) near.fill(1, yy * img.width + r.x0, yy * img.width + r.x0 + r.w);
+        }
+        const boundary = meanGradient(out, (p) => alpha[p] > 0.2 && alpha[p] < 0.8);
+        const interior = meanGradient(out, (p) => alpha[p] >= 0.999);
+        const surround = meanGradient(out, (p) => near[p] === 1 && alpha[p] === 0);
+        expect(boundary.count).toBeGreaterThan(100);
+        expect(boundary.mean, `${path.basename(file)}: boundary ${boundary.mean.toFixed(2)} interior ${interior.mean.toFixed(2)} surround ${surround.mean.toFixed(2)}`).toBeLessThanOrEqual(1.5 * Math.max(interior.mean, surround.mean));
+        // The stylized face really differs from the photo (the check above is not vacuous).
+        let changed = 0;
+        for (let p = 0; p < alpha.length; ++p) if (alpha[p] >= 0.999) changed += Math.abs(out.data[p * 3] - img.data[p * 3]);
+        expect(changed / alpha.filter((a) => a >= 0.999).length).toBeGreaterThan(3);
+      }
+    } finally {
+      await generator.dispose();
+    }
+  });
+
+  it('stylizes an aligned crop whole (no detection)', async () => {
+    const crop = path.join(path.dirname(WHOLE), 'aligned/gfpgan/Adele_crop.png');
+    const r = await stylize(crop, { aligned: true, model: invertingGenerator(128), detector: '/nonexistent.onnx' });
+    expect([r.image.width, r.image.height]).toEqual([512, 512]);
+    const img = await toRgbImage(crop);
+    const mean = (im: RgbImage) => im.data.reduce((s, v) => s + v, 0) / im.data.length;
+    expect(Math.abs(mean(r.image) - (255 - mean(img)))).toBeLessThan(3);
+  });
+
+  it('a FaceGenerator object and graphGenerator batching give the same crops', async () => {
+    const x = Tensor.random([3, 3, 32, 32], 2);
+    const g1 = await graphGenerator(invertingGenerator(32, 1));
+    const g2 = await graphGenerator(invertingGenerator(32, 2));
+    const [a, b] = [await g1.run(x), await g2.run(x)];
+    expect([...a.data]).toEqual([...b.data]);
+    expect(a.data[5]).toBeCloseTo(-x.data[5], 6);
+    g1.dispose();
+    g2.dispose();
+  });
+
+  it('AnimeGANv3 (NHWC, dynamic size) gives the same faces natively (lib/onnx) and through onnxruntime', async () => {
+    const img = await toRgbImage(obama);
+    const faces = await detectFaces(img, { detector: DETECTOR });
+    const { crops } = await alignFaces(img, faces.map((f) => f.landmarks), { size: 128 });
+    const x = new Tensor(crops.shape, crops.data.map((v) => v * 2 - 1));
+    const ort = await onnxRuntimeGenerator(ANIME, { size: 128 });
+    const native = await loadFaceGenerator(ANIME, { size: 128, engine: 'native' });
+    try {
+      const [a, b] = [await ort.run(x), await native.run(x)];
+      expect(b.shape).toEqual([1, 3, 128, 128]);
+      let maxDiff = 0;
+      for (let i = 0; i < a.size; ++i) maxDiff = Math.max(maxDiff, Math.abs(a.data[i] - b.data[i]));
+      expect(maxDiff).toBeLessThan(1e-3);
+      // And the model changes the face (it is not an identity).
+      let change = 0;
+      for (let i = 0; i < a.size; ++i) change += Math.abs(a.data[i] - x.data[i]);
+      expect(change / a.size).toBeGreaterThan(0.02);
+    } finally {
+      await ort.dispose();
+      await native.dispose();
+    }
+  });
+});
