@@ -20,3 +20,4 @@ export type { LoadOnnxOptions, ExportOnnxOptions, ParityOptions, ParityReport, O
 export * from './face/index.js';
 export { WARP_BORDERS } from './ops/warp.js';
 export type { WarpBorder } from './ops/warp.js';
+export * from './video/index.js';

@@ -1,6 +1,148 @@
+// `facestyle video <in> -o <out>`: stylize every face of a video (or a frame folder), with a progress bar.
 import type { Command } from 'commander';
+import { FacestyleError } from '../errors.js';
+import * as is from '../is.js';
+import { stylizeVideo, type StylizeVideoOptions, type StylizeVideoResult, type VideoProgress } from '../video/pipeline.js';
 
-/** `facestyle video`: not implemented yet (lands with its issue). */
+export interface VideoCliOptions {
+  output: string;
+  model?: string;
+  size?: string;
+  batch?: string;
+  every?: string;
+  strength?: string;
+  faces?: string;
+  maxFrames?: string;
+  fps?: string;
+  engine?: string;
+  device?: string;
+  detector?: string;
+  smoothing?: boolean;
+  minCutoff?: string;
+  beta?: string;
+  crf?: string;
+  json?: boolean;
+}
+
+/** Where the command writes; tests pass their own, and may bring a stylizer. */
+export interface VideoCliIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+  signal?: AbortSignal;
+  stylizer?: StylizeVideoOptions['stylizer'];
+}
+
+const num = (name: string, v: string | undefined): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw is.invalid(`--${name}`, 'a number', v);
+  return n;
+};
+
+/** m:ss or h:mm:ss. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+/** One progress line: bar (when the total is known), frames, fps, ETA. */
+export function formatProgress(p: VideoProgress, width = 24): string {
+  const frames = p.total > 0 ? `${p.frames}/${p.total} frames` : `${p.frames} frames`;
+  const bar = p.total > 0 ? `[${'#'.repeat(Math.round((Math.min(p.frames, p.total) / p.total) * width)).padEnd(width, '-')}] ` : '';
+  return `${bar}${frames}  ${p.fps.toFixed(1)} fps  ETA ${formatDuration(p.eta)}  faces ${p.faces}`;
+}
+
+/** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
+export async function runVideoCommand(input: string, o: VideoCliOptions, io: VideoCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<StylizeVideoResult> {
+  const smoothing = o.smoothing === false ? false : { ...(o.minCutoff !== undefined ? { minCutoff: num('min-cutoff', o.minCutoff) } : {}), ...(o.beta !== undefined ? { beta: num('beta', o.beta) } : {}) };
+  const tty = io.stderr.isTTY === true;
+  let lastDraw = 0;
+  let lastLine = '';
+  const onProgress = (p: VideoProgress) => {
+    const now = performance.now();
+    // A TTY redraws one line at most ~10 times a second; a log gets a line every 10% of the frames.
+    if (tty) {
+      if (now - lastDraw < 100 && p.frames !== p.total) return;
+      lastDraw = now;
+      lastLine = formatProgress(p);
+      io.stderr.write(`\r${lastLine}\x1b[K`);
+    } else if (!o.json && p.total > 0 && (p.frames === p.total || Math.floor((p.frames * 10) / p.total) !== Math.floor(((p.frames - 1) * 10) / p.total))) {
+      io.stderr.write(formatProgress(p) + '\n');
+    }
+  };
+  try {
+    const result = await stylizeVideo(input, o.output, {
+      stylizer: io.stylizer,
+      model: o.model,
+      size: num('size', o.size),
+      batch: num('batch', o.batch),
+      every: num('every', o.every),
+      strength: num('strength', o.strength),
+      faces: num('faces', o.faces),
+      maxFrames: num('max-frames', o.maxFrames),
+      fps: num('fps', o.fps),
+      engine: o.engine as StylizeVideoOptions['engine'],
+      device: o.device as StylizeVideoOptions['device'],
+      detector: o.detector,
+      smoothing,
+      crf: num('crf', o.crf),
+      signal: io.signal,
+      onProgress,
+    });
+    if (tty && lastLine) io.stderr.write('\n');
+    if (o.json) io.stdout.write(JSON.stringify({ ...result, seconds: round(result.seconds), speed: round(result.speed) }, null, 2) + '\n');
+    else io.stdout.write(`${result.output}: ${result.frames} frames (${result.framesWithFaces} with faces, ${result.faces} faces) in ${formatDuration(result.seconds)}, ${result.speed.toFixed(1)} fps${result.hasAudio ? ', audio kept' : ''}\n`);
+    return result;
+  } catch (e) {
+    if (tty && lastLine) io.stderr.write('\n');
+    throw e;
+  }
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
 export function registerVideoCommand(program: Command): void {
-  void program;
+  program
+    .command('video')
+    .description('Stylize every face of a video (or a folder of frames); keeps size, frame rate, duration and audio')
+    .argument('<input>', 'video file, or a folder of frame images')
+    .requiredOption('-o, --output <path>', 'output video (.mp4 .mov .mkv .m4v; its folder must exist) or a folder ending with /')
+    .option('--model <file>', 'style model: .onnx, model card .json or .safetensors (default: the shipped model)')
+    .option('--size <n>', 'aligned face crop size (default: the model\'s)')
+    .option('--batch <n>', 'faces per model call (default 4)')
+    .option('--every <n>', 'full-frame face detection every N frames; faces are followed in between (default 1)')
+    .option('--strength <x>', '0..1 blend of the stylized face over the original (default 1)')
+    .option('--faces <n>', 'at most N faces per frame, the largest (default: all)')
+    .option('--max-frames <n>', 'stop after N frames')
+    .option('--fps <n>', 'frame rate when the input is a frame folder (default 25)')
+    .option('--engine <name>', 'how .onnx models run: native or onnxruntime')
+    .option('--device <name>', 'cpu or cuda')
+    .option('--detector <file>', 'YuNet face detector .onnx')
+    .option('--no-smoothing', 'do not smooth landmarks over time')
+    .option('--min-cutoff <hz>', 'One-Euro smoothing: cutoff at rest, lower = steadier (default 0.5)')
+    .option('--beta <x>', 'One-Euro smoothing: speed coefficient, higher = less lag (default 0.3)')
+    .option('--crf <n>', 'x264 quality 0..51, lower = better (default 18)')
+    .option('--json', 'print the result as JSON')
+    .action(async (input: string, opts: VideoCliOptions) => {
+      // Ctrl-C: stop cleanly so the temp file is removed (a second Ctrl-C kills at once).
+      const ac = new AbortController();
+      const onSigint = () => ac.abort(new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'Interrupted'));
+      process.once('SIGINT', onSigint);
+      try {
+        await runVideoCommand(input, opts, { stdout: process.stdout, stderr: process.stderr, signal: ac.signal });
+      } catch (e) {
+        if (ac.signal.aborted) {
+          process.stderr.write('facestyle: interrupted; no output written\n');
+          process.exitCode = 130;
+          return;
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
 }

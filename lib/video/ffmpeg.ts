@@ -1,0 +1,426 @@
+// ffmpeg and ffprobe as child processes: probe a video, decode it to raw RGB frames over a pipe, encode
+// raw RGB frames from a pipe. The system ffmpeg is used (FACESTYLE_FFMPEG / FACESTYLE_FFPROBE override
+// the paths); nothing is bundled or downloaded.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { FacestyleError, formatError } from '../errors.js';
+import type { RgbImage } from '../face/types.js';
+
+export interface FfmpegPaths {
+  ffmpeg: string;
+  ffprobe: string;
+}
+
+const INSTALL_HINT =
+  'Install ffmpeg (Debian/Ubuntu: `apt-get install ffmpeg`; macOS: `brew install ffmpeg`; Windows: `winget install ffmpeg`) ' +
+  'or set FACESTYLE_FFMPEG to the ffmpeg executable (ffprobe is looked for next to it, or set FACESTYLE_FFPROBE).';
+
+/** Where ffmpeg and ffprobe are: FACESTYLE_FFMPEG / FACESTYLE_FFPROBE, else ffprobe next to an overridden ffmpeg, else PATH. */
+export function ffmpegPaths(env: NodeJS.ProcessEnv = process.env): FfmpegPaths {
+  const ffmpeg = env.FACESTYLE_FFMPEG || 'ffmpeg';
+  if (env.FACESTYLE_FFPROBE) return { ffmpeg, ffprobe: env.FACESTYLE_FFPROBE };
+  // An ffmpeg given by path brings its own ffprobe (same folder, same naming: ffmpeg.exe -> ffprobe.exe).
+  const base = path.basename(ffmpeg);
+  const probeBase = /ffmpeg/i.test(base) ? base.replace(/ffmpeg/i, 'ffprobe') : 'ffprobe';
+  const ffprobe = path.dirname(ffmpeg) === '.' && !/[\\/]/.test(ffmpeg) ? probeBase : path.join(path.dirname(ffmpeg), probeBase);
+  return { ffmpeg, ffprobe };
+}
+
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Keeps the last `limit` characters of a stream (ffmpeg's stderr can be long; the end says why it stopped). */
+class Tail {
+  text = '';
+  constructor(private readonly limit = 8192) {}
+  add(chunk: Buffer | string): void {
+    this.text += chunk.toString();
+    if (this.text.length > this.limit) this.text = this.text.slice(-this.limit);
+  }
+}
+
+function missingToolError(tool: string, file: string, cause: unknown): FacestyleError {
+  return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `${tool} was not found (tried '${file}'). ${INSTALL_HINT}`, { cause });
+}
+
+function isSpawnMissing(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR';
+}
+
+/** Runs a tool to completion, collecting its output; a missing executable is a coded error with install help. */
+function runTool(tool: 'ffmpeg' | 'ffprobe', file: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      reject(isSpawnMissing(e) ? missingToolError(tool, file, e) : e);
+      return;
+    }
+    const out: Buffer[] = [];
+    const err = new Tail();
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.add(c));
+    child.on('error', (e) => reject(isSpawnMissing(e) ? missingToolError(tool, file, e) : e));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: err.text }));
+  });
+}
+
+const checked = new Map<string, Promise<void>>();
+
+/** Resolves when ffmpeg and ffprobe both run (`-version`); otherwise a coded error saying how to install them. Cached per path. */
+export function checkFfmpeg(paths: FfmpegPaths = ffmpegPaths()): Promise<void> {
+  const key = `${paths.ffmpeg}\0${paths.ffprobe}`;
+  let p = checked.get(key);
+  if (!p) {
+    p = (async () => {
+      for (const tool of ['ffmpeg', 'ffprobe'] as const) {
+        const r = await runTool(tool, paths[tool], ['-version']);
+        if (r.code !== 0) throw missingToolError(tool, paths[tool], new Error(r.stderr.trim()));
+      }
+    })();
+    p.catch(() => checked.delete(key)); // a later call may find it installed
+    checked.set(key, p);
+  }
+  return p;
+}
+
+export interface VideoInfo {
+  file: string;
+  width: number;
+  height: number;
+  /** Frame rate as a fraction (ffmpeg's r_frame_rate, e.g. 2997/100). */
+  frameRate: { num: number; den: number };
+  /** Frame rate as a number. */
+  fps: number;
+  /** Frames in the video stream when the container says (0 when unknown). */
+  frameCount: number;
+  /** Seconds of the video stream (0 when unknown). */
+  duration: number;
+  /** Seconds from the file's first timestamp to the first video frame: kept so audio stays in sync. */
+  videoOffset: number;
+  codec: string;
+  hasAudio: boolean;
+  audioCodec: string | null;
+}
+
+function parseRate(text: unknown): { num: number; den: number } | null {
+  if (typeof text !== 'string') return null;
+  const [n, d] = text.split('/').map(Number);
+  if (!(n > 0) || !(d > 0)) return null;
+  return { num: n, den: d };
+}
+
+async function statFile(file: string, what: string) {
+  try {
+    return await fsp.stat(file);
+  } catch (e) {
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `${what} not found: ${file}`, { cause: e });
+  }
+}
+
+/** Display rotation in degrees from ffprobe's display matrix side data, or the older `rotate` tag. */
+function videoRotation(stream: Record<string, unknown>): number {
+  const side = (stream.side_data_list as Array<Record<string, unknown>> | undefined)?.find((d) => d.rotation !== undefined);
+  const value = side ? Number(side.rotation) : Number((stream.tags as Record<string, unknown> | undefined)?.rotate ?? 0);
+  return Number.isFinite(value) ? Math.round(value) : 0;
+}
+
+/** ffprobe of the first video stream (and whether there is audio). Not a video -> ERR_FACESTYLE_FORMAT. */
+export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths()): Promise<VideoInfo> {
+  const st = await statFile(file, 'Video file');
+  if (!st.isFile()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected a video file but received a directory: ${file}`);
+  await checkFfmpeg(paths);
+  const r = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file]);
+  let json: { streams?: Array<Record<string, unknown>>; format?: Record<string, unknown> } = {};
+  try {
+    json = JSON.parse(r.stdout || '{}');
+  } catch {
+    /* handled below: no streams */
+  }
+  const why = r.stderr.trim().split('\n').slice(-2).join(' ');
+  if (r.code !== 0 || !json.format) throw formatError(`Not a readable video: ${file}${why ? ` (ffprobe: ${why})` : ''}`);
+  const streams = json.streams ?? [];
+  // Cover art in an audio file is a 'video' stream with attached_pic: not a video.
+  const video = streams.find((s) => s.codec_type === 'video' && !(s.disposition as Record<string, number> | undefined)?.attached_pic);
+  if (!video) throw formatError(`No video stream in ${file}${streams.length ? ` (streams: ${streams.map((s) => s.codec_type).join(', ')})` : ''}`);
+  // ffmpeg decodes upright (autorotate): a phone video stored sideways comes out with width and height swapped.
+  const rotation = videoRotation(video);
+  const swap = Math.abs(rotation) % 180 === 90;
+  const width = Number(swap ? video.height : video.width);
+  const height = Number(swap ? video.width : video.height);
+  if (!(width > 0) || !(height > 0)) throw formatError(`Video stream of ${file} has no frame size (corrupt header?)`);
+  const frameRate = parseRate(video.r_frame_rate) ?? parseRate(video.avg_frame_rate);
+  if (!frameRate) throw formatError(`Video stream of ${file} has no frame rate`);
+  const audio = streams.find((s) => s.codec_type === 'audio');
+  const num = (v: unknown) => (Number.isFinite(Number(v)) ? Number(v) : 0);
+  const fileStart = num(json.format.start_time);
+  return {
+    file,
+    width,
+    height,
+    frameRate,
+    fps: frameRate.num / frameRate.den,
+    frameCount: Math.max(0, Math.round(num(video.nb_frames))),
+    duration: num(video.duration) || num(json.format.duration),
+    videoOffset: Math.max(0, num(video.start_time) - fileStart),
+    codec: String(video.codec_name ?? 'unknown'),
+    hasAudio: !!audio,
+    audioCodec: audio ? String(audio.codec_name ?? 'unknown') : null,
+  };
+}
+
+/** ffmpeg's non-empty stderr lines (at -v error, each one reports damage). */
+function decodeErrors(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+}
+
+export interface DecodeOptions {
+  /** Stop after this many frames. */
+  maxFrames?: number;
+  /** Aborting kills ffmpeg. */
+  signal?: AbortSignal;
+  /**
+   * Fail on damage (default true): decoder errors become ERR_FACESTYLE_FORMAT once decoding ends (the
+   * pipeline then removes its partial output). false: yield whatever decodes.
+   */
+  strict?: boolean;
+  paths?: FfmpegPaths;
+}
+
+/**
+ * Decodes the first video stream to RGB frames (one ffmpeg process, raw rgb24 over stdout). Frames are
+ * yielded as they arrive; the pipe's backpressure pauses ffmpeg while the consumer is busy.
+ */
+export async function* decodeVideo(info: VideoInfo, options: DecodeOptions = {}): AsyncGenerator<RgbImage, void, undefined> {
+  const paths = options.paths ?? ffmpegPaths();
+  const { width, height } = info;
+  const frameBytes = width * height * 3;
+  const args = ['-v', 'error', '-nostdin', '-i', info.file, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
+  if (options.maxFrames !== undefined) args.push('-frames:v', String(options.maxFrames));
+  args.push('pipe:1');
+  const child = spawn(paths.ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderr = new Tail();
+  child.stderr.on('data', (c: Buffer) => stderr.add(c));
+  let spawnError: unknown = null;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('error', (e) => {
+      spawnError = e;
+      resolve({ code: null, signal: null });
+    });
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  const onAbort = () => child.kill('SIGKILL');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let count = 0;
+  try {
+    let frame = Buffer.allocUnsafe(frameBytes);
+    let filled = 0;
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const n = Math.min(frameBytes - filled, chunk.length - offset);
+        chunk.copy(frame, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+        if (filled === frameBytes) {
+          const done = frame;
+          frame = Buffer.allocUnsafe(frameBytes);
+          filled = 0;
+          ++count;
+          yield { data: done, width, height };
+        }
+      }
+    }
+    const { code, signal } = await exited;
+    if (options.signal?.aborted) throw options.signal.reason ?? new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'Decoding was aborted');
+    if (spawnError) throw isSpawnMissing(spawnError) ? missingToolError('ffmpeg', paths.ffmpeg, spawnError) : spawnError;
+    const errors = decodeErrors(stderr.text);
+    const why = errors.slice(-3).join(' | ');
+    if (code !== 0) throw formatError(`Could not decode ${info.file}: ffmpeg exited with ${code ?? signal}${why ? ` (${why})` : ''}`);
+    if (filled !== 0) throw formatError(`Could not decode ${info.file}: the last frame is incomplete (${filled} of ${frameBytes} bytes)`);
+    if (options.strict !== false) {
+      // Damage shows as decoder errors (a cut file ends with "partial file"). Fewer frames than the header
+      // lists WITHOUT errors is not damage: an MP4 edit list can legitimately hide frames.
+      const expected = info.frameCount > 0 ? Math.min(info.frameCount, options.maxFrames ?? Infinity) : 0;
+      if (errors.length > 0) {
+        throw formatError(`Video ${info.file} is corrupt or truncated: decoded ${count}${expected ? ` of ${expected}` : ''} frames${why ? ` (ffmpeg: ${why})` : ''}`);
+      }
+      if (count === 0) throw formatError(`Video ${info.file} has no decodable frames`);
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** Containers we write, and the codecs that go in them. */
+const VIDEO_EXTENSIONS = ['.mp4', '.m4v', '.mov', '.mkv'] as const;
+
+export function isVideoPath(file: string): boolean {
+  return (VIDEO_EXTENSIONS as readonly string[]).includes(path.extname(file).toLowerCase());
+}
+
+/** Audio codecs ffmpeg's MP4/MOV muxer takes as they are. */
+const MP4_AUDIO = new Set(['aac', 'mp3', 'alac', 'ac3', 'eac3']);
+
+export interface EncoderOptions {
+  width: number;
+  height: number;
+  frameRate: { num: number; den: number };
+  /** Copy the audio stream(s) of this file into the output (when it has any). */
+  audioFrom?: string;
+  /** Codec of the source's audio (VideoInfo.audioCodec): decides whether it can be copied into the container. */
+  audioCodec?: string | null;
+  /** Seconds to delay the video against the audio (VideoInfo.videoOffset of the source). */
+  videoOffset?: number;
+  /** Cut the output at this many seconds (used when only the first frames are stylized, so audio ends with them). */
+  maxDuration?: number;
+  /** Encoder (default libx264). */
+  codec?: string;
+  /** x264 constant rate factor (default 18: visually lossless). */
+  crf?: number;
+  /** x264 preset (default 'veryfast'). */
+  preset?: string;
+  paths?: FfmpegPaths;
+}
+
+/**
+ * Encodes RGB frames written to it into a video file. Everything goes to a temp file beside the output
+ * and is renamed only by finish(): a killed or failed run never leaves a half-written file under the
+ * output name. abort() (or a failed finish) removes the temp file.
+ */
+export class VideoEncoder {
+  readonly output: string;
+  readonly tempFile: string;
+  private readonly child: ChildProcess;
+  private readonly stderr = new Tail();
+  private readonly frameBytes: number;
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private failure: unknown = null;
+  private closed = false;
+  frames = 0;
+
+  constructor(output: string, private readonly options: EncoderOptions) {
+    const paths = options.paths ?? ffmpegPaths();
+    this.output = output;
+    const ext = path.extname(output);
+    // Hidden, unique, same folder (so the final rename is atomic) and same extension (ffmpeg picks the container from it).
+    this.tempFile = path.join(path.dirname(output), `.${path.basename(output, ext)}.partial-${process.pid}-${randomBytes(4).toString('hex')}${ext}`);
+    this.frameBytes = options.width * options.height * 3;
+    const { width, height, frameRate } = options;
+    const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', `${frameRate.num}/${frameRate.den}`];
+    if (options.videoOffset && options.videoOffset > 0) args.push('-itsoffset', options.videoOffset.toFixed(6));
+    args.push('-i', 'pipe:0');
+    if (options.audioFrom) {
+      // Copy the sound as it is; only audio the MP4/MOV family cannot hold (e.g. PCM, Vorbis) is re-encoded to AAC.
+      const copyable = !/\.(mp4|m4v|mov)$/i.test(ext) || !options.audioCodec || MP4_AUDIO.has(options.audioCodec);
+      args.push('-i', options.audioFrom, '-map', '0:v:0', '-map', '1:a?', ...(copyable ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '192k']));
+    }
+    else args.push('-map', '0:v:0');
+    const codec = options.codec ?? 'libx264';
+    // yuv420p plays everywhere but needs even sizes; odd sizes keep full chroma instead of being cropped.
+    const pixFmt = width % 2 === 0 && height % 2 === 0 ? 'yuv420p' : 'yuv444p';
+    // passthrough: one output frame per input frame (no duplicates to fill the audio offset).
+    args.push('-fps_mode:v', 'passthrough', '-c:v', codec, '-pix_fmt', pixFmt);
+    if (codec === 'libx264') args.push('-preset', options.preset ?? 'veryfast', '-crf', String(options.crf ?? 18));
+    if (/\.(mp4|m4v|mov)$/i.test(ext)) args.push('-movflags', '+faststart');
+    if (options.maxDuration && options.maxDuration > 0) args.push('-t', options.maxDuration.toFixed(6));
+    args.push(this.tempFile);
+    this.child = spawn(paths.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child.stderr!.on('data', (c: Buffer) => this.stderr.add(c));
+    // A dead ffmpeg makes stdin writes fail with EPIPE: remember it, report ffmpeg's own words in finish().
+    this.child.stdin!.on('error', (e) => {
+      this.failure ??= e;
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on('error', (e) => {
+        this.failure = isSpawnMissing(e) ? missingToolError('ffmpeg', paths.ffmpeg, e) : e;
+        resolve({ code: null, signal: null });
+      });
+      this.child.on('close', (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  /** Writes one frame, waiting while ffmpeg's pipe is full. */
+  async write(frame: RgbImage): Promise<void> {
+    if (this.closed) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'write() after finish() or abort()');
+    if (frame.width !== this.options.width || frame.height !== this.options.height || frame.data.length !== this.frameBytes) {
+      throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Expected a ${this.options.width}x${this.options.height} RGB frame but received ${frame.width}x${frame.height} with ${frame.data.length} bytes`);
+    }
+    if (this.failure || this.child.exitCode !== null) throw await this.error('ffmpeg stopped while encoding');
+    const stdin = this.child.stdin!;
+    const ok = stdin.write(frame.data);
+    ++this.frames;
+    if (!ok) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stdin.off('drain', done);
+          this.child.off('close', done);
+          resolve();
+        };
+        stdin.on('drain', done);
+        this.child.on('close', done);
+      });
+    }
+  }
+
+  /** Ends the stream, waits for ffmpeg, renames the temp file to the output. Returns the output path. */
+  async finish(): Promise<string> {
+    if (this.closed) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'finish() called twice');
+    this.closed = true;
+    this.child.stdin!.end();
+    const { code, signal } = await this.exited;
+    try {
+      if (this.failure || code !== 0) throw await this.error(`ffmpeg exited with ${code ?? signal}`);
+      await fsp.rename(this.tempFile, this.output);
+      return this.output;
+    } catch (e) {
+      await fsp.rm(this.tempFile, { force: true });
+      throw e;
+    }
+  }
+
+  /** Stops ffmpeg and removes the temp file; the output name is never touched. Safe to call twice. */
+  async abort(): Promise<void> {
+    this.closed = true;
+    this.child.stdin!.destroy();
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+    await fsp.rm(this.tempFile, { force: true });
+  }
+
+  private async error(what: string): Promise<Error> {
+    if (this.failure instanceof FacestyleError) return this.failure;
+    // Let ffmpeg finish writing its reason before quoting it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
+    const why = this.stderr.text.trim().split('\n').slice(-3).join(' | ');
+    const code = /unknown encoder|encoder not found|not supported|could not find tag/i.test(why) ? 'ERR_FACESTYLE_UNSUPPORTED' : 'ERR_FACESTYLE_FORMAT';
+    return new FacestyleError(code, `Could not encode ${this.output}: ${what}${why ? ` (ffmpeg: ${why})` : ''}`, { cause: this.failure ?? undefined });
+  }
+}
+
+/** The output's folder must exist (checked before any work); the output itself may not be the input. */
+export async function checkOutputPath(output: string, input?: string): Promise<void> {
+  const dir = path.dirname(path.resolve(output));
+  let st;
+  try {
+    st = await fsp.stat(dir);
+  } catch (e) {
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Output folder does not exist: ${dir} (create it first)`, { cause: e });
+  }
+  if (!st.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Output folder is not a folder: ${dir}`);
+  if (input && path.resolve(input) === path.resolve(output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Output must differ from the input: ${output}`);
+}

@@ -1,0 +1,380 @@
+// The video pipeline: decode (read ahead) -> detect + track + smooth -> stylize in batches (align, run,
+// paste) -> encode.
+// Stages are async loops joined by bounded queues: each stage works on its own frame while the others
+// work on theirs (ffmpeg decodes and encodes in its own processes, detection and stylization run
+// natively off the event loop), and the queues cap how many frames are in memory at once.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { FacestyleError } from '../errors.js';
+import type { ModelEngine } from '../face/index.js';
+import type { RgbImage } from '../face/types.js';
+import type { DeviceName } from '../runtime/session.js';
+import * as is from '../is.js';
+import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, probeVideo, VideoEncoder, type VideoInfo } from './ffmpeg.js';
+import { checkFrame, frameFileName, readFrameFolder, writeFrameFile } from './frames.js';
+import { ONE_EURO_DEFAULTS, type OneEuroOptions } from './one-euro.js';
+import { BoundedQueue } from './queue.js';
+import { createVideoStylizer, type FrameStylizer } from './stylizer.js';
+import { FaceTracker, type TrackedFace } from './tracker.js';
+
+export interface FramePipelineOptions {
+  /** Bring your own stylizer (kept alive after the run); otherwise one is created from model/size/strength and disposed. */
+  stylizer?: FrameStylizer;
+  /** Style model (file or shipped name) for the created stylizer. */
+  model?: string;
+  /** Face crop size the model runs at, for the created stylizer. */
+  size?: number;
+  /** 0..1 blend between the photo and the stylized face, for the created stylizer (default 1). */
+  strength?: number;
+  /** Device for alignment, model and paste-back of the created stylizer (default 'cpu'). */
+  device?: DeviceName;
+  /** How an .onnx model runs in the created stylizer: 'native' (default) or 'onnxruntime'. */
+  engine?: ModelEngine;
+  /** YuNet detector .onnx for the created stylizer (default: FACESTYLE_DETECTOR, then the package's). */
+  detector?: string;
+  /** Faces per stylize call (default 4). */
+  batch?: number;
+  /** At most this many faces per frame, largest first (default: all). */
+  faces?: number;
+  /** Full-frame detection every N frames; in between faces are re-found near their last position (default 1). */
+  every?: number;
+  /** Landmark smoothing over time: One-Euro settings, true for the defaults, false for none (default true). */
+  smoothing?: boolean | OneEuroOptions;
+  /** Stop after this many frames. */
+  maxFrames?: number;
+  /** Frames each queue between stages holds (default 2 * batch, at least 4). */
+  queueSize?: number;
+  /** Aborts the run; the promise or iterator rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface StylizeFramesOptions extends FramePipelineOptions {
+  /** Frame rate of the incoming frames, the time base of the smoothing filter (default 30). */
+  fps?: number;
+}
+
+/** One frame out of the pipeline. */
+export interface StylizedFrame {
+  /** 0-based position in the input. */
+  index: number;
+  /** The stylized frame; the very input object when no face was found (pass-through, byte-identical). */
+  frame: RgbImage;
+  /** The faces stylized in it (smoothed landmarks when smoothing is on). */
+  faces: TrackedFace[];
+}
+
+interface Normalized {
+  batch: number;
+  faces: number;
+  every: number;
+  smoothing: OneEuroOptions | false;
+  maxFrames: number;
+  queueSize: number;
+  fps: number;
+}
+
+function normalize(o: StylizeFramesOptions): Normalized {
+  if (!is.object(o)) throw is.invalid('options', 'object', o);
+  const batch = o.batch === undefined ? 4 : is.integerInRange('batch', o.batch, 1, 256);
+  const faces = o.faces === undefined ? 0 : is.integerInRange('faces', o.faces, 0, 1000);
+  const every = o.every === undefined ? 1 : is.integerInRange('every', o.every, 1, 10000);
+  const maxFrames = o.maxFrames === undefined ? Infinity : is.positiveInteger('maxFrames', o.maxFrames);
+  const queueSize = o.queueSize === undefined ? Math.max(4, 2 * batch) : is.integerInRange('queueSize', o.queueSize, 1, 1024);
+  const fps = o.fps === undefined ? 30 : is.numberInRange('fps', o.fps, 0.001, 1000);
+  if (o.strength !== undefined) is.numberInRange('strength', o.strength, 0, 1);
+  if (o.size !== undefined) is.integerInRange('size', o.size, 16, 4096);
+  if (o.model !== undefined && !is.string(o.model)) throw is.invalid('model', 'non-empty string', o.model);
+  if (o.stylizer !== undefined && !(is.object(o.stylizer) && typeof o.stylizer.detect === 'function' && typeof o.stylizer.stylize === 'function')) {
+    throw is.invalid('stylizer', 'object with detect() and stylize()', o.stylizer);
+  }
+  let smoothing: OneEuroOptions | false;
+  if (o.smoothing === undefined || o.smoothing === true) smoothing = { ...ONE_EURO_DEFAULTS };
+  else if (o.smoothing === false) smoothing = false;
+  else if (is.object(o.smoothing)) {
+    const s = o.smoothing as OneEuroOptions;
+    smoothing = {
+      minCutoff: s.minCutoff === undefined ? ONE_EURO_DEFAULTS.minCutoff : is.numberInRange('smoothing.minCutoff', s.minCutoff, 1e-6, 1e6),
+      beta: s.beta === undefined ? ONE_EURO_DEFAULTS.beta : is.numberInRange('smoothing.beta', s.beta, 0, 1e6),
+      dCutoff: s.dCutoff === undefined ? ONE_EURO_DEFAULTS.dCutoff : is.numberInRange('smoothing.dCutoff', s.dCutoff, 1e-6, 1e6),
+    };
+  } else throw is.invalid('smoothing', 'boolean or {minCutoff, beta, dCutoff}', o.smoothing);
+  return { batch, faces, every, smoothing, maxFrames, queueSize, fps };
+}
+
+function abortReason(signal: AbortSignal | undefined): unknown {
+  return signal?.reason ?? new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'The run was aborted');
+}
+
+interface Detected {
+  index: number;
+  frame: RgbImage;
+  faces: TrackedFace[];
+}
+
+/**
+ * Stylizes a stream of frames, yielding each with the faces found in it, in order. Memory is bounded
+ * by the queues; stopping early (break) stops the stages and closes the source.
+ */
+export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iterable<RgbImage>, options: StylizeFramesOptions = {}): AsyncGenerator<StylizedFrame, void, undefined> {
+  const o = normalize(options);
+  if (!frames || (typeof (frames as AsyncIterable<RgbImage>)[Symbol.asyncIterator] !== 'function' && typeof (frames as Iterable<RgbImage>)[Symbol.iterator] !== 'function')) {
+    throw is.invalid('frames', 'iterable or async iterable of RGB frames', frames);
+  }
+  const signal = options.signal;
+  if (signal?.aborted) throw abortReason(signal);
+  const owned = !options.stylizer;
+  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector }));
+  const tracker = new FaceTracker({ every: o.every, smoothing: o.smoothing });
+  const decoded = new BoundedQueue<RgbImage>(o.queueSize);
+  const detected = new BoundedQueue<Detected>(o.queueSize);
+  const stylized = new BoundedQueue<StylizedFrame>(o.queueSize);
+  const queues = [decoded, detected, stylized];
+  const failAll = (e: unknown) => queues.forEach((q) => q.fail(e));
+  const onAbort = () => failAll(abortReason(signal));
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  // Stage 0: read ahead from the source (the ffmpeg decoder pipe holds less than one frame by itself).
+  const readStage = (async () => {
+    try {
+      let count = 0;
+      for await (const raw of frames) {
+        if (count++ >= o.maxFrames) break;
+        await decoded.push(raw);
+      }
+      decoded.close();
+    } catch (e) {
+      failAll(e);
+    }
+  })();
+
+  // Stage 1: detect + track + smooth, in frame order (tracking is sequential by nature).
+  const detectStage = (async () => {
+    try {
+      let index = 0;
+      for await (const raw of decoded) {
+        const frame = checkFrame(raw, index);
+        let faces = await tracker.track(frame, index, index / o.fps, (img) => stylizer.detect(img));
+        if (o.faces > 0 && faces.length > o.faces) faces = [...faces].sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]).slice(0, o.faces);
+        await detected.push({ index, frame, faces });
+        ++index;
+      }
+      detected.close();
+    } catch (e) {
+      failAll(e);
+    }
+  })();
+
+  // Stage 2: stylize batches of faces (several frames per call); frames without faces skip the stylizer.
+  const stylizeStage = (async () => {
+    try {
+      let pending: Detected[] = [];
+      let faceCount = 0;
+      const flush = async () => {
+        const withFaces = pending.filter((p) => p.faces.length > 0);
+        const outs = withFaces.length > 0 ? await stylizer.stylize(withFaces.map((p) => ({ frame: p.frame, faces: p.faces }))) : [];
+        if (!Array.isArray(outs) || outs.length !== withFaces.length) {
+          throw new FacestyleError('ERR_FACESTYLE_INTERNAL', `The stylizer returned ${Array.isArray(outs) ? outs.length : typeof outs} frames for ${withFaces.length}`);
+        }
+        let k = 0;
+        for (const p of pending) await stylized.push({ index: p.index, frame: p.faces.length > 0 ? outs[k++] : p.frame, faces: p.faces });
+        pending = [];
+        faceCount = 0;
+      };
+      for await (const item of detected) {
+        pending.push(item);
+        faceCount += item.faces.length;
+        // Flush on a full batch of faces, or when face-less frames pile up (they must not wait long).
+        if (faceCount >= o.batch || pending.length >= Math.max(o.batch, o.queueSize)) await flush();
+      }
+      await flush();
+      stylized.close();
+    } catch (e) {
+      failAll(e);
+    }
+  })();
+
+  try {
+    for await (const item of stylized) yield item;
+  } finally {
+    // Early exit or failure: stop both stages, wait until they are idle, then free what we created.
+    failAll(new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'The frame stream was closed'));
+    signal?.removeEventListener('abort', onAbort);
+    await Promise.allSettled([readStage, detectStage, stylizeStage]);
+    if (owned) await stylizer.dispose?.();
+  }
+}
+
+/**
+ * Stylizes the faces of a stream of frames; yields the stylized frames in order. Frames in which no face
+ * is found are yielded unchanged (the same object).
+ *
+ * ```js
+ * for await (const frame of stylizeFrames(myFrames, { model: 'anime', batch: 4 })) show(frame);
+ * ```
+ */
+export async function* stylizeFrames(frames: AsyncIterable<RgbImage> | Iterable<RgbImage>, options: StylizeFramesOptions = {}): AsyncGenerator<RgbImage, void, undefined> {
+  for await (const item of stylizeFrameStream(frames, options)) yield item.frame;
+}
+
+export interface VideoProgress {
+  /** Frames written so far. */
+  frames: number;
+  /** Frames expected in all (0 when unknown). */
+  total: number;
+  /** Faces stylized so far. */
+  faces: number;
+  /** Seconds since the start. */
+  elapsed: number;
+  /** Frames per second so far. */
+  fps: number;
+  /** Estimated seconds left (NaN when the total is unknown). */
+  eta: number;
+}
+
+export interface StylizeVideoOptions extends FramePipelineOptions {
+  /** Frame rate when the input is a frame folder (default 25). */
+  fps?: number;
+  /** Video encoder (default libx264). */
+  codec?: string;
+  /** x264 quality: constant rate factor 0..51 (default 18). */
+  crf?: number;
+  /** x264 preset (default 'veryfast'). */
+  preset?: string;
+  /** Fail on a damaged input video (default true); false stylizes whatever decodes. */
+  strict?: boolean;
+  /** Called after each written frame. */
+  onProgress?: (progress: VideoProgress) => void;
+}
+
+export interface StylizeVideoResult {
+  output: string;
+  frames: number;
+  /** Frames in which at least one face was stylized. */
+  framesWithFaces: number;
+  faces: number;
+  width: number;
+  height: number;
+  fps: number;
+  hasAudio: boolean;
+  seconds: number;
+  /** Frames per second of the whole run. */
+  speed: number;
+}
+
+/** True when `p` names a frame folder rather than a video file: an existing folder, or a path ending with a separator. */
+async function isFolderPath(p: string): Promise<boolean> {
+  if (/[\\/]$/.test(p)) return true;
+  try {
+    return (await fsp.stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+interface FrameSink {
+  write(frame: RgbImage): Promise<void>;
+  finish(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Stylizes every face of a video (or a folder of frames) into a video (or a folder of frames).
+ * Video out has the input's size, frame rate and duration, with its audio copied through; it is written
+ * to a temp file beside `output` and renamed at the end, so a failed or killed run leaves nothing under
+ * `output`. The output's folder must exist.
+ */
+export async function stylizeVideo(input: string, output: string, options: StylizeVideoOptions = {}): Promise<StylizeVideoResult> {
+  if (!is.string(input)) throw is.invalid('input', 'video file or frame folder path', input);
+  if (!is.string(output)) throw is.invalid('output', 'video file or frame folder path', output);
+  const o = normalize({ ...options, fps: options.fps ?? 25 });
+  if (options.crf !== undefined) is.integerInRange('crf', options.crf, 0, 51);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw is.invalid('onProgress', 'function', options.onProgress);
+
+  let inputStat;
+  try {
+    inputStat = await fsp.stat(input);
+  } catch (e) {
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Input not found: ${input}`, { cause: e });
+  }
+  const inputIsFolder = inputStat.isDirectory();
+  const outputIsFolder = await isFolderPath(output);
+  if (!outputIsFolder && !isVideoPath(output)) {
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected output to be a video file (.mp4, .m4v, .mov, .mkv) or a folder ending with '/' but received '${output}'`);
+  }
+  await checkOutputPath(outputIsFolder ? output.replace(/[\\/]+$/, '') : output, input);
+  const paths = ffmpegPaths();
+  if (!inputIsFolder || !outputIsFolder) await checkFfmpeg(paths);
+
+  const info: VideoInfo | null = inputIsFolder ? null : await probeVideo(input, paths);
+  const fps = info ? info.fps : o.fps;
+  const limit = o.maxFrames;
+  const total = info ? Math.min(info.frameCount, limit) : 0;
+  const source = info ? decodeVideo(info, { maxFrames: Number.isFinite(limit) ? limit : undefined, signal: options.signal, strict: options.strict, paths }) : readFrameFolder(input, { maxFrames: Number.isFinite(limit) ? limit : undefined });
+
+  let sink: FrameSink | null = null;
+  const openSink = async (first: RgbImage): Promise<FrameSink> => {
+    if (outputIsFolder) {
+      const dir = output.replace(/[\\/]+$/, '');
+      await fsp.mkdir(dir, { recursive: false }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+      let n = 0;
+      return {
+        write: (frame) => writeFrameFile(path.join(dir, frameFileName(n++)), frame),
+        finish: async () => {},
+        abort: async () => {},
+      };
+    }
+    const frameRate = info ? info.frameRate : rateOf(o.fps);
+    const encoder = new VideoEncoder(output, {
+      width: first.width,
+      height: first.height,
+      frameRate,
+      audioFrom: info?.hasAudio ? input : undefined,
+      audioCodec: info?.audioCodec,
+      videoOffset: info?.videoOffset,
+      // Only part of the video is stylized: cut the copied audio at the same point.
+      maxDuration: info && Number.isFinite(limit) && limit < info.frameCount ? info.videoOffset + limit / info.fps : undefined,
+      codec: options.codec,
+      crf: options.crf,
+      preset: options.preset,
+      paths,
+    });
+    return { write: (f) => encoder.write(f), finish: async () => void (await encoder.finish()), abort: () => encoder.abort() };
+  };
+
+  const start = performance.now();
+  let frames = 0;
+  let framesWithFaces = 0;
+  let faceCount = 0;
+  let size: [number, number] = info ? [info.width, info.height] : [0, 0];
+  try {
+    for await (const item of stylizeFrameStream(source, { ...options, fps })) {
+      sink ??= await openSink(item.frame);
+      await sink.write(item.frame);
+      size = [item.frame.width, item.frame.height];
+      ++frames;
+      faceCount += item.faces.length;
+      if (item.faces.length > 0) ++framesWithFaces;
+      if (options.onProgress) {
+        const elapsed = (performance.now() - start) / 1000;
+        const rate = frames / Math.max(elapsed, 1e-9);
+        options.onProgress({ frames, total, faces: faceCount, elapsed, fps: rate, eta: total > 0 ? Math.max(0, total - frames) / rate : NaN });
+      }
+    }
+    if (options.signal?.aborted) throw abortReason(options.signal);
+    if (!sink) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `No frames in ${input}`);
+    await sink.finish();
+  } catch (e) {
+    await sink?.abort();
+    throw e;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return { output, frames, framesWithFaces, faces: faceCount, width: size[0], height: size[1], fps, hasAudio: !!info?.hasAudio, seconds, speed: frames / seconds };
+}
+
+/** A frame rate as a fraction ffmpeg accepts (29.97 -> 2997/100). */
+function rateOf(fps: number): { num: number; den: number } {
+  const den = Number.isInteger(fps) ? 1 : 1000;
+  return { num: Math.round(fps * den), den };
+}

@@ -1,0 +1,101 @@
+// `facestyle video`: progress formatting, the command with a fake stylizer (fast), and once with the real
+// detector + AnimeGANv3 model on a few frames.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { capabilities } from '../lib/capabilities.js';
+import { formatDuration, formatProgress, registerVideoCommand, runVideoCommand } from '../lib/cli/video.js';
+import { FakeStylizer, centreFace, ffprobeStreams, hasFfmpeg, shared, sharedPresent } from './video-helpers.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'facestyle-video-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function capture(tty = false) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s), isTTY: tty } } };
+}
+
+describe('video command output', () => {
+  it('formats durations and the progress line', () => {
+    expect(formatDuration(5)).toBe('0:05');
+    expect(formatDuration(125.4)).toBe('2:05');
+    expect(formatDuration(3725)).toBe('1:02:05');
+    expect(formatDuration(NaN)).toBe('--:--');
+    const line = formatProgress({ frames: 50, total: 200, faces: 60, elapsed: 5, fps: 10, eta: 15 }, 8);
+    expect(line).toBe('[##------] 50/200 frames  10.0 fps  ETA 0:15  faces 60');
+    expect(formatProgress({ frames: 7, total: 0, faces: 0, elapsed: 1, fps: 7, eta: NaN })).toBe('7 frames  7.0 fps  ETA --:--  faces 0');
+  });
+
+  it('registers `video` with its options', () => {
+    const program = new Command();
+    registerVideoCommand(program);
+    const cmd = program.commands.find((c) => c.name() === 'video')!;
+    const flags = cmd.options.map((o) => o.long);
+    for (const f of ['--output', '--model', '--size', '--batch', '--every', '--strength', '--json', '--max-frames', '--no-smoothing']) expect(flags).toContain(f);
+  });
+});
+
+describe.skipIf(!sharedPresent || !hasFfmpeg)('video command runs', () => {
+  it('prints JSON and logs progress every 10% when stderr is not a terminal', async () => {
+    const c = capture(false);
+    const target = path.join(tmp, 'cli.mp4');
+    await runVideoCommand(shared('video', '651.mp4'), { output: target, json: true, batch: '3', every: '2' }, { ...c.io, stylizer: new FakeStylizer(centreFace) });
+    const json = JSON.parse(c.out.join(''));
+    expect(json).toMatchObject({ output: target, frames: 62, faces: 62, width: 392, height: 360, fps: 24, hasAudio: false });
+    expect(Number(ffprobeStreams(target)[0].nb_frames)).toBe(62);
+    // --json keeps stderr quiet when it is not a terminal.
+    expect(c.err).toEqual([]);
+    const plain = capture(false);
+    await runVideoCommand(shared('video', '651.mp4'), { output: path.join(tmp, 'cli2.mp4') }, { ...plain.io, stylizer: new FakeStylizer(centreFace) });
+    expect(plain.err).toHaveLength(10);
+    expect(plain.err.at(-1)).toMatch(/^\[#+\] 62\/62 frames .* fps {2}ETA 0:00 {2}faces 62\n$/);
+    expect(plain.out.join('')).toMatch(/62 frames \(62 with faces, 62 faces\)/);
+  });
+
+  it('redraws one line on a terminal', async () => {
+    const c = capture(true);
+    await runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'tty.mp4') }, { ...c.io, stylizer: new FakeStylizer(centreFace) });
+    expect(c.err.length).toBeGreaterThan(0);
+    expect(c.err.slice(0, -1).every((s) => s.startsWith('\r'))).toBe(true);
+    expect(c.err.at(-2)).toContain('39/39 frames');
+    expect(c.err.at(-1)).toBe('\n');
+  });
+
+  it('rejects bad numbers and a missing output folder with coded errors', async () => {
+    const c = capture();
+    await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), batch: 'many' }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({
+      code: 'ERR_FACESTYLE_ARGUMENT',
+      message: "Expected a number for --batch but received 'many'",
+    });
+    await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), every: '0' }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'no', 'x.mp4') }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+  });
+});
+
+const MODEL = shared('models', 'stylization', 'animeganv3_tiny_cute.onnx');
+const DETECTOR = shared('models', 'detection', 'yunet_s_dynamic.onnx');
+
+// Alignment and paste-back run on the native WarpAffine kernel: an addon built before it existed cannot run this.
+const warpKernel = (() => {
+  try {
+    return capabilities().ops.some((o) => o.name === 'WarpAffine' && o.cpu);
+  } catch {
+    return false;
+  }
+})();
+if (!warpKernel) console.warn('video-cli: skipping the real-stylizer test: the loaded addon has no CPU WarpAffine kernel (rebuild it)');
+
+describe.skipIf(!sharedPresent || !hasFfmpeg || !existsSync(MODEL) || !warpKernel)('video command with the real stylizer', () => {
+  it('stylizes the first frames of 908.mp4 with YuNet + AnimeGANv3 (onnxruntime)', async () => {
+    const c = capture();
+    const target = path.join(tmp, 'real.mp4');
+    await runVideoCommand(shared('video', '908.mp4'), { output: target, model: MODEL, detector: DETECTOR, engine: 'onnxruntime', size: '256', maxFrames: '6', batch: '3', json: true }, c.io);
+    const json = JSON.parse(c.out.join(''));
+    expect(json).toMatchObject({ frames: 6, framesWithFaces: 6, faces: 6 });
+    const v = ffprobeStreams(target)[0];
+    expect([Number(v.nb_frames), v.width, v.height]).toEqual([6, 392, 360]);
+  });
+});

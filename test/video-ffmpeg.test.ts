@@ -1,0 +1,259 @@
+// stylizeVideo end to end through ffmpeg on ../shared/data/video (fake stylizer: fast): the output keeps
+// the input's frames, size, rate, duration and audio; bad inputs fail with codes and leave nothing behind.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeVideo, ffmpegPaths, probeVideo } from '../lib/video/ffmpeg.js';
+import { stylizeVideo } from '../lib/video/pipeline.js';
+import { FakeStylizer, centreFace, ffprobeStreams, hasFfmpeg, shared, sharedMissingMessage, sharedPresent, skipShared } from './video-helpers.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'facestyle-video-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const out = (name: string) => path.join(tmp, name);
+/** Files in the temp folder other than the given ones (a leftover .partial file would show here). */
+const leftovers = (dir = tmp) => readdirSync(dir).filter((n) => n.includes('.partial'));
+
+describe('video test data', () => {
+  it.skipIf(skipShared)('is present at ../shared/data', () => {
+    if (!sharedPresent) throw new Error(sharedMissingMessage);
+    expect(existsSync(shared('video', '908.mp4'))).toBe(true);
+  });
+  it('has ffmpeg and ffprobe installed', () => {
+    expect(hasFfmpeg, 'ffmpeg/ffprobe not on PATH: apt-get install ffmpeg').toBe(true);
+  });
+});
+
+describe.skipIf(!sharedPresent || !hasFfmpeg)('stylizeVideo on real video', () => {
+  it('keeps frame count, resolution, frame rate, duration and the audio stream (short_hamilton_clip)', async () => {
+    const input = shared('video', 'short_hamilton_clip.mp4');
+    const target = out('hamilton.mp4');
+    const stylizer = new FakeStylizer(centreFace);
+    const progress: number[] = [];
+    const r = await stylizeVideo(input, target, { stylizer, batch: 8, onProgress: (p) => progress.push(p.frames) });
+    const [vin, ain] = [ffprobeStreams(input).find((s) => s.codec_type === 'video')!, ffprobeStreams(input).find((s) => s.codec_type === 'audio')!];
+    const streams = ffprobeStreams(target);
+    const vout = streams.find((s) => s.codec_type === 'video')!;
+    const aout = streams.find((s) => s.codec_type === 'audio');
+    expect(vout.nb_frames).toBe(vin.nb_frames);
+    expect(Number(vin.nb_frames)).toBe(275);
+    expect([vout.width, vout.height]).toEqual([vin.width, vin.height]);
+    expect(vout.r_frame_rate).toBe(vin.r_frame_rate);
+    expect(Number(vout.duration)).toBeCloseTo(Number(vin.duration), 2);
+    // Audio copied, not re-encoded: same codec, same packet count, video still starts after the audio as before.
+    expect(aout?.codec_name).toBe(ain.codec_name);
+    expect(aout?.nb_frames).toBe(ain.nb_frames);
+    const offsetIn = Number(vin.start_time) - Number(ain.start_time);
+    const offsetOut = Number(vout.start_time) - Number(aout!.start_time);
+    expect(Math.abs(offsetOut - offsetIn)).toBeLessThan(1 / 29.97);
+    expect(r).toMatchObject({ frames: 275, framesWithFaces: 275, faces: 275, width: 640, height: 360, hasAudio: true });
+    expect(progress).toHaveLength(275);
+    expect(progress.at(-1)).toBe(275);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('writes no audio stream for a clip without one, and changes the face region only', async () => {
+    const input = shared('video', '908.mp4');
+    const target = out('908.mp4');
+    await stylizeVideo(input, target, { stylizer: new FakeStylizer(centreFace) });
+    const vin = ffprobeStreams(input)[0];
+    const streams = ffprobeStreams(target);
+    expect(streams.map((s) => s.codec_type)).toEqual(['video']);
+    expect([streams[0].nb_frames, streams[0].width, streams[0].height, streams[0].r_frame_rate]).toEqual([vin.nb_frames, vin.width, vin.height, vin.r_frame_rate]);
+    // Compare decoded frame 10: inside the centre box inverted, far corner unchanged (up to codec noise).
+    const frameAt = async (file: string, k: number) => {
+      let i = 0;
+      for await (const f of decodeVideo(await probeVideo(file), { maxFrames: k + 1 })) if (i++ === k) return f;
+      throw new Error('no frame');
+    };
+    const [a, b] = [await frameAt(input, 10), await frameAt(target, 10)];
+    const px = (f: typeof a, x: number, y: number) => f.data[(y * f.width + x) * 3];
+    const cx = Math.round(a.width / 2), cy = Math.round(a.height / 2);
+    expect(Math.abs(px(b, cx, cy) - (255 - px(a, cx, cy)))).toBeLessThan(20);
+    expect(Math.abs(px(b, 5, 5) - px(a, 5, 5))).toBeLessThan(12);
+  });
+
+  it('decodes MPEG-4 Part 2 and stops after maxFrames with the audio cut to match', async () => {
+    const r = await stylizeVideo(shared('video', '529.mp4'), out('529.mkv'), { stylizer: new FakeStylizer(centreFace), maxFrames: 30 });
+    expect(r.frames).toBe(30);
+    const v = ffprobeStreams(out('529.mkv'))[0];
+    expect([Number(v.nb_frames), v.width, v.height]).toEqual([30, 400, 368]);
+    const h = await stylizeVideo(shared('video', 'short_hamilton_clip.mp4'), out('hamilton30.mp4'), { stylizer: new FakeStylizer(centreFace), maxFrames: 30 });
+    expect(h.frames).toBe(30);
+    const a = ffprobeStreams(out('hamilton30.mp4')).find((s) => s.codec_type === 'audio')!;
+    // Video ends at 0.84 s offset + 30 frames / 29.97 = 1.85 s: the audio ends there too, not at 10 s.
+    expect(Number(a.duration)).toBeLessThan(2.5);
+  });
+
+  it('passes a face-less video through: every decoded frame equals the input frame', async () => {
+    // A synthetic clip of flat colour (a "video with no faces") made with ffmpeg's lavfi source.
+    const input = out('noface.mp4');
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=12:duration=1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', input]);
+    const target = out('noface-frames/');
+    const r = await stylizeVideo(input, target, { stylizer: new FakeStylizer(() => []) });
+    expect(r).toMatchObject({ frames: 12, faces: 0, framesWithFaces: 0 });
+    const files = readdirSync(target).sort();
+    expect(files).toHaveLength(12);
+    expect(files[0]).toBe('frame_000001.png');
+    // Frame folder out is lossless PNG: bytes equal the decoded input's.
+    const sharp = (await import('sharp')).default;
+    let i = 0;
+    for await (const f of decodeVideo(await probeVideo(input))) {
+      const png = await sharp(path.join(target, files[i++])).raw().toBuffer();
+      expect(Buffer.compare(png, Buffer.from(f.data))).toBe(0);
+    }
+  });
+
+  it('goes from a frame folder to a frame folder (no ffmpeg needed), creating the last folder level', async () => {
+    const target = out('folder-out/');
+    const r = await stylizeVideo(shared('frames', 'vtoonify_908'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 5 });
+    expect(r.frames).toBe(5);
+    const files = readdirSync(target).sort();
+    expect(files).toEqual(['frame_000001.png', 'frame_000002.png', 'frame_000003.png', 'frame_000004.png', 'frame_000005.png']);
+    const sharp = (await import('sharp')).default;
+    const meta = await sharp(path.join(target, files[0])).metadata();
+    expect([meta.width, meta.height]).toEqual([r.width, r.height]);
+  });
+
+  it('re-encodes audio an MP4 cannot hold (PCM) and copies it into MKV', async () => {
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'pcm_s16le', out('pcm.mov')]);
+    await stylizeVideo(out('pcm.mov'), out('pcm-out.mp4'), { stylizer: new FakeStylizer(centreFace) });
+    expect(ffprobeStreams(out('pcm-out.mp4')).map((s) => `${s.codec_type}:${s.codec_name}`)).toEqual(['video:h264', 'audio:aac']);
+    await stylizeVideo(out('pcm.mov'), out('pcm-out.mkv'), { stylizer: new FakeStylizer(centreFace) });
+    expect(ffprobeStreams(out('pcm-out.mkv')).map((s) => `${s.codec_type}:${s.codec_name}`)).toEqual(['video:h264', 'audio:pcm_s16le']);
+  });
+
+  it('handles a sideways (rotated) phone video and an odd frame size', async () => {
+    // Stored 160x120 with a 90 degree display rotation: decoded and written upright, 120x160.
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', out('flat.mp4')]);
+    await runFfmpeg(['-v', 'error', '-i', out('flat.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=90', out('rot.mp4')]);
+    const r = await stylizeVideo(out('rot.mp4'), out('rot-out.mp4'), { stylizer: new FakeStylizer(centreFace) });
+    expect([r.frames, r.width, r.height]).toEqual([10, 120, 160]);
+    const v = ffprobeStreams(out('rot-out.mp4'))[0];
+    expect([Number(v.nb_frames), v.width, v.height]).toEqual([10, 120, 160]);
+    // 161x121 cannot be 4:2:0; it is kept at its size with full chroma.
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-vf', 'scale=161:121', '-c:v', 'libx264', '-pix_fmt', 'yuv444p', out('odd.mp4')]);
+    await stylizeVideo(out('odd.mp4'), out('odd-out.mp4'), { stylizer: new FakeStylizer(centreFace) });
+    const o = ffprobeStreams(out('odd-out.mp4'))[0];
+    expect([Number(o.nb_frames), o.width, o.height]).toEqual([10, 161, 121]);
+  });
+
+  it('reads a frame folder (vtoonify_908 JPEGs) into a video at the given frame rate', async () => {
+    const dir = shared('frames', 'vtoonify_908');
+    const n = readdirSync(dir).filter((f) => f.endsWith('.jpg')).length;
+    const r = await stylizeVideo(dir, out('frames908.mp4'), { stylizer: new FakeStylizer(centreFace), fps: 15 });
+    const v = ffprobeStreams(out('frames908.mp4'))[0];
+    expect(r.frames).toBe(n);
+    expect(Number(v.nb_frames)).toBe(n);
+    expect(v.r_frame_rate).toBe('15/1');
+    expect(Number(v.duration)).toBeCloseTo(n / 15, 2);
+  });
+});
+
+describe.skipIf(!sharedPresent || !hasFfmpeg)('stylizeVideo on bad input', () => {
+  const fake = () => new FakeStylizer(centreFace);
+
+  it('rejects a truncated video and a corrupt one with ERR_FACESTYLE_FORMAT and leaves no output', async () => {
+    const bytes = readFileSync(shared('video', '908.mp4'));
+    // moov at the end (as shipped): cutting the file loses the index.
+    writeFileSync(out('cut.mp4'), bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    await expect(stylizeVideo(out('cut.mp4'), out('cut-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    // moov first (faststart): the header survives, the frames do not; found while decoding.
+    await runFfmpeg(['-v', 'error', '-i', shared('video', '908.mp4'), '-c', 'copy', '-movflags', '+faststart', out('fast.mp4')]);
+    const fast = readFileSync(out('fast.mp4'));
+    writeFileSync(out('fastcut.mp4'), fast.subarray(0, Math.floor(fast.length * 0.6)));
+    await expect(stylizeVideo(out('fastcut.mp4'), out('fastcut-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({
+      code: 'ERR_FACESTYLE_FORMAT',
+      message: expect.stringMatching(/corrupt or truncated: decoded \d+ of 39 frames/),
+    });
+    for (const f of ['cut-out.mp4', 'fastcut-out.mp4']) expect(existsSync(out(f))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('rejects a file that is not a video, and a missing input', async () => {
+    writeFileSync(out('text.mp4'), 'this is not a video\n');
+    await expect(stylizeVideo(out('text.mp4'), out('text-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('Not a readable video') });
+    // An audio-only file has no video stream.
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', out('tone.m4a')]);
+    await expect(stylizeVideo(out('tone.m4a'), out('tone-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('No video stream') });
+    await expect(stylizeVideo(out('nope.mp4'), out('nope-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+  });
+
+  it('rejects an output in a missing folder before doing any work', async () => {
+    const stylizer = fake();
+    const target = path.join(tmp, 'missing', 'dir', 'out.mp4');
+    await expect(stylizeVideo(shared('video', '908.mp4'), target, { stylizer })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('Output folder does not exist') });
+    expect(stylizer.detectCalls).toHaveLength(0);
+    expect(existsSync(path.join(tmp, 'missing'))).toBe(false);
+    await expect(stylizeVideo(shared('video', '908.mp4'), out('x.gif'), { stylizer })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('says how to install ffmpeg when it is missing (FACESTYLE_FFMPEG pointing nowhere)', async () => {
+    const saved = process.env.FACESTYLE_FFMPEG;
+    process.env.FACESTYLE_FFMPEG = path.join(tmp, 'no-such-dir', 'ffmpeg');
+    try {
+      expect(ffmpegPaths().ffprobe).toBe(path.join(tmp, 'no-such-dir', 'ffprobe'));
+      const err = await stylizeVideo(shared('video', '908.mp4'), out('noffmpeg.mp4'), { stylizer: fake() }).catch((e) => e);
+      expect(err.code).toBe('ERR_FACESTYLE_NOT_FOUND');
+      expect(err.message).toMatch(/ffmpeg was not found/);
+      expect(err.message).toMatch(/apt-get install ffmpeg/);
+      expect(err.message).toMatch(/FACESTYLE_FFMPEG/);
+    } finally {
+      if (saved === undefined) delete process.env.FACESTYLE_FFMPEG;
+      else process.env.FACESTYLE_FFMPEG = saved;
+    }
+  });
+
+  it('a failure half-way (stylizer error or abort) removes the temp file and never creates the output', async () => {
+    const stylizer = fake();
+    let calls = 0;
+    const real = stylizer.stylize.bind(stylizer);
+    stylizer.stylize = async (items) => {
+      if (++calls === 4) throw new Error('model crashed');
+      return real(items);
+    };
+    // An existing output is not touched by a failed run either.
+    writeFileSync(out('keep.mp4'), 'old');
+    await expect(stylizeVideo(shared('video', 'short_hamilton_clip.mp4'), out('keep.mp4'), { stylizer, batch: 2 })).rejects.toThrow('model crashed');
+    expect(readFileSync(out('keep.mp4'), 'utf8')).toBe('old');
+    const ac = new AbortController();
+    const run = stylizeVideo(shared('video', 'short_hamilton_clip.mp4'), out('aborted.mp4'), {
+      stylizer: fake(),
+      signal: ac.signal,
+      onProgress: (p) => p.frames === 20 && ac.abort(new Error('user pressed ctrl-c')),
+    });
+    await expect(run).rejects.toThrow('user pressed ctrl-c');
+    expect(existsSync(out('aborted.mp4'))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('while running, nothing exists under the output name: only a hidden temp file (what a kill would leave)', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'kill-'));
+    const target = path.join(dir, 'out.mp4');
+    const seen: Array<{ output: boolean; partial: string[] }> = [];
+    await stylizeVideo(shared('video', '908.mp4'), target, {
+      stylizer: fake(),
+      onProgress: (p) => {
+        if (p.frames === 20) seen.push({ output: existsSync(target), partial: readdirSync(dir).filter((n) => n.includes('.partial')) });
+      },
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0].output).toBe(false);
+    expect(seen[0].partial).toHaveLength(1);
+    expect(seen[0].partial[0]).toMatch(/^\.out\.partial-\d+-[0-9a-f]+\.mp4$/);
+    // After the run: the output is there and the temp file is gone.
+    expect(readdirSync(dir)).toEqual(['out.mp4']);
+    expect(statSync(target).size).toBeGreaterThan(1000);
+  });
+});
+
+function runFfmpeg(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('ffmpeg', ['-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d) => (err += d));
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg ${args.join(' ')}: ${err}`))));
+  });
+}
+

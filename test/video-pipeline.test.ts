@@ -1,0 +1,205 @@
+// The frame pipeline (stylizeFrames / stylizeFrameStream) with a fake stylizer: order, pass-through,
+// batching, bounded memory, early exit, errors.
+import { describe, expect, it } from 'vitest';
+import type { RgbImage } from '../lib/face/types.js';
+import { stylizeFrameStream, stylizeFrames } from '../lib/video/pipeline.js';
+import { adaptFaceStylizer } from '../lib/video/stylizer.js';
+import { FakeStylizer, detectSquare, invertBoxes, squareFrame } from './video-helpers.js';
+
+/** Frames with a square moving right; every 4th frame has no square (no face). */
+function makeFrames(n: number): RgbImage[] {
+  return Array.from({ length: n }, (_, i) => (i % 4 === 3 ? squareFrame(96, 64, 0, 0, 0) : squareFrame(96, 64, 10 + i, 20, 16)));
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+describe('stylizeFrames', () => {
+  it('stylizes the faces of every frame, in order, and passes face-less frames through untouched', async () => {
+    const frames = makeFrames(23);
+    const copies = frames.map((f) => Buffer.from(f.data));
+    const stylizer = new FakeStylizer();
+    const out = await collect(stylizeFrames(frames, { stylizer, batch: 3, smoothing: false }));
+    expect(out).toHaveLength(23);
+    out.forEach((o, i) => {
+      if (i % 4 === 3) {
+        // No face: the very same frame, bytes unchanged.
+        expect(o).toBe(frames[i]);
+        expect(Buffer.compare(Buffer.from(o.data), copies[i])).toBe(0);
+      } else {
+        const expected = invertBoxes(frames[i], detectSquare(frames[i]));
+        expect(Buffer.compare(Buffer.from(o.data), Buffer.from(expected.data))).toBe(0);
+      }
+    });
+    // Inputs are never written to.
+    frames.forEach((f, i) => expect(Buffer.compare(Buffer.from(f.data), copies[i])).toBe(0));
+    // Batches of at most 3 faces, covering all 18 face frames; the user's stylizer is not disposed.
+    expect(Math.max(...stylizer.batches)).toBeLessThanOrEqual(3);
+    expect(stylizer.batches.reduce((a, b) => a + b, 0)).toBe(18);
+    expect(stylizer.batches.filter((b) => b === 3).length).toBeGreaterThanOrEqual(5);
+    expect(stylizer.disposed).toBe(false);
+  });
+
+  it('reports faces per frame with stable track ids and smoothed landmarks', async () => {
+    const frames = Array.from({ length: 10 }, (_, i) => squareFrame(96, 64, 10 + 3 * i, 20, 16));
+    const items = await collect(stylizeFrameStream(frames, { stylizer: new FakeStylizer(), fps: 30 }));
+    expect(items.map((it) => it.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(new Set(items.map((it) => it.faces[0].trackId)).size).toBe(1);
+    // The raw box moves 3 px per frame; the smoothed one lags behind it once it moves.
+    const raw = detectSquare(frames[9])[0].box[0];
+    expect(items[0].faces[0].box[0]).toBe(10);
+    expect(items[9].faces[0].box[0]).toBeLessThan(raw);
+    expect(items[9].faces[0].box[0]).toBeGreaterThan(items[1].faces[0].box[0]);
+  });
+
+  it('keeps memory bounded: the source runs at most a few queues ahead of a slow consumer', async () => {
+    let produced = 0;
+    let closed = false;
+    async function* source() {
+      try {
+        for (let i = 0; i < 120; ++i) {
+          ++produced;
+          yield squareFrame(48, 32, 5, 5, 10);
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    let consumed = 0;
+    let maxAhead = 0;
+    for await (const _ of stylizeFrames(source(), { stylizer: new FakeStylizer(), batch: 2, queueSize: 4 })) {
+      ++consumed;
+      maxAhead = Math.max(maxAhead, produced - consumed);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(consumed).toBe(120);
+    expect(closed).toBe(true);
+    // read-ahead (4) + detect queue (4) + a stylize batch (<= 4 frames) + output queue (4) + one frame in each stage's hands.
+    expect(maxAhead).toBeLessThanOrEqual(20);
+  });
+
+  it('overlaps detection and stylization: the run takes about the slower stage, not their sum', async () => {
+    // Timed fakes (they wait, not compute, so machine load hardly matters): detection 20 ms per frame,
+    // stylization 80 ms per batch of 4 frames = 20 ms per frame. In series: 40 ms per frame.
+    const stylizer = new FakeStylizer(detectSquare, 80);
+    const detect = stylizer.detect.bind(stylizer);
+    stylizer.detect = async (f) => (await new Promise((r) => setTimeout(r, 20)), detect(f));
+    const frames = Array.from({ length: 40 }, () => squareFrame(48, 32, 5, 5, 10));
+    const t0 = performance.now();
+    const out = await collect(stylizeFrames(frames, { stylizer, batch: 4 }));
+    const ms = performance.now() - t0;
+    expect(out).toHaveLength(40);
+    expect(ms).toBeLessThan(0.8 * 40 * 40);
+    expect(ms).toBeGreaterThan(40 * 20 - 50);
+  });
+
+  it('closes the source when the consumer stops early, and honours maxFrames', async () => {
+    let closed = false;
+    let produced = 0;
+    async function* source() {
+      try {
+        for (;;) {
+          ++produced;
+          yield squareFrame(48, 32, 5, 5, 10);
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    let n = 0;
+    for await (const _ of stylizeFrames(source(), { stylizer: new FakeStylizer(), queueSize: 2, batch: 1 })) if (++n === 5) break;
+    expect(closed).toBe(true);
+    expect(produced).toBeLessThan(20);
+
+    closed = false;
+    const out = await collect(stylizeFrames(source(), { stylizer: new FakeStylizer(), maxFrames: 7 }));
+    expect(out).toHaveLength(7);
+    expect(closed).toBe(true);
+  });
+
+  it('rejects with the stylizer error and stops reading the source', async () => {
+    let closed = false;
+    async function* source() {
+      try {
+        for (let i = 0; i < 1000; ++i) yield squareFrame(48, 32, 5, 5, 10);
+      } finally {
+        closed = true;
+      }
+    }
+    const stylizer = new FakeStylizer();
+    const real = stylizer.stylize.bind(stylizer);
+    let calls = 0;
+    stylizer.stylize = async (items) => {
+      if (++calls === 3) throw Object.assign(new Error('engine exploded'), { code: 'ERR_FACESTYLE_NATIVE' });
+      return real(items);
+    };
+    let got = 0;
+    const run = async () => {
+      for await (const _ of stylizeFrames(source(), { stylizer, batch: 1 })) ++got;
+    };
+    await expect(run()).rejects.toThrow('engine exploded');
+    expect(got).toBeLessThanOrEqual(2);
+    // A stylizer returning the wrong number of frames is caught too.
+    stylizer.stylize = async () => [];
+    await expect(collect(stylizeFrames(source(), { stylizer, batch: 1 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_INTERNAL' });
+    expect(closed).toBe(true);
+  });
+
+  it('rejects with the abort reason when the signal fires', async () => {
+    const ac = new AbortController();
+    const reason = new Error('stop now');
+    let n = 0;
+    const run = async () => {
+      for await (const _ of stylizeFrames(makeFrames(200), { stylizer: new FakeStylizer(), signal: ac.signal })) if (++n === 3) ac.abort(reason);
+    };
+    await expect(run()).rejects.toBe(reason);
+    expect(n).toBeLessThan(10);
+  });
+
+  it('rejects bad frames and bad options with coded errors', async () => {
+    const bad = [{ data: new Uint8Array(10), width: 4, height: 4 }];
+    await expect(collect(stylizeFrames(bad, { stylizer: new FakeStylizer() }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });
+    await expect(collect(stylizeFrames([{ width: 1 } as unknown as RgbImage], { stylizer: new FakeStylizer() }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    for (const opts of [{ batch: 0 }, { every: -1 }, { smoothing: 'yes' }, { smoothing: { beta: -1 } }, { faces: 1.5 }, { stylizer: {} }, { strength: 2 }]) {
+      await expect(collect(stylizeFrames(makeFrames(2), { stylizer: new FakeStylizer(), ...(opts as object) }))).rejects.toMatchObject({
+        code: 'ERR_FACESTYLE_ARGUMENT',
+        message: expect.stringMatching(/^Expected .* but received/),
+      });
+    }
+    await expect(collect(stylizeFrames(42 as unknown as RgbImage[], { stylizer: new FakeStylizer() }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('stylizes at most `faces` faces per frame, the largest first', async () => {
+    const two = squareFrame(120, 60, 5, 5, 10);
+    const big = squareFrame(120, 60, 60, 10, 30);
+    const frame: RgbImage = { data: two.data.map((v, i) => Math.max(v, big.data[i])), width: 120, height: 60 };
+    const detector = () => [
+      { box: [5, 5, 10, 10] as [number, number, number, number], score: 1, landmarks: detectSquare(two)[0].landmarks },
+      { box: [60, 10, 30, 30] as [number, number, number, number], score: 1, landmarks: detectSquare(big)[0].landmarks },
+    ];
+    const items = await collect(stylizeFrameStream([frame], { stylizer: new FakeStylizer(detector), faces: 1 }));
+    expect(items[0].faces).toHaveLength(1);
+    expect(items[0].faces[0].box[2]).toBe(30);
+  });
+});
+
+describe('adaptFaceStylizer', () => {
+  it('calls stylizeFaces frame by frame in order, or the batched form when there is one', async () => {
+    const frames = [squareFrame(48, 32, 5, 5, 10), squareFrame(48, 32, 20, 5, 10)];
+    const calls: string[] = [];
+    const perFrame = {
+      detect: async (f: RgbImage) => detectSquare(f),
+      stylizeFaces: async (f: RgbImage, faces: ReturnType<typeof detectSquare>) => (calls.push(`one:${faces[0].box[0]}`), invertBoxes(f, faces)),
+    };
+    const items = frames.map((frame) => ({ frame, faces: detectSquare(frame) }));
+    const out = await adaptFaceStylizer(perFrame).stylize(items);
+    expect(calls).toEqual(['one:5', 'one:20']);
+    expect(Buffer.compare(Buffer.from(out[1].data), Buffer.from(invertBoxes(frames[1], items[1].faces).data))).toBe(0);
+    const batched = { ...perFrame, stylizeFacesBatch: async (its: typeof items) => (calls.push(`batch:${its.length}`), its.map((it) => it.frame)) };
+    await adaptFaceStylizer(batched).stylize(items);
+    expect(calls.at(-1)).toBe('batch:2');
+  });
+});
