@@ -1,11 +1,36 @@
-// SGEMM entry point and its plain reference. The packed SIMD paths arrive with the CPU speed issue;
-// until then sgemm() runs a cache-friendly loop order (i-k-j) with OpenMP over rows.
+// SGEMM entry point: run-time dispatch to the packed AVX-512 / AVX2 / scalar paths, the plain
+// reference they are tested against, and the old row loop kept as the benchmark's "before".
 #include <algorithm>
 #include <vector>
 
 #include "cpu/gemm.h"
+#include "cpu/sgemm_packed.h"
+#include "facestyle/capabilities.h"
+#include "facestyle/status.h"
 
 namespace facestyle::cpu {
+namespace {
+
+// Portable micro-kernel: a 4x8 tile in plain C++ (the compiler vectorises it with baseline SSE2).
+// It keeps machines without AVX2 on the same blocked, packed, threaded driver.
+struct ScalarKernel {
+  static constexpr int MR = 4, NR = 8;
+  static constexpr int64_t KC = 256, MC = 128, NC = 2048;
+
+  static void run(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
+    float acc[MR][NR] = {};
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+      a += MR;
+      b += ldbk;
+    }
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) c[i * ldc + j] = (beta == 0.f ? 0.f : beta * c[i * ldc + j]) + acc[i][j];
+  }
+};
+
+}  // namespace
 
 void sgemmReference(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -22,8 +47,42 @@ void sgemmReference(bool transA, bool transB, int64_t M, int64_t N, int64_t K, f
     }
 }
 
+void throwSgemmOutOfMemory() { throw Error(ErrorCode::OutOfMemory, "sgemm: cannot allocate packing buffers"); }
+
+void sgemmScalar(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
+                 const GemmEpilogue* epilogue) {
+  if (!packedSgemm<ScalarKernel>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, epilogue))
+    throwSgemmOutOfMemory();
+}
+
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
+  switch (simdLevel()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case SimdLevel::Avx512: return sgemmAvx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    case SimdLevel::Avx2: return sgemmAvx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+#endif
+    default: return sgemmScalar(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+  }
+}
+
+void sgemmFused(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue,
+                int threads) {
+  switch (simdLevel()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case SimdLevel::Avx512:
+      return sgemmAvx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, &epilogue);
+    case SimdLevel::Avx2:
+      return sgemmAvx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, &epilogue);
+#endif
+    default: return sgemmScalar(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, &epilogue);
+  }
+}
+
+void sgemmNaive(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
   if (M <= 0 || N <= 0) return;
   // B^T is packed once so the inner loop streams rows of B contiguously.
   std::vector<float> packedB;
@@ -36,7 +95,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
     Bn = packedB.data();
     ldbn = N;
   }
-#pragma omp parallel for num_threads(threads) if (M * N * K > 32768) schedule(static)
+#pragma omp parallel for num_threads(threads < 1 ? 1 : threads) if (M * N * K > 32768) schedule(static)
   for (int64_t i = 0; i < M; ++i) {
     float* c = C + i * ldc;
     if (beta == 0.f) std::fill(c, c + N, 0.f);
