@@ -1,5 +1,6 @@
 // CPU kernels for Conv2D and ConvTranspose2D. The fast paths are GEMM-based (im2col / col2im +
-// cpu::sgemm, the packed SIMD GEMM), with a direct kernel for depthwise (cpu/conv_fast.h);
+// cpu::sgemm, the packed SIMD GEMM), with a direct kernel for depthwise (cpu/conv_fast.h) and one
+// for layers with few channels (cpu/conv_direct.h);
 // conv2dReference / convTranspose2dReference are the plain loops they are tested against.
 #include <algorithm>
 #include <cmath>
@@ -200,23 +201,118 @@ void im2colTile(const ConvGeometry& g, const float* xg, int64_t p0, int64_t p1, 
   }
 }
 
+// Few channels on either side: im2col + GEMM would spend its time writing and packing a tall, thin
+// column matrix (or, with M = 3, run a GEMM whose row tiles are mostly empty); the direct kernel
+// keeps a block of outputs in registers instead. Measured on AVX-512, one thread (AnimeGAN / YuNet
+// layers): 16->3 7x7 at 262 2-6x faster, 3->16 7x7 1.6x, 16->16 and 32->16 3x3 1.2-1.3x, 3->16 3x3/2
+// 1.0-1.7x; 32->32 and wider 3x3 were within 10% either way, so GEMM keeps them (its SIMD kernels
+// are still being tuned); 1x1 stays on GEMM (no im2col there, and it was 1.4-4x faster).
+bool useDirectConv(const ConvGeometry& g, bool pointwise) {
+  if (pointwise) return false;
+  return g.mg() <= 16 || g.cg() <= 16;
+}
+
+// A layer with at most 4 output positions per channel (a 7x7 conv over a 7x7 map, a head on a 1x1
+// map) is a matrix-vector product: GEMM would pack the whole weight tensor (800 KB in PFLD's last
+// conv) to use one column of its tiles. Dot products straight from W instead, eight partial sums each.
+void conv2dFewOutputs(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation& act, bool pointwise) {
+  const int64_t cg = g.cg(), mg = g.mg(), P = g.oh * g.ow, K = cg * g.kh * g.kw;
+  std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * P));
+  std::vector<float> colT(static_cast<size_t>(P * K));  // P rows of K: each output's inputs contiguous
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t grp = 0; grp < g.group; ++grp) {
+      const float* xg = x + (n * g.c + grp * cg) * g.h * g.w;
+      const float* src = xg;  // K x P
+      if (!pointwise) {
+        im2colTile(g, xg, 0, P, col.data(), 1);
+        src = col.data();
+      }
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t p = 0; p < P; ++p) colT[p * K + k] = src[k * P + p];
+      float* yg = y + (n * g.m + grp * mg) * P;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && mg * K > 65536)
+      for (int64_t m = 0; m < mg; ++m) {
+        const float* wr = w + (grp * mg + m) * K;
+        for (int64_t p = 0; p < P; ++p) {
+          const float* cr = colT.data() + p * K;
+          float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          int64_t k = 0;
+          for (; k + 8 <= K; k += 8)
+            for (int j = 0; j < 8; ++j) part[j] += wr[k + j] * cr[k + j];
+          float sum = 0.f;
+          for (; k < K; ++k) sum += wr[k] * cr[k];
+          for (int j = 0; j < 8; ++j) sum += part[j];
+          yg[m * P + p] = act.apply(sum + (bias ? bias[grp * mg + m] : 0.f));
+        }
+      }
+    }
+}
+
 int64_t tileColumns(int64_t rows, int64_t total) { return std::max<int64_t>(1, std::min(total, kColumnBudget / std::max<int64_t>(rows, 1))); }
 
 }  // namespace
 
-void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads) {
+float* convScratch(int slot, size_t floats) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float>& b = buffers[slot & 1];
+  if (b.size() < floats) b.resize(floats);
+  return b.data();
+}
+
+void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int threads) {
+  // One plain loop per kind (the switch outside the loop), so that the compiler vectorises them.
+  auto sweep = [&](auto f) {
+#pragma omp parallel for num_threads(threads) if (threads > 1 && n > 65536)
+    for (int64_t i = 0; i < n; ++i) y[i] = f(y[i]);
+  };
+  const float alpha = act.alpha, lo = act.lo, hi = act.hi;
+  switch (act.kind) {
+    case ConvActivation::None: return;
+    case ConvActivation::Relu: return sweep([](float v) { return v > 0.f ? v : 0.f; });
+    case ConvActivation::LeakyRelu: return sweep([alpha](float v) { return v >= 0.f ? v : alpha * v; });
+    case ConvActivation::Clip: return sweep([lo, hi](float v) { return std::min(hi, std::max(lo, v)); });
+    default: return sweep([&act](float v) { return act.apply(v); });
+  }
+}
+
+void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads, const ConvActivation* act) {
   threads = std::max(threads, 1);
+  const ConvActivation none;
+  const ConvActivation& a = act ? *act : none;
   if (g.group == g.c && g.group == g.m) {
-    // Depthwise: a direct kernel (cpu/conv_fast.h; SIMD level picked at run time), no im2col.
+    // Depthwise: a direct kernel (cpu/conv_fast.h; SIMD level picked at run time), no im2col. At
+    // stride 1, small planes (rows under 48 columns: 14x14 to 40x40 in PFLD and YuNet) go flat, where
+    // the row-wise kernel spends most of its time on edge columns (PFLD 256ch 14x14: 2-3x faster); so
+    // do planes up to 128 wide with a fused activation, which the flat kernel applies in registers
+    // (YuNet 64ch 80x80 + Relu: 1.2x, plus the activation sweep saved).
     const Window2D& v = g.win;
+    if (v.sh == 1 && v.sw == 1 && (g.ow < 48 || (a.kind != ConvActivation::None && g.ow <= 128)))
+      return depthwiseFlat(g, x, w, bias, y, threads, &a);
     const DepthwiseShape s{g.n, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, v.sh, v.sw, v.dh, v.dw, v.pt, v.pl};
-    return depthwiseConv2d(s, x, w, bias, y, threads);
+    depthwiseConv2d(s, x, w, bias, y, threads);
+    return applyConvActivation(a, y, g.n * g.m * g.oh * g.ow, threads);
   }
   const Window2D& v = g.win;
   const int64_t cg = g.cg(), mg = g.mg(), P = g.oh * g.ow, K = cg * g.kh * g.kw;
   const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
-  // Work items: (image, group, column tile). Pointwise needs no columns: X of a group is the matrix.
-  const int64_t tile = pointwise ? P : tileColumns(K, P);
+  if (useDirectConv(g, pointwise)) return conv2dDirect(g, x, w, bias, y, threads, &a);
+  if (P <= 4) return conv2dFewOutputs(g, x, w, bias, y, threads, a, pointwise);
+  // Bias and the activations GEMM can apply go into its epilogue, while each tile of C is in cache;
+  // Tanh / Sigmoid take a sweep afterwards.
+  GemmEpilogue epilogue;
+  bool sweep = false;
+  switch (a.kind) {
+    case ConvActivation::Relu: epilogue.activation = GemmActivation::Relu; break;
+    case ConvActivation::LeakyRelu: epilogue.activation = GemmActivation::LeakyRelu, epilogue.slope = a.alpha; break;
+    case ConvActivation::Clip: epilogue.activation = GemmActivation::Clip, epilogue.lo = a.lo, epilogue.hi = a.hi; break;
+    case ConvActivation::None: break;
+    default: sweep = true;
+  }
+  // Work items: (image, group, column tile). Pointwise needs no columns: X of a group is the matrix;
+  // it is still cut into column tiles, so that threads get whole single-threaded GEMMs.
+  int64_t tile = pointwise ? P : tileColumns(K, P);
+  if (pointwise && g.n * g.group < threads && P >= 256 * threads) tile = (P / threads + 15) / 16 * 16;
   const int64_t tiles = (P + tile - 1) / tile;
   const int64_t tasks = g.n * g.group * tiles;
   if (tasks == 0) return;
@@ -224,24 +320,26 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   // run one after another and sgemm / im2col use all threads.
   const bool outer = tasks >= threads;
   const int team = outer ? threads : 1, inner = outer ? 1 : threads;
-  std::vector<float> columns(pointwise ? 0 : static_cast<size_t>(team * K * tile));
+  float* columns = pointwise ? nullptr : convScratch(0, static_cast<size_t>(team * K * tile));
   auto run = [&](int64_t t) {
     const int64_t n = t / (g.group * tiles), grp = (t / tiles) % g.group, p0 = (t % tiles) * tile, p1 = std::min(P, p0 + tile);
     const float* xg = x + (n * g.c + grp * cg) * g.h * g.w;
     const float* wg = w + grp * mg * K;
     float* yg = y + (n * g.m + grp * mg) * P + p0;
-    fillBias(yg, bias ? bias + grp * mg : nullptr, mg, P, p1 - p0);
+    GemmEpilogue e = epilogue;
+    e.rowBias = bias ? bias + grp * mg : nullptr;
     if (pointwise) {
-      sgemm(false, false, mg, p1 - p0, K, 1.f, wg, K, xg + p0, P, 1.f, yg, P, inner);
+      sgemmFused(false, false, mg, p1 - p0, K, 1.f, wg, K, xg + p0, P, 0.f, yg, P, e, inner);
     } else {
-      float* col = columns.data() + static_cast<size_t>(threadIndex() % team) * K * tile;
+      float* col = columns + static_cast<size_t>(threadIndex() % team) * K * tile;
       im2colTile(g, xg, p0, p1, col, inner);
-      sgemm(false, false, mg, p1 - p0, K, 1.f, wg, K, col, p1 - p0, 1.f, yg, P, inner);
+      sgemmFused(false, false, mg, p1 - p0, K, 1.f, wg, K, col, p1 - p0, 0.f, yg, P, e, inner);
     }
   };
   if (outer) parallelFor(tasks, team, run);
   else
     for (int64_t t = 0; t < tasks; ++t) run(t);
+  if (sweep) applyConvActivation(a, y, g.n * g.m * P, threads);
 }
 
 void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads) {
@@ -304,26 +402,21 @@ namespace facestyle {
 
 namespace {
 
-// The activation the fusion pass folded into this Conv2D (attribute `activation`, '' = none),
-// applied in one parallel sweep over the output while it is still warm in cache.
-void applyFusedActivation(KernelContext& ctx, Tensor& y) {
+// The activation the fusion pass folded into this Conv2D (attribute `activation`, '' = none).
+cpu::ConvActivation fusedActivation(KernelContext& ctx) {
+  cpu::ConvActivation a;
   const std::string act = ctx.attrs().getString("activation", "");
-  if (act.empty()) return;
-  const float alpha = static_cast<float>(ctx.attrs().getFloat("activation_alpha", 0.01));
-  const float lo = static_cast<float>(ctx.attrs().getFloat("activation_min", -3.4028234663852886e38));
-  const float hi = static_cast<float>(ctx.attrs().getFloat("activation_max", 3.4028234663852886e38));
-  float* p = y.data;
-  const int64_t n = y.size();
-  auto sweep = [&](auto f) {
-#pragma omp parallel for num_threads(ctx.threads) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) p[i] = f(p[i]);
-  };
-  if (act == "Relu") sweep([](float v) { return v > 0.f ? v : 0.f; });
-  else if (act == "LeakyRelu") sweep([alpha](float v) { return v >= 0.f ? v : alpha * v; });
-  else if (act == "Tanh") sweep([](float v) { return std::tanh(v); });
-  else if (act == "Sigmoid") sweep([](float v) { return 1.f / (1.f + std::exp(-v)); });
-  else if (act == "Clip") sweep([lo, hi](float v) { return std::min(hi, std::max(lo, v)); });
+  a.alpha = static_cast<float>(ctx.attrs().getFloat("activation_alpha", 0.01));
+  a.lo = static_cast<float>(ctx.attrs().getFloat("activation_min", -3.4028234663852886e38));
+  a.hi = static_cast<float>(ctx.attrs().getFloat("activation_max", 3.4028234663852886e38));
+  if (act.empty()) a.kind = cpu::ConvActivation::None;
+  else if (act == "Relu") a.kind = cpu::ConvActivation::Relu;
+  else if (act == "LeakyRelu") a.kind = cpu::ConvActivation::LeakyRelu;
+  else if (act == "Tanh") a.kind = cpu::ConvActivation::Tanh;
+  else if (act == "Sigmoid") a.kind = cpu::ConvActivation::Sigmoid;
+  else if (act == "Clip") a.kind = cpu::ConvActivation::Clip;
   else ctx.fail("unsupported fused activation '" + act + "' (expected Relu, LeakyRelu, Tanh, Sigmoid or Clip)");
+  return a;
 }
 
 template <bool Transposed>
@@ -346,8 +439,8 @@ void convKernel(KernelContext& ctx) {
     cpu::convTranspose2d(g, x.data, w.data, bias, y.data, ctx.threads);
     return;
   }
-  cpu::conv2d(g, x.data, w.data, bias, y.data, ctx.threads);
-  applyFusedActivation(ctx, y);
+  const cpu::ConvActivation act = fusedActivation(ctx);
+  cpu::conv2d(g, x.data, w.data, bias, y.data, ctx.threads, &act);
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 // loops they are tested against (native/test/test_conv.cc). Also the 2-D window attributes that
 // pooling shares. NCHW float32; pads are [top, left, bottom, right] as in ONNX.
 #pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <vector>
@@ -80,8 +83,62 @@ ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape
 void conv2dReference(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
 void convTranspose2dReference(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
 
-// Fast paths: im2col/col2im + sgemm, 1x1 straight to sgemm, direct depthwise. `bias` may be null.
-void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads);
+// An activation applied to a convolution's output (Conv2D's fused `activation` attribute), with the
+// same definitions as the Relu / LeakyRelu / Tanh / Sigmoid / Clip ops.
+struct ConvActivation {
+  enum Kind { None, Relu, LeakyRelu, Tanh, Sigmoid, Clip } kind = None;
+  float alpha = 0.01f;                            // LeakyRelu slope
+  float lo = -3.4028235e38f, hi = 3.4028235e38f;  // Clip bounds
+  float apply(float v) const {
+    switch (kind) {
+      case Relu: return v > 0.f ? v : 0.f;
+      case LeakyRelu: return v >= 0.f ? v : alpha * v;
+      case Tanh: return std::tanh(v);
+      case Sigmoid: return 1.f / (1.f + std::exp(-v));
+      case Clip: return std::min(hi, std::max(lo, v));
+      case None: break;
+    }
+    return v;
+  }
+};
+
+// Scratch memory for the conv fast paths (im2col columns, the direct kernel's padded input), kept
+// per calling thread and reused across calls: a fresh multi-megabyte allocation per call costs page
+// faults that show in small models. Slots 0 and 1 are independent; contents are undefined; a buffer
+// only grows (the largest layer's scratch stays allocated while the thread lives).
+float* convScratch(int slot, size_t floats);
+
+// act(v) for each of the n values at y, in place (OpenMP over `threads` for large n).
+void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int threads);
+
+// Fast paths: im2col/col2im + sgemm, 1x1 straight to sgemm, direct depthwise, direct few-channel
+// conv. `bias` may be null; `act` (null = none) is applied to the output, inside the GEMM or direct
+// kernel's store where that path supports it (Relu, LeakyRelu, Clip), in a sweep afterwards otherwise.
+void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+            const ConvActivation* act = nullptr);
 void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads);
+
+// Direct Conv2D (cpu/conv_direct.h) for layers with few input or output channels per group, any
+// stride / pad / dilation / group; conv2d() picks it when it beats im2col + GEMM. The AVX2 / AVX-512
+// entries may only run when detectedSimdLevel() reports that level; conv2dDirect dispatches.
+void conv2dDirect(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                  const ConvActivation* act = nullptr);
+void conv2dDirectScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                        const ConvActivation* act = nullptr);
+void conv2dDirectAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation* act = nullptr);
+void conv2dDirectAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                        const ConvActivation* act = nullptr);
+
+// Depthwise (group == C == M), stride 1, via a flattened zero-padded plane (cpu/conv_direct.h): for
+// small planes, where the row-wise depthwise kernel (cpu/conv_fast.h) is mostly edge code.
+void depthwiseFlat(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                   const ConvActivation* act = nullptr);
+void depthwiseFlatScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                         const ConvActivation* act = nullptr);
+void depthwiseFlatAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                       const ConvActivation* act = nullptr);
+void depthwiseFlatAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                         const ConvActivation* act = nullptr);
 
 }  // namespace facestyle::cpu

@@ -1,6 +1,7 @@
 // CPU kernel for Pad: constant, reflect, edge on any rank; negative pads crop first (as ONNX
 // Runtime), and reflect/edge then read the cropped input. Same rules as lib/ops/pad.ts.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,10 @@ void padKernel(KernelContext& ctx) {
   const int64_t inner = expected[rank - 1];
   const int64_t rows = y.size() / inner;
   const std::vector<int64_t>& last = maps[rank - 1];
+  // Output columns [midLo, midHi) of the last axis copy the kept input columns in order.
+  const int64_t midLo = std::min<int64_t>(std::max<int64_t>(pads[rank - 1], 0), inner);
+  const int64_t keptLast = x.shape[rank - 1] + std::min<int64_t>(pads[rank - 1], 0) + std::min<int64_t>(pads[2 * rank - 1], 0);
+  const int64_t midHi = std::min<int64_t>(inner, midLo + std::max<int64_t>(keptLast, 0));
 #pragma omp parallel for num_threads(ctx.threads) if (rows * inner > 65536)
   for (int64_t r = 0; r < rows; ++r) {
     int64_t src = 0;
@@ -86,9 +91,14 @@ void padKernel(KernelContext& ctx) {
       rem /= expected[i];
     }
     float* out = py + r * inner;
-    if (src < 0) std::fill(out, out + inner, value);
-    else
-      for (int64_t o = 0; o < inner; ++o) out[o] = last[o] < 0 ? value : px[src + last[o]];
+    if (src < 0) {
+      std::fill(out, out + inner, value);
+      continue;
+    }
+    // The kept middle of the row is one contiguous copy; only the padded ends go through the map.
+    for (int64_t o = 0; o < midLo; ++o) out[o] = last[o] < 0 ? value : px[src + last[o]];
+    if (midHi > midLo) std::memcpy(out + midLo, px + src + last[midLo], static_cast<size_t>(midHi - midLo) * sizeof(float));
+    for (int64_t o = std::max(midLo, midHi); o < inner; ++o) out[o] = last[o] < 0 ? value : px[src + last[o]];
   }
 }
 

@@ -78,16 +78,45 @@ void maxPoolKernel(KernelContext& ctx) {
   const cpu::Window2D& v = g.win;
   const float* x = ctx.in(0).data;
   float* y = ctx.out(0).data;
-  forEachWindow(g, ctx.threads, [&](int64_t p, int64_t oy, int64_t ox, int64_t kyLo, int64_t kyHi, int64_t kxLo, int64_t kxHi) {
+  // Row by row, tap row by tap row: the columns whose whole window lies inside the input ([ia, ib))
+  // run without bounds checks; only the edge columns clip their taps. Same max order as the plain
+  // per-window loop (std::max(m, tap) over ky then kx), so NaN handling is unchanged.
+  int64_t ia, ib;
+  cpu::validRange(-v.pl, v.sw, g.w - (g.kw - 1) * v.dw, g.ow, ia, ib);
+  if (g.w - (g.kw - 1) * v.dw <= 0) ia = ib = 0;
+  const int64_t rows = g.planes * g.oh;
+#pragma omp parallel for num_threads(ctx.threads) if (ctx.threads > 1 && rows > 1 && rows * g.ow * g.kh * g.kw > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t p = r / g.oh, oy = r % g.oh;
+    int64_t kyLo, kyHi;
+    cpu::validRange(oy * v.sh - v.pt, v.dh, g.h, g.kh, kyLo, kyHi);
     // A window wholly in padding (possible with dilation) gives the lowest float, as ONNX Runtime.
-    float m = std::numeric_limits<float>::lowest();
+    float* yr = y + r * g.ow;
+    std::fill(yr, yr + g.ow, std::numeric_limits<float>::lowest());
     const float* xp = x + p * g.h * g.w;
     for (int64_t ky = kyLo; ky < kyHi; ++ky) {
       const float* row = xp + (oy * v.sh - v.pt + ky * v.dh) * g.w;
-      for (int64_t kx = kxLo; kx < kxHi; ++kx) m = std::max(m, row[ox * v.sw - v.pl + kx * v.dw]);
+      auto edge = [&](int64_t ox) {
+        int64_t kxLo, kxHi;
+        cpu::validRange(ox * v.sw - v.pl, v.dw, g.w, g.kw, kxLo, kxHi);
+        float m = yr[ox];
+        for (int64_t kx = kxLo; kx < kxHi; ++kx) m = std::max(m, row[ox * v.sw - v.pl + kx * v.dw]);
+        yr[ox] = m;
+      };
+      for (int64_t ox = 0; ox < ia; ++ox) edge(ox);
+      if (g.kw == 2 && v.dw == 1 && v.sw == 2) {
+        for (int64_t ox = ia; ox < ib; ++ox) yr[ox] = std::max(std::max(yr[ox], row[2 * ox - v.pl]), row[2 * ox + 1 - v.pl]);
+      } else {
+        for (int64_t ox = ia; ox < ib; ++ox) {
+          const float* t = row + (ox * v.sw - v.pl);  // inside the row: ox is an interior column
+          float m = yr[ox];
+          for (int64_t kx = 0; kx < g.kw; ++kx) m = std::max(m, t[kx * v.dw]);
+          yr[ox] = m;
+        }
+      }
+      for (int64_t ox = std::max(ib, ia); ox < g.ow; ++ox) edge(ox);
     }
-    y[(p * g.oh + oy) * g.ow + ox] = m;
-  });
+  }
 }
 
 // Taps of a window inside the padded input (start .. size + padEnd): the count_include_pad
@@ -143,8 +172,15 @@ void globalPoolKernel(KernelContext& ctx) {
       for (int64_t i = 1; i < area; ++i) m = std::max(m, v[i]);
       py[p] = m;
     } else {
+      // Eight independent float64 partial sums (vectorisable; a single running sum is one long
+      // dependency chain), added at the end.
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 8 <= area; i += 8)
+        for (int k = 0; k < 8; ++k) part[k] += v[i + k];
       double s = 0;
-      for (int64_t i = 0; i < area; ++i) s += v[i];
+      for (; i < area; ++i) s += v[i];
+      for (int k = 0; k < 8; ++k) s += part[k];
       py[p] = static_cast<float>(s / double(area));
     }
   }

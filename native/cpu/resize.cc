@@ -113,17 +113,35 @@ void resizeKernel(KernelContext& ctx) {
     std::vector<Taps> ys(oh), xs(ow);
     for (int64_t o = 0; o < oh; ++o) ys[o] = linearTaps(cm, o, axisScale[rank - 2], h, oh);
     for (int64_t o = 0; o < ow; ++o) xs[o] = linearTaps(cm, o, axisScale[rank - 1], w, ow);
-    const int64_t rows = planes * oh;
-#pragma omp parallel for num_threads(ctx.threads) if (rows * ow > 32768)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t p = r / oh;
-      const Taps& ty = ys[r % oh];
-      const float* r0 = px + (p * h + ty.i0) * w;
-      const float* r1 = px + (p * h + ty.i1) * w;
-      float* out = py + r * ow;
-      for (int64_t o = 0; o < ow; ++o) {
-        const Taps& tx = xs[o];
-        out[o] = ty.w0 * (tx.w0 * r0[tx.i0] + tx.w1 * r0[tx.i1]) + ty.w1 * (tx.w0 * r1[tx.i0] + tx.w1 * r1[tx.i1]);
+    // Per plane: each needed input row is interpolated along x once (into a small cache of two
+    // rows; upscaling reuses them for several output rows), then output rows blend two of them.
+    // Same arithmetic as the per-pixel formula ty.w0 * (x-blend of row i0) + ty.w1 * (x-blend of row i1).
+#pragma omp parallel num_threads(ctx.threads) if (planes > 1 && planes * oh * ow > 32768)
+    {
+      std::vector<float> cache(static_cast<size_t>(2 * ow));
+      int64_t cached[2];
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < planes; ++p) {
+        cached[0] = cached[1] = -1;
+        auto rowAt = [&](int64_t iy) -> const float* {
+          for (int s = 0; s < 2; ++s)
+            if (cached[s] == iy) return cache.data() + s * ow;
+          // Evict the lower row: source rows only move down as oy grows, so loading i1 never evicts
+          // the i0 row just fetched (i1 is i0 or i0 + 1).
+          const int s = cached[0] < cached[1] ? 0 : 1;
+          cached[s] = iy;
+          float* dst = cache.data() + s * ow;
+          const float* src = px + (p * h + iy) * w;
+          for (int64_t o = 0; o < ow; ++o) dst[o] = xs[o].w0 * src[xs[o].i0] + xs[o].w1 * src[xs[o].i1];
+          return dst;
+        };
+        for (int64_t oy = 0; oy < oh; ++oy) {
+          const Taps& ty = ys[oy];
+          const float* h0 = rowAt(ty.i0);
+          const float* h1 = rowAt(ty.i1);
+          float* out = py + (p * oh + oy) * ow;
+          for (int64_t o = 0; o < ow; ++o) out[o] = ty.w0 * h0[o] + ty.w1 * h1[o];
+        }
       }
     }
     return;

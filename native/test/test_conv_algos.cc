@@ -1,0 +1,189 @@
+// The Conv2D fast algorithms against conv2dReference (float64 loops) over a table of shapes: odd
+// sizes, rows narrower and wider than one register block (tails), strides, asymmetric pads, groups,
+// dilations, 1 to 7 output channels per group (every register blocking of the direct kernel), maps
+// with 1 to 4 output positions (the matrix-vector path), batches, with and without bias, and every
+// fused activation. Every SIMD build this CPU can run is checked, plus the dispatchers
+// (cpu::conv2dDirect, cpu::conv2d); CI also runs this file under FACESTYLE_SIMD=avx2 so the
+// dispatchers take the lower path.
+#include <cmath>
+#include <string>
+
+#include "cpu/conv_kernels.h"
+#include "facestyle/capabilities.h"
+#include "harness.h"
+
+using namespace facestyle;
+using namespace facestyle::test;
+using cpu::ConvGeometry;
+
+namespace {
+
+using ConvFn = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const cpu::ConvActivation*);
+
+// The fused activations, each with parameters that make it differ from the identity on [-1, 1].
+std::vector<cpu::ConvActivation> activations() {
+  using A = cpu::ConvActivation;
+  std::vector<A> v(6);
+  v[1].kind = A::Relu;
+  v[2].kind = A::LeakyRelu, v[2].alpha = 0.2f;
+  v[3].kind = A::Clip, v[3].lo = -0.3f, v[3].hi = 0.4f;
+  v[4].kind = A::Tanh;
+  v[5].kind = A::Sigmoid;
+  return v;
+}
+
+// The activation applied after the reference conv, by its plain definition (not ConvActivation::apply).
+float activateRef(const cpu::ConvActivation& a, float v) {
+  using A = cpu::ConvActivation;
+  switch (a.kind) {
+    case A::Relu: return v < 0 ? 0 : v;
+    case A::LeakyRelu: return v < 0 ? a.alpha * v : v;
+    case A::Clip: return v < a.lo ? a.lo : v > a.hi ? a.hi : v;
+    case A::Tanh: return static_cast<float>(std::tanh(double(v)));
+    case A::Sigmoid: return static_cast<float>(1.0 / (1.0 + std::exp(-double(v))));
+    default: return v;
+  }
+}
+
+std::vector<std::pair<const char*, ConvFn>> paths() {
+  std::vector<std::pair<const char*, ConvFn>> p{
+      {"direct scalar", cpu::conv2dDirectScalar}, {"direct dispatch", cpu::conv2dDirect}, {"conv2d dispatch", cpu::conv2d}};
+  if (detectedSimdLevel() >= SimdLevel::Avx2) p.push_back({"direct avx2", cpu::conv2dDirectAvx2});
+  if (detectedSimdLevel() >= SimdLevel::Avx512) p.push_back({"direct avx512", cpu::conv2dDirectAvx512});
+  return p;
+}
+
+struct Case {
+  int64_t n, c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group;
+};
+
+ConvGeometry geometryOf(const Case& k) {
+  ConvGeometry g;
+  g.n = k.n, g.c = k.c, g.h = k.h, g.w = k.w, g.m = k.m, g.kh = k.kh, g.kw = k.kw, g.group = k.group;
+  g.win.sh = k.sh, g.win.sw = k.sw, g.win.dh = k.dh, g.win.dw = k.dw;
+  g.win.pt = k.pt, g.win.pl = k.pl, g.win.pb = k.pb, g.win.pr = k.pr;
+  g.oh = (k.h + k.pt + k.pb - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+  g.ow = (k.w + k.pl + k.pr - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+  return g;
+}
+
+std::string describe(const Case& k) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "n%lld c%lld %lldx%lld m%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld,%lld,%lld g%lld", (long long)k.n,
+                (long long)k.c, (long long)k.h, (long long)k.w, (long long)k.m, (long long)k.kh, (long long)k.kw, (long long)k.sh,
+                (long long)k.sw, (long long)k.dh, (long long)k.dw, (long long)k.pt, (long long)k.pl, (long long)k.pb, (long long)k.pr,
+                (long long)k.group);
+  return buf;
+}
+
+const std::vector<Case>& cases() {
+  // n, c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group
+  static const std::vector<Case> table = {
+      {1, 3, 17, 23, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},     // RGB stem, stride 2, odd sizes
+      {1, 3, 20, 20, 16, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 1},     // 7x7 stem
+      {2, 16, 13, 70, 3, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1},     // 3 outputs (RGB head), batch 2
+      {1, 5, 9, 9, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},        // one output channel
+      {1, 4, 11, 5, 2, 3, 3, 1, 1, 1, 1, 1, 0, 2, 1, 1},       // row narrower than a vector, asymmetric pads
+      {1, 6, 12, 37, 4, 3, 5, 1, 2, 1, 1, 2, 1, 0, 3, 1},      // 4 outputs, unequal strides and kernel
+      {1, 8, 15, 33, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},      // stride 3, 5 outputs
+      {1, 4, 16, 49, 6, 3, 3, 1, 1, 2, 3, 2, 3, 2, 3, 1},      // dilations, 6 outputs
+      {1, 12, 10, 31, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},     // 7 outputs
+      {1, 8, 9, 19, 12, 3, 3, 2, 1, 1, 1, 0, 1, 1, 0, 2},      // groups (cg 4, mg 6)
+      {1, 16, 14, 67, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // 16 -> 16, tail of 67 columns
+      {1, 32, 9, 50, 16, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1},     // 32 -> 16, no padding
+      {1, 16, 21, 21, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},    // 16 -> 32 stride 2
+      {1, 3, 6, 130, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1},      // 1x1 (pointwise in conv2d, direct here)
+      {1, 2, 8, 8, 3, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1, 1},        // 1x1 stride 2 with pads
+      {1, 2, 5, 4, 2, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 1},        // pads as large as the kernel
+      {1, 9, 7, 7, 18, 2, 2, 2, 2, 1, 1, 0, 0, 1, 1, 3},       // groups 3, even kernel
+      {1, 32, 7, 7, 40, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1},      // 1 output position, wide (matrix-vector path)
+      {2, 20, 2, 2, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1},      // pointwise on a 2x2 map (matrix-vector path)
+      {1, 36, 4, 3, 40, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 2},      // 2 outputs per channel, groups 2
+      {1, 16, 64, 67, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // large enough for the direct kernel's threads
+  };
+  return table;
+}
+
+}  // namespace
+
+TEST_CASE(fast_conv_algorithms_match_reference_over_shapes) {
+  for (const Case& k : cases()) {
+    const ConvGeometry g = geometryOf(k);
+    CHECK(g.oh > 0 && g.ow > 0);
+    const auto x = randomVector(static_cast<size_t>(g.n * g.c * g.h * g.w), 11);
+    const auto w = randomVector(static_cast<size_t>(g.m * g.cg() * g.kh * g.kw), 12);
+    const auto b = randomVector(static_cast<size_t>(g.m), 13);
+    const size_t outN = static_cast<size_t>(g.n * g.m * g.oh * g.ow);
+    for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
+      std::vector<float> plain(outN);
+      cpu::conv2dReference(g, x.data(), w.data(), bias, plain.data());
+      const auto acts = activations();
+      for (size_t ai = 0; ai < (bias ? acts.size() : 1); ++ai) {
+        std::vector<float> want(plain);
+        for (float& v : want) v = activateRef(acts[ai], v);
+        for (const auto& [name, fn] : paths())
+          for (int threads : {1, 2}) {
+            std::vector<float> got(outN, std::nanf(""));  // every output must be written
+            fn(g, x.data(), w.data(), bias, got.data(), threads, ai ? &acts[ai] : nullptr);
+            const bool ok = allClose(got, want, 1e-4, 1e-4);
+            if (!ok) std::fprintf(stderr, "  %s threads %d bias %d activation %d: %s\n", name, threads, bias != nullptr, int(ai), describe(k).c_str());
+            CHECK(ok);
+          }
+      }
+    }
+  }
+}
+
+// The flat depthwise kernel (stride 1 only) on small planes: odd sizes, asymmetric pads, dilations,
+// kernels 1x1 to 5x5, planes smaller than one vector, batches.
+TEST_CASE(depthwise_flat_matches_reference_over_shapes) {
+  // n, c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group
+  const std::vector<Case> table = {
+      {1, 5, 14, 14, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5},  {2, 3, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},
+      {1, 4, 3, 2, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4},    {1, 6, 11, 13, 6, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 6},
+      {1, 3, 10, 17, 3, 3, 3, 1, 1, 2, 2, 2, 0, 1, 3, 3},  {1, 2, 9, 8, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2},
+      {1, 7, 20, 40, 7, 3, 5, 1, 1, 1, 1, 0, 2, 1, 1, 7},
+      {1, 96, 40, 40, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 96},  // large enough for threads
+  };
+  std::vector<std::pair<const char*, ConvFn>> fns{{"flat scalar", cpu::depthwiseFlatScalar}, {"flat dispatch", cpu::depthwiseFlat}, {"conv2d dispatch", cpu::conv2d}};
+  if (detectedSimdLevel() >= SimdLevel::Avx2) fns.push_back({"flat avx2", cpu::depthwiseFlatAvx2});
+  if (detectedSimdLevel() >= SimdLevel::Avx512) fns.push_back({"flat avx512", cpu::depthwiseFlatAvx512});
+  for (const Case& k : table) {
+    const ConvGeometry g = geometryOf(k);
+    const auto x = randomVector(static_cast<size_t>(g.n * g.c * g.h * g.w), 21);
+    const auto w = randomVector(static_cast<size_t>(g.m * g.kh * g.kw), 22);
+    const auto b = randomVector(static_cast<size_t>(g.m), 23);
+    const size_t outN = static_cast<size_t>(g.n * g.m * g.oh * g.ow);
+    const auto acts = activations();
+    for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
+      std::vector<float> want(outN);
+      cpu::conv2dReference(g, x.data(), w.data(), bias, want.data());
+      const cpu::ConvActivation& act = acts[bias ? 2 : 0];  // LeakyRelu with bias, none without
+      for (float& v : want) v = activateRef(act, v);
+      for (const auto& [name, fn] : fns)
+        for (int threads : {1, 2}) {
+          std::vector<float> got(outN, std::nanf(""));
+          fn(g, x.data(), w.data(), bias, got.data(), threads, &act);
+          const bool ok = allClose(got, want, 1e-5, 1e-5);
+          if (!ok) std::fprintf(stderr, "  %s threads %d bias %d: %s\n", name, threads, bias != nullptr, describe(k).c_str());
+          CHECK(ok);
+        }
+    }
+  }
+}
+
+// The reference itself on a case small enough to add up by hand: a 2x2 all-ones kernel over
+// x = 1..9 (3x3) with bias 0.5 gives each output the sum of its 2x2 window plus 0.5.
+TEST_CASE(reference_matches_hand_computed_case) {
+  Case k{1, 1, 3, 3, 1, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1};
+  const ConvGeometry g = geometryOf(k);
+  const std::vector<float> x{1, 2, 3, 4, 5, 6, 7, 8, 9}, w{1, 1, 1, 1};
+  const float bias = 0.5f;
+  std::vector<float> y(4);
+  cpu::conv2dDirect(g, x.data(), w.data(), &bias, y.data(), 1, nullptr);
+  CHECK(allClose(y, {12.5f, 16.5f, 24.5f, 28.5f}, 1e-6, 0));
+  cpu::conv2dReference(g, x.data(), w.data(), &bias, y.data());
+  CHECK(allClose(y, {12.5f, 16.5f, 24.5f, 28.5f}, 1e-6, 0));
+}
+
+TEST_MAIN()
