@@ -1,6 +1,52 @@
+// `facestyle export <run dir | checkpoint | model card> --onnx <file>`: the trained (EMA) generator
+// as an ONNX model for mobile runtimes.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { FacestyleError, argumentError } from '../errors.js';
+import { generatorConfig, generatorGraph } from '../nn/generator.js';
+import { loadGenerator } from '../nn/load.js';
+import { exportOnnx } from '../onnx/index.js';
+import { readSafetensors } from '../train/safetensors.js';
 
-/** `facestyle export`: not implemented yet (lands with its issue). */
+/** The generator graph from a run dir, a model card/weights file or a training checkpoint. */
+export async function generatorFromAnything(source: string, size: number): Promise<import('../graph/ir.js').Graph> {
+  const stat = await fs.stat(source).catch(() => null);
+  if (!stat) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Not found: ${source}`);
+  if (stat.isFile() && source.endsWith('.safetensors')) {
+    const { tensors, metadata } = await readSafetensors(source);
+    if (metadata.format === 'facestyle-train-checkpoint') {
+      // A training checkpoint: export its EMA weights.
+      const config = JSON.parse(metadata.config);
+      const graph = generatorGraph(generatorConfig(config.generator), { height: size, width: size });
+      for (const v of graph.values) {
+        if (v.kind !== 'param') continue;
+        const t = tensors.get(`ema.${v.name}`);
+        if (!t || t.shape.join(',') !== v.shape.join(',')) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Checkpoint '${source}' has no EMA tensor 'ema.${v.name}' of shape [${v.shape}]`);
+        v.data = t.data;
+      }
+      return graph;
+    }
+  }
+  if (stat.isDirectory() && !(await fs.stat(path.join(source, 'model.json')).catch(() => null)) && (await fs.stat(path.join(source, 'checkpoint.safetensors')).catch(() => null)))
+    return generatorFromAnything(path.join(source, 'checkpoint.safetensors'), size);
+  return (await loadGenerator(source, { size })).graph;
+}
+
 export function registerExportCommand(program: Command): void {
-  void program;
+  program
+    .command('export')
+    .description('Export a trained generator (run folder, checkpoint, or model card) to ONNX')
+    .argument('<source>', 'run folder, checkpoint.safetensors, model .json or .safetensors')
+    .requiredOption('--onnx <file>', 'output .onnx file')
+    .option('--opset <n>', 'ONNX opset (11-17)', '13')
+    .option('--fp16', 'store weights as float16')
+    .option('--size <n>', 'input size the graph is built at (H and W are declared dynamic)', '256')
+    .action(async (source: string, o) => {
+      const size = Number(o.size);
+      if (!Number.isInteger(size) || size % 8 !== 0 || size < 8) throw argumentError(`Expected --size divisible by 8 but received ${o.size}`);
+      const graph = await generatorFromAnything(source, size);
+      exportOnnx(graph, o.onnx, { opset: Number(o.opset), weights: o.fp16 ? 'fp16' : 'fp32', dynamicSpatial: true, docString: `facestyle light generator from ${path.basename(source)}` });
+      process.stdout.write(`${o.onnx}\n`);
+    });
 }

@@ -1,6 +1,82 @@
+// `facestyle train --pairs <dir> --out <run dir>`: trains the light generator on paired images,
+// with a progress bar (loss, steps/s), checkpoints, sample grids and a loss curve in the run dir.
 import type { Command } from 'commander';
+import { argumentError } from '../errors.js';
+import { runTraining } from '../train/run.js';
+import type { StepReport } from '../train/trainer.js';
 
-/** `facestyle train`: not implemented yet (lands with its issue). */
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw argumentError(`Expected non-negative integer for --${name} but received ${v}`);
+  return n;
+};
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw argumentError(`Expected a number for --${name} but received ${v}`);
+  return n;
+};
+
+/** One line: [#####.....] step/total loss x steps/s ETA. */
+export function progressLine(r: StepReport, total: number, width = 24): string {
+  const done = Math.min(1, r.step / total);
+  const bar = '#'.repeat(Math.round(done * width)).padEnd(width, '.');
+  const eta = r.stepsPerSecond > 0 ? (total - r.step) / r.stepsPerSecond : 0;
+  const terms = Object.entries(r.terms).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ');
+  return `[${bar}] ${r.step}/${total} loss ${r.loss.toFixed(4)} (${terms}) ${r.stepsPerSecond.toFixed(2)} steps/s ETA ${Math.round(eta)}s`;
+}
+
 export function registerTrainCommand(program: Command): void {
-  void program;
+  program
+    .command('train')
+    .description('Train the light generator on (photo, stylized) pairs: two folders with the same file names, or side-by-side images')
+    .requiredOption('--pairs <dir>', 'pairs folder (photo/ + toon/, input/ + target/, or side-by-side images)')
+    .requiredOption('--out <dir>', 'run folder: checkpoint, samples, loss curve, generator and model card')
+    .option('--size <n>', 'image size the pairs are resized to', int('size'), 256)
+    .option('--crop <n>', 'training crop (divisible by 8)', int('crop'), 128)
+    .option('--batch <n>', 'batch size', int('batch'), 4)
+    .option('--steps <n>', 'training steps', int('steps'), 2000)
+    .option('--lr <x>', 'peak learning rate', num('lr'), 2e-3)
+    .option('--clip-norm <x>', 'clip gradients to this global norm (0: off)', num('clip-norm'), 1)
+    .option('--width <x>', 'generator width multiplier', num('width'), 1)
+    .option('--res-blocks <n>', 'generator residual blocks at 1/8 resolution', int('res-blocks'), 2)
+    .option('--upsample <mode>', 'generator upsampling: bilinear or deconv', 'bilinear')
+    .option('--pad <mode>', 'generator conv padding: zeros or reflect', 'zeros')
+    .option('--norm <kind>', 'generator normalisation: none or instance', 'none')
+    .option('--l1 <x>', 'L1 loss weight', num('l1'), 1)
+    .option('--color <x>', 'colour (YUV) loss weight', num('color'), 0.5)
+    .option('--edge <x>', 'Laplacian edge loss weight', num('edge'), 0.1)
+    .option('--adv <x>', 'LSGAN adversarial loss weight (PatchGAN discriminator; 0: none)', num('adv'), 0)
+    .option('--fm <x>', 'discriminator feature-matching loss weight', num('fm'), 0)
+    .option('--gan-loss <kind>', 'adversarial loss: lsgan, hinge or bce', 'lsgan')
+    .option('--tv <x>', 'total-variation loss weight', num('tv'), 0)
+    .option('--holdout <names>', 'comma-separated file names kept out for validation', '')
+    .option('--device <d>', 'cpu or cuda', 'cpu')
+    .option('--threads <n>', 'CPU threads (0: all)', int('threads'), 0)
+    .option('--seed <n>', 'random seed', int('seed'), 1)
+    .option('--checkpoint-every <n>', 'steps between checkpoints', int('checkpoint-every'), 200)
+    .option('--sample-every <n>', 'steps between sample grids (needs --holdout)', int('sample-every'), 500)
+    .option('--time-limit <minutes>', 'stop cleanly after this many minutes', num('time-limit'), 0)
+    .option('--resume', 'continue from <out>/checkpoint.safetensors')
+    .action(async (o) => {
+      const tty = process.stderr.isTTY;
+      const { card } = await runTraining({
+        pairs: o.pairs,
+        out: o.out,
+        size: o.size,
+        holdout: o.holdout ? String(o.holdout).split(',').filter(Boolean) : [],
+        resume: !!o.resume,
+        checkpointEvery: o.checkpointEvery,
+        sampleEvery: o.sampleEvery,
+        deadline: o.timeLimit > 0 ? Date.now() + o.timeLimit * 60_000 : undefined,
+        config: {
+          crop: o.crop, batch: o.batch, steps: o.steps, lr: o.lr, clipNorm: o.clipNorm, seed: o.seed, threads: o.threads, device: o.device,
+          losses: { l1: o.l1, color: o.color, edge: o.edge, adv: o.adv, fm: o.fm, tv: o.tv },
+          ganLoss: o.ganLoss,
+          generator: { arch: 'light-unet', channels: [16, 32, 64, 96], width: o.width, resBlocks: o.resBlocks, alpha: 0.2, upsample: o.upsample, pad: o.pad, norm: o.norm },
+        },
+        onStep: (r) => process.stderr.write(tty ? `\r${progressLine(r, o.steps)}` : `${progressLine(r, o.steps)}\n`),
+        onLog: (line) => process.stderr.write(`${tty ? '\n' : ''}${line}\n`),
+      });
+      process.stdout.write(`${JSON.stringify({ steps: card.training.steps, validation: card.validation ?? null }, null, 2)}\n`);
+    });
 }

@@ -36,6 +36,7 @@ export class GraphBuilder {
   private readonly nodes: Node[] = [];
   private readonly inputs: number[] = [];
   private readonly outputs: number[] = [];
+  private readonly updates: { source: number; target: number }[] = [];
   private readonly names = new Set<string>(); // value names
   private readonly nodeNames = new Set<string>();
   private readonly rng: () => number;
@@ -131,7 +132,44 @@ export class GraphBuilder {
       nodes: this.nodes.map((n) => ({ ...n, attrs: { ...n.attrs }, inputs: [...n.inputs], outputs: [...n.outputs] })),
       inputs: [...this.inputs],
       outputs: [...this.outputs],
+      ...(this.updates.length ? { updates: this.updates.map((u) => ({ ...u })) } : {}),
     };
+  }
+
+  // ---- access for autodiff and step graphs ----
+
+  /** The nodes added so far, in topological order (autodiff walks them backwards). */
+  get nodeList(): readonly Node[] {
+    return this.nodes;
+  }
+
+  /** The Sym of a value id. */
+  sym(id: number): Sym {
+    const v = this.values[id];
+    if (!v) throw argumentError(`No value with id ${id}`);
+    return { id: v.id, name: v.name, shape: v.shape };
+  }
+
+  /** A value by name (undefined when absent). */
+  find(name: string): Sym | undefined {
+    const v = this.values.find((x) => x.name === name);
+    return v && { id: v.id, name: v.name, shape: v.shape };
+  }
+
+  /** Kind of a value (input, param, const, intermediate). */
+  kindOf(sym: Sym): ValueKind {
+    return this.values[sym.id].kind;
+  }
+
+  /** Current initial data of a param or const. */
+  dataOf(sym: Sym): Float32Array | undefined {
+    return this.values[sym.id].data;
+  }
+
+  /** After every run, param `target` takes the computed value `source` (optimizer steps). */
+  update(source: Sym, target: Sym): void {
+    if (this.values[target.id]?.kind !== 'param') throw argumentError(`Update target '${target.name}' is not a parameter`);
+    this.updates.push({ source: source.id, target: target.id });
   }
 
   // ---- layers ----

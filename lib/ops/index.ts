@@ -9,6 +9,9 @@ import './shape.js';
 import './reduce.js';
 import './matmul.js';
 import './warp.js';
+import './backward.js';
+import './optim.js';
+import './loss.js';
 
 export { getOp, hasOp, listOps, normalizeAttrs, inferNodeShapes, outputCount, registerOp } from './registry.js';
 export type { OpSchema, AttrSpec, AttrType } from './registry.js';

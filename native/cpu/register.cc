@@ -13,6 +13,13 @@ void registerCpuKernels() {
   registerCpuReduceKernels();
   registerCpuGemmKernels();
   registerCpuWarpKernels();
+  registerCpuConvBackwardKernels();
+  registerCpuElementwiseBackwardKernels();
+  registerCpuResizeBackwardKernels();
+  registerCpuOptimKernels();
+  registerCpuLossKernels();
+  registerCpuNormBackwardKernels();
+  registerCpuPadBackwardKernels();
 }
 
 }  // namespace facestyle

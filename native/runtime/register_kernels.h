@@ -18,5 +18,12 @@ void registerCpuShapeKernels();        // Concat Slice Split Transpose Reshape F
 void registerCpuReduceKernels();       // ReduceMean ReduceSum ReduceMax, Softmax
 void registerCpuGemmKernels();         // MatMul, Gemm
 void registerCpuWarpKernels();         // WarpAffine
+void registerCpuConvBackwardKernels();          // Conv2DBackpropInput, Conv2DBackpropFilter, Conv2DBackpropBias
+void registerCpuElementwiseBackwardKernels();   // activation grads, ReduceSumTo
+void registerCpuResizeBackwardKernels();        // ResizeBackward
+void registerCpuOptimKernels();                 // AdamUpdate, SgdMomentumUpdate, EmaUpdate, GlobalNormClip
+void registerCpuNormBackwardKernels();          // InstanceNormalizationGrad
+void registerCpuPadBackwardKernels();           // PadBackward
+void registerCpuLossKernels();                  // L1/MSE/LSGAN/colour losses and their grads
 
 }  // namespace facestyle

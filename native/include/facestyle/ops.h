@@ -17,7 +17,14 @@ namespace facestyle {
   X(GroupNormalization) X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Max) X(Min) X(Relu) X(LeakyRelu)  \
   X(Tanh) X(Sigmoid) X(Exp) X(Log) X(Sqrt) X(Abs) X(Neg) X(Clip) X(Concat) X(Slice) X(Split)    \
   X(Transpose) X(Reshape) X(Flatten) X(Squeeze) X(Unsqueeze) X(ReduceMean) X(ReduceSum)         \
-  X(ReduceMax) X(MatMul) X(Gemm) X(Softmax) X(Identity) X(WarpAffine)
+  X(ReduceMax) X(MatMul) X(Gemm) X(Softmax) X(Identity) X(WarpAffine)                            \
+  /* training: backward, optimizer and loss ops (lib/ops/backward.ts, optim.ts, loss.ts) */   \
+  X(Conv2DBackpropInput) X(Conv2DBackpropFilter) X(Conv2DBackpropBias) X(LeakyReluGrad)        \
+  X(ReluGrad) X(TanhGrad) X(SigmoidGrad) X(AbsGrad) X(ReduceSumTo) X(ResizeBackward)          \
+  X(AdamUpdate) X(SgdMomentumUpdate) X(EmaUpdate) X(GlobalNormClip) X(L1Loss) X(L1LossGrad)   \
+  X(MseLoss) X(MseLossGrad) X(LsganLoss) X(LsganLossGrad) X(ColorLoss) X(ColorLossGrad)    \
+  X(BceLogitsLoss) X(BceLogitsLossGrad) X(HingeLoss) X(HingeLossGrad) X(TotalVariationLoss)   \
+  X(TotalVariationLossGrad) X(PadBackward) X(InstanceNormalizationGrad)
 
 enum class OpKind {
 #define FACESTYLE_OP_ENUM(name) name,

@@ -1,0 +1,87 @@
+// loadGenerator: a trained generator (safetensors + model card) as a graph for any size
+// divisible by 8. Accepts the card (.json), the weights (.safetensors, card next to it with the
+// same base name), a run folder (generator.safetensors + model.json) or a card object.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { FacestyleError, argumentError, formatError } from '../errors.js';
+import type { Graph } from '../graph/ir.js';
+import { readSafetensors } from '../train/safetensors.js';
+import { type GeneratorConfig, generatorConfig, generatorGraph } from './generator.js';
+
+export interface GeneratorCard {
+  name?: string;
+  format: 'facestyle-generator';
+  generator: GeneratorConfig;
+  /** Weights file, relative to the card (default: the card's base name + .safetensors). */
+  weights?: string;
+  [key: string]: unknown;
+}
+
+export interface LoadGeneratorOptions {
+  /** Input height and width (divisible by 8; default 256). */
+  size?: number | [number, number];
+  batch?: number;
+}
+
+const isFile = (p: string) => fs.stat(p).then((s) => s.isFile(), () => false);
+const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
+
+async function readCard(file: string): Promise<GeneratorCard> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Model card not found: ${file}`);
+  }
+  try {
+    return JSON.parse(text) as GeneratorCard;
+  } catch (e) {
+    throw formatError(`Model card '${file}' is not JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Resolves the card and weights files of a model given as a path. */
+async function locate(p: string): Promise<{ card: GeneratorCard; weights: string }> {
+  if (await isDir(p)) {
+    for (const [c, w] of [['model.json', 'generator.safetensors']]) {
+      if (await isFile(path.join(p, c))) {
+        const card = await readCard(path.join(p, c));
+        return { card, weights: path.join(p, card.weights ?? w) };
+      }
+    }
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No model.json in '${p}'`);
+  }
+  if (p.endsWith('.safetensors')) {
+    const cardFile = p.replace(/\.safetensors$/, '.json');
+    if (await isFile(cardFile)) return { card: await readCard(cardFile), weights: p };
+    const { metadata } = await readSafetensors(p);
+    if (metadata.format === 'facestyle-generator' && metadata.generator) return { card: { format: 'facestyle-generator', generator: JSON.parse(metadata.generator) }, weights: p };
+    throw formatError(`'${p}' has no model card next to it (${cardFile}) and no generator metadata`);
+  }
+  const card = await readCard(p);
+  return { card, weights: path.resolve(path.dirname(p), card.weights ?? `${path.basename(p, '.json')}.safetensors`) };
+}
+
+/**
+ * The generator graph with its trained weights: input 'image' [N,3,H,W] RGB in [-1,1], output
+ * 'stylized' of the same shape and range.
+ */
+export async function loadGenerator(model: string | (GeneratorCard & { weightsPath: string }), options: LoadGeneratorOptions = {}): Promise<{ graph: Graph; card: GeneratorCard }> {
+  let card: GeneratorCard, weights: string;
+  if (typeof model === 'string') ({ card, weights } = await locate(model));
+  else if (model && typeof model === 'object' && typeof model.weightsPath === 'string') [card, weights] = [model, model.weightsPath];
+  else throw argumentError('Expected a model path (card .json, .safetensors or run folder) or a card with weightsPath');
+  if (card.format !== 'facestyle-generator') throw formatError(`Model card for '${weights}' has format '${card.format}', expected 'facestyle-generator'`);
+  const [h, w] = typeof options.size === 'number' ? [options.size, options.size] : (options.size ?? [256, 256]);
+  for (const v of [h, w]) if (!Number.isInteger(v) || v < 8 || v % 8 !== 0) throw argumentError(`Expected a size divisible by 8 but received ${v}`);
+  const graph = generatorGraph(generatorConfig(card.generator), { height: h, width: w, batch: options.batch ?? 1 });
+  const { tensors } = await readSafetensors(weights);
+  for (const v of graph.values) {
+    if (v.kind !== 'param') continue;
+    const t = tensors.get(v.name);
+    if (!t) throw formatError(`Weights '${weights}' do not fit the card's architecture: no tensor '${v.name}'`);
+    if (t.shape.join(',') !== v.shape.join(',')) throw formatError(`Weights '${weights}' do not fit the card's architecture: '${v.name}' is [${t.shape}] but the model needs [${v.shape}]`);
+    v.data = t.data;
+  }
+  return { graph, card };
+}

@@ -1,0 +1,25 @@
+// Conv2D: dX = Conv2DBackpropInput(dY, W), dW = Conv2DBackpropFilter(X, dY), dB = sum of dY.
+import { registerGradient } from './registry.js';
+
+registerGradient('Conv2D', ({ b, attrs, inputs: [x, w, bias], dys: [dy], needs, name }) => {
+  if (!dy) return [null, null, null];
+  const win = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group };
+  return [
+    needs[0] ? b.op1('Conv2DBackpropInput', [dy, w], { ...win, input_shape: [...x!.shape] }, `${name}.grad_x`) : null,
+    needs[1] ? b.op1('Conv2DBackpropFilter', [x, dy], { ...win, filter_shape: [...w!.shape] }, `${name}.grad_w`) : null,
+    bias && needs[2] ? b.op1('Conv2DBackpropBias', [dy], {}, `${name}.grad_b`) : null,
+  ];
+});
+
+// ConvTranspose2D is the adjoint of Conv2D with the same weight: dX = Conv2D(dY, W) and
+// dW = Conv2DBackpropFilter(X := dY, dY := X). output_padding only adds rows the forward never
+// reads back, so the shapes agree (Conv2D of dY floors them away).
+registerGradient('ConvTranspose2D', ({ b, attrs, inputs: [x, w, bias], dys: [dy], needs, name }) => {
+  if (!dy) return [null, null, null];
+  const win = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group };
+  return [
+    needs[0] ? b.op1('Conv2D', [dy, w], win, `${name}.grad_x`) : null,
+    needs[1] ? b.op1('Conv2DBackpropFilter', [dy, x], { ...win, filter_shape: [...w!.shape] }, `${name}.grad_w`) : null,
+    bias && needs[2] ? b.op1('Conv2DBackpropBias', [dy], {}, `${name}.grad_b`) : null,
+  ];
+});

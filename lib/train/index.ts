@@ -1,0 +1,10 @@
+// Training: the Trainer, whole runs, data, losses, checkpoints.
+export { Trainer, buildDiscriminatorStepGraph, buildStepGraph, defaultTrainConfig, emaDecayAt, evaluateGenerator, learningRate, trainConfig } from './trainer.js';
+export type { EvalReport, LossWeights, StepGraph, StepReport, TrainConfig, TrainOptions } from './trainer.js';
+export { runTraining } from './run.js';
+export type { ModelCard, RunOptions } from './run.js';
+export { BatchQueue, loadPairs, makeBatch } from './data.js';
+export type { AugmentOptions, Batch, LoadPairsOptions, Pair, PairDataset } from './data.js';
+export { colorLoss, edgeLoss, l1Loss, laplacian, lsganLoss, meanAbs, psnr } from './losses.js';
+export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.js';
+export { writeLossCurve, writeSampleGrid } from './report.js';

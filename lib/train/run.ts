@@ -1,0 +1,107 @@
+// A whole training run on a pairs folder: data (with a held-out validation list), Trainer,
+// checkpoints, sample grids, loss curve, final evaluation and the exported generator + card.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generatorGraph } from '../nn/generator.js';
+import { modelInfo } from '../nn/info.js';
+import { loadPairs } from './data.js';
+import { writeLossCurve, writeSampleGrid } from './report.js';
+import { writeSafetensors } from './safetensors.js';
+import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, trainConfig, writeRunConfig } from './trainer.js';
+
+export interface RunOptions {
+  pairs: string;
+  out: string;
+  /** Image size the pairs are resized to (validation runs at this size). */
+  size?: number;
+  config?: TrainOptions;
+  /** File names held out for validation. */
+  holdout?: string[];
+  resume?: boolean;
+  checkpointEvery?: number;
+  sampleEvery?: number;
+  /** Stop (and finish cleanly) at this time, ms since the epoch. */
+  deadline?: number;
+  onStep?: (r: StepReport) => void;
+  onLog?: (line: string) => void;
+}
+
+export interface ModelCard {
+  name: string;
+  format: 'facestyle-generator';
+  generator: TrainConfig['generator'];
+  input: { layout: 'NCHW'; channels: 'RGB'; range: [number, number]; sizeMultiple: number };
+  params: number;
+  macs: Record<string, number>;
+  training: Record<string, unknown>;
+  validation?: EvalReport & { files: string[] };
+}
+
+export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; generatorFile: string }> {
+  const log = o.onLog ?? (() => {});
+  const size = o.size ?? 256;
+  const config = trainConfig(o.config);
+  const holdout = o.holdout ?? [];
+  const t0 = Date.now();
+  const data = await loadPairs(o.pairs, { size, exclude: holdout });
+  const validation = holdout.length ? await loadPairs(o.pairs, { size, only: holdout }) : null;
+  log(`data: ${data.pairs.length} training pairs, ${validation?.pairs.length ?? 0} validation pairs at ${size}x${size} (${((Date.now() - t0) / 1000).toFixed(1)} s to decode)`);
+  await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
+  const trainer = new Trainer(config, data, o.out, validation);
+  await trainer.init();
+  const ckpt = path.join(o.out, 'checkpoint.safetensors');
+  if (o.resume && (await fs.stat(ckpt).then(() => true, () => false))) {
+    await trainer.loadCheckpoint(ckpt);
+    log(`resumed from ${ckpt} at step ${trainer.step}`);
+  }
+  trainer.on('step', (r: StepReport) => o.onStep?.(r));
+  const writeSamples = async (tag: string) => {
+    if (!validation) return null;
+    const { report, outputs } = await trainer.evaluate();
+    const rows = validation.pairs.slice(0, 4).map((p, i) => [p.input, p.target, outputs[i]]);
+    await writeSampleGrid(path.join(o.out, `samples-${tag}.png`), rows, size);
+    await writeLossCurve(path.join(o.out, 'loss.png'), trainer.history.map((h) => [h.step, h.loss]));
+    log(`eval @${trainer.step}: val L1 ${report.l1.toFixed(4)} PSNR ${report.psnr.toFixed(2)} dB (identity ${report.identityPsnr.toFixed(2)} dB)`);
+    return report;
+  };
+  // Samples are written one at a time (they share the evaluation session), behind the training.
+  let samples: Promise<unknown> = Promise.resolve();
+  trainer.on('sample-due', (step: number) => {
+    samples = samples.then(() => writeSamples(String(step).padStart(6, '0'))).catch((e) => log(`sample failed: ${(e as Error).message}`));
+  });
+  const trainStart = Date.now();
+  const stepStart = trainer.step;
+  await trainer.train({ checkpointEvery: o.checkpointEvery ?? 200, sampleEvery: o.sampleEvery, deadline: o.deadline });
+  const wall = (Date.now() - trainStart) / 1000;
+  await trainer.saveCheckpoint();
+  await samples;
+  const report = await writeSamples('final');
+  // The EMA generator is the exported one.
+  const generatorFile = path.join(o.out, 'generator.safetensors');
+  await writeSafetensors(generatorFile, trainer.emaWeights(), { format: 'facestyle-generator', generator: JSON.stringify(config.generator) });
+  const info = (s: number) => modelInfo(generatorGraph(config.generator, { height: s, width: s }));
+  const card: ModelCard = {
+    name: path.basename(o.out),
+    format: 'facestyle-generator',
+    generator: config.generator,
+    input: { layout: 'NCHW', channels: 'RGB', range: [-1, 1], sizeMultiple: 8 },
+    params: info(256).params,
+    macs: { '256': info(256).macs, '512': info(512).macs },
+    training: {
+      pairs: o.pairs,
+      size,
+      trainPairs: data.pairs.length,
+      steps: trainer.step,
+      stepsThisRun: trainer.step - stepStart,
+      wallSeconds: Math.round(wall),
+      device: config.device === 'cpu' ? `cpu (${os.cpus()[0]?.model ?? 'unknown'}, threads ${config.threads || 'all'})` : config.device,
+      config,
+      finalLoss: trainer.history.at(-1)?.loss,
+    },
+    ...(report && validation ? { validation: { ...report, files: validation.pairs.map((p) => p.name) } } : {}),
+  };
+  await fs.writeFile(path.join(o.out, 'model.json'), JSON.stringify(card, null, 2));
+  trainer.dispose();
+  return { card, generatorFile };
+}

@@ -1,0 +1,418 @@
+// The Trainer for paired image-to-image data. It owns one step graph (generator forward + losses
+// + backward + AdamW + weight EMA, run in ONE native call per step), the batch queue, checkpoints
+// (safetensors, temp file + rename) and exact resume: batches and schedules are pure functions of
+// (seed, step), and the checkpoint holds weights, EMA and optimizer state.
+import { EventEmitter } from 'node:events';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { FacestyleError, argumentError, formatError } from '../errors.js';
+import { gradientsOfSum, type GradientTerm } from '../graph/autodiff.js';
+import { GraphBuilder, type Sym } from '../graph/builder.js';
+import type { Graph } from '../graph/ir.js';
+import { Tensor } from '../graph/tensor.js';
+import { type DiscriminatorConfig, buildDiscriminator, discriminatorConfig } from '../nn/discriminator.js';
+import { buildGenerator, generatorConfig, generatorGraph, type GeneratorConfig } from '../nn/generator.js';
+import { type DeviceName, type Session, compile } from '../runtime/session.js';
+import { type AugmentOptions, BatchQueue, type PairDataset, makeBatch } from './data.js';
+import { colorLoss, edgeLoss, l1Loss, meanAbs, psnr } from './losses.js';
+import { readSafetensors, writeSafetensors } from './safetensors.js';
+
+export interface LossWeights {
+  l1: number;
+  color: number;
+  edge: number;
+  /** LSGAN adversarial loss of the generator (0: no discriminator). */
+  adv: number;
+  /** Discriminator feature matching (L1 between real and fake activations). */
+  fm: number;
+  /** Total variation of the output. */
+  tv: number;
+}
+
+export type GanLoss = 'lsgan' | 'hinge' | 'bce';
+
+/** A GAN loss term on discriminator scores: for D (real or fake side) or for G (wants "real"). */
+function ganTerm(b: GraphBuilder, kind: GanLoss, scores: Sym, role: 'real' | 'fake' | 'generator', name: string): Sym {
+  if (kind === 'hinge') return b.op1('HingeLoss', [scores], { sign: role === 'real' ? 1 : role === 'fake' ? -1 : 0 }, name);
+  const target = role === 'fake' ? 0 : 1;
+  return kind === 'bce' ? b.op1('BceLogitsLoss', [scores], { target }, name) : b.op1('LsganLoss', [scores], { target }, name);
+}
+
+export interface TrainConfig {
+  /** Training crop side (divisible by 8). */
+  crop: number;
+  batch: number;
+  /** Total steps of the schedule (the learning rate decays to lrMin at the last step). */
+  steps: number;
+  lr: number;
+  lrMin: number;
+  warmupSteps: number;
+  beta1: number;
+  beta2: number;
+  weightDecay: number;
+  /** Gradient clipping by global norm; 0 disables. */
+  clipNorm: number;
+  emaDecay: number;
+  losses: LossWeights;
+  augment: AugmentOptions;
+  generator: GeneratorConfig;
+  discriminator: DiscriminatorConfig;
+  /** Adversarial loss form: least squares (default), hinge or non-saturating BCE. */
+  ganLoss: GanLoss;
+  /** Discriminator learning rate (same schedule shape as lr). */
+  dLr: number;
+  seed: number;
+  threads: number;
+  device: DeviceName;
+}
+
+export const defaultTrainConfig: TrainConfig = {
+  crop: 128,
+  batch: 4,
+  steps: 2000,
+  lr: 2e-3,
+  lrMin: 1e-4,
+  warmupSteps: 50,
+  beta1: 0.9,
+  beta2: 0.99,
+  weightDecay: 0,
+  clipNorm: 0,
+  emaDecay: 0.995,
+  losses: { l1: 1, color: 0.5, edge: 0.1, adv: 0, fm: 0, tv: 0 },
+  ganLoss: 'lsgan',
+  augment: { flip: 0.5, minScale: 0.6 },
+  generator: generatorConfig(),
+  discriminator: discriminatorConfig(),
+  dLr: 1e-3,
+  seed: 1,
+  threads: 0,
+  device: 'cpu',
+};
+
+/** TrainConfig with every field optional (nested ones too). */
+export type TrainOptions = Partial<Omit<TrainConfig, 'losses' | 'generator' | 'discriminator'>> & {
+  losses?: Partial<LossWeights>;
+  generator?: Partial<GeneratorConfig>;
+  discriminator?: Partial<DiscriminatorConfig>;
+};
+
+export function trainConfig(partial: TrainOptions = {}): TrainConfig {
+  const c: TrainConfig = {
+    ...defaultTrainConfig,
+    ...partial,
+    losses: { ...defaultTrainConfig.losses, ...(partial.losses ?? {}) },
+    augment: { ...defaultTrainConfig.augment, ...(partial.augment ?? {}) },
+    generator: generatorConfig(partial.generator ?? {}),
+    discriminator: discriminatorConfig(partial.discriminator ?? {}),
+  };
+  const posInt = (k: keyof TrainConfig) => {
+    if (!Number.isInteger(c[k]) || (c[k] as number) < 1) throw argumentError(`Expected positive integer for ${k} but received ${c[k]}`);
+  };
+  posInt('crop');
+  posInt('batch');
+  posInt('steps');
+  if (c.crop % 8 !== 0) throw argumentError(`Expected crop divisible by 8 but received ${c.crop}`);
+  if (!(c.lr > 0)) throw argumentError(`Expected positive lr but received ${c.lr}`);
+  if (!['lsgan', 'hinge', 'bce'].includes(c.ganLoss)) throw argumentError(`Expected ganLoss lsgan, hinge or bce but received '${c.ganLoss}'`);
+  if (!(c.emaDecay >= 0 && c.emaDecay < 1)) throw argumentError(`Expected emaDecay in [0, 1) but received ${c.emaDecay}`);
+  return c;
+}
+
+/** Learning rate of step t (0-based): linear warm-up, then cosine from lr to lrMin. */
+export function learningRate(c: TrainConfig, t: number): number {
+  if (t < c.warmupSteps) return (c.lr * (t + 1)) / c.warmupSteps;
+  const p = Math.min(1, (t - c.warmupSteps) / Math.max(1, c.steps - c.warmupSteps));
+  return c.lrMin + 0.5 * (c.lr - c.lrMin) * (1 + Math.cos(Math.PI * p));
+}
+
+/** EMA decay with warm-up: min(decay, (1 + t) / (10 + t)), so early averages are not stuck at init. */
+export const emaDecayAt = (decay: number, t: number): number => Math.min(decay, (1 + t) / (10 + t));
+
+export interface StepGraph {
+  graph: Graph;
+  /** Names of the trained weights (generator params). */
+  weights: string[];
+  /** Loss term output names, in order. */
+  lossNames: string[];
+  /** Weight of each loss term in the total. */
+  lossWeights: number[];
+}
+
+/** Builds the generator step graph: forward, weighted losses, backward, AdamW, EMA. */
+export function buildStepGraph(c: TrainConfig): StepGraph {
+  const b = new GraphBuilder('generator_step', { seed: c.seed });
+  const x = b.input('photo', [c.batch, 3, c.crop, c.crop]);
+  const t = b.input('target', [c.batch, 3, c.crop, c.crop]);
+  const pred = buildGenerator(b, x, c.generator, 'g');
+  const weights = paramsUsed(b);
+  const terms: (GradientTerm & { name: string })[] = [];
+  if (c.losses.l1 > 0) terms.push({ name: 'l1', output: l1Loss(b, pred, t), weight: c.losses.l1 });
+  if (c.losses.color > 0) terms.push({ name: 'color', output: colorLoss(b, pred, t), weight: c.losses.color });
+  if (c.losses.edge > 0) terms.push({ name: 'edge', output: edgeLoss(b, pred, t), weight: c.losses.edge });
+  if (c.losses.tv > 0) terms.push({ name: 'tv', output: b.op1('TotalVariationLoss', [pred], {}, 'loss.tv'), weight: c.losses.tv });
+  if (usesGan(c)) {
+    // The discriminator's weights are parameters here too, but frozen: the D step graph trains
+    // them and the Trainer copies them in before every generator step.
+    const fake = buildDiscriminator(b, pred, c.discriminator, 'd', 'fake');
+    if (c.losses.adv > 0) terms.push({ name: 'adv', output: ganTerm(b, c.ganLoss, fake.scores, 'generator', 'loss.adv'), weight: c.losses.adv });
+    if (c.losses.fm > 0) {
+      const real = buildDiscriminator(b, t, c.discriminator, 'd', 'real');
+      fake.features.forEach((f, i) => terms.push({ name: `fm${i}`, output: l1Loss(b, f, real.features[i], `loss.fm${i}`), weight: c.losses.fm / fake.features.length }));
+    }
+    b.output(pred, 'out.pred');
+  }
+  if (!terms.length) throw argumentError('Expected at least one loss with a positive weight');
+  const trained = weights.filter((w) => !w.name.startsWith('d.'));
+  const grads = gradientsOfSum(b, terms, trained);
+  const clip = adamUpdates(b, c, trained, grads, 'opt', true);
+  for (const term of terms) b.output(term.output, `out.${term.name}`);
+  if (clip) b.output(clip, 'out.gradnorm');
+  return { graph: b.build(), weights: weights.filter((w) => !w.name.startsWith('d.')).map((w) => w.name), lossNames: terms.map((term) => term.name), lossWeights: terms.map((term) => term.weight ?? 1) };
+}
+
+const usesGan = (c: TrainConfig) => c.losses.adv > 0 || c.losses.fm > 0;
+
+/** The params the graph's nodes read so far (in first-use order). */
+function paramsUsed(b: GraphBuilder): Sym[] {
+  return b.nodeList.flatMap((n) => n.inputs).filter((id, i, a) => id >= 0 && a.indexOf(id) === i).map((id) => b.sym(id)).filter((s) => b.kindOf(s) === 'param');
+}
+
+/** AdamW (and optionally EMA) updates for `weights`; returns the clip value when clipping. */
+function adamUpdates(b: GraphBuilder, c: TrainConfig, weights: Sym[], grads: (Sym | null)[], prefix: string, ema: boolean): Sym | null {
+  const scalars = b.input(`${prefix}.scalars`, [3]);
+  const decay = ema ? b.input('ema.decay', [1]) : null;
+  const clip = c.clipNorm > 0 ? b.op1('GlobalNormClip', grads.filter((g): g is Sym => !!g), { max_norm: c.clipNorm }, `${prefix}.clip`) : null;
+  weights.forEach((w, i) => {
+    const g = grads[i];
+    if (!g) return;
+    const m = b.param(`${prefix}.m.${w.name}`, w.shape, 'zeros');
+    const v = b.param(`${prefix}.v.${w.name}`, w.shape, 'zeros');
+    const ins = [w, g, m, v, scalars, ...(clip ? [clip] : [])];
+    const [w2, m2, v2] = b.op('AdamUpdate', ins, { beta1: c.beta1, beta2: c.beta2, epsilon: 1e-8, weight_decay: c.weightDecay }, `${prefix}.adam.${w.name}`);
+    b.update(w2, w);
+    b.update(m2, m);
+    b.update(v2, v);
+    if (decay) {
+      const e = b.param(`ema.${w.name}`, w.shape, b.dataOf(w)!);
+      b.update(b.op1('EmaUpdate', [e, w2, decay], {}, `${prefix}.ema.${w.name}`), e);
+    }
+  });
+  return clip;
+}
+
+/** The discriminator step graph: LSGAN on D(target) (real) and D(fake), AdamW on D's weights. */
+export function buildDiscriminatorStepGraph(c: TrainConfig): StepGraph {
+  const b = new GraphBuilder('discriminator_step', { seed: c.seed + 1000 });
+  const fake = b.input('fake', [c.batch, 3, c.crop, c.crop]);
+  const t = b.input('target', [c.batch, 3, c.crop, c.crop]);
+  const real = buildDiscriminator(b, t, c.discriminator, 'd', 'real');
+  const fk = buildDiscriminator(b, fake, c.discriminator, 'd', 'fake');
+  const weights = paramsUsed(b);
+  const terms = [
+    { name: 'd_real', output: ganTerm(b, c.ganLoss, real.scores, 'real', 'loss.d_real'), weight: 0.5 },
+    { name: 'd_fake', output: ganTerm(b, c.ganLoss, fk.scores, 'fake', 'loss.d_fake'), weight: 0.5 },
+  ];
+  adamUpdates(b, c, weights, gradientsOfSum(b, terms, weights), 'dopt', false);
+  for (const term of terms) b.output(term.output, `out.${term.name}`);
+  return { graph: b.build(), weights: weights.map((w) => w.name), lossNames: terms.map((x) => x.name), lossWeights: terms.map((x) => x.weight) };
+}
+
+export interface StepReport {
+  step: number;
+  loss: number;
+  terms: Record<string, number>;
+  lr: number;
+  /** Steps per second over the last report interval. */
+  stepsPerSecond: number;
+}
+
+export interface EvalReport {
+  l1: number;
+  psnr: number;
+  identityL1: number;
+  identityPsnr: number;
+  count: number;
+}
+
+const CHECKPOINT_FORMAT = 'facestyle-train-checkpoint';
+
+/**
+ * Trains a generator on pairs. Events: 'step' (StepReport), 'checkpoint' (file), 'sample' (file).
+ */
+export class Trainer extends EventEmitter {
+  readonly step_: StepGraph;
+  readonly dStep: StepGraph | null;
+  private session: Session | null = null;
+  private dSession: Session | null = null;
+  private evalSession: Session | null = null;
+  step = 0;
+  readonly history: { step: number; loss: number; terms: Record<string, number> }[] = [];
+
+  constructor(readonly config: TrainConfig, readonly data: PairDataset, readonly outDir: string, readonly validation: PairDataset | null = null) {
+    super();
+    if (data.pairs.length === 0) throw argumentError('Expected a dataset with at least one pair');
+    if (config.crop > data.size) throw argumentError(`Crop ${config.crop} is larger than the dataset size ${data.size}`);
+    this.step_ = buildStepGraph(config);
+    this.dStep = usesGan(config) ? buildDiscriminatorStepGraph(config) : null;
+  }
+
+  async init(): Promise<void> {
+    if (!this.session) this.session = await compile(this.step_.graph, { device: this.config.device, threads: this.config.threads });
+    if (this.dStep && !this.dSession) {
+      this.dSession = await compile(this.dStep.graph, { device: this.config.device, threads: this.config.threads });
+      this.syncDiscriminator();
+    }
+  }
+
+  /** Copies the discriminator's weights from its step graph into the generator's (frozen copy). */
+  private syncDiscriminator(): void {
+    if (!this.dStep || !this.dSession) return;
+    for (const name of this.dStep.weights) this.live.writeParam(name, this.dSession.readParam(name));
+  }
+
+  private get live(): Session {
+    if (!this.session) throw new FacestyleError('ERR_FACESTYLE_INTERNAL', 'Trainer.init() was not called');
+    return this.session;
+  }
+
+  /** Runs steps until `until` (exclusive, default config.steps). Checkpoints every `checkpointEvery`. */
+  async train(options: { until?: number; checkpointEvery?: number; sampleEvery?: number; reportEvery?: number; deadline?: number } = {}): Promise<void> {
+    await this.init();
+    const c = this.config;
+    const until = options.until ?? c.steps;
+    const queue = new BatchQueue((s) => makeBatch(this.data, c.batch, c.seed, s, { ...c.augment, crop: c.crop }), 2);
+    let t0 = Date.now(), s0 = this.step;
+    while (this.step < until) {
+      if (options.deadline && Date.now() > options.deadline) break;
+      const batch = await queue.take(this.step);
+      const lr = learningRate(c, this.step);
+      const t = this.step + 1;
+      const out = await this.live.run({
+        photo: batch.input,
+        target: batch.target,
+        'opt.scalars': new Float32Array([lr, 1 - c.beta1 ** t, 1 - c.beta2 ** t]),
+        'ema.decay': new Float32Array([emaDecayAt(c.emaDecay, this.step)]),
+      });
+      const terms: Record<string, number> = {};
+      let loss = 0;
+      this.step_.lossNames.forEach((name, i) => {
+        terms[name] = out[`out.${name}`].data[0];
+        loss += terms[name] * this.step_.lossWeights[i];
+      });
+      if (this.dStep && this.dSession) {
+        const dOut = await this.dSession.run({
+          fake: out['out.pred'],
+          target: batch.target,
+          'dopt.scalars': new Float32Array([(lr * c.dLr) / c.lr, 1 - c.beta1 ** t, 1 - c.beta2 ** t]),
+        });
+        for (const name of this.dStep.lossNames) terms[name] = dOut[`out.${name}`].data[0];
+        this.syncDiscriminator();
+      }
+      if (!Number.isFinite(loss))
+        throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Loss became ${loss} at step ${this.step} (${JSON.stringify(terms)}); training stopped, the last good checkpoint in '${this.outDir}' is kept`);
+      this.history.push({ step: this.step, loss, terms });
+      this.step += 1;
+      const every = options.reportEvery ?? 10;
+      if (this.step % every === 0 || this.step === until) {
+        const now = Date.now();
+        this.emit('step', { step: this.step, loss, terms, lr, stepsPerSecond: ((this.step - s0) * 1000) / Math.max(1, now - t0) } satisfies StepReport);
+        t0 = now;
+        s0 = this.step;
+      }
+      if (options.checkpointEvery && this.step % options.checkpointEvery === 0) await this.saveCheckpoint();
+      if (options.sampleEvery && this.step % options.sampleEvery === 0) this.emit('sample-due', this.step);
+    }
+  }
+
+  /** All state tensors of the step graph, read from the session. */
+  private readState(): Map<string, Tensor> {
+    const m = new Map<string, Tensor>();
+    for (const v of this.step_.graph.values) if (v.kind === 'param') m.set(v.name, this.live.readParam(v.name));
+    // The discriminator step graph owns D's weights and optimizer state.
+    if (this.dStep && this.dSession) for (const v of this.dStep.graph.values) if (v.kind === 'param') m.set(v.name, this.dSession.readParam(v.name));
+    return m;
+  }
+
+  /** The EMA generator weights under their inference names ('g.*'). */
+  emaWeights(): Map<string, Tensor> {
+    const m = new Map<string, Tensor>();
+    for (const w of this.step_.weights) m.set(w, this.live.readParam(`ema.${w}`));
+    return m;
+  }
+
+  /** Writes checkpoint.safetensors (temp + rename); refuses (NUMERIC) to write non-finite state. */
+  async saveCheckpoint(file = path.join(this.outDir, 'checkpoint.safetensors')): Promise<string> {
+    const state = this.readState();
+    for (const [name, t] of state)
+      for (const v of t.data)
+        if (!Number.isFinite(v)) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Parameter '${name}' holds ${v} at step ${this.step}; checkpoint not written, the last good one in '${this.outDir}' is kept`);
+    await writeSafetensors(file, state, {
+      format: CHECKPOINT_FORMAT,
+      step: String(this.step),
+      config: JSON.stringify(this.config),
+      history: JSON.stringify(this.history.map((h) => [h.step, h.loss])),
+    });
+    this.emit('checkpoint', file);
+    return file;
+  }
+
+  /** Restores a checkpoint written by saveCheckpoint; it must match this trainer's architecture. */
+  async loadCheckpoint(file: string): Promise<void> {
+    await this.init();
+    const { tensors, metadata } = await readSafetensors(file);
+    if (metadata.format !== CHECKPOINT_FORMAT) throw formatError(`'${file}' is not a facestyle training checkpoint (format '${metadata.format ?? 'none'}')`);
+    const wanted = [...this.step_.graph.values, ...(this.dStep?.graph.values ?? [])];
+    for (const v of wanted) {
+      if (v.kind !== 'param') continue;
+      const t = tensors.get(v.name);
+      if (!t) throw formatError(`Checkpoint '${file}' was made for another architecture: it has no tensor '${v.name}'`);
+      if (t.shape.join(',') !== v.shape.join(',')) throw formatError(`Checkpoint '${file}' was made for another architecture: '${v.name}' is [${t.shape}] but this model needs [${v.shape}]`);
+    }
+    for (const v of this.step_.graph.values) if (v.kind === 'param') this.live.writeParam(v.name, tensors.get(v.name)!);
+    if (this.dStep && this.dSession) for (const v of this.dStep.graph.values) if (v.kind === 'param') this.dSession.writeParam(v.name, tensors.get(v.name)!);
+    this.step = Number(metadata.step);
+    this.history.length = 0;
+    try {
+      for (const [step, loss] of JSON.parse(metadata.history ?? '[]') as [number, number][]) this.history.push({ step, loss, terms: {} });
+    } catch {
+      /* the history is only for plots */
+    }
+  }
+
+  /** Runs the EMA generator on the validation pairs at full size: L1 and PSNR, and the identity baseline. */
+  async evaluate(pairs: PairDataset | null = this.validation): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
+    if (!pairs || !pairs.pairs.length) throw argumentError('No validation pairs to evaluate');
+    if (!this.evalSession) this.evalSession = await compile(generatorGraph(this.config.generator, { height: pairs.size, width: pairs.size }), { device: this.config.device, threads: this.config.threads });
+    for (const [name, t] of this.emaWeights()) this.evalSession.writeParam(name, t);
+    return evaluateGenerator(this.evalSession, pairs);
+  }
+
+  dispose(): void {
+    this.session?.dispose();
+    this.dSession?.dispose();
+    this.evalSession?.dispose();
+    this.session = this.dSession = this.evalSession = null;
+  }
+}
+
+/** L1/PSNR of a compiled generator ('image' -> 'stylized') on pairs, and of the identity. */
+export async function evaluateGenerator(session: Session, pairs: PairDataset): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
+  let l1 = 0, p = 0, il1 = 0, ip = 0;
+  const outputs: Float32Array[] = [];
+  for (const pair of pairs.pairs) {
+    const out = (await session.run({ image: new Tensor([1, 3, pairs.size, pairs.size], pair.input) })).stylized.data;
+    outputs.push(out);
+    l1 += meanAbs(out, pair.target);
+    p += psnr(out, pair.target);
+    il1 += meanAbs(pair.input, pair.target);
+    ip += psnr(pair.input, pair.target);
+  }
+  const n = pairs.pairs.length;
+  return { report: { l1: l1 / n, psnr: p / n, identityL1: il1 / n, identityPsnr: ip / n, count: n }, outputs };
+}
+
+/** Writes the run's config next to its checkpoints. */
+export async function writeRunConfig(dir: string, config: TrainConfig, extra: Record<string, unknown> = {}): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ ...extra, config }, null, 2));
+}

@@ -1,0 +1,54 @@
+// `facestyle train` and `facestyle export` as users run them (from dist/, built by `npm test`'s
+// tsc step; FACESTYLE_CLI points elsewhere).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { progressLine } from '../lib/cli/train.js';
+
+const cli = process.env.FACESTYLE_CLI ?? new URL('../dist/cli/main.js', import.meta.url).pathname;
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+const root = mkdtempSync(path.join(os.tmpdir(), 'facestyle-train-cli-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('progress line', () => {
+  it('shows the bar, step/total, loss terms, steps/s and ETA', () => {
+    const line = progressLine({ step: 50, loss: 0.25, terms: { l1: 0.2 }, lr: 1e-3, stepsPerSecond: 5 }, 100, 10);
+    expect(line).toBe('[#####.....] 50/100 loss 0.2500 (l1 0.2000) 5.00 steps/s ETA 10s');
+  });
+});
+
+describe.skipIf(!existsSync(cli))('facestyle train / export', () => {
+  it('trains on a pairs folder, writes the run files, exports ONNX', async () => {
+    const pairs = path.join(root, 'pairs');
+    for (const side of ['photo', 'toon']) mkdirSync(path.join(pairs, side), { recursive: true });
+    for (let k = 0; k < 2; ++k) {
+      const raw = Buffer.alloc(32 * 32 * 3).map((_, i) => (i * (k + 2)) % 256);
+      await sharp(raw, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(path.join(pairs, 'photo', `${k}.png`));
+      await sharp(raw.map((v) => v >> 1), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(path.join(pairs, 'toon', `${k}.png`));
+    }
+    const out = path.join(root, 'run');
+    const r = run('train', '--pairs', pairs, '--out', out, '--size', '32', '--crop', '16', '--batch', '1', '--steps', '4', '--width', '0.25', '--res-blocks', '1', '--holdout', '1.png', '--sample-every', '2', '--threads', '1');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).steps).toBe(4);
+    expect(r.stderr).toMatch(/4\/4 loss/);
+    for (const f of ['checkpoint.safetensors', 'generator.safetensors', 'model.json', 'loss.png', 'samples-final.png', 'samples-000002.png']) expect(existsSync(path.join(out, f)), f).toBe(true);
+    const grid = await sharp(path.join(out, 'samples-final.png')).metadata();
+    expect([grid.width, grid.height]).toEqual([96, 32]); // input | target | output, one validation pair
+    const onnx = path.join(root, 'g.onnx');
+    const e = run('export', out, '--onnx', onnx, '--size', '32');
+    expect(e.status, e.stderr).toBe(0);
+    expect(readFileSync(onnx).length).toBeGreaterThan(1000);
+  });
+
+  it('bad input: an empty pairs folder fails with a coded error naming it', () => {
+    const empty = path.join(root, 'empty');
+    mkdirSync(empty, { recursive: true });
+    const r = run('train', '--pairs', empty, '--out', path.join(root, 'x'), '--steps', '1');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('[ERR_FACESTYLE_ARGUMENT]');
+    expect(r.stderr).toContain(empty);
+  });
+});

@@ -1,0 +1,136 @@
+// Pairs loading, augmentation and checkpoints: bad input gets coded errors naming the file.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tensor } from '../lib/graph/tensor.js';
+import { BatchQueue, loadPairs, makeBatch } from '../lib/train/data.js';
+import { decodeSafetensors, encodeSafetensors } from '../lib/train/safetensors.js';
+import { Trainer, trainConfig } from '../lib/train/trainer.js';
+
+let root: string;
+const png = (w: number, h: number, r: number) => sharp({ create: { width: w, height: h, channels: 3, background: { r, g: 100, b: 50 } } }).png().toBuffer();
+
+async function folder(name: string, files: Record<string, Buffer | string>): Promise<string> {
+  const dir = path.join(root, name);
+  for (const [rel, data] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), data);
+  }
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+beforeAll(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'facestyle-data-'));
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('loadPairs', () => {
+  it('loads folder pairs resized to the size, values in [-1, 1]', async () => {
+    const dir = await folder('ok', { 'photo/a.png': await png(40, 40, 255), 'toon/a.png': await png(40, 40, 0) });
+    const ds = await loadPairs(dir, { size: 16 });
+    expect(ds.pairs).toHaveLength(1);
+    expect(ds.pairs[0].input).toHaveLength(3 * 16 * 16);
+    expect(ds.pairs[0].input[0]).toBeCloseTo(1, 5); // red 255 -> 1
+    expect(ds.pairs[0].target[0]).toBeCloseTo(-1, 5); // red 0 -> -1
+  });
+
+  it('splits side-by-side images into input (left) and target (right)', async () => {
+    const left = await png(20, 20, 255);
+    const img = await sharp({ create: { width: 40, height: 20, channels: 3, background: { r: 0, g: 0, b: 0 } } }).composite([{ input: left, left: 0, top: 0 }]).png().toBuffer();
+    const ds = await loadPairs(await folder('sbs', { 'x.png': img }), { size: 8 });
+    expect(ds.layout).toBe('side-by-side');
+    expect(ds.pairs[0].input[0]).toBeCloseTo(1, 5);
+    expect(ds.pairs[0].target[0]).toBeCloseTo(-1, 5);
+  });
+
+  it('missing partner: ERR_FACESTYLE_FORMAT naming the file', async () => {
+    const dir = await folder('missing', { 'photo/a.png': await png(8, 8, 1), 'photo/b.png': await png(8, 8, 1), 'toon/a.png': await png(8, 8, 1) });
+    await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(path.join(dir, 'photo', 'b.png')) });
+  });
+
+  it('unreadable image: ERR_FACESTYLE_FORMAT naming the file', async () => {
+    const dir = await folder('broken', { 'photo/a.jpg': 'not a jpeg', 'toon/a.jpg': await png(8, 8, 1) });
+    await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(path.join(dir, 'photo', 'a.jpg')) });
+  });
+
+  it('mismatched sizes: ERR_FACESTYLE_SHAPE naming both files', async () => {
+    const dir = await folder('sizes', { 'photo/a.png': await png(8, 8, 1), 'toon/a.png': await png(9, 8, 1) });
+    await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringContaining(path.join(dir, 'toon', 'a.png')) });
+  });
+
+  it('empty folder: ERR_FACESTYLE_ARGUMENT naming the folder', async () => {
+    const dir = await folder('empty', {});
+    await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(dir) });
+  });
+
+  it('side-by-side image of the wrong aspect: ERR_FACESTYLE_SHAPE naming it', async () => {
+    const dir = await folder('aspect', { 'x.png': await png(30, 20, 1) });
+    await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringContaining('x.png') });
+  });
+});
+
+describe('augmentation and batches', () => {
+  const size = 32;
+  const img = new Float32Array(3 * size * size).map((_, i) => Math.sin(i * 0.37));
+  const ds = { size, layout: 'folders' as const, source: 'mem', pairs: [0, 1, 2].map((k) => ({ name: `${k}`, input: img.map((v) => v * (k + 1) * 0.3), target: img.map((v) => v * (k + 1) * 0.3) })) };
+
+  it('applies the same geometry to both sides (input == target stays equal) and changes the image', () => {
+    const b = makeBatch(ds, 3, 9, 0, { crop: 16, flip: 0.5, minScale: 0.5, rotate: 10, jitter: 0.1 });
+    expect(b.input.shape).toEqual([3, 3, 16, 16]);
+    expect(Array.from(b.input.data)).toEqual(Array.from(b.target.data));
+    const b2 = makeBatch(ds, 3, 9, 1, { crop: 16, flip: 0.5, minScale: 0.5, rotate: 10, jitter: 0.1 });
+    expect(Array.from(b2.input.data)).not.toEqual(Array.from(b.input.data));
+  });
+
+  it('is a pure function of (seed, step): the same batch twice, another for another seed', () => {
+    const a = makeBatch(ds, 2, 4, 7, { crop: 16 });
+    expect(Array.from(makeBatch(ds, 2, 4, 7, { crop: 16 }).input.data)).toEqual(Array.from(a.input.data));
+    expect(Array.from(makeBatch(ds, 2, 5, 7, { crop: 16 }).input.data)).not.toEqual(Array.from(a.input.data));
+  });
+
+  it('the batch queue holds at most depth + 1 batches and returns them in step order', async () => {
+    const made: number[] = [];
+    const q = new BatchQueue((s) => (made.push(s), { step: s, input: new Tensor([1]), target: new Tensor([1]) }), 2);
+    expect((await q.take(0)).step).toBe(0);
+    expect(q.pending).toBeLessThanOrEqual(2);
+    expect((await q.take(1)).step).toBe(1);
+    expect(q.pending).toBeLessThanOrEqual(2);
+    expect(made.slice(0, 2)).toEqual([0, 1]);
+  });
+});
+
+describe('checkpoints', () => {
+  const cfg = (channels: [number, number, number, number]) =>
+    trainConfig({ crop: 16, batch: 1, steps: 2, threads: 1, losses: { l1: 1, color: 0, edge: 0 }, generator: { arch: 'light-unet', channels, width: 1, resBlocks: 0, alpha: 0.2, upsample: 'deconv' } });
+  const data = { size: 16, layout: 'folders' as const, source: 'mem', pairs: [{ name: 'a', input: new Float32Array(768).fill(0.1), target: new Float32Array(768).fill(-0.1) }] };
+
+  it('safetensors round-trips names, shapes, values and metadata', () => {
+    const t = new Map([['a.b', new Tensor([2, 3], [1, 2, 3, 4, 5, -6.5])], ['c', new Tensor([], [7])]]);
+    const back = decodeSafetensors(encodeSafetensors(t, { step: '3' }));
+    expect(back.metadata.step).toBe('3');
+    expect(back.tensors.get('a.b')!.shape).toEqual([2, 3]);
+    expect(Array.from(back.tensors.get('a.b')!.data)).toEqual([1, 2, 3, 4, 5, -6.5]);
+    expect(Array.from(back.tensors.get('c')!.data)).toEqual([7]);
+  });
+
+  it('a checkpoint of another architecture and a truncated one: ERR_FACESTYLE_FORMAT naming the file', async () => {
+    const dir = path.join(root, 'ckpt');
+    const small = new Trainer(cfg([4, 4, 4, 4]), data, dir);
+    await small.train();
+    const file = await small.saveCheckpoint();
+    small.dispose();
+    const other = new Trainer(cfg([8, 8, 8, 8]), data, path.join(root, 'ckpt2'));
+    await expect(other.loadCheckpoint(file)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringMatching(/another architecture/) });
+    await expect(other.loadCheckpoint(file)).rejects.toMatchObject({ message: expect.stringContaining(file) });
+    const truncated = path.join(root, 'truncated.safetensors');
+    const bytes = readFileSync(file);
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 100));
+    await expect(other.loadCheckpoint(truncated)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(truncated) });
+    writeFileSync(truncated, bytes.subarray(0, 5));
+    await expect(other.loadCheckpoint(truncated)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('truncated') });
+    other.dispose();
+  });
+});
