@@ -3,7 +3,7 @@
 // model against onnxruntime-node, all in one run, and writes bench/report.json and bench/REPORT.md.
 // Keys are documented in bench/README.md.
 //
-//   node bench/run.mjs [--quick] [--threads N] [--only peak,gemm,depthwise,conv,models] [--out DIR] [--no-tsc]
+//   node bench/run.mjs [--quick] [--threads N] [--only peak,gemm,depthwise,conv,models,faces,video] [--out DIR] [--no-tsc]
 //
 // The native engine is reached two ways: bench/out/bench_native (SGEMM and the peak loop, built by
 // bench/build.mjs) and the addon through the TypeScript API compiled into bench/out/dist (conv layers and
@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
 import { buildBenchNative } from './build.mjs';
 import { convFlops, convLayers, depthwiseLayers, generatorSizes, models } from './layers.mjs';
+import { benchFaces, benchVideo, pipelineMarkdown } from './pipeline.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,7 +30,7 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = new Set(argv[++i].split(','));
     else if (a === '--out') o.out = path.resolve(argv[++i]);
     else if (a === '--help' || a === '-h') {
-      console.log('node bench/run.mjs [--quick] [--threads N] [--only peak,gemm,depthwise,conv,models] [--out DIR] [--no-tsc]');
+      console.log('node bench/run.mjs [--quick] [--threads N] [--only peak,gemm,depthwise,conv,models,faces,video] [--out DIR] [--no-tsc]');
       process.exit(0);
     } else {
       console.error(`unknown argument ${a}`);
@@ -463,17 +464,19 @@ if (bin && want('depthwise')) {
 }
 
 let apiInfo = { skipped: 'not requested' };
-if (want('conv') || want('models')) apiInfo = await loadApi();
+if (want('conv') || want('models') || want('faces') || want('video')) apiInfo = await loadApi();
 if (want('conv')) {
   if (apiInfo.skipped) report.conv = convLayers.map((l) => ({ name: l.name, size: l.size, flops: convFlops(l), skipped: apiInfo.skipped }));
   else report.conv = await benchConv(apiInfo, report.peakGflops);
 }
 if (want('models')) report.models = await benchModels(apiInfo);
+if (want('faces')) report.faces = apiInfo.api ? await benchFaces(apiInfo.api, root, opts) : [{ name: 'faces', skipped: apiInfo.skipped }];
+if (want('video')) report.video = apiInfo.api ? await benchVideo(apiInfo.api, root, opts) : [{ name: 'video', skipped: apiInfo.skipped }];
 if (apiInfo.api) report.machine.engineSimd = apiInfo.api.capabilities().simd; // FACESTYLE_SIMD may lower it
 report.seconds = round((Date.now() - t0) / 1000, 1);
 report.machine.loadAverage.end = round(os.loadavg()[0], 2);
 
 mkdirSync(opts.out, { recursive: true });
 writeFileSync(path.join(opts.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(path.join(opts.out, 'REPORT.md'), markdown(report));
+writeFileSync(path.join(opts.out, 'REPORT.md'), `${markdown(report)}\n${pipelineMarkdown(report)}`);
 log(`wrote ${path.join(opts.out, 'report.json')} and REPORT.md in ${report.seconds} s`);

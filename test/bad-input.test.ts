@@ -259,3 +259,13 @@ describe('the raw native addon with hand-made graphs', () => {
     );
   });
 });
+
+describe('parameter initialisation', () => {
+  it('refuses an init it does not understand instead of silently using He', () => {
+    const g = new GraphBuilder('init');
+    for (const bad of [new Float64Array(4), new Int32Array(4), [1, 2, 3, 4], 'glorot']) {
+      expect(() => g.param('w', [2, 2], bad as never)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+    }
+    expect([...g.param('ok', [2, 2], new Float32Array([1, 2, 3, 4])).shape]).toEqual([2, 2]);
+  });
+});

@@ -78,6 +78,7 @@ export class GraphBuilder {
     else if (typeof init === 'function') data = init(n);
     else if (init === 'zeros') data = new Float32Array(n);
     else if (init === 'ones') data = new Float32Array(n).fill(1);
+    else if (init !== 'he' && init !== 'xavier') throw is.invalid(`init of parameter '${name}'`, "Float32Array, Tensor, function or 'zeros'|'ones'|'he'|'xavier'", init);
     else {
       // Kaiming/He uniform (gain sqrt(2)) or Xavier/Glorot uniform, from the fan-in.
       const fan = fanIn ?? (shape.length > 1 ? n / shape[0] : n);

@@ -1,0 +1,92 @@
+// Bench rows for the user-facing pipelines: a 1920x1080 photo with one face and with several faces
+// (ms per stage: detect, align, stylize, paste), and video frames per second with the pipeline
+// efficiency (pipeline fps / stylize-stage-alone fps). Uses the shipped model and the YuNet detector
+// from ../shared/data (or FACESTYLE_DETECTOR).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round = (x, d = 1) => (x == null || !Number.isFinite(x) ? null : Number(x.toFixed(d)));
+
+export function pipelineDetector(root) {
+  return process.env.FACESTYLE_DETECTOR || path.join(root, '..', 'shared', 'data', 'models', 'detection', 'yunet_s_dynamic.onnx');
+}
+
+// A photo scaled to cover 1920x1080, as raw RGB.
+async function photo1080(file) {
+  const { data, info } = await sharp(file).rotate().resize(1920, 1080, { fit: 'cover' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
+}
+
+export async function benchFaces(api, root, { quick }) {
+  const data = path.join(root, '..', 'shared', 'data', 'faces', 'whole');
+  const photos = [
+    { name: '1920x1080, one face', file: path.join(data, 'codeformer', '00.jpg') },
+    { name: '1920x1080, several faces', file: path.join(data, 'dlib_faces', 'bald_guys.jpg') },
+  ];
+  const detector = pipelineDetector(root);
+  const rows = [];
+  let stylizer = null;
+  try {
+    if (!existsSync(detector)) throw new Error(`no detector at ${detector} (set FACESTYLE_DETECTOR)`);
+    stylizer = await api.createFaceStylizer({ detector, faces: 'all', size: 256 });
+    for (const p of photos) {
+      const row = { name: p.name, file: path.relative(root, p.file) };
+      try {
+        const frame = await photo1080(p.file);
+        await stylizer.stylizeFrame(frame); // warm-up: model and warp sessions compiled here
+        const runs = [];
+        for (let i = 0; i < (quick ? 3 : 7); ++i) runs.push(await stylizer.stylizeFrame(frame));
+        row.faces = runs[0].faces.length;
+        for (const stage of ['detect', 'align', 'stylize', 'paste', 'total']) row[`${stage}Ms`] = round(median(runs.map((r) => r.timings[stage])));
+      } catch (e) {
+        row.skipped = String(e?.message ?? e).split('\n')[0];
+      }
+      rows.push(row);
+    }
+  } catch (e) {
+    for (const p of photos) rows.push({ name: p.name, skipped: String(e?.message ?? e).split('\n')[0] });
+  } finally {
+    await stylizer?.dispose?.();
+  }
+  return rows;
+}
+
+export async function benchVideo(api, root, { quick }) {
+  const clips = ['short_hamilton_clip.mp4', '908.mp4'].map((f) => path.join(root, '..', 'shared', 'data', 'video', f));
+  const detector = pipelineDetector(root);
+  const rows = [];
+  for (const clip of clips) {
+    const row = { name: path.basename(clip) };
+    try {
+      if (!api.measureVideoFps) throw new Error('lib/video measureVideoFps is not available');
+      if (!existsSync(detector)) throw new Error(`no detector at ${detector} (set FACESTYLE_DETECTOR)`);
+      const r = await api.measureVideoFps(clip, { detector, size: 256, batch: 4, maxFrames: quick ? 24 : 60, repeats: quick ? 1 : 2 });
+      Object.assign(row, { frames: r.frames, faces: r.faces, pipelineFps: round(r.pipelineFps, 2), stylizeFps: round(r.stylizeFps, 2), detectFps: round(r.detectFps, 2), efficiency: round(r.efficiency, 2) });
+    } catch (e) {
+      row.skipped = String(e?.message ?? e).split('\n')[0];
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+export function pipelineMarkdown(r) {
+  const L = [];
+  const cell = (v) => (v == null ? '' : String(v));
+  if (r.faces?.length) {
+    L.push('## Faces: one photo, ms per stage (shipped model, crop 256, YuNet s dynamic)', '', '| photo | faces | detect | align | stylize | paste | total | note |', '|---|---|---|---|---|---|---|---|');
+    for (const f of r.faces) L.push(`| ${f.name} | ${cell(f.faces)} | ${cell(f.detectMs)} | ${cell(f.alignMs)} | ${cell(f.stylizeMs)} | ${cell(f.pasteMs)} | ${cell(f.totalMs)} | ${f.skipped ? `skipped: ${f.skipped}` : ''} |`);
+    L.push('');
+  }
+  if (r.video?.length) {
+    L.push('## Video: frames per second (shipped model, crop 256, batch 4)', '', '| clip | frames | faces | pipeline fps | stylize-alone fps | efficiency | note |', '|---|---|---|---|---|---|---|');
+    for (const v of r.video) L.push(`| ${v.name} | ${cell(v.frames)} | ${cell(v.faces)} | ${cell(v.pipelineFps)} | ${cell(v.stylizeFps)} | ${cell(v.efficiency)} | ${v.skipped ? `skipped: ${v.skipped}` : ''} |`);
+    L.push('');
+  }
+  return L.join('\n');
+}
