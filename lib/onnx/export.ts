@@ -100,8 +100,16 @@ function normalizeChain(w: Writer, x: string, out: string, axes: number[], eps: 
 }
 
 export const EXPORTERS: Record<string, Emit> = {
-  Conv2D: (w, n, ins, outs, a, s) =>
-    w.node('Conv', ins, outs, [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group'))], n.name),
+  Conv2D: (w, n, ins, outs, a, s) => {
+    // A fused activation (set by the inference passes) goes back out as its own ONNX node.
+    const act = (a.activation as string | undefined) ?? '';
+    const convOut = act ? w.tmp(outs[0]) : outs[0];
+    w.node('Conv', ins, [convOut], [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group'))], n.name);
+    if (!act) return;
+    if (act === 'LeakyRelu') w.node('LeakyRelu', [convOut], outs, [attrF('alpha', num(a, 'activation_alpha'))]);
+    else if (act === 'Clip') w.node('Clip', [convOut, w.floats(`${n.name}/min`, [num(a, 'activation_min')], []), w.floats(`${n.name}/max`, [num(a, 'activation_max')], [])], outs);
+    else w.node(act, [convOut], outs);
+  },
   ConvTranspose2D: (w, n, ins, outs, a, s) =>
     w.node('ConvTranspose', ins, outs, [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group')), attrInts('output_padding', ints(a, 'output_padding'))], n.name),
   MaxPool: same('MaxPool', (a) => [attrInts('kernel_shape', ints(a, 'kernel_shape')), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('ceil_mode', num(a, 'ceil_mode'))]),
