@@ -12,6 +12,12 @@ const median = (xs) => {
 };
 const round = (x, d = 1) => (x == null || !Number.isFinite(x) ? null : Number(x.toFixed(d)));
 
+// The shipped default model, named explicitly: the API compiled into bench/out/dist would look for
+// models/ beside that copy.
+export function pipelineModel(root) {
+  return path.join(root, 'models', 'comic-light.json');
+}
+
 export function pipelineDetector(root) {
   return process.env.FACESTYLE_DETECTOR || path.join(root, '..', 'shared', 'data', 'models', 'detection', 'yunet_s_dynamic.onnx');
 }
@@ -25,7 +31,7 @@ async function photo1080(file) {
 export async function benchFaces(api, root, { quick }) {
   const data = path.join(root, '..', 'shared', 'data', 'faces', 'whole');
   const photos = [
-    { name: '1920x1080, one face', file: path.join(data, 'codeformer', '00.jpg') },
+    { name: '1920x1080, one face', file: path.join(data, 'animegan2', '1.jpg') },
     { name: '1920x1080, several faces', file: path.join(data, 'dlib_faces', 'bald_guys.jpg') },
   ];
   const detector = pipelineDetector(root);
@@ -33,7 +39,7 @@ export async function benchFaces(api, root, { quick }) {
   let stylizer = null;
   try {
     if (!existsSync(detector)) throw new Error(`no detector at ${detector} (set FACESTYLE_DETECTOR)`);
-    stylizer = await api.createFaceStylizer({ detector, faces: 'all', size: 256 });
+    stylizer = await api.createFaceStylizer({ model: pipelineModel(root), detector, faces: 'all', size: 256 });
     for (const p of photos) {
       const row = { name: p.name, file: path.relative(root, p.file) };
       try {
@@ -65,7 +71,7 @@ export async function benchVideo(api, root, { quick }) {
     try {
       if (!api.measureVideoFps) throw new Error('lib/video measureVideoFps is not available');
       if (!existsSync(detector)) throw new Error(`no detector at ${detector} (set FACESTYLE_DETECTOR)`);
-      const r = await api.measureVideoFps(clip, { detector, size: 256, batch: 4, maxFrames: quick ? 24 : 60, repeats: quick ? 1 : 2 });
+      const r = await api.measureVideoFps(clip, { model: pipelineModel(root), detector, size: 256, batch: 4, maxFrames: quick ? 24 : 60, repeats: quick ? 1 : 2 });
       Object.assign(row, { frames: r.frames, faces: r.faces, pipelineFps: round(r.pipelineFps, 2), stylizeFps: round(r.stylizeFps, 2), detectFps: round(r.detectFps, 2), efficiency: round(r.efficiency, 2) });
     } catch (e) {
       row.skipped = String(e?.message ?? e).split('\n')[0];
