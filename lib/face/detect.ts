@@ -93,7 +93,14 @@ export function resolveLandmarksPath(option: true | string): string {
 async function createSession(file: string, what: string): Promise<Ort.InferenceSession> {
   const ort = await loadOrt();
   try {
-    return await ort.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: 0, graphOptimizationLevel: 'all' });
+    // Idle onnxruntime threads must not spin: detection shares the cores with the native stylizer
+    // (video pipeline stages overlap), and spinning workers steal its time.
+    return await ort.InferenceSession.create(file, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: 0,
+      graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    });
   } catch (e) {
     throw new FacestyleError('ERR_FACESTYLE_FORMAT', `${what} '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
   }
