@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/broadcast.h"
 #include "facestyle/kernel.h"
 
 namespace facestyle::cuda {
@@ -41,44 +42,11 @@ int deviceComputeCapability();
 // TF32 tensor-core math for Conv/MatMul/Gemm (see math_mode.cuh); false forces the fp32 path.
 bool useTf32();
 
-// Requires between minIn and maxIn inputs (the first minIn present) and exactly nOut outputs.
-inline void requireArity(const KernelContext& ctx, size_t minIn, size_t maxIn, size_t nOut) {
-  ctx.require(ctx.inputs.size() >= minIn && ctx.inputs.size() <= maxIn,
-              "expected " + (minIn == maxIn ? std::to_string(minIn) : std::to_string(minIn) + " to " + std::to_string(maxIn)) +
-                  " inputs but received " + std::to_string(ctx.inputs.size()));
-  for (size_t i = 0; i < minIn; ++i) {
-    const Tensor& t = ctx.inputs[i];
-    ctx.require(t.data != nullptr || (!t.shape.empty() && shapeElements(t.shape) == 0),
-                "input " + std::to_string(i) + " is required but missing");
-  }
-  ctx.require(ctx.outputs.size() == nOut,
-              "expected " + std::to_string(nOut) + " outputs but received " + std::to_string(ctx.outputs.size()));
-}
-
-inline int normalizeAxis(const KernelContext& ctx, int64_t axis, int rank, const char* what = "axis") {
-  int64_t a = axis < 0 ? axis + rank : axis;
-  ctx.require(a >= 0 && a < rank, std::string("expected ") + what + " in [" + std::to_string(-rank) + ", " +
-                                      std::to_string(rank - 1) + "] but received " + std::to_string(axis));
-  return static_cast<int>(a);
-}
-
-inline std::vector<int64_t> contiguousStrides(const Shape& shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
-// Strides of `shape` right-aligned to an output of rank `rank`; broadcast axes get 0.
-inline std::vector<int64_t> broadcastStrides(const Shape& shape, size_t rank) {
-  std::vector<int64_t> strides(rank, 0);
-  int64_t stride = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    size_t axis = shape.size() - 1 - i;
-    strides[rank - 1 - i] = shape[axis] == 1 ? 0 : stride;
-    stride *= shape[axis];
-  }
-  return strides;
-}
+// Arity, axis and stride helpers are host code shared with the CPU kernels (one definition).
+using cpu::broadcastStrides;
+using cpu::contiguousStrides;
+using cpu::normalizeAxis;
+using cpu::requireArity;
 
 // A walk over a dense index space with N sets of strides: element `flat` (row-major over dims)
 // reads offset sum(index_k * strides[t][k]) for each t. Passed to kernels by value. Every tensor
