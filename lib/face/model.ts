@@ -8,6 +8,7 @@ import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, argumentError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
+import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { packageRoot } from '../native.js';
@@ -110,7 +111,8 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
   if (output.shape.join(',') !== input.shape.join(','))
     throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${what}: expected the output shape to equal the input [${input.shape.join(',')}] but it is [${output.shape.join(',')}]`);
   const batch = input.shape[0];
-  const session: Session = await compile(graph, { device: options.device ?? 'cpu', threads: options.threads ?? 0 });
+  // Inference only: pads, norms and activations fold into the convolutions (same outputs, fewer passes).
+  const session: Session = await compile(optimizeForInference(graph), { device: options.device ?? 'cpu', threads: options.threads ?? 0 });
   return {
     name: graph.name,
     size,
