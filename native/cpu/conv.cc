@@ -10,6 +10,7 @@
 
 #include "cpu/conv_fast.h"
 #include "cpu/conv_kernels.h"
+#include "cpu/conv_mobile.h"
 #include "cpu/gemm.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
@@ -281,6 +282,7 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   const ConvActivation none;
   const ConvActivation& a = act ? *act : none;
   if (g.group == g.c && g.group == g.m) {
+    if (conv2dDepthwiseFast(g, x, w, bias, y, threads, a)) return;
     // Depthwise: a direct kernel (cpu/conv_fast.h; SIMD level picked at run time), no im2col. At
     // stride 1, small planes (rows under 48 columns: 14x14 to 40x40 in PFLD and YuNet) go flat, where
     // the row-wise kernel spends most of its time on edge columns (PFLD 256ch 14x14: 2-3x faster); so
@@ -296,6 +298,7 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   const Window2D& v = g.win;
   const int64_t cg = g.cg(), mg = g.mg(), P = g.oh * g.ow, K = cg * g.kh * g.kw;
   const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
+  if (pointwise && conv2dPointwiseFast(g, x, w, bias, y, threads, a)) return;
   if (useDirectConv(g, pointwise)) return conv2dDirect(g, x, w, bias, y, threads, &a);
   if (P <= 4) return conv2dFewOutputs(g, x, w, bias, y, threads, a, pointwise);
   // Bias and the activations GEMM can apply go into its epilogue, while each tile of C is in cache;
