@@ -2,12 +2,12 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alignFace, alignFaces, applyAffine, arcfaceTemplate, ffhqTemplate, invertAffine, similarityTransform } from '../lib/face/align.js';
+import { alignFace, alignFaces, alignmentMatrix, applyAffine, arcfaceTemplate, ffhqKeyPoints5, ffhqKeyPoints68, ffhqTemplate, ffhqTransform, invertAffine, similarityTransform } from '../lib/face/align.js';
 import { detectFaces } from '../lib/face/detect.js';
 import { toRgbImage } from '../lib/face/image.js';
 import type { Affine2x3, Landmarks5, Point } from '../lib/face/types.js';
 import { mulberry32 } from '../lib/graph/tensor.js';
-import { DETECTOR } from './face-fixtures.js';
+import { DETECTOR, PFLD } from './face-fixtures.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
 const similarity = (deg: number, s: number, tx: number, ty: number): Affine2x3 => {
@@ -64,32 +64,146 @@ describe('similarity transform', () => {
   });
 });
 
-describeShared('alignment on real faces', () => {
-  const aligned = ['codeformer', 'gfpgan', 'codeformer_gray'].flatMap((d) => readdirSync(sharedData(`faces/aligned/${d}`)).map((f) => sharedData(`faces/aligned/${d}/${f}`)));
+/** The FFHQ script's quad, transcribed in its own terms (numpy flipud and hypot spelled out). */
+function ffhqQuad(eyeLeft: Point, eyeRight: Point, mouthLeft: Point, mouthRight: Point): Point[] {
+  const add = (a: Point, b: Point): Point => [a[0] + b[0], a[1] + b[1]];
+  const sub = (a: Point, b: Point): Point => [a[0] - b[0], a[1] - b[1]];
+  const mul = (a: Point, k: number): Point => [a[0] * k, a[1] * k];
+  const flipudNeg = (v: Point): Point => [-v[1], v[0]]; // np.flipud(v) * [-1, 1]
+  const eyeAvg = mul(add(eyeLeft, eyeRight), 0.5);
+  const eyeToEye = sub(eyeRight, eyeLeft);
+  const mouthAvg = mul(add(mouthLeft, mouthRight), 0.5);
+  const eyeToMouth = sub(mouthAvg, eyeAvg);
+  let x = sub(eyeToEye, flipudNeg(eyeToMouth));
+  x = mul(x, 1 / Math.hypot(...x));
+  x = mul(x, Math.max(Math.hypot(...eyeToEye) * 2.0, Math.hypot(...eyeToMouth) * 1.8));
+  const y = flipudNeg(x);
+  const c = add(eyeAvg, mul(eyeToMouth, 0.1));
+  // Upper left, lower left, lower right, upper right.
+  return [sub(sub(c, x), y), add(sub(c, x), y), add(add(c, x), y), sub(add(c, x), y)];
+}
 
-  it('re-aligning FFHQ-aligned 512 crops gives a matrix within 2% of identity (mean over the set)', async () => {
-    const mats: Affine2x3[] = [];
-    for (const file of aligned) {
-      // Faces fill these crops; YuNet's landmarks are steadier on a smaller input.
-      const faces = await detectFaces(file, { detector: DETECTOR, inputSize: 160, flipTest: true });
-      expect(faces.length, file).toBeGreaterThanOrEqual(1);
-      const m = similarityTransform(faces[0].landmarks, ffhqTemplate(512));
-      // Each crop individually: the same face geometry within 20% (5-point detections on crops
-      // made by the 68-point FFHQ procedure differ face by face).
-      expect(Math.abs(m[0] - 1) + Math.abs(m[1]), file).toBeLessThan(0.2);
-      mats.push(m);
+describe('FFHQ alignment procedure', () => {
+  it('maps the quad of the FFHQ script onto the crop corners (pixel edges at -0.5 and size-0.5)', () => {
+    const rng = mulberry32(11);
+    for (let t = 0; t < 20; ++t) {
+      // A random face: eyes ~60 px apart, mouth below, rotated, anywhere.
+      const r = (rng() - 0.5) * 1.2, s = 0.5 + 2 * rng(), ox = 1000 * rng(), oy = 1000 * rng();
+      const place = ([x, y]: Point): Point => [ox + s * (x * Math.cos(r) - y * Math.sin(r)), oy + s * (x * Math.sin(r) + y * Math.cos(r))];
+      const jitter = () => (rng() - 0.5) * 8;
+      const eyeL = place([-30 + jitter(), jitter()]), eyeR = place([30 + jitter(), jitter()]);
+      const mouthL = place([-25 + jitter(), 55 + 20 * rng()]), mouthR = place([25 + jitter(), 55 + 20 * rng()]);
+      const size = [256, 512, 1024][t % 3];
+      const m = ffhqTransform({ eyeLeft: eyeL, eyeRight: eyeR, mouth: [(mouthL[0] + mouthR[0]) / 2, (mouthL[1] + mouthR[1]) / 2] }, size);
+      const corners: Point[] = [[-0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5], [size - 0.5, -0.5]];
+      ffhqQuad(eyeL, eyeR, mouthL, mouthR).forEach((q, i) => {
+        const p = applyAffine(m, q);
+        expect(p[0]).toBeCloseTo(corners[i][0], 6);
+        expect(p[1]).toBeCloseTo(corners[i][1], 6);
+      });
     }
-    const mean = [0, 1, 2, 3, 4, 5].map((i) => mats.reduce((s, m) => s + m[i], 0) / mats.length);
-    const linear = [mean[0] - 1, mean[1], mean[3], mean[4] - 1].map(Math.abs);
-    expect(Math.max(...linear)).toBeLessThan(0.02);
-    expect(Math.abs(mean[2]) / 512).toBeLessThan(0.02);
-    expect(Math.abs(mean[5]) / 512).toBeLessThan(0.02);
+  });
+
+  it('reads eye centres from 6 points each and the mouth from its corners; 5 points use the eye points', () => {
+    // 68 points where only the FFHQ ones matter: the others are far away and must be ignored.
+    const p: Point[] = Array.from({ length: 68 }, (_, i) => [1000 + i, -500]);
+    const eyeL: Point[] = [[90, 100], [95, 97], [100, 97], [105, 100], [100, 103], [95, 103]];
+    eyeL.forEach((q, i) => (p[36 + i] = q));
+    eyeL.forEach(([x, y], i) => (p[42 + i] = [x + 60, y + 4]));
+    p[48] = [100, 170];
+    p[54] = [150, 174];
+    const k = ffhqKeyPoints68(p);
+    expect(k.eyeLeft).toEqual([97.5, 100]);
+    expect(k.eyeRight).toEqual([157.5, 104]);
+    expect(k.mouth).toEqual([125, 172]);
+    const five = ffhqKeyPoints5([[97.5, 100], [157.5, 104], [0, 0], [100, 170], [150, 174]]);
+    expect(five).toEqual(k);
+    // A Face with 68 points aligns by them; without, by its 5.
+    const face = { box: [0, 0, 1, 1] as [number, number, number, number], score: 1, landmarks: [[90, 100], [150, 100], [0, 0], [100, 170], [150, 170]] as Landmarks5 };
+    expect(alignmentMatrix({ ...face, landmarks68: p })).toEqual(ffhqTransform(k, 512));
+    expect(alignmentMatrix(face)).toEqual(ffhqTransform(ffhqKeyPoints5(face.landmarks), 512));
+    expect(alignmentMatrix(face, 'ffhq-template', 256)).toEqual(similarityTransform(face.landmarks, ffhqTemplate(256)));
+  });
+});
+
+/** Per-crop distance from identity: the larger of the linear part's and the translation's (over the crop size). */
+const identityError = (m: Affine2x3, size: number) => ({
+  linear: Math.max(Math.abs(m[0] - 1), Math.abs(m[1]), Math.abs(m[3]), Math.abs(m[4] - 1)),
+  translation: Math.max(Math.abs(m[2]), Math.abs(m[5])) / size,
+});
+
+describeShared('alignment on real faces', () => {
+  const aligned = ['codeformer', 'gfpgan'].flatMap((d) => readdirSync(sharedData(`faces/aligned/${d}`)).map((f) => sharedData(`faces/aligned/${d}/${f}`)));
+
+  /** FFHQ matrices (68 and 5 points) of every crop of the given sets, with their errors from identity. */
+  async function realign(sets: string[], size: number) {
+    const rows: { file: string; m68: Affine2x3; m5: Affine2x3; e68: number; e5: number }[] = [];
+    for (const set of sets)
+      for (const f of readdirSync(sharedData(`faces/aligned/${set}`))) {
+        // Default detection (faces that fill the photo are found by its close-up retry), PFLD on top.
+        const [face] = await detectFaces(sharedData(`faces/aligned/${set}/${f}`), { detector: DETECTOR, landmarks68: PFLD });
+        expect(face, f).toBeDefined();
+        const m68 = alignmentMatrix(face, 'ffhq', size), m5 = alignmentMatrix(face.landmarks, 'ffhq', size);
+        const e = (m: Affine2x3) => Math.max(identityError(m, size).linear, identityError(m, size).translation);
+        rows.push({ file: `${set}/${f}`, m68, m5, e68: e(m68), e5: e(m5) });
+      }
+    return rows;
+  }
+  const meanMatrix = (ms: Affine2x3[]) => [0, 1, 2, 3, 4, 5].map((i) => ms.reduce((s, m) => s + m[i], 0) / ms.length) as Affine2x3;
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+  it('re-aligning the FFHQ-aligned 512 crops (FFHQ procedure, 68 PFLD points): per-crop distance from identity as measured, no bias over the set', async () => {
+    const rows = await realign(['codeformer', 'gfpgan', 'codeformer_gray'], 512);
+    expect(rows).toHaveLength(37);
+    // Not every crop is within 2%: PFLD's points are not dlib's, from which the crops were made.
+    // Measured (default detection, PFLD two passes + mirror): 14 of 37 crops within 2%, median
+    // 2.85%, mean 3.7% (the 5-point approximation: 4 of 37, mean 4.6%); worst codeformer/0720 14.3%,
+    // 0763 10%, 0599 8%, Solvay_0018 8% (blurred or old faces where PFLD misplaces mouth or eyes).
+    // The assertions hold these figures with a small margin; the README quotes them.
+    const e68 = rows.map((r) => r.e68);
+    const report = rows.map((r) => `${r.file} ${(100 * r.e68).toFixed(1)}%`).join(', ');
+    expect(e68.filter((e) => e <= 0.02).length, report).toBeGreaterThanOrEqual(12);
+    expect(median(e68), report).toBeLessThan(0.032);
+    expect(Math.max(...e68), report).toBeLessThan(0.16);
+    // The 68-point procedure is closer than its 5-point approximation, crop for crop on average.
+    const e5 = rows.map((r) => r.e5);
+    expect(e68.reduce((a, b) => a + b) / e68.length).toBeLessThan(e5.reduce((a, b) => a + b) / e5.length);
+    // Over the set the two agree with the FFHQ procedure that made the crops: no bias beyond 2%.
+    for (const mean of [meanMatrix(rows.map((r) => r.m68)), meanMatrix(rows.map((r) => r.m5))]) {
+      const { linear, translation } = identityError(mean, 512);
+      expect(linear).toBeLessThan(0.02);
+      expect(translation).toBeLessThan(0.02);
+    }
+    // Faces this large are where the detector's second pass matters for the 5 points: without it
+    // the 5-point error is 8.2% on average (measured) and two faces are missed at 640.
+    const without: number[] = [];
+    for (const r of rows) {
+      const [face] = await detectFaces(sharedData(`faces/aligned/${r.file}`), { detector: DETECTOR, secondPass: false });
+      if (face) without.push(Math.max(identityError(alignmentMatrix(face.landmarks, 'ffhq', 512), 512).linear, identityError(alignmentMatrix(face.landmarks, 'ffhq', 512), 512).translation));
+    }
+    expect(without.reduce((a, b) => a + b) / without.length).toBeGreaterThan(e5.reduce((a, b) => a + b) / e5.length + 0.02);
+  });
+
+  it('the 256 crops of facialcartoonization are FFHQ-aligned too: about half the crops within 2%, no bias over the set', async () => {
+    const rows = await realign(['facialcartoonization_256'], 256);
+    expect(rows).toHaveLength(49);
+    const e68 = rows.map((r) => r.e68);
+    const report = rows.map((r) => `${r.file} ${(100 * r.e68).toFixed(1)}%`).join(', ');
+    // Measured: 25 of 49 within 2%, median 1.95%, mean 2.4% (5 points: 7 of 49, mean 5.1%); worst
+    // 00092 12.7% (sunglasses), then 4.8% and less.
+    expect(e68.filter((e) => e <= 0.02).length, report).toBeGreaterThanOrEqual(22);
+    expect(median(e68), report).toBeLessThan(0.022);
+    expect(Math.max(...e68), report).toBeLessThan(0.14);
+    expect(e68.reduce((a, b) => a + b) / e68.length).toBeLessThan(rows.reduce((a, r) => a + r.e5, 0) / rows.length);
+    const { linear, translation } = identityError(meanMatrix(rows.map((r) => r.m68)), 256);
+    expect(linear).toBeLessThan(0.02);
+    expect(translation).toBeLessThan(0.02);
   });
 
   it('the identity alignment crop of an aligned face is the face itself; batching equals single calls', async () => {
     const img = await toRgbImage(aligned[0]);
     const template = ffhqTemplate(512);
-    const { crop, matrix } = await alignFace(img, template, { size: 512 });
+    const { crop, matrix } = await alignFace(img, template, { size: 512, template: 'ffhq-template' });
     matrix.forEach((v, i) => expect(v).toBeCloseTo([1, 0, 0, 0, 1, 0][i], 9));
     let diff = 0;
     for (let c = 0; c < 3; ++c) for (let i = 0; i < 512 * 512; ++i) diff = Math.max(diff, Math.abs(crop.data[c * 512 * 512 + i] * 255 - img.data[i * 3 + c]));

@@ -5,12 +5,13 @@ import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, expect, it } from 'vitest';
+import { alignFaces } from '../lib/face/align.js';
 import { detectFaces, FaceDetector } from '../lib/face/detect.js';
 import { loadFaceGenerator } from '../lib/face/model.js';
 import { createFaceStylizer, stylize } from '../lib/face/stylize.js';
-import type { RgbImage } from '../lib/face/types.js';
+import type { Landmarks5, RgbImage } from '../lib/face/types.js';
 import { Tensor } from '../lib/graph/tensor.js';
-import { DETECTOR, PFLD, WHOLE, invertingGenerator } from './face-fixtures.js';
+import { ANIME, DETECTOR, PFLD, WHOLE, invertingGenerator } from './face-fixtures.js';
 import { describeShared } from './helpers/shared.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-bad-'));
@@ -69,12 +70,16 @@ describeShared('face pipeline: bad input', () => {
     expect(r.warnings).toHaveLength(1);
   });
 
-  it('grayscale and RGBA inputs are converted to RGB and their faces found', async () => {
+  it('grayscale, RGBA, 16-bit and CMYK inputs are converted to RGB and their faces found', async () => {
     const grey = await sharp(obama).greyscale().toColourspace('b-w').png().toBuffer();
     expect((await sharp(grey).metadata()).channels).toBe(1);
     const rgba = await sharp(obama).ensureAlpha(0.8).png().toBuffer();
     expect((await sharp(rgba).metadata()).channels).toBe(4);
-    for (const buf of [grey, rgba]) {
+    const deep = await sharp(obama).toColourspace('rgb16').png().toBuffer();
+    expect((await sharp(deep).metadata()).depth).toBe('ushort');
+    const cmyk = await sharp(obama).toColourspace('cmyk').jpeg().toBuffer();
+    expect((await sharp(cmyk).metadata()).space).toBe('cmyk');
+    for (const buf of [grey, rgba, deep, cmyk]) {
       const r = await stylize(buf, { ...opts, model: invertingGenerator(64) });
       expect(r.faces.length).toBe(1);
       expect(r.image.data.length).toBe(r.image.width * r.image.height * 3);
@@ -87,6 +92,24 @@ describeShared('face pipeline: bad input', () => {
     writeFileSync(junk, Buffer.from('this is not protobuf'));
     await expect(detectFaces(obama, { detector: junk })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
     await expect(detectFaces(obama, { detector: path.join(tmp, 'none.onnx') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+  });
+
+  it('a landmark model that is missing, not PFLD or not a model, and bad landmarks, are coded errors', async () => {
+    await expect(detectFaces(obama, { ...opts, landmarks68: 42 as unknown as string })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(detectFaces(obama, { ...opts, landmarks68: path.join(tmp, 'none.onnx') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // YuNet has 12 outputs; AnimeGAN has one output but not [b,136] (it also refuses 112x112 NCHW).
+    await expect(detectFaces(obama, { ...opts, landmarks68: DETECTOR })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    await expect(detectFaces(obama, { ...opts, landmarks68: ANIME })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    const junk = path.join(tmp, 'junk68.onnx');
+    writeFileSync(junk, Buffer.from('not a model'));
+    await expect(detectFaces(obama, { ...opts, landmarks68: junk })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    const img = { data: new Uint8Array(64 * 64 * 3), width: 64, height: 64 };
+    const ten = Array.from({ length: 10 }, (_, i) => [i, i]);
+    await expect(alignFaces(img, [ten as unknown as Landmarks5])).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    const nan = Array.from({ length: 68 }, (_, i) => [i, i === 40 ? NaN : i]);
+    await expect(alignFaces(img, [nan as unknown as Landmarks5])).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(alignFaces(img, [{ box: [0, 0, 1, 1], score: 1, landmarks: ten } as unknown as Landmarks5])).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(alignFaces(img, [ten.slice(0, 5) as Landmarks5], { template: 'dlib' as 'ffhq' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
   });
 
   it('bad RgbImages, options and models are argument/shape/not-found errors', async () => {

@@ -1,12 +1,12 @@
 // `facestyle stylize` through commander, in-process (stdout/stderr captured).
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import sharp from 'sharp';
 import { afterAll, afterEach, expect, it, vi } from 'vitest';
 import { registerStylizeCommand } from '../lib/cli/stylize.js';
-import { ANIME, DETECTOR, WHOLE } from './face-fixtures.js';
+import { ANIME, DETECTOR, PFLD, WHOLE } from './face-fixtures.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-cli-'));
@@ -64,10 +64,31 @@ describeShared('facestyle stylize (CLI)', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 512, 512]);
   });
 
-  it('largest face only by default; coded errors for a missing input and an unknown output format', async () => {
+  it('refuses to overwrite its input; creates the output folder; --landmarks, --template and --quality', async () => {
+    const input = path.join(tmp, 'inplace');
+    mkdirSync(input);
+    const photo = path.join(input, 'a.jpg');
+    copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), photo);
+    await expect(cli(input, '-o', input, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/overwritten/) });
+    await expect(cli(photo, '-o', photo, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--quality', '0')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--template', 'nope')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--landmarks', path.join(tmp, 'none.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // A nested output path that does not exist yet; lower quality gives a smaller file.
+    const [hi, lo] = [path.join(tmp, 'new', 'deeper', 'hi.jpg'), path.join(tmp, 'new', 'deeper', 'lo.jpg')];
+    expect((await cli(photo, '-o', hi, ...model, '--landmarks', PFLD, '--quality', '95')).code).toBe(0);
+    expect((await cli(photo, '-o', lo, ...model, '--template', 'arcface', '--landmarks', 'off', '--quality', '30')).code).toBe(0);
+    expect(statSync(lo).size).toBeLessThan(statSync(hi).size);
+  });
+
+  it('largest face only by default; --min-face; coded errors for a missing input and an unknown output format', async () => {
     const out = path.join(tmp, 'one.jpg');
     const r = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json');
     expect(JSON.parse(r.stdout).images[0].faces).toHaveLength(1);
+    // --min-face drops faces smaller than the given side: here every face, so the photo is unchanged.
+    const none = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json', '--all-faces', '--min-face', '5000');
+    expect(JSON.parse(none.stdout).images[0].faces).toHaveLength(0);
+    expect(JSON.parse(none.stdout).images[0].warnings[0]).toMatch(/no face/i);
     await expect(cli(path.join(tmp, 'missing.jpg'), '-o', out, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     await expect(cli(path.join(WHOLE, 'face_recognition/obama.jpg'), '-o', path.join(tmp, 'x.bmpx'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
   });

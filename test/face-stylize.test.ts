@@ -12,7 +12,7 @@ import { cropRegion, featherMask, pasteFaces } from '../lib/face/paste.js';
 import { createFaceStylizer, stylize, stylizeFile } from '../lib/face/stylize.js';
 import type { RgbImage } from '../lib/face/types.js';
 import { Tensor } from '../lib/graph/tensor.js';
-import { ANIME, DETECTOR, WHOLE, invertingGenerator, meanGradient } from './face-fixtures.js';
+import { ANIME, DETECTOR, PFLD, WHOLE, invertingGenerator, meanGradient } from './face-fixtures.js';
 import { describeShared } from './helpers/shared.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-faces-'));
@@ -100,7 +100,7 @@ describeShared('stylize pipeline', () => {
     const rotated = path.join(tmp, 'rotated.jpg');
     // Stored 300x200 with orientation 6: displayed as 200x300.
     await sharp(obama).resize(300, 200, { fit: 'fill' }).withMetadata({ orientation: 6 }).jpeg().toFile(rotated);
-    for (const ext of ['png', 'webp', 'jpg']) {
+    for (const ext of ['png', 'webp', 'jpg', 'gif']) {
       const out = path.join(tmp, `out.${ext}`);
       await stylizeFile(rotated, out, { detector: DETECTOR, model: invertingGenerator(64) });
       const meta = await sharp(out).metadata();
@@ -108,6 +108,70 @@ describeShared('stylize pipeline', () => {
       expect(meta.format).toBe(ext === 'jpg' ? 'jpeg' : ext);
     }
     await expect(stylizeFile(obama, path.join(tmp, 'out.xyz'), { detector: DETECTOR, model: invertingGenerator(64) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('keeps transparency: an RGBA PNG comes back with the same alpha (PNG, WebP), flattened for JPEG', async () => {
+    // Obama with a transparent left third and a half-transparent band under it.
+    const { data, info } = await sharp(obama).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    for (let y = 0; y < info.height; ++y)
+      for (let x = 0; x < info.width / 3; ++x) data[(y * info.width + x) * 4 + 3] = y < info.height / 2 ? 0 : 128;
+    const rgba = await sharp(data, { raw: { width: info.width, height: info.height, channels: 4 } }).png().toBuffer();
+    const model = invertingGenerator(64);
+    for (const ext of ['png', 'webp']) {
+      const out = path.join(tmp, `alpha.${ext}`);
+      const r = await stylizeFile(rgba, out, { detector: DETECTOR, model, ...(ext === 'webp' ? { quality: 100 } : {}) });
+      expect(r.faces).toHaveLength(1);
+      const back = await sharp(out).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      expect(back.info.channels).toBe(4);
+      let alphaDiff = 0, colourDiff = 0, n = 0;
+      for (let p = 0; p < info.width * info.height; ++p) {
+        alphaDiff = Math.max(alphaDiff, Math.abs(back.data[p * 4 + 3] - data[p * 4 + 3]));
+        // Half-transparent pixels keep their colour (not darkened by the black flattening).
+        if (data[p * 4 + 3] === 128 && ext === 'png') {
+          colourDiff += Math.abs(back.data[p * 4] - data[p * 4]);
+          ++n;
+        }
+      }
+      expect(alphaDiff, ext).toBeLessThanOrEqual(ext === 'png' ? 0 : 2);
+      if (ext === 'png') expect(colourDiff / n).toBeLessThan(1.5);
+    }
+    const jpg = path.join(tmp, 'alpha.jpg');
+    await stylizeFile(rgba, jpg, { detector: DETECTOR, model });
+    expect((await sharp(jpg).metadata()).channels).toBe(3);
+  });
+
+  it('uses 68 PFLD points for the FFHQ alignment when a model is found (auto), not when turned off', async () => {
+    const img = await toRgbImage(obama);
+    const model = invertingGenerator(64);
+    const before = process.env.FACESTYLE_LANDMARKS;
+    try {
+      delete process.env.FACESTYLE_LANDMARKS;
+      expect((await stylize(img, { detector: DETECTOR, model })).faces[0].landmarks68).toBeUndefined();
+      process.env.FACESTYLE_LANDMARKS = PFLD;
+      const auto = await stylize(img, { detector: DETECTOR, model });
+      expect(auto.faces[0].landmarks68).toHaveLength(68);
+      expect((await stylize(img, { detector: DETECTOR, model, landmarks68: false })).faces[0].landmarks68).toBeUndefined();
+      // The template fits read 5 points, so 'auto' does not load PFLD for them.
+      expect((await stylize(img, { detector: DETECTOR, model, template: 'arcface' })).faces[0].landmarks68).toBeUndefined();
+      // A FACESTYLE_LANDMARKS naming no file is an error, not silently ignored.
+      process.env.FACESTYLE_LANDMARKS = path.join(tmp, 'no-pfld.onnx');
+      await expect(stylize(img, { detector: DETECTOR, model })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('FACESTYLE_LANDMARKS') });
+      process.env.FACESTYLE_LANDMARKS = PFLD;
+      // And the crop follows the 68 points: the same face without them pastes differently.
+      const stylizer = await createFaceStylizer({ detector: DETECTOR, model, landmarks68: PFLD });
+      try {
+        const [face] = await stylizer.detect(img);
+        const with68 = await stylizer.stylizeFaces(img, [face]);
+        const without = await stylizer.stylizeFaces(img, [{ ...face, landmarks68: undefined }]);
+        expect(Buffer.compare(Buffer.from(with68.data), Buffer.from(without.data))).not.toBe(0);
+        expect(Buffer.compare(Buffer.from(with68.data), Buffer.from(auto.image.data))).toBe(0);
+      } finally {
+        await stylizer.dispose();
+      }
+    } finally {
+      if (before === undefined) delete process.env.FACESTYLE_LANDMARKS;
+      else process.env.FACESTYLE_LANDMARKS = before;
+    }
   });
 
   it('frame API: detect, stylizeFaces with given faces, stylizeFrame, timings', async () => {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { drawFaces } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
-import { type FaceStylizer, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
+import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
 
 interface StylizeCliOptions {
@@ -23,6 +23,10 @@ interface StylizeCliOptions {
   threshold?: string;
   concurrency?: string;
   limitInputPixels?: string;
+  landmarks?: string;
+  template?: string;
+  quality?: string;
+  minFace?: string;
 }
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|avif|gif)$/i;
@@ -57,13 +61,23 @@ function progress(total: number) {
   };
 }
 
-async function processOne(stylizer: FaceStylizer, input: string, output: string, o: StylizeCliOptions, limit: number | undefined): Promise<FrameResult> {
-  const image = await toRgbImage(input, { limitInputPixels: limit });
+async function processOne(stylizer: FaceStylizer, input: string, output: string, o: StylizeCliOptions, limit: number | undefined, quality: number): Promise<FrameResult> {
+  const image = await toRgbImage(input, { limitInputPixels: limit, keepAlpha: true });
   const result = o.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
-  await writeRgbImage(result.image, output);
-  if (o.debug) await writeRgbImage(await drawFaces(image, result.faces), debugPath(output));
+  if (image.alpha) result.image.alpha = image.alpha;
+  await writeRgbImage(result.image, output, { quality });
+  if (o.debug) await writeRgbImage(await drawFaces(image, result.faces), debugPath(output), { quality });
   return result;
 }
+
+/** --landmarks: 'auto' (PFLD when FACESTYLE_LANDMARKS or models/landmarks/pfld.onnx exists), 'off', or a path. */
+function landmarksFlag(v: string | undefined): boolean | string {
+  if (v === undefined || v === 'auto') return 'auto';
+  if (v === 'off' || v === 'none') return false;
+  return v;
+}
+
+const same = (a: string, b: string) => path.resolve(a) === path.resolve(b);
 
 const round = (t: Record<string, number>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v * 10) / 10]));
 
@@ -74,13 +88,27 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   if (folder) {
     const files = readdirSync(input).filter((f) => IMAGE_EXT.test(f)).sort();
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
+    // Writing into the input folder would replace the originals one by one.
+    if (same(input, o.output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input folder: the originals would be overwritten; choose another folder`);
     mkdirSync(o.output, { recursive: true });
-    jobs = files.map((f) => ({ input: path.join(input, f), output: path.join(o.output, f) }));
+    // An input whose format cannot be written keeps its name with .png added.
+    jobs = files.map((f) => {
+      let name = f;
+      try {
+        formatFromPath(f);
+      } catch {
+        name = `${f}.png`;
+      }
+      return { input: path.join(input, f), output: path.join(o.output, name) };
+    });
   } else {
     const out = existsSync(o.output) && statSync(o.output).isDirectory() ? path.join(o.output, path.basename(input)) : o.output;
     formatFromPath(out);
+    if (same(input, out)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input file: choose another output`);
+    mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     jobs = [{ input, output: out }];
   }
+  const quality = is.integerInRange('--quality', num('quality', o.quality) ?? 90, 1, 100);
   const limit = num('limit-input-pixels', o.limitInputPixels);
   const stylizer = await createFaceStylizer({
     model: o.model,
@@ -91,6 +119,9 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     detector: o.detector,
     engine: o.engine as 'native' | 'onnxruntime' | undefined,
     scoreThreshold: num('threshold', o.threshold),
+    minSize: num('min-face', o.minFace),
+    landmarks68: landmarksFlag(o.landmarks),
+    template: o.template as FaceStylizerOptions['template'],
   });
   const concurrency = is.integerInRange('--concurrency', num('concurrency', o.concurrency) ?? 2, 1, 64);
   const bar = folder ? progress(jobs.length) : null;
@@ -103,7 +134,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
       const k = next++;
       const job = jobs[k];
       try {
-        const r = await processOne(stylizer, job.input, job.output, o, limit);
+        const r = await processOne(stylizer, job.input, job.output, o, limit, quality);
         report[k] = { input: job.input, output: job.output, faces: r.faces.map((f) => ({ box: f.box.map((v) => Math.round(v * 10) / 10), score: Math.round(f.score * 1000) / 1000, landmarks: f.landmarks.map((p) => p.map((v) => Math.round(v * 10) / 10)) })), timings: round({ ...r.timings }), warnings: r.warnings };
         for (const w of r.warnings) if (!o.json) process.stderr.write(`facestyle: ${job.input}: ${w}\n`);
         bar?.tick(path.basename(job.input), `${r.faces.length} face(s)`);
@@ -149,6 +180,10 @@ export function registerStylizeCommand(program: Command): void {
     .option('--threshold <x>', 'detection score threshold', '0.5')
     .option('--concurrency <n>', 'images processed at once for a folder', '2')
     .option('--limit-input-pixels <n>', 'refuse images with more pixels than this')
+    .option('--landmarks <auto|off|path>', '68-point PFLD model for FFHQ alignment: auto uses FACESTYLE_LANDMARKS or models/landmarks/pfld.onnx when present', 'auto')
+    .option('--template <ffhq|ffhq-template|arcface>', 'alignment: the FFHQ procedure (default) or a least-squares 5-point template', 'ffhq')
+    .option('--quality <n>', 'JPEG/WebP/AVIF/TIFF quality 1..100', '90')
+    .option('--min-face <px>', 'ignore faces smaller than this (box side, image pixels)')
     .action(async (input: string, o: StylizeCliOptions) => {
       process.exitCode = await runStylizeCommand(input, o);
     });

@@ -1,5 +1,6 @@
-// Alignment: a least-squares similarity (rotation + uniform scale + translation, Umeyama without
-// reflection) from the 5 detected points to a template, then a crop by the native WarpAffine op.
+// Alignment: an image -> crop similarity per face, then the crops by the native WarpAffine op.
+// 'ffhq' is the FFHQ dataset's procedure (from 68 points when there are, else its 5-point
+// approximation); 'ffhq-template' and 'arcface' fit the 5 points to a template by least squares.
 import { argumentError, shapeError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
 import { rgbToTensor } from '../image/io.js';
@@ -7,10 +8,11 @@ import * as is from '../is.js';
 import type { WarpBorder } from '../ops/warp.js';
 import { WARP_BORDERS } from '../ops/warp.js';
 import type { DeviceName } from '../runtime/session.js';
-import type { Affine2x3, Landmarks5, Point, RgbImage } from './types.js';
+import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
 import { warpAffine } from './warp.js';
 
-export type AlignTemplate = 'ffhq' | 'arcface';
+export type AlignTemplate = 'ffhq' | 'ffhq-template' | 'arcface';
+export const ALIGN_TEMPLATES = ['ffhq', 'ffhq-template', 'arcface'] as const;
 
 // Templates (../shared/data/README.md): FFHQ for 512 (facexlib), ArcFace for 112.
 const FFHQ_512: Point[] = [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118]];
@@ -26,6 +28,7 @@ export function arcfaceTemplate(size = 112): Landmarks5 {
   return ARCFACE_112.map(([x, y]) => [(x * size) / 112, (y * size) / 112]) as Landmarks5;
 }
 
+/** The 5-point template of a least-squares template ('ffhq' uses the FFHQ 5-point template). */
 export function faceTemplate(template: AlignTemplate, size: number): Landmarks5 {
   return template === 'arcface' ? arcfaceTemplate(size) : ffhqTemplate(size);
 }
@@ -58,6 +61,89 @@ export function similarityTransform(src: readonly Point[], dst: readonly Point[]
   return [a, -b, mdx - (a * msx - b * msy), b, a, mdy - (b * msx + a * msy)];
 }
 
+/** The geometry the FFHQ procedure reads from a face: eye centres and mouth centre. */
+export interface FfhqKeyPoints {
+  /** Centre of the eye on the image-left (subject's right eye). */
+  eyeLeft: Point;
+  /** Centre of the eye on the image-right. */
+  eyeRight: Point;
+  /** Midpoint of the two outer mouth corners. */
+  mouth: Point;
+}
+
+const meanOf = (p: readonly Point[], a: number, b: number): Point => {
+  let x = 0, y = 0;
+  for (let i = a; i <= b; ++i) {
+    x += p[i][0];
+    y += p[i][1];
+  }
+  return [x / (b - a + 1), y / (b - a + 1)];
+};
+
+/** FFHQ key points from 68 ibug/dlib points: each eye centre is the mean of its 6 points, the mouth the mean of corners 48 and 54. */
+export function ffhqKeyPoints68(p: readonly Point[]): FfhqKeyPoints {
+  return { eyeLeft: meanOf(p, 36, 41), eyeRight: meanOf(p, 42, 47), mouth: meanOf([p[48], p[54]], 0, 1) };
+}
+
+/** FFHQ key points from 5 points (YuNet order): the eye points are the eye centres, the mouth the mean of the corners. */
+export function ffhqKeyPoints5(l: Landmarks5): FfhqKeyPoints {
+  return { eyeLeft: l[0], eyeRight: l[1], mouth: meanOf([l[3], l[4]], 0, 1) };
+}
+
+/**
+ * The FFHQ alignment (Karras et al., the dataset's recreate_aligned_images) as an image -> crop
+ * similarity: an oriented square whose horizontal axis is eye_to_eye - rot90(eye_to_mouth), with
+ * half side max(2.0 |eye_to_eye|, 1.8 |eye_to_mouth|), centred at eye_avg + 0.1 eye_to_mouth, maps
+ * onto the `size` x `size` crop (pixel centres at integers, so the square's centre lands on
+ * (size-1)/2 as PIL's QUAD transform of quad + 0.5 puts it).
+ */
+export function ffhqTransform(k: FfhqKeyPoints, size: number): Affine2x3 {
+  const eyeAvg: Point = [(k.eyeLeft[0] + k.eyeRight[0]) / 2, (k.eyeLeft[1] + k.eyeRight[1]) / 2];
+  const e2e: Point = [k.eyeRight[0] - k.eyeLeft[0], k.eyeRight[1] - k.eyeLeft[1]];
+  const e2m: Point = [k.mouth[0] - eyeAvg[0], k.mouth[1] - eyeAvg[1]];
+  // rot90(v) = (-v.y, v.x): eye_to_mouth turned to point along the eye line.
+  const ax = e2e[0] + e2m[1], ay = e2e[1] - e2m[0];
+  const len = Math.hypot(ax, ay);
+  const half = Math.max(2.0 * Math.hypot(e2e[0], e2e[1]), 1.8 * Math.hypot(e2m[0], e2m[1]));
+  if (!(len > 1e-9) || !(half > 1e-9) || !Number.isFinite(len + half)) throw argumentError('Expected landmarks that span a face (eyes and mouth apart)');
+  const cx = eyeAvg[0] + 0.1 * e2m[0], cy = eyeAvg[1] + 0.1 * e2m[1];
+  // Crop = s R (p - c) + (size-1)/2, R turning the axis (ax, ay) onto +x.
+  const s = size / (2 * half);
+  const a = (s * ax) / len, b = (s * ay) / len;
+  const o = (size - 1) / 2;
+  return [a, b, o - (a * cx + b * cy), -b, a, o - (-b * cx + a * cy)];
+}
+
+/** What alignFaces accepts per face: 5 points, 68 points, or a Face (its 68 points when it has them). */
+export type FaceLandmarks = Landmarks5 | readonly Point[] | Face;
+
+function checkPoints(l: unknown, what: string): Point[] {
+  if (!Array.isArray(l) || (l.length !== 5 && l.length !== 68) || !l.every((p) => Array.isArray(p) && p.length === 2 && is.number(p[0]) && is.number(p[1])))
+    throw is.invalid(what, 'five or 68 [x, y] points with finite coordinates, or a face {landmarks, landmarks68?}', l);
+  return l as Point[];
+}
+
+/** The points alignment reads from one entry: 68 when given (or on the Face), else 5. */
+function facePoints(entry: FaceLandmarks, what: string): Point[] {
+  if (is.object(entry as unknown)) {
+    const f = entry as Face;
+    return checkPoints(f.landmarks68 ?? f.landmarks, f.landmarks68 ? `${what}.landmarks68` : `${what}.landmarks`);
+  }
+  return checkPoints(entry, what);
+}
+
+/**
+ * The image -> crop matrix of one face. 'ffhq': the FFHQ procedure, from 68 points when given (eye
+ * centres from 6 points each), else from 5 (the eye points as centres); the template fits use the 5
+ * points (from 68, the eye centres, nose tip and mouth corners).
+ */
+export function alignmentMatrix(points: FaceLandmarks, template: AlignTemplate = 'ffhq', size = 512): Affine2x3 {
+  const p = facePoints(points, 'landmarks');
+  if (template === 'ffhq') return ffhqTransform(p.length === 68 ? ffhqKeyPoints68(p) : ffhqKeyPoints5(p as Landmarks5), size);
+  const five: Landmarks5 = p.length === 68 ? [meanOf(p, 36, 41), meanOf(p, 42, 47), p[30], p[48], p[54]] : (p as Landmarks5);
+  return similarityTransform(five, faceTemplate(template, size));
+}
+
 export function invertAffine(m: Affine2x3): Affine2x3 {
   const [a, b, tx, c, d, ty] = m;
   const det = a * d - b * c;
@@ -73,7 +159,11 @@ export function applyAffine(m: Affine2x3, [x, y]: Point): Point {
 export interface AlignOptions {
   /** Crop size in pixels (square; default 512). */
   size?: number;
-  /** Landmark template (default 'ffhq'). */
+  /**
+   * How faces are aligned (default 'ffhq'): 'ffhq' is the FFHQ dataset's procedure (68 points when
+   * given, else its 5-point approximation); 'ffhq-template' and 'arcface' are least-squares fits of
+   * the 5 points to the FFHQ (facexlib) or ArcFace 5-point template.
+   */
   template?: AlignTemplate;
   /** How pixels outside the image are filled (default 'reflect'). */
   border?: WarpBorder;
@@ -85,12 +175,6 @@ export interface AlignedFaces {
   crops: Tensor;
   /** Per face: image -> crop (Affine2x3 convention of types.ts). */
   matrices: Affine2x3[];
-}
-
-function checkLandmarks(l: unknown, what: string): Landmarks5 {
-  if (!Array.isArray(l) || l.length !== 5 || !l.every((p) => Array.isArray(p) && p.length === 2 && is.number(p[0]) && is.number(p[1])))
-    throw is.invalid(what, 'five [x, y] points with finite coordinates', l);
-  return l as Landmarks5;
 }
 
 function checkImage(image: RgbImage): void {
@@ -109,7 +193,7 @@ export function imageTensor(image: RgbImage | Tensor): Tensor {
 }
 
 /** Interleaved RGB bytes of a rectangle of `image` -> [1,3,h,w] in [0,1]. */
-function regionTensor(image: RgbImage, x0: number, y0: number, w: number, h: number): Tensor {
+export function regionTensor(image: RgbImage, x0: number, y0: number, w: number, h: number): Tensor {
   const out = new Float32Array(3 * w * h);
   const plane = w * h;
   for (let y = 0; y < h; ++y) {
@@ -124,14 +208,16 @@ function regionTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
   return new Tensor([1, 3, h, w], out);
 }
 
-/** Aligned crops of several faces of one image, in one native warp call. */
-export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly Landmarks5[], options: AlignOptions = {}): Promise<AlignedFaces> {
+/**
+ * Aligned crops of several faces of one image, in one native warp call. Each entry is 5 points, 68
+ * points or a Face (whose 68 points are used when it has them).
+ */
+export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly FaceLandmarks[], options: AlignOptions = {}): Promise<AlignedFaces> {
   const size = is.integerInRange('size', options.size ?? 512, 8, 4096);
-  const template = is.oneOf('template', options.template ?? 'ffhq', ['ffhq', 'arcface'] as const);
+  const template = is.oneOf('template', options.template ?? 'ffhq', ALIGN_TEMPLATES);
   const border = is.oneOf('border', options.border ?? 'reflect', WARP_BORDERS);
-  if (!Array.isArray(landmarks)) throw is.invalid('landmarks', 'an array of 5-point landmarks', landmarks);
-  const dst = faceTemplate(template, size);
-  const matrices = landmarks.map((l, i) => similarityTransform(checkLandmarks(l, `landmarks[${i}]`), dst));
+  if (!Array.isArray(landmarks)) throw is.invalid('landmarks', 'an array of faces or 5- or 68-point landmarks', landmarks);
+  const matrices = landmarks.map((l, i) => alignmentMatrix(facePoints(l, `landmarks[${i}]`), template, size));
   if (matrices.length === 0) return { crops: new Tensor([0, 3, size, size]), matrices };
   let inverse = matrices.map(invertAffine);
   let x: Tensor;
@@ -163,7 +249,7 @@ export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly L
 }
 
 /** One aligned crop [1,3,size,size] in [0,1] and its image -> crop matrix. */
-export async function alignFace(image: RgbImage | Tensor, landmarks: Landmarks5, options: AlignOptions = {}): Promise<{ crop: Tensor; matrix: Affine2x3 }> {
-  const { crops, matrices } = await alignFaces(image, [checkLandmarks(landmarks, 'landmarks')], options);
+export async function alignFace(image: RgbImage | Tensor, landmarks: FaceLandmarks, options: AlignOptions = {}): Promise<{ crop: Tensor; matrix: Affine2x3 }> {
+  const { crops, matrices } = await alignFaces(image, [facePoints(landmarks, 'landmarks')], options);
   return { crop: crops, matrix: matrices[0] };
 }

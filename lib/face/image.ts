@@ -17,16 +17,30 @@ export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
   return image;
 }
 
-/** A path, encoded buffer or RgbImage -> RgbImage. */
-export async function toRgbImage(input: ImageInput | RgbImage, options: { limitInputPixels?: number | false } = {}): Promise<RgbImage> {
+/**
+ * A path, encoded buffer or RgbImage -> RgbImage (EXIF orientation applied, grey expanded, alpha
+ * flattened onto black). With `keepAlpha` an input with transparency also yields `alpha`.
+ */
+export async function toRgbImage(input: ImageInput | RgbImage, options: { limitInputPixels?: number | false; keepAlpha?: boolean } = {}): Promise<RgbImage> {
   if (isRgbImage(input)) return checkRgbImage(input);
   const { data, width, height } = await readImageRgb(input, options);
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
+  const image: RgbImage = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
+  if (options.keepAlpha) {
+    // The decode above succeeded, so this one (alpha only) does too; most images have no alpha.
+    const meta = await sharp(input, { limitInputPixels: false }).metadata();
+    if (meta.hasAlpha) {
+      const alpha = await sharp(input, { limitInputPixels: false }).rotate().ensureAlpha().extractChannel(3).raw().toBuffer();
+      if (alpha.length === width * height) image.alpha = new Uint8Array(alpha.buffer, alpha.byteOffset, alpha.length);
+    }
+  }
+  return image;
 }
 
-export type OutputFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif';
+export type OutputFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif';
 
-const FORMATS: Record<string, OutputFormat> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif' };
+const FORMATS: Record<string, OutputFormat> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
+/** Formats that store transparency. */
+const WITH_ALPHA = new Set<OutputFormat>(['png', 'webp', 'tiff', 'avif', 'gif']);
 
 /** The output format for a file name, or a coded error naming the supported extensions. */
 export function formatFromPath(file: string): OutputFormat {
@@ -35,21 +49,51 @@ export function formatFromPath(file: string): OutputFormat {
   return f;
 }
 
+export interface WriteOptions {
+  /** JPEG / WebP / AVIF / TIFF quality 1..100 (default 90: stylized edges survive, files stay small). */
+  quality?: number;
+}
+
 const sharpRaw = (image: RgbImage) => sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
 
-/** Writes an RgbImage; the format follows the extension. */
-export async function writeRgbImage(image: RgbImage, file: string): Promise<void> {
+/**
+ * Interleaved RGBA of an image with `alpha`: the flattened-onto-black colours divided back by
+ * their opacity, so semi-transparent edges do not come out darkened.
+ */
+function unflatten(image: RgbImage & { alpha: Uint8Array }): Buffer {
+  const n = image.width * image.height;
+  const out = Buffer.alloc(n * 4);
+  for (let i = 0; i < n; ++i) {
+    const a = image.alpha[i];
+    for (let c = 0; c < 3; ++c) out[i * 4 + c] = a === 0 ? 0 : Math.min(255, Math.round((image.data[i * 3 + c] * 255) / a));
+    out[i * 4 + 3] = a;
+  }
+  return out;
+}
+
+function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
+  const quality = is.integerInRange('quality', options.quality ?? 90, 1, 100);
+  const s =
+    image.alpha && image.alpha.length === image.width * image.height && WITH_ALPHA.has(format)
+      ? sharp(unflatten(image as RgbImage & { alpha: Uint8Array }), { raw: { width: image.width, height: image.height, channels: 4 } })
+      : sharpRaw(image);
+  return format === 'png' || format === 'gif' ? s.toFormat(format) : s.toFormat(format, { quality });
+}
+
+/** Writes an RgbImage (with its transparency where the format has it); the format follows the extension. */
+export async function writeRgbImage(image: RgbImage, file: string, options: WriteOptions = {}): Promise<void> {
   const format = formatFromPath(file);
+  const e = encoder(image, format, options);
   try {
-    await sharpRaw(image).toFormat(format).toFile(file);
-  } catch (e) {
-    throw formatError(`Could not write '${file}': ${(e as Error).message}`, e);
+    await e.toFile(file);
+  } catch (err) {
+    throw formatError(`Could not write '${file}': ${(err as Error).message}`, err);
   }
 }
 
 /** Encodes an RgbImage to a buffer. */
-export function encodeRgbImage(image: RgbImage, format: OutputFormat = 'png'): Promise<Buffer> {
-  return sharpRaw(image).toFormat(format).toBuffer();
+export function encodeRgbImage(image: RgbImage, format: OutputFormat = 'png', options: WriteOptions = {}): Promise<Buffer> {
+  return encoder(image, format, options).toBuffer();
 }
 
 /** Resizes an RgbImage (bilinear-quality resampling by sharp). */

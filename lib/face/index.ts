@@ -1,9 +1,9 @@
 // Faces: detection, alignment, stylization and paste-back (re-exports only).
 export type { RgbImage, Point, Landmarks5, Face, Affine2x3 } from './types.js';
-export { detectFaces, FaceDetector, LandmarkModel, landmarks5From68, resolveDetectorPath, nms, iou } from './detect.js';
+export { detectFaces, FaceDetector, LandmarkModel, landmarks5From68, landmarksOption, resolveDetectorPath, nms, iou } from './detect.js';
 export type { DetectOptions } from './detect.js';
-export { alignFace, alignFaces, ffhqTemplate, arcfaceTemplate, similarityTransform, invertAffine, applyAffine } from './align.js';
-export type { AlignOptions, AlignedFaces, AlignTemplate } from './align.js';
+export { alignFace, alignFaces, alignmentMatrix, ffhqTransform, ffhqKeyPoints5, ffhqKeyPoints68, ffhqTemplate, arcfaceTemplate, similarityTransform, invertAffine, applyAffine, ALIGN_TEMPLATES } from './align.js';
+export type { AlignOptions, AlignedFaces, AlignTemplate, FaceLandmarks, FfhqKeyPoints } from './align.js';
 export { featherMask, pasteFaces, cropRegion } from './paste.js';
 export type { PasteOptions, FeatherOptions } from './paste.js';
 export { loadFaceGenerator, graphGenerator, onnxRuntimeGenerator } from './model.js';
@@ -11,5 +11,6 @@ export type { FaceGenerator, ModelSource, ModelOptions, ModelEngine } from './mo
 export { createFaceStylizer, stylize, stylizeFile, stylizeAlignedImage } from './stylize.js';
 export type { FaceStylizer, FaceStylizerOptions, StylizeOptions, FrameResult, StageTimings } from './stylize.js';
 export { toRgbImage, writeRgbImage, encodeRgbImage } from './image.js';
+export type { WriteOptions, OutputFormat } from './image.js';
 export { drawFaces } from './draw.js';
 export { warpAffine, clearWarpCache } from './warp.js';

@@ -4,9 +4,9 @@ import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
 import type { DeviceName } from '../runtime/session.js';
-import { type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
-import { type DetectOptions, FaceDetector, LandmarkModel, sharedDetector } from './detect.js';
-import { checkRgbImage, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
+import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
+import { type DetectOptions, FaceDetector, LandmarkModel, landmarksOption, sharedDetector } from './detect.js';
+import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator } from './model.js';
 import { pasteFaces } from './paste.js';
 import type { Face, Landmarks5, RgbImage } from './types.js';
@@ -23,7 +23,11 @@ export interface FaceStylizerOptions extends DetectOptions {
   device?: DeviceName;
   /** How .onnx models run (default 'native'). */
   engine?: ModelEngine;
-  /** Alignment template (default 'ffhq'). */
+  /**
+   * Alignment (default 'ffhq': the FFHQ procedure, from PFLD's 68 points when `landmarks68` gives a
+   * model, else from the 5 detected points). See AlignOptions.template. `landmarks68` defaults to
+   * false here and to 'auto' in stylize() / stylizeFile() / the CLI.
+   */
   template?: AlignTemplate;
 }
 
@@ -69,7 +73,9 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   const which = is.oneOf('faces', options.faces ?? 'all', ['all', 'largest'] as const);
   const strength = is.numberInRange('strength', options.strength ?? 1, 0, 1);
-  const template = is.oneOf('template', options.template ?? 'ffhq', ['ffhq', 'arcface'] as const);
+  const template = is.oneOf('template', options.template ?? 'ffhq', ALIGN_TEMPLATES);
+  // 68 points only feed the FFHQ procedure; the template fits read 5, so 'auto' loads no model for them.
+  const lmOption = template === 'ffhq' || options.landmarks68 !== 'auto' ? landmarksOption(options.landmarks68) : null;
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
   const generator: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
@@ -88,8 +94,8 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     const t0 = now();
     detector ??= await sharedDetector(options.detector);
     let faces = await detector.detect(frame, detectOptions);
-    if (options.landmarks68 && faces.length) {
-      landmarks ??= await LandmarkModel.load(options.landmarks68);
+    if (lmOption !== null && faces.length) {
+      landmarks ??= await LandmarkModel.load(lmOption);
       faces = await landmarks.refine(frame, faces);
     }
     t.detect += now() - t0;
@@ -108,7 +114,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   async function stylizeFacesTimed(frame: RgbImage, faces: readonly Face[], t: StageTimings): Promise<RgbImage> {
     if (faces.length === 0) return { data: new Uint8Array(frame.data), width: frame.width, height: frame.height };
     let t0 = now();
-    const { crops, matrices } = await alignFaces(frame, faces.map((f) => f.landmarks), { size, template, device });
+    const { crops, matrices } = await alignFaces(frame, faces, { size, template, device });
     t.align += now() - t0;
     t0 = now();
     const styled = await stylizeCrops(crops);
@@ -185,11 +191,15 @@ export interface StylizeOptions extends FaceStylizerOptions {
  */
 export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
-  const image = await toRgbImage(input, { limitInputPixels: options.limitInputPixels });
-  const stylizer = options.stylizer ?? (await createFaceStylizer(options));
+  const image = await toRgbImage(input, { limitInputPixels: options.limitInputPixels, keepAlpha: true });
+  // Photos: 68-point alignment whenever a PFLD model is at hand (the frame API leaves it off by
+  // default: video pays it every frame, and its tracker smooths only the 5 points).
+  const stylizer = options.stylizer ?? (await createFaceStylizer({ ...options, landmarks68: options.landmarks68 ?? 'auto' }));
   try {
-    if (options.aligned) return await stylizeAlignedImage(stylizer, image);
-    return await stylizer.stylizeFrame(image);
+    const r = options.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
+    // Transparency passes through unchanged (faces are pasted into the colour channels only).
+    if (image.alpha) r.image.alpha = image.alpha;
+    return r;
   } finally {
     if (!options.stylizer) await stylizer.dispose();
   }
@@ -215,9 +225,13 @@ export async function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImag
   return { image: out, faces: [face], timings: { detect: 0, align: t1 - t0, stylize: t2 - t1, paste: t3 - t2, total: t3 - t0 }, warnings: [] };
 }
 
-/** stylize() and write the result; the format follows `output`'s extension. */
-export async function stylizeFile(input: ImageInput, output: string, options: StylizeOptions = {}): Promise<FrameResult> {
+/**
+ * stylize() and write the result; the format follows `output`'s extension (checked before any
+ * work), transparency is kept where the format has it.
+ */
+export async function stylizeFile(input: ImageInput, output: string, options: StylizeOptions & WriteOptions = {}): Promise<FrameResult> {
+  formatFromPath(output);
   const r = await stylize(input, options);
-  await writeRgbImage(r.image, output);
+  await writeRgbImage(r.image, output, { quality: options.quality });
   return r;
 }

@@ -5,6 +5,12 @@ export interface RgbImage {
   data: Uint8Array;
   width: number;
   height: number;
+  /**
+   * Optional opacity, width*height bytes, kept from an input with transparency: `data` is then the
+   * image flattened onto black (what detection and the model see), and writing to a format with
+   * alpha restores the transparency.
+   */
+  alpha?: Uint8Array;
 }
 
 export type Point = [number, number];
