@@ -6,6 +6,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import type { onnx as OnnxNs } from 'onnx-proto';
 import { argumentError, unsupportedError } from '../errors.js';
+import { decodeChain } from '../ops/elementwise_chain.js';
 import type { Attrs, Graph, Node } from '../graph/ir.js';
 import * as is from '../is.js';
 import { DT, encodeModel, floatTensorProto, halfTensorProto, int64TensorProto } from './proto.js';
@@ -99,16 +100,46 @@ function normalizeChain(w: Writer, x: string, out: string, axes: number[], eps: 
   w.node('Div', [d, sd], [out]);
 }
 
+/** A fused activation (Conv2D or normalisation `activation` attribute) written back as its own ONNX node. */
+function emitActivation(w: Writer, n: Node, act: string, x: string, outs: string[], a: Attrs): void {
+  if (act === 'LeakyRelu') w.node('LeakyRelu', [x], outs, [attrF('alpha', num(a, 'activation_alpha'))]);
+  else if (act === 'Clip') w.node('Clip', [x, w.floats(`${n.name}/min`, [num(a, 'activation_min')], []), w.floats(`${n.name}/max`, [num(a, 'activation_max')], [])], outs);
+  else w.node(act, [x], outs);
+}
+
+/** Wraps a normalisation's exporter: a fused activation goes to a temporary, then its own node. */
+function withActivation(emit: Emit): Emit {
+  return (w, n, ins, outs, a, s) => {
+    const act = (a.activation as string | undefined) ?? '';
+    if (!act) return emit(w, n, ins, outs, a, s);
+    const normOut = w.tmp(outs[0]);
+    emit(w, n, ins, [normOut], a, s);
+    emitActivation(w, n, act, normOut, outs, a);
+  };
+}
+
+/**
+ * An ElementwiseChain (a fusion of the inference passes) written back as the standard nodes it was
+ * made of, in program order; the last writes the node's output.
+ */
+const chainExporter: Emit = (w, n, ins, outs, a) => {
+  const steps = decodeChain(a, ins.length);
+  const names = [...ins];
+  steps.forEach((step, k) => {
+    const out = k === steps.length - 1 ? outs[0] : w.tmp(outs[0]);
+    const operands = step.operands.map((i) => names[i]);
+    EXPORTERS[step.op](w, { ...n, name: w.fresh(`${n.name}/${step.op.toLowerCase()}`), op: step.op }, operands, [out], step.attrs, () => []);
+    names.push(out);
+  });
+};
+
 export const EXPORTERS: Record<string, Emit> = {
   Conv2D: (w, n, ins, outs, a, s) => {
     // A fused activation (set by the inference passes) goes back out as its own ONNX node.
     const act = (a.activation as string | undefined) ?? '';
     const convOut = act ? w.tmp(outs[0]) : outs[0];
     w.node('Conv', ins, [convOut], [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group'))], n.name);
-    if (!act) return;
-    if (act === 'LeakyRelu') w.node('LeakyRelu', [convOut], outs, [attrF('alpha', num(a, 'activation_alpha'))]);
-    else if (act === 'Clip') w.node('Clip', [convOut, w.floats(`${n.name}/min`, [num(a, 'activation_min')], []), w.floats(`${n.name}/max`, [num(a, 'activation_max')], [])], outs);
-    else w.node(act, [convOut], outs);
+    if (act) emitActivation(w, n, act, convOut, outs, a);
   },
   ConvTranspose2D: (w, n, ins, outs, a, s) =>
     w.node('ConvTranspose', ins, outs, [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group')), attrInts('output_padding', ints(a, 'output_padding'))], n.name),
@@ -137,9 +168,9 @@ export const EXPORTERS: Record<string, Emit> = {
   },
   Pad: (w, n, ins, outs, a) =>
     w.node('Pad', [ins[0], w.ints(`${n.name}/pads`, ints(a, 'pads')), w.floats(`${n.name}/value`, [num(a, 'value')], [])], outs, [attrS('mode', a.mode as string)], n.name),
-  BatchNormalization: same('BatchNormalization', (a) => [attrF('epsilon', num(a, 'epsilon'))]),
-  InstanceNormalization: same('InstanceNormalization', (a) => [attrF('epsilon', num(a, 'epsilon'))]),
-  LayerNormalization: (w, n, ins, outs, a, s) => {
+  BatchNormalization: withActivation(same('BatchNormalization', (a) => [attrF('epsilon', num(a, 'epsilon'))])),
+  InstanceNormalization: withActivation(same('InstanceNormalization', (a) => [attrF('epsilon', num(a, 'epsilon'))])),
+  LayerNormalization: withActivation((w, n, ins, outs, a, s) => {
     if (w.opset >= 17) return w.node('LayerNormalization', ins, outs, [attrI('axis', num(a, 'axis')), attrF('epsilon', num(a, 'epsilon'))], n.name);
     const rank = s(0).length;
     const axis = num(a, 'axis') < 0 ? num(a, 'axis') + rank : num(a, 'axis');
@@ -150,8 +181,8 @@ export const EXPORTERS: Record<string, Emit> = {
       w.node('Mul', [normed, ins[1]], [scaled]);
       w.node('Add', [scaled, ins[2]], outs, [], n.name);
     } else w.node('Mul', [normed, ins[1]], outs, [], n.name);
-  },
-  GroupNormalization: (w, n, ins, outs, a, s) => {
+  }),
+  GroupNormalization: withActivation((w, n, ins, outs, a, s) => {
     // [N,C,...] -> [N,G,-1], normalise each group, back to the input's shape, then per-channel affine.
     const x = s(0);
     const G = num(a, 'num_groups');
@@ -171,7 +202,8 @@ export const EXPORTERS: Record<string, Emit> = {
     w.node('Reshape', [ins[2], perChannel], [bias]);
     w.node('Mul', [back, scale], [scaled]);
     w.node('Add', [scaled, bias], outs, [], n.name);
-  },
+  }),
+  ElementwiseChain: chainExporter,
   Add: same('Add'),
   Sub: same('Sub'),
   Mul: same('Mul'),

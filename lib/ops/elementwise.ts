@@ -28,6 +28,11 @@ function unary(name: string, fn: (x: number, attrs: Attrs) => number, attrs: Rec
   });
 }
 
+/** Unary elementwise ops (one input, output of the input's shape); ElementwiseChain may contain them. */
+export const ELEMENTWISE_UNARY = ['Relu', 'LeakyRelu', 'Tanh', 'Sigmoid', 'Exp', 'Log', 'Sqrt', 'Abs', 'Neg', 'Clip'] as const;
+/** Binary elementwise ops with NumPy broadcasting; ElementwiseChain may contain them. */
+export const ELEMENTWISE_BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min'] as const;
+
 // Float32 limits: ONNX Clip's defaults are the lowest and largest float.
 const FLOAT_MAX = 3.4028234663852886e38;
 

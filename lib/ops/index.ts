@@ -1,5 +1,6 @@
 // Every op family registers its schemas on import. One file per family, as in native/cpu.
 import './elementwise.js';
+import './elementwise_chain.js';
 import './conv.js';
 import './pool.js';
 import './resize.js';

@@ -1,10 +1,12 @@
 // Normalisations: BatchNormalization (inference), InstanceNormalization, LayerNormalization,
 // GroupNormalization (ONNX opset 21: per-channel scale and bias). Variances are biased (divide by
-// the count), as in ONNX.
+// the count), as in ONNX. Each may carry a fused activation (attribute `activation`, as Conv2D has),
+// set by the inference pass fuseNormActivation, applied as the kernels write the output.
 import { shapeError } from '../errors.js';
 import type { Attrs } from '../graph/ir.js';
 import { type Shape, Tensor, shapeSize, shapeToString } from '../graph/tensor.js';
-import { registerOp } from './registry.js';
+import { FUSED_ACTIVATIONS, applyFusedActivation } from './conv.js';
+import { type AttrSpec, registerOp } from './registry.js';
 import { broadcastIndex, normalizeAxis } from './util.js';
 
 function requireChannels(x: Shape | null, minRank: number): asserts x is Shape {
@@ -14,6 +16,14 @@ function requireChannels(x: Shape | null, minRank: number): asserts x is Shape {
 function requireVector(s: Shape | null | undefined, c: number, what: string): void {
   if (!s || s.length !== 1 || s[0] !== c) throw shapeError(`expected ${what} of shape [${c}] but received ${s ? shapeToString(s) : 'none'}`);
 }
+
+/** The fused activation attributes, the same as Conv2D's ('' = none). */
+const activationAttrs: Record<string, AttrSpec> = {
+  activation: { type: 'string', default: '', oneOf: FUSED_ACTIVATIONS, doc: "fused activation after the affine ('' = none)" },
+  activation_alpha: { type: 'float', default: 0.01, doc: 'LeakyRelu slope' },
+  activation_min: { type: 'float', default: -3.4028234663852886e38, doc: 'Clip lower bound' },
+  activation_max: { type: 'float', default: 3.4028234663852886e38, doc: 'Clip upper bound' },
+};
 
 function checkEpsilon(attrs: Attrs): number {
   const eps = attrs.epsilon as number;
@@ -36,7 +46,7 @@ registerOp({
   doc: 'inference: (x - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1)',
   inputs: { min: 5, max: 5, names: ['X', 'scale', 'B', 'input_mean', 'input_var'] },
   outputs: 1,
-  attrs: { epsilon: { type: 'float', default: 1e-5 } },
+  attrs: { epsilon: { type: 'float', default: 1e-5 }, ...activationAttrs },
   inferShapes: ([x, scale, b, mean, variance], attrs) => {
     requireChannels(x, 2);
     checkEpsilon(attrs);
@@ -57,7 +67,7 @@ registerOp({
       const inv = 1 / Math.sqrt(variance!.data[ch] + (attrs.epsilon as number));
       y[i] = (t.data[i] - mean!.data[ch]) * inv * scale!.data[ch] + b!.data[ch];
     }
-    return [new Tensor(t.shape, y)];
+    return [applyFusedActivation(new Tensor(t.shape, y), attrs)];
   },
 });
 
@@ -66,7 +76,7 @@ registerOp({
   doc: 'normalises each (n, c) plane over its spatial axes, then per-channel scale and B',
   inputs: { min: 3, max: 3, names: ['X', 'scale', 'B'] },
   outputs: 1,
-  attrs: { epsilon: { type: 'float', default: 1e-5 } },
+  attrs: { epsilon: { type: 'float', default: 1e-5 }, ...activationAttrs },
   inferShapes: ([x, scale, b], attrs) => {
     requireChannels(x, 3);
     checkEpsilon(attrs);
@@ -85,7 +95,7 @@ registerOp({
       const inv = 1 / Math.sqrt(v + (attrs.epsilon as number));
       for (let i = 0; i < area; ++i) y[base + i] = (t.data[base + i] - mean) * inv * scale!.data[p % c] + b!.data[p % c];
     }
-    return [new Tensor(t.shape, y)];
+    return [applyFusedActivation(new Tensor(t.shape, y), attrs)];
   },
 });
 
@@ -100,7 +110,7 @@ registerOp({
   doc: 'normalises over axes axis..end, then Scale and optional B (broadcast over those axes)',
   inputs: { min: 2, max: 3, names: ['X', 'Scale', 'B'] },
   outputs: 1,
-  attrs: { axis: { type: 'int', default: -1 }, epsilon: { type: 'float', default: 1e-5 } },
+  attrs: { axis: { type: 'int', default: -1 }, epsilon: { type: 'float', default: 1e-5 }, ...activationAttrs },
   inferShapes: ([x, scale, b], attrs) => {
     if (!x || x.length < 1) throw shapeError(`expected X of rank >= 1 but received ${x ? shapeToString(x) : 'none'}`);
     const axis = normalizeAxis(attrs.axis as number, x.length);
@@ -139,7 +149,7 @@ registerOp({
       const inv = 1 / Math.sqrt(v + (attrs.epsilon as number));
       for (let i = 0; i < d; ++i) y[base + i] = (t.data[base + i] - mean) * inv * sc[i] + bias[i];
     }
-    return [new Tensor(t.shape, y)];
+    return [applyFusedActivation(new Tensor(t.shape, y), attrs)];
   },
 });
 
@@ -148,7 +158,7 @@ registerOp({
   doc: 'normalises each group of C/num_groups channels (with their spatial axes), then per-channel scale and bias',
   inputs: { min: 3, max: 3, names: ['X', 'scale', 'bias'] },
   outputs: 1,
-  attrs: { num_groups: { type: 'int', doc: 'required' }, epsilon: { type: 'float', default: 1e-5 } },
+  attrs: { num_groups: { type: 'int', doc: 'required' }, epsilon: { type: 'float', default: 1e-5 }, ...activationAttrs },
   inferShapes: ([x, scale, b], attrs) => {
     requireChannels(x, 2);
     checkEpsilon(attrs);
@@ -174,6 +184,6 @@ registerOp({
         y[base + i] = (t.data[base + i] - mean) * inv * scale!.data[ch] + b!.data[ch];
       }
     }
-    return [new Tensor(t.shape, y)];
+    return [applyFusedActivation(new Tensor(t.shape, y), attrs)];
   },
 });

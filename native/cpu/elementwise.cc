@@ -1,4 +1,6 @@
-// CPU kernels for elementwise ops: binary with NumPy broadcasting, unary, Clip, Identity.
+// CPU kernels for elementwise ops: binary with NumPy broadcasting, unary, Clip, Identity (and, from
+// elementwise_chain.cc, ElementwiseChain). The scalar math lives in elementwise_math.h, shared with
+// the fused kernels.
 //
 // Binary ops walk the output with merged broadcast axes (cpu/broadcast.h), so the common cases are
 // long tight loops the compiler vectorises: same shape (one contiguous row), a scalar or a channel
@@ -9,6 +11,7 @@
 #include <cstring>
 
 #include "cpu/broadcast.h"
+#include "cpu/elementwise_math.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -62,9 +65,8 @@ struct SubOp { float operator()(float a, float b) const { return a - b; } };
 struct MulOp { float operator()(float a, float b) const { return a * b; } };
 struct DivOp { float operator()(float a, float b) const { return a / b; } };
 struct PowOp { float operator()(float a, float b) const { return std::pow(a, b); } };
-// NaN propagates as in Math.max / numpy.maximum.
-struct MaxOp { float operator()(float a, float b) const { return (a != a || b != b) ? a + b : (a > b ? a : b); } };
-struct MinOp { float operator()(float a, float b) const { return (a != a || b != b) ? a + b : (a < b ? a : b); } };
+struct MaxOp { float operator()(float a, float b) const { return cpu::maxNan(a, b); } };
+struct MinOp { float operator()(float a, float b) const { return cpu::minNan(a, b); } };
 
 // y = f(x) elementwise; F gets the node's attributes once, before the loop.
 template <typename F>
@@ -82,58 +84,14 @@ void unaryKernel(KernelContext& ctx) {
   for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
 }
 
-struct ReluF { explicit ReluF(const Attrs&) {} float operator()(float x) const { return x > 0.f ? x : 0.f; } };
+struct ReluF { explicit ReluF(const Attrs&) {} float operator()(float x) const { return cpu::relu(x); } };
 struct LeakyReluF {
   float alpha;
   explicit LeakyReluF(const Attrs& a) : alpha(static_cast<float>(a.getFloat("alpha", 0.01))) {}
-  float operator()(float x) const { return x >= 0.f ? x : alpha * x; }
+  float operator()(float x) const { return cpu::leakyRelu(x, alpha); }
 };
-// e^x in float for x in [-87, 88] (callers clamp), written so that loops over it vectorise (the
-// libm call does not): x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor series to r^7 (truncation
-// below 1e-8 relative), 2^n put straight into the exponent bits.
-inline float expForTanh(float x) {
-  const float t = x * 1.44269504088896341f;
-  const float n = (t + 12582912.f) - 12582912.f;  // round to nearest (|t| < 2^22) without SSE4.1 roundps
-  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;  // ln2 split in two, Cody-Waite
-  float p = 1.f / 5040.f;
-  p = p * r + 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-// tanh without the libm call (which costs ~15 ns a value and blocks vectorisation): the odd Taylor
-// series near 0, 1 - 2 / (e^{2|x|} + 1) elsewhere, the sign put back. Against float64 tanh over
-// [-20, 20] in steps of 1e-5: max relative error 7e-7, absolute 1e-7 (a few float ulps; the op table
-// checks Tanh against Math.tanh). NaN stays NaN, +-0 keep their sign, |x| >= 10 gives exactly +-1.
-inline float fastTanh(float x) {
-  const float a = std::fabs(x);
-  const float a2 = a * a;
-  const float small = a * (1.f + a2 * (-1.f / 3.f + a2 * (2.f / 15.f + a2 * (-17.f / 315.f))));
-  const float e = expForTanh(std::min(2.f * a, 88.f));
-  const float large = 1.f - 2.f / (e + 1.f);
-  const float m = a < 0.125f ? small : large;
-  const float r = std::copysign(m, x);
-  return x != x ? x : r;
-}
-
-struct TanhF { explicit TanhF(const Attrs&) {} float operator()(float x) const { return fastTanh(x); } };
-struct SigmoidF {
-  explicit SigmoidF(const Attrs&) {}
-  // Two forms so exp never overflows: for x < 0 use e^x / (1 + e^x).
-  float operator()(float x) const {
-    if (x >= 0.f) return 1.f / (1.f + std::exp(-x));
-    const float e = std::exp(x);
-    return e / (1.f + e);
-  }
-};
+struct TanhF { explicit TanhF(const Attrs&) {} float operator()(float x) const { return cpu::fastTanh(x); } };
+struct SigmoidF { explicit SigmoidF(const Attrs&) {} float operator()(float x) const { return cpu::sigmoid(x); } };
 struct ExpF { explicit ExpF(const Attrs&) {} float operator()(float x) const { return std::exp(x); } };
 struct LogF { explicit LogF(const Attrs&) {} float operator()(float x) const { return std::log(x); } };
 struct SqrtF { explicit SqrtF(const Attrs&) {} float operator()(float x) const { return std::sqrt(x); } };
@@ -143,8 +101,7 @@ struct ClipF {
   float lo, hi;
   explicit ClipF(const Attrs& a)
       : lo(static_cast<float>(a.getFloat("min", -3.4028234663852886e38))), hi(static_cast<float>(a.getFloat("max", 3.4028234663852886e38))) {}
-  // min(max(x, lo), hi): when lo > hi every value becomes hi, as ONNX specifies.
-  float operator()(float x) const { return std::min(std::max(x, lo), hi); }
+  float operator()(float x) const { return cpu::clip(x, lo, hi); }
 };
 
 void identityKernel(KernelContext& ctx) {
@@ -157,6 +114,8 @@ void identityKernel(KernelContext& ctx) {
 }
 
 }  // namespace
+
+void registerCpuElementwiseChainKernel();  // cpu/elementwise_chain.cc
 
 void registerCpuElementwiseKernels() {
   registerKernel(OpKind::Add, Device::CPU, binaryKernel<AddOp>);
@@ -177,6 +136,7 @@ void registerCpuElementwiseKernels() {
   registerKernel(OpKind::Neg, Device::CPU, unaryKernel<NegF>);
   registerKernel(OpKind::Clip, Device::CPU, unaryKernel<ClipF>);
   registerKernel(OpKind::Identity, Device::CPU, identityKernel);
+  registerCpuElementwiseChainKernel();
 }
 
 }  // namespace facestyle

@@ -1,11 +1,13 @@
 // CPU kernels for BatchNormalization (inference), InstanceNormalization, LayerNormalization and
 // GroupNormalization. Means and biased variances are taken in float64, two passes, so large
-// offsets do not cancel.
+// offsets do not cancel. A fused activation (attribute `activation`, set by the fusion pass) is
+// applied in the loop that writes the output, so it costs no extra pass over memory.
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "cpu/broadcast.h"
+#include "cpu/elementwise_math.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -30,14 +32,20 @@ void requireSameOutput(KernelContext& ctx) {
               "expected the output shape to equal the input shape " + shapeToString(ctx.in(0).shape));
 }
 
-// Mean and 1/sqrt(variance + eps) of n contiguous values.
+// Mean and 1/sqrt(variance + eps) of n contiguous values. Four float64 accumulators per pass: the
+// sum is a chain of dependent adds otherwise (one per add latency, and GCC may not reorder it).
 void moments(const float* v, int64_t n, double eps, double& mean, double& inv) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += v[i];
-  mean = n ? s / double(n) : 0.0;
-  double q = 0;
-  for (int64_t i = 0; i < n; ++i) q += (v[i] - mean) * (v[i] - mean);
-  inv = 1.0 / std::sqrt((n ? q / double(n) : 0.0) + eps);
+  double s[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) s[k] += v[i + k];
+  for (; i < n; ++i) s[0] += v[i];
+  mean = n ? ((s[0] + s[1]) + (s[2] + s[3])) / double(n) : 0.0;
+  double q[4] = {0, 0, 0, 0};
+  for (i = 0; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) q[k] += (v[i + k] - mean) * (v[i + k] - mean);
+  for (; i < n; ++i) q[0] += (v[i] - mean) * (v[i] - mean);
+  inv = 1.0 / std::sqrt((n ? ((q[0] + q[1]) + (q[2] + q[3])) / double(n) : 0.0) + eps);
 }
 
 int64_t innerSize(const Shape& s, int from) {
@@ -61,16 +69,19 @@ void batchNormKernel(KernelContext& ctx) {
   const int64_t planes = x.shape[0] * c, area = innerSize(x.shape, 2);
   const float* px = x.data;
   float* py = ctx.out(0).data;
-#pragma omp parallel for num_threads(ctx.threads) if (planes * area > 65536)
-  for (int64_t p = 0; p < planes; ++p) {
-    const int64_t ch = p % c;
-    // y = x * a + b with a = scale / sqrt(var + eps), b = B - mean * a.
-    const double a = scale[ch] / std::sqrt(double(var[ch]) + eps);
-    const float af = static_cast<float>(a), bf = static_cast<float>(bias[ch] - mean[ch] * a);
-    const float* xv = px + p * area;
-    float* yv = py + p * area;
-    for (int64_t i = 0; i < area; ++i) yv[i] = xv[i] * af + bf;
-  }
+  const int threads = ctx.threads;
+  cpu::withActivation(cpu::FusedActivation::fromAttrs(ctx), [&](auto act) {
+#pragma omp parallel for num_threads(threads) if (planes * area > 65536)
+    for (int64_t p = 0; p < planes; ++p) {
+      const int64_t ch = p % c;
+      // y = x * a + b with a = scale / sqrt(var + eps), b = B - mean * a.
+      const double a = scale[ch] / std::sqrt(double(var[ch]) + eps);
+      const float af = static_cast<float>(a), bf = static_cast<float>(bias[ch] - mean[ch] * a);
+      const float* xv = px + p * area;
+      float* yv = py + p * area;
+      for (int64_t i = 0; i < area; ++i) yv[i] = act(xv[i] * af + bf);
+    }
+  });
 }
 
 // Normalises `groups` contiguous blocks of `count` values; channel of element i of block b is
@@ -79,18 +90,21 @@ void normalizeBlocks(KernelContext& ctx, int64_t groups, int64_t count, int64_t 
   const double eps = epsilonOf(ctx);
   const float* px = ctx.in(0).data;
   float* py = ctx.out(0).data;
-#pragma omp parallel for num_threads(ctx.threads) if (groups > 1 && groups * count > 32768)
-  for (int64_t b = 0; b < groups; ++b) {
-    const float* xv = px + b * count;
-    float* yv = py + b * count;
-    double mean, inv;
-    moments(xv, count, eps, mean, inv);
-    for (int64_t start = 0; start < count; start += area) {
-      const int64_t ch = ((b * count + start) / area) % c;
-      const float a = static_cast<float>(inv * scale[ch]), off = static_cast<float>(bias[ch] - mean * inv * scale[ch]);
-      for (int64_t i = start; i < start + area; ++i) yv[i] = xv[i] * a + off;
+  const int threads = ctx.threads;
+  cpu::withActivation(cpu::FusedActivation::fromAttrs(ctx), [&](auto act) {
+#pragma omp parallel for num_threads(threads) if (groups > 1 && groups * count > 32768)
+    for (int64_t b = 0; b < groups; ++b) {
+      const float* xv = px + b * count;
+      float* yv = py + b * count;
+      double mean, inv;
+      moments(xv, count, eps, mean, inv);
+      for (int64_t start = 0; start < count; start += area) {
+        const int64_t ch = ((b * count + start) / area) % c;
+        const float a = static_cast<float>(inv * scale[ch]), off = static_cast<float>(bias[ch] - mean * inv * scale[ch]);
+        for (int64_t i = start; i < start + area; ++i) yv[i] = act(xv[i] * a + off);
+      }
     }
-  }
+  });
 }
 
 void instanceNormKernel(KernelContext& ctx) {
@@ -163,14 +177,17 @@ void layerNormKernel(KernelContext& ctx) {
   const int64_t rows = x.size() / d;
   const float* px = x.data;
   float* py = ctx.out(0).data;
-#pragma omp parallel for num_threads(ctx.threads) if (rows > 1 && rows * d > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xv = px + r * d;
-    float* yv = py + r * d;
-    double mean, inv;
-    moments(xv, d, eps, mean, inv);
-    for (int64_t i = 0; i < d; ++i) yv[i] = static_cast<float>((xv[i] - mean) * inv) * scale[i] + bias[i];
-  }
+  const int threads = ctx.threads;
+  cpu::withActivation(cpu::FusedActivation::fromAttrs(ctx), [&](auto act) {
+#pragma omp parallel for num_threads(threads) if (rows > 1 && rows * d > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xv = px + r * d;
+      float* yv = py + r * d;
+      double mean, inv;
+      moments(xv, d, eps, mean, inv);
+      for (int64_t i = 0; i < d; ++i) yv[i] = act(static_cast<float>((xv[i] - mean) * inv) * scale[i] + bias[i]);
+    }
+  });
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // CUDA kernels for elementwise ops; mirrors native/cpu/elementwise.cc: binary ops with NumPy
 // broadcasting (Add Sub Mul Div Pow Max Min), unary ops (Relu LeakyRelu Tanh Sigmoid Exp Log Sqrt
-// Abs Neg Clip) and Identity. Same-shape operands take a flat loop; anything else walks the
+// Abs Neg Clip) and Identity; ElementwiseChain (elementwise_chain.cu) registers from here too. Same-shape operands take a flat loop; anything else walks the
 // collapsed broadcast index space (common.cuh Walk).
 #include <cmath>
 
@@ -145,6 +145,8 @@ void identityKernel(KernelContext& ctx) {
 
 }  // namespace
 
+void registerCudaElementwiseChainKernel();  // cuda/elementwise_chain.cu
+
 void registerCudaElementwiseKernels() {
   registerKernel(OpKind::Add, Device::CUDA, binaryKernel<AddOp>);
   registerKernel(OpKind::Sub, Device::CUDA, binaryKernel<SubOp>);
@@ -164,6 +166,7 @@ void registerCudaElementwiseKernels() {
   registerKernel(OpKind::Neg, Device::CUDA, unaryKernel<NegOp>);
   registerKernel(OpKind::Clip, Device::CUDA, clipKernel);
   registerKernel(OpKind::Identity, Device::CUDA, identityKernel);
+  registerCudaElementwiseChainKernel();
 }
 
 }  // namespace facestyle

@@ -3,8 +3,10 @@
 // GroupNormalization, LayerNormalization as "row" normalisations: one block per row (a plane, a
 // group, or the trailing axes), mean and biased variance by Welford's method (each thread over
 // its strided elements, then merged across the block with Chan's formula), then one pass that
-// normalises and applies scale and bias.
+// normalises and applies scale and bias, then the fused activation (attribute `activation`, set by the
+// fusion pass) before the value is stored.
 #include <cmath>
+#include <string>
 
 #include "cuda/common.cuh"
 #include "cuda/families.cuh"
@@ -15,13 +17,51 @@ namespace {
 
 using namespace cuda;
 
+// The fused activation of a normalisation node ('' = none), same formulas as elementwise.cu.
+struct NormActivation {
+  enum Kind { None, Relu, LeakyRelu, Tanh, Sigmoid, Clip };
+  int kind;
+  float alpha, lo, hi;
+
+  __device__ __forceinline__ float operator()(float v) const {
+    switch (kind) {
+      case Relu: return v > 0.f ? v : 0.f;
+      case LeakyRelu: return v >= 0.f ? v : alpha * v;
+      case Tanh: return tanhf(v);
+      case Sigmoid: return 1.f / (1.f + expf(-v));
+      case Clip: {
+        if (v != v) return v;
+        const float w = v < lo ? lo : v;
+        return w > hi ? hi : w;
+      }
+      default: return v;
+    }
+  }
+};
+
+NormActivation activationOf(const KernelContext& ctx) {
+  NormActivation a{};
+  const std::string act = ctx.attrs().getString("activation", "");
+  a.alpha = static_cast<float>(ctx.attrs().getFloat("activation_alpha", 0.01));
+  a.lo = static_cast<float>(ctx.attrs().getFloat("activation_min", -3.4028234663852886e38));
+  a.hi = static_cast<float>(ctx.attrs().getFloat("activation_max", 3.4028234663852886e38));
+  if (act.empty()) a.kind = NormActivation::None;
+  else if (act == "Relu") a.kind = NormActivation::Relu;
+  else if (act == "LeakyRelu") a.kind = NormActivation::LeakyRelu;
+  else if (act == "Tanh") a.kind = NormActivation::Tanh;
+  else if (act == "Sigmoid") a.kind = NormActivation::Sigmoid;
+  else if (act == "Clip") a.kind = NormActivation::Clip;
+  else ctx.fail("unsupported fused activation '" + act + "' (expected Relu, LeakyRelu, Tanh, Sigmoid or Clip)");
+  return a;
+}
+
 __global__ void batchNormImpl(const float* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias,
                               const float* __restrict__ mean, const float* __restrict__ var, float* __restrict__ y, int64_t n, int channels,
-                              int64_t inner, float eps) {
+                              int64_t inner, float eps, NormActivation act) {
   FACESTYLE_CUDA_LOOP(i, n) {
     const int c = static_cast<int>((i / inner) % channels);
     const float inv = 1.f / sqrtf(var[c] + eps);
-    y[i] = (x[i] - mean[c]) * inv * scale[c] + bias[c];
+    y[i] = act((x[i] - mean[c]) * inv * scale[c] + bias[c]);
   }
 }
 
@@ -38,7 +78,7 @@ void batchNormKernel(KernelContext& ctx) {
   if (n == 0) return;
   const int64_t inner = n / (x.shape[0] * c);
   batchNormImpl<<<blocksFor(n), kThreads, 0, streamOf(ctx)>>>(x.data, ctx.in(1).data, ctx.in(2).data, ctx.in(3).data, ctx.in(4).data,
-                                                              y.data, n, static_cast<int>(c), inner, eps);
+                                                              y.data, n, static_cast<int>(c), inner, eps, activationOf(ctx));
   checkLaunch("BatchNormalization");
 }
 
@@ -73,6 +113,7 @@ struct RowNorm {
   int area;          // spatial size (group mode)
   Walk<2> affine;    // broadcast mode: over the normalised shape, strides of Scale and B
   bool hasBias;
+  NormActivation act;
 };
 
 constexpr int kNormThreads = 256;
@@ -126,7 +167,7 @@ __global__ void rowNormImpl(const float* __restrict__ x, const float* __restrict
       s = scale[off[0]];
       b = p.hasBias ? bias[off[1]] : 0.f;
     }
-    yr[i] = (xr[i] - mean) * inv * s + b;
+    yr[i] = p.act((xr[i] - mean) * inv * s + b);
   }
 }
 
@@ -137,8 +178,10 @@ void launchRowNorm(KernelContext& ctx, int64_t rows, int64_t rowLen, const float
   ctx.require(eps >= 0, "expected epsilon >= 0");
   // Short rows waste most of a 256-thread block; 64 threads still merge correctly.
   const int threads = rowLen >= 1024 ? kNormThreads : 64;
+  RowNorm withAct = p;
+  withAct.act = activationOf(ctx);
   rowNormImpl<<<static_cast<unsigned>(rows), threads, 0, streamOf(ctx)>>>(ctx.in(0).data, scale, bias, ctx.out(0).data,
-                                                                          static_cast<int>(rowLen), eps, p);
+                                                                          static_cast<int>(rowLen), eps, withAct);
   checkLaunch(opKindName(ctx.node.op));
 }
 

@@ -1,17 +1,25 @@
 // Graph passes: pure functions Graph -> Graph (the argument is never modified).
-// optimizeForInference() folds Pad / BatchNormalization / per-channel Mul and Add into Conv2D, then
-// fuses the activation that follows a Conv2D into it (Conv2D's `activation` attribute).
+// optimizeForInference() folds Pad / BatchNormalization / per-channel Mul and Add into Conv2D, fuses
+// the activation that follows a Conv2D or a normalisation into it (their `activation` attribute), then
+// fuses the remaining runs of elementwise ops into ElementwiseChain nodes.
 import type { Graph } from '../ir.js';
+import { fuseElementwiseChains } from './chain.js';
 import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 import { fuseConvActivation } from './fuse.js';
+import { fuseNormActivation } from './fuse_norm.js';
 
 export { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 export { FUSABLE_ACTIVATIONS, fuseConvActivation } from './fuse.js';
+export { FUSABLE_NORMS, fuseNormActivation } from './fuse_norm.js';
+export { fuseElementwiseChains } from './chain.js';
+export type { ChainFusionStats } from './chain.js';
 export { evaluateReference } from './evaluate.js';
 
 export interface OptimizeOptions {
-  /** Fold Conv2D + activation into one node (Conv2D's `activation` attribute; default true). */
+  /** Fold Conv2D + activation and normalisation + activation into one node (their `activation` attribute; default true). */
   fuseActivations?: boolean;
+  /** Fuse runs of elementwise ops into ElementwiseChain nodes (default true). */
+  fuseElementwise?: boolean;
 }
 
 /** Inference-only rewrites: never use on a training graph whose weights are still being learnt. */
@@ -20,6 +28,11 @@ export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}
   g = foldBatchNormIntoConv(g);
   g = foldChannelMulIntoConv(g);
   g = foldBiasAddIntoConv(g);
-  if (options.fuseActivations ?? true) g = fuseConvActivation(g);
+  if (options.fuseActivations ?? true) {
+    g = fuseConvActivation(g);
+    g = fuseNormActivation(g);
+  }
+  // Last: the activations above are cheaper inside a conv or norm kernel than in a chain.
+  if (options.fuseElementwise ?? true) g = fuseElementwiseChains(g);
   return g;
 }

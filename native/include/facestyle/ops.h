@@ -24,7 +24,9 @@ namespace facestyle {
   X(AdamUpdate) X(SgdMomentumUpdate) X(EmaUpdate) X(GlobalNormClip) X(L1Loss) X(L1LossGrad)   \
   X(MseLoss) X(MseLossGrad) X(LsganLoss) X(LsganLossGrad) X(ColorLoss) X(ColorLossGrad)    \
   X(BceLogitsLoss) X(BceLogitsLossGrad) X(HingeLoss) X(HingeLossGrad) X(TotalVariationLoss)   \
-  X(TotalVariationLossGrad) X(PadBackward) X(InstanceNormalizationGrad)
+  X(TotalVariationLossGrad) X(PadBackward) X(InstanceNormalizationGrad)                        \
+  /* inference fusion (lib/ops/elementwise_chain.ts) */                                        \
+  X(ElementwiseChain)
 
 enum class OpKind {
 #define FACESTYLE_OP_ENUM(name) name,
