@@ -1,6 +1,6 @@
 // `facestyle video`: progress formatting, the command with a fake stylizer (fast), and once with the real
 // detector + AnimeGANv3 model on a few frames.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -34,7 +34,7 @@ describe('video command output', () => {
     registerVideoCommand(program);
     const cmd = program.commands.find((c) => c.name() === 'video')!;
     const flags = cmd.options.map((o) => o.long);
-    for (const f of ['--output', '--model', '--size', '--batch', '--every', '--strength', '--json', '--max-frames', '--no-smoothing']) expect(flags).toContain(f);
+    for (const f of ['--output', '--model', '--size', '--batch', '--every', '--strength', '--json', '--max-frames', '--no-smoothing', '--overwrite']) expect(flags).toContain(f);
   });
 });
 
@@ -72,6 +72,17 @@ describe.skipIf(!sharedPresent || !hasFfmpeg)('video command runs', () => {
     });
     await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), every: '0' }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'no', 'x.mp4') }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+  });
+
+  it('replaces an existing frame folder only with --overwrite', async () => {
+    const c = capture();
+    const target = path.join(tmp, 'frames-out');
+    const run = (overwrite?: boolean) => runVideoCommand(shared('video', '908.mp4'), { output: `${target}/`, maxFrames: '3', overwrite }, { ...c.io, stylizer: new FakeStylizer(centreFace) });
+    await run();
+    expect(readdirSync(target)).toHaveLength(3);
+    await expect(run()).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--overwrite') });
+    await run(true);
+    expect(readdirSync(target).sort()).toEqual(['frame_000001.png', 'frame_000002.png', 'frame_000003.png']);
   });
 });
 

@@ -1,6 +1,8 @@
 // measureVideoFps: the numbers the benchmark reports (pipeline fps, stylize-stage fps, efficiency).
 import { describe, expect, it } from 'vitest';
+import type { RgbImage } from '../lib/face/types.js';
 import { measureVideoFps } from '../lib/video/measure.js';
+import type { FrameFaces, StylizeSteps } from '../lib/video/stylizer.js';
 import { FakeStylizer, centreFace, hasFfmpeg, shared, sharedPresent } from './video-helpers.js';
 
 describe.skipIf(!sharedPresent || !hasFfmpeg)('measureVideoFps', () => {
@@ -19,5 +21,33 @@ describe.skipIf(!sharedPresent || !hasFfmpeg)('measureVideoFps', () => {
     // Warm-up + (stage alone + pipeline) x 2 repeats: 1 + 2 x (8 + 8) calls.
     expect(stylizer.batches).toHaveLength(33);
     expect(stylizer.disposed).toBe(false);
+    // No steps: there is no model-alone figure.
+    expect(r.modelFps).toBeNull();
+    expect(r.modelEfficiency).toBeNull();
+  });
+
+  it('with steps, reports the model alone as the ceiling the overlapped pipeline approaches', async () => {
+    // Timed fake steps: align 50 ms, model 100 ms, paste 50 ms per batch of 4 faces (10 batches for the 39
+    // frames). The stage alone takes 200 ms per batch (at most 20 fps), the model alone 100 ms (at most
+    // 40 fps); the pipeline overlaps them, and pays ffprobe / ffmpeg start-up once.
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const fake = new FakeStylizer(centreFace);
+    const steps: StylizeSteps<FrameFaces[], FrameFaces[]> = {
+      align: async (items) => (await sleep(50), items),
+      model: async (items) => (await sleep(100), items),
+      paste: async (items) => (await sleep(50), items.map((it) => it.frame)),
+    };
+    const stylizer = { detect: (f: RgbImage) => fake.detect(f), stylize: async (items: FrameFaces[]) => steps.paste(await steps.model(await steps.align(items))), steps };
+    const r = await measureVideoFps(shared('video', '908.mp4'), { stylizer, batch: 4, repeats: 1 });
+    expect(r.frames).toBe(39);
+    expect(r.stylizeFps).toBeGreaterThan(14);
+    expect(r.stylizeFps).toBeLessThan(20);
+    expect(r.modelFps!).toBeGreaterThan(1.6 * r.stylizeFps);
+    expect(r.modelFps!).toBeLessThan(40);
+    expect(r.modelEfficiency).toBeCloseTo(r.pipelineFps / r.modelFps!, 12);
+    // Overlapped, the pipeline beats the stage run step after step (in series it would take longer than
+    // the stage alone: 2 s plus start-up), yet never the model alone.
+    expect(r.efficiency).toBeGreaterThan(1);
+    expect(r.modelEfficiency!).toBeLessThan(1.05);
   });
 });

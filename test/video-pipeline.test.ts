@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RgbImage } from '../lib/face/types.js';
 import { stylizeFrameStream, stylizeFrames } from '../lib/video/pipeline.js';
-import { adaptFaceStylizer } from '../lib/video/stylizer.js';
+import { adaptFaceStylizer, type FrameFaces, type FrameStylizer, type StylizeSteps } from '../lib/video/stylizer.js';
 import { FakeStylizer, detectSquare, invertBoxes, squareFrame } from './video-helpers.js';
 
 /** Frames with a square moving right; every 4th frame has no square (no face). */
@@ -183,6 +183,82 @@ describe('stylizeFrames', () => {
     const items = await collect(stylizeFrameStream([frame], { stylizer: new FakeStylizer(detector), faces: 1 }));
     expect(items[0].faces).toHaveLength(1);
     expect(items[0].faces[0].box[2]).toBe(30);
+  });
+});
+
+describe('stylizers with steps (align / model / paste)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** Timed fake steps (they wait, not compute): align 20 ms, model 40 ms, paste 20 ms per batch. */
+  function stepFake(log: string[] = []): Omit<FrameStylizer, 'steps'> & { steps: StylizeSteps<FrameFaces[], FrameFaces[]> } {
+    const steps: StylizeSteps<FrameFaces[], FrameFaces[]> = {
+      align: async (items) => (log.push(`align:${items.length}`), await sleep(20), items),
+      model: async (items) => (log.push('model'), await sleep(40), items),
+      paste: async (items) => (log.push('paste'), await sleep(20), items.map((it) => invertBoxes(it.frame, it.faces))),
+    };
+    return {
+      detect: async (f) => detectSquare(f),
+      stylize: async () => Promise.reject(new Error('stylize() called although the stylizer has steps')),
+      steps,
+    };
+  }
+
+  it('runs the steps as overlapping stages: about the model time per batch, not the sum of the steps', async () => {
+    const log: string[] = [];
+    const frames = makeFrames(40); // 30 frames with a face: 8 batches of <= 4 faces, plus face-less frames
+    const t0 = performance.now();
+    const out = await collect(stylizeFrames(frames, { stylizer: stepFake(log), batch: 4, smoothing: false }));
+    const ms = performance.now() - t0;
+    out.forEach((o, i) => {
+      if (i % 4 === 3) expect(o).toBe(frames[i]);
+      else expect(Buffer.compare(Buffer.from(o.data), Buffer.from(invertBoxes(frames[i], detectSquare(frames[i])).data))).toBe(0);
+    });
+    const batches = log.filter((l) => l === 'model').length;
+    expect(batches).toBeGreaterThanOrEqual(8);
+    expect(log.filter((l) => l === 'paste').length).toBe(batches);
+    // In series each batch takes 80 ms; overlapped, about 40 ms (the model) plus filling the stages.
+    expect(ms).toBeLessThan(0.75 * batches * 80);
+    expect(ms).toBeGreaterThan(batches * 40 - 20);
+  });
+
+  it('stops promptly on abort while steps are in flight, and leaves no step running', async () => {
+    const log: string[] = [];
+    const ac = new AbortController();
+    const reason = new Error('stop now');
+    let n = 0;
+    const t0 = performance.now();
+    const run = async () => {
+      for await (const _ of stylizeFrames(makeFrames(200), { stylizer: stepFake(log), batch: 2, signal: ac.signal })) if (++n === 3) ac.abort(reason);
+    };
+    await expect(run()).rejects.toBe(reason);
+    // 200 frames would take seconds; the stop waits at most for the steps already running (<= 40 ms each).
+    expect(performance.now() - t0).toBeLessThan(1500);
+    const calls = log.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(log.length).toBe(calls); // nothing started after the stream ended
+  });
+
+  it('stops on a failing step with its error and closes the source', async () => {
+    let closed = false;
+    async function* source() {
+      try {
+        for (let i = 0; i < 1000; ++i) yield squareFrame(48, 32, 5, 5, 10);
+      } finally {
+        closed = true;
+      }
+    }
+    const stylizer = stepFake();
+    let calls = 0;
+    const model = stylizer.steps.model;
+    stylizer.steps.model = async (a) => {
+      if (++calls === 3) throw Object.assign(new Error('model step exploded'), { code: 'ERR_FACESTYLE_NATIVE' });
+      return model(a);
+    };
+    await expect(collect(stylizeFrames(source(), { stylizer, batch: 1 }))).rejects.toThrow('model step exploded');
+    expect(closed).toBe(true);
+    // A paste step returning the wrong number of frames is caught too.
+    const short = stepFake();
+    short.steps.paste = async () => [];
+    await expect(collect(stylizeFrames(makeFrames(8), { stylizer: short, batch: 2 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_INTERNAL' });
   });
 });
 

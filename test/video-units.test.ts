@@ -7,7 +7,8 @@ import type { Face } from '../lib/face/types.js';
 import { cropRgb, frameFileName, listFrameFiles, readFrameFolder, writeFrameFile } from '../lib/video/frames.js';
 import { FaceSmoother, OneEuroFilter, interOcularDistance, smoothingFactor } from '../lib/video/one-euro.js';
 import { BoundedQueue } from '../lib/video/queue.js';
-import { FaceTracker, boxIoU } from '../lib/video/tracker.js';
+import { DEFAULT_EVERY, FaceTracker, boxIoU } from '../lib/video/tracker.js';
+import { ffmpegThreads } from '../lib/video/ffmpeg.js';
 import { boxLandmarks, detectSquare, squareFrame } from './video-helpers.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
@@ -135,6 +136,25 @@ describe('FaceTracker', () => {
     for (const [w, h] of regions) expect(w * h).toBeLessThan(100 * 100);
   });
 
+  it('by default detects the full frame every 5th frame', async () => {
+    const t = new FaceTracker();
+    expect(t.every).toBe(DEFAULT_EVERY);
+    expect(DEFAULT_EVERY).toBe(5);
+    for (let i = 0; i < 11; ++i) await t.track(squareFrame(320, 240, 100 + i, 80, 40), i, i / 30, async (f) => detectSquare(f));
+    expect(t.fullDetections).toBe(3); // frames 0, 5, 10
+    expect(t.regionDetections).toBe(8);
+  });
+
+  it('uses the region detector, when given, for the regions only', async () => {
+    const t = new FaceTracker({ every: 4 });
+    const calls: string[] = [];
+    const full = async (f: { width: number; height: number; data: Uint8Array }) => (calls.push(`full:${f.width}`), detectSquare(f));
+    const region = async (f: { width: number; height: number; data: Uint8Array }) => (calls.push(`region:${f.width}`), detectSquare(f));
+    for (let i = 0; i < 5; ++i) expect(await t.track(squareFrame(320, 240, 100 + i, 80, 40), i, i / 30, full, region)).toHaveLength(1);
+    expect(calls.map((c) => c.split(':')[0])).toEqual(['full', 'region', 'region', 'region', 'full']);
+    expect(calls.filter((c) => c.startsWith('full')).every((c) => c === 'full:320')).toBe(true);
+  });
+
   it('falls back to a full detection on the same frame when a face leaves its region', async () => {
     const t = new FaceTracker({ every: 100 });
     await t.track(squareFrame(320, 240, 20, 20, 30), 0, 0, async (f) => detectSquare(f));
@@ -175,5 +195,11 @@ describe('frame helpers', () => {
     await expect(listFrameFiles(path.join(dir, 'nope'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     const empty = mkdtempSync(path.join(dir, 'empty-'));
     await expect(listFrameFiles(empty)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+  });
+});
+
+describe('ffmpeg threads', () => {
+  it('leave most cores to the stylizer: a quarter of them, at least one', () => {
+    expect([1, 2, 3, 4, 8, 16].map((c) => ffmpegThreads(c))).toEqual([1, 1, 1, 1, 2, 4]);
   });
 });

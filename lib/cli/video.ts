@@ -21,6 +21,7 @@ export interface VideoCliOptions {
   minCutoff?: string;
   beta?: string;
   crf?: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -90,6 +91,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       detector: o.detector,
       smoothing,
       crf: num('crf', o.crf),
+      overwrite: o.overwrite === true,
       signal: io.signal,
       onProgress,
     });
@@ -114,7 +116,7 @@ export function registerVideoCommand(program: Command): void {
     .option('--model <file>', 'style model: .onnx, model card .json or .safetensors (default: the shipped model)')
     .option('--size <n>', 'aligned face crop size (default: the model\'s)')
     .option('--batch <n>', 'faces per model call (default 4)')
-    .option('--every <n>', 'full-frame face detection every N frames; faces are followed in between (default 1)')
+    .option('--every <n>', 'full-frame face detection every N frames; faces are re-found near their last place in between (default 5)')
     .option('--strength <x>', '0..1 blend of the stylized face over the original (default 1)')
     .option('--faces <n>', 'at most N faces per frame, the largest (default: all)')
     .option('--max-frames <n>', 'stop after N frames')
@@ -123,9 +125,10 @@ export function registerVideoCommand(program: Command): void {
     .option('--device <name>', 'cpu or cuda')
     .option('--detector <file>', 'YuNet face detector .onnx')
     .option('--no-smoothing', 'do not smooth landmarks over time')
-    .option('--min-cutoff <hz>', 'One-Euro smoothing: cutoff at rest, lower = steadier (default 0.5)')
-    .option('--beta <x>', 'One-Euro smoothing: speed coefficient, higher = less lag (default 0.3)')
+    .option('--min-cutoff <hz>', 'One-Euro smoothing: cutoff at rest, lower = steadier (default 0.3)')
+    .option('--beta <x>', 'One-Euro smoothing: speed coefficient, higher = less lag (default 0.2)')
     .option('--crf <n>', 'x264 quality 0..51, lower = better (default 18)')
+    .option('--overwrite', 'replace an existing, non-empty output folder of frames (video files are always replaced)')
     .option('--json', 'print the result as JSON')
     .action(async (input: string, opts: VideoCliOptions) => {
       // Ctrl-C: stop cleanly so the temp file is removed (a second Ctrl-C kills at once).

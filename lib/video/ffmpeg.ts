@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { FacestyleError, formatError } from '../errors.js';
 import type { RgbImage } from '../face/types.js';
@@ -36,7 +37,7 @@ interface RunResult {
 }
 
 /** Keeps the last `limit` characters of a stream (ffmpeg's stderr can be long; the end says why it stopped). */
-class Tail {
+export class Tail {
   text = '';
   constructor(private readonly limit = 8192) {}
   add(chunk: Buffer | string): void {
@@ -199,34 +200,70 @@ export interface DecodeOptions {
 }
 
 /**
- * Decodes the first video stream to RGB frames (one ffmpeg process, raw rgb24 over stdout). Frames are
- * yielded as they arrive; the pipe's backpressure pauses ffmpeg while the consumer is busy.
+ * Threads for the ffmpeg decoder and encoder: a quarter of the cores, at least one. Decoding and
+ * encoding are a small part of the work (a few ms per frame against tens for the model), and every extra
+ * thread competes with the stylizer's threads: on a 2-core machine a preempted model thread stalls the
+ * whole parallel layer. Frame threads would also delay the first decoded frame and the last encoded one.
  */
-export async function* decodeVideo(info: VideoInfo, options: DecodeOptions = {}): AsyncGenerator<RgbImage, void, undefined> {
+export function ffmpegThreads(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / 4));
+}
+
+/** An ffmpeg decoder process already started on a file (startDecode), whose frames decodeVideo() reads. */
+export interface StartedDecode {
+  readonly file: string;
+  readonly maxFrames: number | undefined;
+  readonly child: ChildProcess;
+  readonly stderr: Tail;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: unknown }>;
+  /** Kills the process (e.g. when probing says the file is not a video). */
+  kill(): void;
+}
+
+/**
+ * Starts decoding `file` to raw rgb24 on stdout without knowing its size yet: the pipe holds the first
+ * bytes until decodeVideo() reads them. Starting it together with probeVideo() hides ffmpeg's start-up
+ * behind ffprobe's (both are a process start, tens of ms, more on a busy machine).
+ */
+export function startDecode(file: string, options: Pick<DecodeOptions, 'maxFrames' | 'paths'> = {}): StartedDecode {
   const paths = options.paths ?? ffmpegPaths();
-  const { width, height } = info;
-  const frameBytes = width * height * 3;
-  const args = ['-v', 'error', '-nostdin', '-i', info.file, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
+  const args = ['-v', 'error', '-nostdin', '-threads', String(ffmpegThreads()), '-i', file, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
   if (options.maxFrames !== undefined) args.push('-frames:v', String(options.maxFrames));
   args.push('pipe:1');
   const child = spawn(paths.ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr = new Tail();
-  child.stderr.on('data', (c: Buffer) => stderr.add(c));
-  let spawnError: unknown = null;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('error', (e) => {
-      spawnError = e;
-      resolve({ code: null, signal: null });
-    });
-    child.on('close', (code, signal) => resolve({ code, signal }));
+  child.stderr!.on('data', (c: Buffer) => stderr.add(c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: unknown }>((resolve) => {
+    child.on('error', (e) => resolve({ code: null, signal: null, spawnError: isSpawnMissing(e) ? missingToolError('ffmpeg', paths.ffmpeg, e) : e }));
+    child.on('close', (code, signal) => resolve({ code, signal, spawnError: null }));
   });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  return { file, maxFrames: options.maxFrames, child, stderr, exited, kill };
+}
+
+/**
+ * Decodes the first video stream to RGB frames (one ffmpeg process, raw rgb24 over stdout). Frames are
+ * yielded as they arrive; the pipe's backpressure pauses ffmpeg while the consumer is busy. `started`
+ * is a decoder from startDecode() on the same file (and maxFrames) to read instead of starting one.
+ */
+export async function* decodeVideo(info: VideoInfo, options: DecodeOptions & { started?: StartedDecode } = {}): AsyncGenerator<RgbImage, void, undefined> {
+  if (options.started && (options.started.file !== info.file || options.started.maxFrames !== options.maxFrames)) {
+    options.started.kill();
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The started decoder is for ${options.started.file} (maxFrames ${options.started.maxFrames}), not ${info.file} (maxFrames ${options.maxFrames})`);
+  }
+  const decoder = options.started ?? startDecode(info.file, options);
+  const { child, stderr } = decoder;
+  const { width, height } = info;
+  const frameBytes = width * height * 3;
   const onAbort = () => child.kill('SIGKILL');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let count = 0;
   try {
     let frame = Buffer.allocUnsafe(frameBytes);
     let filled = 0;
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+    for await (const chunk of child.stdout! as AsyncIterable<Buffer>) {
       let offset = 0;
       while (offset < chunk.length) {
         const n = Math.min(frameBytes - filled, chunk.length - offset);
@@ -242,9 +279,9 @@ export async function* decodeVideo(info: VideoInfo, options: DecodeOptions = {})
         }
       }
     }
-    const { code, signal } = await exited;
+    const { code, signal, spawnError } = await decoder.exited;
     if (options.signal?.aborted) throw options.signal.reason ?? new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'Decoding was aborted');
-    if (spawnError) throw isSpawnMissing(spawnError) ? missingToolError('ffmpeg', paths.ffmpeg, spawnError) : spawnError;
+    if (spawnError) throw spawnError;
     const errors = decodeErrors(stderr.text);
     const why = errors.slice(-3).join(' | ');
     if (code !== 0) throw formatError(`Could not decode ${info.file}: ffmpeg exited with ${code ?? signal}${why ? ` (${why})` : ''}`);
@@ -260,7 +297,7 @@ export async function* decodeVideo(info: VideoInfo, options: DecodeOptions = {})
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    decoder.kill();
   }
 }
 
@@ -334,6 +371,7 @@ export class VideoEncoder {
     // passthrough: one output frame per input frame (no duplicates to fill the audio offset).
     args.push('-fps_mode:v', 'passthrough', '-c:v', codec, '-pix_fmt', pixFmt);
     if (codec === 'libx264') args.push('-preset', options.preset ?? 'veryfast', '-crf', String(options.crf ?? 18));
+    args.push('-threads', String(ffmpegThreads()));
     if (/\.(mp4|m4v|mov)$/i.test(ext)) args.push('-movflags', '+faststart');
     if (options.maxDuration && options.maxDuration > 0) args.push('-t', options.maxDuration.toFixed(6));
     args.push(this.tempFile);

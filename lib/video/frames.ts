@@ -1,4 +1,5 @@
 // Frame folders in and out (numbered image files), and small RgbImage helpers the pipeline needs.
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -42,13 +43,121 @@ export function frameFileName(index: number, format: 'png' | 'jpg' = 'png'): str
   return `frame_${String(index + 1).padStart(6, '0')}.${format}`;
 }
 
-/** Writes one frame as an image file (PNG is lossless, so a pass-through frame keeps its bytes). */
+/** Writes one frame as an image file, through a temp name in the same folder (PNG, or JPEG for .jpg/.jpeg). */
 export async function writeFrameFile(file: string, frame: RgbImage): Promise<void> {
   const img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
   const ext = path.extname(file).toLowerCase();
   const tmp = `${file}.partial`;
-  await (ext === '.jpg' || ext === '.jpeg' ? img.jpeg({ quality: 95 }) : img.png()).toFile(tmp);
-  await fsp.rename(tmp, file);
+  try {
+    await (ext === '.jpg' || ext === '.jpeg' ? img.jpeg({ quality: 95 }) : img.png()).toFile(tmp);
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Names frameFileName() gives: the only files an `overwrite` may delete from an existing output folder. */
+const FRAME_FILE = /^frame_\d{6,}\.(png|jpg)$/;
+
+/**
+ * Checks a frame-folder output before any work. A missing or empty folder is fine. A folder with files in
+ * it is replaced only with `overwrite`, and even then only when it holds nothing but frame_NNNNNN.png /
+ * .jpg files, so a mistyped path never deletes someone's folder.
+ */
+export async function checkFrameFolderOutput(dir: string, overwrite: boolean): Promise<'missing' | 'empty' | 'frames'> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    if (code === 'ENOTDIR') throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected the output ${dir} to be a folder but it is a file`);
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot read the output folder ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  if (names.length === 0) return 'empty';
+  if (!overwrite) {
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Output folder ${dir} already exists and is not empty (${names.length} entries); pass overwrite: true (CLI: --overwrite) to replace it`);
+  }
+  const other = names.filter((n) => !FRAME_FILE.test(n));
+  if (other.length > 0) {
+    throw new FacestyleError(
+      'ERR_FACESTYLE_ARGUMENT',
+      `Output folder ${dir} holds more than frames (${other.slice(0, 3).join(', ')}${other.length > 3 ? ', ...' : ''}); it is not replaced, even with overwrite`,
+    );
+  }
+  return 'frames';
+}
+
+const hiddenSibling = (target: string, tag: string) => path.join(path.dirname(target), `.${path.basename(target)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
+
+/**
+ * Writes frames as numbered PNG files into a hidden temp folder beside `output`
+ * (.<name>.partial-<pid>-<random>) and renames it to `output` in finish(), so a failed or killed run
+ * never leaves a half-written folder under the output name. abort() (or a failed finish) removes the
+ * temp folder. With `overwrite`, an existing folder of frames is replaced: it is moved aside, the new one
+ * renamed in, then the old one deleted.
+ */
+export class FrameFolderWriter {
+  frames = 0;
+  private closed = false;
+
+  private constructor(
+    readonly output: string,
+    readonly tempDir: string,
+    private readonly overwrite: boolean,
+  ) {}
+
+  /** Checks the output (see checkFrameFolderOutput) and creates the temp folder; the parent must exist. */
+  static async create(output: string, options: { overwrite?: boolean } = {}): Promise<FrameFolderWriter> {
+    const target = path.resolve(output);
+    await checkFrameFolderOutput(target, options.overwrite === true);
+    const temp = hiddenSibling(target, 'partial');
+    await fsp.mkdir(temp);
+    return new FrameFolderWriter(target, temp, options.overwrite === true);
+  }
+
+  /** Writes the next frame (frame_000001.png, ...). PNG is lossless, so a pass-through frame keeps its bytes. */
+  async write(frame: RgbImage): Promise<void> {
+    if (this.closed) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'write() after finish() or abort()');
+    const file = path.join(this.tempDir, frameFileName(this.frames));
+    await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } }).png().toFile(file);
+    ++this.frames;
+  }
+
+  /** Puts the finished folder under the output name. Returns the output path. */
+  async finish(): Promise<string> {
+    if (this.closed) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'finish() called twice');
+    this.closed = true;
+    let aside: string | null = null;
+    try {
+      // Checked again: the folder may have appeared (or filled) while we were running.
+      const state = await checkFrameFolderOutput(this.output, this.overwrite);
+      if (state === 'empty') await fsp.rmdir(this.output);
+      else if (state === 'frames') {
+        aside = hiddenSibling(this.output, 'old');
+        await fsp.rename(this.output, aside);
+      }
+      try {
+        await fsp.rename(this.tempDir, this.output);
+      } catch (e) {
+        if (aside) await fsp.rename(aside, this.output).catch(() => undefined); // put the old one back
+        aside = null;
+        throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Could not move the frames into ${this.output}: ${(e as Error).message}`, { cause: e });
+      }
+    } catch (e) {
+      await fsp.rm(this.tempDir, { recursive: true, force: true });
+      throw e;
+    }
+    if (aside) await fsp.rm(aside, { recursive: true, force: true });
+    return this.output;
+  }
+
+  /** Removes the temp folder; the output name is never touched. Safe to call twice. */
+  async abort(): Promise<void> {
+    this.closed = true;
+    await fsp.rm(this.tempDir, { recursive: true, force: true });
+  }
 }
 
 /** Validates a frame (the pipeline's input edge). */

@@ -3,17 +3,19 @@
 import type { Face, Landmarks5, Point } from '../face/types.js';
 
 export interface OneEuroOptions {
-  /** Cutoff frequency (Hz) at rest: lower = smoother but laggier when slow (default 0.5). */
+  /** Cutoff frequency (Hz) at rest: lower = smoother but laggier when slow (default 0.3). */
   minCutoff?: number;
-  /** Speed coefficient: how fast the cutoff rises with speed; higher = less lag when fast (default 0.3; FaceSmoother measures speed in inter-ocular distances per second). */
+  /** Speed coefficient: how fast the cutoff rises with speed; higher = less lag when fast (default 0.2; FaceSmoother measures speed in inter-ocular distances per second). */
   beta?: number;
   /** Cutoff (Hz) of the filter on the derivative (default 0.5). */
   dCutoff?: number;
 }
 
-// Tuned on the single-face clips of ../shared/data/video (YuNet landmarks, 15-30 fps): halves frame-to-frame
-// landmark motion while the smoothed points stay within ~0.07 inter-ocular distances of the raw ones.
-export const ONE_EURO_DEFAULTS: Required<OneEuroOptions> = { minCutoff: 0.5, beta: 0.3, dCutoff: 0.5 };
+// Tuned on the single-face clips of ../shared/data/video and frames/vtoonify_651 (YuNet landmarks with
+// lib/face's second detection pass, 15-30 fps): frame-to-frame landmark motion 0.41-0.44 of the raw
+// detections' while the smoothed points stay within 0.07-0.08 inter-ocular distances of them on average.
+// (0.5 / 0.3, tuned before the second pass made raw landmarks steadier, only reached 0.48-0.51.)
+export const ONE_EURO_DEFAULTS: Required<OneEuroOptions> = { minCutoff: 0.3, beta: 0.2, dCutoff: 0.5 };
 
 /** Smoothing factor of an exponential filter with cutoff `cutoff` Hz sampled every `dt` seconds. */
 export function smoothingFactor(cutoff: number, dt: number): number {

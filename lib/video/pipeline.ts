@@ -1,21 +1,21 @@
-// The video pipeline: decode (read ahead) -> detect + track + smooth -> stylize in batches (align, run,
-// paste) -> encode.
-// Stages are async loops joined by bounded queues: each stage works on its own frame while the others
-// work on theirs (ffmpeg decodes and encodes in its own processes, detection and stylization run
-// natively off the event loop), and the queues cap how many frames are in memory at once.
+// The video pipeline: decode (read ahead) -> detect + track + smooth -> batch -> align -> model -> paste
+// -> encode.
+// Stages are async loops joined by bounded queues: each stage works on its own frame or batch while the
+// others work on theirs (ffmpeg decodes and encodes in its own processes, detection and the model run
+// natively off the event loop, so the JS thread aligns and pastes meanwhile), and the queues cap how
+// many frames are in memory at once.
 import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { FacestyleError } from '../errors.js';
 import type { ModelEngine } from '../face/index.js';
 import type { RgbImage } from '../face/types.js';
 import type { DeviceName } from '../runtime/session.js';
 import * as is from '../is.js';
-import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, probeVideo, VideoEncoder, type VideoInfo } from './ffmpeg.js';
-import { checkFrame, frameFileName, readFrameFolder, writeFrameFile } from './frames.js';
+import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, probeVideo, startDecode, VideoEncoder, type VideoInfo } from './ffmpeg.js';
+import { checkFrame, checkFrameFolderOutput, FrameFolderWriter, readFrameFolder } from './frames.js';
 import { ONE_EURO_DEFAULTS, type OneEuroOptions } from './one-euro.js';
 import { BoundedQueue } from './queue.js';
-import { createVideoStylizer, type FrameStylizer } from './stylizer.js';
-import { FaceTracker, type TrackedFace } from './tracker.js';
+import { createVideoStylizer, type FrameFaces, type FrameStylizer } from './stylizer.js';
+import { DEFAULT_EVERY, FaceTracker, type TrackedFace } from './tracker.js';
 
 export interface FramePipelineOptions {
   /** Bring your own stylizer (kept alive after the run); otherwise one is created from model/size/strength and disposed. */
@@ -36,7 +36,7 @@ export interface FramePipelineOptions {
   batch?: number;
   /** At most this many faces per frame, largest first (default: all). */
   faces?: number;
-  /** Full-frame detection every N frames; in between faces are re-found near their last position (default 1). */
+  /** Full-frame detection every N frames; in between faces are re-found near their last position (default 5; 1: every frame). */
   every?: number;
   /** Landmark smoothing over time: One-Euro settings, true for the defaults, false for none (default true). */
   smoothing?: boolean | OneEuroOptions;
@@ -77,7 +77,7 @@ function normalize(o: StylizeFramesOptions): Normalized {
   if (!is.object(o)) throw is.invalid('options', 'object', o);
   const batch = o.batch === undefined ? 4 : is.integerInRange('batch', o.batch, 1, 256);
   const faces = o.faces === undefined ? 0 : is.integerInRange('faces', o.faces, 0, 1000);
-  const every = o.every === undefined ? 1 : is.integerInRange('every', o.every, 1, 10000);
+  const every = o.every === undefined ? DEFAULT_EVERY : is.integerInRange('every', o.every, 1, 10000);
   const maxFrames = o.maxFrames === undefined ? Infinity : is.positiveInteger('maxFrames', o.maxFrames);
   const queueSize = o.queueSize === undefined ? Math.max(4, 2 * batch) : is.integerInRange('queueSize', o.queueSize, 1, 1024);
   const fps = o.fps === undefined ? 30 : is.numberInRange('fps', o.fps, 0.001, 1000);
@@ -111,6 +111,13 @@ interface Detected {
   faces: TrackedFace[];
 }
 
+/** A batch between the stylize steps: its frames, and what the last step made of their faces (none when `empty`). */
+interface InFlight {
+  group: Detected[];
+  empty: boolean;
+  data: unknown;
+}
+
 /**
  * Stylizes a stream of frames, yielding each with the faces found in it, in order. Memory is bounded
  * by the queues; stopping early (break) stops the stages and closes the source.
@@ -128,7 +135,11 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   const decoded = new BoundedQueue<RgbImage>(o.queueSize);
   const detected = new BoundedQueue<Detected>(o.queueSize);
   const stylized = new BoundedQueue<StylizedFrame>(o.queueSize);
-  const queues = [decoded, detected, stylized];
+  // Batches between the stylize steps: one waiting per hand-over is enough for the steps to overlap.
+  const batches = new BoundedQueue<Detected[]>(1);
+  const aligned = new BoundedQueue<InFlight>(1);
+  const modelled = new BoundedQueue<InFlight>(1);
+  const queues: Array<BoundedQueue<unknown>> = [decoded, detected, batches, aligned, modelled, stylized];
   const failAll = (e: unknown) => queues.forEach((q) => q.fail(e));
   const onAbort = () => failAll(abortReason(signal));
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -148,12 +159,14 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   })();
 
   // Stage 1: detect + track + smooth, in frame order (tracking is sequential by nature).
+  const detect = (img: RgbImage) => stylizer.detect(img);
+  const detectRegion = stylizer.detectRegion ? (img: RgbImage) => stylizer.detectRegion!(img) : detect;
   const detectStage = (async () => {
     try {
       let index = 0;
       for await (const raw of decoded) {
         const frame = checkFrame(raw, index);
-        let faces = await tracker.track(frame, index, index / o.fps, (img) => stylizer.detect(img));
+        let faces = await tracker.track(frame, index, index / o.fps, detect, detectRegion);
         if (o.faces > 0 && faces.length > o.faces) faces = [...faces].sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]).slice(0, o.faces);
         await detected.push({ index, frame, faces });
         ++index;
@@ -164,42 +177,78 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
     }
   })();
 
-  // Stage 2: stylize batches of faces (several frames per call); frames without faces skip the stylizer.
-  const stylizeStage = (async () => {
+  // Stage 2: group frames into batches of about `batch` faces; frames without faces skip the stylizer
+  // but keep their place in the order.
+  const batchStage = (async () => {
     try {
       let pending: Detected[] = [];
       let faceCount = 0;
-      const flush = async () => {
-        const withFaces = pending.filter((p) => p.faces.length > 0);
-        const outs = withFaces.length > 0 ? await stylizer.stylize(withFaces.map((p) => ({ frame: p.frame, faces: p.faces }))) : [];
-        if (!Array.isArray(outs) || outs.length !== withFaces.length) {
-          throw new FacestyleError('ERR_FACESTYLE_INTERNAL', `The stylizer returned ${Array.isArray(outs) ? outs.length : typeof outs} frames for ${withFaces.length}`);
-        }
-        let k = 0;
-        for (const p of pending) await stylized.push({ index: p.index, frame: p.faces.length > 0 ? outs[k++] : p.frame, faces: p.faces });
-        pending = [];
-        faceCount = 0;
-      };
       for await (const item of detected) {
         pending.push(item);
         faceCount += item.faces.length;
         // Flush on a full batch of faces, or when face-less frames pile up (they must not wait long).
-        if (faceCount >= o.batch || pending.length >= Math.max(o.batch, o.queueSize)) await flush();
+        if (faceCount >= o.batch || pending.length >= Math.max(o.batch, o.queueSize)) {
+          await batches.push(pending);
+          pending = [];
+          faceCount = 0;
+        }
       }
-      await flush();
-      stylized.close();
+      if (pending.length) await batches.push(pending);
+      batches.close();
     } catch (e) {
       failAll(e);
     }
   })();
 
+  const emit = async (group: Detected[], outs: RgbImage[]) => {
+    const withFaces = group.filter((p) => p.faces.length > 0).length;
+    if (!Array.isArray(outs) || outs.length !== withFaces) {
+      throw new FacestyleError('ERR_FACESTYLE_INTERNAL', `The stylizer returned ${Array.isArray(outs) ? outs.length : typeof outs} frames for ${withFaces}`);
+    }
+    let k = 0;
+    for (const p of group) await stylized.push({ index: p.index, frame: p.faces.length > 0 ? outs[k++] : p.frame, faces: p.faces });
+  };
+  const faceItems = (group: Detected[]): FrameFaces[] => group.filter((p) => p.faces.length > 0).map((p) => ({ frame: p.frame, faces: p.faces }));
+
+  // Stage 3: stylize. A stylizer with steps runs them as three stages (align -> model -> paste) joined by
+  // one-batch queues, so the JS work of aligning and pasting overlaps the native model run; otherwise
+  // one stage calls stylize() per batch.
+  const stylizeStages: Array<Promise<void>> = [];
+  const stage = (run: () => Promise<void>) => stylizeStages.push(run().catch((e) => failAll(e)));
+  const steps = stylizer.steps;
+  if (steps) {
+    stage(async () => {
+      for await (const group of batches) {
+        const items = faceItems(group);
+        await aligned.push({ group, empty: items.length === 0, data: items.length ? await steps.align(items) : undefined });
+      }
+      aligned.close();
+    });
+    stage(async () => {
+      for await (const { group, empty, data } of aligned) await modelled.push({ group, empty, data: empty ? undefined : await steps.model(data) });
+      modelled.close();
+    });
+    stage(async () => {
+      for await (const { group, empty, data } of modelled) await emit(group, empty ? [] : await steps.paste(data));
+      stylized.close();
+    });
+  } else {
+    stage(async () => {
+      for await (const group of batches) {
+        const items = faceItems(group);
+        await emit(group, items.length ? await stylizer.stylize(items) : []);
+      }
+      stylized.close();
+    });
+  }
+
   try {
     for await (const item of stylized) yield item;
   } finally {
-    // Early exit or failure: stop both stages, wait until they are idle, then free what we created.
+    // Early exit or failure: stop every stage, wait until they are idle, then free what we created.
     failAll(new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'The frame stream was closed'));
     signal?.removeEventListener('abort', onAbort);
-    await Promise.allSettled([readStage, detectStage, stylizeStage]);
+    await Promise.allSettled([readStage, detectStage, batchStage, ...stylizeStages]);
     if (owned) await stylizer.dispose?.();
   }
 }
@@ -242,8 +291,14 @@ export interface StylizeVideoOptions extends FramePipelineOptions {
   preset?: string;
   /** Fail on a damaged input video (default true); false stylizes whatever decodes. */
   strict?: boolean;
-  /** Called after each written frame. */
+  /** Called after each written frame; an exception thrown here stops the run (nothing is left under `output`). */
   onProgress?: (progress: VideoProgress) => void;
+  /**
+   * Replace an existing, non-empty frame-folder output (default false: ERR_FACESTYLE_ARGUMENT). Only a
+   * folder holding nothing but frame_NNNNNN.png/.jpg files is ever replaced. Video files are always
+   * replaced, atomically, when the run succeeds.
+   */
+  overwrite?: boolean;
 }
 
 export interface StylizeVideoResult {
@@ -279,16 +334,21 @@ interface FrameSink {
 
 /**
  * Stylizes every face of a video (or a folder of frames) into a video (or a folder of frames).
- * Video out has the input's size, frame rate and duration, with its audio copied through; it is written
- * to a temp file beside `output` and renamed at the end, so a failed or killed run leaves nothing under
- * `output`. The output's folder must exist.
+ * Video out has the input's size, frame rate and duration, with its audio copied through. Either output
+ * is written to a hidden temp file or folder beside `output` and renamed at the end, so a failed,
+ * aborted or killed run leaves nothing under `output` (a killed run may leave the hidden
+ * .<name>.partial-* sibling). The output's parent folder must exist. An existing video file is replaced
+ * when the run succeeds; an existing non-empty frame folder needs `overwrite: true`.
  */
 export async function stylizeVideo(input: string, output: string, options: StylizeVideoOptions = {}): Promise<StylizeVideoResult> {
+  const start = performance.now(); // the whole run, probing and process start-ups included
   if (!is.string(input)) throw is.invalid('input', 'video file or frame folder path', input);
   if (!is.string(output)) throw is.invalid('output', 'video file or frame folder path', output);
   const o = normalize({ ...options, fps: options.fps ?? 25 });
   if (options.crf !== undefined) is.integerInRange('crf', options.crf, 0, 51);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw is.invalid('onProgress', 'function', options.onProgress);
+  if (options.overwrite !== undefined && typeof options.overwrite !== 'boolean') throw is.invalid('overwrite', 'boolean', options.overwrite);
+  const overwrite = options.overwrite === true;
 
   let inputStat;
   try {
@@ -301,29 +361,34 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   if (!outputIsFolder && !isVideoPath(output)) {
     throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected output to be a video file (.mp4, .m4v, .mov, .mkv) or a folder ending with '/' but received '${output}'`);
   }
-  await checkOutputPath(outputIsFolder ? output.replace(/[\\/]+$/, '') : output, input);
+  const folderOut = output.replace(/[\\/]+$/, '') || output;
+  await checkOutputPath(outputIsFolder ? folderOut : output, input);
+  // An existing, non-empty output folder is refused unless overwrite (checked again at the end).
+  if (outputIsFolder) await checkFrameFolderOutput(folderOut, overwrite);
   const paths = ffmpegPaths();
   if (!inputIsFolder || !outputIsFolder) await checkFfmpeg(paths);
 
-  const info: VideoInfo | null = inputIsFolder ? null : await probeVideo(input, paths);
-  const fps = info ? info.fps : o.fps;
   const limit = o.maxFrames;
+  const maxFrames = Number.isFinite(limit) ? limit : undefined;
+  // The decoder starts while ffprobe runs (both are process start-ups); it waits on its pipe until read,
+  // and is killed if the probe fails or the run stops before reading it.
+  const started = inputIsFolder ? null : startDecode(input, { maxFrames, paths });
+  let info: VideoInfo | null = null;
+  try {
+    info = inputIsFolder ? null : await probeVideo(input, paths);
+  } catch (e) {
+    started?.kill();
+    throw e;
+  }
+  const fps = info ? info.fps : o.fps;
   const total = info ? Math.min(info.frameCount, limit) : 0;
-  const source = info ? decodeVideo(info, { maxFrames: Number.isFinite(limit) ? limit : undefined, signal: options.signal, strict: options.strict, paths }) : readFrameFolder(input, { maxFrames: Number.isFinite(limit) ? limit : undefined });
+  const source = info ? decodeVideo(info, { maxFrames, signal: options.signal, strict: options.strict, paths, started: started! }) : readFrameFolder(input, { maxFrames });
 
   let sink: FrameSink | null = null;
   const openSink = async (first: RgbImage): Promise<FrameSink> => {
     if (outputIsFolder) {
-      const dir = output.replace(/[\\/]+$/, '');
-      await fsp.mkdir(dir, { recursive: false }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EEXIST') throw e;
-      });
-      let n = 0;
-      return {
-        write: (frame) => writeFrameFile(path.join(dir, frameFileName(n++)), frame),
-        finish: async () => {},
-        abort: async () => {},
-      };
+      const writer = await FrameFolderWriter.create(folderOut, { overwrite });
+      return { write: (frame) => writer.write(frame), finish: async () => void (await writer.finish()), abort: () => writer.abort() };
     }
     const frameRate = info ? info.frameRate : rateOf(o.fps);
     const encoder = new VideoEncoder(output, {
@@ -343,7 +408,6 @@ export async function stylizeVideo(input: string, output: string, options: Styli
     return { write: (f) => encoder.write(f), finish: async () => void (await encoder.finish()), abort: () => encoder.abort() };
   };
 
-  const start = performance.now();
   let frames = 0;
   let framesWithFaces = 0;
   let faceCount = 0;
@@ -368,6 +432,8 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   } catch (e) {
     await sink?.abort();
     throw e;
+  } finally {
+    started?.kill(); // no-op once decoding ended; stops a decoder never read (the run failed before)
   }
   const seconds = (performance.now() - start) / 1000;
   return { output, frames, framesWithFaces, faces: faceCount, width: size[0], height: size[1], fps, hasAudio: !!info?.hasAudio, seconds, speed: frames / seconds };

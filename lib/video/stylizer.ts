@@ -1,7 +1,9 @@
 // The small interface the video pipeline needs from a face stylizer, and the adapter from lib/face's
 // frame-level API. Keeping the pipeline on this interface makes it testable with a fake stylizer.
-import { alignFaces, createFaceStylizer, pasteFaces, type AlignedFaces, type FaceStylizer, type ModelEngine } from '../face/index.js';
+import { FacestyleError } from '../errors.js';
+import { alignFaces, createFaceStylizer, loadFaceGenerator, pasteFaces, type AlignedFaces, type FaceGenerator, type FaceStylizer, type ModelEngine } from '../face/index.js';
 import type { Face, RgbImage } from '../face/types.js';
+import { sharedDetector } from '../face/detect.js';
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
 
@@ -10,15 +12,36 @@ export interface FrameFaces {
   faces: Face[];
 }
 
+/**
+ * stylize() split into its three steps, so the pipeline can run them as overlapping stages: while the
+ * model runs on one batch (native threads, off the event loop), the JS thread aligns the next batch
+ * and pastes the previous one. `stylize(items)` must equal `paste(await model(await align(items)))`.
+ */
+export interface StylizeSteps<A = unknown, M = unknown> {
+  /** Aligned crops of all faces of `items`, ready for the model (JS + native warp). */
+  align(items: FrameFaces[]): Promise<A>;
+  /** The model on one aligned batch. */
+  model(aligned: A): Promise<M>;
+  /** The styled crops pasted back: new frames, in the order of the `items` given to align(). */
+  paste(styled: M): Promise<RgbImage[]>;
+}
+
 /** What the pipeline calls: detect faces in a frame; stylize the given faces of several frames at once. */
 export interface FrameStylizer {
   /** Faces in a frame (or in a region cut from one), in that image's pixel coordinates. */
   detect(frame: RgbImage): Promise<Face[]>;
   /**
+   * Optional: faces in a region cut around one tracked face (about 2.2x its box), in the region's pixel
+   * coordinates. The tracker uses it between full detections; without it, detect() is used.
+   */
+  detectRegion?(region: RgbImage): Promise<Face[]>;
+  /**
    * New frames with the given faces stylized and pasted back, in order. Several frames come at once so
    * an implementation can run their face crops as one batch.
    */
   stylize(items: FrameFaces[]): Promise<RgbImage[]>;
+  /** Optional: stylize() as three steps the pipeline overlaps (align / model / paste). */
+  steps?: StylizeSteps;
   /** Frees native resources (called by the pipeline only for stylizers it created). */
   dispose?(): void | Promise<void>;
 }
@@ -63,55 +86,124 @@ export interface VideoStylizerOptions {
   scoreThreshold?: number;
 }
 
+/** One model batch in flight between the steps: the frames, their faces' matrices, the crops. */
+interface Batch {
+  items: FrameFaces[];
+  aligned: AlignedFaces[];
+  /** [total,3,S,S]: aligned crops in the model's range ([-1,1] with a generator, [0,1] otherwise), then the styled ones. */
+  crops: Tensor;
+  /** True once `crops` holds [-1,1] model output still to be mapped to [0,1]. */
+  raw: boolean;
+}
+
 /**
  * A FrameStylizer over lib/face's stylizer that batches across frames: the faces of all frames in one
  * call are aligned per frame, run through the model as ONE batch, and pasted back per frame.
+ *
+ * With `generator` (the model behind `face`), the model step calls it directly and the [0,1] <-> [-1,1]
+ * mapping (what face.stylizeCrops does around the call) is done in the align and paste steps, so that JS
+ * work overlaps the next model run in the pipeline. Without it, the model step is face.stylizeCrops.
  */
-export function batchedFaceStylizer(face: FaceStylizer, options: { strength?: number; device?: DeviceName } = {}): FrameStylizer {
+export function batchedFaceStylizer(
+  face: FaceStylizer,
+  options: { strength?: number; device?: DeviceName; generator?: FaceGenerator; detectRegion?: (region: RgbImage) => Promise<Face[]> } = {},
+): FrameStylizer {
   const strength = options.strength ?? 1;
   const device = options.device ?? 'cpu';
-  return {
-    detect: (frame) => face.detect(frame),
-    async stylize(items) {
-      const size = face.size;
-      const plane = 3 * size * size;
-      const aligned: AlignedFaces[] = [];
-      for (const { frame, faces } of items) aligned.push(await alignFaces(frame, faces.map((f) => f.landmarks), { size, device }));
+  const generator = options.generator;
+  const size = face.size;
+  const plane = 3 * size * size;
+
+  const steps: StylizeSteps<Batch, Batch> = {
+    async align(items) {
+      // All frames at once: one frame's JS region conversion overlaps another's native warp.
+      const aligned = await Promise.all(items.map(({ frame, faces }) => alignFaces(frame, faces.map((f) => f.landmarks), { size, device })));
       const total = aligned.reduce((n, a) => n + a.matrices.length, 0);
-      const batch = new Tensor([total, 3, size, size]);
+      const crops = new Tensor([total, 3, size, size]);
       let offset = 0;
       for (const a of aligned) {
-        batch.data.set(a.crops.data, offset * plane);
+        const src = a.crops.data, dst = crops.data, base = offset * plane;
+        // [0,1] -> [-1,1] for the generator (the same arithmetic as face.stylizeCrops).
+        if (generator) for (let i = 0; i < src.length; ++i) dst[base + i] = src[i] * 2 - 1;
+        else dst.set(src, base);
         offset += a.matrices.length;
       }
-      const styled = total > 0 ? await face.stylizeCrops(batch) : batch;
-      const out: RgbImage[] = [];
-      offset = 0;
-      for (let i = 0; i < items.length; ++i) {
-        const { frame, faces } = items[i];
+      return { items, aligned, crops, raw: false };
+    },
+    async model(batch) {
+      if (batch.crops.shape[0] === 0) return batch;
+      if (!generator) return { ...batch, crops: await face.stylizeCrops(batch.crops) };
+      const y = await generator.run(batch.crops);
+      if (y.shape.join(',') !== batch.crops.shape.join(',')) {
+        throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${batch.crops.shape.join(',')}]`);
+      }
+      return { ...batch, crops: y, raw: true };
+    },
+    async paste({ items, aligned, crops, raw }) {
+      let offset = 0;
+      const jobs = items.map(({ frame, faces }, i) => {
         // Paste smaller faces first so the larger (nearer) face stays on top where they overlap.
         const order = faces.map((_, k) => k).sort((a, b) => faces[a].box[2] * faces[a].box[3] - faces[b].box[2] * faces[b].box[3]);
-        const crops = new Tensor([order.length, 3, size, size]);
-        order.forEach((k, j) => crops.data.set(styled.data.subarray((offset + k) * plane, (offset + k + 1) * plane), j * plane));
-        out.push(await pasteFaces(frame, crops, order.map((k) => aligned[i].matrices[k]), { strength, device }));
+        const mine = new Tensor([order.length, 3, size, size]);
+        const src = crops.data, dst = mine.data;
+        order.forEach((k, j) => {
+          const from = (offset + k) * plane, to = j * plane;
+          if (raw) for (let p = 0; p < plane; ++p) dst[to + p] = (src[from + p] + 1) / 2;
+          else dst.set(src.subarray(from, from + plane), to);
+        });
         offset += faces.length;
-      }
-      return out;
+        return pasteFaces(frame, mine, order.map((k) => aligned[i].matrices[k]), { strength, device });
+      });
+      return Promise.all(jobs);
     },
-    dispose: () => face.dispose(),
+  };
+
+  return {
+    detect: (frame) => face.detect(frame),
+    ...(options.detectRegion ? { detectRegion: options.detectRegion } : {}),
+    async stylize(items) {
+      return steps.paste(await steps.model(await steps.align(items)));
+    },
+    steps: steps as StylizeSteps,
+    async dispose() {
+      await face.dispose();
+      await generator?.dispose();
+    },
   };
 }
 
+/** Side (px) the tracker's re-detection regions are scaled to. */
+const REGION_INPUT = 160;
+
 /** The real stylizer (lib/face's detector, aligner, model and paste-back) behind the FrameStylizer interface. */
 export async function createVideoStylizer(options: VideoStylizerOptions = {}): Promise<FrameStylizer> {
-  const face = await createFaceStylizer({
-    model: options.model,
-    size: options.size,
-    strength: options.strength,
-    device: options.device,
-    engine: options.engine,
-    detector: options.detector,
-    scoreThreshold: options.scoreThreshold,
-  });
-  return batchedFaceStylizer(face, { strength: options.strength, device: options.device });
+  // The generator is loaded here (not inside createFaceStylizer) so the pipeline's model stage can call it directly.
+  const generator = await loadFaceGenerator(options.model, { size: options.size, device: options.device, engine: options.engine });
+  let face: FaceStylizer | undefined;
+  try {
+    face = await createFaceStylizer({
+      model: generator,
+      strength: options.strength,
+      device: options.device,
+      engine: options.engine,
+      detector: options.detector,
+      scoreThreshold: options.scoreThreshold,
+    });
+    // Between full detections the tracker re-finds each face in a region around it (2.2x its box).
+    // lib/face's detect() runs a pass at the region's own size and then its second pass (two 160 px
+    // tiles around the face). For a region larger than 160 px (a face over ~70 px) one pass on the
+    // region shrunk to 160 px, plain and mirrored, merged by box voting, is that second pass alone: about
+    // half the detection time on the close-up clips, landmarks within 0.02-0.03 inter-ocular distances
+    // of full detections (lib/video/README.md). Smaller regions (small faces, where the first pass is
+    // cheap and the second pass gains most) keep lib/face's detect().
+    const detector = await sharedDetector(options.detector);
+    const regionOptions = { secondPass: false, flipTest: true, inputSize: REGION_INPUT, minInputSize: REGION_INPUT, scoreThreshold: Math.min(options.scoreThreshold ?? 0.5, 0.3) };
+    const full = face;
+    const detectRegion = (region: RgbImage) => (Math.max(region.width, region.height) > REGION_INPUT ? detector.detect(region, regionOptions) : full.detect(region));
+    return batchedFaceStylizer(face, { strength: options.strength, device: options.device, generator, detectRegion });
+  } catch (e) {
+    await face?.dispose();
+    await generator.dispose();
+    throw e;
+  }
 }

@@ -1,0 +1,189 @@
+// Output paths of stylizeVideo: frame folders are written into a hidden temp sibling and renamed at the
+// end (like video files), an existing output folder is refused unless `overwrite`, and a run stopped half
+// way (AbortSignal, a throwing onProgress, a failing stylizer) leaves nothing under the output name and no
+// temp leftovers. Frame folder in, frame folder out: no ffmpeg needed, except for the one video case.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stylizeVideo } from '../lib/video/pipeline.js';
+import { FakeStylizer, centreFace, hasFfmpeg, shared, sharedPresent } from './video-helpers.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'facestyle-video-out-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const FRAMES = shared('frames', 'vtoonify_908');
+
+/** A fresh folder to write into; everything in it is listed by the checks below. */
+const fresh = () => mkdtempSync(path.join(tmp, 'run-'));
+const frameNames = (n: number) => Array.from({ length: n }, (_, i) => `frame_${String(i + 1).padStart(6, '0')}.png`);
+
+describe.skipIf(!sharedPresent)('frame folder output', () => {
+  it('is written into a hidden temp folder while running and renamed at the end', async () => {
+    const dir = fresh();
+    const target = path.join(dir, 'out');
+    const seen: string[][] = [];
+    const r = await stylizeVideo(FRAMES, `${target}/`, {
+      stylizer: new FakeStylizer(centreFace),
+      maxFrames: 6,
+      onProgress: (p) => {
+        if (p.frames === 3) seen.push(readdirSync(dir));
+      },
+    });
+    expect(r.frames).toBe(6);
+    // Half way: no `out`, only the temp sibling (what a killed run would leave), holding the frames so far.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toHaveLength(1);
+    expect(seen[0][0]).toMatch(/^\.out\.partial-\d+-[0-9a-f]{8}$/);
+    // At the end: exactly the output folder with its six frames.
+    expect(readdirSync(dir)).toEqual(['out']);
+    expect(readdirSync(target).sort()).toEqual(frameNames(6));
+  });
+
+  for (const how of ['an AbortSignal', 'a throwing onProgress', 'a failing stylizer'] as const) {
+    it(`leaves no folder and no temp files when stopped by ${how}`, async () => {
+      const dir = fresh();
+      const ac = new AbortController();
+      const stylizer = new FakeStylizer(centreFace);
+      if (how === 'a failing stylizer') {
+        const real = stylizer.stylize.bind(stylizer);
+        let calls = 0;
+        stylizer.stylize = async (items) => {
+          if (++calls === 4) throw new Error('model crashed');
+          return real(items);
+        };
+      }
+      const written: number[] = [];
+      const run = stylizeVideo(FRAMES, path.join(dir, 'out') + path.sep, {
+        stylizer,
+        batch: 2,
+        signal: ac.signal,
+        onProgress: (p) => {
+          written.push(p.frames);
+          if (p.frames === 4 && how === 'an AbortSignal') ac.abort(new Error('user pressed ctrl-c'));
+          if (p.frames === 4 && how === 'a throwing onProgress') throw new Error('progress callback failed');
+        },
+      });
+      await expect(run).rejects.toThrow(how === 'an AbortSignal' ? 'user pressed ctrl-c' : how === 'a throwing onProgress' ? 'progress callback failed' : 'model crashed');
+      // Frames had been written into the temp folder before the stop (the fake stylizer runs ahead of the writer)...
+      expect(written.length).toBeGreaterThanOrEqual(how === 'a failing stylizer' ? 1 : 4);
+      // ...and all of it is gone: no output, no hidden temp folder.
+      expect(readdirSync(dir)).toEqual([]);
+    });
+  }
+
+  it('refuses an existing non-empty output folder before any work, and leaves it as it was', async () => {
+    const dir = fresh();
+    const target = path.join(dir, 'out');
+    mkdirSync(target);
+    for (const n of frameNames(3)) writeFileSync(path.join(target, n), 'old');
+    const stylizer = new FakeStylizer(centreFace);
+    await expect(stylizeVideo(FRAMES, target, { stylizer, maxFrames: 2 })).rejects.toMatchObject({
+      code: 'ERR_FACESTYLE_ARGUMENT',
+      message: expect.stringMatching(/already exists and is not empty.*overwrite/),
+    });
+    expect(stylizer.detectCalls).toHaveLength(0);
+    expect(readdirSync(target).sort()).toEqual(frameNames(3));
+    expect(readFileSync(path.join(target, 'frame_000001.png'), 'utf8')).toBe('old');
+    expect(readdirSync(dir)).toEqual(['out']);
+  });
+
+  it('with overwrite replaces a folder of frames whole: no stale frames from a longer earlier run', async () => {
+    const dir = fresh();
+    const target = path.join(dir, 'out');
+    mkdirSync(target);
+    for (const n of frameNames(9)) writeFileSync(path.join(target, n), 'old');
+    const r = await stylizeVideo(FRAMES, target, { stylizer: new FakeStylizer(centreFace), maxFrames: 4, overwrite: true });
+    expect(r.frames).toBe(4);
+    expect(readdirSync(target).sort()).toEqual(frameNames(4));
+    // New PNGs, not the old text files; no moved-aside or temp folder left behind.
+    expect(readFileSync(path.join(target, 'frame_000001.png')).subarray(1, 4).toString()).toBe('PNG');
+    expect(readdirSync(dir)).toEqual(['out']);
+  });
+
+  it('never replaces a folder holding anything but frames, even with overwrite', async () => {
+    const dir = fresh();
+    const target = path.join(dir, 'photos');
+    mkdirSync(target);
+    writeFileSync(path.join(target, 'holiday.jpg'), 'precious');
+    writeFileSync(path.join(target, 'frame_000001.png'), 'old');
+    await expect(stylizeVideo(FRAMES, target, { stylizer: new FakeStylizer(centreFace), maxFrames: 2, overwrite: true })).rejects.toMatchObject({
+      code: 'ERR_FACESTYLE_ARGUMENT',
+      message: expect.stringContaining('holiday.jpg'),
+    });
+    expect(readdirSync(target).sort()).toEqual(['frame_000001.png', 'holiday.jpg']);
+    expect(readdirSync(dir)).toEqual(['photos']);
+  });
+
+  it('writes into an existing empty folder without overwrite', async () => {
+    const dir = fresh();
+    const target = path.join(dir, 'empty');
+    mkdirSync(target);
+    await stylizeVideo(FRAMES, target, { stylizer: new FakeStylizer(centreFace), maxFrames: 2 });
+    expect(readdirSync(target).sort()).toEqual(frameNames(2));
+    expect(readdirSync(dir)).toEqual(['empty']);
+  });
+
+  it('stops on a corrupt frame image with ERR_FACESTYLE_FORMAT and leaves no output', async () => {
+    const dir = fresh();
+    const input = path.join(dir, 'in');
+    mkdirSync(input);
+    const first = readdirSync(FRAMES).filter((n) => n.endsWith('.jpg')).sort()[0];
+    const good = readFileSync(path.join(FRAMES, first));
+    writeFileSync(path.join(input, 'f_1.jpg'), good);
+    writeFileSync(path.join(input, 'f_2.jpg'), good);
+    writeFileSync(path.join(input, 'f_3.jpg'), good.subarray(0, 400)); // cut short
+    await expect(stylizeVideo(input, path.join(dir, 'out/'), { stylizer: new FakeStylizer(centreFace) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    expect(readdirSync(dir)).toEqual(['in']);
+  });
+
+  it('rejects a folder output inside a missing folder, and a file in the way, with coded errors', async () => {
+    const dir = fresh();
+    await expect(stylizeVideo(FRAMES, path.join(dir, 'no', 'such', 'out/'), { stylizer: new FakeStylizer(centreFace) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    writeFileSync(path.join(dir, 'file'), 'x');
+    await expect(stylizeVideo(FRAMES, path.join(dir, 'file') + '/', { stylizer: new FakeStylizer(centreFace) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(stylizeVideo(FRAMES, path.join(dir, 'out/'), { stylizer: new FakeStylizer(centreFace), overwrite: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect(readdirSync(dir)).toEqual(['file']);
+  });
+});
+
+describe.skipIf(!sharedPresent || !hasFfmpeg)('video file output', () => {
+  it('a throwing onProgress leaves no file and no temp file; an existing output is kept', async () => {
+    const dir = fresh();
+    const target = path.join(dir, 'out.mp4');
+    writeFileSync(target, 'old');
+    const run = stylizeVideo(shared('video', '908.mp4'), target, {
+      stylizer: new FakeStylizer(centreFace),
+      onProgress: (p) => {
+        if (p.frames === 10) throw new Error('progress callback failed');
+      },
+    });
+    await expect(run).rejects.toThrow('progress callback failed');
+    expect(readdirSync(dir)).toEqual(['out.mp4']);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    // A successful run replaces it.
+    await stylizeVideo(shared('video', '908.mp4'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 5 });
+    expect(existsSync(target) && readFileSync(target).length).toBeGreaterThan(1000);
+    expect(readdirSync(dir)).toEqual(['out.mp4']);
+  });
+});
+
+/** Names of this process's child processes (Linux ps). */
+function childCommands(): string[] {
+  const r = spawnSync('ps', ['-o', 'comm=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'ps');
+}
+
+describe.skipIf(!sharedPresent || !hasFfmpeg || process.platform !== 'linux')('the decoder started beside the probe', () => {
+  it('is killed when the probe fails or the run fails before reading it', async () => {
+    const dir = fresh();
+    writeFileSync(path.join(dir, 'text.mp4'), 'not a video at all\n');
+    await expect(stylizeVideo(path.join(dir, 'text.mp4'), path.join(dir, 'out.mp4'), { stylizer: new FakeStylizer(centreFace) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    // A model that does not exist: the run fails after probing, before the first frame is read.
+    await expect(stylizeVideo(shared('video', '908.mp4'), path.join(dir, 'out.mp4'), { model: path.join(dir, 'no-model.onnx') })).rejects.toHaveProperty('code');
+    await new Promise((r) => setTimeout(r, 200)); // SIGKILL is delivered asynchronously
+    expect(childCommands().filter((c) => c.includes('ffmpeg'))).toEqual([]);
+    expect(readdirSync(dir)).toEqual(['text.mp4']);
+  });
+});
+

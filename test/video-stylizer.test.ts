@@ -1,0 +1,71 @@
+// The real video stylizer (shipped model + YuNet): its align / model / paste steps, which the pipeline
+// runs as overlapping stages, give the same frames as lib/face's per-frame stylizeFaces.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFaceStylizer, type FaceStylizer } from '../lib/face/index.js';
+import type { RgbImage } from '../lib/face/types.js';
+import { cropRgb, readFrameFolder } from '../lib/video/frames.js';
+import { interOcularDistance } from '../lib/video/one-euro.js';
+import { createVideoStylizer, type FrameFaces, type FrameStylizer } from '../lib/video/stylizer.js';
+import { shared, sharedPresent } from './video-helpers.js';
+
+const MODEL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'models', 'comic-light.json');
+const DETECTOR = shared('models', 'detection', 'yunet_s_dynamic.onnx');
+
+describe.skipIf(!sharedPresent || !existsSync(DETECTOR) || !existsSync(MODEL))('createVideoStylizer (shipped model)', () => {
+  let video: FrameStylizer;
+  let face: FaceStylizer;
+  const items: FrameFaces[] = [];
+  beforeAll(async () => {
+    video = await createVideoStylizer({ model: MODEL, detector: DETECTOR, size: 128 });
+    face = await createFaceStylizer({ model: MODEL, detector: DETECTOR, size: 128 });
+    for await (const frame of readFrameFolder(shared('frames', 'vtoonify_908'), { maxFrames: 3 })) items.push({ frame, faces: await video.detect(frame) });
+  });
+  afterAll(async () => {
+    await video?.dispose?.();
+    await face?.dispose();
+  });
+
+  it('stylizes a batch of frames through its steps like lib/face does frame by frame', async () => {
+    expect(items.map((it) => it.faces.length)).toEqual([1, 1, 1]);
+    expect(video.steps).toBeDefined();
+    const copies = items.map((it) => Buffer.from(it.frame.data));
+    const steps = video.steps!;
+    const viaSteps = await steps.paste(await steps.model(await steps.align(items)));
+    const viaStylize = await video.stylize(items);
+    expect(viaSteps).toHaveLength(3);
+    for (let i = 0; i < 3; ++i) {
+      const reference: RgbImage = await face.stylizeFaces(items[i].frame, items[i].faces);
+      const a = viaSteps[i].data, b = reference.data, c = viaStylize[i].data;
+      // The batch of 3 and the single-face call may sum in another order: at most one level apart.
+      let maxDiff = 0;
+      let changed = 0;
+      for (let k = 0; k < a.length; ++k) {
+        maxDiff = Math.max(maxDiff, Math.abs(a[k] - b[k]), Math.abs(a[k] - c[k]));
+        if (a[k] !== items[i].frame.data[k]) ++changed;
+      }
+      expect(maxDiff).toBeLessThanOrEqual(1);
+      // The face was actually restyled (a good part of the frame changed), the input left untouched.
+      expect(changed).toBeGreaterThan(0.05 * a.length);
+      expect(Buffer.compare(Buffer.from(items[i].frame.data), copies[i])).toBe(0);
+    }
+  });
+
+  it('re-finds a face in a region around it (detectRegion) close to where a full detection puts it', async () => {
+    expect(video.detectRegion).toBeDefined();
+    for (const { frame, faces } of items) {
+      const [x, y, w, h] = faces[0].box;
+      const side = 2.2 * Math.max(w, h);
+      const region = cropRgb(frame, x + w / 2 - side / 2, y + h / 2 - side / 2, side, side);
+      // A close-up: the region is larger than the 160 px the region pass runs at.
+      expect(Math.max(region.image.width, region.image.height)).toBeGreaterThan(160);
+      const hits = await video.detectRegion!(region.image);
+      expect(hits.length).toBeGreaterThanOrEqual(1);
+      const iod = interOcularDistance(faces[0].landmarks);
+      const err = hits[0].landmarks.reduce((s, p, k) => s + Math.hypot(p[0] + region.x - faces[0].landmarks[k][0], p[1] + region.y - faces[0].landmarks[k][1]), 0) / 5 / iod;
+      expect(err).toBeLessThan(0.08);
+    }
+  });
+});
