@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alignFace, alignFaces, alignmentMatrix, applyAffine, arcfaceTemplate, ffhqKeyPoints5, ffhqKeyPoints68, ffhqTemplate, ffhqTransform, invertAffine, similarityTransform } from '../lib/face/align.js';
+import { alignFace, alignFaces, alignmentMatrix, applyAffine, arcfaceTemplate, imageTensor, roundedSpan, ffhqKeyPoints5, ffhqKeyPoints68, ffhqTemplate, ffhqTransform, invertAffine, similarityTransform } from '../lib/face/align.js';
 import { detectFaces } from '../lib/face/detect.js';
 import { toRgbImage } from '../lib/face/image.js';
 import type { Affine2x3, Landmarks5, Point } from '../lib/face/types.js';
@@ -130,6 +130,33 @@ describe('FFHQ alignment procedure', () => {
 const identityError = (m: Affine2x3, size: number) => ({
   linear: Math.max(Math.abs(m[0] - 1), Math.abs(m[1]), Math.abs(m[3]), Math.abs(m[4] - 1)),
   translation: Math.max(Math.abs(m[2]), Math.abs(m[5])) / size,
+});
+
+describe('region rounding (warp sessions reused across frames)', () => {
+  it('grows a span to a multiple of 32 inside the image, or to the whole image', () => {
+    expect(roundedSpan(10, 50, 1000)).toEqual([10, 74]);
+    expect(roundedSpan(980, 1000, 1000)).toEqual([968, 1000]);
+    expect(roundedSpan(5, 20, 40)).toEqual([5, 37]);
+    expect(roundedSpan(20, 30, 40)).toEqual([8, 40]);
+    expect(roundedSpan(3, 30, 20)).toEqual([0, 20]);
+    expect(roundedSpan(0, 64, 100)).toEqual([0, 64]);
+  });
+
+  it('crops from the rounded region equal crops from the whole image', async () => {
+    const rand = mulberry32(9);
+    const width = 301, height = 237;
+    const data = new Uint8Array(width * height * 3).map(() => Math.floor(rand() * 256));
+    const image = { data, width, height };
+    const faces = [ffhqTemplate(64).map(([x, y]) => [x + 40.3, y + 70.7]) as Landmarks5, ffhqTemplate(90).map(([x, y]) => [x + 200.5, y + 120.2]) as Landmarks5];
+    for (const border of ['reflect', 'constant'] as const) {
+      const fromRegion = await alignFaces(image, faces, { size: 48, border });
+      const fromWhole = await alignFaces(imageTensor(image), faces, { size: 48, border });
+      let maxDiff = 0;
+      fromRegion.crops.data.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - fromWhole.crops.data[i]))));
+      // Same pixels sampled; only the float32 rounding of the shifted coordinates differs (1e-5 is 1/400 of a grey level).
+      expect(maxDiff, border).toBeLessThan(1e-5);
+    }
+  });
 });
 
 describeShared('alignment on real faces', () => {

@@ -192,6 +192,13 @@ export function imageTensor(image: RgbImage | Tensor): Tensor {
   return rgbToTensor(image.data, image.width, image.height);
 }
 
+/** [lo, hi) grown to a length that is a multiple of `step` (or the whole [0, limit)), still inside [0, limit). */
+export function roundedSpan(lo: number, hi: number, limit: number, step = 32): [number, number] {
+  const len = Math.min(limit, Math.ceil((hi - lo) / step) * step);
+  const end = Math.min(limit, lo + len);
+  return [end - len, end];
+}
+
 /** Interleaved RGB bytes of a rectangle of `image` -> [1,3,h,w] in [0,1]. */
 export function regionTensor(image: RgbImage, x0: number, y0: number, w: number, h: number): Tensor {
   const out = new Float32Array(3 * w * h);
@@ -240,6 +247,10 @@ export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly F
     y0 = Math.max(0, Math.min(y0, height - 1));
     x1 = Math.min(width, Math.max(x1, x0 + 1));
     y1 = Math.min(height, Math.max(y1, y0 + 1));
+    // Sizes rounded up to a multiple of 32 (more of the image, same crops): the warp session is
+    // compiled per input shape, and a moving face in a video would otherwise need a new one each frame.
+    [x0, x1] = roundedSpan(x0, x1, width);
+    [y0, y1] = roundedSpan(y0, y1, height);
     checkImage(image);
     x = regionTensor(image, x0, y0, x1 - x0, y1 - y0);
     inverse = inverse.map(([a, b, tx, c, d, ty]): Affine2x3 => [a, b, tx - x0, c, d, ty - y0]);
