@@ -323,6 +323,25 @@ TEST_CASE(normalizations) {
        attrs({{"axis", num(1)}}), 1e-4, 1e-4},
       {"GroupNormalization", OpKind::GroupNormalization, {in({2, 6, 4, 5}), in({6}), in({6})}, {{2, 6, 4, 5}}, attrs({{"num_groups", num(3)}}),
        1e-4, 1e-4},
+      // The norm + activation fusion (lib/graph/passes/fuse_norm.ts): both devices apply it in the output loop.
+      {"InstanceNormalization + LeakyRelu", OpKind::InstanceNormalization, {in(x, -2, 3), in({4}), in({4})}, {x},
+       attrs({{"activation", str("LeakyRelu")}, {"activation_alpha", num(0.2)}}), 1e-4, 1e-4},
+      {"LayerNormalization + Clip", OpKind::LayerNormalization, {in({3, 4, 10}), in({10}), in({10})}, {{3, 4, 10}},
+       attrs({{"activation", str("Clip")}, {"activation_min", num(-0.5)}, {"activation_max", num(0.5)}}), 1e-4, 1e-4},
+  };
+  runAllCases(cases);
+}
+
+TEST_CASE(elementwise_chain) {
+  // ElementwiseChain (lib/ops/elementwise_chain.ts): program, two operand indices and two params per step.
+  std::vector<Case> cases = {
+      {"ElementwiseChain x*sigmoid(x)", OpKind::ElementwiseChain, {in({2, 3, 7, 9})}, {{2, 3, 7, 9}},
+       attrs({{"program", str("Sigmoid Mul")}, {"operands", nums({0, -1, 0, 1})}, {"params", nums({0, 0, 0, 0})}}), 1e-6, 1e-5},
+      {"ElementwiseChain (x + b) -> LeakyRelu, b broadcast", OpKind::ElementwiseChain, {in({2, 3, 5, 6}), in({3, 1, 1})}, {{2, 3, 5, 6}},
+       attrs({{"program", str("Add LeakyRelu")}, {"operands", nums({0, 1, 2, -1})}, {"params", nums({0, 0, 0.2, 0})}}), 1e-6, 1e-5},
+      {"ElementwiseChain Tanh Mul Add Clip", OpKind::ElementwiseChain, {in({4, 33}), in({33}), in({4, 1})}, {{4, 33}},
+       attrs({{"program", str("Tanh Mul Add Clip")}, {"operands", nums({0, -1, 3, 1, 4, 2, 5, -1})}, {"params", nums({0, 0, 0, 0, 0, 0, -0.4, 0.6})}}),
+       1e-6, 1e-5},
   };
   runAllCases(cases);
 }
