@@ -1,0 +1,75 @@
+// conv_mobile_kernels.h built with the AVX2 + FMA flags: 8-lane ymm vectors, 4 channels x 3 vectors
+// (12 accumulators of the 16 ymm registers) per pointwise block.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "cpu/conv_mobile.h"
+
+namespace facestyle::cpu {
+namespace {
+
+struct Isa {
+  typedef __m256 V;
+  typedef __m256i Mask;  // all bits set: lane active
+  static constexpr int L = 8;
+  static constexpr int MR = 4, U = 3;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float f) { return _mm256_set1_ps(f); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static Mask lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi), clamped to [0, L]
+    const __m256i j = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int l = static_cast<int>(std::clamp<int64_t>(lo, 0, L)), h = static_cast<int>(std::clamp<int64_t>(hi, 0, L));
+    return _mm256_and_si256(_mm256_cmpgt_epi32(j, _mm256_set1_epi32(l - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(h), j));
+  }
+  static Mask allLanes() { return _mm256_set1_epi32(-1); }
+  static Mask firstLanes(int64_t n) { return lanes(0, n); }
+  static V loadMasked(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }  // no fault on inactive lanes
+  static void storeMasked(float* p, V v, Mask m) { _mm256_maskstore_ps(p, m, v); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V evens(V a, V b) {
+    // [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit pairs reordered to a0 a2 a4 a6 b0 b2 b4 b6.
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  // max / min return the second operand when either is NaN: the same results as ConvActivation::apply.
+  static V odds(V a, V b) {
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  // [prev7, cur0 .. cur6] and [cur1 .. cur7, next0]: 128-bit halves swapped across, then byte-aligned.
+  static V shiftInLeft(V prev, V cur) {
+    const __m256 t = _mm256_permute2f128_ps(prev, cur, 0x21);  // [prev hi, cur lo]
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(cur), _mm256_castps_si256(t), 12));
+  }
+  static V shiftInRight(V cur, V next) {
+    const __m256 t = _mm256_permute2f128_ps(cur, next, 0x21);  // [cur hi, next lo]
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(t), _mm256_castps_si256(cur), 4));
+  }
+  static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+  static V leaky(V v, V alpha) { return _mm256_blendv_ps(_mm256_mul_ps(v, alpha), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ)); }
+  static V clip(V v, V lo, V hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
+};
+
+}  // namespace
+}  // namespace facestyle::cpu
+
+#include "cpu/conv_mobile_kernels.h"
+
+namespace facestyle::cpu {
+
+void pointwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                         const ConvActivation& act) {
+  pointwiseConv(g, x, w, bias, y, threads, act);
+}
+
+void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                         const ConvActivation& act) {
+  depthwiseConv(g, x, w, bias, y, threads, act);
+}
+
+}  // namespace facestyle::cpu

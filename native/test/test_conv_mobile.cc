@@ -1,0 +1,216 @@
+// The mobile-layer conv paths (cpu/conv_mobile.h: pointwise 1x1 and depthwise) against
+// conv2dReference, at every SIMD level this CPU has (the per-ISA entries are called directly, so the
+// lower levels are covered on an AVX-512 machine too) and through the run-time dispatch (which
+// honours FACESTYLE_SIMD). Shapes cover 1x1 to 160x160 planes, odd widths, tails that are not a
+// multiple of any vector width, 1 to 300 channels, groups, batches, strides 1 and 2 (and 3 rows),
+// asymmetric and oversized pads, dilations, and every fused activation kind.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cpu/conv_kernels.h"
+#include "cpu/conv_mobile.h"
+#include "facestyle/capabilities.h"
+#include "harness.h"
+
+using namespace facestyle;
+using namespace facestyle::cpu;
+
+namespace {
+
+using Entry = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const ConvActivation&);
+
+struct Level {
+  const char* name;
+  Entry pointwise, depthwise;
+};
+
+// The levels this CPU can run.
+std::vector<Level> levels() {
+  std::vector<Level> out{{"scalar", pointwiseMobileScalar, depthwiseMobileScalar}};
+  const SimdLevel d = detectedSimdLevel();
+  if (d >= SimdLevel::Avx2) out.push_back({"avx2", pointwiseMobileAvx2, depthwiseMobileAvx2});
+  if (d >= SimdLevel::Avx512) out.push_back({"avx512", pointwiseMobileAvx512, depthwiseMobileAvx512});
+  return out;
+}
+
+std::vector<ConvActivation> activations() {
+  std::vector<ConvActivation> out;
+  for (int k = ConvActivation::None; k <= ConvActivation::Clip; ++k) {
+    ConvActivation a;
+    a.kind = static_cast<ConvActivation::Kind>(k);
+    a.alpha = 0.2f;
+    a.lo = -0.25f, a.hi = 0.5f;
+    out.push_back(a);
+  }
+  return out;
+}
+
+ConvGeometry geometry(int64_t n, int64_t c, int64_t h, int64_t w, int64_t m, int64_t kh, int64_t kw, int64_t group, Window2D win) {
+  ConvGeometry g;
+  g.n = n, g.c = c, g.h = h, g.w = w, g.m = m, g.kh = kh, g.kw = kw, g.group = group, g.win = win;
+  g.oh = (h + win.pt + win.pb - win.dh * (kh - 1) - 1) / win.sh + 1;
+  g.ow = (w + win.pl + win.pr - win.dw * (kw - 1) - 1) / win.sw + 1;
+  return g;
+}
+
+std::string describe(const ConvGeometry& g) {
+  char s[256];
+  std::snprintf(s, sizeof s, "n%lld c%lld %lldx%lld -> m%lld %lldx%lld k%lldx%lld g%lld s%lld,%lld p%lld,%lld,%lld,%lld d%lld,%lld", (long long)g.n,
+                (long long)g.c, (long long)g.h, (long long)g.w, (long long)g.m, (long long)g.oh, (long long)g.ow, (long long)g.kh, (long long)g.kw,
+                (long long)g.group, (long long)g.win.sh, (long long)g.win.sw, (long long)g.win.pt, (long long)g.win.pl, (long long)g.win.pb,
+                (long long)g.win.pr, (long long)g.win.dh, (long long)g.win.dw);
+  return s;
+}
+
+// Runs `run` (which writes y) for every activation, and compares with the float64 reference. The
+// tolerance scales with sum |w x| + |b| per output (the reference on absolute values), so long sums
+// get the float32 rounding they deserve and nothing more. y is NaN-filled first (every output must be
+// written) and guarded on both sides (nothing may be written outside it).
+template <typename Run>
+void checkAgainstReference(const ConvGeometry& g, bool withBias, uint32_t seed, const char* what, Run run) {
+  const size_t xs = size_t(g.n * g.c * g.h * g.w), ws = size_t(g.m * g.cg() * g.kh * g.kw), ys = size_t(g.n * g.m * g.oh * g.ow);
+  const std::vector<float> x = test::randomVector(xs, seed), w = test::randomVector(ws, seed + 1), b = test::randomVector(size_t(g.m), seed + 2);
+  std::vector<float> ax(xs), aw(ws), ab(b.size());
+  for (size_t i = 0; i < xs; ++i) ax[i] = std::fabs(x[i]);
+  for (size_t i = 0; i < ws; ++i) aw[i] = std::fabs(w[i]);
+  for (size_t i = 0; i < b.size(); ++i) ab[i] = std::fabs(b[i]);
+  std::vector<float> ref(ys), scale(ys);
+  conv2dReference(g, x.data(), w.data(), withBias ? b.data() : nullptr, ref.data());
+  conv2dReference(g, ax.data(), aw.data(), withBias ? ab.data() : nullptr, scale.data());
+  constexpr size_t kGuard = 40;
+  constexpr float kSentinel = 12345.f;
+  for (const ConvActivation& a : activations()) {
+    std::vector<float> buf(ys + 2 * kGuard, kSentinel);
+    std::fill(buf.begin() + kGuard, buf.begin() + kGuard + ys, std::nanf(""));
+    float* y = buf.data() + kGuard;
+    run(x.data(), w.data(), withBias ? b.data() : nullptr, y, a);
+    int bad = 0;
+    for (size_t i = 0; i < ys; ++i) {
+      const float expect = a.apply(ref[i]);
+      const double tol = 1e-5 * scale[i] + 1e-6;
+      if (!(std::fabs(double(y[i]) - expect) <= tol) && bad++ < 3)
+        std::fprintf(stderr, "  %s %s act %d: at %zu got %g want %g\n", what, describe(g).c_str(), int(a.kind), i, y[i], expect);
+    }
+    bool guards = true;
+    for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+    if (!guards) std::fprintf(stderr, "  %s %s act %d: wrote outside y\n", what, describe(g).c_str(), int(a.kind));
+    CHECK(bad == 0);
+    CHECK(guards);
+  }
+}
+
+struct PointwiseCase {
+  int64_t n, c, m, group, h, w;
+};
+
+const PointwiseCase kPointwise[] = {
+    {1, 4, 6, 1, 1, 5},      {1, 3, 5, 1, 1, 7},      {1, 7, 9, 1, 3, 3},       {1, 5, 13, 1, 1, 33},    {1, 16, 16, 1, 128, 128},
+    {1, 64, 64, 1, 20, 20},  {1, 64, 1, 1, 32, 32},   {1, 64, 10, 1, 16, 16},   {1, 64, 4, 1, 8, 8},     {2, 32, 48, 1, 13, 17},
+    {1, 256, 128, 1, 14, 14}, {1, 128, 256, 1, 14, 14}, {1, 8, 12, 2, 9, 11},     {1, 12, 6, 3, 5, 7},     {2, 16, 16, 4, 10, 10},
+    {1, 1, 256, 1, 4, 4},    {1, 300, 3, 1, 7, 7},    {3, 17, 23, 1, 1, 49},    {1, 24, 24, 24, 6, 6},   {1, 40, 72, 1, 40, 40},
+    // Planes of a multiple of 256 pixels with several channel blocks: the copied-panel path.
+    {1, 64, 64, 1, 32, 32},  {2, 40, 72, 1, 16, 16},  {1, 200, 40, 1, 16, 16},  {1, 32, 64, 2, 16, 32},
+};
+
+struct DepthwiseCase {
+  int64_t n, c, h, w, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+};
+
+const DepthwiseCase kDepthwise[] = {
+    {1, 16, 128, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 64, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 32, 160, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {1, 64, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},   {1, 64, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, {1, 3, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {2, 5, 7, 9, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1},      {1, 4, 13, 37, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1},  {1, 3, 17, 23, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1},
+    {1, 3, 17, 23, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1},    {1, 2, 11, 30, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1},  {1, 3, 9, 19, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1},
+    {1, 4, 15, 21, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},    {1, 4, 15, 21, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1},  {1, 3, 16, 17, 3, 3, 3, 2, 1, 1, 1, 1, 1, 1},
+    {1, 6, 9, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     {1, 2, 5, 5, 3, 3, 1, 1, 3, 3, 3, 3, 1, 1},    {1, 2, 3, 100, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {1, 3, 10, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {2, 256, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 10, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 5, 31, 47, 3, 3, 2, 2, 1, 1, 1, 1, 2, 2},    {1, 3, 10, 17, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1},  {1, 3, 9, 20, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1},
+    {1, 4, 16, 16, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},    {1, 2, 5, 35, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 2, 23, 45, 5, 5, 3, 2, 2, 1, 0, 3, 1, 2},    {1, 1, 40, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},  {1, 7, 12, 12, 2, 4, 2, 2, 0, 1, 1, 2, 1, 1},
+};
+
+ConvGeometry pointwiseGeometry(const PointwiseCase& t) { return geometry(t.n, t.c, t.h, t.w, t.m, 1, 1, t.group, Window2D{}); }
+
+ConvGeometry depthwiseGeometry(const DepthwiseCase& t) {
+  Window2D win;
+  win.sh = t.sh, win.sw = t.sw, win.pt = t.pt, win.pl = t.pl, win.pb = t.pb, win.pr = t.pr, win.dh = t.dh, win.dw = t.dw;
+  return geometry(t.n, t.c, t.h, t.w, t.c, t.kh, t.kw, t.c, win);
+}
+
+}  // namespace
+
+TEST_CASE(pointwise_every_level_matches_reference) {
+  uint32_t seed = 100;
+  for (const PointwiseCase& t : kPointwise) {
+    const ConvGeometry g = pointwiseGeometry(t);
+    CHECK(pointwiseMobileSupports(g));
+    for (const Level& level : levels())
+      for (int threads : {1, 3}) {
+        checkAgainstReference(g, (seed & 1) == 0, seed, level.name, [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
+          level.pointwise(g, x, w, b, y, threads, a);
+        });
+        ++seed;
+      }
+  }
+}
+
+TEST_CASE(depthwise_every_level_matches_reference) {
+  uint32_t seed = 500;
+  for (const DepthwiseCase& t : kDepthwise) {
+    const ConvGeometry g = depthwiseGeometry(t);
+    CHECK(depthwiseMobileSupports(g));
+    for (const Level& level : levels())
+      for (int threads : {1, 3}) {
+        checkAgainstReference(g, (seed & 1) == 0, seed, level.name, [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
+          level.depthwise(g, x, w, b, y, threads, a);
+        });
+        ++seed;
+      }
+  }
+}
+
+// The entries conv2d() calls: dispatch at the current level (FACESTYLE_SIMD lowers it), true when taken.
+TEST_CASE(dispatch_takes_supported_layers_and_matches_reference) {
+  const ConvGeometry pw = pointwiseGeometry({2, 24, 40, 2, 11, 13});
+  checkAgainstReference(pw, true, 900, simdLevelName(simdLevel()), [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
+    CHECK(conv2dPointwiseFast(pw, x, w, b, y, 2, a));
+  });
+  const ConvGeometry dw = depthwiseGeometry({2, 24, 19, 27, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1});
+  checkAgainstReference(dw, true, 901, simdLevelName(simdLevel()), [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
+    CHECK(conv2dDepthwiseFast(dw, x, w, b, y, 2, a));
+  });
+}
+
+// Geometries the kernels do not take are left to conv.cc's general paths (and y is untouched).
+TEST_CASE(unsupported_geometries_are_declined) {
+  Window2D stride3;
+  stride3.sw = 3;
+  const ConvGeometry dwStride3 = geometry(1, 4, 9, 9, 4, 3, 3, 4, stride3);
+  const ConvGeometry dwHuge = geometry(1, 2, 12, 12, 2, 9, 9, 2, Window2D{});  // 81 taps
+  const ConvGeometry notDepthwise = geometry(1, 4, 9, 9, 8, 3, 3, 2, Window2D{});
+  Window2D padded;
+  padded.pt = padded.pl = padded.pb = padded.pr = 1;
+  const ConvGeometry pwPadded = geometry(1, 4, 5, 5, 4, 1, 1, 1, padded);
+  const ConvGeometry pwStrided = geometry(1, 4, 5, 5, 4, 1, 1, 1, stride3);
+  const ConvGeometry pwWide = geometry(1, 2048, 3, 3, 4, 1, 1, 1, Window2D{});
+  const ConvGeometry pwTiny = geometry(1, 64, 2, 2, 32, 1, 1, 1, Window2D{});  // 4 output positions
+  const ConvGeometry pwNoInputs = geometry(1, 0, 5, 5, 4, 1, 1, 1, Window2D{});
+  const ConvGeometry conv3x3 = geometry(1, 4, 5, 5, 4, 3, 3, 1, Window2D{});
+  CHECK(!depthwiseMobileSupports(dwStride3));
+  CHECK(!depthwiseMobileSupports(dwHuge));
+  CHECK(!depthwiseMobileSupports(notDepthwise));
+  CHECK(!pointwiseMobileSupports(pwPadded));
+  CHECK(!pointwiseMobileSupports(pwStrided));
+  CHECK(!pointwiseMobileSupports(pwWide));
+  CHECK(!pointwiseMobileSupports(pwTiny));
+  CHECK(!pointwiseMobileSupports(pwNoInputs));
+  CHECK(!pointwiseMobileSupports(conv3x3));
+  std::vector<float> x(4096, 1.f), w(8192, 1.f), y(512, -7.f);
+  const ConvActivation none;
+  CHECK(!conv2dDepthwiseFast(dwStride3, x.data(), w.data(), nullptr, y.data(), 1, none));
+  CHECK(!conv2dPointwiseFast(pwStrided, x.data(), w.data(), nullptr, y.data(), 1, none));
+  CHECK(y[0] == -7.f && y[511] == -7.f);
+}
+
+TEST_MAIN()
