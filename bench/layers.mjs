@@ -1,19 +1,23 @@
 // What the benchmark measures besides SGEMM: conv layers and models. Kept apart from run.mjs so the
 // lists are easy to read and to change.
 
-// The conv layers of the light (mobile) generator at a 256x256 input, NCHW, batch 1. Until lib/nn
-// exports the generator, these are the planned layers: a 7x7 stem, two stride-2 downsamples, 3x3 residual
-// convs at 1/4 resolution, a depthwise + pointwise pair, and 3x3 convs on the way back up.
-// `size` is the layer's input height = width.
+// The conv layers of the light generator (lib/nn generatorConfig(): channels 16/32/64/96, models/comic-light.json)
+// at a 256x256 input, NCHW, batch 1: the fallback list when bench/run.mjs cannot load lib/nn (it then reads
+// the layers from generatorGraph itself). `size` is the layer's input height = width.
+// GFLOP/s are always counted as direct convolution (2 * M * OH * OW * C * kh * kw), whatever algorithm runs:
+// the 3x3 stride-1 layers with >= 64 input and >= 32 output channels (res, dec2, dec1) run Winograd F(4x4, 3x3)
+// (native/cpu/conv_winograd.h), which does 4x fewer multiplies, so their "% of peak" can exceed 100.
 export const convLayers = [
-  { name: 'stem 7x7 3->32', cin: 3, cout: 32, kernel: 7, stride: 1, pad: 3, size: 256 },
-  { name: 'down 3x3/2 32->64', cin: 32, cout: 64, kernel: 3, stride: 2, pad: 1, size: 256 },
-  { name: 'down 3x3/2 64->128', cin: 64, cout: 128, kernel: 3, stride: 2, pad: 1, size: 128 },
-  { name: 'res 3x3 128->128', cin: 128, cout: 128, kernel: 3, stride: 1, pad: 1, size: 64 },
-  { name: 'depthwise 3x3 128', cin: 128, cout: 128, kernel: 3, stride: 1, pad: 1, groups: 128, size: 64 },
-  { name: 'pointwise 1x1 128->128', cin: 128, cout: 128, kernel: 1, stride: 1, pad: 0, size: 64 },
-  { name: 'up 3x3 128->64', cin: 128, cout: 64, kernel: 3, stride: 1, pad: 1, size: 128 },
-  { name: 'up 3x3 64->32', cin: 64, cout: 32, kernel: 3, stride: 1, pad: 1, size: 256 },
+  { name: 'g.enc0 3x3 3->16', cin: 3, cout: 16, kernel: 3, stride: 1, pad: 1, size: 256 },
+  { name: 'g.enc1 3x3/2 16->32', cin: 16, cout: 32, kernel: 3, stride: 2, pad: 1, size: 256 },
+  { name: 'g.enc2 3x3/2 32->64', cin: 32, cout: 64, kernel: 3, stride: 2, pad: 1, size: 128 },
+  { name: 'g.enc3 3x3/2 64->96', cin: 64, cout: 96, kernel: 3, stride: 2, pad: 1, size: 64 },
+  { name: 'g.res 3x3 96->96 (Winograd)', cin: 96, cout: 96, kernel: 3, stride: 1, pad: 1, size: 32 },
+  { name: 'g.dec2 3x3 96->64 (Winograd)', cin: 96, cout: 64, kernel: 3, stride: 1, pad: 1, size: 32 },
+  { name: 'g.dec1 3x3 64->32 (Winograd)', cin: 64, cout: 32, kernel: 3, stride: 1, pad: 1, size: 64 },
+  { name: 'g.dec0 3x3 32->16', cin: 32, cout: 16, kernel: 3, stride: 1, pad: 1, size: 128 },
+  { name: 'g.head0 3x3 16->16', cin: 16, cout: 16, kernel: 3, stride: 1, pad: 1, size: 256 },
+  { name: 'g.out 3x3 16->3', cin: 16, cout: 3, kernel: 3, stride: 1, pad: 1, size: 256 },
 ];
 
 export function convFlops(l, batch = 1) {

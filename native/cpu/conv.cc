@@ -1,6 +1,7 @@
-// CPU kernels for Conv2D and ConvTranspose2D. The fast paths are GEMM-based (im2col / col2im +
-// cpu::sgemm, the packed SIMD GEMM), with a direct kernel for depthwise (cpu/conv_fast.h) and one
-// for layers with few channels (cpu/conv_direct.h);
+// CPU kernels for Conv2D and ConvTranspose2D. Kernels larger than 1x1 run on the direct flat
+// phase-plane kernel (cpu/conv_direct_flat.h); 1x1 and the rest on GEMM (im2col / col2im + cpu::sgemm,
+// the packed SIMD GEMM); depthwise on its direct kernels (cpu/conv_fast.h, cpu/conv_mobile.h);
+// ConvTranspose2D with kernel == stride on one GEMM and a scatter;
 // conv2dReference / convTranspose2dReference are the plain loops they are tested against.
 #include <algorithm>
 #include <cmath>
@@ -202,16 +203,23 @@ void im2colTile(const ConvGeometry& g, const float* xg, int64_t p0, int64_t p1, 
   }
 }
 
-// Few channels on either side: im2col + GEMM would spend its time writing and packing a tall, thin
-// column matrix (or, with M = 3, run a GEMM whose row tiles are mostly empty); the direct kernel
-// keeps a block of outputs in registers instead. Measured on AVX-512, one thread (AnimeGAN / YuNet
-// layers): 16->3 7x7 at 262 2-6x faster, 3->16 7x7 1.6x, 16->16 and 32->16 3x3 1.2-1.3x, 3->16 3x3/2
-// 1.0-1.7x; 32->32 and wider 3x3 were within 10% either way, so GEMM keeps them (its SIMD kernels
-// are still being tuned); 1x1 stays on GEMM (no im2col there, and it was 1.4-4x faster).
-bool useDirectConv(const ConvGeometry& g, bool pointwise) {
-  if (pointwise) return false;
-  return g.mg() <= 16 || g.cg() <= 16;
-}
+// Layers with a kernel larger than 1x1 run on the direct flat phase-plane kernel (conv_direct_flat.h);
+// 1x1 stays on GEMM (no im2col there, and GEMM was 1.4-4x faster than a direct kernel). Measured on
+// AVX-512 (Zen 5), one thread, thread CPU time, best of 10, fused LeakyRelu (native/test/bench_conv.cc):
+// against im2col + GEMM, 3x3 layers with 16 to 128 channels run 1.1-3x faster (96->96 at 32x32: 210 vs
+// 107 GFLOP/s; 32->64 stride 2: 190 vs 56; 128->128 at 64x64: 225 vs 118); against the row kernel
+// (conv_direct.h, which conv2d used for layers with at most 16 channels on a side) the flat one is level
+// on a 3->16 3x3 stem and 1.1-1.35x faster on stride-2 stems (YuNet 3->16 at 320: 95 vs 72), 7x7 stems
+// and heads (32->3 7x7: 160 vs 118) and 16->3 heads.
+bool useFlatConv(const ConvGeometry& g, bool pointwise) { return !pointwise && g.kh * g.kw > 1; }
+
+// Winograd F(4x4, 3x3) (conv_winograd.h) for 3x3 stride-1 layers with many channels, where its 4x fewer
+// multiplies outweigh the transforms (a fixed cost per tile and channel). Same measurements, effective
+// GFLOP/s counted as direct conv, Winograd vs flat: 96->96 at 32x32 450 vs 214; 96->64 at 32x32 300 vs
+// 210; 64->32 at 64x64 340 vs 220; 128->128 at 64x64 430-480 vs 226; but 32->16 at 128x128 only 1.04x,
+// and 16->16 at 256x256 0.85x, 16->3 0.5x (transform-bound). Its error is larger (about 1e-5 of the
+// output's magnitude instead of 1e-7; conv_winograd.h).
+bool useWinograd(const ConvGeometry& g) { return winogradApplies(g) && g.c >= 64 && g.m >= 32; }
 
 // A layer with at most 4 output positions per channel (a 7x7 conv over a 7x7 map, a head on a 1x1
 // map) is a matrix-vector product: GEMM would pack the whole weight tensor (800 KB in PFLD's last
@@ -299,8 +307,9 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   const int64_t cg = g.cg(), mg = g.mg(), P = g.oh * g.ow, K = cg * g.kh * g.kw;
   const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
   if (pointwise && conv2dPointwiseFast(g, x, w, bias, y, threads, a)) return;
-  if (useDirectConv(g, pointwise)) return conv2dDirect(g, x, w, bias, y, threads, &a);
   if (P <= 4) return conv2dFewOutputs(g, x, w, bias, y, threads, a, pointwise);
+  if (useWinograd(g)) return conv2dWinograd(g, x, w, bias, y, threads, &a);
+  if (useFlatConv(g, pointwise)) return conv2dFlat(g, x, w, bias, y, threads, &a);
   // Bias and the activations GEMM can apply go into its epilogue, while each tile of C is in cache;
   // Tanh / Sigmoid take a sweep afterwards.
   GemmEpilogue epilogue;
@@ -345,9 +354,76 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   if (sweep) applyConvActivation(a, y, g.n * g.m * P, threads);
 }
 
+namespace {
+
+// ConvTranspose2D whose kernel equals its stride, dilation 1 (the generator's 2x2 / 2 upsampling): the
+// kernel windows do not overlap, so each output pixel receives exactly one input pixel's product (or
+// none, in an output_padding margin). One GEMM per tile of whole input rows, col (K x len) = Wg^T Xg,
+// K = (mo, ky, kx), then each col value is written (not added) with the bias to its pixel: no zero
+// fill, no read-modify-write of Y as in col2im.
+void convTranspose2dKernelStride(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads) {
+  const Window2D& v = g.win;
+  const int64_t cg = g.cg(), mg = g.mg(), HW = g.h * g.w, OP = g.oh * g.ow, K = mg * g.kh * g.kw;
+  // Output rows / columns some input pixel reaches: oy + pt < h * sh. Past them (output_padding beyond
+  // the bottom / right pads) only the bias lands.
+  const int64_t rowsCovered = std::min(g.oh, g.h * v.sh - v.pt), colsCovered = std::min(g.ow, g.w * v.sw - v.pl);
+  const bool partial = rowsCovered < g.oh || colsCovered < g.ow;
+  // Row tiles of about 256 KiB of columns: the scatter then reads them from L2, right after the GEMM
+  // wrote them (with the 2 MiB im2col budget, 32->16 at 128x128 ran 1.2x slower).
+  const int64_t tileRows = std::max<int64_t>(1, std::min(g.h, (kColumnBudget / 8) / std::max<int64_t>(K * g.w, 1)));
+  const int64_t tasks = g.n * g.group;
+  const bool outer = tasks >= threads;
+  const int team = outer ? threads : 1, inner = outer ? 1 : threads;
+  float* columns = convScratch(0, static_cast<size_t>(team * K * tileRows * g.w));
+  auto run = [&](int64_t t) {
+    const int64_t n = t / g.group, grp = t % g.group;
+    const float* xg = x + (n * g.c + grp * cg) * HW;
+    const float* wg = w + grp * cg * K;
+    const float* bg = bias ? bias + grp * mg : nullptr;
+    float* yg = y + (n * g.m + grp * mg) * OP;
+    if (partial) fillBias(yg, bg, mg, OP, OP);
+    float* col = columns + static_cast<size_t>(threadIndex() % team) * K * tileRows * g.w;
+    for (int64_t iy0 = 0; iy0 < g.h; iy0 += tileRows) {
+      const int64_t rows = std::min(tileRows, g.h - iy0), len = rows * g.w;
+      sgemm(true, false, K, len, cg, 1.f, wg, K, xg + iy0 * g.w, HW, 0.f, col, len, inner);
+#pragma omp parallel for num_threads(inner) if (inner > 1 && mg > 1)
+      for (int64_t mo = 0; mo < mg; ++mo) {
+        const float b = bg ? bg[mo] : 0.f;
+        float* yp = yg + mo * OP;
+        for (int64_t ky = 0; ky < g.kh; ++ky)
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t oy = (iy0 + r) * v.sh + ky - v.pt;
+            if (oy < 0 || oy >= g.oh) continue;
+            float* dst = yp + oy * g.ow;
+            if (g.kw == 2 && v.pl == 0 && 2 * g.w <= g.ow) {  // (kw == sw here)
+              // The common 2x2 / 2 without a left pad: interleave the kx = 0 and kx = 1 rows (a loop the
+              // compiler vectorises with unpacks; the strided general loop below was half the layer's time).
+              const float* s0 = col + ((mo * g.kh + ky) * 2) * len + r * g.w;
+              const float* s1 = s0 + len;
+              for (int64_t ix = 0; ix < g.w; ++ix) dst[2 * ix] = s0[ix] + b, dst[2 * ix + 1] = s1[ix] + b;
+              continue;
+            }
+            for (int64_t kx = 0; kx < g.kw; ++kx) {
+              const float* src = col + ((mo * g.kh + ky) * g.kw + kx) * len + r * g.w;  // src[ix] lands at ox = ix*sw + kx - pl
+              int64_t lo, hi;
+              validRange(kx - v.pl, v.sw, g.ow, g.w, lo, hi);
+              for (int64_t ix = lo; ix < hi; ++ix) dst[ix * v.sw + kx - v.pl] = src[ix] + b;
+            }
+          }
+      }
+    }
+  };
+  if (outer) parallelFor(tasks, team, run);
+  else
+    for (int64_t t = 0; t < tasks; ++t) run(t);
+}
+
+}  // namespace
+
 void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads) {
   threads = std::max(threads, 1);
   const Window2D& v = g.win;
+  if (g.kh == v.sh && g.kw == v.sw && v.dh == 1 && v.dw == 1) return convTranspose2dKernelStride(g, x, w, bias, y, threads);
   const int64_t cg = g.cg(), mg = g.mg(), HW = g.h * g.w, OP = g.oh * g.ow, K = mg * g.kh * g.kw;
   const int64_t tile = tileColumns(K, HW);
   const int64_t tasks = g.n * g.group;

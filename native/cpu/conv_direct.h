@@ -11,13 +11,14 @@
 // Each task is one output row of MB output channels; it keeps MB x U vectors of outputs in registers
 // over all (ci, ky, kx) taps and writes them once, bias added first and the fused activation applied
 // in registers. Also here: depthwiseFlatAll, the small-plane depthwise kernel (same idea, the padded
-// plane flattened). conv2d() in conv.cc decides when these run; test_conv_algos.cc checks them
-// against conv2dReference.
+// plane flattened). conv2d() in conv.cc no longer picks directConvAll (the flat phase-plane kernel in
+// conv_direct_flat.h, which builds on the helpers here, was level or faster on every layer measured);
+// it stays as a second direct implementation, tested against conv2dReference in test_conv_algos.cc.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 #include "cpu/conv_kernels.h"
 
@@ -42,28 +43,75 @@ constexpr int64_t kDLanes = FACESTYLE_DIRECT_VECTOR_BYTES / sizeof(float);
 constexpr int64_t kDirectMB = FACESTYLE_DIRECT_MB;
 constexpr int64_t kDirectAccumulators = FACESTYLE_DIRECT_MB * FACESTYLE_DIRECT_U;
 
+// A vector of s in every lane. Written s - 0 (an identity the compiler may fold) rather than 0 + s,
+// which it may not (0 + -0 is +0): that form cost a scalar add before every broadcast in the inner
+// loops, where s - 0 compiles to an FMA with an embedded broadcast operand (3-5% on 3x3 layers, 8-15%
+// on the stride-2 RGB stems).
+inline DVec splat(float s) { return s - DVec{}; }
+
 inline DVec dload(const float* p) {
   DVec v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 
-// The activations a store can apply to a vector in registers (Relu, LeakyRelu, Clip); others
-// (Tanh, Sigmoid) are applied lane by lane.
+typedef int32_t DIVec __attribute__((vector_size(FACESTYLE_DIRECT_VECTOR_BYTES)));
+
+// e^v for a vector, |relative error| < 2.5e-7 on [-87, 88] (inputs are clamped there: the result then
+// saturates near 1.7e-38 / 1.6e38 instead of 0 / inf, which tanh and sigmoid below never see).
+// e^v = 2^n * e^r with n = round(v / ln 2), r = v - n ln 2 in [-0.35, 0.35] (ln 2 split in two so that
+// n ln 2 is exact), e^r by its degree-6 Taylor polynomial (truncation error r^7/7! < 1.3e-7 * e^r),
+// 2^n built from its exponent bits. Lane by lane std::exp cost 10x the conv itself on a 16->3 head.
+inline DVec vexp(DVec v) {
+  const DVec lo = splat(-87.f), hi = splat(88.f);
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  const DVec magic = splat(12582912.f);  // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
+  const DVec t = v * 1.44269504f + magic;
+  const DVec n = t - magic;
+  const DVec r = (v - n * 0.693145752f) - n * 1.42860677e-6f;
+  DVec p = splat(1.f / 720.f);
+  p = p * r + (1.f / 120.f);
+  p = p * r + (1.f / 24.f);
+  p = p * r + (1.f / 6.f);
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  // (DIVec)x reinterprets the bits of a same-sized vector (a GCC / Clang vector cast, not a conversion).
+  const DIVec bits = ((DIVec)t - (DIVec)magic + 127) << 23;  // 2^n
+  return p * (DVec)bits;
+}
+
+// tanh(v) = sign(v) (1 - 2 / (e^{2|v|} + 1)); below |v| = 1/4 its odd Taylor polynomial to v^7 instead,
+// which avoids the cancellation in 1 - 2/(...) near 0. Measured |relative error| < 5e-7 over [-100, 100].
+inline DVec vtanh(DVec v) {
+  const DVec a = v < DVec{} ? -v : v;
+  const DVec big = 1.f - 2.f / (vexp(a + a) + 1.f);
+  const DVec a2 = a * a;
+  const DVec small = a * (1.f + a2 * (-1.f / 3.f + a2 * (2.f / 15.f + a2 * (-17.f / 315.f))));
+  const DVec m = a < 0.25f ? small : big;
+  return v < DVec{} ? -m : m;
+}
+
+// 1 / (1 + e^-v): |relative error| < 3e-7 (measured) where the result is above 1e-30.
+inline DVec vsigmoid(DVec v) { return 1.f / (1.f + vexp(-v)); }
+
+// The activations a store applies to a vector in registers.
 inline DVec activate(const ConvActivation& a, DVec v) {
   switch (a.kind) {
     case ConvActivation::Relu: return v > DVec{} ? v : DVec{};
     case ConvActivation::LeakyRelu: return v >= DVec{} ? v : v * a.alpha;
     case ConvActivation::Clip: {
-      const DVec lo = DVec{} + a.lo, hi = DVec{} + a.hi;
+      const DVec lo = splat(a.lo), hi = splat(a.hi);
       v = lo < v ? v : lo;     // std::max(lo, v), NaN included
       return v < hi ? v : hi;  // std::min(hi, v)
     }
+    case ConvActivation::Tanh: return vtanh(v);
+    case ConvActivation::Sigmoid: return vsigmoid(v);
     case ConvActivation::None: return v;
-    default:
-      for (int64_t i = 0; i < kDLanes; ++i) v[i] = a.apply(v[i]);
-      return v;
   }
+  for (int64_t i = 0; i < kDLanes; ++i) v[i] = a.apply(v[i]);  // (every kind is handled above)
+  return v;
 }
 
 template <int64_t kDMB, int64_t kDU>
@@ -114,12 +162,14 @@ void directConvBlocked(const ConvGeometry& g, const float* x, const float* w, co
   }
 
   // Weights regrouped per (group, block of MB output channels): [tap][MB], zeros past the last channel.
-  std::vector<float> wq2(static_cast<size_t>(g.group * mblocks * taps * kDMB), 0.f);
+  const size_t wq2Len = static_cast<size_t>(g.group * mblocks * taps * kDMB);
+  const std::unique_ptr<float[]> wq2(new float[wq2Len]);  // (new[], not std::vector: see conv_direct_flat.h)
+  std::memset(wq2.get(), 0, wq2Len * sizeof(float));
   for (int64_t grp = 0; grp < g.group; ++grp)
     for (int64_t mb = 0; mb < mblocks; ++mb)
       for (int64_t i = 0; i < kDMB && mb * kDMB + i < mg; ++i) {
         const float* src = w + (grp * mg + mb * kDMB + i) * taps;
-        float* dst = wq2.data() + (grp * mblocks + mb) * taps * kDMB + i;
+        float* dst = wq2.get() + (grp * mblocks + mb) * taps * kDMB + i;
         for (int64_t t = 0; t < taps; ++t) dst[t * kDMB] = src[t];
       }
 
@@ -133,7 +183,7 @@ void directConvBlocked(const ConvGeometry& g, const float* x, const float* w, co
     // Channel blocks innermost: consecutive tasks read the same input rows while they are in cache.
     const int64_t mb = t % mblocks, oy = (t / mblocks) % g.oh, grp = (t / (g.oh * mblocks)) % g.group, n = t / (g.oh * mblocks * g.group);
     const int64_t m0 = mb * kDMB, mcount = std::min(kDMB, mg - m0);
-    const float* wb = wq2.data() + (grp * mblocks + mb) * taps * kDMB;
+    const float* wb = wq2.get() + (grp * mblocks + mb) * taps * kDMB;
     const float* xplane = xq + (n * g.c + grp * cg) * hp * rowLen;
     float* yrow[kDMB];
     float b[kDMB];
@@ -148,7 +198,7 @@ void directConvBlocked(const ConvGeometry& g, const float* x, const float* w, co
       const int64_t c0 = std::min(cb, owp - kDCols);
       DVec acc[kDMB][kDU];
       for (int64_t i = 0; i < kDMB; ++i)
-        for (int64_t u = 0; u < kDU; ++u) acc[i][u] = DVec{} + b[i];
+        for (int64_t u = 0; u < kDU; ++u) acc[i][u] = splat(b[i]);
       for (int64_t ci = 0; ci < cg; ++ci)
         for (int64_t ky = 0; ky < g.kh; ++ky) {
           const float* row = xplane + (ci * hp + oy * v.sh + ky * v.dh) * rowLen + c0;
@@ -159,7 +209,7 @@ void directConvBlocked(const ConvGeometry& g, const float* x, const float* w, co
             DVec xv[kDU];
             for (int64_t u = 0; u < kDU; ++u) xv[u] = dload(xr + u * kDLanes);
             for (int64_t i = 0; i < kDMB; ++i) {
-              const DVec wv = DVec{} + wt[i];
+              const DVec wv = splat(wt[i]);
               for (int64_t u = 0; u < kDU; ++u) acc[i][u] += wv * xv[u];
             }
           }
@@ -198,46 +248,51 @@ inline void depthwiseFlatAll(const ConvGeometry& g, const float* x, const float*
   const int64_t planes = g.n * g.c, taps = g.kh * g.kw, inPlane = g.h * g.w, outPlane = g.oh * g.ow;
   const int nt = threads < 1 ? 1 : threads;
   // Threads only for 1M multiply-adds and up (see directConvBlocked).
+  // Per-thread padded plane and output buffers, allocated before the OpenMP region (a bad_alloc must
+  // not escape it).
+  const std::unique_ptr<float[]> mem(new float[static_cast<size_t>((padded + flatOut) * nt)]);
 #pragma omp parallel num_threads(nt) if (nt > 1 && planes > 1 && planes * flatOut * taps > (int64_t(1) << 20))
   {
-    std::vector<float> buf(static_cast<size_t>(padded), 0.f), out(static_cast<size_t>(flatOut));
+    float* const buf = mem.get() + threadIndex() * (padded + flatOut);
+    float* const out = buf + padded;
+    std::memset(buf, 0, static_cast<size_t>(padded) * sizeof(float));
 #pragma omp for schedule(dynamic, 4)
     for (int64_t p = 0; p < planes; ++p) {
       const int64_t c = p % g.c;
       const float* src = x + p * inPlane;
       // The padding stays zero from the first fill; only the image rows are rewritten.
-      for (int64_t iy = 0; iy < g.h; ++iy) std::memcpy(buf.data() + (iy + v.pt) * wp + v.pl, src + iy * g.w, static_cast<size_t>(g.w) * sizeof(float));
+      for (int64_t iy = 0; iy < g.h; ++iy) std::memcpy(buf + (iy + v.pt) * wp + v.pl, src + iy * g.w, static_cast<size_t>(g.w) * sizeof(float));
       const float* wc = w + c * taps;
       const float b = bias ? bias[c] : 0.f;
       if (g.kh == 3 && g.kw == 3) {
         // The common 3x3: the nine weights broadcast once per plane, two vectors per step.
         DVec wv[9];
-        for (int t = 0; t < 9; ++t) wv[t] = DVec{} + wc[t];
+        for (int t = 0; t < 9; ++t) wv[t] = splat(wc[t]);
         const int64_t r1 = v.dh * wp, r2 = 2 * v.dh * wp, c1 = v.dw, c2 = 2 * v.dw;
         for (int64_t q = 0; q < flatOut; q += 2 * kDLanes) {
           DVec acc[2];
           for (int u = 0; u < 2; ++u) {
-            const float* p0 = buf.data() + q + u * kDLanes;
-            acc[u] = (DVec{} + b) + wv[0] * dload(p0) + wv[1] * dload(p0 + c1) + wv[2] * dload(p0 + c2) + wv[3] * dload(p0 + r1) +
+            const float* p0 = buf + q + u * kDLanes;
+            acc[u] = splat(b) + wv[0] * dload(p0) + wv[1] * dload(p0 + c1) + wv[2] * dload(p0 + c2) + wv[3] * dload(p0 + r1) +
                      wv[4] * dload(p0 + r1 + c1) + wv[5] * dload(p0 + r1 + c2) + wv[6] * dload(p0 + r2) + wv[7] * dload(p0 + r2 + c1) +
                      wv[8] * dload(p0 + r2 + c2);
             acc[u] = activate(act, acc[u]);
           }
-          std::memcpy(out.data() + q, acc, sizeof acc);
+          std::memcpy(out + q, acc, sizeof acc);
         }
       } else {
         for (int64_t q = 0; q < flatOut; q += kDLanes) {
-          DVec acc = DVec{} + b;
+          DVec acc = splat(b);
           for (int64_t ky = 0; ky < g.kh; ++ky) {
-            const float* row = buf.data() + q + ky * v.dh * wp;
+            const float* row = buf + q + ky * v.dh * wp;
             for (int64_t kx = 0; kx < g.kw; ++kx) acc += wc[ky * g.kw + kx] * dload(row + kx * v.dw);
           }
           acc = activate(act, acc);
-          std::memcpy(out.data() + q, &acc, sizeof acc);
+          std::memcpy(out + q, &acc, sizeof acc);
         }
       }
       float* dst = y + p * outPlane;
-      for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(dst + oy * g.ow, out.data() + oy * wp, static_cast<size_t>(g.ow) * sizeof(float));
+      for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(dst + oy * g.ow, out + oy * wp, static_cast<size_t>(g.ow) * sizeof(float));
     }
   }
 }

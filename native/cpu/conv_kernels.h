@@ -111,15 +111,18 @@ float* convScratch(int slot, size_t floats);
 // act(v) for each of the n values at y, in place (OpenMP over `threads` for large n).
 void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int threads);
 
-// Fast paths: im2col/col2im + sgemm, 1x1 straight to sgemm, direct depthwise, direct few-channel
-// conv. `bias` may be null; `act` (null = none) is applied to the output, inside the GEMM or direct
-// kernel's store where that path supports it (Relu, LeakyRelu, Clip), in a sweep afterwards otherwise.
+// Fast paths: Winograd F(4x4, 3x3) for wide 3x3 stride-1 layers, the direct flat kernel for other
+// kernels larger than 1x1, 1x1 straight to sgemm (im2col + sgemm with strides or pads), direct
+// depthwise; ConvTranspose2D on sgemm + col2im, or one sgemm + a scatter when kernel == stride.
+// `bias` may be null; `act` (null = none) is applied to the output, inside the GEMM's or direct
+// kernel's store (in registers: every kind for the direct and Winograd kernels; Relu, LeakyRelu,
+// Clip for GEMM, then a sweep for Tanh / Sigmoid).
 void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
             const ConvActivation* act = nullptr);
 void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads);
 
 // Direct Conv2D (cpu/conv_direct.h) for layers with few input or output channels per group, any
-// stride / pad / dilation / group; conv2d() picks it when it beats im2col + GEMM. The AVX2 / AVX-512
+// stride / pad / dilation / group (conv2d() now prefers conv2dFlat, level or faster everywhere). The AVX2 / AVX-512
 // entries may only run when detectedSimdLevel() reports that level; conv2dDirect dispatches.
 void conv2dDirect(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                   const ConvActivation* act = nullptr);
@@ -129,6 +132,31 @@ void conv2dDirectAvx2(const ConvGeometry& g, const float* x, const float* w, con
                       const ConvActivation* act = nullptr);
 void conv2dDirectAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                         const ConvActivation* act = nullptr);
+
+// Direct Conv2D over flattened zero-padded phase planes (cpu/conv_direct_flat.h): any kernel, stride,
+// pad, dilation and group; the dense path for 3x3 layers at every channel count. Same contract as
+// conv2dDirect (the AVX2 / AVX-512 entries only when detectedSimdLevel() reports that level).
+void conv2dFlat(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                const ConvActivation* act = nullptr);
+void conv2dFlatScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation* act = nullptr);
+void conv2dFlatAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                    const ConvActivation* act = nullptr);
+void conv2dFlatAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation* act = nullptr);
+
+// Winograd F(4x4, 3x3) (cpu/conv_winograd.h): only for kh = kw = 3, stride 1, dilation 1, group 1
+// (any pads, batch, activation); winogradApplies() says whether a geometry qualifies. Less exact than
+// direct convolution (see the header: about 1e-5 of the output's magnitude).
+bool winogradApplies(const ConvGeometry& g);
+void conv2dWinograd(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                    const ConvActivation* act = nullptr);
+void conv2dWinogradScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                          const ConvActivation* act = nullptr);
+void conv2dWinogradAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                        const ConvActivation* act = nullptr);
+void conv2dWinogradAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                          const ConvActivation* act = nullptr);
 
 // Depthwise (group == C == M), stride 1, via a flattened zero-padded plane (cpu/conv_direct.h): for
 // small planes, where the row-wise depthwise kernel (cpu/conv_fast.h) is mostly edge code.

@@ -1,5 +1,6 @@
-// Conv2D / ConvTranspose2D fast paths (im2col + sgemm, pointwise, depthwise, col2im) against the
-// plain reference loops, on odd shapes and with 1 and several threads; geometry errors.
+// Conv2D / ConvTranspose2D fast paths (im2col + sgemm, pointwise, depthwise, the direct kernels, col2im,
+// and the kernel == stride scatter) against the plain reference loops, on odd shapes and with 1 and
+// several threads; geometry errors.
 #include "cpu/conv_kernels.h"
 #include "harness.h"
 
@@ -83,6 +84,13 @@ const std::vector<ConvCase> transposedCases = {
     {"output_padding [1,2] strides [2,3]", {1, 2, 3, 4}, {2, 3, 3, 3}, true, {2, 3}, {0, 0, 0, 0}, {1, 1}, 1, {1, 2}},
     {"1x1 spatial to 4x4", {3, 8, 1, 1}, {8, 4, 4, 4}, false, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}},
     {"tiled columns 2->32 k4 on 40x41", {1, 2, 40, 41}, {2, 32, 4, 4}, true, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}},
+    // Kernel == stride (the non-overlapping scatter path): the generator's 2x2 / 2, odd sizes, batch 2.
+    {"kernel = stride 2x2 96->64", {2, 96, 7, 9}, {96, 64, 2, 2}, true, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}},
+    {"kernel = stride, pads and output_padding", {1, 5, 6, 7}, {5, 3, 2, 2}, true, {2, 2}, {1, 0, 0, 1}, {1, 1}, 1, {1, 1}},
+    {"kernel = stride [2,3], output_padding [1,2], no bias", {1, 4, 5, 3}, {4, 2, 2, 3}, false, {2, 3}, {0, 0, 0, 0}, {1, 1}, 1, {1, 2}},
+    {"kernel = stride, groups 2", {2, 6, 4, 5}, {6, 5, 2, 2}, true, {2, 2}, {0, 1, 1, 0}, {1, 1}, 2, {0, 0}},
+    {"kernel = stride 1x1 (plain pointwise transpose)", {1, 7, 3, 5}, {7, 4, 1, 1}, true, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}},
+    {"kernel = stride, row tiles (K * w over the column budget)", {1, 8, 40, 64}, {8, 128, 2, 2}, true, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}},
 };
 
 }  // namespace
