@@ -49,6 +49,12 @@ export function loadNative(): NativeAddon {
     path.join(packageRoot, 'build', 'Release', 'facestyle.node'),
     path.join(packageRoot, 'build', 'facestyle.node'),
   ].filter((p): p is string => !!p);
+  // OpenMP threads wait passively between parallel regions unless the user chose otherwise. libgomp's
+  // default spins first, which on a machine with anything else running (the JS thread, onnxruntime,
+  // sharp, ffmpeg, another process) let a spinning worker hold the core its master needed: runs of a
+  // 1 ms model stalled at ~150 ms. libgomp reads this when it is loaded with the addon, just below.
+  // On a dedicated machine OMP_WAIT_POLICY=active is faster (small models ~1.5x; see README).
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'passive';
   const require = createRequire(import.meta.url);
   const errors: string[] = [];
   for (const file of candidates) {

@@ -7,6 +7,7 @@
 
 #include "facestyle/capabilities.h"
 #include "napi/convert.h"
+#include "runtime/compute_thread.h"
 #include "runtime/session.h"
 
 namespace facestyle::napi {
@@ -19,9 +20,10 @@ class CodedWorker : public Napi::AsyncWorker {
   explicit CodedWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
+  // On a libuv pool thread: the work itself runs on the one compute thread (runtime/compute_thread.h).
   void Execute() override {
     try {
-      Work();
+      runOnComputeThread([this] { Work(); });
     } catch (const Error& e) {
       code_ = errorCodeName(e.code());
       SetError(e.what());

@@ -1,0 +1,77 @@
+// The process-wide compute thread (see compute_thread.h).
+#include "runtime/compute_thread.h"
+
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+namespace facestyle {
+
+namespace {
+
+class ComputeThread {
+ public:
+  // id_ is written before any caller can see the object (static initialisation is synchronised) and
+  // only read afterwards; loop() does not touch it.
+  ComputeThread() : thread_([this] { loop(); }) {
+    id_ = thread_.get_id();
+    thread_.detach();
+  }
+
+  void run(const std::function<void()>& fn) {
+    if (std::this_thread::get_id() == id_) return fn();
+    std::packaged_task<void()> task(fn);
+    std::future<void> done = task.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(std::move(task));
+    }
+    ready_.notify_one();
+    done.get();  // rethrows what fn threw
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::packaged_task<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [this] { return !queue_.empty(); });
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();  // a packaged_task stores fn's exception in its future instead of throwing
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::packaged_task<void()>> queue_;
+  std::thread::id id_;
+  std::thread thread_;
+};
+
+// Never destroyed: the thread is detached and sleeps in wait() when the process exits.
+ComputeThread& computeThread() {
+  static ComputeThread* instance = new ComputeThread();
+  return *instance;
+}
+
+}  // namespace
+
+// FACESTYLE_COMPUTE_THREAD=0 runs each task on its caller's thread instead (the old behaviour; for
+// comparisons and as an escape hatch).
+void runOnComputeThread(const std::function<void()>& fn) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("FACESTYLE_COMPUTE_THREAD");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  if (!enabled) return fn();
+  computeThread().run(fn);
+}
+
+}  // namespace facestyle
