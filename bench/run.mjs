@@ -359,7 +359,7 @@ function markdown(r) {
   for (const g of r.gemm) L.push(`| ${g.size}³ | ${g.impl} | ${cell(g.ms)} | ${cell(g.gflops)} | ${cell(g.pctPeak)} | ${cell(g.bestGflops)} |`);
   L.push('', '## Depthwise conv fast path (native/cpu/conv_fast.h, batch 1)', '', '| layer | impl | median ms | GFLOP/s | % of peak | best GFLOP/s |', '|---|---|---|---|---|---|');
   for (const d of r.depthwise) L.push(`| ${d.name} | ${d.impl} | ${cell(d.ms)} | ${cell(d.gflops)} | ${cell(d.pctPeak)} | ${cell(d.bestGflops)} |`);
-  L.push('', `## Conv layers (light generator, batch 1, NCHW; from ${r.convSource ?? 'bench/layers.mjs'})`, '', '| layer | input | count | GFLOP | ms | GFLOP/s | % of peak | note |', '|---|---|---|---|---|---|---|---|');
+  L.push('', `## Conv layers (light generator, batch 1, NCHW; from ${r.convSource ?? 'bench/layers.mjs'})`, '', 'Each row times a whole one-node session.run (input copied in and out, N-API hop included). GFLOP counts direct convolution (2·M·OH·OW·C·kh·kw); layers marked (Winograd) do about 4x fewer multiplies, so their % of peak can exceed 100.', '', '| layer | input | count | GFLOP | ms | GFLOP/s | % of peak | note |', '|---|---|---|---|---|---|---|---|');
   for (const c of r.conv) L.push(`| ${c.name} | ${c.size} | ${cell(c.count)} | ${round(c.flops / 1e9)} | ${cell(c.nativeMs)} | ${cell(c.gflops)} | ${cell(c.pctPeak)} | ${c.skipped ? `skipped: ${c.skipped}` : ''} |`);
   L.push('', '## Models: native engine vs onnxruntime-node (same threads; ratio < 1 means native is faster)', '', '| model | size | native ms | ort ms | ratio | note |', '|---|---|---|---|---|---|');
   for (const m of r.models) L.push(`| ${m.name} | ${m.size} | ${cell(m.nativeMs)} | ${cell(m.ortMs)} | ${cell(m.ratio)} | ${m.skipped ? `skipped: ${m.skipped}` : ''} |`);
