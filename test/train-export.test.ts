@@ -28,12 +28,13 @@ async function pairsFolder(): Promise<string> {
 }
 
 describe('trained generator export', () => {
-  for (const [upsample, pad, norm] of [['deconv', 'zeros', 'none'], ['bilinear', 'reflect', 'instance']] as const) {
-    it(`${upsample}, ${pad} padding, norm ${norm}: run dir -> loadGenerator at 48x48 -> ONNX parity with onnxruntime-node`, async () => {
-      const out = path.join(root, `run-${upsample}`);
+  for (const [upsample, pad, norm, block] of [['deconv', 'zeros', 'none', 'residual'], ['bilinear', 'reflect', 'instance', 'residual'], ['deconv', 'zeros', 'none', 'inverted']] as const) {
+    const residual = block === 'inverted';
+    it(`${upsample}, ${pad} padding, norm ${norm}, ${block} blocks${residual ? ', residual output' : ''}: run dir -> loadGenerator at 48x48 -> ONNX parity with onnxruntime-node`, async () => {
+      const out = path.join(root, `run-${upsample}-${block}`);
       const { card } = await runTraining({
         pairs: await pairsFolder(), out, size: 32, holdout: ['2.png'], checkpointEvery: 0,
-        config: { crop: 16, batch: 1, steps: 3, threads: 1, generator: { arch: 'light-unet', channels: [4, 4, 8, 8], width: 1, resBlocks: 1, alpha: 0.2, upsample, pad, norm } },
+        config: { crop: 16, batch: 1, steps: 3, threads: 1, generator: { arch: 'light-unet', channels: [4, 4, 8, 8], width: 1, resBlocks: 1, alpha: 0.2, upsample, pad, norm, block, residual } },
       });
       expect(card.training.steps).toBe(3);
       expect(card.validation!.files).toEqual(['2.png']);

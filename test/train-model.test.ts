@@ -5,6 +5,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modelInfo } from '../lib/nn/info.js';
 import { loadGenerator } from '../lib/nn/load.js';
+import { exportOnnxBuffer } from '../lib/onnx/index.js';
+import { checkParity } from '../lib/onnx/parity.js';
 import { compile } from '../lib/runtime/session.js';
 import { loadPairs } from '../lib/train/data.js';
 import { evaluateGenerator } from '../lib/train/trainer.js';
@@ -24,6 +26,12 @@ describe('shipped model comic-light', () => {
     expect(info.macs).toBeLessThanOrEqual(2e9);
     const big = await loadGenerator(cardFile, { size: [64, 96] });
     expect(big.graph.values[big.graph.outputs[0]].shape).toEqual([1, 3, 64, 96]);
+  });
+
+  it('exports to ONNX and agrees with onnxruntime-node (checkParity) at 256', async () => {
+    const { graph } = await loadGenerator(cardFile, { size: 256 });
+    const report = await checkParity(exportOnnxBuffer(graph, { opset: 13 }), { threads: 1 });
+    expect(report.ok, JSON.stringify(report.outputs)).toBe(true);
   });
 
   it.skipIf(skipShared)('reproduces the card\'s validation L1/PSNR on the held-out pairs', async () => {

@@ -16,6 +16,12 @@ const num = (name: string) => (v: string) => {
   return n;
 };
 
+function channelList(v: string): [number, number, number, number] {
+  const c = String(v).split(',').map(Number);
+  if (c.length !== 4 || c.some((n) => !Number.isInteger(n) || n < 1)) throw argumentError(`Expected 4 comma-separated channel counts for --channels but received ${v}`);
+  return c as [number, number, number, number];
+}
+
 /** One line: [#####.....] step/total loss x steps/s ETA. */
 export function progressLine(r: StepReport, total: number, width = 24): string {
   const done = Math.min(1, r.step / total);
@@ -37,18 +43,34 @@ export function registerTrainCommand(program: Command): void {
     .option('--steps <n>', 'training steps', int('steps'), 2000)
     .option('--lr <x>', 'peak learning rate', num('lr'), 2e-3)
     .option('--clip-norm <x>', 'clip gradients to this global norm (0: off)', num('clip-norm'), 1)
+    .option('--lr-min <x>', 'learning rate at the end of the cosine schedule', num('lr-min'), 1e-4)
+    .option('--warmup <n>', 'linear warm-up steps', int('warmup'), 50)
+    .option('--ema <x>', 'EMA decay of the exported weights', num('ema'), 0.995)
+    .option('--min-scale <x>', 'random resized crop: smallest side as a fraction of the image (1: no rescaling)', num('min-scale'), 0.6)
+    .option('--flip <x>', 'horizontal flip probability', num('flip'), 0.5)
+    .option('--rotate <deg>', 'largest random rotation in degrees (same on both sides)', num('rotate'), 0)
+    .option('--jitter <x>', 'brightness/contrast jitter amplitude (same on both sides)', num('jitter'), 0)
+    .option('--channels <list>', 'generator channels at 1, 1/2, 1/4, 1/8 resolution', '16,32,64,96')
+    .option('--block <kind>', 'generator blocks at 1/8: residual or inverted', 'residual')
+    .option('--expand <n>', 'expansion of inverted residual blocks', int('expand'), 4)
+    .option('--residual', 'output = input + learned correction (no tanh)')
+    .option('--init-from <file>', 'start from these generator weights (.safetensors of the same architecture)')
     .option('--width <x>', 'generator width multiplier', num('width'), 1)
     .option('--res-blocks <n>', 'generator residual blocks at 1/8 resolution', int('res-blocks'), 2)
     .option('--upsample <mode>', 'generator upsampling: bilinear or deconv', 'bilinear')
     .option('--pad <mode>', 'generator conv padding: zeros or reflect', 'zeros')
     .option('--norm <kind>', 'generator normalisation: none or instance', 'none')
     .option('--l1 <x>', 'L1 loss weight', num('l1'), 1)
+    .option('--mse <x>', 'mean squared error weight', num('mse'), 0)
     .option('--color <x>', 'colour (YUV) loss weight', num('color'), 0.5)
     .option('--edge <x>', 'Laplacian edge loss weight', num('edge'), 0.1)
     .option('--adv <x>', 'LSGAN adversarial loss weight (PatchGAN discriminator; 0: none)', num('adv'), 0)
     .option('--fm <x>', 'discriminator feature-matching loss weight', num('fm'), 0)
     .option('--gan-loss <kind>', 'adversarial loss: lsgan, hinge or bce', 'lsgan')
     .option('--tv <x>', 'total-variation loss weight', num('tv'), 0)
+    .option('--style <x>', 'style loss weight (Gram matrices of discriminator features)', num('style'), 0)
+    .option('--d-scales <n>', 'discriminator scales (multi-scale PatchGAN)', int('d-scales'), 1)
+    .option('--spectral-norm', 'spectral normalisation of the discriminator weights')
     .option('--holdout <names>', 'comma-separated file names kept out for validation', '')
     .option('--device <d>', 'cpu or cuda', 'cpu')
     .option('--threads <n>', 'CPU threads (0: all)', int('threads'), 0)
@@ -65,14 +87,17 @@ export function registerTrainCommand(program: Command): void {
         size: o.size,
         holdout: o.holdout ? String(o.holdout).split(',').filter(Boolean) : [],
         resume: !!o.resume,
+        initFrom: o.initFrom,
         checkpointEvery: o.checkpointEvery,
         sampleEvery: o.sampleEvery,
         deadline: o.timeLimit > 0 ? Date.now() + o.timeLimit * 60_000 : undefined,
         config: {
-          crop: o.crop, batch: o.batch, steps: o.steps, lr: o.lr, clipNorm: o.clipNorm, seed: o.seed, threads: o.threads, device: o.device,
-          losses: { l1: o.l1, color: o.color, edge: o.edge, adv: o.adv, fm: o.fm, tv: o.tv },
+          crop: o.crop, batch: o.batch, steps: o.steps, lr: o.lr, lrMin: o.lrMin, warmupSteps: o.warmup, emaDecay: o.ema, clipNorm: o.clipNorm, seed: o.seed, threads: o.threads, device: o.device,
+          augment: { flip: o.flip, minScale: o.minScale, rotate: o.rotate, jitter: o.jitter },
+          losses: { l1: o.l1, mse: o.mse, color: o.color, edge: o.edge, adv: o.adv, fm: o.fm, tv: o.tv, style: o.style },
+          discriminator: { scales: o.dScales, spectralNorm: !!o.spectralNorm },
           ganLoss: o.ganLoss,
-          generator: { arch: 'light-unet', channels: [16, 32, 64, 96], width: o.width, resBlocks: o.resBlocks, alpha: 0.2, upsample: o.upsample, pad: o.pad, norm: o.norm },
+          generator: { arch: 'light-unet', channels: channelList(o.channels), width: o.width, resBlocks: o.resBlocks, alpha: 0.2, upsample: o.upsample, pad: o.pad, norm: o.norm, block: o.block, expand: o.expand, ...(o.residual ? { residual: true } : {}) },
         },
         onStep: (r) => process.stderr.write(tty ? `\r${progressLine(r, o.steps)}` : `${progressLine(r, o.steps)}\n`),
         onLog: (line) => process.stderr.write(`${tty ? '\n' : ''}${line}\n`),

@@ -1,7 +1,9 @@
 // The light generator family: a small U-Net. Encoder: 3x3 convs (stride 2 to go down) with
-// LeakyReLU; residual blocks at 1/8 resolution; decoder: 3x3 conv at the low resolution, then
-// bilinear x2 upsampling and an additive skip from the encoder (cheap: the convs run before the
-// upsampling). Output tanh, RGB in [-1, 1]. Any input size divisible by 8 works.
+// LeakyReLU; residual blocks at 1/8 resolution (two 3x3 convs, or MobileNetV2-style inverted
+// residual blocks: 1x1 expand, depthwise 3x3, 1x1 project); decoder: 3x3 conv at the low
+// resolution, then x2 upsampling and an additive skip from the encoder (cheap: the convs run
+// before the upsampling). Output tanh, RGB in [-1, 1], or the input plus a learned correction
+// (`residual`). Any input size divisible by 8 works.
 import { argumentError } from '../errors.js';
 import { GraphBuilder, type Sym } from '../graph/builder.js';
 import type { Graph } from '../graph/ir.js';
@@ -26,6 +28,19 @@ export interface GeneratorConfig {
   pad?: 'zeros' | 'reflect';
   /** Normalisation after each hidden conv: none (default) or InstanceNormalization. */
   norm?: 'none' | 'instance';
+  /**
+   * Blocks at 1/8 resolution: 'residual' (two 3x3 convs, default) or 'inverted' (1x1 expand by
+   * `expand`, depthwise 3x3, 1x1 project, no activation after the projection).
+   */
+  block?: 'residual' | 'inverted';
+  /** Expansion factor of inverted residual blocks (default 4). */
+  expand?: number;
+  /**
+   * true: the output is input + last conv (no tanh), the last conv starting at zero, so an
+   * untrained model is the identity and training learns only the change of style (the photo
+   * and its stylized version share most of their pixels).
+   */
+  residual?: boolean;
 }
 
 export const defaultGeneratorConfig: GeneratorConfig = { arch: 'light-unet', channels: [16, 32, 64, 96], width: 1, resBlocks: 2, alpha: 0.2 };
@@ -39,6 +54,9 @@ export function generatorConfig(partial: Partial<GeneratorConfig> = {}): Generat
   if (c.norm !== undefined && c.norm !== 'none' && c.norm !== 'instance') throw argumentError(`Expected norm 'none' or 'instance' but received '${c.norm}'`);
   if (c.upsample !== undefined && c.upsample !== 'bilinear' && c.upsample !== 'deconv') throw argumentError(`Expected upsample 'bilinear' or 'deconv' but received '${c.upsample}'`);
   if (!Number.isInteger(c.resBlocks) || c.resBlocks < 0) throw argumentError(`Expected non-negative integer resBlocks but received ${c.resBlocks}`);
+  if (c.block !== undefined && c.block !== 'residual' && c.block !== 'inverted') throw argumentError(`Expected block 'residual' or 'inverted' but received '${c.block}'`);
+  if (c.expand !== undefined && !(Number.isInteger(c.expand) && c.expand >= 1)) throw argumentError(`Expected a positive integer expand factor but received ${c.expand}`);
+  if (c.residual !== undefined && typeof c.residual !== 'boolean') throw argumentError(`Expected residual true or false but received ${JSON.stringify(c.residual)}`);
   return c;
 }
 
@@ -74,7 +92,15 @@ export function buildGenerator(b: GraphBuilder, x: Sym, config: GeneratorConfig,
   const e1 = act(conv(e0, ch[1], 'enc1', 2), `${prefix}.enc1.act`);
   const e2 = act(conv(e1, ch[2], 'enc2', 2), `${prefix}.enc2.act`);
   let r = act(conv(e2, ch[3], 'enc3', 2), `${prefix}.enc3.act`);
+  const inverted = config.block === 'inverted';
+  const hidden = ch[3] * (config.expand ?? 4);
   for (let i = 0; i < config.resBlocks; ++i) {
+    if (inverted) {
+      const e = act(b.conv2d(r, { out: hidden, kernel: 1, name: `${prefix}.res${i}.expand` }), `${prefix}.res${i}.expand.act`);
+      const d = act(b.conv2d(e, { out: hidden, kernel: 3, pad: 1, groups: hidden, name: `${prefix}.res${i}.dw` }), `${prefix}.res${i}.dw.act`);
+      r = b.add(r, b.conv2d(d, { out: ch[3], kernel: 1, name: `${prefix}.res${i}.project` }), `${prefix}.res${i}.add`);
+      continue;
+    }
     const t = act(conv(r, ch[3], `res${i}.conv0`), `${prefix}.res${i}.act`);
     r = b.add(r, conv(t, ch[3], `res${i}.conv1`), `${prefix}.res${i}.add`);
   }
@@ -82,7 +108,13 @@ export function buildGenerator(b: GraphBuilder, x: Sym, config: GeneratorConfig,
   const d1 = b.add(up(act(conv(d2, ch[1], 'dec1'), `${prefix}.dec1.act`), 'dec1.up'), e1, `${prefix}.dec1.skip`);
   const d0 = b.add(up(act(conv(d1, ch[0], 'dec0'), `${prefix}.dec0.act`), 'dec0.up'), e0, `${prefix}.dec0.skip`);
   const f = act(conv(d0, ch[0], 'head0'), `${prefix}.head0.act`);
-  return b.op1('Tanh', [conv(f, 3, 'out')], {}, `${prefix}.tanh`);
+  if (!config.residual) return b.op1('Tanh', [conv(f, 3, 'out')], {}, `${prefix}.tanh`);
+  // Zero-initialised last conv: the untrained model is exactly the identity.
+  const fin = reflect ? b.op1('Pad', [f], { mode: 'reflect', pads: [0, 0, 1, 1, 0, 0, 1, 1] }, `${prefix}.out.pad`) : f;
+  const ow = b.param(`${prefix}.out.weight`, [3, ch[0], 3, 3], 'zeros');
+  const bias = b.param(`${prefix}.out.bias`, [3], 'zeros');
+  const delta = b.op1('Conv2D', [fin, ow, bias], { strides: [1, 1], pads: reflect ? [0, 0, 0, 0] : [1, 1, 1, 1], dilations: [1, 1], group: 1 }, `${prefix}.out`);
+  return b.add(x, delta, `${prefix}.residual`);
 }
 
 /** An inference graph: input 'image' [batch,3,H,W] -> output 'stylized'. */

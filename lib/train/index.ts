@@ -5,6 +5,6 @@ export { runTraining } from './run.js';
 export type { ModelCard, RunOptions } from './run.js';
 export { BatchQueue, loadPairs, makeBatch } from './data.js';
 export type { AugmentOptions, Batch, LoadPairsOptions, Pair, PairDataset } from './data.js';
-export { colorLoss, edgeLoss, l1Loss, laplacian, lsganLoss, meanAbs, psnr } from './losses.js';
+export { colorLoss, edgeLoss, gramMatrix, l1Loss, laplacian, lsganLoss, meanAbs, psnr, styleLoss } from './losses.js';
 export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.js';
 export { writeLossCurve, writeSampleGrid } from './report.js';

@@ -41,3 +41,20 @@ export function meanAbs(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; ++i) s += Math.abs(a[i] - b[i]);
   return s / a.length / 2;
 }
+
+/**
+ * Gram matrices of feature maps [N,C,H,W] -> [N,C,C]: G[n] = F F^T / (C*H*W) with F = x[n] as
+ * [C, H*W] (channel correlations: what a "style" is in Gatys et al.).
+ */
+export function gramMatrix(b: GraphBuilder, x: Sym, name: string): Sym {
+  const [n, c, h, w] = x.shape;
+  const f = b.op1('Reshape', [x], { shape: [n, c, h * w] }, `${name}.flat`);
+  const ft = b.op1('Transpose', [f], { perm: [0, 2, 1] }, `${name}.flat_t`);
+  const scale = b.find('loss.gram.scale.' + c * h * w) ?? b.constant('loss.gram.scale.' + c * h * w, new Tensor([], [1 / (c * h * w)]));
+  return b.op1('Mul', [b.op1('MatMul', [f, ft], {}, `${name}.ffT`), scale], {}, name);
+}
+
+/** Style loss: mean squared difference of the Gram matrices of two feature maps. */
+export function styleLoss(b: GraphBuilder, a: Sym, target: Sym, name = 'loss.style'): Sym {
+  return b.op1('MseLoss', [gramMatrix(b, a, `${name}.gram_a`), gramMatrix(b, target, `${name}.gram_b`)], {}, name);
+}

@@ -7,7 +7,7 @@ import { generatorGraph } from '../nn/generator.js';
 import { modelInfo } from '../nn/info.js';
 import { loadPairs } from './data.js';
 import { writeLossCurve, writeSampleGrid } from './report.js';
-import { writeSafetensors } from './safetensors.js';
+import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, trainConfig, writeRunConfig } from './trainer.js';
 
 export interface RunOptions {
@@ -19,6 +19,8 @@ export interface RunOptions {
   /** File names held out for validation. */
   holdout?: string[];
   resume?: boolean;
+  /** Start from these generator weights (a .safetensors file of the same architecture), unless resuming. */
+  initFrom?: string;
   checkpointEvery?: number;
   sampleEvery?: number;
   /** Stop (and finish cleanly) at this time, ms since the epoch. */
@@ -54,6 +56,9 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
   if (o.resume && (await fs.stat(ckpt).then(() => true, () => false))) {
     await trainer.loadCheckpoint(ckpt);
     log(`resumed from ${ckpt} at step ${trainer.step}`);
+  } else if (o.initFrom) {
+    await trainer.initGenerator((await readSafetensors(o.initFrom)).tensors, `Weights '${o.initFrom}'`);
+    log(`initialised the generator from ${o.initFrom}`);
   }
   trainer.on('step', (r: StepReport) => o.onStep?.(r));
   const writeSamples = async (tag: string) => {

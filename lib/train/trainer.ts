@@ -14,11 +14,13 @@ import { type DiscriminatorConfig, buildDiscriminator, discriminatorConfig } fro
 import { buildGenerator, generatorConfig, generatorGraph, type GeneratorConfig } from '../nn/generator.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
 import { type AugmentOptions, BatchQueue, type PairDataset, makeBatch } from './data.js';
-import { colorLoss, edgeLoss, l1Loss, meanAbs, psnr } from './losses.js';
+import { colorLoss, edgeLoss, l1Loss, meanAbs, psnr, styleLoss } from './losses.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
 export interface LossWeights {
   l1: number;
+  /** Mean squared error (what PSNR measures). */
+  mse: number;
   color: number;
   edge: number;
   /** LSGAN adversarial loss of the generator (0: no discriminator). */
@@ -27,6 +29,8 @@ export interface LossWeights {
   fm: number;
   /** Total variation of the output. */
   tv: number;
+  /** Style: Gram matrices of the discriminator's features of output vs target (MSE). */
+  style: number;
 }
 
 export type GanLoss = 'lsgan' | 'hinge' | 'bce';
@@ -78,7 +82,7 @@ export const defaultTrainConfig: TrainConfig = {
   weightDecay: 0,
   clipNorm: 0,
   emaDecay: 0.995,
-  losses: { l1: 1, color: 0.5, edge: 0.1, adv: 0, fm: 0, tv: 0 },
+  losses: { l1: 1, mse: 0, color: 0.5, edge: 0.1, adv: 0, fm: 0, tv: 0, style: 0 },
   ganLoss: 'lsgan',
   augment: { flip: 0.5, minScale: 0.6 },
   generator: generatorConfig(),
@@ -147,17 +151,27 @@ export function buildStepGraph(c: TrainConfig): StepGraph {
   const weights = paramsUsed(b);
   const terms: (GradientTerm & { name: string })[] = [];
   if (c.losses.l1 > 0) terms.push({ name: 'l1', output: l1Loss(b, pred, t), weight: c.losses.l1 });
+  if (c.losses.mse > 0) terms.push({ name: 'mse', output: b.op1('MseLoss', [pred, t], {}, 'loss.mse'), weight: c.losses.mse });
   if (c.losses.color > 0) terms.push({ name: 'color', output: colorLoss(b, pred, t), weight: c.losses.color });
   if (c.losses.edge > 0) terms.push({ name: 'edge', output: edgeLoss(b, pred, t), weight: c.losses.edge });
   if (c.losses.tv > 0) terms.push({ name: 'tv', output: b.op1('TotalVariationLoss', [pred], {}, 'loss.tv'), weight: c.losses.tv });
   if (usesGan(c)) {
     // The discriminator's weights are parameters here too, but frozen: the D step graph trains
     // them and the Trainer copies them in before every generator step.
+    // With several scales each term is averaged over them (names get the scale's index).
     const fake = buildDiscriminator(b, pred, c.discriminator, 'd', 'fake');
-    if (c.losses.adv > 0) terms.push({ name: 'adv', output: ganTerm(b, c.ganLoss, fake.scores, 'generator', 'loss.adv'), weight: c.losses.adv });
-    if (c.losses.fm > 0) {
+    const ns = fake.scales.length;
+    const tag = (base: string, s: number) => (s === 0 ? base : `${base}_s${s}`);
+    if (c.losses.adv > 0) fake.scales.forEach((sc, s) => terms.push({ name: tag('adv', s), output: ganTerm(b, c.ganLoss, sc.scores, 'generator', `loss.${tag('adv', s)}`), weight: c.losses.adv / ns }));
+    if (c.losses.fm > 0 || c.losses.style > 0) {
       const real = buildDiscriminator(b, t, c.discriminator, 'd', 'real');
-      fake.features.forEach((f, i) => terms.push({ name: `fm${i}`, output: l1Loss(b, f, real.features[i], `loss.fm${i}`), weight: c.losses.fm / fake.features.length }));
+      fake.scales.forEach((sc, s) => {
+        const rf = real.scales[s].features;
+        sc.features.forEach((f, i) => {
+          if (c.losses.fm > 0) terms.push({ name: tag(`fm${i}`, s), output: l1Loss(b, f, rf[i], `loss.${tag(`fm${i}`, s)}`), weight: c.losses.fm / sc.features.length / ns });
+          if (c.losses.style > 0) terms.push({ name: tag(`style${i}`, s), output: styleLoss(b, f, rf[i], `loss.${tag(`style${i}`, s)}`), weight: c.losses.style / sc.features.length / ns });
+        });
+      });
     }
     b.output(pred, 'out.pred');
   }
@@ -170,11 +184,11 @@ export function buildStepGraph(c: TrainConfig): StepGraph {
   return { graph: b.build(), weights: weights.filter((w) => !w.name.startsWith('d.')).map((w) => w.name), lossNames: terms.map((term) => term.name), lossWeights: terms.map((term) => term.weight ?? 1) };
 }
 
-const usesGan = (c: TrainConfig) => c.losses.adv > 0 || c.losses.fm > 0;
+const usesGan = (c: TrainConfig) => c.losses.adv > 0 || c.losses.fm > 0 || c.losses.style > 0;
 
-/** The params the graph's nodes read so far (in first-use order). */
+/** The trainable params the graph's nodes read so far (in first-use order; not spectral-norm state). */
 function paramsUsed(b: GraphBuilder): Sym[] {
-  return b.nodeList.flatMap((n) => n.inputs).filter((id, i, a) => id >= 0 && a.indexOf(id) === i).map((id) => b.sym(id)).filter((s) => b.kindOf(s) === 'param');
+  return b.nodeList.flatMap((n) => n.inputs).filter((id, i, a) => id >= 0 && a.indexOf(id) === i).map((id) => b.sym(id)).filter((s) => b.kindOf(s) === 'param' && !s.name.includes('.sn.'));
 }
 
 /** AdamW (and optionally EMA) updates for `weights`; returns the clip value when clipping. */
@@ -205,13 +219,16 @@ export function buildDiscriminatorStepGraph(c: TrainConfig): StepGraph {
   const b = new GraphBuilder('discriminator_step', { seed: c.seed + 1000 });
   const fake = b.input('fake', [c.batch, 3, c.crop, c.crop]);
   const t = b.input('target', [c.batch, 3, c.crop, c.crop]);
-  const real = buildDiscriminator(b, t, c.discriminator, 'd', 'real');
+  // Only the first branch writes the spectral-norm power iteration (the second reuses W / sigma).
+  const real = buildDiscriminator(b, t, c.discriminator, 'd', 'real', { updateSpectralNorm: true });
   const fk = buildDiscriminator(b, fake, c.discriminator, 'd', 'fake');
   const weights = paramsUsed(b);
-  const terms = [
-    { name: 'd_real', output: ganTerm(b, c.ganLoss, real.scores, 'real', 'loss.d_real'), weight: 0.5 },
-    { name: 'd_fake', output: ganTerm(b, c.ganLoss, fk.scores, 'fake', 'loss.d_fake'), weight: 0.5 },
-  ];
+  const ns = real.scales.length;
+  const tag = (base: string, s: number) => (s === 0 ? base : `${base}_s${s}`);
+  const terms = real.scales.flatMap((r, s) => [
+    { name: tag('d_real', s), output: ganTerm(b, c.ganLoss, r.scores, 'real', `loss.${tag('d_real', s)}`), weight: 0.5 / ns },
+    { name: tag('d_fake', s), output: ganTerm(b, c.ganLoss, fk.scales[s].scores, 'fake', `loss.${tag('d_fake', s)}`), weight: 0.5 / ns },
+  ]);
   adamUpdates(b, c, weights, gradientsOfSum(b, terms, weights), 'dopt', false);
   for (const term of terms) b.output(term.output, `out.${term.name}`);
   return { graph: b.build(), weights: weights.map((w) => w.name), lossNames: terms.map((x) => x.name), lossWeights: terms.map((x) => x.weight) };
@@ -264,10 +281,16 @@ export class Trainer extends EventEmitter {
     }
   }
 
-  /** Copies the discriminator's weights from its step graph into the generator's (frozen copy). */
+  /** Copies the discriminator's weights (and spectral-norm state) from its step graph into the generator's (frozen copy). */
   private syncDiscriminator(): void {
     if (!this.dStep || !this.dSession) return;
-    for (const name of this.dStep.weights) this.live.writeParam(name, this.dSession.readParam(name));
+    for (const name of this.dShared) this.live.writeParam(name, this.dSession.readParam(name));
+  }
+
+  /** Names of the discriminator params both step graphs hold. */
+  private get dShared(): string[] {
+    const inG = new Set(this.step_.graph.values.filter((v) => v.kind === 'param').map((v) => v.name));
+    return (this.dStep?.graph.values ?? []).filter((v) => v.kind === 'param' && v.name.startsWith('d.') && inG.has(v.name)).map((v) => v.name);
   }
 
   private get live(): Session {
@@ -331,6 +354,22 @@ export class Trainer extends EventEmitter {
     // The discriminator step graph owns D's weights and optimizer state.
     if (this.dStep && this.dSession) for (const v of this.dStep.graph.values) if (v.kind === 'param') m.set(v.name, this.dSession.readParam(v.name));
     return m;
+  }
+
+  /**
+   * Starts from trained generator weights (fine-tuning): sets both the weights and their EMA;
+   * the optimizer state stays at zero. Every generator weight must be given with its shape.
+   */
+  async initGenerator(weights: Map<string, Tensor>, source = 'weights'): Promise<void> {
+    await this.init();
+    for (const name of this.step_.weights) {
+      const t = weights.get(name);
+      const want = this.step_.graph.values.find((v) => v.name === name)!.shape;
+      if (!t) throw formatError(`${source} do not fit this generator: no tensor '${name}'`);
+      if (t.shape.join(',') !== want.join(',')) throw formatError(`${source} do not fit this generator: '${name}' is [${t.shape}] but this model needs [${want}]`);
+      this.live.writeParam(name, t);
+      this.live.writeParam(`ema.${name}`, t);
+    }
   }
 
   /** The EMA generator weights under their inference names ('g.*'). */

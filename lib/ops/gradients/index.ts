@@ -4,6 +4,7 @@ import './elementwise.js';
 import './resize.js';
 import './loss.js';
 import './norm.js';
+import './shape.js';
 
 export { getGradient, listGradients, registerGradient, sumTo } from './registry.js';
 export type { GradContext, GradientFn } from './registry.js';

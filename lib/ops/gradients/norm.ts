@@ -1,5 +1,4 @@
 // InstanceNormalization (one fused backward kernel) and Pad (scatter back to the source elements).
-import { unsupportedError } from '../../errors.js';
 import { registerGradient } from './registry.js';
 
 registerGradient('InstanceNormalization', ({ b, attrs, inputs: [x, scale], dys: [dy], name }) => {
@@ -11,6 +10,14 @@ registerGradient('InstanceNormalization', ({ b, attrs, inputs: [x, scale], dys: 
 registerGradient('Pad', ({ b, attrs, inputs: [x], dys: [dy], name }) => {
   if (!dy) return [null];
   const pads = attrs.pads as number[];
-  if (pads.some((p) => p < 0)) throw unsupportedError(`Pad node '${name}': no gradient for negative pads (crops)`);
-  return [b.op1('PadBackward', [dy], { pads: [...pads], mode: attrs.mode, input_shape: [...x!.shape] }, `${name}.grad`)];
+  // Negative pads crop first, then the positive ones pad the cropped tensor (see lib/ops/pad.ts).
+  // So the gradient runs backwards through both: PadBackward of the growing part onto the cropped
+  // shape, then zeros where the crop dropped elements (a constant Pad by the cropped amounts).
+  const grow = pads.map((p) => Math.max(p, 0));
+  const crop = pads.map((p) => Math.max(-p, 0));
+  const rank = x!.shape.length;
+  const cropped = x!.shape.map((d, i) => d - crop[i] - crop[i + rank]);
+  const g = grow.some((p) => p > 0) ? b.op1('PadBackward', [dy], { pads: grow, mode: attrs.mode, input_shape: cropped }, `${name}.grad${crop.some((p) => p > 0) ? '_grow' : ''}`) : dy;
+  if (!crop.some((p) => p > 0)) return [g];
+  return [b.op1('Pad', [g], { pads: crop, mode: 'constant', value: 0 }, `${name}.grad`)];
 });
