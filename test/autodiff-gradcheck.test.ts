@@ -172,3 +172,24 @@ describe('autodiff: finite-difference gradient check of every differentiable op'
     });
   }
 });
+
+describe('autodiff refuses nodes the inference passes fused', () => {
+  for (const [op, inputs, attrs] of [
+    ['Conv2D', [[1, 2, 5, 5], [3, 2, 3, 3]], { pads: [1, 1, 1, 1], activation: 'LeakyRelu', activation_alpha: 0.2 }],
+    ['InstanceNormalization', [[1, 2, 4, 4], [2], [2]], { activation: 'Relu' }],
+  ] as const) {
+    it(`${op} with a fused activation`, () => {
+      const b = new GraphBuilder('fused');
+      const syms = inputs.map((shape, i) => b.input(`x${i}`, [...shape]));
+      const y = b.op1(op, syms, { ...attrs });
+      const loss = b.op1('ReduceSum', [y], { keepdims: 0 });
+      expect(() => gradients(b, loss, [syms[0]])).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_UNSUPPORTED' }));
+      // The same node without the activation differentiates.
+      const b2 = new GraphBuilder('plain');
+      const syms2 = inputs.map((shape, i) => b2.input(`x${i}`, [...shape]));
+      const { activation: _a, ...plain } = attrs as Record<string, unknown>;
+      const y2 = b2.op1(op, syms2, plain);
+      expect(gradients(b2, b2.op1('ReduceSum', [y2], { keepdims: 0 }), [syms2[0]])[0]).not.toBeNull();
+    });
+  }
+});

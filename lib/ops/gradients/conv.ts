@@ -1,7 +1,14 @@
 // Conv2D: dX = Conv2DBackpropInput(dY, W), dW = Conv2DBackpropFilter(X, dY), dB = sum of dY.
+import { unsupportedError } from '../../errors.js';
 import { registerGradient } from './registry.js';
 
+/** A fused activation (set by the inference passes) has no gradient here: differentiate the graph before optimizeForInference. */
+export function refuseFusedActivation(attrs: Record<string, unknown>, name: string): void {
+  if (attrs.activation) throw unsupportedError(`Node '${name}' carries a fused activation '${attrs.activation}' (made by optimizeForInference, which is for inference only); build gradients on the unoptimised graph`);
+}
+
 registerGradient('Conv2D', ({ b, attrs, inputs: [x, w, bias], dys: [dy], needs, name }) => {
+  refuseFusedActivation(attrs, name);
   if (!dy) return [null, null, null];
   const win = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group };
   return [

@@ -1,7 +1,9 @@
 // InstanceNormalization (one fused backward kernel) and Pad (scatter back to the source elements).
+import { refuseFusedActivation } from './conv.js';
 import { registerGradient } from './registry.js';
 
 registerGradient('InstanceNormalization', ({ b, attrs, inputs: [x, scale], dys: [dy], name }) => {
+  refuseFusedActivation(attrs, name);
   if (!dy) return [null, null, null];
   const [dx, ds, db] = b.op('InstanceNormalizationGrad', [dy, x!, scale!], { epsilon: attrs.epsilon }, `${name}.grad`);
   return [dx, ds, db];
