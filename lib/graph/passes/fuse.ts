@@ -18,7 +18,12 @@ export const FUSABLE_ACTIVATIONS: Record<string, (attrs: Node['attrs']) => Recor
   Clip: (a) => ({ activation_min: (a.min as number | undefined) ?? -FLOAT_MAX, activation_max: (a.max as number | undefined) ?? FLOAT_MAX }),
 };
 
-export function fuseConvActivation(graph: Graph): Graph {
+/**
+ * The shared rewrite: a node whose op is in `ops`, that has no fused activation yet and whose output only
+ * an activation in FUSABLE_ACTIVATIONS reads, takes that activation as its `activation` attribute and the
+ * activation's output. Used for Conv2D (below) and the normalisations (fuse_norm.ts).
+ */
+export function fuseActivationInto(graph: Graph, ops: ReadonlySet<string>): Graph {
   const g = cloneGraph(graph);
   const consumers = consumersOf(g);
   const pinned = pinnedValues(g);
@@ -30,12 +35,18 @@ export function fuseConvActivation(graph: Graph): Graph {
     // Clip with min/max given as inputs (ONNX opset >= 11) is left alone: only attribute bounds fuse.
     if (!attrsOf || act.inputs.length !== 1) continue;
     const id = act.inputs[0];
-    const conv = producer.get(id);
-    if (!conv || conv.op !== 'Conv2D' || conv.attrs.activation || pinned.has(id) || consumers[id].length !== 1) continue;
-    Object.assign(conv.attrs, { activation: act.op, ...attrsOf(act.attrs) });
-    conv.outputs = [...act.outputs];
-    producer.set(act.outputs[0], conv); // (a second activation after it stays: the conv now has one)
+    const host = producer.get(id);
+    if (!host || !ops.has(host.op) || host.attrs.activation || pinned.has(id) || consumers[id].length !== 1) continue;
+    Object.assign(host.attrs, { activation: act.op, ...attrsOf(act.attrs) });
+    host.outputs = [...act.outputs];
+    producer.set(act.outputs[0], host); // (a second activation after it stays: the host now has one)
     removed.add(act);
   }
   return removed.size ? compact(g, removed) : g;
+}
+
+const CONV = new Set(['Conv2D']);
+
+export function fuseConvActivation(graph: Graph): Graph {
+  return fuseActivationInto(graph, CONV);
 }
