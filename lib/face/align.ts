@@ -192,9 +192,16 @@ export function imageTensor(image: RgbImage | Tensor): Tensor {
   return rgbToTensor(image.data, image.width, image.height);
 }
 
+/**
+ * Image regions sent to the warp are sized in steps of 32 pixels: the warp session is compiled per
+ * shape, and a face moving through a video would otherwise need a new one on most frames.
+ */
+export const REGION_STEP = 32;
+export const roundUpToStep = (v: number, step = REGION_STEP): number => Math.ceil(v / step) * step;
+
 /** [lo, hi) grown to a length that is a multiple of `step` (or the whole [0, limit)), still inside [0, limit). */
-export function roundedSpan(lo: number, hi: number, limit: number, step = 32): [number, number] {
-  const len = Math.min(limit, Math.ceil((hi - lo) / step) * step);
+export function roundedSpan(lo: number, hi: number, limit: number, step = REGION_STEP): [number, number] {
+  const len = Math.min(limit, roundUpToStep(hi - lo, step));
   const end = Math.min(limit, lo + len);
   return [end - len, end];
 }
@@ -247,8 +254,7 @@ export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly F
     y0 = Math.max(0, Math.min(y0, height - 1));
     x1 = Math.min(width, Math.max(x1, x0 + 1));
     y1 = Math.min(height, Math.max(y1, y0 + 1));
-    // Sizes rounded up to a multiple of 32 (more of the image, same crops): the warp session is
-    // compiled per input shape, and a moving face in a video would otherwise need a new one each frame.
+    // Sizes rounded up to REGION_STEP (more of the image, same crops).
     [x0, x1] = roundedSpan(x0, x1, width);
     [y0, y1] = roundedSpan(y0, y1, height);
     checkImage(image);

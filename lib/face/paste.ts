@@ -2,7 +2,7 @@
 // the image region the crop covers, then alpha-blended into the frame.
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
-import { applyAffine, invertAffine } from './align.js';
+import { applyAffine, invertAffine, roundUpToStep } from './align.js';
 import type { Affine2x3, RgbImage } from './types.js';
 import { warpAffine } from './warp.js';
 
@@ -91,11 +91,10 @@ export async function pasteFaces(image: RgbImage, crops: Tensor, matrices: reado
     x.set(crops.data.subarray(f * 3 * plane, (f + 1) * 3 * plane), j * 4 * plane);
     x.set(mask, (j * 4 + 3) * plane);
   });
-  // Rounded up to a multiple of 32 so that the warp session (compiled per output shape) is reused
-  // from frame to frame of a video; the extra rows and columns are never read.
-  const round32 = (v: number) => Math.ceil(v / 32) * 32;
-  const rw = round32(Math.max(...live.map((f) => regions[f]!.w)));
-  const rh = round32(Math.max(...live.map((f) => regions[f]!.h)));
+  // Rounded up like the align regions (REGION_STEP) so the warp session is reused from frame to frame;
+  // the extra rows and columns are never read.
+  const rw = roundUpToStep(Math.max(...live.map((f) => regions[f]!.w)));
+  const rh = roundUpToStep(Math.max(...live.map((f) => regions[f]!.h)));
   // Region pixel (ox, oy) is image pixel (x0 + ox, y0 + oy); the matrix takes it into the crop.
   const inverse = live.map((f): Affine2x3 => {
     const [a, b, tx, c, d, ty] = matrices[f];
