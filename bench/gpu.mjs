@@ -49,16 +49,6 @@ async function medianMs(fn, warmup = 3) {
   }
   return median(t);
 }
-function randomTensor(shape, seed) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const d = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; ++i) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    d[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return new fs.Tensor(shape, d);
-}
 function torch(extra) {
   const r = spawnSync(python, [path.join(root, 'bench/torch_generator.py'), '--card', card, '--device', device, ...extra], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`torch_generator.py ${extra.join(' ')} failed (${r.status ?? r.error?.message}):\n${r.stderr}`);
@@ -73,7 +63,7 @@ try {
   for (const size of sizes) {
     const { graph } = await fs.loadGenerator(card, { size });
     const session = await fs.compile(graph, { device });
-    const x = randomTensor([1, 3, size, size], 7 + size);
+    const x = fs.Tensor.random([1, 3, size, size], 7 + size);
     const y = (await session.run({ image: x })).stylized;
     session.dispose();
     writeFileSync(path.join(tmp, 'in.bin'), Buffer.from(x.data.buffer, x.data.byteOffset, x.data.byteLength));
@@ -102,7 +92,7 @@ for (const size of sizes)
   for (const batch of batches) {
     const { graph } = await fs.loadGenerator(card, { size, batch });
     const session = await fs.compile(fs.optimizeForInference(graph), { device });
-    const x = randomTensor([batch, 3, size, size], 11);
+    const x = fs.Tensor.random([batch, 3, size, size], 11);
     const nativeMs = await medianMs(() => session.run({ image: x }));
     session.dispose();
     const t = torchRun.rows.find((r) => r.kind === 'inference' && r.size === size && r.batch === batch);
@@ -114,8 +104,8 @@ for (const size of sizes)
   const step = buildStepGraph(cfg);
   const session = await fs.compile(step.graph, { device });
   const feeds = {
-    photo: randomTensor([trainBatch, 3, trainSize, trainSize], 3),
-    target: randomTensor([trainBatch, 3, trainSize, trainSize], 5),
+    photo: fs.Tensor.random([trainBatch, 3, trainSize, trainSize], 3),
+    target: fs.Tensor.random([trainBatch, 3, trainSize, trainSize], 5),
     'opt.scalars': new fs.Tensor([3], new Float32Array([1e-3, 0.1, 0.01])),
     'ema.decay': new fs.Tensor([1], new Float32Array([0.995])),
   };
