@@ -9,7 +9,7 @@ import type { WarpBorder } from '../ops/warp.js';
 import { WARP_BORDERS } from '../ops/warp.js';
 import type { DeviceName } from '../runtime/session.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
-import { warpAffine } from './warp.js';
+import { type CropRange, nativeImageOps, warpAffine } from './warp.js';
 
 export type AlignTemplate = 'ffhq' | 'ffhq-template' | 'arcface';
 export const ALIGN_TEMPLATES = ['ffhq', 'ffhq-template', 'arcface'] as const;
@@ -223,7 +223,7 @@ export function regionTensor(image: RgbImage, x0: number, y0: number, w: number,
 }
 
 /**
- * Aligned crops of several faces of one image, in one native warp call. Each entry is 5 points, 68
+ * Aligned crops of several faces of one image, in one native call. Each entry is 5 points, 68
  * points or a Face (whose 68 points are used when it has them).
  */
 export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly FaceLandmarks[], options: AlignOptions = {}): Promise<AlignedFaces> {
@@ -233,36 +233,69 @@ export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly F
   if (!Array.isArray(landmarks)) throw is.invalid('landmarks', 'an array of faces or 5- or 68-point landmarks', landmarks);
   const matrices = landmarks.map((l, i) => alignmentMatrix(facePoints(l, `landmarks[${i}]`), template, size));
   if (matrices.length === 0) return { crops: new Tensor([0, 3, size, size]), matrices };
-  let inverse = matrices.map(invertAffine);
-  let x: Tensor;
-  if (image instanceof Tensor) x = imageTensor(image);
-  else {
-    // Only the part of the image the crops read is converted and sent to the native side (a face
-    // in a 1080p frame reads a few percent of it). Where the crops reach past the image the
-    // rectangle ends at the image edge, so reflect/edge borders behave as on the whole image.
-    const { width, height } = image;
-    let x0 = width, y0 = height, x1 = 0, y1 = 0;
-    for (const inv of inverse)
-      for (const c of [[-1, -1], [size, -1], [-1, size], [size, size]] as Point[]) {
-        const [px, py] = applyAffine(inv, c);
-        x0 = Math.min(x0, Math.floor(px) - 1);
-        y0 = Math.min(y0, Math.floor(py) - 1);
-        x1 = Math.max(x1, Math.ceil(px) + 2);
-        y1 = Math.max(y1, Math.ceil(py) + 2);
-      }
-    x0 = Math.max(0, Math.min(x0, width - 1));
-    y0 = Math.max(0, Math.min(y0, height - 1));
-    x1 = Math.min(width, Math.max(x1, x0 + 1));
-    y1 = Math.min(height, Math.max(y1, y0 + 1));
-    // Sizes rounded up to REGION_STEP (more of the image, same crops).
-    [x0, x1] = roundedSpan(x0, x1, width);
-    [y0, y1] = roundedSpan(y0, y1, height);
-    checkImage(image);
-    x = regionTensor(image, x0, y0, x1 - x0, y1 - y0);
-    inverse = inverse.map(([a, b, tx, c, d, ty]): Affine2x3 => [a, b, tx - x0, c, d, ty - y0]);
-  }
-  const crops = await warpAffine(x, inverse, size, size, { border, device: options.device });
+  if (image instanceof Tensor) return { crops: await warpAffine(imageTensor(image), matrices.map(invertAffine), size, size, { border, device: options.device }), matrices };
+  const crops = new Tensor([matrices.length, 3, size, size]);
+  await cropFacesInto(image, matrices, crops, 0, { border, device: options.device });
   return { crops, matrices };
+}
+
+/**
+ * The crops of `matrices` (image -> crop) written into `out` [N,3,S,S] from face `offset` on, in [0,1]
+ * or (range 'signed') in [-1,1], the generator's range: the video stylizer packs a whole batch this way.
+ * On the CPU one native pass reads the uint8 frame directly (alignCrops in native/cpu/paste_blend.cc);
+ * elsewhere cropFacesReference runs.
+ */
+export async function cropFacesInto(image: RgbImage, matrices: readonly Affine2x3[], out: Tensor, offset: number, options: { border?: WarpBorder; device?: DeviceName; range?: CropRange } = {}): Promise<void> {
+  checkImage(image);
+  const [n, , size] = out.shape;
+  if (out.rank !== 4 || out.shape[1] !== 3 || out.shape[3] !== size) throw shapeError(`Expected crops [N,3,S,S] but received [${out.shape.join(',')}]`);
+  if (!is.integer(offset) || offset < 0 || offset + matrices.length > n) throw argumentError(`Expected ${matrices.length} crops at face ${offset} to fit [${out.shape.join(',')}]`);
+  if (matrices.length === 0) return;
+  const border = options.border ?? 'reflect';
+  const range = options.range ?? 'unit';
+  const inverse = matrices.map(invertAffine);
+  const ops = nativeImageOps(options.device ?? 'cpu');
+  if (ops) {
+    const m = new Float64Array(inverse.length * 6);
+    inverse.forEach((a, i) => m.set(a, i * 6));
+    return ops.alignCrops(image.data, image.width, image.height, m, size, border, range, out.data, offset);
+  }
+  const crops = await cropFacesReference(image, inverse, size, border, options.device);
+  const base = offset * 3 * size * size;
+  // [0,1] -> [-1,1] with the arithmetic generators' callers use (v * 2 - 1).
+  if (range === 'signed') for (let i = 0; i < crops.data.length; ++i) out.data[base + i] = crops.data[i] * 2 - 1;
+  else out.data.set(crops.data, base);
+}
+
+/**
+ * The plain alignment, ground truth for the native pass: the rectangle of the image the crops read,
+ * converted to a float tensor in JS, then cropped by the WarpAffine op (CPU or CUDA). `inverse` maps
+ * crop pixel centres to image coordinates.
+ */
+export async function cropFacesReference(image: RgbImage, inverse: readonly Affine2x3[], size: number, border: WarpBorder, device?: DeviceName): Promise<Tensor> {
+  // Only the part of the image the crops read is converted and sent to the native side (a face
+  // in a 1080p frame reads a few percent of it). Where the crops reach past the image the
+  // rectangle ends at the image edge, so reflect/edge borders behave as on the whole image.
+  const { width, height } = image;
+  let x0 = width, y0 = height, x1 = 0, y1 = 0;
+  for (const inv of inverse)
+    for (const c of [[-1, -1], [size, -1], [-1, size], [size, size]] as Point[]) {
+      const [px, py] = applyAffine(inv, c);
+      x0 = Math.min(x0, Math.floor(px) - 1);
+      y0 = Math.min(y0, Math.floor(py) - 1);
+      x1 = Math.max(x1, Math.ceil(px) + 2);
+      y1 = Math.max(y1, Math.ceil(py) + 2);
+    }
+  x0 = Math.max(0, Math.min(x0, width - 1));
+  y0 = Math.max(0, Math.min(y0, height - 1));
+  x1 = Math.min(width, Math.max(x1, x0 + 1));
+  y1 = Math.min(height, Math.max(y1, y0 + 1));
+  // Sizes rounded up to REGION_STEP (more of the image, same crops).
+  [x0, x1] = roundedSpan(x0, x1, width);
+  [y0, y1] = roundedSpan(y0, y1, height);
+  const x = regionTensor(image, x0, y0, x1 - x0, y1 - y0);
+  const shifted = inverse.map(([a, b, tx, c, d, ty]): Affine2x3 => [a, b, tx - x0, c, d, ty - y0]);
+  return warpAffine(x, shifted, size, size, { border, device });
 }
 
 /** One aligned crop [1,3,size,size] in [0,1] and its image -> crop matrix. */

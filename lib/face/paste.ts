@@ -1,10 +1,12 @@
-// Paste-back: the stylized crop and a feathered mask are inverse-warped (native WarpAffine) into
-// the image region the crop covers, then alpha-blended into the frame.
+// Paste-back: the stylized crop and a feathered mask are inverse-warped into the image region the crop
+// covers, then alpha-blended into the frame. On the CPU one native pass does both (pasteBlend in
+// native/cpu/paste_blend.cc); pasteFacesReference, the plain version (WarpAffine + a JS blend loop), is
+// the ground truth it is tested against and the path on CUDA.
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
 import { applyAffine, invertAffine, roundUpToStep } from './align.js';
 import type { Affine2x3, RgbImage } from './types.js';
-import { warpAffine } from './warp.js';
+import { type CropRange, nativeImageOps, warpAffine } from './warp.js';
 
 export interface FeatherOptions {
   /** Pixels (in the crop) cut from each side before blurring (default size/32 + 3*blur). */
@@ -77,6 +79,51 @@ export interface PasteOptions {
  * through the image -> crop matrices; later faces are pasted over earlier ones.
  */
 export async function pasteFaces(image: RgbImage, crops: Tensor, matrices: readonly Affine2x3[], options: PasteOptions = {}): Promise<RgbImage> {
+  return pasteCrops(image, crops, matrices.map((matrix, crop) => ({ crop, matrix })), options);
+}
+
+/** One face to paste: which crop of the batch, and its image -> crop matrix. */
+export interface CropPlacement {
+  crop: number;
+  matrix: Affine2x3;
+}
+
+/**
+ * pasteFaces on any crops of a batch [N,3,S,S] (the video stylizer pastes each frame's faces straight
+ * from the model's output), stored in [0,1] or, with range 'signed', in the generator's [-1,1].
+ */
+export async function pasteCrops(image: RgbImage, crops: Tensor, faces: readonly CropPlacement[], options: PasteOptions & { range?: CropRange } = {}): Promise<RgbImage> {
+  const range = options.range ?? 'unit';
+  const ops = nativeImageOps(options.device ?? 'cpu');
+  const [, , size] = crops.shape;
+  if (!ops) {
+    // The reference path takes [K,3,S,S] in [0,1], in paste order.
+    const plane = 3 * size * size;
+    const picked = new Tensor([faces.length, 3, size, size]);
+    faces.forEach(({ crop }, j) => {
+      const src = crops.data.subarray(crop * plane, (crop + 1) * plane);
+      if (range === 'signed') for (let p = 0; p < plane; ++p) picked.data[j * plane + p] = (src[p] + 1) / 2;
+      else picked.data.set(src, j * plane);
+    });
+    return pasteFacesReference(image, picked, faces.map((f) => f.matrix), options);
+  }
+  const strength = options.strength ?? 1;
+  const { width, height } = image;
+  const rows: number[] = [];
+  for (const { crop, matrix } of faces) {
+    const r = cropRegion(matrix, size, width, height);
+    if (r) rows.push(crop, ...matrix, r.x0, r.y0, r.w, r.h);
+  }
+  if (rows.length === 0 || strength === 0) return { data: new Uint8Array(image.data), width, height };
+  const data = await ops.pasteBlend(image.data, width, height, crops.data, size, Float64Array.from(rows), cachedMask(size), strength, range, options.alphaOut);
+  return { data, width, height };
+}
+
+/**
+ * The plain paste-back, ground truth for the native pass: crops and mask as 4 channels through one
+ * WarpAffine (CPU or CUDA), then a JS blend loop into a copy of the frame.
+ */
+export async function pasteFacesReference(image: RgbImage, crops: Tensor, matrices: readonly Affine2x3[], options: PasteOptions = {}): Promise<RgbImage> {
   const strength = options.strength ?? 1;
   const out: RgbImage = { data: new Uint8Array(image.data), width: image.width, height: image.height };
   const [k, , size] = crops.shape;

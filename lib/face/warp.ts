@@ -3,8 +3,36 @@
 import { GraphBuilder } from '../graph/builder.js';
 import { Tensor } from '../graph/tensor.js';
 import type { WarpBorder } from '../ops/warp.js';
+import { loadNative } from '../native.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
 import type { Affine2x3 } from './types.js';
+
+/** How crop values are stored: 'unit' [0,1], or 'signed' [-1,1] (v = 2u - 1, what generators take and give). */
+export type CropRange = 'unit' | 'signed';
+
+/**
+ * The addon's one-pass crop functions (native/napi/image_ops.cc, native/cpu/paste_blend.h). Both run on
+ * a libuv pool thread, single-threaded, and keep the buffers they are given alive until they settle.
+ */
+export interface NativeImageOps {
+  /** Crops [K,3,S,S] sampled from an interleaved uint8 frame into `out` from face `outOffset` on; `cropToImage` holds 6 numbers per face. */
+  alignCrops(frame: Uint8Array, width: number, height: number, cropToImage: Float64Array, size: number, border: WarpBorder, range: CropRange, out: Float32Array, outOffset: number): Promise<void>;
+  /**
+   * A new frame: `frame` with the crops blended in through the mask. `faces` holds 11 numbers per face:
+   * crop index, the image -> crop matrix (6), and the frame rectangle x0, y0, w, h.
+   */
+  pasteBlend(frame: Uint8Array, width: number, height: number, crops: Float32Array, size: number, faces: Float64Array, mask: Float32Array, strength: number, range: CropRange, alphaOut?: Float32Array): Promise<Uint8Array>;
+}
+
+/**
+ * The native crop functions for `device`, or null where the JS + WarpAffine path is used instead: on
+ * CUDA (the warp op runs there) and with an addon built before these functions existed.
+ */
+export function nativeImageOps(device: DeviceName = 'cpu'): NativeImageOps | null {
+  if (device !== 'cpu') return null;
+  const addon = loadNative() as unknown as Partial<NativeImageOps>;
+  return typeof addon.alignCrops === 'function' && typeof addon.pasteBlend === 'function' ? (addon as NativeImageOps) : null;
+}
 
 export interface WarpOptions {
   border?: WarpBorder;

@@ -1,8 +1,10 @@
 // The small interface the video pipeline needs from a face stylizer, and the adapter from lib/face's
 // frame-level API. Keeping the pipeline on this interface makes it testable with a fake stylizer.
 import { FacestyleError } from '../errors.js';
-import { alignFaces, createFaceStylizer, loadFaceGenerator, pasteFaces, type AlignedFaces, type FaceGenerator, type FaceStylizer, type ModelEngine } from '../face/index.js';
-import type { Face, RgbImage } from '../face/types.js';
+import { alignmentMatrix, cropFacesInto } from '../face/align.js';
+import { createFaceStylizer, loadFaceGenerator, type FaceGenerator, type FaceStylizer, type ModelEngine } from '../face/index.js';
+import { pasteCrops } from '../face/paste.js';
+import type { Affine2x3, Face, RgbImage } from '../face/types.js';
 import { sharedDetector } from '../face/detect.js';
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
@@ -89,20 +91,22 @@ export interface VideoStylizerOptions {
 /** One model batch in flight between the steps: the frames, their faces' matrices, the crops. */
 interface Batch {
   items: FrameFaces[];
-  aligned: AlignedFaces[];
+  /** Per frame, its faces' image -> crop matrices. */
+  matrices: Affine2x3[][];
   /** [total,3,S,S]: aligned crops in the model's range ([-1,1] with a generator, [0,1] otherwise), then the styled ones. */
   crops: Tensor;
-  /** True once `crops` holds [-1,1] model output still to be mapped to [0,1]. */
-  raw: boolean;
+  /** True when `crops` is in [-1,1] (the generator's range). */
+  signed: boolean;
 }
 
 /**
  * A FrameStylizer over lib/face's stylizer that batches across frames: the faces of all frames in one
  * call are aligned per frame, run through the model as ONE batch, and pasted back per frame.
  *
- * With `generator` (the model behind `face`), the model step calls it directly and the [0,1] <-> [-1,1]
- * mapping (what face.stylizeCrops does around the call) is done in the align and paste steps, so that JS
- * work overlaps the next model run in the pipeline. Without it, the model step is face.stylizeCrops.
+ * With `generator` (the model behind `face`), the model step calls it directly: the crops are cut from
+ * the frames straight into the generator's [-1,1] and pasted back from it (native passes on the CPU,
+ * lib/face's align.ts and paste.ts), so no JS pass over the crops is left on the event loop. Without it,
+ * the model step is face.stylizeCrops ([0,1] in and out).
  */
 export function batchedFaceStylizer(
   face: FaceStylizer,
@@ -112,23 +116,24 @@ export function batchedFaceStylizer(
   const device = options.device ?? 'cpu';
   const generator = options.generator;
   const size = face.size;
-  const plane = 3 * size * size;
 
   const steps: StylizeSteps<Batch, Batch> = {
     async align(items) {
-      // All frames at once: one frame's JS region conversion overlaps another's native warp.
-      const aligned = await Promise.all(items.map(({ frame, faces }) => alignFaces(frame, faces.map((f) => f.landmarks), { size, device })));
-      const total = aligned.reduce((n, a) => n + a.matrices.length, 0);
+      // lib/face's alignment (FFHQ procedure, reflect border), every frame's crops written into one batch.
+      const matrices = items.map(({ faces }) => faces.map((f) => alignmentMatrix(f.landmarks, 'ffhq', size)));
+      const total = matrices.reduce((n, m) => n + m.length, 0);
       const crops = new Tensor([total, 3, size, size]);
+      const signed = !!generator;
       let offset = 0;
-      for (const a of aligned) {
-        const src = a.crops.data, dst = crops.data, base = offset * plane;
-        // [0,1] -> [-1,1] for the generator (the same arithmetic as face.stylizeCrops).
-        if (generator) for (let i = 0; i < src.length; ++i) dst[base + i] = src[i] * 2 - 1;
-        else dst.set(src, base);
-        offset += a.matrices.length;
-      }
-      return { items, aligned, crops, raw: false };
+      // All frames at once: the native passes run side by side on the libuv pool.
+      await Promise.all(
+        items.map(({ frame }, i) => {
+          const at = offset;
+          offset += matrices[i].length;
+          return cropFacesInto(frame, matrices[i], crops, at, { border: 'reflect', device, range: signed ? 'signed' : 'unit' });
+        }),
+      );
+      return { items, matrices, crops, signed };
     },
     async model(batch) {
       if (batch.crops.shape[0] === 0) return batch;
@@ -137,22 +142,16 @@ export function batchedFaceStylizer(
       if (y.shape.join(',') !== batch.crops.shape.join(',')) {
         throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${batch.crops.shape.join(',')}]`);
       }
-      return { ...batch, crops: y, raw: true };
+      return { ...batch, crops: y };
     },
-    async paste({ items, aligned, crops, raw }) {
+    async paste({ items, matrices, crops, signed }) {
       let offset = 0;
       const jobs = items.map(({ frame, faces }, i) => {
         // Paste smaller faces first so the larger (nearer) face stays on top where they overlap.
         const order = faces.map((_, k) => k).sort((a, b) => faces[a].box[2] * faces[a].box[3] - faces[b].box[2] * faces[b].box[3]);
-        const mine = new Tensor([order.length, 3, size, size]);
-        const src = crops.data, dst = mine.data;
-        order.forEach((k, j) => {
-          const from = (offset + k) * plane, to = j * plane;
-          if (raw) for (let p = 0; p < plane; ++p) dst[to + p] = (src[from + p] + 1) / 2;
-          else dst.set(src.subarray(from, from + plane), to);
-        });
+        const base = offset;
         offset += faces.length;
-        return pasteFaces(frame, mine, order.map((k) => aligned[i].matrices[k]), { strength, device });
+        return pasteCrops(frame, crops, order.map((k) => ({ crop: base + k, matrix: matrices[i][k] })), { strength, device, range: signed ? 'signed' : 'unit' });
       });
       return Promise.all(jobs);
     },

@@ -7,6 +7,7 @@
 
 #include "facestyle/capabilities.h"
 #include "napi/convert.h"
+#include "napi/image_ops.h"
 #include "runtime/compute_thread.h"
 #include "runtime/session.h"
 
@@ -311,6 +312,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSession", NativeSession::Init(env));
   exports.Set("compile", Napi::Function::New(env, Compile));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities));
+  registerImageOps(env, exports);  // alignCrops, pasteBlend (napi/image_ops.cc)
   return exports;
 }
 

@@ -1,0 +1,231 @@
+// alignCrops / pasteBlend for lib/face (align.ts, paste.ts): arguments checked and converted on the main
+// thread, the pixel work on a libuv pool thread, a Promise back.
+//
+// Why not the compute thread (runtime/compute_thread.h) like session runs: that thread exists to keep
+// one warm OpenMP team for the kernels, and these loops are single-threaded and take about a
+// millisecond per face. Queued there they would wait behind the model run in flight (100 ms and more
+// for a batch), which is exactly what the video pipeline overlaps them with. Not graph ops either: the
+// IR's tensors are float32, and the point is to read and write the uint8 frame in place of a float copy.
+#include "napi/image_ops.h"
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/paste_blend.h"
+#include "facestyle/status.h"
+#include "napi/convert.h"
+
+namespace facestyle::napi {
+
+namespace {
+
+[[noreturn]] void bad(Napi::Env env, const std::string& message) { throw makeError(env, ErrorCode::Argument, message); }
+
+template <typename T>
+T typedArg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* what) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type)
+    bad(info.Env(), std::string("Expected ") + what + " for argument " + std::to_string(i));
+  return info[i].As<T>();
+}
+
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi) {
+  if (info.Length() <= i || !info[i].IsNumber()) bad(info.Env(), std::string("Expected an integer for ") + name);
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) || v != static_cast<double>(static_cast<int64_t>(v)))
+    bad(info.Env(), std::string("Expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) + "] for " + name + " but received " + std::to_string(v));
+  return static_cast<int64_t>(v);
+}
+
+CropRange rangeArg(const Napi::CallbackInfo& info, size_t i) {
+  const std::string r = info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : "";
+  if (r == "unit") return CropRange::Unit;
+  if (r == "signed") return CropRange::Signed;
+  bad(info.Env(), "Expected range 'unit' or 'signed' but received '" + r + "'");
+}
+
+// Frame bytes checked against width x height x 3.
+Napi::Uint8Array frameArg(const Napi::CallbackInfo& info, int64_t width, int64_t height) {
+  Napi::Uint8Array frame = typedArg<Napi::Uint8Array>(info, 0, napi_uint8_array, "a Uint8Array frame");
+  if (static_cast<int64_t>(frame.ElementLength()) != width * height * 3)
+    bad(info.Env(), "Expected " + std::to_string(width * height * 3) + " frame bytes for " + std::to_string(width) + "x" + std::to_string(height) + " but received " + std::to_string(frame.ElementLength()));
+  return frame;
+}
+
+// Rejects with the error's ERR_FACESTYLE_* code; the buffers it was given stay referenced until it settles.
+class ImageWorker : public Napi::AsyncWorker {
+ public:
+  explicit ImageWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void keep(const Napi::Object& o) { keepAlive_.push_back(Napi::Persistent(o)); }
+
+  void Execute() override {
+    try {
+      Work();
+    } catch (const Error& e) {
+      code_ = errorCodeName(e.code());
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = errorCodeName(ErrorCode::OutOfMemory);
+      SetError("Out of memory");
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(makeError(Env(), code_.c_str(), e.Message()).Value()); }
+
+ protected:
+  virtual void Work() = 0;
+  Napi::Promise::Deferred deferred_;
+
+ private:
+  std::vector<Napi::ObjectReference> keepAlive_;
+  std::string code_ = "ERR_FACESTYLE_INTERNAL";
+};
+
+class AlignWorker : public ImageWorker {
+ public:
+  using ImageWorker::ImageWorker;
+  RgbFrame frame{};
+  std::vector<double> matrices;
+  int64_t size = 0, outFaces = 0, outOffset = 0;
+  CropBorder border = CropBorder::Reflect;
+  CropRange range = CropRange::Unit;
+  float* out = nullptr;
+  void Work() override {
+    alignCrops(frame, matrices.data(), static_cast<int64_t>(matrices.size() / 6), size, border, range, out, outFaces, outOffset);
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+};
+
+// alignCrops(frame: Uint8Array, width, height, cropToImage: Float64Array [K*6], size, border, range,
+//            out: Float32Array [N*3*S*S], outOffset) -> Promise<void>: writes crops outOffset..outOffset+K-1.
+Napi::Value AlignCrops(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t width = intArg(info, 1, "width", 1, 1 << 20), height = intArg(info, 2, "height", 1, 1 << 20);
+  Napi::Uint8Array frame = frameArg(info, width, height);
+  Napi::Float64Array m = typedArg<Napi::Float64Array>(info, 3, napi_float64_array, "a Float64Array of matrices");
+  if (m.ElementLength() % 6 != 0) bad(env, "Expected 6 numbers per matrix but received " + std::to_string(m.ElementLength()));
+  const int64_t size = intArg(info, 4, "size", 1, 1 << 15);
+  const std::string border = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  Napi::Float32Array out = typedArg<Napi::Float32Array>(info, 7, napi_float32_array, "a Float32Array output");
+  const int64_t crop = 3 * size * size;
+  if (static_cast<int64_t>(out.ElementLength()) % crop != 0)
+    bad(env, "Expected an output of whole [3," + std::to_string(size) + "," + std::to_string(size) + "] crops but received " + std::to_string(out.ElementLength()) + " floats");
+  auto* worker = new AlignWorker(env);
+  std::unique_ptr<AlignWorker> guard(worker);
+  if (border == "reflect") worker->border = CropBorder::Reflect;
+  else if (border == "edge") worker->border = CropBorder::Edge;
+  else if (border == "constant") worker->border = CropBorder::Constant;
+  else bad(env, "Expected border 'constant', 'reflect' or 'edge' but received '" + border + "'");
+  worker->range = rangeArg(info, 6);
+  worker->frame = RgbFrame{frame.Data(), width, height};
+  worker->matrices.assign(m.Data(), m.Data() + m.ElementLength());
+  worker->size = size;
+  worker->out = out.Data();
+  worker->outFaces = static_cast<int64_t>(out.ElementLength()) / crop;
+  worker->outOffset = intArg(info, 8, "outOffset", 0, worker->outFaces);
+  if (worker->outOffset + static_cast<int64_t>(worker->matrices.size() / 6) > worker->outFaces)
+    bad(env, std::to_string(worker->matrices.size() / 6) + " crops at " + std::to_string(worker->outOffset) + " do not fit an output of " + std::to_string(worker->outFaces));
+  worker->keep(frame);
+  worker->keep(out);
+  guard.release();
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+class PasteWorker : public ImageWorker {
+ public:
+  using ImageWorker::ImageWorker;
+  const uint8_t* source = nullptr;
+  int64_t width = 0, height = 0, size = 0, cropCount = 0;
+  const float* crops = nullptr;
+  const float* mask = nullptr;
+  float* alphaOut = nullptr;
+  std::vector<PasteFace> faces;
+  double strength = 1;
+  CropRange range = CropRange::Unit;
+  std::unique_ptr<std::vector<uint8_t>> result;
+  void Work() override {
+    // The blend writes into a copy: the input frame is left as it was.
+    result = std::make_unique<std::vector<uint8_t>>(source, source + width * height * 3);
+    pasteBlend(result->data(), width, height, crops, cropCount, size, faces.data(), faces.size(), mask, strength, range, alphaOut);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto* holder = result.release();
+    const size_t bytes = holder->size();
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, holder->data(), bytes, [](Napi::Env, void*, std::vector<uint8_t>* h) { delete h; }, holder);
+    deferred_.Resolve(Napi::Uint8Array::New(env, bytes, buf, 0));
+  }
+};
+
+// pasteBlend(frame: Uint8Array, width, height, crops: Float32Array [N*3*S*S], size,
+//            faces: Float64Array [F*11: crop, m0..m5 (image -> crop), x0, y0, w, h], mask: Float32Array [S*S],
+//            strength, range, alphaOut?: Float32Array [W*H]) -> Promise<Uint8Array> (a new frame).
+Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t width = intArg(info, 1, "width", 1, 1 << 20), height = intArg(info, 2, "height", 1, 1 << 20);
+  Napi::Uint8Array frame = frameArg(info, width, height);
+  Napi::Float32Array crops = typedArg<Napi::Float32Array>(info, 3, napi_float32_array, "a Float32Array of crops");
+  const int64_t size = intArg(info, 4, "size", 1, 1 << 15);
+  const int64_t plane = size * size;
+  if (static_cast<int64_t>(crops.ElementLength()) % (3 * plane) != 0)
+    bad(env, "Expected whole [3," + std::to_string(size) + "," + std::to_string(size) + "] crops but received " + std::to_string(crops.ElementLength()) + " floats");
+  Napi::Float64Array f = typedArg<Napi::Float64Array>(info, 5, napi_float64_array, "a Float64Array of faces");
+  if (f.ElementLength() % 11 != 0) bad(env, "Expected 11 numbers per face but received " + std::to_string(f.ElementLength()));
+  Napi::Float32Array mask = typedArg<Napi::Float32Array>(info, 6, napi_float32_array, "a Float32Array mask");
+  if (static_cast<int64_t>(mask.ElementLength()) != plane) bad(env, "Expected a mask of " + std::to_string(plane) + " floats but received " + std::to_string(mask.ElementLength()));
+  if (info.Length() <= 7 || !info[7].IsNumber()) bad(env, "Expected a number for strength");
+  auto* worker = new PasteWorker(env);
+  std::unique_ptr<PasteWorker> guard(worker);
+  worker->strength = info[7].As<Napi::Number>().DoubleValue();
+  worker->range = rangeArg(info, 8);
+  if (info.Length() > 9 && !info[9].IsUndefined() && !info[9].IsNull()) {
+    Napi::Float32Array alpha = typedArg<Napi::Float32Array>(info, 9, napi_float32_array, "a Float32Array alphaOut");
+    if (static_cast<int64_t>(alpha.ElementLength()) != width * height)
+      bad(env, "Expected alphaOut of " + std::to_string(width * height) + " floats but received " + std::to_string(alpha.ElementLength()));
+    worker->alphaOut = alpha.Data();
+    worker->keep(alpha);
+  }
+  const double* fd = f.Data();
+  for (size_t i = 0; i < f.ElementLength() / 11; ++i) {
+    const double* r = fd + i * 11;
+    PasteFace face{};
+    // The crop index and the rectangle are integers (pasteBlend checks their ranges).
+    for (int k : {0, 7, 8, 9, 10})
+      if (!(std::fabs(r[k]) < 9e15) || r[k] != std::floor(r[k])) bad(env, "Expected an integer crop index and rectangle for face " + std::to_string(i));
+    face.crop = static_cast<int64_t>(r[0]);
+    for (int k = 0; k < 6; ++k) face.matrix[k] = r[1 + k];
+    face.x0 = static_cast<int64_t>(r[7]);
+    face.y0 = static_cast<int64_t>(r[8]);
+    face.w = static_cast<int64_t>(r[9]);
+    face.h = static_cast<int64_t>(r[10]);
+    worker->faces.push_back(face);
+  }
+  worker->source = frame.Data();
+  worker->width = width;
+  worker->height = height;
+  worker->crops = crops.Data();
+  worker->cropCount = static_cast<int64_t>(crops.ElementLength()) / (3 * plane);
+  worker->size = size;
+  worker->mask = mask.Data();
+  worker->keep(frame);
+  worker->keep(crops);
+  worker->keep(mask);
+  guard.release();
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+}  // namespace
+
+void registerImageOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("alignCrops", Napi::Function::New(env, AlignCrops));
+  exports.Set("pasteBlend", Napi::Function::New(env, PasteBlend));
+}
+
+}  // namespace facestyle::napi
