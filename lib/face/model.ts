@@ -86,8 +86,14 @@ async function inChunks(x: Tensor, batch: number, fn: (chunk: Tensor) => Promise
   if (n === batch) return fn(x);
   const out = new Float32Array(n * per);
   for (let start = 0; start < n; start += batch) {
-    const chunk = new Float32Array(batch * per);
-    chunk.set(x.data.subarray(start * per, Math.min(n, start + batch) * per));
+    // Whole chunks are views into x (the runtime reads them in place); only a last partial chunk is
+    // copied into a zero-padded buffer.
+    let chunk: Float32Array;
+    if (start + batch <= n) chunk = x.data.subarray(start * per, (start + batch) * per);
+    else {
+      chunk = new Float32Array(batch * per);
+      chunk.set(x.data.subarray(start * per, n * per));
+    }
     const y = await fn(new Tensor([batch, c, h, w], chunk));
     out.set(y.data.subarray(0, (Math.min(n, start + batch) - start) * per), start * per);
   }
