@@ -15,6 +15,7 @@ struct Isa {
   typedef unsigned Mask;  // bit j: lane j is active
   static constexpr int L = 4;
   static constexpr int MR = 4, U = 2;  // 8 accumulators of the 16 xmm registers
+  static constexpr int DWR = 2;  // 3x3 depthwise output rows per step
   static V zero() { return V{}; }
   static V set1(float f) { return V{} + f; }
   static V load(const float* p) {
@@ -53,6 +54,7 @@ struct Isa {
   // vector shifted one column right / left, for the 3x3 neighbours.
   static V shiftInLeft(V prev, V cur) { return V{prev[3], cur[0], cur[1], cur[2]}; }
   static V shiftInRight(V cur, V next) { return V{cur[1], cur[2], cur[3], next[0]}; }
+  static float reduceAdd(V v) { return (v[0] + v[1]) + (v[2] + v[3]); }
   static V relu(V v) { return v > V{} ? v : V{}; }
   static V leaky(V v, V alpha) { return v >= V{} ? v : v * alpha; }
   static V clip(V v, V lo, V hi) {
@@ -82,8 +84,8 @@ bool depthwiseMobileSupports(const ConvGeometry& g) {
 }
 
 void pointwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act) {
-  pointwiseConv(g, x, w, bias, y, threads, act);
+                           const ConvActivation& act, const float* z) {
+  pointwiseConv(g, x, w, bias, z, y, threads, act);
 }
 
 void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
@@ -92,14 +94,14 @@ void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w
 }
 
 bool conv2dPointwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act) {
+                         const ConvActivation& act, const float* z) {
   if (!pointwiseMobileSupports(g)) return false;
   switch (simdLevel()) {
 #if defined(__x86_64__) || defined(_M_X64)
-    case SimdLevel::Avx512: pointwiseMobileAvx512(g, x, w, bias, y, threads, act); return true;
-    case SimdLevel::Avx2: pointwiseMobileAvx2(g, x, w, bias, y, threads, act); return true;
+    case SimdLevel::Avx512: pointwiseMobileAvx512(g, x, w, bias, y, threads, act, z); return true;
+    case SimdLevel::Avx2: pointwiseMobileAvx2(g, x, w, bias, y, threads, act, z); return true;
 #endif
-    default: pointwiseMobileScalar(g, x, w, bias, y, threads, act); return true;
+    default: pointwiseMobileScalar(g, x, w, bias, y, threads, act, z); return true;
   }
 }
 

@@ -2,16 +2,19 @@
 // pointwise and depthwise convs on small planes). conv2d() in native/cpu/conv.cc offers each such
 // layer here first; a function returns false when it has no better path for that geometry, and
 // conv.cc then runs its general one. The kernels live in conv_mobile_kernels.h, built once per SIMD
-// level (conv_mobile.cc: baseline 4-lane vectors; conv_mobile_avx2.cc; conv_mobile_avx512.cc);
-// native/test/test_conv_mobile.cc checks every level against conv2dReference.
+// level (conv_mobile.cc: baseline 4-lane vectors; conv_mobile_avx2.cc; conv_mobile_avx512.cc), and
+// split across threads on the pool in mobile_pool.h rather than OpenMP; native/test/test_conv_mobile.cc
+// checks every level against conv2dReference.
 #pragma once
 #include "cpu/conv_kernels.h"
 
 namespace facestyle::cpu {
 
 // 1x1, stride 1, no padding, any group count. Returns true when it wrote y (activation applied).
+// z: an optional residual input of y's shape (a fused Add), added before the activation in registers:
+// y = act(conv(x) + bias + z); z may be y itself.
 bool conv2dPointwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act);
+                         const ConvActivation& act, const float* z = nullptr);
 
 // group == C == M. Returns true when it wrote y (activation applied).
 bool conv2dDepthwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
@@ -24,11 +27,11 @@ bool depthwiseMobileSupports(const ConvGeometry& g);
 // Per SIMD level, for tests and benchmarks: the geometry must be supported (see above), and the AVX2 /
 // AVX-512 entries may only run when detectedSimdLevel() reports that level. `threads` >= 1.
 void pointwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act);
+                           const ConvActivation& act, const float* z = nullptr);
 void pointwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act);
+                         const ConvActivation& act, const float* z = nullptr);
 void pointwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act);
+                           const ConvActivation& act, const float* z = nullptr);
 void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                            const ConvActivation& act);
 void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

@@ -15,6 +15,7 @@ struct Isa {
   typedef __m256i Mask;  // all bits set: lane active
   static constexpr int L = 8;
   static constexpr int MR = 4, U = 3;
+  static constexpr int DWR = 2;  // 3x3 depthwise output rows per step
   static V zero() { return _mm256_setzero_ps(); }
   static V set1(float f) { return _mm256_set1_ps(f); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
@@ -50,6 +51,11 @@ struct Isa {
     const __m256 t = _mm256_permute2f128_ps(cur, next, 0x21);  // [cur hi, next lo]
     return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(t), _mm256_castps_si256(cur), 4));
   }
+  static float reduceAdd(V v) {  // the sum of the 8 lanes
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+  }
   static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
   static V leaky(V v, V alpha) { return _mm256_blendv_ps(_mm256_mul_ps(v, alpha), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ)); }
   static V clip(V v, V lo, V hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
@@ -63,8 +69,8 @@ struct Isa {
 namespace facestyle::cpu {
 
 void pointwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act) {
-  pointwiseConv(g, x, w, bias, y, threads, act);
+                         const ConvActivation& act, const float* z) {
+  pointwiseConv(g, x, w, bias, z, y, threads, act);
 }
 
 void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

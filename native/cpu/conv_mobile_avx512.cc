@@ -20,6 +20,7 @@ struct Isa {
   typedef __mmask16 Mask;
   static constexpr int L = 16;
   static constexpr int MR = 8, U = 3;
+  static constexpr int DWR = 3;  // 3x3 depthwise output rows per step
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(float f) { return _mm512_set1_ps(f); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
@@ -47,6 +48,7 @@ struct Isa {
   // [prev15, cur0 .. cur14] and [cur1 .. cur15, next0].
   static V shiftInLeft(V prev, V cur) { return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(cur), _mm512_castps_si512(prev), 15)); }
   static V shiftInRight(V cur, V next) { return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1)); }
+  static float reduceAdd(V v) { return _mm512_reduce_add_ps(v); }
   static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
   static V leaky(V v, V alpha) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(v, alpha), v); }
   static V clip(V v, V lo, V hi) { return _mm512_min_ps(_mm512_max_ps(v, lo), hi); }
@@ -60,8 +62,8 @@ struct Isa {
 namespace facestyle::cpu {
 
 void pointwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act) {
-  pointwiseConv(g, x, w, bias, y, threads, act);
+                           const ConvActivation& act, const float* z) {
+  pointwiseConv(g, x, w, bias, z, y, threads, act);
 }
 
 void depthwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

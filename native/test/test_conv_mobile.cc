@@ -3,14 +3,21 @@
 // lower levels are covered on an AVX-512 machine too) and through the run-time dispatch (which
 // honours FACESTYLE_SIMD). Shapes cover 1x1 to 160x160 planes, odd widths, tails that are not a
 // multiple of any vector width, 1 to 300 channels, groups, batches, strides 1 and 2 (and 3 rows),
-// asymmetric and oversized pads, dilations, and every fused activation kind.
+// asymmetric and oversized pads, dilations, and every fused activation kind; the pointwise residual
+// input (also in place), and the thread pool the kernels split layers on (mobile_pool.h).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_mobile.h"
+#include "cpu/mobile_pool.h"
 #include "facestyle/capabilities.h"
 #include "harness.h"
 
@@ -20,10 +27,12 @@ using namespace facestyle::cpu;
 namespace {
 
 using Entry = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const ConvActivation&);
+using PointwiseEntry = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const ConvActivation&, const float*);
 
 struct Level {
   const char* name;
-  Entry pointwise, depthwise;
+  PointwiseEntry pointwise;
+  Entry depthwise;
 };
 
 // The levels this CPU can run.
@@ -68,8 +77,10 @@ std::string describe(const ConvGeometry& g) {
 // tolerance scales with sum |w x| + |b| per output (the reference on absolute values), so long sums
 // get the float32 rounding they deserve and nothing more. y is NaN-filled first (every output must be
 // written) and guarded on both sides (nothing may be written outside it).
+// With `residual`, the expected output is act(conv + bias + z) for a random z of y's shape, passed to
+// run as its last argument.
 template <typename Run>
-void checkAgainstReference(const ConvGeometry& g, bool withBias, uint32_t seed, const char* what, Run run) {
+void checkAgainstReference(const ConvGeometry& g, bool withBias, uint32_t seed, const char* what, Run run, bool residual = false) {
   const size_t xs = size_t(g.n * g.c * g.h * g.w), ws = size_t(g.m * g.cg() * g.kh * g.kw), ys = size_t(g.n * g.m * g.oh * g.ow);
   const std::vector<float> x = test::randomVector(xs, seed), w = test::randomVector(ws, seed + 1), b = test::randomVector(size_t(g.m), seed + 2);
   std::vector<float> ax(xs), aw(ws), ab(b.size());
@@ -79,13 +90,18 @@ void checkAgainstReference(const ConvGeometry& g, bool withBias, uint32_t seed, 
   std::vector<float> ref(ys), scale(ys);
   conv2dReference(g, x.data(), w.data(), withBias ? b.data() : nullptr, ref.data());
   conv2dReference(g, ax.data(), aw.data(), withBias ? ab.data() : nullptr, scale.data());
+  const std::vector<float> z = residual ? test::randomVector(ys, seed + 3) : std::vector<float>();
+  for (size_t i = 0; i < z.size(); ++i) ref[i] += z[i], scale[i] += std::fabs(z[i]);
   constexpr size_t kGuard = 40;
   constexpr float kSentinel = 12345.f;
   for (const ConvActivation& a : activations()) {
     std::vector<float> buf(ys + 2 * kGuard, kSentinel);
     std::fill(buf.begin() + kGuard, buf.begin() + kGuard + ys, std::nanf(""));
     float* y = buf.data() + kGuard;
-    run(x.data(), w.data(), withBias ? b.data() : nullptr, y, a);
+    if constexpr (std::is_invocable_v<Run, const float*, const float*, const float*, float*, const ConvActivation&, const float*>)
+      run(x.data(), w.data(), withBias ? b.data() : nullptr, y, a, residual ? z.data() : nullptr);
+    else
+      run(x.data(), w.data(), withBias ? b.data() : nullptr, y, a);
     int bad = 0;
     for (size_t i = 0; i < ys; ++i) {
       const float expect = a.apply(ref[i]);
@@ -112,6 +128,11 @@ const PointwiseCase kPointwise[] = {
     {1, 1, 256, 1, 4, 4},    {1, 300, 3, 1, 7, 7},    {3, 17, 23, 1, 1, 49},    {1, 24, 24, 24, 6, 6},   {1, 40, 72, 1, 40, 40},
     // Planes of a multiple of 256 pixels with several channel blocks: the copied-panel path.
     {1, 64, 64, 1, 32, 32},  {2, 40, 72, 1, 16, 16},  {1, 200, 40, 1, 16, 16},  {1, 32, 64, 2, 16, 32},
+    // A last column block of at most half a vector (the dot-product tail): 1, 2, 4 and 6 columns, input
+    // channels that are not a multiple of any vector width (and fewer than one), odd row counts,
+    // groups, batches, and more than one slice of input channels (C > 128).
+    {1, 37, 9, 1, 5, 10},    {1, 64, 33, 1, 7, 7},    {1, 3, 5, 1, 2, 3},       {1, 20, 7, 1, 2, 3},     {1, 8, 12, 2, 7, 7},
+    {2, 20, 30, 1, 10, 10},  {1, 150, 17, 1, 10, 10}, {1, 19, 40, 1, 1, 52},
 };
 
 struct DepthwiseCase {
@@ -127,7 +148,11 @@ const DepthwiseCase kDepthwise[] = {
     {1, 6, 9, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     {1, 2, 5, 5, 3, 3, 1, 1, 3, 3, 3, 3, 1, 1},    {1, 2, 3, 100, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
     {1, 3, 10, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {2, 256, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 10, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
     {1, 5, 31, 47, 3, 3, 2, 2, 1, 1, 1, 1, 2, 2},    {1, 3, 10, 17, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1},  {1, 3, 9, 20, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1},
-    {1, 4, 16, 16, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},    {1, 2, 5, 35, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 2, 23, 45, 5, 5, 3, 2, 2, 1, 0, 3, 1, 2},    {1, 1, 40, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},  {1, 7, 12, 12, 2, 4, 2, 2, 0, 1, 1, 2, 1, 1},
+    {1, 4, 16, 16, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},    {1, 2, 5, 35, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    // Rows of at most one AVX-512 vector (the narrow 3x3 path there; two AVX2 vectors): 4-row steps with
+    // 1, 2, 3 rows left over, rows of exactly 16 and 8, one-row and one-column planes, uneven row pads.
+    {1, 5, 13, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 3, 6, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {1, 4, 7, 15, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1},
+    {1, 3, 1, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},      {1, 2, 2, 2, 3, 3, 1, 1, 2, 1, 0, 1, 1, 1},     {2, 7, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 2, 23, 45, 5, 5, 3, 2, 2, 1, 0, 3, 1, 2},    {1, 1, 40, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},  {1, 7, 12, 12, 2, 4, 2, 2, 0, 1, 1, 2, 1, 1},
 };
 
 ConvGeometry pointwiseGeometry(const PointwiseCase& t) { return geometry(t.n, t.c, t.h, t.w, t.m, 1, 1, t.group, Window2D{}); }
@@ -148,7 +173,7 @@ TEST_CASE(pointwise_every_level_matches_reference) {
     for (const Level& level : levels())
       for (int threads : {1, 3}) {
         checkAgainstReference(g, (seed & 1) == 0, seed, level.name, [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
-          level.pointwise(g, x, w, b, y, threads, a);
+          level.pointwise(g, x, w, b, y, threads, a, nullptr);
         });
         ++seed;
       }
@@ -168,6 +193,112 @@ TEST_CASE(depthwise_every_level_matches_reference) {
         ++seed;
       }
   }
+}
+
+// A residual input Z (a fused Add) goes into the sum before the activation, at every level; also when
+// Z is Y itself (the planner may give the conv Z's buffer) and with several input-channel slices (C > 128).
+TEST_CASE(pointwise_residual_every_level_matches_reference) {
+  uint32_t seed = 700;
+  const PointwiseCase cases[] = {{1, 4, 6, 1, 1, 5},    {2, 32, 48, 1, 13, 17},  {1, 64, 64, 1, 28, 28}, {1, 256, 128, 1, 14, 14},
+                                 {1, 8, 12, 2, 9, 11},  {1, 200, 40, 1, 16, 16}, {1, 16, 16, 1, 128, 128}, {1, 37, 9, 1, 5, 10},
+                                 {1, 150, 17, 1, 10, 10}};
+  for (const PointwiseCase& t : cases) {
+    const ConvGeometry g = pointwiseGeometry(t);
+    for (const Level& level : levels())
+      for (int threads : {1, 3}) {
+        for (bool inPlace : {false, true}) {
+          checkAgainstReference(
+              g, (seed & 1) == 0, seed, level.name,
+              [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a, const float* z) {
+                if (inPlace) std::copy(z, z + g.n * g.m * g.oh * g.ow, y);
+                level.pointwise(g, x, w, b, y, threads, a, inPlace ? y : z);
+              },
+              true);
+          ++seed;
+        }
+      }
+  }
+  const ConvGeometry pw = pointwiseGeometry({1, 24, 40, 2, 11, 13});
+  checkAgainstReference(
+      pw, true, 990, simdLevelName(simdLevel()),
+      [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a, const float* z) {
+        CHECK(conv2dPointwiseFast(pw, x, w, b, y, 2, a, z));
+      },
+      true);
+}
+
+// The pool under the kernels (mobile_pool.h): every chunk runs exactly once whatever the thread count,
+// chunk count, concurrent callers (each with its own job) and calls made from inside a chunk.
+TEST_CASE(mobile_pool_runs_every_chunk_once) {
+  for (int threads : {1, 2, 3, 8})
+    for (int64_t chunks : {0, 1, 2, 7, 64, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(chunks));
+      for (auto& h : hits) h = 0;
+      auto body = [&](int64_t k) { hits[static_cast<size_t>(k)].fetch_add(1); };
+      for (int rep = 0; rep < 20; ++rep) mobileParallelFor(chunks, threads, body);
+      bool once = true;
+      for (auto& h : hits) once = once && h.load() == 20;
+      CHECK(once);
+    }
+  // Four threads calling at once (sessions run from libuv threads when the compute thread is off).
+  std::vector<std::thread> callers;
+  std::atomic<int64_t> total{0};
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&, c] {
+      for (int rep = 0; rep < 200; ++rep) {
+        std::atomic<int64_t> sum{0};
+        auto body = [&](int64_t k) { sum.fetch_add(k + 1); };
+        mobileParallelFor(16 + c, 2 + c, body);
+        const int64_t n = 16 + c;
+        if (sum.load() == n * (n + 1) / 2) total.fetch_add(1);
+      }
+    });
+  for (auto& t : callers) t.join();
+  CHECK(total.load() == 4 * 200);
+  // Slow chunks: the caller runs out of chunks while a helper still holds one, and sleeps until it ends.
+  for (int rep = 0; rep < 20; ++rep) {
+    std::vector<std::atomic<int>> hits(6);
+    for (auto& h : hits) h = 0;
+    auto body = [&](int64_t k) {
+      if (k % 3 == 1) std::this_thread::sleep_for(std::chrono::microseconds(300));
+      hits[static_cast<size_t>(k)].fetch_add(1);
+    };
+    mobileParallelFor(6, 2, body);
+    bool once = true;  // all done (and each once) by the time the call returns
+    for (auto& h : hits) once = once && h.load() == 1;
+    CHECK(once);
+  }
+  // Nested: a chunk that runs its own job (on its own thread, since the pool is busy).
+  std::atomic<int64_t> inner{0};
+  auto outer = [&](int64_t) {
+    auto body = [&](int64_t) { inner.fetch_add(1); };
+    mobileParallelFor(5, 2, body);
+  };
+  mobileParallelFor(6, 2, outer);
+  CHECK(inner.load() == 30);
+}
+
+TEST_CASE(mobile_pool_rethrows_and_keeps_working) {
+  for (int rep = 0; rep < 50; ++rep) {
+    std::atomic<int> ran{0};
+    bool threw = false;
+    auto body = [&](int64_t k) {
+      ran.fetch_add(1);
+      if (k == 3) throw Error(ErrorCode::OutOfMemory, "chunk 3 failed");
+    };
+    try {
+      mobileParallelFor(40, 2, body);
+    } catch (const Error& e) {
+      threw = e.code() == ErrorCode::OutOfMemory;
+    }
+    CHECK(threw);
+    CHECK(ran.load() >= 1 && ran.load() <= 40);
+  }
+  // The next job after failures runs normally.
+  std::atomic<int> after{0};
+  auto body = [&](int64_t) { after.fetch_add(1); };
+  mobileParallelFor(40, 2, body);
+  CHECK(after.load() == 40);
 }
 
 // The entries conv2d() calls: dispatch at the current level (FACESTYLE_SIMD lowers it), true when taken.

@@ -1,0 +1,33 @@
+// A small thread pool for the mobile-layer kernels (conv_mobile.h): layers of 10-100 us, dozens per run.
+//
+// Why not OpenMP here: a parallel region ends at a barrier that waits for every thread of the team.
+// With passive waiting (the default, lib/native.ts) each region first wakes a sleeping worker, and
+// the master then waits at the barrier for it to be scheduled, run, and arrive, even when it came too
+// late to do any of the work; on a busy machine that wait is a time slice. Spinning workers avoid the
+// wake-up but, measured on the shared 2-core machine, stalled runs by 20-280 ms whenever anything
+// else ran (GOMP_SPINCOUNT 2000 to 200000).
+//
+// Here the calling thread never waits for a worker that has not started: the work is a counter of
+// chunks that the caller and any worker that is awake claim one at a time. The caller posts the job
+// (one futex wake when a worker sleeps), runs chunks itself, and at the end waits only for chunks a
+// worker has actually claimed (spinning briefly, then asleep: a preempted worker costs no CPU). A
+// worker that wakes after the caller took the last chunk finds nothing and goes back to sleep;
+// between jobs it polls for at most 20 us (yielding the core), then sleeps.
+#pragma once
+#include <cstdint>
+
+namespace facestyle::cpu {
+
+// Runs fn(ctx, k) for every k in [0, chunks), each exactly once, on the calling thread and up to
+// threads - 1 helper threads. Returns when all have finished. An exception thrown by fn stops chunks
+// not yet started and is rethrown here (the first one). A call made while another call is running
+// (another session's thread, or from inside fn) runs its chunks on its own thread, in order.
+// chunks must be below 2^20.
+void mobileParallel(int64_t chunks, int threads, void (*fn)(void*, int64_t), void* ctx);
+
+template <typename Body>
+void mobileParallelFor(int64_t chunks, int threads, Body& body) {
+  mobileParallel(chunks, threads, [](void* c, int64_t k) { (*static_cast<Body*>(c))(k); }, &body);
+}
+
+}  // namespace facestyle::cpu
