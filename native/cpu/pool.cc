@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/conv_kernels.h"
+#include "cpu/mobile_pool.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -85,38 +86,44 @@ void maxPoolKernel(KernelContext& ctx) {
   cpu::validRange(-v.pl, v.sw, g.w - (g.kw - 1) * v.dw, g.ow, ia, ib);
   if (g.w - (g.kw - 1) * v.dw <= 0) ia = ib = 0;
   const int64_t rows = g.planes * g.oh;
-#pragma omp parallel for num_threads(ctx.threads) if (ctx.threads > 1 && rows > 1 && rows * g.ow * g.kh * g.kw > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t p = r / g.oh, oy = r % g.oh;
-    int64_t kyLo, kyHi;
-    cpu::validRange(oy * v.sh - v.pt, v.dh, g.h, g.kh, kyLo, kyHi);
-    // A window wholly in padding (possible with dilation) gives the lowest float, as ONNX Runtime.
-    float* yr = y + r * g.ow;
-    std::fill(yr, yr + g.ow, std::numeric_limits<float>::lowest());
-    const float* xp = x + p * g.h * g.w;
-    for (int64_t ky = kyLo; ky < kyHi; ++ky) {
-      const float* row = xp + (oy * v.sh - v.pt + ky * v.dh) * g.w;
-      auto edge = [&](int64_t ox) {
-        int64_t kxLo, kxHi;
-        cpu::validRange(ox * v.sw - v.pl, v.dw, g.w, g.kw, kxLo, kxHi);
-        float m = yr[ox];
-        for (int64_t kx = kxLo; kx < kxHi; ++kx) m = std::max(m, row[ox * v.sw - v.pl + kx * v.dw]);
-        yr[ox] = m;
-      };
-      for (int64_t ox = 0; ox < ia; ++ox) edge(ox);
-      if (g.kw == 2 && v.dw == 1 && v.sw == 2) {
-        for (int64_t ox = ia; ox < ib; ++ox) yr[ox] = std::max(std::max(yr[ox], row[2 * ox - v.pl]), row[2 * ox + 1 - v.pl]);
-      } else {
-        for (int64_t ox = ia; ox < ib; ++ox) {
-          const float* t = row + (ox * v.sw - v.pl);  // inside the row: ox is an interior column
+  // Chunks of whole output rows on the mobile pool (the detectors' pools are 10-100 us layers, where an
+  // OpenMP region's wake-up and barrier cost as much as the work; mobile_pool.h).
+  const int64_t rowsPerChunk = std::max<int64_t>((rows >> 19) + 1, 8192 / std::max<int64_t>(1, g.ow * g.kh * g.kw));  // (the pool takes < 2^20 chunks)
+  const int64_t chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+  auto chunk = [&](int64_t k) {
+    for (int64_t r = k * rowsPerChunk, rEnd = std::min(rows, r + rowsPerChunk); r < rEnd; ++r) {
+      const int64_t p = r / g.oh, oy = r % g.oh;
+      int64_t kyLo, kyHi;
+      cpu::validRange(oy * v.sh - v.pt, v.dh, g.h, g.kh, kyLo, kyHi);
+      // A window wholly in padding (possible with dilation) gives the lowest float, as ONNX Runtime.
+      float* yr = y + r * g.ow;
+      std::fill(yr, yr + g.ow, std::numeric_limits<float>::lowest());
+      const float* xp = x + p * g.h * g.w;
+      for (int64_t ky = kyLo; ky < kyHi; ++ky) {
+        const float* row = xp + (oy * v.sh - v.pt + ky * v.dh) * g.w;
+        auto edge = [&](int64_t ox) {
+          int64_t kxLo, kxHi;
+          cpu::validRange(ox * v.sw - v.pl, v.dw, g.w, g.kw, kxLo, kxHi);
           float m = yr[ox];
-          for (int64_t kx = 0; kx < g.kw; ++kx) m = std::max(m, t[kx * v.dw]);
+          for (int64_t kx = kxLo; kx < kxHi; ++kx) m = std::max(m, row[ox * v.sw - v.pl + kx * v.dw]);
           yr[ox] = m;
+        };
+        for (int64_t ox = 0; ox < ia; ++ox) edge(ox);
+        if (g.kw == 2 && v.dw == 1 && v.sw == 2) {
+          for (int64_t ox = ia; ox < ib; ++ox) yr[ox] = std::max(std::max(yr[ox], row[2 * ox - v.pl]), row[2 * ox + 1 - v.pl]);
+        } else {
+          for (int64_t ox = ia; ox < ib; ++ox) {
+            const float* t = row + (ox * v.sw - v.pl);  // inside the row: ox is an interior column
+            float m = yr[ox];
+            for (int64_t kx = 0; kx < g.kw; ++kx) m = std::max(m, t[kx * v.dw]);
+            yr[ox] = m;
+          }
         }
+        for (int64_t ox = std::max(ib, ia); ox < g.ow; ++ox) edge(ox);
       }
-      for (int64_t ox = std::max(ib, ia); ox < g.ow; ++ox) edge(ox);
     }
-  }
+  };
+  cpu::mobileParallelFor(chunks, ctx.threads > 1 && rows * g.ow * g.kh * g.kw > 32768 ? ctx.threads : 1, chunk);
 }
 
 // Taps of a window inside the padded input (start .. size + padEnd): the count_include_pad

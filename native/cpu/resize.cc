@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/mobile_pool.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -161,16 +162,37 @@ void resizeKernel(KernelContext& ctx) {
   const int64_t inner = y.shape[rank - 1];
   const int64_t rows = y.size() / inner;
   const std::vector<int64_t>& last = maps[rank - 1];
-#pragma omp parallel for num_threads(ctx.threads) if (rows * inner > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t src = 0;
-    for (int64_t i = rank - 2, rem = r; i >= 0; --i) {
-      src += maps[i][rem % y.shape[i]];
-      rem /= y.shape[i];
+  // Exact x2 along the last axis (the detectors' FPN upsampling): each source value lands on two
+  // neighbours, a loop without the index table. Checked on the map itself, so any mode that gives it qualifies.
+  bool twice = inner == 2 * x.shape[rank - 1];
+  for (int64_t o = 0; twice && o < inner; ++o) twice = last[o] == o / 2;
+  auto gatherRow = [&](const float* in, float* out) {
+    if (twice)
+      for (int64_t o = 0; o < inner / 2; ++o) out[2 * o] = out[2 * o + 1] = in[o];
+    else
+      for (int64_t o = 0; o < inner; ++o) out[o] = in[last[o]];
+  };
+  // Chunks of whole rows; a row reading the same source row as the one before it (upscaling along the
+  // second-last axis) is a copy of that output row. Small tensors stay on one thread: the pool's
+  // hand-off costs more than they do (mobile_pool.h).
+  const int64_t rowsPerChunk = std::max<int64_t>((rows >> 19) + 1, 16384 / inner);  // (the pool takes < 2^20 chunks)
+  const int64_t chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+  auto chunk = [&](int64_t k) {
+    const int64_t r0 = k * rowsPerChunk, r1 = std::min(rows, r0 + rowsPerChunk);
+    int64_t prev = -1;
+    for (int64_t r = r0; r < r1; ++r) {
+      float* out = py + r * inner;
+      int64_t src = 0;
+      for (int64_t i = rank - 2, rem = r; i >= 0; --i) {
+        src += maps[i][rem % y.shape[i]];
+        rem /= y.shape[i];
+      }
+      if (src == prev) std::copy(out - inner, out, out);
+      else gatherRow(px + src, out);
+      prev = src;
     }
-    float* out = py + r * inner;
-    for (int64_t o = 0; o < inner; ++o) out[o] = px[src + last[o]];
-  }
+  };
+  cpu::mobileParallelFor(chunks, rows * inner > 32768 ? ctx.threads : 1, chunk);
 }
 
 }  // namespace

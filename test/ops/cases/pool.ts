@@ -2,6 +2,8 @@ import type { OpCase } from '../case.js';
 
 export const cases: OpCase[] = [
   { op: 'MaxPool', label: '2x2 stride 2', inputs: [[2, 3, 8, 8]], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+  { op: 'MaxPool', label: '2x2 stride 2, several row chunks', inputs: [[1, 16, 81, 80]], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+  { op: 'MaxPool', label: '3x3 stride 1 pad 1, several row chunks', inputs: [[1, 8, 50, 61]], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
   { op: 'MaxPool', label: '3x3 stride 2 pad 1, odd size', inputs: [[1, 4, 9, 7]], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
   { op: 'MaxPool', label: 'ceil_mode, odd size', inputs: [[1, 2, 7, 6]], attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 } },
   { op: 'MaxPool', label: 'ceil_mode drops a window in trailing pad only', inputs: [[1, 2, 5, 5]], attrs: { kernel_shape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 } },

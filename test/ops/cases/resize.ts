@@ -35,4 +35,9 @@ cases.push(
   { op: 'Resize', label: 'linear scales 1/3', inputs: [[1, 1, 9, 6]], attrs: { mode: 'linear', scales: [1, 1, 1 / 3, 1 / 3] } },
   { op: 'Resize', label: 'linear asymmetric rank 2 [2.5,1.3]', inputs: [[3, 4]], attrs: { mode: 'linear', coordinate_transformation_mode: 'asymmetric', scales: [2.5, 1.3] } },
   { op: 'Resize', label: 'nearest rank 5', inputs: [[1, 2, 3, 2, 2]], attrs: { scales: [1, 1, 2, 1.5, 0.5] } },
+  // Large enough for the CPU kernel's row chunks on several threads: exact x2 (the FPN upsampling path),
+  // and x2 / x3 where rows repeat but columns do not follow the x2 pattern.
+  { op: 'Resize', label: 'nearest x2 asymmetric floor, several row chunks', inputs: [[1, 16, 40, 41]], attrs: { scales: [1, 1, 2, 2], coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' } },
+  { op: 'Resize', label: 'nearest x2 half_pixel, several row chunks', inputs: [[2, 8, 33, 40]], attrs: { scales: [1, 1, 2, 2] } },
+  { op: 'Resize', label: 'nearest [2,3], several row chunks', inputs: [[1, 12, 33, 21]], attrs: { scales: [1, 1, 2, 3] } },
 );
