@@ -133,16 +133,33 @@ const chainExporter: Emit = (w, n, ins, outs, a) => {
   });
 };
 
+/**
+ * A conv's fused residual input Z and activation (set by the inference passes) written back as the
+ * standard nodes: Conv(X, W[, B]) -> Add(., Z) -> activation. `emitConv` writes the conv to the name it gets.
+ */
+function withResidual(w: Writer, n: Node, ins: string[], outs: string[], act: string, a: Attrs, emitConv: (convIns: string[], out: string) => void): void {
+  const z = ins[3] ?? '';
+  const convIns = ins.slice(0, 3);
+  while (convIns.length > 2 && !convIns[convIns.length - 1]) convIns.pop(); // an omitted bias is left out, not ''
+  const convOut = act || z ? w.tmp(outs[0]) : outs[0];
+  emitConv(convIns, convOut);
+  let last = convOut;
+  if (z) {
+    last = act ? w.tmp(outs[0]) : outs[0];
+    w.node('Add', [convOut, z], [last]);
+  }
+  if (act) emitActivation(w, n, act, last, outs, a);
+}
+
 export const EXPORTERS: Record<string, Emit> = {
-  Conv2D: (w, n, ins, outs, a, s) => {
-    // A fused activation (set by the inference passes) goes back out as its own ONNX node.
-    const act = (a.activation as string | undefined) ?? '';
-    const convOut = act ? w.tmp(outs[0]) : outs[0];
-    w.node('Conv', ins, [convOut], [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group'))], n.name);
-    if (act) emitActivation(w, n, act, convOut, outs, a);
-  },
+  Conv2D: (w, n, ins, outs, a, s) =>
+    withResidual(w, n, ins, outs, (a.activation as string | undefined) ?? '', a, (convIns, out) =>
+      w.node('Conv', convIns, [out], [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group'))], n.name),
+    ),
   ConvTranspose2D: (w, n, ins, outs, a, s) =>
-    w.node('ConvTranspose', ins, outs, [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group')), attrInts('output_padding', ints(a, 'output_padding'))], n.name),
+    withResidual(w, n, ins, outs, '', a, (convIns, out) =>
+      w.node('ConvTranspose', convIns, [out], [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group')), attrInts('output_padding', ints(a, 'output_padding'))], n.name),
+    ),
   MaxPool: same('MaxPool', (a) => [attrInts('kernel_shape', ints(a, 'kernel_shape')), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('ceil_mode', num(a, 'ceil_mode'))]),
   AveragePool: same('AveragePool', (a) => [attrInts('kernel_shape', ints(a, 'kernel_shape')), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrI('ceil_mode', num(a, 'ceil_mode')), attrI('count_include_pad', num(a, 'count_include_pad'))]),
   GlobalAveragePool: same('GlobalAveragePool'),

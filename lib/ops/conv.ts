@@ -103,6 +103,21 @@ function conv2DReference(x: Tensor, w: Tensor, b: Tensor | null, attrs: Attrs): 
   return new Tensor([n, m, oh, ow], y);
 }
 
+/**
+ * The residual input Z (set by the fuseResidualAdd pass, like onnxruntime's FusedConv "Z"): a tensor of
+ * exactly the output's shape added to the conv's output before the fused activation. Checked here.
+ */
+function checkResidual(z: Shape | null | undefined, out: number[]): void {
+  if (z && (z.length !== out.length || z.some((d, i) => d !== out[i])))
+    throw shapeError(`expected residual input Z of the output's shape ${shapeToString(out)} but received ${shapeToString(z)}`);
+}
+
+/** y + Z (Z absent: y unchanged), in place. */
+function addResidual(y: Tensor, z: Tensor | null | undefined): Tensor {
+  if (z) for (let i = 0; i < y.data.length; ++i) y.data[i] += z.data[i];
+  return y;
+}
+
 /** Activations a Conv2D can apply to its output in the same kernel (set by the fusion pass). */
 export const FUSED_ACTIVATIONS = ['', 'Relu', 'LeakyRelu', 'Tanh', 'Sigmoid', 'Clip'] as const;
 
@@ -125,8 +140,8 @@ export function applyFusedActivation(t: Tensor, attrs: Attrs): Tensor {
 
 registerOp({
   name: 'Conv2D',
-  doc: 'ONNX Conv on NCHW: X [N,C,H,W], W [M,C/group,kh,kw], optional B [M]; optional fused activation',
-  inputs: { min: 2, max: 3, names: ['X', 'W', 'B'] },
+  doc: 'ONNX Conv on NCHW: X [N,C,H,W], W [M,C/group,kh,kw], optional B [M]; optional residual Z [N,M,oh,ow] and fused activation: act(conv + B + Z)',
+  inputs: { min: 2, max: 4, names: ['X', 'W', 'B', 'Z'] },
   outputs: 1,
   attrs: {
     ...windowAttrs,
@@ -135,8 +150,12 @@ registerOp({
     activation_min: { type: 'float', default: -3.4028234663852886e38, doc: 'Clip lower bound' },
     activation_max: { type: 'float', default: 3.4028234663852886e38, doc: 'Clip upper bound' },
   },
-  inferShapes: ([x, w, b], attrs) => [conv2DShape(x, w, b, attrs)],
-  reference: ([x, w, b], attrs) => [applyFusedActivation(conv2DReference(x as Tensor, w as Tensor, b ?? null, attrs), attrs)],
+  inferShapes: ([x, w, b, z], attrs) => {
+    const out = conv2DShape(x, w, b, attrs);
+    checkResidual(z, out);
+    return [out];
+  },
+  reference: ([x, w, b, z], attrs) => [applyFusedActivation(addResidual(conv2DReference(x as Tensor, w as Tensor, b ?? null, attrs), z), attrs)],
 });
 
 export function convTranspose2DShape(x: Shape | null, w: Shape | null, b: Shape | null | undefined, attrs: Attrs): number[] {
@@ -197,10 +216,14 @@ function convTranspose2DReference(x: Tensor, w: Tensor, b: Tensor | null, attrs:
 
 registerOp({
   name: 'ConvTranspose2D',
-  doc: 'ONNX ConvTranspose on NCHW: X [N,C,H,W], W [C,M/group,kh,kw], optional B [M]',
-  inputs: { min: 2, max: 3, names: ['X', 'W', 'B'] },
+  doc: 'ONNX ConvTranspose on NCHW: X [N,C,H,W], W [C,M/group,kh,kw], optional B [M]; optional residual Z [N,M,oh,ow] added to the output',
+  inputs: { min: 2, max: 4, names: ['X', 'W', 'B', 'Z'] },
   outputs: 1,
   attrs: { ...windowAttrs, output_padding: { type: 'ints', default: [0, 0], doc: 'extra rows/columns at the bottom/right' } },
-  inferShapes: ([x, w, b], attrs) => [convTranspose2DShape(x, w, b, attrs)],
-  reference: ([x, w, b], attrs) => [convTranspose2DReference(x as Tensor, w as Tensor, b ?? null, attrs)],
+  inferShapes: ([x, w, b, z], attrs) => {
+    const out = convTranspose2DShape(x, w, b, attrs);
+    checkResidual(z, out);
+    return [out];
+  },
+  reference: ([x, w, b, z], attrs) => [addResidual(convTranspose2DReference(x as Tensor, w as Tensor, b ?? null, attrs), z)],
 });

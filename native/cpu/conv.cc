@@ -1,8 +1,10 @@
 // CPU kernels for Conv2D and ConvTranspose2D. Kernels larger than 1x1 run on the direct flat
 // phase-plane kernel (cpu/conv_direct_flat.h); 1x1 and the rest on GEMM (im2col / col2im + cpu::sgemm,
-// the packed SIMD GEMM); depthwise on its direct kernels (cpu/conv_fast.h, cpu/conv_mobile.h);
-// ConvTranspose2D with kernel == stride on one GEMM and a scatter;
-// conv2dReference / convTranspose2dReference are the plain loops they are tested against.
+// the packed SIMD GEMM); depthwise on its direct kernels (cpu/conv_fast.h, cpu/conv_mobile.h); 3x3 on
+// 1-4 input channels (the first layer) on cpu/conv_stem_kernels.h;
+// ConvTranspose2D 2x2 / 2 on a direct kernel (cpu/conv_transpose_direct.h), other kernel == stride on one
+// GEMM and a scatter; a residual input Z (conv2dResidual / convTranspose2dResidual) added before the
+// activation; conv2dReference / convTranspose2dReference are the plain loops they are tested against.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include "cpu/conv_fast.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_mobile.h"
+#include "cpu/conv_transpose.h"
 #include "cpu/gemm.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
@@ -308,6 +311,8 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
   if (pointwise && conv2dPointwiseFast(g, x, w, bias, y, threads, a)) return;
   if (P <= 4) return conv2dFewOutputs(g, x, w, bias, y, threads, a, pointwise);
+  // The first layer of an image model (3x3 on RGB, stride 1 or 2): its own kernel (cpu/conv_stem_kernels.h).
+  if (conv2dStemFast(g, x, w, bias, y, threads, a)) return;
   if (useWinograd(g)) return conv2dWinograd(g, x, w, bias, y, threads, &a);
   if (useFlatConv(g, pointwise)) return conv2dFlat(g, x, w, bias, y, threads, &a);
   // Bias and the activations GEMM can apply go into its epilogue, while each tile of C is in cache;
@@ -354,9 +359,8 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   if (sweep) applyConvActivation(a, y, g.n * g.m * P, threads);
 }
 
-namespace {
-
-// ConvTranspose2D whose kernel equals its stride, dilation 1 (the generator's 2x2 / 2 upsampling): the
+// ConvTranspose2D whose kernel equals its stride, dilation 1 (the generator's 2x2 / 2 upsampling before
+// convTransposeUp took that one over): the
 // kernel windows do not overlap, so each output pixel receives exactly one input pixel's product (or
 // none, in an output_padding margin). One GEMM per tile of whole input rows, col (K x len) = Wg^T Xg,
 // K = (mo, ky, kx), then each col value is written (not added) with the bias to its pixel: no zero
@@ -418,11 +422,12 @@ void convTranspose2dKernelStride(const ConvGeometry& g, const float* x, const fl
     for (int64_t t = 0; t < tasks; ++t) run(t);
 }
 
-}  // namespace
-
 void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads) {
   threads = std::max(threads, 1);
   const Window2D& v = g.win;
+  // 2x2 / 2 (the generator's upsampling): the direct kernel (conv_transpose_direct.h; 1-2x the GEMM +
+  // scatter below at 2 threads, level at 1).
+  if (convTransposeUpApplies(g)) return convTransposeUp(g, x, w, bias, nullptr, y, threads);
   if (g.kh == v.sh && g.kw == v.sw && v.dh == 1 && v.dw == 1) return convTranspose2dKernelStride(g, x, w, bias, y, threads);
   const int64_t cg = g.cg(), mg = g.mg(), HW = g.h * g.w, OP = g.oh * g.ow, K = mg * g.kh * g.kw;
   const int64_t tile = tileColumns(K, HW);
@@ -475,6 +480,47 @@ void convTranspose2d(const ConvGeometry& g, const float* x, const float* w, cons
     for (int64_t t = 0; t < tasks; ++t) run(t);
 }
 
+namespace {
+
+// y = act(y + z) over n values: one add the compiler vectorises, then the activation sweep.
+void addResidual(const ConvActivation& act, const float* z, float* y, int64_t n, int threads) {
+#pragma omp parallel for num_threads(threads) if (threads > 1 && n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] += z[i];
+  applyConvActivation(act, y, n, threads);
+}
+
+}  // namespace
+
+// Z is added in a sweep right after the conv (one sequential read of Z while Y is still in cache),
+// not in the kernels' registers before their store. Both were built and measured in the generator,
+// where Z is an encoder output written long before (read from memory): per-node profile, best of 40,
+// 1 thread, 256x256, its three upsamplings + skip Adds took 0.19 + 0.08 / 0.30 + 0.13 / 0.53 + 0.27 ms
+// as two nodes, 0.31 / 0.59-0.64 / 0.96-1.16 ms with Z in convTransposeUp's registers (Z read in
+// short runs per output row stalls the kernel) and 0.24-0.25 / 0.34-0.37 / 0.59-0.67 ms with the sweep;
+// the residual generator's 16->3 output conv + Add: 0.58-0.64 as two nodes, 0.63-0.67 with Z in the
+// direct flat kernel's registers, 0.57-0.59 with the sweep.
+void conv2dResidual(const ConvGeometry& g, const float* x, const float* w, const float* bias, const float* z, float* y, int threads,
+                    const ConvActivation* act) {
+  if (!z) return conv2d(g, x, w, bias, y, threads, act);
+  threads = std::max(threads, 1);
+  // The 1x1 mobile kernel takes Z in registers (z may be y itself): PFLD's 9 residual Adds then cost
+  // no pass of their own.
+  const Window2D& v = g.win;
+  const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
+  if (pointwise && !(g.group == g.c && g.group == g.m) && conv2dPointwiseFast(g, x, w, bias, y, threads, act ? *act : ConvActivation{}, z)) return;
+  conv2d(g, x, w, bias, y, threads, nullptr);
+  addResidual(act ? *act : ConvActivation{}, z, y, g.n * g.m * g.oh * g.ow, threads);
+}
+
+void convTranspose2dResidual(const ConvGeometry& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                             int threads, const ConvActivation* act) {
+  threads = std::max(threads, 1);
+  if (convTransposeUpApplies(g)) convTransposeUp(g, x, w, bias, nullptr, y, threads, z ? nullptr : act);
+  else convTranspose2d(g, x, w, bias, y, threads);
+  if (z) addResidual(act ? *act : ConvActivation{}, z, y, g.n * g.m * g.oh * g.ow, threads);
+  else if (act && !convTransposeUpApplies(g)) applyConvActivation(*act, y, g.n * g.m * g.oh * g.ow, threads);
+}
+
 }  // namespace facestyle::cpu
 
 namespace facestyle {
@@ -500,7 +546,7 @@ cpu::ConvActivation fusedActivation(KernelContext& ctx) {
 
 template <bool Transposed>
 void convKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() >= 2 && ctx.inputs.size() <= 3 && ctx.outputs.size() == 1, "expects 2 or 3 inputs and 1 output");
+  ctx.require(ctx.inputs.size() >= 2 && ctx.inputs.size() <= 4 && ctx.outputs.size() == 1, "expects 2 to 4 inputs (X, W, B, Z) and 1 output");
   const Tensor &x = ctx.in(0), &w = ctx.in(1);
   const bool hasBias = ctx.hasInput(2);
   cpu::ConvGeometry g;
@@ -514,12 +560,20 @@ void convKernel(KernelContext& ctx) {
   const Shape expected{g.n, g.m, g.oh, g.ow};
   ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
   const float* bias = hasBias ? ctx.in(2).data : nullptr;
+  // Z: the residual input the fuseResidualAdd pass gave the conv (an Add of a tensor of Y's shape).
+  const float* z = nullptr;
+  if (ctx.hasInput(3)) {
+    ctx.require(ctx.in(3).shape == expected, "expected residual input Z of shape " + shapeToString(expected) + " but received " +
+                                                  shapeToString(ctx.in(3).shape));
+    z = ctx.in(3).data;
+  }
   if (Transposed) {
-    cpu::convTranspose2d(g, x.data, w.data, bias, y.data, ctx.threads);
+    // (Only Conv2D carries a fused activation.)
+    cpu::convTranspose2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads);
     return;
   }
   const cpu::ConvActivation act = fusedActivation(ctx);
-  cpu::conv2d(g, x.data, w.data, bias, y.data, ctx.threads, &act);
+  cpu::conv2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads, &act);
 }
 
 }  // namespace

@@ -67,6 +67,7 @@ struct Isa {
 }  // namespace facestyle::cpu
 
 #include "cpu/conv_mobile_kernels.h"
+#include "cpu/conv_stem_kernels.h"
 
 namespace facestyle::cpu {
 
@@ -78,6 +79,8 @@ bool pointwiseMobileSupports(const ConvGeometry& g) {
   // empty lanes, and conv.cc's dot-product path runs along the channels instead.
   return pointwise && g.cg() >= 1 && g.cg() <= 1024 && g.oh * g.ow > 4;
 }
+
+bool stemMobileSupports(const ConvGeometry& g) { return stemApplies(g); }
 
 bool depthwiseMobileSupports(const ConvGeometry& g) {
   return g.group == g.c && g.group == g.m && (g.win.sw == 1 || g.win.sw == 2) && g.kh * g.kw <= kMaxDepthwiseTaps;
@@ -91,6 +94,11 @@ void pointwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w
 void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                            const ConvActivation& act) {
   depthwiseConv(g, x, w, bias, y, threads, act);
+}
+
+void stemMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation& act) {
+  stemConv(g, x, w, bias, y, threads, act);
 }
 
 bool conv2dPointwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
@@ -114,6 +122,18 @@ bool conv2dDepthwiseFast(const ConvGeometry& g, const float* x, const float* w, 
     case SimdLevel::Avx2: depthwiseMobileAvx2(g, x, w, bias, y, threads, act); return true;
 #endif
     default: depthwiseMobileScalar(g, x, w, bias, y, threads, act); return true;
+  }
+}
+
+bool conv2dStemFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                    const ConvActivation& act) {
+  if (!stemMobileSupports(g)) return false;
+  switch (simdLevel()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case SimdLevel::Avx512: stemMobileAvx512(g, x, w, bias, y, threads, act); return true;
+    case SimdLevel::Avx2: stemMobileAvx2(g, x, w, bias, y, threads, act); return true;
+#endif
+    default: stemMobileScalar(g, x, w, bias, y, threads, act); return true;
   }
 }
 

@@ -20,9 +20,15 @@ bool conv2dPointwiseFast(const ConvGeometry& g, const float* x, const float* w, 
 bool conv2dDepthwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                          const ConvActivation& act);
 
-// Whether the pointwise / depthwise kernels take this geometry (the same answer at every SIMD level).
+// The first layer of an image model (conv_stem_kernels.h): 3x3, at most 4 input channels, group 1,
+// stride 1 or 2, dilation 1. Returns true when it wrote y (activation applied).
+bool conv2dStemFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                    const ConvActivation& act);
+
+// Whether the pointwise / depthwise / stem kernels take this geometry (the same answer at every SIMD level).
 bool pointwiseMobileSupports(const ConvGeometry& g);
 bool depthwiseMobileSupports(const ConvGeometry& g);
+bool stemMobileSupports(const ConvGeometry& g);
 
 // Per SIMD level, for tests and benchmarks: the geometry must be supported (see above), and the AVX2 /
 // AVX-512 entries may only run when detectedSimdLevel() reports that level. `threads` >= 1.
@@ -32,6 +38,12 @@ void pointwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, 
                          const ConvActivation& act, const float* z = nullptr);
 void pointwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                            const ConvActivation& act, const float* z = nullptr);
+void stemMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation& act);
+void stemMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                    const ConvActivation& act);
+void stemMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation& act);
 void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                            const ConvActivation& act);
 void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

@@ -65,6 +65,7 @@ struct Isa {
 }  // namespace facestyle::cpu
 
 #include "cpu/conv_mobile_kernels.h"
+#include "cpu/conv_stem_kernels.h"
 
 namespace facestyle::cpu {
 
@@ -76,6 +77,11 @@ void pointwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, 
 void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                          const ConvActivation& act) {
   depthwiseConv(g, x, w, bias, y, threads, act);
+}
+
+void stemMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
+                      const ConvActivation& act) {
+  stemConv(g, x, w, bias, y, threads, act);
 }
 
 }  // namespace facestyle::cpu

@@ -8,6 +8,8 @@
 //   gradient of Conv2D with respect to its input).
 // Fused activation (Conv2D, set by the fusion pass; lib/ops/README.md): `activation` '' | 'Relu' |
 // 'LeakyRelu' | 'Tanh' | 'Sigmoid' | 'Clip', `activation_alpha` (0.01), `activation_min`/`_max`.
+// Residual input Z (input 3 of both ops, set by the fuseResidualAdd pass): added in the epilogue
+// before the activation, y = act(conv + bias + Z).
 #include <algorithm>
 
 #include "cuda/common.cuh"
@@ -38,7 +40,7 @@ int parseActivation(const KernelContext& ctx, ConvGeometry& g) {
 
 // Reads and checks the window attributes and the planned output shape (both conv kinds).
 ConvGeometry convGeometry(KernelContext& ctx, bool transposed) {
-  requireArity(ctx, 2, 3, 1);
+  requireArity(ctx, 2, 4, 1);
   const Tensor &x = ctx.in(0), &w = ctx.in(1);
   const Tensor& y = ctx.out(0);
   ctx.require(x.rank() == 4, "expected X [N,C,H,W] but received " + shapeToString(x.shape));
@@ -85,6 +87,8 @@ ConvGeometry convGeometry(KernelContext& ctx, bool transposed) {
   const Shape expect{x.shape[0], m, oh, ow};
   ctx.require(oh > 0 && ow > 0 && y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
   if (ctx.hasInput(2)) ctx.require(ctx.in(2).shape == Shape{m}, "expected bias B of shape [" + std::to_string(m) + "]");
+  if (ctx.hasInput(3))
+    ctx.require(ctx.in(3).shape == expect, "expected residual input Z of shape " + shapeToString(expect) + " but received " + shapeToString(ctx.in(3).shape));
   g.m = static_cast<int>(m);
   g.mg = g.m / g.group;
   g.oh = static_cast<int>(oh);
@@ -172,7 +176,8 @@ __global__ void depthwiseConv(const float* __restrict__ x, const float* __restri
 }
 
 ConvOutput convOutput(KernelContext& ctx, const ConvGeometry& g) {
-  return {ctx.out(0).data, ctx.hasInput(2) ? ctx.in(2).data : nullptr, g.m, g.mg, g.oh * g.ow, g.act, g.alpha, g.lo, g.hi};
+  return {ctx.out(0).data, ctx.hasInput(2) ? ctx.in(2).data : nullptr, g.m, g.mg, g.oh * g.ow, g.act, g.alpha, g.lo, g.hi,
+          ctx.hasInput(3) ? ctx.in(3).data : nullptr};
 }
 
 void conv2dKernel(KernelContext& ctx) {
@@ -197,7 +202,7 @@ void convTranspose2dKernel(KernelContext& ctx) {
   const ConvGeometry g = convGeometry(ctx, true);
   if (ctx.out(0).size() == 0) return;
   launchTransposedConv(ctx, g, ctx.in(0).data, ctx.in(1).data, ctx.hasInput(2) ? ctx.in(2).data : nullptr, ctx.out(0).data,
-                       "ConvTranspose2D");
+                       "ConvTranspose2D", ctx.hasInput(3) ? ctx.in(3).data : nullptr);
 }
 
 }  // namespace

@@ -21,22 +21,27 @@ struct ConvGeometry {
   float lo, hi;       // Clip bounds of the fused epilogue
 };
 
-// Shared epilogue: y[img, oc, pixel] = act(v + bias[oc]).
+// Shared epilogue: y[img, oc, pixel] = act(v + bias[oc] + z[img, oc, pixel]); z is the residual input
+// Z the fuseResidualAdd pass gives a conv (null = none; shaped like y).
 struct ConvOutput {
   float* y;
   const float* bias;
   int mTotal, mg, ohw, act;
   float alpha, lo, hi;
+  const float* z = nullptr;
   __device__ __forceinline__ void put(int group, int m, int n, float v) const {
     const int oc = group * mg + m;
     const int img = n / ohw, pixel = n - img * ohw;
+    const int64_t at = (static_cast<int64_t>(img) * mTotal + oc) * ohw + pixel;
     if (bias) v += bias[oc];
-    y[(static_cast<int64_t>(img) * mTotal + oc) * ohw + pixel] = activate(v, act, alpha, lo, hi);
+    if (z) v += z[at];
+    y[at] = activate(v, act, alpha, lo, hi);
   }
 };
 
-// Y = ConvTranspose(X, W) (+ bias, activation): W [c, mg, kh, kw]; Y must hold n*m*oh*ow floats.
+// Y = ConvTranspose(X, W) (+ bias, + z, activation): W [c, mg, kh, kw]; Y (and z, when not null) hold
+// n*m*oh*ow floats.
 void launchTransposedConv(const KernelContext& ctx, const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                          const char* name);
+                          const char* name, const float* z = nullptr);
 
 }  // namespace facestyle::cuda

@@ -54,8 +54,8 @@ struct TransposedProblem {
 }  // namespace
 
 void launchTransposedConv(const KernelContext& ctx, const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                          const char* name) {
-  const ConvOutput out{y, bias, g.m, g.mg, g.oh * g.ow, g.act, g.alpha, g.lo, g.hi};
+                          const char* name, const float* z) {
+  const ConvOutput out{y, bias, g.m, g.mg, g.oh * g.ow, g.act, g.alpha, g.lo, g.hi, z};
   TransposedProblem p{g.mg, g.n * g.oh * g.ow, g.cg * g.kh * g.kw, x, w, g, out};
   launchGemm(ctx, p, g.group, name);
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cpu/conv_kernels.h"
@@ -299,6 +300,60 @@ TEST_CASE(mobile_pool_rethrows_and_keeps_working) {
   auto body = [&](int64_t) { after.fetch_add(1); };
   mobileParallelFor(40, 2, body);
   CHECK(after.load() == 40);
+}
+
+// The stem kernel (conv_stem_kernels.h): 3x3 on 1-4 input channels, strides 1 and 2, every pad
+// combination up to 2 (asymmetric too), widths below one vector, odd widths, output channel counts that
+// leave every remainder block (MR, 4, 2, 1), batches; the YuNet and PFLD first layers.
+struct StemCase {
+  int64_t n, c, h, w, m, s, pt, pl, pb, pr;
+};
+
+const StemCase kStem[] = {
+    {1, 3, 320, 320, 16, 2, 1, 1, 1, 1}, {1, 3, 112, 112, 64, 2, 1, 1, 1, 1}, {1, 3, 64, 64, 16, 1, 1, 1, 1, 1},
+    {2, 3, 17, 23, 13, 2, 1, 1, 1, 1},   {1, 1, 9, 5, 7, 1, 0, 0, 0, 0},      {1, 4, 10, 37, 11, 2, 0, 1, 1, 0},
+    {1, 2, 5, 3, 3, 2, 2, 2, 2, 2},      {1, 3, 1, 1, 5, 1, 1, 1, 1, 1},      {1, 3, 4, 2, 6, 2, 1, 0, 2, 2},
+    {1, 3, 33, 65, 24, 2, 1, 1, 0, 0},   {1, 3, 20, 48, 9, 1, 2, 0, 0, 2},    {1, 3, 3, 3, 1, 2, 0, 0, 0, 0},
+};
+
+ConvGeometry stemGeometry(const StemCase& t) {
+  Window2D win;
+  win.sh = win.sw = t.s, win.pt = t.pt, win.pl = t.pl, win.pb = t.pb, win.pr = t.pr;
+  return geometry(t.n, t.c, t.h, t.w, t.m, 3, 3, 1, win);
+}
+
+TEST_CASE(stem_every_level_matches_reference) {
+  using StemEntry = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const ConvActivation&);
+  std::vector<std::pair<const char*, StemEntry>> stemLevels{{"scalar", stemMobileScalar}};
+  if (detectedSimdLevel() >= SimdLevel::Avx2) stemLevels.push_back({"avx2", stemMobileAvx2});
+  if (detectedSimdLevel() >= SimdLevel::Avx512) stemLevels.push_back({"avx512", stemMobileAvx512});
+  uint32_t seed = 1300;
+  for (const StemCase& t : kStem) {
+    const ConvGeometry g = stemGeometry(t);
+    CHECK(stemMobileSupports(g));
+    for (const auto& [name, entry] : stemLevels)
+      for (int threads : {1, 3}) {
+        checkAgainstReference(g, (seed & 1) == 0, seed, name, [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
+          entry(g, x, w, b, y, threads, a);
+        });
+        ++seed;
+      }
+  }
+  // Declined: 5 input channels, a group, 5x5, stride 3, dilation 2, a pad of 3.
+  Window2D s3, d2, p3;
+  s3.sh = s3.sw = 3;
+  d2.dh = d2.dw = 2;
+  p3.pt = p3.pl = p3.pb = p3.pr = 3;
+  CHECK(!stemMobileSupports(geometry(1, 5, 9, 9, 4, 3, 3, 1, Window2D{})));
+  CHECK(!stemMobileSupports(geometry(1, 4, 9, 9, 4, 3, 3, 2, Window2D{})));
+  CHECK(!stemMobileSupports(geometry(1, 3, 9, 9, 4, 5, 5, 1, Window2D{})));
+  CHECK(!stemMobileSupports(geometry(1, 3, 9, 9, 4, 3, 3, 1, s3)));
+  CHECK(!stemMobileSupports(geometry(1, 3, 9, 9, 4, 3, 3, 1, d2)));
+  CHECK(!stemMobileSupports(geometry(1, 3, 9, 9, 4, 3, 3, 1, p3)));
+  const ConvGeometry yunet = stemGeometry(kStem[0]);
+  checkAgainstReference(yunet, true, 1399, simdLevelName(simdLevel()), [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
+    CHECK(conv2dStemFast(yunet, x, w, b, y, 2, a));
+  });
 }
 
 // The entries conv2d() calls: dispatch at the current level (FACESTYLE_SIMD lowers it), true when taken.

@@ -407,6 +407,13 @@ TEST_CASE(convolutions) {
             attrs({{"strides", nums({2, 2})}, {"pads", nums({1, 1, 1, 1})}, {"output_padding", nums({1, 1})}})}),
       conv({"ConvTranspose2D grouped + bias", OpKind::ConvTranspose2D, {in({1, 4, 6, 6}), in({4, 3, 3, 3}), in({6})}, {{1, 6, 8, 8}},
             attrs({{"group", num(2)}})}),
+      // The residual input Z (input 3, from fuseResidualAdd): act(conv + B + Z) in the epilogue.
+      conv({"Conv2D residual Z + LeakyRelu", OpKind::Conv2D, {in({2, 8, 11, 13}), in({12, 8, 3, 3}), in({12}), in({2, 12, 11, 13})},
+            {{2, 12, 11, 13}}, attrs({{"pads", nums({1, 1, 1, 1})}, {"activation", str("LeakyRelu")}, {"activation_alpha", num(0.2)}})}),
+      conv({"Conv2D residual Z, no bias, depthwise", OpKind::Conv2D, {in({1, 6, 9, 9}), in({6, 1, 3, 3}), omitted(), in({1, 6, 9, 9})},
+            {{1, 6, 9, 9}}, attrs({{"pads", nums({1, 1, 1, 1})}, {"group", num(6)}})}),
+      conv({"ConvTranspose2D 2x2/2 residual Z, no bias", OpKind::ConvTranspose2D, {in({1, 16, 7, 9}), in({16, 8, 2, 2}), omitted(), in({1, 8, 14, 18})},
+            {{1, 8, 14, 18}}, attrs({{"strides", nums({2, 2})}})}),
   };
   runAllCases(cases);
 }

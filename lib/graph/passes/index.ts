@@ -1,16 +1,19 @@
 // Graph passes: pure functions Graph -> Graph (the argument is never modified).
 // optimizeForInference() folds Pad / BatchNormalization / per-channel Mul and Add into Conv2D, fuses
-// the activation that follows a Conv2D or a normalisation into it (their `activation` attribute), then
-// fuses the remaining runs of elementwise ops into ElementwiseChain nodes.
+// residual / skip Adds into the conv producing one operand (its input Z), the activation that follows
+// a Conv2D or a normalisation into it (their `activation` attribute), then fuses the remaining runs of
+// elementwise ops into ElementwiseChain nodes.
 import type { Graph } from '../ir.js';
 import { fuseElementwiseChains } from './chain.js';
 import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 import { fuseConvActivation } from './fuse.js';
 import { fuseNormActivation } from './fuse_norm.js';
+import { fuseResidualAdd } from './fuse_residual.js';
 
 export { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 export { FUSABLE_ACTIVATIONS, fuseConvActivation } from './fuse.js';
 export { FUSABLE_NORMS, fuseNormActivation } from './fuse_norm.js';
+export { RESIDUAL_HOSTS, fuseResidualAdd } from './fuse_residual.js';
 export { fuseElementwiseChains } from './chain.js';
 export type { ChainFusionStats } from './chain.js';
 export { evaluateReference } from './evaluate.js';
@@ -18,6 +21,8 @@ export { evaluateReference } from './evaluate.js';
 export interface OptimizeOptions {
   /** Fold Conv2D + activation and normalisation + activation into one node (their `activation` attribute; default true). */
   fuseActivations?: boolean;
+  /** Fold an Add of a conv's output and a same-shaped tensor into the conv (its residual input Z; default true). */
+  fuseResidual?: boolean;
   /** Fuse runs of elementwise ops into ElementwiseChain nodes (default true). */
   fuseElementwise?: boolean;
 }
@@ -28,6 +33,8 @@ export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}
   g = foldBatchNormIntoConv(g);
   g = foldChannelMulIntoConv(g);
   g = foldBiasAddIntoConv(g);
+  // Before the activations: Conv -> Add -> LeakyRelu becomes one node (Z, then the activation).
+  if (options.fuseResidual ?? true) g = fuseResidualAdd(g);
   if (options.fuseActivations ?? true) {
     g = fuseConvActivation(g);
     g = fuseNormActivation(g);

@@ -7,8 +7,15 @@ export function refuseFusedActivation(attrs: Record<string, unknown>, name: stri
   if (attrs.activation) throw unsupportedError(`Node '${name}' carries a fused activation '${attrs.activation}' (made by optimizeForInference, which is for inference only); build gradients on the unoptimised graph`);
 }
 
-registerGradient('Conv2D', ({ b, attrs, inputs: [x, w, bias], dys: [dy], needs, name }) => {
+/** A residual input Z (set by fuseResidualAdd, also inference only) is refused the same way. */
+export function refuseResidualInput(inputs: readonly unknown[], name: string): void {
+  if (inputs.length > 3 && inputs[3]) throw unsupportedError(`Node '${name}' carries a fused residual input Z (made by optimizeForInference, which is for inference only); build gradients on the unoptimised graph`);
+}
+
+registerGradient('Conv2D', ({ b, attrs, inputs, dys: [dy], needs, name }) => {
+  const [x, w, bias] = inputs;
   refuseFusedActivation(attrs, name);
+  refuseResidualInput(inputs, name);
   if (!dy) return [null, null, null];
   const win = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group };
   return [
@@ -21,7 +28,9 @@ registerGradient('Conv2D', ({ b, attrs, inputs: [x, w, bias], dys: [dy], needs, 
 // ConvTranspose2D is the adjoint of Conv2D with the same weight: dX = Conv2D(dY, W) and
 // dW = Conv2DBackpropFilter(X := dY, dY := X). output_padding only adds rows the forward never
 // reads back, so the shapes agree (Conv2D of dY floors them away).
-registerGradient('ConvTranspose2D', ({ b, attrs, inputs: [x, w, bias], dys: [dy], needs, name }) => {
+registerGradient('ConvTranspose2D', ({ b, attrs, inputs, dys: [dy], needs, name }) => {
+  const [x, w, bias] = inputs;
+  refuseResidualInput(inputs, name);
   if (!dy) return [null, null, null];
   const win = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group };
   return [
