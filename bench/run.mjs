@@ -308,17 +308,19 @@ async function benchModels(apiInfo) {
       rows.push(row);
     }
   }
-  // The project's own generator (lib/nn), natively and through onnxruntime-node via lib/onnx's exporter.
-  const genFile = apiInfo.dist && path.join(apiInfo.dist, 'nn', 'generator.js');
+  // The project's own generator: the shipped model (models/comic-light.json, loaded with lib/nn's
+  // loadGenerator), natively and through onnxruntime-node via lib/onnx's exporter.
+  const genFile = apiInfo.dist && path.join(apiInfo.dist, 'nn', 'load.js');
+  const genCard = path.join(root, 'models', 'comic-light.json');
   for (const size of opts.quick ? generatorSizes.slice(0, 1) : generatorSizes) {
-    const row = { name: 'facestyle-generator', size, nativeMs: null, ortMs: null, ratio: null };
+    const row = { name: 'comic-light', size, nativeMs: null, ortMs: null, ratio: null };
     const skipped = [];
     if (!api) skipped.push(`native: ${apiInfo.skipped}`);
     else if (!genFile || !existsSync(genFile)) skipped.push('lib/nn/generator is not available yet');
     else {
       try {
         const nn = await import(pathToFileURL(genFile).href);
-        const graph = nn.generatorGraph(nn.generatorConfig(), { height: size, width: size });
+        const { graph } = await nn.loadGenerator(genCard, { size });
         const v = graph.values[graph.inputs[0]];
         const data = Float32Array.from({ length: v.shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i));
         try {

@@ -26,6 +26,7 @@
 #include <memory>
 
 #include "cpu/conv_direct.h"
+#include "cpu/mobile_pool.h"
 
 #ifndef FACESTYLE_FLAT_MB
 #define FACESTYLE_FLAT_MB FACESTYLE_DIRECT_MB
@@ -66,14 +67,15 @@ inline FlatLayout flatLayout(const ConvGeometry& g, int64_t blockCols) {
 inline void flatPackInput(const ConvGeometry& g, const FlatLayout& f, const float* x, float* xq, int threads) {
   const Window2D& v = g.win;
   const int64_t sw = v.sw, jobs = g.n * g.c * v.sh, span = f.wq * sw;  // padded columns a phase row set covers
-  // One padded-row buffer per thread, allocated here: a bad_alloc must not escape the OpenMP region.
+  // Jobs in chunks on the mobile pool (mobile_pool.h: no OpenMP wake-up and barrier per layer); a
+  // padded-row buffer per chunk (a bad_alloc is rethrown by the pool to the caller).
   const int64_t rowLen = sw > 1 ? span : 1;
-  const std::unique_ptr<float[]> rows(new float[static_cast<size_t>(rowLen * (threads < 1 ? 1 : threads))]);
-#pragma omp parallel num_threads(threads) if (threads > 1 && jobs * f.plane * sw > 65536)
-  {
-    float* const row = rows.get() + threadIndex() * rowLen;
-#pragma omp for
-    for (int64_t job = 0; job < jobs; ++job) {
+  const int nt = threads > 1 && jobs * f.plane * sw > 65536 ? threads : 1;
+  const int64_t chunks = std::min<int64_t>(jobs, int64_t(nt) * 4);
+  auto chunk = [&](int64_t k) {
+    const std::unique_ptr<float[]> rowBuf(new float[static_cast<size_t>(rowLen)]);
+    float* const row = rowBuf.get();
+    for (int64_t job = jobs * k / chunks, jobEnd = jobs * (k + 1) / chunks; job < jobEnd; ++job) {
       const int64_t py = job % v.sh, pl = job / v.sh;
       const float* src = x + pl * g.h * g.w;
       float* dst = xq + pl * f.chan + py * sw * f.plane;  // phase (py, px) at dst + px * plane
@@ -105,7 +107,8 @@ inline void flatPackInput(const ConvGeometry& g, const FlatLayout& f, const floa
         }
       }
     }
-  }
+  };
+  if (chunks > 0) mobileParallelFor(chunks, nt, chunk);
 }
 
 // KT: taps per channel known at compile time (9 for 3x3, so the tap loop unrolls), 0 = any.
@@ -157,65 +160,72 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
   const int64_t tasks = g.n * g.group * qblocks * mblocks;
   // Threads only for enough work (4M multiply-adds): see directConvBlocked.
   const bool parallel = nt > 1 && tasks > 1 && tasks * kCols * kMB * taps > (int64_t(1) << 22);
-#pragma omp parallel for num_threads(nt) if (parallel) schedule(dynamic, 2)
-  for (int64_t t = 0; t < tasks; ++t) {
-    // Channel blocks innermost: consecutive tasks read the same input while it is in cache.
-    const int64_t mb = t % mblocks, qb = (t / mblocks) % qblocks, ng = t / (mblocks * qblocks);
-    const int64_t grp = ng % g.group, n = ng / g.group;
-    const int64_t m0 = mb * kMB, mcount = std::min(kMB, mg - m0), q0 = qb * kCols;
-    const float* wb = wq.get() + (grp * mblocks + mb) * taps * kMB;
-    const float* xin = xq + (n * g.c + grp * cg) * f.chan + q0;
-    DVec acc[kMB][kU];
-    for (int64_t i = 0; i < kMB; ++i) {
-      const float b = bias && i < mcount ? bias[grp * mg + m0 + i] : 0.f;
-      for (int64_t u = 0; u < kU; ++u) acc[i][u] = splat(b);
-    }
-    // The first channel block of a column block brings its input in from L3 / memory (the later
-    // blocks find it in L1): there, prefetch the input rows of the column block two ahead, one
-    // prefetch per cache line (each phase row of each kernel row; taps of one row share lines).
-    const bool prefetch = mb == 0 && qb + 2 < qblocks;
-    for (int64_t ci = 0; ci < cg; ++ci) {
-      const float* xc = xin + ci * f.chan;
-      const float* wc = wb + ci * khw * kMB;
-      if (prefetch)
-        for (int64_t r = 0; r < prefetchRows; ++r)
-          for (int64_t u = 0; u < kCols; u += 16) __builtin_prefetch(xc + prefetchOff[r] + 2 * kCols + u);
-      for (int64_t k = 0; k < khw; ++k) {
-        const float* xr = xc + off[k];
-        DVec xv[kU];
-        for (int64_t u = 0; u < kU; ++u) xv[u] = dload(xr + u * kDLanes);
-        for (int64_t i = 0; i < kMB; ++i) {
-          const DVec wv = splat(wc[k * kMB + i]);
-          for (int64_t u = 0; u < kU; ++u) acc[i][u] += wv * xv[u];
-        }
+  // Contiguous runs of tasks on the mobile pool (mobile_pool.h), 8 per thread, claimed one at a time:
+  // no OpenMP wake-up and barrier per layer, and a late helper takes fewer runs instead of holding the
+  // layer up.
+  const int team = parallel ? nt : 1;
+  const int64_t runs = std::min<int64_t>(tasks, int64_t(team) * 8);
+  auto run = [&](int64_t r) {
+    for (int64_t t = tasks * r / runs, tEnd = tasks * (r + 1) / runs; t < tEnd; ++t) {
+      // Channel blocks innermost: consecutive tasks read the same input while it is in cache.
+      const int64_t mb = t % mblocks, qb = (t / mblocks) % qblocks, ng = t / (mblocks * qblocks);
+      const int64_t grp = ng % g.group, n = ng / g.group;
+      const int64_t m0 = mb * kMB, mcount = std::min(kMB, mg - m0), q0 = qb * kCols;
+      const float* wb = wq.get() + (grp * mblocks + mb) * taps * kMB;
+      const float* xin = xq + (n * g.c + grp * cg) * f.chan + q0;
+      DVec acc[kMB][kU];
+      for (int64_t i = 0; i < kMB; ++i) {
+        const float b = bias && i < mcount ? bias[grp * mg + m0 + i] : 0.f;
+        for (int64_t u = 0; u < kU; ++u) acc[i][u] = splat(b);
       }
-    }
-    if (act.kind != ConvActivation::None)
-      for (int64_t i = 0; i < kMB; ++i)
-        for (int64_t u = 0; u < kU; ++u) acc[i][u] = activate(act, acc[i][u]);
-    // Store: a vector inside one output row goes out whole; one that crosses a row end (or runs past
-    // the last row) lane by lane, dropping the wq - ow extra columns.
-    float* yb = y + (n * g.m + grp * mg + m0) * plane;
-    int64_t oy = q0 / f.wq, ox = q0 % f.wq;
-    for (int64_t u = 0; u < kU; ++u) {
-      if (oy >= g.oh) break;
-      if (ox + kDLanes <= g.ow) {
-        for (int64_t i = 0; i < mcount; ++i) std::memcpy(yb + i * plane + oy * g.ow + ox, &acc[i][u], sizeof(DVec));
-      } else {
-        for (int64_t i = 0; i < mcount; ++i) {
-          float lanes[kDLanes];
-          std::memcpy(lanes, &acc[i][u], sizeof lanes);
-          int64_t ry = oy, rx = ox;
-          for (int64_t l = 0; l < kDLanes; ++l) {
-            if (rx < g.ow && ry < g.oh) yb[i * plane + ry * g.ow + rx] = lanes[l];
-            if (++rx == f.wq) rx = 0, ++ry;
+      // The first channel block of a column block brings its input in from L3 / memory (the later
+      // blocks find it in L1): there, prefetch the input rows of the column block two ahead, one
+      // prefetch per cache line (each phase row of each kernel row; taps of one row share lines).
+      const bool prefetch = mb == 0 && qb + 2 < qblocks;
+      for (int64_t ci = 0; ci < cg; ++ci) {
+        const float* xc = xin + ci * f.chan;
+        const float* wc = wb + ci * khw * kMB;
+        if (prefetch)
+          for (int64_t r = 0; r < prefetchRows; ++r)
+            for (int64_t u = 0; u < kCols; u += 16) __builtin_prefetch(xc + prefetchOff[r] + 2 * kCols + u);
+        for (int64_t k = 0; k < khw; ++k) {
+          const float* xr = xc + off[k];
+          DVec xv[kU];
+          for (int64_t u = 0; u < kU; ++u) xv[u] = dload(xr + u * kDLanes);
+          for (int64_t i = 0; i < kMB; ++i) {
+            const DVec wv = splat(wc[k * kMB + i]);
+            for (int64_t u = 0; u < kU; ++u) acc[i][u] += wv * xv[u];
           }
         }
       }
-      ox += kDLanes;
-      while (ox >= f.wq) ox -= f.wq, ++oy;
+      if (act.kind != ConvActivation::None)
+        for (int64_t i = 0; i < kMB; ++i)
+          for (int64_t u = 0; u < kU; ++u) acc[i][u] = activate(act, acc[i][u]);
+      // Store: a vector inside one output row goes out whole; one that crosses a row end (or runs past
+      // the last row) lane by lane, dropping the wq - ow extra columns.
+      float* yb = y + (n * g.m + grp * mg + m0) * plane;
+      int64_t oy = q0 / f.wq, ox = q0 % f.wq;
+      for (int64_t u = 0; u < kU; ++u) {
+        if (oy >= g.oh) break;
+        if (ox + kDLanes <= g.ow) {
+          for (int64_t i = 0; i < mcount; ++i) std::memcpy(yb + i * plane + oy * g.ow + ox, &acc[i][u], sizeof(DVec));
+        } else {
+          for (int64_t i = 0; i < mcount; ++i) {
+            float lanes[kDLanes];
+            std::memcpy(lanes, &acc[i][u], sizeof lanes);
+            int64_t ry = oy, rx = ox;
+            for (int64_t l = 0; l < kDLanes; ++l) {
+              if (rx < g.ow && ry < g.oh) yb[i * plane + ry * g.ow + rx] = lanes[l];
+              if (++rx == f.wq) rx = 0, ++ry;
+            }
+          }
+        }
+        ox += kDLanes;
+        while (ox >= f.wq) ox -= f.wq, ++oy;
+      }
     }
-  }
+  };
+  if (runs > 0) mobileParallelFor(runs, team, run);
 }
 
 template <int64_t kMB, int64_t kU>

@@ -28,6 +28,7 @@
 #include <memory>
 
 #include "cpu/conv_direct.h"
+#include "cpu/mobile_pool.h"
 
 #ifndef FACESTYLE_WINO_MB  // register block of the 36 products: MB output channels x U vectors of tiles
 #define FACESTYLE_WINO_MB 4
@@ -182,26 +183,31 @@ inline void winogradConvAll(const ConvGeometry& g, const float* x, const float* 
     const float* xn = x + n * C * g.h * g.w;
     float* yn = y + n * M * g.oh * g.ow;
     float* xs = convScratch(0, static_cast<size_t>(C * chanLen));
-#pragma omp parallel for num_threads(nt) if (nt > 1 && C * chanLen > 65536)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t r = 0; r < rowsP; ++r) {
-        const int64_t iy = r - v.pt;
-        for (int64_t p = 0; p < 4; ++p) {
-          float* d = xs + c * chanLen + p * phaseLen + r * wb;
-          if (iy < 0 || iy >= g.h) {
-            std::fill(d, d + wb, 0.f);
-            continue;
+    // Channels in chunks on the mobile pool (mobile_pool.h: no OpenMP wake-up and barrier per layer).
+    const int packTeam = nt > 1 && C * chanLen > 65536 ? nt : 1;
+    const int64_t packChunks = std::min<int64_t>(C, int64_t(packTeam) * 4);
+    auto pack = [&](int64_t k) {
+      for (int64_t c = C * k / packChunks, cEnd = C * (k + 1) / packChunks; c < cEnd; ++c)
+        for (int64_t r = 0; r < rowsP; ++r) {
+          const int64_t iy = r - v.pt;
+          for (int64_t p = 0; p < 4; ++p) {
+            float* d = xs + c * chanLen + p * phaseLen + r * wb;
+            if (iy < 0 || iy >= g.h) {
+              std::fill(d, d + wb, 0.f);
+              continue;
+            }
+            // Entries b whose column 4b + p - pl lies in [0, w): [blo, bhi); zeros around them.
+            const float* s = xn + (c * g.h + iy) * g.w + p - v.pl;  // s[4b] is entry b
+            const int64_t first = v.pl - p, last = g.w - 1 + v.pl - p;
+            const int64_t blo = std::min(wb, first <= 0 ? 0 : (first + 3) / 4);
+            const int64_t bhi = std::max(blo, std::min(wb, last < 0 ? 0 : last / 4 + 1));
+            std::fill(d, d + blo, 0.f);
+            for (int64_t b = blo; b < bhi; ++b) d[b] = s[4 * b];
+            std::fill(d + bhi, d + wb, 0.f);
           }
-          // Entries b whose column 4b + p - pl lies in [0, w): [blo, bhi); zeros around them.
-          const float* s = xn + (c * g.h + iy) * g.w + p - v.pl;  // s[4b] is entry b
-          const int64_t first = v.pl - p, last = g.w - 1 + v.pl - p;
-          const int64_t blo = std::min(wb, first <= 0 ? 0 : (first + 3) / 4);
-          const int64_t bhi = std::max(blo, std::min(wb, last < 0 ? 0 : last / 4 + 1));
-          std::fill(d, d + blo, 0.f);
-          for (int64_t b = blo; b < bhi; ++b) d[b] = s[4 * b];
-          std::fill(d + bhi, d + wb, 0.f);
         }
-      }
+    };
+    if (packChunks > 0) mobileParallelFor(packChunks, packTeam, pack);
 
     // Chunks of whole tile rows: at least one per thread, each small enough that V and M stay in L2.
     const int64_t bytesPerTile = 36 * (C + Mp) * int64_t(sizeof(float));
@@ -290,7 +296,8 @@ inline void winogradConvAll(const ConvGeometry& g, const float* x, const float* 
           }
       }
     };
-    if (outer) parallelFor(chunks, team, run);
+    // Whole chunks on the mobile pool; each uses its own thread's scratch (convScratch is per thread).
+    if (outer) mobileParallelFor(chunks, team, run);
     else
       for (int64_t ch = 0; ch < chunks; ++ch) run(ch);
   }
