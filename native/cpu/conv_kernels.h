@@ -112,8 +112,11 @@ float* convScratch(int slot, size_t floats);
 void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int threads);
 
 // Fast paths: Winograd F(4x4, 3x3) for wide 3x3 stride-1 layers, the direct flat kernel for other
-// kernels larger than 1x1, 1x1 straight to sgemm (im2col + sgemm with strides or pads), direct
-// depthwise; ConvTranspose2D on sgemm + col2im, or one sgemm + a scatter when kernel == stride.
+// kernels larger than 1x1, the stem kernel for 3x3 on 1-4 input channels (cpu/conv_stem_kernels.h),
+// 1x1 on the mobile kernels or sgemm (im2col + sgemm with strides or pads), direct depthwise;
+// ConvTranspose2D 2x2 / 2 on its direct kernel (cpu/conv_transpose_direct.h), other kernel == stride
+// on one sgemm + a scatter, the rest on sgemm + col2im. Large layers split across threads on the mobile
+// pool (cpu/mobile_pool.h) or OpenMP.
 // `bias` may be null; `act` (null = none) is applied to the output, inside the GEMM's or direct
 // kernel's store (in registers: every kind for the direct and Winograd kernels; Relu, LeakyRelu,
 // Clip for GEMM, then a sweep for Tanh / Sigmoid).
