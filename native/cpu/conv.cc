@@ -16,6 +16,7 @@
 #include "cpu/conv_mobile.h"
 #include "cpu/conv_transpose.h"
 #include "cpu/gemm.h"
+#include "cpu/mobile_pool.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -229,35 +230,50 @@ bool useWinograd(const ConvGeometry& g) { return winogradApplies(g) && g.c >= 64
 // conv) to use one column of its tiles. Dot products straight from W instead, eight partial sums each.
 void conv2dFewOutputs(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                       const ConvActivation& act, bool pointwise) {
+  const Window2D& v = g.win;
   const int64_t cg = g.cg(), mg = g.mg(), P = g.oh * g.ow, K = cg * g.kh * g.kw;
-  std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * P));
-  std::vector<float> colT(static_cast<size_t>(P * K));  // P rows of K: each output's inputs contiguous
+  // One output from a kernel covering the whole unpadded input (PFLD's 7x7 head on a 7x7 map): the
+  // input planes already are that output's column (c, ky, kx), so no im2col and no transpose.
+  const bool wholeInput = P == 1 && g.kh == g.h && g.kw == g.w && v.pt == 0 && v.pl == 0 && v.dh == 1 && v.dw == 1;
+  std::vector<float> col(pointwise || wholeInput ? 0 : static_cast<size_t>(K * P));
+  std::vector<float> colT(wholeInput ? 0 : static_cast<size_t>(P * K));  // P rows of K: each output's inputs contiguous
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t grp = 0; grp < g.group; ++grp) {
       const float* xg = x + (n * g.c + grp * cg) * g.h * g.w;
-      const float* src = xg;  // K x P
-      if (!pointwise) {
-        im2colTile(g, xg, 0, P, col.data(), 1);
-        src = col.data();
-      }
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t p = 0; p < P; ++p) colT[p * K + k] = src[k * P + p];
-      float* yg = y + (n * g.m + grp * mg) * P;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && mg * K > 65536)
-      for (int64_t m = 0; m < mg; ++m) {
-        const float* wr = w + (grp * mg + m) * K;
-        for (int64_t p = 0; p < P; ++p) {
-          const float* cr = colT.data() + p * K;
-          float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-          int64_t k = 0;
-          for (; k + 8 <= K; k += 8)
-            for (int j = 0; j < 8; ++j) part[j] += wr[k + j] * cr[k + j];
-          float sum = 0.f;
-          for (; k < K; ++k) sum += wr[k] * cr[k];
-          for (int j = 0; j < 8; ++j) sum += part[j];
-          yg[m * P + p] = act.apply(sum + (bias ? bias[grp * mg + m] : 0.f));
+      const float* rows = xg;
+      if (!wholeInput) {
+        const float* src = xg;  // K x P
+        if (!pointwise) {
+          im2colTile(g, xg, 0, P, col.data(), 1);
+          src = col.data();
         }
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t p = 0; p < P; ++p) colT[p * K + k] = src[k * P + p];
+        rows = colT.data();
       }
+      float* yg = y + (n * g.m + grp * mg) * P;
+      auto channels = [&](int64_t m0, int64_t m1) {
+        for (int64_t m = m0; m < m1; ++m) {
+          const float* wr = w + (grp * mg + m) * K;
+          for (int64_t p = 0; p < P; ++p) {
+            const float* cr = rows + p * K;
+            float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int64_t k = 0;
+            for (; k + 8 <= K; k += 8)
+              for (int j = 0; j < 8; ++j) part[j] += wr[k + j] * cr[k + j];
+            float sum = 0.f;
+            for (; k < K; ++k) sum += wr[k] * cr[k];
+            for (int j = 0; j < 8; ++j) sum += part[j];
+            yg[m * P + p] = act.apply(sum + (bias ? bias[grp * mg + m] : 0.f));
+          }
+        }
+      };
+      // Output channels in chunks on the mobile pool (a layer of ~0.2M multiply-adds: an OpenMP region's
+      // wake-up cost as much as the work).
+      const int team = threads > 1 && mg * K * P > 65536 ? threads : 1;
+      const int64_t chunks = std::min<int64_t>(mg, int64_t(team) * 4);
+      auto chunk = [&](int64_t c) { channels(mg * c / chunks, mg * (c + 1) / chunks); };
+      if (chunks > 0) mobileParallelFor(chunks, team, chunk);
     }
 }
 

@@ -22,6 +22,10 @@ export const cases: OpCase[] = [
   { op: 'Conv2D', label: '1x1 stride 2', inputs: [[1, 8, 7, 7], w([4, 8, 1, 1])], attrs: { strides: [2, 2] }, ...tol },
   { op: 'Conv2D', label: '1x1 with asymmetric pads', inputs: [[1, 3, 4, 5], w([2, 3, 1, 1]), w([2])], attrs: { pads: [1, 0, 0, 2] }, ...tol },
   { op: 'Conv2D', label: 'kernel larger than input', inputs: [[1, 2, 2, 3], w([3, 2, 5, 5])], attrs: { pads: [2, 2, 2, 2] }, ...tol },
+  // One output per channel from a kernel the size of the input (PFLD's 7x7 head: the input is the column),
+  // large enough to split across threads; and with a pad, which needs im2col.
+  { op: 'Conv2D', label: 'kernel = input size, 1 output, 32->128 7x7 + Relu (threads)', inputs: [[2, 32, 7, 7], w([128, 32, 7, 7]), w([128])], attrs: { activation: 'Relu' }, ...tol },
+  { op: 'Conv2D', label: 'kernel = input size + pad 1, 2x2 outputs', inputs: [[1, 6, 3, 3], w([5, 6, 3, 3]), w([5])], attrs: { pads: [1, 1, 0, 0] }, ...tol },
   { op: 'Conv2D', label: '32->32 3x3 on 16x16 (threads)', inputs: [[2, 32, 16, 16], w([32, 32, 3, 3]), w([32])], attrs: { pads: [1, 1, 1, 1] }, ...tol },
   { op: 'Conv2D', label: 'weights as a graph input', inputs: [[1, 2, 5, 5], [3, 2, 3, 3], [3]], ...tol },
   // A residual input Z (input 3, set by fuseResidualAdd): act(conv + B + Z), after each CPU conv path.
