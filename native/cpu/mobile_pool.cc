@@ -36,7 +36,12 @@ constexpr int kMaxHelpers = 63;
 // layer of a running model (a few microseconds apart), far too short to hold a core that someone else
 // needs. A/B at 2 threads on the shared machine (YuNet n/s 320, YuNet-s 256, PFLD; two rounds each):
 // with 20 us the pool beat the OpenMP build on every model in both rounds, without polling in one.
-constexpr auto kPollTime = std::chrono::microseconds(20);
+// Once the conv kernels ran on the pool too, runs of small layers on the calling thread alone (below
+// kMinParallelNs) outlasted 20 us and the helper was asleep at the next parallel layer: native-only
+// runs at 2 threads, 30 runs each, two rounds, quiet machine: YuNet-s 320 1.18 / 1.35 ms at 20 us,
+// 1.11 / 1.07 at 100 us, 1.03 / 1.04 at 400 us; PFLD 1.10 / 1.08, 1.18 / 1.46, 1.07 / 1.04. A helper
+// so burns at most 0.4 ms of yielding after the last layer of a run.
+constexpr auto kPollTime = std::chrono::microseconds(400);
 
 inline void relax() {
 #if defined(__x86_64__) || defined(_M_X64)
