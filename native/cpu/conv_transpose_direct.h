@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "cpu/conv_direct.h"
+#include "cpu/mobile_pool.h"
 
 #ifndef FACESTYLE_UP_MB
 #define FACESTYLE_UP_MB 1
@@ -178,16 +179,22 @@ void upConvBlocked(const ConvGeometry& g, const float* x, const float* w, const 
   const int64_t tasks = g.n * g.group * chunks * mblocks;
   // Threads only for enough work (1M multiply-adds; see directConvBlocked in conv_direct.h).
   const bool parallel = nt > 1 && tasks > 1 && g.n * g.group * qblocks * mblocks * kCols * kMB * 4 * cg > (int64_t(1) << 20);
-#pragma omp parallel for num_threads(nt) if (parallel) schedule(dynamic, 2)
-  for (int64_t t = 0; t < tasks; ++t) {
-    // Channel blocks innermost: consecutive tasks read the same input chunk while it is in cache.
-    const int64_t mb = t % mblocks, chunk = (t / mblocks) % chunks, ng = t / (mblocks * chunks);
-    const int64_t qbEnd = chunk == chunks - 1 ? qblocks : (chunk + 1) * chunkBlocks;
-    for (int64_t qb = chunk * chunkBlocks; qb < qbEnd; ++qb) {
-      const int64_t q0 = tiny ? 0 : std::min(qb * kCols, HW - kCols);
-      upConvBlock<kMB, kU>(g, xs, planeStride, wp.get(), mblocks, bias, z, y, act, ng, mb, q0, tiny);
+  // Contiguous runs of tasks on the mobile pool (mobile_pool.h), 8 per thread, claimed one at a time
+  // (no OpenMP wake-up and barrier per layer).
+  const int team = parallel ? nt : 1;
+  const int64_t runs = std::min<int64_t>(tasks, int64_t(team) * 8);
+  auto run = [&](int64_t r) {
+    for (int64_t t = tasks * r / runs, tEnd = tasks * (r + 1) / runs; t < tEnd; ++t) {
+      // Channel blocks innermost: consecutive tasks read the same input chunk while it is in cache.
+      const int64_t mb = t % mblocks, chunk = (t / mblocks) % chunks, ng = t / (mblocks * chunks);
+      const int64_t qbEnd = chunk == chunks - 1 ? qblocks : (chunk + 1) * chunkBlocks;
+      for (int64_t qb = chunk * chunkBlocks; qb < qbEnd; ++qb) {
+        const int64_t q0 = tiny ? 0 : std::min(qb * kCols, HW - kCols);
+        upConvBlock<kMB, kU>(g, xs, planeStride, wp.get(), mblocks, bias, z, y, act, ng, mb, q0, tiny);
+      }
     }
-  }
+  };
+  if (runs > 0) mobileParallelFor(runs, team, run);
 
   // The output_padding margin: bottom rows, then right columns of the covered rows (act(bias + Z)).
   const int64_t rowsCovered = std::max<int64_t>(0, std::min(g.oh, 2 * g.h - v.pt));
