@@ -28,6 +28,15 @@ describe.skipIf(!existsSync(cli))('facestyle CLI', () => {
     expect(JSON.parse(r.stdout).simd).toBe('scalar');
   });
 
+  // `npx facestyle` in a checkout runs the bin file itself (its shebang), so it must be executable
+  // (scripts/bin-mode.mjs after tsc; tsc alone writes 0644).
+  it('runs as an executable, the way npx starts it', () => {
+    const r = spawnSync(cli, ['--help'], { encoding: 'utf8' });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('stylize');
+  });
+
   it('fails with a usage error on an unknown command', () => {
     const r = run('frobnicate');
     expect(r.status).not.toBe(0);
