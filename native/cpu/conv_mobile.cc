@@ -127,7 +127,9 @@ bool conv2dDepthwiseFast(const ConvGeometry& g, const float* x, const float* w, 
 
 bool conv2dStemFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                     const ConvActivation& act) {
-  if (!stemMobileSupports(g)) return false;
+  // Tanh / Sigmoid would take a scalar pass here (4-5x the conv on a 16->3 output layer); the direct
+  // flat kernel applies them in registers.
+  if (!stemMobileSupports(g) || !activationInRegisters(act)) return false;
   switch (simdLevel()) {
 #if defined(__x86_64__) || defined(_M_X64)
     case SimdLevel::Avx512: stemMobileAvx512(g, x, w, bias, y, threads, act); return true;

@@ -350,9 +350,20 @@ TEST_CASE(stem_every_level_matches_reference) {
   CHECK(!stemMobileSupports(geometry(1, 3, 9, 9, 4, 3, 3, 1, s3)));
   CHECK(!stemMobileSupports(geometry(1, 3, 9, 9, 4, 3, 3, 1, d2)));
   CHECK(!stemMobileSupports(geometry(1, 3, 9, 9, 4, 3, 3, 1, p3)));
+  // The dispatch takes the layer for the activations applied in registers and declines Tanh / Sigmoid
+  // (conv.cc's flat kernel then runs it; y is left untouched).
   const ConvGeometry yunet = stemGeometry(kStem[0]);
+  std::vector<float> x(size_t(yunet.c * yunet.h * yunet.w), 0.5f), w(size_t(yunet.m * yunet.c * 9), 0.25f), y(size_t(yunet.m * yunet.oh * yunet.ow), -7.f);
+  for (const ConvActivation& a : activations()) {
+    const bool inRegisters = a.kind != ConvActivation::Tanh && a.kind != ConvActivation::Sigmoid;
+    CHECK(conv2dStemFast(yunet, x.data(), w.data(), nullptr, y.data(), 2, a) == inRegisters);
+    if (!inRegisters) CHECK(y[0] == -7.f);
+    else CHECK(y[0] != -7.f);
+    std::fill(y.begin(), y.end(), -7.f);
+  }
   checkAgainstReference(yunet, true, 1399, simdLevelName(simdLevel()), [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
-    CHECK(conv2dStemFast(yunet, x, w, b, y, 2, a));
+    if (a.kind == ConvActivation::Tanh || a.kind == ConvActivation::Sigmoid) stemMobileScalar(yunet, x, w, b, y, 2, a);  // (declined by the dispatch)
+    else CHECK(conv2dStemFast(yunet, x, w, b, y, 2, a));
   });
 }
 
