@@ -6,53 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder, type Sym } from '../lib/graph/builder.js';
 import type { Graph } from '../lib/graph/ir.js';
-import { type ChainFusionStats, evaluateReference, fuseElementwiseChains, fuseNormActivation, optimizeForInference } from '../lib/graph/passes/index.js';
+import { type ChainFusionStats, fuseElementwiseChains, fuseNormActivation, optimizeForInference } from '../lib/graph/passes/index.js';
 import { Tensor } from '../lib/graph/tensor.js';
 import { generatorConfig, generatorGraph } from '../lib/nn/generator.js';
 import { exportOnnxBuffer } from '../lib/onnx/export.js';
 import { loadOnnx } from '../lib/onnx/import.js';
 import { checkParity } from '../lib/onnx/parity.js';
-import { compile } from '../lib/runtime/session.js';
-import { devicesPresent } from './helpers/devices.js';
+import { expectSameEverywhere, runNative, worstRelative } from './helpers/pass-equivalence.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
 const ops = (g: Graph) => g.nodes.map((n) => n.op).filter((op) => op !== 'Identity');
 const count = (g: Graph, op: string) => g.nodes.filter((n) => n.op === op).length;
-
-/** Largest |a - b| / (1 + |b|) over every output: the error relative to the magnitude. */
-function worstRelative(a: Record<string, Tensor>, b: Record<string, Tensor>): number {
-  let worst = 0;
-  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-  for (const k of Object.keys(b)) {
-    expect(a[k].shape).toEqual(b[k].shape);
-    for (let i = 0; i < b[k].data.length; ++i) {
-      const d = Math.abs(a[k].data[i] - b[k].data[i]) / (1 + Math.abs(b[k].data[i]));
-      worst = Math.max(worst, Number.isNaN(d) ? Infinity : d);
-    }
-  }
-  return worst;
-}
-
-async function runNative(g: Graph, feeds: Record<string, Tensor>, device: 'cpu' | 'cuda' = 'cpu', threads = 2): Promise<Record<string, Tensor>> {
-  const s = await compile(g, { device, threads });
-  try {
-    return await s.run(feeds);
-  } finally {
-    s.dispose();
-  }
-}
-
-/** before and after agree under the reference interpreter and natively on every device present. */
-async function expectSameEverywhere(before: Graph, after: Graph, feeds: Record<string, Tensor>, tol = 1e-5) {
-  const ref = evaluateReference(before, feeds);
-  expect(worstRelative(evaluateReference(after, feeds), ref)).toBeLessThan(tol);
-  for (const device of devicesPresent()) {
-    const native0 = await runNative(before, feeds, device);
-    const native1 = await runNative(after, feeds, device);
-    expect(worstRelative(native1, native0)).toBeLessThan(tol);
-    expect(worstRelative(native1, ref)).toBeLessThan(1e-4);
-  }
-}
 
 const k = (g: GraphBuilder, name: string, shape: number[], seed: number, lo = -1, hi = 1) => g.constant(name, Tensor.random(shape, seed, lo, hi));
 

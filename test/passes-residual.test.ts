@@ -14,48 +14,12 @@ import { generatorConfig, generatorGraph } from '../lib/nn/generator.js';
 import { exportOnnxBuffer } from '../lib/onnx/export.js';
 import { loadOnnx } from '../lib/onnx/import.js';
 import { checkParity } from '../lib/onnx/parity.js';
-import { compile } from '../lib/runtime/session.js';
-import { devicesPresent } from './helpers/devices.js';
+import { expectSameEverywhere, worstRelative } from './helpers/pass-equivalence.js';
 
 const ops = (g: Graph) => g.nodes.map((n) => n.op).filter((op) => op !== 'Identity');
 const count = (g: Graph, op: string) => g.nodes.filter((n) => n.op === op).length;
 const withZ = (g: Graph) => g.nodes.filter((n) => (n.inputs[3] ?? -1) >= 0);
 const k = (g: GraphBuilder, name: string, shape: number[], seed: number, lo = -1, hi = 1) => g.constant(name, Tensor.random(shape, seed, lo, hi));
-
-/** Largest |a - b| / (1 + |b|) over every output. */
-function worstRelative(a: Record<string, Tensor>, b: Record<string, Tensor>): number {
-  let worst = 0;
-  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-  for (const key of Object.keys(b)) {
-    expect(a[key].shape).toEqual(b[key].shape);
-    for (let i = 0; i < b[key].data.length; ++i) {
-      const d = Math.abs(a[key].data[i] - b[key].data[i]) / (1 + Math.abs(b[key].data[i]));
-      worst = Math.max(worst, Number.isNaN(d) ? Infinity : d);
-    }
-  }
-  return worst;
-}
-
-async function runNative(g: Graph, feeds: Record<string, Tensor>, device: 'cpu' | 'cuda', threads = 2): Promise<Record<string, Tensor>> {
-  const s = await compile(g, { device, threads });
-  try {
-    return await s.run(feeds);
-  } finally {
-    s.dispose();
-  }
-}
-
-/** before and after agree under the reference interpreter and natively on every device present. */
-async function expectSameEverywhere(before: Graph, after: Graph, feeds: Record<string, Tensor>, tol = 1e-5) {
-  const ref = evaluateReference(before, feeds);
-  expect(worstRelative(evaluateReference(after, feeds), ref)).toBeLessThan(tol);
-  for (const device of devicesPresent()) {
-    const native0 = await runNative(before, feeds, device);
-    const native1 = await runNative(after, feeds, device);
-    expect(worstRelative(native1, native0)).toBeLessThan(tol);
-    expect(worstRelative(native1, ref)).toBeLessThan(1e-4);
-  }
-}
 
 const deconv = (g: GraphBuilder, x: Sym, c: number, m: number, seed: number, bias: boolean, name: string) =>
   g.op1('ConvTranspose2D', bias ? [x, k(g, `${name}.w`, [c, m, 2, 2], seed), k(g, `${name}.b`, [m], seed + 1)] : [x, k(g, `${name}.w`, [c, m, 2, 2], seed)], { strides: [2, 2] }, name);

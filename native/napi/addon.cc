@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "facestyle/capabilities.h"
+#include "napi/coded_worker.h"
 #include "napi/convert.h"
 #include "napi/image_ops.h"
 #include "runtime/compute_thread.h"
@@ -14,42 +15,6 @@
 namespace facestyle::napi {
 
 namespace {
-
-// A worker whose failures carry an ERR_FACESTYLE_* code to the rejected Promise.
-class CodedWorker : public Napi::AsyncWorker {
- public:
-  explicit CodedWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  // On a libuv pool thread: the work itself runs on the one compute thread (runtime/compute_thread.h).
-  void Execute() override {
-    try {
-      runOnComputeThread([this] { Work(); });
-    } catch (const Error& e) {
-      code_ = errorCodeName(e.code());
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = errorCodeName(ErrorCode::OutOfMemory);
-      SetError("Out of memory");
-    } catch (const std::exception& e) {
-      code_ = errorCodeName(ErrorCode::Internal);
-      SetError(e.what());
-    } catch (...) {
-      code_ = errorCodeName(ErrorCode::Internal);
-      SetError("Unknown native error");
-    }
-  }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(makeError(Env(), code_.c_str(), e.Message()).Value());
-  }
-
- protected:
-  virtual void Work() = 0;
-  Napi::Promise::Deferred deferred_;
-
- private:
-  std::string code_ = "ERR_FACESTYLE_INTERNAL";
-};
 
 // Runs fn, turning native errors into thrown JS errors with codes.
 template <typename Fn>
@@ -121,14 +86,14 @@ Napi::FunctionReference* NativeSession::constructor = nullptr;
 
 class RunWorker : public CodedWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds) : CodedWorker(env), session_(std::move(session)) {
+  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds) : CodedWorker(env, true), session_(std::move(session)) {
     for (uint32_t i = 0; i < feeds.Length(); ++i) {
       Napi::Value v = feeds.Get(i);
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
         throw makeError(env, ErrorCode::Argument, "Expected Float32Array for feed " + std::to_string(i));
       Napi::Float32Array f = v.As<Napi::Float32Array>();
       spans_.push_back(HostSpan{f.Data(), f.ElementLength()});
-      keepAlive_.push_back(Napi::Persistent(f.As<Napi::Object>()));  // the buffers stay alive until we finish
+      keep(f.As<Napi::Object>());  // the buffers stay alive until we finish
     }
   }
   void Work() override { results_ = session_->run(spans_); }
@@ -150,7 +115,6 @@ class RunWorker : public CodedWorker {
  private:
   std::shared_ptr<Session> session_;
   std::vector<HostSpan> spans_;
-  std::vector<Napi::ObjectReference> keepAlive_;
   std::vector<std::vector<float>> results_;
 };
 
@@ -229,7 +193,7 @@ Napi::Value NativeSession::Profile(const Napi::CallbackInfo& info) {
 class CompileWorker : public CodedWorker {
  public:
   CompileWorker(Napi::Env env, GraphDesc graph, SessionOptions options)
-      : CodedWorker(env), graph_(std::move(graph)), options_(options) {}
+      : CodedWorker(env, true), graph_(std::move(graph)), options_(options) {}
   void Work() override { session_ = std::make_shared<Session>(std::move(graph_), options_); }
   void OnOK() override {
     Napi::Env env = Env();

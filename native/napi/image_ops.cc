@@ -15,6 +15,7 @@
 
 #include "cpu/paste_blend.h"
 #include "facestyle/status.h"
+#include "napi/coded_worker.h"
 #include "napi/convert.h"
 
 namespace facestyle::napi {
@@ -53,35 +54,11 @@ Napi::Uint8Array frameArg(const Napi::CallbackInfo& info, int64_t width, int64_t
   return frame;
 }
 
-// Rejects with the error's ERR_FACESTYLE_* code; the buffers it was given stay referenced until it settles.
-class ImageWorker : public Napi::AsyncWorker {
+// Workers of the image passes: on the libuv pool thread itself (see CodedWorker), so that they overlap a
+// model run on the compute thread instead of queueing behind it.
+class ImageWorker : public CodedWorker {
  public:
-  explicit ImageWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void keep(const Napi::Object& o) { keepAlive_.push_back(Napi::Persistent(o)); }
-
-  void Execute() override {
-    try {
-      Work();
-    } catch (const Error& e) {
-      code_ = errorCodeName(e.code());
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = errorCodeName(ErrorCode::OutOfMemory);
-      SetError("Out of memory");
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(makeError(Env(), code_.c_str(), e.Message()).Value()); }
-
- protected:
-  virtual void Work() = 0;
-  Napi::Promise::Deferred deferred_;
-
- private:
-  std::vector<Napi::ObjectReference> keepAlive_;
-  std::string code_ = "ERR_FACESTYLE_INTERNAL";
+  explicit ImageWorker(Napi::Env env) : CodedWorker(env, false) {}
 };
 
 class AlignWorker : public ImageWorker {

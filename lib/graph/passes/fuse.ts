@@ -5,7 +5,7 @@
 // the output tile is in cache; Tanh and Sigmoid in a sweep over the output right after (CPU), or in the
 // same kernel (CUDA). Either way one node, one pass less over memory than two nodes.
 import type { AttrValue, Graph, Node } from '../ir.js';
-import { cloneGraph, compact, consumersOf, pinnedValues } from './util.js';
+import { compact, rewriteStart } from './util.js';
 
 const FLOAT_MAX = 3.4028234663852886e38;
 
@@ -24,12 +24,7 @@ export const FUSABLE_ACTIVATIONS: Record<string, (attrs: Node['attrs']) => Recor
  * activation's output. Used for Conv2D (below) and the normalisations (fuse_norm.ts).
  */
 export function fuseActivationInto(graph: Graph, ops: ReadonlySet<string>): Graph {
-  const g = cloneGraph(graph);
-  const consumers = consumersOf(g);
-  const pinned = pinnedValues(g);
-  const producer = new Map<number, Node>();
-  for (const n of g.nodes) for (const id of n.outputs) producer.set(id, n);
-  const removed = new Set<Node>();
+  const { g, consumers, producer, pinned, removed } = rewriteStart(graph);
   for (const act of g.nodes) {
     const attrsOf = FUSABLE_ACTIVATIONS[act.op];
     // Clip with min/max given as inputs (ONNX opset >= 11) is left alone: only attribute bounds fuse.

@@ -9,8 +9,8 @@
 // operands and the result have one and the same shape (no broadcasting). The fused node takes the
 // Add's place in the node order, so Z is always computed before it.
 // Run before fuseConvActivation: Conv -> Add -> LeakyRelu then ends as one node.
-import type { Graph, Node } from '../ir.js';
-import { cloneGraph, compact, consumersOf, pinnedValues } from './util.js';
+import type { Graph } from '../ir.js';
+import { compact, rewriteStart } from './util.js';
 
 /** Ops that accept a residual input Z (input 3). */
 export const RESIDUAL_HOSTS: readonly string[] = ['Conv2D', 'ConvTranspose2D'];
@@ -19,12 +19,7 @@ const HOSTS = new Set(RESIDUAL_HOSTS);
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 export function fuseResidualAdd(graph: Graph): Graph {
-  const g = cloneGraph(graph);
-  const consumers = consumersOf(g);
-  const pinned = pinnedValues(g);
-  const producer = new Map<number, Node>();
-  for (const n of g.nodes) for (const id of n.outputs) producer.set(id, n);
-  const removed = new Set<Node>();
+  const { g, consumers, producer, pinned, removed } = rewriteStart(graph);
   for (const add of g.nodes) {
     if (add.op !== 'Add' || add.inputs.length !== 2 || add.outputs.length !== 1 || add.inputs.some((id) => id < 0)) continue;
     const outShape = g.values[add.outputs[0]].shape;

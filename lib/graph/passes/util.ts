@@ -19,6 +19,22 @@ export function pinnedValues(g: Graph): Set<number> {
   return pinned;
 }
 
+/** For every value id, the node that writes it (graph inputs, params and consts have none). */
+export function producersOf(g: Graph): Map<number, Node> {
+  const out = new Map<number, Node>();
+  for (const n of g.nodes) for (const id of n.outputs) out.set(id, n);
+  return out;
+}
+
+/**
+ * What a fusing rewrite starts from: its own copy of the graph, and for that copy who reads and who
+ * writes each value, the values that must keep their meaning, and an empty set of nodes to remove.
+ */
+export function rewriteStart(graph: Graph): { g: Graph; consumers: Node[][]; producer: Map<number, Node>; pinned: Set<number>; removed: Set<Node> } {
+  const g = cloneGraph(graph);
+  return { g, consumers: consumersOf(g), producer: producersOf(g), pinned: pinnedValues(g), removed: new Set<Node>() };
+}
+
 /** A constant tensor's data: params and consts carry it; anything else (inputs, intermediates) is not constant. */
 export function constData(g: Graph, id: number): Float32Array | null {
   if (id < 0) return null;
