@@ -1,6 +1,7 @@
 // A tiny test harness for the C++ kernel tests: CHECK records failures without stopping, each test
 // binary prints "N passed, N failed" and exits non-zero on any failure.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -75,6 +76,50 @@ inline std::vector<float> randomVector(size_t n, uint32_t seed, float lo = -1.f,
   std::vector<float> v(n);
   for (auto& x : v) x = dist(rng);
   return v;
+}
+
+// A kernel input on the host: its shape and data.
+struct KernelArg {
+  Shape shape;
+  std::vector<float> data;
+};
+
+inline KernelArg randomArg(Shape shape, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  const size_t n = static_cast<size_t>(shapeElements(shape));
+  return KernelArg{std::move(shape), randomVector(n, seed, lo, hi)};
+}
+
+// Runs one CPU kernel directly (no planner) on host buffers and returns its outputs.
+inline std::vector<std::vector<float>> runKernel(OpKind op, const Attrs& attrs, const std::vector<KernelArg>& ins,
+                                                 const std::vector<Shape>& outShapes, int threads) {
+  NodeDesc node;
+  node.name = "k";
+  node.op = op;
+  node.attrs = attrs;
+  std::vector<std::vector<float>> outs;
+  for (const Shape& s : outShapes) outs.emplace_back(static_cast<size_t>(std::max<int64_t>(1, shapeElements(s))), 0.f);
+  KernelContext ctx{node, {}, {}, threads, nullptr};
+  for (const KernelArg& a : ins) ctx.inputs.push_back(Tensor{const_cast<float*>(a.data.data()), a.shape});
+  for (size_t i = 0; i < outShapes.size(); ++i) ctx.outputs.push_back(Tensor{outs[i].data(), outShapes[i]});
+  KernelFn fn = findKernel(op, Device::CPU);
+  if (!fn) throw Error(ErrorCode::Unsupported, "no kernel");
+  fn(ctx);
+  for (size_t i = 0; i < outShapes.size(); ++i) outs[i].resize(static_cast<size_t>(shapeElements(outShapes[i])));
+  return outs;
+}
+
+// Attribute values for kernels called directly.
+inline Attr numbersAttr(std::vector<double> v) {
+  Attr a;
+  a.numbers = std::move(v);
+  return a;
+}
+
+inline Attr textAttr(const std::string& s) {
+  Attr a;
+  a.text = s;
+  a.isText = true;
+  return a;
 }
 
 inline int runAll() {

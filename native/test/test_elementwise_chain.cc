@@ -12,49 +12,21 @@ using namespace facestyle::test;
 
 namespace {
 
-struct Arg {
-  Shape shape;
-  std::vector<float> data;
-};
+using Arg = KernelArg;
 
-Attr numbers(std::vector<double> v) {
-  Attr a;
-  a.numbers = std::move(v);
-  return a;
-}
-
-Attr text(const std::string& s) {
-  Attr a;
-  a.text = s;
-  a.isText = true;
-  return a;
-}
-
-// Runs one CPU kernel directly on host buffers; returns its single output.
+// One output of one CPU kernel run directly (harness.h runKernel).
 std::vector<float> run(OpKind op, const Attrs& attrs, const std::vector<Arg>& ins, const Shape& out, int threads) {
-  NodeDesc node;
-  node.name = "k";
-  node.op = op;
-  node.attrs = attrs;
-  std::vector<float> y(static_cast<size_t>(std::max<int64_t>(1, shapeElements(out))), 0.f);
-  KernelContext ctx{node, {}, {}, threads, nullptr};
-  for (const Arg& a : ins) ctx.inputs.push_back(Tensor{const_cast<float*>(a.data.data()), a.shape});
-  ctx.outputs.push_back(Tensor{y.data(), out});
-  findKernel(op, Device::CPU)(ctx);
-  y.resize(static_cast<size_t>(shapeElements(out)));
-  return y;
+  return runKernel(op, attrs, ins, {out}, threads)[0];
 }
 
-Arg random(Shape shape, uint32_t seed, float lo = -2.f, float hi = 2.f) {
-  const size_t n = static_cast<size_t>(shapeElements(shape));
-  return Arg{std::move(shape), randomVector(n, seed, lo, hi)};
-}
+// Inputs in [-2, 2] unless given: past the activations' knees on both sides.
+Arg random(Shape shape, uint32_t seed, float lo = -2.f, float hi = 2.f) { return randomArg(std::move(shape), seed, lo, hi); }
 
 Attrs chain(const std::string& program, std::vector<double> operands, std::vector<double> params) {
   Attrs a;
-  a.values["program"] = text(program);
-  a.values["operands"] = numbers(std::move(operands));
-  a.values["params"] = numbers(std::move(params));
+  a.values["program"] = textAttr(program);
+  a.values["operands"] = numbersAttr(std::move(operands));
+  a.values["params"] = numbersAttr(std::move(params));
   return a;
 }
 
@@ -68,7 +40,7 @@ TEST_CASE(chain_equals_the_ops_one_after_another) {
   const Attrs program = chain("Add LeakyRelu Mul Add Tanh", {0, 1, 4, -1, 5, 2, 6, 3, 7, -1}, {0, 0, 0.2, 0, 0, 0, 0, 0, 0, 0});
   for (int threads : {1, 4}) {
     Attrs leaky;
-    leaky.values["alpha"] = numbers({0.2f});  // the float the chain's params hold
+    leaky.values["alpha"] = numbersAttr({0.2f});  // the float the chain's params hold
     std::vector<float> t = run(OpKind::Add, {}, {x, y}, shape, threads);
     t = run(OpKind::LeakyRelu, leaky, {{shape, t}}, shape, threads);
     t = run(OpKind::Mul, {}, {{shape, t}, k}, shape, threads);
@@ -124,13 +96,13 @@ TEST_CASE(norms_apply_their_fused_activation_like_the_separate_op) {
   const Arg x = random(shape, 9, -2.f, 3.f), scale = random({5}, 10, 0.5f, 2.f), bias = random({5}, 11);
   for (const char* act : {"Relu", "LeakyRelu", "Tanh", "Sigmoid", "Clip"}) {
     Attrs fused, sep;
-    fused.values["activation"] = text(act);
-    fused.values["activation_alpha"] = numbers({0.1});
-    fused.values["activation_min"] = numbers({-0.3});
-    fused.values["activation_max"] = numbers({0.6});
-    sep.values["alpha"] = numbers({0.1});
-    sep.values["min"] = numbers({-0.3});
-    sep.values["max"] = numbers({0.6});
+    fused.values["activation"] = textAttr(act);
+    fused.values["activation_alpha"] = numbersAttr({0.1});
+    fused.values["activation_min"] = numbersAttr({-0.3});
+    fused.values["activation_max"] = numbersAttr({0.6});
+    sep.values["alpha"] = numbersAttr({0.1});
+    sep.values["min"] = numbersAttr({-0.3});
+    sep.values["max"] = numbersAttr({0.6});
     std::string name(act);
     const OpKind kind = name == "Relu" ? OpKind::Relu : name == "LeakyRelu" ? OpKind::LeakyRelu : name == "Tanh" ? OpKind::Tanh
                         : name == "Sigmoid" ? OpKind::Sigmoid : OpKind::Clip;
@@ -143,7 +115,7 @@ TEST_CASE(norms_apply_their_fused_activation_like_the_separate_op) {
     }
   }
   Attrs bad;
-  bad.values["activation"] = text("Softplus");
+  bad.values["activation"] = textAttr("Softplus");
   CHECK_THROWS_CODE(run(OpKind::InstanceNormalization, bad, {x, scale, bias}, shape, 1), Shape);
 }
 

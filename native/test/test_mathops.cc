@@ -11,41 +11,6 @@ using namespace facestyle::test;
 
 namespace {
 
-struct Arg {
-  Shape shape;
-  std::vector<float> data;
-};
-
-// Runs one kernel directly (no planner) on host buffers and returns its outputs.
-std::vector<std::vector<float>> runKernel(OpKind op, const Attrs& attrs, std::vector<Arg>& ins, const std::vector<Shape>& outShapes,
-                                          int threads) {
-  NodeDesc node;
-  node.name = "k";
-  node.op = op;
-  node.attrs = attrs;
-  std::vector<std::vector<float>> outs;
-  for (const Shape& s : outShapes) outs.emplace_back(static_cast<size_t>(std::max<int64_t>(1, shapeElements(s))), 0.f);
-  KernelContext ctx{node, {}, {}, threads, nullptr};
-  for (Arg& a : ins) ctx.inputs.push_back(Tensor{a.data.data(), a.shape});
-  for (size_t i = 0; i < outShapes.size(); ++i) ctx.outputs.push_back(Tensor{outs[i].data(), outShapes[i]});
-  KernelFn fn = findKernel(op, Device::CPU);
-  if (!fn) throw Error(ErrorCode::Unsupported, "no kernel");
-  fn(ctx);
-  for (size_t i = 0; i < outShapes.size(); ++i) outs[i].resize(static_cast<size_t>(shapeElements(outShapes[i])));
-  return outs;
-}
-
-Arg randomArg(Shape shape, uint32_t seed) {
-  size_t n = static_cast<size_t>(shapeElements(shape));
-  return Arg{std::move(shape), randomVector(n, seed)};
-}
-
-Attr ints(std::vector<double> v) {
-  Attr a;
-  a.numbers = std::move(v);
-  return a;
-}
-
 // Multi-index of flat index `f` in `shape`.
 std::vector<int64_t> unflatten(int64_t f, const Shape& shape) {
   std::vector<int64_t> idx(shape.size());
@@ -76,7 +41,7 @@ TEST_CASE(binary_broadcast_paths_match_a_plain_loop_on_1_and_4_threads) {
   };
   uint32_t seed = 1;
   for (const auto& [sa, sb] : cases) {
-    std::vector<Arg> ins = {randomArg(sa, seed++), randomArg(sb, seed++)};
+    std::vector<KernelArg> ins = {randomArg(sa, seed++), randomArg(sb, seed++)};
     Shape out(std::max(sa.size(), sb.size()), 1);
     for (size_t i = 1; i <= out.size(); ++i) {
       int64_t da = i <= sa.size() ? sa[sa.size() - i] : 1, db = i <= sb.size() ? sb[sb.size() - i] : 1;
@@ -92,9 +57,9 @@ TEST_CASE(binary_broadcast_paths_match_a_plain_loop_on_1_and_4_threads) {
 }
 
 TEST_CASE(transpose_and_slice_match_a_plain_loop) {
-  std::vector<Arg> ins = {randomArg({3, 70, 90}, 7)};
+  std::vector<KernelArg> ins = {randomArg({3, 70, 90}, 7)};
   Attrs perm;
-  perm.values["perm"] = ints({0, 2, 1});  // the tiled path
+  perm.values["perm"] = numbersAttr({0, 2, 1});  // the tiled path
   std::vector<float> expected(3 * 90 * 70);
   for (int b = 0; b < 3; ++b)
     for (int i = 0; i < 90; ++i)
@@ -103,10 +68,10 @@ TEST_CASE(transpose_and_slice_match_a_plain_loop) {
 
   // x[:, ::-2, 1:] on [3, 70, 90]
   Attrs sl;
-  sl.values["starts"] = ints({-1, 1});
-  sl.values["ends"] = ints({-1000, 1000});
-  sl.values["axes"] = ints({1, 2});
-  sl.values["steps"] = ints({-2, 1});
+  sl.values["starts"] = numbersAttr({-1, 1});
+  sl.values["ends"] = numbersAttr({-1000, 1000});
+  sl.values["axes"] = numbersAttr({1, 2});
+  sl.values["steps"] = numbersAttr({-2, 1});
   std::vector<float> sliced;
   for (int b = 0; b < 3; ++b)
     for (int i = 69; i >= 0; i -= 2)
@@ -116,7 +81,7 @@ TEST_CASE(transpose_and_slice_match_a_plain_loop) {
 
 TEST_CASE(reductions_agree_across_paths_and_threads) {
   // [4, 6, 50, 70] reduced over axes {0, 2} (general walk), {2, 3} (contiguous rows), {0} (column rows).
-  std::vector<Arg> ins = {randomArg({4, 6, 50, 70}, 11)};
+  std::vector<KernelArg> ins = {randomArg({4, 6, 50, 70}, 11)};
   const Shape& s = ins[0].shape;
   auto plainSum = [&](std::vector<char> red) {
     Shape out;
@@ -131,7 +96,7 @@ TEST_CASE(reductions_agree_across_paths_and_threads) {
   };
   for (const Case& c : {Case{{0, 2}, {1, 0, 1, 0}}, Case{{2, 3}, {0, 0, 1, 1}}, Case{{0}, {1, 0, 0, 0}}}) {
     Attrs a;
-    a.values["axes"] = ints(c.axes);
+    a.values["axes"] = numbersAttr(c.axes);
     Shape out;
     for (size_t i = 0; i < s.size(); ++i) out.push_back(c.red[i] ? 1 : s[i]);
     std::vector<float> expected = plainSum(c.red);
@@ -144,10 +109,10 @@ TEST_CASE(reductions_agree_across_paths_and_threads) {
 
 TEST_CASE(softmax_is_stable_and_sums_to_one) {
   // Logits near 1000 overflow exp() unless the max is subtracted first.
-  std::vector<Arg> ins = {Arg{{3, 5, 4}, randomVector(60, 5, 990.f, 1000.f)}};
+  std::vector<KernelArg> ins = {KernelArg{{3, 5, 4}, randomVector(60, 5, 990.f, 1000.f)}};
   for (int axis : {-1, 1, 0}) {
     Attrs a;
-    a.values["axis"] = ints({double(axis)});
+    a.values["axis"] = numbersAttr({double(axis)});
     auto y = runKernel(OpKind::Softmax, a, ins, {{3, 5, 4}}, 2)[0];
     const int ax = axis < 0 ? 2 : axis;
     const int64_t strides[3] = {20, 4, 1};
@@ -163,7 +128,7 @@ TEST_CASE(softmax_is_stable_and_sums_to_one) {
 
 TEST_CASE(matmul_batches_match_per_batch_products) {
   // B broadcast over A's batch of 5, and a 1-D B.
-  std::vector<Arg> ins = {randomArg({2, 5, 3, 4}, 21), randomArg({5, 4, 6}, 22)};
+  std::vector<KernelArg> ins = {randomArg({2, 5, 3, 4}, 21), randomArg({5, 4, 6}, 22)};
   std::vector<float> expected(2 * 5 * 3 * 6, 0.f);
   for (int b0 = 0; b0 < 2; ++b0)
     for (int b1 = 0; b1 < 5; ++b1)
@@ -177,20 +142,20 @@ TEST_CASE(matmul_batches_match_per_batch_products) {
 }
 
 TEST_CASE(kernels_refuse_shapes_they_cannot_trust) {
-  std::vector<Arg> two = {randomArg({2, 3}, 1), randomArg({2, 3}, 2)};
+  std::vector<KernelArg> two = {randomArg({2, 3}, 1), randomArg({2, 3}, 2)};
   CHECK_THROWS_CODE(runKernel(OpKind::Add, {}, two, {{3, 2}}, 1), Shape);
   CHECK_THROWS_CODE(runKernel(OpKind::MatMul, {}, two, {{2, 3}}, 1), Shape);
-  std::vector<Arg> one = {randomArg({2, 3}, 3)};
+  std::vector<KernelArg> one = {randomArg({2, 3}, 3)};
   Attrs badAxis;
-  badAxis.values["axis"] = ints({2});
+  badAxis.values["axis"] = numbersAttr({2});
   CHECK_THROWS_CODE(runKernel(OpKind::Softmax, badAxis, one, {{2, 3}}, 1), Shape);
   CHECK_THROWS_CODE(runKernel(OpKind::Concat, badAxis, one, {{2, 3}}, 1), Shape);
   Attrs split;
-  split.values["split"] = ints({1, 1});
+  split.values["split"] = numbersAttr({1, 1});
   auto rows = runKernel(OpKind::Split, split, one, {{1, 3}, {1, 3}}, 1);  // axis 0 is 2: fine
   CHECK(rows[0] == std::vector<float>(one[0].data.begin(), one[0].data.begin() + 3));
   CHECK(rows[1] == std::vector<float>(one[0].data.begin() + 3, one[0].data.end()));
-  split.values["axis"] = ints({1});
+  split.values["axis"] = numbersAttr({1});
   CHECK_THROWS_CODE(runKernel(OpKind::Split, split, one, {{2, 1}, {2, 1}}, 1), Shape);  // sums to 2, not 3
   NodeDesc node;
   node.op = OpKind::Relu;

@@ -8,18 +8,6 @@ using namespace facestyle::test;
 
 namespace {
 
-Attr ints(std::vector<double> v) {
-  Attr a;
-  a.numbers = std::move(v);
-  return a;
-}
-Attr text(const std::string& s) {
-  Attr a;
-  a.text = s;
-  a.isText = true;
-  return a;
-}
-
 // One node `op` with graph inputs of `inShapes` and one output of `outShape`, run on zeros.
 std::vector<float> runOne(OpKind op, const std::vector<Shape>& inShapes, const Shape& outShape, const std::map<std::string, Attr>& attrs,
                           const std::vector<std::vector<float>>& data = {}) {
@@ -52,12 +40,12 @@ std::vector<float> runOne(OpKind op, const std::vector<Shape>& inShapes, const S
 
 TEST_CASE(consistent_graphs_run) {
   // The helper itself works: a well-formed node gives the right values.
-  auto y = runOne(OpKind::Resize, {{1, 1, 1, 2}}, {1, 1, 2, 4}, {{"scales", ints({1, 1, 2, 2})}}, {{1, 2}});
+  auto y = runOne(OpKind::Resize, {{1, 1, 1, 2}}, {1, 1, 2, 4}, {{"scales", numbersAttr({1, 1, 2, 2})}}, {{1, 2}});
   CHECK(y == (std::vector<float>{1, 1, 2, 2, 1, 1, 2, 2}));
-  auto p = runOne(OpKind::Pad, {{3}}, {7}, {{"pads", ints({2, 2})}, {"mode", text("reflect")}}, {{1, 2, 3}});
+  auto p = runOne(OpKind::Pad, {{3}}, {7}, {{"pads", numbersAttr({2, 2})}, {"mode", textAttr("reflect")}}, {{1, 2, 3}});
   CHECK(p == (std::vector<float>{3, 2, 1, 2, 3, 2, 1}));
   auto m = runOne(OpKind::MaxPool, {{1, 1, 1, 3}}, {1, 1, 1, 2},
-                  {{"kernel_shape", ints({1, 2})}, {"strides", ints({1, 2})}, {"pads", ints({0, 1, 0, 1})}, {"ceil_mode", ints({1})}}, {{1, 2, 3}});
+                  {{"kernel_shape", numbersAttr({1, 2})}, {"strides", numbersAttr({1, 2})}, {"pads", numbersAttr({0, 1, 0, 1})}, {"ceil_mode", numbersAttr({1})}}, {{1, 2, 3}});
   CHECK(m == (std::vector<float>{1, 3}));
 }
 
@@ -65,29 +53,29 @@ TEST_CASE(conv_kernels_refuse_inconsistent_graphs) {
   CHECK_THROWS_CODE(runOne(OpKind::Conv2D, {{1, 3, 5, 5}, {2, 2, 3, 3}}, {1, 2, 3, 3}, {}), Shape);         // channels
   CHECK_THROWS_CODE(runOne(OpKind::Conv2D, {{1, 3, 5, 5}, {2, 3, 3, 3}}, {1, 2, 5, 5}, {}), Shape);         // planned output
   CHECK_THROWS_CODE(runOne(OpKind::Conv2D, {{1, 3, 5, 5}, {2, 3, 3, 3}, {3}}, {1, 2, 3, 3}, {}), Shape);    // bias
-  CHECK_THROWS_CODE(runOne(OpKind::Conv2D, {{1, 4, 5, 5}, {3, 2, 3, 3}}, {1, 3, 3, 3}, {{"group", ints({2})}}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Conv2D, {{1, 3, 5, 5}, {2, 3, 3, 3}}, {1, 2, 3, 3}, {{"pads", ints({1, 1})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Conv2D, {{1, 4, 5, 5}, {3, 2, 3, 3}}, {1, 3, 3, 3}, {{"group", numbersAttr({2})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Conv2D, {{1, 3, 5, 5}, {2, 3, 3, 3}}, {1, 2, 3, 3}, {{"pads", numbersAttr({1, 1})}}), Shape);
   CHECK_THROWS_CODE(runOne(OpKind::ConvTranspose2D, {{1, 3, 2, 2}, {3, 2, 3, 3}}, {1, 2, 5, 5}, {}), Shape);
 }
 
 TEST_CASE(pool_resize_pad_norm_kernels_refuse_inconsistent_graphs) {
-  const std::map<std::string, Attr> k2{{"kernel_shape", ints({2, 2})}};
+  const std::map<std::string, Attr> k2{{"kernel_shape", numbersAttr({2, 2})}};
   CHECK_THROWS_CODE(runOne(OpKind::MaxPool, {{1, 1, 4, 4}}, {1, 1, 4, 4}, k2), Shape);
   CHECK_THROWS_CODE(runOne(OpKind::MaxPool, {{1, 1, 4, 4}}, {1, 1, 3, 3}, {}), Shape);  // no kernel_shape
-  CHECK_THROWS_CODE(runOne(OpKind::AveragePool, {{1, 1, 4, 4}}, {1, 1, 5, 5}, {{"kernel_shape", ints({2, 2})}, {"pads", ints({2, 2, 2, 2})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::AveragePool, {{1, 1, 4, 4}}, {1, 1, 5, 5}, {{"kernel_shape", numbersAttr({2, 2})}, {"pads", numbersAttr({2, 2, 2, 2})}}), Shape);
   CHECK_THROWS_CODE(runOne(OpKind::GlobalAveragePool, {{1, 3, 4, 4}}, {1, 3}, {}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 1, 4, 4}, {{"scales", ints({1, 1, 2})}}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 1, 8, 8}, {{"scales", ints({1, 1, 2, 2})}}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 2, 4, 4}, {{"sizes", ints({1, 2, 4, 4})}, {"mode", text("linear")}}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 1, 4, 4}, {{"scales", ints({1, 1, 2, 2})}, {"mode", text("cubic")}}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Pad, {{2, 3}}, {2, 5}, {{"pads", ints({0, 1, 1})}}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Pad, {{2, 3}}, {2, 9}, {{"pads", ints({0, 3, 0, 3})}, {"mode", text("reflect")}}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::Pad, {{2, 3}}, {2, 4}, {{"pads", ints({0, 1, 0, 1})}}), Shape);  // planned output
+  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 1, 4, 4}, {{"scales", numbersAttr({1, 1, 2})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 1, 8, 8}, {{"scales", numbersAttr({1, 1, 2, 2})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 2, 4, 4}, {{"sizes", numbersAttr({1, 2, 4, 4})}, {"mode", textAttr("linear")}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Resize, {{1, 1, 2, 2}}, {1, 1, 4, 4}, {{"scales", numbersAttr({1, 1, 2, 2})}, {"mode", textAttr("cubic")}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Pad, {{2, 3}}, {2, 5}, {{"pads", numbersAttr({0, 1, 1})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Pad, {{2, 3}}, {2, 9}, {{"pads", numbersAttr({0, 3, 0, 3})}, {"mode", textAttr("reflect")}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::Pad, {{2, 3}}, {2, 4}, {{"pads", numbersAttr({0, 1, 0, 1})}}), Shape);  // planned output
   CHECK_THROWS_CODE(runOne(OpKind::BatchNormalization, {{1, 3, 2, 2}, {3}, {3}, {2}, {3}}, {1, 3, 2, 2}, {}), Shape);
   CHECK_THROWS_CODE(runOne(OpKind::InstanceNormalization, {{1, 3}, {3}, {3}}, {1, 3}, {}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::GroupNormalization, {{1, 6, 2, 2}, {6}, {6}}, {1, 6, 2, 2}, {{"num_groups", ints({4})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::GroupNormalization, {{1, 6, 2, 2}, {6}, {6}}, {1, 6, 2, 2}, {{"num_groups", numbersAttr({4})}}), Shape);
   CHECK_THROWS_CODE(runOne(OpKind::LayerNormalization, {{2, 3}, {2}}, {2, 3}, {}), Shape);
-  CHECK_THROWS_CODE(runOne(OpKind::LayerNormalization, {{2, 3}, {3}}, {2, 3}, {{"axis", ints({2})}}), Shape);
+  CHECK_THROWS_CODE(runOne(OpKind::LayerNormalization, {{2, 3}, {3}}, {2, 3}, {{"axis", numbersAttr({2})}}), Shape);
 }
 
 TEST_MAIN()
