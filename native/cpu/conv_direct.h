@@ -114,6 +114,24 @@ inline DVec activate(const ConvActivation& a, DVec v) {
   return v;
 }
 
+// Weights regrouped per (group, block of `block` output channels): [group][block][tap][channel in
+// block], zeros past the last channel, so a register block reads one tap's weights contiguously.
+// `taps` = input channels per group x kernel taps. (new[], not std::vector: see conv_direct_flat.h.)
+inline std::unique_ptr<float[]> packWeightBlocks(const ConvGeometry& g, const float* w, int64_t taps, int64_t block) {
+  const int64_t mg = g.mg(), mblocks = (mg + block - 1) / block;
+  const size_t len = static_cast<size_t>(g.group * mblocks * taps * block);
+  std::unique_ptr<float[]> packed(new float[len]);
+  std::memset(packed.get(), 0, len * sizeof(float));
+  for (int64_t grp = 0; grp < g.group; ++grp)
+    for (int64_t mb = 0; mb < mblocks; ++mb)
+      for (int64_t i = 0; i < block && mb * block + i < mg; ++i) {
+        const float* src = w + (grp * mg + mb * block + i) * taps;
+        float* dst = packed.get() + (grp * mblocks + mb) * taps * block + i;
+        for (int64_t t = 0; t < taps; ++t) dst[t * block] = src[t];
+      }
+  return packed;
+}
+
 template <int64_t kDMB, int64_t kDU>
 void directConvBlocked(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                        const ConvActivation& act) {
@@ -161,17 +179,7 @@ void directConvBlocked(const ConvGeometry& g, const float* x, const float* w, co
     }
   }
 
-  // Weights regrouped per (group, block of MB output channels): [tap][MB], zeros past the last channel.
-  const size_t wq2Len = static_cast<size_t>(g.group * mblocks * taps * kDMB);
-  const std::unique_ptr<float[]> wq2(new float[wq2Len]);  // (new[], not std::vector: see conv_direct_flat.h)
-  std::memset(wq2.get(), 0, wq2Len * sizeof(float));
-  for (int64_t grp = 0; grp < g.group; ++grp)
-    for (int64_t mb = 0; mb < mblocks; ++mb)
-      for (int64_t i = 0; i < kDMB && mb * kDMB + i < mg; ++i) {
-        const float* src = w + (grp * mg + mb * kDMB + i) * taps;
-        float* dst = wq2.get() + (grp * mblocks + mb) * taps * kDMB + i;
-        for (int64_t t = 0; t < taps; ++t) dst[t * kDMB] = src[t];
-      }
+  const std::unique_ptr<float[]> wq2 = packWeightBlocks(g, w, taps, kDMB);
 
   const int64_t tasks = g.n * g.group * mblocks * g.oh;
   const int64_t khw = g.kh * g.kw;

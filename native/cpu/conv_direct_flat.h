@@ -126,16 +126,7 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
   flatPackInput(g, f, x, xq, nt);
 
   // Weights per (group, block of MB output channels): [ci][tap][MB], zeros past the last channel.
-  const size_t wqLen = static_cast<size_t>(g.group * mblocks * taps * kMB);
-  const std::unique_ptr<float[]> wq(new float[wqLen]);
-  std::memset(wq.get(), 0, wqLen * sizeof(float));
-  for (int64_t grp = 0; grp < g.group; ++grp)
-    for (int64_t mb = 0; mb < mblocks; ++mb)
-      for (int64_t i = 0; i < kMB && mb * kMB + i < mg; ++i) {
-        const float* src = w + (grp * mg + mb * kMB + i) * taps;
-        float* dst = wq.get() + (grp * mblocks + mb) * taps * kMB + i;
-        for (int64_t t = 0; t < taps; ++t) dst[t * kMB] = src[t];
-      }
+  const std::unique_ptr<float[]> wq = packWeightBlocks(g, w, taps, kMB);
 
   // Offset of each tap from its output's flat index.
   const std::unique_ptr<int64_t[]> offsets(new int64_t[static_cast<size_t>(khw)]);
