@@ -11,6 +11,25 @@ function makeFrames(n: number): RgbImage[] {
   return Array.from({ length: n }, (_, i) => (i % 4 === 3 ? squareFrame(96, 64, 0, 0, 0) : squareFrame(96, 64, 10 + i, 20, 16)));
 }
 
+/**
+ * A source of `count` small frames with a face (endless by default) that records how many frames it
+ * produced and whether it was closed (its finally block ran); `frames()` starts a new pass over it.
+ */
+function trackedSource(count = Infinity) {
+  const state = { produced: 0, closed: false };
+  async function* frames() {
+    try {
+      for (let i = 0; i < count; ++i) {
+        ++state.produced;
+        yield squareFrame(48, 32, 5, 5, 10);
+      }
+    } finally {
+      state.closed = true;
+    }
+  }
+  return { state, frames };
+}
+
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const v of it) out.push(v);
@@ -56,27 +75,16 @@ describe('stylizeFrames', () => {
   });
 
   it('keeps memory bounded: the source runs at most a few queues ahead of a slow consumer', async () => {
-    let produced = 0;
-    let closed = false;
-    async function* source() {
-      try {
-        for (let i = 0; i < 120; ++i) {
-          ++produced;
-          yield squareFrame(48, 32, 5, 5, 10);
-        }
-      } finally {
-        closed = true;
-      }
-    }
+    const { state, frames } = trackedSource(120);
     let consumed = 0;
     let maxAhead = 0;
-    for await (const _ of stylizeFrames(source(), { stylizer: new FakeStylizer(), batch: 2, queueSize: 4 })) {
+    for await (const _ of stylizeFrames(frames(), { stylizer: new FakeStylizer(), batch: 2, queueSize: 4 })) {
       ++consumed;
-      maxAhead = Math.max(maxAhead, produced - consumed);
+      maxAhead = Math.max(maxAhead, state.produced - consumed);
       await new Promise((r) => setTimeout(r, 1));
     }
     expect(consumed).toBe(120);
-    expect(closed).toBe(true);
+    expect(state.closed).toBe(true);
     // read-ahead (4) + detect queue (4) + a stylize batch (<= 4 frames) + output queue (4) + one frame in each stage's hands.
     expect(maxAhead).toBeLessThanOrEqual(20);
   });
@@ -97,38 +105,20 @@ describe('stylizeFrames', () => {
   });
 
   it('closes the source when the consumer stops early, and honours maxFrames', async () => {
-    let closed = false;
-    let produced = 0;
-    async function* source() {
-      try {
-        for (;;) {
-          ++produced;
-          yield squareFrame(48, 32, 5, 5, 10);
-        }
-      } finally {
-        closed = true;
-      }
-    }
+    const { state, frames } = trackedSource();
     let n = 0;
-    for await (const _ of stylizeFrames(source(), { stylizer: new FakeStylizer(), queueSize: 2, batch: 1 })) if (++n === 5) break;
-    expect(closed).toBe(true);
-    expect(produced).toBeLessThan(20);
+    for await (const _ of stylizeFrames(frames(), { stylizer: new FakeStylizer(), queueSize: 2, batch: 1 })) if (++n === 5) break;
+    expect(state.closed).toBe(true);
+    expect(state.produced).toBeLessThan(20);
 
-    closed = false;
-    const out = await collect(stylizeFrames(source(), { stylizer: new FakeStylizer(), maxFrames: 7 }));
+    state.closed = false;
+    const out = await collect(stylizeFrames(frames(), { stylizer: new FakeStylizer(), maxFrames: 7 }));
     expect(out).toHaveLength(7);
-    expect(closed).toBe(true);
+    expect(state.closed).toBe(true);
   });
 
   it('rejects with the stylizer error and stops reading the source', async () => {
-    let closed = false;
-    async function* source() {
-      try {
-        for (let i = 0; i < 1000; ++i) yield squareFrame(48, 32, 5, 5, 10);
-      } finally {
-        closed = true;
-      }
-    }
+    const { state, frames } = trackedSource(1000);
     const stylizer = new FakeStylizer();
     const real = stylizer.stylize.bind(stylizer);
     let calls = 0;
@@ -138,14 +128,14 @@ describe('stylizeFrames', () => {
     };
     let got = 0;
     const run = async () => {
-      for await (const _ of stylizeFrames(source(), { stylizer, batch: 1 })) ++got;
+      for await (const _ of stylizeFrames(frames(), { stylizer, batch: 1 })) ++got;
     };
     await expect(run()).rejects.toThrow('engine exploded');
     expect(got).toBeLessThanOrEqual(2);
     // A stylizer returning the wrong number of frames is caught too.
     stylizer.stylize = async () => [];
-    await expect(collect(stylizeFrames(source(), { stylizer, batch: 1 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_INTERNAL' });
-    expect(closed).toBe(true);
+    await expect(collect(stylizeFrames(frames(), { stylizer, batch: 1 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_INTERNAL' });
+    expect(state.closed).toBe(true);
   });
 
   it('rejects with the abort reason when the signal fires', async () => {
@@ -238,14 +228,7 @@ describe('stylizers with steps (align / model / paste)', () => {
   });
 
   it('stops on a failing step with its error and closes the source', async () => {
-    let closed = false;
-    async function* source() {
-      try {
-        for (let i = 0; i < 1000; ++i) yield squareFrame(48, 32, 5, 5, 10);
-      } finally {
-        closed = true;
-      }
-    }
+    const { state, frames } = trackedSource(1000);
     const stylizer = stepFake();
     let calls = 0;
     const model = stylizer.steps.model;
@@ -253,8 +236,8 @@ describe('stylizers with steps (align / model / paste)', () => {
       if (++calls === 3) throw Object.assign(new Error('model step exploded'), { code: 'ERR_FACESTYLE_NATIVE' });
       return model(a);
     };
-    await expect(collect(stylizeFrames(source(), { stylizer, batch: 1 }))).rejects.toThrow('model step exploded');
-    expect(closed).toBe(true);
+    await expect(collect(stylizeFrames(frames(), { stylizer, batch: 1 }))).rejects.toThrow('model step exploded');
+    expect(state.closed).toBe(true);
     // A paste step returning the wrong number of frames is caught too.
     const short = stepFake();
     short.steps.paste = async () => [];
