@@ -17,6 +17,7 @@ import type { PairDataset } from '../lib/train/data.js';
 import { gramMatrix, styleLoss } from '../lib/train/losses.js';
 import { readSafetensors } from '../lib/train/safetensors.js';
 import { Trainer, trainConfig } from '../lib/train/trainer.js';
+import { interruptedAndResumed } from './helpers/train-resume.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -207,16 +208,8 @@ describe('Trainer with a spectral-normalised multi-scale discriminator and style
     expect(tensors.has('dopt.m.d.s1.l0.sn.u')).toBe(false);
     whole.dispose();
 
-    const dir2 = tmp();
-    const first = new Trainer(cfg, data, dir2);
-    await first.train({ until: 2 });
-    await first.saveCheckpoint();
-    first.dispose();
-    const second = new Trainer(cfg, data, dir2);
-    await second.loadCheckpoint(path.join(dir2, 'checkpoint.safetensors'));
-    await second.train();
-    expect([...first.history, ...second.history.slice(2)].map((x) => x.terms)).toEqual(whole.history.map((x) => x.terms));
-    second.dispose();
+    const { history } = await interruptedAndResumed(cfg, data, tmp(), 2);
+    expect(history.map((x) => x.terms)).toEqual(whole.history.map((x) => x.terms));
   });
 });
 

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../lib/graph/tensor.js';
 import type { PairDataset } from '../lib/train/data.js';
 import { type TrainConfig, Trainer, emaDecayAt, trainConfig } from '../lib/train/trainer.js';
+import { interruptedAndResumed } from './helpers/train-resume.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -70,17 +71,9 @@ describe('Trainer', () => {
     const a = whole.history.map((h) => h.loss);
     whole.dispose();
 
-    const dir = tmp();
-    const first = new Trainer(cfg, data, dir);
-    await first.train({ until: 4 });
-    await first.saveCheckpoint();
-    first.dispose();
-    const second = new Trainer(cfg, data, dir);
-    await second.loadCheckpoint(path.join(dir, 'checkpoint.safetensors'));
-    expect(second.step).toBe(4);
-    await second.train();
-    const b = [...first.history.map((h) => h.loss), ...second.history.slice(4).map((h) => h.loss)];
-    second.dispose();
+    const { history, resumedAt } = await interruptedAndResumed(cfg, data, tmp(), 4);
+    expect(resumedAt).toBe(4);
+    const b = history.map((h) => h.loss);
     expect(a).toHaveLength(8);
     expect(b).toEqual(a);
   });
@@ -141,15 +134,7 @@ describe('Trainer', () => {
     // D is trained: its loss on the first step differs from the last (its weights moved).
     expect(h[5].terms.d_real).not.toBe(h[0].terms.d_real);
     whole.dispose();
-    const dir = tmp();
-    const first = new Trainer(cfg, data, dir);
-    await first.train({ until: 3 });
-    await first.saveCheckpoint();
-    first.dispose();
-    const second = new Trainer(cfg, data, dir);
-    await second.loadCheckpoint(path.join(dir, 'checkpoint.safetensors'));
-    await second.train();
-    expect([...first.history, ...second.history.slice(3)].map((x) => x.terms)).toEqual(h.map((x) => x.terms));
-    second.dispose();
+    const { history } = await interruptedAndResumed(cfg, data, tmp(), 3);
+    expect(history.map((x) => x.terms)).toEqual(h.map((x) => x.terms));
   });
 });
