@@ -1,6 +1,5 @@
-// Face crops between uint8 RGB frames and float tensors (see paste_blend.h). The sampling mirrors the
-// WarpAffine kernel (warp.cc): coordinates in double, clamped to +-1e9, bilinear weights and blend in
-// float, border taps resolved per axis.
+// Face crops between uint8 RGB frames and float tensors (see paste_blend.h). The sampling is the
+// WarpAffine kernel's (cpu/bilinear.h, shared with warp.cc).
 #include "cpu/paste_blend.h"
 
 #include <cmath>
@@ -13,43 +12,9 @@ namespace facestyle {
 
 namespace {
 
-// Index of a tap at `i` on an axis of `n` pixels, or -1 for "read the constant" (WarpAffine's rule).
-inline int64_t borderIndex(int64_t i, int64_t n, CropBorder border) {
-  if (i >= 0 && i < n) return i;
-  if (border == CropBorder::Constant) return -1;
-  if (border == CropBorder::Edge || n == 1) return i < 0 ? 0 : n - 1;
-  const int64_t period = 2 * (n - 1);
-  int64_t r = std::llabs(i) % period;
-  if (r >= n) r = period - r;
-  return r;
-}
-
-// A bilinear sample position: the top-left tap and the fractions, as WarpAffine computes them.
-struct Taps {
-  int64_t x0, y0;
-  float tx, ty;
-  bool valid;  // false for NaN coordinates (the sample is then the border constant)
-};
-
-inline Taps tapsAt(double sx, double sy) {
-  Taps t{0, 0, 0.f, 0.f, !(std::isnan(sx) || std::isnan(sy))};
-  if (!t.valid) return t;
-  // Plain comparisons rather than fmin/fmax (library calls here; NaN is already excluded).
-  const double cx = sx < -1e9 ? -1e9 : sx > 1e9 ? 1e9 : sx, cy = sy < -1e9 ? -1e9 : sy > 1e9 ? 1e9 : sy;
-  // floor() by truncation and a step down for negatives: the same values (|c| <= 1e9), without the
-  // libm sequence baseline x86-64 builds emit for std::floor.
-  t.x0 = static_cast<int64_t>(cx);
-  t.y0 = static_cast<int64_t>(cy);
-  if (cx < static_cast<double>(t.x0)) --t.x0;
-  if (cy < static_cast<double>(t.y0)) --t.y0;
-  t.tx = static_cast<float>(cx - static_cast<double>(t.x0));
-  t.ty = static_cast<float>(cy - static_cast<double>(t.y0));
-  return t;
-}
-
-inline float lerp2(float v00, float v01, float v10, float v11, float tx, float ty) {
-  return (1.f - ty) * ((1.f - tx) * v00 + tx * v01) + ty * ((1.f - tx) * v10 + tx * v11);
-}
+using cpu::bilinearBlend;
+using cpu::bilinearTaps;
+using cpu::borderIndex;
 
 // NaN -> 0, like the JS clamp `v > 0 ? (v < 1 ? v : 1) : 0`.
 inline double clamp01(double v) { return v > 0 ? (v < 1 ? v : 1) : 0; }
@@ -75,19 +40,19 @@ void alignCrops(const RgbFrame& frame, const double* cropToImage, int64_t count,
     float* dst = out + (outOffset + k) * 3 * plane;
     for (int64_t oy = 0; oy < size; ++oy)
       for (int64_t ox = 0; ox < size; ++ox) {
-        const Taps t = tapsAt(m[0] * ox + m[1] * oy + m[2], m[3] * ox + m[4] * oy + m[5]);
+        const cpu::BilinearTaps t = bilinearTaps(m[0] * ox + m[1] * oy + m[2], m[3] * ox + m[4] * oy + m[5]);
         float rgb[3] = {0.f, 0.f, 0.f};
         if (t.valid && t.x0 >= 0 && t.y0 >= 0 && t.x0 + 1 < w && t.y0 + 1 < h) {
           // Fast path: all four taps inside the frame.
           const uint8_t* p0 = px + (t.y0 * w + t.x0) * 3;
           const uint8_t* p1 = p0 + w * 3;
-          for (int c = 0; c < 3; ++c) rgb[c] = lerp2(unit[p0[c]], unit[p0[3 + c]], unit[p1[c]], unit[p1[3 + c]], t.tx, t.ty);
+          for (int c = 0; c < 3; ++c) rgb[c] = bilinearBlend(unit[p0[c]], unit[p0[3 + c]], unit[p1[c]], unit[p1[3 + c]], t.tx, t.ty);
         } else if (t.valid) {
           const int64_t ry0 = borderIndex(t.y0, h, border), ry1 = borderIndex(t.y0 + 1, h, border);
           const int64_t rx0 = borderIndex(t.x0, w, border), rx1 = borderIndex(t.x0 + 1, w, border);
           // A tap outside with border 'constant' reads 0 (ry/rx == -1).
           const auto tap = [&](int64_t ry, int64_t rx, int c) { return ry < 0 || rx < 0 ? 0.f : unit[px[(ry * w + rx) * 3 + c]]; };
-          for (int c = 0; c < 3; ++c) rgb[c] = lerp2(tap(ry0, rx0, c), tap(ry0, rx1, c), tap(ry1, rx0, c), tap(ry1, rx1, c), t.tx, t.ty);
+          for (int c = 0; c < 3; ++c) rgb[c] = bilinearBlend(tap(ry0, rx0, c), tap(ry0, rx1, c), tap(ry1, rx0, c), tap(ry1, rx1, c), t.tx, t.ty);
         }
         const int64_t i = oy * size + ox;
         for (int c = 0; c < 3; ++c) dst[c * plane + i] = range == CropRange::Signed ? rgb[c] * 2.f - 1.f : rgb[c];
@@ -120,7 +85,7 @@ void pasteBlend(uint8_t* rgb, int64_t width, int64_t height, const float* crops,
     const double tx = a * p.x0 + b * p.y0 + p.matrix[2], ty = c * p.x0 + d * p.y0 + p.matrix[5];
     for (int64_t oy = 0; oy < p.h; ++oy)
       for (int64_t ox = 0; ox < p.w; ++ox) {
-        const Taps t = tapsAt(a * ox + b * oy + tx, c * ox + d * oy + ty);
+        const cpu::BilinearTaps t = bilinearTaps(a * ox + b * oy + tx, c * ox + d * oy + ty);
         if (!t.valid) continue;  // the mask reads 0 there
         // Outside the crop every tap is 0 (the mask too): nothing to blend.
         if (t.x0 < -1 || t.y0 < -1 || t.x0 >= size || t.y0 >= size) continue;
@@ -131,11 +96,11 @@ void pasteBlend(uint8_t* rgb, int64_t width, int64_t height, const float* crops,
         const auto sample = [&](const float* src, bool convert) {
           if (inside) {  // fast path: all four taps inside the crop
             const float* q = src + i00;
-            if (!convert) return lerp2(q[0], q[1], q[size], q[size + 1], t.tx, t.ty);
-            return lerp2(unit(q[0]), unit(q[1]), unit(q[size]), unit(q[size + 1]), t.tx, t.ty);
+            if (!convert) return bilinearBlend(q[0], q[1], q[size], q[size + 1], t.tx, t.ty);
+            return bilinearBlend(unit(q[0]), unit(q[1]), unit(q[size]), unit(q[size + 1]), t.tx, t.ty);
           }
           const auto tap = [&](bool in, int64_t i) { return in ? (convert ? unit(src[i]) : src[i]) : 0.f; };
-          return lerp2(tap(in00, i00), tap(in01, i00 + 1), tap(in10, i00 + size), tap(in11, i00 + size + 1), t.tx, t.ty);
+          return bilinearBlend(tap(in00, i00), tap(in01, i00 + 1), tap(in10, i00 + size), tap(in11, i00 + size + 1), t.tx, t.ty);
         };
         const double alpha = clamp01(sample(mask, false)) * strength;
         if (!(alpha > 0)) continue;

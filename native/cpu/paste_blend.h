@@ -14,12 +14,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/bilinear.h"
+
 namespace facestyle {
 
 // How crop values are stored: [0,1], or the generator's [-1,1] (v = 2u - 1).
 enum class CropRange { Unit, Signed };
 
-enum class CropBorder { Constant, Reflect, Edge };
+using CropBorder = cpu::SampleBorder;
 
 // An interleaved RGB frame, height x width x 3 bytes.
 struct RgbFrame {

@@ -1,10 +1,9 @@
 // CPU kernel for WarpAffine (see lib/ops/warp.ts for the convention): bilinear sampling at
 // M[n] * (x, y, 1) for each output pixel centre, border taps resolved by constant/reflect/edge.
-// Coordinates are computed in double so large images keep sub-pixel accuracy; the blend is float.
-#include <cmath>
-#include <cstdlib>
+// The sampling itself (tap positions, border rule, blend) is cpu/bilinear.h, shared with paste_blend.cc.
 #include <string>
 
+#include "cpu/bilinear.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -12,18 +11,7 @@ namespace facestyle {
 
 namespace {
 
-enum class Border { Constant, Reflect, Edge };
-
-// Input index of a tap at `i` on an axis of `n` pixels, or -1 for "read the constant".
-inline int64_t borderIndex(int64_t i, int64_t n, Border border) {
-  if (i >= 0 && i < n) return i;
-  if (border == Border::Constant) return -1;
-  if (border == Border::Edge || n == 1) return i < 0 ? 0 : n - 1;
-  const int64_t period = 2 * (n - 1);
-  int64_t r = std::llabs(i) % period;
-  if (r >= n) r = period - r;
-  return r;
-}
+using cpu::SampleBorder;
 
 void warpAffineKernel(KernelContext& ctx) {
   ctx.require(ctx.inputs.size() == 2 && ctx.outputs.size() == 1, "expects inputs X, M and 1 output");
@@ -39,12 +27,12 @@ void warpAffineKernel(KernelContext& ctx) {
   const int64_t oh = ctx.attrs().getInt("out_height", -1), ow = ctx.attrs().getInt("out_width", -1);
   ctx.require(y.shape == Shape{k, c, oh, ow}, "output shape " + shapeToString(y.shape) + " does not match out_height/out_width");
   const std::string borderName = ctx.attrs().getString("border", "constant");
-  Border border;
-  if (borderName == "constant") border = Border::Constant;
-  else if (borderName == "reflect") border = Border::Reflect;
-  else if (borderName == "edge") border = Border::Edge;
+  SampleBorder border;
+  if (borderName == "constant") border = SampleBorder::Constant;
+  else if (borderName == "reflect") border = SampleBorder::Reflect;
+  else if (borderName == "edge") border = SampleBorder::Edge;
   else ctx.fail("unknown border '" + borderName + "' (expected constant, reflect or edge)");
-  ctx.require(border == Border::Constant || (h > 0 && w > 0), "border '" + borderName + "' needs a non-empty input");
+  ctx.require(border == SampleBorder::Constant || (h > 0 && w > 0), "border '" + borderName + "' needs a non-empty input");
   const float value = static_cast<float>(ctx.attrs().getFloat("value", 0.0));
   const float* px = x.data;
   const float* pm = m.data;
@@ -67,14 +55,12 @@ void warpAffineKernel(KernelContext& ctx) {
       const double sy = a3 * ox + a4 * oy + a5;
       // NaN coordinates read the constant; huge ones are clamped so the integer taps stay in range
       // (1e9 pixels outside, every tap is a border tap anyway).
-      if (std::isnan(sx) || std::isnan(sy)) {
+      const cpu::BilinearTaps t = cpu::bilinearTaps(sx, sy);
+      if (!t.valid) {  // NaN coordinates read the constant
         dst[ox] = value;
         continue;
       }
-      const double cx = std::fmin(std::fmax(sx, -1e9), 1e9), cy = std::fmin(std::fmax(sy, -1e9), 1e9);
-      const double fx = std::floor(cx), fy = std::floor(cy);
-      const int64_t x0 = static_cast<int64_t>(fx), y0 = static_cast<int64_t>(fy);
-      const float tx = static_cast<float>(cx - fx), ty = static_cast<float>(cy - fy);
+      const int64_t x0 = t.x0, y0 = t.y0;
       float v00, v01, v10, v11;
       if (x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h) {
         // Fast path: all four taps inside.
@@ -85,7 +71,7 @@ void warpAffineKernel(KernelContext& ctx) {
         v11 = p[w + 1];
       } else {
         auto tap = [&](int64_t iy, int64_t ix) -> float {
-          const int64_t ry = borderIndex(iy, h, border), rx = borderIndex(ix, w, border);
+          const int64_t ry = cpu::borderIndex(iy, h, border), rx = cpu::borderIndex(ix, w, border);
           return ry < 0 || rx < 0 ? value : src[ry * w + rx];
         };
         v00 = tap(y0, x0);
@@ -93,7 +79,7 @@ void warpAffineKernel(KernelContext& ctx) {
         v10 = tap(y0 + 1, x0);
         v11 = tap(y0 + 1, x0 + 1);
       }
-      dst[ox] = (1.f - ty) * ((1.f - tx) * v00 + tx * v01) + ty * ((1.f - tx) * v10 + tx * v11);
+      dst[ox] = cpu::bilinearBlend(v00, v01, v10, v11, t.tx, t.ty);
     }
   }
 }
