@@ -270,10 +270,7 @@ void conv2dFewOutputs(const ConvGeometry& g, const float* x, const float* w, con
       };
       // Output channels in chunks on the mobile pool (a layer of ~0.2M multiply-adds: an OpenMP region's
       // wake-up cost as much as the work).
-      const int team = threads > 1 && mg * K * P > 65536 ? threads : 1;
-      const int64_t chunks = std::min<int64_t>(mg, int64_t(team) * 4);
-      auto chunk = [&](int64_t c) { channels(mg * c / chunks, mg * (c + 1) / chunks); };
-      if (chunks > 0) mobileParallelFor(chunks, team, chunk);
+      mobileParallelRanges(mg, threads > 1 && mg * K * P > 65536 ? threads : 1, 4, channels);
     }
 }
 

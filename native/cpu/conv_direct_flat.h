@@ -70,12 +70,10 @@ inline void flatPackInput(const ConvGeometry& g, const FlatLayout& f, const floa
   // Jobs in chunks on the mobile pool (mobile_pool.h: no OpenMP wake-up and barrier per layer); a
   // padded-row buffer per chunk (a bad_alloc is rethrown by the pool to the caller).
   const int64_t rowLen = sw > 1 ? span : 1;
-  const int nt = threads > 1 && jobs * f.plane * sw > 65536 ? threads : 1;
-  const int64_t chunks = std::min<int64_t>(jobs, int64_t(nt) * 4);
-  auto chunk = [&](int64_t k) {
+  auto jobRange = [&](int64_t job0, int64_t jobEnd) {
     const std::unique_ptr<float[]> rowBuf(new float[static_cast<size_t>(rowLen)]);
     float* const row = rowBuf.get();
-    for (int64_t job = jobs * k / chunks, jobEnd = jobs * (k + 1) / chunks; job < jobEnd; ++job) {
+    for (int64_t job = job0; job < jobEnd; ++job) {
       const int64_t py = job % v.sh, pl = job / v.sh;
       const float* src = x + pl * g.h * g.w;
       float* dst = xq + pl * f.chan + py * sw * f.plane;  // phase (py, px) at dst + px * plane
@@ -108,7 +106,7 @@ inline void flatPackInput(const ConvGeometry& g, const FlatLayout& f, const floa
       }
     }
   };
-  if (chunks > 0) mobileParallelFor(chunks, nt, chunk);
+  mobileParallelRanges(jobs, threads > 1 && jobs * f.plane * sw > 65536 ? threads : 1, 4, jobRange);
 }
 
 // KT: taps per channel known at compile time (9 for 3x3, so the tap loop unrolls), 0 = any.
@@ -154,10 +152,8 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
   // Contiguous runs of tasks on the mobile pool (mobile_pool.h), 8 per thread, claimed one at a time:
   // no OpenMP wake-up and barrier per layer, and a late helper takes fewer runs instead of holding the
   // layer up.
-  const int team = parallel ? nt : 1;
-  const int64_t runs = std::min<int64_t>(tasks, int64_t(team) * 8);
-  auto run = [&](int64_t r) {
-    for (int64_t t = tasks * r / runs, tEnd = tasks * (r + 1) / runs; t < tEnd; ++t) {
+  auto run = [&](int64_t t0, int64_t tEnd) {
+    for (int64_t t = t0; t < tEnd; ++t) {
       // Channel blocks innermost: consecutive tasks read the same input while it is in cache.
       const int64_t mb = t % mblocks, qb = (t / mblocks) % qblocks, ng = t / (mblocks * qblocks);
       const int64_t grp = ng % g.group, n = ng / g.group;
@@ -216,7 +212,7 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
       }
     }
   };
-  if (runs > 0) mobileParallelFor(runs, team, run);
+  mobileParallelRanges(tasks, parallel ? nt : 1, 8, run);
 }
 
 template <int64_t kMB, int64_t kU>

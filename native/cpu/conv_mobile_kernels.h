@@ -80,9 +80,7 @@ void runChunks(int64_t tasks, int64_t ns, int threads, Body body) {
   if (tasks <= 0) return;
   const int nt = static_cast<int>(std::min<int64_t>(std::max(threads, 1), tasks));
   if (nt <= 1 || ns < kMinParallelNs) return body(int64_t(0), tasks);
-  const int64_t chunks = std::min<int64_t>(tasks, int64_t(nt) * 4);
-  auto chunk = [&](int64_t k) { body(tasks * k / chunks, tasks * (k + 1) / chunks); };
-  mobileParallelFor(chunks, nt, chunk);  // rethrows an exception (a scratch allocation) after the chunks
+  mobileParallelRanges(tasks, nt, 4, body);  // rethrows an exception (a scratch allocation) after the chunks
 }
 
 // ---- pointwise ----

@@ -181,10 +181,8 @@ void upConvBlocked(const ConvGeometry& g, const float* x, const float* w, const 
   const bool parallel = nt > 1 && tasks > 1 && g.n * g.group * qblocks * mblocks * kCols * kMB * 4 * cg > (int64_t(1) << 20);
   // Contiguous runs of tasks on the mobile pool (mobile_pool.h), 8 per thread, claimed one at a time
   // (no OpenMP wake-up and barrier per layer).
-  const int team = parallel ? nt : 1;
-  const int64_t runs = std::min<int64_t>(tasks, int64_t(team) * 8);
-  auto run = [&](int64_t r) {
-    for (int64_t t = tasks * r / runs, tEnd = tasks * (r + 1) / runs; t < tEnd; ++t) {
+  auto run = [&](int64_t t0, int64_t tEnd) {
+    for (int64_t t = t0; t < tEnd; ++t) {
       // Channel blocks innermost: consecutive tasks read the same input chunk while it is in cache.
       const int64_t mb = t % mblocks, chunk = (t / mblocks) % chunks, ng = t / (mblocks * chunks);
       const int64_t qbEnd = chunk == chunks - 1 ? qblocks : (chunk + 1) * chunkBlocks;
@@ -194,7 +192,7 @@ void upConvBlocked(const ConvGeometry& g, const float* x, const float* w, const 
       }
     }
   };
-  if (runs > 0) mobileParallelFor(runs, team, run);
+  mobileParallelRanges(tasks, parallel ? nt : 1, 8, run);
 
   // The output_padding margin: bottom rows, then right columns of the covered rows (act(bias + Z)).
   const int64_t rowsCovered = std::max<int64_t>(0, std::min(g.oh, 2 * g.h - v.pt));

@@ -184,10 +184,8 @@ inline void winogradConvAll(const ConvGeometry& g, const float* x, const float* 
     float* yn = y + n * M * g.oh * g.ow;
     float* xs = convScratch(0, static_cast<size_t>(C * chanLen));
     // Channels in chunks on the mobile pool (mobile_pool.h: no OpenMP wake-up and barrier per layer).
-    const int packTeam = nt > 1 && C * chanLen > 65536 ? nt : 1;
-    const int64_t packChunks = std::min<int64_t>(C, int64_t(packTeam) * 4);
-    auto pack = [&](int64_t k) {
-      for (int64_t c = C * k / packChunks, cEnd = C * (k + 1) / packChunks; c < cEnd; ++c)
+    auto pack = [&](int64_t c0, int64_t cEnd) {
+      for (int64_t c = c0; c < cEnd; ++c)
         for (int64_t r = 0; r < rowsP; ++r) {
           const int64_t iy = r - v.pt;
           for (int64_t p = 0; p < 4; ++p) {
@@ -207,7 +205,7 @@ inline void winogradConvAll(const ConvGeometry& g, const float* x, const float* 
           }
         }
     };
-    if (packChunks > 0) mobileParallelFor(packChunks, packTeam, pack);
+    mobileParallelRanges(C, nt > 1 && C * chanLen > 65536 ? nt : 1, 4, pack);
 
     // Chunks of whole tile rows: at least one per thread, each small enough that V and M stay in L2.
     const int64_t bytesPerTile = 36 * (C + Mp) * int64_t(sizeof(float));

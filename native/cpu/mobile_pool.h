@@ -14,6 +14,7 @@
 // worker that wakes after the caller took the last chunk finds nothing and goes back to sleep;
 // between jobs it polls for at most 20 us (yielding the core), then sleeps.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace facestyle::cpu {
@@ -28,6 +29,17 @@ void mobileParallel(int64_t chunks, int threads, void (*fn)(void*, int64_t), voi
 template <typename Body>
 void mobileParallelFor(int64_t chunks, int threads, Body& body) {
   mobileParallel(chunks, threads, [](void* c, int64_t k) { (*static_cast<Body*>(c))(k); }, &body);
+}
+
+// Runs body(begin, end) over [0, n) split into min(n, threads * perThread) contiguous ranges of about
+// equal size, each claimed as one chunk of mobileParallel: several per thread, so a helper that wakes
+// late takes fewer ranges instead of holding the caller up.
+template <typename Body>
+void mobileParallelRanges(int64_t n, int threads, int64_t perThread, Body body) {
+  if (n <= 0) return;
+  const int64_t chunks = std::min<int64_t>(n, int64_t(threads < 1 ? 1 : threads) * perThread);
+  auto chunk = [&](int64_t k) { body(n * k / chunks, n * (k + 1) / chunks); };
+  mobileParallelFor(chunks, threads, chunk);
 }
 
 }  // namespace facestyle::cpu
