@@ -10,10 +10,7 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+#include "cpu/omp_for.h"
 #include "facestyle/kernel.h"
 
 namespace facestyle::cpu {
@@ -23,23 +20,23 @@ constexpr int64_t kParallelMinElements = 1 << 15;
 
 // Requires between minIn and maxIn inputs (the first minIn present) and exactly nOut outputs.
 inline void requireArity(const KernelContext& ctx, size_t minIn, size_t maxIn, size_t nOut) {
-  ctx.require(ctx.inputs.size() >= minIn && ctx.inputs.size() <= maxIn,
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() >= minIn && ctx.inputs.size() <= maxIn,
               "expected " + (minIn == maxIn ? std::to_string(minIn) : std::to_string(minIn) + " to " + std::to_string(maxIn)) +
                   " inputs but received " + std::to_string(ctx.inputs.size()));
   // An omitted input has no data and an empty shape; an empty tensor may also have no data.
   for (size_t i = 0; i < minIn; ++i) {
     const Tensor& t = ctx.inputs[i];
-    ctx.require(t.data != nullptr || (!t.shape.empty() && shapeElements(t.shape) == 0),
+    FACESTYLE_REQUIRE(ctx, t.data != nullptr || (!t.shape.empty() && shapeElements(t.shape) == 0),
                 "input " + std::to_string(i) + " is required but missing");
   }
-  ctx.require(ctx.outputs.size() == nOut,
+  FACESTYLE_REQUIRE(ctx, ctx.outputs.size() == nOut,
               "expected " + std::to_string(nOut) + " outputs but received " + std::to_string(ctx.outputs.size()));
 }
 
 // Normalises axis into [0, rank), or fails naming the node.
 inline int normalizeAxis(const KernelContext& ctx, int64_t axis, int rank, const char* what = "axis") {
   int64_t a = axis < 0 ? axis + rank : axis;
-  ctx.require(a >= 0 && a < rank, std::string("expected ") + what + " in [" + std::to_string(-rank) + ", " +
+  FACESTYLE_REQUIRE(ctx, a >= 0 && a < rank, std::string("expected ") + what + " in [" + std::to_string(-rank) + ", " +
                                       std::to_string(rank - 1) + "] but received " + std::to_string(axis));
   return static_cast<int>(a);
 }
@@ -124,34 +121,30 @@ void forEachRow(const StridedWalk& w, int threads, RowFn row) {
     }
     return;
   }
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-    int64_t begin = 0, end = rows;
-#ifdef _OPENMP
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    begin = rows * t / nt;
-    end = rows * (t + 1) / nt;
-#endif
-    if (begin < end) {
-      std::vector<int64_t> idx(rank, 0);
-      int64_t off[N] = {};
-      int64_t r = begin;
+  // Rows [begin, end), one odometer.
+  auto walk = [&](int64_t begin, int64_t end) {
+    if (begin >= end) return;
+    std::vector<int64_t> idx(rank, 0);
+    int64_t off[N] = {};
+    int64_t r = begin;
+    for (int axis = rank - 2; axis >= 0; --axis) {
+      idx[axis] = r % w.dims[axis];
+      r /= w.dims[axis];
+      for (size_t t = 0; t < N; ++t) off[t] += idx[axis] * w.strides[t][axis];
+    }
+    for (int64_t rr = begin; rr < end; ++rr) {
+      row(rr * inner, off, inner);
       for (int axis = rank - 2; axis >= 0; --axis) {
-        idx[axis] = r % w.dims[axis];
-        r /= w.dims[axis];
-        for (size_t t = 0; t < N; ++t) off[t] += idx[axis] * w.strides[t][axis];
-      }
-      for (int64_t rr = begin; rr < end; ++rr) {
-        row(rr * inner, off, inner);
-        for (int axis = rank - 2; axis >= 0; --axis) {
-          for (size_t t = 0; t < N; ++t) off[t] += w.strides[t][axis];
-          if (++idx[axis] < w.dims[axis]) break;
-          for (size_t t = 0; t < N; ++t) off[t] -= w.strides[t][axis] * w.dims[axis];
-          idx[axis] = 0;
-        }
+        for (size_t t = 0; t < N; ++t) off[t] += w.strides[t][axis];
+        if (++idx[axis] < w.dims[axis]) break;
+        for (size_t t = 0; t < N; ++t) off[t] -= w.strides[t][axis] * w.dims[axis];
+        idx[axis] = 0;
       }
     }
-  }
+  };
+  // One contiguous block per thread; no OpenMP region at all when serial (cpu/omp_for.h says why).
+  if (!parallel) return walk(0, rows);
+  ompFor(threads, threads, true, [&](int64_t t) { walk(rows * t / threads, rows * (t + 1) / threads); });
 }
 
 // Calls fn(outIndex, aIndex, bIndex) for every output element, in order, on one thread (for
@@ -187,15 +180,14 @@ inline void stridedCopy(float* out, const Shape& outShape, const float* in, int6
       const float* src = in + base + off[0];
       constexpr int64_t T = 32;
       const int64_t tileRows = (R + T - 1) / T;
-#pragma omp parallel for num_threads(threads) if (R * C >= kParallelMinElements && threads > 1 && tileRows > 1)
-      for (int64_t ti = 0; ti < tileRows; ++ti) {
+      ompFor(tileRows, threads, R * C >= kParallelMinElements, [&](int64_t ti) {
         const int64_t i0 = ti * T, i1 = std::min(R, i0 + T);
         for (int64_t j0 = 0; j0 < C; j0 += T) {
           const int64_t j1 = std::min(C, j0 + T);
           for (int64_t i = i0; i < i1; ++i)
             for (int64_t j = j0; j < j1; ++j) dst[i * C + j] = src[i + j * cs];
         }
-      }
+      });
     });
     return;
   }

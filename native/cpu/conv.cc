@@ -179,8 +179,7 @@ void fillBias(float* y, const float* bias, int64_t planes, int64_t planeStride, 
 void im2colTile(const ConvGeometry& g, const float* xg, int64_t p0, int64_t p1, float* col, int threads) {
   const Window2D& v = g.win;
   const int64_t len = p1 - p0, rows = g.cg() * g.kh * g.kw;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && rows * len > 65536)
-  for (int64_t k = 0; k < rows; ++k) {
+  ompFor(rows, threads, rows * len > 65536, [&](int64_t k) {
     const int64_t ci = k / (g.kh * g.kw), ky = (k / g.kw) % g.kh, kx = k % g.kw;
     const float* xp = xg + ci * g.h * g.w;
     const int64_t yoff = ky * v.dh - v.pt, xoff = kx * v.dw - v.pl;
@@ -204,7 +203,7 @@ void im2colTile(const ConvGeometry& g, const float* xg, int64_t p0, int64_t p1, 
       }
       p += ox1 - ox0;
     }
-  }
+  });
 }
 
 // Layers with a kernel larger than 1x1 run on the direct flat phase-plane kernel (conv_direct_flat.h);
@@ -288,7 +287,11 @@ float* convScratch(int slot, size_t floats) {
 void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int threads) {
   // One plain loop per kind (the switch outside the loop), so that the compiler vectorises them.
   auto sweep = [&](auto f) {
-#pragma omp parallel for num_threads(threads) if (threads > 1 && n > 65536)
+    if (threads < 2 || n <= 65536) {  // no OpenMP region at all (cpu/omp_for.h says why)
+      for (int64_t i = 0; i < n; ++i) y[i] = f(y[i]);
+      return;
+    }
+#pragma omp parallel for num_threads(threads)
     for (int64_t i = 0; i < n; ++i) y[i] = f(y[i]);
   };
   const float alpha = act.alpha, lo = act.lo, hi = act.hi;
@@ -568,7 +571,7 @@ cpu::ConvActivation fusedActivation(KernelContext& ctx) {
 
 template <bool Transposed>
 void convKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() >= 2 && ctx.inputs.size() <= 4 && ctx.outputs.size() == 1, "expects 2 to 4 inputs (X, W, B, Z) and 1 output");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() >= 2 && ctx.inputs.size() <= 4 && ctx.outputs.size() == 1, "expects 2 to 4 inputs (X, W, B, Z) and 1 output");
   const Tensor &x = ctx.in(0), &w = ctx.in(1);
   const bool hasBias = ctx.hasInput(2);
   cpu::ConvGeometry g;
@@ -580,12 +583,12 @@ void convKernel(KernelContext& ctx) {
   }
   Tensor& y = ctx.out(0);
   const Shape expected{g.n, g.m, g.oh, g.ow};
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
   const float* bias = hasBias ? ctx.in(2).data : nullptr;
   // Z: the residual input the fuseResidualAdd pass gave the conv (an Add of a tensor of Y's shape).
   const float* z = nullptr;
   if (ctx.hasInput(3)) {
-    ctx.require(ctx.in(3).shape == expected, "expected residual input Z of shape " + shapeToString(expected) + " but received " +
+    FACESTYLE_REQUIRE(ctx, ctx.in(3).shape == expected, "expected residual input Z of shape " + shapeToString(expected) + " but received " +
                                                   shapeToString(ctx.in(3).shape));
     z = ctx.in(3).data;
   }

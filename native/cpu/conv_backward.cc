@@ -21,19 +21,19 @@ struct ConvGeometry {
 };
 
 ConvGeometry geometry(KernelContext& ctx, const Shape& x, const Shape& wshape, const Shape& dy) {
-  ctx.require(x.size() == 4 && wshape.size() == 4 && dy.size() == 4, "expects rank-4 X, W and dY");
+  FACESTYLE_REQUIRE(ctx, x.size() == 4 && wshape.size() == 4 && dy.size() == 4, "expects rank-4 X, W and dY");
   const Attrs& a = ctx.attrs();
   auto strides = a.getInts("strides", {1, 1});
   auto pads = a.getInts("pads", {0, 0, 0, 0});
   auto dil = a.getInts("dilations", {1, 1});
-  ctx.require(strides.size() == 2 && pads.size() == 4 && dil.size() == 2, "expects 2 strides, 4 pads and 2 dilations");
+  FACESTYLE_REQUIRE(ctx, strides.size() == 2 && pads.size() == 4 && dil.size() == 2, "expects 2 strides, 4 pads and 2 dilations");
   ConvGeometry g{x[0], x[1], x[2], x[3], wshape[0], wshape[1], wshape[2], wshape[3], dy[2], dy[3],
                  strides[0], strides[1], pads[0], pads[1], dil[0], dil[1], a.getInt("group", 1)};
-  ctx.require(g.group >= 1 && g.c == g.cg * g.group && g.m % g.group == 0 && dy[0] == g.n && dy[1] == g.m,
+  FACESTYLE_REQUIRE(ctx, g.group >= 1 && g.c == g.cg * g.group && g.m % g.group == 0 && dy[0] == g.n && dy[1] == g.m,
               "X " + shapeToString(x) + ", W " + shapeToString(wshape) + " and dY " + shapeToString(dy) + " do not match");
   const int64_t oh = (g.h + pads[0] + pads[2] - g.dh * (g.kh - 1) - 1) / g.sh + 1;
   const int64_t ow = (g.w + pads[1] + pads[3] - g.dw * (g.kw - 1) - 1) / g.sw + 1;
-  ctx.require(oh == g.oh && ow == g.ow, "dY " + shapeToString(dy) + " is not the output size of this convolution");
+  FACESTYLE_REQUIRE(ctx, oh == g.oh && ow == g.ow, "dY " + shapeToString(dy) + " is not the output size of this convolution");
   return g;
 }
 
@@ -117,7 +117,7 @@ void conv2DBackpropFilterKernel(KernelContext& ctx) {
 void conv2DBackpropBiasKernel(KernelContext& ctx) {
   const Tensor& dy = ctx.in(0);
   Tensor& db = ctx.out(0);
-  ctx.require(dy.rank() >= 2 && db.rank() == 1 && db.shape[0] == dy.shape[1], "expects dY [N,M,...] and dB [M]");
+  FACESTYLE_REQUIRE(ctx, dy.rank() >= 2 && db.rank() == 1 && db.shape[0] == dy.shape[1], "expects dY [N,M,...] and dB [M]");
   const int64_t n = dy.shape[0], m = dy.shape[1], inner = m ? dy.size() / (n * m) : 0;
   for (int64_t j = 0; j < m; ++j) {
     double acc = 0;

@@ -48,7 +48,7 @@ void binaryKernel(KernelContext& ctx) {
     int64_t d = y.shape[rank - i];
     ok = (da == d || da == 1) && (db == d || db == 1) && (d == std::max(da, db) || da == 0 || db == 0);
   }
-  ctx.require(ok, "expected the output to be the broadcast of " + shapeToString(a.shape) + " and " + shapeToString(b.shape) +
+  FACESTYLE_REQUIRE(ctx, ok, "expected the output to be the broadcast of " + shapeToString(a.shape) + " and " + shapeToString(b.shape) +
                       " but it is " + shapeToString(y.shape));
   const float *pa = a.data, *pb = b.data;
   float* py = y.data;
@@ -74,14 +74,13 @@ void unaryKernel(KernelContext& ctx) {
   cpu::requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.shape == y.shape, "expected the output shape to equal the input shape " + shapeToString(x.shape) +
+  FACESTYLE_REQUIRE(ctx, x.shape == y.shape, "expected the output shape to equal the input shape " + shapeToString(x.shape) +
                                       " but received " + shapeToString(y.shape));
   const F f(ctx.attrs());
   const int64_t n = x.size();
   const float* px = x.data;
   float* py = y.data;
-#pragma omp parallel for num_threads(ctx.threads) if (n >= cpu::kParallelMinElements)
-  for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
+  cpu::ompFor(n, ctx.threads, n >= cpu::kParallelMinElements, [&](int64_t i) { py[i] = f(px[i]); });
 }
 
 struct ReluF { explicit ReluF(const Attrs&) {} float operator()(float x) const { return cpu::relu(x); } };
@@ -108,7 +107,7 @@ void identityKernel(KernelContext& ctx) {
   cpu::requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.size() == y.size(), "expected the output to hold " + std::to_string(x.size()) + " elements but it holds " +
+  FACESTYLE_REQUIRE(ctx, x.size() == y.size(), "expected the output to hold " + std::to_string(x.size()) + " elements but it holds " +
                                         std::to_string(y.size()));
   if (x.data != y.data && x.size()) std::memcpy(y.data, x.data, x.size() * sizeof(float));
 }

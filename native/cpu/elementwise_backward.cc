@@ -16,7 +16,7 @@ template <typename Fn>
 void gradKernel(KernelContext& ctx, Fn fn) {
   const Tensor &dy = ctx.in(0), &s = ctx.in(1);
   Tensor& dx = ctx.out(0);
-  ctx.require(dy.shape == s.shape && dx.shape == dy.shape, "expects dY, the saved tensor and dX of one shape but received " +
+  FACESTYLE_REQUIRE(ctx, dy.shape == s.shape && dx.shape == dy.shape, "expects dY, the saved tensor and dX of one shape but received " +
                                                               shapeToString(dy.shape) + " and " + shapeToString(s.shape));
   const int64_t n = dy.size();
   const float *pd = dy.data, *ps = s.data;
@@ -46,10 +46,10 @@ void absGradKernel(KernelContext& ctx) {
 void reduceSumToKernel(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(y.rank() <= x.rank(), "target shape " + shapeToString(y.shape) + " has a higher rank than X " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, y.rank() <= x.rank(), "target shape " + shapeToString(y.shape) + " has a higher rank than X " + shapeToString(x.shape));
   for (int i = 1; i <= y.rank(); ++i) {
     int64_t d = y.shape[y.rank() - i];
-    ctx.require(d == 1 || d == x.shape[x.rank() - i], "target shape " + shapeToString(y.shape) + " does not broadcast to " + shapeToString(x.shape));
+    FACESTYLE_REQUIRE(ctx, d == 1 || d == x.shape[x.rank() - i], "target shape " + shapeToString(y.shape) + " does not broadcast to " + shapeToString(x.shape));
   }
   std::fill(y.data, y.data + y.size(), 0.f);
   const float* px = x.data;

@@ -16,6 +16,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cpu/broadcast.h"
 #include "cpu/elementwise_math.h"

@@ -18,12 +18,12 @@ void matmulKernel(KernelContext& ctx) {
   cpu::requireArity(ctx, 2, 2, 1);
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
   Tensor& y = ctx.out(0);
-  ctx.require(a.rank() >= 1 && b.rank() >= 1,
+  FACESTYLE_REQUIRE(ctx, a.rank() >= 1 && b.rank() >= 1,
               "expected operands of rank >= 1 but received " + shapeToString(a.shape) + " and " + shapeToString(b.shape));
   // A 1-D A is [1, K] and a 1-D B is [K, 1]; those axes are dropped from the output.
   const int64_t M = a.rank() == 1 ? 1 : a.dim(-2), K = a.dim(-1);
   const int64_t Kb = b.rank() == 1 ? b.dim(0) : b.dim(-2), N = b.rank() == 1 ? 1 : b.dim(-1);
-  ctx.require(K == Kb, "expected A's last dimension to equal B's contracted dimension but received " + shapeToString(a.shape) +
+  FACESTYLE_REQUIRE(ctx, K == Kb, "expected A's last dimension to equal B's contracted dimension but received " + shapeToString(a.shape) +
                            " and " + shapeToString(b.shape));
   const Shape aBatch(a.shape.begin(), a.shape.end() - std::min(a.rank(), 2));
   const Shape bBatch(b.shape.begin(), b.shape.end() - std::min(b.rank(), 2));
@@ -31,14 +31,14 @@ void matmulKernel(KernelContext& ctx) {
   Shape batch(batchRank, 1);
   for (size_t i = 1; i <= batchRank; ++i) {
     const int64_t da = i <= aBatch.size() ? aBatch[aBatch.size() - i] : 1, db = i <= bBatch.size() ? bBatch[bBatch.size() - i] : 1;
-    ctx.require(da == db || da == 1 || db == 1,
+    FACESTYLE_REQUIRE(ctx, da == db || da == 1 || db == 1,
                 "batch dimensions of " + shapeToString(a.shape) + " and " + shapeToString(b.shape) + " do not broadcast");
     batch[batchRank - i] = da == 1 ? db : da;
   }
   Shape expected = batch;
   if (a.rank() > 1) expected.push_back(M);
   if (b.rank() > 1) expected.push_back(N);
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
   if (y.size() == 0) return;
   const int64_t batches = shapeElements(batch);
   const int64_t aCount = shapeElements(aBatch), bCount = shapeElements(bBatch);
@@ -78,13 +78,13 @@ void gemmKernel(KernelContext& ctx) {
   const Attrs& at = ctx.attrs();
   const bool transA = at.getInt("transA", 0) != 0, transB = at.getInt("transB", 0) != 0;
   const float alpha = static_cast<float>(at.getFloat("alpha", 1.0)), beta = static_cast<float>(at.getFloat("beta", 1.0));
-  ctx.require(a.rank() == 2 && b.rank() == 2,
+  FACESTYLE_REQUIRE(ctx, a.rank() == 2 && b.rank() == 2,
               "expected A and B of rank 2 but received " + shapeToString(a.shape) + " and " + shapeToString(b.shape));
   const int64_t M = transA ? a.shape[1] : a.shape[0], K = transA ? a.shape[0] : a.shape[1];
   const int64_t Kb = transB ? b.shape[1] : b.shape[0], N = transB ? b.shape[0] : b.shape[1];
-  ctx.require(K == Kb, "expected op(A) and op(B) to share K but received A " + shapeToString(a.shape) + ", B " + shapeToString(b.shape) +
+  FACESTYLE_REQUIRE(ctx, K == Kb, "expected op(A) and op(B) to share K but received A " + shapeToString(a.shape) + ", B " + shapeToString(b.shape) +
                            " with transA=" + std::to_string(transA) + ", transB=" + std::to_string(transB));
-  ctx.require(y.shape == Shape({M, N}), "expected output shape " + shapeToString({M, N}) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, (y.shape == Shape({M, N})), "expected output shape " + shapeToString({M, N}) + " but received " + shapeToString(y.shape));
   // An omitted C has no data and an empty shape (a scalar C has data).
   const bool hasC = ctx.hasInput(2);
   if (hasC) {
@@ -92,7 +92,7 @@ void gemmKernel(KernelContext& ctx) {
     const Tensor& c = ctx.in(2);
     const int cr = c.rank();
     const int64_t cm = cr == 2 ? c.shape[0] : 1, cn = cr >= 1 ? c.shape[cr - 1] : 1;
-    ctx.require(cr <= 2 && (cm == M || cm == 1) && (cn == N || cn == 1),
+    FACESTYLE_REQUIRE(ctx, cr <= 2 && (cm == M || cm == 1) && (cn == N || cn == 1),
                 "expected C to broadcast to " + shapeToString({M, N}) + " but received " + shapeToString(c.shape));
     if (y.size() == 0) return;
     for (int64_t i = 0; i < M; ++i) {

@@ -12,9 +12,9 @@ namespace facestyle {
 namespace {
 
 void requirePair(KernelContext& ctx) {
-  ctx.require(ctx.in(0).shape == ctx.in(1).shape, "expects prediction and target of one shape but received " +
+  FACESTYLE_REQUIRE(ctx, ctx.in(0).shape == ctx.in(1).shape, "expects prediction and target of one shape but received " +
                                                      shapeToString(ctx.in(0).shape) + " and " + shapeToString(ctx.in(1).shape));
-  ctx.require(ctx.in(0).size() > 0, "expects a non-empty prediction");
+  FACESTYLE_REQUIRE(ctx, ctx.in(0).size() > 0, "expects a non-empty prediction");
 }
 
 // mean f(a - b)
@@ -51,7 +51,7 @@ void lsganLoss(KernelContext& ctx) {
   const Tensor& a = ctx.in(0);
   const double t = ctx.attrs().getFloat("target", 1.0);
   const int64_t n = a.size();
-  ctx.require(n > 0, "expects a non-empty input");
+  FACESTYLE_REQUIRE(ctx, n > 0, "expects a non-empty input");
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += (a.data[i] - t) * (a.data[i] - t);
   ctx.out(0).data[0] = static_cast<float>(sum / double(n));
@@ -72,7 +72,7 @@ const float kYuv[3][3] = {{0.299f, 0.587f, 0.114f}, {-0.14713f, -0.28886f, 0.436
 void colorLoss(KernelContext& ctx) {
   requirePair(ctx);
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
-  ctx.require(a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
+  FACESTYLE_REQUIRE(ctx, a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
   const int64_t n = a.shape[0], hw = a.shape[2] * a.shape[3];
   double sum = 0;
   for (int64_t i = 0; i < n; ++i)
@@ -90,7 +90,7 @@ void colorLoss(KernelContext& ctx) {
 void colorLossGrad(KernelContext& ctx) {
   requirePair(ctx);
   const Tensor &a = ctx.in(0), &b = ctx.in(1), &dl = ctx.in(2);
-  ctx.require(a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
+  FACESTYLE_REQUIRE(ctx, a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
   const int64_t n = a.shape[0], hw = a.shape[2] * a.shape[3];
   const float scale = dl.data[0] / float(n * hw);
   float* da = ctx.out(0).data;
@@ -112,7 +112,7 @@ void unaryLoss(KernelContext& ctx, const char* attr, double fallback, F f) {
   const Tensor& a = ctx.in(0);
   const double t = ctx.attrs().getFloat(attr, fallback);
   const int64_t n = a.size();
-  ctx.require(n > 0, "expects a non-empty input");
+  FACESTYLE_REQUIRE(ctx, n > 0, "expects a non-empty input");
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += f(double(a.data[i]), t);
   ctx.out(0).data[0] = static_cast<float>(sum / double(n));
@@ -147,7 +147,7 @@ void hingeLossGrad(KernelContext& ctx) {
 // mean |horizontal differences| + mean |vertical differences| over NCHW.
 void totalVariationLoss(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() == 4 && x.shape[2] >= 2 && x.shape[3] >= 2, "expects NCHW with H, W >= 2");
+  FACESTYLE_REQUIRE(ctx, x.rank() == 4 && x.shape[2] >= 2 && x.shape[3] >= 2, "expects NCHW with H, W >= 2");
   const int64_t planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3];
   double sx = 0, sy = 0;
   for (int64_t p = 0; p < planes; ++p)
@@ -161,7 +161,7 @@ void totalVariationLoss(KernelContext& ctx) {
 }
 void totalVariationLossGrad(KernelContext& ctx) {
   const Tensor &x = ctx.in(0), &dl = ctx.in(1);
-  ctx.require(x.rank() == 4 && x.shape[2] >= 2 && x.shape[3] >= 2, "expects NCHW with H, W >= 2");
+  FACESTYLE_REQUIRE(ctx, x.rank() == 4 && x.shape[2] >= 2 && x.shape[3] >= 2, "expects NCHW with H, W >= 2");
   const int64_t planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3];
   const float kx = dl.data[0] / float(planes * h * (w - 1)), ky = dl.data[0] / float(planes * (h - 1) * w);
   float* out = ctx.out(0).data;

@@ -17,18 +17,18 @@ namespace {
 
 double epsilonOf(const KernelContext& ctx) {
   const double eps = ctx.attrs().getFloat("epsilon", 1e-5);
-  ctx.require(eps >= 0, "expected epsilon >= 0 but received " + std::to_string(eps));
+  FACESTYLE_REQUIRE(ctx, eps >= 0, "expected epsilon >= 0 but received " + std::to_string(eps));
   return eps;
 }
 
 void requireVector(const KernelContext& ctx, size_t i, int64_t c, const char* what) {
-  ctx.require(ctx.hasInput(i) && ctx.in(i).shape == Shape{c},
+  FACESTYLE_REQUIRE(ctx, (ctx.hasInput(i) && ctx.in(i).shape == Shape{c}),
               std::string("expected ") + what + " of shape [" + std::to_string(c) + "] but received " +
                   (ctx.hasInput(i) ? shapeToString(ctx.in(i).shape) : std::string("none")));
 }
 
 void requireSameOutput(KernelContext& ctx) {
-  ctx.require(ctx.outputs.size() == 1 && ctx.out(0).shape == ctx.in(0).shape,
+  FACESTYLE_REQUIRE(ctx, ctx.outputs.size() == 1 && ctx.out(0).shape == ctx.in(0).shape,
               "expected the output shape to equal the input shape " + shapeToString(ctx.in(0).shape));
 }
 
@@ -55,9 +55,9 @@ int64_t innerSize(const Shape& s, int from) {
 }
 
 void batchNormKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 5, "expects 5 inputs: X, scale, B, input_mean, input_var");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 5, "expects 5 inputs: X, scale, B, input_mean, input_var");
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() >= 2, "expected X of rank >= 2 [N,C,...] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 2, "expected X of rank >= 2 [N,C,...] but received " + shapeToString(x.shape));
   const int64_t c = x.shape[1];
   requireVector(ctx, 1, c, "scale");
   requireVector(ctx, 2, c, "B");
@@ -108,9 +108,9 @@ void normalizeBlocks(KernelContext& ctx, int64_t groups, int64_t count, int64_t 
 }
 
 void instanceNormKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 3, "expects 3 inputs: X, scale, B");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 3, "expects 3 inputs: X, scale, B");
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() >= 3, "expected X of rank >= 3 [N,C,spatial...] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 3, "expected X of rank >= 3 [N,C,spatial...] but received " + shapeToString(x.shape));
   const int64_t c = x.shape[1];
   requireVector(ctx, 1, c, "scale");
   requireVector(ctx, 2, c, "B");
@@ -121,12 +121,12 @@ void instanceNormKernel(KernelContext& ctx) {
 }
 
 void groupNormKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 3, "expects 3 inputs: X, scale, bias");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 3, "expects 3 inputs: X, scale, bias");
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() >= 2, "expected X of rank >= 2 [N,C,...] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 2, "expected X of rank >= 2 [N,C,...] but received " + shapeToString(x.shape));
   const int64_t c = x.shape[1];
   const int64_t groups = ctx.attrs().getInt("num_groups", 0);
-  ctx.require(groups >= 1 && c % groups == 0, "expected num_groups >= 1 dividing the channels " + std::to_string(c) + " but received " + std::to_string(groups));
+  FACESTYLE_REQUIRE(ctx, groups >= 1 && c % groups == 0, "expected num_groups >= 1 dividing the channels " + std::to_string(c) + " but received " + std::to_string(groups));
   requireVector(ctx, 1, c, "scale");
   requireVector(ctx, 2, c, "bias");
   requireSameOutput(ctx);
@@ -143,7 +143,7 @@ std::vector<float> expandTo(const KernelContext& ctx, const Tensor& t, const Sha
     const int64_t d = t.shape[i], e = target[target.size() - t.shape.size() + i];
     ok = d == 1 || d == e;
   }
-  ctx.require(ok, std::string("expected ") + what + " broadcastable to the normalised shape " + shapeToString(target) + " but received " + shapeToString(t.shape));
+  FACESTYLE_REQUIRE(ctx, ok, std::string("expected ") + what + " broadcastable to the normalised shape " + shapeToString(target) + " but received " + shapeToString(t.shape));
   std::vector<float> out(static_cast<size_t>(shapeElements(target)));
   const std::vector<int64_t> strides = cpu::broadcastStrides(t.shape, target.size());
   std::vector<int64_t> idx(target.size(), 0);
@@ -160,13 +160,13 @@ std::vector<float> expandTo(const KernelContext& ctx, const Tensor& t, const Sha
 }
 
 void layerNormKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() >= 2 && ctx.inputs.size() <= 3 && ctx.hasInput(1), "expects inputs X, Scale and optional B");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() >= 2 && ctx.inputs.size() <= 3 && ctx.hasInput(1), "expects inputs X, Scale and optional B");
   const Tensor& x = ctx.in(0);
   const int rank = x.rank();
-  ctx.require(rank >= 1, "expected X of rank >= 1");
+  FACESTYLE_REQUIRE(ctx, rank >= 1, "expected X of rank >= 1");
   int64_t axis = ctx.attrs().getInt("axis", -1);
   if (axis < 0) axis += rank;
-  ctx.require(axis >= 0 && axis < rank, "expected axis in [" + std::to_string(-rank) + ", " + std::to_string(rank - 1) + "]");
+  FACESTYLE_REQUIRE(ctx, axis >= 0 && axis < rank, "expected axis in [" + std::to_string(-rank) + ", " + std::to_string(rank - 1) + "]");
   requireSameOutput(ctx);
   const double eps = epsilonOf(ctx);
   const Shape normalized(x.shape.begin() + axis, x.shape.end());

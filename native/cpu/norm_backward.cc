@@ -12,7 +12,7 @@ namespace {
 
 void instanceNormGradKernel(KernelContext& ctx) {
   const Tensor &dy = ctx.in(0), &x = ctx.in(1), &scale = ctx.in(2);
-  ctx.require(x.rank() >= 3 && dy.shape == x.shape && scale.rank() == 1 && scale.shape[0] == x.shape[1],
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 3 && dy.shape == x.shape && scale.rank() == 1 && scale.shape[0] == x.shape[1],
               "expects dY and X [N,C,...] of one shape and scale [C]");
   const int64_t n = x.shape[0], c = x.shape[1], m = x.size() / (n * c);
   const double eps = ctx.attrs().getFloat("epsilon", 1e-5);

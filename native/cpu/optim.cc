@@ -13,7 +13,7 @@ namespace facestyle {
 namespace {
 
 void requireSame(KernelContext& ctx, const Tensor& a, const Tensor& b, const char* what) {
-  ctx.require(a.shape == b.shape, std::string(what) + " " + shapeToString(b.shape) + " must match the parameter " + shapeToString(a.shape));
+  FACESTYLE_REQUIRE(ctx, a.shape == b.shape, std::string(what) + " " + shapeToString(b.shape) + " must match the parameter " + shapeToString(a.shape));
 }
 
 // Gradient scale from an optional GlobalNormClip output ([scale, norm]); 1 without one.
@@ -28,12 +28,12 @@ void adamUpdateKernel(KernelContext& ctx) {
   requireSame(ctx, w, g, "gradient");
   requireSame(ctx, w, m, "first moment");
   requireSame(ctx, w, v, "second moment");
-  ctx.require(s.size() >= 3, "expects S = [lr, 1-beta1^t, 1-beta2^t]");
+  FACESTYLE_REQUIRE(ctx, s.size() >= 3, "expects S = [lr, 1-beta1^t, 1-beta2^t]");
   const Attrs& a = ctx.attrs();
   const float b1 = float(a.getFloat("beta1", 0.9)), b2 = float(a.getFloat("beta2", 0.999));
   const float eps = float(a.getFloat("epsilon", 1e-8)), wd = float(a.getFloat("weight_decay", 0));
   const float lr = s.data[0], bc1 = s.data[1], bc2 = s.data[2], gs = clipScale(ctx, 5);
-  ctx.require(bc1 > 0.f && bc2 > 0.f, "expects positive bias corrections (step >= 1)");
+  FACESTYLE_REQUIRE(ctx, bc1 > 0.f && bc2 > 0.f, "expects positive bias corrections (step >= 1)");
   const int64_t n = w.size();
   float *pw = ctx.out(0).data, *pm = ctx.out(1).data, *pv = ctx.out(2).data;
 #pragma omp parallel for num_threads(ctx.threads) if (n > 65536)
@@ -53,7 +53,7 @@ void sgdMomentumUpdateKernel(KernelContext& ctx) {
   const Tensor &w = ctx.in(0), &g = ctx.in(1), &vel = ctx.in(2), &s = ctx.in(3);
   requireSame(ctx, w, g, "gradient");
   requireSame(ctx, w, vel, "velocity");
-  ctx.require(s.size() >= 1, "expects S = [lr]");
+  FACESTYLE_REQUIRE(ctx, s.size() >= 1, "expects S = [lr]");
   const float mu = float(ctx.attrs().getFloat("momentum", 0.9)), wd = float(ctx.attrs().getFloat("weight_decay", 0));
   const float lr = s.data[0], gs = clipScale(ctx, 4);
   const int64_t n = w.size();
@@ -69,7 +69,7 @@ void sgdMomentumUpdateKernel(KernelContext& ctx) {
 void emaUpdateKernel(KernelContext& ctx) {
   const Tensor &e = ctx.in(0), &w = ctx.in(1), &d = ctx.in(2);
   requireSame(ctx, e, w, "weights");
-  ctx.require(d.size() >= 1, "expects D = [decay]");
+  FACESTYLE_REQUIRE(ctx, d.size() >= 1, "expects D = [decay]");
   const float decay = d.data[0];
   const int64_t n = e.size();
   float* po = ctx.out(0).data;
@@ -85,7 +85,7 @@ void globalNormClipKernel(KernelContext& ctx) {
   }
   const double norm = std::sqrt(sum), maxNorm = ctx.attrs().getFloat("max_norm", 1.0);
   Tensor& y = ctx.out(0);
-  ctx.require(y.size() == 2, "expects a [2] output");
+  FACESTYLE_REQUIRE(ctx, y.size() == 2, "expects a [2] output");
   y.data[0] = static_cast<float>(std::min(1.0, maxNorm / (norm + 1e-6)));
   y.data[1] = static_cast<float>(norm);
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/omp_for.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -26,7 +27,7 @@ int64_t padSource(PadMode mode, int64_t o, int64_t begin, int64_t kept, int64_t 
 }
 
 void padKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
   const int rank = x.rank();
@@ -38,9 +39,9 @@ void padKernel(KernelContext& ctx) {
   else ctx.fail("expected mode constant|reflect|edge but received '" + m + "'");
   const float value = static_cast<float>(ctx.attrs().getFloat("value", 0.0));
   const std::vector<int64_t> pads = ctx.attrs().getInts("pads", {});
-  ctx.require(pads.size() == size_t(2 * rank), "expected " + std::to_string(2 * rank) + " pads (all begins, then all ends) for input " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, pads.size() == size_t(2 * rank), "expected " + std::to_string(2 * rank) + " pads (all begins, then all ends) for input " + shapeToString(x.shape));
   const int64_t limit = kMaxTensorElements;  // larger pads can never fit a tensor
-  for (int64_t p : pads) ctx.require(p >= -limit && p <= limit, "pad value out of range: " + std::to_string(p));
+  for (int64_t p : pads) FACESTYLE_REQUIRE(ctx, p >= -limit && p <= limit, "pad value out of range: " + std::to_string(p));
   Shape expected(rank);
   std::vector<std::vector<int64_t>> maps(rank);
   std::vector<int64_t> inStride(rank);
@@ -48,17 +49,17 @@ void padKernel(KernelContext& ctx) {
   for (int i = rank - 1; i >= 0; --i) {
     const int64_t begin = pads[i], end = pads[i + rank];
     expected[i] = x.shape[i] + begin + end;
-    ctx.require(expected[i] >= 0, "pads [" + std::to_string(begin) + "," + std::to_string(end) + "] leave axis " + std::to_string(i) + " negative");
+    FACESTYLE_REQUIRE(ctx, expected[i] >= 0, "pads [" + std::to_string(begin) + "," + std::to_string(end) + "] leave axis " + std::to_string(i) + " negative");
     const int64_t cropBegin = -std::min<int64_t>(begin, 0);
     const int64_t kept = x.shape[i] - cropBegin + std::min<int64_t>(end, 0);
     const bool grows = begin > 0 || end > 0;
-    if (grows && mode == PadMode::Edge) ctx.require(kept >= 1, "edge Pad needs a non-empty axis " + std::to_string(i) + " to repeat");
+    if (grows && mode == PadMode::Edge) FACESTYLE_REQUIRE(ctx, kept >= 1, "edge Pad needs a non-empty axis " + std::to_string(i) + " to repeat");
     if (grows && mode == PadMode::Reflect)
-      ctx.require(std::max(begin, end) <= kept - 1, "reflect Pad needs pads < axis length (" + std::to_string(kept) + " on axis " + std::to_string(i) + ")");
+      FACESTYLE_REQUIRE(ctx, (std::max(begin, end) <= kept - 1), "reflect Pad needs pads < axis length (" + std::to_string(kept) + " on axis " + std::to_string(i) + ")");
     inStride[i] = stride;
     stride *= x.shape[i];
   }
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
   if (y.size() == 0) return;
   for (int i = 0; i < rank; ++i) {
     const int64_t cropBegin = -std::min<int64_t>(pads[i], 0);
@@ -82,8 +83,7 @@ void padKernel(KernelContext& ctx) {
   const int64_t midLo = std::min<int64_t>(std::max<int64_t>(pads[rank - 1], 0), inner);
   const int64_t keptLast = x.shape[rank - 1] + std::min<int64_t>(pads[rank - 1], 0) + std::min<int64_t>(pads[2 * rank - 1], 0);
   const int64_t midHi = std::min<int64_t>(inner, midLo + std::max<int64_t>(keptLast, 0));
-#pragma omp parallel for num_threads(ctx.threads) if (rows * inner > 65536)
-  for (int64_t r = 0; r < rows; ++r) {
+  cpu::ompFor(rows, ctx.threads, rows * inner > 65536, [&](int64_t r) {
     int64_t src = 0;
     for (int64_t i = rank - 2, rem = r; i >= 0 && src >= 0; --i) {
       const int64_t s = maps[i][rem % expected[i]];
@@ -93,13 +93,13 @@ void padKernel(KernelContext& ctx) {
     float* out = py + r * inner;
     if (src < 0) {
       std::fill(out, out + inner, value);
-      continue;
+      return;
     }
     // The kept middle of the row is one contiguous copy; only the padded ends go through the map.
     for (int64_t o = 0; o < midLo; ++o) out[o] = last[o] < 0 ? value : px[src + last[o]];
     if (midHi > midLo) std::memcpy(out + midLo, px + src + last[midLo], static_cast<size_t>(midHi - midLo) * sizeof(float));
     for (int64_t o = std::max(midLo, midHi); o < inner; ++o) out[o] = last[o] < 0 ? value : px[src + last[o]];
-  }
+  });
 }
 
 }  // namespace

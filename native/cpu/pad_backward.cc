@@ -17,9 +17,9 @@ void padBackwardKernel(KernelContext& ctx) {
   const int rank = dx.rank();
   auto pads = ctx.attrs().getInts("pads", {});
   const std::string mode = ctx.attrs().getString("mode", "constant");
-  ctx.require(dy.rank() == rank && static_cast<int>(pads.size()) == 2 * rank, "expects 2*rank pads and dY of the input's rank");
+  FACESTYLE_REQUIRE(ctx, dy.rank() == rank && static_cast<int>(pads.size()) == 2 * rank, "expects 2*rank pads and dY of the input's rank");
   for (int a = 0; a < rank; ++a)
-    ctx.require(pads[a] >= 0 && pads[a + rank] >= 0 && dy.shape[a] == dx.shape[a] + pads[a] + pads[a + rank],
+    FACESTYLE_REQUIRE(ctx, pads[a] >= 0 && pads[a + rank] >= 0 && dy.shape[a] == dx.shape[a] + pads[a] + pads[a + rank],
                 "dY " + shapeToString(dy.shape) + " is not the padded shape of " + shapeToString(dx.shape));
   // Source index along each axis for every output index (-1: constant padding).
   std::vector<std::vector<int64_t>> src(rank);

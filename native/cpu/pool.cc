@@ -8,6 +8,7 @@
 
 #include "cpu/conv_kernels.h"
 #include "cpu/mobile_pool.h"
+#include "cpu/omp_for.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -30,14 +31,14 @@ int64_t poolOutput(int64_t input, int64_t padBegin, int64_t padEnd, int64_t kern
 }
 
 PoolGeometry poolGeometry(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() == 4, "expected X [N,C,H,W] of rank 4 but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() == 4, "expected X [N,C,H,W] of rank 4 but received " + shapeToString(x.shape));
   const std::vector<int64_t> k = ctx.attrs().getInts("kernel_shape", {});
-  ctx.require(k.size() == 2 && k[0] >= 1 && k[1] >= 1 && k[0] <= (1 << 30) && k[1] <= (1 << 30),
+  FACESTYLE_REQUIRE(ctx, k.size() == 2 && k[0] >= 1 && k[1] >= 1 && k[0] <= (1 << 30) && k[1] <= (1 << 30),
               "expected kernel_shape of 2 positive integers");
   const int64_t ceilMode = ctx.attrs().getInt("ceil_mode", 0);
-  ctx.require(ceilMode == 0 || ceilMode == 1, "expected ceil_mode 0 or 1 but received " + std::to_string(ceilMode));
+  FACESTYLE_REQUIRE(ctx, ceilMode == 0 || ceilMode == 1, "expected ceil_mode 0 or 1 but received " + std::to_string(ceilMode));
   PoolGeometry g;
   try {
     g.win = cpu::parseWindow2D(ctx.attrs());
@@ -45,14 +46,14 @@ PoolGeometry poolGeometry(KernelContext& ctx) {
     ctx.fail(e.what());
   }
   const cpu::Window2D& v = g.win;
-  ctx.require(v.pt < k[0] && v.pb < k[0] && v.pl < k[1] && v.pr < k[1], "expected pads smaller than kernel_shape");
+  FACESTYLE_REQUIRE(ctx, v.pt < k[0] && v.pb < k[0] && v.pl < k[1] && v.pr < k[1], "expected pads smaller than kernel_shape");
   g.planes = x.shape[0] * x.shape[1];
   g.h = x.shape[2], g.w = x.shape[3], g.kh = k[0], g.kw = k[1];
   g.oh = poolOutput(g.h, v.pt, v.pb, g.kh, v.sh, v.dh, ceilMode == 1);
   g.ow = poolOutput(g.w, v.pl, v.pr, g.kw, v.sw, v.dw, ceilMode == 1);
-  ctx.require(g.oh > 0 && g.ow > 0, "expected a positive output size but received " + std::to_string(g.oh) + "x" + std::to_string(g.ow));
+  FACESTYLE_REQUIRE(ctx, g.oh > 0 && g.ow > 0, "expected a positive output size but received " + std::to_string(g.oh) + "x" + std::to_string(g.ow));
   const Shape expected{x.shape[0], x.shape[1], g.oh, g.ow};
-  ctx.require(ctx.out(0).shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(ctx.out(0).shape));
+  FACESTYLE_REQUIRE(ctx, ctx.out(0).shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(ctx.out(0).shape));
   return g;
 }
 
@@ -61,8 +62,7 @@ PoolGeometry poolGeometry(KernelContext& ctx) {
 template <typename Fn>
 void forEachWindow(const PoolGeometry& g, int threads, Fn fn) {
   const cpu::Window2D& v = g.win;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && g.planes > 1 && g.planes * g.oh * g.ow * g.kh * g.kw > 32768)
-  for (int64_t p = 0; p < g.planes; ++p)
+  cpu::ompFor(g.planes, threads, g.planes * g.oh * g.ow * g.kh * g.kw > 32768, [&](int64_t p) {
     for (int64_t oy = 0; oy < g.oh; ++oy) {
       int64_t kyLo, kyHi;
       cpu::validRange(oy * v.sh - v.pt, v.dh, g.h, g.kh, kyLo, kyHi);
@@ -72,6 +72,7 @@ void forEachWindow(const PoolGeometry& g, int threads, Fn fn) {
         fn(p, oy, ox, kyLo, kyHi, kxLo, kxHi);
       }
     }
+  });
 }
 
 void maxPoolKernel(KernelContext& ctx) {
@@ -157,22 +158,21 @@ void averagePoolKernel(KernelContext& ctx) {
 
 template <bool Max>
 void globalPoolKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() >= 3, "expected X of rank >= 3 [N,C,spatial...] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 3, "expected X of rank >= 3 [N,C,spatial...] but received " + shapeToString(x.shape));
   Shape expected{x.shape[0], x.shape[1]};
   int64_t area = 1;
   for (int i = 2; i < x.rank(); ++i) {
     expected.push_back(1);
     area *= x.shape[i];
   }
-  ctx.require(area > 0, "expected non-empty spatial dimensions but received " + shapeToString(x.shape));
-  ctx.require(ctx.out(0).shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(ctx.out(0).shape));
+  FACESTYLE_REQUIRE(ctx, area > 0, "expected non-empty spatial dimensions but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, ctx.out(0).shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(ctx.out(0).shape));
   const int64_t planes = x.shape[0] * x.shape[1];
   const float* px = x.data;
   float* py = ctx.out(0).data;
-#pragma omp parallel for num_threads(ctx.threads) if (planes * area > 65536)
-  for (int64_t p = 0; p < planes; ++p) {
+  cpu::ompFor(planes, ctx.threads, planes * area > 65536, [&](int64_t p) {
     const float* v = px + p * area;
     if (Max) {
       float m = v[0];
@@ -190,7 +190,7 @@ void globalPoolKernel(KernelContext& ctx) {
       for (int k = 0; k < 8; ++k) s += part[k];
       py[p] = static_cast<float>(s / double(area));
     }
-  }
+  });
 }
 
 }  // namespace

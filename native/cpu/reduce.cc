@@ -118,7 +118,7 @@ void reduceKernel(KernelContext& ctx) {
   std::vector<char> reduced(rank, axes.empty() ? 1 : 0);
   for (int64_t a : axes) {
     const int axis = cpu::normalizeAxis(ctx, a, rank, "reduce axis");
-    ctx.require(!reduced[axis], "expected distinct axes");
+    FACESTYLE_REQUIRE(ctx, !reduced[axis], "expected distinct axes");
     reduced[axis] = 1;
   }
   Shape expected;
@@ -128,7 +128,7 @@ void reduceKernel(KernelContext& ctx) {
     if (!reduced[i]) expected.push_back(x.shape[i]);
     else if (keep) expected.push_back(1);
   }
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
   if (y.size() == 0) return;
   if (x.size() == 0) {
     // Reducing nothing: the sum is 0, the mean 0/0 = NaN and the max -inf (as NumPy and the reference).
@@ -162,7 +162,7 @@ void softmaxKernel(KernelContext& ctx) {
   cpu::requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.shape == y.shape, "expected the output shape to equal the input shape " + shapeToString(x.shape) +
+  FACESTYLE_REQUIRE(ctx, x.shape == y.shape, "expected the output shape to equal the input shape " + shapeToString(x.shape) +
                                       " but received " + shapeToString(y.shape));
   const int rank = x.rank();
   const int axis = cpu::normalizeAxis(ctx, ctx.attrs().getInt("axis", -1), rank);

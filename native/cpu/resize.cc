@@ -57,14 +57,14 @@ Taps linearTaps(Coordinate mode, int64_t o, float scale, int64_t lengthIn, int64
 }
 
 void resizeKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
   const Attrs& a = ctx.attrs();
   const std::string mode = a.getString("mode", "nearest");
   const std::string coord = a.getString("coordinate_transformation_mode", "half_pixel");
   const std::string nearest = a.getString("nearest_mode", "round_prefer_floor");
-  ctx.require(mode == "nearest" || mode == "linear", "expected mode nearest|linear but received '" + mode + "'");
+  FACESTYLE_REQUIRE(ctx, mode == "nearest" || mode == "linear", "expected mode nearest|linear but received '" + mode + "'");
   Coordinate cm;
   if (coord == "half_pixel") cm = Coordinate::HalfPixel;
   else if (coord == "align_corners") cm = Coordinate::AlignCorners;
@@ -79,36 +79,36 @@ void resizeKernel(KernelContext& ctx) {
   else ctx.fail("expected nearest_mode round_prefer_floor|round_prefer_ceil|floor|ceil but received '" + nearest + "'");
 
   const int rank = x.rank();
-  ctx.require(rank >= 1 && y.rank() == rank, "expected X and Y of the same rank >= 1");
-  for (int i = 0; i < rank; ++i) ctx.require(x.shape[i] >= 1, "expected a non-empty input but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, rank >= 1 && y.rank() == rank, "expected X and Y of the same rank >= 1");
+  for (int i = 0; i < rank; ++i) FACESTYLE_REQUIRE(ctx, x.shape[i] >= 1, "expected a non-empty input but received " + shapeToString(x.shape));
   const std::vector<double> scales = a.getFloats("scales", {});
   const std::vector<int64_t> sizes = a.getInts("sizes", {});
-  ctx.require(scales.empty() != sizes.empty(), "expected exactly one of scales or sizes");
+  FACESTYLE_REQUIRE(ctx, scales.empty() != sizes.empty(), "expected exactly one of scales or sizes");
   std::vector<float> axisScale(rank);
   Shape expected(rank);
   for (int i = 0; i < rank; ++i) {
     const float in = static_cast<float>(x.shape[i]);
     if (!scales.empty()) {
-      ctx.require(scales.size() == size_t(rank), "expected " + std::to_string(rank) + " scales");
-      ctx.require(scales[i] > 0 && scales[i] < 1e9, "expected positive scales");
+      FACESTYLE_REQUIRE(ctx, scales.size() == size_t(rank), "expected " + std::to_string(rank) + " scales");
+      FACESTYLE_REQUIRE(ctx, scales[i] > 0 && scales[i] < 1e9, "expected positive scales");
       axisScale[i] = static_cast<float>(scales[i]);
       expected[i] = static_cast<int64_t>(std::floor(axisScale[i] * in));  // float32 product, as ONNX Runtime
     } else {
-      ctx.require(sizes.size() == size_t(rank), "expected " + std::to_string(rank) + " sizes");
-      ctx.require(sizes[i] >= 1, "expected positive sizes");
+      FACESTYLE_REQUIRE(ctx, sizes.size() == size_t(rank), "expected " + std::to_string(rank) + " sizes");
+      FACESTYLE_REQUIRE(ctx, sizes[i] >= 1, "expected positive sizes");
       expected[i] = sizes[i];
       axisScale[i] = static_cast<float>(sizes[i]) / in;
     }
   }
   for (int i = 0; i < rank; ++i)
-    ctx.require(expected[i] >= 1, "expected every output size >= 1 but received " + shapeToString(expected) + " from " + shapeToString(x.shape));
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
+    FACESTYLE_REQUIRE(ctx, expected[i] >= 1, "expected every output size >= 1 but received " + shapeToString(expected) + " from " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
   const float* px = x.data;
   float* py = y.data;
 
   if (mode == "linear") {
-    ctx.require(rank >= 2, "linear Resize expects X of rank >= 2");
-    for (int i = 0; i < rank - 2; ++i) ctx.require(y.shape[i] == x.shape[i], "linear Resize scales only the last two axes");
+    FACESTYLE_REQUIRE(ctx, rank >= 2, "linear Resize expects X of rank >= 2");
+    for (int i = 0; i < rank - 2; ++i) FACESTYLE_REQUIRE(ctx, y.shape[i] == x.shape[i], "linear Resize scales only the last two axes");
     const int64_t h = x.shape[rank - 2], w = x.shape[rank - 1], oh = y.shape[rank - 2], ow = y.shape[rank - 1];
     const int64_t planes = x.size() / (h * w);
     std::vector<Taps> ys(oh), xs(ow);

@@ -56,7 +56,7 @@ std::vector<Tap> axisTaps(const Attrs& a, int64_t in, int64_t out, double scale)
 void resizeBackwardKernel(KernelContext& ctx) {
   const Tensor& dy = ctx.in(0);
   Tensor& dx = ctx.out(0);
-  ctx.require(dy.rank() == 4 && dx.rank() == 4 && dy.shape[0] == dx.shape[0] && dy.shape[1] == dx.shape[1],
+  FACESTYLE_REQUIRE(ctx, dy.rank() == 4 && dx.rank() == 4 && dy.shape[0] == dx.shape[0] && dy.shape[1] == dx.shape[1],
               "expects NCHW dY and dX resized on H and W only but received " + shapeToString(dy.shape) + " and " + shapeToString(dx.shape));
   const Attrs& a = ctx.attrs();
   auto scales = a.getFloats("scales", {});

@@ -24,12 +24,11 @@ int64_t product(const Shape& s, size_t from, size_t to) {
 void copyRows(float* dst, int64_t dstStride, const float* src, int64_t srcStride, int64_t rows, int64_t len, int threads) {
   if (rows == 0 || len == 0) return;
   const size_t bytes = static_cast<size_t>(len) * sizeof(float);
-#pragma omp parallel for num_threads(threads) if (rows > 1 && rows * len >= cpu::kParallelMinElements)
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dstStride, src + r * srcStride, bytes);
+  cpu::ompFor(rows, threads, rows * len >= cpu::kParallelMinElements, [&](int64_t r) { std::memcpy(dst + r * dstStride, src + r * srcStride, bytes); });
 }
 
 void concatKernel(KernelContext& ctx) {
-  ctx.require(!ctx.inputs.empty() && ctx.inputs.size() <= 64, "expected 1 to 64 inputs but received " + std::to_string(ctx.inputs.size()));
+  FACESTYLE_REQUIRE(ctx, !ctx.inputs.empty() && ctx.inputs.size() <= 64, "expected 1 to 64 inputs but received " + std::to_string(ctx.inputs.size()));
   cpu::requireArity(ctx, ctx.inputs.size(), ctx.inputs.size(), 1);
   Tensor& y = ctx.out(0);
   const Shape& first = ctx.in(0).shape;
@@ -41,11 +40,11 @@ void concatKernel(KernelContext& ctx) {
     const Shape& s = ctx.in(i).shape;
     bool same = static_cast<int>(s.size()) == rank;
     for (int k = 0; same && k < rank; ++k) same = k == axis || s[k] == first[k];
-    ctx.require(same, "expected input " + std::to_string(i) + " to match " + shapeToString(first) + " except on axis " +
+    FACESTYLE_REQUIRE(ctx, same, "expected input " + std::to_string(i) + " to match " + shapeToString(first) + " except on axis " +
                           std::to_string(axis) + " but received " + shapeToString(s));
     expected[axis] += s[axis];
   }
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
   const int64_t outer = product(expected, 0, axis), inner = product(expected, axis + 1, rank);
   const int64_t rowOut = expected[axis] * inner;
   int64_t offset = 0;
@@ -62,14 +61,14 @@ void splitKernel(KernelContext& ctx) {
   const int rank = x.rank();
   const int axis = cpu::normalizeAxis(ctx, ctx.attrs().getInt("axis", 0), rank);
   const std::vector<int64_t> sizes = ctx.attrs().getInts("split", {});
-  ctx.require(!sizes.empty() && sizes.size() == ctx.outputs.size(),
+  FACESTYLE_REQUIRE(ctx, !sizes.empty() && sizes.size() == ctx.outputs.size(),
               "expected one split size per output (" + std::to_string(ctx.outputs.size()) + ") but received " + std::to_string(sizes.size()));
   int64_t total = 0;
   for (int64_t s : sizes) {
-    ctx.require(s >= 0, "expected non-negative split sizes");
+    FACESTYLE_REQUIRE(ctx, s >= 0, "expected non-negative split sizes");
     total += s;
   }
-  ctx.require(total == x.shape[axis], "expected split sizes to sum to " + std::to_string(x.shape[axis]) + " but they sum to " + std::to_string(total));
+  FACESTYLE_REQUIRE(ctx, total == x.shape[axis], "expected split sizes to sum to " + std::to_string(x.shape[axis]) + " but they sum to " + std::to_string(total));
   const int64_t outer = product(x.shape, 0, axis), inner = product(x.shape, axis + 1, rank);
   const int64_t rowIn = x.shape[axis] * inner;
   int64_t offset = 0;
@@ -77,7 +76,7 @@ void splitKernel(KernelContext& ctx) {
     Shape expected = x.shape;
     expected[axis] = sizes[i];
     Tensor& y = ctx.out(i);
-    ctx.require(y.shape == expected, "expected output " + std::to_string(i) + " of shape " + shapeToString(expected) + " but received " +
+    FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output " + std::to_string(i) + " of shape " + shapeToString(expected) + " but received " +
                                          shapeToString(y.shape));
     const int64_t len = sizes[i] * inner;
     copyRows(y.data, len, x.data + offset, rowIn, outer, len, ctx.threads);
@@ -96,7 +95,7 @@ void sliceKernel(KernelContext& ctx) {
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   if (steps.empty()) steps.assign(starts.size(), 1);
-  ctx.require(ends.size() == starts.size() && axes.size() == starts.size() && steps.size() == starts.size(),
+  FACESTYLE_REQUIRE(ctx, ends.size() == starts.size() && axes.size() == starts.size() && steps.size() == starts.size(),
               "expected starts, ends, axes and steps of equal length");
   // Per axis: first index and step in the input; the count is the output dimension.
   std::vector<int64_t> first(rank, 0), step(rank, 1);
@@ -104,10 +103,10 @@ void sliceKernel(KernelContext& ctx) {
   std::vector<char> seen(rank, 0);
   for (size_t i = 0; i < starts.size(); ++i) {
     const int axis = cpu::normalizeAxis(ctx, axes[i], rank, "slice axis");
-    ctx.require(!seen[axis], "expected distinct axes");
+    FACESTYLE_REQUIRE(ctx, !seen[axis], "expected distinct axes");
     seen[axis] = 1;
     const int64_t d = x.shape[axis], s = steps[i];
-    ctx.require(s != 0, "expected non-zero steps");
+    FACESTYLE_REQUIRE(ctx, s != 0, "expected non-zero steps");
     int64_t b = starts[i] < 0 ? starts[i] + d : starts[i];
     int64_t e = ends[i] < 0 ? ends[i] + d : ends[i];
     // Not std::clamp: for an empty axis (d == 0) with a negative step the bounds cross.
@@ -124,7 +123,7 @@ void sliceKernel(KernelContext& ctx) {
     first[axis] = b;
     step[axis] = s;
   }
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
   if (y.size() == 0) return;
   const std::vector<int64_t> xs = cpu::contiguousStrides(x.shape);
   std::vector<int64_t> strides(rank);
@@ -150,7 +149,7 @@ void transposeKernel(KernelContext& ctx) {
     ok = perm[i] >= 0 && perm[i] < rank && !seen[perm[i]];
     if (ok) seen[perm[i]] = 1;
   }
-  ctx.require(ok, "expected perm to be a permutation of 0.." + std::to_string(rank - 1));
+  FACESTYLE_REQUIRE(ctx, ok, "expected perm to be a permutation of 0.." + std::to_string(rank - 1));
   const std::vector<int64_t> xs = cpu::contiguousStrides(x.shape);
   Shape expected(rank);
   std::vector<int64_t> strides(rank);
@@ -158,7 +157,7 @@ void transposeKernel(KernelContext& ctx) {
     expected[i] = x.shape[perm[i]];
     strides[i] = xs[perm[i]];
   }
-  ctx.require(y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but received " + shapeToString(y.shape));
   cpu::stridedCopy(y.data, y.shape, x.data, 0, strides, ctx.threads);
 }
 
@@ -168,7 +167,7 @@ void reshapeCopyKernel(KernelContext& ctx) {
   cpu::requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.size() == y.size(), "expected the output " + shapeToString(y.shape) + " to hold the " + std::to_string(x.size()) +
+  FACESTYLE_REQUIRE(ctx, x.size() == y.size(), "expected the output " + shapeToString(y.shape) + " to hold the " + std::to_string(x.size()) +
                                         " elements of the input " + shapeToString(x.shape));
   const int64_t n = x.size();
   if (n == 0 || x.data == y.data) return;

@@ -43,15 +43,15 @@ ConvGeometry convGeometry(KernelContext& ctx, bool transposed) {
   requireArity(ctx, 2, 4, 1);
   const Tensor &x = ctx.in(0), &w = ctx.in(1);
   const Tensor& y = ctx.out(0);
-  ctx.require(x.rank() == 4, "expected X [N,C,H,W] but received " + shapeToString(x.shape));
-  ctx.require(w.rank() == 4, "expected a 4-D W but received " + shapeToString(w.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() == 4, "expected X [N,C,H,W] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, w.rank() == 4, "expected a 4-D W but received " + shapeToString(w.shape));
   const Attrs& at = ctx.attrs();
   const std::vector<int64_t> s = at.getInts("strides", {1, 1}), p = at.getInts("pads", {0, 0, 0, 0}), d = at.getInts("dilations", {1, 1});
   const int64_t group = at.getInt("group", 1);
-  ctx.require(s.size() == 2 && s[0] >= 1 && s[1] >= 1, "expected 2 strides >= 1");
-  ctx.require(d.size() == 2 && d[0] >= 1 && d[1] >= 1, "expected 2 dilations >= 1");
-  ctx.require(p.size() == 4 && p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0, "expected 4 non-negative pads [top,left,bottom,right]");
-  ctx.require(group >= 1 && x.shape[1] % group == 0, "expected group >= 1 dividing the input channels");
+  FACESTYLE_REQUIRE(ctx, s.size() == 2 && s[0] >= 1 && s[1] >= 1, "expected 2 strides >= 1");
+  FACESTYLE_REQUIRE(ctx, d.size() == 2 && d[0] >= 1 && d[1] >= 1, "expected 2 dilations >= 1");
+  FACESTYLE_REQUIRE(ctx, p.size() == 4 && p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0, "expected 4 non-negative pads [top,left,bottom,right]");
+  FACESTYLE_REQUIRE(ctx, group >= 1 && x.shape[1] % group == 0, "expected group >= 1 dividing the input channels");
   ConvGeometry g{};
   g.n = static_cast<int>(x.shape[0]);
   g.c = static_cast<int>(x.shape[1]);
@@ -67,28 +67,28 @@ ConvGeometry convGeometry(KernelContext& ctx, bool transposed) {
   g.pl = static_cast<int>(p[1]);
   g.dh = static_cast<int>(d[0]);
   g.dw = static_cast<int>(d[1]);
-  ctx.require(g.kh >= 1 && g.kw >= 1, "expected a kernel of at least 1x1");
+  FACESTYLE_REQUIRE(ctx, g.kh >= 1 && g.kw >= 1, "expected a kernel of at least 1x1");
   int64_t m, oh, ow;
   if (!transposed) {
     m = w.shape[0];
-    ctx.require(m % group == 0 && w.shape[1] == g.cg, "expected W [M, C/group, kh, kw] with M divisible by group but received " +
+    FACESTYLE_REQUIRE(ctx, m % group == 0 && w.shape[1] == g.cg, "expected W [M, C/group, kh, kw] with M divisible by group but received " +
                                                             shapeToString(w.shape));
     oh = (g.h + p[0] + p[2] - d[0] * (g.kh - 1) - 1) / s[0] + 1;
     ow = (g.w + p[1] + p[3] - d[1] * (g.kw - 1) - 1) / s[1] + 1;
   } else {
-    ctx.require(w.shape[0] == g.c && w.shape[1] >= 1, "expected W [C, M/group, kh, kw] but received " + shapeToString(w.shape));
+    FACESTYLE_REQUIRE(ctx, w.shape[0] == g.c && w.shape[1] >= 1, "expected W [C, M/group, kh, kw] but received " + shapeToString(w.shape));
     m = w.shape[1] * group;
     const std::vector<int64_t> op = at.getInts("output_padding", {0, 0});
-    ctx.require(op.size() == 2 && op[0] >= 0 && op[1] >= 0 && op[0] < std::max(s[0], d[0]) && op[1] < std::max(s[1], d[1]),
+    FACESTYLE_REQUIRE(ctx, (op.size() == 2 && op[0] >= 0 && op[1] >= 0 && op[0] < std::max(s[0], d[0]) && op[1] < std::max(s[1], d[1])),
                 "expected 2 output_padding values in [0, max(stride, dilation))");
     oh = s[0] * (g.h - 1) + op[0] + (g.kh - 1) * d[0] + 1 - p[0] - p[2];
     ow = s[1] * (g.w - 1) + op[1] + (g.kw - 1) * d[1] + 1 - p[1] - p[3];
   }
   const Shape expect{x.shape[0], m, oh, ow};
-  ctx.require(oh > 0 && ow > 0 && y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
-  if (ctx.hasInput(2)) ctx.require(ctx.in(2).shape == Shape{m}, "expected bias B of shape [" + std::to_string(m) + "]");
+  FACESTYLE_REQUIRE(ctx, oh > 0 && ow > 0 && y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
+  if (ctx.hasInput(2)) FACESTYLE_REQUIRE(ctx, (ctx.in(2).shape == Shape{m}), "expected bias B of shape [" + std::to_string(m) + "]");
   if (ctx.hasInput(3))
-    ctx.require(ctx.in(3).shape == expect, "expected residual input Z of shape " + shapeToString(expect) + " but received " + shapeToString(ctx.in(3).shape));
+    FACESTYLE_REQUIRE(ctx, ctx.in(3).shape == expect, "expected residual input Z of shape " + shapeToString(expect) + " but received " + shapeToString(ctx.in(3).shape));
   g.m = static_cast<int>(m);
   g.mg = g.m / g.group;
   g.oh = static_cast<int>(oh);

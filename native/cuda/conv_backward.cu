@@ -23,18 +23,18 @@ using namespace cuda;
 // Geometry of the forward convolution X [n,c,h,w] * W [m,cg,kh,kw] -> Y [n,m,oh,ow], checked
 // against the three shapes the backward op sees.
 ConvGeometry forwardGeometry(KernelContext& ctx, const Shape& x, const Shape& w, const Shape& dy) {
-  ctx.require(x.size() == 4 && w.size() == 4 && dy.size() == 4, "expects rank-4 X, W and dY");
+  FACESTYLE_REQUIRE(ctx, x.size() == 4 && w.size() == 4 && dy.size() == 4, "expects rank-4 X, W and dY");
   const Attrs& a = ctx.attrs();
   const std::vector<int64_t> s = a.getInts("strides", {1, 1}), p = a.getInts("pads", {0, 0, 0, 0}), d = a.getInts("dilations", {1, 1});
   const int64_t group = a.getInt("group", 1);
-  ctx.require(s.size() == 2 && s[0] >= 1 && s[1] >= 1 && d.size() == 2 && d[0] >= 1 && d[1] >= 1 && p.size() == 4 &&
+  FACESTYLE_REQUIRE(ctx, s.size() == 2 && s[0] >= 1 && s[1] >= 1 && d.size() == 2 && d[0] >= 1 && d[1] >= 1 && p.size() == 4 &&
                   p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0,
               "expects 2 strides >= 1, 4 pads >= 0 and 2 dilations >= 1");
-  ctx.require(group >= 1 && x[1] == w[1] * group && w[0] % group == 0 && dy[0] == x[0] && dy[1] == w[0] && w[2] >= 1 && w[3] >= 1,
+  FACESTYLE_REQUIRE(ctx, group >= 1 && x[1] == w[1] * group && w[0] % group == 0 && dy[0] == x[0] && dy[1] == w[0] && w[2] >= 1 && w[3] >= 1,
               "X " + shapeToString(x) + ", W " + shapeToString(w) + " and dY " + shapeToString(dy) + " do not match");
   const int64_t oh = (x[2] + p[0] + p[2] - d[0] * (w[2] - 1) - 1) / s[0] + 1;
   const int64_t ow = (x[3] + p[1] + p[3] - d[1] * (w[3] - 1) - 1) / s[1] + 1;
-  ctx.require(oh == dy[2] && ow == dy[3], "dY " + shapeToString(dy) + " is not the output size of this convolution");
+  FACESTYLE_REQUIRE(ctx, oh == dy[2] && ow == dy[3], "dY " + shapeToString(dy) + " is not the output size of this convolution");
   auto i = [](int64_t v) { return static_cast<int>(v); };
   ConvGeometry g{};
   g.n = i(x[0]);
@@ -175,7 +175,7 @@ void backpropBiasKernel(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& dy = ctx.in(0);
   Tensor& db = ctx.out(0);
-  ctx.require(dy.rank() >= 2 && db.rank() == 1 && db.shape[0] == dy.shape[1], "expects dY [N,M,...] and dB [M]");
+  FACESTYLE_REQUIRE(ctx, dy.rank() >= 2 && db.rank() == 1 && db.shape[0] == dy.shape[1], "expects dY [N,M,...] and dB [M]");
   const int64_t n = dy.shape[0], m = dy.shape[1];
   if (m == 0) return;
   const int64_t inner = n ? dy.size() / (n * m) : 0;

@@ -58,11 +58,11 @@ void binaryKernel(KernelContext& ctx) {
   requireArity(ctx, 2, 2, 1);
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
   Tensor& y = ctx.out(0);
-  ctx.require(y.rank() >= a.rank() && y.rank() >= b.rank(), "output rank is below an input's");
+  FACESTYLE_REQUIRE(ctx, y.rank() >= a.rank() && y.rank() >= b.rank(), "output rank is below an input's");
   for (int i = 1; i <= y.rank(); ++i) {
     int64_t d = y.shape[y.rank() - i];
     int64_t da = i <= a.rank() ? a.shape[a.rank() - i] : 1, db = i <= b.rank() ? b.shape[b.rank() - i] : 1;
-    ctx.require((da == d || da == 1) && (db == d || db == 1),
+    FACESTYLE_REQUIRE(ctx, (da == d || da == 1) && (db == d || db == 1),
                 "inputs " + shapeToString(a.shape) + " and " + shapeToString(b.shape) + " do not broadcast to " + shapeToString(y.shape));
   }
   const int64_t n = y.size();
@@ -113,7 +113,7 @@ void unaryLaunch(KernelContext& ctx, UnaryParams p) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.shape == y.shape, "output shape " + shapeToString(y.shape) + " must equal the input shape " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.shape == y.shape, "output shape " + shapeToString(y.shape) + " must equal the input shape " + shapeToString(x.shape));
   const int64_t n = x.size();
   if (n == 0) return;
   unaryLoop<<<blocksFor(n), kThreads, 0, streamOf(ctx)>>>(x.data, y.data, n, p, Op{});
@@ -139,7 +139,7 @@ void identityKernel(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.size() == y.size(), "output size must equal the input size");
+  FACESTYLE_REQUIRE(ctx, x.size() == y.size(), "output size must equal the input size");
   copyDeviceAsync(ctx, y.data, x.data, x.size());
 }
 

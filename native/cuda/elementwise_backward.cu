@@ -28,7 +28,7 @@ void gradKernel(KernelContext& ctx) {
   requireArity(ctx, 2, 2, 1);
   const Tensor &dy = ctx.in(0), &s = ctx.in(1);
   Tensor& dx = ctx.out(0);
-  ctx.require(dy.shape == s.shape && dx.shape == dy.shape, "expects dY, the saved tensor and dX of one shape but received " +
+  FACESTYLE_REQUIRE(ctx, dy.shape == s.shape && dx.shape == dy.shape, "expects dY, the saved tensor and dX of one shape but received " +
                                                               shapeToString(dy.shape) + " and " + shapeToString(s.shape));
   const float alpha = static_cast<float>(ctx.attrs().getFloat("alpha", 0.01));
   const int64_t n = dy.size();
@@ -41,10 +41,10 @@ void reduceSumToKernel(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(y.rank() <= x.rank(), "target shape " + shapeToString(y.shape) + " has a higher rank than X " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, y.rank() <= x.rank(), "target shape " + shapeToString(y.shape) + " has a higher rank than X " + shapeToString(x.shape));
   const int rank = x.rank(), lead = x.rank() - y.rank();
   for (int i = 0; i < y.rank(); ++i)
-    ctx.require(y.shape[i] == 1 || y.shape[i] == x.shape[lead + i],
+    FACESTYLE_REQUIRE(ctx, y.shape[i] == 1 || y.shape[i] == x.shape[lead + i],
                 "target shape " + shapeToString(y.shape) + " does not broadcast to " + shapeToString(x.shape));
   // Kept axes: those the target keeps at full length; every other axis of X is summed.
   const std::vector<int64_t> strides = contiguousStrides(x.shape);

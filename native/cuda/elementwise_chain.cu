@@ -104,14 +104,14 @@ ChainProgram parseProgram(const KernelContext& ctx, int nIn) {
   std::string name;
   while (names >> name) {
     const int k = prog.nSteps;
-    ctx.require(k < kMaxSteps, "expected at most " + std::to_string(kMaxSteps) + " steps in program");
+    FACESTYLE_REQUIRE(ctx, k < kMaxSteps, "expected at most " + std::to_string(kMaxSteps) + " steps in program");
     unsigned char op = 0;
-    ctx.require(chainOpOf(name, op), "step " + std::to_string(k) + ": expected an elementwise op but received '" + name + "'");
-    ctx.require(operands.size() >= 2 * size_t(k) + 2 && params.size() >= 2 * size_t(k) + 2, "expected two operands and two params per step");
+    FACESTYLE_REQUIRE(ctx, (chainOpOf(name, op)), "step " + std::to_string(k) + ": expected an elementwise op but received '" + name + "'");
+    FACESTYLE_REQUIRE(ctx, operands.size() >= 2 * size_t(k) + 2 && params.size() >= 2 * size_t(k) + 2, "expected two operands and two params per step");
     const bool unary = op <= kClip;
     const int64_t a = operands[2 * k], b = operands[2 * k + 1];
     auto valid = [&](int64_t x) { return x >= 0 && x < nIn + k; };
-    ctx.require(valid(a) && (unary ? b == -1 : valid(b)),
+    FACESTYLE_REQUIRE(ctx, valid(a) && (unary ? b == -1 : valid(b)),
                 "step " + std::to_string(k) + " (" + name + "): operands " + std::to_string(a) + ", " + std::to_string(b) +
                     " are not among the inputs and earlier steps");
     prog.op[k] = op;
@@ -121,8 +121,8 @@ ChainProgram parseProgram(const KernelContext& ctx, int nIn) {
     prog.p1[k] = static_cast<float>(params[2 * k + 1]);
     prog.nSteps = k + 1;
   }
-  ctx.require(prog.nSteps > 0, "expected at least one step in program");
-  ctx.require(operands.size() == 2 * size_t(prog.nSteps) && params.size() == 2 * size_t(prog.nSteps),
+  FACESTYLE_REQUIRE(ctx, prog.nSteps > 0, "expected at least one step in program");
+  FACESTYLE_REQUIRE(ctx, operands.size() == 2 * size_t(prog.nSteps) && params.size() == 2 * size_t(prog.nSteps),
               "expected " + std::to_string(2 * prog.nSteps) + " operands and params (two per step)");
   return prog;
 }
@@ -140,7 +140,7 @@ void elementwiseChainKernel(KernelContext& ctx) {
     const Shape& s = ctx.in(i).shape;
     bool ok = static_cast<int>(s.size()) <= rank;
     for (size_t k = 1; ok && k <= s.size(); ++k) ok = s[s.size() - k] == 1 || s[s.size() - k] == y.shape[rank - k];
-    ctx.require(ok, "expected input " + std::to_string(i) + " " + shapeToString(s) + " to broadcast to the output shape " + shapeToString(y.shape));
+    FACESTYLE_REQUIRE(ctx, ok, "expected input " + std::to_string(i) + " " + shapeToString(s) + " to broadcast to the output shape " + shapeToString(y.shape));
     strides[i] = broadcastStrides(s, rank);
     in.p[i] = ctx.in(i).data;
     flat = flat && ctx.in(i).size() == y.size();

@@ -49,23 +49,23 @@ void matmulKernel(KernelContext& ctx) {
   requireArity(ctx, 2, 2, 1);
   const Tensor &a = ctx.in(0), &b = ctx.in(1);
   Tensor& y = ctx.out(0);
-  ctx.require(a.rank() >= 1 && b.rank() >= 1, "expected operands of rank >= 1");
+  FACESTYLE_REQUIRE(ctx, a.rank() >= 1 && b.rank() >= 1, "expected operands of rank >= 1");
   const Shape a2 = a.rank() == 1 ? Shape{1, a.shape[0]} : a.shape;
   const Shape b2 = b.rank() == 1 ? Shape{b.shape[0], 1} : b.shape;
   const int64_t m = a2[a2.size() - 2], k = a2[a2.size() - 1], kb = b2[b2.size() - 2], n = b2[b2.size() - 1];
-  ctx.require(k == kb, "A " + shapeToString(a.shape) + " and B " + shapeToString(b.shape) + " do not share K");
+  FACESTYLE_REQUIRE(ctx, k == kb, "A " + shapeToString(a.shape) + " and B " + shapeToString(b.shape) + " do not share K");
   const Shape aBatch(a2.begin(), a2.end() - 2), bBatch(b2.begin(), b2.end() - 2);
   const size_t batchRank = std::max(aBatch.size(), bBatch.size());
   Shape batch(batchRank, 1);
   for (size_t i = 1; i <= batchRank; ++i) {
     const int64_t da = i <= aBatch.size() ? aBatch[aBatch.size() - i] : 1, db = i <= bBatch.size() ? bBatch[bBatch.size() - i] : 1;
-    ctx.require(da == db || da == 1 || db == 1, "batch axes of " + shapeToString(a.shape) + " and " + shapeToString(b.shape) + " do not broadcast");
+    FACESTYLE_REQUIRE(ctx, da == db || da == 1 || db == 1, "batch axes of " + shapeToString(a.shape) + " and " + shapeToString(b.shape) + " do not broadcast");
     batch[batchRank - i] = da == 1 ? db : da;
   }
   Shape expect = batch;
   if (a.rank() > 1) expect.push_back(m);
   if (b.rank() > 1) expect.push_back(n);
-  ctx.require(y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
   if (y.size() == 0) return;
   std::vector<int64_t> aStr = broadcastStrides(aBatch, batchRank), bStr = broadcastStrides(bBatch, batchRank);
   for (auto& s : aStr) s *= m * k;
@@ -104,11 +104,11 @@ void gemmOpKernel(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const Attrs& at = ctx.attrs();
   const bool tA = at.getInt("transA", 0) != 0, tB = at.getInt("transB", 0) != 0;
-  ctx.require(a.rank() == 2 && b.rank() == 2, "expected A and B of rank 2");
+  FACESTYLE_REQUIRE(ctx, a.rank() == 2 && b.rank() == 2, "expected A and B of rank 2");
   const int64_t m = tA ? a.shape[1] : a.shape[0], k = tA ? a.shape[0] : a.shape[1];
   const int64_t kb = tB ? b.shape[1] : b.shape[0], n = tB ? b.shape[0] : b.shape[1];
-  ctx.require(k == kb, "op(A) and op(B) do not share K");
-  ctx.require(y.shape == Shape{m, n}, "expected output [" + std::to_string(m) + "," + std::to_string(n) + "]");
+  FACESTYLE_REQUIRE(ctx, k == kb, "op(A) and op(B) do not share K");
+  FACESTYLE_REQUIRE(ctx, (y.shape == Shape{m, n}), "expected output [" + std::to_string(m) + "," + std::to_string(n) + "]");
   MatrixProblem p{};
   p.M = static_cast<int>(m);
   p.N = static_cast<int>(n);
@@ -125,10 +125,10 @@ void gemmOpKernel(KernelContext& ctx) {
   p.beta = static_cast<float>(at.getFloat("beta", 1));
   if (ctx.hasInput(2)) {
     const Shape& cs = ctx.in(2).shape;
-    ctx.require(cs.size() <= 2, "expected C of rank <= 2");
+    FACESTYLE_REQUIRE(ctx, cs.size() <= 2, "expected C of rank <= 2");
     const std::vector<int64_t> st = broadcastStrides(cs, 2);
     const Shape c2 = cs.size() == 2 ? cs : cs.size() == 1 ? Shape{1, cs[0]} : Shape{1, 1};
-    ctx.require((c2[0] == m || c2[0] == 1) && (c2[1] == n || c2[1] == 1), "expected C to broadcast to [M,N]");
+    FACESTYLE_REQUIRE(ctx, (c2[0] == m || c2[0] == 1) && (c2[1] == n || c2[1] == 1), "expected C to broadcast to [M,N]");
     p.C = ctx.in(2).data;
     p.cMs = st[0];
     p.cNs = st[1];

@@ -81,20 +81,20 @@ void lossKernel(KernelContext& ctx) {
   requireArity(ctx, pair ? 2 : 1, pair ? 2 : 1, 1);
   const Tensor& a = ctx.in(0);
   if (pair)
-    ctx.require(a.shape == ctx.in(1).shape, "expects prediction and target of one shape but received " + shapeToString(a.shape) + " and " +
+    FACESTYLE_REQUIRE(ctx, a.shape == ctx.in(1).shape, "expects prediction and target of one shape but received " + shapeToString(a.shape) + " and " +
                                                shapeToString(ctx.in(1).shape));
-  ctx.require(a.size() > 0, "expects a non-empty prediction");
-  ctx.require(ctx.out(0).size() == 1, "expects a scalar output");
+  FACESTYLE_REQUIRE(ctx, a.size() > 0, "expects a non-empty prediction");
+  FACESTYLE_REQUIRE(ctx, ctx.out(0).size() == 1, "expects a scalar output");
   int64_t n = a.size();
   LossParams q{};
   q.t = ctx.attrs().getFloat(kKind == kHinge ? "sign" : "target", 1.0);
   if (kKind == kColor) {
-    ctx.require(a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
+    FACESTYLE_REQUIRE(ctx, a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
     q.hw = a.shape[2] * a.shape[3];
     n = a.shape[0] * q.hw;
   }
   if (kKind == kTv) {
-    ctx.require(a.rank() == 4 && a.shape[2] >= 2 && a.shape[3] >= 2, "expects NCHW with H, W >= 2");
+    FACESTYLE_REQUIRE(ctx, a.rank() == 4 && a.shape[2] >= 2 && a.shape[3] >= 2, "expects NCHW with H, W >= 2");
     const int64_t planes = a.shape[0] * a.shape[1];
     q.h = a.shape[2];
     q.w = a.shape[3];
@@ -174,21 +174,21 @@ void lossGradKernel(KernelContext& ctx) {
   const Tensor& a = ctx.in(0);
   const Tensor& dl = ctx.in(pair ? 2 : 1);
   if (pair)
-    ctx.require(a.shape == ctx.in(1).shape, "expects prediction and target of one shape but received " + shapeToString(a.shape) + " and " +
+    FACESTYLE_REQUIRE(ctx, a.shape == ctx.in(1).shape, "expects prediction and target of one shape but received " + shapeToString(a.shape) + " and " +
                                                shapeToString(ctx.in(1).shape));
-  ctx.require(a.size() > 0, "expects a non-empty prediction");
-  ctx.require(dl.size() >= 1, "expects a scalar dL");
-  ctx.require(ctx.out(0).shape == a.shape, "expects dA of the prediction's shape");
+  FACESTYLE_REQUIRE(ctx, a.size() > 0, "expects a non-empty prediction");
+  FACESTYLE_REQUIRE(ctx, dl.size() >= 1, "expects a scalar dL");
+  FACESTYLE_REQUIRE(ctx, ctx.out(0).shape == a.shape, "expects dA of the prediction's shape");
   cudaStream_t s = streamOf(ctx);
   if constexpr (kKind == kColor) {
-    ctx.require(a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
+    FACESTYLE_REQUIRE(ctx, a.rank() == 4 && a.shape[1] == 3, "expects RGB [N,3,H,W] but received " + shapeToString(a.shape));
     const int64_t hw = a.shape[2] * a.shape[3], pixels = a.shape[0] * hw;
     colorGradImpl<<<blocksFor(pixels), kThreads, 0, s>>>(a.data, ctx.in(1).data, dl.data, ctx.out(0).data, pixels, hw);
   } else if constexpr (kKind == kBce || kKind == kHinge) {
     const double t = ctx.attrs().getFloat(kKind == kHinge ? "sign" : "target", 1.0);
     unaryLossGradImpl<kKind><<<blocksFor(a.size()), kThreads, 0, s>>>(a.data, dl.data, ctx.out(0).data, a.size(), t);
   } else if constexpr (kKind == kTv) {
-    ctx.require(a.rank() == 4 && a.shape[2] >= 2 && a.shape[3] >= 2, "expects NCHW with H, W >= 2");
+    FACESTYLE_REQUIRE(ctx, a.rank() == 4 && a.shape[2] >= 2 && a.shape[3] >= 2, "expects NCHW with H, W >= 2");
     const int64_t planes = a.shape[0] * a.shape[1], h = a.shape[2], w = a.shape[3];
     // The same float divisors as the CPU kernel: dL / float(count).
     tvGradImpl<<<blocksFor(a.size()), kThreads, 0, s>>>(a.data, dl.data, ctx.out(0).data, a.size(), static_cast<int>(h), static_cast<int>(w),

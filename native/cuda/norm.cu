@@ -69,10 +69,10 @@ void batchNormKernel(KernelContext& ctx) {
   requireArity(ctx, 5, 5, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.rank() >= 2 && y.shape == x.shape, "expected X [N,C,...] and an output of the same shape");
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 2 && y.shape == x.shape, "expected X [N,C,...] and an output of the same shape");
   const int64_t c = x.shape[1];
   for (size_t i = 1; i < 5; ++i)
-    ctx.require(ctx.in(i).shape == Shape{c}, "expected input " + std::to_string(i) + " of shape [" + std::to_string(c) + "]");
+    FACESTYLE_REQUIRE(ctx, (ctx.in(i).shape == Shape{c}), "expected input " + std::to_string(i) + " of shape [" + std::to_string(c) + "]");
   const float eps = static_cast<float>(ctx.attrs().getFloat("epsilon", 1e-5));
   const int64_t n = x.size();
   if (n == 0) return;
@@ -173,9 +173,9 @@ __global__ void rowNormImpl(const float* __restrict__ x, const float* __restrict
 
 void launchRowNorm(KernelContext& ctx, int64_t rows, int64_t rowLen, const float* scale, const float* bias, const RowNorm& p) {
   if (rows == 0 || rowLen == 0) return;
-  ctx.require(rows <= 0x7fffffff, "too many rows");
+  FACESTYLE_REQUIRE(ctx, rows <= 0x7fffffff, "too many rows");
   const float eps = static_cast<float>(ctx.attrs().getFloat("epsilon", 1e-5));
-  ctx.require(eps >= 0, "expected epsilon >= 0");
+  FACESTYLE_REQUIRE(ctx, eps >= 0, "expected epsilon >= 0");
   // Short rows waste most of a 256-thread block; 64 threads still merge correctly.
   const int threads = rowLen >= 1024 ? kNormThreads : 64;
   RowNorm withAct = p;
@@ -188,9 +188,9 @@ void launchRowNorm(KernelContext& ctx, int64_t rows, int64_t rowLen, const float
 void instanceNormKernel(KernelContext& ctx) {
   requireArity(ctx, 3, 3, 1);
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() >= 3 && ctx.out(0).shape == x.shape, "expected X [N,C,spatial...] and an output of the same shape");
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 3 && ctx.out(0).shape == x.shape, "expected X [N,C,spatial...] and an output of the same shape");
   const int64_t c = x.shape[1];
-  ctx.require(ctx.in(1).shape == Shape{c} && ctx.in(2).shape == Shape{c}, "expected scale and B of shape [" + std::to_string(c) + "]");
+  FACESTYLE_REQUIRE(ctx, (ctx.in(1).shape == Shape{c} && ctx.in(2).shape == Shape{c}), "expected scale and B of shape [" + std::to_string(c) + "]");
   const int64_t rows = x.shape[0] * c;
   RowNorm p{};
   p.mode = kPerRowChannel;
@@ -201,11 +201,11 @@ void instanceNormKernel(KernelContext& ctx) {
 void groupNormKernel(KernelContext& ctx) {
   requireArity(ctx, 3, 3, 1);
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() >= 2 && ctx.out(0).shape == x.shape, "expected X [N,C,...] and an output of the same shape");
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 2 && ctx.out(0).shape == x.shape, "expected X [N,C,...] and an output of the same shape");
   const int64_t c = x.shape[1];
   const int64_t g = ctx.attrs().getInt("num_groups", 0);
-  ctx.require(g >= 1 && c % g == 0, "expected num_groups >= 1 dividing the channels " + std::to_string(c));
-  ctx.require(ctx.in(1).shape == Shape{c} && ctx.in(2).shape == Shape{c}, "expected scale and bias of shape [" + std::to_string(c) + "]");
+  FACESTYLE_REQUIRE(ctx, g >= 1 && c % g == 0, "expected num_groups >= 1 dividing the channels " + std::to_string(c));
+  FACESTYLE_REQUIRE(ctx, (ctx.in(1).shape == Shape{c} && ctx.in(2).shape == Shape{c}), "expected scale and bias of shape [" + std::to_string(c) + "]");
   const int64_t rows = x.shape[0] * g;
   const int64_t area = (x.shape[0] * c) ? x.size() / (x.shape[0] * c) : 0;
   RowNorm p{};
@@ -219,7 +219,7 @@ void groupNormKernel(KernelContext& ctx) {
 void layerNormKernel(KernelContext& ctx) {
   requireArity(ctx, 2, 3, 1);
   const Tensor& x = ctx.in(0);
-  ctx.require(x.rank() >= 1 && ctx.out(0).shape == x.shape, "expected an output of the input's shape");
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 1 && ctx.out(0).shape == x.shape, "expected an output of the input's shape");
   const int axis = normalizeAxis(ctx, ctx.attrs().getInt("axis", -1), x.rank());
   const Shape normalized(x.shape.begin() + axis, x.shape.end());
   const int64_t d = shapeElements(normalized);
@@ -230,8 +230,8 @@ void layerNormKernel(KernelContext& ctx) {
       if (s[i] != 1 && s[i] != normalized[normalized.size() - s.size() + i]) return false;
     return true;
   };
-  ctx.require(broadcastable(ctx.in(1).shape), "expected Scale broadcastable to the normalised shape " + shapeToString(normalized));
-  if (hasBias) ctx.require(broadcastable(ctx.in(2).shape), "expected B broadcastable to the normalised shape " + shapeToString(normalized));
+  FACESTYLE_REQUIRE(ctx, broadcastable(ctx.in(1).shape), "expected Scale broadcastable to the normalised shape " + shapeToString(normalized));
+  if (hasBias) FACESTYLE_REQUIRE(ctx, broadcastable(ctx.in(2).shape), "expected B broadcastable to the normalised shape " + shapeToString(normalized));
   RowNorm p{};
   p.mode = kBroadcast;
   p.hasBias = hasBias;

@@ -63,12 +63,12 @@ __global__ void instanceNormGradImpl(const float* __restrict__ dy, const float* 
 void instanceNormGradKernel(KernelContext& ctx) {
   requireArity(ctx, 3, 3, 3);
   const Tensor &dy = ctx.in(0), &x = ctx.in(1), &scale = ctx.in(2);
-  ctx.require(x.rank() >= 3 && dy.shape == x.shape && scale.rank() == 1 && scale.shape[0] == x.shape[1],
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 3 && dy.shape == x.shape && scale.rank() == 1 && scale.shape[0] == x.shape[1],
               "expects dY and X [N,C,...] of one shape and scale [C]");
   const int64_t n = x.shape[0], c = x.shape[1];
-  ctx.require(ctx.out(0).shape == x.shape && ctx.out(1).size() == c && ctx.out(2).size() == c, "expects outputs dX, dScale [C], dB [C]");
+  FACESTYLE_REQUIRE(ctx, ctx.out(0).shape == x.shape && ctx.out(1).size() == c && ctx.out(2).size() == c, "expects outputs dX, dScale [C], dB [C]");
   const double eps = ctx.attrs().getFloat("epsilon", 1e-5);
-  ctx.require(eps >= 0, "expected epsilon >= 0");
+  FACESTYLE_REQUIRE(ctx, eps >= 0, "expected epsilon >= 0");
   cudaStream_t s = streamOf(ctx);
   if (c == 0) return;
   check(cudaMemsetAsync(ctx.out(1).data, 0, static_cast<size_t>(c) * sizeof(float), s), "cudaMemsetAsync");

@@ -79,12 +79,12 @@ namespace {
 using namespace cuda;
 
 void requireSame(KernelContext& ctx, const Tensor& a, const Tensor& b, const char* what) {
-  ctx.require(a.shape == b.shape, std::string(what) + " " + shapeToString(b.shape) + " must match the parameter " + shapeToString(a.shape));
+  FACESTYLE_REQUIRE(ctx, a.shape == b.shape, std::string(what) + " " + shapeToString(b.shape) + " must match the parameter " + shapeToString(a.shape));
 }
 
 void requireOutputs(KernelContext& ctx, const Tensor& w, size_t count) {
   for (size_t i = 0; i < count; ++i)
-    ctx.require(ctx.out(i).size() == w.size(), "output " + std::to_string(i) + " must hold as many values as the parameter");
+    FACESTYLE_REQUIRE(ctx, ctx.out(i).size() == w.size(), "output " + std::to_string(i) + " must hold as many values as the parameter");
 }
 
 // Inputs: W, G, M, V, S = [lr, 1 - beta1^t, 1 - beta2^t], optional C = [scale, norm]. Outputs: W', M', V'.
@@ -95,8 +95,8 @@ void adamUpdateKernel(KernelContext& ctx) {
   requireSame(ctx, w, m, "first moment");
   requireSame(ctx, w, v, "second moment");
   requireOutputs(ctx, w, 3);
-  ctx.require(s.size() >= 3, "expects S = [lr, 1-beta1^t, 1-beta2^t]");
-  if (ctx.hasInput(5)) ctx.require(ctx.in(5).size() >= 1, "expects C = [scale, norm]");
+  FACESTYLE_REQUIRE(ctx, s.size() >= 3, "expects S = [lr, 1-beta1^t, 1-beta2^t]");
+  if (ctx.hasInput(5)) FACESTYLE_REQUIRE(ctx, ctx.in(5).size() >= 1, "expects C = [scale, norm]");
   const Attrs& a = ctx.attrs();
   AdamHyper h;
   h.beta1 = static_cast<float>(a.getFloat("beta1", 0.9));
@@ -116,8 +116,8 @@ void sgdMomentumUpdateKernel(KernelContext& ctx) {
   requireSame(ctx, w, g, "gradient");
   requireSame(ctx, w, vel, "velocity");
   requireOutputs(ctx, w, 2);
-  ctx.require(s.size() >= 1, "expects S = [lr]");
-  if (ctx.hasInput(4)) ctx.require(ctx.in(4).size() >= 1, "expects C = [scale, norm]");
+  FACESTYLE_REQUIRE(ctx, s.size() >= 1, "expects S = [lr]");
+  if (ctx.hasInput(4)) FACESTYLE_REQUIRE(ctx, ctx.in(4).size() >= 1, "expects C = [scale, norm]");
   launchSgdMomentumUpdate(w.data, g.data, vel.data, s.data, ctx.hasInput(4) ? ctx.in(4).data : nullptr, ctx.out(0).data, ctx.out(1).data,
                           w.size(), static_cast<float>(ctx.attrs().getFloat("momentum", 0.9)),
                           static_cast<float>(ctx.attrs().getFloat("weight_decay", 0)), ctx.stream);
@@ -129,7 +129,7 @@ void emaUpdateKernel(KernelContext& ctx) {
   const Tensor &e = ctx.in(0), &w = ctx.in(1), &d = ctx.in(2);
   requireSame(ctx, e, w, "weights");
   requireOutputs(ctx, e, 1);
-  ctx.require(d.size() >= 1, "expects D = [decay]");
+  FACESTYLE_REQUIRE(ctx, d.size() >= 1, "expects D = [decay]");
   launchEmaUpdate(e.data, w.data, d.data, ctx.out(0).data, e.size(), ctx.stream);
 }
 
@@ -170,9 +170,9 @@ __global__ void normClipFinish(double* acc, float* y, double maxNorm) {
 // Inputs: G1..Gn. Output [scale, norm]. The output's 8 bytes hold the double accumulator until
 // the last kernel overwrites them with the two floats.
 void globalNormClipKernel(KernelContext& ctx) {
-  ctx.require(!ctx.inputs.empty() && ctx.outputs.size() == 1, "expects at least one gradient and one output");
+  FACESTYLE_REQUIRE(ctx, !ctx.inputs.empty() && ctx.outputs.size() == 1, "expects at least one gradient and one output");
   Tensor& y = ctx.out(0);
-  ctx.require(y.size() == 2, "expects a [2] output");
+  FACESTYLE_REQUIRE(ctx, y.size() == 2, "expects a [2] output");
   if (reinterpret_cast<uintptr_t>(y.data) % alignof(double) != 0)
     throw Error(ErrorCode::Unsupported, "Node '" + ctx.node.name + "': the CUDA GlobalNormClip needs an 8-byte aligned output");
   double* acc = reinterpret_cast<double*>(y.data);
@@ -184,7 +184,7 @@ void globalNormClipKernel(KernelContext& ctx) {
     int64_t largest = 0;
     for (size_t i = first; i < ctx.inputs.size() && count < kNormBatch; ++i) {
       const Tensor& g = ctx.in(i);
-      ctx.require(g.data != nullptr || g.size() == 0, "gradient " + std::to_string(i) + " is missing");
+      FACESTYLE_REQUIRE(ctx, g.data != nullptr || g.size() == 0, "gradient " + std::to_string(i) + " is missing");
       batch.data[count] = g.data;
       batch.size[count] = g.size();
       largest = std::max(largest, g.size());

@@ -53,12 +53,12 @@ void padKernel(KernelContext& ctx) {
   const int rank = x.rank();
   const std::vector<int64_t> pads = ctx.attrs().getInts("pads", {});
   const std::string mode = ctx.attrs().getString("mode", "constant");
-  ctx.require(mode == "constant" || mode == "reflect" || mode == "edge",
+  FACESTYLE_REQUIRE(ctx, mode == "constant" || mode == "reflect" || mode == "edge",
               "expected mode 'constant', 'reflect' or 'edge' but received '" + mode + "'");
-  ctx.require(static_cast<int>(pads.size()) == 2 * rank, "expected " + std::to_string(2 * rank) + " pads for input " +
+  FACESTYLE_REQUIRE(ctx, static_cast<int>(pads.size()) == 2 * rank, "expected " + std::to_string(2 * rank) + " pads for input " +
                                                               shapeToString(x.shape) + " but received " +
                                                               std::to_string(pads.size()));
-  for (int64_t p : pads) ctx.require(p >= -kMaxTensorElements && p <= kMaxTensorElements, "pad value out of range: " + std::to_string(p));
+  for (int64_t p : pads) FACESTYLE_REQUIRE(ctx, p >= -kMaxTensorElements && p <= kMaxTensorElements, "pad value out of range: " + std::to_string(p));
   if (rank > kMaxRank) throw Error(ErrorCode::Unsupported, "Node '" + ctx.node.name + "': CUDA Pad supports rank <= 8");
   PadGeometry g;
   g.rank = rank;
@@ -68,13 +68,13 @@ void padKernel(KernelContext& ctx) {
   for (int a = 0; a < rank; ++a) {
     const int64_t pb = pads[a], pe = pads[a + rank];
     const int64_t out = x.shape[a] + pb + pe;
-    ctx.require(out == y.shape[a], "expected output " + shapeToString(y.shape) + " to be the padded input " + shapeToString(x.shape));
+    FACESTYLE_REQUIRE(ctx, out == y.shape[a], "expected output " + shapeToString(y.shape) + " to be the padded input " + shapeToString(x.shape));
     const int64_t crop = pb < 0 ? -pb : 0;
     const int64_t kept = x.shape[a] - crop + (pe < 0 ? pe : 0);
     const int64_t grow = (pb > 0 ? pb : 0) + (pe > 0 ? pe : 0);
-    if (grow > 0 && g.mode == kEdge) ctx.require(kept >= 1, "edge Pad needs a non-empty axis to repeat");
+    if (grow > 0 && g.mode == kEdge) FACESTYLE_REQUIRE(ctx, kept >= 1, "edge Pad needs a non-empty axis to repeat");
     if (grow > 0 && g.mode == kReflect)
-      ctx.require(std::max(pb, pe) <= kept - 1, "reflect Pad needs pads < axis length (" + std::to_string(kept) + " on axis " +
+      FACESTYLE_REQUIRE(ctx, (std::max(pb, pe) <= kept - 1), "reflect Pad needs pads < axis length (" + std::to_string(kept) + " on axis " +
                                                     std::to_string(a) + ")");
     g.outDims[a] = static_cast<int>(out);
     g.begin[a] = static_cast<int>(pb > 0 ? pb : 0);

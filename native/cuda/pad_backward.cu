@@ -50,20 +50,20 @@ void padBackwardKernel(KernelContext& ctx) {
   const int rank = dx.rank();
   const std::vector<int64_t> pads = ctx.attrs().getInts("pads", {});
   const std::string mode = ctx.attrs().getString("mode", "constant");
-  ctx.require(mode == "constant" || mode == "reflect" || mode == "edge", "expected mode constant|reflect|edge but received '" + mode + "'");
-  ctx.require(dy.rank() == rank && static_cast<int>(pads.size()) == 2 * rank, "expects 2*rank pads and dY of the input's rank");
+  FACESTYLE_REQUIRE(ctx, mode == "constant" || mode == "reflect" || mode == "edge", "expected mode constant|reflect|edge but received '" + mode + "'");
+  FACESTYLE_REQUIRE(ctx, dy.rank() == rank && static_cast<int>(pads.size()) == 2 * rank, "expects 2*rank pads and dY of the input's rank");
   if (rank > kMaxRank) throw Error(ErrorCode::Unsupported, "Node '" + ctx.node.name + "': CUDA PadBackward supports rank <= 8");
   PadBackGeometry g;
   g.rank = rank;
   g.mode = mode == "constant" ? kConstant : mode == "reflect" ? kReflect : kEdge;
   const std::vector<int64_t> strides = contiguousStrides(dx.shape);
   for (int a = 0; a < rank; ++a) {
-    ctx.require(pads[a] >= 0 && pads[a + rank] >= 0 && dy.shape[a] == dx.shape[a] + pads[a] + pads[a + rank],
+    FACESTYLE_REQUIRE(ctx, pads[a] >= 0 && pads[a + rank] >= 0 && dy.shape[a] == dx.shape[a] + pads[a] + pads[a + rank],
                 "dY " + shapeToString(dy.shape) + " is not the padded shape of " + shapeToString(dx.shape));
     const bool grows = pads[a] > 0 || pads[a + rank] > 0;
     // The forward op's rules; they also keep every mirrored or clamped index inside dX.
-    if (grows && g.mode == kEdge) ctx.require(dx.shape[a] >= 1, "edge Pad needs a non-empty axis");
-    if (grows && g.mode == kReflect) ctx.require(std::max(pads[a], pads[a + rank]) <= dx.shape[a] - 1, "reflect Pad needs pads < axis length");
+    if (grows && g.mode == kEdge) FACESTYLE_REQUIRE(ctx, dx.shape[a] >= 1, "edge Pad needs a non-empty axis");
+    if (grows && g.mode == kReflect) FACESTYLE_REQUIRE(ctx, (std::max(pads[a], pads[a + rank]) <= dx.shape[a] - 1), "reflect Pad needs pads < axis length");
     g.dyDims[a] = static_cast<int>(dy.shape[a]);
     g.begin[a] = static_cast<int>(pads[a]);
     g.len[a] = static_cast<int>(dx.shape[a]);

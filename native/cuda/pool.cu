@@ -31,21 +31,21 @@ PoolGeometry poolGeometry(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   const Tensor& y = ctx.out(0);
-  ctx.require(x.rank() == 4, "expected X [N,C,H,W] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() == 4, "expected X [N,C,H,W] but received " + shapeToString(x.shape));
   const Attrs& at = ctx.attrs();
   const std::vector<int64_t> k = at.getInts("kernel_shape", {});
   const std::vector<int64_t> s = at.getInts("strides", {1, 1}), p = at.getInts("pads", {0, 0, 0, 0}), d = at.getInts("dilations", {1, 1});
   const int64_t ceilMode = at.getInt("ceil_mode", 0);
-  ctx.require(k.size() == 2 && k[0] >= 1 && k[1] >= 1, "expected kernel_shape of 2 positive integers");
-  ctx.require(s.size() == 2 && s[0] >= 1 && s[1] >= 1, "expected 2 strides >= 1");
-  ctx.require(d.size() == 2 && d[0] >= 1 && d[1] >= 1, "expected 2 dilations >= 1");
-  ctx.require(p.size() == 4 && p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0, "expected 4 non-negative pads");
-  ctx.require(ceilMode == 0 || ceilMode == 1, "expected ceil_mode 0 or 1");
-  ctx.require(p[0] < k[0] && p[2] < k[0] && p[1] < k[1] && p[3] < k[1], "expected pads smaller than kernel_shape");
+  FACESTYLE_REQUIRE(ctx, k.size() == 2 && k[0] >= 1 && k[1] >= 1, "expected kernel_shape of 2 positive integers");
+  FACESTYLE_REQUIRE(ctx, s.size() == 2 && s[0] >= 1 && s[1] >= 1, "expected 2 strides >= 1");
+  FACESTYLE_REQUIRE(ctx, d.size() == 2 && d[0] >= 1 && d[1] >= 1, "expected 2 dilations >= 1");
+  FACESTYLE_REQUIRE(ctx, p.size() == 4 && p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0, "expected 4 non-negative pads");
+  FACESTYLE_REQUIRE(ctx, ceilMode == 0 || ceilMode == 1, "expected ceil_mode 0 or 1");
+  FACESTYLE_REQUIRE(ctx, p[0] < k[0] && p[2] < k[0] && p[1] < k[1] && p[3] < k[1], "expected pads smaller than kernel_shape");
   const int64_t oh = poolOutput(x.shape[2], p[0], p[2], k[0], s[0], d[0], ceilMode == 1);
   const int64_t ow = poolOutput(x.shape[3], p[1], p[3], k[1], s[1], d[1], ceilMode == 1);
   const Shape expect{x.shape[0], x.shape[1], oh, ow};
-  ctx.require(oh > 0 && ow > 0 && y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, oh > 0 && ow > 0 && y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
   auto i = [](int64_t v) { return static_cast<int>(v); };
   return {i(x.shape[0] * x.shape[1]), i(x.shape[2]), i(x.shape[3]), i(oh), i(ow), i(k[0]), i(k[1]), i(s[0]), i(s[1]),
           i(p[0]), i(p[1]), i(p[2]), i(p[3]), i(d[0]), i(d[1])};
@@ -131,15 +131,15 @@ void globalPoolKernel(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.rank() >= 3, "expected X of rank >= 3 [N,C,spatial...] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() >= 3, "expected X of rank >= 3 [N,C,spatial...] but received " + shapeToString(x.shape));
   Shape expect{x.shape[0], x.shape[1]};
   int64_t area = 1;
   for (int a = 2; a < x.rank(); ++a) {
-    ctx.require(x.shape[a] > 0, "expected non-empty spatial dimensions");
+    FACESTYLE_REQUIRE(ctx, x.shape[a] > 0, "expected non-empty spatial dimensions");
     expect.push_back(1);
     area *= x.shape[a];
   }
-  ctx.require(y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
   const int64_t planes = x.shape[0] * x.shape[1];
   if (planes == 0) return;
   const int64_t threads = planes * 32;

@@ -51,7 +51,7 @@ void reduceKernel(KernelContext& ctx) {
   std::vector<char> reduced(rank, given.empty() ? 1 : 0);
   for (int64_t a : given) {
     const int n = normalizeAxis(ctx, a, rank, "axes");
-    ctx.require(!reduced[n], "expected distinct axes");
+    FACESTYLE_REQUIRE(ctx, !reduced[n], "expected distinct axes");
     reduced[n] = 1;
   }
   const std::vector<int64_t> strides = contiguousStrides(x.shape);
@@ -68,7 +68,7 @@ void reduceKernel(KernelContext& ctx) {
       expect.push_back(x.shape[a]);
     }
   }
-  ctx.require(y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, y.shape == expect, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
   launchReduce(ctx, kKind, x.data, y.data, keptDims, keptStrides, reducedDims, reducedStrides);
 }
 
@@ -95,7 +95,7 @@ void softmaxKernel(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(y.shape == x.shape, "expected an output of the input's shape");
+  FACESTYLE_REQUIRE(ctx, y.shape == x.shape, "expected an output of the input's shape");
   const int axis = normalizeAxis(ctx, ctx.attrs().getInt("axis", -1), x.rank());
   int64_t inner = 1;
   for (int a = axis + 1; a < x.rank(); ++a) inner *= x.shape[a];

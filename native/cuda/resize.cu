@@ -101,12 +101,12 @@ void resizeKernel(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const Attrs& at = ctx.attrs();
   const int rank = x.rank();
-  ctx.require(rank >= 1 && y.rank() == rank, "expected an output of the input's rank");
+  FACESTYLE_REQUIRE(ctx, rank >= 1 && y.rank() == rank, "expected an output of the input's rank");
   if (rank > kMaxRank) throw Error(ErrorCode::Unsupported, "Node '" + ctx.node.name + "': CUDA Resize supports rank <= 8");
   const std::string mode = at.getString("mode", "nearest");
   const std::string coord = at.getString("coordinate_transformation_mode", "half_pixel");
   const std::string nearest = at.getString("nearest_mode", "round_prefer_floor");
-  ctx.require(mode == "nearest" || mode == "linear", "expected mode 'nearest' or 'linear' but received '" + mode + "'");
+  FACESTYLE_REQUIRE(ctx, mode == "nearest" || mode == "linear", "expected mode 'nearest' or 'linear' but received '" + mode + "'");
   ResizeGeometry g;
   g.rank = rank;
   if (coord == "half_pixel") g.coord = kHalfPixel;
@@ -121,17 +121,17 @@ void resizeKernel(KernelContext& ctx) {
   else ctx.fail("unsupported nearest_mode '" + nearest + "'");
   const std::vector<double> scales = at.getFloats("scales", {});
   const std::vector<int64_t> sizes = at.getInts("sizes", {});
-  ctx.require(scales.empty() != sizes.empty(), "expected exactly one of scales or sizes");
-  ctx.require(scales.empty() || static_cast<int>(scales.size()) == rank, "expected one scale per axis");
-  ctx.require(sizes.empty() || static_cast<int>(sizes.size()) == rank, "expected one size per axis");
+  FACESTYLE_REQUIRE(ctx, scales.empty() != sizes.empty(), "expected exactly one of scales or sizes");
+  FACESTYLE_REQUIRE(ctx, scales.empty() || static_cast<int>(scales.size()) == rank, "expected one scale per axis");
+  FACESTYLE_REQUIRE(ctx, sizes.empty() || static_cast<int>(sizes.size()) == rank, "expected one size per axis");
   for (int a = 0; a < rank; ++a) {
-    ctx.require(x.shape[a] > 0, "expected a non-empty input but received " + shapeToString(x.shape));
+    FACESTYLE_REQUIRE(ctx, x.shape[a] > 0, "expected a non-empty input but received " + shapeToString(x.shape));
     // Same float32 scale as the reference: the given scale, or float(size / length).
     const float s = scales.empty() ? static_cast<float>(static_cast<double>(sizes[a]) / static_cast<double>(x.shape[a]))
                                    : static_cast<float>(scales[a]);
-    ctx.require(s > 0 && std::isfinite(s), "expected positive scales");
+    FACESTYLE_REQUIRE(ctx, s > 0 && std::isfinite(s), "expected positive scales");
     const int64_t out = scales.empty() ? sizes[a] : static_cast<int64_t>(std::floor(s * static_cast<float>(x.shape[a])));
-    ctx.require(out == y.shape[a], "expected output " + shapeToString(y.shape) + " but the attributes give dimension " +
+    FACESTYLE_REQUIRE(ctx, out == y.shape[a], "expected output " + shapeToString(y.shape) + " but the attributes give dimension " +
                                        std::to_string(a) + " = " + std::to_string(out));
     g.inDims[a] = static_cast<int>(x.shape[a]);
     g.outDims[a] = static_cast<int>(y.shape[a]);
@@ -142,8 +142,8 @@ void resizeKernel(KernelContext& ctx) {
   if (mode == "nearest") {
     resizeNearest<<<blocksFor(n), kThreads, 0, streamOf(ctx)>>>(x.data, y.data, n, g);
   } else {
-    ctx.require(rank >= 2, "linear Resize expects rank >= 2");
-    for (int a = 0; a < rank - 2; ++a) ctx.require(x.shape[a] == y.shape[a], "linear Resize scales only the last two axes");
+    FACESTYLE_REQUIRE(ctx, rank >= 2, "linear Resize expects rank >= 2");
+    for (int a = 0; a < rank - 2; ++a) FACESTYLE_REQUIRE(ctx, x.shape[a] == y.shape[a], "linear Resize scales only the last two axes");
     resizeLinear<<<blocksFor(n), kThreads, 0, streamOf(ctx)>>>(x.data, y.data, n, g.inDims[rank - 2], g.inDims[rank - 1],
                                                                g.outDims[rank - 2], g.outDims[rank - 1], g.scales[rank - 2],
                                                                g.scales[rank - 1], g.coord);

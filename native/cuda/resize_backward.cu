@@ -76,7 +76,7 @@ void resizeBackwardKernel(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& dy = ctx.in(0);
   Tensor& dx = ctx.out(0);
-  ctx.require(dy.rank() == 4 && dx.rank() == 4 && dy.shape[0] == dx.shape[0] && dy.shape[1] == dx.shape[1],
+  FACESTYLE_REQUIRE(ctx, dy.rank() == 4 && dx.rank() == 4 && dy.shape[0] == dx.shape[0] && dy.shape[1] == dx.shape[1],
               "expects NCHW dY and dX resized on H and W only but received " + shapeToString(dy.shape) + " and " + shapeToString(dx.shape));
   const Attrs& a = ctx.attrs();
   const std::string mode = a.getString("mode", "nearest");

@@ -53,7 +53,7 @@ __global__ void transposeTiles(const float* __restrict__ in, float* __restrict__
 }
 
 void concatKernel(KernelContext& ctx) {
-  ctx.require(!ctx.inputs.empty() && ctx.inputs.size() <= 64 && ctx.outputs.size() == 1, "expects 1 to 64 inputs and 1 output");
+  FACESTYLE_REQUIRE(ctx, !ctx.inputs.empty() && ctx.inputs.size() <= 64 && ctx.outputs.size() == 1, "expects 1 to 64 inputs and 1 output");
   Tensor& y = ctx.out(0);
   const int rank = y.rank();
   const int axis = normalizeAxis(ctx, ctx.attrs().getInt("axis", 0), rank);
@@ -62,12 +62,12 @@ void concatKernel(KernelContext& ctx) {
     const Tensor& x = ctx.in(i);
     bool same = x.rank() == rank;
     for (int k = 0; same && k < rank; ++k) same = k == axis || x.shape[k] == y.shape[k];
-    ctx.require(same && (x.data || x.size() == 0), "input " + std::to_string(i) + " " + shapeToString(x.shape) +
+    FACESTYLE_REQUIRE(ctx, same && (x.data || x.size() == 0), "input " + std::to_string(i) + " " + shapeToString(x.shape) +
                                                        " does not match the output " + shapeToString(y.shape) + " off axis " +
                                                        std::to_string(axis));
     total += x.shape[axis];
   }
-  ctx.require(total == y.shape[axis], "inputs sum to " + std::to_string(total) + " on axis " + std::to_string(axis) +
+  FACESTYLE_REQUIRE(ctx, total == y.shape[axis], "inputs sum to " + std::to_string(total) + " on axis " + std::to_string(axis) +
                                           " but the output has " + std::to_string(y.shape[axis]));
   const std::vector<int64_t> outStrides = contiguousStrides(y.shape);
   int64_t offset = 0;
@@ -88,16 +88,16 @@ void sliceKernel(KernelContext& ctx) {
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   if (steps.empty()) steps.assign(starts.size(), 1);
-  ctx.require(ends.size() == starts.size() && axes.size() == starts.size() && steps.size() == starts.size(),
+  FACESTYLE_REQUIRE(ctx, ends.size() == starts.size() && axes.size() == starts.size() && steps.size() == starts.size(),
               "expected starts, ends, axes and steps of equal length");
   std::vector<int64_t> start(rank, 0), step(rank, 1), count(x.shape.begin(), x.shape.end());
   std::vector<char> seen(rank, 0);
   for (size_t i = 0; i < starts.size(); ++i) {
     const int a = normalizeAxis(ctx, axes[i], rank, "axes");
-    ctx.require(!seen[a], "expected distinct axes");
+    FACESTYLE_REQUIRE(ctx, !seen[a], "expected distinct axes");
     seen[a] = 1;
     const int64_t d = x.shape[a], st = steps[i];
-    ctx.require(st != 0, "expected non-zero steps");
+    FACESTYLE_REQUIRE(ctx, st != 0, "expected non-zero steps");
     int64_t s = starts[i] < 0 ? starts[i] + d : starts[i];
     int64_t e = ends[i] < 0 ? ends[i] + d : ends[i];
     if (st > 0) {
@@ -112,7 +112,7 @@ void sliceKernel(KernelContext& ctx) {
     step[a] = st;
     count[a] = std::max<int64_t>(0, c);
   }
-  ctx.require(Shape(count.begin(), count.end()) == y.shape,
+  FACESTYLE_REQUIRE(ctx, (Shape(count.begin(), count.end()) == y.shape),
               "the slice of " + shapeToString(x.shape) + " is " + shapeToString(count) + " but the output is " + shapeToString(y.shape));
   const std::vector<int64_t> inStrides = contiguousStrides(x.shape);
   int64_t base = 0;
@@ -125,12 +125,12 @@ void sliceKernel(KernelContext& ctx) {
 }
 
 void splitKernel(KernelContext& ctx) {
-  ctx.require(ctx.inputs.size() == 1 && ctx.in(0).data, "expects 1 input");
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 1 && ctx.in(0).data, "expects 1 input");
   const Tensor& x = ctx.in(0);
   const int rank = x.rank();
   const int axis = normalizeAxis(ctx, ctx.attrs().getInt("axis", 0), rank);
   const std::vector<int64_t> sizes = ctx.attrs().getInts("split", {});
-  ctx.require(!sizes.empty() && sizes.size() == ctx.outputs.size(),
+  FACESTYLE_REQUIRE(ctx, !sizes.empty() && sizes.size() == ctx.outputs.size(),
               "expected one output per split size but received " + std::to_string(ctx.outputs.size()) + " outputs for " +
                   std::to_string(sizes.size()) + " sizes");
   const std::vector<int64_t> inStrides = contiguousStrides(x.shape);
@@ -139,13 +139,13 @@ void splitKernel(KernelContext& ctx) {
     Tensor& y = ctx.out(i);
     Shape expect = x.shape;
     expect[axis] = sizes[i];
-    ctx.require(sizes[i] >= 0 && y.shape == expect && offset + sizes[i] <= x.shape[axis],
+    FACESTYLE_REQUIRE(ctx, sizes[i] >= 0 && y.shape == expect && offset + sizes[i] <= x.shape[axis],
                 "output " + std::to_string(i) + " " + shapeToString(y.shape) + " does not match split size " + std::to_string(sizes[i]) +
                     " of " + shapeToString(x.shape));
     launchCopy(ctx, y.data, 0, contiguousStrides(y.shape), x.data, offset * inStrides[axis], inStrides, y.shape);
     offset += sizes[i];
   }
-  ctx.require(offset == x.shape[axis], "split sizes do not sum to the axis length");
+  FACESTYLE_REQUIRE(ctx, offset == x.shape[axis], "split sizes do not sum to the axis length");
 }
 
 void transposeKernel(KernelContext& ctx) {
@@ -156,10 +156,10 @@ void transposeKernel(KernelContext& ctx) {
   std::vector<int64_t> perm = ctx.attrs().getInts("perm", {});
   if (perm.empty())
     for (int i = rank - 1; i >= 0; --i) perm.push_back(i);
-  ctx.require(static_cast<int>(perm.size()) == rank, "expected perm of length " + std::to_string(rank));
+  FACESTYLE_REQUIRE(ctx, static_cast<int>(perm.size()) == rank, "expected perm of length " + std::to_string(rank));
   std::vector<char> seen(rank, 0);
   for (int64_t p : perm) {
-    ctx.require(p >= 0 && p < rank && !seen[p], "expected perm to be a permutation of 0.." + std::to_string(rank - 1));
+    FACESTYLE_REQUIRE(ctx, p >= 0 && p < rank && !seen[p], "expected perm to be a permutation of 0.." + std::to_string(rank - 1));
     seen[p] = 1;
   }
   const std::vector<int64_t> inStrides = contiguousStrides(x.shape);
@@ -169,7 +169,7 @@ void transposeKernel(KernelContext& ctx) {
     expect[i] = x.shape[perm[i]];
     srcStrides[i] = inStrides[perm[i]];
   }
-  ctx.require(expect == y.shape, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
+  FACESTYLE_REQUIRE(ctx, expect == y.shape, "expected output " + shapeToString(expect) + " but received " + shapeToString(y.shape));
   if (y.size() == 0) return;
   // After merging axes, a swap of the last two (possibly batched) is the tiled fast path.
   const Walk<2> w = makeWalk<2>(ctx, y.shape, {contiguousStrides(y.shape), srcStrides});
@@ -194,7 +194,7 @@ void copyAsKernel(KernelContext& ctx) {
   requireArity(ctx, 1, 1, 1);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  ctx.require(x.size() == y.size(), "output " + shapeToString(y.shape) + " must hold as many elements as the input " +
+  FACESTYLE_REQUIRE(ctx, x.size() == y.size(), "output " + shapeToString(y.shape) + " must hold as many elements as the input " +
                                         shapeToString(x.shape));
   copyDeviceAsync(ctx, y.data, x.data, x.size());
 }

@@ -71,20 +71,20 @@ void warpAffineKernel(KernelContext& ctx) {
   requireArity(ctx, 2, 2, 1);
   const Tensor &x = ctx.in(0), &m = ctx.in(1);
   Tensor& y = ctx.out(0);
-  ctx.require(x.rank() == 4, "expected X of shape [N,C,H,W] but received " + shapeToString(x.shape));
+  FACESTYLE_REQUIRE(ctx, x.rank() == 4, "expected X of shape [N,C,H,W] but received " + shapeToString(x.shape));
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-  ctx.require(m.rank() == 3 && m.dim(1) == 2 && m.dim(2) == 3 && (m.dim(0) == n || n == 1),
+  FACESTYLE_REQUIRE(ctx, m.rank() == 3 && m.dim(1) == 2 && m.dim(2) == 3 && (m.dim(0) == n || n == 1),
               "expected M of shape [K,2,3] with K == N or N == 1 but received " + shapeToString(m.shape) + " for X " + shapeToString(x.shape));
   const int64_t k = m.dim(0);
   const int64_t oh = ctx.attrs().getInt("out_height", -1), ow = ctx.attrs().getInt("out_width", -1);
-  ctx.require(y.shape == Shape{k, c, oh, ow}, "output shape " + shapeToString(y.shape) + " does not match out_height/out_width");
+  FACESTYLE_REQUIRE(ctx, (y.shape == Shape{k, c, oh, ow}), "output shape " + shapeToString(y.shape) + " does not match out_height/out_width");
   const std::string borderName = ctx.attrs().getString("border", "constant");
   WarpGeometry g{};
   if (borderName == "constant") g.border = kConstant;
   else if (borderName == "reflect") g.border = kReflect;
   else if (borderName == "edge") g.border = kEdge;
   else ctx.fail("unknown border '" + borderName + "' (expected constant, reflect or edge)");
-  ctx.require(g.border == kConstant || (h > 0 && w > 0), "border '" + borderName + "' needs a non-empty input");
+  FACESTYLE_REQUIRE(ctx, g.border == kConstant || (h > 0 && w > 0), "border '" + borderName + "' needs a non-empty input");
   g.n = static_cast<int>(n);
   g.c = static_cast<int>(c);
   g.h = static_cast<int>(h);

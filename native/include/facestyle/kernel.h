@@ -22,11 +22,16 @@ struct KernelContext {
   const Attrs& attrs() const { return node.attrs; }
   // Throws a shape error naming this node.
   [[noreturn]] void fail(const std::string& message) const;
-  // Checks a condition and reports a shape error naming this node.
-  void require(bool condition, const std::string& message) const {
-    if (!condition) fail(message);
-  }
 };
+
+// Checks a condition and reports a shape error naming the node of `ctx`. A macro so that the message
+// (usually built from shapes and numbers) is only put together when the check fails: kernels check
+// their shapes on every run, and building those strings eagerly cost about a third of the per-node
+// overhead of a run (a 200-node chain of 4-float ops).
+#define FACESTYLE_REQUIRE(ctx, condition, ...)   \
+  do {                                           \
+    if (!(condition)) (ctx).fail(__VA_ARGS__);   \
+  } while (0)
 
 using KernelFn = void (*)(KernelContext& ctx);
 
