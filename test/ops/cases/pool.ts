@@ -6,6 +6,8 @@ export const cases: OpCase[] = [
   { op: 'MaxPool', label: '3x3 stride 1 pad 1, several row chunks', inputs: [[1, 8, 50, 61]], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
   { op: 'MaxPool', label: '3x3 stride 2 pad 1, odd size', inputs: [[1, 4, 9, 7]], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
   { op: 'MaxPool', label: 'ceil_mode, odd size', inputs: [[1, 2, 7, 6]], attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 } },
+  { op: 'MaxPool', label: '2x2 stride 2, ceil_mode, odd width (a last window one column wide)', inputs: [[1, 3, 6, 37]], attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 } },
+  { op: 'MaxPool', label: '2x2 stride 2, trailing pads only, odd size', inputs: [{ shape: [1, 2, 7, 9], range: [-3, -1] }], attrs: { kernel_shape: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1] } },
   { op: 'MaxPool', label: 'ceil_mode drops a window in trailing pad only', inputs: [[1, 2, 5, 5]], attrs: { kernel_shape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 } },
   { op: 'MaxPool', label: 'dilations [2,1], asymmetric pads', inputs: [[1, 3, 9, 8]], attrs: { kernel_shape: [3, 2], dilations: [2, 1], pads: [1, 0, 2, 1] } },
   { op: 'MaxPool', label: 'all-negative input with pads (padding never wins)', inputs: [{ shape: [1, 2, 5, 5], range: [-3, -1] }], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
