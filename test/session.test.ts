@@ -194,4 +194,31 @@ describe('sessions', () => {
     expect(() => s.info()).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_DISPOSED' }));
     expect(() => s.readParam('w1')).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_DISPOSED' }));
   });
+
+  // On the CPU the kernels read the feeds in place (no copy into the arena): each run must read its own
+  // feeds (not the previous run's), never write to them, and an input that is also an output comes back.
+  it('reads each run\'s feeds in place, leaves them unchanged, and returns an input that is also an output', async () => {
+    const g = new GraphBuilder('feeds');
+    const x = g.input('x', [2, 3, 5, 7]);
+    const z = g.input('z', [2, 3, 5, 7]);
+    g.output(x, 'xOut');
+    g.output(g.op1('Add', [g.op1('Relu', [x]), g.op1('Neg', [z])]), 'y');
+    g.output(g.op1('MaxPool', [x], { kernel_shape: [2, 2], strides: [2, 2] }), 'pooled');
+    const graph = g.build();
+    const s = await compile(graph, { threads: 2 });
+    for (let round = 0; round < 3; ++round) {
+      const xs = new Float32Array(210).map((_, i) => Math.sin(i * 0.7 + round));
+      const zs = new Float32Array(210).map((_, i) => Math.cos(i * 0.3 - round));
+      const keepX = xs.slice(), keepZ = zs.slice();
+      const feeds = { x: new Tensor([2, 3, 5, 7], xs), z: new Tensor([2, 3, 5, 7], zs) };
+      const got = await s.run(feeds);
+      expect(Array.from(xs)).toEqual(Array.from(keepX));
+      expect(Array.from(zs)).toEqual(Array.from(keepZ));
+      expect(got.xOut.data).not.toBe(xs);  // a copy the caller owns
+      expect(Array.from(got.xOut.data)).toEqual(Array.from(keepX));
+      const want = referenceRun(graph, feeds);
+      for (const k of ['y', 'pooled']) expect(compareClose(got[k], want[k], 1e-6, 0).message).toBe('ok');
+    }
+    s.dispose();
+  });
 });

@@ -1,6 +1,7 @@
 // A compiled graph: planned once, run many times. Parameters and the activation arena live on the
 // session's device for its whole life. One run at a time per session (a mutex); sessions are
-// independent of each other.
+// independent of each other. On the CPU the kernels read the feeds in place (no copy into the
+// arena): the caller keeps them alive and unchanged until run() returns.
 #pragma once
 #include <memory>
 #include <mutex>
@@ -30,7 +31,8 @@ class Session {
   Session(GraphDesc graph, const SessionOptions& options);
   ~Session();
 
-  // Feeds in the order of graph().inputs; returns outputs in the order of graph().outputs.
+  // Feeds in the order of graph().inputs; returns outputs in the order of graph().outputs. On the CPU
+  // the feeds are read in place, never written.
   std::vector<std::vector<float>> run(const std::vector<HostSpan>& feeds);
 
   const GraphDesc& graph() const { return graph_; }
@@ -65,6 +67,11 @@ class Session {
   std::vector<float*> address_;        // per value: where its data is
   std::vector<KernelFn> kernels_;      // per step
   std::vector<KernelContext> contexts_;  // per step, bound once
+  // CPU: where each graph input is read (step, input slot), pointed at the feed on every run.
+  struct FeedUse {
+    int input, step, slot;
+  };
+  std::vector<FeedUse> feedUses_;
   size_t paramBytes_ = 0;
   std::vector<double> stepSeconds_;
   int profiledRuns_ = 0;
