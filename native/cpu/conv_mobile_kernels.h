@@ -230,10 +230,12 @@ inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w,
         // planes) they map to the same few L1 sets and evict each other before the next channel
         // block reads them again (AVX2, 64x64 plane: 0.6x the speed of a 56x56 one); when at least
         // 4 channel blocks read it, a dense copy (vector loads and stores, a few cycles per row)
-        // pays for itself. Measured: AVX2 1.1-1.6x faster; AVX-512 (fewer, wider blocks) neutral.
+        // pays for itself. Measured: AVX2 1.1-1.6x faster. On AVX-512 (fewer, wider blocks) it costs
+        // more than it saves: YuNet's 32->64 and 32->32 at 80x80, one thread, 149 -> 133 and 82 -> 69 us
+        // without it (16->16 at 160x160, 64x64 at 56x56 and 40x40 level).
         const float* panel = x + (n * g.c + grp * C + c0) * P + p0;
         int64_t ldp = P;
-        if (P % 256 == 0 && cols == NR && s1 - s0 >= 4) {
+        if (kL < 16 && P % 256 == 0 && cols == NR && s1 - s0 >= 4) {
           float* buf = convScratch(1, static_cast<size_t>(kKC * NR));
           for (int64_t c = 0; c < k; ++c)
             for (int64_t u = 0; u < U; ++u) Isa::store(buf + c * NR + u * kL, Isa::load(panel + c * P + u * kL));
