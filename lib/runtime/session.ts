@@ -60,7 +60,10 @@ export class Session {
     return this.handle;
   }
 
-  /** Runs the graph. Feeds are keyed by input name; results are keyed by output name. */
+  /**
+   * Runs the graph. Feeds are keyed by input name; results are keyed by output name. On the CPU the
+   * kernels read the feeds in place (never writing them): keep them unchanged until the promise settles.
+   */
   run(feeds: Feeds): Promise<Record<string, Tensor>> {
     let arrays: Float32Array[];
     try {
