@@ -309,12 +309,13 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   const ConvActivation none;
   const ConvActivation& a = act ? *act : none;
   if (g.group == g.c && g.group == g.m) {
+    // Column stride 1 or 2 with at most 64 taps (every depthwise layer of the shipped detector and
+    // landmark models): the mobile kernels (cpu/conv_mobile.h).
     if (conv2dDepthwiseFast(g, x, w, bias, y, threads, a)) return;
-    // Depthwise: a direct kernel (cpu/conv_fast.h; SIMD level picked at run time), no im2col. At
-    // stride 1, small planes (rows under 48 columns: 14x14 to 40x40 in PFLD and YuNet) go flat, where
-    // the row-wise kernel spends most of its time on edge columns (PFLD 256ch 14x14: 2-3x faster); so
-    // do planes up to 128 wide with a fused activation, which the flat kernel applies in registers
-    // (YuNet 64ch 80x80 + Relu: 1.2x, plus the activation sweep saved).
+    // The rest (column stride 3 and up, or larger kernels): a direct kernel (cpu/conv_fast.h; SIMD
+    // level picked at run time), no im2col. At stride 1, planes under 48 columns go flat, where the
+    // row-wise kernel spends most of its time on edge columns; so do planes up to 128 wide with a
+    // fused activation, which the flat kernel applies in registers.
     const Window2D& v = g.win;
     if (v.sh == 1 && v.sw == 1 && (g.ow < 48 || (a.kind != ConvActivation::None && g.ow <= 128)))
       return depthwiseFlat(g, x, w, bias, y, threads, &a);

@@ -15,7 +15,6 @@ struct Isa {
   typedef unsigned Mask;  // bit j: lane j is active
   static constexpr int L = 4;
   static constexpr int MR = 4, U = 2;  // 8 accumulators of the 16 xmm registers
-  static constexpr int DWR = 2;  // 3x3 depthwise output rows per step
   static V zero() { return V{}; }
   static V set1(float f) { return V{} + f; }
   static V load(const float* p) {

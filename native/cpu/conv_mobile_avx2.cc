@@ -15,7 +15,6 @@ struct Isa {
   typedef __m256i Mask;  // all bits set: lane active
   static constexpr int L = 8;
   static constexpr int MR = 4, U = 3;
-  static constexpr int DWR = 2;  // 3x3 depthwise output rows per step
   static V zero() { return _mm256_setzero_ps(); }
   static V set1(float f) { return _mm256_set1_ps(f); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }

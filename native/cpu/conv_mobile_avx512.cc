@@ -20,7 +20,6 @@ struct Isa {
   typedef __mmask16 Mask;
   static constexpr int L = 16;
   static constexpr int MR = 8, U = 3;
-  static constexpr int DWR = 3;  // 3x3 depthwise output rows per step
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(float f) { return _mm512_set1_ps(f); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }

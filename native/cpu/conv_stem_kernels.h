@@ -4,24 +4,42 @@
 // conv_mobile_kernels.h (it uses their Isa, ActRegs and runChunks).
 //
 // Why a kernel of its own: with 3 input channels the general paths do little arithmetic per byte
-// moved (im2col writes 27 columns per output pixel; the direct kernel pads every plane), and stride 2
-// makes the tap vectors strided. Here, per output row, each of the 3 input rows of each channel is
-// split once into its even and odd columns (zero-padded), so every tap of a stride-2 row is a
-// contiguous vector load: tap kx of output column ox reads padded column 2*ox + kx, which is
-// phase (kx & 1) at index ox + (kx >> 1). A register block of R output channels x U vectors of output
-// columns then takes its C*9 taps as one load and R broadcast FMAs each, and bias + activation are
-// applied before the single store. Stride 1 is the same with one phase.
+// moved (im2col of the whole image writes 27 columns per output pixel to memory; the direct kernel
+// pads every plane), and stride 2 makes the tap vectors strided.
+//
+// The conv is a GEMM with K = 9C: Y[m, p] = bias[m] + sum_k W[m, k] X_k[p], where X_k is the input
+// seen through tap k = (c, ky, kx) and p runs over the output plane flattened row-major. Each input row
+// the current output row reads is split once into "phase rows", its even and odd padded columns (zero
+// outside the image), so at stride 2 tap kx of output column ox is phase (kx & 1) at ox + (kx >> 1):
+// X_k restricted to one output row is a contiguous run (stride 1: the padded row at ox + kx).
+// The plane is walked in blocks of NR = kStemU vectors of flattened pixels; a register block of
+// kStemMR output channels x kStemU vectors takes K steps of kStemU loads, kStemMR weight broadcasts and
+// kStemMR * kStemU FMAs, then bias + activation in registers and one store per vector.
+// - A block inside one output row reads the phase rows in place.
+// - A block across a row end (PFLD's 56-column rows: most of them) or past the plane's end first copies
+//   its K row segments into a small column buffer (zeros past the plane); the copy serves every output
+//   channel (on PFLD it costs ~6%, measured by skipping it). It keeps every block whole: the row-by-row
+//   kernel this replaced ended each 56-column row (32 + 16 + 8) with two one-vector blocks, one of them
+//   half masked; with 4 accumulators at a 4-cycle FMA latency such a block issues at most one FMA per
+//   cycle, half the peak. Single-thread on AVX-512, PFLD: 110 us before, 65 us for the same 4 x 2 block
+//   in this layout, ~59 us with 8 x 2 and the rolled tap loop below (onnxruntime's NCHWc kernel: ~60 us).
+//   What is left beside the FMAs (~9 us on PFLD, measured without the GEMM): the phase split, the
+//   copies, and reading the input.
 #pragma once
 
 namespace facestyle::cpu {
 namespace {
 
 constexpr int64_t kStemMaxChannels = 4;
-// Register block: 4 output channels x 2 vectors of columns. Measured on AVX-512 (single thread, YuNet
-// 3->16 s2 at 320, PFLD 3->64 s2 at 112, 3->16 s1 at 256 / 512): 0.144 / 0.106 / 0.306 / 1.35 ms, against
-// 0.218-0.240 / 0.113-0.143 / 0.46-0.52 / 2.2-2.5 ms for 8x2, 8x3, 4x4 and 6x4 blocks (and the
-// general direct path: 0.20 / 0.10 / 0.39 / 1.63 ms).
-constexpr int kStemR = 4, kStemU = 2;
+// Register block: kStemMR output channels x kStemU vectors of pixels. Measured single-thread (best of
+// 200, interleaved, on PFLD's and YuNet's stems and the generator's 3 -> 16 stride 1 at 256 and 512):
+// AVX-512 8x2 against 8x3, 4x4, 12x2, 10x2, 6x3 (8x2 best or within noise everywhere; blocks of 3
+// vectors also cross the 256- and 512-column rows); AVX2 6x2 against 4x3, 5x2, 4x2; the 4-lane
+// baseline 2x4 against 4x2, 4x3, 3x2.
+constexpr int kStemMR = Isa::L >= 16 ? 8 : Isa::L >= 8 ? 6 : 2;
+constexpr int kStemU = Isa::L >= 8 ? 2 : 4;
+// Tasks for threads: chunks of this many output pixels (whole blocks at every level).
+constexpr int64_t kStemChunk = 192;
 
 inline bool stemApplies(const ConvGeometry& g) {
   const Window2D& v = g.win;
@@ -29,56 +47,42 @@ inline bool stemApplies(const ConvGeometry& g) {
          (v.sw == 1 || v.sw == 2) && v.sh == v.sw && v.pt >= 0 && v.pl >= 0 && v.pt <= 2 && v.pl <= 2 && g.m >= 1 && g.ow >= 1;
 }
 
-// Rows [m0, m0 + R) x columns [o0, o0 + U*kL) (or `cols` of them when Tail) of output row `oy` of
-// one image. `phase[(c * 3 + ky) * 2 + p]` is phase p of channel c's input row for tap row ky (null:
-// that input row lies in the padding, its taps add nothing).
-template <int R, int U, bool Tail>
-inline void stemBlock(const float* const* phase, int64_t C, int stride, const float* w, const float* bias, float* y, int64_t ldy,
-                      int64_t o0, int64_t cols, const ActRegs& act, bool actInRegisters) {
+// One register block: output channels [0, R) (rows of ldy) x U vectors of pixels, tap k read from
+// src[k] + off, weights w[i * K + k] (rows of the [m][c][ky][kx] tensor). Bias and activation are
+// applied in registers before the one store per accumulator.
+// The K loop stays rolled: fully unrolled (K = 27), GCC hoisted the 2K tap addresses out of the
+// channel-block loop into spilled registers, and the kernel ran 8-12% slower on AVX-512 and AVX2 and
+// 1.6x slower on the baseline.
+template <int K, int R, int U>
+inline void stemGemmBlock(const float* const* src, int64_t off, const float* w, const float* bias, float* y, int64_t ldy, const ActRegs& act) {
   V acc[R][U];
-  Mask mask[U];
-  for (int u = 0; u < U; ++u) mask[u] = Tail ? Isa::firstLanes(cols - u * kL) : Isa::allLanes();
   for (int i = 0; i < R; ++i) {
     const V b = bias ? Isa::set1(bias[i]) : Isa::zero();
     for (int u = 0; u < U; ++u) acc[i][u] = b;
   }
-  for (int64_t c = 0; c < C; ++c)
-    for (int ky = 0; ky < 3; ++ky) {
-      const float* const* ph = phase + (c * 3 + ky) * 2;
-      if (!ph[0]) continue;
-      for (int kx = 0; kx < 3; ++kx) {
-        // stride 2: phase kx & 1 at ox + (kx >> 1); stride 1: the one phase at ox + kx.
-        const float* src = stride == 2 ? ph[kx & 1] + (kx >> 1) + o0 : ph[0] + kx + o0;
-        V v[U];
-        // The phase rows are padded past the last column a full vector can reach, so no masked load.
-        for (int u = 0; u < U; ++u) v[u] = Isa::load(src + u * kL);
-        const float* wt = w + (c * 3 + ky) * 3 + kx;  // weight [m][c][ky][kx], rows of C*9
-        for (int i = 0; i < R; ++i) {
-          const V wv = Isa::set1(wt[i * C * 9]);
-          for (int u = 0; u < U; ++u) acc[i][u] = Isa::fma(wv, v[u], acc[i][u]);
-        }
-      }
+#pragma GCC unroll 1
+  for (int k = 0; k < K; ++k) {
+    V v[U];
+    for (int u = 0; u < U; ++u) v[u] = Isa::load(src[k] + off + u * kL);
+    for (int i = 0; i < R; ++i) {
+      const V wv = Isa::set1(w[i * K + k]);
+      for (int u = 0; u < U; ++u) acc[i][u] = Isa::fma(wv, v[u], acc[i][u]);
     }
+  }
   for (int i = 0; i < R; ++i)
-    for (int u = 0; u < U; ++u) {
-      const V out = actInRegisters ? act(acc[i][u]) : acc[i][u];
-      float* dst = y + i * ldy + o0 + u * kL;
-      if (Tail) Isa::storeMasked(dst, out, mask[u]);
-      else Isa::store(dst, out);
-    }
+    for (int u = 0; u < U; ++u) Isa::store(y + i * ldy + u * kL, act(acc[i][u]));
 }
 
-// All output channels of columns [o0, o0 + U*kL) (or `cols`): blocks of kStemR channels, then the
-// remainder in blocks of 2, 1.
-template <int U, bool Tail>
-inline void stemColumns(const float* const* phase, const ConvGeometry& g, int stride, const float* w, const float* bias, float* y,
-                        int64_t ldy, int64_t o0, int64_t cols, const ActRegs& act, bool actInRegisters) {
-  const int64_t C = g.c, W = C * 9;
+// Output channels [0, rows) of one block of U vectors of pixels: register blocks of MR channels, then
+// 4, 2, 1 for the remainder.
+template <int K, int MR, int U>
+inline void stemGemmColumns(int64_t rows, const float* const* src, int64_t off, const float* w, const float* bias, float* y, int64_t ldy,
+                            const ActRegs& act) {
   int64_t m = 0;
-  for (; m + kStemR <= g.m; m += kStemR)
-    stemBlock<kStemR, U, Tail>(phase, C, stride, w + m * W, bias ? bias + m : nullptr, y + m * ldy, ldy, o0, cols, act, actInRegisters);
-  for (; m + 2 <= g.m; m += 2) stemBlock<2, U, Tail>(phase, C, stride, w + m * W, bias ? bias + m : nullptr, y + m * ldy, ldy, o0, cols, act, actInRegisters);
-  for (; m < g.m; ++m) stemBlock<1, U, Tail>(phase, C, stride, w + m * W, bias ? bias + m : nullptr, y + m * ldy, ldy, o0, cols, act, actInRegisters);
+  for (; m + MR <= rows; m += MR) stemGemmBlock<K, MR, U>(src, off, w + m * K, bias ? bias + m : nullptr, y + m * ldy, ldy, act);
+  for (; MR > 4 && m + 4 <= rows; m += 4) stemGemmBlock<K, 4, U>(src, off, w + m * K, bias ? bias + m : nullptr, y + m * ldy, ldy, act);
+  for (; MR > 2 && m + 2 <= rows; m += 2) stemGemmBlock<K, 2, U>(src, off, w + m * K, bias ? bias + m : nullptr, y + m * ldy, ldy, act);
+  for (; m < rows; ++m) stemGemmBlock<K, 1, U>(src, off, w + m * K, bias ? bias + m : nullptr, y + m * ldy, ldy, act);
 }
 
 // Phase rows of one input row (`src`, `width` columns): padded column q = input column q - pl (zero
@@ -109,61 +113,128 @@ inline void stemPhaseRow(const float* src, int64_t width, int64_t pl, int stride
   }
 }
 
-inline void stemConv(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads, const ConvActivation& a) {
+// n floats from src to dst (null src: zeros), whole vectors and a masked last one.
+inline void stemCopy(const float* src, float* dst, int64_t n) {
+  int64_t j = 0;
+  if (!src) {
+    for (; j + kL <= n; j += kL) Isa::store(dst + j, Isa::zero());
+    if (j < n) Isa::storeMasked(dst + j, Isa::zero(), Isa::firstLanes(n - j));
+    return;
+  }
+  for (; j + kL <= n; j += kL) Isa::store(dst + j, Isa::load(src + j));
+  if (j < n) {
+    const Mask m = Isa::firstLanes(n - j);
+    Isa::storeMasked(dst + j, Isa::loadMasked(src + j, m), m);
+  }
+}
+
+// The whole layer with C input channels (K = 9C taps, a compile-time trip count). The activation is
+// applied in registers for the kinds ActRegs knows; stemConv sweeps the others afterwards.
+template <int C, int MR = kStemMR, int U = kStemU>
+inline void stemConvC(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads, const ActRegs& act) {
+  constexpr int K = C * 9;
+  constexpr int64_t NR = U * kL, P = (kStemChunk + NR - 1) / NR * NR;  // P: a chunk is whole blocks
   const Window2D& v = g.win;
   const int stride = static_cast<int>(v.sw);
-  const int64_t C = g.c, H = g.h, Wd = g.w, OH = g.oh, OW = g.ow, OP = OH * OW;
-  const ActRegs act(a);
-  const bool actInRegisters = activationInRegisters(a);
-  constexpr int U = kStemU;
-  // Phase row length: the output columns rounded up to whole vectors, plus the 1 (stride 2) or 2
-  // (stride 1) columns the taps reach past them.
-  const int64_t phaseLen = ((OW + kL - 1) / kL) * kL + 2;
-  const int64_t rowFloats = C * 3 * 2 * phaseLen;
-  const int64_t macs = g.n * OP * g.m * C * 9;
-  // Tasks: (image, output row).
-  runChunks(g.n * OH, macs / kPointwiseMacsPerNs, threads, [&](int64_t t0, int64_t t1) {
-    // Phase rows of up to 3 input rows per channel (the ones the current output row reads), kept by
-    // input row: at stride 2 consecutive output rows share one input row, at stride 1 two.
-    std::vector<float> rows(static_cast<size_t>(rowFloats));
-    int64_t held[kStemMaxChannels][3];
+  const int64_t H = g.h, Wd = g.w, OH = g.oh, OW = g.ow, OP = OH * OW;
+  // Phase row length: the output columns plus the 1 (stride 2) or 2 (stride 1) columns the taps reach past them.
+  const int64_t phaseLen = OW + 2;
+  const int64_t chunks = (OP + P - 1) / P;
+  const int64_t macs = g.n * OP * g.m * K;
+  // Tasks: (image, chunk of output pixels).
+  runChunks(g.n * chunks, macs / kPointwiseMacsPerNs, threads, [&](int64_t t0, int64_t t1) {
+    // Per thread: the column buffer of one block (K rows of NR), a row of zeros (the taps of input rows
+    // in the padding), the output of a last partial block (written there, then copied), and the phase
+    // rows of up to 3 input rows per channel (those the current output row reads), kept by input row:
+    // at stride 2 consecutive output rows share one input row, at stride 1 two.
+    float* col = convScratch(1, static_cast<size_t>(K * NR + phaseLen + g.m * NR + C * 3 * 2 * phaseLen));
+    float* zeros = col + K * NR;
+    float* tail = zeros + phaseLen;
+    float* rows = tail + g.m * NR;
+    std::fill(zeros, zeros + phaseLen, 0.f);
+    int64_t held[C][3];
     for (auto& h : held) h[0] = h[1] = h[2] = -1;
-    int64_t heldImage = -1;
-    const float* phase[kStemMaxChannels * 3 * 2];
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / OH, oy = t % OH;
-      const float* xn = x + n * C * H * Wd;
+    int64_t heldImage = -1, heldRow = -1;
+    const float* taps[K];
+    const float* colRows[K];
+    for (int k = 0; k < K; ++k) colRows[k] = col + k * NR;
+    // taps[k]: where tap k = (c * 3 + ky) * 3 + kx of output row oy (image n) reads output column 0:
+    // a phase row (see the top of this file) or, for input rows in the padding, the row of zeros.
+    auto rowTaps = [&](int64_t n, int64_t oy) {
       if (n != heldImage) {
         for (auto& h : held) h[0] = h[1] = h[2] = -1;
-        heldImage = n;
+        heldImage = n, heldRow = -1;
       }
-      for (int64_t c = 0; c < C; ++c)
+      if (oy == heldRow) return;
+      heldRow = oy;
+      const float* xn = x + n * C * H * Wd;
+      for (int c = 0; c < C; ++c)
         for (int ky = 0; ky < 3; ++ky) {
+          const float** tk = taps + (c * 3 + ky) * 3;
           const int64_t iy = oy * stride - v.pt + ky;
-          const float** ph = phase + (c * 3 + ky) * 2;
           if (iy < 0 || iy >= H) {
-            ph[0] = ph[1] = nullptr;
+            tk[0] = tk[1] = tk[2] = zeros;
             continue;
           }
           // Slot iy mod 3: the three rows one output row reads are distinct mod 3.
           const int slot = static_cast<int>(iy % 3);
-          float* p0 = rows.data() + ((c * 3 + slot) * 2) * phaseLen;
+          float* p0 = rows + ((c * 3 + slot) * 2) * phaseLen;
           float* p1 = p0 + phaseLen;
-          ph[0] = p0;
-          ph[1] = p1;
-          if (held[c][slot] == iy) continue;
-          held[c][slot] = iy;
-          stemPhaseRow(xn + (c * H + iy) * Wd, Wd, v.pl, stride, phaseLen, p0, p1);
+          if (held[c][slot] != iy) {
+            held[c][slot] = iy;
+            stemPhaseRow(xn + (c * H + iy) * Wd, Wd, v.pl, stride, phaseLen, p0, p1);
+          }
+          // stride 2: tap kx of column ox is phase kx & 1 at ox + (kx >> 1); stride 1: the one phase at ox + kx.
+          if (stride == 2) tk[0] = p0, tk[1] = p1, tk[2] = p0 + 1;
+          else tk[0] = p0, tk[1] = p0 + 1, tk[2] = p0 + 2;
         }
-      float* yrow = y + n * g.m * OP + oy * OW;
-      int64_t o0 = 0;
-      for (; o0 + U * kL <= OW; o0 += U * kL) stemColumns<U, false>(phase, g, stride, w, bias, yrow, OP, o0, U * kL, act, actInRegisters);
-      for (; o0 + kL <= OW; o0 += kL) stemColumns<1, false>(phase, g, stride, w, bias, yrow, OP, o0, kL, act, actInRegisters);
-      if (o0 < OW) stemColumns<1, true>(phase, g, stride, w, bias, yrow, OP, o0, OW - o0, act, actInRegisters);
-      if (!actInRegisters)
-        for (int64_t m = 0; m < g.m; ++m) activateScalar(a, yrow + m * OP, OW);
+    };
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / chunks, p0 = (t % chunks) * P, cols = std::min(P, OP - p0);
+      float* yn = y + n * g.m * OP;
+      // Blocks of NR pixels of the flattened plane.
+      for (int64_t q0 = p0; q0 < p0 + cols; q0 += NR) {
+        const int64_t bc = std::min(NR, OP - q0), ox0 = q0 % OW;
+        const float* const* src = taps;
+        int64_t off = ox0;
+        if (bc == NR && ox0 + NR <= OW) {
+          rowTaps(n, q0 / OW);  // inside one output row: the taps read the phase rows in place
+        } else {
+          // Across rows, or the plane's last block: the taps' row segments copied into col, zeros past the plane.
+          for (int64_t q = q0; q < q0 + bc;) {
+            const int64_t ox = q % OW, len = std::min(OW - ox, q0 + bc - q);
+            rowTaps(n, q / OW);
+            for (int k = 0; k < K; ++k) stemCopy(taps[k] + ox, col + k * NR + (q - q0), len);
+            q += len;
+          }
+          if (bc < NR)
+            for (int k = 0; k < K; ++k) stemCopy(nullptr, col + k * NR + bc, NR - bc);
+          src = colRows, off = 0;
+        }
+        if (bc == NR) {
+          stemGemmColumns<K, MR, U>(g.m, src, off, w, bias, yn + q0, OP, act);
+          continue;
+        }
+        stemGemmColumns<K, MR, U>(g.m, src, off, w, bias, tail, NR, act);
+        for (int64_t m = 0; m < g.m; ++m) std::copy(tail + m * NR, tail + m * NR + bc, yn + m * OP + q0);
+      }
     }
   });
+}
+
+inline void stemConv(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads, const ConvActivation& a) {
+  const ActRegs act(a);
+  switch (g.c) {
+    case 1: stemConvC<1>(g, x, w, bias, y, threads, act); break;
+    case 2: stemConvC<2>(g, x, w, bias, y, threads, act); break;
+    case 3: stemConvC<3>(g, x, w, bias, y, threads, act); break;
+    default: stemConvC<4>(g, x, w, bias, y, threads, act); break;
+  }
+  // Tanh / Sigmoid (only through the per-level entries, which tests call directly): a scalar pass.
+  if (!activationInRegisters(a)) {
+    const int64_t n = g.n * g.m * g.oh * g.ow;
+    for (int64_t i = 0; i < n; ++i) y[i] = a.apply(y[i]);
+  }
 }
 
 }  // namespace

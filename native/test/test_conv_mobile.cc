@@ -154,6 +154,28 @@ const DepthwiseCase kDepthwise[] = {
     // 1, 2, 3 rows left over, rows of exactly 16 and 8, one-row and one-column planes, uneven row pads.
     {1, 5, 13, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 3, 6, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {1, 4, 7, 15, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1},
     {1, 3, 1, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},      {1, 2, 2, 2, 3, 3, 1, 1, 2, 1, 0, 1, 1, 1},     {2, 7, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 2, 23, 45, 5, 5, 3, 2, 2, 1, 0, 3, 1, 2},    {1, 1, 40, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},  {1, 7, 12, 12, 2, 4, 2, 2, 0, 1, 1, 2, 1, 1},
+    // The strip kernels (3x3 stride 1 "same" columns; 3x3 stride 2 with a left pad of 1). Stride 1: the
+    // PFLD / YuNet planes (10 to 56 wide); widths around each strip boundary at 4, 8 and 16 lanes (1, 2, 15,
+    // 17, 31, 32, 33, 48, 49: a first strip, inner strips with every load inside the row, full strips at the
+    // right edge, partial last strips); row pads 0 to 2 on either side (rows whose new input row is above or
+    // below the image); 1- and 2-row planes; batches.
+    {1, 4, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 3, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  {1, 2, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 3, 9, 14, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1},     {1, 3, 9, 14, 3, 3, 1, 1, 2, 1, 0, 1, 1, 1},   {1, 2, 5, 30, 3, 3, 1, 1, 0, 1, 0, 1, 1, 1},
+    {1, 2, 1, 20, 3, 3, 1, 1, 2, 1, 2, 1, 1, 1},     {1, 3, 2, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   {1, 2, 6, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 2, 7, 15, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {1, 2, 7, 31, 3, 3, 1, 1, 2, 1, 1, 1, 1, 1},   {1, 2, 5, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 2, 6, 33, 3, 3, 1, 1, 1, 1, 2, 1, 1, 1},     {1, 2, 4, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   {1, 2, 4, 49, 3, 3, 1, 1, 0, 1, 1, 1, 1, 1},
+    {2, 5, 7, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {1, 64, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    // Planes over 96 KB of input + output go in bands of rows (partial sums carried across): two bands; a
+    // band boundary inside the last rows (whose new input row is below the image, pad 2 at the bottom); a
+    // row pad of 3 at the top (the first output row's new input row is above the image too).
+    {1, 2, 80, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   {1, 1, 35, 400, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1}, {1, 2, 40, 401, 3, 3, 1, 1, 3, 1, 0, 1, 1, 1},
+    // Stride 2: row stride 2 (the input row shared by two output rows) with row pads 0 to 2 and right pads 0
+    // to 2, odd and even widths, outputs around the strip boundaries (ow 1, 7, 16, 17, 32, 33: inner strips
+    // need 2 ox0 + 2 lanes <= w); row strides 1 and 3 (no shared row); 1x1 and 2-row inputs; batches.
+    {1, 3, 14, 14, 3, 3, 2, 2, 2, 1, 0, 2, 1, 1},    {1, 2, 7, 65, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},   {1, 2, 5, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {1, 2, 6, 32, 3, 3, 2, 2, 0, 1, 2, 1, 1, 1},     {1, 2, 5, 33, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},   {1, 2, 1, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {1, 2, 2, 5, 3, 3, 2, 2, 2, 1, 2, 1, 1, 1},      {1, 2, 9, 13, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},   {1, 2, 8, 31, 3, 3, 1, 2, 0, 1, 1, 2, 1, 1},
+    {2, 3, 9, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     {1, 2, 11, 34, 3, 3, 2, 2, 1, 1, 2, 1, 1, 1},
 };
 
 ConvGeometry pointwiseGeometry(const PointwiseCase& t) { return geometry(t.n, t.c, t.h, t.w, t.m, 1, 1, t.group, Window2D{}); }
@@ -302,9 +324,13 @@ TEST_CASE(mobile_pool_rethrows_and_keeps_working) {
   CHECK(after.load() == 40);
 }
 
-// The stem kernel (conv_stem_kernels.h): 3x3 on 1-4 input channels, strides 1 and 2, every pad
+// The stem kernel (conv_stem_kernels.h): 3x3 on 1-4 input channels at both strides, every pad
 // combination up to 2 (asymmetric too), widths below one vector, odd widths, output channel counts that
-// leave every remainder block (MR, 4, 2, 1), batches; the YuNet and PFLD first layers.
+// leave every remainder block after 8 (AVX-512), 6 (AVX2) and 2 (baseline) channels, batches; the YuNet
+// and PFLD first layers. Its pixel blocks (32 / 16 / 16 flattened pixels) lie inside one output row
+// (read in place: rows of 64 and 160 columns), across row ends (copied: rows of 56, 40 and 15 columns,
+// and of 100 after whole blocks in place), over several short rows, and at the end of planes that are
+// not whole blocks; planes of more than one thread chunk (192 pixels) too.
 struct StemCase {
   int64_t n, c, h, w, m, s, pt, pl, pb, pr;
 };
@@ -314,6 +340,8 @@ const StemCase kStem[] = {
     {2, 3, 17, 23, 13, 2, 1, 1, 1, 1},   {1, 1, 9, 5, 7, 1, 0, 0, 0, 0},      {1, 4, 10, 37, 11, 2, 0, 1, 1, 0},
     {1, 2, 5, 3, 3, 2, 2, 2, 2, 2},      {1, 3, 1, 1, 5, 1, 1, 1, 1, 1},      {1, 3, 4, 2, 6, 2, 1, 0, 2, 2},
     {1, 3, 33, 65, 24, 2, 1, 1, 0, 0},   {1, 3, 20, 48, 9, 1, 2, 0, 0, 2},    {1, 3, 3, 3, 1, 2, 0, 0, 0, 0},
+    {2, 3, 41, 29, 17, 2, 1, 1, 1, 1},   {1, 1, 30, 40, 15, 2, 2, 0, 1, 2},   {1, 2, 12, 40, 23, 1, 1, 1, 1, 1},
+    {1, 4, 7, 100, 5, 1, 0, 2, 2, 0},    {3, 3, 16, 16, 8, 2, 1, 1, 1, 1},    {1, 4, 9, 64, 12, 1, 1, 1, 1, 1},
 };
 
 ConvGeometry stemGeometry(const StemCase& t) {
