@@ -134,6 +134,15 @@ const PointwiseCase kPointwise[] = {
     // groups, batches, and more than one slice of input channels (C > 128).
     {1, 37, 9, 1, 5, 10},    {1, 64, 33, 1, 7, 7},    {1, 3, 5, 1, 2, 3},       {1, 20, 7, 1, 2, 3},     {1, 8, 12, 2, 7, 7},
     {2, 20, 30, 1, 10, 10},  {1, 150, 17, 1, 10, 10}, {1, 19, 40, 1, 1, 52},
+    // Full-height blocks (channel counts that are multiples of every level's row block) ending in each
+    // kind of last column block: 88 = 48 + 40 and 68 = 48 + 20 columns (AVX-512: three and two vectors,
+    // the last masked; AVX2: 3 x 24 + 16 and 2 x 24 + 20), 60 = 48 + 12 (one masked vector); with
+    // groups, several input-channel slices (136, 300 > 128) and a row remainder beside full blocks.
+    {1, 24, 16, 1, 1, 88},   {1, 24, 16, 1, 1, 68},   {1, 24, 16, 1, 1, 60},    {1, 32, 32, 2, 7, 9},    {1, 136, 16, 1, 5, 13},
+    {1, 300, 20, 1, 9, 9},   {2, 16, 32, 1, 12, 12},
+    // Few input channels: AVX-512 walks up to 4 full column blocks side by side (300 = 6 x 48 + 12
+    // columns, 3 at a time for 24 channels), never across images, groups or a thread's range.
+    {2, 24, 16, 1, 10, 30},  {1, 16, 40, 1, 17, 19},  {2, 32, 24, 2, 8, 40},
 };
 
 struct DepthwiseCase {
@@ -224,7 +233,8 @@ TEST_CASE(pointwise_residual_every_level_matches_reference) {
   uint32_t seed = 700;
   const PointwiseCase cases[] = {{1, 4, 6, 1, 1, 5},    {2, 32, 48, 1, 13, 17},  {1, 64, 64, 1, 28, 28}, {1, 256, 128, 1, 14, 14},
                                  {1, 8, 12, 2, 9, 11},  {1, 200, 40, 1, 16, 16}, {1, 16, 16, 1, 128, 128}, {1, 37, 9, 1, 5, 10},
-                                 {1, 150, 17, 1, 10, 10}};
+                                 {1, 150, 17, 1, 10, 10}, {1, 24, 16, 1, 1, 88},  {1, 32, 32, 2, 7, 9},    {1, 136, 16, 1, 5, 13},
+                                 {1, 300, 20, 1, 9, 9},   {2, 24, 16, 1, 10, 30}};
   for (const PointwiseCase& t : cases) {
     const ConvGeometry g = pointwiseGeometry(t);
     for (const Level& level : levels())
