@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "facestyle/capabilities.h"
-#include "napi/coded_worker.h"
+#include "napi/compute_task.h"
 #include "napi/convert.h"
 #include "napi/image_ops.h"
 #include "runtime/compute_thread.h"
@@ -84,9 +84,9 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
 
 Napi::FunctionReference* NativeSession::constructor = nullptr;
 
-class RunWorker : public CodedWorker {
+class RunWorker : public ComputeTask {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds) : CodedWorker(env, true), session_(std::move(session)) {
+  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds) : ComputeTask(env), session_(std::move(session)) {
     for (uint32_t i = 0; i < feeds.Length(); ++i) {
       Napi::Value v = feeds.Get(i);
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
@@ -190,10 +190,10 @@ Napi::Value NativeSession::Profile(const Napi::CallbackInfo& info) {
   return o;
 }
 
-class CompileWorker : public CodedWorker {
+class CompileWorker : public ComputeTask {
  public:
   CompileWorker(Napi::Env env, GraphDesc graph, SessionOptions options)
-      : CodedWorker(env, true), graph_(std::move(graph)), options_(options) {}
+      : ComputeTask(env), graph_(std::move(graph)), options_(options) {}
   void Work() override { session_ = std::make_shared<Session>(std::move(graph_), options_); }
   void OnOK() override {
     Napi::Env env = Env();

@@ -1,6 +1,8 @@
-// The async worker behind every Promise the addon returns: its failures reach the rejected Promise as
-// a JS Error whose `code` is ERR_FACESTYLE_* (never an exception escaping into Node), and the JS
-// objects it reads from (feeds, frames, crops) stay referenced until it settles.
+// The async worker behind the image passes' Promises (napi/image_ops.cc): Work() on a libuv pool
+// thread, so that those single-threaded passes overlap a model run instead of queueing behind it on
+// the compute thread (compiles and runs go through napi/compute_task.h). Its failures reach the
+// rejected Promise as a JS Error whose `code` is ERR_FACESTYLE_* (never an exception escaping into
+// Node), and the JS objects it reads from (frames, crops) stay referenced until it settles.
 #pragma once
 #include <napi.h>
 
@@ -10,37 +12,36 @@
 
 #include "facestyle/status.h"
 #include "napi/convert.h"
-#include "runtime/compute_thread.h"
 
 namespace facestyle::napi {
 
+// Runs fn; what it throws becomes an ERR_FACESTYLE_* code and a message. Returns whether it succeeded.
+template <typename Fn>
+bool runCoded(Fn&& fn, std::string& code, std::string& message) noexcept {
+  try {
+    fn();
+    return true;
+  } catch (const Error& e) {
+    code = errorCodeName(e.code()), message = e.what();
+  } catch (const std::bad_alloc&) {
+    code = errorCodeName(ErrorCode::OutOfMemory), message = "Out of memory";
+  } catch (const std::exception& e) {
+    code = errorCodeName(ErrorCode::Internal), message = e.what();
+  } catch (...) {
+    code = errorCodeName(ErrorCode::Internal), message = "Unknown native error";
+  }
+  return false;
+}
+
 class CodedWorker : public Napi::AsyncWorker {
  public:
-  // onComputeThread: Work() runs on the one compute thread (runtime/compute_thread.h: compiles and
-  // graph runs, one OpenMP team); otherwise on the libuv pool thread itself (single-threaded image
-  // passes that should overlap a model run instead of queueing behind it).
-  CodedWorker(Napi::Env env, bool onComputeThread)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), onComputeThread_(onComputeThread) {}
+  explicit CodedWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void keep(const Napi::Object& o) { keepAlive_.push_back(Napi::Persistent(o)); }
 
   void Execute() override {
-    try {
-      if (onComputeThread_) runOnComputeThread([this] { Work(); });
-      else Work();
-    } catch (const Error& e) {
-      code_ = errorCodeName(e.code());
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = errorCodeName(ErrorCode::OutOfMemory);
-      SetError("Out of memory");
-    } catch (const std::exception& e) {
-      code_ = errorCodeName(ErrorCode::Internal);
-      SetError(e.what());
-    } catch (...) {
-      code_ = errorCodeName(ErrorCode::Internal);
-      SetError("Unknown native error");
-    }
+    std::string message;
+    if (!runCoded([this] { Work(); }, code_, message)) SetError(message);
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(makeError(Env(), code_.c_str(), e.Message()).Value()); }
 
@@ -49,7 +50,6 @@ class CodedWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 
  private:
-  bool onComputeThread_;
   std::vector<Napi::ObjectReference> keepAlive_;
   std::string code_ = "ERR_FACESTYLE_INTERNAL";
 };

@@ -58,7 +58,7 @@ Napi::Uint8Array frameArg(const Napi::CallbackInfo& info, int64_t width, int64_t
 // model run on the compute thread instead of queueing behind it.
 class ImageWorker : public CodedWorker {
  public:
-  explicit ImageWorker(Napi::Env env) : CodedWorker(env, false) {}
+  explicit ImageWorker(Napi::Env env) : CodedWorker(env) {}
 };
 
 class AlignWorker : public ImageWorker {

@@ -37,6 +37,15 @@ class ComputeThread {
     done.get();  // rethrows what fn threw
   }
 
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.emplace_back(std::move(fn));
+      queued_.fetch_add(1, std::memory_order_release);
+    }
+    ready_.notify_one();
+  }
+
  private:
   void loop() {
     for (;;) {
@@ -75,17 +84,26 @@ ComputeThread& computeThread() {
   return *instance;
 }
 
-}  // namespace
-
 // FACESTYLE_COMPUTE_THREAD=0 runs each task on its caller's thread instead (the old behaviour; for
 // comparisons and as an escape hatch).
-void runOnComputeThread(const std::function<void()>& fn) {
+bool computeThreadEnabled() {
   static const bool enabled = [] {
     const char* v = std::getenv("FACESTYLE_COMPUTE_THREAD");
     return !(v && std::strcmp(v, "0") == 0);
   }();
-  if (!enabled) return fn();
+  return enabled;
+}
+
+}  // namespace
+
+void runOnComputeThread(const std::function<void()>& fn) {
+  if (!computeThreadEnabled()) return fn();
   computeThread().run(fn);
+}
+
+void postToComputeThread(std::function<void()> fn) {
+  if (!computeThreadEnabled()) return std::thread(std::move(fn)).detach();
+  computeThread().post(std::move(fn));
 }
 
 }  // namespace facestyle

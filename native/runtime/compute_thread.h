@@ -17,4 +17,9 @@ namespace facestyle {
 // environment turns the thread off: fn then runs on the caller's thread.
 void runOnComputeThread(const std::function<void()>& fn);
 
+// Queues fn on the compute thread and returns at once (fn must not throw; it runs after the tasks
+// queued before it). The addon's runs and compiles come this way, without a libuv pool thread that
+// would only wait (napi/compute_task.h). With FACESTYLE_COMPUTE_THREAD=0, fn runs on a new thread.
+void postToComputeThread(std::function<void()> fn);
+
 }  // namespace facestyle

@@ -1,5 +1,7 @@
 // runtime/compute_thread: every task runs on one thread, in order, with exceptions carried back.
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <string>
 #include <mutex>
@@ -66,6 +68,52 @@ TEST_CASE(a_task_may_queue_another_without_deadlock) {
   int inner = 0;
   runOnComputeThread([&] { runOnComputeThread([&] { inner = 7; }); });
   CHECK(inner == 7);
+}
+
+// postToComputeThread (the addon's runs and compiles): returns at once, runs the tasks in the order
+// they were posted, on the compute thread, interleaved correctly with runOnComputeThread, and a task
+// that throws does not stop the thread.
+TEST_CASE(posted_tasks_run_in_order_on_the_compute_thread_without_blocking_the_caller) {
+  if (const char* v = std::getenv("FACESTYLE_COMPUTE_THREAD"); v && std::string(v) == "0") {
+    std::printf("  skip: FACESTYLE_COMPUTE_THREAD=0 turns the compute thread off\n");
+    return;
+  }
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<int> order;
+  std::thread::id computeId;
+  runOnComputeThread([&] { computeId = std::this_thread::get_id(); });
+  bool release = false;
+  // The first task blocks until the caller lets it go: post() must return before it finishes.
+  postToComputeThread([&] {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return release; });
+    order.push_back(0);
+  });
+  postToComputeThread([] { throw std::runtime_error("a posted task that throws"); });
+  bool sameThread = true;
+  for (int i = 1; i <= 20; ++i)
+    postToComputeThread([&, i] {
+      std::lock_guard<std::mutex> lock(m);
+      sameThread = sameThread && std::this_thread::get_id() == computeId;
+      order.push_back(i);
+    });
+  {
+    std::lock_guard<std::mutex> lock(m);
+    CHECK(order.empty());  // still blocked: the posts did not wait
+    release = true;
+  }
+  cv.notify_all();
+  int size = 0;
+  runOnComputeThread([&] {  // queued after the posts: they have all run when it does
+    std::lock_guard<std::mutex> lock(m);
+    size = static_cast<int>(order.size());
+  });
+  CHECK(size == 21);
+  bool inOrder = true;
+  for (int i = 0; i < size; ++i) inOrder = inOrder && order[i] == i;
+  CHECK(inOrder);
+  CHECK(sameThread);
 }
 
 TEST_MAIN()
