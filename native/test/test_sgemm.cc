@@ -108,7 +108,7 @@ void runTable(const std::vector<GemmShape>& shapes) {
 
 TEST_CASE(sgemm_small_and_odd_shapes_match_reference) {
   runTable({{1, 1, 1}, {1, 17, 5}, {7, 1, 3}, {2, 3, 1}, {6, 16, 8}, {14, 32, 9}, {4, 8, 4}, {13, 31, 7},
-            {15, 33, 17}, {29, 47, 65}, {5, 100, 2}});
+            {15, 33, 17}, {29, 47, 65}, {5, 100, 2}, {1, 136, 176}, {1, 3, 0}, {1, 41, 300}});
 }
 
 TEST_CASE(sgemm_shapes_crossing_cache_blocks_match_reference) {
