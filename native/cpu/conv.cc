@@ -15,6 +15,7 @@
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_mobile.h"
 #include "cpu/conv_transpose.h"
+#include "cpu/dot_product.h"
 #include "cpu/gemm.h"
 #include "cpu/mobile_pool.h"
 #include "facestyle/kernel.h"
@@ -254,17 +255,8 @@ void conv2dFewOutputs(const ConvGeometry& g, const float* x, const float* w, con
       auto channels = [&](int64_t m0, int64_t m1) {
         for (int64_t m = m0; m < m1; ++m) {
           const float* wr = w + (grp * mg + m) * K;
-          for (int64_t p = 0; p < P; ++p) {
-            const float* cr = rows + p * K;
-            float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            int64_t k = 0;
-            for (; k + 8 <= K; k += 8)
-              for (int j = 0; j < 8; ++j) part[j] += wr[k + j] * cr[k + j];
-            float sum = 0.f;
-            for (; k < K; ++k) sum += wr[k] * cr[k];
-            for (int j = 0; j < 8; ++j) sum += part[j];
-            yg[m * P + p] = act.apply(sum + (bias ? bias[grp * mg + m] : 0.f));
-          }
+          for (int64_t p = 0; p < P; ++p)
+            yg[m * P + p] = act.apply(dotProduct(wr, rows + p * K, K) + (bias ? bias[grp * mg + m] : 0.f));
         }
       };
       // Output channels in chunks on the mobile pool (a layer of ~0.2M multiply-adds: an OpenMP region's

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/dot_product.h"
 #include "cpu/gemm.h"
 #include "cpu/sgemm_packed.h"
 #include "facestyle/capabilities.h"
@@ -59,7 +60,7 @@ void sgemmScalar(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
 // C = alpha * a * op(B) + beta * C for one row a (M == 1: a fully-connected layer on one sample).
 // The blocked kernels would pack B for a single row of output, which costs more than the product
 // (PFLD's 176 -> 136 head: 11.8 us a run, for 24K multiply-adds); plain loops here, vectorised by the
-// compiler: with transB, N dot products along rows of B (eight partial sums each); else rows of B
+// compiler: with transB, N dot products along rows of B (cpu/dot_product.h); else rows of B
 // scaled and added into C.
 static void sgemmRow(bool transA, bool transB, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
                      int64_t ldb, float beta, float* C) {
@@ -73,17 +74,7 @@ static void sgemmRow(bool transA, bool transB, int64_t N, int64_t K, float alpha
   }
   for (int64_t j = 0; j < N; ++j) C[j] = beta == 0.f ? 0.f : beta * C[j];  // beta == 0: C is not read
   if (transB) {
-    for (int64_t j = 0; j < N; ++j) {
-      const float* b = B + j * ldb;
-      float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int64_t k = 0;
-      for (; k + 8 <= K; k += 8)
-        for (int t = 0; t < 8; ++t) part[t] += a[k + t] * b[k + t];
-      float sum = 0;
-      for (; k < K; ++k) sum += a[k] * b[k];
-      for (int t = 0; t < 8; ++t) sum += part[t];
-      C[j] += alpha * sum;
-    }
+    for (int64_t j = 0; j < N; ++j) C[j] += alpha * dotProduct(a, B + j * ldb, K);
     return;
   }
   for (int64_t k = 0; k < K; ++k) {
