@@ -28,25 +28,22 @@ class ComputeThread {
     if (std::this_thread::get_id() == id_) return fn();
     std::packaged_task<void()> task(fn);
     std::future<void> done = task.get_future();
+    enqueue(std::move(task));
+    done.get();  // rethrows what fn threw
+  }
+
+  void post(std::function<void()> fn) { enqueue(std::packaged_task<void()>(std::move(fn))); }
+
+ private:
+  void enqueue(std::packaged_task<void()> task) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back(std::move(task));
       queued_.fetch_add(1, std::memory_order_release);
     }
     ready_.notify_one();
-    done.get();  // rethrows what fn threw
   }
 
-  void post(std::function<void()> fn) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_.emplace_back(std::move(fn));
-      queued_.fetch_add(1, std::memory_order_release);
-    }
-    ready_.notify_one();
-  }
-
- private:
   void loop() {
     for (;;) {
       std::packaged_task<void()> task;
