@@ -15,7 +15,7 @@
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_mobile.h"
 #include "cpu/conv_transpose.h"
-#include "cpu/dot_product.h"
+#include "cpu/row_dots.h"
 #include "cpu/gemm.h"
 #include "cpu/mobile_pool.h"
 #include "facestyle/kernel.h"
@@ -227,7 +227,7 @@ bool useWinograd(const ConvGeometry& g) { return winogradApplies(g) && g.c >= 64
 
 // A layer with at most 4 output positions per channel (a 7x7 conv over a 7x7 map, a head on a 1x1
 // map) is a matrix-vector product: GEMM would pack the whole weight tensor (800 KB in PFLD's last
-// conv) to use one column of its tiles. Dot products straight from W instead, eight partial sums each.
+// conv) to use one column of its tiles. Dot products straight from W instead (cpu/row_dots.h).
 void conv2dFewOutputs(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                       const ConvActivation& act, bool pointwise) {
   const Window2D& v = g.win;
@@ -253,10 +253,13 @@ void conv2dFewOutputs(const ConvGeometry& g, const float* x, const float* w, con
       }
       float* yg = y + (n * g.m + grp * mg) * P;
       auto channels = [&](int64_t m0, int64_t m1) {
-        for (int64_t m = m0; m < m1; ++m) {
-          const float* wr = w + (grp * mg + m) * K;
-          for (int64_t p = 0; p < P; ++p)
-            yg[m * P + p] = act.apply(dotProduct(wr, rows + p * K, K) + (bias ? bias[grp * mg + m] : 0.f));
+        float dots[64];
+        for (int64_t b0 = m0; b0 < m1; b0 += 64) {
+          const int64_t b1 = std::min(m1, b0 + 64);
+          for (int64_t p = 0; p < P; ++p) {
+            rowDots(w + (grp * mg + b0) * K, K, b1 - b0, K, rows + p * K, dots);
+            for (int64_t m = b0; m < b1; ++m) yg[m * P + p] = act.apply(dots[m - b0] + (bias ? bias[grp * mg + m] : 0.f));
+          }
         }
       };
       // Output channels in chunks on the mobile pool (a layer of ~0.2M multiply-adds: an OpenMP region's

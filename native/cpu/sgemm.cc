@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "cpu/dot_product.h"
+#include "cpu/row_dots.h"
 #include "cpu/gemm.h"
 #include "cpu/sgemm_packed.h"
 #include "facestyle/capabilities.h"
@@ -59,9 +59,8 @@ void sgemmScalar(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
 
 // C = alpha * a * op(B) + beta * C for one row a (M == 1: a fully-connected layer on one sample).
 // The blocked kernels would pack B for a single row of output, which costs more than the product
-// (PFLD's 176 -> 136 head: 11.8 us a run, for 24K multiply-adds); plain loops here, vectorised by the
-// compiler: with transB, N dot products along rows of B (cpu/dot_product.h); else rows of B
-// scaled and added into C.
+// (PFLD's 176 -> 136 head: 11.8 us a run, for 24K multiply-adds). With transB, N dot products along
+// rows of B (cpu/row_dots.h); else rows of B scaled and added into C, a loop the compiler vectorises.
 static void sgemmRow(bool transA, bool transB, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
                      int64_t ldb, float beta, float* C) {
   // a as a contiguous row (a column of A when transA), so the loops below are plain vector code.
@@ -74,7 +73,12 @@ static void sgemmRow(bool transA, bool transB, int64_t N, int64_t K, float alpha
   }
   for (int64_t j = 0; j < N; ++j) C[j] = beta == 0.f ? 0.f : beta * C[j];  // beta == 0: C is not read
   if (transB) {
-    for (int64_t j = 0; j < N; ++j) C[j] += alpha * dotProduct(a, B + j * ldb, K);
+    float dots[64];
+    for (int64_t j0 = 0; j0 < N; j0 += 64) {
+      const int64_t n = std::min<int64_t>(64, N - j0);
+      rowDots(B + j0 * ldb, ldb, n, K, a, dots);
+      for (int64_t j = 0; j < n; ++j) C[j0 + j] += alpha * dots[j];
+    }
     return;
   }
   for (int64_t k = 0; k < K; ++k) {

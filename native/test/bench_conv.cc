@@ -39,6 +39,7 @@ const Layer kLayers[] = {
     {"yunet.stem 3x3/2 3->16 @320", 3, 16, 320, 3, 2, 1}, {"pfld.stem 3x3/2 3->64 @112", 3, 64, 112, 3, 2, 1},
     {"x.stem 7x7/1 3->32 @256", 3, 32, 256, 7, 1, 3},     {"x.head 7x7/1 32->3 @256", 32, 3, 256, 7, 1, 3},
     {"x.probe 3x3/2 16->32 @64", 16, 32, 64, 3, 2, 1},    {"x.wide 3x3/1 128->128 @64", 128, 128, 64, 3, 1, 1},
+    {"pfld.s2 3x3/2 16->32 @14", 16, 32, 14, 3, 2, 1},    {"pfld.head 7x7/1 32->128 @7", 32, 128, 7, 7, 1, 0},
 };
 
 // ConvTranspose2D layers (kernel == stride: the generator's 2x2 / 2 upsampling), timed with "tconv".
