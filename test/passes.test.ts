@@ -128,6 +128,26 @@ describe('foldPadIntoConv', () => {
     expectSameOutputs(before, after, feeds);
   });
 
+  it('drops a Pad that pads nothing, whatever reads it', () => {
+    for (const mode of ['constant', 'reflect']) {
+      const before = padConv({ pads: [0, 0, 0, 0, 0, 0, 0, 0], mode }, true);
+      const after = foldPadIntoConv(before);
+      expect(ops(after)).toEqual(['Conv2D', 'Relu']);
+      expect(after.nodes.find((n) => n.op === 'Relu')!.inputs[0]).toBe(after.inputs[0]);
+      expectSameOutputs(before, after, feeds);
+    }
+  });
+
+  it('keeps a Pad that pads nothing when its output is a graph output', () => {
+    const g = new GraphBuilder('pad-out');
+    const x = g.input('x', [1, 3, 6, 7]);
+    g.output(g.op1('Pad', [x], { pads: [0, 0, 0, 0, 0, 0, 0, 0] }, 'pad'));
+    const before = g.build();
+    const after = foldPadIntoConv(before);
+    expect(after.nodes.map((n) => n.op)).toContain('Pad');
+    expectSameOutputs(before, after, feeds);
+  });
+
   for (const [label, attrs, extra] of [
     ['reflect padding', { pads: [0, 0, 1, 1, 0, 0, 1, 1], mode: 'reflect' }, false],
     ['a non-zero pad value', { pads: [0, 0, 1, 1, 0, 0, 1, 1], value: 0.5 }, false],

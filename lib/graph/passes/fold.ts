@@ -24,13 +24,23 @@ function addConst(g: Graph, base: string, shape: number[], data: Float32Array): 
   return id;
 }
 
-/** Pad nodes (constant mode, value 0, non-negative pads on H and W only) merged into the convs that read them. */
+/**
+ * Pad nodes (constant mode, value 0, non-negative pads on H and W only) merged into the convs that read
+ * them; Pad nodes that pad nothing (every pad 0, any mode: PFLD exports two before its pools) dropped,
+ * their readers reading the Pad's input instead.
+ */
 export function foldPadIntoConv(graph: Graph): Graph {
   const g = cloneGraph(graph);
   const consumers = consumersOf(g);
   const pinned = pinnedValues(g);
   const removed = new Set<Node>();
   for (const p of g.nodes) {
+    const zeroPads = p.attrs.pads as number[] | undefined;
+    if (p.op === 'Pad' && zeroPads?.every((v) => v === 0) && !pinned.has(p.outputs[0])) {
+      for (const c of consumers[p.outputs[0]]) c.inputs = c.inputs.map((id) => (id === p.outputs[0] ? p.inputs[0] : id));
+      removed.add(p);
+      continue;
+    }
     if (p.op !== 'Pad' || (p.attrs.mode ?? 'constant') !== 'constant' || (p.attrs.value ?? 0) !== 0) continue;
     const pads = p.attrs.pads as number[] | undefined;
     const out = p.outputs[0];
