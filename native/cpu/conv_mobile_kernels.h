@@ -108,6 +108,35 @@ void runChunks(int64_t tasks, int64_t ns, int threads, Body body) {
   mobileParallelRanges(tasks, nt, 4, body);  // rethrows an exception (a scratch allocation) after the chunks
 }
 
+// runChunks with `perThread` ranges per thread of about equal cost instead of equal length: costBefore(t)
+// is the cost of tasks [0, t), non-decreasing; the cut before chunk k is the first task where it reaches
+// k / chunks of the total (a binary search). Chunks are still claimed one at a time.
+constexpr int kMaxBalancedChunks = 256;
+template <typename CostBefore, typename Body>
+void runBalancedChunks(int64_t tasks, int64_t ns, int threads, int perThread, CostBefore costBefore, Body body) {
+  if (tasks <= 0) return;
+  const int nt = static_cast<int>(std::min<int64_t>(std::max(threads, 1), tasks));
+  if (nt <= 1 || ns < kMinParallelNs) return body(int64_t(0), tasks);
+  const int64_t chunks = std::min<int64_t>({tasks, int64_t(nt) * perThread, int64_t(kMaxBalancedChunks)});
+  const int64_t total = costBefore(tasks);
+  int64_t cut[kMaxBalancedChunks + 1];
+  cut[0] = 0, cut[chunks] = tasks;
+  for (int64_t k = 1; k < chunks; ++k) {
+    const int64_t goal = total * k / chunks;
+    int64_t lo = cut[k - 1], hi = tasks;  // the first t with costBefore(t) >= goal
+    while (lo < hi) {
+      const int64_t mid = (lo + hi) / 2;
+      if (costBefore(mid) < goal) lo = mid + 1;
+      else hi = mid;
+    }
+    cut[k] = lo;
+  }
+  auto chunk = [&](int64_t k) {
+    if (cut[k] < cut[k + 1]) body(cut[k], cut[k + 1]);
+  };
+  mobileParallelFor(chunks, nt, chunk);  // rethrows an exception after the chunks
+}
+
 // ---- pointwise ----
 
 // One register block: rows [m0, m0 + R) x columns [p0, p0 + U * kL) (or `cols` of them when Tail) of
@@ -333,8 +362,25 @@ inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w,
   const int64_t colGroup = pointwiseColumnGroup(kc);
   const ActRegs regs(a);
   const bool sweep = !activationInRegisters(a);
+  // Cost of tasks [0, t) in closed form (only the last column block of a plane and the last channel
+  // block can be short): multiply-adds / C, except that a narrow last block (the dot-product path above)
+  // counts as kL columns: it runs about 4x slower per multiply-add (PFLD's 4 of 196 columns).
+  const auto colsCost = [&](int64_t pb) {
+    const int64_t cols = std::min(NR, P - pb * NR);
+    return 2 * cols <= kL ? int64_t(kL) : cols;
+  };
+  const int64_t planeCost = ((pblocks - 1) * NR + colsCost(pblocks - 1)) * M;
+  auto costBefore = [&](int64_t t) {
+    const int64_t ng = t / (pblocks * mblocks), pb = t / mblocks % pblocks, mb = t % mblocks;
+    return ng * planeCost + pb * NR * M + colsCost(pb) * std::min(mb * MR, M);
+  };
+  // Four chunks per thread, so that a helper that starts late takes fewer; on planes of few column
+  // blocks two, as each chunk boundary inside a block loads that block's X panel once more (PFLD's
+  // 14x14 layers: 5 blocks; 20 of its pointwise layers 128 -> 256 -> 128 in a row, 2 threads, C++
+  // harness, best of 300: 578 us with four equal-length chunks a thread, 557 with two balanced ones).
+  const int perThread = g.n * g.group * pblocks >= 16 * std::max(threads, 1) ? 4 : 2;
   withActivation(a, [&](const auto& act) {
-    runChunks(tasks, g.n * g.m * C * P / kPointwiseMacsPerNs, threads, [&](int64_t t0, int64_t t1) {
+    runBalancedChunks(tasks, g.n * g.m * C * P / kPointwiseMacsPerNs, threads, perThread, costBefore, [&](int64_t t0, int64_t t1) {
       for (int64_t s0 = t0; s0 < t1;) {
         // [s0, s1): the tasks of this range in one column block.
         int64_t s1 = std::min(t1, (s0 / mblocks + 1) * mblocks);  // (extended below to a group of column blocks)
