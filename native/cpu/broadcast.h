@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/omp_for.h"
+#include "cpu/pool_for.h"
 #include "facestyle/kernel.h"
 
 namespace facestyle::cpu {
@@ -105,10 +105,9 @@ void forEachRow(const StridedWalk& w, int threads, RowFn row) {
     // Few long rows (a same-shape op is one row): split the rows themselves into chunks.
     const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>((inner + 4095) / 4096, 4 * threads));
     const int64_t len = (inner + chunks - 1) / chunks;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t job = 0; job < rows * chunks; ++job) {
+    poolFor(rows * chunks, threads, true, [&](int64_t job) {
       const int64_t c0 = (job % chunks) * len;
-      if (c0 >= inner) continue;
+      if (c0 >= inner) return;
       int64_t off[N] = {};
       int64_t r = job / chunks;
       for (int axis = rank - 2; axis >= 0; --axis) {
@@ -118,7 +117,7 @@ void forEachRow(const StridedWalk& w, int threads, RowFn row) {
       }
       for (size_t t = 0; t < N; ++t) off[t] += c0 * w.strides[t][rank - 1];
       row((job / chunks) * inner + c0, off, std::min(len, inner - c0));
-    }
+    });
     return;
   }
   // Rows [begin, end), one odometer.
@@ -142,9 +141,9 @@ void forEachRow(const StridedWalk& w, int threads, RowFn row) {
       }
     }
   };
-  // One contiguous block per thread; no OpenMP region at all when serial (cpu/omp_for.h says why).
+  // One contiguous block per thread (cpu/pool_for.h); a plain loop when serial.
   if (!parallel) return walk(0, rows);
-  ompFor(threads, threads, true, [&](int64_t t) { walk(rows * t / threads, rows * (t + 1) / threads); });
+  poolFor(threads, threads, true, [&](int64_t t) { walk(rows * t / threads, rows * (t + 1) / threads); });
 }
 
 // Calls fn(outIndex, aIndex, bIndex) for every output element, in order, on one thread (for
@@ -180,7 +179,7 @@ inline void stridedCopy(float* out, const Shape& outShape, const float* in, int6
       const float* src = in + base + off[0];
       constexpr int64_t T = 32;
       const int64_t tileRows = (R + T - 1) / T;
-      ompFor(tileRows, threads, R * C >= kParallelMinElements, [&](int64_t ti) {
+      poolFor(tileRows, threads, R * C >= kParallelMinElements, [&](int64_t ti) {
         const int64_t i0 = ti * T, i1 = std::min(R, i0 + T);
         for (int64_t j0 = 0; j0 < C; j0 += T) {
           const int64_t j1 = std::min(C, j0 + T);

@@ -180,7 +180,7 @@ void fillBias(float* y, const float* bias, int64_t planes, int64_t planeStride, 
 void im2colTile(const ConvGeometry& g, const float* xg, int64_t p0, int64_t p1, float* col, int threads) {
   const Window2D& v = g.win;
   const int64_t len = p1 - p0, rows = g.cg() * g.kh * g.kw;
-  ompFor(rows, threads, rows * len > 65536, [&](int64_t k) {
+  poolFor(rows, threads, rows * len > 65536, [&](int64_t k) {
     const int64_t ci = k / (g.kh * g.kw), ky = (k / g.kw) % g.kh, kx = k % g.kw;
     const float* xp = xg + ci * g.h * g.w;
     const int64_t yoff = ky * v.dh - v.pt, xoff = kx * v.dw - v.pl;
@@ -281,14 +281,7 @@ float* convScratch(int slot, size_t floats) {
 
 void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int threads) {
   // One plain loop per kind (the switch outside the loop), so that the compiler vectorises them.
-  auto sweep = [&](auto f) {
-    if (threads < 2 || n <= 65536) {  // no OpenMP region at all (cpu/omp_for.h says why)
-      for (int64_t i = 0; i < n; ++i) y[i] = f(y[i]);
-      return;
-    }
-#pragma omp parallel for num_threads(threads)
-    for (int64_t i = 0; i < n; ++i) y[i] = f(y[i]);
-  };
+  auto sweep = [&](auto f) { poolFor(n, threads, n > 65536, [&](int64_t i) { y[i] = f(y[i]); }); };
   const float alpha = act.alpha, lo = act.lo, hi = act.hi;
   switch (act.kind) {
     case ConvActivation::None: return;

@@ -9,7 +9,7 @@
 #include <exception>
 #include <vector>
 
-#include "cpu/omp_for.h"
+#include "cpu/pool_for.h"
 #include "facestyle/ops.h"
 #include "facestyle/tensor.h"
 
@@ -33,7 +33,7 @@ inline int threadIndex() {
 // region would terminate the process.
 template <typename Body>
 void parallelFor(int64_t n, int threads, Body body) {
-  if (threads < 2 || n < 2) {  // no OpenMP region at all (cpu/omp_for.h says why)
+  if (threads < 2 || n < 2) {  // no OpenMP region at all (cpu/pool_for.h says why)
     for (int64_t i = 0; i < n; ++i) body(i);
     return;
   }

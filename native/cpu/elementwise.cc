@@ -80,7 +80,7 @@ void unaryKernel(KernelContext& ctx) {
   const int64_t n = x.size();
   const float* px = x.data;
   float* py = y.data;
-  cpu::ompFor(n, ctx.threads, n >= cpu::kParallelMinElements, [&](int64_t i) { py[i] = f(px[i]); });
+  cpu::poolFor(n, ctx.threads, n >= cpu::kParallelMinElements, [&](int64_t i) { py[i] = f(px[i]); });
 }
 
 struct ReluF { explicit ReluF(const Attrs&) {} float operator()(float x) const { return cpu::relu(x); } };

@@ -16,12 +16,10 @@
 #include <memory>
 #include <string>
 #include <vector>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "cpu/broadcast.h"
 #include "cpu/elementwise_math.h"
+#include "cpu/mobile_pool.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -252,24 +250,15 @@ void elementwiseChainKernel(KernelContext& ctx) {
       }
     }
   };
-  // Scratch is allocated here, not in a parallel region, where a failed allocation could not be
-  // turned into an error; new[] leaves it uninitialised (every element is written before it is read).
+  // Scratch is allocated here, before the parallel part; new[] leaves it uninitialised (every element is written before it is read).
   const int team = parallel ? ctx.threads : 1;
   const size_t perThread = (steps.size() + nIn) * kBlock;
   std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(team) * perThread]);
-  if (!parallel) return runJobs(0, jobs, scratch.get());  // small chains: no OpenMP region at all
-#pragma omp parallel num_threads(team)
-  {
-    int64_t begin = 0, end = jobs;
-    float* mine = scratch.get();
-#ifdef _OPENMP
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    begin = jobs * t / nt;
-    end = jobs * (t + 1) / nt;
-    mine += static_cast<size_t>(t) * perThread;
-#endif
-    runJobs(begin, end, mine);
-  }
+  if (!parallel) return runJobs(0, jobs, scratch.get());  // small chains: one plain loop
+  // One contiguous range of jobs per scratch slot, on the mobile pool (cpu/pool_for.h says why not
+  // OpenMP); a thread that runs two ranges uses two slots.
+  auto range = [&](int64_t t) { runJobs(jobs * t / team, jobs * (t + 1) / team, scratch.get() + static_cast<size_t>(t) * perThread); };
+  cpu::mobileParallelFor(team, team, range);
 }
 
 }  // namespace

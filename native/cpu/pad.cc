@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/omp_for.h"
+#include "cpu/pool_for.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -83,7 +83,7 @@ void padKernel(KernelContext& ctx) {
   const int64_t midLo = std::min<int64_t>(std::max<int64_t>(pads[rank - 1], 0), inner);
   const int64_t keptLast = x.shape[rank - 1] + std::min<int64_t>(pads[rank - 1], 0) + std::min<int64_t>(pads[2 * rank - 1], 0);
   const int64_t midHi = std::min<int64_t>(inner, midLo + std::max<int64_t>(keptLast, 0));
-  cpu::ompFor(rows, ctx.threads, rows * inner > 65536, [&](int64_t r) {
+  cpu::poolFor(rows, ctx.threads, rows * inner > 65536, [&](int64_t r) {
     int64_t src = 0;
     for (int64_t i = rank - 2, rem = r; i >= 0 && src >= 0; --i) {
       const int64_t s = maps[i][rem % expected[i]];

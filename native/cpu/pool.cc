@@ -8,7 +8,7 @@
 
 #include "cpu/conv_kernels.h"
 #include "cpu/mobile_pool.h"
-#include "cpu/omp_for.h"
+#include "cpu/pool_for.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -62,7 +62,7 @@ PoolGeometry poolGeometry(KernelContext& ctx) {
 template <typename Fn>
 void forEachWindow(const PoolGeometry& g, int threads, Fn fn) {
   const cpu::Window2D& v = g.win;
-  cpu::ompFor(g.planes, threads, g.planes * g.oh * g.ow * g.kh * g.kw > 32768, [&](int64_t p) {
+  cpu::poolFor(g.planes, threads, g.planes * g.oh * g.ow * g.kh * g.kw > 32768, [&](int64_t p) {
     for (int64_t oy = 0; oy < g.oh; ++oy) {
       int64_t kyLo, kyHi;
       cpu::validRange(oy * v.sh - v.pt, v.dh, g.h, g.kh, kyLo, kyHi);
@@ -199,7 +199,7 @@ void globalPoolKernel(KernelContext& ctx) {
   const int64_t planes = x.shape[0] * x.shape[1];
   const float* px = x.data;
   float* py = ctx.out(0).data;
-  cpu::ompFor(planes, ctx.threads, planes * area > 65536, [&](int64_t p) {
+  cpu::poolFor(planes, ctx.threads, planes * area > 65536, [&](int64_t p) {
     const float* v = px + p * area;
     if (Max) {
       float m = v[0];

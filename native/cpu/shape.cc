@@ -24,7 +24,7 @@ int64_t product(const Shape& s, size_t from, size_t to) {
 void copyRows(float* dst, int64_t dstStride, const float* src, int64_t srcStride, int64_t rows, int64_t len, int threads) {
   if (rows == 0 || len == 0) return;
   const size_t bytes = static_cast<size_t>(len) * sizeof(float);
-  cpu::ompFor(rows, threads, rows * len >= cpu::kParallelMinElements, [&](int64_t r) { std::memcpy(dst + r * dstStride, src + r * srcStride, bytes); });
+  cpu::poolFor(rows, threads, rows * len >= cpu::kParallelMinElements, [&](int64_t r) { std::memcpy(dst + r * dstStride, src + r * srcStride, bytes); });
 }
 
 void concatKernel(KernelContext& ctx) {
