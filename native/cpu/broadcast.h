@@ -177,12 +177,16 @@ inline void stridedCopy(float* out, const Shape& outShape, const float* in, int6
     forEachRow<1>(outer, threads, [&](int64_t o, const int64_t* off, int64_t) {
       float* dst = out + o * R * C;
       const float* src = in + base + off[0];
+      // Bands of 32 rows (or, with fewer rows than that, of 256 columns: NHWC -> NCHW with 16 channels
+      // has 16 rows of 65536) split between the threads.
       constexpr int64_t T = 32;
-      const int64_t tileRows = (R + T - 1) / T;
-      poolFor(tileRows, threads, R * C >= kParallelMinElements, [&](int64_t ti) {
-        const int64_t i0 = ti * T, i1 = std::min(R, i0 + T);
-        for (int64_t j0 = 0; j0 < C; j0 += T) {
-          const int64_t j1 = std::min(C, j0 + T);
+      const bool byRows = R >= T;
+      const int64_t band = byRows ? T : 8 * T, bands = byRows ? (R + T - 1) / T : (C + band - 1) / band;
+      poolFor(bands, threads, R * C >= kParallelMinElements, [&](int64_t b) {
+        const int64_t i0 = byRows ? b * T : 0, i1 = byRows ? std::min(R, i0 + T) : R;
+        const int64_t jb0 = byRows ? 0 : b * band, jb1 = byRows ? C : std::min(C, jb0 + band);
+        for (int64_t j0 = jb0; j0 < jb1; j0 += T) {
+          const int64_t j1 = std::min(jb1, j0 + T);
           for (int64_t i = i0; i < i1; ++i)
             for (int64_t j = j0; j < j1; ++j) dst[i * C + j] = src[i + j * cs];
         }

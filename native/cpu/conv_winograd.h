@@ -29,6 +29,7 @@
 
 #include "cpu/conv_direct.h"
 #include "cpu/mobile_pool.h"
+#include "cpu/pool_for.h"
 
 #ifndef FACESTYLE_WINO_MB  // register block of the 36 products: MB output channels x U vectors of tiles
 #define FACESTYLE_WINO_MB 4
@@ -226,8 +227,10 @@ inline void winogradConvAll(const ConvGeometry& g, const float* x, const float* 
       float* V = convScratch(1, static_cast<size_t>(36 * (sV + sM)));
       float* Mt = V + 36 * sV;
       // Input transform: V[xi][c][t] = (B^T d B)[xi] for tile t of the chunk.
-#pragma omp parallel for num_threads(inner) if (inner > 1)
-      for (int64_t c = 0; c < C; ++c)
+      // (These three loops split on the mobile pool when a chunk has the threads to itself; an OpenMP
+      // region here woke a sleeping thread each time: AnimeGANv3's 128->128 at 16x16 ran no faster on 2
+      // threads than on one.)
+      poolFor(C, inner, inner > 1, [&](int64_t c) {
         for (int64_t ty = ty0; ty < ty1; ++ty)
           for (int64_t tx = 0; tx < tilesX; tx += L) {
             DVec rows[6][6];  // B^T d: rows[i][j] for patch column j
@@ -246,18 +249,17 @@ inline void winogradConvAll(const ConvGeometry& g, const float* x, const float* 
               for (int j = 0; j < 6; ++j) std::memcpy(V + (i * 6 + j) * sV + c * Tp + t, &o[j], sizeof(DVec));
             }
           }
-      // The 36 products (in parallel only when a chunk has the threads to itself).
+      });
+      // The 36 products.
       const int64_t mblocks = Mp / kMB, cblocks = (T + kCols - 1) / kCols;
-#pragma omp parallel for num_threads(inner) if (inner > 1) schedule(dynamic, 4)
-      for (int64_t job = 0; job < 36 * mblocks; ++job) {
+      poolFor(36 * mblocks, inner, inner > 1, [&](int64_t job) {
         const int64_t xi = job / mblocks, mb = job % mblocks;
         for (int64_t cb = 0; cb < cblocks; ++cb)
           winogradProductBlock<kMB, kU>(C, U + xi * C * Mp + mb * kMB, Mp, V + xi * sV + cb * kCols, Tp,
                                         Mt + xi * sM + mb * kMB * Tp + cb * kCols);
-      }
+      });
       // Output transform, bias and activation; tiles scattered into Y, cropped at the edges.
-#pragma omp parallel for num_threads(inner) if (inner > 1)
-      for (int64_t m = 0; m < M; ++m) {
+      poolFor(M, inner, inner > 1, [&](int64_t m) {
         const float b = bias ? bias[m] : 0.f;
         float* yp = yn + m * g.oh * g.ow;
         for (int64_t ty = ty0; ty < ty1; ++ty)
@@ -292,7 +294,7 @@ inline void winogradConvAll(const ConvGeometry& g, const float* x, const float* 
               }
             }
           }
-      }
+      });
     };
     // Whole chunks on the mobile pool; each uses its own thread's scratch (convScratch is per thread).
     if (outer) mobileParallelFor(chunks, team, run);

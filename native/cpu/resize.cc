@@ -117,12 +117,11 @@ void resizeKernel(KernelContext& ctx) {
     // Per plane: each needed input row is interpolated along x once (into a small cache of two
     // rows; upscaling reuses them for several output rows), then output rows blend two of them.
     // Same arithmetic as the per-pixel formula ty.w0 * (x-blend of row i0) + ty.w1 * (x-blend of row i1).
-#pragma omp parallel num_threads(ctx.threads) if (planes > 1 && planes * oh * ow > 32768)
-    {
+    // Ranges of planes on the mobile pool (cpu/pool_for.h says why not OpenMP), a row cache each.
+    auto planeRange = [&](int64_t p0, int64_t p1) {
       std::vector<float> cache(static_cast<size_t>(2 * ow));
       int64_t cached[2];
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < planes; ++p) {
+      for (int64_t p = p0; p < p1; ++p) {
         cached[0] = cached[1] = -1;
         auto rowAt = [&](int64_t iy) -> const float* {
           for (int s = 0; s < 2; ++s)
@@ -144,7 +143,8 @@ void resizeKernel(KernelContext& ctx) {
           for (int64_t o = 0; o < ow; ++o) out[o] = ty.w0 * h0[o] + ty.w1 * h1[o];
         }
       }
-    }
+    };
+    cpu::mobileParallelRanges(planes, planes > 1 && planes * oh * ow > 32768 ? ctx.threads : 1, 4, planeRange);
     return;
   }
 

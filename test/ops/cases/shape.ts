@@ -28,6 +28,7 @@ export const cases: OpCase[] = [
   { op: 'Transpose', label: '2-D large', inputs: [[130, 70]] },
   { op: 'Transpose', label: 'last two axes, large (tiles across threads)', inputs: [[3, 200, 190]], attrs: { perm: [0, 2, 1] } },
   { op: 'Transpose', label: 'NHWC to NCHW, large', inputs: [[2, 40, 40, 24]], attrs: { perm: [0, 3, 1, 2] } },
+  { op: 'Transpose', label: 'NHWC to NCHW, 16 channels (bands of columns across threads)', inputs: [[1, 48, 50, 16]], attrs: { perm: [0, 3, 1, 2] } },
   { op: 'Transpose', label: 'identity perm', inputs: [[3, 4]], attrs: { perm: [0, 1] } },
   { op: 'Transpose', label: 'with a size-1 axis', inputs: [[4, 1, 6]], attrs: { perm: [2, 0, 1] } },
   { op: 'Transpose', label: 'empty', inputs: [[0, 3]] },
