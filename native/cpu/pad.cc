@@ -76,16 +76,25 @@ void padKernel(KernelContext& ctx) {
     py[0] = px[0];
     return;
   }
-  const int64_t inner = expected[rank - 1];
-  const int64_t rows = y.size() / inner;
-  const std::vector<int64_t>& last = maps[rank - 1];
-  // Output columns [midLo, midHi) of the last axis copy the kept input columns in order.
-  const int64_t midLo = std::min<int64_t>(std::max<int64_t>(pads[rank - 1], 0), inner);
-  const int64_t keptLast = x.shape[rank - 1] + std::min<int64_t>(pads[rank - 1], 0) + std::min<int64_t>(pads[2 * rank - 1], 0);
+  // The row axis: the last one, or the one before it when the last is not padded (NHWC with pads on H
+  // and W: rows of 3 floats were most of the time; now rows of W * C), its map then covering both.
+  const int la = rank >= 2 && pads[rank - 1] == 0 && pads[2 * rank - 1] == 0 ? rank - 2 : rank - 1;
+  const int64_t unit = la == rank - 1 ? 1 : x.shape[rank - 1];  // floats per entry of the row axis
+  const int64_t inner = expected[la] * unit;
+  const int64_t rows = inner == 0 ? 0 : y.size() / inner;
+  std::vector<int64_t> merged;
+  if (unit > 1) {
+    merged.resize(static_cast<size_t>(inner));
+    for (int64_t o = 0; o < inner; ++o) merged[o] = maps[la][o / unit] < 0 ? -1 : maps[la][o / unit] + o % unit;
+  }
+  const std::vector<int64_t>& last = unit > 1 ? merged : maps[la];
+  // Output columns [midLo, midHi) of the row copy the kept input columns in order.
+  const int64_t midLo = std::min<int64_t>(std::max<int64_t>(pads[la], 0) * unit, inner);
+  const int64_t keptLast = (x.shape[la] + std::min<int64_t>(pads[la], 0) + std::min<int64_t>(pads[la + rank], 0)) * unit;
   const int64_t midHi = std::min<int64_t>(inner, midLo + std::max<int64_t>(keptLast, 0));
   cpu::poolFor(rows, ctx.threads, rows * inner > 65536, [&](int64_t r) {
     int64_t src = 0;
-    for (int64_t i = rank - 2, rem = r; i >= 0 && src >= 0; --i) {
+    for (int64_t i = la - 1, rem = r; i >= 0 && src >= 0; --i) {
       const int64_t s = maps[i][rem % expected[i]];
       src = s < 0 ? -1 : src + s;
       rem /= expected[i];

@@ -10,6 +10,10 @@ for (const mode of ['constant', 'reflect', 'edge']) {
     { op: 'Pad', label: `${mode} negative pads crop first`, inputs: [[1, 2, 6, 7]], attrs: { mode, pads: [0, 0, -2, 2, 0, 0, 1, -3], ...value } },
     { op: 'Pad', label: `${mode} rank 2`, inputs: [[4, 5]], attrs: { mode, pads: [2, 3, 1, 0], ...value } },
     { op: 'Pad', label: `${mode} zero pads`, inputs: [[2, 3, 4]], attrs: { mode, pads: [0, 0, 0, 0, 0, 0], ...value } },
+    // NHWC (the last axis not padded: rows of W * C entries), also cropping W, and large enough to split.
+    { op: 'Pad', label: `${mode} NHWC spatial`, inputs: [[1, 6, 5, 3]], attrs: { mode, pads: [0, 2, 3, 0, 0, 1, 2, 0], ...value } },
+    { op: 'Pad', label: `${mode} NHWC crop W, pad H`, inputs: [[2, 4, 6, 2]], attrs: { mode, pads: [0, 1, -1, 0, 0, 2, 1, 0], ...value } },
+    { op: 'Pad', label: `${mode} NHWC large`, inputs: [[1, 150, 150, 3]], attrs: { mode, pads: [0, 3, 3, 0, 0, 3, 3, 0], ...value } },
   );
 }
 cases.push(
