@@ -21,6 +21,9 @@ const sources = [
   ['native/cpu/sgemm.cc', []],
   ['native/cpu/sgemm_avx2.cc', avx2],
   ['native/cpu/sgemm_avx512.cc', avx512],
+  ['native/cpu/row_dots.cc', []],
+  ['native/cpu/row_dots_avx2.cc', avx2],
+  ['native/cpu/row_dots_avx512.cc', avx512],
   ['native/cpu/peak_flops_avx2.cc', avx2],
   ['native/cpu/peak_flops_avx512.cc', avx512],
   ['native/cpu/conv_fast_depthwise.cc', []],
@@ -29,7 +32,7 @@ const sources = [
   ['native/runtime/capabilities.cc', []],
   ['native/test/bench_native.cc', []],
 ];
-const headers = ['native/cpu/gemm.h', 'native/cpu/sgemm_packed.h', 'native/cpu/peak_flops.h', 'native/cpu/conv_fast.h', 'native/cpu/conv_fast_depthwise.h'];
+const headers = ['native/cpu/gemm.h', 'native/cpu/sgemm_packed.h', 'native/cpu/row_dots.h', 'native/cpu/row_dots_kernels.h', 'native/cpu/peak_flops.h', 'native/cpu/conv_fast.h', 'native/cpu/conv_fast_depthwise.h'];
 
 function run(cmd, args) {
   return new Promise((resolve) => {
