@@ -23,13 +23,25 @@ namespace facestyle::cpu {
 
 namespace {
 
-// The state word: bits [0, 22) next chunk index, [22, 43) chunk count, [43, 49) helpers wanted,
-// [49, 64) job number (its low bit picks the slot). The index can run past the count by one failed
-// claim per thread, so it gets two bits more than the count.
-constexpr int kChunksShift = 22, kHelpersShift = 43, kEpochShift = 49;
-constexpr uint64_t kNextMask = (uint64_t(1) << kChunksShift) - 1;
-constexpr uint64_t kChunksMask = (uint64_t(1) << (kHelpersShift - kChunksShift)) - 1;
-constexpr uint64_t kHelpersMask = (uint64_t(1) << (kEpochShift - kHelpersShift)) - 1;
+// The state word: bits [0, 21) chunks claimed from the front (by the caller), [21, 42) chunks claimed
+// from the back (by the workers), [42, 62) chunk count, bit 62 the job's slot. A claim is valid when
+// front + back, before it, is below the count: the caller's chunk is `front`, a worker's chunk
+// count - 1 - `back`. Each counter can run past the count by one failed claim per thread, so it gets a
+// bit more than the count. (How many workers a job wants is in helpersWanted_.)
+//
+// Why from two ends: with one counter the caller and a worker took alternate chunks, so each one's part
+// of a layer was spread over the whole tensor and the next layer read half of its input from the other
+// core. From two ends the caller takes the first part of every layer and the worker the last, in about
+// the same proportion layer after layer (chunks of equal cost, conv_mobile_kernels.h), so a chain of
+// pointwise layers (split by columns) mostly reads what its own core wrote. Measured at 2 threads (models
+// alone, 8 interleaved rounds, medians): YuNet-n 320 883 -> 862 us, PFLD 770 -> 764, YuNet-s 320 / 640
+// level; 20 pointwise layers 128 -> 256 -> 128 at 14x14 (C++ harness, the machine in its slower state)
+// 788 -> 724 us.
+constexpr int kBackShift = 21, kChunksShift = 42, kSlotShift = 62;
+constexpr uint64_t kFrontMask = (uint64_t(1) << kBackShift) - 1;
+constexpr uint64_t kBackMask = (uint64_t(1) << (kChunksShift - kBackShift)) - 1;
+constexpr uint64_t kChunksMask = (uint64_t(1) << (kSlotShift - kChunksShift)) - 1;
+constexpr uint64_t kBackOne = uint64_t(1) << kBackShift;
 constexpr int64_t kMaxChunks = int64_t(1) << 20;
 constexpr int kMaxHelpers = 63;
 // How long a worker polls (yielding) for the next job before it sleeps: long enough to catch the next
@@ -100,7 +112,8 @@ class Pool {
     job.done.store(0, std::memory_order_relaxed);
     job.failed.store(false, std::memory_order_relaxed);
     job.callerSleeps.store(false, std::memory_order_relaxed);
-    state_.store(epoch << kEpochShift | uint64_t(helpers) << kHelpersShift | uint64_t(chunks) << kChunksShift, std::memory_order_release);
+    helpersWanted_.store(helpers, std::memory_order_relaxed);  // published by the release store below
+    state_.store((epoch & 1) << kSlotShift | uint64_t(chunks) << kChunksShift, std::memory_order_release);
     // Wake sleeping workers. The seq_cst store / load pairs with the worker's seq_cst increment / load
     // of the same two variables: either it sees this job before it sleeps, or this sees it sleeping.
     posted_.store(epoch, std::memory_order_seq_cst);
@@ -110,8 +123,8 @@ class Pool {
     }
     for (;;) {
       const uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
-      const int64_t k = static_cast<int64_t>(s & kNextMask);
-      if (k >= chunks) break;
+      const int64_t k = static_cast<int64_t>(s & kFrontMask);
+      if (k + static_cast<int64_t>(s >> kBackShift & kBackMask) >= chunks) break;
       job.runChunk(k, chunks);
     }
     // Every chunk is claimed; wait for the ones a worker is still running. That is short unless the
@@ -169,12 +182,13 @@ class Pool {
       seen = p;
       // Jobs that want fewer helpers than there are workers (a session with fewer threads) leave the
       // higher-numbered ones asleep.
-      if (index >= static_cast<int>(state_.load(std::memory_order_acquire) >> kHelpersShift & kHelpersMask)) continue;
+      if (index >= helpersWanted_.load(std::memory_order_acquire)) continue;
       for (;;) {
-        const uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
-        const int64_t k = static_cast<int64_t>(s & kNextMask), chunks = static_cast<int64_t>(s >> kChunksShift & kChunksMask);
-        if (k >= chunks) break;
-        Job& job = slots_[(s >> kEpochShift) & 1];
+        const uint64_t s = state_.fetch_add(kBackOne, std::memory_order_acq_rel);
+        const int64_t back = static_cast<int64_t>(s >> kBackShift & kBackMask), chunks = static_cast<int64_t>(s >> kChunksShift & kChunksMask);
+        if (static_cast<int64_t>(s & kFrontMask) + back >= chunks) break;
+        const int64_t k = chunks - 1 - back;
+        Job& job = slots_[(s >> kSlotShift) & 1];
         // After the last chunk the caller may already be on a later job using this slot: then this reads
         // that job's flag and at worst wakes nobody in particular (the wait rechecks its own count).
         if (job.runChunk(k, chunks) && job.callerSleeps.load(std::memory_order_seq_cst)) {
@@ -191,6 +205,7 @@ class Pool {
   Job slots_[2];
   std::atomic<uint64_t> state_{0};  // chunks 0: nothing to claim until the first job
   std::atomic<uint64_t> posted_{0};
+  std::atomic<int> helpersWanted_{0};  // workers with a lower index join the current job
   std::atomic<int> sleepers_{0};
   std::mutex sleepMutex_;
   std::condition_variable wake_;

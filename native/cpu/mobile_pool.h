@@ -8,7 +8,8 @@
 // else ran (GOMP_SPINCOUNT 2000 to 200000).
 //
 // Here the calling thread never waits for a worker that has not started: the work is a counter of
-// chunks that the caller and any worker that is awake claim one at a time. The caller posts the job
+// chunks that the caller and any worker that is awake claim one at a time, the caller from the first
+// chunk up, workers from the last one down (so each thread's part of a layer is contiguous). The caller posts the job
 // (one futex wake when a worker sleeps), runs chunks itself, and at the end waits only for chunks a
 // worker has actually claimed (spinning briefly, then asleep: a preempted worker costs no CPU). A
 // worker that wakes after the caller took the last chunk finds nothing and goes back to sleep;
@@ -20,7 +21,8 @@
 namespace facestyle::cpu {
 
 // Runs fn(ctx, k) for every k in [0, chunks), each exactly once, on the calling thread and up to
-// threads - 1 helper threads. Returns when all have finished. An exception thrown by fn stops chunks
+// threads - 1 helper threads. The calling thread runs a prefix [0, j) of the chunks in order, the
+// helpers the rest. Returns when all have finished. An exception thrown by fn stops chunks
 // not yet started and is rethrown here (the first one). A call made while another call is running
 // (another session's thread, or from inside fn) runs its chunks on its own thread, in order.
 // chunks must be below 2^20.

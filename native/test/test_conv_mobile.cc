@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -309,6 +310,36 @@ TEST_CASE(mobile_pool_runs_every_chunk_once) {
   };
   mobileParallelFor(6, 2, outer);
   CHECK(inner.load() == 30);
+}
+
+// The caller claims chunks from the front and helpers from the back: whatever the timing, the chunks the
+// calling thread ran are a prefix [0, j), in order, and the helpers ran the rest.
+TEST_CASE(mobile_pool_caller_takes_a_prefix) {
+  for (int rep = 0; rep < 200; ++rep) {
+    const int64_t chunks = 5 + rep % 40;
+    const std::thread::id caller = std::this_thread::get_id();
+    std::vector<int> byCaller(static_cast<size_t>(chunks), -1);
+    std::vector<int64_t> order;
+    std::mutex orderMutex;
+    auto body = [&](int64_t k) {
+      const bool mine = std::this_thread::get_id() == caller;
+      byCaller[static_cast<size_t>(k)] = mine ? 1 : 0;
+      if (mine) {
+        std::lock_guard<std::mutex> lock(orderMutex);
+        order.push_back(k);
+      }
+      if (rep % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(20));  // give helpers time to join
+    };
+    mobileParallelFor(chunks, 2 + rep % 3, body);
+    int64_t j = 0;
+    while (j < chunks && byCaller[static_cast<size_t>(j)] == 1) ++j;
+    bool prefix = true;
+    for (int64_t k = j; k < chunks; ++k) prefix = prefix && byCaller[static_cast<size_t>(k)] == 0;
+    bool inOrder = static_cast<int64_t>(order.size()) == j;
+    for (int64_t k = 0; inOrder && k < j; ++k) inOrder = order[static_cast<size_t>(k)] == k;
+    CHECK(prefix);
+    CHECK(inOrder);
+  }
 }
 
 TEST_CASE(mobile_pool_rethrows_and_keeps_working) {
