@@ -9,12 +9,14 @@ import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, fol
 import { fuseConvActivation } from './fuse.js';
 import { fuseNormActivation } from './fuse_norm.js';
 import { fuseResidualAdd } from './fuse_residual.js';
+import { mergeSiblingHeads } from './merge_heads.js';
 
 export { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 export { FUSABLE_ACTIVATIONS, fuseConvActivation } from './fuse.js';
 export { FUSABLE_NORMS, fuseNormActivation } from './fuse_norm.js';
 export { RESIDUAL_HOSTS, fuseResidualAdd } from './fuse_residual.js';
 export { fuseElementwiseChains } from './chain.js';
+export { kMaxHeadChannels, mergeSiblingHeads } from './merge_heads.js';
 export type { ChainFusionStats } from './chain.js';
 export { evaluateReference } from './evaluate.js';
 
@@ -23,6 +25,8 @@ export interface OptimizeOptions {
   fuseActivations?: boolean;
   /** Fold an Add of a conv's output and a same-shaped tensor into the conv (its residual input Z; default true). */
   fuseResidual?: boolean;
+  /** Merge small 1x1 convs reading the same tensor (and the depthwise convs after them) into one, then a Split (default true). */
+  mergeHeads?: boolean;
   /** Fuse runs of elementwise ops into ElementwiseChain nodes (default true). */
   fuseElementwise?: boolean;
 }
@@ -39,6 +43,8 @@ export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}
     g = fuseConvActivation(g);
     g = fuseNormActivation(g);
   }
+  // After the activations are fused (siblings must agree on theirs).
+  if (options.mergeHeads ?? true) g = mergeSiblingHeads(g);
   // Last: the activations above are cheaper inside a conv or norm kernel than in a chain.
   if (options.fuseElementwise ?? true) g = fuseElementwiseChains(g);
   return g;
