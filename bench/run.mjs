@@ -98,13 +98,13 @@ async function loadApi() {
 }
 
 // Median seconds per call of an async function, timed with benchmark.js.
-function timeAsync(name, fn) {
+function timeAsync(name, fn, { maxTime = opts.quick ? 0.5 : 2, minSamples = opts.quick ? 3 : 8 } = {}) {
   return new Promise((resolve, reject) => {
     let failure = null;
     const bench = new Benchmark(name, {
       defer: true,
-      maxTime: opts.quick ? 0.5 : 2,
-      minSamples: opts.quick ? 3 : 8,
+      maxTime,
+      minSamples,
       fn: (deferred) => {
         fn().then(
           () => deferred.resolve(),
@@ -122,6 +122,31 @@ function timeAsync(name, fn) {
     });
     bench.run({ async: true });
   });
+}
+
+// The engines of one model row timed in alternating rounds (about 0.4 s each, 5 rounds; 2 with --quick),
+// 20 ms apart so that the other engine's threads have stopped spinning or polling; per engine the median
+// of its rounds' medians. This machine's two vCPUs switch every few seconds between behaving as two cores
+// and as one core's two hyperthreads (a second thread gives 1.8-1.95x or ~1.15x); timing one engine for
+// 2 s and then the other let the two land in different states, and single rows came out 0.7 or 1.6.
+// entries: [{ name, fn }] (null: not timed). Returns median seconds (null for an entry not timed or that
+// failed; its error in `errors`).
+async function timeAlternating(entries) {
+  const rounds = opts.quick ? 2 : 5;
+  const per = entries.map(() => []);
+  const errors = entries.map(() => null);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  for (let r = 0; r < rounds; ++r)
+    for (let i = 0; i < entries.length; ++i) {
+      if (!entries[i] || errors[i]) continue;
+      await sleep(20);
+      try {
+        per[i].push(await timeAsync(entries[i].name, entries[i].fn, { maxTime: (opts.quick ? 0.5 : 2) / rounds, minSamples: opts.quick ? 3 : 5 }));
+      } catch (e) {
+        errors[i] = e;
+      }
+    }
+  return { seconds: per.map((xs, i) => (entries[i] && !errors[i] && xs.length ? median(xs) : null)), errors };
 }
 
 const errText = (e) => String(e?.message ?? e).split('\n')[0];
@@ -277,31 +302,41 @@ async function benchModels(apiInfo) {
       const shape = m.shape(size);
       const n = shape.reduce((a, b) => a * b, 1);
       const data = Float32Array.from({ length: n }, (_, i) => ((i * 37) % 255) / 255);
+      // Both engines loaded (and run once), then timed in alternating rounds (timeAlternating).
+      let ortSession = null;
+      let ortEntry = null;
       if (ort) {
         try {
-          const s = await ort.InferenceSession.create(file, { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
-          const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', data, shape) };
-          await s.run(feeds);
-          row.ortMs = round((await timeAsync(`ort ${row.name}`, () => s.run(feeds))) * 1e3);
-          await s.release?.();
+          ortSession = await ort.InferenceSession.create(file, { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+          const feeds = { [ortSession.inputNames[0]]: new ort.Tensor('float32', data, shape) };
+          await ortSession.run(feeds);
+          ortEntry = { name: `ort ${row.name}`, fn: () => ortSession.run(feeds) };
         } catch (e) {
           skipped.push(`ort: ${errText(e)}`);
         }
       } else skipped.push(ortSkip);
+      let session = null;
+      let nativeEntry = null;
       if (loadOnnx) {
         try {
           const inputName = inputNameOf(file);
           const loaded = await loadOnnx(file, { inputShapes: { [inputName]: shape } });
           const graph = optimize ? optimize(loaded) : loaded;
-          const session = await api.compile(graph, { threads: opts.threads });
+          session = await api.compile(graph, { threads: opts.threads });
           const feeds = { [graph.values[graph.inputs[0]].name]: new api.Tensor(shape, data) };
           await session.run(feeds);
-          row.nativeMs = round((await timeAsync(`native ${row.name}`, () => session.run(feeds))) * 1e3);
-          session.dispose();
+          nativeEntry = { name: `native ${row.name}`, fn: () => session.run(feeds) };
         } catch (e) {
           skipped.push(`native: ${errText(e)}`);
         }
       } else skipped.push(`native: ${nativeSkip}`);
+      const timed = await timeAlternating([ortEntry, nativeEntry]);
+      row.ortMs = round(timed.seconds[0] != null ? timed.seconds[0] * 1e3 : null);
+      row.nativeMs = round(timed.seconds[1] != null ? timed.seconds[1] * 1e3 : null);
+      if (timed.errors[0]) skipped.push(`ort: ${errText(timed.errors[0])}`);
+      if (timed.errors[1]) skipped.push(`native: ${errText(timed.errors[1])}`);
+      session?.dispose();
+      await ortSession?.release?.();
       if (row.nativeMs != null && row.ortMs != null) row.ratio = round(row.nativeMs / row.ortMs);
       if (skipped.length) row.skipped = skipped.join('; ');
       log('model', JSON.stringify(row));
@@ -323,27 +358,36 @@ async function benchModels(apiInfo) {
         const { graph } = await nn.loadGenerator(genCard, { size });
         const v = graph.values[graph.inputs[0]];
         const data = Float32Array.from({ length: v.shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i));
+        let session = null;
+        let nativeEntry = null;
         try {
           // The same passes as for imported models (onnxruntime-node runs its own on the exported graph).
-          const session = await api.compile(optimize ? optimize(graph) : graph, { threads: opts.threads });
+          session = await api.compile(optimize ? optimize(graph) : graph, { threads: opts.threads });
           const feeds = { [v.name]: new api.Tensor(v.shape, data) };
           await session.run(feeds);
-          row.nativeMs = round((await timeAsync('generator', () => session.run(feeds))) * 1e3);
-          session.dispose();
+          nativeEntry = { name: 'generator', fn: () => session.run(feeds) };
         } catch (e) {
           skipped.push(`native: ${errText(e)}`);
         }
+        let ortSession = null;
+        let ortEntry = null;
         try {
           if (!ort) throw new Error(ortSkip);
           if (!onnx?.exportOnnxBuffer) throw new Error('lib/onnx exportOnnxBuffer is not available');
-          const s = await ort.InferenceSession.create(onnx.exportOnnxBuffer(graph), { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
-          const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', data, v.shape) };
-          await s.run(feeds);
-          row.ortMs = round((await timeAsync('ort generator', () => s.run(feeds))) * 1e3);
-          await s.release?.();
+          ortSession = await ort.InferenceSession.create(onnx.exportOnnxBuffer(graph), { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+          const feeds = { [ortSession.inputNames[0]]: new ort.Tensor('float32', data, v.shape) };
+          await ortSession.run(feeds);
+          ortEntry = { name: 'ort generator', fn: () => ortSession.run(feeds) };
         } catch (e) {
           skipped.push(`ort: ${errText(e)}`);
         }
+        const timed = await timeAlternating([ortEntry, nativeEntry]);
+        row.ortMs = round(timed.seconds[0] != null ? timed.seconds[0] * 1e3 : null);
+        row.nativeMs = round(timed.seconds[1] != null ? timed.seconds[1] * 1e3 : null);
+        if (timed.errors[0]) skipped.push(`ort: ${errText(timed.errors[0])}`);
+        if (timed.errors[1]) skipped.push(`native: ${errText(timed.errors[1])}`);
+        session?.dispose();
+        await ortSession?.release?.();
       } catch (e) {
         skipped.push(`generator: ${errText(e)}`);
       }
