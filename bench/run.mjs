@@ -149,6 +149,15 @@ async function timeAlternating(entries) {
   return { seconds: per.map((xs, i) => (entries[i] && !errors[i] && xs.length ? median(xs) : null)), errors };
 }
 
+// A model row's ortMs / nativeMs from timeAlternating; a failure during timing goes to `skipped`.
+async function timeRowEngines(row, skipped, ortEntry, nativeEntry) {
+  const timed = await timeAlternating([ortEntry, nativeEntry]);
+  row.ortMs = round(timed.seconds[0] != null ? timed.seconds[0] * 1e3 : null);
+  row.nativeMs = round(timed.seconds[1] != null ? timed.seconds[1] * 1e3 : null);
+  if (timed.errors[0]) skipped.push(`ort: ${errText(timed.errors[0])}`);
+  if (timed.errors[1]) skipped.push(`native: ${errText(timed.errors[1])}`);
+}
+
 const errText = (e) => String(e?.message ?? e).split('\n')[0];
 
 // The conv layers to time: the Conv2D nodes of the project's light generator at 256x256 (lib/nn), one row
@@ -330,11 +339,7 @@ async function benchModels(apiInfo) {
           skipped.push(`native: ${errText(e)}`);
         }
       } else skipped.push(`native: ${nativeSkip}`);
-      const timed = await timeAlternating([ortEntry, nativeEntry]);
-      row.ortMs = round(timed.seconds[0] != null ? timed.seconds[0] * 1e3 : null);
-      row.nativeMs = round(timed.seconds[1] != null ? timed.seconds[1] * 1e3 : null);
-      if (timed.errors[0]) skipped.push(`ort: ${errText(timed.errors[0])}`);
-      if (timed.errors[1]) skipped.push(`native: ${errText(timed.errors[1])}`);
+      await timeRowEngines(row, skipped, ortEntry, nativeEntry);
       session?.dispose();
       await ortSession?.release?.();
       if (row.nativeMs != null && row.ortMs != null) row.ratio = round(row.nativeMs / row.ortMs);
@@ -381,11 +386,7 @@ async function benchModels(apiInfo) {
         } catch (e) {
           skipped.push(`ort: ${errText(e)}`);
         }
-        const timed = await timeAlternating([ortEntry, nativeEntry]);
-        row.ortMs = round(timed.seconds[0] != null ? timed.seconds[0] * 1e3 : null);
-        row.nativeMs = round(timed.seconds[1] != null ? timed.seconds[1] * 1e3 : null);
-        if (timed.errors[0]) skipped.push(`ort: ${errText(timed.errors[0])}`);
-        if (timed.errors[1]) skipped.push(`native: ${errText(timed.errors[1])}`);
+        await timeRowEngines(row, skipped, ortEntry, nativeEntry);
         session?.dispose();
         await ortSession?.release?.();
       } catch (e) {
