@@ -78,6 +78,19 @@ describe('mergeSiblingHeads', () => {
     await expectSameEverywhere(before, after, feedsFor([1, 4, 5, 6]));
   });
 
+  it('does not merge depthwise convs of different kernel sizes (the heads still merge)', async () => {
+    const g = new GraphBuilder('kernel-sizes');
+    const x = g.input('x', [1, 4, 7, 7]);
+    const a = head(g, x, 4, 2, 1, { dw: false });
+    const b = head(g, x, 4, 3, 2, { dw: false });
+    g.output(g.op1('Conv2D', [a, k(g, 'da.w', [2, 1, 3, 3], 5)], { pads: [1, 1, 1, 1], group: 2 }, 'dwa'), 'a');
+    g.output(g.op1('Conv2D', [b, k(g, 'db.w', [3, 1, 5, 5], 6)], { pads: [1, 1, 1, 1], group: 3 }, 'dwb'), 'b');
+    const before = g.build();
+    const after = mergeSiblingHeads(before);
+    expect(count(after, 'Conv2D')).toBe(3);
+    await expectSameEverywhere(before, after, feedsFor([1, 4, 7, 7]));
+  });
+
   it('leaves alone what it may not merge', () => {
     const build = (variant: string) => {
       const g = new GraphBuilder(variant);

@@ -95,6 +95,7 @@ export function mergeSiblingHeads(graph: Graph): Graph {
       const dws =
         next.every((d, i) => d && isDepthwise(g, d) && d.inputs[0] === heads[i].outputs[0]) &&
         new Set(next.map((d) => attrsKey(d as Node, ['group']))).size === 1 &&
+        new Set(next.map((d) => g.values[(d as Node).inputs[1]].shape.slice(1).join('x'))).size === 1 &&  // same kernel size
         next.every((d, i) => g.values[(d as Node).inputs[1]].shape[0] === g.values[heads[i].inputs[1]].shape[0])
           ? (next as Node[])
           : null;
