@@ -24,10 +24,10 @@ namespace facestyle::cpu {
 namespace {
 
 // The state word: bits [0, 21) chunks claimed from the front (by the caller), [21, 42) chunks claimed
-// from the back (by the workers), [42, 62) chunk count, bit 62 the job's slot. A claim is valid when
+// from the back (by the workers), [42, 63) chunk count, bit 63 the job's slot. A claim is valid when
 // front + back, before it, is below the count: the caller's chunk is `front`, a worker's chunk
-// count - 1 - `back`. Each counter can run past the count by one failed claim per thread, so it gets a
-// bit more than the count. (How many workers a job wants is in helpersWanted_.)
+// count - 1 - `back`. Each counter can run past the count by one failed claim per thread; counts stay
+// at most kMaxChunks = 2^20, so 21 bits hold every field. (How many workers a job wants is in helpersWanted_.)
 //
 // Why from two ends: with one counter the caller and a worker took alternate chunks, so each one's part
 // of a layer was spread over the whole tensor and the next layer read half of its input from the other
@@ -37,7 +37,7 @@ namespace {
 // alone, 8 interleaved rounds, medians): YuNet-n 320 883 -> 862 us, PFLD 770 -> 764, YuNet-s 320 / 640
 // level; 20 pointwise layers 128 -> 256 -> 128 at 14x14 (C++ harness, the machine in its slower state)
 // 788 -> 724 us.
-constexpr int kBackShift = 21, kChunksShift = 42, kSlotShift = 62;
+constexpr int kBackShift = 21, kChunksShift = 42, kSlotShift = 63;
 constexpr uint64_t kFrontMask = (uint64_t(1) << kBackShift) - 1;
 constexpr uint64_t kBackMask = (uint64_t(1) << (kChunksShift - kBackShift)) - 1;
 constexpr uint64_t kChunksMask = (uint64_t(1) << (kSlotShift - kChunksShift)) - 1;

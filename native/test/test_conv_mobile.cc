@@ -274,6 +274,17 @@ TEST_CASE(mobile_pool_runs_every_chunk_once) {
       for (auto& h : hits) once = once && h.load() == 20;
       CHECK(once);
     }
+  // The largest chunk count the pool shares out (2^20; its state word has 21 bits a field), and one more
+  // (run on the calling thread alone).
+  for (int64_t chunks : {int64_t(1) << 20, (int64_t(1) << 20) + 1}) {
+    std::vector<std::atomic<unsigned char>> hits(static_cast<size_t>(chunks));
+    for (auto& h : hits) h = 0;
+    auto body = [&](int64_t k) { hits[static_cast<size_t>(k)].fetch_add(1); };
+    mobileParallelFor(chunks, 2, body);
+    bool once = true;
+    for (auto& h : hits) once = once && h.load() == 1;
+    CHECK(once);
+  }
   // Four threads calling at once (sessions run from libuv threads when the compute thread is off).
   std::vector<std::thread> callers;
   std::atomic<int64_t> total{0};
