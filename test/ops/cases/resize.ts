@@ -25,6 +25,11 @@ cases.push(
   { op: 'Resize', label: 'linear align_corners down to 1x1', inputs: [[1, 2, 5, 4]], attrs: { mode: 'linear', coordinate_transformation_mode: 'align_corners', sizes: [1, 2, 1, 1] } },
   { op: 'Resize', label: 'linear pytorch_half_pixel down to 1 row', inputs: [[1, 2, 5, 4]], attrs: { mode: 'linear', coordinate_transformation_mode: 'pytorch_half_pixel', sizes: [1, 2, 1, 6] } },
   { op: 'Resize', label: 'linear rank 3 (last two axes)', inputs: [[3, 4, 5]], attrs: { mode: 'linear', scales: [1, 2, 0.6] } },
+  // Nearest exact x2 on the last two axes (the FPN upsampling: planes walked directly), also batched and large
+  // enough to be split between threads; x2 on the last axis only takes the general path.
+  { op: 'Resize', label: 'nearest x2 (planes path), batch 2, odd sizes', inputs: [[2, 3, 5, 7]], attrs: { mode: 'nearest', scales: [1, 1, 2, 2], coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' } },
+  { op: 'Resize', label: 'nearest x2 (planes path), large', inputs: [[1, 16, 24, 40]], attrs: { mode: 'nearest', scales: [1, 1, 2, 2], coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' } },
+  { op: 'Resize', label: 'nearest x2 on the last axis only', inputs: [[1, 3, 5, 7]], attrs: { mode: 'nearest', scales: [1, 1, 1, 2], coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' } },
   // Over the size where planes are split between the session's threads (ranges of planes, a row cache each).
   { op: 'Resize', label: 'linear up x2, large (planes split between threads)', inputs: [[1, 13, 24, 40]], attrs: { mode: 'linear', scales: [1, 1, 2, 2] } },
   { op: 'Resize', label: 'nearest on the channel and batch axes', inputs: [[2, 3, 2, 2]], attrs: { mode: 'nearest', scales: [1.5, 2, 1, 1], coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' } },
