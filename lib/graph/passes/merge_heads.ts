@@ -16,7 +16,7 @@
 // depthwise convs merge only when every sibling has one, read only by it, all with the same attributes
 // but `group`. Graph outputs stay the same values (the Split writes them).
 import type { Graph, Node } from '../ir.js';
-import { compact, constData, rewriteStart } from './util.js';
+import { compact, constData, freshName, rewriteStart } from './util.js';
 
 const CONV = 'Conv2D';
 /** Siblings with more output channels than this are left alone. */
@@ -67,11 +67,22 @@ function stack(g: Graph, nodes: readonly Node[]): { w: Float32Array; b: Float32A
 
 function addValue(g: Graph, name: string, kind: 'const' | 'intermediate', shape: number[], data?: Float32Array): number {
   const id = g.values.length;
-  const taken = new Set(g.values.map((v) => v.name));
-  let unique = name;
-  for (let i = 1; taken.has(unique); ++i) unique = `${name}_${i}`;
-  g.values.push({ id, name: unique, kind, shape, ...(data ? { data } : {}) });
+  g.values.push({ id, name: freshName(g, name), kind, shape, ...(data ? { data } : {}) });
   return id;
+}
+
+/**
+ * One conv over the stacked output channels of `convs` (reading `input`, with the first one's attributes
+ * and `attrs` over them), its weights and bias new constants, its output a new value shaped like theirs.
+ */
+function mergedConv(g: Graph, convs: readonly Node[], input: number, attrs: Node['attrs']): Node {
+  const { w, b, shape } = stack(g, convs);
+  const name = `${convs[0].name}_heads`;
+  const inputs = [input, addValue(g, `${name}.w`, 'const', shape, w)];
+  if (b) inputs.push(addValue(g, `${name}.b`, 'const', [shape[0]], b));
+  const o = g.values[convs[0].outputs[0]].shape;
+  const out = addValue(g, `${name}.out`, 'intermediate', [o[0], shape[0], o[2], o[3]]);
+  return { id: -1, name, op: CONV, attrs: { ...convs[0].attrs, ...attrs }, inputs, outputs: [out] };
 }
 
 /** Merges sibling head convs (and the depthwise convs after them) as described at the top of this file. */
@@ -84,9 +95,11 @@ export function mergeSiblingHeads(graph: Graph): Graph {
     // Siblings: heads reading x as their input, grouped by attributes (same fused activation).
     const groups = new Map<string, Node[]>();
     for (const n of readers)
-      if (n.inputs[0] === x && !removed.has(n) && isHead(g, n) && !n.inputs.slice(1).includes(x)) {
+      if (n.inputs[0] === x && isHead(g, n) && !n.inputs.slice(1).includes(x)) {
         const key = attrsKey(n);
-        groups.set(key, [...(groups.get(key) ?? []), n]);
+        let group = groups.get(key);
+        if (!group) groups.set(key, (group = []));
+        group.push(n);
       }
     for (const heads of groups.values()) {
       if (heads.length < 2) continue;
@@ -99,42 +112,19 @@ export function mergeSiblingHeads(graph: Graph): Graph {
         next.every((d, i) => g.values[(d as Node).inputs[1]].shape[0] === g.values[heads[i].inputs[1]].shape[0])
           ? (next as Node[])
           : null;
-      const first = heads[0];
-      const out0 = g.values[first.outputs[0]].shape;
-      const pw = stack(g, heads);
-      const name = `${first.name}_heads`;
-      const pwIns = [x, addValue(g, `${name}.w`, 'const', pw.shape, pw.w)];
-      if (pw.b) pwIns.push(addValue(g, `${name}.b`, 'const', [pw.shape[0]], pw.b));
-      const pwOut = addValue(g, `${name}.out`, 'intermediate', [out0[0], pw.shape[0], out0[2], out0[3]]);
-      const nodes: Node[] = [{ id: -1, name, op: CONV, attrs: { ...first.attrs }, inputs: pwIns, outputs: [pwOut] }];
-      let last = pwOut;
-      let finals = heads.map((h) => h.outputs[0]);
-      if (dws) {
-        const dw = stack(g, dws);
-        const dwName = `${dws[0].name}_heads`;
-        const dwIns = [pwOut, addValue(g, `${dwName}.w`, 'const', dw.shape, dw.w)];
-        if (dw.b) dwIns.push(addValue(g, `${dwName}.b`, 'const', [dw.shape[0]], dw.b));
-        const o = g.values[dws[0].outputs[0]].shape;
-        last = addValue(g, `${dwName}.out`, 'intermediate', [o[0], dw.shape[0], o[2], o[3]]);
-        nodes.push({ id: -1, name: dwName, op: CONV, attrs: { ...dws[0].attrs, group: dw.shape[0] }, inputs: dwIns, outputs: [last] });
-        finals = dws.map((d) => d.outputs[0]);
-        for (const d of dws) removed.add(d);
-      }
+      const pw = mergedConv(g, heads, x, {});
+      const nodes = [pw];
+      if (dws) nodes.push(mergedConv(g, dws, pw.outputs[0], { group: g.values[pw.outputs[0]].shape[1] }));
+      const finals = (dws ?? heads).map((n) => n.outputs[0]);
       const split = finals.map((id) => g.values[id].shape[1]);
-      nodes.push({ id: -1, name: `${name}_split`, op: 'Split', attrs: { axis: 1, split }, inputs: [last], outputs: finals });
-      for (const h of heads) removed.add(h);
-      inserted.set(first, nodes);
+      nodes.push({ id: -1, name: `${pw.name}_split`, op: 'Split', attrs: { axis: 1, split }, inputs: [nodes[nodes.length - 1].outputs[0]], outputs: finals });
+      for (const n of [...heads, ...(dws ?? [])]) removed.add(n);
+      inserted.set(heads[0], nodes);
     }
   }
   if (!removed.size) return g;
   // The merged nodes take the first sibling's place: every reader of a merged output came after its own
   // head (and depthwise conv), so after the first head.
-  const order: Node[] = [];
-  for (const n of g.nodes) {
-    const add = inserted.get(n);
-    if (add) order.push(...add);
-    if (!removed.has(n)) order.push(n);
-  }
-  g.nodes = order;
-  return compact(g, new Set());
+  g.nodes = g.nodes.flatMap((n) => [...(inserted.get(n) ?? []), n]);
+  return compact(g, removed);
 }
