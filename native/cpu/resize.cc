@@ -166,6 +166,12 @@ void resizeKernel(KernelContext& ctx) {
   // neighbours, a loop without the index table. Checked on the map itself, so any mode that gives it qualifies.
   bool twice = inner == 2 * x.shape[rank - 1];
   for (int64_t o = 0; twice && o < inner; ++o) twice = last[o] == o / 2;
+  auto gatherRow = [&](const float* in, float* out) {
+    if (twice)
+      for (int64_t o = 0; o < inner / 2; ++o) out[2 * o] = out[2 * o + 1] = in[o];
+    else
+      for (int64_t o = 0; o < inner; ++o) out[o] = in[last[o]];
+  };
   // Exact x2 along the last two axes with every other axis kept (the FPN case, NCHW): planes walked
   // directly, each input row doubled once and written to two output rows, with no index arithmetic per
   // row (which cost more than the copy: YuNet's 1x64x8x8 -> 16x16 took 7 us).
@@ -179,21 +185,14 @@ void resizeKernel(KernelContext& ctx) {
     auto planeRange = [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
         for (int64_t iy = 0; iy < h; ++iy) {
-          const float* in = px + (p * h + iy) * w;
           float* out = py + (p * 2 * h + 2 * iy) * inner;
-          for (int64_t o = 0; o < w; ++o) out[2 * o] = out[2 * o + 1] = in[o];
+          gatherRow(px + (p * h + iy) * w, out);
           std::copy(out, out + inner, out + inner);
         }
     };
     cpu::mobileParallelRanges(planes, planes > 1 && y.size() > 32768 ? ctx.threads : 1, 4, planeRange);
     return;
   }
-  auto gatherRow = [&](const float* in, float* out) {
-    if (twice)
-      for (int64_t o = 0; o < inner / 2; ++o) out[2 * o] = out[2 * o + 1] = in[o];
-    else
-      for (int64_t o = 0; o < inner; ++o) out[o] = in[last[o]];
-  };
   // Chunks of whole rows; a row reading the same source row as the one before it (upscaling along the
   // second-last axis) is a copy of that output row. Small tensors stay on one thread: the pool's
   // hand-off costs more than they do (mobile_pool.h).
