@@ -62,30 +62,28 @@ describe('mergeSiblingHeads', () => {
     await expectSameEverywhere(before, after, feedsFor([2, 6, 5, 5]));
   });
 
+  // Two heads (2 and 3 channels) on x, each followed by its own depthwise conv (the second with kernel
+  // kb), optionally with a second reader of the first head's output.
+  function headsThenDepthwise(name: string, shape: number[], kb: number, sideReader: boolean): Graph {
+    const g = new GraphBuilder(name);
+    const x = g.input('x', shape);
+    const a = head(g, x, shape[1], 2, 1, { dw: false });
+    const b = head(g, x, shape[1], 3, 2, { dw: false });
+    g.output(g.op1('Conv2D', [a, k(g, 'da.w', [2, 1, 3, 3], 5)], { pads: [1, 1, 1, 1], group: 2 }, 'dwa'), 'a');
+    g.output(g.op1('Conv2D', [b, k(g, 'db.w', [3, 1, kb, kb], 6)], { pads: [1, 1, 1, 1], group: 3 }, 'dwb'), 'b');
+    if (sideReader) g.output(g.op1('Relu', [a]), 'side');
+    return g.build();
+  }
+
   it('merges the heads but not the depthwise convs when a head output has a second reader', async () => {
-    const g = new GraphBuilder('second-reader');
-    const x = g.input('x', [1, 4, 5, 6]);
-    const a = head(g, x, 4, 2, 1, { dw: false });
-    const b = head(g, x, 4, 3, 2, { dw: false });
-    const dwA = g.op1('Conv2D', [a, k(g, 'da.w', [2, 1, 3, 3], 5)], { pads: [1, 1, 1, 1], group: 2 }, 'dwa');
-    const dwB = g.op1('Conv2D', [b, k(g, 'db.w', [3, 1, 3, 3], 6)], { pads: [1, 1, 1, 1], group: 3 }, 'dwb');
-    g.output(dwA, 'a');
-    g.output(dwB, 'b');
-    g.output(g.op1('Relu', [a]), 'side');
-    const before = g.build();
+    const before = headsThenDepthwise('second-reader', [1, 4, 5, 6], 3, true);
     const after = mergeSiblingHeads(before);
     expect(count(after, 'Conv2D')).toBe(3);  // one merged 1x1, the two depthwise convs
     await expectSameEverywhere(before, after, feedsFor([1, 4, 5, 6]));
   });
 
   it('does not merge depthwise convs of different kernel sizes (the heads still merge)', async () => {
-    const g = new GraphBuilder('kernel-sizes');
-    const x = g.input('x', [1, 4, 7, 7]);
-    const a = head(g, x, 4, 2, 1, { dw: false });
-    const b = head(g, x, 4, 3, 2, { dw: false });
-    g.output(g.op1('Conv2D', [a, k(g, 'da.w', [2, 1, 3, 3], 5)], { pads: [1, 1, 1, 1], group: 2 }, 'dwa'), 'a');
-    g.output(g.op1('Conv2D', [b, k(g, 'db.w', [3, 1, 5, 5], 6)], { pads: [1, 1, 1, 1], group: 3 }, 'dwb'), 'b');
-    const before = g.build();
+    const before = headsThenDepthwise('kernel-sizes', [1, 4, 7, 7], 5, false);
     const after = mergeSiblingHeads(before);
     expect(count(after, 'Conv2D')).toBe(3);
     await expectSameEverywhere(before, after, feedsFor([1, 4, 7, 7]));
