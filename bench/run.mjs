@@ -149,6 +149,20 @@ async function timeAlternating(entries) {
   return { seconds: per.map((xs, i) => (entries[i] && !errors[i] && xs.length ? median(xs) : null)), errors };
 }
 
+// An onnxruntime-node session on `source` (a file or an ONNX buffer) with the benchmark's threads, run
+// once (released again if that run fails), and its timeAlternating entry.
+async function ortEngine(ort, source, data, shape, name) {
+  const session = await ort.InferenceSession.create(source, { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, shape) };
+  try {
+    await session.run(feeds);
+  } catch (e) {
+    await session.release?.();
+    throw e;
+  }
+  return { session, entry: { name, fn: () => session.run(feeds) } };
+}
+
 // A model row's ortMs / nativeMs from timeAlternating; a failure during timing goes to `skipped`.
 async function timeRowEngines(row, skipped, ortEntry, nativeEntry) {
   const timed = await timeAlternating([ortEntry, nativeEntry]);
@@ -316,10 +330,7 @@ async function benchModels(apiInfo) {
       let ortEntry = null;
       if (ort) {
         try {
-          ortSession = await ort.InferenceSession.create(file, { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
-          const feeds = { [ortSession.inputNames[0]]: new ort.Tensor('float32', data, shape) };
-          await ortSession.run(feeds);
-          ortEntry = { name: `ort ${row.name}`, fn: () => ortSession.run(feeds) };
+          ({ session: ortSession, entry: ortEntry } = await ortEngine(ort, file, data, shape, `ort ${row.name}`));
         } catch (e) {
           skipped.push(`ort: ${errText(e)}`);
         }
@@ -379,10 +390,7 @@ async function benchModels(apiInfo) {
         try {
           if (!ort) throw new Error(ortSkip);
           if (!onnx?.exportOnnxBuffer) throw new Error('lib/onnx exportOnnxBuffer is not available');
-          ortSession = await ort.InferenceSession.create(onnx.exportOnnxBuffer(graph), { intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
-          const feeds = { [ortSession.inputNames[0]]: new ort.Tensor('float32', data, v.shape) };
-          await ortSession.run(feeds);
-          ortEntry = { name: 'ort generator', fn: () => ortSession.run(feeds) };
+          ({ session: ortSession, entry: ortEntry } = await ortEngine(ort, onnx.exportOnnxBuffer(graph), data, v.shape, 'ort generator'));
         } catch (e) {
           skipped.push(`ort: ${errText(e)}`);
         }
