@@ -139,6 +139,24 @@ void runBalancedChunks(int64_t tasks, int64_t ns, int threads, int perThread, Co
 
 // ---- pointwise ----
 
+// The channel loop of a pointwise register block: acc[i][u] += W[i][c] * X[c][u-th vector] for c in
+// [0, kc), kc >= 1 (a do-while: with a loop that may run zero times GCC kept the accumulators in memory
+// around it). Always inlined, so the accumulators stay in the caller's registers.
+template <int R, int U, bool Tail>
+[[gnu::always_inline]] inline void pointwiseChannels(V (&acc)[R][U], const Mask (&mask)[U], const float* x, int64_t ldx, const float* w,
+                                                     int64_t ldw, int64_t kc) {
+  int64_t c = 0;
+  do {
+    const float* xr = x + c * ldx;
+    V xv[U];
+    for (int u = 0; u < U; ++u) xv[u] = Tail ? Isa::loadMasked(xr + u * kL, mask[u]) : Isa::load(xr + u * kL);
+    for (int i = 0; i < R; ++i) {
+      const V wv = Isa::set1(w[i * ldw + c]);
+      for (int u = 0; u < U; ++u) acc[i][u] = Isa::fma(wv, xv[u], acc[i][u]);
+    }
+  } while (++c < kc);
+}
+
 // One register block: rows [m0, m0 + R) x columns [p0, p0 + U * kL) (or `cols` of them when Tail) of
 // one group's Y (rows of ldy), from kc input channels: X (kc rows of ldx, starting at column p0) and
 // W (rows of ldw, starting at the first of those channels). The sum starts from the bias plus the
@@ -158,16 +176,7 @@ inline void pointwiseBlock(const float* x, int64_t ldx, const float* w, int64_t 
       else acc[i][u] = b;
     }
   }
-  int64_t c = 0;
-  do {  // kc >= 1 (see pointwiseFullBlock)
-    const float* xr = x + c * ldx;
-    V xv[U];
-    for (int u = 0; u < U; ++u) xv[u] = Tail ? Isa::loadMasked(xr + u * kL, mask[u]) : Isa::load(xr + u * kL);
-    for (int i = 0; i < R; ++i) {
-      const V wv = Isa::set1(w[i * ldw + c]);
-      for (int u = 0; u < U; ++u) acc[i][u] = Isa::fma(wv, xv[u], acc[i][u]);
-    }
-  } while (++c < kc);
+  pointwiseChannels<R, U, Tail>(acc, mask, x, ldx, w, ldw, kc);
   for (int i = 0; i < R; ++i)
     for (int u = 0; u < U; ++u) {
       const V v = finish ? act(acc[i][u]) : acc[i][u];
@@ -226,16 +235,7 @@ inline void pointwiseFullBlock(const float* x, int64_t ldx, const float* w, int6
       else acc[i][u] = b;
     }
   }
-  int64_t c = 0;
-  do {  // kc >= 1; with a loop that may run zero times GCC kept the accumulators in memory around it
-    const float* xr = x + c * ldx;
-    V xv[U];
-    for (int u = 0; u < U; ++u) xv[u] = Tail ? Isa::loadMasked(xr + u * kL, mask[u]) : Isa::load(xr + u * kL);
-    for (int i = 0; i < R; ++i) {
-      const V wv = Isa::set1(w[i * ldw + c]);
-      for (int u = 0; u < U; ++u) acc[i][u] = Isa::fma(wv, xv[u], acc[i][u]);
-    }
-  } while (++c < kc);
+  pointwiseChannels<R, U, Tail>(acc, mask, x, ldx, w, ldw, kc);
   for (int i = 0; i < R; ++i)
     for (int u = 0; u < U; ++u) {
       if (Tail) Isa::storeMasked(y + i * ldy + u * kL, act(acc[i][u]), mask[u]);
