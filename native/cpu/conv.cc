@@ -1,6 +1,6 @@
 // CPU kernels for Conv2D and ConvTranspose2D. Kernels larger than 1x1 run on the direct flat
-// phase-plane kernel (cpu/conv_direct_flat.h); 1x1 and the rest on GEMM (im2col / col2im + cpu::sgemm,
-// the packed SIMD GEMM); depthwise on its direct kernels (cpu/conv_fast.h, cpu/conv_mobile.h); 3x3 on
+// phase-plane kernel (cpu/conv_direct_flat.h; 3x3 RGB heads on the row-aligned cpu/conv_rows3x3.h);
+// 1x1 and the rest on GEMM (im2col / col2im + cpu::sgemm, the packed SIMD GEMM); depthwise on its direct kernels (cpu/conv_fast.h, cpu/conv_mobile.h); 3x3 on
 // 1-4 input channels (the first layer) on cpu/conv_stem_kernels.h;
 // ConvTranspose2D 2x2 / 2 on a direct kernel (cpu/conv_transpose_direct.h), other kernel == stride on one
 // GEMM and a scatter; a residual input Z (conv2dResidual / convTranspose2dResidual) added before the
@@ -319,7 +319,12 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   // The first layer of an image model (3x3 on RGB, stride 1 or 2): its own kernel (cpu/conv_stem_kernels.h).
   if (conv2dStemFast(g, x, w, bias, y, threads, a)) return;
   if (useWinograd(g)) return conv2dWinograd(g, x, w, bias, y, threads, &a);
-  if (useFlatConv(g, pointwise)) return conv2dFlat(g, x, w, bias, y, threads, &a);
+  if (useFlatConv(g, pointwise)) {
+    // 3x3 stride-1 heads with 1-4 output channels on vector-wide rows: the row-aligned kernel
+    // (cpu/conv_rows3x3.h), which declines anything else.
+    if (conv2dRows3x3(g, x, w, bias, y, threads, &a)) return;
+    return conv2dFlat(g, x, w, bias, y, threads, &a);
+  }
   // Bias and the activations GEMM can apply go into its epilogue, while each tile of C is in cache;
   // Tanh / Sigmoid take a sweep afterwards.
   GemmEpilogue epilogue;
