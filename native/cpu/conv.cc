@@ -320,7 +320,7 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
   if (conv2dStemFast(g, x, w, bias, y, threads, a)) return;
   if (useWinograd(g)) return conv2dWinograd(g, x, w, bias, y, threads, &a);
   if (useFlatConv(g, pointwise)) {
-    // 3x3 stride-1 heads with 1-4 output channels on vector-wide rows: the row-aligned kernel
+    // 3x3 stride-1 heads with 1-4 output channels on rows a whole number of vectors wide: the row-aligned kernel
     // (cpu/conv_rows3x3.h), which declines anything else.
     if (conv2dRows3x3(g, x, w, bias, y, threads, &a)) return;
     return conv2dFlat(g, x, w, bias, y, threads, &a);

@@ -153,10 +153,10 @@ void conv2dFlatAvx2(const ConvGeometry& g, const float* x, const float* w, const
 void conv2dFlatAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                       const ConvActivation* act = nullptr);
 
-// Direct 3x3 Conv2D, stride 1, dilation 1, pads 1, straight from the unpadded input with aligned loads
-// only (cpu/conv_rows3x3.h): for rows that are a whole number of vectors wide and an input on a vector
-// boundary; returns false (and does nothing) otherwise. Any channels, group and batch. Same contract as
-// conv2dDirect for the ISA entries.
+// Direct 3x3 Conv2D, stride 1, dilation 1, pads 1, 1-4 output channels per group, straight from the
+// unpadded input with vector-aligned loads (cpu/conv_rows3x3.h): for rows that are a whole number of
+// vectors wide; returns false (and does nothing) otherwise. Any input channels, group and batch. Same
+// contract as conv2dDirect for the ISA entries.
 bool conv2dRows3x3(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                    const ConvActivation* act = nullptr);
 bool conv2dRows3x3Scalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

@@ -1,6 +1,6 @@
 // Direct 3x3 Conv2D, stride 1, dilation 1, one pixel of zero padding on every side, over the input as
 // it is (no padded copy): the generator's full-resolution layers (16->16 and 16->3 at 256x256, 32->16 at
-// 128x128) when the row width is a whole number of vectors and the input starts on a vector boundary.
+// 128x128) when the row width is a whole number of vectors.
 // Shared by the scalar, AVX2 and AVX-512 builds (conv_rows3x3*.cc include it after conv_direct.h has
 // set the vector width and register blocking). conv2d() in conv.cc picks it before the flat kernel
 // (cpu/conv_direct_flat.h), which test_conv_algos.cc checks it against along with conv2dReference.
@@ -10,7 +10,9 @@
 // of the padded row: two of every three loads straddle a cache line, which on AVX-512 costs a second
 // load slot. On a 16->3 head (3 output channels x 8 vectors: 8 loads for 24 FMAs per tap) those split
 // loads, not the FMAs, set the pace (an FMA loop with aligned loads ran at 250 GFLOP/s on one core,
-// the same loop with the +1 / +2 loads at 165). Here every load is aligned: a register block of MB
+// the same loop with the +1 / +2 loads at 165). Here every load is aligned when the input is (the
+// engine's activations are, on 64-byte boundaries; a graph input fed from JavaScript may not be, and
+// then every load splits, still half the flat kernel's load slots): a register block of MB
 // output channels x U vectors of one output row takes, per input channel and kernel row, U + 2 aligned
 // loads of the input row (the vectors left and right of the block too), builds the kx = 0 and kx = 2
 // tap vectors by shifting lanes across neighbouring vectors (one valignd each on AVX-512), and does
@@ -51,13 +53,12 @@ inline DVec rowsShift(DVec a, DVec b) {
 #endif
 }
 
-// Whether rows3x3All can run this layer on input x: the geometry above, any channels, groups and
-// batch, a width that is a whole number of vectors and x on a vector boundary (then so is every row).
-inline bool rows3x3Fits(const ConvGeometry& g, const float* x) {
+// Whether rows3x3All can run this layer: the geometry above, any channels, groups and batch, and a
+// width that is a whole number of vectors.
+inline bool rows3x3Fits(const ConvGeometry& g) {
   const Window2D& v = g.win;
   return g.kh == 3 && g.kw == 3 && v.sh == 1 && v.sw == 1 && v.dh == 1 && v.dw == 1 && v.pt == 1 && v.pl == 1 &&
-         v.pb == 1 && v.pr == 1 && g.oh == g.h && g.ow == g.w && g.w % kDLanes == 0 && g.h > 0 &&
-         reinterpret_cast<uintptr_t>(x) % (kDLanes * sizeof(float)) == 0;
+         v.pb == 1 && v.pr == 1 && g.oh == g.h && g.ow == g.w && g.w % kDLanes == 0 && g.h > 0;
 }
 
 template <int64_t kMB, int64_t kU>
@@ -141,13 +142,12 @@ void rows3x3Blocked(const ConvGeometry& g, const float* x, const float* w, const
 // layers stay on the flat kernel: with 8 output channels per tap, 3 loads feed 24 FMAs and it is not
 // load-bound (8 x 2 blocks here ran 10% slower than its 8 x 3 on a 16->16 layer at 256x256, 8 x 3 ones
 // spilled). Picks MB = the channels x U vectors, U above 4 lowered to 4 where that makes the strips cover the
-// row without a partial last strip. Returns false (nothing done) where the layer or the input's
-// alignment does not fit.
+// row without a partial last strip. Returns false (nothing done) where the layer does not fit.
 inline bool rows3x3All(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                        const ConvActivation* actOrNull) {
   constexpr int64_t MB = FACESTYLE_DIRECT_MB, U = FACESTYLE_DIRECT_U, A = MB * U;
   const int64_t mg = g.mg(), vecs = g.w / kDLanes;
-  if (mg > 4 || mg >= MB || !rows3x3Fits(g, x)) return false;
+  if (mg > 4 || mg >= MB || !rows3x3Fits(g)) return false;
   const ConvActivation act = actOrNull ? *actOrNull : ConvActivation{};
   auto pick = [&](auto mbTag, auto uTag) {
     constexpr int64_t kMB = decltype(mbTag)::value, kU = decltype(uTag)::value;
