@@ -63,50 +63,86 @@ inline FlatLayout flatLayout(const ConvGeometry& g, int64_t blockCols) {
   return f;
 }
 
+// Writes phase row a of input-row phase py of one channel (padded rows a*sh + py, every column
+// phase px) at dstPy + px * plane + aOut * wq, where dstPy is the channel's phase (py, 0) plane. src is
+// the channel's input plane; row is scratch for sw * wq floats (strides > 1 only).
+inline void flatPackRow(const ConvGeometry& g, int64_t wq, int64_t plane, const float* src, int64_t py, int64_t a,
+                        float* dstPy, int64_t aOut, float* row) {
+  const Window2D& v = g.win;
+  const int64_t sw = v.sw, span = wq * sw;  // padded columns a phase row set covers
+  const int64_t iy = a * v.sh + py - v.pt;
+  if (iy < 0 || iy >= g.h) {
+    for (int64_t px = 0; px < sw; ++px) std::fill(dstPy + px * plane + aOut * wq, dstPy + px * plane + (aOut + 1) * wq, 0.f);
+    return;
+  }
+  // Padded columns j in [0, span) hold input column j - pl where that lies in [0, w).
+  const int64_t jlo = std::min(span, v.pl), jhi = std::max(jlo, std::min(span, v.pl + g.w));
+  // The padded row (straight into place for stride 1), then for strides > 1 its phases. (Reading
+  // each phase with a strided loop straight from X instead measured 10-20% slower at stride 2.)
+  const float* s = src + iy * g.w - v.pl;  // s[j] is padded column j
+  float* d = sw == 1 ? dstPy + aOut * wq : row;
+  std::fill(d, d + jlo, 0.f);
+  std::memcpy(d + jlo, s + jlo, static_cast<size_t>(jhi - jlo) * sizeof(float));
+  std::fill(d + jhi, d + span, 0.f);
+  if (sw == 2) {
+    // De-interleave even / odd columns (a loop the compiler vectorises with permutes).
+    float* d0 = dstPy + aOut * wq;
+    float* d1 = d0 + plane;
+    for (int64_t b = 0; b < wq; ++b) d0[b] = d[2 * b], d1[b] = d[2 * b + 1];
+  } else if (sw > 2) {
+    for (int64_t px = 0; px < sw; ++px) {
+      float* dp = dstPy + px * plane + aOut * wq;
+      for (int64_t b = 0; b < wq; ++b) dp[b] = d[b * sw + px];
+    }
+  }
+}
+
 // Copies X into phase planes: xq[(n*c + ci)*chan + (py*sw + px)*plane + a*wq + b] = padded(a*sh + py, b*sw + px).
 inline void flatPackInput(const ConvGeometry& g, const FlatLayout& f, const float* x, float* xq, int threads) {
   const Window2D& v = g.win;
-  const int64_t sw = v.sw, jobs = g.n * g.c * v.sh, span = f.wq * sw;  // padded columns a phase row set covers
+  const int64_t sw = v.sw, jobs = g.n * g.c * v.sh;
   // Jobs in chunks on the mobile pool (mobile_pool.h: no OpenMP wake-up and barrier per layer); a
   // padded-row buffer per chunk (a bad_alloc is rethrown by the pool to the caller).
-  const int64_t rowLen = sw > 1 ? span : 1;
+  const int64_t rowLen = sw > 1 ? f.wq * sw : 1;
   auto jobRange = [&](int64_t job0, int64_t jobEnd) {
     const std::unique_ptr<float[]> rowBuf(new float[static_cast<size_t>(rowLen)]);
-    float* const row = rowBuf.get();
     for (int64_t job = job0; job < jobEnd; ++job) {
       const int64_t py = job % v.sh, pl = job / v.sh;
-      const float* src = x + pl * g.h * g.w;
-      float* dst = xq + pl * f.chan + py * sw * f.plane;  // phase (py, px) at dst + px * plane
-      // Padded columns j in [0, span) hold input column j - pl where that lies in [0, w).
-      const int64_t jlo = std::min(span, v.pl), jhi = std::max(jlo, std::min(span, v.pl + g.w));
-      for (int64_t a = 0; a < f.rows; ++a) {
-        const int64_t iy = a * v.sh + py - v.pt;
-        if (iy < 0 || iy >= g.h) {
-          for (int64_t px = 0; px < sw; ++px) std::fill(dst + px * f.plane + a * f.wq, dst + px * f.plane + (a + 1) * f.wq, 0.f);
-          continue;
-        }
-        // The padded row (straight into place for stride 1), then for strides > 1 its phases. (Reading
-        // each phase with a strided loop straight from X instead measured 10-20% slower at stride 2.)
-        const float* s = src + iy * g.w - v.pl;  // s[j] is padded column j
-        float* d = sw == 1 ? dst + a * f.wq : row;
-        std::fill(d, d + jlo, 0.f);
-        std::memcpy(d + jlo, s + jlo, static_cast<size_t>(jhi - jlo) * sizeof(float));
-        std::fill(d + jhi, d + span, 0.f);
-        if (sw == 2) {
-          // De-interleave even / odd columns (a loop the compiler vectorises with permutes).
-          float* d0 = dst + a * f.wq;
-          float* d1 = d0 + f.plane;
-          for (int64_t b = 0; b < f.wq; ++b) d0[b] = d[2 * b], d1[b] = d[2 * b + 1];
-        } else if (sw > 2) {
-          for (int64_t px = 0; px < sw; ++px) {
-            float* dp = dst + px * f.plane + a * f.wq;
-            for (int64_t b = 0; b < f.wq; ++b) dp[b] = d[b * sw + px];
-          }
-        }
-      }
+      float* dst = xq + pl * f.chan + py * sw * f.plane;
+      for (int64_t a = 0; a < f.rows; ++a) flatPackRow(g, f.wq, f.plane, x + pl * g.h * g.w, py, a, dst, a, rowBuf.get());
     }
   };
   mobileParallelRanges(jobs, threads > 1 && jobs * f.plane * sw > 65536 ? threads : 1, 4, jobRange);
+}
+
+// Row bands: with several threads, a layer whose packed input would be large (more than
+// kFlatBandMinBytes; the generator's 16-channel layers at 256x256 pack 4.2 MB) packs it band by band
+// instead, each task copying the input rows of one band of output rows into its thread's scratch
+// (about kFlatBandBytes, so L2-sized) and computing that band right away. The whole-input pack writes
+// the padded copy out to L3 and the kernel reads it back from there, which two threads doing at once
+// are bound by; a band is written and read in L2, at the price of packing the halo rows (shiftY) of
+// each band twice. Measured with bench_conv (AVX-512, medians, best 3 of 6 interleaved runs), the
+// generator's layers at 256, whole / banded: two threads dec0 32->16 0.48 / 0.37 ms, enc3 64->96 s2
+// 0.415 / 0.35, enc2 32->64 s2 0.51 / 0.42, head0 16->16 0.88 / 0.85, enc1 16->32 s2 0.446 / 0.473 with
+// 15 bands (one thread got a band more) and level with 16; one thread 4-12% slower banded (the halo,
+// and the whole-input walk's prefetch from L3 has nothing to hide in L2), so one thread keeps the
+// whole pack.
+constexpr int64_t kFlatBandMinBytes = int64_t(1) << 20;
+constexpr int64_t kFlatBandBytes = int64_t(384) << 10;
+
+// Output rows per band for this layer at `threads`, or 0 to pack the whole input at once (one thread,
+// small inputs, or bands so short that their halo rows would be most of the copying).
+inline int64_t flatBandRows(const ConvGeometry& g, const FlatLayout& f, int threads) {
+  if (threads < 2 || g.n * g.c * f.chan * int64_t(sizeof(float)) <= kFlatBandMinBytes) return 0;
+  const int64_t phaseRowBytes = g.cg() * f.phases * f.wq * int64_t(sizeof(float));  // one a-row of every phase and channel
+  const int64_t shiftY = ((g.kh - 1) * g.win.dh) / g.win.sh, minRows = 2 * (shiftY + 1);
+  const int64_t maxRows = kFlatBandBytes / std::max<int64_t>(phaseRowBytes, 1) - shiftY - 1;  // 1: the block rounding's overhang
+  if (maxRows < minRows) return 0;
+  // At least 4 bands per thread, and a multiple of the thread count: equal bands, equal shares.
+  int64_t bands = std::max<int64_t>((g.oh + maxRows - 1) / maxRows, 4 * int64_t(threads));
+  bands = (bands + threads - 1) / threads * threads;
+  const int64_t rows = (g.oh + bands - 1) / bands;
+  return rows < minRows ? 0 : rows;
 }
 
 // KT: taps per channel known at compile time (9 for 3x3, so the tap loop unrolls), 0 = any.
@@ -118,10 +154,25 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
   const int64_t cg = g.cg(), mg = g.mg(), khw = KT ? KT : g.kh * g.kw, taps = cg * khw;
   const int64_t mblocks = (mg + kMB - 1) / kMB;
   const int nt = threads < 1 ? 1 : threads;
-  const FlatLayout f = flatLayout(g, kCols);
+  const FlatLayout whole = flatLayout(g, kCols);
+  // Threads only for enough work (4M multiply-adds): see directConvBlocked. Bands only with threads.
+  const bool enoughWork = g.n * g.group * g.oh * whole.wq * mg * taps > (int64_t(1) << 22);
+  const int64_t bandRows = enoughWork ? flatBandRows(g, whole, nt) : 0;
+  // The layout the kernel reads: the whole input's, or one band's (bandRows output rows, the same wq).
+  FlatLayout f = whole;
+  if (bandRows > 0) {
+    const int64_t shiftY = ((g.kh - 1) * v.dh) / v.sh, shiftX = whole.wq - g.ow;
+    f.q = (bandRows * f.wq + kCols - 1) / kCols * kCols;
+    f.rows = (f.q + shiftY * f.wq + shiftX + f.wq - 1) / f.wq;  // the farthest read, as in flatLayout
+    f.plane = f.rows * f.wq;
+    f.chan = f.phases * f.plane;
+  }
 
-  float* const xq = convScratch(0, static_cast<size_t>(g.n * g.c * f.chan));
-  flatPackInput(g, f, x, xq, nt);
+  float* xq = nullptr;
+  if (bandRows == 0) {
+    xq = convScratch(0, static_cast<size_t>(g.n * g.c * f.chan));
+    flatPackInput(g, f, x, xq, nt);
+  }
 
   // Weights per (group, block of MB output channels): [ci][tap][MB], zeros past the last channel.
   const std::unique_ptr<float[]> wq = packWeightBlocks(g, w, taps, kMB);
@@ -144,8 +195,92 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
     if (!seen) rowOffsets[prefetchRows++] = rowStart;
   }
   const int64_t* prefetchOff = rowOffsets.get();
+  const int64_t plane = g.oh * g.ow;
 
-  const int64_t qblocks = f.q / kCols, plane = g.oh * g.ow;
+  // One register block: output channels m0.. of group grp x kCols flat outputs from q0 (an index into
+  // the layout f, whose flat row 0 is output row oyBase), input channels of the group at xg; outputs
+  // on rows at or past oyEnd are dropped. prefetch: bring in the input two blocks ahead (the first
+  // channel block of a column block reads its input from L3 / memory when the whole input was packed;
+  // the later blocks find it in L1): one prefetch per cache line, each phase row of each kernel row.
+  auto block = [&](int64_t n, int64_t grp, int64_t mb, const float* xg, int64_t q0, int64_t oyBase, int64_t oyEnd,
+                   bool prefetch) {
+    const int64_t m0 = mb * kMB, mcount = std::min(kMB, mg - m0);
+    const float* wb = wq.get() + (grp * mblocks + mb) * taps * kMB;
+    const float* xin = xg + q0;
+    DVec acc[kMB][kU];
+    for (int64_t i = 0; i < kMB; ++i) {
+      const float b = bias && i < mcount ? bias[grp * mg + m0 + i] : 0.f;
+      for (int64_t u = 0; u < kU; ++u) acc[i][u] = splat(b);
+    }
+    for (int64_t ci = 0; ci < cg; ++ci) {
+      const float* xc = xin + ci * f.chan;
+      const float* wc = wb + ci * khw * kMB;
+      if (prefetch)
+        for (int64_t r = 0; r < prefetchRows; ++r)
+          for (int64_t u = 0; u < kCols; u += 16) __builtin_prefetch(xc + prefetchOff[r] + 2 * kCols + u);
+      for (int64_t k = 0; k < khw; ++k) {
+        const float* xr = xc + off[k];
+        DVec xv[kU];
+        for (int64_t u = 0; u < kU; ++u) xv[u] = dload(xr + u * kDLanes);
+        for (int64_t i = 0; i < kMB; ++i) {
+          const DVec wv = splat(wc[k * kMB + i]);
+          for (int64_t u = 0; u < kU; ++u) acc[i][u] += wv * xv[u];
+        }
+      }
+    }
+    if (act.kind != ConvActivation::None)
+      for (int64_t i = 0; i < kMB; ++i)
+        for (int64_t u = 0; u < kU; ++u) acc[i][u] = activate(act, acc[i][u]);
+    // Store: a vector inside one output row goes out whole; one that crosses a row end (or runs past
+    // the last row) lane by lane, dropping the wq - ow extra columns.
+    float* yb = y + (n * g.m + grp * mg + m0) * plane;
+    int64_t oy = oyBase + q0 / f.wq, ox = q0 % f.wq;
+    for (int64_t u = 0; u < kU; ++u) {
+      if (oy >= oyEnd) break;
+      if (ox + kDLanes <= g.ow) {
+        for (int64_t i = 0; i < mcount; ++i) std::memcpy(yb + i * plane + oy * g.ow + ox, &acc[i][u], sizeof(DVec));
+      } else {
+        for (int64_t i = 0; i < mcount; ++i) {
+          float lanes[kDLanes];
+          std::memcpy(lanes, &acc[i][u], sizeof lanes);
+          int64_t ry = oy, rx = ox;
+          for (int64_t l = 0; l < kDLanes; ++l) {
+            if (rx < g.ow && ry < oyEnd) yb[i * plane + ry * g.ow + rx] = lanes[l];
+            if (++rx == f.wq) rx = 0, ++ry;
+          }
+        }
+      }
+      ox += kDLanes;
+      while (ox >= f.wq) ox -= f.wq, ++oy;
+    }
+  };
+
+  if (bandRows > 0) {
+    // Tasks = (image, group, band); each packs its band into its thread's scratch, then computes it,
+    // channel blocks innermost (they share the band's input in L1 / L2).
+    const int64_t bands = (g.oh + bandRows - 1) / bandRows, tasks = g.n * g.group * bands;
+    const int64_t rowLen = v.sw > 1 ? f.wq * v.sw : 1;
+    auto run = [&](int64_t t0, int64_t tEnd) {
+      float* const band = convScratch(1, static_cast<size_t>(cg * f.chan + rowLen));
+      float* const row = band + cg * f.chan;
+      for (int64_t t = t0; t < tEnd; ++t) {
+        const int64_t bi = t % bands, ng = t / bands, grp = ng % g.group, n = ng / g.group;
+        const int64_t oy0 = bi * bandRows, oy1 = std::min(g.oh, oy0 + bandRows);
+        for (int64_t ci = 0; ci < cg; ++ci) {
+          const float* src = x + (n * g.c + grp * cg + ci) * g.h * g.w;
+          for (int64_t py = 0; py < v.sh; ++py)
+            for (int64_t a = 0; a < f.rows; ++a)
+              flatPackRow(g, f.wq, f.plane, src, py, oy0 + a, band + ci * f.chan + py * v.sw * f.plane, a, row);
+        }
+        const int64_t qEnd = (oy1 - oy0) * f.wq;
+        for (int64_t q0 = 0; q0 < qEnd; q0 += kCols)
+          for (int64_t mb = 0; mb < mblocks; ++mb) block(n, grp, mb, band, q0, oy0, oy1, false);
+      }
+    };
+    return mobileParallelRanges(tasks, nt, 16, run);  // one band per claim
+  }
+
+  const int64_t qblocks = f.q / kCols;
   const int64_t tasks = g.n * g.group * qblocks * mblocks;
   // Threads only for enough work (4M multiply-adds): see directConvBlocked.
   const bool parallel = nt > 1 && tasks > 1 && tasks * kCols * kMB * taps > (int64_t(1) << 22);
@@ -157,59 +292,7 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
       // Channel blocks innermost: consecutive tasks read the same input while it is in cache.
       const int64_t mb = t % mblocks, qb = (t / mblocks) % qblocks, ng = t / (mblocks * qblocks);
       const int64_t grp = ng % g.group, n = ng / g.group;
-      const int64_t m0 = mb * kMB, mcount = std::min(kMB, mg - m0), q0 = qb * kCols;
-      const float* wb = wq.get() + (grp * mblocks + mb) * taps * kMB;
-      const float* xin = xq + (n * g.c + grp * cg) * f.chan + q0;
-      DVec acc[kMB][kU];
-      for (int64_t i = 0; i < kMB; ++i) {
-        const float b = bias && i < mcount ? bias[grp * mg + m0 + i] : 0.f;
-        for (int64_t u = 0; u < kU; ++u) acc[i][u] = splat(b);
-      }
-      // The first channel block of a column block brings its input in from L3 / memory (the later
-      // blocks find it in L1): there, prefetch the input rows of the column block two ahead, one
-      // prefetch per cache line (each phase row of each kernel row; taps of one row share lines).
-      const bool prefetch = mb == 0 && qb + 2 < qblocks;
-      for (int64_t ci = 0; ci < cg; ++ci) {
-        const float* xc = xin + ci * f.chan;
-        const float* wc = wb + ci * khw * kMB;
-        if (prefetch)
-          for (int64_t r = 0; r < prefetchRows; ++r)
-            for (int64_t u = 0; u < kCols; u += 16) __builtin_prefetch(xc + prefetchOff[r] + 2 * kCols + u);
-        for (int64_t k = 0; k < khw; ++k) {
-          const float* xr = xc + off[k];
-          DVec xv[kU];
-          for (int64_t u = 0; u < kU; ++u) xv[u] = dload(xr + u * kDLanes);
-          for (int64_t i = 0; i < kMB; ++i) {
-            const DVec wv = splat(wc[k * kMB + i]);
-            for (int64_t u = 0; u < kU; ++u) acc[i][u] += wv * xv[u];
-          }
-        }
-      }
-      if (act.kind != ConvActivation::None)
-        for (int64_t i = 0; i < kMB; ++i)
-          for (int64_t u = 0; u < kU; ++u) acc[i][u] = activate(act, acc[i][u]);
-      // Store: a vector inside one output row goes out whole; one that crosses a row end (or runs past
-      // the last row) lane by lane, dropping the wq - ow extra columns.
-      float* yb = y + (n * g.m + grp * mg + m0) * plane;
-      int64_t oy = q0 / f.wq, ox = q0 % f.wq;
-      for (int64_t u = 0; u < kU; ++u) {
-        if (oy >= g.oh) break;
-        if (ox + kDLanes <= g.ow) {
-          for (int64_t i = 0; i < mcount; ++i) std::memcpy(yb + i * plane + oy * g.ow + ox, &acc[i][u], sizeof(DVec));
-        } else {
-          for (int64_t i = 0; i < mcount; ++i) {
-            float lanes[kDLanes];
-            std::memcpy(lanes, &acc[i][u], sizeof lanes);
-            int64_t ry = oy, rx = ox;
-            for (int64_t l = 0; l < kDLanes; ++l) {
-              if (rx < g.ow && ry < g.oh) yb[i * plane + ry * g.ow + rx] = lanes[l];
-              if (++rx == f.wq) rx = 0, ++ry;
-            }
-          }
-        }
-        ox += kDLanes;
-        while (ox >= f.wq) ox -= f.wq, ++oy;
-      }
+      block(n, grp, mb, xq + (n * g.c + grp * cg) * f.chan, qb * kCols, 0, g.oh, mb == 0 && qb + 2 < qblocks);
     }
   };
   mobileParallelRanges(tasks, parallel ? nt : 1, 8, run);
