@@ -313,7 +313,18 @@ inline void flatConvAll(const ConvGeometry& g, const float* x, const float* w, c
   const ConvActivation act = actOrNull ? *actOrNull : ConvActivation{};
   constexpr int64_t MB = FACESTYLE_FLAT_MB, U = FACESTYLE_FLAT_U, A = MB * U;
   const int64_t mg = g.mg();
-  if (mg >= MB) return flatConvTaps<MB, U>(g, x, w, bias, y, threads, act);
+  if (mg >= MB) {
+    // Small planes: blocks one vector narrower where that computes at least a fifth fewer vectors
+    // (the flat outputs are walked in whole blocks; PFLD's 16->32 stride 2 at 14x14 has 56 of them:
+    // 6 vectors of 3-vector blocks, 4 of 2-vector ones).
+    if constexpr (U > 1) {
+      const int64_t shiftX = ((g.kw - 1) * g.win.dw) / g.win.sw;
+      const int64_t vecs = (g.oh * (g.ow + shiftX) + kDLanes - 1) / kDLanes;
+      const int64_t wide = (vecs + U - 1) / U * U, narrow = (vecs + U - 2) / (U - 1) * (U - 1);
+      if (5 * narrow <= 4 * wide) return flatConvTaps<MB, U - 1>(g, x, w, bias, y, threads, act);
+    }
+    return flatConvTaps<MB, U>(g, x, w, bias, y, threads, act);
+  }
   switch (mg) {
     case 1: return flatConvTaps<1, A < 8 ? A : 8>(g, x, w, bias, y, threads, act);
     case 2: return flatConvTaps<2, A / 2 < 8 ? A / 2 : 8>(g, x, w, bias, y, threads, act);

@@ -122,6 +122,7 @@ const std::vector<Case>& cases() {
       {1, 20, 10, 10, 9, 4, 4, 3, 2, 1, 2, 0, 2, 2, 1, 1},     // even kernel, strides [3,2], dilation [1,2]
       {1, 96, 16, 16, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // generator residual block shape (threads engage)
       {1, 64, 33, 31, 96, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},    // generator downsample shape, odd sizes
+      {1, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},    // PFLD's 16 -> 32 stride 2 at 14x14: narrower blocks (AVX-512)
       // Inputs over 1 MB: the flat kernel packs them in row bands when it has 2 threads (conv_direct_flat.h):
       {1, 16, 130, 131, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  // stride 1, a last band of its own length
       {1, 24, 150, 97, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},   // stride 2 (phase planes), odd width
