@@ -65,12 +65,26 @@ Window2D parseWindow2D(const Attrs& attrs) {
   return win;
 }
 
-ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs) {
+ConvAttrs parseConvAttrs(const Attrs& attrs, bool transposed) {
+  ConvAttrs a;
+  a.group = attrs.getInt("group", 1);
+  if (a.group < 1) shapeFail("expected group >= 1 but received " + std::to_string(a.group));
+  a.win = parseWindow2D(attrs);
+  if (transposed) {
+    const Window2D& v = a.win;
+    const std::vector<int64_t> op = attrs.getInts("output_padding", {0, 0});
+    if (op.size() != 2 || op[0] < 0 || op[1] < 0 || op[0] >= std::max(v.sh, v.dh) || op[1] >= std::max(v.sw, v.dw))
+      shapeFail("expected 2 output_padding values in [0, max(stride, dilation)) but received " + ints(op));
+    a.outputPadding[0] = op[0], a.outputPadding[1] = op[1];
+  }
+  return a;
+}
+
+ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const ConvAttrs& attrs) {
   if (x.size() != 4) shapeFail("expected X [N,C,H,W] of rank 4 but received " + shapeToString(x));
   if (w.size() != 4) shapeFail("expected W [M,C/group,kh,kw] of rank 4 but received " + shapeToString(w));
   ConvGeometry g;
-  g.group = attrs.getInt("group", 1);
-  if (g.group < 1) shapeFail("expected group >= 1 but received " + std::to_string(g.group));
+  g.group = attrs.group;
   g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
   g.m = w[0], g.kh = w[2], g.kw = w[3];
   if (g.c % g.group != 0) shapeFail("expected input channels " + std::to_string(g.c) + " to be divisible by group " + std::to_string(g.group));
@@ -79,7 +93,7 @@ ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, c
     shapeFail("expected W of shape [" + std::to_string(g.m) + "," + std::to_string(g.c / g.group) + ",kh,kw] but received " + shapeToString(w));
   if (g.kh < 1 || g.kw < 1) shapeFail("expected a kernel of at least 1x1 but received W " + shapeToString(w));
   checkBias(bias, g.m);
-  g.win = parseWindow2D(attrs);
+  g.win = attrs.win;
   const Window2D& v = g.win;
   g.oh = floorDiv(g.h + v.pt + v.pb - v.dh * (g.kh - 1) - 1, v.sh) + 1;
   g.ow = floorDiv(g.w + v.pl + v.pr - v.dw * (g.kw - 1) - 1, v.sw) + 1;
@@ -89,12 +103,11 @@ ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, c
   return g;
 }
 
-ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs) {
+ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const ConvAttrs& attrs) {
   if (x.size() != 4) shapeFail("expected X [N,C,H,W] of rank 4 but received " + shapeToString(x));
   if (w.size() != 4) shapeFail("expected W [C,M/group,kh,kw] of rank 4 but received " + shapeToString(w));
   ConvGeometry g;
-  g.group = attrs.getInt("group", 1);
-  if (g.group < 1) shapeFail("expected group >= 1 but received " + std::to_string(g.group));
+  g.group = attrs.group;
   g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
   g.kh = w[2], g.kw = w[3];
   if (g.c % g.group != 0) shapeFail("expected input channels " + std::to_string(g.c) + " to be divisible by group " + std::to_string(g.group));
@@ -102,13 +115,10 @@ ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape
   if (g.kh < 1 || g.kw < 1 || w[1] < 1) shapeFail("expected a kernel of at least 1x1 and M/group >= 1 but received W " + shapeToString(w));
   g.m = w[1] * g.group;
   checkBias(bias, g.m);
-  g.win = parseWindow2D(attrs);
+  g.win = attrs.win;
   const Window2D& v = g.win;
-  const std::vector<int64_t> op = attrs.getInts("output_padding", {0, 0});
-  if (op.size() != 2 || op[0] < 0 || op[1] < 0 || op[0] >= std::max(v.sh, v.dh) || op[1] >= std::max(v.sw, v.dw))
-    shapeFail("expected 2 output_padding values in [0, max(stride, dilation)) but received " + ints(op));
-  g.oh = v.sh * (g.h - 1) + op[0] + (g.kh - 1) * v.dh + 1 - v.pt - v.pb;
-  g.ow = v.sw * (g.w - 1) + op[1] + (g.kw - 1) * v.dw + 1 - v.pl - v.pr;
+  g.oh = v.sh * (g.h - 1) + attrs.outputPadding[0] + (g.kh - 1) * v.dh + 1 - v.pt - v.pb;
+  g.ow = v.sw * (g.w - 1) + attrs.outputPadding[1] + (g.kw - 1) * v.dw + 1 - v.pl - v.pr;
   if (g.h < 1 || g.w < 1 || g.oh <= 0 || g.ow <= 0)
     shapeFail("expected a positive output size but received " + std::to_string(g.oh) + "x" + std::to_string(g.ow) + " (input " + shapeToString(x) +
               ", W " + shapeToString(w) + ")");
@@ -559,9 +569,15 @@ cpu::ConvActivation fusedActivation(KernelContext& ctx) {
   else if (act == "Tanh") a.kind = cpu::ConvActivation::Tanh;
   else if (act == "Sigmoid") a.kind = cpu::ConvActivation::Sigmoid;
   else if (act == "Clip") a.kind = cpu::ConvActivation::Clip;
-  else ctx.fail("unsupported fused activation '" + act + "' (expected Relu, LeakyRelu, Tanh, Sigmoid or Clip)");
+  else throw Error(ErrorCode::Shape, "unsupported fused activation '" + act + "' (expected Relu, LeakyRelu, Tanh, Sigmoid or Clip)");  // (the caller names the node)
   return a;
 }
+
+// What a conv node's attributes say, parsed on its first run and kept in its context.
+struct ConvNodeState {
+  cpu::ConvAttrs attrs;
+  cpu::ConvActivation act;
+};
 
 template <bool Transposed>
 void convKernel(KernelContext& ctx) {
@@ -569,30 +585,31 @@ void convKernel(KernelContext& ctx) {
   const Tensor &x = ctx.in(0), &w = ctx.in(1);
   const bool hasBias = ctx.hasInput(2);
   cpu::ConvGeometry g;
+  const ConvNodeState* state = nullptr;
   try {
+    state = &kernelState<ConvNodeState>(ctx, [&] {
+      // (Only Conv2D carries a fused activation.)
+      return ConvNodeState{cpu::parseConvAttrs(ctx.attrs(), Transposed), Transposed ? cpu::ConvActivation{} : fusedActivation(ctx)};
+    });
     const Shape* b = hasBias ? &ctx.in(2).shape : nullptr;
-    g = Transposed ? cpu::convTranspose2DGeometry(x.shape, w.shape, b, ctx.attrs()) : cpu::conv2DGeometry(x.shape, w.shape, b, ctx.attrs());
+    g = Transposed ? cpu::convTranspose2DGeometry(x.shape, w.shape, b, state->attrs) : cpu::conv2DGeometry(x.shape, w.shape, b, state->attrs);
   } catch (const Error& e) {
     ctx.fail(e.what());
   }
   Tensor& y = ctx.out(0);
-  const Shape expected{g.n, g.m, g.oh, g.ow};
-  FACESTYLE_REQUIRE(ctx, y.shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(y.shape));
+  // (Compared dimension by dimension: a Shape built for the comparison was an allocation per run.)
+  auto isOutputShape = [&g](const Shape& s) { return s.size() == 4 && s[0] == g.n && s[1] == g.m && s[2] == g.oh && s[3] == g.ow; };
+  auto expected = [&g] { return shapeToString(Shape{g.n, g.m, g.oh, g.ow}); };
+  FACESTYLE_REQUIRE(ctx, isOutputShape(y.shape), "expected output shape " + expected() + " but the plan has " + shapeToString(y.shape));
   const float* bias = hasBias ? ctx.in(2).data : nullptr;
   // Z: the residual input the fuseResidualAdd pass gave the conv (an Add of a tensor of Y's shape).
   const float* z = nullptr;
   if (ctx.hasInput(3)) {
-    FACESTYLE_REQUIRE(ctx, ctx.in(3).shape == expected, "expected residual input Z of shape " + shapeToString(expected) + " but received " +
-                                                  shapeToString(ctx.in(3).shape));
+    FACESTYLE_REQUIRE(ctx, isOutputShape(ctx.in(3).shape), "expected residual input Z of shape " + expected() + " but received " + shapeToString(ctx.in(3).shape));
     z = ctx.in(3).data;
   }
-  if (Transposed) {
-    // (Only Conv2D carries a fused activation.)
-    cpu::convTranspose2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads);
-    return;
-  }
-  const cpu::ConvActivation act = fusedActivation(ctx);
-  cpu::conv2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads, &act);
+  if (Transposed) return cpu::convTranspose2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads);
+  cpu::conv2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads, &state->act);
 }
 
 }  // namespace

@@ -79,10 +79,26 @@ struct ConvGeometry {
   int64_t mg() const { return m / group; }  // output channels per group
 };
 
+// A conv node's attributes, checked: window, group >= 1 and (ConvTranspose2D) output_padding in
+// [0, max(stride, dilation)). Parsed once per node by the kernels (KernelContext::state): reading
+// them from Attrs (string keys, vectors) on every run cost more than a small layer's arithmetic.
+struct ConvAttrs {
+  Window2D win;
+  int64_t group = 1;
+  int64_t outputPadding[2] = {0, 0};
+};
+ConvAttrs parseConvAttrs(const Attrs& attrs, bool transposed);
+
 // Validate shapes and attributes exactly as the TS schema does; throw Error(Shape) on mismatch.
 // `bias` is null when there is no bias input.
-ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs);
-ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs);
+ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const ConvAttrs& attrs);
+ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const ConvAttrs& attrs);
+inline ConvGeometry conv2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs) {
+  return conv2DGeometry(x, w, bias, parseConvAttrs(attrs, false));
+}
+inline ConvGeometry convTranspose2DGeometry(const Shape& x, const Shape& w, const Shape* bias, const Attrs& attrs) {
+  return convTranspose2DGeometry(x, w, bias, parseConvAttrs(attrs, true));
+}
 
 // Plain direct loops (float64 accumulation): the ground truth of the C++ tests.
 void conv2dReference(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);

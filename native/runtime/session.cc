@@ -77,7 +77,7 @@ void Session::bindContexts() {
   contexts_.reserve(plan_.order.size());
   for (int n : plan_.order) {
     const NodeDesc& node = graph_.nodes[n];
-    KernelContext ctx{node, {}, {}, threads_, memory_->stream()};
+    KernelContext ctx{node, {}, {}, threads_, memory_->stream(), {}};
     for (int v : node.inputs) {
       Tensor t;
       if (v >= 0) {

@@ -98,7 +98,7 @@ inline std::vector<std::vector<float>> runKernel(OpKind op, const Attrs& attrs, 
   node.attrs = attrs;
   std::vector<std::vector<float>> outs;
   for (const Shape& s : outShapes) outs.emplace_back(static_cast<size_t>(std::max<int64_t>(1, shapeElements(s))), 0.f);
-  KernelContext ctx{node, {}, {}, threads, nullptr};
+  KernelContext ctx{node, {}, {}, threads, nullptr, {}};
   for (const KernelArg& a : ins) ctx.inputs.push_back(Tensor{const_cast<float*>(a.data.data()), a.shape});
   for (size_t i = 0; i < outShapes.size(); ++i) ctx.outputs.push_back(Tensor{outs[i].data(), outShapes[i]});
   KernelFn fn = findKernel(op, Device::CPU);

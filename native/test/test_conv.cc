@@ -1,6 +1,9 @@
 // Conv2D / ConvTranspose2D fast paths (im2col + sgemm, pointwise, depthwise, the direct kernels, col2im,
 // and the kernel == stride scatter) against the plain reference loops, on odd shapes and with 1 and
 // several threads; geometry errors.
+#include <algorithm>
+#include <string>
+
 #include "cpu/conv_kernels.h"
 #include "harness.h"
 
@@ -147,6 +150,55 @@ TEST_CASE(conv_geometry_rejects_bad_shapes) {
   CHECK_THROWS_CODE(cpu::convTranspose2DGeometry({1, 4, 5, 5}, {4, 2, 3, 3}, nullptr, makeAttrs(c)), Shape);
   c.outputPadding = {0, 0};
   CHECK_THROWS_CODE(cpu::convTranspose2DGeometry({1, 4, 5, 5}, {3, 2, 3, 3}, nullptr, makeAttrs(c)), Shape);  // W dim 0 != C
+}
+
+// The conv kernel parses its node's attributes on the first run and keeps them in the context
+// (KernelContext::state): later runs of that context use them, a fresh context parses again, and an
+// unsupported fused activation is one coded error that names the node once.
+TEST_CASE(conv_kernel_keeps_parsed_attributes_in_its_context) {
+  NodeDesc node;
+  node.name = "c0";
+  node.op = OpKind::Conv2D;
+  node.attrs.values["pads"] = numbersAttr({1, 1, 1, 1});
+  node.attrs.values["activation"] = textAttr("Relu");
+  const KernelArg x = randomArg({1, 2, 5, 5}, 1), w = randomArg({3, 2, 3, 3}, 2);
+  std::vector<float> y(75, 0.f);
+  KernelContext ctx{node, {}, {}, 1, nullptr, {}};
+  ctx.inputs = {Tensor{const_cast<float*>(x.data.data()), x.shape}, Tensor{const_cast<float*>(w.data.data()), w.shape}};
+  ctx.outputs = {Tensor{y.data(), {1, 3, 5, 5}}};
+  KernelFn fn = findKernel(OpKind::Conv2D, Device::CPU);
+  CHECK(fn != nullptr);
+  CHECK(!ctx.state);
+  fn(ctx);
+  CHECK(ctx.state != nullptr);
+  const void* made = ctx.state.get();
+  const std::vector<float> first = y;
+  CHECK(std::all_of(first.begin(), first.end(), [](float v) { return v >= 0.f; }));  // Relu applied
+  CHECK(std::any_of(first.begin(), first.end(), [](float v) { return v > 0.f; }));
+  // The attributes change under the context (they never do in a session): the kept parse still rules.
+  node.attrs.values["activation"] = textAttr("");
+  std::fill(y.begin(), y.end(), -1.f);
+  fn(ctx);
+  CHECK(ctx.state.get() == made);
+  CHECK(y == first);
+  // A fresh context reads them again: no activation now, so some outputs are negative.
+  KernelContext fresh{node, ctx.inputs, ctx.outputs, 1, nullptr, {}};
+  fn(fresh);
+  CHECK(std::any_of(y.begin(), y.end(), [](float v) { return v < 0.f; }));
+  node.attrs.values["activation"] = textAttr("Swish");
+  KernelContext bad{node, ctx.inputs, ctx.outputs, 1, nullptr, {}};
+  bool threw = false;
+  try {
+    fn(bad);
+  } catch (const Error& e) {
+    threw = true;
+    const std::string m = e.what();
+    CHECK(e.code() == ErrorCode::Shape);
+    CHECK(m.find("unsupported fused activation 'Swish'") != std::string::npos);
+    CHECK(m.find("'c0'") != std::string::npos && m.find("'c0'") == m.rfind("'c0'"));
+  }
+  CHECK(threw);
+  CHECK(!bad.state);
 }
 
 TEST_MAIN()

@@ -160,7 +160,7 @@ TEST_CASE(kernels_refuse_shapes_they_cannot_trust) {
   NodeDesc node;
   node.op = OpKind::Relu;
   std::vector<float> out(1);
-  KernelContext ctx{node, {Tensor{}}, {Tensor{out.data(), {}}}, 1, nullptr};
+  KernelContext ctx{node, {Tensor{}}, {Tensor{out.data(), {}}}, 1, nullptr, {}};
   CHECK_THROWS_CODE(findKernel(OpKind::Relu, Device::CPU)(ctx), Shape);  // omitted required input
 }
 

@@ -2,6 +2,7 @@
 // readable reference; fast paths are chosen inside it (see native/cpu). CUDA kernels register the
 // same OpKind for Device::CUDA from native/cuda.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "facestyle/plan.h"
@@ -15,6 +16,10 @@ struct KernelContext {
   std::vector<Tensor> outputs;  // already allocated with the planned shapes
   int threads = 1;              // CPU threads this call may use
   void* stream = nullptr;       // cudaStream_t on Device::CUDA
+  // Kernel-private data derived from the node's attributes (e.g. parsed windows), made on the first
+  // run and kept with the context: a session keeps one context per step for its lifetime, and a node's
+  // attributes never change. Use kernelState() below; contexts made for one call start empty.
+  std::shared_ptr<void> state;
 
   const Tensor& in(size_t i) const { return inputs.at(i); }
   Tensor& out(size_t i) { return outputs.at(i); }
@@ -32,6 +37,14 @@ struct KernelContext {
   do {                                           \
     if (!(condition)) (ctx).fail(__VA_ARGS__);   \
   } while (0)
+
+// The context's kernel state as a T, made by make() (returning a T) on first use. One kernel per
+// context, so the type is always the same; a throwing make() leaves the state empty.
+template <typename T, typename Make>
+const T& kernelState(KernelContext& ctx, Make make) {
+  if (!ctx.state) ctx.state = std::make_shared<T>(make());
+  return *static_cast<const T*>(ctx.state.get());
+}
 
 using KernelFn = void (*)(KernelContext& ctx);
 
