@@ -163,13 +163,25 @@ async function ortEngine(ort, source, data, shape, name) {
   return { session, entry: { name, fn: () => session.run(feeds) } };
 }
 
-// A model row's ortMs / nativeMs from timeAlternating; a failure during timing goes to `skipped`.
-async function timeRowEngines(row, skipped, ortEntry, nativeEntry) {
-  const timed = await timeAlternating([ortEntry, nativeEntry]);
-  row.ortMs = round(timed.seconds[0] != null ? timed.seconds[0] * 1e3 : null);
-  row.nativeMs = round(timed.seconds[1] != null ? timed.seconds[1] * 1e3 : null);
+// The native session's timeAlternating entries: runSync (on the calling thread, as onnxruntime-node's
+// run() executes) for nativeMs, and run() (the Promise that does not block the event loop) for
+// nativeAsyncMs. Builds without runSync time run() for both.
+function nativeEntries(session, feeds, name) {
+  const asyncEntry = { name: `${name} run()`, fn: () => session.run(feeds) };
+  if (typeof session.runSync !== 'function') return { nativeEntry: asyncEntry, nativeAsyncEntry: asyncEntry };
+  return { nativeEntry: { name: `${name} runSync()`, fn: async () => session.runSync(feeds) }, nativeAsyncEntry: asyncEntry };
+}
+
+// A model row's ortMs / nativeMs / nativeAsyncMs from timeAlternating; a failure during timing goes to `skipped`.
+async function timeRowEngines(row, skipped, ortEntry, native) {
+  const timed = await timeAlternating([ortEntry, native?.nativeEntry ?? null, native?.nativeAsyncEntry ?? null]);
+  const ms = (k) => round(timed.seconds[k] != null ? timed.seconds[k] * 1e3 : null);
+  row.ortMs = ms(0);
+  row.nativeMs = ms(1);
+  row.nativeAsyncMs = ms(2);
   if (timed.errors[0]) skipped.push(`ort: ${errText(timed.errors[0])}`);
   if (timed.errors[1]) skipped.push(`native: ${errText(timed.errors[1])}`);
+  if (timed.errors[2] && !timed.errors[1]) skipped.push(`native run(): ${errText(timed.errors[2])}`);
 }
 
 const errText = (e) => String(e?.message ?? e).split('\n')[0];
@@ -331,7 +343,7 @@ async function benchModels(apiInfo) {
     if (opts.quick && !m.quick) continue;
     const file = path.join(dataDir, m.file);
     for (const size of opts.quick && m.quickSizes ? m.quickSizes : m.sizes) {
-      const row = { name: path.basename(m.file, '.onnx'), size, nativeMs: null, ortMs: null, ratio: null };
+      const row = { name: path.basename(m.file, '.onnx'), size, nativeMs: null, ortMs: null, ratio: null, nativeAsyncMs: null };
       const skipped = [];
       if (!existsSync(file)) {
         row.skipped = `model file not found: ${file}`;
@@ -352,7 +364,7 @@ async function benchModels(apiInfo) {
         }
       } else skipped.push(ortSkip);
       let session = null;
-      let nativeEntry = null;
+      let native = null;
       if (loadOnnx) {
         try {
           const inputName = inputNameOf(file);
@@ -361,12 +373,12 @@ async function benchModels(apiInfo) {
           session = await api.compile(graph, { threads: opts.threads });
           const feeds = { [graph.values[graph.inputs[0]].name]: new api.Tensor(shape, data) };
           await session.run(feeds);
-          nativeEntry = { name: `native ${row.name}`, fn: () => session.run(feeds) };
+          native = nativeEntries(session, feeds, `native ${row.name}`);
         } catch (e) {
           skipped.push(`native: ${errText(e)}`);
         }
       } else skipped.push(`native: ${nativeSkip}`);
-      await timeRowEngines(row, skipped, ortEntry, nativeEntry);
+      await timeRowEngines(row, skipped, ortEntry, native);
       session?.dispose();
       await ortSession?.release?.();
       if (row.nativeMs != null && row.ortMs != null) row.ratio = round(row.nativeMs / row.ortMs);
@@ -380,7 +392,7 @@ async function benchModels(apiInfo) {
   const genFile = apiInfo.dist && path.join(apiInfo.dist, 'nn', 'load.js');
   const genCard = path.join(root, 'models', 'comic-light.json');
   for (const size of opts.quick ? generatorSizes.slice(0, 1) : generatorSizes) {
-    const row = { name: 'comic-light', size, nativeMs: null, ortMs: null, ratio: null };
+    const row = { name: 'comic-light', size, nativeMs: null, ortMs: null, ratio: null, nativeAsyncMs: null };
     const skipped = [];
     if (!api) skipped.push(`native: ${apiInfo.skipped}`);
     else if (!genFile || !existsSync(genFile)) skipped.push('lib/nn/generator is not available yet');
@@ -391,13 +403,13 @@ async function benchModels(apiInfo) {
         const v = graph.values[graph.inputs[0]];
         const data = Float32Array.from({ length: v.shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i));
         let session = null;
-        let nativeEntry = null;
+        let native = null;
         try {
           // The same passes as for imported models (onnxruntime-node runs its own on the exported graph).
           session = await api.compile(optimize ? optimize(graph) : graph, { threads: opts.threads });
           const feeds = { [v.name]: new api.Tensor(v.shape, data) };
           await session.run(feeds);
-          nativeEntry = { name: 'generator', fn: () => session.run(feeds) };
+          native = nativeEntries(session, feeds, 'generator');
         } catch (e) {
           skipped.push(`native: ${errText(e)}`);
         }
@@ -410,7 +422,7 @@ async function benchModels(apiInfo) {
         } catch (e) {
           skipped.push(`ort: ${errText(e)}`);
         }
-        await timeRowEngines(row, skipped, ortEntry, nativeEntry);
+        await timeRowEngines(row, skipped, ortEntry, native);
         session?.dispose();
         await ortSession?.release?.();
       } catch (e) {
@@ -441,8 +453,8 @@ function markdown(r) {
   for (const d of r.depthwise) L.push(`| ${d.name} | ${d.impl} | ${cell(d.ms)} | ${cell(d.gflops)} | ${cell(d.pctPeak)} | ${cell(d.bestGflops)} |`);
   L.push('', `## Conv layers (light generator, batch 1, NCHW; from ${r.convSource ?? 'bench/layers.mjs'})`, '', '`ms` times a whole one-node session.run (input copied in and out, N-API hop included); `kernel ms` is the same node timed inside the engine (per-node profile after 3 warm-up runs: the median of the means of groups of 4 runs), which is what the kernel itself does. GFLOP counts direct convolution (2·M·OH·OW·C·kh·kw); Winograd layers do about 4x fewer multiplies, so their % of peak can exceed 100.', '', '| layer | input | count | GFLOP | ms | GFLOP/s | % of peak | kernel ms | kernel % of peak | note |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const c of r.conv) L.push(`| ${c.name} | ${c.size} | ${cell(c.count)} | ${round(c.flops / 1e9)} | ${cell(c.nativeMs)} | ${cell(c.gflops)} | ${cell(c.pctPeak)} | ${cell(c.kernelMs)} | ${cell(c.kernelPctPeak)} | ${c.skipped ? `skipped: ${c.skipped}` : c.algorithm === 'winograd' ? 'Winograd F(4x4,3x3)' : ''} |`);
-  L.push('', '## Models: native engine vs onnxruntime-node (same threads; ratio < 1 means native is faster)', '', '| model | size | native ms | ort ms | ratio | note |', '|---|---|---|---|---|---|');
-  for (const m of r.models) L.push(`| ${m.name} | ${m.size} | ${cell(m.nativeMs)} | ${cell(m.ortMs)} | ${cell(m.ratio)} | ${m.skipped ? `skipped: ${m.skipped}` : ''} |`);
+  L.push('', '## Models: native engine vs onnxruntime-node (same threads; ratio < 1 means native is faster)', '', '`native ms` times `session.runSync()`, which runs on the calling thread as onnxruntime-node\'s `run()` does (inside `setImmediate`, blocking the event loop); `native run() ms` times the Promise API that keeps the event loop free (a hand-off to the compute thread and back).', '', '| model | size | native ms | ort ms | ratio | native run() ms | note |', '|---|---|---|---|---|---|---|');
+  for (const m of r.models) L.push(`| ${m.name} | ${m.size} | ${cell(m.nativeMs)} | ${cell(m.ortMs)} | ${cell(m.ratio)} | ${cell(m.nativeAsyncMs)} | ${m.skipped ? `skipped: ${m.skipped}` : ''} |`);
   L.push('');
   return L.join('\n');
 }

@@ -7,6 +7,7 @@ import { FacestyleError } from './errors.js';
 
 export interface NativeSessionHandle {
   run(feeds: Float32Array[]): Promise<Float32Array[]>;
+  runSync(feeds: Float32Array[]): Float32Array[];
   dispose(): void;
   readValue(name: string): Float32Array;
   writeValue(name: string, data: Float32Array): void;

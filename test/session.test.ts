@@ -1,5 +1,6 @@
 // Async behaviour of sessions: concurrent runs on several sessions are correct, runs on one session
-// resolve in order, the event loop keeps ticking during a long run, and dispose() is safe at any time.
+// resolve in order, the event loop keeps ticking during a long run, and dispose() is safe at any time;
+// runSync() gives run()'s results and keeps the call order.
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../lib/graph/builder.js';
 import type { Graph } from '../lib/graph/ir.js';
@@ -220,5 +221,43 @@ describe('sessions', () => {
       for (const k of ['y', 'pooled']) expect(compareClose(got[k], want[k], 1e-6, 0).message).toBe('ok');
     }
     s.dispose();
+  });
+
+  it('runSync() returns what run() does, on the calling thread, and refuses while run() calls are pending', async () => {
+    const graphs = [mlpGraph(), shapeOpsGraph(), gemmGraph()];
+    for (const graph of graphs) {
+      const s = await compile(graph, { threads: 2 });
+      try {
+        for (let round = 0; round < 2; ++round) {
+          const feeds = feedsFor(graph, round + 5);
+          const sync = s.runSync(feeds);
+          expectMatches(sync, referenceRun(graph, feeds), `${graph.name} runSync`);
+          const viaRun = await s.run(feeds);
+          for (const k of Object.keys(viaRun)) expect(Array.from(sync[k].data), `${graph.name} ${k}`).toEqual(Array.from(viaRun[k].data));
+        }
+        // A run() in flight: runSync throws a coded error instead of overtaking it; once it settled, it runs.
+        const feeds = feedsFor(graph, 9);
+        const pending = s.run(feeds);
+        expect(() => s.runSync(feeds)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+        await pending;
+        expectMatches(s.runSync(feeds), referenceRun(graph, feeds), `${graph.name} runSync after run`);
+        // A rejected run() settles too: it does not leave runSync refused.
+        const bad = await settle(s.run({}));
+        expect(bad.ok).toBe(false);
+        expect(Object.keys(s.runSync(feeds)).length).toBe(graph.outputs.length);
+      } finally {
+        s.dispose();
+      }
+    }
+  });
+
+  it('runSync() reports bad feeds and a disposed session with codes', async () => {
+    const graph = mlpGraph();
+    const s = await compile(graph);
+    expect(() => s.runSync({ x: Tensor.random([6, 21], 1) })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_SHAPE' }));
+    expect(() => s.runSync({})).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+    expect(() => s.runSync({ x: Tensor.random([6, 20], 1), extra: Tensor.random([1], 2) })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+    s.dispose();
+    expect(() => s.runSync(feedsFor(graph, 1))).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_DISPOSED' }));
   });
 });
