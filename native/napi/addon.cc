@@ -102,32 +102,51 @@ std::vector<HostSpan> feedSpans(Napi::Env env, const Napi::Array& feeds, Keep ke
   return spans;
 }
 
-// A run's outputs as an array of Float32Array, each owning its result buffer (no copy).
-Napi::Array outputArrays(Napi::Env env, std::vector<std::vector<float>>& results) {
-  Napi::Array out = Napi::Array::New(env, results.size());
-  for (size_t i = 0; i < results.size(); ++i) {
-    auto* holder = new std::vector<float>(std::move(results[i]));
-    Napi::ArrayBuffer buf = holder->empty()
-                                ? Napi::ArrayBuffer::New(env, 0)
-                                : Napi::ArrayBuffer::New(env, holder->data(), holder->size() * sizeof(float),
-                                                         [](Napi::Env, void*, std::vector<float>* h) { delete h; }, holder);
-    if (holder->empty()) delete holder;
-    out.Set(static_cast<uint32_t>(i), Napi::Float32Array::New(env, buf.ByteLength() / sizeof(float), buf, 0));
+// A run's output buffers: allocated uninitialised (the run writes every float; zero-filling a 4 MB
+// output first cost as much as copying it), then handed to JavaScript without a copy.
+struct RunOutputs {
+  std::vector<std::unique_ptr<float[]>> data;
+  std::vector<size_t> sizes;
+
+  explicit RunOutputs(const Session& s) {
+    for (size_t i = 0; i < s.graph().outputs.size(); ++i) {
+      sizes.push_back(s.outputElements(i));
+      data.emplace_back(sizes.back() ? new float[sizes.back()] : nullptr);
+    }
   }
-  return out;
-}
+  std::vector<float*> pointers() const {
+    std::vector<float*> p;
+    for (const auto& d : data) p.push_back(d.get());
+    return p;
+  }
+  // As an array of Float32Array, each owning its buffer (freed when the array buffer is collected).
+  Napi::Array toJs(Napi::Env env) {
+    Napi::Array out = Napi::Array::New(env, data.size());
+    for (size_t i = 0; i < data.size(); ++i) {
+      Napi::ArrayBuffer buf = sizes[i] == 0 ? Napi::ArrayBuffer::New(env, 0)
+                                            : Napi::ArrayBuffer::New(env, data[i].get(), sizes[i] * sizeof(float),
+                                                                     [](Napi::Env, void* p) { delete[] static_cast<float*>(p); });
+      if (sizes[i]) data[i].release();  // owned by the array buffer now
+      out.Set(static_cast<uint32_t>(i), Napi::Float32Array::New(env, sizes[i], buf, 0));
+    }
+    return out;
+  }
+};
 
 class RunWorker : public ComputeTask {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds)
       : ComputeTask(env), session_(std::move(session)), spans_(feedSpans(env, feeds, [this](Napi::Object o) { keep(o); })) {}  // buffers kept until we finish
-  void Work() override { results_ = session_->run(spans_); }
-  void OnOK() override { deferred_.Resolve(outputArrays(Env(), results_)); }
+  void Work() override {
+    outputs_ = std::make_unique<RunOutputs>(*session_);
+    session_->runInto(spans_, outputs_->pointers());
+  }
+  void OnOK() override { deferred_.Resolve(outputs_->toJs(Env())); }
 
  private:
   std::shared_ptr<Session> session_;
   std::vector<HostSpan> spans_;
-  std::vector<std::vector<float>> results_;
+  std::unique_ptr<RunOutputs> outputs_;
 };
 
 Napi::Value NativeSession::Run(const Napi::CallbackInfo& info) {
@@ -149,8 +168,11 @@ Napi::Value NativeSession::RunSync(const Napi::CallbackInfo& info) {
   auto session = live(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array feeds");
   const std::vector<HostSpan> spans = feedSpans(env, info[0].As<Napi::Array>(), [](Napi::Object) {});
-  std::vector<std::vector<float>> results = guarded(env, [&] { return session->run(spans); });
-  return outputArrays(env, results);
+  return guarded(env, [&] {
+    RunOutputs outputs(*session);
+    session->runInto(spans, outputs.pointers());
+    return outputs.toJs(env);
+  });
 }
 
 int valueIndex(Napi::Env env, Session& s, const Napi::Value& name) {

@@ -102,8 +102,26 @@ void Session::bindContexts() {
     }
 }
 
+size_t Session::outputElements(size_t i) const { return static_cast<size_t>(shapeElements(graph_.values[graph_.outputs.at(i)].shape)); }
+
 std::vector<std::vector<float>> Session::run(const std::vector<HostSpan>& feeds) {
+  std::vector<std::vector<float>> results;
+  std::vector<float*> outs;
+  try {
+    results.reserve(graph_.outputs.size());
+    for (size_t i = 0; i < graph_.outputs.size(); ++i) results.emplace_back(outputElements(i));
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::OutOfMemory, "Out of host memory for the outputs of the graph");
+  }
+  for (auto& r : results) outs.push_back(r.empty() ? nullptr : r.data());
+  runInto(feeds, outs);
+  return results;
+}
+
+void Session::runInto(const std::vector<HostSpan>& feeds, const std::vector<float*>& outs) {
   std::lock_guard<std::mutex> lock(mutex_);
+  FACESTYLE_CHECK(outs.size() == graph_.outputs.size(), Argument,
+                  "Expected " + std::to_string(graph_.outputs.size()) + " output buffers but received " + std::to_string(outs.size()));
   FACESTYLE_CHECK(feeds.size() == graph_.inputs.size(), Argument,
                   "Expected " + std::to_string(graph_.inputs.size()) + " feeds but received " + std::to_string(feeds.size()));
   try {
@@ -139,14 +157,10 @@ std::vector<std::vector<float>> Session::run(const std::vector<HostSpan>& feeds)
     for (const auto& u : graph_.updates)
       memory_->copyOnDevice(address_[u.target], source(u.source), storage_[u.target].size());
     memory_->synchronize();
-    std::vector<std::vector<float>> results;
-    results.reserve(graph_.outputs.size());
-    for (int v : graph_.outputs) {
-      std::vector<float> out(static_cast<size_t>(shapeElements(graph_.values[v].shape)));
-      if (!out.empty()) memory_->copyToHost(out.data(), source(v), out.size() * sizeof(float));
-      results.push_back(std::move(out));
+    for (size_t i = 0; i < graph_.outputs.size(); ++i) {
+      const size_t n = outputElements(i);
+      if (n) memory_->copyToHost(outs[i], source(graph_.outputs[i]), n * sizeof(float));
     }
-    return results;
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::OutOfMemory, "Out of host memory while running the graph");
   }

@@ -34,6 +34,10 @@ class Session {
   // Feeds in the order of graph().inputs; returns outputs in the order of graph().outputs. On the CPU
   // the feeds are read in place, never written.
   std::vector<std::vector<float>> run(const std::vector<HostSpan>& feeds);
+  // The same run, output i copied to outs[i] (outputElements(i) floats; null where that is 0). For
+  // buffers the caller allocates uninitialised: run() zero-fills its vectors first.
+  void runInto(const std::vector<HostSpan>& feeds, const std::vector<float*>& outs);
+  size_t outputElements(size_t i) const;
 
   const GraphDesc& graph() const { return graph_; }
   const Plan& plan() const { return plan_; }
