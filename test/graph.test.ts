@@ -82,8 +82,10 @@ describe('buffer reuse', () => {
     const reused = await runOnce(graph, feeds, true);
     const separate = await runOnce(graph, feeds, false);
     const bytes = elems * 4;
-    // Without reuse every one of the 13 values has its own memory.
-    expect(separate.info.peakActivationBytes).toBeGreaterThanOrEqual(13 * bytes);
+    // Without reuse every one of the 13 values has its own memory, except the input: on the CPU it is
+    // read where the caller has it, so it takes no arena space.
+    expect(separate.info.peakActivationBytes).toBeGreaterThanOrEqual(12 * bytes);
+    expect(separate.info.peakActivationBytes).toBeLessThan(13 * bytes);
     // With reuse only a node's input and output are live at once.
     expect(reused.info.peakActivationBytes).toBeLessThan(separate.info.peakActivationBytes);
     expect(reused.info.largestLiveSetBytes).toBeGreaterThanOrEqual(2 * bytes);

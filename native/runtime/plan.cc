@@ -118,10 +118,13 @@ Plan makePlan(const GraphDesc& g, const PlanOptions& options) {
   for (int v : g.outputs) plan.lastUse[v] = steps;  // outputs live until they are copied out
   for (const auto& u : g.updates) plan.lastUse[u.source] = steps;  // committed after the last step
 
+  std::vector<char> inPlace(nv, 0);  // graph inputs read from the caller's buffer
+  if (options.inputsInPlace)
+    for (int v : g.inputs) inPlace[v] = 1;
   std::vector<int> activations;
   std::vector<size_t> bytes(nv, 0);
   for (int v = 0; v < nv; ++v) {
-    if (!isActivation(g.values[v])) continue;
+    if (!isActivation(g.values[v]) || inPlace[v]) continue;
     activations.push_back(v);
     bytes[v] = alignUp(std::max<size_t>(1, static_cast<size_t>(shapeElements(g.values[v].shape)) * sizeof(float)),
                        options.alignment);

@@ -35,6 +35,23 @@ TEST_CASE(reuse_keeps_a_chain_to_two_buffers) {
   CHECK(q.arenaBytes == 11 * 4032);
 }
 
+// Inputs read in place (the CPU session's plan): no arena offset for the graph input, an arena one
+// buffer smaller without reuse, the same two buffers with it (the first node's output and the next).
+TEST_CASE(inputs_read_in_place_take_no_arena_space) {
+  PlanOptions inPlace;
+  inPlace.inputsInPlace = true;
+  Plan p = makePlan(chain(10, 1000), inPlace);
+  CHECK(p.offsets[0] == -1);
+  for (int v = 1; v <= 10; ++v) CHECK(p.offsets[v] >= 0);
+  CHECK(p.arenaBytes == 2 * 4032);
+  inPlace.reuseBuffers = false;
+  CHECK(makePlan(chain(10, 1000), inPlace).arenaBytes == 10 * 4032);
+  // A one-node chain: only the output is in the arena.
+  Plan one = makePlan(chain(1, 1000), PlanOptions{true, 64, true});
+  CHECK(one.arenaBytes == 4032);
+  CHECK(one.largestLiveSetBytes == 4032);
+}
+
 TEST_CASE(live_values_never_share_memory) {
   GraphDesc g = chain(6, 100);
   // A skip connection: v0 is also read by the last node, so it stays live throughout.

@@ -41,15 +41,16 @@ struct GraphDesc {
 };
 
 struct PlanOptions {
-  bool reuseBuffers = true;  // false gives every value its own memory (for tests)
-  size_t alignment = 64;     // byte alignment of every activation buffer
+  bool reuseBuffers = true;    // false gives every value its own memory (for tests)
+  size_t alignment = 64;       // byte alignment of every activation buffer
+  bool inputsInPlace = false;  // graph inputs are read where the caller has them (the CPU): no arena space
 };
 
 // Where each value lives. Activations (inputs, intermediates, outputs) share one arena at planned
 // offsets; parameters and constants have their own storage for the session's lifetime.
 struct Plan {
   std::vector<int> order;            // node indices in execution order
-  std::vector<int64_t> offsets;      // per value: byte offset in the arena, -1 if not in it
+  std::vector<int64_t> offsets;      // per value: byte offset in the arena, -1 if not in it (params, constants, inputs read in place)
   std::vector<int> firstUse;         // per value: step that defines it (-1 for graph inputs)
   std::vector<int> lastUse;          // per value: last step that reads it
   size_t arenaBytes = 0;             // arena size = peak activation memory of this plan
