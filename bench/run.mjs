@@ -172,6 +172,13 @@ function nativeEntries(session, feeds, name) {
   return { nativeEntry: { name: `${name} runSync()`, fn: async () => session.runSync(feeds) }, nativeAsyncEntry: asyncEntry };
 }
 
+// The memory plan of a native session: the arena it reserved and the lower bound any plan has (MiB).
+function arenaOf(session) {
+  const i = session.info?.();
+  if (!i) return {};
+  return { peakActivationMB: round(i.peakActivationBytes / 2 ** 20), largestLiveSetMB: round(i.largestLiveSetBytes / 2 ** 20) };
+}
+
 // A model row's ortMs / nativeMs / nativeAsyncMs from timeAlternating; a failure during timing goes to `skipped`.
 async function timeRowEngines(row, skipped, ortEntry, native) {
   const timed = await timeAlternating([ortEntry, native?.nativeEntry ?? null, native?.nativeAsyncEntry ?? null]);
@@ -374,6 +381,7 @@ async function benchModels(apiInfo) {
           const feeds = { [graph.values[graph.inputs[0]].name]: new api.Tensor(shape, data) };
           await session.run(feeds);
           native = nativeEntries(session, feeds, `native ${row.name}`);
+          Object.assign(row, arenaOf(session));
         } catch (e) {
           skipped.push(`native: ${errText(e)}`);
         }
@@ -410,6 +418,7 @@ async function benchModels(apiInfo) {
           const feeds = { [v.name]: new api.Tensor(v.shape, data) };
           await session.run(feeds);
           native = nativeEntries(session, feeds, 'generator');
+          Object.assign(row, arenaOf(session));
         } catch (e) {
           skipped.push(`native: ${errText(e)}`);
         }
@@ -453,8 +462,8 @@ function markdown(r) {
   for (const d of r.depthwise) L.push(`| ${d.name} | ${d.impl} | ${cell(d.ms)} | ${cell(d.gflops)} | ${cell(d.pctPeak)} | ${cell(d.bestGflops)} |`);
   L.push('', `## Conv layers (light generator, batch 1, NCHW; from ${r.convSource ?? 'bench/layers.mjs'})`, '', '`ms` times a whole one-node session.run (input copied in and out, N-API hop included); `kernel ms` is the same node timed inside the engine (per-node profile after 3 warm-up runs: the median of the means of groups of 4 runs), which is what the kernel itself does. GFLOP counts direct convolution (2·M·OH·OW·C·kh·kw); Winograd layers do about 4x fewer multiplies, so their % of peak can exceed 100.', '', '| layer | input | count | GFLOP | ms | GFLOP/s | % of peak | kernel ms | kernel % of peak | note |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const c of r.conv) L.push(`| ${c.name} | ${c.size} | ${cell(c.count)} | ${round(c.flops / 1e9)} | ${cell(c.nativeMs)} | ${cell(c.gflops)} | ${cell(c.pctPeak)} | ${cell(c.kernelMs)} | ${cell(c.kernelPctPeak)} | ${c.skipped ? `skipped: ${c.skipped}` : c.algorithm === 'winograd' ? 'Winograd F(4x4,3x3)' : ''} |`);
-  L.push('', '## Models: native engine vs onnxruntime-node (same threads; ratio < 1 means native is faster)', '', '`native ms` times `session.runSync()`, which runs on the calling thread as onnxruntime-node\'s `run()` does (inside `setImmediate`, blocking the event loop); `native run() ms` times the Promise API that keeps the event loop free (a hand-off to the compute thread and back).', '', '| model | size | native ms | ort ms | ratio | native run() ms | note |', '|---|---|---|---|---|---|---|');
-  for (const m of r.models) L.push(`| ${m.name} | ${m.size} | ${cell(m.nativeMs)} | ${cell(m.ortMs)} | ${cell(m.ratio)} | ${cell(m.nativeAsyncMs)} | ${m.skipped ? `skipped: ${m.skipped}` : ''} |`);
+  L.push('', '## Models: native engine vs onnxruntime-node (same threads; ratio < 1 means native is faster)', '', '`native ms` times `session.runSync()`, which runs on the calling thread as onnxruntime-node\'s `run()` does (inside `setImmediate`, blocking the event loop); `native run() ms` times the Promise API that keeps the event loop free (a hand-off to the compute thread and back). `arena MB`: the activation memory the native plan reserves (`peakActivationBytes`), against the largest set of values live at one step, the lower bound of any plan.', '', '| model | size | native ms | ort ms | ratio | native run() ms | arena MB | largest live MB | note |', '|---|---|---|---|---|---|---|---|---|');
+  for (const m of r.models) L.push(`| ${m.name} | ${m.size} | ${cell(m.nativeMs)} | ${cell(m.ortMs)} | ${cell(m.ratio)} | ${cell(m.nativeAsyncMs)} | ${cell(m.peakActivationMB)} | ${cell(m.largestLiveSetMB)} | ${m.skipped ? `skipped: ${m.skipped}` : ''} |`);
   L.push('');
   return L.join('\n');
 }
