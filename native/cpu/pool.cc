@@ -31,30 +31,48 @@ int64_t poolOutput(int64_t input, int64_t padBegin, int64_t padEnd, int64_t kern
   return out;
 }
 
-PoolGeometry poolGeometry(KernelContext& ctx) {
-  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
-  const Tensor& x = ctx.in(0);
-  FACESTYLE_REQUIRE(ctx, x.rank() == 4, "expected X [N,C,H,W] of rank 4 but received " + shapeToString(x.shape));
+// A pool node's attributes, checked on its first run and kept in its context (kernelState): parsing
+// them on every run cost about as much as a small pool itself.
+struct PoolAttrs {
+  int64_t kh = 1, kw = 1;
+  bool ceil = false, countIncludePad = false;
+  cpu::Window2D win;
+};
+
+PoolAttrs parsePoolAttrs(KernelContext& ctx) {
   const std::vector<int64_t> k = ctx.attrs().getInts("kernel_shape", {});
   FACESTYLE_REQUIRE(ctx, k.size() == 2 && k[0] >= 1 && k[1] >= 1 && k[0] <= (1 << 30) && k[1] <= (1 << 30),
               "expected kernel_shape of 2 positive integers");
   const int64_t ceilMode = ctx.attrs().getInt("ceil_mode", 0);
   FACESTYLE_REQUIRE(ctx, ceilMode == 0 || ceilMode == 1, "expected ceil_mode 0 or 1 but received " + std::to_string(ceilMode));
-  PoolGeometry g;
+  PoolAttrs a;
   try {
-    g.win = cpu::parseWindow2D(ctx.attrs());
+    a.win = cpu::parseWindow2D(ctx.attrs());
   } catch (const Error& e) {
     ctx.fail(e.what());
   }
-  const cpu::Window2D& v = g.win;
+  const cpu::Window2D& v = a.win;
   FACESTYLE_REQUIRE(ctx, v.pt < k[0] && v.pb < k[0] && v.pl < k[1] && v.pr < k[1], "expected pads smaller than kernel_shape");
+  a.kh = k[0], a.kw = k[1], a.ceil = ceilMode == 1;
+  a.countIncludePad = ctx.attrs().getInt("count_include_pad", 0) != 0;
+  return a;
+}
+
+PoolGeometry poolGeometry(KernelContext& ctx, const PoolAttrs& a) {
+  FACESTYLE_REQUIRE(ctx, ctx.inputs.size() == 1 && ctx.outputs.size() == 1, "expects 1 input and 1 output");
+  const Tensor& x = ctx.in(0);
+  FACESTYLE_REQUIRE(ctx, x.rank() == 4, "expected X [N,C,H,W] of rank 4 but received " + shapeToString(x.shape));
+  PoolGeometry g;
+  g.win = a.win;
+  const cpu::Window2D& v = g.win;
   g.planes = x.shape[0] * x.shape[1];
-  g.h = x.shape[2], g.w = x.shape[3], g.kh = k[0], g.kw = k[1];
-  g.oh = poolOutput(g.h, v.pt, v.pb, g.kh, v.sh, v.dh, ceilMode == 1);
-  g.ow = poolOutput(g.w, v.pl, v.pr, g.kw, v.sw, v.dw, ceilMode == 1);
+  g.h = x.shape[2], g.w = x.shape[3], g.kh = a.kh, g.kw = a.kw;
+  g.oh = poolOutput(g.h, v.pt, v.pb, g.kh, v.sh, v.dh, a.ceil);
+  g.ow = poolOutput(g.w, v.pl, v.pr, g.kw, v.sw, v.dw, a.ceil);
   FACESTYLE_REQUIRE(ctx, g.oh > 0 && g.ow > 0, "expected a positive output size but received " + std::to_string(g.oh) + "x" + std::to_string(g.ow));
-  const Shape expected{x.shape[0], x.shape[1], g.oh, g.ow};
-  FACESTYLE_REQUIRE(ctx, ctx.out(0).shape == expected, "expected output shape " + shapeToString(expected) + " but the plan has " + shapeToString(ctx.out(0).shape));
+  const Shape& y = ctx.out(0).shape;
+  FACESTYLE_REQUIRE(ctx, y.size() == 4 && y[0] == x.shape[0] && y[1] == x.shape[1] && y[2] == g.oh && y[3] == g.ow,
+                    "expected output shape " + shapeToString(Shape{x.shape[0], x.shape[1], g.oh, g.ow}) + " but the plan has " + shapeToString(y));
   return g;
 }
 
@@ -77,7 +95,7 @@ void forEachWindow(const PoolGeometry& g, int threads, Fn fn) {
 }
 
 void maxPoolKernel(KernelContext& ctx) {
-  const PoolGeometry g = poolGeometry(ctx);
+  const PoolGeometry g = poolGeometry(ctx, kernelState<PoolAttrs>(ctx, [&] { return parsePoolAttrs(ctx); }));
   const cpu::Window2D& v = g.win;
   const float* x = ctx.in(0).data;
   float* y = ctx.out(0).data;
@@ -154,9 +172,10 @@ int64_t paddedTaps(int64_t start, int64_t dilation, int64_t kernel, int64_t size
 }
 
 void averagePoolKernel(KernelContext& ctx) {
-  const PoolGeometry g = poolGeometry(ctx);
+  const PoolAttrs& attrs = kernelState<PoolAttrs>(ctx, [&] { return parsePoolAttrs(ctx); });
+  const PoolGeometry g = poolGeometry(ctx, attrs);
   const cpu::Window2D& v = g.win;
-  const bool includePad = ctx.attrs().getInt("count_include_pad", 0) != 0;
+  const bool includePad = attrs.countIncludePad;
   std::vector<int64_t> rowTaps(g.oh), colTaps(g.ow);
   for (int64_t oy = 0; oy < g.oh; ++oy) rowTaps[oy] = paddedTaps(oy * v.sh - v.pt, v.dh, g.kh, g.h, v.pb);
   for (int64_t ox = 0; ox < g.ow; ++ox) colTaps[ox] = paddedTaps(ox * v.sw - v.pl, v.dw, g.kw, g.w, v.pr);
