@@ -122,11 +122,11 @@ inline void flatPackInput(const ConvGeometry& g, const FlatLayout& f, const floa
 // the padded copy out to L3 and the kernel reads it back from there, which two threads doing at once
 // are bound by; a band is written and read in L2, at the price of packing the halo rows (shiftY) of
 // each band twice. Measured with bench_conv (AVX-512, medians, best 3 of 6 interleaved runs), the
-// generator's layers at 256, whole / banded: two threads dec0 32->16 0.48 / 0.37 ms, enc3 64->96 s2
-// 0.415 / 0.35, enc2 32->64 s2 0.51 / 0.42, head0 16->16 0.88 / 0.85, enc1 16->32 s2 0.446 / 0.473 with
-// 15 bands (one thread got a band more) and level with 16; one thread 4-12% slower banded (the halo,
-// and the whole-input walk's prefetch from L3 has nothing to hide in L2), so one thread keeps the
-// whole pack.
+// generator's layers at 256, whole / banded, two threads: enc1 16->32 s2 0.60 / 0.48 ms, enc2 32->64 s2
+// 0.52 / 0.42, dec0 32->16 0.47 / 0.37, head0 16->16 0.89 / 0.78, enc3 64->96 s2 0.41 / 0.35 (an earlier
+// rule gave enc1 15 bands, one thread a band more, and it came out 6% slower than the whole pack: hence
+// a multiple of the threads). One thread: 4-12% slower banded (the halo, and the whole-input walk's
+// prefetch from L3 has nothing to hide in L2), so one thread keeps the whole pack.
 constexpr int64_t kFlatBandMinBytes = int64_t(1) << 20;
 constexpr int64_t kFlatBandBytes = int64_t(384) << 10;
 
