@@ -157,6 +157,23 @@ describe('region rounding (warp sessions reused across frames)', () => {
       expect(maxDiff, border).toBeLessThan(1e-5);
     }
   });
+
+  it("range 'signed' gives the same crops as 2 x unit - 1 (uint8 image and tensor); a bad range is a coded error", async () => {
+    const rand = mulberry32(11);
+    const width = 120, height = 97;
+    const image = { data: new Uint8Array(width * height * 3).map(() => Math.floor(rand() * 256)), width, height };
+    const faces = [ffhqTemplate(40).map(([x, y]) => [x + 30.4, y + 20.1]) as Landmarks5, ffhqTemplate(56).map(([x, y]) => [x + 50.2, y + 35.7]) as Landmarks5];
+    for (const source of [image, imageTensor(image)]) {
+      const unit = await alignFaces(source, faces, { size: 32 });
+      const signed = await alignFaces(source, faces, { size: 32, range: 'signed' });
+      expect(signed.matrices).toEqual(unit.matrices);
+      expect(Math.min(...signed.crops.data)).toBeLessThan(-0.5);  // really in [-1,1], not [0,1]
+      let maxDiff = 0;
+      signed.crops.data.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - (unit.crops.data[i] * 2 - 1)))));
+      expect(maxDiff).toBeLessThan(1e-6);
+    }
+    await expect(alignFaces(image, faces, { size: 32, range: 'half' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
 });
 
 describeShared('alignment on real faces', () => {

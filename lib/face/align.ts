@@ -168,10 +168,12 @@ export interface AlignOptions {
   /** How pixels outside the image are filled (default 'reflect'). */
   border?: WarpBorder;
   device?: DeviceName;
+  /** Value range of the crops: 'unit' [0,1] (default) or 'signed' [-1,1], a generator's input range. */
+  range?: CropRange;
 }
 
 export interface AlignedFaces {
-  /** [K,3,size,size] RGB in [0,1]. */
+  /** [K,3,size,size] RGB in [0,1] ([-1,1] with range 'signed'). */
   crops: Tensor;
   /** Per face: image -> crop (Affine2x3 convention of types.ts). */
   matrices: Affine2x3[];
@@ -231,11 +233,16 @@ export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly F
   const template = is.oneOf('template', options.template ?? 'ffhq', ALIGN_TEMPLATES);
   const border = is.oneOf('border', options.border ?? 'reflect', WARP_BORDERS);
   if (!Array.isArray(landmarks)) throw is.invalid('landmarks', 'an array of faces or 5- or 68-point landmarks', landmarks);
+  const range = is.oneOf('range', options.range ?? 'unit', ['unit', 'signed'] as const);
   const matrices = landmarks.map((l, i) => alignmentMatrix(facePoints(l, `landmarks[${i}]`), template, size));
   if (matrices.length === 0) return { crops: new Tensor([0, 3, size, size]), matrices };
-  if (image instanceof Tensor) return { crops: await warpAffine(imageTensor(image), matrices.map(invertAffine), size, size, { border, device: options.device }), matrices };
+  if (image instanceof Tensor) {
+    const crops = await warpAffine(imageTensor(image), matrices.map(invertAffine), size, size, { border, device: options.device });
+    if (range === 'signed') for (let i = 0; i < crops.data.length; ++i) crops.data[i] = crops.data[i] * 2 - 1;
+    return { crops, matrices };
+  }
   const crops = new Tensor([matrices.length, 3, size, size]);
-  await cropFacesInto(image, matrices, crops, 0, { border, device: options.device });
+  await cropFacesInto(image, matrices, crops, 0, { border, device: options.device, range });
   return { crops, matrices };
 }
 
