@@ -9,7 +9,7 @@ import { FacestyleError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
-import { packageRoot } from '../native.js';
+import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
 import { checkRgbImage, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
@@ -483,12 +483,29 @@ export class LandmarkModel {
   }
 }
 
+type TileSampler = (frame: Uint8Array, width: number, height: number, x0: number, y0: number, k: number, tile: number) => Uint8Array;
+let nativeSampler: TileSampler | null | undefined;
+
+/** sampleTileReference's result from the addon (native/cpu/sample_tile.cc, the same bytes), or from it where the addon lacks it. */
+function sampleTile(image: RgbImage, t: { x0: number; y0: number; k: number }, tile: number): Uint8Array {
+  if (nativeSampler === undefined) {
+    try {
+      const addon = loadNative() as unknown as { sampleTile?: TileSampler };
+      nativeSampler = typeof addon.sampleTile === 'function' ? addon.sampleTile : null;
+    } catch {
+      nativeSampler = null; // detection runs on onnxruntime-node; it does not need the addon
+    }
+  }
+  return nativeSampler ? nativeSampler(image.data, image.width, image.height, t.x0, t.y0, t.k, tile) : sampleTileReference(image, t, tile);
+}
+
 /**
  * RGB bytes of a tile x tile square of `image` whose top-left is (x0, y0), k image pixels per tile
  * pixel (tile pixel centre u at x0 + (u + 0.5) k - 0.5), bilinear, clamped at the edges. Shrinking
  * (k > 1) averages n x n bilinear samples per tile pixel, n = ceil(k), so fine detail does not alias.
+ * The reference of the native sampleTile (2.2 ms of the JS thread per frame of short_hamilton_clip here).
  */
-function sampleTile(image: RgbImage, { x0, y0, k }: { x0: number; y0: number; k: number }, tile: number): Uint8Array {
+export function sampleTileReference(image: RgbImage, { x0, y0, k }: { x0: number; y0: number; k: number }, tile: number): Uint8Array {
   const { data, width: W, height: H } = image;
   const n = Math.max(1, Math.ceil(k - 1e-6));
   const m = tile * n; // sample positions per axis
