@@ -9,7 +9,7 @@ import type { WarpBorder } from '../ops/warp.js';
 import { WARP_BORDERS } from '../ops/warp.js';
 import type { DeviceName } from '../runtime/session.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
-import { type CropRange, nativeImageOps, warpAffine } from './warp.js';
+import { type CropRange, nativeImageOps, unitToSigned, warpAffine } from './warp.js';
 
 export type AlignTemplate = 'ffhq' | 'ffhq-template' | 'arcface';
 export const ALIGN_TEMPLATES = ['ffhq', 'ffhq-template', 'arcface'] as const;
@@ -238,7 +238,7 @@ export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly F
   if (matrices.length === 0) return { crops: new Tensor([0, 3, size, size]), matrices };
   if (image instanceof Tensor) {
     const crops = await warpAffine(imageTensor(image), matrices.map(invertAffine), size, size, { border, device: options.device });
-    if (range === 'signed') for (let i = 0; i < crops.data.length; ++i) crops.data[i] = crops.data[i] * 2 - 1;
+    if (range === 'signed') unitToSigned(crops.data);
     return { crops, matrices };
   }
   const crops = new Tensor([matrices.length, 3, size, size]);
@@ -270,7 +270,7 @@ export async function cropFacesInto(image: RgbImage, matrices: readonly Affine2x
   const crops = await cropFacesReference(image, inverse, size, border, options.device);
   const base = offset * 3 * size * size;
   // [0,1] -> [-1,1] with the arithmetic generators' callers use (v * 2 - 1).
-  if (range === 'signed') for (let i = 0; i < crops.data.length; ++i) out.data[base + i] = crops.data[i] * 2 - 1;
+  if (range === 'signed') unitToSigned(crops.data, out.data.subarray(base));
   else out.data.set(crops.data, base);
 }
 

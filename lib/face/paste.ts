@@ -6,7 +6,7 @@ import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
 import { applyAffine, invertAffine, roundUpToStep } from './align.js';
 import type { Affine2x3, RgbImage } from './types.js';
-import { type CropRange, nativeImageOps, warpAffine } from './warp.js';
+import { type CropRange, nativeImageOps, signedToUnit, warpAffine } from './warp.js';
 
 export interface FeatherOptions {
   /** Pixels (in the crop) cut from each side before blurring (default size/32 + 3*blur). */
@@ -102,7 +102,7 @@ export async function pasteCrops(image: RgbImage, crops: Tensor, faces: readonly
     const picked = new Tensor([faces.length, 3, size, size]);
     faces.forEach(({ crop }, j) => {
       const src = crops.data.subarray(crop * plane, (crop + 1) * plane);
-      if (range === 'signed') for (let p = 0; p < plane; ++p) picked.data[j * plane + p] = (src[p] + 1) / 2;
+      if (range === 'signed') signedToUnit(src, picked.data.subarray(j * plane));
       else picked.data.set(src, j * plane);
     });
     return pasteFacesReference(image, picked, faces.map((f) => f.matrix), options);

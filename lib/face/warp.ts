@@ -10,6 +10,18 @@ import type { Affine2x3 } from './types.js';
 /** How crop values are stored: 'unit' [0,1], or 'signed' [-1,1] (v = 2u - 1, what generators take and give). */
 export type CropRange = 'unit' | 'signed';
 
+/** dst[i] = 2 src[i] - 1 ([0,1] -> [-1,1]) for i < src.length; dst may be src or a subarray of a larger buffer. */
+export function unitToSigned(src: Float32Array, dst: Float32Array = src): Float32Array {
+  for (let i = 0; i < src.length; ++i) dst[i] = src[i] * 2 - 1;
+  return dst;
+}
+
+/** dst[i] = (src[i] + 1) / 2 ([-1,1] -> [0,1]) for i < src.length; dst may be src or a subarray of a larger buffer. */
+export function signedToUnit(src: Float32Array, dst: Float32Array = src): Float32Array {
+  for (let i = 0; i < src.length; ++i) dst[i] = (src[i] + 1) / 2;
+  return dst;
+}
+
 /**
  * The addon's one-pass crop functions (native/napi/image_ops.cc, native/cpu/paste_blend.h). Both run on
  * a libuv pool thread, single-threaded, and keep the buffers they are given alive until they settle.
