@@ -192,7 +192,6 @@ Plan makePlan(const GraphDesc& g, const PlanOptions& options) {
         const size_t arena = place(order, bestFit, offsets);
         if (arena < plan.arenaBytes) plan.arenaBytes = arena, plan.offsets = offsets;
       }
-    if (activations.empty()) plan.arenaBytes = 0;
   }
 
   // Largest live set by a sweep over lifetime events: the lower bound any plan must reach.

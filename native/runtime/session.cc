@@ -29,7 +29,7 @@ Session::Session(GraphDesc graph, const SessionOptions& options) : graph_(std::m
                   "Expected threads between 0 and 1024 but received " + std::to_string(options.threads));
   threads_ = options.threads > 0 ? options.threads : defaultThreads();
   // On the CPU the kernels read the feeds where the caller has them (bindContexts, run): inputs get no
-  // arena space there (it was reserved and never used: 3 MB of a 512x512 generator's arena).
+  // arena space there (it was reserved and never used; it counts where the input is live at the peak).
   PlanOptions planOptions = options.plan;
   planOptions.inputsInPlace = options.device == Device::CPU;
   plan_ = makePlan(graph_, planOptions);
