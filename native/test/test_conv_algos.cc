@@ -131,6 +131,23 @@ const std::vector<Case>& cases() {
   return table;
 }
 
+// The float64 reference of the conv g (inputs x, w, b) with and without bias and, with bias, under
+// every fused activation: check(bias, activation or null, its index, output before the activation,
+// output after it) once per combination.
+template <typename Check>
+void forEachReference(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& b, Check check) {
+  const auto acts = activations();
+  for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
+    std::vector<float> plain(static_cast<size_t>(g.n * g.m * g.oh * g.ow));
+    cpu::conv2dReference(g, x.data(), w.data(), bias, plain.data());
+    for (size_t ai = 0; ai < (bias ? acts.size() : 1); ++ai) {
+      std::vector<float> want(plain);
+      for (float& v : want) v = activateRef(acts[ai], v);
+      check(bias, ai ? &acts[ai] : nullptr, int(ai), plain, want);
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE(fast_conv_algorithms_match_reference_over_shapes) {
@@ -141,26 +158,19 @@ TEST_CASE(fast_conv_algorithms_match_reference_over_shapes) {
     const auto w = randomVector(static_cast<size_t>(g.m * g.cg() * g.kh * g.kw), 12);
     const auto b = randomVector(static_cast<size_t>(g.m), 13);
     const size_t outN = static_cast<size_t>(g.n * g.m * g.oh * g.ow);
-    for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
-      std::vector<float> plain(outN);
-      cpu::conv2dReference(g, x.data(), w.data(), bias, plain.data());
-      const auto acts = activations();
-      for (size_t ai = 0; ai < (bias ? acts.size() : 1); ++ai) {
-        std::vector<float> want(plain);
-        for (float& v : want) v = activateRef(acts[ai], v);
-        for (const auto& [name, fn] : paths())
-          for (int threads : {1, 2}) {
-            std::vector<float> got(outN, std::nanf(""));  // every output must be written
-            fn(g, x.data(), w.data(), bias, got.data(), threads, ai ? &acts[ai] : nullptr);
-            // conv2d() may pick Winograd for this geometry: its bound (see the Winograd test below)
-            // relative to the pre-activation magnitude. Every direct path keeps the tight bound.
-            const bool maybeWinograd = fn == cpu::conv2d && cpu::winogradApplies(g);
-            const bool ok = maybeWinograd ? allClose(got, want, 1e-5 + 1e-4 * maxAbs(plain), 0) : allClose(got, want, 1e-4, 1e-4);
-            if (!ok) std::fprintf(stderr, "  %s threads %d bias %d activation %d: %s\n", name, threads, bias != nullptr, int(ai), describe(k).c_str());
-            CHECK(ok);
-          }
-      }
-    }
+    forEachReference(g, x, w, b, [&](const float* bias, const cpu::ConvActivation* act, int ai, const std::vector<float>& plain, const std::vector<float>& want) {
+      for (const auto& [name, fn] : paths())
+        for (int threads : {1, 2}) {
+          std::vector<float> got(outN, std::nanf(""));  // every output must be written
+          fn(g, x.data(), w.data(), bias, got.data(), threads, act);
+          // conv2d() may pick Winograd for this geometry: its bound (see the Winograd test below)
+          // relative to the pre-activation magnitude. Every direct path keeps the tight bound.
+          const bool maybeWinograd = fn == cpu::conv2d && cpu::winogradApplies(g);
+          const bool ok = maybeWinograd ? allClose(got, want, 1e-5 + 1e-4 * maxAbs(plain), 0) : allClose(got, want, 1e-4, 1e-4);
+          if (!ok) std::fprintf(stderr, "  %s threads %d bias %d activation %d: %s\n", name, threads, bias != nullptr, ai, describe(k).c_str());
+          CHECK(ok);
+        }
+    });
   }
 }
 
@@ -360,7 +370,6 @@ TEST_CASE(rows3x3_matches_reference_and_declines_what_it_cannot_run) {
   std::vector<std::pair<const char*, RowsFn>> fns{{"rows scalar", cpu::conv2dRows3x3Scalar}, {"rows dispatch", cpu::conv2dRows3x3}};
   if (detectedSimdLevel() >= SimdLevel::Avx2) fns.push_back({"rows avx2", cpu::conv2dRows3x3Avx2});
   if (detectedSimdLevel() >= SimdLevel::Avx512) fns.push_back({"rows avx512", cpu::conv2dRows3x3Avx512});
-  const auto acts = activations();
   // A copy of v starting `extra` floats past a 64-byte boundary (std::vector itself only promises 16).
   auto placed = [](const std::vector<float>& v, std::vector<float>& store, size_t extra) {
     store.assign(v.size() + 32, 0.f);
@@ -374,31 +383,24 @@ TEST_CASE(rows3x3_matches_reference_and_declines_what_it_cannot_run) {
     const auto w = randomVector(static_cast<size_t>(g.m * g.cg() * 9), 32);
     const auto b = randomVector(static_cast<size_t>(g.m), 33);
     const size_t outN = static_cast<size_t>(g.n * g.m * g.oh * g.ow);
-    for (size_t offset : {0, 1}) {
-      std::vector<float> store;
-      const float* x = placed(xv, store, offset);
-      for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
-        std::vector<float> plain(outN);
-        cpu::conv2dReference(g, xv.data(), w.data(), bias, plain.data());
-        for (size_t ai = 0; ai < (bias ? acts.size() : 1); ++ai) {
-          std::vector<float> want(plain);
-          for (float& v : want) v = activateRef(acts[ai], v);
-          for (const auto& [name, fn] : fns)
-            for (int threads : {1, 2}) {
-              std::vector<float> got(outN, std::nanf(""));  // every output must be written
-              const bool ran = fn(g, x, w.data(), bias, got.data(), threads, ai ? &acts[ai] : nullptr);
-              // The scalar build's full register block is 4 channels: it leaves 4-output layers to the flat kernel.
-              const bool scalarBuild = fn == cpu::conv2dRows3x3Scalar || (fn == cpu::conv2dRows3x3 && simdLevel() == SimdLevel::Scalar);
-              if (!ran && scalarBuild && g.mg() == 4) continue;
-              const bool ok = ran && allClose(got, want, 1e-4, 1e-4);
-              if (!ok)
-                std::fprintf(stderr, "  %s threads %d bias %d activation %d offset %zu ran %d: %s\n", name, threads, bias != nullptr,
-                             int(ai), offset, ran, describe(k).c_str());
-              CHECK(ok);
-            }
-        }
-      }
-    }
+    std::vector<float> stores[2];
+    const float* placements[2] = {placed(xv, stores[0], 0), placed(xv, stores[1], 1)};
+    forEachReference(g, xv, w, b, [&](const float* bias, const cpu::ConvActivation* act, int ai, const std::vector<float>&, const std::vector<float>& want) {
+      for (size_t offset : {0, 1})
+        for (const auto& [name, fn] : fns)
+          for (int threads : {1, 2}) {
+            std::vector<float> got(outN, std::nanf(""));  // every output must be written
+            const bool ran = fn(g, placements[offset], w.data(), bias, got.data(), threads, act);
+            // The scalar build's full register block is 4 channels: it leaves 4-output layers to the flat kernel.
+            const bool scalarBuild = fn == cpu::conv2dRows3x3Scalar || (fn == cpu::conv2dRows3x3 && simdLevel() == SimdLevel::Scalar);
+            if (!ran && scalarBuild && g.mg() == 4) continue;
+            const bool ok = ran && allClose(got, want, 1e-4, 1e-4);
+            if (!ok)
+              std::fprintf(stderr, "  %s threads %d bias %d activation %d offset %zu ran %d: %s\n", name, threads, bias != nullptr, ai,
+                           offset, ran, describe(k).c_str());
+            CHECK(ok);
+          }
+    });
   }
   // Declined: 5 outputs per group, a width that is not a whole number of vectors (18 for none of the
   // builds), stride 2, pads 0, a 3x5 kernel.
