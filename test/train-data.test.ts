@@ -91,6 +91,43 @@ describe('augmentation and batches', () => {
     expect(Array.from(makeBatch(ds, 2, 5, 7, { crop: 16 }).input.data)).not.toEqual(Array.from(a.input.data));
   });
 
+  it('CutMix replaces one rectangle of 20-50% of the area, the same on both sides, with another pair', () => {
+    // Pairs whose input and target differ (target = -input), each pair its own constant level, so the
+    // pasted pixels show which pair they came from.
+    const flat = { size: 16, layout: 'folders' as const, source: 'mem', pairs: [0.1, 0.4, 0.7].map((v, k) => ({ name: `${k}`, input: new Float32Array(768).fill(v), target: new Float32Array(768).fill(-v) })) };
+    const aug = { crop: 16, flip: 0.5, minScale: 1 };
+    const plain = makeBatch(flat, 6, 3, 2, aug);
+    const mixed = makeBatch(flat, 6, 3, 2, { ...aug, cutmix: 1 });
+    for (let k = 0; k < 6; ++k) {
+      const own = plain.input.data[k * 768];
+      let x0 = 16, x1 = -1, y0 = 16, y1 = -1, changed = 0;
+      for (let c = 0; c < 3; ++c)
+        for (let y = 0; y < 16; ++y)
+          for (let x = 0; x < 16; ++x) {
+            const i = k * 768 + (c * 16 + y) * 16 + x;
+            expect(mixed.target.data[i]).toBeCloseTo(-mixed.input.data[i], 6); // both sides alike
+            if (Math.abs(mixed.input.data[i] - own) > 1e-6) {
+              expect([0.1, 0.4, 0.7].some((v) => Math.abs(mixed.input.data[i] - v) < 1e-6)).toBe(true); // another pair's value
+              ++changed;
+              if (c === 0) (x0 = Math.min(x0, x)), (x1 = Math.max(x1, x)), (y0 = Math.min(y0, y)), (y1 = Math.max(y1, y));
+            }
+          }
+      const area = (x1 - x0 + 1) * (y1 - y0 + 1);
+      expect(changed).toBe(3 * area); // exactly a rectangle, in every channel
+      expect(area / 256).toBeGreaterThanOrEqual(0.15);
+      expect(area / 256).toBeLessThanOrEqual(0.55);
+    }
+    // cutmix 0 (the default) leaves batches as they were.
+    expect(Array.from(makeBatch(flat, 6, 3, 2, { ...aug, cutmix: 0 }).input.data)).toEqual(Array.from(plain.input.data));
+  });
+
+  it('augmentation options out of range: ERR_FACESTYLE_ARGUMENT naming the option', () => {
+    expect(() => makeBatch(ds, 1, 1, 0, { crop: 16, cutmix: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('cutmix') }));
+    expect(() => makeBatch(ds, 1, 1, 0, { crop: 16, flip: -0.1 })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('flip') }));
+    expect(() => makeBatch(ds, 1, 1, 0, { crop: 16, minScale: 0 })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('minScale') }));
+    expect(() => trainConfig({ augment: { jitter: Number.NaN } })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('jitter') }));
+  });
+
   it('the batch queue holds at most depth + 1 batches and returns them in step order', async () => {
     const made: number[] = [];
     const q = new BatchQueue((s) => (made.push(s), { step: s, input: new Tensor([1]), target: new Tensor([1]) }), 2);

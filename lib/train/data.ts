@@ -7,6 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { FacestyleError, formatError, shapeError } from '../errors.js';
 import { Tensor, mulberry32 } from '../graph/tensor.js';
+import * as is from '../is.js';
 
 export interface Pair {
   name: string;
@@ -122,6 +123,12 @@ export interface AugmentOptions {
   rotate?: number;
   /** Brightness/contrast jitter amplitude (default 0), applied identically to both sides. */
   jitter?: number;
+  /**
+   * CutMix probability (default 0): a sample gets a random rectangle (20-50% of its area) cut from
+   * another augmented pair, on both sides alike. On aligned faces the pasted part lies where that part
+   * of a face is, so each composite is one more plausible pair.
+   */
+  cutmix?: number;
 }
 
 /** Bilinear sample of a [3,S,S] image at (x, y) (pixel centres at integers), edge clamped. */
@@ -162,6 +169,31 @@ function augmentInto(pair: Pair, s: number, rng: () => number, o: Required<Augme
     }
 }
 
+/**
+ * CutMix for sample `idx` (pair `own`), with probability o.cutmix: another pair, augmented on its own,
+ * gives a rectangle of 20-50% of the crop's area (aspect 1:2 to 2:1) at a random place, written into
+ * both the input and the target at out[offset..]. Its own random stream, so samples without it are
+ * unchanged.
+ */
+function cutMixInto(ds: PairDataset, idx: number, seed: number, o: Required<AugmentOptions>, outIn: Float32Array, outTg: Float32Array, offset: number, own: number): void {
+  const rng = mulberry32(mixSeed(seed, 3, idx));
+  if (!(rng() < o.cutmix)) return;
+  const n = ds.pairs.length;
+  const other = (own + 1 + Math.floor(rng() * (n - 1))) % n;
+  const crop = o.crop, per = 3 * crop * crop;
+  const area = (0.2 + 0.3 * rng()) * crop * crop, aspect = Math.exp((2 * rng() - 1) * Math.LN2);
+  const w = Math.max(1, Math.min(crop, Math.round(Math.sqrt(area * aspect)))), h = Math.max(1, Math.min(crop, Math.round(Math.sqrt(area / aspect))));
+  const x0 = Math.floor(rng() * (crop - w + 1)), y0 = Math.floor(rng() * (crop - h + 1));
+  const pIn = new Float32Array(per), pTg = new Float32Array(per);
+  augmentInto(ds.pairs[other], ds.size, mulberry32(mixSeed(seed, 4, idx)), o, pIn, pTg, 0);
+  for (let c = 0; c < 3; ++c)
+    for (let y = y0; y < y0 + h; ++y) {
+      const from = (c * crop + y) * crop + x0;
+      outIn.set(pIn.subarray(from, from + w), offset + from);
+      outTg.set(pTg.subarray(from, from + w), offset + from);
+    }
+}
+
 export interface Batch {
   step: number;
   input: Tensor;
@@ -179,9 +211,21 @@ export function mixSeed(...parts: number[]): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** Augmentation options with their defaults, checked (ERR_FACESTYLE_ARGUMENT naming the option); crop defaults to `size`. */
+export function augmentOptions(aug: AugmentOptions, size: number): Required<AugmentOptions> {
+  return {
+    crop: aug.crop === undefined ? size : is.positiveInteger('crop', aug.crop),
+    flip: is.numberInRange('flip', aug.flip ?? 0.5, 0, 1),
+    minScale: is.numberInRange('minScale', aug.minScale ?? 0.6, 0.01, 1),
+    rotate: is.numberInRange('rotate', aug.rotate ?? 0, 0, 180),
+    jitter: is.numberInRange('jitter', aug.jitter ?? 0, 0, 1),
+    cutmix: is.numberInRange('cutmix', aug.cutmix ?? 0, 0, 1),
+  };
+}
+
 /** The batch of training step `step` (0-based): a pure function of (dataset, seed, step). */
 export function makeBatch(ds: PairDataset, batch: number, seed: number, step: number, aug: AugmentOptions = {}): Batch {
-  const o: Required<AugmentOptions> = { crop: aug.crop ?? ds.size, flip: aug.flip ?? 0.5, minScale: aug.minScale ?? 0.6, rotate: aug.rotate ?? 0, jitter: aug.jitter ?? 0 };
+  const o = augmentOptions(aug, ds.size);
   const n = ds.pairs.length;
   const per = 3 * o.crop * o.crop;
   const input = new Float32Array(batch * per), target = new Float32Array(batch * per);
@@ -200,6 +244,7 @@ export function makeBatch(ds: PairDataset, batch: number, seed: number, step: nu
     }
     const pair = ds.pairs[perms.get(epoch)![idx % n]];
     augmentInto(pair, ds.size, mulberry32(mixSeed(seed, 2, idx)), o, input, target, k * per);
+    if (o.cutmix > 0 && n > 1) cutMixInto(ds, idx, seed, o, input, target, k * per, perms.get(epoch)![idx % n]);
   }
   return { step, input: new Tensor([batch, 3, o.crop, o.crop], input), target: new Tensor([batch, 3, o.crop, o.crop], target) };
 }

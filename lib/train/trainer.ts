@@ -13,7 +13,7 @@ import { Tensor } from '../graph/tensor.js';
 import { type DiscriminatorConfig, buildDiscriminator, discriminatorConfig } from '../nn/discriminator.js';
 import { buildGenerator, generatorConfig, generatorGraph, type GeneratorConfig } from '../nn/generator.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
-import { type AugmentOptions, BatchQueue, type PairDataset, makeBatch } from './data.js';
+import { type AugmentOptions, BatchQueue, type PairDataset, augmentOptions, makeBatch } from './data.js';
 import { colorLoss, edgeLoss, l1Loss, meanAbs, psnr, styleLoss } from './losses.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
@@ -119,6 +119,7 @@ export function trainConfig(partial: TrainOptions = {}): TrainConfig {
   if (!(c.lr > 0)) throw argumentError(`Expected positive lr but received ${c.lr}`);
   if (!['lsgan', 'hinge', 'bce'].includes(c.ganLoss)) throw argumentError(`Expected ganLoss lsgan, hinge or bce but received '${c.ganLoss}'`);
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) throw argumentError(`Expected emaDecay in [0, 1) but received ${c.emaDecay}`);
+  augmentOptions(c.augment, c.crop);
   return c;
 }
 
