@@ -1,10 +1,13 @@
 // Detection on ../shared/data: recall on every photo, landmark accuracy against dlib's annotations,
 // ordering and options, detector resolution.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DetectOptions, FaceDetector, decodeYunet, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath } from '../lib/face/detect.js';
 import { toRgbImage } from '../lib/face/image.js';
+import { unsupportedOps } from '../lib/onnx/import.js';
+import { decodeModel, onnx } from '../lib/onnx/proto.js';
 import type { Face, Point } from '../lib/face/types.js';
 import { DETECTOR, DETECTOR_FIXED_320, PFLD, WHOLE, wholePhotos } from './face-fixtures.js';
 import { describeShared } from './helpers/shared.js';
@@ -149,6 +152,55 @@ describeShared('face detection (YuNet)', () => {
     const five = landmarks5From68(f.landmarks68!);
     const iod = Math.hypot(f.landmarks[0][0] - f.landmarks[1][0], f.landmarks[0][1] - f.landmarks[1][1]);
     five.forEach((p, i) => expect(Math.hypot(p[0] - f.landmarks[i][0], p[1] - f.landmarks[i][1])).toBeLessThan(0.3 * iod));
+  });
+
+  it('the native engine (default) finds the same faces as onnxruntime-node, dynamic and fixed-size models alike', async () => {
+    // Same model, two engines: boxes and 5 points within 0.5 px (float rounding in different kernels
+    // moves a score or a regression output in the 5th digit), same faces in the same order.
+    const files = ['face_recognition/obama.jpg', 'wider_group/12_Group_Group_12_Group_Group_12_24.jpg', 'dlib_faces/2007_007763.jpg'];
+    for (const model of [DETECTOR, DETECTOR_FIXED_320]) {
+      const native = await FaceDetector.load(model);
+      const ort = await FaceDetector.load(model, { engine: 'onnxruntime' });
+      expect([native.engine, ort.engine]).toEqual(['native', 'onnxruntime']);
+      expect(native.fixedSize).toEqual(ort.fixedSize);
+      try {
+        for (const rel of files) {
+          const img = await toRgbImage(path.join(WHOLE, rel));
+          const [a, b] = [await native.detect(img), await ort.detect(img)];
+          expect(a.length, `${rel} with ${path.basename(model)}`).toBe(b.length);
+          expect(a.length).toBeGreaterThan(0);
+          a.forEach((f, i) => {
+            expect(Math.abs(f.score - b[i].score)).toBeLessThan(1e-3);
+            f.box.forEach((v, j) => expect(Math.abs(v - b[i].box[j])).toBeLessThan(0.5));
+            f.landmarks.forEach((p, j) => expect(Math.hypot(p[0] - b[i].landmarks[j][0], p[1] - b[i].landmarks[j][1])).toBeLessThan(0.5));
+          });
+        }
+      } finally {
+        await native.dispose();
+        await ort.dispose();
+      }
+    }
+    await expect(FaceDetector.load(DETECTOR, { engine: 'tensorflow' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('a detector with an op the native importer lacks runs on onnxruntime-node instead', async () => {
+    // The same YuNet with one Relu turned into Erf (onnxruntime has it, lib/onnx does not).
+    const m = decodeModel(readFileSync(DETECTOR));
+    const relu = m.graph!.node!.find((n) => n.opType === 'Relu')!;
+    relu.opType = 'Erf';
+    expect(unsupportedOps(m)).toEqual(['Erf']);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'facestyle-erf-'));
+    const file = path.join(dir, 'yunet-erf.onnx');
+    writeFileSync(file, onnx.ModelProto.encode(m).finish());
+    try {
+      const d = await FaceDetector.load(file);
+      expect(d.engine).toBe('onnxruntime');
+      expect(Array.isArray(await d.detect(await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'))))).toBe(true);
+      await d.dispose();
+      expect(unsupportedOps(decodeModel(readFileSync(DETECTOR)))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('resolves the detector from the option, then FACESTYLE_DETECTOR; says how to get one when missing', async () => {

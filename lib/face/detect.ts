@@ -13,6 +13,7 @@ import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
 import { checkRgbImage, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
+import { type DetectorBackend, type DetectorEngine, type NetOutputs, createDetectorBackend, createOrtSession, loadOrt } from './detector-engine.js';
 import { warpAffine } from './warp.js';
 
 export interface DetectOptions {
@@ -63,15 +64,6 @@ const TILE = 160;
 const CLOSE_UP_INPUT = 160;
 const SECOND_PASS_SCORE = 0.3;
 const YUNET_OUTPUTS = STRIDES.flatMap((s) => [`cls_${s}`, `obj_${s}`, `bbox_${s}`, `kps_${s}`]);
-
-let ortModule: Promise<typeof Ort> | undefined;
-function loadOrt(): Promise<typeof Ort> {
-  ortModule ??= import('onnxruntime-node').catch((e: unknown) => {
-    ortModule = undefined;
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `onnxruntime-node could not be loaded (npm install onnxruntime-node): ${(e as Error).message}`, { cause: e });
-  });
-  return ortModule;
-}
 
 function listOnnx(dir: string): string[] {
   try {
@@ -126,22 +118,6 @@ export function resolveLandmarksPath(option: true | string): string {
   return file;
 }
 
-async function createSession(file: string, what: string): Promise<Ort.InferenceSession> {
-  const ort = await loadOrt();
-  try {
-    // Idle onnxruntime threads must not spin: detection shares the cores with the native stylizer
-    // (video pipeline stages overlap), and spinning workers steal its time.
-    return await ort.InferenceSession.create(file, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: 0,
-      graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-    });
-  } catch (e) {
-    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `${what} '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 /** Intersection over union of two [x, y, w, h] boxes. */
 export function iou(a: readonly number[], b: readonly number[]): number {
   const ix = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
@@ -179,13 +155,11 @@ export function nms(faces: Face[], threshold: number, vote = false): Face[] {
   });
 }
 
-type OrtOutputs = Record<string, { data: unknown; dims: readonly number[] }>;
-
 /**
  * YuNet decode for one network input of `width` x `height`: anchors row-major at (col*s, row*s),
  * score = cls * obj; boxes and points in network-input pixels.
  */
-export function decodeYunet(outputs: OrtOutputs, width: number, height: number, scoreThreshold: number, batchIndex = 0): Face[] {
+export function decodeYunet(outputs: NetOutputs, width: number, height: number, scoreThreshold: number, batchIndex = 0): Face[] {
   const faces: Face[] = [];
   for (const s of STRIDES) {
     const cols = Math.floor(width / s), rows = Math.floor(height / s);
@@ -213,27 +187,23 @@ export function decodeYunet(outputs: OrtOutputs, width: number, height: number, 
 export class FaceDetector {
   private constructor(
     readonly file: string,
-    private readonly session: Ort.InferenceSession,
-    /** Fixed network input [height, width], or null for a dynamic model. */
-    readonly fixedSize: [number, number] | null,
+    private readonly backend: DetectorBackend,
   ) {}
 
-  static async load(file?: string): Promise<FaceDetector> {
+  /** Fixed network input [height, width], or null for a dynamic model. */
+  get fixedSize(): [number, number] | null {
+    return this.backend.fixedSize;
+  }
+
+  /** Where the model runs: 'native' (the default) or 'onnxruntime' (asked for, or the fallback for a model the importer cannot take). */
+  get engine(): DetectorEngine {
+    return this.backend.engine;
+  }
+
+  static async load(file?: string, options: { engine?: DetectorEngine } = {}): Promise<FaceDetector> {
     const resolved = resolveDetectorPath(file);
-    const session = await createSession(resolved, 'Face detector');
-    const missing = YUNET_OUTPUTS.filter((o) => !session.outputNames.includes(o));
-    if (session.inputNames.length !== 1 || missing.length) {
-      await session.release().catch(() => undefined);
-      throw new FacestyleError(
-        'ERR_FACESTYLE_FORMAT',
-        `'${resolved}' is not a YuNet face detector: expected one input and outputs ${YUNET_OUTPUTS.join(', ')}; ` +
-          `it has inputs ${session.inputNames.join(', ')} and outputs ${session.outputNames.join(', ')}`,
-      );
-    }
-    const meta = (session.inputMetadata as unknown as { shape?: readonly unknown[] }[] | undefined)?.[0];
-    const dims = meta?.shape;
-    const fixed = dims && typeof dims[2] === 'number' && typeof dims[3] === 'number' && (dims[2] as number) > 0 ? ([dims[2], dims[3]] as [number, number]) : null;
-    return new FaceDetector(resolved, session, fixed);
+    const engine = is.oneOf('engine', options.engine ?? 'native', ['native', 'onnxruntime'] as const);
+    return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine));
   }
 
   /** Faces in image pixels, largest first. */
@@ -355,10 +325,9 @@ export class FaceDetector {
     return out;
   }
 
-  private async infer(input: Float32Array, dims: number[]): Promise<OrtOutputs> {
-    const ort = await loadOrt();
+  private async infer(input: Float32Array, dims: number[]): Promise<NetOutputs> {
     try {
-      return (await this.session.run({ [this.session.inputNames[0]]: new ort.Tensor('float32', input, dims) })) as unknown as OrtOutputs;
+      return await this.backend.infer(input, dims);
     } catch (e) {
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Face detector '${this.file}' failed on a ${dims[3]}x${dims[2]} input: ${(e as Error).message}`, { cause: e });
     }
@@ -388,7 +357,7 @@ export class FaceDetector {
   }
 
   async dispose(): Promise<void> {
-    await this.session.release().catch(() => undefined);
+    await this.backend.dispose().catch(() => undefined);
   }
 }
 
@@ -405,7 +374,7 @@ export class LandmarkModel {
 
   static async load(file: true | string = true): Promise<LandmarkModel> {
     const resolved = resolveLandmarksPath(file);
-    const session = await createSession(resolved, 'Landmark model');
+    const session = await createOrtSession(resolved, 'Landmark model');
     if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
       await session.release().catch(() => undefined);
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `'${resolved}' is not a PFLD landmark model: expected one input and one output [b,136]`);
@@ -461,7 +430,7 @@ export class LandmarkModel {
     const ort = await loadOrt();
     let out: Float32Array;
     try {
-      const r = (await this.session.run({ [this.session.inputNames[0]]: new ort.Tensor('float32', crops.data, crops.shape) })) as unknown as OrtOutputs;
+      const r = (await this.session.run({ [this.session.inputNames[0]]: new ort.Tensor('float32', crops.data, crops.shape) })) as unknown as NetOutputs;
       out = r[this.session.outputNames[0]].data as Float32Array;
     } catch (e) {
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Landmark model '${this.file}' failed: ${(e as Error).message}`, { cause: e });
@@ -578,12 +547,16 @@ export function landmarks5From68(p: readonly Point[]): Landmarks5 {
 
 const detectors = new Map<string, Promise<FaceDetector>>();
 
-/** A shared detector per file (loaded once per process). */
+/**
+ * A shared detector per file (loaded once per process), on the engine FACESTYLE_DETECTOR_ENGINE names
+ * ('native', the default, or 'onnxruntime').
+ */
 export function sharedDetector(file?: string): Promise<FaceDetector> {
   const resolved = resolveDetectorPath(file);
   let d = detectors.get(resolved);
   if (!d) {
-    d = FaceDetector.load(resolved);
+    const engine = process.env.FACESTYLE_DETECTOR_ENGINE || undefined;
+    d = FaceDetector.load(resolved, { engine: engine as DetectorEngine | undefined });
     detectors.set(resolved, d);
     d.catch(() => detectors.delete(resolved));
   }

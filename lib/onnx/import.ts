@@ -543,6 +543,15 @@ function resolveInputShape(name: string, dims: (number | string)[], given: numbe
   });
 }
 
+/**
+ * Ops of a decoded model the importer has no conversion for (domain-qualified outside the default
+ * domain): a quick check without importing; loadOnnx() still has the last word (a foldable op, such
+ * as Shape, only folds on constant inputs).
+ */
+export function unsupportedOps(model: ModelProto): string[] {
+  return Object.keys(onnxOpHistogram(model)).filter((op) => !Object.hasOwn(CONVERTERS, op) && !FOLDABLE.has(op));
+}
+
 /** Op histogram of a decoded model (by ONNX op type, domain-qualified outside the default domain). */
 export function onnxOpHistogram(model: ModelProto): Record<string, number> {
   const h: Record<string, number> = {};

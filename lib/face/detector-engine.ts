@@ -1,0 +1,168 @@
+// Where the YuNet detector runs: the native engine (lib/onnx imports the model, one compiled session
+// per input shape) or onnxruntime-node. FaceDetector (detect.ts) sees only DetectorBackend: feed a
+// float NCHW input, get the named outputs back.
+//
+// Why native by default: the same kernels that run the stylizer run YuNet 0.70-0.84x of
+// onnxruntime-node's time (bench/REPORT.md, 2 threads), and a photo of many faces or a video spends
+// a large share of its time detecting. A model the importer cannot take (an op it lacks) falls back to
+// onnxruntime-node.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type * as Ort from 'onnxruntime-node';
+import { FacestyleError } from '../errors.js';
+import { optimizeForInference } from '../graph/passes/index.js';
+import { Tensor } from '../graph/tensor.js';
+import { type Session, compile } from '../runtime/session.js';
+
+export type DetectorEngine = 'native' | 'onnxruntime';
+
+/** Network outputs by name (onnxruntime's tensors or the native engine's, both { data, dims }). */
+export type NetOutputs = Record<string, { data: unknown; dims: readonly number[] }>;
+
+export interface DetectorBackend {
+  readonly engine: DetectorEngine;
+  /** Fixed network input [height, width], or null for a model with a dynamic size. */
+  readonly fixedSize: [number, number] | null;
+  /** One run on a float NCHW input of shape `dims`. */
+  infer(input: Float32Array, dims: number[]): Promise<NetOutputs>;
+  dispose(): Promise<void>;
+}
+
+let ortModule: Promise<typeof Ort> | undefined;
+export function loadOrt(): Promise<typeof Ort> {
+  ortModule ??= import('onnxruntime-node').catch((e: unknown) => {
+    ortModule = undefined;
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `onnxruntime-node could not be loaded (npm install onnxruntime-node): ${(e as Error).message}`, { cause: e });
+  });
+  return ortModule;
+}
+
+/** An onnxruntime-node CPU session whose idle threads do not spin (they share the cores with the stylizer). */
+export async function createOrtSession(file: string, what: string): Promise<Ort.InferenceSession> {
+  const ort = await loadOrt();
+  try {
+    return await ort.InferenceSession.create(file, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: 0,
+      graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    });
+  } catch (e) {
+    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `${what} '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function notYunet(file: string, outputs: readonly string[], inputs: readonly string[], expected: readonly string[]): FacestyleError {
+  return new FacestyleError(
+    'ERR_FACESTYLE_FORMAT',
+    `'${file}' is not a YuNet face detector: expected one input and outputs ${expected.join(', ')}; it has inputs ${inputs.join(', ')} and outputs ${outputs.join(', ')}`,
+  );
+}
+
+function fixedOf(dims: readonly unknown[] | undefined): [number, number] | null {
+  return dims && typeof dims[2] === 'number' && typeof dims[3] === 'number' && dims[2] > 0 && dims[3] > 0 ? [dims[2], dims[3]] : null;
+}
+
+async function ortBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
+  const session = await createOrtSession(file, 'Face detector');
+  const missing = outputNames.filter((o) => !session.outputNames.includes(o));
+  if (session.inputNames.length !== 1 || missing.length) {
+    await session.release().catch(() => undefined);
+    throw notYunet(file, session.outputNames, session.inputNames, outputNames);
+  }
+  const meta = (session.inputMetadata as unknown as { shape?: readonly unknown[] }[] | undefined)?.[0];
+  const input = session.inputNames[0];
+  return {
+    engine: 'onnxruntime',
+    fixedSize: fixedOf(meta?.shape),
+    async infer(data, dims) {
+      const ort = await loadOrt();
+      return (await session.run({ [input]: new ort.Tensor('float32', data, dims) })) as unknown as NetOutputs;
+    },
+    dispose: () => session.release(),
+  };
+}
+
+/** Compiled sessions kept per input shape (a video uses one frame size and a few tile batch sizes). */
+const MAX_SHAPES = 6;
+
+async function nativeBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
+  const onnx = await import('../onnx/import.js');
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Face detector not readable: '${file}': ${(e as Error).message}`, { cause: e });
+  }
+  const { model } = onnx.readOnnxModel(bytes);
+  const g = model.graph!;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const inputs = (g.input ?? []).filter((v) => !inits.has(v.name ?? ''));
+  const outputs = (g.output ?? []).map((v) => v.name ?? '');
+  if (inputs.length !== 1 || outputNames.some((o) => !outputs.includes(o)))
+    throw notYunet(file, outputs, inputs.map((v) => v.name ?? ''), outputNames);
+  const inputName = inputs[0].name ?? '';
+  const fixedSize = fixedOf(onnx.declaredDims(inputs[0]));
+  // Ops the importer has no converter for: decided now (fall back to onnxruntime-node), without
+  // importing a graph, which happens per input shape below (5-20 ms each, on first use).
+  const unknown = onnx.unsupportedOps(model);
+  if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Face detector '${file}' uses ops the native importer lacks: ${unknown.join(', ')}`);
+  // Import + compile once per input shape.
+  const sessions = new Map<string, Promise<Session>>();
+  const sessionFor = (dims: number[]): Promise<Session> => {
+    const key = dims.join('x');
+    let s = sessions.get(key);
+    if (s) {
+      sessions.delete(key); // most recently used last
+      sessions.set(key, s);
+      return s;
+    }
+    s = (async () => {
+      const graph = onnx.loadOnnx(bytes, { inputShapes: { [inputName]: dims } });
+      graph.name ||= path.basename(file);
+      return compile(optimizeForInference(graph), { device: 'cpu', threads: 0 });
+    })();
+    sessions.set(key, s);
+    s.catch(() => sessions.delete(key));
+    while (sessions.size > MAX_SHAPES) {
+      const [oldKey, old] = sessions.entries().next().value as [string, Promise<Session>];
+      sessions.delete(oldKey);
+      void old.then((x) => x.dispose()).catch(() => undefined);
+    }
+    return s;
+  };
+  return {
+    engine: 'native',
+    fixedSize,
+    async infer(data, dims) {
+      const session = await sessionFor(dims);
+      // On the calling thread, like onnxruntime-node's run(): a detection is a few milliseconds, and the
+      // compute thread may be busy with the stylizer's batch (a video's stages overlap).
+      const out = session.runSync({ [inputName]: new Tensor(dims, data) });
+      const r: NetOutputs = {};
+      for (const [name, t] of Object.entries(out)) r[name] = { data: t.data, dims: t.shape };
+      return r;
+    },
+    async dispose() {
+      const all = [...sessions.values()];
+      sessions.clear();
+      await Promise.all(all.map((s) => s.then((x) => x.dispose()).catch(() => undefined)));
+    },
+  };
+}
+
+/**
+ * A YuNet backend for `file`. 'native' (the default) falls back to onnxruntime-node when the
+ * importer does not support the model (ERR_FACESTYLE_UNSUPPORTED); a model that is not a YuNet
+ * detector or not ONNX at all is ERR_FACESTYLE_FORMAT either way.
+ */
+export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'native'): Promise<DetectorBackend> {
+  if (engine === 'onnxruntime') return ortBackend(file, outputNames);
+  try {
+    return await nativeBackend(file, outputNames);
+  } catch (e) {
+    if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ortBackend(file, outputNames);
+    if (e instanceof FacestyleError) throw e;
+    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Face detector '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
+  }
+}
