@@ -300,14 +300,15 @@ export class FaceDetector {
     });
   }
 
-  /** Detections (tile pixels) in each of several T x T RGB tiles; batches of 32 on a dynamic model. */
+  /** Detections (tile pixels) in each of several T x T RGB tiles; batches of up to 32 on a dynamic model. */
   private async runTiles(tiles: Uint8Array[], T: number): Promise<Face[][]> {
     const [netH, netW] = this.fixedSize ?? [T, T];
     const per = this.fixedSize ? 1 : 32;
     const plane = netW * netH;
     const out: Face[][] = [];
-    for (let start = 0; start < tiles.length; start += per) {
-      const n = Math.min(per, tiles.length - start);
+    // Batches of a power of two (6 tiles: 4 + 2): a few input shapes, each compiled once by the native engine.
+    for (let start = 0, n = 0; start < tiles.length; start += n) {
+      n = Math.min(per, 2 ** Math.floor(Math.log2(tiles.length - start)));
       const input = new Float32Array(n * 3 * plane);
       for (let b = 0; b < n; ++b) {
         const px = tiles[start + b], base = b * 3 * plane;

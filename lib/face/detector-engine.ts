@@ -83,8 +83,12 @@ async function ortBackend(file: string, outputNames: readonly string[]): Promise
   };
 }
 
-/** Compiled sessions kept per input shape (a video uses one frame size and a few tile batch sizes). */
-const MAX_SHAPES = 6;
+/**
+ * Compiled sessions kept per input shape: a video uses one frame size, tile batches of 1-32 (powers of
+ * two) and, around small faces, crops of a few sizes (short_hamilton_clip: 14 shapes in 120 frames;
+ * with 6 kept, 17 compiles of 5-20 ms each). At most a few MB of arena each.
+ */
+const MAX_SHAPES = 16;
 
 async function nativeBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
   const onnx = await import('../onnx/import.js');
