@@ -154,12 +154,12 @@ describeShared('face detection (YuNet)', () => {
     five.forEach((p, i) => expect(Math.hypot(p[0] - f.landmarks[i][0], p[1] - f.landmarks[i][1])).toBeLessThan(0.3 * iod));
   });
 
-  it('the native engine (default) finds the same faces as onnxruntime-node, dynamic and fixed-size models alike', async () => {
+  it('the native engine finds the same faces as onnxruntime-node, dynamic and fixed-size models alike', async () => {
     // Same model, two engines: boxes and 5 points within 0.5 px (float rounding in different kernels
     // moves a score or a regression output in the 5th digit), same faces in the same order.
     const files = ['face_recognition/obama.jpg', 'wider_group/12_Group_Group_12_Group_Group_12_24.jpg', 'dlib_faces/2007_007763.jpg'];
     for (const model of [DETECTOR, DETECTOR_FIXED_320]) {
-      const native = await FaceDetector.load(model);
+      const native = await FaceDetector.load(model, { engine: 'native' });
       const ort = await FaceDetector.load(model, { engine: 'onnxruntime' });
       expect([native.engine, ort.engine]).toEqual(['native', 'onnxruntime']);
       expect(native.fixedSize).toEqual(ort.fixedSize);
@@ -183,6 +183,26 @@ describeShared('face detection (YuNet)', () => {
     await expect(FaceDetector.load(DETECTOR, { engine: 'tensorflow' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
   });
 
+  it("engine 'auto' (the default) runs a shape's first 7 passes on onnxruntime-node and later ones natively", async () => {
+    const d = await FaceDetector.load(DETECTOR);
+    expect(d.engine).toBe('auto');
+    try {
+      const img = await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'));
+      const first = await d.detect(img, { secondPass: false });
+      for (let i = 1; i < 7; ++i) await d.detect(img, { secondPass: false });
+      expect(d.runs).toEqual({ native: 0, onnxruntime: 7 });
+      const eighth = await d.detect(img, { secondPass: false });
+      expect(d.runs).toEqual({ native: 1, onnxruntime: 7 });
+      expect(eighth.length).toBe(first.length);
+      eighth.forEach((f, i) => f.box.forEach((v, j) => expect(Math.abs(v - first[i].box[j])).toBeLessThan(0.5)));
+      // Another input size: onnxruntime-node again.
+      await d.detect(img, { secondPass: false, inputSize: 320 });
+      expect(d.runs).toEqual({ native: 1, onnxruntime: 8 });
+    } finally {
+      await d.dispose();
+    }
+  });
+
   it('a detector with an op the native importer lacks runs on onnxruntime-node instead', async () => {
     // The same YuNet with one Relu turned into Erf (onnxruntime has it, lib/onnx does not).
     const m = decodeModel(readFileSync(DETECTOR));
@@ -193,6 +213,11 @@ describeShared('face detection (YuNet)', () => {
     const file = path.join(dir, 'yunet-erf.onnx');
     writeFileSync(file, onnx.ModelProto.encode(m).finish());
     try {
+      for (const engine of ['auto', 'native'] as const) {
+        const other = await FaceDetector.load(file, { engine });
+        expect(other.engine).toBe('onnxruntime');
+        await other.dispose();
+      }
       const d = await FaceDetector.load(file);
       expect(d.engine).toBe('onnxruntime');
       expect(Array.isArray(await d.detect(await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'))))).toBe(true);

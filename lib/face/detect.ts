@@ -195,14 +195,22 @@ export class FaceDetector {
     return this.backend.fixedSize;
   }
 
-  /** Where the model runs: 'native' (the default) or 'onnxruntime' (asked for, or the fallback for a model the importer cannot take). */
+  /**
+   * Where the model runs: 'auto' (the default: a shape's first 7 runs on onnxruntime-node, later ones
+   * natively), 'native', or 'onnxruntime' (asked for, or a model the native importer cannot take).
+   */
   get engine(): DetectorEngine {
     return this.backend.engine;
   }
 
+  /** Network runs so far on each engine. */
+  get runs(): { native: number; onnxruntime: number } {
+    return { ...this.backend.runs };
+  }
+
   static async load(file?: string, options: { engine?: DetectorEngine } = {}): Promise<FaceDetector> {
     const resolved = resolveDetectorPath(file);
-    const engine = is.oneOf('engine', options.engine ?? 'native', ['native', 'onnxruntime'] as const);
+    const engine = is.oneOf('engine', options.engine ?? 'auto', ['auto', 'native', 'onnxruntime'] as const);
     return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine));
   }
 
@@ -550,7 +558,7 @@ const detectors = new Map<string, Promise<FaceDetector>>();
 
 /**
  * A shared detector per file (loaded once per process), on the engine FACESTYLE_DETECTOR_ENGINE names
- * ('native', the default, or 'onnxruntime').
+ * ('auto', the default, 'native' or 'onnxruntime').
  */
 export function sharedDetector(file?: string): Promise<FaceDetector> {
   const resolved = resolveDetectorPath(file);

@@ -1,11 +1,12 @@
 // Where the YuNet detector runs: the native engine (lib/onnx imports the model, one compiled session
-// per input shape) or onnxruntime-node. FaceDetector (detect.ts) sees only DetectorBackend: feed a
-// float NCHW input, get the named outputs back.
+// per input shape), onnxruntime-node, or both ('auto', the default). FaceDetector (detect.ts) sees only
+// DetectorBackend: feed a float NCHW input, get the named outputs back.
 //
-// Why native by default: the same kernels that run the stylizer run YuNet 0.70-0.84x of
-// onnxruntime-node's time (bench/REPORT.md, 2 threads), and a photo of many faces or a video spends
-// a large share of its time detecting. A model the importer cannot take (an op it lacks) falls back to
-// onnxruntime-node.
+// Why native: the same kernels that run the stylizer run YuNet in 0.70-0.84x of onnxruntime-node's
+// time (bench/REPORT.md, 2 threads), and a photo of many faces or a video spends a large share of its
+// time detecting. Why not native alone: each new input shape costs an import and a compile, which a
+// folder of photos of many sizes pays on every photo. A model the importer cannot take (an op it
+// lacks) runs on onnxruntime-node.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
@@ -14,13 +15,16 @@ import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
 import { type Session, compile } from '../runtime/session.js';
 
-export type DetectorEngine = 'native' | 'onnxruntime';
+/** 'auto': onnxruntime-node for an input shape's first runs, the native engine once it has come back often (AUTO_NATIVE_AFTER). */
+export type DetectorEngine = 'auto' | 'native' | 'onnxruntime';
 
 /** Network outputs by name (onnxruntime's tensors or the native engine's, both { data, dims }). */
 export type NetOutputs = Record<string, { data: unknown; dims: readonly number[] }>;
 
 export interface DetectorBackend {
   readonly engine: DetectorEngine;
+  /** Runs so far on each engine. */
+  readonly runs: { native: number; onnxruntime: number };
   /** Fixed network input [height, width], or null for a model with a dynamic size. */
   readonly fixedSize: [number, number] | null;
   /** One run on a float NCHW input of shape `dims`. */
@@ -72,11 +76,14 @@ async function ortBackend(file: string, outputNames: readonly string[]): Promise
   }
   const meta = (session.inputMetadata as unknown as { shape?: readonly unknown[] }[] | undefined)?.[0];
   const input = session.inputNames[0];
+  const runs = { native: 0, onnxruntime: 0 };
   return {
     engine: 'onnxruntime',
+    runs,
     fixedSize: fixedOf(meta?.shape),
     async infer(data, dims) {
       const ort = await loadOrt();
+      ++runs.onnxruntime;
       return (await session.run({ [input]: new ort.Tensor('float32', data, dims) })) as unknown as NetOutputs;
     },
     dispose: () => session.release(),
@@ -90,7 +97,7 @@ async function ortBackend(file: string, outputNames: readonly string[]): Promise
  */
 const MAX_SHAPES = 16;
 
-async function nativeBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
+async function nativeBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend & { compiled(dims: number[]): boolean }> {
   const onnx = await import('../onnx/import.js');
   let bytes: Uint8Array;
   try {
@@ -135,11 +142,15 @@ async function nativeBackend(file: string, outputNames: readonly string[]): Prom
     }
     return s;
   };
+  const runs = { native: 0, onnxruntime: 0 };
   return {
     engine: 'native',
+    runs,
     fixedSize,
+    compiled: (dims) => sessions.has(dims.join('x')),
     async infer(data, dims) {
       const session = await sessionFor(dims);
+      ++runs.native;
       // On the calling thread, like onnxruntime-node's run(): a detection is a few milliseconds, and the
       // compute thread may be busy with the stylizer's batch (a video's stages overlap).
       const out = session.runSync({ [inputName]: new Tensor(dims, data) });
@@ -156,14 +167,63 @@ async function nativeBackend(file: string, outputNames: readonly string[]): Prom
 }
 
 /**
- * A YuNet backend for `file`. 'native' (the default) falls back to onnxruntime-node when the
- * importer does not support the model (ERR_FACESTYLE_UNSUPPORTED); a model that is not a YuNet
- * detector or not ONNX at all is ERR_FACESTYLE_FORMAT either way.
+ * 'auto' compiles a shape natively at its AUTO_NATIVE_AFTER-th run. A compile costs about 8 ms warm
+ * (import 2.6, optimize 3.4, compile 2.1; 20+ ms the first time in a process) and saves 0.3-1 ms a
+ * run, so only a shape that keeps coming back pays for it. Measured on a folder of 22 photos of as
+ * many sizes (CLI, --json totals): detect 540-580 ms all native, 460-504 ms compiling at the second
+ * use, 366-418 ms on onnxruntime-node alone.
  */
-export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'native'): Promise<DetectorBackend> {
+const AUTO_NATIVE_AFTER = 8;
+
+/**
+ * Both engines: a shape's first runs go to onnxruntime-node, which takes any shape as it comes; a
+ * shape that keeps coming back (a video's frame size and tile batches, an app's camera frames) is
+ * compiled natively and runs there from then on.
+ */
+async function autoBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
+  const ort = await ortBackend(file, outputNames);
+  let native: Awaited<ReturnType<typeof nativeBackend>>;
+  try {
+    native = await nativeBackend(file, outputNames);
+  } catch (e) {
+    if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ort;
+    await ort.dispose().catch(() => undefined);
+    throw e;
+  }
+  const seen = new Map<string, number>();
+  const runs = { native: 0, onnxruntime: 0 };
+  return {
+    engine: 'auto',
+    runs,
+    fixedSize: ort.fixedSize,
+    async infer(data, dims) {
+      const key = dims.join('x');
+      const uses = (seen.get(key) ?? 0) + 1;
+      if (native.compiled(dims) || uses >= AUTO_NATIVE_AFTER) {
+        ++runs.native;
+        return native.infer(data, dims);
+      }
+      if (seen.size >= 1024) seen.clear();
+      seen.set(key, uses);
+      ++runs.onnxruntime;
+      return ort.infer(data, dims);
+    },
+    async dispose() {
+      await Promise.all([ort.dispose(), native.dispose()]);
+    },
+  };
+}
+
+/**
+ * A YuNet backend for `file`: 'auto' (the default, see autoBackend), 'native' or 'onnxruntime'.
+ * 'native' and 'auto' use onnxruntime-node alone when the importer does not support the model
+ * (ERR_FACESTYLE_UNSUPPORTED); a model that is not a YuNet detector or not ONNX at all is
+ * ERR_FACESTYLE_FORMAT either way.
+ */
+export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'auto'): Promise<DetectorBackend> {
   if (engine === 'onnxruntime') return ortBackend(file, outputNames);
   try {
-    return await nativeBackend(file, outputNames);
+    return engine === 'auto' ? await autoBackend(file, outputNames) : await nativeBackend(file, outputNames);
   } catch (e) {
     if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ortBackend(file, outputNames);
     if (e instanceof FacestyleError) throw e;
