@@ -338,7 +338,9 @@ export class FaceDetector {
     try {
       return await this.backend.infer(input, dims);
     } catch (e) {
-      throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Face detector '${this.file}' failed on a ${dims[3]}x${dims[2]} input: ${(e as Error).message}`, { cause: e });
+      // A coded error of the native engine (out of memory, an unsupported shape) keeps its code.
+      const code = e instanceof FacestyleError ? e.code : 'ERR_FACESTYLE_FORMAT';
+      throw new FacestyleError(code, `Face detector '${this.file}' failed on a ${dims[3]}x${dims[2]} input: ${(e as Error).message}`, { cause: e });
     }
   }
 
