@@ -45,9 +45,7 @@ export async function benchFaces(api, root, { quick }) {
       const row = { name: p.name, file: path.relative(root, p.file) };
       try {
         const frame = await photo1080(p.file);
-        // Warm-up, 8 calls: the model and warp sessions compile at the first, and the detector's 'auto'
-        // engine moves each input shape to the native engine at its 8th run (lib/face/detector-engine.ts).
-        for (let i = 0; i < 8; ++i) await stylizer.stylizeFrame(frame);
+        await stylizer.stylizeFrame(frame); // warm-up: model and warp sessions compiled here
         const runs = [];
         for (let i = 0; i < (quick ? 3 : 7); ++i) runs.push(await stylizer.stylizeFrame(frame));
         row.faces = runs[0].faces.length;

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DetectOptions, FaceDetector, decodeYunet, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath } from '../lib/face/detect.js';
+import { type DetectOptions, FaceDetector, decodeYunet, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath, sharedDetector } from '../lib/face/detect.js';
 import { toRgbImage } from '../lib/face/image.js';
 import { unsupportedOps } from '../lib/onnx/import.js';
 import { decodeModel, onnx } from '../lib/onnx/proto.js';
@@ -183,8 +183,11 @@ describeShared('face detection (YuNet)', () => {
     await expect(FaceDetector.load(DETECTOR, { engine: 'tensorflow' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
   });
 
-  it("engine 'auto' (the default) runs a shape's first 7 passes on onnxruntime-node and later ones natively", async () => {
-    const d = await FaceDetector.load(DETECTOR);
+  it("engine 'auto' runs a shape's first 7 passes on onnxruntime-node and later ones natively; onnxruntime is the default", async () => {
+    const plain = await FaceDetector.load(DETECTOR);
+    expect(plain.engine).toBe('onnxruntime');
+    await plain.dispose();
+    const d = await FaceDetector.load(DETECTOR, { engine: 'auto' });
     expect(d.engine).toBe('auto');
     try {
       const img = await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'));
@@ -200,6 +203,24 @@ describeShared('face detection (YuNet)', () => {
       expect(d.runs).toEqual({ native: 1, onnxruntime: 8 });
     } finally {
       await d.dispose();
+    }
+  });
+
+  it('shared detectors: one per file and engine; the engine from the argument, then FACESTYLE_DETECTOR_ENGINE, then the caller\'s fallback', async () => {
+    const before = process.env.FACESTYLE_DETECTOR_ENGINE;
+    try {
+      delete process.env.FACESTYLE_DETECTOR_ENGINE;
+      expect((await sharedDetector(DETECTOR)).engine).toBe('onnxruntime');
+      expect((await sharedDetector(DETECTOR, undefined, 'native')).engine).toBe('native'); // the video stylizer's default
+      expect(await sharedDetector(DETECTOR, 'native')).toBe(await sharedDetector(DETECTOR, undefined, 'native'));
+      process.env.FACESTYLE_DETECTOR_ENGINE = 'native';
+      expect((await sharedDetector(DETECTOR)).engine).toBe('native');
+      expect((await sharedDetector(DETECTOR, 'onnxruntime')).engine).toBe('onnxruntime');
+      process.env.FACESTYLE_DETECTOR_ENGINE = 'gpu-please';
+      expect(() => sharedDetector(DETECTOR)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('detectorEngine') }));
+    } finally {
+      if (before === undefined) delete process.env.FACESTYLE_DETECTOR_ENGINE;
+      else process.env.FACESTYLE_DETECTOR_ENGINE = before;
     }
   });
 

@@ -196,8 +196,10 @@ export class FaceDetector {
   }
 
   /**
-   * Where the model runs: 'auto' (the default: a shape's first 7 runs on onnxruntime-node, later ones
-   * natively), 'native', or 'onnxruntime' (asked for, or a model the native importer cannot take).
+   * Where the model runs: 'onnxruntime' (the default, and a model the native importer cannot take),
+   * 'native', or 'auto' (a shape's first 7 runs on onnxruntime-node, later ones natively; the two
+   * engines' results differ in the last float digits, so a detection may change by a fraction of a
+   * pixel when a shape switches).
    */
   get engine(): DetectorEngine {
     return this.backend.engine;
@@ -210,7 +212,7 @@ export class FaceDetector {
 
   static async load(file?: string, options: { engine?: DetectorEngine } = {}): Promise<FaceDetector> {
     const resolved = resolveDetectorPath(file);
-    const engine = is.oneOf('engine', options.engine ?? 'auto', ['auto', 'native', 'onnxruntime'] as const);
+    const engine = is.oneOf('engine', options.engine ?? 'onnxruntime', ['auto', 'native', 'onnxruntime'] as const);
     return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine));
   }
 
@@ -559,17 +561,19 @@ export function landmarks5From68(p: readonly Point[]): Landmarks5 {
 const detectors = new Map<string, Promise<FaceDetector>>();
 
 /**
- * A shared detector per file (loaded once per process), on the engine FACESTYLE_DETECTOR_ENGINE names
- * ('auto', the default, 'native' or 'onnxruntime').
+ * A shared detector per file and engine (loaded once per process). The engine: the argument, else
+ * FACESTYLE_DETECTOR_ENGINE, else `fallback` ('onnxruntime' for photos: a photo's size rarely comes
+ * back, and the native engine compiles per size; the video stylizer asks for 'native').
  */
-export function sharedDetector(file?: string): Promise<FaceDetector> {
+export function sharedDetector(file?: string, engine?: DetectorEngine, fallback: DetectorEngine = 'onnxruntime'): Promise<FaceDetector> {
   const resolved = resolveDetectorPath(file);
-  let d = detectors.get(resolved);
+  const chosen = is.oneOf('detectorEngine', engine ?? (process.env.FACESTYLE_DETECTOR_ENGINE || fallback), ['auto', 'native', 'onnxruntime'] as const);
+  const key = `${chosen}:${resolved}`;
+  let d = detectors.get(key);
   if (!d) {
-    const engine = process.env.FACESTYLE_DETECTOR_ENGINE || undefined;
-    d = FaceDetector.load(resolved, { engine: engine as DetectorEngine | undefined });
-    detectors.set(resolved, d);
-    d.catch(() => detectors.delete(resolved));
+    d = FaceDetector.load(resolved, { engine: chosen });
+    detectors.set(key, d);
+    d.catch(() => detectors.delete(key));
   }
   return d;
 }

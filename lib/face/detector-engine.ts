@@ -1,12 +1,13 @@
-// Where the YuNet detector runs: the native engine (lib/onnx imports the model, one compiled session
-// per input shape), onnxruntime-node, or both ('auto', the default). FaceDetector (detect.ts) sees only
-// DetectorBackend: feed a float NCHW input, get the named outputs back.
+// Where the YuNet detector runs: onnxruntime-node (the default for photos), the native engine (lib/onnx
+// imports the model, one compiled session per input shape; the video stylizer's default), or both
+// ('auto'). FaceDetector (detect.ts) sees only DetectorBackend: feed a float NCHW input, get the named
+// outputs back.
 //
 // Why native: the same kernels that run the stylizer run YuNet in 0.70-0.84x of onnxruntime-node's
 // time (bench/REPORT.md, 2 threads), and a photo of many faces or a video spends a large share of its
-// time detecting. Why not native alone: each new input shape costs an import and a compile, which a
-// folder of photos of many sizes pays on every photo. A model the importer cannot take (an op it
-// lacks) runs on onnxruntime-node.
+// time detecting. Why not native everywhere: each new input shape costs an import and a compile, which
+// a folder of photos of many sizes pays on every photo; a video's shapes repeat. A model the importer
+// cannot take (an op it lacks) runs on onnxruntime-node.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
@@ -15,7 +16,11 @@ import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
 import { type Session, compile } from '../runtime/session.js';
 
-/** 'auto': onnxruntime-node for an input shape's first runs, the native engine once it has come back often (AUTO_NATIVE_AFTER). */
+/**
+ * 'auto': onnxruntime-node for an input shape's first runs, the native engine once it has come back
+ * often (AUTO_NATIVE_AFTER). Not a default: the engines round differently, so a detection can move by a
+ * fraction of a pixel when its shape switches, and the same photo would not always give the same bytes.
+ */
 export type DetectorEngine = 'auto' | 'native' | 'onnxruntime';
 
 /** Network outputs by name (onnxruntime's tensors or the native engine's, both { data, dims }). */
@@ -215,12 +220,12 @@ async function autoBackend(file: string, outputNames: readonly string[]): Promis
 }
 
 /**
- * A YuNet backend for `file`: 'auto' (the default, see autoBackend), 'native' or 'onnxruntime'.
+ * A YuNet backend for `file`: 'onnxruntime' (the default), 'native' or 'auto' (see autoBackend).
  * 'native' and 'auto' use onnxruntime-node alone when the importer does not support the model
  * (ERR_FACESTYLE_UNSUPPORTED); a model that is not a YuNet detector or not ONNX at all is
  * ERR_FACESTYLE_FORMAT either way.
  */
-export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'auto'): Promise<DetectorBackend> {
+export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'onnxruntime'): Promise<DetectorBackend> {
   if (engine === 'onnxruntime') return ortBackend(file, outputNames);
   try {
     return engine === 'auto' ? await autoBackend(file, outputNames) : await nativeBackend(file, outputNames);

@@ -6,6 +6,7 @@ import * as is from '../is.js';
 import type { DeviceName } from '../runtime/session.js';
 import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
 import { type DetectOptions, FaceDetector, LandmarkModel, landmarksOption, sharedDetector } from './detect.js';
+import type { DetectorEngine } from './detector-engine.js';
 import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator } from './model.js';
 import { pasteCrops } from './paste.js';
@@ -24,6 +25,8 @@ export interface FaceStylizerOptions extends DetectOptions {
   device?: DeviceName;
   /** How .onnx models run (default 'native'). */
   engine?: ModelEngine;
+  /** Where the face detector runs (default: FACESTYLE_DETECTOR_ENGINE, else 'onnxruntime'; see FaceDetector.engine). */
+  detectorEngine?: DetectorEngine;
   /**
    * Alignment (default 'ffhq': the FFHQ procedure, from PFLD's 68 points when `landmarks68` gives a
    * model, else from the 5 detected points). See AlignOptions.template. `landmarks68` defaults to
@@ -93,7 +96,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
 
   async function detectTimed(frame: RgbImage, t: StageTimings): Promise<Face[]> {
     const t0 = now();
-    detector ??= await sharedDetector(options.detector);
+    detector ??= await sharedDetector(options.detector, options.detectorEngine);
     let faces = await detector.detect(frame, detectOptions);
     if (lmOption !== null && faces.length) {
       landmarks ??= await LandmarkModel.load(lmOption);

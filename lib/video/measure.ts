@@ -42,7 +42,7 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
   const repeats = options.repeats ?? 2;
   const batch = options.batch ?? 4;
   const owned = !options.stylizer;
-  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector }));
+  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
   try {
     const info = await probeVideo(input);
     const frames: RgbImage[] = [];

@@ -14,6 +14,7 @@ import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, pr
 import { checkFrame, checkFrameFolderOutput, FrameFolderWriter, readFrameFolder } from './frames.js';
 import { ONE_EURO_DEFAULTS, type OneEuroOptions } from './one-euro.js';
 import { BoundedQueue } from './queue.js';
+import type { DetectorEngine } from '../face/detector-engine.js';
 import { createVideoStylizer, type FrameFaces, type FrameStylizer } from './stylizer.js';
 import { DEFAULT_EVERY, FaceTracker, type TrackedFace } from './tracker.js';
 
@@ -32,6 +33,8 @@ export interface FramePipelineOptions {
   engine?: ModelEngine;
   /** YuNet detector .onnx for the created stylizer (default: FACESTYLE_DETECTOR, then the package's). */
   detector?: string;
+  /** Where the detector runs (default: FACESTYLE_DETECTOR_ENGINE, else 'native'; see createVideoStylizer). */
+  detectorEngine?: DetectorEngine;
   /** Faces per stylize call (default 4). */
   batch?: number;
   /** At most this many faces per frame, largest first (default: all). */
@@ -130,7 +133,7 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   const signal = options.signal;
   if (signal?.aborted) throw abortReason(signal);
   const owned = !options.stylizer;
-  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector }));
+  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
   const tracker = new FaceTracker({ every: o.every, smoothing: o.smoothing });
   const decoded = new BoundedQueue<RgbImage>(o.queueSize);
   const detected = new BoundedQueue<Detected>(o.queueSize);
