@@ -73,6 +73,12 @@ describeShared('facestyle stylize (CLI)', () => {
     await expect(cli(photo, '-o', photo, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--quality', '0')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--template', 'nope')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--detector-engine', 'tpu')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('detectorEngine') });
+    // Each engine stylizes the photo (their detections agree within 0.5 px: test/face-detect.test.ts).
+    for (const engine of ['native', 'onnxruntime']) {
+      const r = await cli(photo, '-o', path.join(tmp, `e-${engine}.png`), ...model, '--detector-engine', engine, '--json');
+      expect((JSON.parse(r.stdout) as { images: { faces: unknown[] }[] }).images[0].faces.length).toBeGreaterThan(0);
+    }
     await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--landmarks', path.join(tmp, 'none.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     // A nested output path that does not exist yet; lower quality gives a smaller file.
     const [hi, lo] = [path.join(tmp, 'new', 'deeper', 'hi.jpg'), path.join(tmp, 'new', 'deeper', 'lo.jpg')];

@@ -10,6 +10,7 @@ import * as is from '../is.js';
 
 interface StylizeCliOptions {
   output: string;
+  detectorEngine?: string;
   model?: string;
   size?: string;
   allFaces?: boolean;
@@ -118,6 +119,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     device: o.device as 'cpu' | 'cuda' | undefined,
     detector: o.detector,
     engine: o.engine as 'native' | 'onnxruntime' | undefined,
+    detectorEngine: o.detectorEngine as FaceStylizerOptions['detectorEngine'],
     scoreThreshold: num('threshold', o.threshold),
     minSize: num('min-face', o.minFace),
     landmarks68: landmarksFlag(o.landmarks),
@@ -177,6 +179,7 @@ export function registerStylizeCommand(program: Command): void {
     .option('--device <cpu|cuda>', 'where the model runs', 'cpu')
     .option('--detector <path>', 'YuNet .onnx (default: FACESTYLE_DETECTOR, then models/detection)')
     .option('--engine <native|onnxruntime>', 'how .onnx models run', 'native')
+    .option('--detector-engine <onnxruntime|native|auto>', 'where the face detector runs (default: FACESTYLE_DETECTOR_ENGINE, else onnxruntime)')
     .option('--threshold <x>', 'detection score threshold', '0.5')
     .option('--concurrency <n>', 'images processed at once for a folder', '2')
     .option('--limit-input-pixels <n>', 'refuse images with more pixels than this')

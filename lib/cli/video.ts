@@ -6,6 +6,7 @@ import { stylizeVideo, type StylizeVideoOptions, type StylizeVideoResult, type V
 
 export interface VideoCliOptions {
   output: string;
+  detectorEngine?: string;
   model?: string;
   size?: string;
   batch?: string;
@@ -89,6 +90,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       engine: o.engine as StylizeVideoOptions['engine'],
       device: o.device as StylizeVideoOptions['device'],
       detector: o.detector,
+      detectorEngine: o.detectorEngine as StylizeVideoOptions['detectorEngine'],
       smoothing,
       crf: num('crf', o.crf),
       overwrite: o.overwrite === true,
@@ -124,6 +126,7 @@ export function registerVideoCommand(program: Command): void {
     .option('--engine <name>', 'how .onnx models run: native or onnxruntime')
     .option('--device <name>', 'cpu or cuda')
     .option('--detector <file>', 'YuNet face detector .onnx')
+    .option('--detector-engine <name>', 'where the face detector runs: native (default, or FACESTYLE_DETECTOR_ENGINE), onnxruntime or auto')
     .option('--no-smoothing', 'do not smooth landmarks over time')
     .option('--min-cutoff <hz>', 'One-Euro smoothing: cutoff at rest, lower = steadier (default 0.3)')
     .option('--beta <x>', 'One-Euro smoothing: speed coefficient, higher = less lag (default 0.2)')

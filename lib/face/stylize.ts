@@ -81,6 +81,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // 68 points only feed the FFHQ procedure; the template fits read 5, so 'auto' loads no model for them.
   const lmOption = template === 'ffhq' || options.landmarks68 !== 'auto' ? landmarksOption(options.landmarks68) : null;
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
+  if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, ['auto', 'native', 'onnxruntime'] as const);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
   const generator: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
   const ownsGenerator = generator !== options.model;
