@@ -142,11 +142,21 @@ function sample(img: Float32Array, s: number, c: number, x: number, y: number): 
   return (1 - fy) * ((1 - fx) * p[y0 * s + x0] + fx * p[y0 * s + x1]) + fy * ((1 - fx) * p[y1 * s + x0] + fx * p[y1 * s + x1]);
 }
 
+/** A rectangle of output pixels: columns [x0, x0 + w), rows [y0, y0 + h). */
+interface Rect {
+  x0: number;
+  y0: number;
+  w: number;
+  h: number;
+}
+
 /**
  * Cuts one augmented sample into out[offset..] for input and target with the SAME geometry and
- * colour change: flip, random resized crop, rotation, brightness/contrast.
+ * colour change: flip, random resized crop, rotation, brightness/contrast. With `rect` only those
+ * output pixels are written (the same values as in the whole sample: the random draws come first).
  */
-function augmentInto(pair: Pair, s: number, rng: () => number, o: Required<AugmentOptions>, outIn: Float32Array, outTg: Float32Array, offset: number): void {
+function augmentInto(pair: Pair, s: number, rng: () => number, o: Required<AugmentOptions>, outIn: Float32Array, outTg: Float32Array, offset: number,
+                     rect: Rect = { x0: 0, y0: 0, w: o.crop, h: o.crop }): void {
   const crop = o.crop;
   const side = s * (o.minScale + (1 - o.minScale) * rng());
   const x0 = (s - side) * rng(), y0 = (s - side) * rng();
@@ -156,8 +166,8 @@ function augmentInto(pair: Pair, s: number, rng: () => number, o: Required<Augme
   const cos = Math.cos(angle), sin = Math.sin(angle);
   const step = side / crop;
   const cx = x0 + side / 2, cy = y0 + side / 2;
-  for (let y = 0; y < crop; ++y)
-    for (let x = 0; x < crop; ++x) {
+  for (let y = rect.y0; y < rect.y0 + rect.h; ++y)
+    for (let x = rect.x0; x < rect.x0 + rect.w; ++x) {
       const u = ((flip ? crop - 1 - x : x) + 0.5) * step - side / 2;
       const v = (y + 0.5) * step - side / 2;
       const sx = cx + cos * u - sin * v - 0.5, sy = cy + sin * u + cos * v - 0.5;
@@ -180,18 +190,11 @@ function cutMixInto(ds: PairDataset, idx: number, seed: number, o: Required<Augm
   if (!(rng() < o.cutmix)) return;
   const n = ds.pairs.length;
   const other = (own + 1 + Math.floor(rng() * (n - 1))) % n;
-  const crop = o.crop, per = 3 * crop * crop;
+  const crop = o.crop;
   const area = (0.2 + 0.3 * rng()) * crop * crop, aspect = Math.exp((2 * rng() - 1) * Math.LN2);
   const w = Math.max(1, Math.min(crop, Math.round(Math.sqrt(area * aspect)))), h = Math.max(1, Math.min(crop, Math.round(Math.sqrt(area / aspect))));
   const x0 = Math.floor(rng() * (crop - w + 1)), y0 = Math.floor(rng() * (crop - h + 1));
-  const pIn = new Float32Array(per), pTg = new Float32Array(per);
-  augmentInto(ds.pairs[other], ds.size, mulberry32(mixSeed(seed, 4, idx)), o, pIn, pTg, 0);
-  for (let c = 0; c < 3; ++c)
-    for (let y = y0; y < y0 + h; ++y) {
-      const from = (c * crop + y) * crop + x0;
-      outIn.set(pIn.subarray(from, from + w), offset + from);
-      outTg.set(pTg.subarray(from, from + w), offset + from);
-    }
+  augmentInto(ds.pairs[other], ds.size, mulberry32(mixSeed(seed, 4, idx)), o, outIn, outTg, offset, { x0, y0, w, h });
 }
 
 export interface Batch {
@@ -242,9 +245,9 @@ export function makeBatch(ds: PairDataset, batch: number, seed: number, step: nu
       }
       perms.set(epoch, p);
     }
-    const pair = ds.pairs[perms.get(epoch)![idx % n]];
-    augmentInto(pair, ds.size, mulberry32(mixSeed(seed, 2, idx)), o, input, target, k * per);
-    if (o.cutmix > 0 && n > 1) cutMixInto(ds, idx, seed, o, input, target, k * per, perms.get(epoch)![idx % n]);
+    const own = perms.get(epoch)![idx % n];
+    augmentInto(ds.pairs[own], ds.size, mulberry32(mixSeed(seed, 2, idx)), o, input, target, k * per);
+    if (o.cutmix > 0 && n > 1) cutMixInto(ds, idx, seed, o, input, target, k * per, own);
   }
   return { step, input: new Tensor([batch, 3, o.crop, o.crop], input), target: new Tensor([batch, 3, o.crop, o.crop], target) };
 }
