@@ -13,7 +13,7 @@ import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
 import { checkRgbImage, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
-import { type DetectorBackend, type DetectorEngine, type NetOutputs, createDetectorBackend, createOrtSession, loadOrt } from './detector-engine.js';
+import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, createOrtSession, loadOrt } from './detector-engine.js';
 import { warpAffine } from './warp.js';
 
 export interface DetectOptions {
@@ -212,7 +212,7 @@ export class FaceDetector {
 
   static async load(file?: string, options: { engine?: DetectorEngine } = {}): Promise<FaceDetector> {
     const resolved = resolveDetectorPath(file);
-    const engine = is.oneOf('engine', options.engine ?? 'onnxruntime', ['auto', 'native', 'onnxruntime'] as const);
+    const engine = is.oneOf('engine', options.engine ?? 'onnxruntime', DETECTOR_ENGINES);
     return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine));
   }
 
@@ -567,7 +567,7 @@ const detectors = new Map<string, Promise<FaceDetector>>();
  */
 export function sharedDetector(file?: string, engine?: DetectorEngine, fallback: DetectorEngine = 'onnxruntime'): Promise<FaceDetector> {
   const resolved = resolveDetectorPath(file);
-  const chosen = is.oneOf('detectorEngine', engine ?? (process.env.FACESTYLE_DETECTOR_ENGINE || fallback), ['auto', 'native', 'onnxruntime'] as const);
+  const chosen = chooseDetectorEngine(engine, fallback);
   const key = `${chosen}:${resolved}`;
   let d = detectors.get(key);
   if (!d) {

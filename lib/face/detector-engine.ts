@@ -14,6 +14,7 @@ import type * as Ort from 'onnxruntime-node';
 import { FacestyleError } from '../errors.js';
 import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
+import * as is from '../is.js';
 import { type Session, compile } from '../runtime/session.js';
 
 /**
@@ -21,7 +22,13 @@ import { type Session, compile } from '../runtime/session.js';
  * often (AUTO_NATIVE_AFTER). Not a default: the engines round differently, so a detection can move by a
  * fraction of a pixel when its shape switches, and the same photo would not always give the same bytes.
  */
-export type DetectorEngine = 'auto' | 'native' | 'onnxruntime';
+export const DETECTOR_ENGINES = ['auto', 'native', 'onnxruntime'] as const;
+export type DetectorEngine = (typeof DETECTOR_ENGINES)[number];
+
+/** The engine to use: `option` when given, else FACESTYLE_DETECTOR_ENGINE, else `fallback`; checked (ERR_FACESTYLE_ARGUMENT). */
+export function chooseDetectorEngine(option: DetectorEngine | undefined, fallback: DetectorEngine): DetectorEngine {
+  return is.oneOf('detectorEngine', option ?? (process.env.FACESTYLE_DETECTOR_ENGINE || fallback), DETECTOR_ENGINES);
+}
 
 /** Network outputs by name (onnxruntime's tensors or the native engine's, both { data, dims }). */
 export type NetOutputs = Record<string, { data: unknown; dims: readonly number[] }>;
@@ -186,13 +193,14 @@ const AUTO_NATIVE_AFTER = 8;
  * compiled natively and runs there from then on.
  */
 async function autoBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
-  const ort = await ortBackend(file, outputNames);
-  let native: Awaited<ReturnType<typeof nativeBackend>>;
+  // Native first: a model it cannot take throws ERR_FACESTYLE_UNSUPPORTED before onnxruntime-node
+  // loads anything, and createDetectorBackend then uses onnxruntime-node alone.
+  const native = await nativeBackend(file, outputNames);
+  let ort: DetectorBackend;
   try {
-    native = await nativeBackend(file, outputNames);
+    ort = await ortBackend(file, outputNames);
   } catch (e) {
-    if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ort;
-    await ort.dispose().catch(() => undefined);
+    await native.dispose();
     throw e;
   }
   const seen = new Map<string, number>();

@@ -6,7 +6,7 @@ import * as is from '../is.js';
 import type { DeviceName } from '../runtime/session.js';
 import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
 import { type DetectOptions, FaceDetector, LandmarkModel, landmarksOption, sharedDetector } from './detect.js';
-import type { DetectorEngine } from './detector-engine.js';
+import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
 import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator } from './model.js';
 import { pasteCrops } from './paste.js';
@@ -81,7 +81,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // 68 points only feed the FFHQ procedure; the template fits read 5, so 'auto' loads no model for them.
   const lmOption = template === 'ffhq' || options.landmarks68 !== 'auto' ? landmarksOption(options.landmarks68) : null;
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
-  if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, ['auto', 'native', 'onnxruntime'] as const);
+  if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
   const generator: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
   const ownsGenerator = generator !== options.model;

@@ -6,7 +6,7 @@ import { createFaceStylizer, loadFaceGenerator, type FaceGenerator, type FaceSty
 import { pasteCrops } from '../face/paste.js';
 import type { Affine2x3, Face, RgbImage } from '../face/types.js';
 import { sharedDetector } from '../face/detect.js';
-import type { DetectorEngine } from '../face/detector-engine.js';
+import { type DetectorEngine, chooseDetectorEngine } from '../face/detector-engine.js';
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
 
@@ -182,10 +182,10 @@ const REGION_INPUT = 160;
 
 /** The real stylizer (lib/face's detector, aligner, model and paste-back) behind the FrameStylizer interface. */
 export async function createVideoStylizer(options: VideoStylizerOptions = {}): Promise<FrameStylizer> {
+  const detectorEngine = chooseDetectorEngine(options.detectorEngine, 'native'); // checked before anything loads
   // The generator is loaded here (not inside createFaceStylizer) so the pipeline's model stage can call it directly.
   const generator = await loadFaceGenerator(options.model, { size: options.size, device: options.device, engine: options.engine });
   let face: FaceStylizer | undefined;
-  const detectorEngine = options.detectorEngine ?? ((process.env.FACESTYLE_DETECTOR_ENGINE || 'native') as DetectorEngine);
   try {
     face = await createFaceStylizer({
       model: generator,
