@@ -185,5 +185,22 @@ describe.skipIf(!sharedPresent || !hasFfmpeg || process.platform !== 'linux')('t
     expect(childCommands().filter((c) => c.includes('ffmpeg'))).toEqual([]);
     expect(readdirSync(dir)).toEqual(['text.mp4']);
   });
+
+  it('the encoder, started before the first frame is stylized, is stopped and its temp file removed when the stylizer fails', async () => {
+    const dir = fresh();
+    class FailingStylizer extends FakeStylizer {
+      override async stylize(): Promise<never> {
+        // The encoder was started right after the probe: two ffmpeg processes (decoder, encoder) by now.
+        seen.push(childCommands().filter((c) => c.includes('ffmpeg')).length);
+        throw new Error('model failed');
+      }
+    }
+    const seen: number[] = [];
+    await expect(stylizeVideo(shared('video', '908.mp4'), path.join(dir, 'out.mp4'), { stylizer: new FailingStylizer(centreFace) })).rejects.toThrow('model failed');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen[0]).toBe(2);
+    expect(childCommands().filter((c) => c.includes('ffmpeg'))).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });
 

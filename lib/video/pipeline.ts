@@ -388,15 +388,15 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   const source = info ? decodeVideo(info, { maxFrames, signal: options.signal, strict: options.strict, paths, started: started! }) : readFrameFolder(input, { maxFrames });
 
   let sink: FrameSink | null = null;
-  const openSink = async (first: RgbImage): Promise<FrameSink> => {
+  const openSink = async (width: number, height: number): Promise<FrameSink> => {
     if (outputIsFolder) {
       const writer = await FrameFolderWriter.create(folderOut, { overwrite });
       return { write: (frame) => writer.write(frame), finish: async () => void (await writer.finish()), abort: () => writer.abort() };
     }
     const frameRate = info ? info.frameRate : rateOf(o.fps);
     const encoder = new VideoEncoder(output, {
-      width: first.width,
-      height: first.height,
+      width,
+      height,
       frameRate,
       audioFrom: info?.hasAudio ? input : undefined,
       audioCodec: info?.audioCodec,
@@ -416,8 +416,12 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   let faceCount = 0;
   let size: [number, number] = info ? [info.width, info.height] : [0, 0];
   try {
+    // A video in gives the output's size up front: the encoder (a process start, tens of ms of CPU) starts
+    // now, while the first frames are decoded and detected and a core is still free, not at the first
+    // stylized frame, when the model has both cores busy. Frames come out of the decoder at info's size.
+    if (info && !outputIsFolder) sink = await openSink(info.width, info.height);
     for await (const item of stylizeFrameStream(source, { ...options, fps })) {
-      sink ??= await openSink(item.frame);
+      sink ??= await openSink(item.frame.width, item.frame.height);
       await sink.write(item.frame);
       size = [item.frame.width, item.frame.height];
       ++frames;
@@ -430,7 +434,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
       }
     }
     if (options.signal?.aborted) throw abortReason(options.signal);
-    if (!sink) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `No frames in ${input}`);
+    if (!sink || frames === 0) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `No frames in ${input}`);
     await sink.finish();
   } catch (e) {
     await sink?.abort();
