@@ -66,6 +66,16 @@ describe('loadPairs', () => {
     await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(dir) });
   });
 
+  it('a held-out or kept name that is not in the set: ERR_FACESTYLE_NOT_FOUND naming it (folders and side-by-side)', async () => {
+    const dir = await folder('split', { 'photo/a.png': await png(8, 8, 1), 'photo/b.png': await png(8, 8, 2), 'toon/a.png': await png(8, 8, 1), 'toon/b.png': await png(8, 8, 2) });
+    expect((await loadPairs(dir, { size: 8, exclude: ['b.png'] })).pairs.map((p) => p.name)).toEqual(['a.png']);
+    expect((await loadPairs(dir, { size: 8, only: ['b.png'] })).pairs.map((p) => p.name)).toEqual(['b.png']);
+    await expect(loadPairs(dir, { size: 8, exclude: ['b.jpg'] })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining("'b.jpg'") });
+    await expect(loadPairs(dir, { size: 8, only: ['a.png', 'c.png'] })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining("'c.png'") });
+    const sbs = await folder('split-sbs', { 'x.png': await png(16, 8, 1) });
+    await expect(loadPairs(sbs, { size: 8, exclude: ['y.png'] })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining("'y.png'") });
+  });
+
   it('side-by-side image of the wrong aspect: ERR_FACESTYLE_SHAPE naming it', async () => {
     const dir = await folder('aspect', { 'x.png': await png(30, 20, 1) });
     await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringContaining('x.png') });

@@ -261,5 +261,15 @@ describe('Trainer.initGenerator (fine-tuning from trained weights)', () => {
     const c = new Trainer(cfg([4, 4, 8, 16]), data, tmp());
     await expect(c.initGenerator(trained, 'test weights')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining("'g.enc3.weight'") });
     c.dispose();
+    // Weights with tensors this generator lacks (trained with 2 residual blocks, loaded into 1) are
+    // refused, naming a tensor, not loaded in part.
+    const two = new Trainer(trainConfig({ ...cfg([4, 4, 8, 8]), generator: { ...cfg([4, 4, 8, 8]).generator, resBlocks: 2 } }), data, tmp());
+    await two.init();
+    const twoWeights = two.emaWeights();
+    two.dispose();
+    expect([...twoWeights.keys()].some((n) => n.startsWith('g.res1.'))).toBe(true);
+    const d = new Trainer(cfg([4, 4, 8, 8]), data, tmp());
+    await expect(d.initGenerator(twoWeights, 'test weights')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringMatching(/'g\.res1\..*--res-blocks/) });
+    d.dispose();
   });
 });

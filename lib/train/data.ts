@@ -76,6 +76,13 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
   const size = options.size ?? 256;
   if (!(await exists(dir))) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder not found: ${dir}`);
   const keep = (n: string) => !(options.exclude ?? []).includes(n) && (!options.only || options.only.includes(n));
+  // Names given to leave out or keep (a validation split) must be files of the set: a typo would
+  // otherwise train on the validation pair, or validate on nothing.
+  const checkNamed = (available: readonly string[], where: string) => {
+    const have = new Set(available);
+    const unknown = [...(options.exclude ?? []), ...(options.only ?? [])].filter((n) => !have.has(n));
+    if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder '${dir}' has no ${unknown.map((n) => `'${n}'`).join(', ')} in ${where} (names are file names of the set, e.g. '${available[0] ?? 'photo.jpg'}')`);
+  };
   for (const [a, b] of FOLDER_NAMES) {
     const da = path.join(dir, a), db = path.join(dir, b);
     if (!(await exists(da)) || !(await exists(db))) continue;
@@ -83,6 +90,7 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
     const setB = new Set(fb), setA = new Set(fa);
     const missing = [...fa.filter((n) => !setB.has(n)).map((n) => path.join(da, n)), ...fb.filter((n) => !setA.has(n)).map((n) => path.join(db, n))];
     if (missing.length) throw formatError(`Pairs without a partner (same file name expected in '${a}' and '${b}'): ${missing.join(', ')}`);
+    checkNamed(fa, `'${a}'`);
     const names = fa.filter(keep);
     if (!names.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Pairs folder '${dir}' has no image pairs in '${a}' and '${b}'`);
     const pairs: Pair[] = [];
@@ -96,7 +104,9 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
     return { size, pairs, layout: 'folders', source: dir };
   }
   // Side-by-side: every image is [input | target], twice as wide as high.
-  const files = (await listImages(dir)).filter(keep);
+  const listed = await listImages(dir);
+  if (listed.length) checkNamed(listed, 'it');
+  const files = listed.filter(keep);
   if (!files.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Pairs folder '${dir}' is empty: expected sub-folders ${FOLDER_NAMES.map((p) => p.join('/')).join(', ')} or side-by-side images`);
   const pairs: Pair[] = [];
   for (const name of files) {

@@ -359,15 +359,21 @@ export class Trainer extends EventEmitter {
 
   /**
    * Starts from trained generator weights (fine-tuning): sets both the weights and their EMA;
-   * the optimizer state stays at zero. Every generator weight must be given with its shape.
+   * the optimizer state stays at zero. Every generator weight must be given with its shape, and every
+   * generator tensor given ('g.*') must be one of this generator's: weights of another architecture (more
+   * residual blocks, another upsampling) are refused rather than loaded in part.
    */
   async initGenerator(weights: Map<string, Tensor>, source = 'weights'): Promise<void> {
     await this.init();
+    const hint = ' (train with the architecture they were trained with: --channels, --width, --res-blocks, --block, --upsample, --residual; the shipped comic-light is --res-blocks 4 --upsample deconv)';
+    const mine = new Set(this.step_.weights);
+    const unused = [...weights.keys()].filter((n) => n.startsWith('g.') && !mine.has(n));
+    if (unused.length) throw formatError(`${source} do not fit this generator: it has no ${unused.slice(0, 4).map((n) => `'${n}'`).join(', ')}${unused.length > 4 ? ` (${unused.length} tensors in all)` : ''}${hint}`);
     for (const name of this.step_.weights) {
       const t = weights.get(name);
       const want = this.step_.graph.values.find((v) => v.name === name)!.shape;
-      if (!t) throw formatError(`${source} do not fit this generator: no tensor '${name}'`);
-      if (t.shape.join(',') !== want.join(',')) throw formatError(`${source} do not fit this generator: '${name}' is [${t.shape}] but this model needs [${want}]`);
+      if (!t) throw formatError(`${source} do not fit this generator: no tensor '${name}'${hint}`);
+      if (t.shape.join(',') !== want.join(',')) throw formatError(`${source} do not fit this generator: '${name}' is [${t.shape}] but this model needs [${want}]${hint}`);
       this.live.writeParam(name, t);
       this.live.writeParam(`ema.${name}`, t);
     }
