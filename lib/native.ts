@@ -45,11 +45,10 @@ let addon: NativeAddon | undefined;
 
 export function loadNative(): NativeAddon {
   if (addon) return addon;
-  const candidates = [
-    process.env.FACESTYLE_ADDON,
-    path.join(packageRoot, 'build', 'Release', 'facestyle.node'),
-    path.join(packageRoot, 'build', 'facestyle.node'),
-  ].filter((p): p is string => !!p);
+  // FACESTYLE_ADDON, when set, is the only candidate: a wrong path is an error, not a silent fall back
+  // to another build (which would give results of a build the user did not ask for).
+  const chosen = process.env.FACESTYLE_ADDON;
+  const candidates = chosen ? [path.resolve(chosen)] : [path.join(packageRoot, 'build', 'Release', 'facestyle.node'), path.join(packageRoot, 'build', 'facestyle.node')];
   // OpenMP threads wait passively between parallel regions unless the user chose otherwise. libgomp's
   // default spins first, which on a machine with anything else running (the JS thread, onnxruntime,
   // sharp, ffmpeg, another process) let a spinning worker hold the core its master needed: runs of a
@@ -76,6 +75,6 @@ export function loadNative(): NativeAddon {
       `  Causes and fixes:\n` +
       `    - it was never built: run \`npm install\` (or \`npm run build\`) in ${packageRoot}; it needs cmake >= 3.18 and g++/clang++\n` +
       `    - it was built for another Node ABI or platform: delete build/ and run \`npm run build\`\n` +
-      `    - a custom build elsewhere: set FACESTYLE_ADDON=/path/to/facestyle.node`,
+      (chosen ? `    - FACESTYLE_ADDON=${chosen} is set: point it at a built facestyle.node, or unset it to use build/Release` : `    - a custom build elsewhere: set FACESTYLE_ADDON=/path/to/facestyle.node`),
   );
 }

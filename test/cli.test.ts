@@ -28,6 +28,15 @@ describe.skipIf(!existsSync(cli))('facestyle CLI', () => {
     expect(JSON.parse(r.stdout).simd).toBe('scalar');
   });
 
+  it('a FACESTYLE_ADDON that does not exist is ERR_FACESTYLE_NATIVE naming it, not a silent fall back to build/Release', () => {
+    const r = spawnSync(process.execPath, [cli, 'capabilities', '--json'], { encoding: 'utf8', env: { ...process.env, FACESTYLE_ADDON: '/nonexistent/facestyle.node' } });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('ERR_FACESTYLE_NATIVE');
+    expect(r.stderr).toContain('/nonexistent/facestyle.node');
+    expect(r.stderr).not.toContain('build/Release/facestyle.node: not found');
+  });
+
   // `npx facestyle` in a checkout runs the bin file itself (its shebang), so it must be executable
   // (scripts/bin-mode.mjs after tsc; tsc alone writes 0644).
   it('runs as an executable, the way npx starts it', () => {
