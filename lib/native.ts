@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { FacestyleError } from './errors.js';
 
 export interface NativeSessionHandle {
-  run(feeds: Float32Array[]): Promise<Float32Array[]>;
-  runSync(feeds: Float32Array[]): Float32Array[];
+  /** With `outputs` (one array per graph output, exactly its size) the run writes into them and returns them. */
+  run(feeds: Float32Array[], outputs?: Float32Array[]): Promise<Float32Array[]>;
+  runSync(feeds: Float32Array[], outputs?: Float32Array[]): Float32Array[];
   dispose(): void;
   readValue(name: string): Float32Array;
   writeValue(name: string, data: Float32Array): void;

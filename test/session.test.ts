@@ -1,6 +1,6 @@
 // Async behaviour of sessions: concurrent runs on several sessions are correct, runs on one session
 // resolve in order, the event loop keeps ticking during a long run, and dispose() is safe at any time;
-// runSync() gives run()'s results and keeps the call order.
+// runSync() gives run()'s results and keeps the call order; run(feeds, { outputs }) writes into given arrays.
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../lib/graph/builder.js';
 import type { Graph } from '../lib/graph/ir.js';
@@ -259,5 +259,71 @@ describe('sessions', () => {
     expect(() => s.runSync({ x: Tensor.random([6, 20], 1), extra: Tensor.random([1], 2) })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
     s.dispose();
     expect(() => s.runSync(feedsFor(graph, 1))).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_DISPOSED' }));
+  });
+
+  // A residual conv block, output = relu(conv(x)) + x: the input is read again by the last node, so writing
+  // the output over the input is only right if outputs are written after every node has run.
+  function residualGraph(): Graph {
+    const g = new GraphBuilder('residual', { seed: 4 });
+    const x = g.input('x', [2, 3, 9, 7]);
+    g.output(g.op1('Add', [g.relu(g.conv2d(x, { out: 3, kernel: 3, pad: 1 })), x]), 'y');
+    return g.build();
+  }
+
+  it('run(feeds, { outputs }) and runSync write into the given arrays, return them, and may overwrite the feed', async () => {
+    for (const graph of [mlpGraph(), gemmGraph(), residualGraph()]) {
+      const s = await compile(graph, { threads: 2 });
+      try {
+        const feeds = feedsFor(graph, 3);
+        const expected = referenceRun(graph, feeds);
+        const y = graph.values[graph.outputs[0]];
+        const given = new Tensor(y.shape, new Float32Array(y.shape.reduce((a, b) => a * b, 1)).fill(Number.NaN));
+        const viaRun = await s.run(feeds, { outputs: { y: given } });
+        expect(viaRun.y).toBe(given); // the same tensor back, no new array
+        expectMatches(viaRun, expected, `${graph.name} run into a Tensor`);
+        const array = new Float32Array(given.size).fill(Number.NaN);
+        const viaSync = s.runSync(feeds, { outputs: { y: array } });
+        expect(viaSync.y.data).toBe(array);
+        expectMatches(viaSync, expected, `${graph.name} runSync into a Float32Array`);
+      } finally {
+        s.dispose();
+      }
+    }
+    // In place: the residual block's output written over its own input, by run() and by runSync().
+    const graph = residualGraph();
+    const s = await compile(graph, { threads: 2 });
+    try {
+      for (const sync of [false, true]) {
+        const feeds = feedsFor(graph, sync ? 8 : 7);
+        const expected = referenceRun(graph, { x: new Tensor(feeds.x.shape, feeds.x.data.slice()) });
+        const out = sync ? s.runSync(feeds, { outputs: { y: feeds.x } }) : await s.run(feeds, { outputs: { y: feeds.x } });
+        expect(out.y).toBe(feeds.x);
+        expectMatches(out, expected, `residual in place (${sync ? 'runSync' : 'run'})`);
+      }
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('bad output arrays are coded errors, before anything runs', async () => {
+    const graph = gemmGraph();
+    const s = await compile(graph);
+    const feeds = feedsFor(graph, 2);
+    const cases: [unknown, string][] = [
+      [{ y: new Tensor([4, 11]) }, 'ERR_FACESTYLE_SHAPE'],
+      [{ y: new Float32Array(47) }, 'ERR_FACESTYLE_SHAPE'],
+      [{ y: new Float64Array(48) }, 'ERR_FACESTYLE_ARGUMENT'],
+      [{ z: new Float32Array(48) }, 'ERR_FACESTYLE_ARGUMENT'],
+      [{}, 'ERR_FACESTYLE_ARGUMENT'],
+      ['y', 'ERR_FACESTYLE_ARGUMENT'],
+    ];
+    for (const [outputs, code] of cases) {
+      const options = { outputs } as Parameters<Session['run']>[1];
+      await expect(s.run(feeds, options), JSON.stringify(outputs)).rejects.toMatchObject({ code });
+      expect(() => s.runSync(feeds, options)).toThrow(expect.objectContaining({ code }));
+    }
+    // The session still runs (and into a right-sized array).
+    expectMatches(s.runSync(feeds, { outputs: { y: new Float32Array(48) } }), referenceRun(graph, feeds), 'gemm after bad outputs');
+    s.dispose();
   });
 });

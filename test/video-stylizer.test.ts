@@ -8,6 +8,7 @@ import { createFaceStylizer, type FaceStylizer } from '../lib/face/index.js';
 import type { RgbImage } from '../lib/face/types.js';
 import { cropRgb, readFrameFolder } from '../lib/video/frames.js';
 import { interOcularDistance } from '../lib/video/one-euro.js';
+import { isOwnedFrame, ownFrames } from '../lib/video/owned-frames.js';
 import { createVideoStylizer, type FrameFaces, type FrameStylizer } from '../lib/video/stylizer.js';
 import { shared, sharedPresent } from './video-helpers.js';
 
@@ -50,6 +51,25 @@ describe.skipIf(!sharedPresent || !existsSync(DETECTOR) || !existsSync(MODEL))('
       // The face was actually restyled (a good part of the frame changed), the input left untouched.
       expect(changed).toBeGreaterThan(0.05 * a.length);
       expect(Buffer.compare(Buffer.from(items[i].frame.data), copies[i])).toBe(0);
+    }
+  });
+
+  it("blends into the pipeline's own decoded frames in place, with the same pixels as into a copy", async () => {
+    const steps = video.steps!;
+    const viaCopy = await steps.paste(await steps.model(await steps.align(items)));
+    // The same frames as stylizeVideo's decoder hands them over: marked as the pipeline's own.
+    const own: RgbImage[] = [];
+    for await (const f of ownFrames((async function* () {
+      for (const it of items) yield { data: new Uint8Array(it.frame.data), width: it.frame.width, height: it.frame.height };
+    })())) own.push(f);
+    expect(own.every(isOwnedFrame)).toBe(true);
+    expect(items.some((it) => isOwnedFrame(it.frame))).toBe(false);
+    const ownItems = own.map((frame, i) => ({ frame, faces: items[i].faces }));
+    const inPlace = await steps.paste(await steps.model(await steps.align(ownItems)));
+    for (let i = 0; i < 3; ++i) {
+      expect(inPlace[i].data).toBe(own[i].data); // no new frame
+      expect(Buffer.compare(Buffer.from(inPlace[i].data), Buffer.from(viaCopy[i].data))).toBe(0);
+      expect(Buffer.compare(Buffer.from(own[i].data), Buffer.from(items[i].frame.data))).not.toBe(0);
     }
   });
 

@@ -8,7 +8,7 @@ export type { AlignOptions, AlignedFaces, AlignTemplate, FaceLandmarks, FfhqKeyP
 export { featherMask, pasteFaces, cropRegion } from './paste.js';
 export type { PasteOptions, FeatherOptions } from './paste.js';
 export { loadFaceGenerator, graphGenerator, onnxRuntimeGenerator } from './model.js';
-export type { FaceGenerator, ModelSource, ModelOptions, ModelEngine } from './model.js';
+export type { FaceGenerator, GeneratorRunOptions, ModelSource, ModelOptions, ModelEngine } from './model.js';
 export { createFaceStylizer, stylize, stylizeFile, stylizeAlignedImage } from './stylize.js';
 export type { FaceStylizer, FaceStylizerOptions, StylizeOptions, FrameResult, StageTimings } from './stylize.js';
 export { toRgbImage, writeRgbImage, encodeRgbImage } from './image.js';

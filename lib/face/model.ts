@@ -19,8 +19,18 @@ export interface FaceGenerator {
   readonly name: string;
   /** The crop size it runs at. */
   readonly size: number;
-  run(batch: Tensor): Promise<Tensor>;
+  /**
+   * Stylizes a batch. With `inPlace: true` the generator may write its output over `batch` (and return
+   * it) instead of allocating a new tensor: for callers that no longer need the input (the face and video
+   * pipelines). A generator may ignore it and return a new tensor.
+   */
+  run(batch: Tensor, options?: GeneratorRunOptions): Promise<Tensor>;
   dispose(): void | Promise<void>;
+}
+
+export interface GeneratorRunOptions {
+  /** The output may overwrite the input batch (default false). */
+  inPlace?: boolean;
 }
 
 export type ModelSource = string | Graph | FaceGenerator;
@@ -79,12 +89,17 @@ export function toNchw(x: Tensor): Tensor {
   return new Tensor([n, c, h, w], out);
 }
 
-/** Runs `fn` on chunks of exactly `batch` images (the last one zero-padded) and concatenates. */
-async function inChunks(x: Tensor, batch: number, fn: (chunk: Tensor) => Promise<Tensor>): Promise<Tensor> {
+/**
+ * Runs `fn` on chunks of exactly `batch` images (the last one zero-padded) and concatenates. When `fn`
+ * takes a destination (`into`, the chunk's place in the output) it writes there and its result is not
+ * copied; `out` is the output tensor (default: a new one; may be x itself when the run may overwrite it).
+ */
+async function inChunks(x: Tensor, batch: number, fn: (chunk: Tensor, into?: Float32Array) => Promise<Tensor>, options: { writesInto?: boolean; out?: Tensor } = {}): Promise<Tensor> {
   const [n, c, h, w] = x.shape;
   const per = c * h * w;
-  if (n === batch) return fn(x);
-  const out = new Float32Array(n * per);
+  if (n === batch && !options.writesInto) return fn(x);
+  const result = options.out ?? new Tensor([n, c, h, w]);
+  const out = result.data;
   for (let start = 0; start < n; start += batch) {
     // Whole chunks are views into x (the runtime reads them in place); only a last partial chunk is
     // copied into a zero-padded buffer.
@@ -94,10 +109,15 @@ async function inChunks(x: Tensor, batch: number, fn: (chunk: Tensor) => Promise
       chunk = new Float32Array(batch * per);
       chunk.set(x.data.subarray(start * per, n * per));
     }
+    const whole = start + batch <= n;
+    if (options.writesInto && whole) {
+      await fn(new Tensor([batch, c, h, w], chunk), out.subarray(start * per, (start + batch) * per));
+      continue;
+    }
     const y = await fn(new Tensor([batch, c, h, w], chunk));
     out.set(y.data.subarray(0, (Math.min(n, start + batch) - start) * per), start * per);
   }
-  return new Tensor([n, c, h, w], out);
+  return result;
 }
 
 function checkBatch(x: Tensor, size: number, name: string): void {
@@ -122,15 +142,19 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
   return {
     name: graph.name,
     size,
-    async run(x: Tensor): Promise<Tensor> {
+    async run(x: Tensor, runOptions: GeneratorRunOptions = {}): Promise<Tensor> {
       checkBatch(x, size, graph.name);
       if (x.shape[0] === 0) return x;
-      return inChunks(x, batch, async (chunk) => {
-        const feed = layout === 'nhwc' ? toNhwc(chunk) : chunk;
-        const r = await session.run({ [input.name]: feed });
-        const y = r[output.name];
-        return layout === 'nhwc' ? toNchw(y) : y;
-      });
+      if (layout === 'nhwc') return inChunks(x, batch, async (chunk) => toNchw((await session.run({ [input.name]: toNhwc(chunk) }))[output.name]));
+      // NCHW: each chunk's output goes straight to its place in the result (the session writes it after
+      // its last node, so over the chunk's own input when the caller allows it): no output allocated per
+      // chunk and nothing copied (the shipped generator runs one face at a time).
+      return inChunks(
+        x,
+        batch,
+        async (chunk, into) => (await session.run({ [input.name]: chunk }, into ? { outputs: { [output.name]: into } } : {}))[output.name],
+        { writesInto: true, out: runOptions.inPlace ? x : undefined },
+      );
     },
     dispose: () => session.dispose(),
   };

@@ -72,6 +72,12 @@ export interface PasteOptions {
   device?: DeviceName;
   /** Receives the per-pixel alpha of the pasted faces (image-sized), e.g. for seam checks. */
   alphaOut?: Float32Array;
+  /**
+   * Blend into `image` itself and return it, instead of into a new copy (default false): for callers that
+   * own the frame (the video pipeline's decoded frames). The CPU's native pass honours it; the reference
+   * path (CUDA, no addon) returns a new image as before.
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -114,9 +120,9 @@ export async function pasteCrops(image: RgbImage, crops: Tensor, faces: readonly
     const r = cropRegion(matrix, size, width, height);
     if (r) rows.push(crop, ...matrix, r.x0, r.y0, r.w, r.h);
   }
-  if (rows.length === 0 || strength === 0) return { data: new Uint8Array(image.data), width, height };
-  const data = await ops.pasteBlend(image.data, width, height, crops.data, size, Float64Array.from(rows), cachedMask(size), strength, range, options.alphaOut);
-  return { data, width, height };
+  if (rows.length === 0 || strength === 0) return options.inPlace ? image : { data: new Uint8Array(image.data), width, height };
+  const data = await ops.pasteBlend(image.data, width, height, crops.data, size, Float64Array.from(rows), cachedMask(size), strength, range, options.alphaOut, options.inPlace === true);
+  return options.inPlace ? image : { data, width, height };
 }
 
 /**

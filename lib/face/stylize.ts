@@ -107,9 +107,10 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     return faces;
   }
 
-  // The generator on crops already in its range [-1,1], checked to return the same shape.
+  // The generator on crops already in its range [-1,1], checked to return the same shape. The crops are
+  // the caller's own temporary (never the user's), so the output may overwrite them.
   async function runGenerator(x: Tensor): Promise<Tensor> {
-    const y = await generator.run(x);
+    const y = await generator.run(x, { inPlace: true });
     if (y.shape.join(',') !== x.shape.join(','))
       throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${x.shape.join(',')}]`);
     return y;

@@ -33,7 +33,7 @@ export interface NativeImageOps {
    * A new frame: `frame` with the crops blended in through the mask. `faces` holds 11 numbers per face:
    * crop index, the image -> crop matrix (6), and the frame rectangle x0, y0, w, h.
    */
-  pasteBlend(frame: Uint8Array, width: number, height: number, crops: Float32Array, size: number, faces: Float64Array, mask: Float32Array, strength: number, range: CropRange, alphaOut?: Float32Array): Promise<Uint8Array>;
+  pasteBlend(frame: Uint8Array, width: number, height: number, crops: Float32Array, size: number, faces: Float64Array, mask: Float32Array, strength: number, range: CropRange, alphaOut?: Float32Array, inPlace?: boolean): Promise<Uint8Array>;
 }
 
 /**

@@ -32,6 +32,17 @@ export interface NodeProfile {
 
 export type Feeds = Record<string, Tensor | Float32Array>;
 
+export interface RunOptions {
+  /**
+   * Arrays to write the outputs into instead of new ones, keyed by output name: a Tensor of the output's
+   * shape or a Float32Array of its size, for every output of the graph. The run returns these same
+   * tensors (a Float32Array is wrapped in a Tensor over it), so a loop can reuse one set and allocate
+   * nothing per run. Outputs are written after every node has run, so an output may be a feed's own
+   * array (the model's input overwritten by its output); outputs must not overlap one another.
+   */
+  outputs?: Record<string, Tensor | Float32Array>;
+}
+
 export interface SessionInfo {
   device: DeviceName;
   threads: number;
@@ -65,18 +76,20 @@ export class Session {
    * Runs the graph. Feeds are keyed by input name; results are keyed by output name. On the CPU the
    * kernels read the feeds in place (never writing them): keep them unchanged until the promise settles.
    */
-  run(feeds: Feeds): Promise<Record<string, Tensor>> {
+  run(feeds: Feeds, options: RunOptions = {}): Promise<Record<string, Tensor>> {
     let arrays: Float32Array[];
+    let outs: Float32Array[] | undefined;
     try {
       this.live();
       arrays = this.checkFeeds(feeds);
+      outs = this.checkOutputs(options);
     } catch (e) {
       return Promise.reject(e);
     }
     ++this.pending;
     const result = this.tail.then(async () => {
       try {
-        return this.named(await this.live().run(arrays));
+        return this.named(await this.live().run(arrays, outs), options.outputs);
       } finally {
         --this.pending; // before the caller's await resumes
       }
@@ -92,20 +105,44 @@ export class Session {
    * microseconds a run. Throws while run() calls of this session are pending (await them first), so
    * that runs stay in call order. On the CPU the feeds are read in place, as with run().
    */
-  runSync(feeds: Feeds): Record<string, Tensor> {
+  runSync(feeds: Feeds, options: RunOptions = {}): Record<string, Tensor> {
     const handle = this.live();
     const arrays = this.checkFeeds(feeds);
+    const outs = this.checkOutputs(options);
     if (this.pending > 0) throw argumentError('runSync() while run() calls of this session are pending: await them first');
-    return this.named(handle.runSync(arrays));
+    return this.named(handle.runSync(arrays, outs), options.outputs);
   }
 
-  private named(outs: Float32Array[]): Record<string, Tensor> {
+  private named(outs: Float32Array[], given?: Record<string, Tensor | Float32Array>): Record<string, Tensor> {
     const named: Record<string, Tensor> = {};
     this.graph.outputs.forEach((id, i) => {
       const v = this.graph.values[id];
-      named[v.name] = new Tensor(v.shape, outs[i]);
+      const mine = given?.[v.name];
+      named[v.name] = mine instanceof Tensor ? mine : new Tensor(v.shape, outs[i]);
     });
     return named;
+  }
+
+  /** RunOptions.outputs as the native side takes them (undefined: allocate new outputs). */
+  private checkOutputs(options: RunOptions): Float32Array[] | undefined {
+    if (!is.object(options)) throw is.invalid('run options', 'an object', options);
+    const given = options.outputs;
+    if (given === undefined) return undefined;
+    if (!is.object(given)) throw is.invalid('outputs', 'an object of output name -> Tensor or Float32Array', given);
+    const names = this.graph.outputs.map((id) => this.graph.values[id].name);
+    for (const key of Object.keys(given)) if (!names.includes(key)) throw argumentError(`Unknown output '${key}'; the graph's outputs are ${names.join(', ')}`);
+    return this.graph.outputs.map((id) => {
+      const v = this.graph.values[id];
+      const o = given[v.name];
+      if (o === undefined) throw argumentError(`Missing output array '${v.name}' (shape ${shapeToString(v.shape)}): give one for every output`);
+      if (o instanceof Tensor) {
+        if (!sameShape(o.shape, v.shape)) throw shapeError(`Output '${v.name}': expected shape ${shapeToString(v.shape)} but received ${shapeToString(o.shape)}`);
+        return o.data;
+      }
+      if (!(o instanceof Float32Array)) throw is.invalid(`output '${v.name}'`, 'Tensor or Float32Array', o);
+      if (o.length !== shapeSize(v.shape)) throw shapeError(`Output '${v.name}': expected ${shapeSize(v.shape)} values for shape ${shapeToString(v.shape)} but received ${o.length}`);
+      return o;
+    });
   }
 
   private checkFeeds(feeds: Feeds): Float32Array[] {

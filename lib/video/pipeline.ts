@@ -10,6 +10,7 @@ import type { ModelEngine } from '../face/index.js';
 import type { RgbImage } from '../face/types.js';
 import type { DeviceName } from '../runtime/session.js';
 import * as is from '../is.js';
+import { ownFrames } from './owned-frames.js';
 import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, probeVideo, startDecode, VideoEncoder, type VideoInfo } from './ffmpeg.js';
 import { checkFrame, checkFrameFolderOutput, FrameFolderWriter, readFrameFolder } from './frames.js';
 import { ONE_EURO_DEFAULTS, type OneEuroOptions } from './one-euro.js';
@@ -385,7 +386,8 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   }
   const fps = info ? info.fps : o.fps;
   const total = info ? Math.min(info.frameCount, limit) : 0;
-  const source = info ? decodeVideo(info, { maxFrames, signal: options.signal, strict: options.strict, paths, started: started! }) : readFrameFolder(input, { maxFrames });
+  // Frames decoded here are the pipeline's own: the paste step blends into them in place (owned-frames.ts).
+  const source = ownFrames(info ? decodeVideo(info, { maxFrames, signal: options.signal, strict: options.strict, paths, started: started! }) : readFrameFolder(input, { maxFrames }));
 
   let sink: FrameSink | null = null;
   const openSink = async (width: number, height: number): Promise<FrameSink> => {

@@ -9,6 +9,7 @@ import { sharedDetector } from '../face/detect.js';
 import { type DetectorEngine, chooseDetectorEngine } from '../face/detector-engine.js';
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
+import { isOwnedFrame } from './owned-frames.js';
 
 export interface FrameFaces {
   frame: RgbImage;
@@ -144,7 +145,8 @@ export function batchedFaceStylizer(
     async model(batch) {
       if (batch.crops.shape[0] === 0) return batch;
       if (!generator) return { ...batch, crops: await face.stylizeCrops(batch.crops) };
-      const y = await generator.run(batch.crops);
+      // The crops are not needed after the model: the output may overwrite them (no new batch tensor).
+      const y = await generator.run(batch.crops, { inPlace: true });
       if (y.shape.join(',') !== batch.crops.shape.join(',')) {
         throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${batch.crops.shape.join(',')}]`);
       }
@@ -157,7 +159,8 @@ export function batchedFaceStylizer(
         const order = faces.map((_, k) => k).sort((a, b) => faces[a].box[2] * faces[a].box[3] - faces[b].box[2] * faces[b].box[3]);
         const base = offset;
         offset += faces.length;
-        return pasteCrops(frame, crops, order.map((k) => ({ crop: base + k, matrix: matrices[i][k] })), { strength, device, range: signed ? 'signed' : 'unit' });
+        // A frame the pipeline decoded itself is blended into in place; an app's own frame is copied.
+        return pasteCrops(frame, crops, order.map((k) => ({ crop: base + k, matrix: matrices[i][k] })), { strength, device, range: signed ? 'signed' : 'unit', inPlace: isOwnedFrame(frame) });
       });
       return Promise.all(jobs);
     },

@@ -133,27 +133,62 @@ struct RunOutputs {
   }
 };
 
+// Caller-given output buffers (run(feeds, outputs)): an array with one Float32Array per graph output, each
+// exactly outputElements(i) floats. The run writes into them (after every kernel has run, so an output may
+// be one of the feeds' own arrays) and returns them; no buffer is allocated. Each goes to keep(), if given.
+template <typename Keep>
+std::vector<float*> givenOutputs(Napi::Env env, const Session& s, const Napi::Value& value, Keep keep) {
+  if (!value.IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array outputs");
+  const Napi::Array outs = value.As<Napi::Array>();
+  const size_t count = s.graph().outputs.size();
+  if (outs.Length() != count)
+    throw makeError(env, ErrorCode::Argument, "Expected " + std::to_string(count) + " output arrays but received " + std::to_string(outs.Length()));
+  std::vector<float*> pointers;
+  for (uint32_t i = 0; i < count; ++i) {
+    Napi::Value v = outs.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw makeError(env, ErrorCode::Argument, "Expected Float32Array for output " + std::to_string(i));
+    Napi::Float32Array f = v.As<Napi::Float32Array>();
+    if (f.ElementLength() != s.outputElements(i))
+      throw makeError(env, ErrorCode::Shape, "Output " + std::to_string(i) + " needs " + std::to_string(s.outputElements(i)) + " floats but the array has " + std::to_string(f.ElementLength()));
+    pointers.push_back(f.Data());
+    keep(f.As<Napi::Object>());
+  }
+  return pointers;
+}
+
 class RunWorker : public ComputeTask {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds)
-      : ComputeTask(env), session_(std::move(session)), spans_(feedSpans(env, feeds, [this](Napi::Object o) { keep(o); })) {}  // buffers kept until we finish
+  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds, const Napi::Value& outputs)
+      : ComputeTask(env), session_(std::move(session)), spans_(feedSpans(env, feeds, [this](Napi::Object o) { keep(o); })) {  // buffers kept until we finish
+    if (!outputs.IsUndefined()) {
+      given_ = givenOutputs(env, *session_, outputs, [this](Napi::Object o) { keep(o); });
+      givenArray_ = Napi::Persistent(outputs.As<Napi::Object>());
+    }
+  }
   void Work() override {
+    if (!givenArray_.IsEmpty()) return session_->runInto(spans_, given_);
     outputs_ = std::make_unique<RunOutputs>(*session_);
     session_->runInto(spans_, outputs_->pointers());
   }
-  void OnOK() override { deferred_.Resolve(outputs_->toJs(Env())); }
+  void OnOK() override {
+    if (!givenArray_.IsEmpty()) return deferred_.Resolve(givenArray_.Value());
+    deferred_.Resolve(outputs_->toJs(Env()));
+  }
 
  private:
   std::shared_ptr<Session> session_;
   std::vector<HostSpan> spans_;
   std::unique_ptr<RunOutputs> outputs_;
+  std::vector<float*> given_;
+  Napi::ObjectReference givenArray_;
 };
 
 Napi::Value NativeSession::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto session = live(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array feeds");
-  auto* worker = new RunWorker(env, session, info[0].As<Napi::Array>());
+  auto* worker = new RunWorker(env, session, info[0].As<Napi::Array>(), info[1]);
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;
@@ -168,6 +203,13 @@ Napi::Value NativeSession::RunSync(const Napi::CallbackInfo& info) {
   auto session = live(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array feeds");
   const std::vector<HostSpan> spans = feedSpans(env, info[0].As<Napi::Array>(), [](Napi::Object) {});
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    const std::vector<float*> given = givenOutputs(env, *session, info[1], [](Napi::Object) {});
+    return guarded(env, [&] {
+      session->runInto(spans, given);
+      return info[1];
+    });
+  }
   return guarded(env, [&] {
     RunOutputs outputs(*session);
     session->runInto(spans, outputs.pointers());

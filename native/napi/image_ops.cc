@@ -126,12 +126,16 @@ class PasteWorker : public ImageWorker {
   double strength = 1;
   CropRange range = CropRange::Unit;
   std::unique_ptr<std::vector<uint8_t>> result;
+  uint8_t* inPlace = nullptr;     // set: blend into the caller's frame itself
+  Napi::ObjectReference frameRef;  // that frame, resolved as the result
   void Work() override {
+    if (inPlace) return pasteBlend(inPlace, width, height, crops, cropCount, size, faces.data(), faces.size(), mask, strength, range, alphaOut);
     // The blend writes into a copy: the input frame is left as it was.
     result = std::make_unique<std::vector<uint8_t>>(source, source + width * height * 3);
     pasteBlend(result->data(), width, height, crops, cropCount, size, faces.data(), faces.size(), mask, strength, range, alphaOut);
   }
   void OnOK() override {
+    if (inPlace) return deferred_.Resolve(frameRef.Value());
     Napi::Env env = Env();
     auto* holder = result.release();
     const size_t bytes = holder->size();
@@ -142,7 +146,8 @@ class PasteWorker : public ImageWorker {
 
 // pasteBlend(frame: Uint8Array, width, height, crops: Float32Array [N*3*S*S], size,
 //            faces: Float64Array [F*11: crop, m0..m5 (image -> crop), x0, y0, w, h], mask: Float32Array [S*S],
-//            strength, range, alphaOut?: Float32Array [W*H]) -> Promise<Uint8Array> (a new frame).
+//            strength, range, alphaOut?: Float32Array [W*H], inPlace?: boolean) -> Promise<Uint8Array>: a new
+//            frame, or with inPlace the frame itself, blended into (nothing allocated or copied).
 Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t width = intArg(info, 1, "width", 1, 1 << 20), height = intArg(info, 2, "height", 1, 1 << 20);
@@ -184,6 +189,10 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
     worker->faces.push_back(face);
   }
   worker->source = frame.Data();
+  if (info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value()) {
+    worker->inPlace = frame.Data();
+    worker->frameRef = Napi::Persistent(frame.As<Napi::Object>());
+  }
   worker->width = width;
   worker->height = height;
   worker->crops = crops.Data();
