@@ -1,5 +1,6 @@
 // `facestyle stylize` through commander, in-process (stdout/stderr captured).
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -98,4 +99,27 @@ describeShared('facestyle stylize (CLI)', () => {
     await expect(cli(path.join(tmp, 'missing.jpg'), '-o', out, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     await expect(cli(path.join(WHOLE, 'face_recognition/obama.jpg'), '-o', path.join(tmp, 'x.bmpx'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
   });
+});
+
+// The CLI as users run it, killed while it writes a large image: the output name never holds a partial
+// image, the hidden temp file is removed, exit 128 + the signal's number.
+const cliFile = new URL('../dist/cli/main.js', import.meta.url).pathname;
+describeShared('facestyle stylize (CLI) stopped by a signal', () => {
+  it.skipIf(!existsSync(cliFile))('SIGTERM while writing: exit 143, no output, no temp file', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'kill-'));
+    const input = path.join(dir, 'big.jpg');
+    await sharp(path.join(WHOLE, 'face_recognition/obama.jpg')).resize(5000, 5000, { fit: 'fill' }).jpeg({ quality: 80 }).toFile(input);
+    const child = spawn(process.execPath, [cliFile, 'stylize', input, '-o', path.join(dir, 'big.png'), ...model], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const partial = () => readdirSync(dir).some((f) => f.includes('.partial'));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !partial()) await new Promise((r) => setTimeout(r, 20));
+    expect(partial()).toBe(true);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    expect(stderr).toContain('interrupted');
+    expect(readdirSync(dir)).toEqual(['big.jpg']);
+  }, 90_000);
 });

@@ -1,5 +1,5 @@
 // The whole pipeline: detect, align, stylize (one batch), paste back; the frame-level API; the seam.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -109,6 +109,21 @@ describeShared('stylize pipeline', () => {
       expect(meta.format).toBe(ext === 'jpg' ? 'jpeg' : ext);
     }
     await expect(stylizeFile(obama, path.join(tmp, 'out.xyz'), { detector: DETECTOR, model: invertingGenerator(64) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('writes through a hidden temp file: refuses its own input, a missing folder, a folder as output; leaves nothing else behind', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'write-'));
+    const input = path.join(dir, 'in.jpg');
+    await sharp(obama).jpeg().toFile(input);
+    const original = await sharp(input).raw().toBuffer();
+    const opts = { detector: DETECTOR, model: invertingGenerator(64) };
+    await expect(stylizeFile(input, input, opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('is the input file') });
+    expect(Buffer.compare(await sharp(input).raw().toBuffer(), original)).toBe(0);
+    await expect(stylizeFile(input, path.join(dir, 'missing', 'out.png'), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('missing') });
+    mkdirSync(path.join(dir, 'adir.png'));
+    await expect(stylizeFile(input, path.join(dir, 'adir.png'), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('folder') });
+    await stylizeFile(input, path.join(dir, 'out.png'), opts);
+    expect(readdirSync(dir).sort()).toEqual(['adir.png', 'in.jpg', 'out.png']);
   });
 
   it('keeps transparency: an RGBA PNG comes back with the same alpha (PNG, WebP), flattened for JPEG', async () => {

@@ -239,6 +239,14 @@ describe('ONNX export options', () => {
     const nan = ref.clone();
     nan.data[0] = NaN;
     expect(compareOutput('o', nan, ref, 1, 1).ok).toBe(false);
+    // NaN on both sides agrees, but a model that outputs NaN is not "ok": counted and failed.
+    const both = ref.clone();
+    both.data[1] = NaN;
+    const nanRef = ref.clone();
+    nanRef.data[1] = NaN;
+    const r2 = compareOutput('o', both, nanRef, 1, 1);
+    expect([r2.failing, r2.bothNaN, r2.ok]).toEqual([0, 1, false]);
+    expect(compareOutput('o', ref.clone(), ref, 1, 1)).toMatchObject({ bothNaN: 0, ok: true });
   });
 
   it('parameters come back under their names, bit-exact in fp32 and half-rounded in fp16', () => {

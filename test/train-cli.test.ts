@@ -41,6 +41,13 @@ describe.skipIf(!existsSync(cli))('facestyle train / export', () => {
     const e = run('export', out, '--onnx', onnx, '--size', '32');
     expect(e.status, e.stderr).toBe(0);
     expect(readFileSync(onnx).length).toBeGreaterThan(1000);
+    // --onnx must name an .onnx file: a slip onto the run's own checkpoint leaves it intact.
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const before = readFileSync(ckpt);
+    const slip = run('export', ckpt, '--onnx', ckpt, '--size', '32');
+    expect(slip.status).toBe(2);
+    expect(slip.stderr).toContain('[ERR_FACESTYLE_ARGUMENT]');
+    expect(Buffer.compare(readFileSync(ckpt), before)).toBe(0);
   });
 
   it('bad input: an empty pairs folder fails with a coded error naming it', () => {

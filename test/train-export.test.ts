@@ -1,6 +1,6 @@
 // The trained generator exports to ONNX and agrees with onnxruntime-node (checkParity), loaded
 // through loadGenerator from a run folder at a size other than the training size.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,8 @@ import { modelInfo } from '../lib/nn/info.js';
 import { exportOnnxBuffer } from '../lib/onnx/index.js';
 import { checkParity } from '../lib/onnx/parity.js';
 import { runTraining } from '../lib/train/run.js';
+import { readSafetensors, writeSafetensors } from '../lib/train/safetensors.js';
+import { Tensor } from '../lib/graph/tensor.js';
 import sharp from 'sharp';
 import { mkdirSync } from 'node:fs';
 
@@ -49,4 +51,29 @@ describe('trained generator export', () => {
       expect(p(fromCkpt)).toEqual(p(graph));
     });
   }
+});
+
+describe('broken trained weights are coded errors, not black faces', () => {
+  it('NaN in a weight: loadGenerator is ERR_FACESTYLE_NUMERIC naming the tensor; bad metadata JSON is ERR_FACESTYLE_FORMAT naming the file', async () => {
+    const shipped = path.resolve('models', 'comic-light.safetensors');
+    const { tensors, metadata } = await readSafetensors(shipped);
+    const dir = mkdtempSync(path.join(root, 'broken-'));
+    // Generator metadata in the file itself (no card beside it), with one NaN in one tensor.
+    const card = JSON.parse(readFileSync(path.resolve('models', 'comic-light.json'), 'utf8'));
+    const meta = { ...metadata, format: 'facestyle-generator', generator: JSON.stringify(card.generator) };
+    const good = path.join(dir, 'good.safetensors');
+    await writeSafetensors(good, tensors, meta);
+    expect((await loadGenerator(good, { size: 64 })).graph.nodes.length).toBeGreaterThan(0);
+    const t = tensors.get('g.res1.conv0.weight')!;
+    const bad = new Map(tensors);
+    const data = t.data.slice();
+    data[7] = Number.NaN;
+    bad.set('g.res1.conv0.weight', new Tensor(t.shape, data));
+    const nan = path.join(dir, 'nan.safetensors');
+    await writeSafetensors(nan, bad, meta);
+    await expect(loadGenerator(nan, { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NUMERIC', message: expect.stringContaining("'g.res1.conv0.weight'") });
+    const notJson = path.join(dir, 'meta.safetensors');
+    await writeSafetensors(notJson, tensors, { ...meta, generator: '{oops' });
+    await expect(loadGenerator(notJson, { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(notJson) });
+  });
 });

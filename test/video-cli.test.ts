@@ -1,5 +1,6 @@
 // `facestyle video`: progress formatting, the command with a fake stylizer (fast), and once with the real
 // detector + AnimeGANv3 model on a few frames.
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,4 +110,27 @@ describe.skipIf(!sharedPresent || !hasFfmpeg || !existsSync(MODEL) || !warpKerne
     const v = ffprobeStreams(target)[0];
     expect([Number(v.nb_frames), v.width, v.height]).toEqual([6, 392, 360]);
   });
+});
+
+// The CLI as users run it, stopped by a signal mid-run: exit 128 + the signal's number, the encoder stopped
+// and its hidden temp file removed, nothing under the output name.
+const cliFile = new URL('../dist/cli/main.js', import.meta.url).pathname;
+describe.skipIf(!sharedPresent || !hasFfmpeg || !existsSync(cliFile) || !existsSync(DETECTOR))('video command stopped by a signal', () => {
+  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    it(`${signal}: exit ${code}, no output and no temp file left`, async () => {
+      const dir = mkdtempSync(path.join(tmp, `sig-${signal}-`));
+      const child = spawn(process.execPath, [cliFile, 'video', shared('video', 'short_hamilton_clip.mp4'), '-o', path.join(dir, 'h.mp4'), '--detector', DETECTOR], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      // Wait until the encoder has started writing its temp file, then signal.
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && !readdirSync(dir).some((f) => f.includes('.partial'))) await new Promise((r) => setTimeout(r, 50));
+      expect(readdirSync(dir).some((f) => f.includes('.partial'))).toBe(true);
+      child.kill(signal);
+      expect(await exited).toBe(code);
+      expect(stderr).toContain('interrupted');
+      expect(readdirSync(dir)).toEqual([]);
+    }, 90_000);
+  }
 });

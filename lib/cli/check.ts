@@ -62,11 +62,11 @@ export function registerCheckCommand(program: Command): void {
       }
       const report = await checkParity(model, { feeds, inputShapes, threads: Number(opts.threads), atol: Number(opts.atol), rtol: Number(opts.rtol) });
       if (opts.json) {
-        const out = { ok: report.ok, outputs: report.outputs.map((o) => ({ name: o.name, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, failing: o.failing })) };
+        const out = { ok: report.ok, outputs: report.outputs.map((o) => ({ name: o.name, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, failing: o.failing, bothNaN: o.bothNaN })) };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       } else {
         const lines = report.outputs.map(
-          (o) => `${o.ok ? 'ok  ' : 'FAIL'} ${o.name} [${o.shape.join(',')}]  maxAbsErr ${o.maxAbsErr.toExponential(2)}  maxRelErr ${o.maxRelErr.toExponential(2)}  worst at [${o.worstAt.join(',')}]: ${o.native} vs ${o.reference}${o.failing ? `  (${o.failing} elements beyond atol ${report.atol} + rtol ${report.rtol})` : ''}`,
+          (o) => `${o.ok ? 'ok  ' : 'FAIL'} ${o.name} [${o.shape.join(',')}]  maxAbsErr ${o.maxAbsErr.toExponential(2)}  maxRelErr ${o.maxRelErr.toExponential(2)}  worst at [${o.worstAt.join(',')}]: ${o.native} vs ${o.reference}${o.failing ? `  (${o.failing} elements beyond atol ${report.atol} + rtol ${report.rtol})` : ''}${o.bothNaN ? `  (${o.bothNaN} elements NaN in both engines: the model outputs NaN)` : ''}`,
         );
         lines.push(report.ok ? 'parity: ok' : 'parity: FAILED');
         process.stdout.write(lines.join('\n') + '\n');

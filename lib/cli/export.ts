@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, argumentError } from '../errors.js';
 import { generatorConfig, generatorGraph } from '../nn/generator.js';
-import { loadGenerator } from '../nn/load.js';
+import { checkFiniteWeights, loadGenerator, parseMetadataJson } from '../nn/load.js';
 import { exportOnnx } from '../onnx/index.js';
 import { readSafetensors } from '../train/safetensors.js';
 
@@ -17,12 +17,13 @@ export async function generatorFromAnything(source: string, size: number): Promi
     const { tensors, metadata } = await readSafetensors(source);
     if (metadata.format === 'facestyle-train-checkpoint') {
       // A training checkpoint: export its EMA weights.
-      const config = JSON.parse(metadata.config);
+      const config = parseMetadataJson(metadata.config, source, 'config');
       const graph = generatorGraph(generatorConfig(config.generator), { height: size, width: size });
       for (const v of graph.values) {
         if (v.kind !== 'param') continue;
         const t = tensors.get(`ema.${v.name}`);
         if (!t || t.shape.join(',') !== v.shape.join(',')) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Checkpoint '${source}' has no EMA tensor 'ema.${v.name}' of shape [${v.shape}]`);
+        checkFiniteWeights(t.data, `ema.${v.name}`, source);
         v.data = t.data;
       }
       return graph;
@@ -45,6 +46,8 @@ export function registerExportCommand(program: Command): void {
     .action(async (source: string, o) => {
       const size = Number(o.size);
       if (!Number.isInteger(size) || size % 8 !== 0 || size < 8) throw argumentError(`Expected --size divisible by 8 but received ${o.size}`);
+      // An .onnx name only: a checkpoint, weights or card path given by mistake would be overwritten.
+      if (path.extname(String(o.onnx)).toLowerCase() !== '.onnx') throw argumentError(`Expected an --onnx file name ending in .onnx but received '${o.onnx}'`);
       const graph = await generatorFromAnything(source, size);
       exportOnnx(graph, o.onnx, { opset: Number(o.opset), weights: o.fp16 ? 'fp16' : 'fp32', dynamicSpatial: true, docString: `facestyle light generator from ${path.basename(source)}` });
       process.stdout.write(`${o.onnx}\n`);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { drawFaces } from '../face/draw.js';
-import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
+import { formatFromPath, removePartialImages, toRgbImage, writeRgbImage } from '../face/image.js';
 import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
 
@@ -188,6 +188,22 @@ export function registerStylizeCommand(program: Command): void {
     .option('--quality <n>', 'JPEG/WebP/AVIF/TIFF quality 1..100', '90')
     .option('--min-face <px>', 'ignore faces smaller than this (box side, image pixels)')
     .action(async (input: string, o: StylizeCliOptions) => {
-      process.exitCode = await runStylizeCommand(input, o);
+      // Ctrl-C, kill or a closed terminal: remove the hidden temp files of images being written (finished
+      // images stay; none is left half-written under its name) and exit 128 + the signal's number.
+      const signals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+      const handlers = Object.entries(signals).map(([name, code]) => {
+        const handler = () => {
+          removePartialImages();
+          process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
+          process.exit(code);
+        };
+        process.once(name, handler);
+        return [name, handler] as const;
+      });
+      try {
+        process.exitCode = await runStylizeCommand(input, o);
+      } finally {
+        for (const [name, handler] of handlers) process.off(name, handler);
+      }
     });
 }

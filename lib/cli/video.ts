@@ -134,21 +134,30 @@ export function registerVideoCommand(program: Command): void {
     .option('--overwrite', 'replace an existing, non-empty output folder of frames (video files are always replaced)')
     .option('--json', 'print the result as JSON')
     .action(async (input: string, opts: VideoCliOptions) => {
-      // Ctrl-C: stop cleanly so the temp file is removed (a second Ctrl-C kills at once).
+      // Ctrl-C, kill (SIGTERM) or a closed terminal (SIGHUP): stop cleanly so the encoder is stopped and the
+      // temp file removed (a second signal of the same kind kills at once). Exit 128 + the signal's number.
       const ac = new AbortController();
-      const onSigint = () => ac.abort(new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'Interrupted'));
-      process.once('SIGINT', onSigint);
+      const signals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+      let caught: keyof typeof signals | null = null;
+      const handlers = Object.keys(signals).map((name) => {
+        const handler = () => {
+          caught ??= name as keyof typeof signals;
+          ac.abort(new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Interrupted (${name})`));
+        };
+        process.once(name, handler);
+        return [name, handler] as const;
+      });
       try {
         await runVideoCommand(input, opts, { stdout: process.stdout, stderr: process.stderr, signal: ac.signal });
       } catch (e) {
         if (ac.signal.aborted) {
-          process.stderr.write('facestyle: interrupted; no output written\n');
-          process.exitCode = 130;
+          process.stderr.write(`facestyle: interrupted (${caught}); no output written\n`);
+          process.exitCode = signals[caught ?? 'SIGINT'];
           return;
         }
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
+        for (const [name, handler] of handlers) process.off(name, handler);
       }
     });
 }

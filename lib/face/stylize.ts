@@ -1,4 +1,5 @@
 // The whole job for photos and frames: detect, align, stylize (one batch), paste back.
+import path from 'node:path';
 import { FacestyleError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
@@ -241,7 +242,10 @@ export async function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImag
  * work), transparency is kept where the format has it.
  */
 export async function stylizeFile(input: ImageInput, output: string, options: StylizeOptions & WriteOptions = {}): Promise<FrameResult> {
+  if (!is.string(output) || output === '') throw is.invalid('output', 'an image file path', output);
   formatFromPath(output);
+  if (is.string(input) && path.resolve(input) === path.resolve(output))
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The output '${output}' is the input file: the original would be overwritten; choose another output`);
   const r = await stylize(input, options);
   await writeRgbImage(r.image, output, { quality: options.quality });
   return r;

@@ -55,7 +55,7 @@ async function locate(p: string): Promise<{ card: GeneratorCard; weights: string
     const cardFile = p.replace(/\.safetensors$/, '.json');
     if (await isFile(cardFile)) return { card: await readCard(cardFile), weights: p };
     const { metadata } = await readSafetensors(p);
-    if (metadata.format === 'facestyle-generator' && metadata.generator) return { card: { format: 'facestyle-generator', generator: JSON.parse(metadata.generator) }, weights: p };
+    if (metadata.format === 'facestyle-generator' && metadata.generator) return { card: { format: 'facestyle-generator', generator: parseMetadataJson(metadata.generator, p, 'generator') }, weights: p };
     throw formatError(`'${p}' has no model card next to it (${cardFile}) and no generator metadata`);
   }
   const card = await readCard(p);
@@ -81,7 +81,28 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
     const t = tensors.get(v.name);
     if (!t) throw formatError(`Weights '${weights}' do not fit the card's architecture: no tensor '${v.name}'`);
     if (t.shape.join(',') !== v.shape.join(',')) throw formatError(`Weights '${weights}' do not fit the card's architecture: '${v.name}' is [${t.shape}] but the model needs [${v.shape}]`);
+    checkFiniteWeights(t.data, v.name, weights);
     v.data = t.data;
   }
   return { graph, card };
+}
+
+/** A JSON string of safetensors metadata, parsed; a coded error naming the file and key when it is not JSON. */
+export function parseMetadataJson(text: string, file: string, key: string): any {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw formatError(`'${file}': its metadata '${key}' is not JSON (${(e as Error).message})`, e);
+  }
+}
+
+/**
+ * Trained weights must be finite: NaN or Inf (a diverged run, a damaged file) would stylize every face
+ * to black or NaN without an error. ERR_FACESTYLE_NUMERIC naming the tensor and the file.
+ */
+export function checkFiniteWeights(data: Float32Array, name: string, file: string): void {
+  for (let i = 0; i < data.length; ++i) {
+    const v = data[i];
+    if (v - v !== 0) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Weights '${file}': tensor '${name}' holds ${Number.isNaN(v) ? 'NaN' : 'Inf'} (element ${i}): the model is broken (a run that diverged, or a damaged file)`);
+  }
 }

@@ -46,6 +46,11 @@ export interface OutputParity {
   rms: number;
   /** Elements outside atol + rtol * max(|ort|, rms). */
   failing: number;
+  /**
+   * Elements that are NaN in both engines' outputs. They agree, but a model whose output is NaN is
+   * broken (NaN weights, an overflow), so any such element makes `ok` false.
+   */
+  bothNaN: number;
   ok: boolean;
 }
 
@@ -82,6 +87,7 @@ export function compareOutput(name: string, native: Tensor, ref: Tensor, atol: n
   let worst = -1;
   let worstExcess = -Infinity;
   let failing = 0;
+  let bothNaN = 0;
   let sq = 0;
   let finite = 0;
   for (let i = 0; i < ref.size; ++i)
@@ -93,7 +99,10 @@ export function compareOutput(name: string, native: Tensor, ref: Tensor, atol: n
   for (let i = 0; i < ref.size; ++i) {
     const a = native.data[i];
     const r = ref.data[i];
-    if (Number.isNaN(a) && Number.isNaN(r)) continue;
+    if (Number.isNaN(a) && Number.isNaN(r)) {
+      ++bothNaN;
+      continue;
+    }
     const d = a === r ? 0 : Math.abs(a - r); // equal infinities agree
     const tol = atol + rtol * Math.max(Math.abs(r), rms);
     const bad = !(d <= tol); // NaN on one side fails
@@ -110,7 +119,7 @@ export function compareOutput(name: string, native: Tensor, ref: Tensor, atol: n
   }
   const strides = stridesOf(ref.shape);
   const worstAt = worst < 0 ? [] : strides.map((s, k) => Math.floor(worst / s) % ref.shape[k]);
-  return { name, shape: [...ref.shape], rms, maxAbsErr: maxAbs, maxRelErr: maxRel, worstIndex: worst, worstAt, native: worst < 0 ? NaN : native.data[worst], reference: worst < 0 ? NaN : ref.data[worst], failing, ok: failing === 0 };
+  return { name, shape: [...ref.shape], rms, maxAbsErr: maxAbs, maxRelErr: maxRel, worstIndex: worst, worstAt, native: worst < 0 ? NaN : native.data[worst], reference: worst < 0 ? NaN : ref.data[worst], failing, bothNaN, ok: failing === 0 && bothNaN === 0 };
 }
 
 /**
