@@ -8,6 +8,7 @@ import { Tensor } from '../lib/graph/tensor.js';
 import { BatchQueue, loadPairs, makeBatch } from '../lib/train/data.js';
 import { decodeSafetensors, encodeSafetensors } from '../lib/train/safetensors.js';
 import { Trainer, trainConfig } from '../lib/train/trainer.js';
+import { runTraining } from '../lib/train/run.js';
 
 let root: string;
 const png = (w: number, h: number, r: number) => sharp({ create: { width: w, height: h, channels: 3, background: { r, g: 100, b: 50 } } }).png().toBuffer();
@@ -179,5 +180,43 @@ describe('checkpoints', () => {
     writeFileSync(truncated, bytes.subarray(0, 5));
     await expect(other.loadCheckpoint(truncated)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('truncated') });
     other.dispose();
+  });
+});
+
+describe('training options are checked before any data is read', () => {
+  const tiny = { crop: 16, batch: 1, steps: 1, threads: 1, generator: { arch: 'light-unet' as const, channels: [4, 4, 8, 8] as [number, number, number, number], width: 1, resBlocks: 0, alpha: 0.2 } };
+  it('out-of-range settings are ERR_FACESTYLE_ARGUMENT naming the setting', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ lrMin: -1 }, 'lrMin'],
+      [{ lr: 1e-5, lrMin: 1e-4 }, 'lrMin'],
+      [{ clipNorm: -1 }, 'clipNorm'],
+      [{ losses: { l1: -1 } }, 'l1'],
+      [{ losses: { adv: Number.NaN } }, 'adv'],
+      [{ threads: 1000000 }, 'threads'],
+      [{ warmupSteps: 1.5 }, 'warmupSteps'],
+      [{ generator: { ...tiny.generator, resBlocks: 1000 } }, 'residual blocks'],
+    ];
+    for (const [extra, named] of cases)
+      expect(() => trainConfig({ ...tiny, ...extra } as never), JSON.stringify(extra)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(named) }));
+    expect(trainConfig({ ...tiny, lrMin: 0, clipNorm: 0 }).lrMin).toBe(0);
+  });
+
+  it('a run folder that holds a run is refused unless resume or overwrite; resume with nothing to resume is NOT_FOUND', async () => {
+    const pairs = await folder('run-pairs', { 'photo/a.png': await png(16, 16, 10), 'toon/a.png': await png(16, 16, 200) });
+    const out = path.join(root, 'run-out');
+    const base = { pairs, out, size: 16, checkpointEvery: 0, sampleEvery: 0, config: tiny };
+    await expect(runTraining({ ...base, resume: true })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('Nothing to resume') });
+    await runTraining(base);
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const first = readFileSync(ckpt);
+    await expect(runTraining(base)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--overwrite') });
+    expect(Buffer.compare(readFileSync(ckpt), first)).toBe(0);
+    await runTraining({ ...base, overwrite: true });
+    await runTraining({ ...base, resume: true, config: { ...tiny, steps: 2 } });
+    // A file as the run folder, a crop larger than the size, a bad size: refused up front.
+    await expect(runTraining({ ...base, out: path.join(pairs, 'photo', 'a.png') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('is a file') });
+    await expect(runTraining({ ...base, out: path.join(root, 'o2'), size: 8 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('crop') });
+    await expect(runTraining({ ...base, out: path.join(root, 'o3'), size: 0 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('size') });
+    await expect(runTraining({ ...base, out: path.join(root, 'o4'), sampleEvery: -1 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('sampleEvery') });
   });
 });

@@ -80,6 +80,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--sample-every <n>', 'steps between sample grids (needs --holdout)', int('sample-every'), 500)
     .option('--time-limit <minutes>', 'stop cleanly after this many minutes', num('time-limit'), 0)
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
+    .option('--overwrite', 'start over in an <out> folder that already holds a run (refused otherwise)')
     .action(async (o) => {
       const tty = process.stderr.isTTY;
       const { card } = await runTraining({
@@ -88,6 +89,7 @@ export function registerTrainCommand(program: Command): void {
         size: o.size,
         holdout: o.holdout ? String(o.holdout).split(',').filter(Boolean) : [],
         resume: !!o.resume,
+        overwrite: !!o.overwrite,
         initFrom: o.initFrom,
         checkpointEvery: o.checkpointEvery,
         sampleEvery: o.sampleEvery,

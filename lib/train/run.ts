@@ -3,6 +3,8 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { FacestyleError, argumentError } from '../errors.js';
+import * as is from '../is.js';
 import { generatorGraph } from '../nn/generator.js';
 import { modelInfo } from '../nn/info.js';
 import { loadPairs } from './data.js';
@@ -19,6 +21,8 @@ export interface RunOptions {
   /** File names held out for validation. */
   holdout?: string[];
   resume?: boolean;
+  /** Start over in an `out` folder that already holds a run's checkpoint (default false: refused, so a long run is not lost by mistake). */
+  overwrite?: boolean;
   /** Start from these generator weights (a .safetensors file of the same architecture), unless resuming. */
   initFrom?: string;
   checkpointEvery?: number;
@@ -41,10 +45,27 @@ export interface ModelCard {
 }
 
 export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; generatorFile: string }> {
+  if (!is.object(o)) throw is.invalid('training options', 'an object with pairs and out', o);
   const log = o.onLog ?? (() => {});
+  if (!is.string(o.pairs) || !o.pairs) throw is.invalid('pairs', 'a pairs folder path', o.pairs);
+  if (!is.string(o.out) || !o.out) throw is.invalid('out', 'a run folder path', o.out);
   const size = o.size ?? 256;
+  if (!(Number.isInteger(size) && size >= 8 && size <= 4096 && size % 8 === 0)) throw argumentError(`Expected a size in 8..4096 divisible by 8 but received ${size}`);
   const config = trainConfig(o.config);
+  if (config.crop > size) throw argumentError(`Expected a crop of at most the size (${size}) but received ${config.crop}`);
+  for (const k of ['checkpointEvery', 'sampleEvery'] as const)
+    if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 0)) throw argumentError(`Expected ${k} to be a whole number of steps >= 0 (0: never) but received ${o[k]}`);
+  if (o.deadline !== undefined && !Number.isFinite(o.deadline)) throw argumentError(`Expected a finite deadline (ms since the epoch) but received ${o.deadline}`);
   const holdout = o.holdout ?? [];
+  // The run folder: a file there is refused; a finished or interrupted run is continued only with resume
+  // and replaced only with overwrite, before any data is read.
+  const outStat = await fs.stat(o.out).catch(() => null);
+  if (outStat && !outStat.isDirectory()) throw argumentError(`The run folder '${o.out}' is a file; choose a folder`);
+  const ckpt = path.join(o.out, 'checkpoint.safetensors');
+  const hasCheckpoint = await fs.stat(ckpt).then(() => true, () => false);
+  if (o.resume && !hasCheckpoint) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Nothing to resume: no checkpoint.safetensors in '${o.out}'`);
+  if (!o.resume && hasCheckpoint && !o.overwrite)
+    throw argumentError(`'${o.out}' already holds a run (checkpoint.safetensors): resume it (--resume), start over in it (--overwrite), or choose another --out`);
   const t0 = Date.now();
   const data = await loadPairs(o.pairs, { size, exclude: holdout });
   const validation = holdout.length ? await loadPairs(o.pairs, { size, only: holdout }) : null;
@@ -52,8 +73,7 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
   await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
   const trainer = new Trainer(config, data, o.out, validation);
   await trainer.init();
-  const ckpt = path.join(o.out, 'checkpoint.safetensors');
-  if (o.resume && (await fs.stat(ckpt).then(() => true, () => false))) {
+  if (o.resume) {
     await trainer.loadCheckpoint(ckpt);
     log(`resumed from ${ckpt} at step ${trainer.step}`);
   } else if (o.initFrom) {

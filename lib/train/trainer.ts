@@ -3,7 +3,7 @@
 // (safetensors, temp file + rename) and exact resume: batches and schedules are pure functions of
 // (seed, step), and the checkpoint holds weights, EMA and optimizer state.
 import { EventEmitter } from 'node:events';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
 import { gradientsOfSum, type GradientTerm } from '../graph/autodiff.js';
@@ -119,6 +119,17 @@ export function trainConfig(partial: TrainOptions = {}): TrainConfig {
   if (!(c.lr > 0)) throw argumentError(`Expected positive lr but received ${c.lr}`);
   if (!['lsgan', 'hinge', 'bce'].includes(c.ganLoss)) throw argumentError(`Expected ganLoss lsgan, hinge or bce but received '${c.ganLoss}'`);
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) throw argumentError(`Expected emaDecay in [0, 1) but received ${c.emaDecay}`);
+  // A negative lrMin turns the end of the cosine schedule into gradient ascent; negative loss weights or
+  // clip norm have no meaning (and were silently dropped).
+  if (!(c.lrMin >= 0 && c.lrMin <= c.lr)) throw argumentError(`Expected lrMin in [0, lr = ${c.lr}] but received ${c.lrMin} (CLI: --lr-min at most --lr)`);
+  if (!(Number.isInteger(c.warmupSteps) && c.warmupSteps >= 0)) throw argumentError(`Expected a non-negative integer warmupSteps but received ${c.warmupSteps}`);
+  if (!(c.clipNorm >= 0 && Number.isFinite(c.clipNorm))) throw argumentError(`Expected clipNorm >= 0 (0: off) but received ${c.clipNorm}`);
+  if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay))) throw argumentError(`Expected weightDecay >= 0 but received ${c.weightDecay}`);
+  if (!(c.dLr > 0 && Number.isFinite(c.dLr))) throw argumentError(`Expected a positive dLr but received ${c.dLr}`);
+  for (const b of ['beta1', 'beta2'] as const) if (!(c[b] >= 0 && c[b] < 1)) throw argumentError(`Expected ${b} in [0, 1) but received ${c[b]}`);
+  for (const [k, v] of Object.entries(c.losses)) if (!(Number.isFinite(v) && v >= 0)) throw argumentError(`Expected loss weight ${k} >= 0 but received ${v}`);
+  if (!(Number.isInteger(c.threads) && c.threads >= 0 && c.threads <= 1024)) throw argumentError(`Expected threads in 0..1024 (0: all cores) but received ${c.threads}`);
+  if (c.generator.resBlocks > 64) throw argumentError(`Expected at most 64 residual blocks but received ${c.generator.resBlocks}`);
   augmentOptions(c.augment, c.crop);
   return c;
 }
@@ -333,7 +344,10 @@ export class Trainer extends EventEmitter {
         this.syncDiscriminator();
       }
       if (!Number.isFinite(loss))
-        throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Loss became ${loss} at step ${this.step} (${JSON.stringify(terms)}); training stopped, the last good checkpoint in '${this.outDir}' is kept`);
+        throw new FacestyleError(
+          'ERR_FACESTYLE_NUMERIC',
+          `Loss became ${loss} at step ${this.step} (${JSON.stringify(terms)}); training stopped, ${existsSync(path.join(this.outDir, 'checkpoint.safetensors')) ? `the last good checkpoint in '${this.outDir}' is kept` : 'no checkpoint had been written yet'} (a lower --lr or --clip-norm may help)`,
+        );
       this.history.push({ step: this.step, loss, terms });
       this.step += 1;
       const every = options.reportEvery ?? 10;
