@@ -269,3 +269,12 @@ describe('parameter initialisation', () => {
     expect([...g.param('ok', [2, 2], new Float32Array([1, 2, 3, 4])).shape]).toEqual([2, 2]);
   });
 });
+
+describe('device cuda on a build without CUDA', () => {
+  const compiled = loadNative().capabilities().cuda.compiled;
+  it.skipIf(compiled)('is ERR_FACESTYLE_UNSUPPORTED saying the build has no CUDA backend (not a list of missing kernels)', async () => {
+    const g = new GraphBuilder('c');
+    g.output(g.relu(g.input('x', [1, 2])), 'y');
+    await expect(compile(g.build(), { device: 'cuda' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_UNSUPPORTED', message: expect.stringContaining('no CUDA backend') });
+  });
+});

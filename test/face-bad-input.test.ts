@@ -91,6 +91,9 @@ describeShared('face pipeline: bad input', () => {
     const junk = path.join(tmp, 'junk.onnx');
     writeFileSync(junk, Buffer.from('this is not protobuf'));
     await expect(detectFaces(obama, { detector: junk })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    // On either engine the error names the file (the native importer reads bytes, not the path).
+    for (const engine of ['onnxruntime', 'native'] as const)
+      await expect(FaceDetector.load(junk, { engine })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(junk) });
     await expect(detectFaces(obama, { detector: path.join(tmp, 'none.onnx') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
   });
 

@@ -73,6 +73,13 @@ describeShared('facestyle stylize (CLI)', () => {
     await expect(cli(input, '-o', input, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/overwritten/) });
     await expect(cli(photo, '-o', photo, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--quality', '0')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    for (const limit of ['-1', '0', '2.5'])
+      await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--limit-input-pixels', limit)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--limit-input-pixels') });
+    // A folder without images: a coded error, and no output folder made.
+    const empty = path.join(tmp, 'no-images');
+    mkdirSync(empty);
+    await expect(cli(empty, '-o', path.join(tmp, 'empty-out'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('No images') });
+    expect(existsSync(path.join(tmp, 'empty-out'))).toBe(false);
     await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--template', 'nope')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--detector-engine', 'tpu')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('detectorEngine') });
     // Each engine stylizes the photo (their detections agree within 0.5 px: test/face-detect.test.ts).

@@ -88,6 +88,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   let jobs: { input: string; output: string }[];
   if (folder) {
     const files = readdirSync(input).filter((f) => IMAGE_EXT.test(f)).sort();
+    if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No images in the folder '${input}' (looked for .jpg, .jpeg, .png, .webp, .tif, .tiff, .avif, .gif)`);
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
     // Writing into the input folder would replace the originals one by one.
     if (same(input, o.output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input folder: the originals would be overwritten; choose another folder`);
@@ -110,7 +111,8 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     jobs = [{ input, output: out }];
   }
   const quality = is.integerInRange('--quality', num('quality', o.quality) ?? 90, 1, 100);
-  const limit = num('limit-input-pixels', o.limitInputPixels);
+  // sharp's pixel limit: a positive whole number of pixels (0 would turn the limit off; not offered here).
+  const limit = o.limitInputPixels === undefined ? undefined : is.integerInRange('--limit-input-pixels', num('limit-input-pixels', o.limitInputPixels)!, 1, Number.MAX_SAFE_INTEGER);
   const stylizer = await createFaceStylizer({
     model: o.model,
     size: num('size', o.size),

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
-import { FacestyleError } from '../errors.js';
+import { FacestyleError, isFacestyleError } from '../errors.js';
 import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
@@ -117,7 +117,13 @@ async function nativeBackend(file: string, outputNames: readonly string[]): Prom
   } catch (e) {
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Face detector not readable: '${file}': ${(e as Error).message}`, { cause: e });
   }
-  const { model } = onnx.readOnnxModel(bytes);
+  let model: ReturnType<typeof onnx.readOnnxModel>['model'];
+  try {
+    ({ model } = onnx.readOnnxModel(bytes));
+  } catch (e) {
+    // The importer only saw bytes ('model buffer'): name the file.
+    throw new FacestyleError(isFacestyleError(e) ? e.code : 'ERR_FACESTYLE_FORMAT', `Face detector '${file}': ${(e as Error).message.replace(/^model buffer/, 'it')}`, { cause: e });
+  }
   const g = model.graph!;
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const inputs = (g.input ?? []).filter((v) => !inits.has(v.name ?? ''));

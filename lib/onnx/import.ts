@@ -539,7 +539,7 @@ function resolveInputShape(name: string, dims: (number | string)[], given: numbe
   return dims.map((d, i) => {
     if (typeof d === 'number') return d;
     if (i === 0) return 1; // dynamic batch: one image
-    throw shapeError(`Input '${name}' has dynamic shape ${show}; pass its size in inputShapes, e.g. { '${name}': [${dims.map((x, j) => (typeof x === 'number' ? x : j === 0 ? 1 : 256)).join(', ')}] }`);
+    throw shapeError(`Input '${name}' has dynamic shape ${show}; pass its size in inputShapes (CLI: --size), e.g. { '${name}': [${dims.map((x, j) => (typeof x === 'number' ? x : j === 0 ? 1 : 256)).join(', ')}] }`);
   });
 }
 

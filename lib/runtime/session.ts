@@ -220,6 +220,9 @@ export async function compile(graph: Graph, options: CompileOptions = {}): Promi
   const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
   const unknown = [...new Set(graph.nodes.map((n) => n.op).filter((op) => !hasOp(op)))];
   if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Unknown ops: ${unknown.join(', ')}`);
-  const handle = await loadNative().compile(toNativeGraph(graph), { device, threads, reuseBuffers: options.reuseBuffers ?? true, profile: options.profile ?? false });
+  const native = loadNative();
+  if (device === 'cuda' && !native.capabilities().cuda.compiled)
+    throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', "This build of the addon has no CUDA backend (it was built without nvcc, or with FACESTYLE_CUDA=OFF): rebuild with nvcc installed (FACESTYLE_CUDA=ON to require it), or use device 'cpu'");
+  const handle = await native.compile(toNativeGraph(graph), { device, threads, reuseBuffers: options.reuseBuffers ?? true, profile: options.profile ?? false });
   return new Session(graph, handle, device);
 }
