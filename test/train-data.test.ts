@@ -220,3 +220,17 @@ describe('training options are checked before any data is read', () => {
     await expect(runTraining({ ...base, out: path.join(root, 'o4'), sampleEvery: -1 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('sampleEvery') });
   });
 });
+
+describe('more bad input', () => {
+  it("a 'photo' folder without its 'toon' partner is NOT_FOUND naming the missing one", async () => {
+    const dir = await folder('half', { 'photo/a.png': await png(8, 8, 1) });
+    await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining("no 'toon'") });
+  });
+
+  it('psnr of images of different sizes is a SHAPE error, not NaN', async () => {
+    const { psnr } = await import('../lib/train/losses.js');
+    expect(psnr(new Float32Array([0, 0.5]), new Float32Array([0, 0.5]))).toBe(Infinity);
+    expect(psnr(new Float32Array([0, 0]), new Float32Array([1, 1]))).toBeCloseTo(10 * Math.log10(4), 6);
+    expect(() => psnr(new Float32Array(3), new Float32Array(4))).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_SHAPE' }));
+  });
+});

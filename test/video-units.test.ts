@@ -53,6 +53,10 @@ describe('One-Euro filter', () => {
     expect(smoothingFactor(1e9, 1 / 30)).toBeCloseTo(1, 6);
   });
 
+  it('refuses cutoffs that would make every output NaN', () => {
+    for (const o of [{ minCutoff: Number.NaN }, { minCutoff: 0 }, { beta: -1 }, { dCutoff: -2 }]) expect(() => new OneEuroFilter(o), JSON.stringify(o)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+  });
+
   it('passes the first sample and a constant signal through unchanged', () => {
     const f = new OneEuroFilter();
     expect(f.filter(7.5, 0)).toBe(7.5);

@@ -85,7 +85,9 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
   };
   for (const [a, b] of FOLDER_NAMES) {
     const da = path.join(dir, a), db = path.join(dir, b);
-    if (!(await exists(da)) || !(await exists(db))) continue;
+    const [ea, eb] = [await exists(da), await exists(db)];
+    if (ea !== eb) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder '${dir}' has '${ea ? a : b}' but no '${ea ? b : a}' folder beside it (paired images with the same file names in both)`);
+    if (!ea) continue;
     const fa = await listImages(da), fb = await listImages(db);
     const setB = new Set(fb), setA = new Set(fa);
     const missing = [...fa.filter((n) => !setB.has(n)).map((n) => path.join(da, n)), ...fb.filter((n) => !setA.has(n)).map((n) => path.join(db, n))];

@@ -1,7 +1,9 @@
 // Loss terms written into a step graph. Fused ops (L1Loss, ColorLoss, LsganLoss ...) where a
 // dedicated kernel is simpler; compositions of ops elsewhere (the edge loss is L1 between
 // Laplacians computed by a fixed depthwise convolution).
+import { shapeError } from '../errors.js';
 import type { GraphBuilder, Sym } from '../graph/builder.js';
+import * as is from '../is.js';
 import { Tensor } from '../graph/tensor.js';
 
 /** 3x3 Laplacian [[0,1,0],[1,-4,1],[0,1,0]] per channel, as a depthwise conv weight [C,1,3,3]. */
@@ -29,6 +31,8 @@ export const lsganLoss = (b: GraphBuilder, scores: Sym, real: boolean, name: str
 
 /** PSNR in dB of images in [-1, 1] (peak-to-peak 2). */
 export function psnr(a: Float32Array, b: Float32Array): number {
+  if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) throw is.invalid('psnr images', 'two Float32Arrays', a instanceof Float32Array ? b : a);
+  if (a.length !== b.length) throw shapeError(`psnr: the images have ${a.length} and ${b.length} values; expected the same size`);
   let s = 0;
   for (let i = 0; i < a.length; ++i) s += (a[i] - b[i]) ** 2;
   const mse = s / a.length / 4; // rescaled to [0, 1]

@@ -1,6 +1,7 @@
 // One-Euro filter (Casiez, Roussel, Vogel, CHI 2012): a low-pass filter whose cutoff rises with speed.
 // At rest it smooths hard (kills detector jitter); when the face moves it follows with little lag.
 import type { Face, Landmarks5, Point } from '../face/types.js';
+import * as is from '../is.js';
 
 export interface OneEuroOptions {
   /** Cutoff frequency (Hz) at rest: lower = smoother but laggier when slow (default 0.3). */
@@ -36,6 +37,10 @@ export class OneEuroFilter {
     this.minCutoff = options.minCutoff ?? ONE_EURO_DEFAULTS.minCutoff;
     this.beta = options.beta ?? ONE_EURO_DEFAULTS.beta;
     this.dCutoff = options.dCutoff ?? ONE_EURO_DEFAULTS.dCutoff;
+    // NaN or a non-positive cutoff would turn every smoothed landmark into NaN.
+    if (!(this.minCutoff > 0 && Number.isFinite(this.minCutoff))) throw is.invalid('minCutoff', 'a positive number (Hz)', options.minCutoff);
+    if (!(this.beta >= 0 && Number.isFinite(this.beta))) throw is.invalid('beta', 'a number >= 0', options.beta);
+    if (!(this.dCutoff > 0 && Number.isFinite(this.dCutoff))) throw is.invalid('dCutoff', 'a positive number (Hz)', options.dCutoff);
   }
 
   /** Filters sample `value` taken at time `t` (seconds, increasing). The first sample passes through. */

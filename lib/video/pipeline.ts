@@ -88,6 +88,7 @@ function normalize(o: StylizeFramesOptions): Normalized {
   if (o.strength !== undefined) is.numberInRange('strength', o.strength, 0, 1);
   if (o.size !== undefined) is.integerInRange('size', o.size, 16, 4096);
   if (o.model !== undefined && !is.string(o.model)) throw is.invalid('model', 'non-empty string', o.model);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw is.invalid('signal', 'an AbortSignal', o.signal);
   if (o.stylizer !== undefined && !(is.object(o.stylizer) && typeof o.stylizer.detect === 'function' && typeof o.stylizer.stylize === 'function')) {
     throw is.invalid('stylizer', 'object with detect() and stylize()', o.stylizer);
   }
