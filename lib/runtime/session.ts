@@ -126,40 +126,35 @@ export class Session {
   /** RunOptions.outputs as the native side takes them (undefined: allocate new outputs). */
   private checkOutputs(options: RunOptions): Float32Array[] | undefined {
     if (!is.object(options)) throw is.invalid('run options', 'an object', options);
-    const given = options.outputs;
+    const given = (options as RunOptions).outputs;
     if (given === undefined) return undefined;
-    if (!is.object(given)) throw is.invalid('outputs', 'an object of output name -> Tensor or Float32Array', given);
-    const names = this.graph.outputs.map((id) => this.graph.values[id].name);
-    for (const key of Object.keys(given)) if (!names.includes(key)) throw argumentError(`Unknown output '${key}'; the graph's outputs are ${names.join(', ')}`);
-    return this.graph.outputs.map((id) => {
-      const v = this.graph.values[id];
-      const o = given[v.name];
-      if (o === undefined) throw argumentError(`Missing output array '${v.name}' (shape ${shapeToString(v.shape)}): give one for every output`);
-      if (o instanceof Tensor) {
-        if (!sameShape(o.shape, v.shape)) throw shapeError(`Output '${v.name}': expected shape ${shapeToString(v.shape)} but received ${shapeToString(o.shape)}`);
-        return o.data;
-      }
-      if (!(o instanceof Float32Array)) throw is.invalid(`output '${v.name}'`, 'Tensor or Float32Array', o);
-      if (o.length !== shapeSize(v.shape)) throw shapeError(`Output '${v.name}': expected ${shapeSize(v.shape)} values for shape ${shapeToString(v.shape)} but received ${o.length}`);
-      return o;
-    });
+    return this.arraysFor(given, this.graph.outputs, 'output', 'outputs', ': give one for every output');
   }
 
   private checkFeeds(feeds: Feeds): Float32Array[] {
-    if (!is.object(feeds)) throw is.invalid('feeds', 'an object of input name -> Tensor', feeds);
-    const known = new Set(this.graph.inputs.map((id) => this.graph.values[id].name));
-    for (const key of Object.keys(feeds)) if (!known.has(key)) throw argumentError(`Unknown feed '${key}'; the graph's inputs are ${[...known].join(', ')}`);
-    return this.graph.inputs.map((id) => {
+    return this.arraysFor(feeds, this.graph.inputs, 'feed', 'inputs', '');
+  }
+
+  /**
+   * Feeds or caller-given outputs as the native side takes them: one Float32Array per value of `ids`, in
+   * order, from an object keyed by value name (a Tensor of the value's shape or a Float32Array of its size).
+   */
+  private arraysFor(given: Record<string, Tensor | Float32Array>, ids: readonly number[], what: 'feed' | 'output', plural: string, missingHint: string): Float32Array[] {
+    const What = what[0].toUpperCase() + what.slice(1);
+    if (!is.object(given)) throw is.invalid(`${what}s`, `an object of ${what === 'feed' ? 'input' : 'output'} name -> Tensor or Float32Array`, given);
+    const names = ids.map((id) => this.graph.values[id].name);
+    for (const key of Object.keys(given)) if (!names.includes(key)) throw argumentError(`Unknown ${what} '${key}'; the graph's ${plural} are ${names.join(', ')}`);
+    return ids.map((id) => {
       const v = this.graph.values[id];
-      const f = feeds[v.name];
-      if (f === undefined) throw argumentError(`Missing feed '${v.name}' (shape ${shapeToString(v.shape)})`);
-      if (f instanceof Tensor) {
-        if (!sameShape(f.shape, v.shape)) throw shapeError(`Feed '${v.name}': expected shape ${shapeToString(v.shape)} but received ${shapeToString(f.shape)}`);
-        return f.data;
+      const a = given[v.name];
+      if (a === undefined) throw argumentError(`Missing ${what} '${v.name}' (shape ${shapeToString(v.shape)})${missingHint}`);
+      if (a instanceof Tensor) {
+        if (!sameShape(a.shape, v.shape)) throw shapeError(`${What} '${v.name}': expected shape ${shapeToString(v.shape)} but received ${shapeToString(a.shape)}`);
+        return a.data;
       }
-      if (!(f instanceof Float32Array)) throw is.invalid(`feed '${v.name}'`, 'Tensor or Float32Array', f);
-      if (f.length !== shapeSize(v.shape)) throw shapeError(`Feed '${v.name}': expected ${shapeSize(v.shape)} values for shape ${shapeToString(v.shape)} but received ${f.length}`);
-      return f;
+      if (!(a instanceof Float32Array)) throw is.invalid(`${what} '${v.name}'`, 'Tensor or Float32Array', a);
+      if (a.length !== shapeSize(v.shape)) throw shapeError(`${What} '${v.name}': expected ${shapeSize(v.shape)} values for shape ${shapeToString(v.shape)} but received ${a.length}`);
+      return a;
     });
   }
 
