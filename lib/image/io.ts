@@ -1,4 +1,7 @@
 // Image <-> tensor on sharp: the first and last step of the one path of data.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import sharp from 'sharp';
 import { FacestyleError, formatError, shapeError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
@@ -106,8 +109,34 @@ export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' 
   return sharp(data, { raw: { width, height, channels: 3 } }).toFormat(options.format ?? 'png').toBuffer();
 }
 
-/** Writes a tensor as an image file; the format follows the extension. */
+/** Image formats saveTensorImage writes, by file extension (case-insensitive). */
+const SAVE_FORMATS: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif'> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
+
+/**
+ * Writes a tensor as an image file; the format follows the extension (.png, .jpg, .jpeg, .webp, .tif,
+ * .tiff, .avif, .gif; another is ERR_FACESTYLE_ARGUMENT). The folder must exist (ERR_FACESTYLE_NOT_FOUND
+ * naming it). The image is encoded into a hidden temp file beside `file` and renamed over it when complete,
+ * so a failed or interrupted write never leaves a partial image under the output name (an existing file
+ * stays as it was); a failed write removes the temp file.
+ */
 export async function saveTensorImage(tensor: Tensor, file: string, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): Promise<void> {
+  if (!is.string(file)) throw is.invalid('image file', 'a file path', file);
+  const format = SAVE_FORMATS[path.extname(file).toLowerCase()];
+  if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(SAVE_FORMATS).join(', ')}`);
+  if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
   const { data, width, height } = tensorToRgb(tensor, options);
-  await sharp(data, { raw: { width, height, channels: 3 } }).toFile(file);
+  const dir = path.dirname(path.resolve(file));
+  if (!(await fs.stat(dir).catch(() => null))?.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`);
+  if ((await fs.stat(file).catch(() => null))?.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`);
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await sharp(data, { raw: { width, height, channels: 3 } }).toFormat(format).toFile(tmp);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true }).catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`, { cause: e });
+    if (code === 'EISDIR') throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`, { cause: e });
+    throw formatError(`Could not write '${file}': ${(e as Error).message}`, e);
+  }
 }

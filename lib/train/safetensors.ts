@@ -1,17 +1,31 @@
 // safetensors files (https://github.com/huggingface/safetensors format): an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}},
 // then the raw little-endian data. Only F32 tensors are written; F32 and F16 are read.
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { FacestyleError, formatError } from '../errors.js';
+import { FacestyleError, argumentError, formatError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
+import * as is from '../is.js';
 
 export interface SafetensorsContent {
   tensors: Map<string, Tensor>;
   metadata: Record<string, string>;
 }
 
+/** Checks what encodeSafetensors / writeSafetensors are given (ERR_FACESTYLE_ARGUMENT naming the bad entry). */
+function checkContent(tensors: unknown, metadata: unknown): void {
+  if (!(tensors instanceof Map)) throw is.invalid('tensors', 'a Map of name -> Tensor', tensors);
+  for (const [name, t] of tensors) {
+    if (!is.string(name) || name === '__metadata__') throw is.invalid('a tensor name', "a non-empty string other than '__metadata__'", name);
+    if (!(t instanceof Tensor)) throw is.invalid(`tensor '${name}'`, 'a Tensor', t);
+  }
+  if (!is.object(metadata)) throw is.invalid('metadata', 'an object of string values', metadata);
+  for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw is.invalid(`metadata '${k}'`, 'a string', v);
+}
+
 export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Buffer {
+  checkContent(tensors, metadata);
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const names = [...tensors.keys()].sort();
@@ -84,20 +98,54 @@ export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsCont
 }
 
 export async function readSafetensors(file: string): Promise<SafetensorsContent> {
+  if (!is.string(file)) throw is.invalid('safetensors file', 'a file path', file);
   let buf: Buffer;
   try {
     buf = await fs.readFile(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `File not found: ${file}`);
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Safetensors file not found: '${file}'`, { cause: e });
+    if (code === 'EISDIR') throw argumentError(`Expected a .safetensors file but '${file}' is a folder`);
+    throw formatError(`Cannot read safetensors file '${file}': ${(e as Error).message}`, e);
   }
   return decodeSafetensors(buf, file);
 }
 
-/** Writes to a temporary file in the same folder and renames it, so a crash never leaves a half file. */
+/** A failed write as a coded error naming the file (a vanished folder, a folder in the way, or an I/O error). */
+function writeError(file: string, dir: string, e: unknown): FacestyleError {
+  if (e instanceof FacestyleError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`, { cause: e });
+  if (code === 'EISDIR') return new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`, { cause: e });
+  return formatError(`Could not write '${file}': ${(e as Error).message}`, e);
+}
+
+/**
+ * Writes to a hidden temporary file in the same folder and renames it, so a crash never leaves a half
+ * file under the name and an existing file stays as it was until the new one is complete; a failed write
+ * removes the temporary file. The folder is created when missing (training checkpoints go into a new run
+ * folder); a path through a file is ERR_FACESTYLE_NOT_FOUND naming the folder, a folder as `file`
+ * ERR_FACESTYLE_ARGUMENT, bad tensors or metadata ERR_FACESTYLE_ARGUMENT naming the entry.
+ */
 export async function writeSafetensors(file: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, encodeSafetensors(tensors, metadata));
-  await fs.rename(tmp, file);
+  if (!is.string(file)) throw is.invalid('safetensors file', 'a file path', file);
+  const bytes = encodeSafetensors(tensors, metadata);
+  const dir = path.dirname(path.resolve(file));
+  try {
+    await fs.mkdir(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENOENT')
+      throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist and cannot be created (a part of its path is a file)`, { cause: e });
+    throw writeError(file, dir, e);
+  }
+  if ((await fs.stat(file).catch(() => null))?.isDirectory()) throw argumentError(`Cannot write '${file}': it is a folder`);
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await fs.writeFile(tmp, bytes);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true }).catch(() => {});
+    throw writeError(file, dir, e);
+  }
 }

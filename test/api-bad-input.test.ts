@@ -1,0 +1,334 @@
+// Bad input to the public file and tensor APIs: Tensor (constructor and factories), safetensors read/write,
+// exportOnnx and saveTensorImage. Each case is a FacestyleError with the exact code and a message naming
+// what was received; a failed write leaves no temp file in the folder and an existing target unchanged.
+import fs, { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { GraphBuilder } from '../lib/graph/builder.js';
+import { Tensor } from '../lib/graph/tensor.js';
+import { saveTensorImage } from '../lib/image/io.js';
+import { exportOnnx } from '../lib/onnx/export.js';
+import { readSafetensors, writeSafetensors } from '../lib/train/safetensors.js';
+
+type Coded = Error & { code?: string };
+
+function caught(fn: () => unknown): Coded {
+  try {
+    fn();
+  } catch (e) {
+    return e as Coded;
+  }
+  throw new Error('expected an error but none was thrown');
+}
+
+async function rejected(fn: () => Promise<unknown>): Promise<Coded> {
+  try {
+    await fn();
+  } catch (e) {
+    return e as Coded;
+  }
+  throw new Error('expected a rejection but the promise resolved');
+}
+
+function expectCoded(e: Coded, code: string, ...fragments: string[]) {
+  expect(e).toBeInstanceOf(Error);
+  expect(e.name, e.message).toBe('FacestyleError');
+  expect(e.code, e.message).toBe(code);
+  for (const f of fragments) expect(e.message).toContain(f);
+}
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'facestyle-api-bad-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+let n = 0;
+/** A fresh empty folder per case, so its listing shows exactly what a write left behind. */
+const folder = () => {
+  const d = path.join(root, `case-${++n}`);
+  mkdirSync(d);
+  return d;
+};
+const listing = (dir: string) => readdirSync(dir).sort();
+const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+const eisdir = (p: string) => Object.assign(new Error(`EISDIR: illegal operation on a directory, rename -> '${p}'`), { code: 'EISDIR' });
+
+const tiny = () => new Map([['w', new Tensor([2, 2], [1, 2, 3, 4])]]);
+
+describe('Tensor', () => {
+  it('new Tensor(null) / new Tensor() / a non-array shape: ERR_FACESTYLE_ARGUMENT naming what was received', () => {
+    const T = Tensor as unknown as new (...a: unknown[]) => Tensor;
+    expectCoded(caught(() => new T(null)), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape', 'received null');
+    expectCoded(caught(() => new T()), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape', 'received undefined');
+    expectCoded(caught(() => new T('23')), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape', "'23'");
+    expectCoded(caught(() => new T([2, '3'])), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape', "[2,'3']");
+    expectCoded(caught(() => new T({ length: 1, 0: 2 })), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape');
+  });
+
+  it('negative, fractional, NaN and unsafe dimensions are ERR_FACESTYLE_SHAPE naming the shape (as in the graph builder)', () => {
+    expectCoded(caught(() => new Tensor([2, -1])), 'ERR_FACESTYLE_SHAPE', 'non-negative integer', '[2,-1]');
+    expectCoded(caught(() => new Tensor([1.5])), 'ERR_FACESTYLE_SHAPE', '[1.5]');
+    expectCoded(caught(() => new Tensor([Number.NaN])), 'ERR_FACESTYLE_SHAPE', '[NaN]');
+    // 2^60 x 0 has zero elements but the first dimension is not a safe integer.
+    expectCoded(caught(() => new Tensor([2 ** 60, 0])), 'ERR_FACESTYLE_SHAPE', 'non-negative integer');
+  });
+
+  it("new Tensor([2], 'ab') and other non-array data: ERR_FACESTYLE_ARGUMENT naming the value", () => {
+    const bad = (d: unknown) => caught(() => new Tensor([2], d as Float32Array));
+    expectCoded(bad('ab'), 'ERR_FACESTYLE_ARGUMENT', 'tensor data', "'ab'");
+    expectCoded(bad(null), 'ERR_FACESTYLE_ARGUMENT', 'tensor data', 'null');
+    expectCoded(bad(7), 'ERR_FACESTYLE_ARGUMENT', 'tensor data', '7');
+    expectCoded(bad({}), 'ERR_FACESTYLE_ARGUMENT', 'tensor data', 'Object');
+    expectCoded(bad(new BigInt64Array(2)), 'ERR_FACESTYLE_ARGUMENT', 'tensor data', 'BigInt64Array(2)');
+    expectCoded(bad(['a', 'b']), 'ERR_FACESTYLE_ARGUMENT', 'tensor data[0]', "'a'");
+    expectCoded(bad([1, undefined]), 'ERR_FACESTYLE_ARGUMENT', 'tensor data[1]', 'undefined');
+  });
+
+  it('data of the wrong size: ERR_FACESTYLE_SHAPE with both counts', () => {
+    expectCoded(caught(() => new Tensor([2], [1, 2, 3])), 'ERR_FACESTYLE_SHAPE', '[2]', 'needs 2 values', 'received 3');
+    expectCoded(caught(() => new Tensor([2, 2], new Float32Array(3))), 'ERR_FACESTYLE_SHAPE', '[2,2]', 'needs 4', 'received 3');
+    expectCoded(caught(() => new Tensor([3], new Uint8Array(2))), 'ERR_FACESTYLE_SHAPE', 'needs 3', 'received 2');
+    expectCoded(caught(() => new Tensor([1, 2]).reshape([3])), 'ERR_FACESTYLE_SHAPE', 'needs 3', 'received 2');
+  });
+
+  it('every supported data form still works: Float32Array shared, arrays, typed arrays and array-likes copied', () => {
+    const f = new Float32Array([1, 2, 3, 4]);
+    const t = new Tensor([2, 2], f);
+    expect(t.data).toBe(f);
+    expect(Array.from(new Tensor([3], [1, -2.5, Number.NaN]).data)).toEqual([1, -2.5, Number.NaN]);
+    expect(Array.from(new Tensor([2], new Float64Array([0.5, 8])).data)).toEqual([0.5, 8]);
+    expect(Array.from(new Tensor([2], Buffer.from([3, 255])).data)).toEqual([3, 255]);
+    expect(Array.from(new Tensor([2], { length: 2, 0: 4, 1: 5 }).data)).toEqual([4, 5]);
+    expect(Array.from(new Tensor([], [9]).data)).toEqual([9]);
+    expect(new Tensor([2, 0, 3]).size).toBe(0);
+    expect(Array.from(new Tensor([2, 1]).data)).toEqual([0, 0]);
+  });
+
+  it("Tensor.random([2], 'x') and other bad factory arguments: ERR_FACESTYLE_ARGUMENT naming the value", () => {
+    const R = Tensor.random as (...a: unknown[]) => Tensor;
+    const F = Tensor.fill as (...a: unknown[]) => Tensor;
+    expectCoded(caught(() => R([2], 'x')), 'ERR_FACESTYLE_ARGUMENT', 'seed', "'x'");
+    expectCoded(caught(() => R([2], Number.NaN)), 'ERR_FACESTYLE_ARGUMENT', 'seed', 'NaN');
+    expectCoded(caught(() => R([2], Number.POSITIVE_INFINITY)), 'ERR_FACESTYLE_ARGUMENT', 'seed', 'Infinity');
+    expectCoded(caught(() => R([2], 1, 'a')), 'ERR_FACESTYLE_ARGUMENT', 'lo', "'a'");
+    expectCoded(caught(() => R([2], 1, 0, null)), 'ERR_FACESTYLE_ARGUMENT', 'hi', 'null');
+    expectCoded(caught(() => R(null)), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape', 'null');
+    expectCoded(caught(() => F(undefined, 1)), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape', 'undefined');
+    expectCoded(caught(() => F([2], 'x')), 'ERR_FACESTYLE_ARGUMENT', 'fill value', "'x'");
+    expectCoded(caught(() => (Tensor.zeros as (s: unknown) => Tensor)(5)), 'ERR_FACESTYLE_ARGUMENT', 'tensor shape', '5');
+    // The good forms: reproducible, in range, NaN fill allowed.
+    expect(Array.from(Tensor.random([4], 3, 2, 5).data)).toEqual(Array.from(Tensor.random([4], 3, 2, 5).data));
+    expect(Tensor.random([64], 3, 2, 5).data.every((v) => v >= 2 && v < 5)).toBe(true);
+    expect(Tensor.fill([2], Number.NaN).data.every(Number.isNaN)).toBe(true);
+  });
+});
+
+describe('readSafetensors / writeSafetensors', () => {
+  it('readSafetensors(null): ERR_FACESTYLE_ARGUMENT naming null', async () => {
+    expectCoded(await rejected(() => readSafetensors(null as unknown as string)), 'ERR_FACESTYLE_ARGUMENT', 'received null');
+    expectCoded(await rejected(() => readSafetensors('' as string)), 'ERR_FACESTYLE_ARGUMENT', "received ''");
+  });
+
+  it('readSafetensors(<a folder>): ERR_FACESTYLE_ARGUMENT naming it', async () => {
+    const dir = folder();
+    expectCoded(await rejected(() => readSafetensors(dir)), 'ERR_FACESTYLE_ARGUMENT', dir, 'folder');
+  });
+
+  it('readSafetensors(<missing file>): ERR_FACESTYLE_NOT_FOUND naming it (also through a file)', async () => {
+    const dir = folder();
+    const missing = path.join(dir, 'nope.safetensors');
+    expectCoded(await rejected(() => readSafetensors(missing)), 'ERR_FACESTYLE_NOT_FOUND', missing);
+    writeFileSync(path.join(dir, 'plain'), 'x');
+    const through = path.join(dir, 'plain', 'w.safetensors');
+    expectCoded(await rejected(() => readSafetensors(through)), 'ERR_FACESTYLE_NOT_FOUND', through);
+  });
+
+  it('writeSafetensors(file, {a:1}): ERR_FACESTYLE_ARGUMENT, nothing written', async () => {
+    const dir = folder();
+    const file = path.join(dir, 'w.safetensors');
+    const e = await rejected(() => writeSafetensors(file, { a: 1 } as unknown as Map<string, Tensor>));
+    expectCoded(e, 'ERR_FACESTYLE_ARGUMENT', 'tensors', 'Map', 'received Object');
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it("writeSafetensors(file, new Map([['a', 5]])): ERR_FACESTYLE_ARGUMENT naming the entry; bad metadata names its key", async () => {
+    const dir = folder();
+    const file = path.join(dir, 'w.safetensors');
+    const e = await rejected(() => writeSafetensors(file, new Map([['a', 5]]) as unknown as Map<string, Tensor>));
+    expectCoded(e, 'ERR_FACESTYLE_ARGUMENT', "tensor 'a'", 'received 5');
+    const m = await rejected(() => writeSafetensors(file, tiny(), { step: 3 } as unknown as Record<string, string>));
+    expectCoded(m, 'ERR_FACESTYLE_ARGUMENT', "metadata 'step'", 'received 3');
+    const k = await rejected(() => writeSafetensors(file, new Map([['__metadata__', new Tensor([1])]])));
+    expectCoded(k, 'ERR_FACESTYLE_ARGUMENT', '__metadata__');
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it('writing into a folder that cannot exist (a part of the path is a file): ERR_FACESTYLE_NOT_FOUND naming the folder', async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, 'plain'), 'x');
+    const sub = path.join(dir, 'plain', 'sub');
+    const e = await rejected(() => writeSafetensors(path.join(sub, 'w.safetensors'), tiny()));
+    expectCoded(e, 'ERR_FACESTYLE_NOT_FOUND', `'${sub}'`);
+    expect(listing(dir)).toEqual(['plain']);
+    expect(readFileSync(path.join(dir, 'plain'), 'utf8')).toBe('x');
+  });
+
+  it('writing onto a folder: ERR_FACESTYLE_ARGUMENT, no temp file left', async () => {
+    const dir = folder();
+    const target = path.join(dir, 'adir');
+    mkdirSync(target);
+    expectCoded(await rejected(() => writeSafetensors(target, tiny())), 'ERR_FACESTYLE_ARGUMENT', target, 'folder');
+    expect(listing(dir)).toEqual(['adir']);
+    expect(statSync(target).isDirectory()).toBe(true);
+  });
+
+  it('a write that fails half-way or a failed rename removes the temp file and keeps the existing target', async () => {
+    const dir = folder();
+    const file = path.join(dir, 'w.safetensors');
+    await writeSafetensors(file, tiny(), { v: 'old' });
+    expect(listing(dir)).toEqual(['w.safetensors']);
+    const before = readFileSync(file);
+    const realWrite = fs.promises.writeFile;
+    const write = vi.spyOn(fs.promises, 'writeFile').mockImplementation(async (p, data) => {
+      await realWrite(p, (data as Buffer).subarray(0, 10)); // a partial temp file, then the disk is full
+      throw enospc();
+    });
+    const e = await rejected(() => writeSafetensors(file, new Map([['w', new Tensor([3], [7, 8, 9])]]), { v: 'new' }));
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(String(write.mock.calls[0][0])).toContain('.tmp');
+    expectCoded(e, 'ERR_FACESTYLE_FORMAT', file, 'ENOSPC');
+    expect(listing(dir)).toEqual(['w.safetensors']);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    write.mockRestore();
+
+    // The target turned into a folder between the check and the rename.
+    const rename = vi.spyOn(fs.promises, 'rename').mockRejectedValue(eisdir(file));
+    const r = await rejected(() => writeSafetensors(file, new Map([['w', new Tensor([1], [1])]]), { v: 'new' }));
+    expect(rename).toHaveBeenCalledTimes(1);
+    expectCoded(r, 'ERR_FACESTYLE_ARGUMENT', file, 'folder');
+    expect(listing(dir)).toEqual(['w.safetensors']);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    rename.mockRestore();
+
+    // And a good write replaces it, leaving only the target.
+    await writeSafetensors(file, new Map([['w', new Tensor([3], [7, 8, 9])]]), { v: 'new' });
+    expect(listing(dir)).toEqual(['w.safetensors']);
+    const back = await readSafetensors(file);
+    expect(back.metadata.v).toBe('new');
+    expect(Array.from(back.tensors.get('w')!.data)).toEqual([7, 8, 9]);
+  });
+});
+
+describe('exportOnnx', () => {
+  const graph = () => {
+    const g = new GraphBuilder('tiny');
+    g.output(g.op1('Relu', [g.input('x', [1, 2])]), 'y');
+    return g.build();
+  };
+
+  it('into a missing folder: ERR_FACESTYLE_NOT_FOUND naming the folder (also through a file)', () => {
+    const dir = folder();
+    const missing = path.join(dir, 'no-such');
+    expectCoded(caught(() => exportOnnx(graph(), path.join(missing, 'm.onnx'))), 'ERR_FACESTYLE_NOT_FOUND', `'${missing}'`);
+    writeFileSync(path.join(dir, 'plain'), 'x');
+    const through = path.join(dir, 'plain');
+    expectCoded(caught(() => exportOnnx(graph(), path.join(through, 'm.onnx'))), 'ERR_FACESTYLE_NOT_FOUND', `'${through}'`);
+    expect(listing(dir)).toEqual(['plain']);
+  });
+
+  it('onto a folder: ERR_FACESTYLE_ARGUMENT, no temp file left', () => {
+    const dir = folder();
+    const target = path.join(dir, 'm.onnx');
+    mkdirSync(target);
+    expectCoded(caught(() => exportOnnx(graph(), target)), 'ERR_FACESTYLE_ARGUMENT', target, 'folder');
+    expect(listing(dir)).toEqual(['m.onnx']);
+    expect(statSync(target).isDirectory()).toBe(true);
+  });
+
+  it('a write that fails half-way or a failed rename removes the temp file and keeps the existing model', () => {
+    const dir = folder();
+    const file = path.join(dir, 'm.onnx');
+    writeFileSync(file, 'the old model');
+    const realWrite = fs.writeFileSync;
+    const write = vi.spyOn(fs, 'writeFileSync').mockImplementation((p, data) => {
+      realWrite(p as string, (data as Uint8Array).subarray(0, 5));
+      throw enospc();
+    });
+    const e = caught(() => exportOnnx(graph(), file));
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(String(write.mock.calls[0][0])).toContain('.tmp');
+    expectCoded(e, 'ERR_FACESTYLE_FORMAT', file, 'ENOSPC');
+    expect(listing(dir)).toEqual(['m.onnx']);
+    expect(readFileSync(file, 'utf8')).toBe('the old model');
+    write.mockRestore();
+
+    const rename = vi.spyOn(fs, 'renameSync').mockImplementation(() => {
+      throw eisdir(file);
+    });
+    const r = caught(() => exportOnnx(graph(), file));
+    expect(rename).toHaveBeenCalledTimes(1);
+    expectCoded(r, 'ERR_FACESTYLE_ARGUMENT', file, 'folder');
+    expect(listing(dir)).toEqual(['m.onnx']);
+    expect(readFileSync(file, 'utf8')).toBe('the old model');
+    rename.mockRestore();
+
+    exportOnnx(graph(), file);
+    expect(listing(dir)).toEqual(['m.onnx']);
+    expect(readFileSync(file).length).toBeGreaterThan(20);
+    expect(readFileSync(file, 'utf8')).not.toBe('the old model');
+  });
+});
+
+describe('saveTensorImage', () => {
+  const image = () => Tensor.fill([1, 3, 2, 3], 0.5);
+
+  it('into a missing folder: ERR_FACESTYLE_NOT_FOUND naming the folder', async () => {
+    const dir = folder();
+    const missing = path.join(dir, 'no-such');
+    expectCoded(await rejected(() => saveTensorImage(image(), path.join(missing, 'a.png'))), 'ERR_FACESTYLE_NOT_FOUND', `'${missing}'`);
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it("an unsupported extension like '.xyz': ERR_FACESTYLE_ARGUMENT naming the file and listing the supported ones", async () => {
+    const dir = folder();
+    const file = path.join(dir, 'a.xyz');
+    expectCoded(await rejected(() => saveTensorImage(image(), file)), 'ERR_FACESTYLE_ARGUMENT', file, '.png', '.jpg', '.webp', '.tiff');
+    expectCoded(await rejected(() => saveTensorImage(image(), path.join(dir, 'noext'))), 'ERR_FACESTYLE_ARGUMENT', 'noext', '.png');
+    expectCoded(await rejected(() => saveTensorImage(image(), null as unknown as string)), 'ERR_FACESTYLE_ARGUMENT', 'received null');
+    expectCoded(await rejected(() => saveTensorImage({} as Tensor, path.join(dir, 'a.png'))), 'ERR_FACESTYLE_ARGUMENT', 'Tensor', 'received Object');
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it('onto a folder: ERR_FACESTYLE_ARGUMENT, nothing left behind', async () => {
+    const dir = folder();
+    const target = path.join(dir, 'a.png');
+    mkdirSync(target);
+    expectCoded(await rejected(() => saveTensorImage(image(), target)), 'ERR_FACESTYLE_ARGUMENT', target, 'folder');
+    expect(listing(dir)).toEqual(['a.png']);
+  });
+
+  it('writes through a temp file: the format follows the extension, and a failed rename removes the temp and keeps the old image', async () => {
+    const dir = folder();
+    const file = path.join(dir, 'a.JPG');
+    await saveTensorImage(image(), file);
+    expect(listing(dir)).toEqual(['a.JPG']);
+    expect((await sharp(file).metadata()).format).toBe('jpeg');
+    const png = path.join(dir, 'b.png');
+    await saveTensorImage(image(), png);
+    const meta = await sharp(png).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 3, 2]);
+    const before = readFileSync(png);
+
+    const rename = vi.spyOn(fs.promises, 'rename').mockRejectedValue(enospc());
+    const e = await rejected(() => saveTensorImage(Tensor.fill([1, 3, 4, 4], 0.1), png));
+    expect(rename).toHaveBeenCalledTimes(1);
+    const tempName = String(rename.mock.calls[0][0]);
+    expect(path.dirname(tempName)).toBe(dir);
+    expect(path.basename(tempName)).toContain('.tmp');
+    expectCoded(e, 'ERR_FACESTYLE_FORMAT', png);
+    expect(listing(dir)).toEqual(['a.JPG', 'b.png']);
+    expect(readFileSync(png).equals(before)).toBe(true);
+  });
+});
