@@ -212,6 +212,12 @@ describe('training options are checked before any data is read', () => {
     await expect(runTraining(base)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--overwrite') });
     expect(Buffer.compare(readFileSync(ckpt), first)).toBe(0);
     await runTraining({ ...base, overwrite: true });
+    // Resume continues exactly only with the run's settings: more steps are fine, another batch is refused
+    // (naming it, with the run's value) and the run's config.json is left as it was.
+    const configBefore = readFileSync(path.join(out, 'config.json'), 'utf8');
+    await expect(runTraining({ ...base, resume: true, config: { ...tiny, steps: 2, batch: 2 } })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('batch: the run has 1, now 2') });
+    await expect(runTraining({ ...base, resume: true, size: 24, config: { ...tiny, steps: 2 } })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('size: the run has 16, now 24') });
+    expect(readFileSync(path.join(out, 'config.json'), 'utf8')).toBe(configBefore);
     await runTraining({ ...base, resume: true, config: { ...tiny, steps: 2 } });
     // A file as the run folder, a crop larger than the size, a bad size: refused up front.
     await expect(runTraining({ ...base, out: path.join(pairs, 'photo', 'a.png') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('is a file') });

@@ -44,6 +44,36 @@ export interface ModelCard {
   validation?: EvalReport & { files: string[] };
 }
 
+/** The settings a run folder's config.json recorded (null when it has none or it does not parse). */
+async function readRunConfig(dir: string): Promise<{ size?: number; holdout?: string[]; config?: TrainConfig } | null> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resume is exact only with the run's own settings: every one that shapes the batches, the schedule or the
+ * model must be as the run recorded it (the step count may grow; threads and device may change). A
+ * difference is ERR_FACESTYLE_ARGUMENT listing each setting with the run's value, before anything is
+ * read or written (config.json stays the run's).
+ */
+function checkResumeSettings(out: string, prior: Awaited<ReturnType<typeof readRunConfig>>, now: { size: number; holdout: string[]; config: TrainConfig }): void {
+  if (!prior?.config) return;
+  const free = new Set(['steps', 'threads', 'device']);
+  const diffs: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (prior.size !== undefined && prior.size !== now.size) diffs.push(`size: the run has ${prior.size}, now ${now.size}`);
+  if (prior.holdout !== undefined && !same(prior.holdout, now.holdout)) diffs.push(`holdout: the run has ${JSON.stringify(prior.holdout)}, now ${JSON.stringify(now.holdout)}`);
+  for (const key of Object.keys(now.config) as (keyof TrainConfig)[]) {
+    if (free.has(key) || !(key in prior.config)) continue;
+    if (!same(prior.config[key], now.config[key])) diffs.push(`${key}: the run has ${JSON.stringify(prior.config[key])}, now ${JSON.stringify(now.config[key])}`);
+  }
+  if (diffs.length)
+    throw argumentError(`Resuming '${out}' with other settings than the run's would not continue it exactly; give the run's settings (its config.json):\n  ${diffs.join('\n  ')}`);
+}
+
 export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; generatorFile: string }> {
   if (!is.object(o)) throw is.invalid('training options', 'an object with pairs and out', o);
   const log = o.onLog ?? (() => {});
@@ -66,6 +96,7 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
   if (o.resume && !hasCheckpoint) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Nothing to resume: no checkpoint.safetensors in '${o.out}'`);
   if (!o.resume && hasCheckpoint && !o.overwrite)
     throw argumentError(`'${o.out}' already holds a run (checkpoint.safetensors): resume it (--resume), start over in it (--overwrite), or choose another --out`);
+  if (o.resume) checkResumeSettings(o.out, await readRunConfig(o.out), { size, holdout, config });
   const t0 = Date.now();
   const data = await loadPairs(o.pairs, { size, exclude: holdout });
   const validation = holdout.length ? await loadPairs(o.pairs, { size, only: holdout }) : null;
