@@ -294,6 +294,25 @@ describeShared('stylize pipeline', () => {
     }
   });
 
+  it('graphGenerator on a graph with an extra output uses the first one (with or without inPlace)', async () => {
+    const g = new GraphBuilder('two-outputs', { seed: 8 });
+    const x = g.input('x', [1, 3, 16, 16]);
+    const y = g.conv2d(x, { out: 3, kernel: 3, pad: 1 });
+    g.output(y, 'y');
+    g.output(g.relu(y), 'aux');
+    const gen = await graphGenerator(g.build());
+    try {
+      const input = Tensor.random([2, 3, 16, 16], 9);
+      const a = await gen.run(input);
+      const b = await gen.run(new Tensor(input.shape, input.data.slice()), { inPlace: true });
+      expect(a.shape).toEqual([2, 3, 16, 16]);
+      expect([...b.data]).toEqual([...a.data]);
+      expect(a.data.some((v) => v < 0)).toBe(true); // the first output (no relu), not 'aux'
+    } finally {
+      await gen.dispose();
+    }
+  });
+
   it('AnimeGANv3 (NHWC, dynamic size) gives the same faces natively (lib/onnx) and through onnxruntime', async () => {
     const img = await toRgbImage(obama);
     const faces = await detectFaces(img, { detector: DETECTOR });

@@ -322,6 +322,27 @@ describe('sessions', () => {
       await expect(s.run(feeds, options), JSON.stringify(outputs)).rejects.toMatchObject({ code });
       expect(() => s.runSync(feeds, options)).toThrow(expect.objectContaining({ code }));
     }
+    // Overlapping output arrays, and an output array over a feed that is itself an output, are refused.
+    const pass = new GraphBuilder('pass');
+    const px = pass.input('x', [4]);
+    pass.output(pass.relu(pass.op1('Neg', [px])), 'y');
+    pass.output(px, 'x');
+    const ps = await compile(pass.build());
+    const x = new Tensor([4], new Float32Array([-1, -2, 3, 4]));
+    const shared = new Float32Array(8);
+    expect(() => ps.runSync({ x }, { outputs: { y: shared.subarray(0, 4), x: shared.subarray(2, 6) } })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('overlap') }));
+    expect(() => ps.runSync({ x }, { outputs: { y: x, x: new Float32Array(4) } })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("feed 'x'") }));
+    const ok = ps.runSync({ x }, { outputs: { y: shared.subarray(0, 4), x: shared.subarray(4, 8) } });
+    expect([...ok.y.data, ...ok.x.data]).toEqual([1, 2, 0, 0, -1, -2, 3, 4]);
+    // The outputs are taken when run() is called: changing the options object afterwards changes nothing.
+    const t1 = new Tensor([4]), t2 = new Tensor([4]), t3 = new Tensor([4]);
+    const opts = { outputs: { y: t1, x: t3 } as Record<string, Tensor> };
+    const p = ps.run({ x }, opts);
+    opts.outputs = { y: t2, x: t3 };
+    const r = await p;
+    expect(r.y).toBe(t1);
+    expect([...t1.data]).toEqual([1, 2, 0, 0]);
+    ps.dispose();
     // The session still runs (and into a right-sized array).
     expectMatches(s.runSync(feeds, { outputs: { y: new Float32Array(48) } }), referenceRun(graph, feeds), 'gemm after bad outputs');
     s.dispose();

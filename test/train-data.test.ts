@@ -1,5 +1,5 @@
 // Pairs loading, augmentation and checkpoints: bad input gets coded errors naming the file.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -196,6 +196,8 @@ describe('training options are checked before any data is read', () => {
       [{ warmupSteps: 1.5 }, 'warmupSteps'],
       [{ generator: { ...tiny.generator, resBlocks: 1000 } }, 'residual blocks'],
     ];
+    // Defaults that would contradict a value the caller chose follow it: the schedule's floor under a low lr.
+    expect(trainConfig({ ...tiny, lr: 5e-5 }).lrMin).toBe(5e-5);
     for (const [extra, named] of cases)
       expect(() => trainConfig({ ...tiny, ...extra } as never), JSON.stringify(extra)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(named) }));
     expect(trainConfig({ ...tiny, lrMin: 0, clipNorm: 0 }).lrMin).toBe(0);
@@ -211,6 +213,10 @@ describe('training options are checked before any data is read', () => {
     const first = readFileSync(ckpt);
     await expect(runTraining(base)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--overwrite') });
     expect(Buffer.compare(readFileSync(ckpt), first)).toBe(0);
+    // Starting over removes the old run's files first: a diverging new run then says it has no checkpoint
+    // (the old one is gone), and a later resume cannot pick up the old run's weights.
+    await expect(runTraining({ ...base, overwrite: true, config: { ...tiny, steps: 4, lr: 1e30, clipNorm: 0 } })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NUMERIC', message: expect.stringContaining('no checkpoint of this run') });
+    expect(existsSync(ckpt)).toBe(false);
     await runTraining({ ...base, overwrite: true });
     // Resume continues exactly only with the run's settings: more steps are fine, another batch is refused
     // (naming it, with the run's value) and the run's config.json is left as it was.
@@ -228,9 +234,11 @@ describe('training options are checked before any data is read', () => {
 });
 
 describe('more bad input', () => {
-  it("a 'photo' folder without its 'toon' partner is NOT_FOUND naming the missing one", async () => {
+  it("a 'photo' folder without its 'toon' partner is NOT_FOUND naming the missing one, unless side-by-side images are there", async () => {
     const dir = await folder('half', { 'photo/a.png': await png(8, 8, 1) });
     await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining("no 'toon'") });
+    const sbs = await folder('half-sbs', { 'A/a.png': await png(8, 8, 1), 'x.png': await png(16, 8, 2) });
+    expect((await loadPairs(sbs, { size: 8 })).layout).toBe('side-by-side');
   });
 
   it('psnr of images of different sizes is a SHAPE error, not NaN', async () => {

@@ -153,7 +153,9 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
         x,
         batch,
         async (chunk, into) => (await session.run({ [input.name]: chunk }, into ? { outputs: { [output.name]: into } } : {}))[output.name],
-        { writesInto: true, out: runOptions.inPlace ? x : undefined },
+        // Writing into the result needs an array for every output of the graph: with extra outputs (an
+        // imported model's auxiliary ones) the chunks' outputs are copied as before.
+        { writesInto: graph.outputs.length === 1, out: runOptions.inPlace && graph.outputs.length === 1 ? x : undefined },
       );
     },
     dispose: () => session.dispose(),

@@ -122,7 +122,8 @@ export async function pasteCrops(image: RgbImage, crops: Tensor, faces: readonly
   }
   if (rows.length === 0 || strength === 0) return options.inPlace ? image : { data: new Uint8Array(image.data), width, height };
   const data = await ops.pasteBlend(image.data, width, height, crops.data, size, Float64Array.from(rows), cachedMask(size), strength, range, options.alphaOut, options.inPlace === true);
-  return options.inPlace ? image : { data, width, height };
+  // An addon without the in-place pass (FACESTYLE_ADDON pointing at an older build) returns a new frame.
+  return data === image.data ? image : { data, width, height };
 }
 
 /**

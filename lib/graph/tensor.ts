@@ -11,7 +11,8 @@ export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
  * anything that is not an array of numbers (ERR_FACESTYLE_ARGUMENT). Cost: one pass over the dimensions.
  */
 export function shapeSize(shape: Shape, what = 'shape'): number {
-  if (!Array.isArray(shape)) throw invalid(what, 'an array of non-negative integers', shape);
+  if (!Array.isArray(shape) && !(ArrayBuffer.isView(shape) && !(shape instanceof DataView) && !(shape instanceof BigInt64Array) && !(shape instanceof BigUint64Array)))
+    throw invalid(what, 'an array of non-negative integers', shape);
   let n = 1;
   for (let i = 0; i < shape.length; ++i) {
     const d = shape[i];

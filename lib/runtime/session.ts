@@ -32,6 +32,12 @@ export interface NodeProfile {
 
 export type Feeds = Record<string, Tensor | Float32Array>;
 
+/** Caller-given outputs after checking: the arrays in graph output order, and the Tensors given (returned as is). */
+interface GivenOutputs {
+  arrays: Float32Array[];
+  tensors: (Tensor | undefined)[];
+}
+
 export interface RunOptions {
   /**
    * Arrays to write the outputs into instead of new ones, keyed by output name: a Tensor of the output's
@@ -78,18 +84,18 @@ export class Session {
    */
   run(feeds: Feeds, options: RunOptions = {}): Promise<Record<string, Tensor>> {
     let arrays: Float32Array[];
-    let outs: Float32Array[] | undefined;
+    let outs: GivenOutputs | undefined;
     try {
       this.live();
       arrays = this.checkFeeds(feeds);
-      outs = this.checkOutputs(options);
+      outs = this.checkOutputs(options, arrays); // taken now: later changes to options do not count
     } catch (e) {
       return Promise.reject(e);
     }
     ++this.pending;
     const result = this.tail.then(async () => {
       try {
-        return this.named(await this.live().run(arrays, outs), options.outputs);
+        return this.named(await this.live().run(arrays, outs?.arrays), outs);
       } finally {
         --this.pending; // before the caller's await resumes
       }
@@ -108,27 +114,45 @@ export class Session {
   runSync(feeds: Feeds, options: RunOptions = {}): Record<string, Tensor> {
     const handle = this.live();
     const arrays = this.checkFeeds(feeds);
-    const outs = this.checkOutputs(options);
+    const outs = this.checkOutputs(options, arrays);
     if (this.pending > 0) throw argumentError('runSync() while run() calls of this session are pending: await them first');
-    return this.named(handle.runSync(arrays, outs), options.outputs);
+    return this.named(handle.runSync(arrays, outs?.arrays), outs);
   }
 
-  private named(outs: Float32Array[], given?: Record<string, Tensor | Float32Array>): Record<string, Tensor> {
+  private named(outs: Float32Array[], given?: GivenOutputs): Record<string, Tensor> {
     const named: Record<string, Tensor> = {};
     this.graph.outputs.forEach((id, i) => {
       const v = this.graph.values[id];
-      const mine = given?.[v.name];
-      named[v.name] = mine instanceof Tensor ? mine : new Tensor(v.shape, outs[i]);
+      named[v.name] = given?.tensors[i] ?? new Tensor(v.shape, outs[i]);
     });
     return named;
   }
 
-  /** RunOptions.outputs as the native side takes them (undefined: allocate new outputs). */
-  private checkOutputs(options: RunOptions): Float32Array[] | undefined {
+  /**
+   * RunOptions.outputs as the native side takes them (undefined: allocate new outputs), with the Tensors
+   * given, returned as they are. Outputs are copied out one after another, so arrays that overlap one another,
+   * or overlap a feed that is itself an output (passed through), would get the wrong values: refused.
+   */
+  private checkOutputs(options: RunOptions, feeds: Float32Array[]): GivenOutputs | undefined {
     if (!is.object(options)) throw is.invalid('run options', 'an object', options);
     const given = (options as RunOptions).outputs;
     if (given === undefined) return undefined;
-    return this.arraysFor(given, this.graph.outputs, 'output', 'outputs', ': give one for every output');
+    const arrays = this.arraysFor(given, this.graph.outputs, 'output', 'outputs', ': give one for every output');
+    const names = this.graph.outputs.map((id) => this.graph.values[id].name);
+    const overlap = (a: Float32Array, b: Float32Array) => a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+    for (let i = 0; i < arrays.length; ++i) {
+      for (let j = i + 1; j < arrays.length; ++j)
+        if (overlap(arrays[i], arrays[j])) throw argumentError(`Output arrays '${names[i]}' and '${names[j]}' overlap; give each output its own memory`);
+      this.graph.inputs.forEach((id, k) => {
+        if (this.graph.outputs.includes(id) && overlap(arrays[i], feeds[k]))
+          throw argumentError(`Output array '${names[i]}' overlaps feed '${this.graph.values[id].name}', which is also an output of the graph; give it other memory`);
+      });
+    }
+    const tensors = this.graph.outputs.map((id) => {
+      const g = given[this.graph.values[id].name];
+      return g instanceof Tensor ? g : undefined;
+    });
+    return { arrays, tensors };
   }
 
   private checkFeeds(feeds: Feeds): Float32Array[] {

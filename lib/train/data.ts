@@ -83,11 +83,12 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
     const unknown = [...(options.exclude ?? []), ...(options.only ?? [])].filter((n) => !have.has(n));
     if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder '${dir}' has no ${unknown.map((n) => `'${n}'`).join(', ')} in ${where} (names are file names of the set, e.g. '${available[0] ?? 'photo.jpg'}')`);
   };
+  let lone: string | undefined;
   for (const [a, b] of FOLDER_NAMES) {
     const da = path.join(dir, a), db = path.join(dir, b);
     const [ea, eb] = [await exists(da), await exists(db)];
-    if (ea !== eb) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder '${dir}' has '${ea ? a : b}' but no '${ea ? b : a}' folder beside it (paired images with the same file names in both)`);
-    if (!ea) continue;
+    if (ea !== eb) lone ??= `'${ea ? a : b}' but no '${ea ? b : a}' folder beside it`;
+    if (!ea || !eb) continue;
     const fa = await listImages(da), fb = await listImages(db);
     const setB = new Set(fb), setA = new Set(fa);
     const missing = [...fa.filter((n) => !setB.has(n)).map((n) => path.join(da, n)), ...fb.filter((n) => !setA.has(n)).map((n) => path.join(db, n))];
@@ -107,6 +108,8 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
   }
   // Side-by-side: every image is [input | target], twice as wide as high.
   const listed = await listImages(dir);
+  // A folder of one side without its partner, and no side-by-side images either: name what is missing.
+  if (!listed.length && lone) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder '${dir}' has ${lone} (paired images with the same file names in both)`);
   if (listed.length) checkNamed(listed, 'it');
   const files = listed.filter(keep);
   if (!files.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Pairs folder '${dir}' is empty: expected sub-folders ${FOLDER_NAMES.map((p) => p.join('/')).join(', ')} or side-by-side images`);

@@ -10,7 +10,7 @@ import { modelInfo } from '../nn/info.js';
 import { loadPairs } from './data.js';
 import { writeLossCurve, writeSampleGrid } from './report.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, trainConfig, writeRunConfig } from './trainer.js';
+import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, defaultTrainConfig, trainConfig, writeRunConfig } from './trainer.js';
 
 export interface RunOptions {
   pairs: string;
@@ -44,14 +44,29 @@ export interface ModelCard {
   validation?: EvalReport & { files: string[] };
 }
 
-/** The settings a run folder's config.json recorded (null when it has none or it does not parse). */
-async function readRunConfig(dir: string): Promise<{ size?: number; holdout?: string[]; config?: TrainConfig } | null> {
+/**
+ * The settings of the run a checkpoint continues: its training config from the checkpoint itself (what
+ * the weights were trained with), size and holdout from the run folder's config.json. Missing parts are
+ * left out (older runs), so they are not compared.
+ */
+async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: number; holdout?: string[]; config?: TrainConfig } | null> {
+  let run: { size?: number; holdout?: string[]; config?: TrainConfig } = {};
   try {
-    return JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));
+    run = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));
   } catch {
-    return null;
+    run = {};
   }
+  const { metadata } = await readSafetensors(checkpoint);
+  try {
+    if (metadata.config) run.config = JSON.parse(metadata.config);
+  } catch {
+    /* a checkpoint whose config does not parse is refused by loadCheckpoint's own checks */
+  }
+  return run;
 }
+
+/** Files a run writes into its folder (removed when a run starts over in it with overwrite). */
+const RUN_FILES = /^(checkpoint\.safetensors|generator\.safetensors|model\.json|config\.json|loss\.png|samples-.*\.png)$/;
 
 /**
  * Resume is exact only with the run's own settings: every one that shapes the batches, the schedule or the
@@ -81,7 +96,8 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
   if (!is.string(o.out) || !o.out) throw is.invalid('out', 'a run folder path', o.out);
   const size = o.size ?? 256;
   if (!(Number.isInteger(size) && size >= 8 && size <= 4096 && size % 8 === 0)) throw argumentError(`Expected a size in 8..4096 divisible by 8 but received ${size}`);
-  const config = trainConfig(o.config);
+  // The default crop never exceeds a small size the caller chose.
+  const config = trainConfig(o.config?.crop === undefined && size < defaultTrainConfig.crop ? { ...o.config, crop: size } : o.config);
   if (config.crop > size) throw argumentError(`Expected a crop of at most the size (${size}) but received ${config.crop}`);
   for (const k of ['checkpointEvery', 'sampleEvery'] as const)
     if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 0)) throw argumentError(`Expected ${k} to be a whole number of steps >= 0 (0: never) but received ${o[k]}`);
@@ -96,11 +112,14 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
   if (o.resume && !hasCheckpoint) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Nothing to resume: no checkpoint.safetensors in '${o.out}'`);
   if (!o.resume && hasCheckpoint && !o.overwrite)
     throw argumentError(`'${o.out}' already holds a run (checkpoint.safetensors): resume it (--resume), start over in it (--overwrite), or choose another --out`);
-  if (o.resume) checkResumeSettings(o.out, await readRunConfig(o.out), { size, holdout, config });
+  if (o.resume) checkResumeSettings(o.out, await readRunConfig(o.out, ckpt), { size, holdout, config });
   const t0 = Date.now();
   const data = await loadPairs(o.pairs, { size, exclude: holdout });
   const validation = holdout.length ? await loadPairs(o.pairs, { size, only: holdout }) : null;
   log(`data: ${data.pairs.length} training pairs, ${validation?.pairs.length ?? 0} validation pairs at ${size}x${size} (${((Date.now() - t0) / 1000).toFixed(1)} s to decode)`);
+  // Starting over: the previous run's files go first, so nothing of it (a checkpoint a later --resume would
+  // load, samples, its card) is left beside the new run's.
+  if (o.overwrite && !o.resume && outStat) for (const f of await fs.readdir(o.out)) if (RUN_FILES.test(f)) await fs.rm(path.join(o.out, f), { force: true });
   await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
   const trainer = new Trainer(config, data, o.out, validation);
   await trainer.init();

@@ -3,7 +3,7 @@
 // (safetensors, temp file + rename) and exact resume: batches and schedules are pure functions of
 // (seed, step), and the checkpoint holds weights, EMA and optimizer state.
 import { EventEmitter } from 'node:events';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
 import { gradientsOfSum, type GradientTerm } from '../graph/autodiff.js';
@@ -109,6 +109,8 @@ export function trainConfig(partial: TrainOptions = {}): TrainConfig {
     generator: generatorConfig(partial.generator ?? {}),
     discriminator: discriminatorConfig(partial.discriminator ?? {}),
   };
+  // The default floor of the schedule never lies above a low learning rate the caller chose.
+  if (partial.lrMin === undefined && typeof c.lr === 'number') c.lrMin = Math.min(defaultTrainConfig.lrMin, c.lr);
   const posInt = (k: keyof TrainConfig) => {
     if (!Number.isInteger(c[k]) || (c[k] as number) < 1) throw argumentError(`Expected positive integer for ${k} but received ${c[k]}`);
   };
@@ -275,6 +277,8 @@ export class Trainer extends EventEmitter {
   private dSession: Session | null = null;
   private evalSession: Session | null = null;
   step = 0;
+  /** A checkpoint of this run exists: written by this trainer or resumed from (error messages say so). */
+  private checkpointed = false;
   readonly history: { step: number; loss: number; terms: Record<string, number> }[] = [];
 
   constructor(readonly config: TrainConfig, readonly data: PairDataset, readonly outDir: string, readonly validation: PairDataset | null = null) {
@@ -346,7 +350,7 @@ export class Trainer extends EventEmitter {
       if (!Number.isFinite(loss))
         throw new FacestyleError(
           'ERR_FACESTYLE_NUMERIC',
-          `Loss became ${loss} at step ${this.step} (${JSON.stringify(terms)}); training stopped, ${existsSync(path.join(this.outDir, 'checkpoint.safetensors')) ? `the last good checkpoint in '${this.outDir}' is kept` : 'no checkpoint had been written yet'} (a lower --lr or --clip-norm may help)`,
+          `Loss became ${loss} at step ${this.step} (${JSON.stringify(terms)}); training stopped, ${this.goodCheckpoint()} (a lower --lr or --clip-norm may help)`,
         );
       this.history.push({ step: this.step, loss, terms });
       this.step += 1;
@@ -405,15 +409,21 @@ export class Trainer extends EventEmitter {
     const state = this.readState();
     for (const [name, t] of state)
       for (const v of t.data)
-        if (!Number.isFinite(v)) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Parameter '${name}' holds ${v} at step ${this.step}; checkpoint not written, the last good one in '${this.outDir}' is kept`);
+        if (!Number.isFinite(v)) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Parameter '${name}' holds ${v} at step ${this.step}; checkpoint not written, ${this.goodCheckpoint()}`);
     await writeSafetensors(file, state, {
       format: CHECKPOINT_FORMAT,
       step: String(this.step),
       config: JSON.stringify(this.config),
       history: JSON.stringify(this.history.map((h) => [h.step, h.loss])),
     });
+    this.checkpointed = true;
     this.emit('checkpoint', file);
     return file;
+  }
+
+  /** What a stop leaves behind, for error messages: this run's last checkpoint, or none yet. */
+  private goodCheckpoint(): string {
+    return this.checkpointed ? `the last good checkpoint in '${this.outDir}' is kept` : `no checkpoint of this run had been written yet`;
   }
 
   /** Restores a checkpoint written by saveCheckpoint; it must match this trainer's architecture. */
@@ -431,6 +441,7 @@ export class Trainer extends EventEmitter {
     for (const v of this.step_.graph.values) if (v.kind === 'param') this.live.writeParam(v.name, tensors.get(v.name)!);
     if (this.dStep && this.dSession) for (const v of this.dStep.graph.values) if (v.kind === 'param') this.dSession.writeParam(v.name, tensors.get(v.name)!);
     this.step = Number(metadata.step);
+    this.checkpointed = true;
     this.history.length = 0;
     try {
       for (const [step, loss] of JSON.parse(metadata.history ?? '[]') as [number, number][]) this.history.push({ step, loss, terms: {} });

@@ -159,20 +159,21 @@ std::vector<float*> givenOutputs(Napi::Env env, const Session& s, const Napi::Va
 
 class RunWorker : public ComputeTask {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Session> session, const Napi::Array& feeds, const Napi::Value& outputs)
-      : ComputeTask(env), session_(std::move(session)), spans_(feedSpans(env, feeds, [this](Napi::Object o) { keep(o); })) {  // buffers kept until we finish
-    if (!outputs.IsUndefined()) {
-      given_ = givenOutputs(env, *session_, outputs, [this](Napi::Object o) { keep(o); });
-      givenArray_ = Napi::Persistent(outputs.As<Napi::Object>());
-    }
+  // Feeds and outputs are checked before the worker exists (a throw here would leave its Promise unsettled);
+  // the objects behind them are kept until the run settles.
+  RunWorker(Napi::Env env, std::shared_ptr<Session> session, std::vector<HostSpan> spans, std::vector<float*> given,
+            const std::vector<Napi::Object>& keepAlive, const Napi::Value& outputs)
+      : ComputeTask(env), session_(std::move(session)), spans_(std::move(spans)), given_(std::move(given)), intoGiven_(!outputs.IsUndefined()) {
+    for (const Napi::Object& o : keepAlive) keep(o);
+    if (intoGiven_) givenArray_ = Napi::Persistent(outputs.As<Napi::Object>());
   }
   void Work() override {
-    if (!givenArray_.IsEmpty()) return session_->runInto(spans_, given_);
+    if (intoGiven_) return session_->runInto(spans_, given_);
     outputs_ = std::make_unique<RunOutputs>(*session_);
     session_->runInto(spans_, outputs_->pointers());
   }
   void OnOK() override {
-    if (!givenArray_.IsEmpty()) return deferred_.Resolve(givenArray_.Value());
+    if (intoGiven_) return deferred_.Resolve(givenArray_.Value());
     deferred_.Resolve(outputs_->toJs(Env()));
   }
 
@@ -181,6 +182,7 @@ class RunWorker : public ComputeTask {
   std::vector<HostSpan> spans_;
   std::unique_ptr<RunOutputs> outputs_;
   std::vector<float*> given_;
+  const bool intoGiven_;  // read on the compute thread: a plain flag, not the JS reference
   Napi::ObjectReference givenArray_;
 };
 
@@ -188,7 +190,11 @@ Napi::Value NativeSession::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto session = live(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array feeds");
-  auto* worker = new RunWorker(env, session, info[0].As<Napi::Array>(), info[1]);
+  std::vector<Napi::Object> keepAlive;
+  auto spans = feedSpans(env, info[0].As<Napi::Array>(), [&](Napi::Object o) { keepAlive.push_back(o); });
+  std::vector<float*> given;
+  if (!info[1].IsUndefined()) given = givenOutputs(env, *session, info[1], [&](Napi::Object o) { keepAlive.push_back(o); });
+  auto* worker = new RunWorker(env, session, std::move(spans), std::move(given), keepAlive, info[1]);
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;
