@@ -63,6 +63,26 @@ describeShared('facestyle stylize (CLI)', () => {
     expect(r.code).toBe(0);
     const meta = await sharp(out).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 512, 512]);
+    // --mirror-average reaches the model: a mirrored input now gives exactly the mirrored output (up to
+    // rounding to 8 bits), which the plain model does not. Crops at the model's size, so no resize (sharp's
+    // upscale is not mirror-symmetric) comes between.
+    const small = path.join(tmp, 'aligned-128.png');
+    const flipped = path.join(tmp, 'aligned-128-flipped.png');
+    await sharp(sharedData('faces/aligned/gfpgan/Adele_crop.png')).resize(128, 128).toFile(small);
+    await sharp(small).flop().toFile(flipped);
+    const run = async (input: string, name: string, ...extra: string[]) => {
+      const o = path.join(tmp, name);
+      expect((await cli(input, '-o', o, ...model.slice(0, 6), '--aligned', '--detector', '/nonexistent.onnx', ...extra)).code).toBe(0);
+      return o;
+    };
+    const mismatch = async (a: string, b: string) => {
+      const [x, y] = [await sharp(a).raw().toBuffer(), await sharp(b).flop().raw().toBuffer()];
+      let worst = 0;
+      for (let i = 0; i < x.length; ++i) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+      return worst;
+    };
+    expect(await mismatch(await run(small, 'm1.png', '--mirror-average'), await run(flipped, 'm2.png', '--mirror-average'))).toBeLessThanOrEqual(1);
+    expect(await mismatch(await run(small, 'p1.png'), await run(flipped, 'p2.png'))).toBeGreaterThan(8);
   });
 
   it('refuses to overwrite its input; creates the output folder; --landmarks, --template and --quality', async () => {

@@ -8,7 +8,7 @@ import { alignFaces } from '../lib/face/align.js';
 import { detectFaces } from '../lib/face/detect.js';
 import { toRgbImage } from '../lib/face/image.js';
 import { GraphBuilder } from '../lib/graph/builder.js';
-import { graphGenerator, loadFaceGenerator, onnxRuntimeGenerator } from '../lib/face/model.js';
+import { graphGenerator, loadFaceGenerator, mirrorAveraged, mirrorImages, onnxRuntimeGenerator } from '../lib/face/model.js';
 import { cropRegion, featherMask, pasteFaces } from '../lib/face/paste.js';
 import { createFaceStylizer, stylize, stylizeFile } from '../lib/face/stylize.js';
 import type { RgbImage } from '../lib/face/types.js';
@@ -291,6 +291,43 @@ describeShared('stylize pipeline', () => {
       } finally {
         await gen.dispose();
       }
+    }
+  });
+
+  it('mirrorAveraged: the mean of the model and its mirrored run, mirror-equivariant, in place only when allowed', async () => {
+    const g = new GraphBuilder('lopsided', { seed: 12 });
+    g.output(g.conv2d(g.relu(g.conv2d(g.input('x', [1, 3, 16, 16]), { out: 4, kernel: 3, pad: 1 })), { out: 3, kernel: 3, pad: 1 }), 'y');
+    const plain = await graphGenerator(g.build());
+    const averaged = mirrorAveraged(await graphGenerator(g.build()));
+    try {
+      const x = Tensor.random([2, 3, 16, 16], 13);
+      const keep = x.data.slice();
+      const a = (await plain.run(x)).data;
+      const b = mirrorImages(await plain.run(mirrorImages(x))).data;
+      const m = await averaged.run(x);
+      expect([...x.data]).toEqual([...keep]); // not in place unless asked
+      let maxDiff = 0;
+      for (let i = 0; i < m.size; ++i) maxDiff = Math.max(maxDiff, Math.abs(m.data[i] - 0.5 * (a[i] + b[i])));
+      expect(maxDiff).toBeLessThan(1e-6);
+      // Equivariance: a mirrored input gives the mirrored output; the plain model is far from it.
+      const diff = (p: Float32Array, q: Float32Array) => p.reduce((s, v, i) => Math.max(s, Math.abs(v - q[i])), 0);
+      expect(diff((await averaged.run(mirrorImages(x))).data, mirrorImages(m).data)).toBeLessThan(1e-5);
+      expect(diff((await plain.run(mirrorImages(x))).data, mirrorImages(await plain.run(x)).data)).toBeGreaterThan(1e-2);
+      // In place when allowed: the batch itself comes back, same values.
+      const copy = new Tensor(x.shape, keep.slice());
+      const inPlace = await averaged.run(copy, { inPlace: true });
+      expect(inPlace).toBe(copy);
+      expect(diff(inPlace.data, m.data)).toBe(0);
+      // A generator that returns its input (identity) leaves the caller's batch untouched.
+      const identity = mirrorAveraged({ name: 'id', size: 16, run: async (t) => t, dispose: () => {} });
+      const z = Tensor.random([1, 3, 16, 16], 14);
+      const zKeep = z.data.slice();
+      const zOut = await identity.run(z);
+      expect([...z.data]).toEqual([...zKeep]);
+      expect(diff(zOut.data, z.data)).toBeLessThan(1e-7);
+    } finally {
+      await plain.dispose();
+      await averaged.dispose();
     }
   });
 

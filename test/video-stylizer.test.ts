@@ -73,6 +73,10 @@ describe.skipIf(!sharedPresent || !existsSync(DETECTOR) || !existsSync(MODEL))('
     }
   });
 
+  it('mirrorAverage must be a boolean: a coded error before any model loads', async () => {
+    await expect(createVideoStylizer({ model: '/nonexistent/model.json', mirrorAverage: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('mirrorAverage') });
+  });
+
   it('re-finds a face in a region around it (detectRegion) close to where a full detection puts it', async () => {
     expect(video.detectRegion).toBeDefined();
     for (const { frame, faces } of items) {

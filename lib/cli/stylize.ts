@@ -15,6 +15,7 @@ interface StylizeCliOptions {
   size?: string;
   allFaces?: boolean;
   strength?: string;
+  mirrorAverage?: boolean;
   debug?: boolean;
   json?: boolean;
   aligned?: boolean;
@@ -118,6 +119,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     size: num('size', o.size),
     faces: o.allFaces ? 'all' : 'largest',
     strength: num('strength', o.strength),
+    mirrorAverage: o.mirrorAverage === true,
     device: o.device as 'cpu' | 'cuda' | undefined,
     detector: o.detector,
     engine: o.engine as 'native' | 'onnxruntime' | undefined,
@@ -175,6 +177,7 @@ export function registerStylizeCommand(program: Command): void {
     .option('--size <n>', 'aligned crop size (default: the model size, 512 for size-agnostic models)')
     .option('--all-faces', 'stylize every face (default: the largest only)')
     .option('--strength <x>', 'blend weight of the stylized face, 0..1', '1')
+    .option('--mirror-average', 'also stylize each face mirrored and average the two: a little closer to the style, twice the model time')
     .option('--debug', 'also write <output>.debug.<ext> with boxes and landmarks drawn')
     .option('--json', 'print faces found and per-stage timings (ms) as JSON')
     .option('--aligned', 'the input is an aligned face crop: no detection, stylized whole')

@@ -7,7 +7,7 @@ export { alignFace, alignFaces, alignmentMatrix, ffhqTransform, ffhqKeyPoints5, 
 export type { AlignOptions, AlignedFaces, AlignTemplate, FaceLandmarks, FfhqKeyPoints } from './align.js';
 export { featherMask, pasteFaces, cropRegion } from './paste.js';
 export type { PasteOptions, FeatherOptions } from './paste.js';
-export { loadFaceGenerator, graphGenerator, onnxRuntimeGenerator } from './model.js';
+export { loadFaceGenerator, graphGenerator, mirrorAveraged, mirrorImages, onnxRuntimeGenerator } from './model.js';
 export type { FaceGenerator, GeneratorRunOptions, ModelSource, ModelOptions, ModelEngine } from './model.js';
 export { createFaceStylizer, stylize, stylizeFile, stylizeAlignedImage } from './stylize.js';
 export type { FaceStylizer, FaceStylizerOptions, StylizeOptions, FrameResult, StageTimings } from './stylize.js';

@@ -9,7 +9,7 @@ import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTen
 import { type DetectOptions, FaceDetector, LandmarkModel, landmarksOption, sharedDetector } from './detect.js';
 import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
 import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
-import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator } from './model.js';
+import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator, mirrorAveraged } from './model.js';
 import { pasteCrops } from './paste.js';
 import { signedToUnit, unitToSigned } from './warp.js';
 import type { Face, Landmarks5, RgbImage } from './types.js';
@@ -23,6 +23,12 @@ export interface FaceStylizerOptions extends DetectOptions {
   faces?: 'all' | 'largest';
   /** 0 keeps the original, 1 (default) pastes the stylized face fully. */
   strength?: number;
+  /**
+   * Also stylize each face mirrored and average the two (test-time mirror averaging, mirrorAveraged): a
+   * little closer to the style (shipped model, held-out pairs: 18.11 -> 18.27 dB PSNR), twice the model
+   * time. Default false.
+   */
+  mirrorAverage?: boolean;
   device?: DeviceName;
   /** How .onnx models run (default 'native'). */
   engine?: ModelEngine;
@@ -84,8 +90,11 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
-  const generator: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
-  const ownsGenerator = generator !== options.model;
+  if (options.mirrorAverage !== undefined && typeof options.mirrorAverage !== 'boolean') throw is.invalid('mirrorAverage', 'true or false', options.mirrorAverage);
+  const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
+  const ownsGenerator = loaded !== options.model;
+  // The wrapper disposes the generator it wraps: only one this stylizer loaded is disposed (ownsGenerator).
+  const generator = options.mirrorAverage ? mirrorAveraged(loaded) : loaded;
   let detector: FaceDetector | undefined;
   let landmarks: LandmarkModel | undefined;
   const size = generator.size;

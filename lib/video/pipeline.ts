@@ -28,6 +28,8 @@ export interface FramePipelineOptions {
   size?: number;
   /** 0..1 blend between the photo and the stylized face, for the created stylizer (default 1). */
   strength?: number;
+  /** Test-time mirror averaging in the created stylizer (VideoStylizerOptions.mirrorAverage; default false). */
+  mirrorAverage?: boolean;
   /** Device for alignment, model and paste-back of the created stylizer (default 'cpu'). */
   device?: DeviceName;
   /** How an .onnx model runs in the created stylizer: 'native' (default) or 'onnxruntime'. */
@@ -135,7 +137,7 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   const signal = options.signal;
   if (signal?.aborted) throw abortReason(signal);
   const owned = !options.stylizer;
-  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
+  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, mirrorAverage: options.mirrorAverage, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
   const tracker = new FaceTracker({ every: o.every, smoothing: o.smoothing });
   const decoded = new BoundedQueue<RgbImage>(o.queueSize);
   const detected = new BoundedQueue<Detected>(o.queueSize);

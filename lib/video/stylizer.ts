@@ -2,7 +2,8 @@
 // frame-level API. Keeping the pipeline on this interface makes it testable with a fake stylizer.
 import { FacestyleError } from '../errors.js';
 import { alignmentMatrix, cropFacesInto } from '../face/align.js';
-import { createFaceStylizer, loadFaceGenerator, type FaceGenerator, type FaceStylizer, type ModelEngine } from '../face/index.js';
+import { createFaceStylizer, loadFaceGenerator, mirrorAveraged, type FaceGenerator, type FaceStylizer, type ModelEngine } from '../face/index.js';
+import * as is from '../is.js';
 import { pasteCrops } from '../face/paste.js';
 import type { Affine2x3, Face, RgbImage } from '../face/types.js';
 import { sharedDetector } from '../face/detect.js';
@@ -81,6 +82,12 @@ export interface VideoStylizerOptions {
   size?: number;
   /** 0..1 blend of the stylized face over the original (default 1). */
   strength?: number;
+  /**
+   * Also stylize each face mirrored and average the two (test-time mirror averaging, mirrorAveraged): a
+   * little closer to the style (shipped model, held-out pairs: 18.11 -> 18.27 dB PSNR), twice the model
+   * time. Default false.
+   */
+  mirrorAverage?: boolean;
   device?: DeviceName;
   /** How .onnx models run: 'native' (default) or 'onnxruntime'. */
   engine?: ModelEngine;
@@ -187,7 +194,9 @@ const REGION_INPUT = 160;
 export async function createVideoStylizer(options: VideoStylizerOptions = {}): Promise<FrameStylizer> {
   const detectorEngine = chooseDetectorEngine(options.detectorEngine, 'native'); // checked before anything loads
   // The generator is loaded here (not inside createFaceStylizer) so the pipeline's model stage can call it directly.
-  const generator = await loadFaceGenerator(options.model, { size: options.size, device: options.device, engine: options.engine });
+  if (options.mirrorAverage !== undefined && typeof options.mirrorAverage !== 'boolean') throw is.invalid('mirrorAverage', 'true or false', options.mirrorAverage);
+  const loaded = await loadFaceGenerator(options.model, { size: options.size, device: options.device, engine: options.engine });
+  const generator = options.mirrorAverage ? mirrorAveraged(loaded) : loaded;
   let face: FaceStylizer | undefined;
   try {
     face = await createFaceStylizer({
