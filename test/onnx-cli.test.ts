@@ -84,6 +84,8 @@ describe('facestyle info / check (synthetic model)', () => {
     const loose = await cli('check', file, '--json', '--atol', '1e-3');
     expect(JSON.parse(loose.stdout).ok).toBe(true);
     expect(loose.exitCode).toBe(0);
+    // A flag that is not a number is named with what was typed.
+    await expect(cli('check', file, '--threads', 'abc')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("'abc'") });
   });
 });
 

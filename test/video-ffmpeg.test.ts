@@ -178,6 +178,8 @@ describe.skipIf(!sharedPresent || !hasFfmpeg)('stylizeVideo on bad input', () =>
     await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', out('tone.m4a')]);
     await expect(stylizeVideo(out('tone.m4a'), out('tone-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('No video stream') });
     await expect(stylizeVideo(out('nope.mp4'), out('nope-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // A device is named as one (it was called a directory).
+    if (existsSync('/dev/null')) await expect(probeVideo('/dev/null')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('a device, pipe or socket') });
   });
 
   it('rejects an output in a missing folder before doing any work', async () => {

@@ -137,7 +137,7 @@ function videoRotation(stream: Record<string, unknown>): number {
 /** ffprobe of the first video stream (and whether there is audio). Not a video -> ERR_FACESTYLE_FORMAT. */
 export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths()): Promise<VideoInfo> {
   const st = await statFile(file, 'Video file');
-  if (!st.isFile()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected a video file but received a directory: ${file}`);
+  if (!st.isFile()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected a video file but received ${st.isDirectory() ? 'a directory' : 'a device, pipe or socket'}: ${file}`);
   await checkFfmpeg(paths);
   const r = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file]);
   let json: { streams?: Array<Record<string, unknown>>; format?: Record<string, unknown> } = {};
