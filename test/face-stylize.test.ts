@@ -350,6 +350,10 @@ describeShared('stylize pipeline', () => {
     }
   });
 
+  it('a dynamic-size model at a size its layers do not fit is a SHAPE error that suggests one', async () => {
+    await expect(loadFaceGenerator(ANIME, { size: 264, engine: 'native' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringMatching(/does not run at 264x264.*divisible by 32/) });
+  });
+
   it('AnimeGANv3 (NHWC, dynamic size) gives the same faces natively (lib/onnx) and through onnxruntime', async () => {
     const img = await toRgbImage(obama);
     const faces = await detectFaces(img, { detector: DETECTOR });

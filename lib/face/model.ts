@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
-import { FacestyleError, argumentError } from '../errors.js';
+import { FacestyleError, argumentError, isFacestyleError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
@@ -261,7 +261,16 @@ async function nativeOnnxGenerator(file: string, options: ModelOptions): Promise
   const { layout, h, w } = layoutOf(dims, what);
   const size = chooseSize(h, w, options.size, what);
   const shape = layout === 'nhwc' ? [1, size, size, 3] : [1, 3, size, size];
-  const graph = onnx.loadOnnx(file, { inputShapes: { [vi.name ?? '']: shape } });
+  let graph: Graph;
+  try {
+    graph = onnx.loadOnnx(file, { inputShapes: { [vi.name ?? '']: shape } });
+  } catch (e) {
+    // A dynamic-size model whose down- and up-sampling do not line up at this size fails in shape
+    // inference deep inside (an Add that does not broadcast): say what to change.
+    if (isFacestyleError(e) && e.code === 'ERR_FACESTYLE_SHAPE' && (h === null || w === null))
+      throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${what} does not run at ${size}x${size}: its layers do not line up at that size (${e.message}); try a size divisible by 32 (e.g. ${Math.max(32, Math.round(size / 32) * 32)})`, { cause: e });
+    throw e;
+  }
   graph.name ||= path.basename(file);
   return graphGenerator(graph, { ...options, size });
 }
