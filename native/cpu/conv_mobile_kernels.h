@@ -375,10 +375,13 @@ inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w,
     return ng * planeCost + pb * NR * M + colsCost(pb) * std::min(mb * MR, M);
   };
   // Four chunks per thread, so that a helper that starts late takes fewer; on planes of few column
-  // blocks two, as each chunk boundary inside a block loads that block's X panel once more (PFLD's
+  // blocks one, as each chunk boundary inside a block loads that block's X panel once more (PFLD's
   // 14x14 layers: 5 blocks; 20 of its pointwise layers 128 -> 256 -> 128 in a row, 2 threads, C++
-  // harness, best of 300: 578 us with four equal-length chunks a thread, 557 with two balanced ones).
-  const int perThread = g.n * g.group * pblocks >= 16 * std::max(threads, 1) ? 4 : 2;
+  // harness, best of 300: 578 us with four equal-length chunks a thread, 557 with two balanced ones;
+  // then whole PFLD, runSync loop at 2 threads, 6 interleaved pairs: 0.781-0.793 ms with two, 0.768-0.776
+  // with one, YuNet-s 320 and YuNet-n 256 level). A helper that starts late still loses nothing: the
+  // caller takes its chunk too (mobile_pool.h).
+  const int perThread = g.n * g.group * pblocks >= 16 * std::max(threads, 1) ? 4 : 1;
   withActivation(a, [&](const auto& act) {
     runBalancedChunks(tasks, g.n * g.m * C * P / kPointwiseMacsPerNs, threads, perThread, costBefore, [&](int64_t t0, int64_t t1) {
       for (int64_t s0 = t0; s0 < t1;) {
