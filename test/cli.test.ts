@@ -46,9 +46,14 @@ describe.skipIf(!existsSync(cli))('facestyle CLI', () => {
     expect(r.stdout).toContain('stylize');
   });
 
-  it('fails with a usage error on an unknown command', () => {
+  it('fails with a usage error, exit 2 like every error, on an unknown command, an unknown option or a missing one', () => {
     const r = run('frobnicate');
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown command/i);
+    const opt = run('capabilities', '--bogus');
+    expect(opt.status).toBe(2);
+    expect(opt.stderr).toMatch(/unknown option/i);
+    expect(run('stylize', 'x.jpg').status).toBe(2); // -o is required
+    expect(run('--version').status).toBe(0);
   });
 });

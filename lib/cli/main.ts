@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `facestyle` command. Each subcommand lives in its own file under lib/cli/ and registers here.
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { isFacestyleError } from '../errors.js';
 import { registerCapabilitiesCommand } from './capabilities.js';
 import { registerCheckCommand } from './check.js';
@@ -14,7 +14,11 @@ const program = new Command();
 program
   .name('facestyle')
   .description('Face stylization: detect, align, stylize and paste back faces; train, export and check models.')
-  .version(process.env.npm_package_version ?? '0.1.0');
+  .version(process.env.npm_package_version ?? '0.1.0')
+  // Usage errors (an unknown option or command, a missing argument) throw instead of exiting 1, so they
+  // exit 2 like every other error: 1 stays "check found a parity failure / an image of a folder failed".
+  // The subcommands registered below inherit this.
+  .exitOverride();
 
 registerStylizeCommand(program);
 registerVideoCommand(program);
@@ -25,6 +29,11 @@ registerCheckCommand(program);
 registerCapabilitiesCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof CommanderError) {
+    // commander has printed its message (or the help / version, which exit 0).
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+    return;
+  }
   const code = isFacestyleError(e) ? ` [${e.code}]` : '';
   process.stderr.write(`facestyle: ${(e as Error).message ?? e}${code}\n`);
   process.exitCode = process.exitCode || 2;
