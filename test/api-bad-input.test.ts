@@ -11,17 +11,8 @@ import { Tensor } from '../lib/graph/tensor.js';
 import { saveTensorImage } from '../lib/image/io.js';
 import { exportOnnx } from '../lib/onnx/export.js';
 import { readSafetensors, writeSafetensors } from '../lib/train/safetensors.js';
+import { type Coded, caught } from './helpers/errors.js';
 
-type Coded = Error & { code?: string };
-
-function caught(fn: () => unknown): Coded {
-  try {
-    fn();
-  } catch (e) {
-    return e as Coded;
-  }
-  throw new Error('expected an error but none was thrown');
-}
 
 async function rejected(fn: () => Promise<unknown>): Promise<Coded> {
   try {

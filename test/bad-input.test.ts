@@ -7,17 +7,8 @@ import type { Graph } from '../lib/graph/ir.js';
 import { Tensor } from '../lib/graph/tensor.js';
 import { type NativeGraph, loadNative } from '../lib/native.js';
 import { compile } from '../lib/runtime/session.js';
+import { type Coded, caught } from './helpers/errors.js';
 
-type Coded = Error & { code?: string };
-
-function caught(fn: () => unknown): Coded {
-  try {
-    fn();
-  } catch (e) {
-    return e as Coded;
-  }
-  throw new Error('expected an error but none was thrown');
-}
 
 async function rejected(p: Promise<unknown> | (() => Promise<unknown>)): Promise<Coded> {
   try {
