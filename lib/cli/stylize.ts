@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { drawFaces } from '../face/draw.js';
-import { formatFromPath, removePartialImages, toRgbImage, writeRgbImage } from '../face/image.js';
+import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
+import { removePendingTempFiles } from '../files.js';
 import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
 
@@ -198,7 +199,7 @@ export function registerStylizeCommand(program: Command): void {
       const signals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
       const handlers = Object.entries(signals).map(([name, code]) => {
         const handler = () => {
-          removePartialImages();
+          removePendingTempFiles();
           process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
           process.exit(code);
         };

@@ -1,11 +1,10 @@
 // Face-pipeline image helpers: decode to RgbImage (EXIF orientation applied, alpha flattened,
 // grey expanded, pixel limit enforced) and encode with the format taken from the file extension.
-import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { FacestyleError, formatError } from '../errors.js';
-import { type ImageInput, readImageRgb } from '../image/io.js';
+import { FacestyleError } from '../errors.js';
+import { writeFileWhole } from '../files.js';
+import { IMAGE_FORMATS, type ImageFormat, type ImageInput, readImageRgb } from '../image/io.js';
 import * as is from '../is.js';
 import type { RgbImage } from './types.js';
 
@@ -38,16 +37,15 @@ export async function toRgbImage(input: ImageInput | RgbImage, options: { limitI
   return image;
 }
 
-export type OutputFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif';
+export type OutputFormat = ImageFormat;
 
-const FORMATS: Record<string, OutputFormat> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
 /** Formats that store transparency. */
 const WITH_ALPHA = new Set<OutputFormat>(['png', 'webp', 'tiff', 'avif', 'gif']);
 
 /** The output format for a file name, or a coded error naming the supported extensions. */
 export function formatFromPath(file: string): OutputFormat {
-  const f = FORMATS[path.extname(file).toLowerCase()];
-  if (!f) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the output format from '${file}': use one of ${Object.keys(FORMATS).join(', ')}`);
+  const f = IMAGE_FORMATS[path.extname(file).toLowerCase()];
+  if (!f) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the output format from '${file}': use one of ${Object.keys(IMAGE_FORMATS).join(', ')}`);
   return f;
 }
 
@@ -82,37 +80,14 @@ function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
   return format === 'png' || format === 'gif' ? s.toFormat(format) : s.toFormat(format, { quality });
 }
 
-/** Temp files being written now (see writeRgbImage): removed by removePartialImages() on a signal. */
-const partials = new Set<string>();
-
-/** Removes the temp files of writes in progress (the CLI calls it when interrupted). Synchronous. */
-export function removePartialImages(): void {
-  for (const f of partials) rmSync(f, { force: true });
-  partials.clear();
-}
-
 /**
  * Writes an RgbImage (with its transparency where the format has it); the format follows the extension.
  * The image is encoded into a hidden temp file beside `file` and renamed over it when complete, so a failed
  * or interrupted write never leaves a partial image under the output name (an existing file stays as it was).
  */
 export async function writeRgbImage(image: RgbImage, file: string, options: WriteOptions = {}): Promise<void> {
-  const format = formatFromPath(file);
-  const e = encoder(image, format, options);
-  const dir = path.dirname(path.resolve(file));
-  if (!existsSync(dir)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`);
-  if (existsSync(file) && statSync(file).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`);
-  const temp = path.join(dir, `.${path.basename(file)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
-  partials.add(temp);
-  try {
-    await e.toFile(temp);
-    await fsp.rename(temp, file);
-  } catch (err) {
-    await fsp.rm(temp, { force: true });
-    throw formatError(`Could not write '${file}': ${(err as Error).message}`, err);
-  } finally {
-    partials.delete(temp);
-  }
+  const e = encoder(image, formatFromPath(file), options);
+  await writeFileWhole(file, (temp) => e.toFile(temp));
 }
 
 /** Encodes an RgbImage to a buffer. */

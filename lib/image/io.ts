@@ -1,9 +1,8 @@
 // Image <-> tensor on sharp: the first and last step of the one path of data.
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { FacestyleError, formatError, shapeError } from '../errors.js';
+import { writeFileWhole } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 
@@ -109,8 +108,10 @@ export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' 
   return sharp(data, { raw: { width, height, channels: 3 } }).toFormat(options.format ?? 'png').toBuffer();
 }
 
-/** Image formats saveTensorImage writes, by file extension (case-insensitive). */
-const SAVE_FORMATS: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif'> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif';
+
+/** Image formats the package writes (saveTensorImage, lib/face's writeRgbImage), by file extension (lower case). */
+export const IMAGE_FORMATS: Readonly<Record<string, ImageFormat>> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
 
 /**
  * Writes a tensor as an image file; the format follows the extension (.png, .jpg, .jpeg, .webp, .tif,
@@ -121,22 +122,9 @@ const SAVE_FORMATS: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | '
  */
 export async function saveTensorImage(tensor: Tensor, file: string, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): Promise<void> {
   if (!is.string(file)) throw is.invalid('image file', 'a file path', file);
-  const format = SAVE_FORMATS[path.extname(file).toLowerCase()];
-  if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(SAVE_FORMATS).join(', ')}`);
+  const format = IMAGE_FORMATS[path.extname(file).toLowerCase()];
+  if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(IMAGE_FORMATS).join(', ')}`);
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
   const { data, width, height } = tensorToRgb(tensor, options);
-  const dir = path.dirname(path.resolve(file));
-  if (!(await fs.stat(dir).catch(() => null))?.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`);
-  if ((await fs.stat(file).catch(() => null))?.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    await sharp(data, { raw: { width, height, channels: 3 } }).toFormat(format).toFile(tmp);
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`, { cause: e });
-    if (code === 'EISDIR') throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`, { cause: e });
-    throw formatError(`Could not write '${file}': ${(e as Error).message}`, e);
-  }
+  await writeFileWhole(file, (temp) => sharp(data, { raw: { width, height, channels: 3 } }).toFormat(format).toFile(temp));
 }

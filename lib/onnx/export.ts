@@ -3,11 +3,9 @@
 // min/max, Split sizes, Squeeze/Unsqueeze/Reduce axes) become int64/float initializers; ops ONNX
 // lacks at that opset (LayerNormalization before 17, GroupNormalization) are written as the
 // equivalent chain of standard ops, so the file runs on any ONNX runtime.
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import type { onnx as OnnxNs } from 'onnx-proto';
-import { FacestyleError, argumentError, formatError, unsupportedError } from '../errors.js';
+import { argumentError, unsupportedError } from '../errors.js';
+import { writeFileWholeSync } from '../files.js';
 import { decodeChain } from '../ops/elementwise_chain.js';
 import type { Attrs, Graph, Node } from '../graph/ir.js';
 import * as is from '../is.js';
@@ -386,23 +384,6 @@ export function exportOnnxBuffer(graph: Graph, options: ExportOnnxOptions = {}):
   });
 }
 
-/** fs.Stats of `p`, or null when it does not exist or a part of its path is a file. */
-function statOrNull(p: string): fs.Stats | null {
-  try {
-    return fs.statSync(p, { throwIfNoEntry: false }) ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** A failed write as a coded error naming the file (a vanished folder, a folder in the way, or an I/O error). */
-function writeError(file: string, dir: string, e: unknown): FacestyleError {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`, { cause: e });
-  if (code === 'EISDIR') return new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`, { cause: e });
-  return formatError(`Could not write '${file}': ${(e as Error).message}`, e);
-}
-
 /**
  * Writes a graph as an ONNX file (opset 13 and fp32 weights by default; dynamic batch).
  * The file is written to a hidden temporary name beside it and renamed, so a failure never leaves half a
@@ -411,20 +392,5 @@ function writeError(file: string, dir: string, e: unknown): FacestyleError {
  */
 export function exportOnnx(graph: Graph, path: string, options: ExportOnnxOptions = {}): void {
   if (!is.string(path)) throw is.invalid('path', 'a file path', path);
-  const dir = dirname(resolve(path));
-  if (!statOrNull(dir)?.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${path}': the folder '${dir}' does not exist`);
-  if (statOrNull(path)?.isDirectory()) throw argumentError(`Cannot write '${path}': it is a folder`);
-  const bytes = exportOnnxBuffer(graph, options);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, path);
-  } catch (e) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // nothing more to do; the write's own error is the one to report
-    }
-    throw writeError(path, dir, e);
-  }
+  writeFileWholeSync(path, () => exportOnnxBuffer(graph, options));
 }

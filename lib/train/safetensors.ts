@@ -1,10 +1,9 @@
 // safetensors files (https://github.com/huggingface/safetensors format): an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}},
 // then the raw little-endian data. Only F32 tensors are written; F32 and F16 are read.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
+import { writeFileWhole } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 
@@ -111,15 +110,6 @@ export async function readSafetensors(file: string): Promise<SafetensorsContent>
   return decodeSafetensors(buf, file);
 }
 
-/** A failed write as a coded error naming the file (a vanished folder, a folder in the way, or an I/O error). */
-function writeError(file: string, dir: string, e: unknown): FacestyleError {
-  if (e instanceof FacestyleError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`, { cause: e });
-  if (code === 'EISDIR') return new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`, { cause: e });
-  return formatError(`Could not write '${file}': ${(e as Error).message}`, e);
-}
-
 /**
  * Writes to a hidden temporary file in the same folder and renames it, so a crash never leaves a half
  * file under the name and an existing file stays as it was until the new one is complete; a failed write
@@ -130,22 +120,5 @@ function writeError(file: string, dir: string, e: unknown): FacestyleError {
 export async function writeSafetensors(file: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
   if (!is.string(file)) throw is.invalid('safetensors file', 'a file path', file);
   const bytes = encodeSafetensors(tensors, metadata);
-  const dir = path.dirname(path.resolve(file));
-  try {
-    await fs.mkdir(dir, { recursive: true });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENOENT')
-      throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist and cannot be created (a part of its path is a file)`, { cause: e });
-    throw writeError(file, dir, e);
-  }
-  if ((await fs.stat(file).catch(() => null))?.isDirectory()) throw argumentError(`Cannot write '${file}': it is a folder`);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    await fs.writeFile(tmp, bytes);
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
-    throw writeError(file, dir, e);
-  }
+  await writeFileWhole(file, (temp) => fs.writeFile(temp, bytes), { createFolder: true });
 }
