@@ -4,7 +4,7 @@ import { imageToTensor } from '../image/io.js';
 import { imageInputShapes, declaredInputs, parseSize } from '../onnx/info.js';
 import { checkParity } from '../onnx/parity.js';
 import { argumentError } from '../errors.js';
-import * as is from '../is.js';
+import { optionalNumber } from './args.js';
 
 interface CheckOptions {
   image?: string;
@@ -62,12 +62,7 @@ export function registerCheckCommand(program: Command): void {
         }
       }
       // Numbers as typed: 'abc' is named as such (Number() would report NaN).
-      const number = (flag: string, v: string) => {
-        const x = Number(v);
-        if (v.trim() === '' || !Number.isFinite(x)) throw is.invalid(flag, 'a number', v);
-        return x;
-      };
-      const report = await checkParity(model, { feeds, inputShapes, threads: number('--threads', opts.threads), atol: number('--atol', opts.atol), rtol: number('--rtol', opts.rtol) });
+      const report = await checkParity(model, { feeds, inputShapes, threads: optionalNumber('threads', opts.threads), atol: optionalNumber('atol', opts.atol), rtol: optionalNumber('rtol', opts.rtol) });
       if (opts.json) {
         const out = { ok: report.ok, outputs: report.outputs.map((o) => ({ name: o.name, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, failing: o.failing, bothNaN: o.bothNaN })) };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -6,6 +6,8 @@ import { FacestyleError, isFacestyleError } from '../errors.js';
 import { drawFaces } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
 import { removePendingTempFiles } from '../files.js';
+import { optionalNumber } from './args.js';
+import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
 
@@ -34,12 +36,7 @@ interface StylizeCliOptions {
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|avif|gif)$/i;
 
-const num = (name: string, v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw is.invalid(`--${name}`, 'a number', v);
-  return n;
-};
+const num = optionalNumber;
 
 /** `<base>.debug<ext>` beside the output. */
 const debugPath = (out: string) => {
@@ -196,20 +193,11 @@ export function registerStylizeCommand(program: Command): void {
     .action(async (input: string, o: StylizeCliOptions) => {
       // Ctrl-C, kill or a closed terminal: remove the hidden temp files of images being written (finished
       // images stay; none is left half-written under its name) and exit 128 + the signal's number.
-      const signals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-      const handlers = Object.entries(signals).map(([name, code]) => {
-        const handler = () => {
-          removePendingTempFiles();
-          process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
-          process.exit(code);
-        };
-        process.once(name, handler);
-        return [name, handler] as const;
-      });
-      try {
-        process.exitCode = await runStylizeCommand(input, o);
-      } finally {
-        for (const [name, handler] of handlers) process.off(name, handler);
-      }
+      const onSignal = (name: StopSignal) => {
+        removePendingTempFiles();
+        process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
+        process.exit(STOP_SIGNALS[name]);
+      };
+      process.exitCode = await whileStopSignals(onSignal, () => runStylizeCommand(input, o));
     });
 }

@@ -1,7 +1,8 @@
 // `facestyle video <in> -o <out>`: stylize every face of a video (or a frame folder), with a progress bar.
 import type { Command } from 'commander';
 import { FacestyleError } from '../errors.js';
-import * as is from '../is.js';
+import { optionalNumber } from './args.js';
+import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 import { stylizeVideo, type StylizeVideoOptions, type StylizeVideoResult, type VideoProgress } from '../video/pipeline.js';
 
 export interface VideoCliOptions {
@@ -35,12 +36,7 @@ export interface VideoCliIo {
   stylizer?: StylizeVideoOptions['stylizer'];
 }
 
-const num = (name: string, v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw is.invalid(`--${name}`, 'a number', v);
-  return n;
-};
+const num = optionalNumber;
 
 /** m:ss or h:mm:ss. */
 export function formatDuration(seconds: number): string {
@@ -140,27 +136,17 @@ export function registerVideoCommand(program: Command): void {
       // Ctrl-C, kill (SIGTERM) or a closed terminal (SIGHUP): stop cleanly so the encoder is stopped and the
       // temp file removed (a second signal of the same kind kills at once). Exit 128 + the signal's number.
       const ac = new AbortController();
-      const signals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-      let caught: keyof typeof signals | null = null;
-      const handlers = Object.keys(signals).map((name) => {
-        const handler = () => {
-          caught ??= name as keyof typeof signals;
-          ac.abort(new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Interrupted (${name})`));
-        };
-        process.once(name, handler);
-        return [name, handler] as const;
-      });
+      let caught: StopSignal = 'SIGINT';
+      const onSignal = (name: StopSignal) => {
+        if (!ac.signal.aborted) caught = name;
+        ac.abort(new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Interrupted (${name})`));
+      };
       try {
-        await runVideoCommand(input, opts, { stdout: process.stdout, stderr: process.stderr, signal: ac.signal });
+        await whileStopSignals(onSignal, () => runVideoCommand(input, opts, { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }));
       } catch (e) {
-        if (ac.signal.aborted) {
-          process.stderr.write(`facestyle: interrupted (${caught}); no output written\n`);
-          process.exitCode = signals[caught ?? 'SIGINT'];
-          return;
-        }
-        throw e;
-      } finally {
-        for (const [name, handler] of handlers) process.off(name, handler);
+        if (!ac.signal.aborted) throw e;
+        process.stderr.write(`facestyle: interrupted (${caught}); no output written\n`);
+        process.exitCode = STOP_SIGNALS[caught];
       }
     });
 }

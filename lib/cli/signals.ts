@@ -1,0 +1,19 @@
+// Stopping a command cleanly on Ctrl-C (SIGINT), kill (SIGTERM) or a closed terminal (SIGHUP).
+
+/** The signals a long command stops on, with the exit code of each (128 + the signal's number). */
+export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+export type StopSignal = keyof typeof STOP_SIGNALS;
+
+/** Runs `body` with `onSignal` called (once per signal kind) on a stop signal; the handlers are removed after. */
+export async function whileStopSignals<T>(onSignal: (name: StopSignal) => void, body: () => Promise<T>): Promise<T> {
+  const handlers = (Object.keys(STOP_SIGNALS) as StopSignal[]).map((name) => {
+    const handler = () => onSignal(name);
+    process.once(name, handler);
+    return [name, handler] as const;
+  });
+  try {
+    return await body();
+  } finally {
+    for (const [name, handler] of handlers) process.off(name, handler);
+  }
+}
