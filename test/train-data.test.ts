@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../lib/graph/tensor.js';
 import { BatchQueue, loadPairs, makeBatch } from '../lib/train/data.js';
-import { decodeSafetensors, encodeSafetensors } from '../lib/train/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, readSafetensors, readSafetensorsMetadata } from '../lib/train/safetensors.js';
 import { Trainer, trainConfig } from '../lib/train/trainer.js';
 import { runTraining } from '../lib/train/run.js';
 
@@ -180,6 +180,21 @@ describe('checkpoints', () => {
     writeFileSync(truncated, bytes.subarray(0, 5));
     await expect(other.loadCheckpoint(truncated)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('truncated') });
     other.dispose();
+  });
+
+  it('readSafetensorsMetadata reads the header alone: the same metadata, the same coded errors', async () => {
+    const file = path.join(root, 'meta.safetensors');
+    writeFileSync(file, encodeSafetensors(new Map([['w', Tensor.random([64, 64], 3)]]), { format: 'x', step: '12' }));
+    expect(await readSafetensorsMetadata(file)).toEqual((await readSafetensors(file)).metadata);
+    expect(await readSafetensorsMetadata(file)).toEqual({ format: 'x', step: '12' });
+    // The tensors may be cut short: only the header is read. A cut header, a folder, a missing file are coded.
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, bytes.length - 1000));
+    expect((await readSafetensorsMetadata(file)).step).toBe('12');
+    writeFileSync(file, bytes.subarray(0, 20));
+    await expect(readSafetensorsMetadata(file)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('truncated') });
+    await expect(readSafetensorsMetadata(root)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('folder') });
+    await expect(readSafetensorsMetadata(path.join(root, 'none.safetensors'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
   });
 });
 

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
-import { readSafetensors } from '../train/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata } from '../train/safetensors.js';
 import { type GeneratorConfig, generatorConfig, generatorGraph } from './generator.js';
 
 export interface GeneratorCard {
@@ -54,7 +54,7 @@ async function locate(p: string): Promise<{ card: GeneratorCard; weights: string
   if (p.endsWith('.safetensors')) {
     const cardFile = p.replace(/\.safetensors$/, '.json');
     if (await isFile(cardFile)) return { card: await readCard(cardFile), weights: p };
-    const { metadata } = await readSafetensors(p);
+    const metadata = await readSafetensorsMetadata(p); // the header only: loadGenerator reads the tensors
     if (metadata.format === 'facestyle-generator' && metadata.generator) return { card: { format: 'facestyle-generator', generator: parseMetadataJson(metadata.generator, p, 'generator') }, weights: p };
     throw formatError(`'${p}' has no model card next to it (${cardFile}) and no generator metadata`);
   }

@@ -9,7 +9,7 @@ import { generatorGraph } from '../nn/generator.js';
 import { modelInfo } from '../nn/info.js';
 import { loadPairs } from './data.js';
 import { writeLossCurve, writeSampleGrid } from './report.js';
-import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
 import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, defaultTrainConfig, trainConfig, writeRunConfig } from './trainer.js';
 
 export interface RunOptions {
@@ -49,14 +49,14 @@ export interface ModelCard {
  * the weights were trained with), size and holdout from the run folder's config.json. Missing parts are
  * left out (older runs), so they are not compared.
  */
-async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: number; holdout?: string[]; config?: TrainConfig } | null> {
+async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: number; holdout?: string[]; config?: TrainConfig }> {
   let run: { size?: number; holdout?: string[]; config?: TrainConfig } = {};
   try {
     run = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));
   } catch {
     run = {};
   }
-  const { metadata } = await readSafetensors(checkpoint);
+  const metadata = await readSafetensorsMetadata(checkpoint); // the header only: loadCheckpoint reads the tensors
   try {
     if (metadata.config) run.config = JSON.parse(metadata.config);
   } catch {
@@ -75,7 +75,7 @@ const RUN_FILES = /^(checkpoint\.safetensors|generator\.safetensors|model\.json|
  * read or written (config.json stays the run's).
  */
 function checkResumeSettings(out: string, prior: Awaited<ReturnType<typeof readRunConfig>>, now: { size: number; holdout: string[]; config: TrainConfig }): void {
-  if (!prior?.config) return;
+  if (!prior.config) return;
   const free = new Set(['steps', 'threads', 'device']);
   const diffs: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

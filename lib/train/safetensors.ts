@@ -57,18 +57,31 @@ const f16 = (h: number): number => {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 };
 
+type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+
+const invalid = (file: string, why: string) => formatError(`Invalid safetensors file '${file}': ${why}`);
+
+/** The header's length from the file's first 8 bytes (`start`), checked against the file's size. */
+function headerLength(start: Buffer, size: number, file: string): number {
+  if (size < 8) throw invalid(file, `only ${size} bytes (truncated?)`);
+  const n = Number(start.readBigUInt64LE(0));
+  if (n > size - 8) throw invalid(file, `header of ${n} bytes does not fit in ${size} bytes (truncated?)`);
+  return n;
+}
+
+function parseHeader(bytes: Buffer, file: string): Header {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw invalid(file, `header is not JSON (${(e as Error).message})`);
+  }
+}
+
 /** Parses a safetensors buffer; `file` names the source in errors. */
 export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsContent {
-  const bad = (why: string) => formatError(`Invalid safetensors file '${file}': ${why}`);
-  if (buf.length < 8) throw bad(`only ${buf.length} bytes (truncated?)`);
-  const n = Number(buf.readBigUInt64LE(0));
-  if (n > buf.length - 8) throw bad(`header of ${n} bytes does not fit in ${buf.length} bytes (truncated?)`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  try {
-    header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-  } catch (e) {
-    throw bad(`header is not JSON (${(e as Error).message})`);
-  }
+  const bad = (why: string) => invalid(file, why);
+  const n = headerLength(buf, buf.length, file);
+  const header = parseHeader(buf.subarray(8, 8 + n), file);
   const dataStart = 8 + n;
   const tensors = new Map<string, Tensor>();
   let metadata: Record<string, string> = {};
@@ -96,18 +109,44 @@ export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsCont
   return { tensors, metadata };
 }
 
+/** A failed read as a coded error naming the file. */
+function readError(file: string, e: unknown): FacestyleError {
+  if (e instanceof FacestyleError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Safetensors file not found: '${file}'`, { cause: e });
+  if (code === 'EISDIR') return argumentError(`Expected a .safetensors file but '${file}' is a folder`);
+  return formatError(`Cannot read safetensors file '${file}': ${(e as Error).message}`, e);
+}
+
 export async function readSafetensors(file: string): Promise<SafetensorsContent> {
   if (!is.string(file)) throw is.invalid('safetensors file', 'a file path', file);
   let buf: Buffer;
   try {
     buf = await fs.readFile(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Safetensors file not found: '${file}'`, { cause: e });
-    if (code === 'EISDIR') throw argumentError(`Expected a .safetensors file but '${file}' is a folder`);
-    throw formatError(`Cannot read safetensors file '${file}': ${(e as Error).message}`, e);
+    throw readError(file, e);
   }
   return decodeSafetensors(buf, file);
+}
+
+/** The `__metadata__` of a safetensors file, reading only its header (not the tensors). */
+export async function readSafetensorsMetadata(file: string): Promise<Record<string, string>> {
+  if (!is.string(file)) throw is.invalid('safetensors file', 'a file path', file);
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(file, 'r');
+    const size = (await handle.stat()).size;
+    const start = Buffer.alloc(8);
+    await handle.read(start, 0, 8, 0);
+    const n = headerLength(start, size, file);
+    const bytes = Buffer.alloc(n);
+    await handle.read(bytes, 0, n, 8);
+    return (parseHeader(bytes, file).__metadata__ as unknown as Record<string, string>) ?? {};
+  } catch (e) {
+    throw readError(file, e);
+  } finally {
+    await handle?.close();
+  }
 }
 
 /**
