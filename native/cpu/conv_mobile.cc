@@ -1,5 +1,6 @@
 // Mobile-layer fast paths (see conv_mobile.h): which geometries they take, the run-time SIMD dispatch,
-// and the baseline build of conv_mobile_kernels.h on 4-lane GCC / Clang vectors (SSE2 on x86-64),
+// and the baseline build of the kernels (conv_pointwise_kernels.h, conv_depthwise_kernels.h,
+// conv_stem_kernels.h) on 4-lane GCC / Clang vectors (SSE2 on x86-64),
 // which is also the plainest statement of what the Isa interface means.
 #include <cstdint>
 #include <cstring>
@@ -65,7 +66,9 @@ struct Isa {
 }  // namespace
 }  // namespace facestyle::cpu
 
-#include "cpu/conv_mobile_kernels.h"
+#include "cpu/conv_mobile_common.h"
+#include "cpu/conv_pointwise_kernels.h"
+#include "cpu/conv_depthwise_kernels.h"
 #include "cpu/conv_stem_kernels.h"
 
 namespace facestyle::cpu {

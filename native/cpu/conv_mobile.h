@@ -1,9 +1,10 @@
 // Fast paths for the layers of mobile detectors and landmark models (YuNet, PFLD, RFB: 1x1
 // pointwise and depthwise convs on small planes). conv2d() in native/cpu/conv.cc offers each such
 // layer here first; a function returns false when it has no better path for that geometry, and
-// conv.cc then runs its general one. The kernels live in conv_mobile_kernels.h, built once per SIMD
-// level (conv_mobile.cc: baseline 4-lane vectors; conv_mobile_avx2.cc; conv_mobile_avx512.cc), and
-// split across threads on the pool in mobile_pool.h rather than OpenMP; native/test/test_conv_mobile.cc
+// conv.cc then runs its general one. The kernels live in conv_pointwise_kernels.h,
+// conv_depthwise_kernels.h and conv_stem_kernels.h (on conv_mobile_common.h), built once per SIMD level
+// (conv_mobile.cc: baseline 4-lane vectors; conv_mobile_avx2.cc; conv_mobile_avx512.cc), and split
+// across threads on the pool in mobile_pool.h rather than OpenMP; native/test/test_conv_mobile.cc
 // checks every level against conv2dReference.
 #pragma once
 #include "cpu/conv_kernels.h"

@@ -1,4 +1,5 @@
-// conv_mobile_kernels.h built with the AVX2 + FMA flags: 8-lane ymm vectors, 4 channels x 3 vectors
+// The mobile-layer kernels (conv_pointwise_kernels.h, conv_depthwise_kernels.h, conv_stem_kernels.h)
+// built with the AVX2 + FMA flags: 8-lane ymm vectors, 4 channels x 3 vectors
 // (12 accumulators of the 16 ymm registers) per pointwise block.
 #include <immintrin.h>
 
@@ -63,7 +64,9 @@ struct Isa {
 }  // namespace
 }  // namespace facestyle::cpu
 
-#include "cpu/conv_mobile_kernels.h"
+#include "cpu/conv_mobile_common.h"
+#include "cpu/conv_pointwise_kernels.h"
+#include "cpu/conv_depthwise_kernels.h"
 #include "cpu/conv_stem_kernels.h"
 
 namespace facestyle::cpu {

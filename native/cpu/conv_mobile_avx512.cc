@@ -1,4 +1,5 @@
-// conv_mobile_kernels.h built with the AVX-512 flags: 16-lane zmm vectors with mask registers,
+// The mobile-layer kernels (conv_pointwise_kernels.h, conv_depthwise_kernels.h, conv_stem_kernels.h)
+// built with the AVX-512 flags: 16-lane zmm vectors with mask registers,
 // 8 channels x 3 vectors (24 accumulators of the 32 zmm registers) per pointwise block.
 // GCC 12 flags _mm512_max_ps / _mm512_min_ps (their _mm512_undefined_ps pass-through) as
 // maybe-uninitialized when inlined; a known false positive.
@@ -56,7 +57,9 @@ struct Isa {
 }  // namespace
 }  // namespace facestyle::cpu
 
-#include "cpu/conv_mobile_kernels.h"
+#include "cpu/conv_mobile_common.h"
+#include "cpu/conv_pointwise_kernels.h"
+#include "cpu/conv_depthwise_kernels.h"
 #include "cpu/conv_stem_kernels.h"
 
 namespace facestyle::cpu {

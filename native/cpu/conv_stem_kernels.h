@@ -1,7 +1,7 @@
 // The "stem" conv of detector and landmark models: the first layer, a 3x3 conv on the RGB image
 // (at most 4 input channels, group 1, stride 1 or 2, dilation 1, any padding), for example YuNet's
 // 3 -> 16 stride 2 on 320x320 and PFLD's 3 -> 64 stride 2 on 112x112. Included by the ISA files after
-// conv_mobile_kernels.h (it uses their Isa, ActRegs and runChunks).
+// conv_mobile_common.h (it uses its Isa, ActRegs and runChunks).
 //
 // Why a kernel of its own: with 3 input channels the general paths do little arithmetic per byte
 // moved (im2col of the whole image writes 27 columns per output pixel to memory; the direct kernel

@@ -32,7 +32,7 @@ namespace {
 // Why from two ends: with one counter the caller and a worker took alternate chunks, so each one's part
 // of a layer was spread over the whole tensor and the next layer read half of its input from the other
 // core. From two ends the caller takes the first part of every layer and the worker the last, in about
-// the same proportion layer after layer (chunks of equal cost, conv_mobile_kernels.h), so a chain of
+// the same proportion layer after layer (chunks of equal cost, conv_mobile_common.h), so a chain of
 // pointwise layers (split by columns) mostly reads what its own core wrote. Measured at 2 threads (models
 // alone, 8 interleaved rounds, medians): YuNet-n 320 883 -> 862 us, PFLD 770 -> 764, YuNet-s 320 / 640
 // level; 20 pointwise layers 128 -> 256 -> 128 at 14x14 (C++ harness, the machine in its slower state)

@@ -13,7 +13,7 @@
 // (one futex wake when a worker sleeps), runs chunks itself, and at the end waits only for chunks a
 // worker has actually claimed (spinning briefly, then asleep: a preempted worker costs no CPU). A
 // worker that wakes after the caller took the last chunk finds nothing and goes back to sleep;
-// between jobs it polls for at most 20 us (yielding the core), then sleeps.
+// between jobs it polls for at most 400 us (yielding the core; kPollTime in mobile_pool.cc), then sleeps.
 #pragma once
 #include <algorithm>
 #include <cstdint>
