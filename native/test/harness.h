@@ -1,5 +1,7 @@
 // A tiny test harness for the C++ kernel tests: CHECK records failures without stopping, each test
-// binary prints "N passed, N failed" and exits non-zero on any failure.
+// binary prints "N passed, N skipped, N failed" and exits non-zero on any failure. A test that makes
+// no CHECK at all fails (it proved nothing) unless it called SKIP_TEST with its reason: then it is
+// listed as skipped, never as passed.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -18,6 +20,7 @@ struct Registry {
   std::vector<std::pair<std::string, std::function<void()>>> tests;
   int checks = 0;
   int failures = 0;
+  std::string skipReason;  // set by SKIP_TEST in the running test
   static Registry& get() {
     static Registry r;
     return r;
@@ -40,6 +43,13 @@ struct Register {
       ++::facestyle::test::Registry::get().failures;                                        \
       std::fprintf(stderr, "  CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
     }                                                                                       \
+  } while (0)
+
+// Ends the running test as skipped, with the reason shown in the output.
+#define SKIP_TEST(reason)                                  \
+  do {                                                     \
+    ::facestyle::test::Registry::get().skipReason = reason; \
+    return;                                                \
   } while (0)
 
 #define CHECK_THROWS_CODE(expr, errcode)                                          \
@@ -124,20 +134,31 @@ inline Attr textAttr(const std::string& s) {
 
 inline int runAll() {
   auto& r = Registry::get();
-  int passed = 0, failed = 0;
+  int passed = 0, skipped = 0, failed = 0;
   for (auto& [name, fn] : r.tests) {
-    int before = r.failures;
+    const int failuresBefore = r.failures, checksBefore = r.checks;
+    r.skipReason.clear();
     try {
       fn();
     } catch (const std::exception& e) {
       ++r.failures;
       std::fprintf(stderr, "  unexpected exception: %s\n", e.what());
     }
-    bool ok = r.failures == before;
-    std::printf("%s %s\n", ok ? "ok  " : "FAIL", name.c_str());
-    ok ? ++passed : ++failed;
+    if (r.failures != failuresBefore) {
+      std::printf("FAIL %s\n", name.c_str());
+      ++failed;
+    } else if (!r.skipReason.empty()) {
+      std::printf("skip %s: %s\n", name.c_str(), r.skipReason.c_str());
+      ++skipped;
+    } else if (r.checks == checksBefore) {
+      std::printf("FAIL %s: made no checks\n", name.c_str());
+      ++failed;
+    } else {
+      std::printf("ok   %s\n", name.c_str());
+      ++passed;
+    }
   }
-  std::printf("%d passed, %d failed\n", passed, failed);
+  std::printf("%d passed, %d skipped, %d failed\n", passed, skipped, failed);
   return failed ? 1 : 0;
 }
 

@@ -17,8 +17,7 @@ using namespace facestyle;
 
 TEST_CASE(tasks_from_many_threads_run_on_one_thread) {
   if (const char* v = std::getenv("FACESTYLE_COMPUTE_THREAD"); v && std::string(v) == "0") {
-    std::printf("  skip: FACESTYLE_COMPUTE_THREAD=0 turns the compute thread off\n");
-    return;
+    SKIP_TEST("FACESTYLE_COMPUTE_THREAD=0 turns the compute thread off");
   }
   std::mutex m;
   std::set<std::thread::id> ran;
@@ -75,8 +74,7 @@ TEST_CASE(a_task_may_queue_another_without_deadlock) {
 // that throws does not stop the thread.
 TEST_CASE(posted_tasks_run_in_order_on_the_compute_thread_without_blocking_the_caller) {
   if (const char* v = std::getenv("FACESTYLE_COMPUTE_THREAD"); v && std::string(v) == "0") {
-    std::printf("  skip: FACESTYLE_COMPUTE_THREAD=0 turns the compute thread off\n");
-    return;
+    SKIP_TEST("FACESTYLE_COMPUTE_THREAD=0 turns the compute thread off");
   }
   std::mutex m;
   std::condition_variable cv;
