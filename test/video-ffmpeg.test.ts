@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeVideo, ffmpegPaths, probeVideo } from '../lib/video/ffmpeg.js';
 import { stylizeVideo } from '../lib/video/pipeline.js';
-import { FakeStylizer, centreFace, ffprobeStreams, hasFfmpeg, shared, sharedMissingMessage, sharedPresent, skipShared } from './video-helpers.js';
+import { FakeStylizer, centreFace, ffprobeStreams, hasFfmpeg, shared, sharedMissingMessage, sharedPresent, skipShared, describeNeeding } from './video-helpers.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'facestyle-video-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -25,7 +25,7 @@ describe('video test data', () => {
   });
 });
 
-describe.skipIf(!sharedPresent || !hasFfmpeg)('stylizeVideo on real video', () => {
+describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on real video', () => {
   it('keeps frame count, resolution, frame rate, duration and the audio stream (short_hamilton_clip)', async () => {
     const input = shared('video', 'short_hamilton_clip.mp4');
     const target = out('hamilton.mp4');
@@ -103,6 +103,8 @@ describe.skipIf(!sharedPresent || !hasFfmpeg)('stylizeVideo on real video', () =
       const png = await sharp(path.join(target, files[i++])).raw().toBuffer();
       expect(Buffer.compare(png, Buffer.from(f.data))).toBe(0);
     }
+    // The 1 s clip at 12 fps decodes to 12 frames, each compared above.
+    expect(i).toBe(12);
   });
 
   it('goes from a frame folder to a frame folder (no ffmpeg needed), creating the last folder level', async () => {
@@ -151,7 +153,7 @@ describe.skipIf(!sharedPresent || !hasFfmpeg)('stylizeVideo on real video', () =
   });
 });
 
-describe.skipIf(!sharedPresent || !hasFfmpeg)('stylizeVideo on bad input', () => {
+describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () => {
   const fake = () => new FakeStylizer(centreFace);
 
   it('rejects a truncated video and a corrupt one with ERR_FACESTYLE_FORMAT and leaves no output', async () => {

@@ -2,13 +2,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describe } from 'vitest';
 import type { Face, Landmarks5, RgbImage } from '../lib/face/types.js';
 import type { FrameFaces, FrameStylizer } from '../lib/video/stylizer.js';
+import { sharedRoot } from './helpers/shared.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** ../shared/data beside the repository. */
-export const SHARED = path.resolve(repo, '../shared/data');
+/** ../shared/data beside the repository (or FACESTYLE_SHARED_DATA), as for every other suite. */
+export const SHARED = sharedRoot;
 export const sharedPresent = existsSync(SHARED);
 /** True when shared-data tests should be skipped (folder missing and FACESTYLE_SKIP_SHARED=1). */
 export const skipShared = !sharedPresent && process.env.FACESTYLE_SKIP_SHARED === '1';
@@ -37,6 +37,24 @@ export function ffprobeStreams(file: string): ProbedStream[] {
 }
 
 export const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0 && spawnSync('ffprobe', ['-version']).status === 0;
+
+/**
+ * describe() for suites that need the shared data, ffmpeg or Linux: skipped with the reason in the
+ * suite's name when one is missing. (The 'video test data' tests in video-ffmpeg.test.ts fail when
+ * the data or ffmpeg is missing, unless FACESTYLE_SKIP_SHARED=1, so a skip here never hides it.)
+ */
+export function describeNeeding(needs: { shared?: boolean; ffmpeg?: boolean; linux?: boolean }, name: string, fn: () => void): void {
+  const reason =
+    needs.shared && !sharedPresent
+      ? `${SHARED} missing`
+      : needs.ffmpeg && !hasFfmpeg
+        ? 'ffmpeg/ffprobe not on PATH'
+        : needs.linux && process.platform !== 'linux'
+          ? 'needs Linux'
+          : '';
+  if (reason) describe.skip(`${name} (skipped: ${reason})`, fn);
+  else describe(name, fn);
+}
 
 /** A synthetic frame: grey background with a bright square (the fake "face") at (x, y) of side s. */
 export function squareFrame(width: number, height: number, x: number, y: number, s: number, shade = 40): RgbImage {

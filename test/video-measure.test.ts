@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { RgbImage } from '../lib/face/types.js';
 import { measureVideoFps } from '../lib/video/measure.js';
 import type { FrameFaces, StylizeSteps } from '../lib/video/stylizer.js';
-import { FakeStylizer, centreFace, hasFfmpeg, shared, sharedPresent } from './video-helpers.js';
+import { FakeStylizer, centreFace, hasFfmpeg, shared, sharedPresent, describeNeeding } from './video-helpers.js';
 
-describe.skipIf(!sharedPresent || !hasFfmpeg)('measureVideoFps', () => {
+describeNeeding({ shared: true, ffmpeg: true }, 'measureVideoFps', () => {
   it('measures a slow stylize stage and a pipeline that cannot beat it', async () => {
     // 100 ms per call of 4 faces: the stage alone runs at about 40 fps; everything else is cheap.
     const stylizer = new FakeStylizer(centreFace, 100);

@@ -2,13 +2,26 @@
 // end (like video files), an existing output folder is refused unless `overwrite`, and a run stopped half
 // way (AbortSignal, a throwing onProgress, a failing stylizer) leaves nothing under the output name and no
 // temp leftovers. Frame folder in, frame folder out: no ffmpeg needed, except for the one video case.
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { stylizeVideo } from '../lib/video/pipeline.js';
-import { FakeStylizer, centreFace, hasFfmpeg, shared, sharedPresent } from './video-helpers.js';
+import { FakeStylizer, centreFace, hasFfmpeg, shared, sharedPresent, describeNeeding } from './video-helpers.js';
+
+// Every process the library spawns, recorded (spawn itself is the real one): the decoder tests below
+// check that the decoder was really started and what ended it.
+const spawned = vi.hoisted(() => [] as ChildProcess[]);
+vi.mock('node:child_process', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:child_process')>();
+  const spawn = (...args: Parameters<typeof real.spawn>) => {
+    const child = real.spawn(...args);
+    spawned.push(child);
+    return child;
+  };
+  return { ...real, spawn };
+});
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'facestyle-video-out-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -18,7 +31,7 @@ const FRAMES = shared('frames', 'vtoonify_908');
 const fresh = () => mkdtempSync(path.join(tmp, 'run-'));
 const frameNames = (n: number) => Array.from({ length: n }, (_, i) => `frame_${String(i + 1).padStart(6, '0')}.png`);
 
-describe.skipIf(!sharedPresent)('frame folder output', () => {
+describeNeeding({ shared: true }, 'frame folder output', () => {
   it('is written into a hidden temp folder while running and renamed at the end', async () => {
     const dir = fresh();
     const target = path.join(dir, 'out');
@@ -147,7 +160,7 @@ describe.skipIf(!sharedPresent)('frame folder output', () => {
   });
 });
 
-describe.skipIf(!sharedPresent || !hasFfmpeg)('video file output', () => {
+describeNeeding({ shared: true, ffmpeg: true }, 'video file output', () => {
   it('a throwing onProgress leaves no file and no temp file; an existing output is kept', async () => {
     const dir = fresh();
     const target = path.join(dir, 'out.mp4');
@@ -174,14 +187,36 @@ function childCommands(): string[] {
   return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'ps');
 }
 
-describe.skipIf(!sharedPresent || !hasFfmpeg || process.platform !== 'linux')('the decoder started beside the probe', () => {
+describeNeeding({ shared: true, ffmpeg: true, linux: true }, 'the decoder started beside the probe', () => {
   it('is killed when the probe fails or the run fails before reading it', async () => {
     const dir = fresh();
-    writeFileSync(path.join(dir, 'text.mp4'), 'not a video at all\n');
-    await expect(stylizeVideo(path.join(dir, 'text.mp4'), path.join(dir, 'out.mp4'), { stylizer: new FakeStylizer(centreFace) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    const decodersOf = (file: string) => spawned.filter((c) => c.spawnargs.includes('rawvideo') && c.spawnargs.includes('pipe:1') && c.spawnargs.includes(file));
+    const ended = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
+
+    const text = path.join(dir, 'text.mp4');
+    writeFileSync(text, 'not a video at all\n');
+    spawned.length = 0;
+    await expect(stylizeVideo(text, path.join(dir, 'out.mp4'), { stylizer: new FakeStylizer(centreFace) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    // A decoder was started beside the probe; it has ended (killed, or failed on the text by itself).
+    const [textDecoder, ...moreText] = decodersOf(text);
+    expect(textDecoder, 'no decoder was started for text.mp4').toBeDefined();
+    expect(moreText).toEqual([]);
+    await ended(textDecoder);
+
     // A model that does not exist: the run fails after probing, before the first frame is read.
-    await expect(stylizeVideo(shared('video', '908.mp4'), path.join(dir, 'out.mp4'), { model: path.join(dir, 'no-model.onnx') })).rejects.toHaveProperty('code');
-    await new Promise((r) => setTimeout(r, 200)); // SIGKILL is delivered asynchronously
+    const video = shared('video', '908.mp4');
+    spawned.length = 0;
+    await expect(stylizeVideo(video, path.join(dir, 'out.mp4'), { model: path.join(dir, 'no-model.onnx') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('no-model.onnx') });
+    // The decoder of 908.mp4 was started and, never read, blocks on its full pipe: it cannot end on its
+    // own, so a SIGKILL exit shows it was running and was killed.
+    const [decoder, ...more] = decodersOf(video);
+    expect(decoder, 'no decoder was started for 908.mp4').toBeDefined();
+    expect(more).toEqual([]);
+    await ended(decoder);
+    expect(decoder.signalCode).toBe('SIGKILL');
+    expect(decoder.exitCode).toBeNull();
+    // Every ffmpeg process the runs started has ended, and none is left among our children.
+    await Promise.all(spawned.map(ended));
     expect(childCommands().filter((c) => c.includes('ffmpeg'))).toEqual([]);
     expect(readdirSync(dir)).toEqual(['text.mp4']);
   });

@@ -3,10 +3,10 @@
 // inter-ocular distance) while staying close to the raw detections; tracking with --every N still finds
 // the face between full detections.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FaceDetector } from '../lib/face/detect.js';
 import type { Face, Landmarks5, RgbImage } from '../lib/face/types.js';
 import { decodeVideo, probeVideo } from '../lib/video/ffmpeg.js';
@@ -14,9 +14,13 @@ import { readFrameFolder } from '../lib/video/frames.js';
 import { interOcularDistance } from '../lib/video/one-euro.js';
 import { stylizeFrameStream, type StylizedFrame } from '../lib/video/pipeline.js';
 import type { FrameStylizer } from '../lib/video/stylizer.js';
-import { hasFfmpeg, shared, sharedPresent } from './video-helpers.js';
+import { describeShared, sharedData } from './helpers/shared.js';
+import { hasFfmpeg } from './video-helpers.js';
 
+const shared = (...parts: string[]) => sharedData(path.join(...parts));
 const MODEL = shared('models', 'detection', 'yunet_s_dynamic.onnx');
+/** Tests that decode or make video need ffmpeg/ffprobe (optional: video only); without them they skip, saying so. */
+const needsFfmpeg = (title: string) => (hasFfmpeg ? title : `${title} (skipped: ffmpeg/ffprobe not on PATH)`);
 
 /** Mean over consecutive frames of the mean landmark displacement, in inter-ocular distances. */
 function landmarkMotion(items: StylizedFrame[]): number {
@@ -37,7 +41,7 @@ function landmarkDistance(a: Landmarks5, b: Landmarks5): number {
   return a.reduce((s, p, k) => s + Math.hypot(p[0] - b[k][0], p[1] - b[k][1]), 0) / 5 / interOcularDistance(a);
 }
 
-describe.skipIf(!sharedPresent || !hasFfmpeg || !existsSync(MODEL))('landmark smoothing on real detections', () => {
+describeShared('landmark smoothing on real detections', () => {
   let detector: FaceDetector;
   // Detections cached per frame object: both runs (smoothed, raw) see exactly the same detector output.
   const cache = new WeakMap<RgbImage, Face[]>();
@@ -69,7 +73,7 @@ describe.skipIf(!sharedPresent || !hasFfmpeg || !existsSync(MODEL))('landmark sm
   };
 
   for (const clip of ['908.mp4', '651.mp4', '529.mp4']) {
-    it(`halves frame-to-frame landmark motion on ${clip}`, async () => {
+    it.skipIf(!hasFfmpeg)(needsFfmpeg(`halves frame-to-frame landmark motion on ${clip}`), async () => {
       const { frames, fps } = await decode(clip, 45);
       const raw = await collect(frames, { fps, smoothing: false });
       const smooth = await collect(frames, { fps });
@@ -94,7 +98,7 @@ describe.skipIf(!sharedPresent || !hasFfmpeg || !existsSync(MODEL))('landmark sm
     expect(landmarkMotion(smooth)).toBeLessThanOrEqual(0.5 * landmarkMotion(raw));
   });
 
-  it('passes frames without faces through byte-identical (real detector, a face-less clip)', async () => {
+  it.skipIf(!hasFfmpeg)(needsFfmpeg('passes frames without faces through byte-identical (real detector, a face-less clip)'), async () => {
     // ffmpeg's test pattern: colour bars, a gradient and a moving counter, no faces.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'facestyle-noface-'));
     try {
@@ -118,7 +122,7 @@ describe.skipIf(!sharedPresent || !hasFfmpeg || !existsSync(MODEL))('landmark sm
     }
   });
 
-  it('with every=5 finds the faces between full detections, close to where a full detection puts them', async () => {
+  it.skipIf(!hasFfmpeg)(needsFfmpeg('with every=5 finds the faces between full detections, close to where a full detection puts them'), async () => {
     // Two small faces in a 640x360 frame: the regions around them are much smaller than the frame.
     const { frames, fps } = await decode('short_hamilton_clip.mp4', 40);
     const calls: number[] = [];

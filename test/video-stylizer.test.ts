@@ -3,19 +3,25 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createFaceStylizer, type FaceStylizer } from '../lib/face/index.js';
 import type { RgbImage } from '../lib/face/types.js';
 import { cropRgb, readFrameFolder } from '../lib/video/frames.js';
 import { interOcularDistance } from '../lib/video/one-euro.js';
 import { isOwnedFrame, ownFrames } from '../lib/video/owned-frames.js';
 import { createVideoStylizer, type FrameFaces, type FrameStylizer } from '../lib/video/stylizer.js';
-import { shared, sharedPresent } from './video-helpers.js';
+import { describeShared, sharedData } from './helpers/shared.js';
 
 const MODEL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'models', 'comic-light.json');
+const shared = (...parts: string[]) => sharedData(path.join(...parts));
 const DETECTOR = shared('models', 'detection', 'yunet_s_dynamic.onnx');
 
-describe.skipIf(!sharedPresent || !existsSync(DETECTOR) || !existsSync(MODEL))('createVideoStylizer (shipped model)', () => {
+// models/comic-light.* ship with the repository: missing is a broken checkout, never a reason to skip.
+it('the shipped model (models/comic-light.json + .safetensors) is in the repository', () => {
+  for (const file of [MODEL, MODEL.replace(/\.json$/, '.safetensors')]) expect(existsSync(file), `${file} is missing: the repository ships it`).toBe(true);
+});
+
+describeShared('createVideoStylizer (shipped model)', () => {
   let video: FrameStylizer;
   let face: FaceStylizer;
   const items: FrameFaces[] = [];
