@@ -44,12 +44,17 @@ describeShared('face detection (YuNet)', () => {
     delete process.env.FACESTYLE_DETECTOR;
   });
 
-  it('finds at least one face in every photo of faces/whole except dogs.jpg; dogs.jpg does not crash', async () => {
+  it('finds at least one face in every photo of faces/whole except dogs.jpg; on dogs.jpg (no person) at most weak hits', async () => {
     const misses: string[] = [];
     for (const rel of wholePhotos()) {
       const faces = await detectFaces(path.join(WHOLE, rel), { detector: DETECTOR });
-      if (rel === 'dlib_faces/dogs.jpg') expect(Array.isArray(faces)).toBe(true);
-      else if (faces.length === 0) misses.push(rel);
+      if (rel === 'dlib_faces/dogs.jpg') {
+        // Four dogs, no person. YuNet fires weakly on the two dogs that face the camera (measured 0.65 and
+        // 0.55; a frontal person scores about 0.9): no more than those two, none of them confident.
+        expect(faces.length).toBeLessThanOrEqual(2);
+        for (const f of faces) expect(f.score).toBeLessThan(0.7);
+        expect(await detectFaces(path.join(WHOLE, rel), { detector: DETECTOR, scoreThreshold: 0.7 })).toEqual([]);
+      } else if (faces.length === 0) misses.push(rel);
       for (const f of faces) {
         expect(f.score).toBeGreaterThanOrEqual(0.5);
         expect(f.landmarks).toHaveLength(5);
@@ -234,15 +239,25 @@ describeShared('face detection (YuNet)', () => {
     const file = path.join(dir, 'yunet-erf.onnx');
     writeFileSync(file, onnx.ModelProto.encode(m).finish());
     try {
-      for (const engine of ['auto', 'native'] as const) {
-        const other = await FaceDetector.load(file, { engine });
-        expect(other.engine).toBe('onnxruntime');
-        await other.dispose();
+      const img = await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'));
+      const [ref] = await detectFaces(img, { detector: DETECTOR });
+      for (const engine of ['auto', 'native', undefined] as const) {
+        const d = await FaceDetector.load(file, engine ? { engine } : {});
+        try {
+          expect(d.engine).toBe('onnxruntime');
+          const faces = await d.detect(img);
+          // The network ran, on onnxruntime-node only...
+          expect(d.runs.native).toBe(0);
+          expect(d.runs.onnxruntime).toBeGreaterThan(0);
+          // ...and it was the edited model (one Relu is Erf: the score moves a little), still finding the one face.
+          expect(faces).toHaveLength(1);
+          expect(iou(faces[0].box, ref.box)).toBeGreaterThan(0.8);
+          expect(faces[0].score).toBeGreaterThanOrEqual(0.5);
+          expect(faces[0].score).not.toBe(ref.score);
+        } finally {
+          await d.dispose();
+        }
       }
-      const d = await FaceDetector.load(file);
-      expect(d.engine).toBe('onnxruntime');
-      expect(Array.isArray(await d.detect(await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'))))).toBe(true);
-      await d.dispose();
       expect(unsupportedOps(decodeModel(readFileSync(DETECTOR)))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

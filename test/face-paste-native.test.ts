@@ -2,7 +2,7 @@
 // WarpAffine paths they replace on the CPU (cropFacesReference, pasteFacesReference), on real faces and
 // on edge cases: regions clipped by the frame border, overlapping faces, strength 0 / 0.5 / 1, NaN in a
 // crop, the generator's [-1,1] range, alphaOut, bad arguments.
-import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alignFaces, alignmentMatrix, cropFacesInto, cropFacesReference, invertAffine } from '../lib/face/align.js';
 import { detectFaces } from '../lib/face/detect.js';
@@ -11,8 +11,9 @@ import { pasteCrops, pasteFaces, pasteFacesReference } from '../lib/face/paste.j
 import type { Affine2x3, Face, RgbImage } from '../lib/face/types.js';
 import { nativeImageOps } from '../lib/face/warp.js';
 import { Tensor } from '../lib/graph/tensor.js';
-import { shared, sharedPresent } from './video-helpers.js';
+import { describeShared, sharedData } from './helpers/shared.js';
 
+const shared = (...parts: string[]) => sharedData(path.join(...parts));
 const DETECTOR = shared('models', 'detection', 'yunet_s_dynamic.onnx');
 const SIZE = 128;
 
@@ -66,7 +67,7 @@ describe('native crop passes (CPU)', () => {
     expect(nativeImageOps('cuda')).toBeNull();
   });
 
-  describe.skipIf(!sharedPresent || !existsSync(DETECTOR))('on real faces', () => {
+  describeShared('on real faces', () => {
     const photos: { name: string; image: RgbImage; faces: Face[] }[] = [];
     beforeAll(async () => {
       for (const [name, file] of [

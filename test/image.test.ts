@@ -1,9 +1,11 @@
 // Image helpers on sharp: file/Buffer -> Float32 NCHW tensor (size, RGB/BGR, range) and back.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../lib/graph/tensor.js';
 import { imageToTensor, tensorToImage, tensorToRgb } from '../lib/image/io.js';
+import { describeShared, sharedData } from './helpers/shared.js';
 
 // A 4x2 image with known pixels, made here (no shared data needed).
 const W = 4;
@@ -72,18 +74,14 @@ describe('imageToTensor', () => {
     const t = new Tensor([1, 3, 1, 1], [2, -5, Number.NaN]);
     expect([...tensorToRgb(t).data]).toEqual([255, 0, 0]);
   });
+});
 
-  it('reads a real JPEG face photo when shared data is present', async () => {
-    const file = new URL('../../shared/data/faces/aligned/facialcartoonization_256', import.meta.url);
-    const { readdirSync } = await import('node:fs');
-    let name: string;
-    try {
-      name = readdirSync(file).find((f) => f.endsWith('.jpg'))!;
-    } catch {
-      if (process.env.FACESTYLE_SKIP_SHARED === '1') return;
-      throw new Error('../shared/data is missing (set FACESTYLE_SKIP_SHARED=1 to skip shared-data tests)');
-    }
-    const buf = readFileSync(new URL(`${file.href}/${name}`));
+describeShared('imageToTensor on a real photo', () => {
+  it('reads a real JPEG face photo', async () => {
+    const dir = sharedData('faces/aligned/facialcartoonization_256');
+    const name = readdirSync(dir).find((f) => f.endsWith('.jpg'));
+    expect(name, `no .jpg in ${dir}`).toBeDefined();
+    const buf = readFileSync(path.join(dir, name!));
     const t = await imageToTensor(buf, { size: 64 });
     expect(t.shape).toEqual([1, 3, 64, 64]);
     let mean = 0;

@@ -1,14 +1,17 @@
 // `facestyle info` and `facestyle check`, run in-process through commander.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
+import onnxProto from 'onnx-proto';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { registerCheckCommand } from '../lib/cli/check.js';
 import { registerInfoCommand } from '../lib/cli/info.js';
 import { GraphBuilder } from '../lib/graph/builder.js';
 import { exportOnnx } from '../lib/onnx/export.js';
 import { describeShared, sharedData } from './helpers/shared.js';
+
+const { onnx } = onnxProto;
 
 async function cli(...args: string[]): Promise<{ stdout: string; exitCode: number }> {
   const program = new Command().exitOverride();
@@ -36,14 +39,20 @@ afterEach(() => {
   process.exitCode = 0;
 });
 
-/** x [1,3,16,16] -> conv 3->8 3x3 pad 1 -> relu -> conv 8->2 1x1. */
-function tinyModel(): string {
+/** x [1,3,16,16] -> conv 3->8 3x3 pad 1 -> relu -> conv 8->2 1x1; `bias0` overrides the bias of output channel 0. */
+function tinyModel(name = 'tiny.onnx', bias0?: number): string {
   const g = new GraphBuilder('tiny', { seed: 4 });
   const x = g.input('x', [1, 3, 16, 16]);
   const y = g.relu(g.conv2d(x, { out: 8, kernel: 3, pad: 1, name: 'c1' }));
   g.output(g.conv2d(y, { out: 2, kernel: 1, name: 'c2' }), 'y');
-  const file = path.join(dir, 'tiny.onnx');
-  exportOnnx(g.build(), file, { dynamicBatch: false });
+  const graph = g.build();
+  if (bias0 !== undefined) {
+    const bias = graph.values.find((v) => v.name === 'c2.bias');
+    if (!bias?.data) throw new Error('tiny model: no c2.bias to override');
+    bias.data[0] = bias0;
+  }
+  const file = path.join(dir, name);
+  exportOnnx(graph, file, { dynamicBatch: false });
   return file;
 }
 
@@ -77,14 +86,39 @@ describe('facestyle info / check (synthetic model)', () => {
     expect(exitCode).toBe(0);
   });
 
-  it('check exits 1 exactly when parity fails (zero tolerance vs a loose one)', async () => {
+  it('check fails (ok false, exit 1) when outputs differ at zero tolerance', async () => {
+    // The two engines sum the convolutions in different orders: with atol = rtol = 0 any fp32
+    // rounding difference fails, and most of the 512 outputs differ in the last bits.
     const strict = await cli('check', file, '--json', '--atol', '0', '--rtol', '0');
     const r = JSON.parse(strict.stdout);
-    expect(strict.exitCode).toBe(r.ok ? 0 : 1);
+    expect(r.ok).toBe(false);
+    expect(r.outputs[0].failing).toBeGreaterThan(0);
+    expect(r.outputs[0].maxAbsErr).toBeGreaterThan(0);
+    expect(strict.exitCode).toBe(1);
+  });
+
+  it('check passes (ok true, exit 0) at a loose tolerance', async () => {
     const loose = await cli('check', file, '--json', '--atol', '1e-3');
-    expect(JSON.parse(loose.stdout).ok).toBe(true);
+    const r = JSON.parse(loose.stdout);
+    expect(r.ok).toBe(true);
+    expect(r.outputs[0].failing).toBe(0);
     expect(loose.exitCode).toBe(0);
-    // A flag that is not a number is named with what was typed.
+  });
+
+  it('check fails (ok false, exit 1) on a model whose output is NaN, whatever the tolerance', async () => {
+    const { stdout, exitCode } = await cli('check', tinyModel('tiny-nan.onnx', Number.NaN), '--json', '--atol', '1e-3');
+    const r = JSON.parse(stdout);
+    expect(r.ok).toBe(false);
+    // Bias of output channel 0 is NaN: that whole 16x16 plane is NaN in both engines.
+    expect(r.outputs[0].bothNaN).toBe(16 * 16);
+    expect(r.outputs[0].failing).toBe(0);
+    expect(exitCode).toBe(1);
+    const text = await cli('check', tinyModel('tiny-nan.onnx', Number.NaN), '--atol', '1e-3');
+    expect(text.stdout).toMatch(/parity: FAILED/);
+    expect(text.exitCode).toBe(1);
+  });
+
+  it('check names a flag that is not a number with what was typed', async () => {
     await expect(cli('check', file, '--threads', 'abc')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("'abc'") });
   });
 });
@@ -99,10 +133,17 @@ describeShared('facestyle check on a real model and photo', () => {
   });
 
   it('info --size on a dynamic model reports the folded graph at that size', async () => {
-    const { stdout } = await cli('info', sharedData('models/detection/yunet_s_dynamic.onnx'), '--size', '640x480', '--json');
+    const model = sharedData('models/detection/yunet_s_dynamic.onnx');
+    const { stdout } = await cli('info', model, '--size', '640x480', '--json');
     const info = JSON.parse(stdout);
     expect(info.inputs[0].shape).toEqual([1, 3, 480, 640]);
-    expect(info.ops.Shape).toBe(12);
+    // The stored op histogram, counted here from the file with the official ONNX schema (onnx-proto).
+    const stored = onnx.ModelProto.decode(readFileSync(model));
+    const expected: Record<string, number> = {};
+    for (const n of stored.graph?.node ?? []) expected[n.opType!] = (expected[n.opType!] ?? 0) + 1;
+    expect(expected.Shape).toBe(12);
+    expect(info.ops).toEqual(expected);
+    // ... and the Shape ops are folded away at a fixed size.
     expect(info.graphOps.Shape).toBeUndefined();
   });
 });
