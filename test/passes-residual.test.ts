@@ -173,14 +173,39 @@ describe('ONNX export and autodiff of convs with Z', () => {
         const attrs = op === 'Conv2D' ? { pads: [1, 1, 1, 1] } : { strides: [2, 2] };
         const zs = b.input('z', op === 'Conv2D' ? [1, 3, 4, 4] : [1, 3, 8, 8]);
         const y = b.op1(op, z ? [x, w, null, zs] : [x, w], attrs, 'conv');
-        return { b, x, loss: b.op1('ReduceSum', [y], { keepdims: 0 }) };
+        return { b, x, y, loss: b.op1('ReduceSum', [y], { keepdims: 0 }) };
       };
       const fused = build(true);
       expect(() => gradients(fused.b, fused.loss, [fused.x])).toThrow(
         expect.objectContaining({ code: 'ERR_FACESTYLE_UNSUPPORTED', message: expect.stringMatching(/residual input Z/) }),
       );
       const plain = build(false);
-      expect(gradients(plain.b, plain.loss, [plain.x])[0]).not.toBeNull();
+      const grad = gradients(plain.b, plain.loss, [plain.x])[0];
+      expect(grad).not.toBeNull();
+      plain.b.output(plain.y, 'y');
+      plain.b.output(grad as Sym, 'dx');
+      const graph = plain.b.build();
+      const feeds = { x: Tensor.random([1, 2, 4, 4], 21), w: Tensor.random(op === 'Conv2D' ? [3, 2, 3, 3] : [2, 3, 2, 2], 22), z: Tensor.random(op === 'Conv2D' ? [1, 3, 4, 4] : [1, 3, 8, 8], 23) };
+      const analytic = evaluateReference(graph, feeds).dx;
+      expect(analytic.shape).toEqual([1, 2, 4, 4]);
+      // Central differences of sum(conv(x, w)), summed in float64, on every element of x. The loss is
+      // linear in x, so the difference has no truncation error and a large eps is exact; what is left
+      // is the float32 rounding of the reference's outputs (values in [-1, 1], x[e] moved to 1.5 at most):
+      // Conv2D 48 outputs of at most 18 products, |y| < 19; ConvTranspose2D (stride = kernel) 192 outputs
+      // of 2 products, |y| < 3; each rounded to 6e-8 relative: < 6e-5 per sum, < 1.2e-4 on the
+      // difference, over 2 eps = 1: well under the 1e-3 bound.
+      const sumY = (x: Tensor) => evaluateReference(graph, { ...feeds, x }).y.data.reduce((s, v) => s + v, 0);
+      const eps = 0.5;
+      for (let e = 0; e < feeds.x.size; ++e) {
+        const plus = new Tensor(feeds.x.shape, feeds.x.data.slice());
+        const minus = new Tensor(feeds.x.shape, feeds.x.data.slice());
+        plus.data[e] += eps;
+        minus.data[e] -= eps;
+        const numeric = (sumY(plus) - sumY(minus)) / (plus.data[e] - minus.data[e]);
+        expect(Math.abs(analytic.data[e] - numeric), `dx[${e}]: analytic ${analytic.data[e]} vs numeric ${numeric}`).toBeLessThanOrEqual(1e-3);
+      }
+      // Not vacuous: the gradient is not constant (the border elements of x feed fewer outputs).
+      expect(new Set(analytic.data).size).toBeGreaterThan(1);
     });
 
   it('a Z of the wrong shape is a shape error at graph build time', () => {

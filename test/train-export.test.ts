@@ -12,6 +12,7 @@ import { checkParity } from '../lib/onnx/parity.js';
 import { runTraining } from '../lib/train/run.js';
 import { readSafetensors, writeSafetensors } from '../lib/train/safetensors.js';
 import { Tensor } from '../lib/graph/tensor.js';
+import { safetensorsElementCount, safetensorsTensors } from './helpers/safetensors-header.js';
 import sharp from 'sharp';
 import { mkdirSync } from 'node:fs';
 
@@ -42,7 +43,14 @@ describe('trained generator export', () => {
       expect(card.validation!.files).toEqual(['2.png']);
       const { graph } = await loadGenerator(out, { size: 48 });
       expect(graph.values[graph.inputs[0]].shape).toEqual([1, 3, 48, 48]);
-      expect(modelInfo(graph).params).toBe(card.params);
+      // Parameters counted from the exported weights file's own header, not by modelInfo (which wrote
+      // card.params): only generator tensors, and their element count is what modelInfo and the card say.
+      const weights = path.join(out, 'generator.safetensors');
+      expect([...safetensorsTensors(weights).keys()].every((name) => name.startsWith('g.'))).toBe(true);
+      const params = safetensorsElementCount(weights);
+      expect(params).toBeGreaterThan(0);
+      expect(modelInfo(graph).params).toBe(params);
+      expect(card.params).toBe(params);
       const report = await checkParity(exportOnnxBuffer(graph, { opset: 13 }), { threads: 1 });
       expect(report.ok, JSON.stringify(report.outputs)).toBe(true);
       // A training checkpoint exports its EMA weights: the same graph values as the run's generator.

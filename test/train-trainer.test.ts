@@ -113,16 +113,74 @@ describe('Trainer', () => {
     t.dispose();
   });
 
+  // The GAN losses (lib/ops/loss.ts), with A the discriminator's scores:
+  //   hinge: d_real = mean relu(1 - A_real), d_fake = mean relu(1 + A_fake), adv (G) = -mean A_fake;
+  //   bce:   d_real = mean softplus(-A_real), d_fake = mean softplus(A_fake), adv (G) = mean softplus(-A_fake).
+  // Within one step the G step and the D step score the same fake batch (the G step's pred) with the
+  // same D weights (copied into the G step after every D step), so per step:
+  //   hinge: d_fake + adv - 1      = mean relu(-1 - A_fake)                        in [0, mean(A_fake^2) / 4]
+  //   bce:   d_fake + adv - 2 ln 2 = mean (softplus(A) + softplus(-A)) - 2 ln 2   in [0, mean(A_fake^2) / 4]
+  // (relu(-1 - a) <= a^2 / 4 since (a + 2)^2 >= 0; softplus(a) + softplus(-a) has its minimum 2 ln 2 at 0
+  // and second derivative 2 sigmoid'(a) <= 1/2.) The lower bounds are exact, up to float32 rounding of
+  // two means of order 1 (1e-4 is ample). Scale of the scores: a He-initialised conv keeps
+  // E[z^2] = 2 E[x^2], LeakyReLU(0.2) keeps (1 + 0.04) / 2 of it, so the 3-conv PatchGAN gives
+  // E[A^2] ~ 2 * 0.52 * 2 * 0.52 * 2 E[x^2] = 2.16 E[x^2] <= 2.16 for tanh outputs in [-1, 1]: the upper
+  // bound mean(A^2) / 4 is at most 0.55. The real side: the targets here have E[x^2] ~ 0.1 (see
+  // synthetic), so rms(A_real) ~ 0.46, and |hinge d_real - 1| <= mean |A_real| ~ 0.46 (< 0.5),
+  // |bce d_real - ln 2| <= mean |A_real| / 2 + mean(A_real^2) / 8 ~ 0.26 (< 0.3).
+  // The G total is l1 + 0.1 adv + 0.01 tv (the weights given); tv of a tanh image is in [0, 4]
+  // (two means of |differences| <= 2) and l1 <= mean |pred| + mean |target| < 2.
+  const ganTiny = (ganLoss: 'hinge' | 'bce', steps: number) =>
+    tiny({ steps, ganLoss, losses: { l1: 1, mse: 0, color: 0, edge: 0, adv: 0.1, fm: 0, tv: 0.01, style: 0 }, discriminator: { channels: 4, downLayers: 1 } });
   for (const ganLoss of ['hinge', 'bce'] as const)
-    it(`GAN with ${ganLoss} loss and total variation: D and G losses are reported and finite`, async () => {
-      const t = new Trainer(tiny({ steps: 3, ganLoss, losses: { l1: 1, color: 0, edge: 0, adv: 0.1, fm: 0, tv: 0.01 }, discriminator: { channels: 4, downLayers: 1 } }), synthetic(2, 16), tmp());
+    it(`GAN with ${ganLoss} loss and total variation: every reported loss is finite and within the bounds of its definition`, async () => {
+      const t = new Trainer(ganTiny(ganLoss, 3), synthetic(2, 16), tmp());
       await t.train();
-      const terms = t.history[2].terms;
-      expect(Object.keys(terms).sort()).toEqual(['adv', 'd_fake', 'd_real', 'l1', 'tv']);
-      // Hinge D losses start near 1 (scores near 0), BCE near ln 2.
-      expect(terms.d_real).toBeCloseTo(ganLoss === 'hinge' ? 1 : Math.LN2, 0);
       t.dispose();
+      expect(t.history).toHaveLength(3);
+      const floor = ganLoss === 'hinge' ? 1 : 2 * Math.LN2;
+      for (const { step, loss, terms } of t.history) {
+        const at = `step ${step}: ${JSON.stringify(terms)}`;
+        expect(Object.keys(terms).sort(), at).toEqual(['adv', 'd_fake', 'd_real', 'l1', 'tv']);
+        for (const [name, v] of Object.entries(terms)) expect(Number.isFinite(v), `${name} at ${at}`).toBe(true);
+        expect(Number.isFinite(loss), at).toBe(true);
+        expect(loss, at).toBeCloseTo(terms.l1 + 0.1 * terms.adv + 0.01 * terms.tv, 10);
+        expect(terms.l1, at).toBeGreaterThan(0);
+        expect(terms.l1, at).toBeLessThan(2);
+        expect(terms.tv, at).toBeGreaterThanOrEqual(0);
+        expect(terms.tv, at).toBeLessThanOrEqual(4);
+        expect(terms.d_fake + terms.adv, at).toBeGreaterThanOrEqual(floor - 1e-4);
+        expect(terms.d_fake + terms.adv, at).toBeLessThanOrEqual(floor + 0.55);
+        if (ganLoss === 'hinge') {
+          expect(terms.d_fake, at).toBeGreaterThanOrEqual(0);
+          expect(Math.abs(terms.d_real - 1), at).toBeLessThan(0.5);
+        } else {
+          expect(terms.adv, at).toBeGreaterThan(0);
+          expect(terms.d_fake, at).toBeGreaterThan(0);
+          expect(Math.abs(terms.d_real - Math.LN2), at).toBeLessThan(0.3);
+        }
+      }
     });
+
+  it('GAN hinge vs bce at the first step: same weights and batch, so the same fake scores A give hinge adv = -mean A = -(bce d_fake - bce adv)', async () => {
+    // The loss form changes only the loss nodes: both runs start from the same seeded weights and draw
+    // the same first batch, so l1 and tv agree and the fake scores are the same. softplus(a) - softplus(-a) = a.
+    // The terms are float32 means of order 1: 1e-5 is about 100 units of their last place.
+    const first = async (ganLoss: 'hinge' | 'bce') => {
+      const t = new Trainer(ganTiny(ganLoss, 3), synthetic(2, 16), tmp());
+      await t.train({ until: 1 });
+      t.dispose();
+      return t.history[0].terms;
+    };
+    const hinge = await first('hinge');
+    const bce = await first('bce');
+    expect(bce.l1).toBe(hinge.l1);
+    expect(bce.tv).toBe(hinge.tv);
+    const meanFake = bce.d_fake - bce.adv;
+    // Not vacuous: the scores are not all zero (else both sides would be 0).
+    expect(Math.abs(hinge.adv)).toBeGreaterThan(1e-3);
+    expect(Math.abs(hinge.adv + meanFake)).toBeLessThan(1e-5);
+  });
 
   it('GAN (PatchGAN, LSGAN + feature matching): D trains in its own step graph, and resume stays exact', async () => {
     const cfg = tiny({ steps: 6, losses: { l1: 1, color: 0, edge: 0, adv: 0.1, fm: 0.5 }, discriminator: { channels: 4, downLayers: 1 } });
