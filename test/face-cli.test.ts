@@ -85,6 +85,28 @@ describeShared('facestyle stylize (CLI)', () => {
     expect(await mismatch(await run(small, 'p1.png'), await run(flipped, 'p2.png'))).toBeGreaterThan(8);
   });
 
+  it('--compare writes <output>.compare.<ext>: the input, a white gap, the result', async () => {
+    const photo = path.join(WHOLE, 'face_recognition/obama.jpg');
+    const out = path.join(tmp, 'obama.comic.png');
+    expect((await cli(photo, '-o', out, ...model, '--compare')).code).toBe(0);
+    const cmp = await sharp(path.join(tmp, 'obama.comic.compare.png')).raw().toBuffer({ resolveWithObject: true });
+    const input = await sharp(photo).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const result = await sharp(out).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { width: w, height: h } = input.info;
+    expect([cmp.info.width, cmp.info.height, cmp.info.channels]).toEqual([2 * w + 8, h, 3]);
+    const row = (buf: Buffer, stride: number, y: number, x0: number, n: number) => buf.subarray((y * stride + x0) * 3, (y * stride + x0 + n) * 3);
+    let leftDiff = 0, rightDiff = 0, gapNotWhite = 0, resultVsInput = 0;
+    for (let y = 0; y < h; ++y) {
+      leftDiff += Buffer.compare(row(cmp.data, 2 * w + 8, y, 0, w), row(input.data, w, y, 0, w)) === 0 ? 0 : 1;
+      rightDiff += Buffer.compare(row(cmp.data, 2 * w + 8, y, w + 8, w), row(result.data, w, y, 0, w)) === 0 ? 0 : 1;
+      gapNotWhite += row(cmp.data, 2 * w + 8, y, w, 8).some((v) => v !== 255) ? 1 : 0;
+      resultVsInput += Buffer.compare(row(result.data, w, y, 0, w), row(input.data, w, y, 0, w)) === 0 ? 0 : 1;
+    }
+    expect([leftDiff, rightDiff, gapNotWhite]).toEqual([0, 0, 0]);
+    // ...and the two halves differ (the face was stylized), so the check above could not pass by accident.
+    expect(resultVsInput).toBeGreaterThan(h / 10);
+  });
+
   it('refuses to overwrite its input; creates the output folder; --landmarks, --template and --quality', async () => {
     const input = path.join(tmp, 'inplace');
     mkdirSync(input);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError } from '../errors.js';
-import { drawFaces } from '../face/draw.js';
+import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
 import { removePendingTempFiles } from '../files.js';
 import { optionalNumber } from './args.js';
@@ -20,6 +20,7 @@ interface StylizeCliOptions {
   strength?: string;
   mirrorAverage?: boolean;
   debug?: boolean;
+  compare?: boolean;
   json?: boolean;
   aligned?: boolean;
   device?: string;
@@ -38,10 +39,10 @@ const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|avif|gif)$/i;
 
 const num = optionalNumber;
 
-/** `<base>.debug<ext>` beside the output. */
-const debugPath = (out: string) => {
+/** `<base>.<tag><ext>` beside the output (`.debug`, `.compare`). */
+const besidePath = (out: string, tag: string) => {
   const ext = path.extname(out);
-  return out.slice(0, out.length - ext.length) + '.debug' + ext;
+  return out.slice(0, out.length - ext.length) + '.' + tag + ext;
 };
 
 /** One line progress bar on a TTY; one line per image otherwise. */
@@ -66,7 +67,8 @@ async function processOne(stylizer: FaceStylizer, input: string, output: string,
   const result = o.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
   if (image.alpha) result.image.alpha = image.alpha;
   await writeRgbImage(result.image, output, { quality });
-  if (o.debug) await writeRgbImage(await drawFaces(image, result.faces), debugPath(output), { quality });
+  if (o.debug) await writeRgbImage(await drawFaces(image, result.faces), besidePath(output, 'debug'), { quality });
+  if (o.compare) await writeRgbImage(await sideBySide([{ data: image.data, width: image.width, height: image.height }, result.image]), besidePath(output, 'compare'), { quality });
   return result;
 }
 
@@ -177,6 +179,7 @@ export function registerStylizeCommand(program: Command): void {
     .option('--strength <x>', 'blend weight of the stylized face, 0..1', '1')
     .option('--mirror-average', 'also stylize each face mirrored and average the two: a little closer to the style, twice the model time')
     .option('--debug', 'also write <output>.debug.<ext> with boxes and landmarks drawn')
+    .option('--compare', 'also write <output>.compare.<ext>: the input and the result side by side')
     .option('--json', 'print faces found and per-stage timings (ms) as JSON')
     .option('--aligned', 'the input is an aligned face crop: no detection, stylized whole')
     .option('--device <cpu|cuda>', 'where the model runs', 'cpu')

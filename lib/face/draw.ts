@@ -1,5 +1,8 @@
-// Debug drawing: face boxes, scores and landmarks over the image (an SVG overlay through sharp).
+// Pictures for people: face boxes, scores and landmarks drawn over the image (an SVG overlay through
+// sharp), and before | after strips.
 import sharp from 'sharp';
+import { FacestyleError } from '../errors.js';
+import { checkRgbImage, resizeRgbImage } from './image.js';
 import type { Face, RgbImage } from './types.js';
 
 const COLOURS = ['#ff3030', '#30ff30', '#3080ff', '#ffff30', '#ff30ff'];
@@ -24,4 +27,26 @@ export async function drawFaces(image: RgbImage, faces: readonly Face[]): Promis
     .raw()
     .toBuffer();
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
+}
+
+/**
+ * Images placed left to right on a white strip, `gap` pixels apart, each scaled (keeping its aspect
+ * ratio) to the height of the first: a before | after picture. Alpha is dropped.
+ */
+export async function sideBySide(images: readonly RgbImage[], gap = 8): Promise<RgbImage> {
+  if (images.length === 0) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'sideBySide needs at least one image');
+  if (!Number.isInteger(gap) || gap < 0) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected gap to be a whole number >= 0 but received ${gap}`);
+  for (const [i, im] of images.entries()) checkRgbImage(im, `image ${i}`);
+  const height = images[0].height;
+  const parts = await Promise.all(
+    images.map((im) => (im.height === height ? im : resizeRgbImage(im, Math.max(1, Math.round((im.width * height) / im.height)), height))),
+  );
+  const width = parts.reduce((w, p) => w + p.width, 0) + gap * (parts.length - 1);
+  const out = new Uint8Array(width * height * 3).fill(255);
+  let left = 0;
+  for (const p of parts) {
+    for (let y = 0; y < height; ++y) out.set(p.data.subarray(y * p.width * 3, (y + 1) * p.width * 3), (y * width + left) * 3);
+    left += p.width + gap;
+  }
+  return { data: out, width, height };
 }

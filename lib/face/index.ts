@@ -13,5 +13,5 @@ export { createFaceStylizer, stylize, stylizeFile, stylizeAlignedImage } from '.
 export type { FaceStylizer, FaceStylizerOptions, StylizeOptions, FrameResult, StageTimings } from './stylize.js';
 export { toRgbImage, writeRgbImage, encodeRgbImage } from './image.js';
 export type { WriteOptions, OutputFormat } from './image.js';
-export { drawFaces } from './draw.js';
+export { drawFaces, sideBySide } from './draw.js';
 export { warpAffine, clearWarpCache } from './warp.js';
