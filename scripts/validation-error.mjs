@@ -2,7 +2,10 @@
 // correction would buy, how much of the error is low-frequency, and face centre against the rest.
 // It answers "would a better model help, or is the rest of the target unpredictable from the photo?".
 //
-//   node scripts/validation-error.mjs [--model models/comic-light.json] [--pairs ../shared/data/pairs/comic] [--size 256]
+//   node scripts/validation-error.mjs [--model models/comic-light.json] [--pairs ../shared/data/pairs/comic] [--size 256] [--grid errors.png]
+//
+// --grid writes a picture: one row per pair, photo | target | output | error (mean absolute error of
+// the three channels, x2, black = none, white = half the range or more).
 //
 // Columns (PSNR on [0, 1], as the model card's):
 //   psnr      the model's output against the target
@@ -34,6 +37,8 @@ const { loadGenerator } = await dist('nn/load.js');
 const { graphGenerator } = await dist('face/model.js');
 const { loadPairs } = await dist('train/data.js');
 const { Tensor } = await dist('graph/tensor.js');
+const { writeSampleGrid } = await dist('train/report.js');
+const gridFile = arg('grid');
 
 const card = JSON.parse(readFileSync(modelPath, 'utf8'));
 const only = card.data?.validationFiles;
@@ -85,6 +90,7 @@ function colourMatched(y, t) {
 
 const inFace = (x, y) => x >= S / 4 && x < (3 * S) / 4 && y >= (60 * S) / 256 && y < (220 * S) / 256;
 const rows = [];
+const gridRows = [];
 for (const pair of val.pairs) {
   const y = (await gen.run(new Tensor([1, 3, S, S], pair.input.slice()))).data;
   const t = pair.target;
@@ -99,6 +105,14 @@ for (const pair of val.pairs) {
         if (inFace(x, yy)) centre += v, ++nc;
         else border += v, ++nb;
       }
+  if (gridFile) {
+    const err = new Float32Array(3 * P);
+    for (let i = 0; i < P; ++i) {
+      const v = -1 + Math.min(2, (2 / 3) * (Math.abs(e[i]) + Math.abs(e[P + i]) + Math.abs(e[2 * P + i])));
+      err[i] = err[P + i] = err[2 * P + i] = v;
+    }
+    gridRows.push([pair.input, t, y, err]);
+  }
   rows.push({
     file: pair.name,
     psnr: psnrOf(m),
@@ -118,3 +132,7 @@ console.log(`${'pair'.padEnd(32)}${keys.map((k) => k.padStart(9)).join('')}`);
 for (const r of rows) console.log(`${String(r.file).slice(0, 31).padEnd(32)}${fmt(r)}`);
 const mean = Object.fromEntries(keys.map((k) => [k, rows.reduce((s, r) => s + r[k], 0) / rows.length]));
 console.log(`${'mean'.padEnd(32)}${fmt(mean)}`);
+if (gridFile) {
+  await writeSampleGrid(path.resolve(gridFile), gridRows, S);
+  console.log(`grid (photo | target | output | error, one row per pair): ${path.resolve(gridFile)}`);
+}
