@@ -1,7 +1,10 @@
-// Writing a file whole or not at all: into a hidden temp file beside the target, renamed over it when
-// complete. A failed write removes its temp file and leaves an existing target as it was; a killed process
-// leaves at most a hidden temp file, which removePendingTempFiles() deletes from a signal handler. Used by
-// every writer of the package (images, safetensors, ONNX); the video encoder keeps its own (it streams).
+// Writing a file whole or not at all: the bytes are made in memory first (an image encode, which can take
+// seconds, writes nothing), then written into a hidden temp file beside the target and renamed over it. A
+// failed write removes its temp file and leaves an existing target as it was; a killed process leaves at
+// most a hidden temp file, which removePendingTempFiles() deletes from a signal handler (and a stop that
+// comes during the encode leaves nothing: no JavaScript runs after the handler's exit to write the bytes).
+// Used by every writer of the package (images, safetensors, ONNX); the video encoder keeps its own (it
+// streams). samePath tells whether two paths name one file, through symlinks and hard links.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -53,18 +56,55 @@ function prepare(file: string, createFolder: boolean): { dir: string; temp: stri
   return { dir, temp: path.join(dir, `.${path.basename(file)}.partial-${process.pid}-${randomBytes(4).toString('hex')}.tmp`) };
 }
 
-/** Writes `file` through `write(temp)` (which creates the temp file) and a rename; see the file comment. */
-export async function writeFileWhole(file: string, write: (temp: string) => Promise<unknown>, options: { createFolder?: boolean } = {}): Promise<void> {
+/** Writes `bytes()` to `file` through a temp file and a rename; see the file comment. */
+export async function writeFileWhole(file: string, bytes: () => Promise<Uint8Array>, options: { createFolder?: boolean } = {}): Promise<void> {
   const { dir, temp } = prepare(file, options.createFolder ?? false);
+  let data: Uint8Array;
+  try {
+    data = await bytes();
+  } catch (e) {
+    throw writeError(file, dir, e);
+  }
   pending.add(temp);
   try {
-    await write(temp);
+    await fs.promises.writeFile(temp, data);
     await fs.promises.rename(temp, file);
   } catch (e) {
     await fs.promises.rm(temp, { force: true }).catch(() => {});
     throw writeError(file, dir, e);
   } finally {
     pending.delete(temp);
+  }
+}
+
+/** The real path of `p`, or of its nearest existing parent joined with the rest when `p` does not exist yet. */
+function realPathOf(p: string): string {
+  const abs = path.resolve(p);
+  const rest: string[] = [];
+  let cur = abs;
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync.native(cur), ...rest);
+    } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return abs;
+      rest.unshift(path.basename(cur));
+      cur = parent;
+    }
+  }
+}
+
+/**
+ * True when `a` and `b` name the same file or folder: the same path once symlinks are followed, or (both
+ * existing) the same device and inode, which also catches hard links. Used to refuse writing over an input.
+ */
+export function samePath(a: string, b: string): boolean {
+  if (realPathOf(a) === realPathOf(b)) return true;
+  try {
+    const [sa, sb] = [fs.statSync(a, { throwIfNoEntry: false }), fs.statSync(b, { throwIfNoEntry: false })];
+    return !!sa && !!sb && sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
   }
 }
 

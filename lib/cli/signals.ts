@@ -17,3 +17,16 @@ export async function whileStopSignals<T>(onSignal: (name: StopSignal) => void, 
     for (const [name, handler] of handlers) process.off(name, handler);
   }
 }
+
+/**
+ * Ends the process at once by the signal itself, as if it had no handler: the shell sees 128 + the
+ * signal's number (STOP_SIGNALS), a parent process sees the signal. Unlike process.exit(), this does
+ * not wait for native work in flight (an image encode of several seconds keeps process.exit() waiting
+ * until it is done). Call it after cleaning up.
+ */
+export function exitBySignal(name: StopSignal): void {
+  process.removeAllListeners(name);
+  process.kill(process.pid, name);
+  // Should the signal not end the process (it always does on Linux and macOS), exit with its code.
+  setTimeout(() => process.exit(STOP_SIGNALS[name]), 2000);
+}

@@ -5,9 +5,9 @@ import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
-import { removePendingTempFiles } from '../files.js';
+import { removePendingTempFiles, samePath } from '../files.js';
 import { optionalNumber } from './args.js';
-import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
+import { type StopSignal, exitBySignal, whileStopSignals } from './signals.js';
 import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
 
@@ -79,8 +79,6 @@ function landmarksFlag(v: string | undefined): boolean | string {
   return v;
 }
 
-const same = (a: string, b: string) => path.resolve(a) === path.resolve(b);
-
 const round = (t: Record<string, number>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v * 10) / 10]));
 
 export async function runStylizeCommand(input: string, o: StylizeCliOptions): Promise<number> {
@@ -92,7 +90,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No images in the folder '${input}' (looked for .jpg, .jpeg, .png, .webp, .tif, .tiff, .avif, .gif)`);
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
     // Writing into the input folder would replace the originals one by one.
-    if (same(input, o.output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input folder: the originals would be overwritten; choose another folder`);
+    if (samePath(input, o.output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input folder: the originals would be overwritten; choose another folder`);
     mkdirSync(o.output, { recursive: true });
     // An input whose format cannot be written keeps its name with .png added.
     jobs = files.map((f) => {
@@ -107,7 +105,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   } else {
     const out = existsSync(o.output) && statSync(o.output).isDirectory() ? path.join(o.output, path.basename(input)) : o.output;
     formatFromPath(out);
-    if (same(input, out)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input file: choose another output`);
+    if (samePath(input, out)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input file: choose another output`);
     mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     jobs = [{ input, output: out }];
   }
@@ -195,11 +193,12 @@ export function registerStylizeCommand(program: Command): void {
     .option('--min-face <px>', 'ignore faces smaller than this (box side, image pixels)')
     .action(async (input: string, o: StylizeCliOptions) => {
       // Ctrl-C, kill or a closed terminal: remove the hidden temp files of images being written (finished
-      // images stay; none is left half-written under its name) and exit 128 + the signal's number.
+      // images stay; none is left half-written under its name) and end by the signal (exit 128 + its
+      // number in a shell) at once, without waiting for an image encode in flight.
       const onSignal = (name: StopSignal) => {
         removePendingTempFiles();
         process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
-        process.exit(STOP_SIGNALS[name]);
+        exitBySignal(name);
       };
       process.exitCode = await whileStopSignals(onSignal, () => runStylizeCommand(input, o));
     });

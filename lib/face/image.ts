@@ -82,12 +82,12 @@ function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
 
 /**
  * Writes an RgbImage (with its transparency where the format has it); the format follows the extension.
- * The image is encoded into a hidden temp file beside `file` and renamed over it when complete, so a failed
- * or interrupted write never leaves a partial image under the output name (an existing file stays as it was).
+ * The image is encoded in memory, written into a hidden temp file beside `file` and renamed over it, so a
+ * failed or interrupted write never leaves a partial image under the output name (an existing file stays as it was).
  */
 export async function writeRgbImage(image: RgbImage, file: string, options: WriteOptions = {}): Promise<void> {
   const e = encoder(image, formatFromPath(file), options);
-  await writeFileWhole(file, (temp) => e.toFile(temp));
+  await writeFileWhole(file, () => e.toBuffer());
 }
 
 /** Encodes an RgbImage to a buffer. */

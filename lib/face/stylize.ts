@@ -1,6 +1,6 @@
 // The whole job for photos and frames: detect, align, stylize (one batch), paste back.
-import path from 'node:path';
 import { FacestyleError } from '../errors.js';
+import { samePath } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
@@ -253,7 +253,7 @@ export async function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImag
 export async function stylizeFile(input: ImageInput, output: string, options: StylizeOptions & WriteOptions = {}): Promise<FrameResult> {
   if (!is.string(output) || output === '') throw is.invalid('output', 'an image file path', output);
   formatFromPath(output);
-  if (is.string(input) && path.resolve(input) === path.resolve(output))
+  if (is.string(input) && samePath(input, output))
     throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The output '${output}' is the input file: the original would be overwritten; choose another output`);
   const r = await stylize(input, options);
   await writeRgbImage(r.image, output, { quality: options.quality });

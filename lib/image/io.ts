@@ -126,5 +126,5 @@ export async function saveTensorImage(tensor: Tensor, file: string, options: { c
   if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(IMAGE_FORMATS).join(', ')}`);
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
   const { data, width, height } = tensorToRgb(tensor, options);
-  await writeFileWhole(file, (temp) => sharp(data, { raw: { width, height, channels: 3 } }).toFormat(format).toFile(temp));
+  await writeFileWhole(file, () => sharp(data, { raw: { width, height, channels: 3 } }).toFormat(format).toBuffer());
 }

@@ -159,5 +159,5 @@ export async function readSafetensorsMetadata(file: string): Promise<Record<stri
 export async function writeSafetensors(file: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
   if (!is.string(file)) throw is.invalid('safetensors file', 'a file path', file);
   const bytes = encodeSafetensors(tensors, metadata);
-  await writeFileWhole(file, (temp) => fs.writeFile(temp, bytes), { createFolder: true });
+  await writeFileWhole(file, async () => bytes, { createFolder: true });
 }

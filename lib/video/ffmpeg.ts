@@ -7,6 +7,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FacestyleError, formatError } from '../errors.js';
+import { samePath } from '../files.js';
 import type { RgbImage } from '../face/types.js';
 
 export interface FfmpegPaths {
@@ -460,5 +461,5 @@ export async function checkOutputPath(output: string, input?: string): Promise<v
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Output folder does not exist: ${dir} (create it first)`, { cause: e });
   }
   if (!st.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Output folder is not a folder: ${dir}`);
-  if (input && path.resolve(input) === path.resolve(output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Output must differ from the input: ${output}`);
+  if (input && samePath(input, output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Output must differ from the input: ${output}`);
 }

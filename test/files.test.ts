@@ -1,0 +1,71 @@
+// lib/files.ts: whole-or-nothing writes and samePath.
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removePendingTempFiles, samePath, writeFileWhole } from '../lib/files.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-files-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('writeFileWhole', () => {
+  it('writes nothing while the bytes are being made, then the whole file under its name', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'w-'));
+    const file = path.join(dir, 'out.bin');
+    let release!: (b: Uint8Array) => void;
+    const made = new Promise<Uint8Array>((r) => (release = r));
+    const writing = writeFileWhole(file, () => made);
+    await new Promise((r) => setTimeout(r, 20));
+    // An encode in progress has left no trace in the folder: a stop now would leave nothing behind.
+    expect(readdirSync(dir)).toEqual([]);
+    removePendingTempFiles();
+    release(new Uint8Array([1, 2, 3]));
+    await writing;
+    expect(readdirSync(dir)).toEqual(['out.bin']);
+    expect([...readFileSync(file)]).toEqual([1, 2, 3]);
+  });
+
+  it('a failing encode leaves an existing file as it was, and no temp file', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'f-'));
+    const file = path.join(dir, 'keep.bin');
+    writeFileSync(file, 'old');
+    await expect(writeFileWhole(file, async () => Promise.reject(new Error('encoder broke')))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('encoder broke') });
+    expect(readdirSync(dir)).toEqual(['keep.bin']);
+    expect(readFileSync(file, 'utf8')).toBe('old');
+  });
+
+  it('refuses a missing folder and a folder as the target before making the bytes', async () => {
+    let made = 0;
+    const bytes = async () => (++made, new Uint8Array(1));
+    await expect(writeFileWhole(path.join(tmp, 'nope', 'x.bin'), bytes)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    await expect(writeFileWhole(tmp, bytes)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect(made).toBe(0);
+  });
+});
+
+describe('samePath', () => {
+  const dir = path.join(tmp, 'same');
+  mkdirSync(dir, { recursive: true });
+  const real = path.join(dir, 'real.jpg');
+  writeFileSync(real, 'x');
+  writeFileSync(path.join(dir, 'other.jpg'), 'x');
+  symlinkSync(real, path.join(dir, 'link.jpg'));
+  linkSync(real, path.join(dir, 'hard.jpg'));
+  symlinkSync(dir, path.join(tmp, 'same-link'));
+
+  it('sees one file through symlinks, hard links and relative paths', () => {
+    expect(samePath(path.join(dir, 'link.jpg'), real)).toBe(true);
+    expect(samePath(path.join(dir, 'hard.jpg'), real)).toBe(true);
+    expect(samePath(path.join(tmp, 'same-link', 'real.jpg'), real)).toBe(true);
+    expect(samePath(path.join(tmp, 'same-link'), dir)).toBe(true);
+    expect(samePath(path.relative(process.cwd(), real), real)).toBe(true);
+    // A file that does not exist yet, inside a linked folder.
+    expect(samePath(path.join(tmp, 'same-link', 'new.jpg'), path.join(dir, 'new.jpg'))).toBe(true);
+  });
+
+  it('tells different files apart, even with the same contents', () => {
+    expect(samePath(path.join(dir, 'other.jpg'), real)).toBe(false);
+    expect(samePath(path.join(dir, 'new.jpg'), real)).toBe(false);
+    expect(samePath(dir, real)).toBe(false);
+  });
+});
