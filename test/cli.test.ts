@@ -1,6 +1,6 @@
 // The CLI as users run it (from dist/, built by `npm test`'s tsc step).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -49,6 +49,13 @@ describe('facestyle CLI', () => {
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('stylize');
+  });
+
+  it('--version is this package\'s own, not the calling project\'s (npm_package_version)', () => {
+    const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
+    const r = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8', env: { ...process.env, npm_package_version: '9.9.9-other' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(own);
   });
 
   it('fails with a usage error, exit 2 like every error, on an unknown command, an unknown option or a missing one', () => {

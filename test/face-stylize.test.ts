@@ -254,6 +254,22 @@ describeShared('stylize pipeline', () => {
     const img = await toRgbImage(crop);
     const mean = (im: RgbImage) => im.data.reduce((s, v) => s + v, 0) / im.data.length;
     expect(Math.abs(mean(r.image) - (255 - mean(img)))).toBeLessThan(3);
+    // On a stylizer, an aligned crop counts in its timings like a frame (the CLI's --json totals).
+    const stylizer = await createFaceStylizer({ model: invertingGenerator(128), detector: '/nonexistent.onnx' });
+    try {
+      const a = await stylizer.stylizeAligned(img);
+      const b = await stylizer.stylizeAligned(img);
+      expect(a.faces).toHaveLength(1);
+      expect(b.timings.detect).toBe(0);
+      expect(b.timings.stylize).toBeGreaterThan(0);
+      expect(stylizer.lastTimings).toEqual(b.timings);
+      const total = stylizer.totalTimings;
+      expect(total.frames).toBe(2);
+      expect(total.stylize).toBeCloseTo(a.timings.stylize + b.timings.stylize, 6);
+      expect(total.total).toBeCloseTo(a.timings.total + b.timings.total, 6);
+    } finally {
+      await stylizer.dispose();
+    }
   });
 
   it('a FaceGenerator object and graphGenerator batching give the same crops', async () => {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `facestyle` command. Each subcommand lives in its own file under lib/cli/ and registers here.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isFacestyleError } from '../errors.js';
 import { registerCapabilitiesCommand } from './capabilities.js';
@@ -10,11 +11,14 @@ import { registerStylizeCommand } from './stylize.js';
 import { registerTrainCommand } from './train.js';
 import { registerVideoCommand } from './video.js';
 
+/** This package's version, from its own package.json (npm_package_version is the calling project's). */
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command();
 program
   .name('facestyle')
   .description('Face stylization: detect, align, stylize and paste back faces; train, export and check models.')
-  .version(process.env.npm_package_version ?? '0.1.0')
+  .version(version)
   // Usage errors (an unknown option or command, a missing argument) throw instead of exiting 1, so they
   // exit 2 like every other error: 1 stays "check found a parity failure / an image of a folder failed".
   // The subcommands registered below inherit this.

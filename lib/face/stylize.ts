@@ -73,6 +73,11 @@ export interface FaceStylizer {
   stylizeFrame(frame: RgbImage): Promise<FrameResult>;
   /** Stylizes aligned crops [N,3,size,size] RGB in [0,1]; returns the same layout. */
   stylizeCrops(crops: Tensor): Promise<Tensor>;
+  /**
+   * An image that is already an aligned face crop: resized to `size`, stylized whole, resized back; no
+   * detection. Counted in lastTimings / totalTimings like a frame (align = resize in, paste = resize out).
+   */
+  stylizeAligned(crop: RgbImage): Promise<FrameResult>;
   dispose(): Promise<void>;
 }
 
@@ -191,6 +196,27 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     stylizeCrops(crops) {
       return stylizeCrops(crops);
     },
+    async stylizeAligned(image) {
+      checkRgbImage(image, 'crop');
+      const t0 = now();
+      const small = image.width === size && image.height === size ? image : await resizeRgbImage(image, size, size);
+      const t1 = now();
+      const y = await stylizeCrops(imageTensor(small));
+      const t2 = now();
+      const bytes = new Uint8Array(size * size * 3);
+      for (let c = 0; c < 3; ++c)
+        for (let i = 0; i < size * size; ++i) bytes[i * 3 + c] = Math.round(Math.min(1, Math.max(0, y.data[c * size * size + i])) * 255);
+      let out: RgbImage = { data: bytes, width: size, height: size };
+      if (image.width !== size || image.height !== size) out = await resizeRgbImage(out, image.width, image.height);
+      const t3 = now();
+      // The crop is taken as aligned: its landmarks are the template's, in its own pixels.
+      const landmarks = ffhqTemplate(1).map(([x, y]) => [x * image.width, y * image.height]) as Landmarks5;
+      const face: Face = { box: [0, 0, image.width, image.height], score: 1, landmarks };
+      const timings = { detect: 0, align: t1 - t0, stylize: t2 - t1, paste: t3 - t2, total: t3 - t0 };
+      record(timings);
+      total.frames += 1;
+      return { image: out, faces: [face], timings: { ...timings }, warnings: [] };
+    },
     async dispose() {
       if (ownsGenerator) await generator.dispose();
       if (landmarks) await landmarks.dispose();
@@ -226,24 +252,9 @@ export async function stylize(input: ImageInput | RgbImage, options: StylizeOpti
   }
 }
 
-/** An aligned crop: resized to the stylizer's size, stylized whole, resized back. */
-export async function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImage): Promise<FrameResult> {
-  const t0 = now();
-  const s = stylizer.size;
-  const small = image.width === s && image.height === s ? image : await resizeRgbImage(image, s, s);
-  const t1 = now();
-  const y = await stylizer.stylizeCrops(imageTensor(small));
-  const t2 = now();
-  const bytes = new Uint8Array(s * s * 3);
-  for (let c = 0; c < 3; ++c)
-    for (let i = 0; i < s * s; ++i) bytes[i * 3 + c] = Math.round(Math.min(1, Math.max(0, y.data[c * s * s + i])) * 255);
-  let out: RgbImage = { data: bytes, width: s, height: s };
-  if (image.width !== s || image.height !== s) out = await resizeRgbImage(out, image.width, image.height);
-  const t3 = now();
-  // The crop is taken as aligned: its landmarks are the template's, in its own pixels.
-  const landmarks = ffhqTemplate(1).map(([x, y]) => [x * image.width, y * image.height]) as Landmarks5;
-  const face: Face = { box: [0, 0, image.width, image.height], score: 1, landmarks };
-  return { image: out, faces: [face], timings: { detect: 0, align: t1 - t0, stylize: t2 - t1, paste: t3 - t2, total: t3 - t0 }, warnings: [] };
+/** An aligned crop (see FaceStylizer.stylizeAligned). */
+export function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImage): Promise<FrameResult> {
+  return stylizer.stylizeAligned(image);
 }
 
 /**
