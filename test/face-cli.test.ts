@@ -1,6 +1,6 @@
 // `facestyle stylize` through commander, in-process (stdout/stderr captured).
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -87,6 +87,31 @@ describeShared('facestyle stylize (CLI)', () => {
     };
     expect(await mismatch(await run(small, 'm1.png', '--mirror-average'), await run(flipped, 'm2.png', '--mirror-average'))).toBeLessThanOrEqual(1);
     expect(await mismatch(await run(small, 'p1.png'), await run(flipped, 'p2.png'))).toBeGreaterThan(8);
+  });
+
+  it('refused runs leave no folder behind; a file in the output path and an image-like folder name are coded errors', async () => {
+    const base = mkdtempSync(path.join(tmp, 'refuse-'));
+    const photo = path.join(WHOLE, 'face_recognition/obama.jpg');
+    writeFileSync(path.join(base, 'text.txt'), 'not a folder');
+    await expect(cli(photo, '-o', path.join(base, 'text.txt', 'x.jpg'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('a part of its path is a file') });
+    await expect(cli(photo, '-o', path.join(base, 'newA', 'deep', 'x.jpg'), ...model, '--strength', '2')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(cli(path.join(WHOLE, 'face_recognition'), '-o', path.join(base, 'newB'), ...model, '--quality', '500')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(cli(path.join(WHOLE, 'face_recognition'), '-o', path.join(base, 'looks-like.jpg'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('named like an image file') });
+    expect(readdirSync(base)).toEqual(['text.txt']);
+  });
+
+  it('refuses an output that is the input through a symlink or a hard link, and leaves the original as it was', async () => {
+    const base = mkdtempSync(path.join(tmp, 'links-'));
+    const real = path.join(base, 'real.jpg');
+    copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), real);
+    const before = readFileSync(real);
+    symlinkSync(real, path.join(base, 'link.jpg'));
+    linkSync(real, path.join(base, 'hard.jpg'));
+    for (const [input, output] of [[path.join(base, 'link.jpg'), real], [real, path.join(base, 'link.jpg')], [path.join(base, 'hard.jpg'), real]])
+      await expect(cli(input, '-o', output, ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('is the input file') });
+    symlinkSync(base, path.join(tmp, 'links-dir'));
+    await expect(cli(base, '-o', path.join(tmp, 'links-dir'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('is the input folder') });
+    expect(Buffer.compare(readFileSync(real), before)).toBe(0);
   });
 
   it('--compare writes <output>.compare.<ext>: the input, a white gap, the result', async () => {

@@ -368,6 +368,16 @@ describeShared('stylize pipeline', () => {
 
   it('a dynamic-size model at a size its layers do not fit is a SHAPE error that suggests one', async () => {
     await expect(loadFaceGenerator(ANIME, { size: 264, engine: 'native' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringMatching(/does not run at 264x264.*divisible by 32/) });
+    // onnxruntime finds out only when it runs: the same mistake is a coded error there too, not onnxruntime's raw status.
+    const ort = await onnxRuntimeGenerator(ANIME, { size: 264 });
+    try {
+      await expect(ort.run(new Tensor([1, 3, 264, 264], new Float32Array(3 * 264 * 264)))).rejects.toMatchObject({
+        code: 'ERR_FACESTYLE_SHAPE',
+        message: expect.stringMatching(/animeganv3_tiny_cute\.onnx' failed in onnxruntime on input \[1,264,264,3\].*divisible by 32/),
+      });
+    } finally {
+      await ort.dispose();
+    }
   });
 
   it('AnimeGANv3 (NHWC, dynamic size) gives the same faces natively (lib/onnx) and through onnxruntime', async () => {

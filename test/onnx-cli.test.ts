@@ -132,6 +132,15 @@ describeShared('facestyle check on a real model and photo', () => {
     expect(exitCode).toBe(0);
   });
 
+  it('check and info refuse a --size a fixed-size model cannot run at (check ran at 320 and said ok)', async () => {
+    const model = sharedData('models/detection/yunet_s_320_320.onnx');
+    for (const cmd of ['check', 'info'])
+      await expect(cli(cmd, model, '--size', '640x640', '--json')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringContaining('fixed size [1,3,320,320]; it cannot run at 640x640') });
+    const same = await cli('check', model, '--size', '320x320', '--json');
+    expect(JSON.parse(same.stdout).ok).toBe(true);
+    expect(same.exitCode).toBe(0);
+  });
+
   it('info --size on a dynamic model reports the folded graph at that size', async () => {
     const model = sharedData('models/detection/yunet_s_dynamic.onnx');
     const { stdout } = await cli('info', model, '--size', '640x480', '--json');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Tensor } from '../graph/tensor.js';
 import { imageToTensor } from '../image/io.js';
-import { imageInputShapes, declaredInputs, parseSize } from '../onnx/info.js';
+import { checkInputFitsSize, imageInputShapes, declaredInputs, parseSize } from '../onnx/info.js';
 import { checkParity } from '../onnx/parity.js';
 import { argumentError } from '../errors.js';
 import { optionalNumber } from './args.js';
@@ -48,6 +48,7 @@ export function registerCheckCommand(program: Command): void {
       if (range.length !== 2 || !range.every(Number.isFinite)) throw argumentError(`Expected --range lo,hi but received '${opts.range}'`);
       const declared = declaredInputs(model);
       let size: [number, number] | null = opts.size ? parseSize(opts.size) : null;
+      if (size) for (const d of declared) checkInputFitsSize(d.name, d.dims, size);
       const feeds: Record<string, Tensor> = {};
       let inputShapes: Record<string, number[]> = {};
       if (opts.image && !size) {

@@ -91,7 +91,8 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
     // Writing into the input folder would replace the originals one by one.
     if (samePath(input, o.output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input folder: the originals would be overwritten; choose another folder`);
-    mkdirSync(o.output, { recursive: true });
+    if (!existsSync(o.output) && IMAGE_EXT.test(o.output))
+      throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder, but '${o.output}' is named like an image file`);
     // An input whose format cannot be written keeps its name with .png added.
     jobs = files.map((f) => {
       let name = f;
@@ -106,12 +107,13 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     const out = existsSync(o.output) && statSync(o.output).isDirectory() ? path.join(o.output, path.basename(input)) : o.output;
     formatFromPath(out);
     if (samePath(input, out)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input file: choose another output`);
-    mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     jobs = [{ input, output: out }];
   }
+  const outFolder = folder ? o.output : path.dirname(path.resolve(jobs[0].output));
   const quality = is.integerInRange('--quality', num('quality', o.quality) ?? 90, 1, 100);
   // sharp's pixel limit: a positive whole number of pixels (0 would turn the limit off; not offered here).
   const limit = o.limitInputPixels === undefined ? undefined : is.integerInRange('--limit-input-pixels', num('limit-input-pixels', o.limitInputPixels)!, 1, Number.MAX_SAFE_INTEGER);
+  const concurrency = is.integerInRange('--concurrency', num('concurrency', o.concurrency) ?? 2, 1, 64);
   const stylizer = await createFaceStylizer({
     model: o.model,
     size: num('size', o.size),
@@ -127,7 +129,13 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     landmarks68: landmarksFlag(o.landmarks),
     template: o.template as FaceStylizerOptions['template'],
   });
-  const concurrency = is.integerInRange('--concurrency', num('concurrency', o.concurrency) ?? 2, 1, 64);
+  // The output folder is made once every option has been checked (a refused run leaves no folder behind).
+  try {
+    mkdirSync(outFolder, { recursive: true });
+  } catch (e) {
+    await stylizer.dispose();
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot create the output folder '${outFolder}': ${(e as NodeJS.ErrnoException).code === 'EEXIST' || (e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a part of its path is a file' : (e as Error).message}`, { cause: e });
+  }
   const bar = folder ? progress(jobs.length) : null;
   const report: Record<string, unknown>[] = new Array(jobs.length);
   let failures = 0;

@@ -59,6 +59,8 @@ export async function createOrtSession(file: string, what: string): Promise<Ort.
   try {
     return await ort.InferenceSession.create(file, {
       executionProviders: ['cpu'],
+      // Errors only: a model's warnings (e.g. 244 'initializer appears in graph inputs' lines) would flood the terminal.
+      logSeverityLevel: 3,
       intraOpNumThreads: 0,
       graphOptimizationLevel: 'all',
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },

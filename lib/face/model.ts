@@ -209,13 +209,28 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
 
 let ortModule: Promise<typeof Ort> | undefined;
 
+/**
+ * An onnxruntime run failure as a coded error: a shape mismatch inside the model (a size the model's
+ * down- and upsampling cannot take) is ERR_FACESTYLE_SHAPE with a hint, anything else ERR_FACESTYLE_FORMAT.
+ */
+function ortRunError(name: string, shape: readonly number[], e: unknown): FacestyleError {
+  const message = (e as Error)?.message ?? String(e);
+  const shapeLike = /dimension|broadcast|shape|incompatible|by \d+/i.test(message);
+  return new FacestyleError(
+    shapeLike ? 'ERR_FACESTYLE_SHAPE' : 'ERR_FACESTYLE_FORMAT',
+    `Stylization model '${name}' failed in onnxruntime on input [${shape.join(',')}]${shapeLike ? ' (it does not run at this size: try a size divisible by 32, e.g. 256)' : ''}: ${message.split('\n')[0]}`,
+    { cause: e },
+  );
+}
+
 /** An .onnx generator run by onnxruntime-node on CPU (batch 1 or the model's batch). */
 export async function onnxRuntimeGenerator(file: string, options: ModelOptions = {}): Promise<FaceGenerator> {
   ortModule ??= import('onnxruntime-node');
   const ort = await ortModule;
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'] });
+    // Errors only (a model's harmless warnings would flood the terminal); run failures come back as coded errors.
+    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 3 });
   } catch (e) {
     throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Stylization model '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
   }
@@ -233,7 +248,13 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
       if (x.shape[0] === 0) return x;
       return inChunks(x, batch ?? x.shape[0], async (chunk) => {
         const feed = layout === 'nhwc' ? toNhwc(chunk) : chunk;
-        const r = await session.run({ [inName]: new ort.Tensor('float32', feed.data, feed.shape) });
+        let r: Ort.InferenceSession.ReturnType;
+        try {
+          // Run-level logging off: the failure is reported once, as the coded error below.
+          r = await session.run({ [inName]: new ort.Tensor('float32', feed.data, feed.shape) }, { logSeverityLevel: 4 });
+        } catch (e) {
+          throw ortRunError(name, feed.shape, e);
+        }
         const out = r[outName];
         const y = new Tensor(out.dims as number[], out.data as Float32Array);
         return layout === 'nhwc' ? toNchw(y) : y;

@@ -62,6 +62,16 @@ export function parseSize(size: number | [number, number] | string): [number, nu
 }
 
 /**
+ * A rank-4 image input of fixed size must already be `w`x`h` (NCHW or NHWC): such a graph cannot be
+ * resized, so asking for another size is ERR_FACESTYLE_SHAPE, not silently ignored. Dynamic inputs pass.
+ */
+export function checkInputFitsSize(name: string, dims: readonly (number | string)[], [w, h]: [number, number]): void {
+  if (dims.length !== 4 || !dims.every((d) => typeof d === 'number' && d > 0)) return;
+  if ((dims[2] === h && dims[3] === w) || (dims[1] === h && dims[2] === w)) return;
+  throw shapeError(`Model input '${name}' has fixed size [${dims.join(',')}]; it cannot run at ${w}x${h}`);
+}
+
+/**
  * Input shapes for an image size: a rank-4 input whose H or W is dynamic is NCHW when its channel
  * dim (1) is fixed, NHWC when dim 3 is fixed; a dynamic batch is 1. Fixed H and W are kept (the
  * size then must match them, which loadOnnx checks).
@@ -149,14 +159,7 @@ export async function modelInfo(model: string | Uint8Array | Graph, options: Mod
       paramBytes += n * (DT_BYTES[dt] ?? 4);
     }
     // Size given for a fixed-size model: it must match (the graph cannot be resized).
-    if (size !== undefined) {
-      const [w, h] = parseSize(size);
-      for (const id of graph.inputs) {
-        const s = graph.values[id].shape;
-        if (s.length === 4 && !((s[2] === h && s[3] === w) || (s[1] === h && s[2] === w)))
-          throw shapeError(`Model input '${graph.values[id].name}' has fixed size [${s.join(',')}]; it cannot run at ${w}x${h}`);
-      }
-    }
+    if (size !== undefined) for (const id of graph.inputs) checkInputFitsSize(graph.values[id].name, graph.values[id].shape, parseSize(size));
   } else if (is.object(model) && Array.isArray((model as Graph).nodes)) {
     graph = model as Graph;
     ops = histogram(graph.nodes.map((n) => n.op));
