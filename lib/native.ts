@@ -1,6 +1,5 @@
 // Loads the native addon once. If it cannot be loaded, one clear error lists the causes and fixes.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FacestyleError } from './errors.js';
@@ -56,7 +55,6 @@ export function loadNative(): NativeAddon {
   // 1 ms model stalled at ~150 ms. libgomp reads this when it is loaded with the addon, just below.
   // On a dedicated machine OMP_WAIT_POLICY=active is faster (small models ~1.5x; see README).
   if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'passive';
-  const require = createRequire(import.meta.url);
   const errors: string[] = [];
   for (const file of candidates) {
     if (!existsSync(file)) {
@@ -64,7 +62,11 @@ export function loadNative(): NativeAddon {
       continue;
     }
     try {
-      addon = require(file) as NativeAddon;
+      // process.dlopen, not require(): only a native module loads (a JavaScript file at this path is
+      // refused, never run).
+      const mod = { exports: {} as unknown };
+      process.dlopen(mod, file);
+      addon = mod.exports as NativeAddon;
       return addon;
     } catch (e) {
       errors.push(`${file}: ${(e as Error).message}`);

@@ -1,6 +1,8 @@
 // The CLI as users run it (from dist/, built by `npm test`'s tsc step).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -40,6 +42,21 @@ describe('facestyle CLI', () => {
     expect(r.stderr).toContain('ERR_FACESTYLE_NATIVE');
     expect(r.stderr).toContain('/nonexistent/facestyle.node');
     expect(r.stderr).not.toContain('build/Release/facestyle.node: not found');
+  });
+
+  it('FACESTYLE_ADDON pointing at a JavaScript file is refused without running it', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'facestyle-addon-'));
+    try {
+      const marker = path.join(dir, 'ran');
+      const js = path.join(dir, 'addon.js'); // require() would run a .js file; dlopen refuses it
+      writeFileSync(js, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};`);
+      const r = spawnSync(process.execPath, [cli, 'capabilities', '--json'], { encoding: 'utf8', env: { ...process.env, FACESTYLE_ADDON: js } });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('ERR_FACESTYLE_NATIVE');
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   // `npx facestyle` in a checkout runs the bin file itself (its shebang), so it must be executable

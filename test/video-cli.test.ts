@@ -77,6 +77,9 @@ describeShared('video command runs', () => {
       message: "Expected a number for --batch but received 'many'",
     });
     await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), every: '0' }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    // --faces 0 meant 'all' (the API's spelling); on the command line leaving it out means all, 0 is refused.
+    for (const faces of ['0', '-1', '1.5'])
+      await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), faces }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--faces') });
     await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'no', 'x.mp4') }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
   });
 

@@ -1,6 +1,7 @@
 // `facestyle video <in> -o <out>`: stylize every face of a video (or a frame folder), with a progress bar.
 import type { Command } from 'commander';
 import { FacestyleError } from '../errors.js';
+import * as is from '../is.js';
 import { optionalNumber } from './args.js';
 import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 import { stylizeVideo, type StylizeVideoOptions, type StylizeVideoResult, type VideoProgress } from '../video/pipeline.js';
@@ -82,7 +83,8 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       every: num('every', o.every),
       strength: num('strength', o.strength),
       mirrorAverage: o.mirrorAverage === true,
-      faces: num('faces', o.faces),
+      // The API takes 0 as 'all faces'; on the command line, leaving --faces out means all.
+      faces: o.faces === undefined ? undefined : is.integerInRange('--faces', num('faces', o.faces), 1, 1000),
       maxFrames: num('max-frames', o.maxFrames),
       fps: num('fps', o.fps),
       engine: o.engine as StylizeVideoOptions['engine'],
