@@ -97,6 +97,9 @@ describeShared('facestyle stylize (CLI)', () => {
     await expect(cli(photo, '-o', path.join(base, 'newA', 'deep', 'x.jpg'), ...model, '--strength', '2')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(path.join(WHOLE, 'face_recognition'), '-o', path.join(base, 'newB'), ...model, '--quality', '500')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(path.join(WHOLE, 'face_recognition'), '-o', path.join(base, 'looks-like.jpg'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('named like an image file') });
+    // Option errors name the option as typed, not the API's name for it.
+    await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, '--threshold', '2')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for --threshold') });
+    await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, '--min-face', '-3')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for --min-face') });
     expect(readdirSync(base)).toEqual(['text.txt']);
   });
 

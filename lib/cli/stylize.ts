@@ -124,8 +124,9 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     detector: o.detector,
     engine: o.engine as 'native' | 'onnxruntime' | undefined,
     detectorEngine: o.detectorEngine as FaceStylizerOptions['detectorEngine'],
-    scoreThreshold: num('threshold', o.threshold),
-    minSize: num('min-face', o.minFace),
+    // Checked here under their option names (the detector would name its own options, and only once an image is read).
+    scoreThreshold: o.threshold === undefined ? undefined : is.numberInRange('--threshold', num('threshold', o.threshold), 0, 1),
+    minSize: o.minFace === undefined ? undefined : is.numberInRange('--min-face', num('min-face', o.minFace), 0, 1e6),
     landmarks68: landmarksFlag(o.landmarks),
     template: o.template as FaceStylizerOptions['template'],
   });

@@ -40,7 +40,7 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
   } catch (e) {
     if (e instanceof FacestyleError) throw e;
     const msg = (e as Error).message ?? String(e);
-    if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image exceeds the pixel limit of ${limit} (set limitInputPixels to raise it): ${msg}`);
+    if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image exceeds the pixel limit of ${limit} (the limitInputPixels option, --limit-input-pixels on the command line, raises it): ${msg}`);
     if (typeof input === 'string' && /missing|no such file|ENOENT/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Image file not found: ${input}`);
     throw formatError(`Could not decode image${typeof input === 'string' ? ` '${input}'` : ''}: ${msg}`, e);
   }
