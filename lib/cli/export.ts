@@ -13,7 +13,15 @@ import { readSafetensors } from '../train/safetensors.js';
 export async function generatorFromAnything(source: string, size: number): Promise<import('../graph/ir.js').Graph> {
   const stat = await fs.stat(source).catch(() => null);
   if (!stat) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Not found: ${source}`);
-  if (stat.isFile() && source.endsWith('.safetensors')) {
+  // Only what this exporter reads: anything else (an .onnx model, an image) would be read as a card and
+  // fail with a JSON parse error that does not say what was expected.
+  const ext = path.extname(source).toLowerCase();
+  if (stat.isFile() && ext !== '.safetensors' && ext !== '.json')
+    throw argumentError(
+      `Cannot export '${source}': export reads a run folder, a training checkpoint (.safetensors), generator weights (.safetensors) or a model card (.json)` +
+        (ext === '.onnx' ? '; this is already an ONNX model (check it with `facestyle check`, or use it as is with --model)' : ''),
+    );
+  if (stat.isFile() && ext === '.safetensors') {
     const { tensors, metadata } = await readSafetensors(source);
     if (metadata.format === 'facestyle-train-checkpoint') {
       // A training checkpoint: export its EMA weights.

@@ -2,8 +2,9 @@
 // with a progress bar (loss, steps/s), checkpoints, sample grids and a loss curve in the run dir.
 import type { Command } from 'commander';
 import { argumentError } from '../errors.js';
-import { runTraining } from '../train/run.js';
-import type { StepReport } from '../train/trainer.js';
+import { TrainingStoppedError, runTraining } from '../train/run.js';
+import { defaultTrainConfig, type StepReport } from '../train/trainer.js';
+import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -13,6 +14,11 @@ const int = (name: string) => (v: string) => {
 const num = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n)) throw argumentError(`Expected a number for --${name} but received ${v}`);
+  return n;
+};
+const nonNegative = (name: string, zero: string) => (v: string) => {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n >= 0)) throw argumentError(`Expected a number >= 0 for --${name} (0: ${zero}) but received ${v}`);
   return n;
 };
 
@@ -38,7 +44,8 @@ export function registerTrainCommand(program: Command): void {
     .requiredOption('--pairs <dir>', 'pairs folder (photo/ + toon/, input/ + target/, or side-by-side images)')
     .requiredOption('--out <dir>', 'run folder: checkpoint, samples, loss curve, generator and model card')
     .option('--size <n>', 'image size the pairs are resized to', int('size'), 256)
-    .option('--crop <n>', 'training crop (divisible by 8)', int('crop'), 128)
+    // No commander default: runTraining's own (128, or the size when that is smaller) applies.
+    .option('--crop <n>', `training crop (divisible by 8; default ${defaultTrainConfig.crop}, or the size when smaller)`, int('crop'))
     .option('--batch <n>', 'batch size', int('batch'), 4)
     .option('--steps <n>', 'training steps', int('steps'), 2000)
     .option('--lr <x>', 'peak learning rate', num('lr'), 2e-3)
@@ -78,12 +85,20 @@ export function registerTrainCommand(program: Command): void {
     .option('--seed <n>', 'random seed', int('seed'), 1)
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('checkpoint-every'), 200)
     .option('--sample-every <n>', 'steps between sample grids (needs --holdout)', int('sample-every'), 500)
-    .option('--time-limit <minutes>', 'stop cleanly after this many minutes', num('time-limit'), 0)
+    .option('--time-limit <minutes>', 'stop cleanly after this many minutes (0: no limit)', nonNegative('time-limit', 'no limit'), 0)
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
     .option('--overwrite', 'start over in an <out> folder that already holds a run (refused otherwise)')
     .action(async (o) => {
       const tty = process.stderr.isTTY;
-      const { card } = await runTraining({
+      // Ctrl-C, kill (SIGTERM) or a closed terminal (SIGHUP): stop after the step (or checkpoint write) under
+      // way, say where to resume from, exit 128 + the signal's number. A second signal of the kind kills at once.
+      const ac = new AbortController();
+      let caught: StopSignal | null = null;
+      const onSignal = (name: StopSignal) => {
+        caught ??= name;
+        ac.abort();
+      };
+      const train = () => runTraining({
         pairs: o.pairs,
         out: o.out,
         size: o.size,
@@ -104,7 +119,17 @@ export function registerTrainCommand(program: Command): void {
         },
         onStep: (r) => process.stderr.write(tty ? `\r${progressLine(r, o.steps)}` : `${progressLine(r, o.steps)}\n`),
         onLog: (line) => process.stderr.write(`${tty ? '\n' : ''}${line}\n`),
+        signal: ac.signal,
       });
+      let card;
+      try {
+        ({ card } = await whileStopSignals(onSignal, train));
+      } catch (e) {
+        if (!(e instanceof TrainingStoppedError) || !caught) throw e;
+        process.stderr.write(`${tty ? '\n' : ''}facestyle: interrupted (${caught}): ${e.message}\n`);
+        process.exitCode = STOP_SIGNALS[caught];
+        return;
+      }
       process.stdout.write(`${JSON.stringify({ steps: card.training.steps, validation: card.validation ?? null }, null, 2)}\n`);
     });
 }

@@ -1,6 +1,8 @@
 // loadGenerator: a trained generator (safetensors + model card) as a graph for any size
 // divisible by 8. Accepts the card (.json), the weights (.safetensors, card next to it with the
 // same base name), a run folder (generator.safetensors + model.json) or a card object.
+// A card names its weights in `weights`; one without it (a run folder's model.json written before
+// cards named it) uses <card base>.safetensors, else generator.safetensors beside it.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
@@ -12,7 +14,10 @@ export interface GeneratorCard {
   name?: string;
   format: 'facestyle-generator';
   generator: GeneratorConfig;
-  /** Weights file, relative to the card (default: the card's base name + .safetensors). */
+  /**
+   * Weights file, relative to the card (default: the card's base name + .safetensors, or when that is
+   * missing, generator.safetensors beside the card as in a run folder).
+   */
   weights?: string;
   [key: string]: unknown;
 }
@@ -59,7 +64,10 @@ async function locate(p: string): Promise<{ card: GeneratorCard; weights: string
     throw formatError(`'${p}' has no model card next to it (${cardFile}) and no generator metadata`);
   }
   const card = await readCard(p);
-  return { card, weights: path.resolve(path.dirname(p), card.weights ?? `${path.basename(p, '.json')}.safetensors`) };
+  if (card.weights !== undefined) return { card, weights: path.resolve(path.dirname(p), card.weights) };
+  const own = path.resolve(path.dirname(p), `${path.basename(p, '.json')}.safetensors`);
+  const run = path.resolve(path.dirname(p), 'generator.safetensors');
+  return { card, weights: !(await isFile(own)) && (await isFile(run)) ? run : own };
 }
 
 /**

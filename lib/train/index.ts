@@ -1,7 +1,7 @@
 // Training: the Trainer, whole runs, data, losses, checkpoints.
-export { Trainer, buildDiscriminatorStepGraph, buildStepGraph, defaultTrainConfig, emaDecayAt, evaluateGenerator, learningRate, trainConfig } from './trainer.js';
+export { Trainer, buildDiscriminatorStepGraph, buildStepGraph, checkInitWeights, defaultTrainConfig, emaDecayAt, evaluateGenerator, learningRate, trainConfig } from './trainer.js';
 export type { EvalReport, LossWeights, StepGraph, StepReport, TrainConfig, TrainOptions } from './trainer.js';
-export { runTraining } from './run.js';
+export { TrainingStoppedError, runTraining } from './run.js';
 export type { ModelCard, RunOptions } from './run.js';
 export { BatchQueue, loadPairs, makeBatch } from './data.js';
 export type { AugmentOptions, Batch, LoadPairsOptions, Pair, PairDataset } from './data.js';

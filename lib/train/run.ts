@@ -3,14 +3,16 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { capabilities } from '../capabilities.js';
 import { FacestyleError, argumentError } from '../errors.js';
+import type { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { generatorGraph } from '../nn/generator.js';
 import { modelInfo } from '../nn/info.js';
 import { loadPairs } from './data.js';
 import { writeLossCurve, writeSampleGrid } from './report.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
-import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, defaultTrainConfig, trainConfig, writeRunConfig } from './trainer.js';
+import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, checkInitWeights, defaultTrainConfig, trainConfig, writeRunConfig } from './trainer.js';
 
 export interface RunOptions {
   pairs: string;
@@ -29,6 +31,11 @@ export interface RunOptions {
   sampleEvery?: number;
   /** Stop (and finish cleanly) at this time, ms since the epoch. */
   deadline?: number;
+  /**
+   * Aborting it stops the run after the step (or checkpoint write) under way, without finishing it: the
+   * promise rejects with a TrainingStoppedError saying the step and the last checkpoint to resume from.
+   */
+  signal?: AbortSignal;
   onStep?: (r: StepReport) => void;
   onLog?: (line: string) => void;
 }
@@ -36,6 +43,8 @@ export interface RunOptions {
 export interface ModelCard {
   name: string;
   format: 'facestyle-generator';
+  /** The weights file, relative to the card (as in the shipped models/*.json). */
+  weights: string;
   generator: TrainConfig['generator'];
   input: { layout: 'NCHW'; channels: 'RGB'; range: [number, number]; sizeMultiple: number };
   params: number;
@@ -63,6 +72,61 @@ async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: 
     /* a checkpoint whose config does not parse is refused by loadCheckpoint's own checks */
   }
   return run;
+}
+
+/**
+ * A run stopped by its `signal` (Ctrl-C in the CLI). `step`: the steps done; `checkpoint`: the checkpoint
+ * `resume` continues (null when none was written) and `checkpointStep` its step.
+ */
+export class TrainingStoppedError extends FacestyleError {
+  constructor(readonly step: number, readonly checkpoint: string | null, readonly checkpointStep: number | null) {
+    super(
+      'ERR_FACESTYLE_ARGUMENT',
+      checkpoint
+        ? `Training stopped at step ${step}; the last checkpoint (step ${checkpointStep}) is '${checkpoint}': continue it with --resume (the same --out and settings)`
+        : `Training stopped at step ${step}; no checkpoint was written (nothing to --resume)`,
+    );
+    this.name = 'TrainingStoppedError';
+  }
+}
+
+/**
+ * The run folder must be creatable: its nearest existing ancestor is a folder we may write into. A path
+ * through a file (ENOTDIR) or a read-only place is ERR_FACESTYLE_ARGUMENT naming both paths, before
+ * anything is read or written.
+ */
+async function checkOutCreatable(out: string): Promise<void> {
+  let p = path.resolve(out);
+  for (;;) {
+    const st = await fs.stat(p).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : Promise.reject(e)));
+    if (st) {
+      if (!st.isDirectory()) throw argumentError(`Cannot create the run folder '${out}': '${p}' is a file, not a folder`);
+      const writable = await fs.access(p, fs.constants.W_OK).then(() => true, () => false);
+      if (!writable) throw argumentError(`Cannot create the run folder '${out}': no permission to write in '${p}'`);
+      return;
+    }
+    const parent = path.dirname(p);
+    if (parent === p) return;
+    p = parent;
+  }
+}
+
+/** --device cuda needs the CUDA backend compiled in and a device: checked before any data is decoded. */
+function checkDevice(device: TrainConfig['device']): void {
+  if (device !== 'cuda') return;
+  const c = capabilities().cuda;
+  if (!c.compiled)
+    throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', "Training on device 'cuda' needs the addon's CUDA backend, and this build has none (built without nvcc, or with FACESTYLE_CUDA=OFF): rebuild with nvcc installed, or train with --device cpu");
+  if (!c.devices.length) throw new FacestyleError('ERR_FACESTYLE_CUDA', `Training on device 'cuda' needs a CUDA device, and none was found (${c.error || 'no device'}): train with --device cpu`);
+}
+
+/** Generator weights to start from, read and checked (architecture, finite values) before any data is decoded. */
+async function readInitWeights(file: string, config: TrainConfig): Promise<Map<string, Tensor>> {
+  if (!is.string(file) || !file) throw is.invalid('initFrom', 'a .safetensors file path', file);
+  const { tensors } = await readSafetensors(file);
+  const graph = generatorGraph(config.generator, { height: config.crop, width: config.crop });
+  checkInitWeights(tensors, graph.values.filter((v) => v.kind === 'param'), `Weights '${file}'`);
+  return tensors;
 }
 
 /** Files a run writes into its folder (removed when a run starts over in it with overwrite). */
@@ -103,80 +167,115 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
     if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 0)) throw argumentError(`Expected ${k} to be a whole number of steps >= 0 (0: never) but received ${o[k]}`);
   if (o.deadline !== undefined && !Number.isFinite(o.deadline)) throw argumentError(`Expected a finite deadline (ms since the epoch) but received ${o.deadline}`);
   const holdout = o.holdout ?? [];
+  // Everything that can be checked without the data is checked first: nothing is decoded, and no run
+  // folder created, for a run that is refused.
+  checkDevice(config.device);
   // The run folder: a file there is refused; a finished or interrupted run is continued only with resume
   // and replaced only with overwrite, before any data is read.
   const outStat = await fs.stat(o.out).catch(() => null);
   if (outStat && !outStat.isDirectory()) throw argumentError(`The run folder '${o.out}' is a file; choose a folder`);
+  if (!outStat) await checkOutCreatable(o.out);
   const ckpt = path.join(o.out, 'checkpoint.safetensors');
   const hasCheckpoint = await fs.stat(ckpt).then(() => true, () => false);
   if (o.resume && !hasCheckpoint) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Nothing to resume: no checkpoint.safetensors in '${o.out}'`);
   if (!o.resume && hasCheckpoint && !o.overwrite)
     throw argumentError(`'${o.out}' already holds a run (checkpoint.safetensors): resume it (--resume), start over in it (--overwrite), or choose another --out`);
   if (o.resume) checkResumeSettings(o.out, await readRunConfig(o.out, ckpt), { size, holdout, config });
+  const resumeStep = o.resume ? Number((await readSafetensorsMetadata(ckpt)).step) : null;
+  const initWeights = !o.resume && o.initFrom !== undefined ? await readInitWeights(o.initFrom, config) : null;
+  // What a stop leaves: the trainer's last checkpoint, or before the trainer has one, the checkpoint a
+  // resumed run started from.
+  const stopped = (trainer: Trainer | null) => {
+    const at = trainer?.checkpointStep ?? resumeStep;
+    return new TrainingStoppedError(trainer?.step ?? resumeStep ?? 0, at === null ? null : ckpt, at);
+  };
   const t0 = Date.now();
   const data = await loadPairs(o.pairs, { size, exclude: holdout });
   const validation = holdout.length ? await loadPairs(o.pairs, { size, only: holdout }) : null;
   log(`data: ${data.pairs.length} training pairs, ${validation?.pairs.length ?? 0} validation pairs at ${size}x${size} (${((Date.now() - t0) / 1000).toFixed(1)} s to decode)`);
-  // Starting over: the previous run's files go first, so nothing of it (a checkpoint a later --resume would
-  // load, samples, its card) is left beside the new run's.
-  if (o.overwrite && !o.resume && outStat) for (const f of await fs.readdir(o.out)) if (RUN_FILES.test(f)) await fs.rm(path.join(o.out, f), { force: true });
-  await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
+  if (o.signal?.aborted) throw stopped(null);
   const trainer = new Trainer(config, data, o.out, validation);
-  await trainer.init();
-  if (o.resume) {
-    await trainer.loadCheckpoint(ckpt);
-    log(`resumed from ${ckpt} at step ${trainer.step}`);
-  } else if (o.initFrom) {
-    await trainer.initGenerator((await readSafetensors(o.initFrom)).tensors, `Weights '${o.initFrom}'`);
-    log(`initialised the generator from ${o.initFrom}`);
-  }
-  trainer.on('step', (r: StepReport) => o.onStep?.(r));
-  const writeSamples = async (tag: string) => {
-    if (!validation) return null;
-    const { report, outputs } = await trainer.evaluate();
-    const rows = validation.pairs.slice(0, 4).map((p, i) => [p.input, p.target, outputs[i]]);
-    await writeSampleGrid(path.join(o.out, `samples-${tag}.png`), rows, size);
-    await writeLossCurve(path.join(o.out, 'loss.png'), trainer.history.map((h) => [h.step, h.loss]));
-    log(`eval @${trainer.step}: val L1 ${report.l1.toFixed(4)} PSNR ${report.psnr.toFixed(2)} dB (identity ${report.identityPsnr.toFixed(2)} dB)`);
-    return report;
-  };
   // Samples are written one at a time (they share the evaluation session), behind the training.
   let samples: Promise<unknown> = Promise.resolve();
-  trainer.on('sample-due', (step: number) => {
-    samples = samples.then(() => writeSamples(String(step).padStart(6, '0'))).catch((e) => log(`sample failed: ${(e as Error).message}`));
-  });
-  const trainStart = Date.now();
-  const stepStart = trainer.step;
-  await trainer.train({ checkpointEvery: o.checkpointEvery ?? 200, sampleEvery: o.sampleEvery, deadline: o.deadline });
-  const wall = (Date.now() - trainStart) / 1000;
-  await trainer.saveCheckpoint();
-  await samples;
-  const report = await writeSamples('final');
-  // The EMA generator is the exported one.
-  const generatorFile = path.join(o.out, 'generator.safetensors');
-  await writeSafetensors(generatorFile, trainer.emaWeights(), { format: 'facestyle-generator', generator: JSON.stringify(config.generator) });
-  const info = (s: number) => modelInfo(generatorGraph(config.generator, { height: s, width: s }));
-  const card: ModelCard = {
-    name: path.basename(o.out),
-    format: 'facestyle-generator',
-    generator: config.generator,
-    input: { layout: 'NCHW', channels: 'RGB', range: [-1, 1], sizeMultiple: 8 },
-    params: info(256).params,
-    macs: { '256': info(256).macs, '512': info(512).macs },
-    training: {
-      pairs: o.pairs,
-      size,
-      trainPairs: data.pairs.length,
-      steps: trainer.step,
-      stepsThisRun: trainer.step - stepStart,
-      wallSeconds: Math.round(wall),
-      device: config.device === 'cpu' ? `cpu (${os.cpus()[0]?.model ?? 'unknown'}, threads ${config.threads || 'all'})` : config.device,
-      config,
-      finalLoss: trainer.history.at(-1)?.loss,
-    },
-    ...(report && validation ? { validation: { ...report, files: validation.pairs.map((p) => p.name) } } : {}),
-  };
-  await fs.writeFile(path.join(o.out, 'model.json'), JSON.stringify(card, null, 2));
-  trainer.dispose();
-  return { card, generatorFile };
+  try {
+    await trainer.init();
+    if (o.resume) await trainer.loadCheckpoint(ckpt);
+    else if (initWeights) await trainer.initGenerator(initWeights, `Weights '${o.initFrom}'`);
+    if (o.signal?.aborted) throw stopped(trainer);
+    // The run folder is created (or cleared) only now that the run is known to start. Starting over: the
+    // previous run's files go first, so nothing of it (a checkpoint a later --resume would load, samples,
+    // its card) is left beside the new run's.
+    if (o.overwrite && !o.resume && outStat) for (const f of await fs.readdir(o.out)) if (RUN_FILES.test(f)) await fs.rm(path.join(o.out, f), { force: true });
+    await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
+    if (o.resume) log(`resumed from ${ckpt} at step ${trainer.step}`);
+    else if (initWeights) log(`initialised the generator from ${o.initFrom}`);
+    trainer.on('step', (r: StepReport) => o.onStep?.(r));
+    const writeSamples = (tag: string, outputs: Float32Array[]) =>
+      writeSampleGrid(path.join(o.out, `samples-${tag}.png`), validation!.pairs.slice(0, 4).map((p, i) => [p.input, p.target, outputs[i]]), size);
+    // One evaluation of the EMA weights of `step` (read when it was due): its sample grid, loss curve and log line.
+    let last: { step: number; report: EvalReport; outputs: Float32Array[] } | null = null;
+    const evaluateAt = async (step: number, weights: Map<string, Tensor>, tag: string) => {
+      if (!validation) return null;
+      const { report, outputs } = await trainer.evaluate(validation, weights);
+      await writeSamples(tag, outputs);
+      await writeLossCurve(path.join(o.out, 'loss.png'), trainer.history.filter((h) => h.step < step).map((h) => [h.step, h.loss]));
+      log(`eval @${step}: val L1 ${report.l1.toFixed(4)} PSNR ${report.psnr.toFixed(2)} dB (identity ${report.identityPsnr.toFixed(2)} dB)`);
+      last = { step, report, outputs };
+      return report;
+    };
+    // Each sample from the EMA weights of the step it is named after, taken when it is due (training has
+    // moved on by the time its turn comes).
+    trainer.on('sample-due', (step: number) => {
+      const weights = trainer.emaWeights();
+      samples = samples.then(() => evaluateAt(step, weights, String(step).padStart(6, '0'))).catch((e) => log(`sample failed: ${(e as Error).message}`));
+    });
+    const trainStart = Date.now();
+    const stepStart = trainer.step;
+    await trainer.train({ checkpointEvery: o.checkpointEvery ?? 200, sampleEvery: o.sampleEvery, deadline: o.deadline, signal: o.signal });
+    const wall = (Date.now() - trainStart) / 1000;
+    if (o.signal?.aborted) {
+      await samples;
+      throw stopped(trainer);
+    }
+    await trainer.saveCheckpoint();
+    await samples;
+    // The final evaluation; when the last sample was of this very step, its evaluation is the final one
+    // (evaluated and logged once).
+    const lastEval = last as { step: number; report: EvalReport; outputs: Float32Array[] } | null;
+    let report: EvalReport | null;
+    if (validation && lastEval?.step === trainer.step) {
+      await writeSamples('final', lastEval.outputs);
+      report = lastEval.report;
+    } else report = await evaluateAt(trainer.step, trainer.emaWeights(), 'final');
+    // The EMA generator is the exported one.
+    const generatorFile = path.join(o.out, 'generator.safetensors');
+    await writeSafetensors(generatorFile, trainer.emaWeights(), { format: 'facestyle-generator', generator: JSON.stringify(config.generator) });
+    const info = (s: number) => modelInfo(generatorGraph(config.generator, { height: s, width: s }));
+    const card: ModelCard = {
+      name: path.basename(o.out),
+      format: 'facestyle-generator',
+      weights: path.basename(generatorFile),
+      generator: config.generator,
+      input: { layout: 'NCHW', channels: 'RGB', range: [-1, 1], sizeMultiple: 8 },
+      params: info(256).params,
+      macs: { '256': info(256).macs, '512': info(512).macs },
+      training: {
+        pairs: o.pairs,
+        size,
+        trainPairs: data.pairs.length,
+        steps: trainer.step,
+        stepsThisRun: trainer.step - stepStart,
+        wallSeconds: Math.round(wall),
+        device: config.device === 'cpu' ? `cpu (${os.cpus()[0]?.model ?? 'unknown'}, threads ${config.threads || 'all'})` : config.device,
+        config,
+        finalLoss: trainer.history.at(-1)?.loss,
+      },
+      ...(report && validation ? { validation: { ...report, files: validation.pairs.map((p) => p.name) } } : {}),
+    };
+    await fs.writeFile(path.join(o.out, 'model.json'), JSON.stringify(card, null, 2));
+    return { card, generatorFile };
+  } finally {
+    await samples; // an evaluation still running uses the trainer's session
+    trainer.dispose();
+  }
 }

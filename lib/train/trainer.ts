@@ -100,14 +100,18 @@ export type TrainOptions = Partial<Omit<TrainConfig, 'losses' | 'generator' | 'd
   discriminator?: Partial<DiscriminatorConfig>;
 };
 
-export function trainConfig(partial: TrainOptions = {}): TrainConfig {
+/** The entries of `o` whose value is not undefined: an option given as undefined takes its default. */
+const given = <T extends object>(o: T | undefined): Partial<T> => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+export function trainConfig(options: TrainOptions = {}): TrainConfig {
+  const partial = given(options);
   const c: TrainConfig = {
     ...defaultTrainConfig,
     ...partial,
-    losses: { ...defaultTrainConfig.losses, ...(partial.losses ?? {}) },
-    augment: { ...defaultTrainConfig.augment, ...(partial.augment ?? {}) },
-    generator: generatorConfig(partial.generator ?? {}),
-    discriminator: discriminatorConfig(partial.discriminator ?? {}),
+    losses: { ...defaultTrainConfig.losses, ...given(partial.losses) },
+    augment: { ...defaultTrainConfig.augment, ...given(partial.augment) },
+    generator: generatorConfig(given(partial.generator)),
+    discriminator: discriminatorConfig(given(partial.discriminator)),
   };
   // The default floor of the schedule never lies above a low learning rate the caller chose.
   if (partial.lrMin === undefined && typeof c.lr === 'number') c.lrMin = Math.min(defaultTrainConfig.lrMin, c.lr);
@@ -130,6 +134,9 @@ export function trainConfig(partial: TrainOptions = {}): TrainConfig {
   if (!(c.dLr > 0 && Number.isFinite(c.dLr))) throw argumentError(`Expected a positive dLr but received ${c.dLr}`);
   for (const b of ['beta1', 'beta2'] as const) if (!(c[b] >= 0 && c[b] < 1)) throw argumentError(`Expected ${b} in [0, 1) but received ${c[b]}`);
   for (const [k, v] of Object.entries(c.losses)) if (!(Number.isFinite(v) && v >= 0)) throw argumentError(`Expected loss weight ${k} >= 0 but received ${v}`);
+  // Every positive weight adds a loss term (buildStepGraph): with none there is nothing to train.
+  if (!Object.values(c.losses).some((v) => v > 0)) throw argumentError(`Expected at least one loss with a positive weight but all are 0 (CLI: --l1, --mse, --color, --edge, --adv, --fm, --tv, --style)`);
+  if (c.device !== 'cpu' && c.device !== 'cuda') throw argumentError(`Expected device 'cpu' or 'cuda' but received '${c.device}'`);
   if (!(Number.isInteger(c.threads) && c.threads >= 0 && c.threads <= 1024)) throw argumentError(`Expected threads in 0..1024 (0: all cores) but received ${c.threads}`);
   if (c.generator.resBlocks > 64) throw argumentError(`Expected at most 64 residual blocks but received ${c.generator.resBlocks}`);
   augmentOptions(c.augment, c.crop);
@@ -279,6 +286,8 @@ export class Trainer extends EventEmitter {
   step = 0;
   /** A checkpoint of this run exists: written by this trainer or resumed from (error messages say so). */
   private checkpointed = false;
+  /** The step of the last checkpoint written by this trainer or resumed from (null: none yet). */
+  checkpointStep: number | null = null;
   readonly history: { step: number; loss: number; terms: Record<string, number> }[] = [];
 
   constructor(readonly config: TrainConfig, readonly data: PairDataset, readonly outDir: string, readonly validation: PairDataset | null = null) {
@@ -314,8 +323,11 @@ export class Trainer extends EventEmitter {
     return this.session;
   }
 
-  /** Runs steps until `until` (exclusive, default config.steps). Checkpoints every `checkpointEvery`. */
-  async train(options: { until?: number; checkpointEvery?: number; sampleEvery?: number; reportEvery?: number; deadline?: number } = {}): Promise<void> {
+  /**
+   * Runs steps until `until` (exclusive, default config.steps). Checkpoints every `checkpointEvery`. Stops
+   * early (after the step or checkpoint under way) at `deadline` or when `signal` is aborted.
+   */
+  async train(options: { until?: number; checkpointEvery?: number; sampleEvery?: number; reportEvery?: number; deadline?: number; signal?: AbortSignal } = {}): Promise<void> {
     await this.init();
     const c = this.config;
     const until = options.until ?? c.steps;
@@ -323,6 +335,7 @@ export class Trainer extends EventEmitter {
     let t0 = Date.now(), s0 = this.step;
     while (this.step < until) {
       if (options.deadline && Date.now() > options.deadline) break;
+      if (options.signal?.aborted) break;
       const batch = await queue.take(this.step);
       const lr = learningRate(c, this.step);
       const t = this.step + 1;
@@ -383,15 +396,10 @@ export class Trainer extends EventEmitter {
    */
   async initGenerator(weights: Map<string, Tensor>, source = 'weights'): Promise<void> {
     await this.init();
-    const hint = ' (train with the architecture they were trained with: --channels, --width, --res-blocks, --block, --upsample, --residual; the shipped comic-light is --res-blocks 4 --upsample deconv)';
-    const mine = new Set(this.step_.weights);
-    const unused = [...weights.keys()].filter((n) => n.startsWith('g.') && !mine.has(n));
-    if (unused.length) throw formatError(`${source} do not fit this generator: it has no ${unused.slice(0, 4).map((n) => `'${n}'`).join(', ')}${unused.length > 4 ? ` (${unused.length} tensors in all)` : ''}${hint}`);
-    for (const name of this.step_.weights) {
-      const t = weights.get(name);
-      const want = this.step_.graph.values.find((v) => v.name === name)!.shape;
-      if (!t) throw formatError(`${source} do not fit this generator: no tensor '${name}'${hint}`);
-      if (t.shape.join(',') !== want.join(',')) throw formatError(`${source} do not fit this generator: '${name}' is [${t.shape}] but this model needs [${want}]${hint}`);
+    const wanted = this.step_.weights.map((name) => ({ name, shape: this.step_.graph.values.find((v) => v.name === name)!.shape }));
+    checkInitWeights(weights, wanted, source);
+    for (const { name } of wanted) {
+      const t = weights.get(name)!;
       this.live.writeParam(name, t);
       this.live.writeParam(`ema.${name}`, t);
     }
@@ -417,6 +425,7 @@ export class Trainer extends EventEmitter {
       history: JSON.stringify(this.history.map((h) => [h.step, h.loss])),
     });
     this.checkpointed = true;
+    this.checkpointStep = this.step;
     this.emit('checkpoint', file);
     return file;
   }
@@ -442,6 +451,7 @@ export class Trainer extends EventEmitter {
     if (this.dStep && this.dSession) for (const v of this.dStep.graph.values) if (v.kind === 'param') this.dSession.writeParam(v.name, tensors.get(v.name)!);
     this.step = Number(metadata.step);
     this.checkpointed = true;
+    this.checkpointStep = this.step;
     this.history.length = 0;
     try {
       for (const [step, loss] of JSON.parse(metadata.history ?? '[]') as [number, number][]) this.history.push({ step, loss, terms: {} });
@@ -450,11 +460,16 @@ export class Trainer extends EventEmitter {
     }
   }
 
-  /** Runs the EMA generator on the validation pairs at full size: L1 and PSNR, and the identity baseline. */
-  async evaluate(pairs: PairDataset | null = this.validation): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
+  /**
+   * Runs the EMA generator on the validation pairs at full size: L1 and PSNR, and the identity baseline.
+   * `weights`: generator weights to evaluate instead of the current EMA (e.g. emaWeights() taken at an
+   * earlier step, so an evaluation running behind the training shows that step's weights).
+   */
+  async evaluate(pairs: PairDataset | null = this.validation, weights?: Map<string, Tensor>): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
     if (!pairs || !pairs.pairs.length) throw argumentError('No validation pairs to evaluate');
+    const w = weights ?? this.emaWeights(); // read now, before the compile below lets training move on
     if (!this.evalSession) this.evalSession = await compile(generatorGraph(this.config.generator, { height: pairs.size, width: pairs.size }), { device: this.config.device, threads: this.config.threads });
-    for (const [name, t] of this.emaWeights()) this.evalSession.writeParam(name, t);
+    for (const [name, t] of w) this.evalSession.writeParam(name, t);
     return evaluateGenerator(this.evalSession, pairs);
   }
 
@@ -463,6 +478,32 @@ export class Trainer extends EventEmitter {
     this.dSession?.dispose();
     this.evalSession?.dispose();
     this.session = this.dSession = this.evalSession = null;
+  }
+}
+
+const INIT_HINT = ' (train with the architecture they were trained with: --channels, --width, --res-blocks, --block, --upsample, --residual; the shipped comic-light is --res-blocks 4 --upsample deconv)';
+
+/**
+ * Checks generator weights to start from against the generator's own (`wanted`: name and shape of each):
+ * every one given with its shape, no 'g.*' tensor of another architecture (ERR_FACESTYLE_FORMAT), and
+ * every value finite (ERR_FACESTYLE_NUMERIC naming the tensor: NaN or Inf would only show as a NaN loss).
+ * `source` starts the messages ("Weights 'file'").
+ */
+export function checkInitWeights(weights: Map<string, Tensor>, wanted: readonly { name: string; shape: readonly number[] }[], source: string): void {
+  const mine = new Set(wanted.map((w) => w.name));
+  const unused = [...weights.keys()].filter((n) => n.startsWith('g.') && !mine.has(n));
+  if (unused.length) throw formatError(`${source} do not fit this generator: it has no ${unused.slice(0, 4).map((n) => `'${n}'`).join(', ')}${unused.length > 4 ? ` (${unused.length} tensors in all)` : ''}${INIT_HINT}`);
+  for (const { name, shape } of wanted) {
+    const t = weights.get(name);
+    if (!t) throw formatError(`${source} do not fit this generator: no tensor '${name}'${INIT_HINT}`);
+    if (t.shape.join(',') !== shape.join(',')) throw formatError(`${source} do not fit this generator: '${name}' is [${t.shape}] but this model needs [${shape}]${INIT_HINT}`);
+  }
+  for (const { name } of wanted) {
+    const data = weights.get(name)!.data;
+    for (let i = 0; i < data.length; ++i) {
+      const v = data[i];
+      if (v - v !== 0) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `${source}: tensor '${name}' holds ${Number.isNaN(v) ? 'NaN' : 'Inf'} (element ${i}): the weights are broken (a run that diverged, or a damaged file); training from them would fail at its first step`);
+    }
   }
 }
 

@@ -1,0 +1,248 @@
+// Findings of a user walkthrough of `facestyle train` / `facestyle export` on the shared comic pairs
+// (64 px, a few steps): the crop default, run cards that load, --init-from checked for NaN, Ctrl-C saying
+// where to resume, refused runs leaving no folder and decoding nothing, --time-limit, sample steps, and
+// exporting an .onnx. The CLI runs from dist/ (built by `npx tsc -p .`; FACESTYLE_CLI points elsewhere).
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { capabilities } from '../lib/capabilities.js';
+import { Tensor } from '../lib/graph/tensor.js';
+import { loadGenerator } from '../lib/nn/load.js';
+import { loadPairs } from '../lib/train/data.js';
+import { runTraining } from '../lib/train/run.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../lib/train/safetensors.js';
+import { Trainer, trainConfig } from '../lib/train/trainer.js';
+import { describeShared, sharedData } from './helpers/shared.js';
+
+const cli = process.env.FACESTYLE_CLI ?? new URL('../dist/cli/main.js', import.meta.url).pathname;
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+const root = mkdtempSync(path.join(os.tmpdir(), 'facestyle-train-walk-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const pairs = sharedData('pairs/comic');
+const HOLDOUT = 'StyleGanImg_1042_105_1.jpg';
+/** The smallest useful run on the shared pairs (the crop given, so only finding 1 depends on its default). */
+const tiny = ['--pairs', pairs, '--size', '64', '--crop', '64', '--threads', '2'];
+/** The log line runTraining prints once the data is decoded. */
+const DECODED = /^data: /m;
+
+describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () => {
+  const r1 = path.join(root, 'r1');
+  let first: ReturnType<typeof run>;
+  beforeAll(() => {
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: build it with \`npx tsc -p .\`, or point FACESTYLE_CLI at a built main.js`);
+    first = run('train', ...tiny, '--out', r1, '--steps', '3');
+  });
+
+  it('1. without --crop the crop is the size when that is below 128 (README), and the help says so', () => {
+    // As in the walkthrough: no --crop, a size below the 128 crop default.
+    const out = path.join(root, 'r-no-crop');
+    const r = run('train', '--pairs', pairs, '--size', '64', '--threads', '2', '--out', out, '--steps', '3');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).config.crop).toBe(64);
+    // The API's own default applies when the crop is passed as undefined (what the CLI passes without --crop).
+    expect(trainConfig({ crop: undefined }).crop).toBe(128);
+    expect(trainConfig({ crop: 32 }).crop).toBe(32);
+    const help = run('train', '--help').stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('default 128, or the size when smaller');
+  });
+
+  it('2. a run folder model.json names its weights (as models/*.json do), loads with loadGenerator and exports; a card without the field falls back to generator.safetensors', async () => {
+    expect(first.status, first.stderr).toBe(0);
+    const shipped = JSON.parse(readFileSync(path.resolve('models', 'comic-light.json'), 'utf8'));
+    expect(shipped.weights).toBe('comic-light.safetensors');
+    const card = JSON.parse(readFileSync(path.join(r1, 'model.json'), 'utf8'));
+    expect(card.weights).toBe('generator.safetensors');
+    // The weights loaded through the card are the run's generator.safetensors, tensor for tensor.
+    const { tensors } = await readSafetensors(path.join(r1, 'generator.safetensors'));
+    const sameAsRun = (g: Awaited<ReturnType<typeof loadGenerator>>['graph']) => {
+      const params = g.values.filter((v) => v.kind === 'param');
+      expect(params.length).toBe(tensors.size);
+      for (const v of params) expect(Array.from(v.data!), v.name).toEqual(Array.from(tensors.get(v.name)!.data));
+    };
+    sameAsRun((await loadGenerator(path.join(r1, 'model.json'), { size: 64 })).graph);
+    // A run folder written before cards named their weights: model.json without `weights`.
+    const old = path.join(root, 'old-run');
+    mkdirSync(old);
+    copyFileSync(path.join(r1, 'generator.safetensors'), path.join(old, 'generator.safetensors'));
+    const { weights: _, ...oldCard } = card;
+    writeFileSync(path.join(old, 'model.json'), JSON.stringify(oldCard));
+    sameAsRun((await loadGenerator(path.join(old, 'model.json'), { size: 64 })).graph);
+    for (const source of [path.join(r1, 'model.json'), path.join(old, 'model.json')]) {
+      const onnx = path.join(root, `${path.basename(path.dirname(source))}.onnx`);
+      const e = run('export', source, '--onnx', onnx, '--size', '64');
+      expect(e.status, e.stderr).toBe(0);
+      // The exported file holds the run's weights: the first tensor's bytes appear in it.
+      const head = tensors.get([...tensors.keys()].sort()[0])!.data;
+      expect(readFileSync(onnx).includes(Buffer.from(head.buffer, head.byteOffset, head.byteLength))).toBe(true);
+    }
+  });
+
+  it('3. --init-from weights holding a NaN: ERR_FACESTYLE_NUMERIC naming the tensor, before any data is decoded', async () => {
+    expect(first.status, first.stderr).toBe(0);
+    const { tensors, metadata } = await readSafetensors(path.join(r1, 'generator.safetensors'));
+    const name = [...tensors.keys()].sort()[1];
+    const t = tensors.get(name)!;
+    const data = t.data.slice();
+    data[3] = Number.NaN;
+    const nan = path.join(root, 'nan.safetensors');
+    await writeSafetensors(nan, new Map(tensors).set(name, new Tensor(t.shape, data)), metadata);
+    const out = path.join(root, 'r3');
+    const r = run('train', ...tiny, '--out', out, '--steps', '3', '--init-from', nan);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('[ERR_FACESTYLE_NUMERIC]');
+    expect(r.stderr).toContain(`'${name}'`);
+    expect(r.stderr).not.toContain('Loss became');
+    expect(r.stderr).not.toMatch(DECODED);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  /** Runs the CLI until `ready(stderr)` is true, then sends `signal`; resolves with the exit and stderr. */
+  function interrupt(args: string[], ready: (stderr: string) => boolean, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child: ChildProcess = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      let sent = false;
+      const guard = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`never ready to interrupt; stderr:\n${stderr}`));
+      }, 15_000);
+      const poll = setInterval(() => {
+        if (!sent && ready(stderr)) {
+          sent = true;
+          child.kill(signal);
+        }
+      }, 50);
+      child.stderr!.on('data', (d) => (stderr += d));
+      child.on('close', (code, sig) => {
+        clearTimeout(guard);
+        clearInterval(poll);
+        resolve({ code, signal: sig, stderr });
+      });
+    });
+  }
+
+  it('4. SIGINT: exit 130 with one line saying the step and the checkpoint to --resume; the checkpoint is intact and resumes', async () => {
+    const out = path.join(root, 'r4');
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const r = await interrupt(['train', ...tiny, '--out', out, '--steps', '100000', '--checkpoint-every', '5'], () => existsSync(ckpt), 'SIGINT');
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(130);
+    const lines = r.stderr.split(/[\r\n]/).filter((l) => /stopped/i.test(l));
+    expect(lines.length, r.stderr).toBe(1);
+    const m = /stopped at step (\d+); the last checkpoint \(step (\d+)\) is '([^']+)'.*--resume/.exec(lines[0]);
+    expect(m, lines[0]).not.toBeNull();
+    const [stopped, at, file] = [Number(m![1]), Number(m![2]), m![3]];
+    expect(file).toBe(ckpt);
+    expect(at % 5).toBe(0);
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThanOrEqual(stopped);
+    expect(Number((await readSafetensorsMetadata(ckpt)).step)).toBe(at);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json']); // no temp file left
+    const resumed = run('train', ...tiny, '--out', out, '--steps', String(at + 2), '--checkpoint-every', '5', '--resume');
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`at step ${at}`);
+    expect(JSON.parse(resumed.stdout).steps).toBe(at + 2);
+  });
+
+  it('4. SIGTERM before any checkpoint: exit 143, the line says none was written', async () => {
+    const out = path.join(root, 'r4-none');
+    const r = await interrupt(['train', ...tiny, '--out', out, '--steps', '100000', '--checkpoint-every', '0'], (s) => /steps\/s/.test(s), 'SIGTERM');
+    expect(r.code).toBe(143);
+    const lines = r.stderr.split(/[\r\n]/).filter((l) => /stopped/i.test(l));
+    expect(lines.length, r.stderr).toBe(1);
+    expect(lines[0]).toMatch(/stopped at step [1-9]\d*; no checkpoint was written/);
+    expect(existsSync(path.join(out, 'checkpoint.safetensors'))).toBe(false);
+  });
+
+  const refused: [string, string[], string, RegExp][] = [
+    ['--init-from a missing file', ['--init-from', path.join(root, 'missing.safetensors')], 'ERR_FACESTYLE_NOT_FOUND', /missing\.safetensors/],
+    ['--init-from weights of another architecture', ['--res-blocks', '1', '--init-from', path.join(root, 'r1', 'generator.safetensors')], 'ERR_FACESTYLE_FORMAT', /do not fit this generator/],
+    ['all loss weights 0', ['--l1', '0', '--color', '0', '--edge', '0'], 'ERR_FACESTYLE_ARGUMENT', /positive weight/],
+    ['--time-limit -1 (6.)', ['--time-limit', '-1'], 'ERR_FACESTYLE_ARGUMENT', /--time-limit/],
+  ];
+  for (const [what, args, code, message] of refused)
+    it(`5. refused before decoding, no run folder left: ${what}`, () => {
+      expect(first.status, first.stderr).toBe(0); // r1's weights are one of the cases
+      const out = path.join(root, `refused-${what.replace(/\W+/g, '-')}`);
+      const r = run('train', ...tiny, '--out', out, '--steps', '3', ...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`[${code}]`);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(DECODED);
+      expect(existsSync(out)).toBe(false);
+    });
+
+  it.skipIf(capabilities().gpu)('5. refused before decoding, no run folder left: --device cuda on a machine without CUDA (skipped where a CUDA device is present)', () => {
+    const out = path.join(root, 'refused-cuda');
+    const r = run('train', ...tiny, '--out', out, '--steps', '3', '--device', 'cuda');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/\[ERR_FACESTYLE_(UNSUPPORTED|CUDA)\]/);
+    expect(r.stderr).not.toMatch(DECODED);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('5. --out under a file: a coded error naming the path, before decoding', () => {
+    const file = path.join(root, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const out = path.join(file, 'sub', 'run');
+    const r = run('train', ...tiny, '--out', out, '--steps', '3');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/\[ERR_FACESTYLE_(ARGUMENT|NOT_FOUND)\]/);
+    expect(r.stderr).toContain(out);
+    expect(r.stderr).not.toContain('ENOTDIR');
+    expect(r.stderr).not.toMatch(DECODED);
+  });
+
+  it('6. --time-limit: the help says 0 is no limit', () => {
+    expect(run('train', '--help').stdout.replace(/\s+/g, ' ')).toMatch(/--time-limit <minutes> [^-]*0: no limit/);
+  });
+
+  it('7. samples-000005.png shows the EMA weights of step 5, and each evaluation is logged once', async () => {
+    const out = path.join(root, 'r7');
+    const logs: string[] = [];
+    const config = { crop: 64, batch: 2, steps: 10, warmupSteps: 0, threads: 2 };
+    await runTraining({ pairs, out, size: 64, holdout: [HOLDOUT], sampleEvery: 5, checkpointEvery: 0, config, onLog: (l) => logs.push(l) });
+    const evals = logs.filter((l) => l.startsWith('eval @')).map((l) => l.split(':')[0]);
+    expect(evals).toEqual(['eval @5', 'eval @10']);
+    // The reference: the same run trained to step 5 alone (batches and schedule are functions of seed and
+    // step), its EMA generator run on the held-out photo.
+    const data = await loadPairs(pairs, { size: 64, exclude: [HOLDOUT] });
+    const validation = await loadPairs(pairs, { size: 64, only: [HOLDOUT] });
+    const trainer = new Trainer(trainConfig(config), data, path.join(root, 'r7-ref'), validation);
+    try {
+      await trainer.train({ until: 5 });
+      const want = (await trainer.evaluate()).outputs[0];
+      const grid = await sharp(path.join(out, 'samples-000005.png')).extract({ left: 128, top: 0, width: 64, height: 64 }).removeAlpha().raw().toBuffer();
+      let worst = 0;
+      for (let c = 0; c < 3; ++c)
+        for (let i = 0; i < 64 * 64; ++i) {
+          const byte = Math.max(0, Math.min(255, Math.round((want[c * 64 * 64 + i] + 1) * 127.5)));
+          worst = Math.max(worst, Math.abs(byte - grid[i * 3 + c]));
+        }
+      expect(worst).toBeLessThanOrEqual(1);
+      // ...and not what two more steps give (the check can tell the steps apart).
+      await trainer.train({ until: 7 });
+      const later = (await trainer.evaluate()).outputs[0];
+      let moved = 0;
+      for (let c = 0; c < 3; ++c)
+        for (let i = 0; i < 64 * 64; ++i) moved = Math.max(moved, Math.abs(Math.round((later[c * 64 * 64 + i] + 1) * 127.5) - grid[i * 3 + c]));
+      expect(moved).toBeGreaterThan(1);
+    } finally {
+      trainer.dispose();
+    }
+  });
+
+  it('8. export of an .onnx: ERR_FACESTYLE_ARGUMENT naming what export accepts, not a JSON parse error', () => {
+    const onnx = sharedData('models/stylization/animeganv3_tiny_cute.onnx');
+    const target = path.join(root, 'x.onnx');
+    const r = run('export', onnx, '--onnx', target);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('[ERR_FACESTYLE_ARGUMENT]');
+    for (const accepted of ['run folder', 'checkpoint', '.safetensors', '.json']) expect(r.stderr).toContain(accepted);
+    expect(r.stderr).not.toMatch(/not JSON|Unexpected token/);
+    expect(existsSync(target)).toBe(false);
+  });
+});
