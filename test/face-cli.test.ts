@@ -97,8 +97,14 @@ describeShared('facestyle stylize (CLI)', () => {
     await expect(cli(photo, '-o', path.join(base, 'newA', 'deep', 'x.jpg'), ...model, '--strength', '2')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(path.join(WHOLE, 'face_recognition'), '-o', path.join(base, 'newB'), ...model, '--quality', '500')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(cli(path.join(WHOLE, 'face_recognition'), '-o', path.join(base, 'looks-like.jpg'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('named like an image file') });
+    // A missing detector or landmark model: one error before any image (it was one per image of a folder,
+    // exit 1), and the output folder made for the run is not left behind.
+    await expect(cli(path.join(WHOLE, 'face_recognition'), '-o', path.join(base, 'newD'), ...model.slice(0, 6), '--detector', path.join(base, 'no-detector.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('no-detector.onnx') });
+    await expect(cli(photo, '-o', path.join(base, 'newE', 'x.jpg'), ...model, '--landmarks', path.join(base, 'no-pfld.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('no-pfld.onnx') });
     // Option errors name the option as typed, not the API's name for it.
     await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, '--threshold', '2')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for --threshold') });
+    for (const [flag, value] of [['--strength', '2'], ['--engine', 'foo'], ['--template', 'x'], ['--device', 'gpu'], ['--detector-engine', 'y']])
+      await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, flag, value)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`for ${flag} `) });
     await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, '--min-face', '-3')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for --min-face') });
     expect(readdirSync(base)).toEqual(['text.txt']);
   });
@@ -155,7 +161,7 @@ describeShared('facestyle stylize (CLI)', () => {
     await expect(cli(empty, '-o', path.join(tmp, 'empty-out'), ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('No images') });
     expect(existsSync(path.join(tmp, 'empty-out'))).toBe(false);
     await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--template', 'nope')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
-    await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--detector-engine', 'tpu')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('detectorEngine') });
+    await expect(cli(photo, '-o', path.join(tmp, 'q.jpg'), ...model, '--detector-engine', 'tpu')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--detector-engine') });
     // Each engine stylizes the photo (their detections agree within 0.5 px: test/face-detect.test.ts).
     for (const engine of ['native', 'onnxruntime']) {
       const r = await cli(photo, '-o', path.join(tmp, `e-${engine}.png`), ...model, '--detector-engine', engine, '--json');
@@ -203,7 +209,9 @@ describeNeedingLinux('facestyle stylize (CLI) stopped by a signal', () => {
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     // Past start-up (modules and models loaded: about 0.5 CPU seconds) and into the image's work, which
     // takes several CPU seconds more (a 5000x5000 photo, AVIF output).
-    while (cpuSeconds(child.pid!) < 1.5) await new Promise((r) => setTimeout(r, 20));
+    const running = () => child.exitCode === null && child.signalCode === null;
+    while (running() && cpuSeconds(child.pid!) < 1.5) await new Promise((r) => setTimeout(r, 20));
+    expect(running(), `the run ended before the signal: ${stderr}`).toBe(true);
     child.kill('SIGTERM');
     expect(await exited).toEqual({ code: null, signal: 'SIGTERM' });
     expect(stderr).toContain('interrupted (SIGTERM)');

@@ -1,5 +1,5 @@
 // `facestyle stylize <image or folder> -o <file or folder>`: detect, align, stylize, paste back.
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError } from '../errors.js';
@@ -8,8 +8,10 @@ import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
 import { removePendingTempFiles, samePath } from '../files.js';
 import { optionalNumber } from './args.js';
 import { type StopSignal, exitBySignal, whileStopSignals } from './signals.js';
-import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
+import { type FaceStylizer, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
+import { ALIGN_TEMPLATES } from '../face/align.js';
+import { DETECTOR_ENGINES } from '../face/detector-engine.js';
 
 interface StylizeCliOptions {
   output: string;
@@ -72,6 +74,17 @@ async function processOne(stylizer: FaceStylizer, input: string, output: string,
   return result;
 }
 
+/** Removes `dir` (and its sub-folders) when no file lies anywhere below it; no-op for undefined. */
+function removeIfNoFiles(dir: string | undefined): void {
+  if (!dir) return;
+  const hasFiles = (d: string): boolean => readdirSync(d, { withFileTypes: true }).some((e) => !e.isDirectory() || hasFiles(path.join(d, e.name)));
+  try {
+    if (!hasFiles(dir)) rmSync(dir, { recursive: true });
+  } catch {
+    // best effort: the run's own error (or result) is what the user needs to see
+  }
+}
+
 /** --landmarks: 'auto' (PFLD when FACESTYLE_LANDMARKS or models/landmarks/pfld.onnx exists), 'off', or a path. */
 function landmarksFlag(v: string | undefined): boolean | string {
   if (v === undefined || v === 'auto') return 'auto';
@@ -118,21 +131,31 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     model: o.model,
     size: num('size', o.size),
     faces: o.allFaces ? 'all' : 'largest',
-    strength: num('strength', o.strength),
+    strength: o.strength === undefined ? undefined : is.numberInRange('--strength', num('strength', o.strength), 0, 1),
     mirrorAverage: o.mirrorAverage === true,
-    device: o.device as 'cpu' | 'cuda' | undefined,
+    device: o.device === undefined ? undefined : is.oneOf('--device', o.device, ['cpu', 'cuda'] as const),
     detector: o.detector,
-    engine: o.engine as 'native' | 'onnxruntime' | undefined,
-    detectorEngine: o.detectorEngine as FaceStylizerOptions['detectorEngine'],
+    engine: o.engine === undefined ? undefined : is.oneOf('--engine', o.engine, ['native', 'onnxruntime'] as const),
+    detectorEngine: o.detectorEngine === undefined ? undefined : is.oneOf('--detector-engine', o.detectorEngine, DETECTOR_ENGINES),
     // Checked here under their option names (the detector would name its own options, and only once an image is read).
     scoreThreshold: o.threshold === undefined ? undefined : is.numberInRange('--threshold', num('threshold', o.threshold), 0, 1),
     minSize: o.minFace === undefined ? undefined : is.numberInRange('--min-face', num('min-face', o.minFace), 0, 1e6),
     landmarks68: landmarksFlag(o.landmarks),
-    template: o.template as FaceStylizerOptions['template'],
+    template: o.template === undefined ? undefined : is.oneOf('--template', o.template, ALIGN_TEMPLATES),
   });
+  // The detector and landmark files are loaded before any image (a missing one is one error, not one per image).
+  if (!o.aligned) {
+    try {
+      await stylizer.prepare();
+    } catch (e) {
+      await stylizer.dispose();
+      throw e;
+    }
+  }
   // The output folder is made once every option has been checked (a refused run leaves no folder behind).
+  let createdFolder: string | undefined;
   try {
-    mkdirSync(outFolder, { recursive: true });
+    createdFolder = mkdirSync(outFolder, { recursive: true });
   } catch (e) {
     await stylizer.dispose();
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot create the output folder '${outFolder}': ${(e as NodeJS.ErrnoException).code === 'EEXIST' || (e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a part of its path is a file' : (e as Error).message}`, { cause: e });
@@ -164,6 +187,9 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   try {
     await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
   } finally {
+    // A folder this run made and wrote nothing into (the detector or a model failed at the first image,
+    // every image of a folder failed) is removed again.
+    removeIfNoFiles(createdFolder);
     await stylizer.dispose();
   }
   if (o.json) process.stdout.write(JSON.stringify({ images: report, totals: round({ ...stylizer.totalTimings }) }) + '\n');
@@ -205,8 +231,8 @@ export function registerStylizeCommand(program: Command): void {
       // images stay; none is left half-written under its name) and end by the signal (exit 128 + its
       // number in a shell) at once, without waiting for an image encode in flight.
       const onSignal = (name: StopSignal) => {
-        removePendingTempFiles();
         process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
+        removePendingTempFiles();
         exitBySignal(name);
       };
       process.exitCode = await whileStopSignals(onSignal, () => runStylizeCommand(input, o));

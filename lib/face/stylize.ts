@@ -78,6 +78,11 @@ export interface FaceStylizer {
    * detection. Counted in lastTimings / totalTimings like a frame (align = resize in, paste = resize out).
    */
   stylizeAligned(crop: RgbImage): Promise<FrameResult>;
+  /**
+   * Loads the face detector and the landmark model (when one is configured) now rather than at the
+   * first frame, so a missing or wrong file is reported before any work (the CLI calls it first).
+   */
+  prepare(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -195,6 +200,10 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     },
     stylizeCrops(crops) {
       return stylizeCrops(crops);
+    },
+    async prepare() {
+      detector ??= await sharedDetector(options.detector, options.detectorEngine);
+      if (lmOption !== null) landmarks ??= await LandmarkModel.load(lmOption);
     },
     async stylizeAligned(image) {
       checkRgbImage(image, 'crop');
