@@ -184,6 +184,20 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     expect(existsSync(out)).toBe(false);
   });
 
+  it('4. a stop before --overwrite replaced the previous run says that run is kept, and keeps it whole', async () => {
+    // r1 holds a finished 3-step run (beforeAll). An already-fired signal stops right after decoding.
+    const before = Object.fromEntries(readdirSync(r1).map((f) => [f, readFileSync(path.join(r1, f))]));
+    const ac = new AbortController();
+    ac.abort();
+    await expect(runTraining({ pairs, out: r1, size: 64, overwrite: true, signal: ac.signal, config: { crop: 64, steps: 3, threads: 2 } })).rejects.toMatchObject({
+      name: 'TrainingStoppedError',
+      message: expect.stringMatching(/before it replaced the previous run.*--resume continues that run/),
+    });
+    const after = Object.fromEntries(readdirSync(r1).map((f) => [f, readFileSync(path.join(r1, f))]));
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    for (const f of Object.keys(before)) expect(Buffer.compare(after[f], before[f]), f).toBe(0);
+  });
+
   it('5. --out under a file: a coded error naming the path, before decoding', () => {
     const file = path.join(root, 'a-file');
     writeFileSync(file, 'not a folder');

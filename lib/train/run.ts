@@ -79,12 +79,14 @@ async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: 
  * `resume` continues (null when none was written) and `checkpointStep` its step.
  */
 export class TrainingStoppedError extends FacestyleError {
-  constructor(readonly step: number, readonly checkpoint: string | null, readonly checkpointStep: number | null) {
+  constructor(readonly step: number, readonly checkpoint: string | null, readonly checkpointStep: number | null, previousRunKept = false) {
     super(
       'ERR_FACESTYLE_ARGUMENT',
-      checkpoint
-        ? `Training stopped at step ${step}; the last checkpoint (step ${checkpointStep}) is '${checkpoint}': continue it with --resume (the same --out and settings)`
-        : `Training stopped at step ${step}; no checkpoint was written (nothing to --resume)`,
+      previousRunKept
+        ? `Training stopped before it replaced the previous run: '${checkpoint}' and the rest of that run are as they were (--resume continues that run)`
+        : checkpoint
+          ? `Training stopped at step ${step}; the last checkpoint (step ${checkpointStep}) is '${checkpoint}': continue it with --resume (the same --out and settings)`
+          : `Training stopped at step ${step}; no checkpoint was written (nothing to --resume)`,
     );
     this.name = 'TrainingStoppedError';
   }
@@ -185,7 +187,10 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
   const initWeights = !o.resume && o.initFrom !== undefined ? await readInitWeights(o.initFrom, config) : null;
   // What a stop leaves: the trainer's last checkpoint, or before the trainer has one, the checkpoint a
   // resumed run started from.
+  // --overwrite clears the previous run only once the new one starts: a stop before that leaves it whole.
+  let previousRunCleared = false;
   const stopped = (trainer: Trainer | null) => {
+    if (o.overwrite && !o.resume && hasCheckpoint && !previousRunCleared) return new TrainingStoppedError(0, ckpt, null, true);
     const at = trainer?.checkpointStep ?? resumeStep;
     return new TrainingStoppedError(trainer?.step ?? resumeStep ?? 0, at === null ? null : ckpt, at);
   };
@@ -206,6 +211,7 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
     // previous run's files go first, so nothing of it (a checkpoint a later --resume would load, samples,
     // its card) is left beside the new run's.
     if (o.overwrite && !o.resume && outStat) for (const f of await fs.readdir(o.out)) if (RUN_FILES.test(f)) await fs.rm(path.join(o.out, f), { force: true });
+    previousRunCleared = true;
     await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
     if (o.resume) log(`resumed from ${ckpt} at step ${trainer.step}`);
     else if (initWeights) log(`initialised the generator from ${o.initFrom}`);
@@ -225,9 +231,14 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
     };
     // Each sample from the EMA weights of the step it is named after, taken when it is due (training has
     // moved on by the time its turn comes).
+    // Without validation pairs there is nothing to sample; after a stop, samples still queued are dropped
+    // (a stop waits for the one being written only).
     trainer.on('sample-due', (step: number) => {
+      if (!validation) return;
       const weights = trainer.emaWeights();
-      samples = samples.then(() => evaluateAt(step, weights, String(step).padStart(6, '0'))).catch((e) => log(`sample failed: ${(e as Error).message}`));
+      samples = samples
+        .then(() => (o.signal?.aborted ? null : evaluateAt(step, weights, String(step).padStart(6, '0'))))
+        .catch((e) => log(`sample failed: ${(e as Error).message}`));
     });
     const trainStart = Date.now();
     const stepStart = trainer.step;
