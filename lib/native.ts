@@ -42,6 +42,8 @@ export interface NativeAddon {
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 let addon: NativeAddon | undefined;
+/** Addons loaded in this thread, by file (shared by every copy of this module). */
+const ADDON_CACHE = Symbol.for('facestyle.loadedAddons');
 
 export function loadNative(): NativeAddon {
   if (addon) return addon;
@@ -63,10 +65,17 @@ export function loadNative(): NativeAddon {
     }
     try {
       // process.dlopen, not require(): only a native module loads (a JavaScript file at this path is
-      // refused, never run).
-      const mod = { exports: {} as unknown };
-      process.dlopen(mod, file);
-      addon = mod.exports as NativeAddon;
+      // refused, never run). Like require's cache, one load per file and thread: a second copy of this
+      // module (another module graph, e.g. a test runner's) reuses it instead of initialising it again.
+      const cache = ((globalThis as Record<symbol, Map<string, NativeAddon>>)[ADDON_CACHE] ??= new Map());
+      let loaded = cache.get(file);
+      if (!loaded) {
+        const mod = { exports: {} as unknown };
+        process.dlopen(mod, file);
+        loaded = mod.exports as NativeAddon;
+        cache.set(file, loaded);
+      }
+      addon = loaded;
       return addon;
     } catch (e) {
       errors.push(`${file}: ${(e as Error).message}`);
