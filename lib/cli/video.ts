@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { FacestyleError } from '../errors.js';
 import * as is from '../is.js';
-import { optionalNumber } from './args.js';
+import { optionalNumber, withFlagNames } from './args.js';
 import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 import { stylizeVideo, type StylizeVideoOptions, type StylizeVideoResult, type VideoProgress } from '../video/pipeline.js';
 
@@ -57,6 +57,22 @@ export function formatProgress(p: VideoProgress, width = 24): string {
 }
 
 /** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
+/** stylizeVideo's option names -> this command's flags, for error messages. */
+const VIDEO_FLAGS = {
+  size: '--size',
+  batch: '--batch',
+  every: '--every',
+  strength: '--strength',
+  maxFrames: '--max-frames',
+  fps: '--fps',
+  engine: '--engine',
+  device: '--device',
+  detectorEngine: '--detector-engine',
+  'smoothing.minCutoff': '--min-cutoff',
+  'smoothing.beta': '--beta',
+  crf: '--crf',
+} as const;
+
 export async function runVideoCommand(input: string, o: VideoCliOptions, io: VideoCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<StylizeVideoResult> {
   const smoothing = o.smoothing === false ? false : { ...(o.minCutoff !== undefined ? { minCutoff: num('min-cutoff', o.minCutoff) } : {}), ...(o.beta !== undefined ? { beta: num('beta', o.beta) } : {}) };
   const tty = io.stderr.isTTY === true;
@@ -75,7 +91,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
     }
   };
   try {
-    const result = await stylizeVideo(input, o.output, {
+    const result = await withFlagNames(VIDEO_FLAGS, () => stylizeVideo(input, o.output, {
       stylizer: io.stylizer,
       model: o.model,
       size: num('size', o.size),
@@ -96,7 +112,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       overwrite: o.overwrite === true,
       signal: io.signal,
       onProgress,
-    });
+    }));
     if (tty && lastLine) io.stderr.write('\n');
     if (o.json) io.stdout.write(JSON.stringify({ ...result, seconds: round(result.seconds), speed: round(result.speed) }, null, 2) + '\n');
     else io.stdout.write(`${result.output}: ${result.frames} frames (${result.framesWithFaces} with faces, ${result.faces} faces) in ${formatDuration(result.seconds)}, ${result.speed.toFixed(1)} fps${result.hasAudio ? ', audio kept' : ''}\n`);
