@@ -4,6 +4,7 @@
 #include <cstring>
 #include <list>
 #include <memory>
+#include <atomic>
 #include <mutex>
 
 #include "facestyle/capabilities.h"
@@ -11,6 +12,18 @@
 namespace facestyle::cpu {
 
 namespace {
+
+// Transformed weight blocks alive now: in the cache or held by a call (winogradLiveWeightBlocks).
+std::atomic<int64_t> liveBlocks{0};
+
+std::shared_ptr<std::vector<float>> newBlock(size_t floats) {
+  auto* v = new std::vector<float>(floats);
+  ++liveBlocks;
+  return std::shared_ptr<std::vector<float>>(v, [](std::vector<float>* p) {
+    --liveBlocks;
+    delete p;
+  });
+}
 
 // Transformed weights of recent calls. The transform costs about as much as the input transform (15%
 // of a 96->96 layer at 32x32), and inference runs the same weights every time; but params can be
@@ -43,7 +56,7 @@ class WeightCache {
         break;
       }
     }
-    if (mine.empty()) mine.push_back(Entry{w, g.m, g.c, mp, transform, std::vector<float>(rawN), std::make_shared<std::vector<float>>(static_cast<size_t>(36 * mp * g.c))});
+    if (mine.empty()) mine.push_back(Entry{w, g.m, g.c, mp, transform, std::vector<float>(rawN), newBlock(static_cast<size_t>(36 * mp * g.c))});
     Entry& e = mine.front();
     std::memcpy(e.raw.data(), w, rawN * sizeof(float));
     transform(g, w, e.u->data(), mp, threads);
@@ -87,6 +100,8 @@ const float* winogradWeightsAcquire(const ConvGeometry& g, const float* w, int64
 }
 
 void winogradWeightsRelease(void* handle) { delete static_cast<WeightCache::Block*>(handle); }
+
+int64_t winogradLiveWeightBlocks() { return liveBlocks.load(); }
 
 bool winogradApplies(const ConvGeometry& g) {
   const Window2D& v = g.win;

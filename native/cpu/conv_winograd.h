@@ -48,6 +48,8 @@ using WinogradTransformFn = void (*)(const ConvGeometry& g, const float* w, floa
 const float* winogradWeightsAcquire(const ConvGeometry& g, const float* w, int64_t Mp, int threads, WinogradTransformFn transform,
                                     void** handle);
 void winogradWeightsRelease(void* handle);
+// Transformed weight blocks alive (cached or held by a call): bounded by the cache's budget (tests).
+int64_t winogradLiveWeightBlocks();
 
 namespace {
 
@@ -154,9 +156,12 @@ inline void winogradAt(const DVec m[6], DVec o[4]) {
 }
 
 // Holds one transformed weight set from the cache (conv_winograd.cc) for the length of a call.
+// `handle` is declared (so initialised) before `u`: u's initialiser writes it. In the other order its
+// default initialiser ran after acquire and reset it to null, so release freed nothing and every miss
+// (new weights: each training step, each new session) leaked one transformed block.
 struct WinogradWeightsLease {
-  const float* u = nullptr;
   void* handle = nullptr;
+  const float* u = nullptr;
   WinogradWeightsLease(const ConvGeometry& g, const float* w, int64_t Mp, int threads)
       : u(winogradWeightsAcquire(g, w, Mp, threads, winogradWeights, &handle)) {}
   ~WinogradWeightsLease() { winogradWeightsRelease(handle); }

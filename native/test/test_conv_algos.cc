@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cpu/conv_kernels.h"
+#include "cpu/conv_winograd.h"
 #include "facestyle/capabilities.h"
 #include "harness.h"
 
@@ -280,6 +281,30 @@ TEST_CASE(winograd_weight_cache_is_thread_safe) {
     });
   for (auto& th : pool) th.join();
   CHECK(failures.load() == 0);
+}
+
+// Weights rewritten between calls (a training step, a new session's weights landing at a freed
+// address): each call remakes the transform, and the blocks of earlier calls are freed. (A lease that
+// lost its handle leaked one block per call: 9 MB a call for a 256->256 layer.)
+TEST_CASE(winograd_weight_blocks_are_freed_when_weights_change) {
+  const Case k{1, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const ConvGeometry g = geometryOf(k);
+  const auto x = randomVector(static_cast<size_t>(g.c * g.h * g.w), 81);
+  std::vector<float> w = randomVector(static_cast<size_t>(g.m * g.c * 9), 82), y(static_cast<size_t>(g.m * g.oh * g.ow));
+  cpu::conv2dWinograd(g, x.data(), w.data(), nullptr, y.data(), 1, nullptr);
+  const int64_t before = cpu::winogradLiveWeightBlocks();
+  CHECK(before >= 1);
+  for (int step = 0; step < 50; ++step) {
+    w[static_cast<size_t>(step * 131) % w.size()] += 0.5f;
+    cpu::conv2dWinograd(g, x.data(), w.data(), nullptr, y.data(), 1, nullptr);
+  }
+  CHECK(cpu::winogradLiveWeightBlocks() <= before);
+  // Fresh buffers with new weights each call: the cache keeps a bounded number of blocks.
+  for (int s = 0; s < 50; ++s) {
+    const std::vector<float> fresh = randomVector(w.size(), 200 + s);
+    cpu::conv2dWinograd(g, x.data(), fresh.data(), nullptr, y.data(), 1, nullptr);
+  }
+  CHECK(cpu::winogradLiveWeightBlocks() <= 50);
 }
 
 // The direct kernels apply Tanh and Sigmoid in registers with their own exp (conv_direct.h); their
