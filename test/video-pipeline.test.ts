@@ -163,6 +163,31 @@ describe('stylizeFrames', () => {
     expect(n).toBeLessThan(10);
   });
 
+  it('a live source that stalls: the frames it gave come out (a part batch is not held back), and an abort ends the run', async () => {
+    // Three frames, then a next() that never settles (a camera that stopped sending).
+    const state = { closed: false };
+    async function* stalls() {
+      try {
+        for (let i = 0; i < 3; ++i) yield squareFrame(48, 32, 5, 5, 10);
+        await new Promise(() => {});
+      } finally {
+        state.closed = true;
+      }
+    }
+    const ac = new AbortController();
+    const reason = new Error('camera gone');
+    let got = 0;
+    const run = async () => {
+      for await (const _ of stylizeFrames(stalls(), { stylizer: new FakeStylizer(), batch: 4, signal: ac.signal })) if (++got === 3) ac.abort(reason);
+    };
+    // Without the part-batch flush the three frames never come out and nothing aborts: this would time out.
+    await expect(run()).rejects.toBe(reason);
+    expect(got).toBe(3);
+    // The source is stuck inside its own await, so it cannot be closed yet (an async generator runs its
+    // finally only once that await settles).
+    expect(state.closed).toBe(false);
+  });
+
   it('rejects bad frames and bad options with coded errors', async () => {
     const bad = [{ data: new Uint8Array(10), width: 4, height: 4 }];
     await expect(collect(stylizeFrames(bad, { stylizer: new FakeStylizer() }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });

@@ -108,6 +108,9 @@ function normalize(o: StylizeFramesOptions): Normalized {
   return { batch, faces, every, smoothing, maxFrames, queueSize, fps };
 }
 
+/** How long a part batch waits for more frames before it goes to the stylizer anyway. */
+const IDLE_FLUSH_MS = 100;
+
 function abortReason(signal: AbortSignal | undefined): unknown {
   return signal?.reason ?? new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'The run was aborted');
 }
@@ -152,16 +155,36 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   signal?.addEventListener('abort', onAbort, { once: true });
 
   // Stage 0: read ahead from the source (the ffmpeg decoder pipe holds less than one frame by itself).
+  // Iterated by hand to know when it waits on the source: a live source may stall (a camera, a socket),
+  // and a stop must not wait for a next() that may never come.
+  let waitingOnSource = false;
   const readStage = (async () => {
+    const iterator: AsyncIterator<RgbImage> | Iterator<RgbImage> =
+      typeof (frames as AsyncIterable<RgbImage>)[Symbol.asyncIterator] === 'function' ? (frames as AsyncIterable<RgbImage>)[Symbol.asyncIterator]() : (frames as Iterable<RgbImage>)[Symbol.iterator]();
+    let closeSource = true; // as for-await: not when the source itself ended or threw
     try {
-      let count = 0;
-      for await (const raw of frames) {
-        if (count++ >= o.maxFrames) break;
-        await decoded.push(raw);
+      for (let count = 0; count < o.maxFrames; ++count) {
+        waitingOnSource = true;
+        let next: IteratorResult<RgbImage>;
+        try {
+          next = await iterator.next();
+        } catch (e) {
+          closeSource = false;
+          throw e;
+        } finally {
+          waitingOnSource = false;
+        }
+        if (next.done) {
+          closeSource = false;
+          break;
+        }
+        await decoded.push(next.value);
       }
       decoded.close();
     } catch (e) {
       failAll(e);
+    } finally {
+      if (closeSource) await Promise.resolve(iterator.return?.()).catch(() => {});
     }
   })();
 
@@ -186,19 +209,35 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
 
   // Stage 2: group frames into batches of about `batch` faces; frames without faces skip the stylizer
   // but keep their place in the order.
+  // A part batch also goes when no frame has come for IDLE_FLUSH_MS (a stalled live source must not
+  // hold back the frames it already gave).
   const batchStage = (async () => {
     try {
       let pending: Detected[] = [];
       let faceCount = 0;
-      for await (const item of detected) {
-        pending.push(item);
-        faceCount += item.faces.length;
-        // Flush on a full batch of faces, or when face-less frames pile up (they must not wait long).
-        if (faceCount >= o.batch || pending.length >= Math.max(o.batch, o.queueSize)) {
-          await batches.push(pending);
-          pending = [];
-          faceCount = 0;
+      const flush = async () => {
+        await batches.push(pending);
+        pending = [];
+        faceCount = 0;
+      };
+      let next = detected.shift();
+      next.catch(() => {}); // awaited below; this only keeps a failure while a flush runs from being "unhandled"
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const idle = pending.length ? new Promise<'idle'>((resolve) => (timer = setTimeout(() => resolve('idle'), IDLE_FLUSH_MS))) : null;
+        const got = idle ? await Promise.race([next, idle]) : await next;
+        clearTimeout(timer);
+        if (got === 'idle') {
+          await flush();
+          continue;
         }
+        if (got.done) break;
+        next = detected.shift();
+        next.catch(() => {});
+        pending.push(got.value);
+        faceCount += got.value.faces.length;
+        // Flush on a full batch of faces, or when face-less frames pile up (they must not wait long).
+        if (faceCount >= o.batch || pending.length >= Math.max(o.batch, o.queueSize)) await flush();
       }
       if (pending.length) await batches.push(pending);
       batches.close();
@@ -255,7 +294,9 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
     // Early exit or failure: stop every stage, wait until they are idle, then free what we created.
     failAll(new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'The frame stream was closed'));
     signal?.removeEventListener('abort', onAbort);
-    await Promise.allSettled([readStage, detectStage, batchStage, ...stylizeStages]);
+    // A read stage still waiting on the source is not waited for: its next() may never settle (it stops,
+    // and closes the source, once it does).
+    await Promise.allSettled([waitingOnSource ? Promise.resolve() : readStage, detectStage, batchStage, ...stylizeStages]);
     if (owned) await stylizer.dispose?.();
   }
 }
