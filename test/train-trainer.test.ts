@@ -63,6 +63,24 @@ describe('Trainer', () => {
     expect(last).toBeLessThan(first / 10);
   });
 
+  it('after dispose() every call is ERR_FACESTYLE_DISPOSED (train() started over from the initial weights), and two train() at once are refused', async () => {
+    const dir = tmp();
+    const t = new Trainer(tiny({ steps: 4 }), synthetic(2, 16), dir);
+    const first = t.train({ until: 3 });
+    await expect(t.train({ until: 3 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('already running') });
+    await first;
+    expect(t.step).toBe(3);
+    // Sequential calls are fine once the first has finished.
+    await t.train({ until: 4 });
+    expect(t.step).toBe(4);
+    t.dispose();
+    for (const call of [() => t.train({ until: 6 }), () => t.evaluate(synthetic(1, 16)), () => t.saveCheckpoint(), () => t.init()])
+      await expect(call()).rejects.toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED' });
+    expect(() => t.emaWeights()).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_DISPOSED' }));
+    expect(t.step).toBe(4);
+    t.dispose(); // twice is fine
+  });
+
   it('resumes exactly: interrupted at step 4 and resumed gives the same losses as uninterrupted', async () => {
     const cfg = tiny({ steps: 8, losses: { l1: 1, color: 0.5, edge: 0.1 }, augment: { flip: 0.5, minScale: 0.7 }, clipNorm: 1, weightDecay: 0.01 });
     const data = synthetic(3, 24);

@@ -198,6 +198,19 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     for (const f of Object.keys(before)) expect(Buffer.compare(after[f], before[f]), f).toBe(0);
   });
 
+  it('runTraining: two runs into one folder at once are refused; bad callbacks and signals are coded errors before any folder', async () => {
+    const out = path.join(root, 'twice');
+    const config = { crop: 64, batch: 2, steps: 2, threads: 2 };
+    const both = await Promise.allSettled([runTraining({ pairs, out, size: 64, config }), runTraining({ pairs, out, size: 64, config })]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('already writing into') });
+    const other = path.join(root, 'bad-callbacks');
+    await expect(runTraining({ pairs, out: other, size: 64, config, onStep: 5 as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('onStep') });
+    await expect(runTraining({ pairs, out: other, size: 64, config, signal: 'x' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('signal') });
+    expect(existsSync(other)).toBe(false);
+  });
+
   it('5. --out under a file: a coded error naming the path, before decoding', () => {
     const file = path.join(root, 'a-file');
     writeFileSync(file, 'not a folder');

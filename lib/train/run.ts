@@ -155,8 +155,27 @@ function checkResumeSettings(out: string, prior: Awaited<ReturnType<typeof readR
     throw argumentError(`Resuming '${out}' with other settings than the run's would not continue it exactly; give the run's settings (its config.json):\n  ${diffs.join('\n  ')}`);
 }
 
+/** Run folders a runTraining of this process is writing into now. */
+const activeRuns = new Set<string>();
+
 export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; generatorFile: string }> {
   if (!is.object(o)) throw is.invalid('training options', 'an object with pairs and out', o);
+  if (!is.string(o.out) || !o.out) throw is.invalid('out', 'a run folder path', o.out);
+  for (const k of ['onStep', 'onLog'] as const) if (o[k] !== undefined && typeof o[k] !== 'function') throw is.invalid(k, 'a function', o[k]);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw is.invalid('signal', 'an AbortSignal', o.signal);
+  // Two runs into one folder would interleave their checkpoints and samples (the "already holds a run"
+  // check passes for both before either writes).
+  const key = path.resolve(o.out);
+  if (activeRuns.has(key)) throw argumentError(`A training run is already writing into '${o.out}' in this process; wait for it or choose another --out`);
+  activeRuns.add(key);
+  try {
+    return await runTrainingIn(o);
+  } finally {
+    activeRuns.delete(key);
+  }
+}
+
+async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generatorFile: string }> {
   const log = o.onLog ?? (() => {});
   if (!is.string(o.pairs) || !o.pairs) throw is.invalid('pairs', 'a pairs folder path', o.pairs);
   if (!is.string(o.out) || !o.out) throw is.invalid('out', 'a run folder path', o.out);

@@ -299,6 +299,7 @@ export class Trainer extends EventEmitter {
   }
 
   async init(): Promise<void> {
+    this.checkUsable();
     if (!this.session) this.session = await compile(this.step_.graph, { device: this.config.device, threads: this.config.threads });
     if (this.dStep && !this.dSession) {
       this.dSession = await compile(this.dStep.graph, { device: this.config.device, threads: this.config.threads });
@@ -319,8 +320,17 @@ export class Trainer extends EventEmitter {
   }
 
   private get live(): Session {
+    this.checkUsable();
     if (!this.session) throw new FacestyleError('ERR_FACESTYLE_INTERNAL', 'Trainer.init() was not called');
     return this.session;
+  }
+
+  private disposed = false;
+  private training = false;
+
+  /** After dispose() every call is ERR_FACESTYLE_DISPOSED (init() would otherwise start over from the initial weights). */
+  private checkUsable(): void {
+    if (this.disposed) throw new FacestyleError('ERR_FACESTYLE_DISPOSED', 'This Trainer was disposed; create a new one (and loadCheckpoint to continue a run)');
   }
 
   /**
@@ -328,6 +338,18 @@ export class Trainer extends EventEmitter {
    * early (after the step or checkpoint under way) at `deadline` or when `signal` is aborted.
    */
   async train(options: { until?: number; checkpointEvery?: number; sampleEvery?: number; reportEvery?: number; deadline?: number; signal?: AbortSignal } = {}): Promise<void> {
+    this.checkUsable();
+    // Two train() at once would interleave their steps on one set of weights.
+    if (this.training) throw argumentError('train() is already running on this Trainer; await it before calling it again');
+    this.training = true;
+    try {
+      await this.trainSteps(options);
+    } finally {
+      this.training = false;
+    }
+  }
+
+  private async trainSteps(options: { until?: number; checkpointEvery?: number; sampleEvery?: number; reportEvery?: number; deadline?: number; signal?: AbortSignal }): Promise<void> {
     await this.init();
     const c = this.config;
     const until = options.until ?? c.steps;
@@ -466,6 +488,7 @@ export class Trainer extends EventEmitter {
    * earlier step, so an evaluation running behind the training shows that step's weights).
    */
   async evaluate(pairs: PairDataset | null = this.validation, weights?: Map<string, Tensor>): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
+    this.checkUsable();
     if (!pairs || !pairs.pairs.length) throw argumentError('No validation pairs to evaluate');
     const w = weights ?? this.emaWeights(); // read now, before the compile below lets training move on
     if (!this.evalSession) this.evalSession = await compile(generatorGraph(this.config.generator, { height: pairs.size, width: pairs.size }), { device: this.config.device, threads: this.config.threads });
@@ -474,6 +497,7 @@ export class Trainer extends EventEmitter {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.session?.dispose();
     this.dSession?.dispose();
     this.evalSession?.dispose();
