@@ -180,6 +180,12 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
     await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', out('tone.m4a')]);
     await expect(stylizeVideo(out('tone.m4a'), out('tone-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('No video stream') });
     await expect(stylizeVideo(out('nope.mp4'), out('nope-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // A still image is a one-frame "video" to ffmpeg: refused, not written out as a 1-frame clip.
+    for (const still of ['face_recognition/biden.jpg', 'face_recognition/alex-lacamoire.png']) {
+      const name = path.basename(still);
+      await expect(stylizeVideo(shared('faces', 'whole', still), out(`${name}.mp4`), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('is a still image') });
+      expect(existsSync(out(`${name}.mp4`))).toBe(false);
+    }
     // A device is named as one (it was called a directory).
     if (existsSync('/dev/null')) await expect(probeVideo('/dev/null')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('a device, pipe or socket') });
   });
