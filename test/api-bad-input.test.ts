@@ -323,3 +323,46 @@ describe('saveTensorImage', () => {
     expect(readFileSync(png).equals(before)).toBe(true);
   });
 });
+
+describe('frames, crops, generators (a second walkthrough of the API)', () => {
+  it('an RgbImage alpha of the wrong length or type: ERR_FACESTYLE_ARGUMENT (it was dropped silently)', async () => {
+    const { checkRgbImage } = await import('../lib/face/image.js');
+    const image = { data: new Uint8Array(4 * 3 * 3), width: 4, height: 3 };
+    expect(checkRgbImage({ ...image, alpha: new Uint8Array(12) })).toBeTruthy();
+    for (const alpha of [new Uint8Array(5), 'x', new Float32Array(12)])
+      expectCoded(caught(() => checkRgbImage({ ...image, alpha } as never)), 'ERR_FACESTYLE_ARGUMENT', 'image.alpha', 'width*height');
+  });
+
+  it('readFrameFolder with a negative or fractional maxFrames: ERR_FACESTYLE_ARGUMENT', async () => {
+    const { readFrameFolder } = await import('../lib/video/frames.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'facestyle-frames-'));
+    try {
+      for (const maxFrames of [-1, 1.5]) expectCoded(await rejected(() => readFrameFolder(dir, { maxFrames }).next()), 'ERR_FACESTYLE_ARGUMENT', 'maxFrames');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("loadGenerator's size and batch: named as given ('64' was reported as 6), batch 0 refused", async () => {
+    const { loadGenerator } = await import('../lib/nn/load.js');
+    const card = new URL('../models/comic-light.json', import.meta.url).pathname;
+    expectCoded(await rejected(() => loadGenerator(card, { size: '64' as never })), 'ERR_FACESTYLE_ARGUMENT', '"64"');
+    expectCoded(await rejected(() => loadGenerator(card, { size: -8 })), 'ERR_FACESTYLE_ARGUMENT', '-8');
+    expectCoded(await rejected(() => loadGenerator(card, { size: 64, batch: 0 })), 'ERR_FACESTYLE_ARGUMENT', 'batch', '0');
+    const { graph } = await loadGenerator(card, { size: 64, batch: 2 });
+    expect(graph.values[graph.inputs[0]].shape).toEqual([2, 3, 64, 64]);
+  });
+
+  it('FaceStylizer.stylizeCrops with something other than [N,3,size,size] crops: ERR_FACESTYLE_ARGUMENT (a TypeError before)', async () => {
+    const { createFaceStylizer } = await import('../lib/face/stylize.js');
+    const stylizer = await createFaceStylizer({ size: 64, detector: '/nonexistent.onnx' });
+    try {
+      expectCoded(await rejected(() => stylizer.stylizeCrops(new Float32Array(3 * 64 * 64) as never)), 'ERR_FACESTYLE_ARGUMENT', 'crops', '[N,3,64,64]');
+      expectCoded(await rejected(() => stylizer.stylizeCrops(new Tensor([1, 3, 32, 32]))), 'ERR_FACESTYLE_ARGUMENT', '[1,3,32,32]');
+      const y = await stylizer.stylizeCrops(new Tensor([1, 3, 64, 64], new Float32Array(3 * 64 * 64).fill(0.5)));
+      expect(y.shape).toEqual([1, 3, 64, 64]);
+    } finally {
+      await stylizer.dispose();
+    }
+  });
+});

@@ -15,6 +15,9 @@ export const isRgbImage = (v: unknown): v is RgbImage =>
 export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
   if (!isRgbImage(image) || image.width < 1 || image.height < 1 || image.data.length !== image.width * image.height * 3)
     throw is.invalid(what, 'RgbImage with width*height*3 bytes', image);
+  // Transparency, when given, is one byte per pixel (it was accepted at any length and silently dropped).
+  if (image.alpha !== undefined && !(image.alpha instanceof Uint8Array && image.alpha.length === image.width * image.height))
+    throw is.invalid(`${what}.alpha`, 'a Uint8Array of width*height bytes', image.alpha);
   return image;
 }
 

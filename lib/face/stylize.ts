@@ -137,6 +137,8 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   }
 
   async function stylizeCrops(crops: Tensor): Promise<Tensor> {
+    if (!(crops instanceof Tensor) || crops.shape.length !== 4 || crops.shape[1] !== 3 || crops.shape[2] !== size || crops.shape[3] !== size)
+      throw is.invalid('crops', `a Tensor [N,3,${size},${size}] (aligned crops, RGB in [0,1])`, crops instanceof Tensor ? `a Tensor [${crops.shape.join(',')}]` : crops);
     // [0,1] -> [-1,1] -> generator -> [0,1] (plain loops: TypedArray map() was 3-4x slower, 26 ms a
     // pass over 15 crops of 256)
     const y = await runGenerator(new Tensor(crops.shape, unitToSigned(crops.data, new Float32Array(crops.size))));

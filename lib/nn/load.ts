@@ -80,9 +80,13 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
   else if (model && typeof model === 'object' && typeof model.weightsPath === 'string') [card, weights] = [model, model.weightsPath];
   else throw argumentError('Expected a model path (card .json, .safetensors or run folder) or a card with weightsPath');
   if (card.format !== 'facestyle-generator') throw formatError(`Model card for '${weights}' has format '${card.format}', expected 'facestyle-generator'`);
-  const [h, w] = typeof options.size === 'number' ? [options.size, options.size] : (options.size ?? [256, 256]);
-  for (const v of [h, w]) if (!Number.isInteger(v) || v < 8 || v % 8 !== 0) throw argumentError(`Expected a size divisible by 8 but received ${v}`);
-  const graph = generatorGraph(generatorConfig(card.generator), { height: h, width: w, batch: options.batch ?? 1 });
+  const size = options.size ?? [256, 256];
+  const [h, w] = typeof size === 'number' ? [size, size] : Array.isArray(size) && size.length === 2 ? size : [NaN, NaN];
+  if (![h, w].every((v) => Number.isInteger(v) && v >= 8 && v % 8 === 0))
+    throw argumentError(`Expected size to be a whole number >= 8 divisible by 8, or [height, width] of such, but received ${JSON.stringify(options.size)}`);
+  const batch = options.batch ?? 1;
+  if (!(Number.isInteger(batch) && batch >= 1)) throw argumentError(`Expected batch to be a whole number >= 1 but received ${JSON.stringify(batch)}`);
+  const graph = generatorGraph(generatorConfig(card.generator), { height: h, width: w, batch });
   const { tensors } = await readSafetensors(weights);
   for (const v of graph.values) {
     if (v.kind !== 'param') continue;

@@ -25,6 +25,8 @@ export async function listFrameFiles(dir: string): Promise<string[]> {
 
 /** Reads a frame folder as RGB frames, one file at a time (memory stays flat). All frames must share one size. */
 export async function* readFrameFolder(dir: string, options: { maxFrames?: number } = {}): AsyncGenerator<RgbImage, void, undefined> {
+  if (options.maxFrames !== undefined && !(Number.isInteger(options.maxFrames) && options.maxFrames >= 0))
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected maxFrames to be a whole number >= 0 but received ${options.maxFrames}`);
   const files = await listFrameFiles(dir);
   const limit = Math.min(files.length, options.maxFrames ?? Infinity);
   let size: [number, number] | null = null;
