@@ -364,5 +364,18 @@ describe('frames, crops, generators (a second walkthrough of the API)', () => {
     } finally {
       await stylizer.dispose();
     }
+    // Disposed: every call says so about the stylizer (detect() still ran; others spoke of "the session").
+    const frame = { data: new Uint8Array(8 * 8 * 3), width: 8, height: 8 };
+    for (const call of [() => stylizer.detect(frame), () => stylizer.stylizeFrame(frame), () => stylizer.stylizeAligned(frame), () => stylizer.stylizeCrops(new Tensor([1, 3, 64, 64])), () => stylizer.prepare()])
+      expectCoded(await rejected(call), 'ERR_FACESTYLE_DISPOSED', 'FaceStylizer was disposed');
+  });
+
+  it('checkParity with a feed for an input the model lacks names the feeds (it spoke of inputShapes)', async () => {
+    const { checkParity } = await import('../lib/onnx/parity.js');
+    const { exportOnnxBuffer } = await import('../lib/onnx/export.js');
+    const g = new GraphBuilder('p', { seed: 1 });
+    g.output(g.relu(g.input('x', [1, 2, 4, 4])), 'y');
+    const bytes = exportOnnxBuffer(g.build());
+    expectCoded(await rejected(() => checkParity(bytes, { feeds: { nope: new Tensor([1, 2, 4, 4]) } })), 'ERR_FACESTYLE_ARGUMENT', 'feeds', "'nope'", 'x');
   });
 });

@@ -110,6 +110,10 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   const size = generator.size;
   let last = zeroTimings();
   const total = { ...zeroTimings(), frames: 0 };
+  let disposed = false;
+  const alive = () => {
+    if (disposed) throw new FacestyleError('ERR_FACESTYLE_DISPOSED', 'This FaceStylizer was disposed; create a new one with createFaceStylizer()');
+  };
   const record = (t: StageTimings) => {
     last = t;
     for (const k of ['detect', 'align', 'stylize', 'paste', 'total'] as const) total[k] += t[k];
@@ -172,6 +176,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       return { ...total };
     },
     async detect(frame) {
+      alive();
       checkRgbImage(frame, 'frame');
       const t = zeroTimings();
       const faces = await detectTimed(frame, t);
@@ -180,6 +185,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       return faces;
     },
     async stylizeFaces(frame, faces) {
+      alive();
       checkRgbImage(frame, 'frame');
       if (!Array.isArray(faces)) throw is.invalid('faces', 'an array of faces', faces);
       const t = zeroTimings();
@@ -190,6 +196,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       return image;
     },
     async stylizeFrame(frame) {
+      alive();
       checkRgbImage(frame, 'frame');
       const t = zeroTimings();
       const t0 = now();
@@ -200,14 +207,17 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       total.frames += 1;
       return { image, faces, timings: t, warnings: faces.length ? [] : ['No face found; the image is returned unchanged'] };
     },
-    stylizeCrops(crops) {
+    async stylizeCrops(crops) {
+      alive();
       return stylizeCrops(crops);
     },
     async prepare() {
+      alive();
       detector ??= await sharedDetector(options.detector, options.detectorEngine);
       if (lmOption !== null) landmarks ??= await LandmarkModel.load(lmOption);
     },
     async stylizeAligned(image) {
+      alive();
       checkRgbImage(image, 'crop');
       const t0 = now();
       const small = image.width === size && image.height === size ? image : await resizeRgbImage(image, size, size);
@@ -229,6 +239,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       return { image: out, faces: [face], timings: { ...timings }, warnings: [] };
     },
     async dispose() {
+      disposed = true;
       if (ownsGenerator) await generator.dispose();
       if (landmarks) await landmarks.dispose();
       landmarks = undefined;

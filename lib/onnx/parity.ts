@@ -8,6 +8,7 @@ import * as is from '../is.js';
 import { type DeviceName, compile } from '../runtime/session.js';
 import { exportOnnxBuffer } from './export.js';
 import { loadOnnx, readOnnxModel } from './import.js';
+import { declaredInputs } from './info.js';
 
 export interface ParityOptions {
   /** Inputs by name; random uniform values in [-1, 1) (seeded) for any input not given. */
@@ -140,6 +141,9 @@ export async function checkParity(model: string | Uint8Array | Graph, options: P
   let bytes: Uint8Array;
   if (typeof model === 'string' || model instanceof Uint8Array) {
     bytes = readOnnxModel(model).bytes;
+    // A feed for an input the model lacks is named as a feed (it surfaced as a bad inputShapes key).
+    const inputNames = declaredInputs(bytes).map((d) => d.name);
+    for (const k of Object.keys(given)) if (!inputNames.includes(k)) throw is.invalid('feeds', `feeds for the model's inputs (${inputNames.join(', ')})`, k);
     const shapes: Record<string, number[]> = { ...(options.inputShapes ?? {}) };
     for (const [k, t] of Object.entries(given)) {
       if (!(t instanceof Tensor)) throw is.invalid(`feeds['${k}']`, 'Tensor', t);
