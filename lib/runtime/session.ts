@@ -213,7 +213,10 @@ export class Session {
       .sort((a, b) => b.ms - a.ms);
   }
 
-  /** Frees native memory now. Safe during a run (the run finishes first) and safe twice. */
+  /**
+   * Frees native memory now. Safe during a run (the run in progress finishes first; runs still queued
+   * behind it reject with ERR_FACESTYLE_DISPOSED) and safe twice.
+   */
   dispose(): void {
     if (!this.handle) return;
     this.handle.dispose();
