@@ -379,3 +379,23 @@ describe('frames, crops, generators (a second walkthrough of the API)', () => {
     expectCoded(await rejected(() => checkParity(bytes, { feeds: { nope: new Tensor([1, 2, 4, 4]) } })), 'ERR_FACESTYLE_ARGUMENT', 'feeds', "'nope'", 'x');
   });
 });
+
+describe('options that must be what they say (a second walkthrough of the API)', () => {
+  it("booleans must be booleans ('no' is truthy), trainConfig takes an object and a whole-number seed", async () => {
+    const { compile } = await import('../lib/runtime/session.js');
+    const { trainConfig } = await import('../lib/train/trainer.js');
+    const { stylize } = await import('../lib/face/stylize.js');
+    const { stylizeVideo } = await import('../lib/video/pipeline.js');
+    const g = new GraphBuilder('b', { seed: 1 });
+    g.output(g.relu(g.input('x', [1, 4])), 'y');
+    for (const k of ['reuseBuffers', 'profile']) expectCoded(await rejected(() => compile(g.build(), { [k]: 'no' })), 'ERR_FACESTYLE_ARGUMENT', k);
+    const s = await compile(g.build(), { reuseBuffers: false, profile: true });
+    s.dispose();
+    for (const bad of ['x', [1], null]) expectCoded(caught(() => trainConfig(bad as never)), 'ERR_FACESTYLE_ARGUMENT', 'training options');
+    for (const seed of [Number.NaN, 1.5]) expectCoded(caught(() => trainConfig({ seed })), 'ERR_FACESTYLE_ARGUMENT', 'seed');
+    expect(trainConfig({ seed: 7 }).seed).toBe(7);
+    const image = { data: new Uint8Array(8 * 8 * 3), width: 8, height: 8 };
+    expectCoded(await rejected(() => stylize(image, { aligned: 'yes' as never })), 'ERR_FACESTYLE_ARGUMENT', 'aligned');
+    expectCoded(await rejected(() => stylizeVideo('in.mp4', 'out.mp4', { strict: 'no' as never })), 'ERR_FACESTYLE_ARGUMENT', 'strict');
+  });
+});

@@ -205,6 +205,10 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     const refused = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(refused.reason).toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('already writing into') });
+    // onStep every reportEvery steps (default 10, and the last step): with 1, every step of a 4-step run.
+    const steps: number[] = [];
+    await runTraining({ pairs, out: path.join(root, 'every-step'), size: 64, config: { ...config, steps: 4 }, reportEvery: 1, onStep: (r) => steps.push(r.step) });
+    expect(steps).toEqual([1, 2, 3, 4]);
     const other = path.join(root, 'bad-callbacks');
     await expect(runTraining({ pairs, out: other, size: 64, config, onStep: 5 as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('onStep') });
     await expect(runTraining({ pairs, out: other, size: 64, config, signal: 'x' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('signal') });

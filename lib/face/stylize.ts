@@ -260,6 +260,7 @@ export interface StylizeOptions extends FaceStylizerOptions {
  */
 export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  if (options.aligned !== undefined && typeof options.aligned !== 'boolean') throw is.invalid('aligned', 'true or false', options.aligned);
   const image = await toRgbImage(input, { limitInputPixels: options.limitInputPixels, keepAlpha: true });
   // Photos: 68-point alignment whenever a PFLD model is at hand (the frame API leaves it off by
   // default: video pays it every frame, and its tracker smooths only the 5 points).

@@ -36,7 +36,10 @@ export interface RunOptions {
    * promise rejects with a TrainingStoppedError saying the step and the last checkpoint to resume from.
    */
   signal?: AbortSignal;
+  /** Called every `reportEvery` steps (default 10) and at the last step, with the losses and steps/s. */
   onStep?: (r: StepReport) => void;
+  /** Steps between onStep calls (default 10; 1: every step). */
+  reportEvery?: number;
   onLog?: (line: string) => void;
 }
 
@@ -184,6 +187,7 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   // The default crop never exceeds a small size the caller chose.
   const config = trainConfig(o.config?.crop === undefined && size < defaultTrainConfig.crop ? { ...o.config, crop: size } : o.config);
   if (config.crop > size) throw argumentError(`Expected a crop of at most the size (${size}) but received ${config.crop}`);
+  if (o.reportEvery !== undefined && !(Number.isInteger(o.reportEvery) && o.reportEvery >= 1)) throw argumentError(`Expected reportEvery to be a whole number of steps >= 1 but received ${o.reportEvery}`);
   for (const k of ['checkpointEvery', 'sampleEvery'] as const)
     if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 0)) throw argumentError(`Expected ${k} to be a whole number of steps >= 0 (0: never) but received ${o[k]}`);
   if (o.deadline !== undefined && !Number.isFinite(o.deadline)) throw argumentError(`Expected a finite deadline (ms since the epoch) but received ${o.deadline}`);
@@ -261,7 +265,7 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
     });
     const trainStart = Date.now();
     const stepStart = trainer.step;
-    await trainer.train({ checkpointEvery: o.checkpointEvery ?? 200, sampleEvery: o.sampleEvery, deadline: o.deadline, signal: o.signal });
+    await trainer.train({ checkpointEvery: o.checkpointEvery ?? 200, sampleEvery: o.sampleEvery, deadline: o.deadline, signal: o.signal, reportEvery: o.reportEvery });
     const wall = (Date.now() - trainStart) / 1000;
     if (o.signal?.aborted) {
       await samples;

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
+import * as is from '../is.js';
 import { gradientsOfSum, type GradientTerm } from '../graph/autodiff.js';
 import { GraphBuilder, type Sym } from '../graph/builder.js';
 import type { Graph } from '../graph/ir.js';
@@ -104,6 +105,8 @@ export type TrainOptions = Partial<Omit<TrainConfig, 'losses' | 'generator' | 'd
 const given = <T extends object>(o: T | undefined): Partial<T> => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 export function trainConfig(options: TrainOptions = {}): TrainConfig {
+  // An object of options (a string or array was spread into keys '0', '1', ...).
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw is.invalid('training options', 'an object', options);
   const partial = given(options);
   const c: TrainConfig = {
     ...defaultTrainConfig,
@@ -128,6 +131,7 @@ export function trainConfig(options: TrainOptions = {}): TrainConfig {
   // A negative lrMin turns the end of the cosine schedule into gradient ascent; negative loss weights or
   // clip norm have no meaning (and were silently dropped).
   if (!(c.lrMin >= 0 && c.lrMin <= c.lr)) throw argumentError(`Expected lrMin in [0, lr = ${c.lr}] but received ${c.lrMin} (CLI: --lr-min at most --lr)`);
+  if (!Number.isSafeInteger(c.seed)) throw argumentError(`Expected a whole-number seed but received ${c.seed}`);
   if (!(Number.isInteger(c.warmupSteps) && c.warmupSteps >= 0)) throw argumentError(`Expected a non-negative integer warmupSteps but received ${c.warmupSteps}`);
   if (!(c.clipNorm >= 0 && Number.isFinite(c.clipNorm))) throw argumentError(`Expected clipNorm >= 0 (0: off) but received ${c.clipNorm}`);
   if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay))) throw argumentError(`Expected weightDecay >= 0 but received ${c.weightDecay}`);
