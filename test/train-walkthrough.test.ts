@@ -188,9 +188,11 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     // r1 holds a finished 3-step run (beforeAll). An already-fired signal stops right after decoding.
     const before = Object.fromEntries(readdirSync(r1).map((f) => [f, readFileSync(path.join(r1, f))]));
     const ac = new AbortController();
-    ac.abort();
+    const reason = new Error('user pressed stop');
+    ac.abort(reason);
     await expect(runTraining({ pairs, out: r1, size: 64, overwrite: true, signal: ac.signal, config: { crop: 64, steps: 3, threads: 2 } })).rejects.toMatchObject({
       name: 'TrainingStoppedError',
+      cause: reason,
       message: expect.stringMatching(/before it replaced the previous run.*--resume continues that run/),
     });
     const after = Object.fromEntries(readdirSync(r1).map((f) => [f, readFileSync(path.join(r1, f))]));

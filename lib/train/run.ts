@@ -212,10 +212,15 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   // resumed run started from.
   // --overwrite clears the previous run only once the new one starts: a stop before that leaves it whole.
   let previousRunCleared = false;
+  // The signal's reason rides along as the error's cause (stylizeVideo rejects with the reason itself).
   const stopped = (trainer: Trainer | null) => {
-    if (o.overwrite && !o.resume && hasCheckpoint && !previousRunCleared) return new TrainingStoppedError(0, ckpt, null, true);
     const at = trainer?.checkpointStep ?? resumeStep;
-    return new TrainingStoppedError(trainer?.step ?? resumeStep ?? 0, at === null ? null : ckpt, at);
+    const e =
+      o.overwrite && !o.resume && hasCheckpoint && !previousRunCleared
+        ? new TrainingStoppedError(0, ckpt, null, true)
+        : new TrainingStoppedError(trainer?.step ?? resumeStep ?? 0, at === null ? null : ckpt, at);
+    if (o.signal?.reason !== undefined) (e as Error).cause = o.signal.reason;
+    return e;
   };
   const t0 = Date.now();
   const data = await loadPairs(o.pairs, { size, exclude: holdout });
