@@ -213,6 +213,7 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     expect(steps).toEqual([1, 2, 3, 4]);
     const other = path.join(root, 'bad-callbacks');
     await expect(runTraining({ pairs, out: other, size: 64, config, onStep: 5 as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('onStep') });
+    for (const bad of ['abc', [1, 2], null]) await expect(runTraining({ pairs, out: other, size: 64, config: bad as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('config') });
     await expect(runTraining({ pairs, out: other, size: 64, config, signal: 'x' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('signal') });
     expect(existsSync(other)).toBe(false);
   });

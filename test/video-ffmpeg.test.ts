@@ -173,6 +173,20 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
     expect(leftovers()).toEqual([]);
   });
 
+  it('a corrupt video is refused with a frame limit too (the decoder must end on its own for its checks to run)', async () => {
+    // Bytes overwritten 30% into 529.mp4 (300 frames): ffmpeg still gives every frame, and reports the damage.
+    const bytes = Buffer.from(readFileSync(shared('video', '529.mp4')));
+    const at = Math.floor(bytes.length * 0.3);
+    for (let i = 0; i < 4096; ++i) bytes[at + i] = (i * 37) & 255;
+    writeFileSync(out('band.mp4'), bytes);
+    for (const maxFrames of [undefined, 200])
+      await expect(stylizeVideo(out('band.mp4'), out(`band-${maxFrames}.mp4`), { stylizer: fake(), maxFrames })).rejects.toMatchObject({
+        code: 'ERR_FACESTYLE_FORMAT',
+        message: expect.stringContaining('corrupt or truncated'),
+      });
+    expect(leftovers()).toEqual([]);
+  });
+
   it('rejects a file that is not a video, and a missing input', async () => {
     writeFileSync(out('text.mp4'), 'this is not a video\n');
     await expect(stylizeVideo(out('text.mp4'), out('text-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('Not a readable video') });
@@ -180,6 +194,9 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
     await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', out('tone.m4a')]);
     await expect(stylizeVideo(out('tone.m4a'), out('tone-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('No video stream') });
     await expect(stylizeVideo(out('nope.mp4'), out('nope-out.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // A raw MJPEG stream (an IP camera's .mjpeg) is read by the same demuxer as a JPEG, and is a video.
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=5:duration=1', '-c:v', 'mjpeg', '-f', 'mjpeg', out('cam.mjpeg')]);
+    expect(await probeVideo(out('cam.mjpeg'))).toMatchObject({ width: 64, height: 48 });
     // A still image is a one-frame "video" to ffmpeg: refused, not written out as a 1-frame clip.
     for (const still of ['face_recognition/biden.jpg', 'face_recognition/alex-lacamoire.png']) {
       const name = path.basename(still);

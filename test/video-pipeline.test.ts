@@ -188,6 +188,30 @@ describe('stylizeFrames', () => {
     expect(state.closed).toBe(false);
   });
 
+  it('a source whose return() throws, closed after a stop that did not wait for it, is no unhandled rejection', async () => {
+    let calls = 0;
+    let returned = 0;
+    const source: AsyncIterable<RgbImage> = {
+      [Symbol.asyncIterator]: () => ({
+        // One frame, then a next() that settles only after the stop.
+        next: () => (++calls === 1 ? Promise.resolve({ done: false, value: squareFrame(48, 32, 5, 5, 10) }) : new Promise((r) => setTimeout(() => r({ done: false, value: squareFrame(48, 32, 5, 5, 10) }), 200))),
+        return: () => {
+          ++returned;
+          throw new Error('return() threw synchronously');
+        },
+      }),
+    };
+    const ac = new AbortController();
+    const reason = new Error('stop');
+    const run = async () => {
+      for await (const _ of stylizeFrames(source, { stylizer: new FakeStylizer(), batch: 1, signal: ac.signal })) ac.abort(reason);
+    };
+    await expect(run()).rejects.toBe(reason);
+    // The stalled next() settles later; the read stage then closes the source (whose return() throws): caught.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(returned).toBe(1);
+  });
+
   it('rejects bad frames and bad options with coded errors', async () => {
     const bad = [{ data: new Uint8Array(10), width: 4, height: 4 }];
     await expect(collect(stylizeFrames(bad, { stylizer: new FakeStylizer() }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });

@@ -185,6 +185,8 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   const size = o.size ?? 256;
   if (!(Number.isInteger(size) && size >= 8 && size <= 4096 && size % 8 === 0)) throw argumentError(`Expected a size in 8..4096 divisible by 8 but received ${size}`);
   // The default crop never exceeds a small size the caller chose.
+  // Checked before the spread below, which would turn a string or array into keys '0', '1', ...
+  if (o.config !== undefined && !(is.object(o.config) && !Array.isArray(o.config))) throw is.invalid('config', 'an object of training options', o.config);
   const config = trainConfig(o.config?.crop === undefined && size < defaultTrainConfig.crop ? { ...o.config, crop: size } : o.config);
   if (config.crop > size) throw argumentError(`Expected a crop of at most the size (${size}) but received ${config.crop}`);
   if (o.reportEvery !== undefined && !(Number.isInteger(o.reportEvery) && o.reportEvery >= 1)) throw argumentError(`Expected reportEvery to be a whole number of steps >= 1 but received ${o.reportEvery}`);

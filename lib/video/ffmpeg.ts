@@ -151,9 +151,14 @@ export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths(
   if (r.code !== 0 || !json.format) throw formatError(`Not a readable video: ${file}${why ? ` (ffprobe: ${why})` : ''}`);
   const streams = json.streams ?? [];
   // ffmpeg reads a still image as a one-frame "video" (image2, png_pipe, ...): not what a video run is for.
+  // The same demuxers also read real streams (an IP camera's .mjpeg is jpeg_pipe), so only one packet
+  // (counted without decoding) makes it a still image.
   const container = String(json.format.format_name ?? '');
-  if (/^image2$|_pipe$/.test(container))
-    throw formatError(`'${file}' is a still image (${container}), not a video: stylize it with \`facestyle stylize\` (stylizeFile), or give a folder of frames`);
+  if (/^image2$|_pipe$/.test(container)) {
+    const c = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file]);
+    if (c.code === 0 && Number(c.stdout.trim()) <= 1)
+      throw formatError(`'${file}' is a still image (${container}), not a video: stylize it with \`facestyle stylize\` (stylizeFile), or give a folder of frames`);
+  }
   // Cover art in an audio file is a 'video' stream with attached_pic: not a video.
   const video = streams.find((s) => s.codec_type === 'video' && !(s.disposition as Record<string, number> | undefined)?.attached_pic);
   if (!video) throw formatError(`No video stream in ${file}${streams.length ? ` (streams: ${streams.map((s) => s.codec_type).join(', ')})` : ''}`);

@@ -184,7 +184,8 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
     } catch (e) {
       failAll(e);
     } finally {
-      if (closeSource) await Promise.resolve(iterator.return?.()).catch(() => {});
+      // Inside then(): a return() that throws synchronously is caught too (after a stop nobody awaits this stage).
+      if (closeSource) await Promise.resolve().then(() => iterator.return?.()).catch(() => {});
     }
   })();
 
@@ -225,8 +226,12 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
       for (;;) {
         let timer: NodeJS.Timeout | undefined;
         const idle = pending.length ? new Promise<'idle'>((resolve) => (timer = setTimeout(() => resolve('idle'), IDLE_FLUSH_MS))) : null;
-        const got = idle ? await Promise.race([next, idle]) : await next;
-        clearTimeout(timer);
+        let got: IteratorResult<Detected, undefined> | 'idle';
+        try {
+          got = idle ? await Promise.race([next, idle]) : await next;
+        } finally {
+          clearTimeout(timer);
+        }
         if (got === 'idle') {
           await flush();
           continue;
@@ -466,7 +471,9 @@ export async function stylizeVideo(input: string, output: string, options: Styli
     // now, while the first frames are decoded and detected and a core is still free, not at the first
     // stylized frame, when the model has both cores busy. Frames come out of the decoder at info's size.
     if (info && !outputIsFolder) sink = await openSink(info.width, info.height);
-    for await (const item of stylizeFrameStream(source, { ...options, fps })) {
+    // The source stops at maxFrames itself: it must end on its own (not be closed by the stream), so that
+    // the decoder's end checks (exit status, strict: a corrupt or truncated stream) still run.
+    for await (const item of stylizeFrameStream(source, { ...options, fps, maxFrames: undefined })) {
       sink ??= await openSink(item.frame.width, item.frame.height);
       await sink.write(item.frame);
       size = [item.frame.width, item.frame.height];
