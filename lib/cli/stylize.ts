@@ -6,12 +6,10 @@ import { FacestyleError, isFacestyleError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
 import { removePendingTempFiles, samePath } from '../files.js';
-import { optionalNumber } from './args.js';
+import { optionalNumber, withFlagNames } from './args.js';
 import { type StopSignal, exitBySignal, whileStopSignals } from './signals.js';
-import { type FaceStylizer, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
+import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
-import { ALIGN_TEMPLATES } from '../face/align.js';
-import { DETECTOR_ENGINES } from '../face/detector-engine.js';
 
 interface StylizeCliOptions {
   output: string;
@@ -40,6 +38,18 @@ interface StylizeCliOptions {
 const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|avif|gif)$/i;
 
 const num = optionalNumber;
+
+/** createFaceStylizer's option names -> this command's flags, for error messages. */
+const STYLIZE_FLAGS = {
+  size: '--size',
+  strength: '--strength',
+  device: '--device',
+  engine: '--engine',
+  detectorEngine: '--detector-engine',
+  scoreThreshold: '--threshold',
+  minSize: '--min-face',
+  template: '--template',
+} as const;
 
 /** `<base>.<tag><ext>` beside the output (`.debug`, `.compare`). */
 const besidePath = (out: string, tag: string) => {
@@ -127,22 +137,24 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   // sharp's pixel limit: a positive whole number of pixels (0 would turn the limit off; not offered here).
   const limit = o.limitInputPixels === undefined ? undefined : is.integerInRange('--limit-input-pixels', num('limit-input-pixels', o.limitInputPixels)!, 1, Number.MAX_SAFE_INTEGER);
   const concurrency = is.integerInRange('--concurrency', num('concurrency', o.concurrency) ?? 2, 1, 64);
-  const stylizer = await createFaceStylizer({
-    model: o.model,
-    size: num('size', o.size),
-    faces: o.allFaces ? 'all' : 'largest',
-    strength: o.strength === undefined ? undefined : is.numberInRange('--strength', num('strength', o.strength), 0, 1),
-    mirrorAverage: o.mirrorAverage === true,
-    device: o.device === undefined ? undefined : is.oneOf('--device', o.device, ['cpu', 'cuda'] as const),
-    detector: o.detector,
-    engine: o.engine === undefined ? undefined : is.oneOf('--engine', o.engine, ['native', 'onnxruntime'] as const),
-    detectorEngine: o.detectorEngine === undefined ? undefined : is.oneOf('--detector-engine', o.detectorEngine, DETECTOR_ENGINES),
-    // Checked here under their option names (the detector would name its own options, and only once an image is read).
-    scoreThreshold: o.threshold === undefined ? undefined : is.numberInRange('--threshold', num('threshold', o.threshold), 0, 1),
-    minSize: o.minFace === undefined ? undefined : is.numberInRange('--min-face', num('min-face', o.minFace), 0, 1e6),
-    landmarks68: landmarksFlag(o.landmarks),
-    template: o.template === undefined ? undefined : is.oneOf('--template', o.template, ALIGN_TEMPLATES),
-  });
+  // createFaceStylizer checks every option before loading anything; its errors name the flags typed.
+  const stylizer = await withFlagNames(STYLIZE_FLAGS, () =>
+    createFaceStylizer({
+      model: o.model,
+      size: num('size', o.size),
+      faces: o.allFaces ? 'all' : 'largest',
+      strength: num('strength', o.strength),
+      mirrorAverage: o.mirrorAverage === true,
+      device: o.device as FaceStylizerOptions['device'],
+      detector: o.detector,
+      engine: o.engine as FaceStylizerOptions['engine'],
+      detectorEngine: o.detectorEngine as FaceStylizerOptions['detectorEngine'],
+      scoreThreshold: num('threshold', o.threshold),
+      minSize: num('min-face', o.minFace),
+      landmarks68: landmarksFlag(o.landmarks),
+      template: o.template as FaceStylizerOptions['template'],
+    }),
+  );
   // The detector and landmark files are loaded before any image (a missing one is one error, not one per image).
   if (!o.aligned) {
     try {

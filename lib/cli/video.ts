@@ -56,7 +56,6 @@ export function formatProgress(p: VideoProgress, width = 24): string {
   return `${bar}${frames}  ${p.fps.toFixed(1)} fps  ETA ${formatDuration(p.eta)}  faces ${p.faces}`;
 }
 
-/** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
 /** stylizeVideo's option names -> this command's flags, for error messages. */
 const VIDEO_FLAGS = {
   size: '--size',
@@ -73,6 +72,7 @@ const VIDEO_FLAGS = {
   crf: '--crf',
 } as const;
 
+/** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
 export async function runVideoCommand(input: string, o: VideoCliOptions, io: VideoCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<StylizeVideoResult> {
   const smoothing = o.smoothing === false ? false : { ...(o.minCutoff !== undefined ? { minCutoff: num('min-cutoff', o.minCutoff) } : {}), ...(o.beta !== undefined ? { beta: num('beta', o.beta) } : {}) };
   const tty = io.stderr.isTTY === true;

@@ -184,6 +184,18 @@ export function decodeYunet(outputs: NetOutputs, width: number, height: number, 
 }
 
 /** A loaded YuNet model; reuse one for many images (sessions are not cheap to create). */
+/** DetectOptions checked, with their defaults (FaceDetector.detect; createFaceStylizer checks them up front). */
+export function checkDetectOptions(options: DetectOptions) {
+  return {
+    scoreThreshold: is.numberInRange('scoreThreshold', options.scoreThreshold ?? 0.5, 0, 1),
+    nmsThreshold: is.numberInRange('nmsThreshold', options.nmsThreshold ?? 0.45, 0, 1),
+    minSize: is.numberInRange('minSize', options.minSize ?? 0, 0, 1e6),
+    maxFaces: options.maxFaces === undefined ? Infinity : is.positiveInteger('maxFaces', options.maxFaces),
+    inputSize: is.integerInRange('inputSize', options.inputSize ?? 640, 32, 8192),
+    minInputSize: is.integerInRange('minInputSize', options.minInputSize ?? 0, 0, 8192),
+  };
+}
+
 export class FaceDetector {
   private constructor(
     readonly file: string,
@@ -218,12 +230,7 @@ export class FaceDetector {
 
   /** Faces in image pixels, largest first. */
   async detect(image: RgbImage, options: DetectOptions = {}): Promise<Face[]> {
-    const scoreThreshold = is.numberInRange('scoreThreshold', options.scoreThreshold ?? 0.5, 0, 1);
-    const nmsThreshold = is.numberInRange('nmsThreshold', options.nmsThreshold ?? 0.45, 0, 1);
-    const minSize = is.numberInRange('minSize', options.minSize ?? 0, 0, 1e6);
-    const maxFaces = options.maxFaces === undefined ? Infinity : is.positiveInteger('maxFaces', options.maxFaces);
-    const inputSize = is.integerInRange('inputSize', options.inputSize ?? 640, 32, 8192);
-    const minInputSize = is.integerInRange('minInputSize', options.minInputSize ?? 0, 0, 8192);
+    const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize } = checkDetectOptions(options);
     const { width, height } = image;
     // Letterbox geometry: scale to fit, pad at the bottom/right.
     let netW: number, netH: number, scale: number;

@@ -6,7 +6,7 @@ import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
 import type { DeviceName } from '../runtime/session.js';
 import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
-import { type DetectOptions, FaceDetector, LandmarkModel, landmarksOption, sharedDetector } from './detect.js';
+import { type DetectOptions, FaceDetector, LandmarkModel, checkDetectOptions, landmarksOption, sharedDetector } from './detect.js';
 import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
 import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator, mirrorAveraged } from './model.js';
@@ -100,6 +100,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
+  checkDetectOptions(detectOptions); // now, not at the first frame
   if (options.mirrorAverage !== undefined && typeof options.mirrorAverage !== 'boolean') throw is.invalid('mirrorAverage', 'true or false', options.mirrorAverage);
   const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
   const ownsGenerator = loaded !== options.model;
