@@ -31,7 +31,7 @@ export async function generatorFromAnything(source: string, size: number): Promi
         if (v.kind !== 'param') continue;
         const t = tensors.get(`ema.${v.name}`);
         if (!t || t.shape.join(',') !== v.shape.join(',')) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Checkpoint '${source}' has no EMA tensor 'ema.${v.name}' of shape [${v.shape}]`);
-        checkFiniteWeights(t.data, `ema.${v.name}`, source);
+        checkFiniteWeights(t.data, `ema.${v.name}`, `Weights '${source}'`);
         v.data = t.data;
       }
       return graph;

@@ -93,7 +93,7 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
     const t = tensors.get(v.name);
     if (!t) throw formatError(`Weights '${weights}' do not fit the card's architecture: no tensor '${v.name}'`);
     if (t.shape.join(',') !== v.shape.join(',')) throw formatError(`Weights '${weights}' do not fit the card's architecture: '${v.name}' is [${t.shape}] but the model needs [${v.shape}]`);
-    checkFiniteWeights(t.data, v.name, weights);
+    checkFiniteWeights(t.data, v.name, `Weights '${weights}'`);
     v.data = t.data;
   }
   return { graph, card };
@@ -110,11 +110,12 @@ export function parseMetadataJson(text: string, file: string, key: string): any 
 
 /**
  * Trained weights must be finite: NaN or Inf (a diverged run, a damaged file) would stylize every face
- * to black or NaN without an error. ERR_FACESTYLE_NUMERIC naming the tensor and the file.
+ * to black or NaN, or fail training at its first step, without saying why. ERR_FACESTYLE_NUMERIC naming
+ * the tensor; `source` starts the message ("Weights 'file'").
  */
-export function checkFiniteWeights(data: Float32Array, name: string, file: string): void {
+export function checkFiniteWeights(data: Float32Array, name: string, source: string): void {
   for (let i = 0; i < data.length; ++i) {
     const v = data[i];
-    if (v - v !== 0) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Weights '${file}': tensor '${name}' holds ${Number.isNaN(v) ? 'NaN' : 'Inf'} (element ${i}): the model is broken (a run that diverged, or a damaged file)`);
+    if (v - v !== 0) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `${source}: tensor '${name}' holds ${Number.isNaN(v) ? 'NaN' : 'Inf'} (element ${i}): the weights are broken (a run that diverged, or a damaged file)`);
   }
 }

@@ -181,12 +181,11 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
 async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generatorFile: string }> {
   const log = o.onLog ?? (() => {});
   if (!is.string(o.pairs) || !o.pairs) throw is.invalid('pairs', 'a pairs folder path', o.pairs);
-  if (!is.string(o.out) || !o.out) throw is.invalid('out', 'a run folder path', o.out);
   const size = o.size ?? 256;
   if (!(Number.isInteger(size) && size >= 8 && size <= 4096 && size % 8 === 0)) throw argumentError(`Expected a size in 8..4096 divisible by 8 but received ${size}`);
-  // The default crop never exceeds a small size the caller chose.
   // Checked before the spread below, which would turn a string or array into keys '0', '1', ...
   if (o.config !== undefined && !(is.object(o.config) && !Array.isArray(o.config))) throw is.invalid('config', 'an object of training options', o.config);
+  // The default crop never exceeds a small size the caller chose.
   const config = trainConfig(o.config?.crop === undefined && size < defaultTrainConfig.crop ? { ...o.config, crop: size } : o.config);
   if (config.crop > size) throw argumentError(`Expected a crop of at most the size (${size}) but received ${config.crop}`);
   if (o.reportEvery !== undefined && !(Number.isInteger(o.reportEvery) && o.reportEvery >= 1)) throw argumentError(`Expected reportEvery to be a whole number of steps >= 1 but received ${o.reportEvery}`);
@@ -210,11 +209,11 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   if (o.resume) checkResumeSettings(o.out, await readRunConfig(o.out, ckpt), { size, holdout, config });
   const resumeStep = o.resume ? Number((await readSafetensorsMetadata(ckpt)).step) : null;
   const initWeights = !o.resume && o.initFrom !== undefined ? await readInitWeights(o.initFrom, config) : null;
-  // What a stop leaves: the trainer's last checkpoint, or before the trainer has one, the checkpoint a
-  // resumed run started from.
   // --overwrite clears the previous run only once the new one starts: a stop before that leaves it whole.
   let previousRunCleared = false;
-  // The signal's reason rides along as the error's cause (stylizeVideo rejects with the reason itself).
+  // What a stop leaves: the trainer's last checkpoint, or before the trainer has one, the checkpoint a
+  // resumed run started from. The signal's reason rides along as the error's cause (stylizeVideo rejects
+  // with the reason itself).
   const stopped = (trainer: Trainer | null) => {
     const at = trainer?.checkpointStep ?? resumeStep;
     const e =
@@ -260,9 +259,8 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
       return report;
     };
     // Each sample from the EMA weights of the step it is named after, taken when it is due (training has
-    // moved on by the time its turn comes).
-    // Without validation pairs there is nothing to sample; after a stop, samples still queued are dropped
-    // (a stop waits for the one being written only).
+    // moved on by the time its turn comes). Without validation pairs there is nothing to sample; after a
+    // stop, samples still queued are dropped (a stop waits for the one being written only).
     trainer.on('sample-due', (step: number) => {
       if (!validation) return;
       const weights = trainer.emaWeights();

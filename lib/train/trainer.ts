@@ -13,6 +13,7 @@ import type { Graph } from '../graph/ir.js';
 import { Tensor } from '../graph/tensor.js';
 import { type DiscriminatorConfig, buildDiscriminator, discriminatorConfig } from '../nn/discriminator.js';
 import { buildGenerator, generatorConfig, generatorGraph, type GeneratorConfig } from '../nn/generator.js';
+import { checkFiniteWeights } from '../nn/load.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
 import { type AugmentOptions, BatchQueue, type PairDataset, augmentOptions, makeBatch } from './data.js';
 import { colorLoss, edgeLoss, l1Loss, meanAbs, psnr, styleLoss } from './losses.js';
@@ -526,13 +527,7 @@ export function checkInitWeights(weights: Map<string, Tensor>, wanted: readonly 
     if (!t) throw formatError(`${source} do not fit this generator: no tensor '${name}'${INIT_HINT}`);
     if (t.shape.join(',') !== shape.join(',')) throw formatError(`${source} do not fit this generator: '${name}' is [${t.shape}] but this model needs [${shape}]${INIT_HINT}`);
   }
-  for (const { name } of wanted) {
-    const data = weights.get(name)!.data;
-    for (let i = 0; i < data.length; ++i) {
-      const v = data[i];
-      if (v - v !== 0) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `${source}: tensor '${name}' holds ${Number.isNaN(v) ? 'NaN' : 'Inf'} (element ${i}): the weights are broken (a run that diverged, or a damaged file); training from them would fail at its first step`);
-    }
-  }
+  for (const { name } of wanted) checkFiniteWeights(weights.get(name)!.data, name, source);
 }
 
 /** L1/PSNR of a compiled generator ('image' -> 'stylized') on pairs, and of the identity. */
