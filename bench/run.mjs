@@ -9,7 +9,7 @@
 // bench/build.mjs) and the addon through the TypeScript API compiled into bench/out/dist (conv layers and
 // models). A part that cannot run says why in a `skipped` field instead of failing the whole run.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -180,12 +180,13 @@ function arenaOf(session) {
 }
 
 // A model row's ortMs / nativeMs / nativeAsyncMs from timeAlternating; a failure during timing goes to `skipped`.
-async function timeRowEngines(row, skipped, ortEntry, native) {
-  const timed = await timeAlternating([ortEntry, native?.nativeEntry ?? null, native?.nativeAsyncEntry ?? null]);
+async function timeRowEngines(row, skipped, ortEntry, native, ortRawEntry = null) {
+  const timed = await timeAlternating([ortEntry, native?.nativeEntry ?? null, native?.nativeAsyncEntry ?? null, ortRawEntry]);
   const ms = (k) => round(timed.seconds[k] != null ? timed.seconds[k] * 1e3 : null);
   row.ortMs = ms(0);
   row.nativeMs = ms(1);
   row.nativeAsyncMs = ms(2);
+  if (ortRawEntry) row.ortRawMs = ms(3);
   if (timed.errors[0]) skipped.push(`ort: ${errText(timed.errors[0])}`);
   if (timed.errors[1]) skipped.push(`native: ${errText(timed.errors[1])}`);
   if (timed.errors[2] && !timed.errors[1]) skipped.push(`native run(): ${errText(timed.errors[2])}`);
@@ -327,6 +328,18 @@ async function findOptimize(dist) {
   }
 }
 
+// lib/onnx/denormal.js's withoutDenormalWeights (bytes -> flushed bytes or null) when it is there.
+async function findFlushOnnx(dist) {
+  const file = dist && path.join(dist, 'onnx', 'denormal.js');
+  if (!file || !existsSync(file)) return null;
+  try {
+    const m = await import(pathToFileURL(file).href);
+    return typeof m.withoutDenormalWeights === 'function' ? m.withoutDenormalWeights : null;
+  } catch {
+    return null;
+  }
+}
+
 async function benchModels(apiInfo) {
   let ort = null;
   let ortSkip = null;
@@ -343,6 +356,7 @@ async function benchModels(apiInfo) {
   // The inference folds of lib/graph/passes (BatchNorm / Pad / bias into Conv2D) when they are there.
   const optimize = api ? await findOptimize(apiInfo.dist) : null;
   report.nativePasses = optimize ? 'optimizeForInference' : null;
+  const flushOnnx = await findFlushOnnx(apiInfo.dist);
   const nativeSkip = apiInfo.skipped ?? (loadOnnx && onnx.declaredInputs ? null : 'lib/onnx loadOnnx is not available yet');
   const dataDir = path.resolve(process.env.FACESTYLE_DATA || path.join(root, '..', 'shared', 'data'), 'models');
   const rows = [];
@@ -361,11 +375,17 @@ async function benchModels(apiInfo) {
       const n = shape.reduce((a, b) => a * b, 1);
       const data = Float32Array.from({ length: n }, (_, i) => ((i * 37) % 255) / 255);
       // Both engines loaded (and run once), then timed in alternating rounds (timeAlternating).
+      // onnxruntime gets the model as facestyle's own onnxruntime sessions do: denormal weights zeroed
+      // (lib/onnx/denormal.ts; the native passes do the same). Where that changed the model, the file as
+      // it is is timed too (ortRawMs): on many Intel cores denormal weights make every FMA slow.
+      const flushedBytes = flushOnnx ? flushOnnx(readFileSync(file)) : null;
       let ortSession = null;
       let ortEntry = null;
+      let ortRaw = null;
       if (ort) {
         try {
-          ({ session: ortSession, entry: ortEntry } = await ortEngine(ort, file, data, shape, `ort ${row.name}`));
+          ({ session: ortSession, entry: ortEntry } = await ortEngine(ort, flushedBytes ?? file, data, shape, `ort ${row.name}`));
+          if (flushedBytes) ortRaw = await ortEngine(ort, file, data, shape, `ort ${row.name} (file as it is)`);
         } catch (e) {
           skipped.push(`ort: ${errText(e)}`);
         }
@@ -386,9 +406,10 @@ async function benchModels(apiInfo) {
           skipped.push(`native: ${errText(e)}`);
         }
       } else skipped.push(`native: ${nativeSkip}`);
-      await timeRowEngines(row, skipped, ortEntry, native);
+      await timeRowEngines(row, skipped, ortEntry, native, ortRaw?.entry);
       session?.dispose();
       await ortSession?.release?.();
+      await ortRaw?.session?.release?.();
       if (row.nativeMs != null && row.ortMs != null) row.ratio = round(row.nativeMs / row.ortMs);
       if (skipped.length) row.skipped = skipped.join('; ');
       log('model', JSON.stringify(row));
@@ -462,8 +483,11 @@ function markdown(r) {
   for (const d of r.depthwise) L.push(`| ${d.name} | ${d.impl} | ${cell(d.ms)} | ${cell(d.gflops)} | ${cell(d.pctPeak)} | ${cell(d.bestGflops)} |`);
   L.push('', `## Conv layers (light generator, batch 1, NCHW; from ${r.convSource ?? 'bench/layers.mjs'})`, '', '`ms` times a whole one-node session.run (input copied in and out, N-API hop included); `kernel ms` is the same node timed inside the engine (per-node profile after 3 warm-up runs: the median of the means of groups of 4 runs), which is what the kernel itself does. GFLOP counts direct convolution (2·M·OH·OW·C·kh·kw); Winograd layers do about 4x fewer multiplies, so their % of peak can exceed 100.', '', '| layer | input | count | GFLOP | ms | GFLOP/s | % of peak | kernel ms | kernel % of peak | note |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const c of r.conv) L.push(`| ${c.name} | ${c.size} | ${cell(c.count)} | ${round(c.flops / 1e9)} | ${cell(c.nativeMs)} | ${cell(c.gflops)} | ${cell(c.pctPeak)} | ${cell(c.kernelMs)} | ${cell(c.kernelPctPeak)} | ${c.skipped ? `skipped: ${c.skipped}` : c.algorithm === 'winograd' ? 'Winograd F(4x4,3x3)' : ''} |`);
-  L.push('', '## Models: native engine vs onnxruntime-node (same threads; ratio < 1 means native is faster)', '', '`native ms` times `session.runSync()`, which runs on the calling thread as onnxruntime-node\'s `run()` does (inside `setImmediate`, blocking the event loop); `native run() ms` times the Promise API that keeps the event loop free (a hand-off to the compute thread and back). `arena MB`: the activation memory the native plan reserves (`peakActivationBytes`), against the largest set of values live at one step, the lower bound of any plan.', '', '| model | size | native ms | ort ms | ratio | native run() ms | arena MB | largest live MB | note |', '|---|---|---|---|---|---|---|---|---|');
-  for (const m of r.models) L.push(`| ${m.name} | ${m.size} | ${cell(m.nativeMs)} | ${cell(m.ortMs)} | ${cell(m.ratio)} | ${cell(m.nativeAsyncMs)} | ${cell(m.peakActivationMB)} | ${cell(m.largestLiveSetMB)} | ${m.skipped ? `skipped: ${m.skipped}` : ''} |`);
+  L.push('', '## Models: native engine vs onnxruntime-node (same threads; ratio < 1 means native is faster)', '', 'Both engines get the same weights: the model with its denormal weights set to 0, as facestyle\'s inference passes and its own onnxruntime sessions do (lib/graph/passes/denormal.ts, lib/onnx/denormal.ts); where that changed the model the note gives onnxruntime\'s time on the file as it is. `native ms` times `session.runSync()`, which runs on the calling thread as onnxruntime-node\'s `run()` does (inside `setImmediate`, blocking the event loop); `native run() ms` times the Promise API that keeps the event loop free (a hand-off to the compute thread and back). `arena MB`: the activation memory the native plan reserves (`peakActivationBytes`), against the largest set of values live at one step, the lower bound of any plan.', '', '| model | size | native ms | ort ms | ratio | native run() ms | arena MB | largest live MB | note |', '|---|---|---|---|---|---|---|---|---|');
+  for (const m of r.models) {
+    const notes = [m.ortRawMs != null ? `onnxruntime on the file as it is (denormal weights kept): ${cell(m.ortRawMs)} ms` : '', m.skipped ? `skipped: ${m.skipped}` : ''].filter(Boolean);
+    L.push(`| ${m.name} | ${m.size} | ${cell(m.nativeMs)} | ${cell(m.ortMs)} | ${cell(m.ratio)} | ${cell(m.nativeAsyncMs)} | ${cell(m.peakActivationMB)} | ${cell(m.largestLiveSetMB)} | ${notes.join('; ')} |`);
+  }
   L.push('');
   return L.join('\n');
 }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { optimizeForInference } from '../graph/passes/index.js';
+import { ortModelSource } from '../onnx/denormal.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { type Session, compile } from '../runtime/session.js';
@@ -56,15 +57,17 @@ export function loadOrt(): Promise<typeof Ort> {
 /** An onnxruntime-node CPU session whose idle threads do not spin (they share the cores with the stylizer). */
 export async function createOrtSession(file: string, what: string): Promise<Ort.InferenceSession> {
   const ort = await loadOrt();
+  const source = await ortModelSource(file); // denormal weights zeroed (lib/onnx/denormal.ts)
+  const options: Ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    // Errors only: a model's warnings (e.g. 244 'initializer appears in graph inputs' lines) would flood the terminal.
+    logSeverityLevel: 3,
+    intraOpNumThreads: 0,
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
   try {
-    return await ort.InferenceSession.create(file, {
-      executionProviders: ['cpu'],
-      // Errors only: a model's warnings (e.g. 244 'initializer appears in graph inputs' lines) would flood the terminal.
-      logSeverityLevel: 3,
-      intraOpNumThreads: 0,
-      graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-    });
+    return await (typeof source === 'string' ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options));
   } catch (e) {
     throw new FacestyleError('ERR_FACESTYLE_FORMAT', `${what} '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
   }

@@ -9,6 +9,7 @@ import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, argumentError, isFacestyleError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { optimizeForInference } from '../graph/passes/index.js';
+import { ortModelSource } from '../onnx/denormal.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { packageRoot } from '../native.js';
@@ -230,7 +231,10 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
   let session: Ort.InferenceSession;
   try {
     // Errors only (a model's harmless warnings would flood the terminal); run failures come back as coded errors.
-    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+    // Denormal weights zeroed first (lib/onnx/denormal.ts), as the native engine's passes do.
+    const source = await ortModelSource(file);
+    const sessionOptions: Ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 3 };
+    session = await (typeof source === 'string' ? ort.InferenceSession.create(source, sessionOptions) : ort.InferenceSession.create(source, sessionOptions));
   } catch (e) {
     throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Stylization model '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
   }

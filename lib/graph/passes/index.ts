@@ -2,10 +2,11 @@
 // optimizeForInference() folds Pad / BatchNormalization / per-channel Mul and Add into Conv2D, fuses
 // residual / skip Adds into the conv producing one operand (its input Z), the activation that follows
 // a Conv2D or a normalisation into it (their `activation` attribute), then fuses the remaining runs of
-// elementwise ops into ElementwiseChain nodes.
+// elementwise ops into ElementwiseChain nodes, and sets denormal weights to zero (flushDenormalWeights).
 import type { Graph } from '../ir.js';
 import { fuseElementwiseChains } from './chain.js';
 import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
+import { flushDenormalWeights } from './denormal.js';
 import { fuseConvActivation } from './fuse.js';
 import { fuseNormActivation } from './fuse_norm.js';
 import { fuseResidualAdd } from './fuse_residual.js';
@@ -16,6 +17,7 @@ export { FUSABLE_ACTIVATIONS, fuseConvActivation } from './fuse.js';
 export { FUSABLE_NORMS, fuseNormActivation } from './fuse_norm.js';
 export { RESIDUAL_HOSTS, fuseResidualAdd } from './fuse_residual.js';
 export { fuseElementwiseChains } from './chain.js';
+export { FLOAT32_MIN_NORMAL, countDenormals, flushDenormalWeights } from './denormal.js';
 export { kMaxHeadChannels, mergeSiblingHeads } from './merge_heads.js';
 export type { ChainFusionStats } from './chain.js';
 export { evaluateReference } from './evaluate.js';
@@ -29,6 +31,8 @@ export interface OptimizeOptions {
   mergeHeads?: boolean;
   /** Fuse runs of elementwise ops into ElementwiseChain nodes (default true). */
   fuseElementwise?: boolean;
+  /** Set weights smaller than the smallest normal float32 (denormals) to 0; they are slow on many x86 cores (default true). */
+  flushDenormals?: boolean;
 }
 
 /** Inference-only rewrites: never use on a training graph whose weights are still being learnt. */
@@ -47,5 +51,7 @@ export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}
   if (options.mergeHeads ?? true) g = mergeSiblingHeads(g);
   // Last: the activations above are cheaper inside a conv or norm kernel than in a chain.
   if (options.fuseElementwise ?? true) g = fuseElementwiseChains(g);
+  // Last, so that weights the folds above computed are flushed too.
+  if (options.flushDenormals ?? true) g = flushDenormalWeights(g);
   return g;
 }
