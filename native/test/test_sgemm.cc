@@ -116,6 +116,12 @@ TEST_CASE(sgemm_shapes_crossing_cache_blocks_match_reference) {
   runTable({{100, 37, 300}, {230, 70, 40}, {3, 2050, 5}, {37, 300, 513}, {64, 64, 64}});
 }
 
+TEST_CASE(sgemm_row_bands_per_thread_match_reference) {
+  // M >= threads x MC (2 x 224 with AVX-512): at 2 threads each thread multiplies its own band of rows;
+  // 461 and 463 leave a partial tile in the second band, K = 300 crosses a K block.
+  runTable({{461, 37, 300}, {463, 70, 129}, {448, 33, 300}});
+}
+
 TEST_CASE(sgemm_k_zero_scales_c_by_beta) {
   for (const Path& p : paths()) {
     std::vector<float> c{1.f, 2.f, 3.f, 4.f};
@@ -157,8 +163,9 @@ float activate(const cpu::GemmEpilogue& ep, float v) {
 
 TEST_CASE(sgemm_fused_epilogue_matches_reference_then_epilogue) {
   // K = 300 crosses the K block (the epilogue must run once, after the last one); M, N leave partial tiles.
-  const std::vector<GemmShape> shapes{{37, 45, 300}, {5, 70, 9}, {1, 1, 1}};
-  const auto bias = randomVector(64, 7);
+  // 470 x 45 x 200 at 2 threads runs as two row bands: the second band's bias starts at its first row.
+  const std::vector<GemmShape> shapes{{37, 45, 300}, {5, 70, 9}, {1, 1, 1}, {470, 45, 200}};
+  const auto bias = randomVector(512, 7);
   std::vector<cpu::GemmEpilogue> epilogues(5);
   epilogues[1].activation = cpu::GemmActivation::Relu;
   epilogues[2].activation = cpu::GemmActivation::LeakyRelu;
