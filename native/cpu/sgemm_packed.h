@@ -200,6 +200,44 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   int nt = threads < 1 ? 1 : threads;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   if (flops < 4e6 * nt) nt = static_cast<int>(imax(1, static_cast<int64_t>(flops / 4e6)));
+  // Deep but small problems (training's dW = dY x im2col(X)^T: M and N in the tens to hundreds, K = the
+  // pixels of an image, tens of thousands): below, every K block of KC ends at two barriers, hundreds of
+  // them per call. Instead each thread multiplies its own range of K into its own C (thread 0 straight
+  // into C with beta, the others into zeroed scratch), and the partial products are added at the end.
+  if (nt > 1 && K >= int64_t(nt) * 4 * Kernel::KC && M * N <= (int64_t(1) << 20)) {
+    const int64_t mn = M * N;
+    float* partial = static_cast<float*>(std::malloc(sizeof(float) * static_cast<size_t>(mn) * static_cast<size_t>(nt - 1)));
+    if (!partial) return false;
+    const int64_t blocks = ceilDiv(K, Kernel::KC);
+    bool ok = true;
+#pragma omp parallel num_threads(nt) reduction(&& : ok)
+    {
+#ifdef _OPENMP
+      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+      const int64_t t = 0, n = 1;
+#endif
+      const int64_t k0 = imin(K, blocks * t / n * Kernel::KC), k1 = imin(K, blocks * (t + 1) / n * Kernel::KC);
+      float* c = t == 0 ? C : partial + (t - 1) * mn;
+      const int64_t ldcT = t == 0 ? ldc : N;
+      const float* a = transA ? A + k0 * lda : A + k0;
+      const float* b = transB ? B + k0 : B + k0 * ldb;
+      if (k1 > k0) ok = packedSgemm<Kernel>(transA, transB, M, N, k1 - k0, alpha, a, lda, b, ldb, t == 0 ? beta : 0.f, c, ldcT, 1, nullptr);
+      else if (t != 0) std::memset(c, 0, sizeof(float) * static_cast<size_t>(mn));
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < M; ++i) {
+        float* row = C + i * ldc;
+        for (int64_t u = 0; u + 1 < n; ++u) {
+          const float* src = partial + u * mn + i * N;
+          for (int64_t j = 0; j < N; ++j) row[j] += src[j];
+        }
+        if (ep) applyEpilogue(*ep, row, ldc, i, 1, N);
+      }
+    }
+    std::free(partial);
+    return ok;
+  }
   // Tall problems: each thread multiplies its own band of rows from start to end, packing its own A and
   // all of B, with no barrier between them. Sharing one packed B (below) costs two barriers per K block
   // and packs every A block on each thread that takes one of its column chunks; on a 2-core Intel Xeon

@@ -122,6 +122,12 @@ TEST_CASE(sgemm_row_bands_per_thread_match_reference) {
   runTable({{461, 37, 300}, {463, 70, 129}, {448, 33, 300}});
 }
 
+TEST_CASE(sgemm_split_k_per_thread_matches_reference) {
+  // K >= threads x 4 x KC with a small C (training's dW = dY x im2row(X)): at 2 threads each thread
+  // multiplies its own range of K and the partial products are summed; 2100 is not a multiple of KC.
+  runTable({{40, 50, 2100}, {30, 70, 2100}, {45, 33, 4097}});
+}
+
 TEST_CASE(sgemm_k_zero_scales_c_by_beta) {
   for (const Path& p : paths()) {
     std::vector<float> c{1.f, 2.f, 3.f, 4.f};
@@ -164,7 +170,8 @@ float activate(const cpu::GemmEpilogue& ep, float v) {
 TEST_CASE(sgemm_fused_epilogue_matches_reference_then_epilogue) {
   // K = 300 crosses the K block (the epilogue must run once, after the last one); M, N leave partial tiles.
   // 470 x 45 x 200 at 2 threads runs as two row bands: the second band's bias starts at its first row.
-  const std::vector<GemmShape> shapes{{37, 45, 300}, {5, 70, 9}, {1, 1, 1}, {470, 45, 200}};
+  // 37 x 60 x 2048 splits K across the threads: the epilogue runs once, after the partial sums.
+  const std::vector<GemmShape> shapes{{37, 45, 300}, {5, 70, 9}, {1, 1, 1}, {470, 45, 200}, {37, 60, 2048}};
   const auto bias = randomVector(512, 7);
   std::vector<cpu::GemmEpilogue> epilogues(5);
   epilogues[1].activation = cpu::GemmActivation::Relu;

@@ -16,6 +16,11 @@ export const cases: OpCase[] = [
   { op: 'Conv2DBackpropFilter', label: 'stride 2 asymmetric pad', inputs: [[1, 2, 7, 6], [1, 3, 4, 3]], attrs: { ...s2, filter_shape: [3, 2, 3, 3] }, atol: 1e-4 },
   { op: 'Conv2DBackpropFilter', label: 'depthwise', inputs: [[2, 4, 5, 5], [2, 4, 5, 5]], attrs: { ...dw, filter_shape: [4, 1, 3, 3] }, atol: 1e-4 },
   { op: 'Conv2DBackpropFilter', label: 'dilation 2 group 2', inputs: [[1, 2, 7, 7], [1, 4, 7, 7]], attrs: { ...dil, filter_shape: [4, 1, 3, 3] }, atol: 1e-4 },
+  // Large enough for im2row / col2im to split across threads (>= 65536 floats), 64 output channels (B
+  // packed) and 16 (B read in place), and for the filter GEMM to split its K (the pixels) across threads.
+  { op: 'Conv2DBackpropInput', label: '3x3 pad 1, 32x32 (threaded col2im)', inputs: [[2, 16, 32, 32], [16, 8, 3, 3]], attrs: { ...win, input_shape: [2, 8, 32, 32] }, atol: 2e-4 },
+  { op: 'Conv2DBackpropFilter', label: '3x3 pad 1, 48x48, 64 out (threaded im2row, split K)', inputs: [[2, 8, 48, 48], [2, 64, 48, 48]], attrs: { ...win, filter_shape: [64, 8, 3, 3] }, atol: 2e-3 },
+  { op: 'Conv2DBackpropFilter', label: 'stride 2, 64x64, 16 out (B in place)', inputs: [[1, 8, 64, 64], [1, 16, 32, 32]], attrs: { ...s2, filter_shape: [16, 8, 3, 3] }, atol: 1e-3 },
   { op: 'Conv2DBackpropBias', label: 'NCHW', inputs: [[3, 5, 4, 6]], atol: 1e-4 },
   { op: 'LeakyReluGrad', label: 'alpha 0.2', inputs: [[2, 3, 4, 5], [2, 3, 4, 5]], attrs: { alpha: 0.2 } },
   { op: 'ReluGrad', label: '3d', inputs: [[3, 4, 5], [3, 4, 5]] },
