@@ -39,6 +39,22 @@ namespace facestyle::cpu {
 
 namespace {
 
+// This thread's index in its OpenMP team and the team's size (0 and 1 outside a parallel region or without OpenMP).
+inline int64_t teamIndex() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int64_t teamSize() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -212,11 +228,7 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
     bool ok = true;
 #pragma omp parallel num_threads(nt) reduction(&& : ok)
     {
-#ifdef _OPENMP
-      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-#else
-      const int64_t t = 0, n = 1;
-#endif
+      const int64_t t = teamIndex(), n = teamSize();
       const int64_t k0 = imin(K, blocks * t / n * Kernel::KC), k1 = imin(K, blocks * (t + 1) / n * Kernel::KC);
       float* c = t == 0 ? C : partial + (t - 1) * mn;
       const int64_t ldcT = t == 0 ? ldc : N;
@@ -248,11 +260,7 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
     bool ok = true;
 #pragma omp parallel num_threads(nt) reduction(&& : ok)
     {
-#ifdef _OPENMP
-      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-#else
-      const int64_t t = 0, n = 1;
-#endif
+      const int64_t t = teamIndex(), n = teamSize();
       const int64_t r0 = tiles * t / n * MR, r1 = imin(M, tiles * (t + 1) / n * MR);
       if (r1 > r0) {
         GemmEpilogue band;
@@ -283,11 +291,7 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-#endif
+    const int64_t tid = teamIndex();
     float* packedA = buf + bFloats + tid * aFloats;
     alignas(64) float tile[MR * NR];
     for (int64_t jc = 0; jc < N; jc += NC) {
