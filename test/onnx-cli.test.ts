@@ -64,6 +64,7 @@ describe('facestyle info / check (synthetic model)', () => {
     const info = JSON.parse(stdout);
     expect(info.params).toBe(8 * 3 * 9 + 8 + 2 * 8 + 2);
     expect(info.paramBytes).toBe(info.params * 4);
+    expect(info.denormalWeights).toBe(0);
     expect(info.macs).toBe(16 * 16 * 8 * 27 + 16 * 16 * 2 * 8);
     expect(info.ops).toEqual({ Conv: 2, Relu: 1 });
     expect(info.inputs).toEqual([{ name: 'x', shape: [1, 3, 16, 16] }]);

@@ -10,7 +10,7 @@ import type { Graph } from '../lib/graph/ir.js';
 import { countDenormals, evaluateReference, flushDenormalWeights, FLOAT32_MIN_NORMAL, optimizeForInference } from '../lib/graph/passes/index.js';
 import { Tensor, mulberry32 } from '../lib/graph/tensor.js';
 import { ortModelSource, withoutDenormalWeights } from '../lib/onnx/denormal.js';
-import { exportOnnxBuffer, loadOnnx } from '../lib/onnx/index.js';
+import { exportOnnxBuffer, loadOnnx, modelInfo } from '../lib/onnx/index.js';
 import { decodeModel, readTensor } from '../lib/onnx/proto.js';
 import { runNative, worstRelative } from './helpers/pass-equivalence.js';
 import { describeShared, sharedData } from './helpers/shared.js';
@@ -100,6 +100,7 @@ describeShared('flushDenormalWeights on PFLD', () => {
     const flushed = optimizeForInference(loaded);
     // Counted independently: PFLD's pruned channels leave hundreds of thousands of denormal weights.
     expect(weightDenormals(loaded)).toBeGreaterThan(100_000);
+    expect((await modelInfo(file)).denormalWeights).toBe(weightDenormals(loaded));
     expect(weightDenormals(kept)).toBeGreaterThan(100_000);
     expect(weightDenormals(flushed)).toBe(0);
     const rng = mulberry32(7);
@@ -136,6 +137,11 @@ describe('withoutDenormalWeights (models for onnxruntime-node)', () => {
       await s.release();
     }
     for (let i = 0; i < outs[0].length; ++i) expect(Math.abs(outs[1][i] - outs[0][i])).toBeLessThan(1e-30);
+  });
+
+  it('counts them in modelInfo (facestyle info)', async () => {
+    expect((await modelInfo(bytes)).denormalWeights).toBe(4); // three weights and one bias
+    expect((await modelInfo(withoutDenormalWeights(bytes)!)).denormalWeights).toBe(0);
   });
 
   it('gives null for a model without denormals and for bytes that are no model', () => {

@@ -32,6 +32,8 @@ export function registerInfoCommand(program: Command): void {
         `class:       ${info.computeClass} (${COMPUTE_CLASSES[info.computeClass].doc})`,
         `ops:         ${ops}`,
       ];
+      if (info.denormalWeights > 0)
+        lines.push(`denormals:   ${info.denormalWeights.toLocaleString('en-US')} weights below 2^-126 (set to 0 when facestyle loads the model: on many x86 cores they slow every multiply)`);
       process.stdout.write(lines.join('\n') + '\n');
     });
 }

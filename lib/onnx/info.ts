@@ -2,6 +2,7 @@
 // activation memory at an input size, and a mobile compute class.
 import { shapeError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
+import { countDenormals } from '../graph/passes/denormal.js';
 import { shapeSize } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { compile } from '../runtime/session.js';
@@ -43,6 +44,11 @@ export interface ModelInfo {
   params: number;
   /** Bytes of those weights as stored (fp16 initializers count 2 bytes). */
   paramBytes: number;
+  /**
+   * Weight elements that are denormal floats (nonzero, below 2^-126 in magnitude). Slow on many x86 cores;
+   * facestyle sets them to 0 when it loads a model for inference (lib/graph/passes/denormal.ts).
+   */
+  denormalWeights: number;
   /** Multiply-accumulates per run (Conv2D, ConvTranspose2D, MatMul, Gemm) at this size. */
   macs: number;
   /** Activation arena of the native plan at this size. */
@@ -175,6 +181,8 @@ export async function modelInfo(model: string | Uint8Array | Graph, options: Mod
     session.dispose();
   }
   const macs = countMacs(graph);
+  let denormalWeights = 0;
+  for (const v of graph.values) if ((v.kind === 'param' || v.kind === 'const') && v.data) denormalWeights += countDenormals(v.data);
   return {
     name: graph.name,
     opset,
@@ -184,6 +192,7 @@ export async function modelInfo(model: string | Uint8Array | Graph, options: Mod
     graphOps: histogram(graph.nodes.map((n) => n.op)),
     params,
     paramBytes,
+    denormalWeights,
     macs,
     peakActivationBytes,
     computeClass: classify(macs, peakActivationBytes),
