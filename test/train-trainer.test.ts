@@ -96,6 +96,32 @@ describe('Trainer', () => {
     expect(b).toEqual(a);
   });
 
+  it('gives the same bits on 1 and 2 threads (a run may resume with other threads)', async () => {
+    // 64x64 crops, 16 channels: the filter gradients' GEMMs (16 x 144 x 4096 pixels) are deep enough to be
+    // cut along K, and im2row / col2im large enough to split across threads.
+    const cfg = (threads: number) =>
+      tiny({
+        crop: 64, steps: 3, threads, losses: { l1: 1, color: 0.5, edge: 0.1 },
+        generator: { arch: 'light-unet', channels: [16, 16, 16, 16], width: 1, resBlocks: 0, alpha: 0.2, upsample: 'deconv' },
+      });
+    const data = synthetic(2, 64);
+    const runs = [];
+    for (const threads of [1, 2]) {
+      const t = new Trainer(cfg(threads), data, tmp());
+      await t.train();
+      runs.push({ losses: t.history.map((h) => h.loss), weights: t.emaWeights() });
+      t.dispose();
+    }
+    expect(runs[1].losses).toEqual(runs[0].losses);
+    let differing = 0;
+    for (const [name, w] of runs[0].weights) {
+      const other = runs[1].weights.get(name)!.data;
+      for (let i = 0; i < w.data.length; ++i) if (!Object.is(w.data[i], other[i])) ++differing;
+    }
+    expect(runs[0].weights.size).toBeGreaterThan(0);
+    expect(differing).toBe(0);
+  });
+
   it('stops with ERR_FACESTYLE_NUMERIC on a NaN loss and keeps the last good checkpoint', async () => {
     const data = synthetic(2, 16);
     const dir = tmp();

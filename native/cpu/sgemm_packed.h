@@ -1,6 +1,7 @@
 // The packed SGEMM driver shared by every ISA (scalar, AVX2, AVX-512): cache blocking, packing of A and B
 // into micro-panels, OpenMP over (row block x column chunk) work items (or, when M >= threads x MC, one
-// band of rows per thread, each a whole single-threaded SGEMM), and tail handling. Each ISA file
+// band of rows per thread, each a whole single-threaded SGEMM; or, for a deep product with a small C,
+// segments of K multiplied apart and added up), and tail handling. Each ISA file
 // includes this header and instantiates packedSgemm<Kernel> with its own register micro-kernel.
 //
 // Everything here sits in an anonymous namespace ON PURPOSE: the header is compiled once per ISA with
@@ -216,44 +217,51 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   int nt = threads < 1 ? 1 : threads;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   if (flops < 4e6 * nt) nt = static_cast<int>(imax(1, static_cast<int64_t>(flops / 4e6)));
-  // Deep but small problems (training's dW = dY x im2col(X)^T: M and N in the tens to hundreds, K = the
-  // pixels of an image, tens of thousands): below, every K block of KC ends at two barriers, hundreds of
-  // them per call. Instead each thread multiplies its own range of K into its own C (thread 0 straight
-  // into C with beta, the others into zeroed scratch), and the partial products are added at the end.
-  if (nt > 1 && K >= int64_t(nt) * 4 * Kernel::KC && M * N <= (int64_t(1) << 20)) {
-    const int64_t mn = M * N;
-    float* partial = static_cast<float*>(std::malloc(sizeof(float) * static_cast<size_t>(mn) * static_cast<size_t>(nt - 1)));
-    if (!partial) return false;
-    const int64_t blocks = ceilDiv(K, Kernel::KC);
-    bool ok = true;
-#pragma omp parallel num_threads(nt) reduction(&& : ok)
-    {
-      const int64_t t = teamIndex(), n = teamSize();
-      const int64_t k0 = imin(K, blocks * t / n * Kernel::KC), k1 = imin(K, blocks * (t + 1) / n * Kernel::KC);
-      float* c = t == 0 ? C : partial + (t - 1) * mn;
-      const int64_t ldcT = t == 0 ? ldc : N;
-      const float* a = transA ? A + k0 * lda : A + k0;
-      const float* b = transB ? B + k0 : B + k0 * ldb;
-      if (k1 > k0) ok = packedSgemm<Kernel>(transA, transB, M, N, k1 - k0, alpha, a, lda, b, ldb, t == 0 ? beta : 0.f, c, ldcT, 1, nullptr);
-      else if (t != 0) std::memset(c, 0, sizeof(float) * static_cast<size_t>(mn));
+  // Deep but small problems (training's dW = dY x im2row(X): M and N in the tens to hundreds, K = the
+  // pixels of an image, tens of thousands): on the shared path below every K block ends at two barriers,
+  // hundreds of them per call. Instead K is cut into segments (fixed by K alone: at most kMaxKSegments,
+  // each at least 4 K blocks), each multiplied on its own by one thread (the first straight into C with
+  // beta, the others into scratch), and the segments' products are added to C in order. The order does
+  // not depend on the thread count, so the result has the same bits on any number of threads (a training
+  // run may resume with other threads and must continue exactly). Without memory for the segments, the
+  // shared path below (the same sums, rounded in another order).
+  const int64_t kBlocks = ceilDiv(K, Kernel::KC);
+  if (kBlocks >= 8 && M * N <= (int64_t(1) << 18)) {
+    constexpr int64_t kMaxKSegments = 8;
+    const int64_t segments = imin(kMaxKSegments, kBlocks / 4), mn = M * N;
+    float* partial = static_cast<float*>(std::malloc(sizeof(float) * static_cast<size_t>(mn) * static_cast<size_t>(segments - 1)));
+    if (partial) {
+      const int team = static_cast<int>(imin(nt, segments));
+      bool ok = true;
+#pragma omp parallel num_threads(team) if (team > 1) reduction(&& : ok)
+      {
+        const int64_t t = teamIndex(), n = teamSize();
+        for (int64_t sg = segments * t / n; sg < segments * (t + 1) / n; ++sg) {
+          const int64_t k0 = kBlocks * sg / segments * Kernel::KC, k1 = imin(K, kBlocks * (sg + 1) / segments * Kernel::KC);
+          float* c = sg == 0 ? C : partial + (sg - 1) * mn;
+          const float* a = transA ? A + k0 * lda : A + k0;
+          const float* b = transB ? B + k0 : B + k0 * ldb;
+          ok = packedSgemm<Kernel>(transA, transB, M, N, k1 - k0, alpha, a, lda, b, ldb, sg == 0 ? beta : 0.f, c, sg == 0 ? ldc : N, 1, nullptr) && ok;
+        }
 #pragma omp barrier
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < M; ++i) {
-        float* row = C + i * ldc;
-        for (int64_t u = 0; u + 1 < n; ++u) {
-          const float* src = partial + u * mn + i * N;
-          for (int64_t j = 0; j < N; ++j) row[j] += src[j];
+        for (int64_t i = 0; i < M; ++i) {
+          float* row = C + i * ldc;
+          for (int64_t sg = 1; sg < segments; ++sg) {
+            const float* src = partial + (sg - 1) * mn + i * N;
+            for (int64_t j = 0; j < N; ++j) row[j] += src[j];
+          }
+          if (ep) applyEpilogue(*ep, row, ldc, i, 1, N);
         }
-        if (ep) applyEpilogue(*ep, row, ldc, i, 1, N);
       }
+      std::free(partial);
+      return ok;
     }
-    std::free(partial);
-    return ok;
   }
   // Tall problems: each thread multiplies its own band of rows from start to end, packing its own A and
   // all of B, with no barrier between them. Sharing one packed B (below) costs two barriers per K block
   // and packs every A block on each thread that takes one of its column chunks; on a 2-core Intel Xeon
-  // the bands ran 512^3 at 290 GFLOP/s against 251 (1024^3: 290 against 269), as fast per thread as one
+  // the bands ran 512^3 at 290 GFLOP/s against 251 (1024^3: 292 against 262), as fast per thread as one
   // thread alone. Each band is at least MC rows, so packing B once per thread stays small beside its multiply.
   if (nt > 1 && M >= int64_t(nt) * Kernel::MC) {
     const int64_t tiles = ceilDiv(M, MR);

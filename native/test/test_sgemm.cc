@@ -4,6 +4,7 @@
 // and leading dimensions larger than the row. Padding holds NaN, so a read or write outside the
 // matrix shows up as a mismatch.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "cpu/gemm.h"
@@ -86,8 +87,9 @@ void runTable(const std::vector<GemmShape>& shapes) {
         const float alpha = alphas[ab], beta = betas[ab];
         std::vector<float> want = C0;
         sgemmReference(transA, transB, s.M, s.N, s.K, alpha, A.data(), lda, B.data(), ldb, beta, want.data(), ldc);
-        for (const Path& p : paths())
-          for (int threads : {1, 2}) {
+        for (const Path& p : paths()) {
+          std::vector<float> oneThread;
+          for (int threads : {1, 2, 3}) {
             std::vector<float> got = C0;
             if (beta == 0.f)  // beta == 0 must not read C: garbage there must not leak into the result
               for (int64_t i = 0; i < s.M; ++i)
@@ -99,7 +101,12 @@ void runTable(const std::vector<GemmShape>& shapes) {
                            p.name, threads, (long long)s.M, (long long)s.N, (long long)s.K, transA, transB, alpha, beta,
                            (long long)lda);
             CHECK(ok);
+            // The same bits on any number of threads: a training run may resume with other threads and
+            // must continue exactly (every C element sums its K blocks in one order whatever the split).
+            if (threads == 1) oneThread = got;
+            else CHECK(std::memcmp(got.data(), oneThread.data(), got.size() * sizeof(float)) == 0);
           }
+        }
       }
     }
 }
@@ -197,8 +204,9 @@ TEST_CASE(sgemm_fused_epilogue_matches_reference_then_epilogue) {
             float& v = want[i * s.N + j];
             v = activate(ep, v + (ep.rowBias ? ep.rowBias[i] : 0.f));
           }
-        for (const Path& p : paths())
-          for (int threads : {1, 2}) {
+        for (const Path& p : paths()) {
+          std::vector<float> oneThread;
+          for (int threads : {1, 2, 3}) {
             std::vector<float> got = C0;
             p.fn(false, false, s.M, s.N, s.K, 1.5f, A.data(), s.K, B.data(), s.N, beta, got.data(), s.N, threads, &ep);
             const bool ok = allClose(got, want, 1e-5 * double(s.K + 1), 1e-4);
@@ -206,7 +214,10 @@ TEST_CASE(sgemm_fused_epilogue_matches_reference_then_epilogue) {
               std::fprintf(stderr, "  %s threads=%d M=%lld N=%lld K=%lld act=%d beta=%g\n", p.name, threads, (long long)s.M,
                            (long long)s.N, (long long)s.K, int(ep.activation), beta);
             CHECK(ok);
+            if (threads == 1) oneThread = got;
+            else CHECK(std::memcmp(got.data(), oneThread.data(), got.size() * sizeof(float)) == 0);
           }
+        }
       }
 }
 
