@@ -11,7 +11,7 @@ import { countDenormals, evaluateReference, flushDenormalWeights, FLOAT32_MIN_NO
 import { Tensor, mulberry32 } from '../lib/graph/tensor.js';
 import { ortModelSource, withoutDenormalWeights } from '../lib/onnx/denormal.js';
 import { exportOnnxBuffer, loadOnnx, modelInfo } from '../lib/onnx/index.js';
-import { decodeModel, readTensor } from '../lib/onnx/proto.js';
+import { decodeModel, encodeModel, readTensor } from '../lib/onnx/proto.js';
 import { runNative, worstRelative } from './helpers/pass-equivalence.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
@@ -53,13 +53,14 @@ describe('flushDenormalWeights', () => {
 
   it('zeroes exactly the denormal elements and keeps the bits of the rest', () => {
     const weights = [1e-40, 0.5, -maxDenormal, minNormal, -3e-39, -0.25];
-    const before = conv1x1(weights, [1e-39, 0.125, -2]);
+    const before = conv1x1(weights, [1e-39, -0, -2]);
     const beforeW = before.values.find((v) => v.name === 'w')!.data!.slice();
     const after = flushDenormalWeights(before);
     const w = after.values.find((v) => v.name === 'w')!.data!;
     const b = after.values.find((v) => v.name === 'b')!.data!;
     expect(Array.from(w)).toEqual([0, 0.5, 0, minNormal, 0, -0.25]);
-    expect(Array.from(b)).toEqual([0, 0.125, -2]);
+    expect(Array.from(b)).toEqual([0, -0, -2]);
+    expect(Object.is(b[1], -0)).toBe(true); // zeros keep their sign
     expect(weightDenormals(after)).toBe(0);
     // The input graph still holds its denormals.
     expect(Array.from(before.values.find((v) => v.name === 'w')!.data!)).toEqual(Array.from(beforeW));
@@ -142,6 +143,30 @@ describe('withoutDenormalWeights (models for onnxruntime-node)', () => {
   it('counts them in modelInfo (facestyle info)', async () => {
     expect((await modelInfo(bytes)).denormalWeights).toBe(4); // three weights and one bias
     expect((await modelInfo(withoutDenormalWeights(bytes)!)).denormalWeights).toBe(0);
+  });
+
+  it('patches the bytes in place: only the denormal floats change, fields it does not know survive', () => {
+    // An unknown top-level field (number 99, varint 7) appended: protobuf decoders skip it, re-encoding would drop it.
+    const extra = Uint8Array.of((99 << 3) & 0x7f | 0x80, 99 >> 4, 7);
+    const withExtra = new Uint8Array(bytes.length + extra.length);
+    withExtra.set(bytes);
+    withExtra.set(extra, bytes.length);
+    const flushed = withoutDenormalWeights(withExtra)!;
+    expect(flushed.length).toBe(withExtra.length);
+    expect(Array.from(flushed.subarray(bytes.length))).toEqual(Array.from(extra));
+    let changed = 0;
+    for (let i = 0; i < withExtra.length; i += 1) if (flushed[i] !== withExtra[i]) ++changed;
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThanOrEqual(4 * 4); // four denormal floats, 4 bytes each
+  });
+
+  it('hands a model with external data over untouched (onnxruntime finds the data only from a path)', () => {
+    const model = decodeModel(bytes);
+    const b = model.graph!.initializer!.find((t) => t.name === 'b')!;
+    b.dataLocation = 1;
+    b.externalData = [{ key: 'location', value: 'b.bin' }];
+    b.rawData = new Uint8Array(0);
+    expect(withoutDenormalWeights(encodeModel(model))).toBeNull();
   });
 
   it('gives null for a model without denormals and for bytes that are no model', () => {

@@ -4,34 +4,40 @@
 // `set_denormal_as_zero`, left PFLD at 15 ms a run on a 2-core Intel Xeon (26 ms without it); with its
 // weights flushed here it takes 1.5 ms. Used for the sessions facestyle creates itself (detectors,
 // landmarks, ONNX generators); checkParity keeps the file as it is.
+//
+// The file's bytes are patched in place, never re-encoded: the protobuf schema here (ONNX 1.10) would
+// drop fields it does not know (newer ONNX's metadata or function overloads). Only tensors stored as
+// raw_data are flushed (what exporters write; float_data tensors are left as they are), in initializers,
+// Constant-style attributes (t, tensors) and subgraphs (If / Loop bodies, functions); a model with any
+// external data is handed over by path untouched (onnxruntime resolves external files only from a path).
 import { readFile } from 'node:fs/promises';
 import { FLOAT32_MIN_NORMAL } from '../graph/passes/denormal.js';
-import { DT, type ModelProto, type TensorProto, onnx } from './proto.js';
+import { DT, type GraphProto, type ModelProto, type TensorProto, onnx } from './proto.js';
 
-/** Replaces the data of a FLOAT tensor held in the file (not external) when it has denormals; returns how many it zeroed. */
-function flushTensor(t: TensorProto): number {
-  if ((t.dataType ?? 0) !== DT.FLOAT || t.dataLocation === 1) return 0;
-  const raw = t.rawData && t.rawData.length ? t.rawData : null;
-  // A copy (4-byte aligned, and never the decoded buffer the caller owns: new Uint8Array copies, where a
-  // Buffer's slice() would not); every platform Node ships on is little-endian.
-  const values = raw ? new Float32Array(new Uint8Array(raw).buffer, 0, raw.length >> 2) : Float32Array.from(t.floatData ?? []);
-  let n = 0;
-  for (let i = 0; i < values.length; ++i) {
-    const a = Math.abs(values[i]);
-    if (a !== 0 && a < FLOAT32_MIN_NORMAL) {
-      values[i] = 0;
-      ++n;
-    }
+/** Every tensor the model stores: initializers and attribute tensors, in every graph and function. */
+function* tensorsOf(model: ModelProto): Generator<TensorProto> {
+  function* ofGraph(g: GraphProto | null | undefined): Generator<TensorProto> {
+    if (!g) return;
+    yield* g.initializer ?? [];
+    yield* ofNodes(g.node);
   }
-  if (n === 0) return 0;
-  if (raw) t.rawData = new Uint8Array(values.buffer, 0, raw.length);
-  else t.floatData = Array.from(values);
-  return n;
+  function* ofNodes(nodes: GraphProto['node']): Generator<TensorProto> {
+    for (const node of nodes ?? [])
+      for (const a of node.attribute ?? []) {
+        if (a.t) yield a.t;
+        yield* a.tensors ?? [];
+        yield* ofGraph(a.g);
+        for (const g of a.graphs ?? []) yield* ofGraph(g);
+      }
+  }
+  yield* ofGraph(model.graph);
+  for (const f of model.functions ?? []) yield* ofNodes(f.node);
 }
 
 /**
- * The model re-encoded with every denormal element of its float32 initializers and Constant nodes set
- * to 0, or null when there is none to flush (or the bytes do not decode: whoever loads them reports that).
+ * A copy of the model's bytes with every denormal element of its float32 raw_data tensors set to +0, or
+ * null when there is none to flush, when the model has external data, or when the bytes do not decode
+ * (whoever loads them reports that).
  */
 export function withoutDenormalWeights(bytes: Uint8Array): Uint8Array | null {
   let model: ModelProto;
@@ -40,12 +46,24 @@ export function withoutDenormalWeights(bytes: Uint8Array): Uint8Array | null {
   } catch {
     return null;
   }
-  const graph = model.graph;
-  if (!graph) return null;
-  let flushed = 0;
-  for (const t of graph.initializer ?? []) flushed += flushTensor(t);
-  for (const node of graph.node ?? []) for (const a of node.attribute ?? []) if (a.t) flushed += flushTensor(a.t);
-  return flushed ? onnx.ModelProto.encode(model).finish() : null;
+  const tensors = [...tensorsOf(model)];
+  if (tensors.some((t) => t.dataLocation === 1)) return null;
+  let out: Uint8Array | null = null;
+  for (const t of tensors) {
+    const raw = t.rawData;
+    if ((t.dataType ?? 0) !== DT.FLOAT || !raw || raw.length < 4 || raw.buffer !== bytes.buffer) continue;
+    // raw is a view into `bytes` (protobufjs slices, never copies): patch the same bytes in the copy.
+    const at = raw.byteOffset - bytes.byteOffset;
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
+    for (let i = 0; i + 4 <= raw.length; i += 4) {
+      const a = Math.abs(view.getFloat32(i, true));
+      if (a !== 0 && a < FLOAT32_MIN_NORMAL) {
+        out ??= Uint8Array.from(bytes);
+        out.fill(0, at + i, at + i + 4);
+      }
+    }
+  }
+  return out;
 }
 
 /** What to hand InferenceSession.create: the flushed model's bytes when the file has denormal weights, else its path. */

@@ -46,7 +46,7 @@ export interface ModelInfo {
   paramBytes: number;
   /**
    * Weight elements that are denormal floats (nonzero, below 2^-126 in magnitude). Slow on many x86 cores;
-   * facestyle sets them to 0 when it loads a model for inference (lib/graph/passes/denormal.ts).
+   * optimizeForInference sets them to 0 (lib/graph/passes/denormal.ts), as facestyle's pipelines do at load.
    */
   denormalWeights: number;
   /** Multiply-accumulates per run (Conv2D, ConvTranspose2D, MatMul, Gemm) at this size. */

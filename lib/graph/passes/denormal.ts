@@ -34,7 +34,7 @@ export function flushDenormalWeights(graph: Graph): Graph {
   const values = graph.values.map((v): Value => {
     if (!v.data || (v.kind !== 'param' && v.kind !== 'const') || pinned.has(v.id) || countDenormals(v.data) === 0) return v;
     const data = v.data.slice();
-    for (let i = 0; i < data.length; ++i) if (Math.abs(data[i]) < FLOAT32_MIN_NORMAL) data[i] = 0;
+    for (let i = 0; i < data.length; ++i) if (data[i] !== 0 && Math.abs(data[i]) < FLOAT32_MIN_NORMAL) data[i] = 0;
     return { ...v, shape: [...v.shape], data };
   });
   return { ...graph, values, nodes: graph.nodes, inputs: [...graph.inputs], outputs: [...graph.outputs] };
