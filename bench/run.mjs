@@ -306,38 +306,32 @@ async function benchConv(apiInfo, peak) {
 }
 
 // lib/onnx (loadOnnx, declaredInputs, exportOnnxBuffer) from bench/out/dist, or null while it is absent.
-async function findOnnx(dist) {
-  const file = path.join(dist, 'onnx', 'index.js');
-  if (!existsSync(file)) return null;
+// A module of the compiled API (bench/out/dist) when it is there and loads, else null: a module that
+// fails to load is the same as an absent one here.
+async function distModule(dist, ...parts) {
+  const file = dist && path.join(dist, ...parts);
+  if (!file || !existsSync(file)) return null;
   try {
-    const m = await import(pathToFileURL(file).href);
-    return typeof m.loadOnnx === 'function' ? m : null;
-  } catch {
-    return null; // a module that fails to load is the same as an absent one here
-  }
-}
-
-async function findOptimize(dist) {
-  const file = path.join(dist, 'graph', 'passes', 'index.js');
-  if (!existsSync(file)) return null;
-  try {
-    const m = await import(pathToFileURL(file).href);
-    return typeof m.optimizeForInference === 'function' ? (g) => m.optimizeForInference(g) : null;
+    return await import(pathToFileURL(file).href);
   } catch {
     return null;
   }
+}
+
+async function findOnnx(dist) {
+  const m = await distModule(dist, 'onnx', 'index.js');
+  return typeof m?.loadOnnx === 'function' ? m : null;
+}
+
+async function findOptimize(dist) {
+  const m = await distModule(dist, 'graph', 'passes', 'index.js');
+  return typeof m?.optimizeForInference === 'function' ? (g) => m.optimizeForInference(g) : null;
 }
 
 // lib/onnx/denormal.js's withoutDenormalWeights (bytes -> flushed bytes or null) when it is there.
 async function findFlushOnnx(dist) {
-  const file = dist && path.join(dist, 'onnx', 'denormal.js');
-  if (!file || !existsSync(file)) return null;
-  try {
-    const m = await import(pathToFileURL(file).href);
-    return typeof m.withoutDenormalWeights === 'function' ? m.withoutDenormalWeights : null;
-  } catch {
-    return null;
-  }
+  const m = await distModule(dist, 'onnx', 'denormal.js');
+  return typeof m?.withoutDenormalWeights === 'function' ? m.withoutDenormalWeights : null;
 }
 
 async function benchModels(apiInfo) {

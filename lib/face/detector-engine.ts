@@ -54,18 +54,23 @@ export function loadOrt(): Promise<typeof Ort> {
   return ortModule;
 }
 
-/** An onnxruntime-node CPU session whose idle threads do not spin (they share the cores with the stylizer). */
-export async function createOrtSession(file: string, what: string): Promise<Ort.InferenceSession> {
+/** The detectors' and landmarks' onnxruntime options: idle threads do not spin (they share the cores with the stylizer). */
+const DETECTOR_SESSION: Ort.InferenceSession.SessionOptions = {
+  executionProviders: ['cpu'],
+  // Errors only: a model's warnings (e.g. 244 'initializer appears in graph inputs' lines) would flood the terminal.
+  logSeverityLevel: 3,
+  intraOpNumThreads: 0,
+  graphOptimizationLevel: 'all',
+  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+};
+
+/**
+ * An onnxruntime-node session of the model in `file` with its denormal weights zeroed
+ * (lib/onnx/denormal.ts); a file onnxruntime cannot load is ERR_FACESTYLE_FORMAT naming `what`.
+ */
+export async function createOrtSession(file: string, what: string, options: Ort.InferenceSession.SessionOptions = DETECTOR_SESSION): Promise<Ort.InferenceSession> {
   const ort = await loadOrt();
-  const source = await ortModelSource(file); // denormal weights zeroed (lib/onnx/denormal.ts)
-  const options: Ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
-    // Errors only: a model's warnings (e.g. 244 'initializer appears in graph inputs' lines) would flood the terminal.
-    logSeverityLevel: 3,
-    intraOpNumThreads: 0,
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  };
+  const source = await ortModelSource(file);
   try {
     return await (typeof source === 'string' ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options));
   } catch (e) {

@@ -9,10 +9,10 @@ import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, argumentError, isFacestyleError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { optimizeForInference } from '../graph/passes/index.js';
-import { ortModelSource } from '../onnx/denormal.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { packageRoot } from '../native.js';
+import { createOrtSession, loadOrt } from './detector-engine.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
 
 /** A face generator: [N,3,size,size] RGB in [-1,1] -> [N,3,size,size] RGB in [-1,1]. */
@@ -208,8 +208,6 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
   };
 }
 
-let ortModule: Promise<typeof Ort> | undefined;
-
 /**
  * An onnxruntime run failure as a coded error: a shape mismatch inside the model (a size the model's
  * down- and upsampling cannot take) is ERR_FACESTYLE_SHAPE with a hint, anything else ERR_FACESTYLE_FORMAT.
@@ -226,18 +224,9 @@ function ortRunError(name: string, shape: readonly number[], e: unknown): Facest
 
 /** An .onnx generator run by onnxruntime-node on CPU (batch 1 or the model's batch). */
 export async function onnxRuntimeGenerator(file: string, options: ModelOptions = {}): Promise<FaceGenerator> {
-  ortModule ??= import('onnxruntime-node');
-  const ort = await ortModule;
-  let session: Ort.InferenceSession;
-  try {
-    // Errors only (a model's harmless warnings would flood the terminal); run failures come back as coded errors.
-    // Denormal weights zeroed first (lib/onnx/denormal.ts), as the native engine's passes do.
-    const source = await ortModelSource(file);
-    const sessionOptions: Ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 3 };
-    session = await (typeof source === 'string' ? ort.InferenceSession.create(source, sessionOptions) : ort.InferenceSession.create(source, sessionOptions));
-  } catch (e) {
-    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Stylization model '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
-  }
+  const ort = await loadOrt();
+  // Errors only (a model's harmless warnings would flood the terminal); run failures come back as coded errors.
+  const session = await createOrtSession(file, 'Stylization model', { executionProviders: ['cpu'], logSeverityLevel: 3 });
   const meta = (session.inputMetadata as unknown as { shape?: readonly (number | string)[] }[])[0];
   const what = `Stylization model '${path.basename(file)}'`;
   const { layout, h, w, batch } = layoutOf(meta?.shape ?? [], what);

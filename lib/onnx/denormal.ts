@@ -11,7 +11,7 @@
 // Constant-style attributes (t, tensors) and subgraphs (If / Loop bodies, functions); a model with any
 // external data is handed over by path untouched (onnxruntime resolves external files only from a path).
 import { readFile } from 'node:fs/promises';
-import { FLOAT32_MIN_NORMAL } from '../graph/passes/denormal.js';
+import { isDenormal } from '../graph/passes/denormal.js';
 import { DT, type GraphProto, type ModelProto, type TensorProto, onnx } from './proto.js';
 
 /** Every tensor the model stores: initializers and attribute tensors, in every graph and function. */
@@ -55,13 +55,11 @@ export function withoutDenormalWeights(bytes: Uint8Array): Uint8Array | null {
     // raw is a view into `bytes` (protobufjs slices, never copies): patch the same bytes in the copy.
     const at = raw.byteOffset - bytes.byteOffset;
     const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
-    for (let i = 0; i + 4 <= raw.length; i += 4) {
-      const a = Math.abs(view.getFloat32(i, true));
-      if (a !== 0 && a < FLOAT32_MIN_NORMAL) {
+    for (let i = 0; i + 4 <= raw.length; i += 4)
+      if (isDenormal(view.getFloat32(i, true))) {
         out ??= Uint8Array.from(bytes);
         out.fill(0, at + i, at + i + 4);
       }
-    }
   }
   return out;
 }

@@ -14,13 +14,13 @@ import { pinnedValues } from './util.js';
 /** The smallest positive normal float32; anything nonzero below it in magnitude is denormal. */
 export const FLOAT32_MIN_NORMAL = 2 ** -126;
 
-/** How many elements of `data` are denormal (nonzero and smaller than FLOAT32_MIN_NORMAL in magnitude). */
+/** Whether x is denormal: nonzero and smaller than FLOAT32_MIN_NORMAL in magnitude. */
+export const isDenormal = (x: number): boolean => x !== 0 && Math.abs(x) < FLOAT32_MIN_NORMAL;
+
+/** How many elements of `data` are denormal. */
 export function countDenormals(data: Float32Array): number {
   let n = 0;
-  for (let i = 0; i < data.length; ++i) {
-    const a = Math.abs(data[i]);
-    if (a !== 0 && a < FLOAT32_MIN_NORMAL) ++n;
-  }
+  for (let i = 0; i < data.length; ++i) if (isDenormal(data[i])) ++n;
   return n;
 }
 
@@ -34,7 +34,7 @@ export function flushDenormalWeights(graph: Graph): Graph {
   const values = graph.values.map((v): Value => {
     if (!v.data || (v.kind !== 'param' && v.kind !== 'const') || pinned.has(v.id) || countDenormals(v.data) === 0) return v;
     const data = v.data.slice();
-    for (let i = 0; i < data.length; ++i) if (data[i] !== 0 && Math.abs(data[i]) < FLOAT32_MIN_NORMAL) data[i] = 0;
+    for (let i = 0; i < data.length; ++i) if (isDenormal(data[i])) data[i] = 0;
     return { ...v, shape: [...v.shape], data };
   });
   return { ...graph, values, nodes: graph.nodes, inputs: [...graph.inputs], outputs: [...graph.outputs] };
