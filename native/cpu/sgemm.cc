@@ -18,15 +18,26 @@ struct ScalarKernel {
   static constexpr int MR = 4, NR = 8;
   static constexpr int64_t KC = 256, MC = 128, NC = 2048;
 
+  static void packA(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
+                    float* out) {
+    cpu::packA<MR>(transA, A, lda, i0, mc, p0, kc, alpha, out);
+  }
+
   static void run(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
-    float acc[MR][NR] = {};
+    rows<MR>(kc, a, b, ldbk, c, ldc, beta);
+  }
+
+  // The first ROWS (<= MR) rows of a tile, from the same MR-wide packed A panel (a partial tile at the bottom of C).
+  template <int ROWS>
+  static void rows(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
+    float acc[ROWS][NR] = {};
     for (int64_t k = 0; k < kc; ++k) {
-      for (int i = 0; i < MR; ++i)
+      for (int i = 0; i < ROWS; ++i)
         for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
       a += MR;
       b += ldbk;
     }
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < ROWS; ++i)
       for (int j = 0; j < NR; ++j) c[i * ldc + j] = (beta == 0.f ? 0.f : beta * c[i * ldc + j]) + acc[i][j];
   }
 };

@@ -15,14 +15,25 @@ struct Avx2Kernel {
   // B micro-panel KC x 16 floats = 16 KiB sits in L1; A block MC x KC = 32 MR x KC (192 KiB at MR 6) in L2.
   static constexpr int64_t KC = 256, MC = 32 * MR, NC = 2048;
 
+  static void packA(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
+                    float* out) {
+    cpu::packA<MR>(transA, A, lda, i0, mc, p0, kc, alpha, out);
+  }
+
   static void run(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
-    __m256 acc[MR][2];
+    rows<MR>(kc, a, b, ldbk, c, ldc, beta);
+  }
+
+  // The first ROWS (<= MR) rows of a tile, from the same MR-wide packed A panel (a partial tile at the bottom of C).
+  template <int ROWS>
+  static void rows(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
+    __m256 acc[ROWS][2];
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
       const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < ROWS; ++i) {
         const __m256 ai = _mm256_broadcast_ss(a + i);
         acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
         acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
@@ -32,14 +43,14 @@ struct Avx2Kernel {
     }
     if (beta == 0.f) {
 #pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < ROWS; ++i) {
         _mm256_storeu_ps(c + i * ldc, acc[i][0]);
         _mm256_storeu_ps(c + i * ldc + 8, acc[i][1]);
       }
     } else {
       const __m256 vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < ROWS; ++i) {
         _mm256_storeu_ps(c + i * ldc, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + i * ldc), acc[i][0]));
         _mm256_storeu_ps(c + i * ldc + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + i * ldc + 8), acc[i][1]));
       }
