@@ -16,28 +16,29 @@ struct Avx512Kernel {
   static constexpr int64_t KC = 256, MC = 16 * MR, NC = 2048;
 
   // packA<MR> (sgemm_packed.h) for a row-major A, 16 values of k at a time: one load from each of the MR
-  // rows, a 16x16 transpose in registers, and MR values stored per k. The scalar loop read MR rows side by
-  // side one float at a time, 5% of a 512^3 multiply; this is several times faster. A transposed A (its MR
-  // values already contiguous per k) and the last kc % 16 columns go to packA<MR>.
+  // rows (masked for the last kc % 16), a 16x16 transpose in registers, and MR values stored per k. The
+  // scalar loop read MR rows side by side one float at a time, 5% of a 512^3 multiply. A transposed A
+  // (its MR values already contiguous per k) goes to packA<MR>.
   static void packA(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
                     float* out) {
-    const int64_t kc16 = transA ? 0 : kc / 16 * 16;
-    if (kc16 < kc) cpu::packA<MR>(transA, A, lda, i0, mc, p0, kc, alpha, out);  // (the vector loop below rewrites [0, kc16))
-    if (kc16 == 0) return;
+    if (transA) return cpu::packA<MR>(transA, A, lda, i0, mc, p0, kc, alpha, out);
     const __m512 va = _mm512_set1_ps(alpha);
     const __mmask16 keep = static_cast<__mmask16>((1u << MR) - 1);
     for (int64_t r = 0; r < mc; r += MR) {
       const int64_t rows = imin(MR, mc - r);
       const float* src = A + (i0 + r) * lda + p0;
       float* dst = out + r * kc;
-      for (int64_t k = 0; k < kc16; k += 16) {
+      for (int64_t k = 0; k < kc; k += 16) {
+        const int64_t lanes = imin(16, kc - k);
+        const __mmask16 load = static_cast<__mmask16>((1u << lanes) - 1);
         __m512 v[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; ++i)
-          v[i] = i < MR && i < rows ? _mm512_mul_ps(va, _mm512_loadu_ps(src + i * lda + k)) : _mm512_setzero_ps();
+          v[i] = i < MR && i < rows ? _mm512_mul_ps(va, _mm512_maskz_loadu_ps(load, src + i * lda + k)) : _mm512_setzero_ps();
         transpose16x16(v);
 #pragma GCC unroll 16
-        for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(dst + (k + j) * MR, keep, v[j]);
+        for (int j = 0; j < 16; ++j)
+          if (j < lanes) _mm512_mask_storeu_ps(dst + (k + j) * MR, keep, v[j]);
       }
     }
   }

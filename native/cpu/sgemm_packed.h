@@ -12,13 +12,15 @@
 //   for jc in N by NC:            B panel KC x NC is packed once per (jc, pc), shared by all threads
 //     for pc in K by KC:
 //       for (ic, jr chunk) items:  each thread packs its A block (MC x KC) into its own buffer
-//         for jr in chunk by NR:   B micro-panel KC x NR stays in L1
-//           for ir in MC by MR:    A micro-panel MR x KC streams from L2
+//         for ir in MC by MR:      A micro-panel MR x KC stays in L1
+//           for jr in chunk by NR: B micro-panel KC x NR streams from L2
 //             kernel(MR x NR tile)
-// Packed panels are zero padded to full MR / NR, so the kernel always computes a full tile; a partial
-// tile is computed into a small stack buffer and merged into C with the scalar loop. When M is small,
-// B is read in place instead of packed (see directB). An optional epilogue (row bias + activation, for
-// fused conv layers) runs on each tile right after its last K block.
+// (When B is read in place, see directB, the jr and ir loops swap: the strided B micro-panel stays in L1.)
+// Packed panels are zero padded to full MR / NR. A tile with fewer than MR rows (the bottom of C) runs
+// the kernel sized to its rows (runTileRows) straight into C; a tile with fewer than NR columns is
+// computed into a small stack buffer and merged into C with the scalar loop. When M is small, B is read
+// in place instead of packed (see directB). An optional epilogue (row bias + activation, for fused conv
+// layers) runs on each tile right after its last K block.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -211,7 +213,7 @@ inline void runTileRows(int64_t rows, int64_t kc, const float* a, const float* b
 template <class Kernel>
 bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
-                 const GemmEpilogue* ep = nullptr) {
+                 const GemmEpilogue* ep = nullptr, bool mayCutK = true) {
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
   if (M <= 0 || N <= 0) return true;
   if (K <= 0 || alpha == 0.f) {
@@ -240,7 +242,9 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   // run may resume with other threads and must continue exactly). Without memory for the segments, the
   // shared path below (the same sums, rounded in another order).
   const int64_t kBlocks = ceilDiv(K, Kernel::KC);
-  if (kBlocks >= 8 && M * N <= (int64_t(1) << 18)) {
+  // (A row band of a larger product, below, passes mayCutK = false: whether K is cut must not depend on
+  // the thread count, and a band's rows are a fraction of M that depends on it.)
+  if (mayCutK && kBlocks >= 8 && M * N <= (int64_t(1) << 18)) {
     constexpr int64_t kMaxKSegments = 8;
     const int64_t segments = imin(kMaxKSegments, kBlocks / 4), mn = M * N;
     float* partial = static_cast<float*>(std::malloc(sizeof(float) * static_cast<size_t>(mn) * static_cast<size_t>(segments - 1)));
@@ -292,7 +296,7 @@ bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
           if (band.rowBias) band.rowBias += r0;
         }
         ok = packedSgemm<Kernel>(transA, transB, r1 - r0, N, K, alpha, transA ? A + r0 : A + r0 * lda, lda, B, ldb, beta, C + r0 * ldc, ldc, 1,
-                                 ep ? &band : nullptr);
+                                 ep ? &band : nullptr, false);
       }
     }
     return ok;

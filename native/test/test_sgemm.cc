@@ -125,8 +125,30 @@ TEST_CASE(sgemm_shapes_crossing_cache_blocks_match_reference) {
 
 TEST_CASE(sgemm_row_bands_per_thread_match_reference) {
   // M >= threads x MC (2 x 224 with AVX-512): at 2 threads each thread multiplies its own band of rows;
-  // 461 and 463 leave a partial tile in the second band, K = 300 crosses a K block.
-  runTable({{461, 37, 300}, {463, 70, 129}, {448, 33, 300}});
+  // the bands split the rows evenly, so 461 and 463 leave a partial tile in both; K = 300 crosses a K
+  // block. 700 x 64 x 300 has work enough for 3 threads and M >= 3 x MC: three uneven bands.
+  runTable({{461, 37, 300}, {463, 70, 129}, {448, 33, 300}, {700, 64, 300}});
+}
+
+TEST_CASE(sgemm_row_bands_give_the_same_bits_as_one_thread_on_deep_products) {
+  // 448 x 586 x 2048: M x N just above the K-segment path's limit (2^18) for the whole product, while each
+  // 2-thread band (224 x 586) is below it; a band must not cut K when the whole product does not (it
+  // did: 1-thread and 2-thread results differed in most elements). K = 2048 is 8 K blocks.
+  const int64_t M = 448, N = 586, K = 2048;
+  const auto A = matrix(M, K, K, 11), B = matrix(K, N, N, 12);
+  for (const Path& p : paths()) {
+    std::vector<float> oneThread;
+    for (int threads : {1, 2, 3}) {
+      std::vector<float> got(static_cast<size_t>(M * N), 0.f);
+      p.fn(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, got.data(), N, threads, nullptr);
+      if (threads == 1) oneThread = got;
+      else {
+        const bool same = std::memcmp(got.data(), oneThread.data(), got.size() * sizeof(float)) == 0;
+        if (!same) std::fprintf(stderr, "  %s threads=%d differs from 1 thread\n", p.name, threads);
+        CHECK(same);
+      }
+    }
+  }
 }
 
 TEST_CASE(sgemm_split_k_per_thread_matches_reference) {
