@@ -15,6 +15,12 @@ struct Avx512Kernel {
   // B micro-panel KC x 32 floats = 32 KiB in L1 (48 KiB on Zen 5); A block MC x KC = 16 MR x KC (224 KiB at MR 14) in L2.
   static constexpr int64_t KC = 256, MC = 16 * MR, NC = 2048;
 
+// GCC 12 reports the undefined pass-through operand of the AVX-512 unpack / shuffle intrinsics (all lanes
+// active) as maybe used uninitialized in the transpose below: a false positive (as in conv_pointwise_kernels.h).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   // packA<MR> (sgemm_packed.h) for a row-major A, 16 values of k at a time: one load from each of the MR
   // rows (masked for the last kc % 16), a 16x16 transpose in registers, and MR values stored per k. The
   // scalar loop read MR rows side by side one float at a time, 5% of a 512^3 multiply. A transposed A
@@ -72,6 +78,9 @@ struct Avx512Kernel {
       v[j + 12] = _mm512_shuffle_f32x4(a1, b1, 0xDD);
     }
   }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
   static void run(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
     rows<MR>(kc, a, b, ldbk, c, ldc, beta);
