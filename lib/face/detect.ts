@@ -183,7 +183,6 @@ export function decodeYunet(outputs: NetOutputs, width: number, height: number, 
   return faces;
 }
 
-/** A loaded YuNet model; reuse one for many images (sessions are not cheap to create). */
 /** DetectOptions checked, with their defaults (FaceDetector.detect; createFaceStylizer checks them up front). */
 export function checkDetectOptions(options: DetectOptions) {
   return {
@@ -196,6 +195,7 @@ export function checkDetectOptions(options: DetectOptions) {
   };
 }
 
+/** A loaded YuNet model; reuse one for many images (sessions are not cheap to create). */
 export class FaceDetector {
   private constructor(
     readonly file: string,

@@ -14,14 +14,9 @@ namespace {
 
 // Portable micro-kernel: a 4x8 tile in plain C++ (the compiler vectorises it with baseline SSE2).
 // It keeps machines without AVX2 on the same blocked, packed, threaded driver.
-struct ScalarKernel {
+struct ScalarKernel : GenericPackA<4> {
   static constexpr int MR = 4, NR = 8;
   static constexpr int64_t KC = 256, MC = 128, NC = 2048;
-
-  static void packA(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
-                    float* out) {
-    cpu::packA<MR>(transA, A, lda, i0, mc, p0, kc, alpha, out);
-  }
 
   static void run(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
     rows<MR>(kc, a, b, ldbk, c, ldc, beta);

@@ -10,15 +10,10 @@ namespace facestyle::cpu {
 namespace {
 
 template <int kMR>
-struct Avx2Kernel {
+struct Avx2Kernel : GenericPackA<kMR> {
   static constexpr int MR = kMR, NR = 16;
   // B micro-panel KC x 16 floats = 16 KiB sits in L1; A block MC x KC = 32 MR x KC (192 KiB at MR 6) in L2.
   static constexpr int64_t KC = 256, MC = 32 * MR, NC = 2048;
-
-  static void packA(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
-                    float* out) {
-    cpu::packA<MR>(transA, A, lda, i0, mc, p0, kc, alpha, out);
-  }
 
   static void run(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta) {
     rows<MR>(kc, a, b, ldbk, c, ldc, beta);

@@ -100,6 +100,15 @@ void packA(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int
   }
 }
 
+// The packA of a kernel with no faster packer of its own (the scalar and AVX2 kernels derive from it).
+template <int MR>
+struct GenericPackA {
+  static void packA(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
+                    float* out) {
+    cpu::packA<MR>(transA, A, lda, i0, mc, p0, kc, alpha, out);
+  }
+};
+
 // Packs one NR-column micro-panel of op(B): columns [j0, j0 + nr) x rows [p0, p0 + kc), zero padded to NR.
 template <int NR>
 void packBPanel(bool transB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nr, float* dst) {
@@ -208,7 +217,7 @@ inline void runTileRows(int64_t rows, int64_t kc, const float* a, const float* b
 //   static void run(int64_t kc, const float* a, const float* b, int64_t ldbk, float* c, int64_t ldc, float beta);
 // computing c[MR x NR] = beta * c + a_panel * b_panel (beta == 0: c is not read), where row k of the B
 // panel starts at b + k * ldbk (NR when packed, ldb when read in place); template <int R> rows(...), the
-// same for the first R rows only; and packA(...), packA<MR> above or a faster equivalent.
+// same for the first R rows only; and packA(...), packA<MR> above (GenericPackA) or a faster equivalent.
 // ep (may be null): applied to each tile of C right after its last K block, while it is in cache.
 template <class Kernel>
 bool packedSgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
