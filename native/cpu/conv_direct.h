@@ -21,6 +21,9 @@
 #include <memory>
 
 #include "cpu/conv_kernels.h"
+#if FACESTYLE_DIRECT_VECTOR_BYTES == 64 && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #ifndef FACESTYLE_DIRECT_VECTOR_BYTES
 #define FACESTYLE_DIRECT_VECTOR_BYTES 16
@@ -56,6 +59,22 @@ inline DVec dload(const float* p) {
 }
 
 typedef int32_t DIVec __attribute__((vector_size(FACESTYLE_DIRECT_VECTOR_BYTES)));
+
+// Lanes [lo, hi) of v to dst[0 .. hi - lo), 0 <= lo < hi <= kDLanes; nothing else is written.
+inline void storeLanes(float* dst, DVec v, int64_t lo, int64_t hi) {
+#if FACESTYLE_DIRECT_VECTOR_BYTES == 64 && defined(__AVX512F__)
+  // Lane lo moved down to lane 0, then a masked store of the first hi - lo lanes.
+  const __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32(static_cast<int>(lo)));
+  // (The maskz form: the plain one's undefined pass-through operand trips GCC 12's -Wmaybe-uninitialized.)
+  const __mmask16 first = static_cast<__mmask16>((1u << (hi - lo)) - 1u);
+  _mm512_mask_storeu_ps(dst, first, _mm512_maskz_permutexvar_ps(first, idx, (__m512)v));
+#else
+  float lanes[kDLanes];
+  std::memcpy(lanes, &v, sizeof lanes);
+  std::memcpy(dst, lanes + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+#endif
+}
 
 // e^v for a vector, |relative error| < 2.5e-7 on [-87, 88] (inputs are clamped there: the result then
 // saturates near 1.7e-38 / 1.6e38 instead of 0 / inf, which tanh and sigmoid below never see).

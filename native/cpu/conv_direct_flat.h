@@ -65,7 +65,7 @@ inline FlatLayout flatLayout(const ConvGeometry& g, int64_t blockCols) {
 
 // Writes phase row a of input-row phase py of one channel (padded rows a*sh + py, every column
 // phase px) at dstPy + px * plane + aOut * wq, where dstPy is the channel's phase (py, 0) plane. src is
-// the channel's input plane; row is scratch for sw * wq floats (strides > 1 only).
+// the channel's input plane; row is scratch for sw * wq floats (strides > 2 only).
 inline void flatPackRow(const ConvGeometry& g, int64_t wq, int64_t plane, const float* src, int64_t py, int64_t a,
                         float* dstPy, int64_t aOut, float* row) {
   const Window2D& v = g.win;
@@ -77,19 +77,28 @@ inline void flatPackRow(const ConvGeometry& g, int64_t wq, int64_t plane, const 
   }
   // Padded columns j in [0, span) hold input column j - pl where that lies in [0, w).
   const int64_t jlo = std::min(span, v.pl), jhi = std::max(jlo, std::min(span, v.pl + g.w));
-  // The padded row (straight into place for stride 1), then for strides > 1 its phases. (Reading
-  // each phase with a strided loop straight from X instead measured 10-20% slower at stride 2.)
-  const float* s = src + iy * g.w - v.pl;  // s[j] is padded column j
+  const float* s = src + iy * g.w - v.pl;  // s[j] is padded column j (for j in [jlo, jhi))
+  if (sw == 2) {
+    // Both phases straight from the input row: entries b whose two columns 2b, 2b + 1 both lie in
+    // the row, [blo, bhi), by a loop the compiler vectorises (two loads, two permutes per 16 pairs);
+    // the few entries around them one by one. (The earlier copy of the padded row into scratch
+    // followed by the same de-interleave from scratch stalled on the scratch loads: they waited for
+    // the copy's stores, 20% of the enc1 16->32 stride-2 layer at 256.)
+    float* d0 = dstPy + aOut * wq;
+    float* d1 = d0 + plane;
+    const int64_t blo = std::min(wq, (jlo + 1) / 2), bhi = std::max(blo, std::min(wq, jhi / 2));
+    auto padded = [&](int64_t j) { return j >= jlo && j < jhi ? s[j] : 0.f; };
+    for (int64_t b = 0; b < blo; ++b) d0[b] = padded(2 * b), d1[b] = padded(2 * b + 1);
+    for (int64_t b = blo; b < bhi; ++b) d0[b] = s[2 * b], d1[b] = s[2 * b + 1];
+    for (int64_t b = bhi; b < wq; ++b) d0[b] = padded(2 * b), d1[b] = padded(2 * b + 1);
+    return;
+  }
+  // The padded row (straight into place for stride 1), then for strides > 2 its phases.
   float* d = sw == 1 ? dstPy + aOut * wq : row;
   std::fill(d, d + jlo, 0.f);
   std::memcpy(d + jlo, s + jlo, static_cast<size_t>(jhi - jlo) * sizeof(float));
   std::fill(d + jhi, d + span, 0.f);
-  if (sw == 2) {
-    // De-interleave even / odd columns (a loop the compiler vectorises with permutes).
-    float* d0 = dstPy + aOut * wq;
-    float* d1 = d0 + plane;
-    for (int64_t b = 0; b < wq; ++b) d0[b] = d[2 * b], d1[b] = d[2 * b + 1];
-  } else if (sw > 2) {
+  if (sw > 2) {
     for (int64_t px = 0; px < sw; ++px) {
       float* dp = dstPy + px * plane + aOut * wq;
       for (int64_t b = 0; b < wq; ++b) dp[b] = d[b * sw + px];
@@ -103,7 +112,7 @@ inline void flatPackInput(const ConvGeometry& g, const FlatLayout& f, const floa
   const int64_t sw = v.sw, jobs = g.n * g.c * v.sh;
   // Jobs in chunks on the mobile pool (mobile_pool.h: no OpenMP wake-up and barrier per layer); a
   // padded-row buffer per chunk (a bad_alloc is rethrown by the pool to the caller).
-  const int64_t rowLen = sw > 1 ? f.wq * sw : 1;
+  const int64_t rowLen = sw > 2 ? f.wq * sw : 1;
   auto jobRange = [&](int64_t job0, int64_t jobEnd) {
     const std::unique_ptr<float[]> rowBuf(new float[static_cast<size_t>(rowLen)]);
     for (int64_t job = job0; job < jobEnd; ++job) {
@@ -231,14 +240,24 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
     if (act.kind != ConvActivation::None)
       for (int64_t i = 0; i < kMB; ++i)
         for (int64_t u = 0; u < kU; ++u) acc[i][u] = activate(act, acc[i][u]);
-    // Store: a vector inside one output row goes out whole; one that crosses a row end (or runs past
-    // the last row) lane by lane, dropping the wq - ow extra columns.
+    // Store: a vector inside one output row goes out whole; one that crosses one row end as two
+    // pieces (the lanes before the row end, the lanes from the next row's start; the wq - ow columns
+    // between them dropped); one that crosses more (rows narrower than a vector) or runs past the last
+    // row lane by lane. (Lane by lane everywhere cost 5% of the 16->16 layer at 256.)
     float* yb = y + (n * g.m + grp * mg + m0) * plane;
     int64_t oy = oyBase + q0 / f.wq, ox = q0 % f.wq;
     for (int64_t u = 0; u < kU; ++u) {
       if (oy >= oyEnd) break;
+      const int64_t next = f.wq - ox;  // the first lane on row oy + 1
       if (ox + kDLanes <= g.ow) {
         for (int64_t i = 0; i < mcount; ++i) std::memcpy(yb + i * plane + oy * g.ow + ox, &acc[i][u], sizeof(DVec));
+      } else if (next + g.ow >= kDLanes && oy + 1 < oyEnd) {
+        const int64_t here = std::max<int64_t>(0, g.ow - ox);  // lanes [0, here) end row oy
+        for (int64_t i = 0; i < mcount; ++i) {
+          float* rowEnd = yb + i * plane + oy * g.ow + ox;
+          if (here > 0) storeLanes(rowEnd, acc[i][u], 0, here);
+          if (next < kDLanes) storeLanes(yb + i * plane + (oy + 1) * g.ow, acc[i][u], next, kDLanes);
+        }
       } else {
         for (int64_t i = 0; i < mcount; ++i) {
           float lanes[kDLanes];
@@ -259,7 +278,7 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
     // Tasks = (image, group, band); each packs its band into its thread's scratch, then computes it,
     // channel blocks innermost (they share the band's input in L1 / L2).
     const int64_t bands = (g.oh + bandRows - 1) / bandRows, tasks = g.n * g.group * bands;
-    const int64_t rowLen = v.sw > 1 ? f.wq * v.sw : 1;
+    const int64_t rowLen = v.sw > 2 ? f.wq * v.sw : 1;
     auto run = [&](int64_t t0, int64_t tEnd) {
       float* const band = convScratch(1, static_cast<size_t>(cg * f.chan + rowLen));
       float* const row = band + cg * f.chan;
@@ -268,8 +287,9 @@ void flatConvBlocked(const ConvGeometry& g, const float* x, const float* w, cons
         const int64_t oy0 = bi * bandRows, oy1 = std::min(g.oh, oy0 + bandRows);
         for (int64_t ci = 0; ci < cg; ++ci) {
           const float* src = x + (n * g.c + grp * cg + ci) * g.h * g.w;
-          for (int64_t py = 0; py < v.sh; ++py)
-            for (int64_t a = 0; a < f.rows; ++a)
+          // Input rows in order (a outer, the row phase py inner), one sequential read of the band.
+          for (int64_t a = 0; a < f.rows; ++a)
+            for (int64_t py = 0; py < v.sh; ++py)
               flatPackRow(g, f.wq, f.plane, src, py, oy0 + a, band + ci * f.chan + py * v.sw * f.plane, a, row);
         }
         const int64_t qEnd = (oy1 - oy0) * f.wq;
