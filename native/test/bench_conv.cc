@@ -128,10 +128,13 @@ int main(int argc, char** argv) {
     std::vector<float> x(g.c * g.h * g.w), w(g.m * g.c * g.kh * g.kw), b(g.m), y(g.m * g.oh * g.ow);
     for (auto* v : {&x, &w, &b})
       for (auto& e : *v) e = dist(rng);
-    // The input on a 64-byte boundary, as the engine's arena places it (std::vector guarantees 16).
+    // The input on a 64-byte boundary, as the engine's arena places its values (std::vector guarantees 16).
     std::vector<float> xStore(x.size() + 16);
     float* const xa = xStore.data() + (16 - reinterpret_cast<uintptr_t>(xStore.data()) / sizeof(float) % 16) % 16;
     std::copy(x.begin(), x.end(), xa);
+    // The output too.
+    std::vector<float> yStore(y.size() + 16);
+    float* const ya = yStore.data() + (16 - reinterpret_cast<uintptr_t>(yStore.data()) / sizeof(float) % 16) % 16;
     std::vector<double> times;
     double cpuBest = 1e30;
     auto cpuNow = [] {
@@ -142,7 +145,7 @@ int main(int argc, char** argv) {
     for (int r = 0; r <= reps; ++r) {
       const double c0 = cpuNow();
       const auto t0 = std::chrono::steady_clock::now();
-      fn(g, xa, w.data(), b.data(), y.data(), threads, &act);
+      fn(g, xa, w.data(), b.data(), ya, threads, &act);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (r) times.push_back(s), cpuBest = std::min(cpuBest, cpuNow() - c0);
     }
