@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'ERR_FACESTYLE_CUDA'
   | 'ERR_FACESTYLE_NUMERIC'
   | 'ERR_FACESTYLE_NOT_FOUND'
+  /** A run stopped by its AbortSignal (Ctrl-C in the CLI): not a failure of the input. */
+  | 'ERR_FACESTYLE_ABORTED'
   | 'ERR_FACESTYLE_NATIVE'
   | 'ERR_FACESTYLE_INTERNAL';
 

@@ -192,6 +192,7 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     ac.abort(reason);
     await expect(runTraining({ pairs, out: r1, size: 64, overwrite: true, signal: ac.signal, config: { crop: 64, steps: 3, threads: 2 } })).rejects.toMatchObject({
       name: 'TrainingStoppedError',
+      code: 'ERR_FACESTYLE_ABORTED',
       cause: reason,
       message: expect.stringMatching(/before it replaced the previous run.*--resume continues that run/),
     });

@@ -84,7 +84,7 @@ async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: 
 export class TrainingStoppedError extends FacestyleError {
   constructor(readonly step: number, readonly checkpoint: string | null, readonly checkpointStep: number | null, previousRunKept = false) {
     super(
-      'ERR_FACESTYLE_ARGUMENT',
+      'ERR_FACESTYLE_ABORTED',
       previousRunKept
         ? `Training stopped before it replaced the previous run: '${checkpoint}' and the rest of that run are as they were (--resume continues that run)`
         : checkpoint

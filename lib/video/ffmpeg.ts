@@ -290,7 +290,7 @@ export async function* decodeVideo(info: VideoInfo, options: DecodeOptions & { s
       }
     }
     const { code, signal, spawnError } = await decoder.exited;
-    if (options.signal?.aborted) throw options.signal.reason ?? new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'Decoding was aborted');
+    if (options.signal?.aborted) throw options.signal.reason ?? new FacestyleError('ERR_FACESTYLE_ABORTED', 'Decoding was aborted');
     if (spawnError) throw spawnError;
     const errors = decodeErrors(stderr.text);
     const why = errors.slice(-3).join(' | ');

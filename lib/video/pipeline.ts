@@ -112,7 +112,7 @@ function normalize(o: StylizeFramesOptions): Normalized {
 const IDLE_FLUSH_MS = 100;
 
 function abortReason(signal: AbortSignal | undefined): unknown {
-  return signal?.reason ?? new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'The run was aborted');
+  return signal?.reason ?? new FacestyleError('ERR_FACESTYLE_ABORTED', 'The run was aborted');
 }
 
 interface Detected {
