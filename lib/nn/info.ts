@@ -1,6 +1,7 @@
 // modelInfo: parameter count and multiply-accumulates of a graph (convolutions and matrix
 // products; elementwise work is not counted, as is usual for MACs).
 import type { Graph } from '../graph/ir.js';
+import { convOutputShape } from '../ops/conv.js';
 
 export interface ModelInfo {
   params: number;
@@ -20,7 +21,7 @@ export function modelInfo(graph: Graph): ModelInfo {
     let m = 0;
     if (n.op === 'Conv2D') {
       const w = graph.values[n.inputs[1]].shape; // [M, C/g, kh, kw]
-      m = prod(graph.values[n.outputs[0]].shape) * w[1] * w[2] * w[3];
+      m = prod(convOutputShape(graph, n)) * w[1] * w[2] * w[3];
     } else if (n.op === 'ConvTranspose2D') {
       const w = graph.values[n.inputs[1]].shape; // [C, M/g, kh, kw]
       m = prod(graph.values[n.inputs[0]].shape) * w[1] * w[2] * w[3];

@@ -152,10 +152,15 @@ function withResidual(w: Writer, n: Node, ins: string[], outs: string[], act: st
 }
 
 export const EXPORTERS: Record<string, Emit> = {
-  Conv2D: (w, n, ins, outs, a, s) =>
-    withResidual(w, n, ins, outs, (a.activation as string | undefined) ?? '', a, (convIns, out) =>
+  Conv2D: (w, n, ins, outs, a, s) => {
+    // A fused pool (fusePool pass) goes after everything else: Conv -> Add(Z) -> activation -> MaxPool 2x2 / 2.
+    const pooled = (a.pool as string | undefined) === 'MaxPool2x2';
+    const convOuts = pooled ? [w.tmp(outs[0])] : outs;
+    withResidual(w, n, ins, convOuts, (a.activation as string | undefined) ?? '', a, (convIns, out) =>
       w.node('Conv', convIns, [out], [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group'))], n.name),
-    ),
+    );
+    if (pooled) w.node('MaxPool', convOuts, outs, [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2]), attrInts('pads', [0, 0, 0, 0])]);
+  },
   ConvTranspose2D: (w, n, ins, outs, a, s) =>
     withResidual(w, n, ins, outs, '', a, (convIns, out) =>
       w.node('ConvTranspose', convIns, [out], [attrInts('kernel_shape', s(1).slice(2)), attrInts('strides', ints(a, 'strides')), attrInts('pads', ints(a, 'pads')), attrInts('dilations', ints(a, 'dilations')), attrI('group', num(a, 'group')), attrInts('output_padding', ints(a, 'output_padding'))], n.name),

@@ -2,6 +2,7 @@
 // activation memory at an input size, and a mobile compute class.
 import { shapeError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
+import { convOutputShape } from '../ops/conv.js';
 import { countDenormals } from '../graph/passes/denormal.js';
 import { shapeSize } from '../graph/tensor.js';
 import * as is from '../is.js';
@@ -111,7 +112,7 @@ export function countMacs(graph: Graph): number {
   for (const n of graph.nodes) {
     if (n.op === 'Conv2D') {
       const w = shape(n.inputs[1]);
-      macs += shapeSize(shape(n.outputs[0])) * w[1] * w[2] * w[3];
+      macs += shapeSize(convOutputShape(graph, n)) * w[1] * w[2] * w[3];
     } else if (n.op === 'ConvTranspose2D') {
       const w = shape(n.inputs[1]);
       macs += shapeSize(shape(n.inputs[0])) * w[1] * w[2] * w[3];

@@ -1,9 +1,9 @@
 // Convolutions: Conv2D (ONNX Conv) and ConvTranspose2D (ONNX ConvTranspose), NCHW, 2-D only.
 // pads are [top, left, bottom, right] as in ONNX ([x1_begin, x2_begin, x1_end, x2_end]).
 import { shapeError } from '../errors.js';
-import type { Attrs } from '../graph/ir.js';
+import type { Attrs, Graph, Node } from '../graph/ir.js';
 import { type Shape, Tensor, shapeToString } from '../graph/tensor.js';
-import { registerOp } from './registry.js';
+import { getOp, normalizeAttrs, registerOp } from './registry.js';
 import { requireRank } from './util.js';
 
 /** The 2-D window attributes shared by convolutions and pools, checked. */
@@ -138,9 +138,41 @@ export function applyFusedActivation(t: Tensor, attrs: Attrs): Tensor {
   return t;
 }
 
+/** Pools a Conv2D can apply to its activated output (set by the fusePool pass; '' = none). */
+export const FUSED_POOLS = ['', 'MaxPool2x2'] as const;
+
+/** A Conv2D node's output shape before its fused pool, if any (the MACs are the conv's). */
+export function convOutputShape(graph: Graph, n: Node): number[] {
+  const y = graph.values[n.outputs[0]].shape;
+  if (!n.attrs.pool) return [...y];
+  return conv2DShape(graph.values[n.inputs[0]].shape, graph.values[n.inputs[1]].shape, null, normalizeAttrs(getOp('Conv2D'), n.attrs));
+}
+
+/** The output shape of a Conv2D's fused pool: MaxPool2x2 halves height and width, rounding down (ONNX MaxPool, no pads, ceil_mode 0). */
+function pooledShape(conv: number[], attrs: Attrs): number[] {
+  if (!attrs.pool) return conv;
+  const [n, m, oh, ow] = conv;
+  if (oh < 2 || ow < 2) throw shapeError(`a fused 2x2 max pool needs a conv output of at least 2x2 but it is ${shapeToString(conv)}`);
+  return [n, m, Math.floor(oh / 2), Math.floor(ow / 2)];
+}
+
+/** The 2x2 / stride-2 max pool of an NCHW tensor, odd last row / column dropped. */
+function maxPool2x2(t: Tensor): Tensor {
+  const [n, c, h, w] = t.shape;
+  const ph = Math.floor(h / 2), pw = Math.floor(w / 2);
+  const y = new Float32Array(n * c * ph * pw);
+  for (let p = 0; p < n * c; ++p)
+    for (let r = 0; r < ph; ++r)
+      for (let q = 0; q < pw; ++q) {
+        const at = (dy: number, dx: number) => t.data[(p * h + 2 * r + dy) * w + 2 * q + dx];
+        y[(p * ph + r) * pw + q] = Math.max(at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+      }
+  return new Tensor([n, c, ph, pw], y);
+}
+
 registerOp({
   name: 'Conv2D',
-  doc: 'ONNX Conv on NCHW: X [N,C,H,W], W [M,C/group,kh,kw], optional B [M]; optional residual Z [N,M,oh,ow] and fused activation: act(conv + B + Z)',
+  doc: 'ONNX Conv on NCHW: X [N,C,H,W], W [M,C/group,kh,kw], optional B [M]; optional residual Z [N,M,oh,ow], fused activation and fused 2x2 max pool: pool(act(conv + B + Z))',
   inputs: { min: 2, max: 4, names: ['X', 'W', 'B', 'Z'] },
   outputs: 1,
   attrs: {
@@ -149,13 +181,17 @@ registerOp({
     activation_alpha: { type: 'float', default: 0.01, doc: 'LeakyRelu slope' },
     activation_min: { type: 'float', default: -3.4028234663852886e38, doc: 'Clip lower bound' },
     activation_max: { type: 'float', default: 3.4028234663852886e38, doc: 'Clip upper bound' },
+    pool: { type: 'string', default: '', oneOf: FUSED_POOLS, doc: "fused pool after the activation ('' = none; MaxPool2x2: kernel 2x2, stride 2, no pads)" },
   },
   inferShapes: ([x, w, b, z], attrs) => {
     const out = conv2DShape(x, w, b, attrs);
     checkResidual(z, out);
-    return [out];
+    return [pooledShape(out, attrs)];
   },
-  reference: ([x, w, b, z], attrs) => [applyFusedActivation(addResidual(conv2DReference(x as Tensor, w as Tensor, b ?? null, attrs), z), attrs)],
+  reference: ([x, w, b, z], attrs) => {
+    const y = applyFusedActivation(addResidual(conv2DReference(x as Tensor, w as Tensor, b ?? null, attrs), z), attrs);
+    return [attrs.pool ? maxPool2x2(y) : y];
+  },
 });
 
 export function convTranspose2DShape(x: Shape | null, w: Shape | null, b: Shape | null | undefined, attrs: Attrs): number[] {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "cpu/conv_transpose.h"
 #include "cpu/row_dots.h"
 #include "cpu/gemm.h"
+#include "cpu/max_pool_rows.h"
 #include "cpu/mobile_pool.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
@@ -541,6 +543,22 @@ void conv2dResidual(const ConvGeometry& g, const float* x, const float* w, const
   addResidual(act ? *act : ConvActivation{}, z, y, g.n * g.m * g.oh * g.ow, threads);
 }
 
+void conv2dPooled(const ConvGeometry& g, const float* x, const float* w, const float* bias, const float* z, float* y, int threads,
+                  const ConvActivation* act) {
+  threads = std::max(threads, 1);
+  const ConvActivation none;
+  const ConvActivation& a = act ? *act : none;
+  if (!z && conv2dDepthwiseFast(g, x, w, bias, y, threads, a, true)) return;
+  const int64_t planes = g.n * g.m, ph = g.oh / 2, pw = g.ow / 2;
+  const std::unique_ptr<float[]> full(new float[static_cast<size_t>(planes * g.oh * g.ow)]);
+  conv2dResidual(g, x, w, bias, z, full.get(), threads, act);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < ph; ++r) {
+      const float* r0 = full.get() + (p * g.oh + 2 * r) * g.ow;
+      maxPool2x2Stride2Row(r0, r0 + g.ow, y + (p * ph + r) * pw, pw);
+    }
+}
+
 void convTranspose2dResidual(const ConvGeometry& g, const float* x, const float* w, const float* bias, const float* z, float* y,
                              int threads, const ConvActivation* act) {
   threads = std::max(threads, 1);
@@ -577,7 +595,16 @@ cpu::ConvActivation fusedActivation(KernelContext& ctx) {
 struct ConvNodeState {
   cpu::ConvAttrs attrs;
   cpu::ConvActivation act;
+  bool pool = false;  // Conv2D only: a fused 2x2 / stride-2 max pool after the activation (attribute pool = 'MaxPool2x2')
 };
+
+// The fused pool the fusePool pass gave a Conv2D (attribute `pool`, '' = none).
+bool fusedPool(KernelContext& ctx) {
+  const std::string pool = ctx.attrs().getString("pool", "");
+  if (pool.empty()) return false;
+  if (pool == "MaxPool2x2") return true;
+  throw Error(ErrorCode::Shape, "unsupported fused pool '" + pool + "' (expected MaxPool2x2)");  // (the caller names the node)
+}
 
 template <bool Transposed>
 void convKernel(KernelContext& ctx) {
@@ -589,7 +616,9 @@ void convKernel(KernelContext& ctx) {
   try {
     state = &kernelState<ConvNodeState>(ctx, [&] {
       // (Only Conv2D carries a fused activation.)
-      return ConvNodeState{cpu::parseConvAttrs(ctx.attrs(), Transposed), Transposed ? cpu::ConvActivation{} : fusedActivation(ctx)};
+      ConvNodeState s{cpu::parseConvAttrs(ctx.attrs(), Transposed), Transposed ? cpu::ConvActivation{} : fusedActivation(ctx)};
+      s.pool = !Transposed && fusedPool(ctx);
+      return s;
     });
     const Shape* b = hasBias ? &ctx.in(2).shape : nullptr;
     g = Transposed ? cpu::convTranspose2DGeometry(x.shape, w.shape, b, state->attrs) : cpu::conv2DGeometry(x.shape, w.shape, b, state->attrs);
@@ -598,17 +627,25 @@ void convKernel(KernelContext& ctx) {
   }
   Tensor& y = ctx.out(0);
   // (Compared dimension by dimension: a Shape built for the comparison was an allocation per run.)
-  auto isOutputShape = [&g](const Shape& s) { return s.size() == 4 && s[0] == g.n && s[1] == g.m && s[2] == g.oh && s[3] == g.ow; };
-  auto expected = [&g] { return shapeToString(Shape{g.n, g.m, g.oh, g.ow}); };
-  FACESTYLE_REQUIRE(ctx, isOutputShape(y.shape), "expected output shape " + expected() + " but the plan has " + shapeToString(y.shape));
+  auto isConvShape = [&g](const Shape& s) { return s.size() == 4 && s[0] == g.n && s[1] == g.m && s[2] == g.oh && s[3] == g.ow; };
+  auto convShape = [&g] { return shapeToString(Shape{g.n, g.m, g.oh, g.ow}); };
+  const bool pool = state->pool;
+  if (pool) {
+    FACESTYLE_REQUIRE(ctx, g.oh >= 2 && g.ow >= 2, "a fused 2x2 max pool needs a conv output of at least 2x2 but it is " + convShape());
+    const Shape pooled{g.n, g.m, g.oh / 2, g.ow / 2};
+    FACESTYLE_REQUIRE(ctx, y.shape == pooled, "expected output shape " + shapeToString(pooled) + " (pooled) but the plan has " + shapeToString(y.shape));
+  } else {
+    FACESTYLE_REQUIRE(ctx, isConvShape(y.shape), "expected output shape " + convShape() + " but the plan has " + shapeToString(y.shape));
+  }
   const float* bias = hasBias ? ctx.in(2).data : nullptr;
-  // Z: the residual input the fuseResidualAdd pass gave the conv (an Add of a tensor of Y's shape).
+  // Z: the residual input the fuseResidualAdd pass gave the conv (an Add of a tensor of the conv's shape).
   const float* z = nullptr;
   if (ctx.hasInput(3)) {
-    FACESTYLE_REQUIRE(ctx, isOutputShape(ctx.in(3).shape), "expected residual input Z of shape " + expected() + " but received " + shapeToString(ctx.in(3).shape));
+    FACESTYLE_REQUIRE(ctx, isConvShape(ctx.in(3).shape), "expected residual input Z of shape " + convShape() + " but received " + shapeToString(ctx.in(3).shape));
     z = ctx.in(3).data;
   }
   if (Transposed) return cpu::convTranspose2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads);
+  if (pool) return cpu::conv2dPooled(g, x.data, w.data, bias, z, y.data, ctx.threads, &state->act);
   cpu::conv2dResidual(g, x.data, w.data, bias, z, y.data, ctx.threads, &state->act);
 }
 

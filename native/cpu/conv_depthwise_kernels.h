@@ -182,7 +182,12 @@ constexpr int64_t kPrefetchRows = 4;
 // bias + kernel rows 0 and 1; B: output oy + 1's bias + kernel row 0. Rows outside the image add nothing
 // (the reference skips them). A band that starts below row 0 takes A and B from `state` (2 kL floats),
 // and one that ends above the last row leaves them there.
-template <bool Single, bool Full, bool Inner, typename Act>
+// Pool: yp is the plane of the 2x2 / stride-2 max pool of the activated output (rows of ow / 2): an
+// even output row waits in a register for the odd one after it, the two are maxed lane by lane, then
+// neighbouring lanes (evens / odds), and the strip's kL / 2 pooled values go out with one masked store.
+// Bands must then start on even rows (a pair never straddles two). An odd last row or column is dropped,
+// as MaxPool does with no padding and ceil_mode 0.
+template <bool Single, bool Full, bool Inner, bool Pool, typename Act>
 inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const float* wc, float bias, float* yp, int64_t c0, int64_t oy0,
                                   int64_t oy1, float* state, const Act& act) {
   const int64_t w = g.w, h = g.h, pt = g.win.pt, oh = g.oh;
@@ -192,6 +197,23 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const 
   const Mask cur = Isa::firstLanes(w - c0), left = Isa::lanes(1 - c0, w - c0 + 1), right = Isa::lanes(-c0 - 1, w - c0 - 1);
   const float* x0 = xp + c0;
   float* y0 = yp + c0;
+  const int64_t pw = g.ow / 2;  // Pool: pooled row length; the strip's pooled columns start at c0 / 2
+  const Mask pooled = Isa::firstLanes(std::min<int64_t>(kL / 2, pw - c0 / 2));
+  V evenRow = b;
+  auto put = [&](int64_t oy, V v) {
+    if constexpr (Pool) {
+      if ((oy & 1) == 0) {
+        evenRow = v;
+      } else if (oy / 2 < g.oh / 2) {
+        const V m = Isa::max(evenRow, v);
+        Isa::storeMasked(yp + (oy / 2) * pw + c0 / 2, Isa::max(Isa::evens(m, m), Isa::odds(m, m)), pooled);
+      }
+    } else if (Full) {
+      Isa::store(y0 + oy * w, v);
+    } else {
+      Isa::storeMasked(y0 + oy * w, v, cur);
+    }
+  };
   V A = b, B = b;
   if (oy0 > 0) {
     A = Isa::load(state), B = Isa::load(state + kL);
@@ -222,12 +244,10 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const 
       A = Isa::add(B, dwDot(wv, t, 1));
       B = Isa::add(dwDot(wv, t, 0), b);
     }
-    if (Full) Isa::store(y0 + oy * w, act(out));
-    else Isa::storeMasked(y0 + oy * w, act(out), cur);
+    put(oy, act(out));
   }
   for (; oy < oy1; ++oy) {
-    if (Full) Isa::store(y0 + oy * w, act(A));
-    else Isa::storeMasked(y0 + oy * w, act(A), cur);
+    put(oy, act(A));
     A = B, B = b;
   }
   if (oy1 < oh) Isa::store(state, A), Isa::store(state + kL, B);
@@ -249,21 +269,21 @@ inline int64_t depthwiseBandRows(const ConvGeometry& g) {
 // Floats of partial-sum state a plane's strips need between bands.
 inline int64_t depthwiseBandState(const ConvGeometry& g) { return 2 * kL * ((g.ow + kL - 1) / kL); }
 
-// state: depthwiseBandState(g) floats.
-template <typename Act>
+// state: depthwiseBandState(g) floats. Pool: yp is the pooled plane (see depthwise3x3SameStrip).
+template <bool Pool, typename Act>
 inline void depthwise3x3SamePlane(const ConvGeometry& g, const float* xp, const float* wc, float b, float* yp, float* state, const Act& act) {
   const int64_t w = g.w, oh = g.oh;
-  if (w < kL) return depthwise3x3SameStrip<true, false, false>(g, xp, wc, b, yp, 0, 0, oh, state, act);
-  if (w == kL) return depthwise3x3SameStrip<true, true, false>(g, xp, wc, b, yp, 0, 0, oh, state, act);
-  const int64_t band = depthwiseBandRows(g);
+  if (w < kL) return depthwise3x3SameStrip<true, false, false, Pool>(g, xp, wc, b, yp, 0, 0, oh, state, act);
+  if (w == kL) return depthwise3x3SameStrip<true, true, false, Pool>(g, xp, wc, b, yp, 0, 0, oh, state, act);
+  const int64_t band = Pool ? depthwiseBandRows(g) & ~int64_t(1) : depthwiseBandRows(g);  // Pool: even, pairs stay in one band
   for (int64_t oy0 = 0; oy0 < oh; oy0 += band) {
     const int64_t oy1 = std::min(oh, oy0 + band);
     float* st = state;
-    depthwise3x3SameStrip<false, true, false>(g, xp, wc, b, yp, 0, oy0, oy1, st, act);
+    depthwise3x3SameStrip<false, true, false, Pool>(g, xp, wc, b, yp, 0, oy0, oy1, st, act);
     int64_t c0 = kL;
-    for (; c0 + kL + 1 <= w; c0 += kL) depthwise3x3SameStrip<false, true, true>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
-    for (; c0 + kL <= w; c0 += kL) depthwise3x3SameStrip<false, true, false>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
-    if (c0 < w) depthwise3x3SameStrip<false, false, false>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
+    for (; c0 + kL + 1 <= w; c0 += kL) depthwise3x3SameStrip<false, true, true, Pool>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
+    for (; c0 + kL <= w; c0 += kL) depthwise3x3SameStrip<false, true, false, Pool>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
+    if (c0 < w) depthwise3x3SameStrip<false, false, false, Pool>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
   }
 }
 
@@ -350,10 +370,11 @@ inline void depthwise3x3Stride2Plane(const ConvGeometry& g, const float* xp, con
   if (ox0 < g.ow) depthwise3x3Stride2Strip<false, kS2Masked>(g, xp, wc, b, yp, ox0, act);
 }
 
+// pool: y is the pooled output (depthwise3x3SameStrip); the caller checked depthwisePooledSupports.
 template <int SX>
 inline void depthwiseStrided(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                             const ConvActivation& a) {
-  const int64_t planes = g.n * g.c, taps = g.kh * g.kw, inPlane = g.h * g.w, outPlane = g.oh * g.ow;
+                             const ConvActivation& a, bool pool = false) {
+  const int64_t planes = g.n * g.c, taps = g.kh * g.kw, inPlane = g.h * g.w, outPlane = pool ? (g.oh / 2) * (g.ow / 2) : g.oh * g.ow;
   const int64_t ns = planes * outPlane * taps / kDepthwiseMacsPerNs;
   const bool same = SX == 1 && depthwise3x3SameApplies(g), stride2 = SX == 2 && depthwise3x3Stride2Applies(g);
   if (same || stride2) {
@@ -363,9 +384,10 @@ inline void depthwiseStrided(const ConvGeometry& g, const float* x, const float*
         for (int64_t p = p0; p < p1; ++p) {
           const int64_t c = p % g.c;
           const float b = bias ? bias[c] : 0.f;
-          if (same) depthwise3x3SamePlane(g, x + p * inPlane, w + c * 9, b, y + p * outPlane, state.data(), act);
+          if (same && pool) depthwise3x3SamePlane<true>(g, x + p * inPlane, w + c * 9, b, y + p * outPlane, state.data(), act);
+          else if (same) depthwise3x3SamePlane<false>(g, x + p * inPlane, w + c * 9, b, y + p * outPlane, state.data(), act);
           else depthwise3x3Stride2Plane(g, x + p * inPlane, w + c * 9, b, y + p * outPlane, act);
-          if (!activationInRegisters(a)) activateScalar(a, y + p * outPlane, outPlane);
+          if (!activationInRegisters(a)) activateScalar(a, y + p * outPlane, outPlane);  // (never with pool)
         }
       });
     });
@@ -385,10 +407,16 @@ inline void depthwiseStrided(const ConvGeometry& g, const float* x, const float*
 }
 
 // Depthwise (group == C == M), column stride 1 or 2, any row stride, pads and dilations, at most
-// kMaxDepthwiseTaps taps. Returns false for other geometries.
+// kMaxDepthwiseTaps taps. Returns false for other geometries. pool: the 2x2 / stride-2 max pool of the
+// output instead (3x3 "same" stride 1 with an activation in registers only; false otherwise).
 inline bool depthwiseConv(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                          const ConvActivation& a) {
+                          const ConvActivation& a, bool pool = false) {
   if (g.kh * g.kw > kMaxDepthwiseTaps) return false;
+  if (pool) {
+    if (g.win.sw != 1 || !depthwise3x3SameApplies(g) || !activationInRegisters(a) || g.oh < 2 || g.ow < 2) return false;
+    depthwiseStrided<1>(g, x, w, bias, y, threads, a, true);
+    return true;
+  }
   if (g.win.sw == 1) depthwiseStrided<1>(g, x, w, bias, y, threads, a);
   else if (g.win.sw == 2) depthwiseStrided<2>(g, x, w, bias, y, threads, a);
   else return false;

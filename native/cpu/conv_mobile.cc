@@ -56,6 +56,7 @@ struct Isa {
   static V shiftInRight(V cur, V next) { return V{cur[1], cur[2], cur[3], next[0]}; }
   static float reduceAdd(V v) { return (v[0] + v[1]) + (v[2] + v[3]); }
   static V relu(V v) { return v > V{} ? v : V{}; }
+  static V max(V a, V b) { return a > b ? a : b; }
   static V leaky(V v, V alpha) { return v >= V{} ? v : v * alpha; }
   static V clip(V v, V lo, V hi) {
     v = lo < v ? v : lo;    // std::max(lo, v), NaN -> lo
@@ -88,14 +89,18 @@ bool depthwiseMobileSupports(const ConvGeometry& g) {
   return g.group == g.c && g.group == g.m && (g.win.sw == 1 || g.win.sw == 2) && g.kh * g.kw <= kMaxDepthwiseTaps;
 }
 
+bool depthwisePooledSupports(const ConvGeometry& g, const ConvActivation& act) {
+  return depthwiseMobileSupports(g) && depthwise3x3SameApplies(g) && activationInRegisters(act) && g.oh >= 2 && g.ow >= 2;
+}
+
 void pointwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                            const ConvActivation& act, const float* z) {
   pointwiseConv(g, x, w, bias, z, y, threads, act);
 }
 
 void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act) {
-  depthwiseConv(g, x, w, bias, y, threads, act);
+                           const ConvActivation& act, bool pool2x2) {
+  depthwiseConv(g, x, w, bias, y, threads, act, pool2x2);
 }
 
 void stemMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
@@ -116,14 +121,14 @@ bool conv2dPointwiseFast(const ConvGeometry& g, const float* x, const float* w, 
 }
 
 bool conv2dDepthwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act) {
-  if (!depthwiseMobileSupports(g)) return false;
+                         const ConvActivation& act, bool pool2x2) {
+  if (pool2x2 ? !depthwisePooledSupports(g, act) : !depthwiseMobileSupports(g)) return false;
   switch (simdLevel()) {
 #if defined(__x86_64__) || defined(_M_X64)
-    case SimdLevel::Avx512: depthwiseMobileAvx512(g, x, w, bias, y, threads, act); return true;
-    case SimdLevel::Avx2: depthwiseMobileAvx2(g, x, w, bias, y, threads, act); return true;
+    case SimdLevel::Avx512: depthwiseMobileAvx512(g, x, w, bias, y, threads, act, pool2x2); return true;
+    case SimdLevel::Avx2: depthwiseMobileAvx2(g, x, w, bias, y, threads, act, pool2x2); return true;
 #endif
-    default: depthwiseMobileScalar(g, x, w, bias, y, threads, act); return true;
+    default: depthwiseMobileScalar(g, x, w, bias, y, threads, act, pool2x2); return true;
   }
 }
 

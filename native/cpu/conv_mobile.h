@@ -17,9 +17,12 @@ namespace facestyle::cpu {
 bool conv2dPointwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                          const ConvActivation& act, const float* z = nullptr);
 
-// group == C == M. Returns true when it wrote y (activation applied).
+// group == C == M. Returns true when it wrote y (activation applied). pool2x2: y is the 2x2 / stride-2
+// max pool of the activated output instead ([N, C, oh / 2, ow / 2], rounded down, as ONNX MaxPool with no
+// padding and ceil_mode 0), computed in registers from each pair of output rows, so the full-size output
+// never goes to memory; only where depthwisePooledSupports (otherwise false, nothing written).
 bool conv2dDepthwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act);
+                         const ConvActivation& act, bool pool2x2 = false);
 
 // The first layer of an image model (conv_stem_kernels.h): 3x3, at most 4 input channels, group 1,
 // stride 1 or 2, dilation 1. Returns true when it wrote y (activation applied).
@@ -29,6 +32,9 @@ bool conv2dStemFast(const ConvGeometry& g, const float* x, const float* w, const
 // Whether the pointwise / depthwise / stem kernels take this geometry (the same answer at every SIMD level).
 bool pointwiseMobileSupports(const ConvGeometry& g);
 bool depthwiseMobileSupports(const ConvGeometry& g);
+// The pooled depthwise path: 3x3, stride 1, pad 1 on both sides of each row, no dilation (YuNet's layers
+// before its max pools), an activation applied in registers (not Tanh / Sigmoid), output at least 2x2.
+bool depthwisePooledSupports(const ConvGeometry& g, const ConvActivation& act);
 bool stemMobileSupports(const ConvGeometry& g);
 
 // Per SIMD level, for tests and benchmarks: the geometry must be supported (see above), and the AVX2 /
@@ -46,10 +52,10 @@ void stemMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const
 void stemMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                       const ConvActivation& act);
 void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act);
+                           const ConvActivation& act, bool pool2x2 = false);
 void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act);
+                         const ConvActivation& act, bool pool2x2 = false);
 void depthwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act);
+                           const ConvActivation& act, bool pool2x2 = false);
 
 }  // namespace facestyle::cpu

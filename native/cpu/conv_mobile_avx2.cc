@@ -57,6 +57,7 @@ struct Isa {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
   }
   static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V leaky(V v, V alpha) { return _mm256_blendv_ps(_mm256_mul_ps(v, alpha), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ)); }
   static V clip(V v, V lo, V hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
 };
@@ -77,8 +78,8 @@ void pointwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, 
 }
 
 void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                         const ConvActivation& act) {
-  depthwiseConv(g, x, w, bias, y, threads, act);
+                         const ConvActivation& act, bool pool2x2) {
+  depthwiseConv(g, x, w, bias, y, threads, act, pool2x2);
 }
 
 void stemMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

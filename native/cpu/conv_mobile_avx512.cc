@@ -50,6 +50,7 @@ struct Isa {
   static V shiftInRight(V cur, V next) { return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1)); }
   static float reduceAdd(V v) { return _mm512_reduce_add_ps(v); }
   static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V leaky(V v, V alpha) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(v, alpha), v); }
   static V clip(V v, V lo, V hi) { return _mm512_min_ps(_mm512_max_ps(v, lo), hi); }
 };
@@ -70,8 +71,8 @@ void pointwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w
 }
 
 void depthwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
-                           const ConvActivation& act) {
-  depthwiseConv(g, x, w, bias, y, threads, act);
+                           const ConvActivation& act, bool pool2x2) {
+  depthwiseConv(g, x, w, bias, y, threads, act, pool2x2);
 }
 
 void stemMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

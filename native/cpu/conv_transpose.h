@@ -33,4 +33,12 @@ void conv2dResidual(const ConvGeometry& g, const float* x, const float* w, const
 void convTranspose2dResidual(const ConvGeometry& g, const float* x, const float* w, const float* bias, const float* z, float* y,
                              int threads, const ConvActivation* act = nullptr);
 
+// A Conv2D with a fused 2x2 / stride-2 max pool (attribute pool = 'MaxPool2x2', set by the fusePool
+// pass): y [N, M, oh / 2, ow / 2] = MaxPool(act(conv + bias + z)), rounded down as ONNX MaxPool with no
+// padding and ceil_mode 0; g is the conv's geometry (oh, ow before the pool, at least 2 each). The
+// depthwise 3x3 "same" layers (conv2dDepthwiseFast with pool2x2) pool in registers; any other conv runs
+// whole into a scratch buffer, then pools it (maxPool2x2Stride2Row).
+void conv2dPooled(const ConvGeometry& g, const float* x, const float* w, const float* bias, const float* z, float* y, int threads,
+                  const ConvActivation* act = nullptr);
+
 }  // namespace facestyle::cpu

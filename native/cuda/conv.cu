@@ -46,6 +46,10 @@ ConvGeometry convGeometry(KernelContext& ctx, bool transposed) {
   FACESTYLE_REQUIRE(ctx, x.rank() == 4, "expected X [N,C,H,W] but received " + shapeToString(x.shape));
   FACESTYLE_REQUIRE(ctx, w.rank() == 4, "expected a 4-D W but received " + shapeToString(w.shape));
   const Attrs& at = ctx.attrs();
+  // The fused 2x2 max pool (the fusePool pass) has a CPU kernel only.
+  if (!transposed && !at.getString("pool", "").empty())
+    ctx.fail("a Conv2D with a fused max pool (attribute pool) runs on the CPU only: for CUDA, optimize the graph with "
+             "optimizeForInference(graph, { fusePool: false })");
   const std::vector<int64_t> s = at.getInts("strides", {1, 1}), p = at.getInts("pads", {0, 0, 0, 0}), d = at.getInts("dilations", {1, 1});
   const int64_t group = at.getInt("group", 1);
   FACESTYLE_REQUIRE(ctx, s.size() == 2 && s[0] >= 1 && s[1] >= 1, "expected 2 strides >= 1");

@@ -19,6 +19,7 @@
 
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_mobile.h"
+#include "cpu/conv_transpose.h"
 #include "cpu/mobile_pool.h"
 #include "facestyle/capabilities.h"
 #include "harness.h"
@@ -28,7 +29,7 @@ using namespace facestyle::cpu;
 
 namespace {
 
-using Entry = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const ConvActivation&);
+using Entry = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const ConvActivation&, bool);
 using PointwiseEntry = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, int, const ConvActivation&, const float*);
 
 struct Level {
@@ -221,11 +222,92 @@ TEST_CASE(depthwise_every_level_matches_reference) {
     for (const Level& level : levels())
       for (int threads : {1, 3}) {
         checkAgainstReference(g, (seed & 1) == 0, seed, level.name, [&](const float* x, const float* w, const float* b, float* y, const ConvActivation& a) {
-          level.depthwise(g, x, w, b, y, threads, a);
+          level.depthwise(g, x, w, b, y, threads, a, false);
         });
         ++seed;
       }
   }
+}
+
+// The depthwise 3x3 "same" kernels with the 2x2 / stride-2 max pool fused (pool2x2; the fusePool pass's
+// Conv2D attribute pool = 'MaxPool2x2'), against conv2dReference, then the activation, then the pool in
+// float64 terms (max is exact: the pooled value is one of the four). Planes of even and odd height and
+// width (the odd last row / column dropped), 2x2 to 170x150, widths around the strip boundaries at 4, 8
+// and 16 lanes, one-vector rows, uneven row pads, batches, and planes large enough to go in bands of rows
+// (170x150: 81 rows a band, rounded to 80 so that no row pair straddles two). Every level, 1 and 3
+// threads; y NaN-filled first and guarded on both sides. Tanh / Sigmoid (applied after the kernel, not in
+// registers) are declined by the fused path; conv2dPooled, which the Conv2D kernel calls, takes every
+// activation (its fallback: the whole conv into scratch, then maxPool2x2Stride2Row) and a residual Z.
+TEST_CASE(depthwise_pooled_every_level_matches_reference) {
+  const DepthwiseCase cases[] = {
+      {1, 3, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 2, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {2, 4, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+      {1, 3, 17, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  {1, 2, 9, 14, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1},    {1, 2, 8, 31, 3, 3, 1, 1, 2, 1, 0, 1, 1, 1},
+      {1, 5, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  {1, 2, 10, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   {1, 2, 6, 49, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+      {1, 3, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    {1, 16, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  {1, 2, 170, 150, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+      {1, 1, 81, 400, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 3, 33, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+  };
+  uint32_t seed = 800;
+  for (const DepthwiseCase& t : cases) {
+    const ConvGeometry g = depthwiseGeometry(t);
+    const int64_t ph = g.oh / 2, pw = g.ow / 2, planes = g.n * g.m;
+    const size_t xs = size_t(g.n * g.c * g.h * g.w), ws = size_t(g.m * g.kh * g.kw), full = size_t(planes * g.oh * g.ow), ys = size_t(planes * ph * pw);
+    const std::vector<float> x = test::randomVector(xs, seed), w = test::randomVector(ws, seed + 1), b = test::randomVector(size_t(g.m), seed + 2);
+    const std::vector<float> z = test::randomVector(full, seed + 3);
+    std::vector<float> conv(full), ax(xs), aw(ws), ab(b.size()), scale(full);
+    for (size_t i = 0; i < xs; ++i) ax[i] = std::fabs(x[i]);
+    for (size_t i = 0; i < ws; ++i) aw[i] = std::fabs(w[i]);
+    for (size_t i = 0; i < b.size(); ++i) ab[i] = std::fabs(b[i]);
+    conv2dReference(g, x.data(), w.data(), b.data(), conv.data());
+    conv2dReference(g, ax.data(), aw.data(), ab.data(), scale.data());
+    // got: y of one run; residual: conv + z before the activation.
+    auto check = [&](const char* what, const ConvActivation& a, bool residual, auto run) {
+      constexpr size_t kGuard = 40;
+      constexpr float kSentinel = 12345.f;
+      std::vector<float> buf(ys + 2 * kGuard, kSentinel);
+      std::fill(buf.begin() + kGuard, buf.begin() + kGuard + ys, std::nanf(""));
+      run(buf.data() + kGuard);
+      int bad = 0;
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t r = 0; r < ph; ++r)
+          for (int64_t c = 0; c < pw; ++c) {
+            float expect = -INFINITY;
+            double tol = 0;
+            for (int64_t dy = 0; dy < 2; ++dy)
+              for (int64_t dx = 0; dx < 2; ++dx) {
+                const size_t i = size_t((p * g.oh + 2 * r + dy) * g.ow + 2 * c + dx);
+                expect = std::max(expect, a.apply(conv[i] + (residual ? z[i] : 0.f)));
+                tol = std::max(tol, 1e-5 * (scale[i] + (residual ? std::fabs(z[i]) : 0.f)) + 1e-6);
+              }
+            const float got = buf[kGuard + size_t((p * ph + r) * pw + c)];
+            if (!(std::fabs(double(got) - expect) <= tol) && bad++ < 3)
+              std::fprintf(stderr, "  pooled %s %s act %d: plane %lld row %lld col %lld got %g want %g\n", what, describe(g).c_str(), int(a.kind),
+                           (long long)p, (long long)r, (long long)c, got, expect);
+          }
+      bool guards = true;
+      for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+      if (!guards) std::fprintf(stderr, "  pooled %s %s act %d: wrote outside y\n", what, describe(g).c_str(), int(a.kind));
+      CHECK(bad == 0);
+      CHECK(guards);
+    };
+    for (const ConvActivation& a : activations()) {
+      const bool inRegisters = a.kind != ConvActivation::Tanh && a.kind != ConvActivation::Sigmoid;
+      CHECK(depthwisePooledSupports(g, a) == inRegisters);
+      if (inRegisters)
+        for (const Level& level : levels())
+          for (int threads : {1, 3}) check(level.name, a, false, [&](float* y) { level.depthwise(g, x.data(), w.data(), b.data(), y, threads, a, true); });
+      check("conv2dPooled", a, false, [&](float* y) { conv2dPooled(g, x.data(), w.data(), b.data(), nullptr, y, 2, &a); });
+      check("conv2dPooled + z", a, true, [&](float* y) { conv2dPooled(g, x.data(), w.data(), b.data(), z.data(), y, 2, &a); });
+    }
+    seed += 4;
+  }
+  // Not "same" 3x3 (stride 2; a 5x5): declined by the fused path, pooled by conv2dPooled's fallback.
+  Window2D s2;
+  s2.sh = s2.sw = 2, s2.pt = s2.pl = s2.pb = s2.pr = 1;
+  const ConvGeometry strided = geometry(1, 3, 20, 20, 3, 3, 3, 3, s2);
+  CHECK(!depthwisePooledSupports(strided, ConvActivation{}));
+  std::vector<float> y(3 * 5 * 5, 7.f);
+  CHECK(!conv2dDepthwiseFast(strided, y.data(), y.data(), nullptr, y.data(), 1, ConvActivation{}, true));
+  CHECK(y[0] == 7.f);  // nothing written
 }
 
 // A residual input Z (a fused Add) goes into the sum before the activation, at every level; also when

@@ -1,20 +1,23 @@
 // Graph passes: pure functions Graph -> Graph (the argument is never modified).
 // optimizeForInference() folds Pad / BatchNormalization / per-channel Mul and Add into Conv2D, fuses
 // residual / skip Adds into the conv producing one operand (its input Z), the activation that follows
-// a Conv2D or a normalisation into it (their `activation` attribute), then fuses the remaining runs of
-// elementwise ops into ElementwiseChain nodes, and sets denormal weights to zero (flushDenormalWeights).
+// a Conv2D or a normalisation into it (their `activation` attribute), a 2x2 max pool after a depthwise
+// 3x3 conv into it (its `pool` attribute), then fuses the remaining runs of elementwise ops into
+// ElementwiseChain nodes, and sets denormal weights to zero (flushDenormalWeights).
 import type { Graph } from '../ir.js';
 import { fuseElementwiseChains } from './chain.js';
 import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 import { flushDenormalWeights } from './denormal.js';
 import { fuseConvActivation } from './fuse.js';
 import { fuseNormActivation } from './fuse_norm.js';
+import { fusePoolIntoConv } from './fuse_pool.js';
 import { fuseResidualAdd } from './fuse_residual.js';
 import { mergeSiblingHeads } from './merge_heads.js';
 
 export { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 export { FUSABLE_ACTIVATIONS, fuseConvActivation } from './fuse.js';
 export { FUSABLE_NORMS, fuseNormActivation } from './fuse_norm.js';
+export { fusePoolIntoConv } from './fuse_pool.js';
 export { RESIDUAL_HOSTS, fuseResidualAdd } from './fuse_residual.js';
 export { fuseElementwiseChains } from './chain.js';
 export { FLOAT32_MIN_NORMAL, countDenormals, flushDenormalWeights } from './denormal.js';
@@ -29,6 +32,11 @@ export interface OptimizeOptions {
   fuseResidual?: boolean;
   /** Merge small 1x1 convs reading the same tensor (and the depthwise convs after them) into one, then a Split (default true). */
   mergeHeads?: boolean;
+  /**
+   * Fold a 2x2 / stride-2 MaxPool after a depthwise 3x3 conv into the conv (its `pool` attribute; default true).
+   * The CPU runs it in one pass; a CUDA session refuses such a conv, so turn this off for a graph meant for CUDA.
+   */
+  fusePool?: boolean;
   /** Fuse runs of elementwise ops into ElementwiseChain nodes (default true). */
   fuseElementwise?: boolean;
   /** Set weights smaller than the smallest normal float32 (denormals) to 0; they are slow on many x86 cores (default true). */
@@ -49,6 +57,8 @@ export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}
   }
   // After the activations are fused (siblings must agree on theirs).
   if (options.mergeHeads ?? true) g = mergeSiblingHeads(g);
+  // After the activations (the pooled kernel applies them in registers) and the head merge.
+  if (options.fusePool ?? true) g = fusePoolIntoConv(g);
   // Last: the activations above are cheaper inside a conv or norm kernel than in a chain.
   if (options.fuseElementwise ?? true) g = fuseElementwiseChains(g);
   // Last, so that weights the folds above computed are flushed too.

@@ -16,6 +16,7 @@ registerGradient('Conv2D', ({ b, attrs, inputs, dys: [dy], needs, name }) => {
   const [x, w, bias] = inputs;
   refuseFusedActivation(attrs, name);
   refuseResidualInput(inputs, name);
+  if (attrs.pool) throw unsupportedError(`Node '${name}' carries a fused max pool (made by optimizeForInference, which is for inference only); build gradients on the unoptimised graph`);
   if (!dy) return [null, null, null];
   const win = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group };
   return [
