@@ -148,6 +148,31 @@ describe('fusePoolIntoConv', () => {
     expect(report.outputs[0].maxAbsErr).toBeLessThan(1e-5);
   });
 
+  it('an optimized graph optimized again keeps its outputs: nothing folds or fuses into a conv that carries a pool', async () => {
+    const after: [string, (g: GraphBuilder, y: Sym) => Sym][] = [
+      ['BatchNormalization with a negative scale', (g, y) => g.op1('BatchNormalization', [y, g.constant('s', new Tensor([4], Float32Array.from([-1.5, 0.5, -0.25, 2]))), k(g, 'bb', [4], 21), k(g, 'mu', [4], 22), g.constant('var', new Tensor([4], Float32Array.from([1, 2, 0.5, 1])))], {})],
+      ['Mul by a negative per-channel constant', (g, y) => g.op1('Mul', [y, g.constant('m', new Tensor([1, 4, 1, 1], Float32Array.from([-2, 1, -0.5, 3])))])],
+      ['LeakyRelu with a negative slope', (g, y) => g.op1('LeakyRelu', [y], { alpha: -0.5 })],
+      ['Add of a pooled-shape input', (g, y) => g.add(y, g.input('r', [1, 4, 4, 4]))],
+    ];
+    for (const [what, tail] of after) {
+      const g = new GraphBuilder('twice', { seed: 5 });
+      const x = g.input('x', [1, 4, 8, 8]);
+      const c = g.op1('Conv2D', [x, k(g, 'w', [4, 1, 3, 3], 20)], { pads: [1, 1, 1, 1], group: 4 }, 'dw');
+      g.output(tail(g, g.op1('MaxPool', [c], { kernel_shape: [2, 2], strides: [2, 2] })), 'y');
+      const original = g.build();
+      const once = optimizeForInference(original);
+      expect(pooled(once).length, what).toBe(1);
+      const twice = optimizeForInference(once);
+      expect(ops(twice), what).toEqual(ops(once));
+      const feeds: Record<string, Tensor> = { x: Tensor.random([1, 4, 8, 8], 23) };
+      if (original.inputs.length > 1) feeds.r = Tensor.random([1, 4, 4, 4], 24);
+      const ref = evaluateReference(original, feeds);
+      expect(worstRelative(evaluateReference(twice, feeds), ref), what).toBeLessThan(1e-5);
+      expect(worstRelative(await runNative(twice, feeds, 'cpu'), ref), what).toBeLessThan(1e-5);
+    }
+  });
+
   const noGpu = gpuSkipReason();
   it.skipIf(noGpu !== null)(`a CUDA session refuses a pooled conv with a message naming fusePool: false${noGpu ? ` (skipped: ${noGpu})` : ''}`, async () => {
     const after = optimizeForInference(net([1, 4, 8, 8]).graph);

@@ -157,7 +157,7 @@ export function registerVideoCommand(program: Command): void {
       let caught: StopSignal = 'SIGINT';
       const onSignal = (name: StopSignal) => {
         if (!ac.signal.aborted) caught = name;
-        ac.abort(new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Interrupted (${name})`));
+        ac.abort(new FacestyleError('ERR_FACESTYLE_ABORTED', `Interrupted (${name})`));
       };
       try {
         await whileStopSignals(onSignal, () => runVideoCommand(input, opts, { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }));

@@ -183,8 +183,10 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
   if (output.shape.join(',') !== input.shape.join(','))
     throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${what}: expected the output shape to equal the input [${input.shape.join(',')}] but it is [${output.shape.join(',')}]`);
   const batch = input.shape[0];
-  // Inference only: pads, norms and activations fold into the convolutions (same outputs, fewer passes).
-  const session: Session = await compile(optimizeForInference(graph), { device: options.device ?? 'cpu', threads: options.threads ?? 0 });
+  // Inference only: pads, norms and activations fold into the convolutions (same outputs, fewer passes);
+  // a max pool after a depthwise conv only on the CPU (the CUDA kernels refuse a conv with a fused pool).
+  const device = options.device ?? 'cpu';
+  const session: Session = await compile(optimizeForInference(graph, { fusePool: device === 'cpu' }), { device, threads: options.threads ?? 0 });
   return {
     name: graph.name,
     size,

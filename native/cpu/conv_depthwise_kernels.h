@@ -11,6 +11,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -185,6 +186,9 @@ constexpr int64_t kPrefetchRows = 4;
 // Pool: yp is the plane of the 2x2 / stride-2 max pool of the activated output (rows of ow / 2): an
 // even output row waits in a register for the odd one after it, the two are maxed lane by lane, then
 // neighbouring lanes (evens / odds), and the strip's kL / 2 pooled values go out with one masked store.
+// NaN as in the MaxPool kernel (maxPool2x2Stride2Row: std::max from the lowest float): ignored, the
+// lowest float when all four are NaN. Isa::max(a, b) returns b when either is NaN, so the running max
+// starts from the lowest float and each new value goes first.
 // Bands must then start on even rows (a pair never straddles two). An odd last row or column is dropped,
 // as MaxPool does with no padding and ceil_mode 0.
 template <bool Single, bool Full, bool Inner, bool Pool, typename Act>
@@ -199,14 +203,15 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const 
   float* y0 = yp + c0;
   const int64_t pw = g.ow / 2;  // Pool: pooled row length; the strip's pooled columns start at c0 / 2
   const Mask pooled = Isa::firstLanes(std::min<int64_t>(kL / 2, pw - c0 / 2));
-  V evenRow = b;
+  const V lowest = Isa::set1(std::numeric_limits<float>::lowest());
+  V evenRow = lowest;
   auto put = [&](int64_t oy, V v) {
     if constexpr (Pool) {
       if ((oy & 1) == 0) {
-        evenRow = v;
+        evenRow = Isa::max(v, lowest);  // never NaN
       } else if (oy / 2 < g.oh / 2) {
-        const V m = Isa::max(evenRow, v);
-        Isa::storeMasked(yp + (oy / 2) * pw + c0 / 2, Isa::max(Isa::evens(m, m), Isa::odds(m, m)), pooled);
+        const V m = Isa::max(v, evenRow);  // never NaN
+        Isa::storeMasked(yp + (oy / 2) * pw + c0 / 2, Isa::max(Isa::odds(m, m), Isa::evens(m, m)), pooled);
       }
     } else if (Full) {
       Isa::store(y0 + oy * w, v);
@@ -275,7 +280,8 @@ inline void depthwise3x3SamePlane(const ConvGeometry& g, const float* xp, const 
   const int64_t w = g.w, oh = g.oh;
   if (w < kL) return depthwise3x3SameStrip<true, false, false, Pool>(g, xp, wc, b, yp, 0, 0, oh, state, act);
   if (w == kL) return depthwise3x3SameStrip<true, true, false, Pool>(g, xp, wc, b, yp, 0, 0, oh, state, act);
-  const int64_t band = Pool ? depthwiseBandRows(g) & ~int64_t(1) : depthwiseBandRows(g);  // Pool: even, pairs stay in one band
+  int64_t band = depthwiseBandRows(g);
+  if (Pool && band < oh) band &= ~int64_t(1);  // even: a pooled row pair never straddles two bands
   for (int64_t oy0 = 0; oy0 < oh; oy0 += band) {
     const int64_t oy1 = std::min(oh, oy0 + band);
     float* st = state;
@@ -375,7 +381,7 @@ template <int SX>
 inline void depthwiseStrided(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                              const ConvActivation& a, bool pool = false) {
   const int64_t planes = g.n * g.c, taps = g.kh * g.kw, inPlane = g.h * g.w, outPlane = pool ? (g.oh / 2) * (g.ow / 2) : g.oh * g.ow;
-  const int64_t ns = planes * outPlane * taps / kDepthwiseMacsPerNs;
+  const int64_t ns = planes * g.oh * g.ow * taps / kDepthwiseMacsPerNs;  // (the conv's work, pooled or not)
   const bool same = SX == 1 && depthwise3x3SameApplies(g), stride2 = SX == 2 && depthwise3x3Stride2Applies(g);
   if (same || stride2) {
     withActivation(a, [&](const auto& act) {

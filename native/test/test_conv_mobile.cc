@@ -300,6 +300,31 @@ TEST_CASE(depthwise_pooled_every_level_matches_reference) {
     }
     seed += 4;
   }
+  // NaN inputs: the fused pool ignores NaN as the MaxPool kernel does (conv2dPooled's fallback: the conv,
+  // then maxPool2x2Stride2Row), with no activation and LeakyRelu (which keep NaN; Relu and Clip drop it).
+  {
+    const ConvGeometry g = depthwiseGeometry({1, 3, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1});
+    std::vector<float> x = test::randomVector(size_t(3 * 12 * 40), 901);
+    x[5 * 40 + 7] = std::nanf(""), x[40 + 20] = std::nanf(""), x[2 * 480 + 11 * 40 + 39] = std::nanf("");
+    const std::vector<float> w = test::randomVector(27, 902), b = test::randomVector(3, 903), zeros(size_t(3 * 12 * 40), 0.f);
+    for (ConvActivation a : activations()) {
+      if (a.kind != ConvActivation::None && a.kind != ConvActivation::LeakyRelu) continue;
+      std::vector<float> want(3 * 6 * 20);
+      conv2dPooled(g, x.data(), w.data(), b.data(), zeros.data(), want.data(), 1, &a);  // z given: the fallback path
+      int wantNan = 0;
+      for (float v : want) wantNan += std::isnan(v);
+      CHECK(wantNan == 0);
+      for (const Level& level : levels()) {
+        std::vector<float> got(want.size(), 7.f);
+        level.depthwise(g, x.data(), w.data(), b.data(), got.data(), 2, a, true);
+        int differ = 0;
+        // (The baseline build rounds its sums differently from the dispatched level's: a tolerance, NaN never.)
+        for (size_t i = 0; i < got.size(); ++i) differ += std::isnan(got[i]) || !(std::fabs(got[i] - want[i]) <= 1e-5f * (1.f + std::fabs(want[i])));
+        if (differ) std::fprintf(stderr, "  pooled NaN %s act %d: %d of %zu outputs differ\n", level.name, int(a.kind), differ, got.size());
+        CHECK(differ == 0);
+      }
+    }
+  }
   // Not "same" 3x3 (stride 2; a 5x5): declined by the fused path, pooled by conv2dPooled's fallback.
   Window2D s2;
   s2.sh = s2.sw = 2, s2.pt = s2.pl = s2.pb = s2.pr = 1;

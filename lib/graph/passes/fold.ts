@@ -68,9 +68,9 @@ function foldableConv(g: Graph, node: Node, slot: number, prods: (Node | undefin
   const id = node.inputs[slot];
   const conv = prods[id];
   if (!conv || conv.op !== CONV || pinned.has(id) || consumers[id].length !== 1) return null;
-  // A conv that already carries a fused activation or residual input Z (an optimized graph optimized
-  // again) computes act(conv + Z): scaling its weight and bias would not scale that.
-  if (conv.attrs.activation || (conv.inputs[3] ?? -1) >= 0) return null;
+  // A conv that already carries a fused activation, residual input Z or max pool (an optimized graph
+  // optimized again) computes pool(act(conv + Z)): scaling its weight and bias would not scale that.
+  if (conv.attrs.activation || conv.attrs.pool || (conv.inputs[3] ?? -1) >= 0) return null;
   const w = constData(g, conv.inputs[1]);
   if (!w || pinned.has(conv.inputs[1])) return null;
   const hasBias = conv.inputs.length > 2 && conv.inputs[2] >= 0;

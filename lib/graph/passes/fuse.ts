@@ -31,7 +31,8 @@ export function fuseActivationInto(graph: Graph, ops: ReadonlySet<string>): Grap
     if (!attrsOf || act.inputs.length !== 1) continue;
     const id = act.inputs[0];
     const host = producer.get(id);
-    if (!host || !ops.has(host.op) || host.attrs.activation || pinned.has(id) || consumers[id].length !== 1) continue;
+    // (A conv with a fused max pool already applied its activation before the pool: not after it.)
+    if (!host || !ops.has(host.op) || host.attrs.activation || host.attrs.pool || pinned.has(id) || consumers[id].length !== 1) continue;
     Object.assign(host.attrs, { activation: act.op, ...attrsOf(act.attrs) });
     host.outputs = [...act.outputs];
     producer.set(act.outputs[0], host); // (a second activation after it stays: the host now has one)

@@ -27,7 +27,7 @@ export function fuseResidualAdd(graph: Graph): Graph {
       const id = add.inputs[slot];
       const z = add.inputs[1 - slot];
       const host = producer.get(id);
-      if (!host || removed.has(host) || !HOSTS.has(host.op) || host.attrs.activation) continue;
+      if (!host || removed.has(host) || !HOSTS.has(host.op) || host.attrs.activation || host.attrs.pool) continue;
       if ((host.inputs[3] ?? -1) >= 0 || pinned.has(id) || consumers[id].length !== 1 || z === id) continue;
       if (!sameShape(g.values[id].shape, outShape) || !sameShape(g.values[z].shape, outShape)) continue;
       // The Add node becomes the conv (keeping the conv's name, so profiles still name the layer).
