@@ -21,7 +21,7 @@ namespace facestyle::napi {
 
 class ComputeTask {
  public:
-  explicit ComputeTask(Napi::Env env) : env_(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  explicit ComputeTask(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)), env_(env) {}  // (declaration order)
   virtual ~ComputeTask() = default;
   ComputeTask(const ComputeTask&) = delete;
   ComputeTask& operator=(const ComputeTask&) = delete;
