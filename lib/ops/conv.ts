@@ -156,18 +156,10 @@ function pooledShape(conv: number[], attrs: Attrs): number[] {
   return [n, m, Math.floor(oh / 2), Math.floor(ow / 2)];
 }
 
-/** The 2x2 / stride-2 max pool of an NCHW tensor, odd last row / column dropped. */
+/** The 2x2 / stride-2 max pool of an NCHW tensor (odd last row / column dropped): the MaxPool op's own reference. */
 function maxPool2x2(t: Tensor): Tensor {
-  const [n, c, h, w] = t.shape;
-  const ph = Math.floor(h / 2), pw = Math.floor(w / 2);
-  const y = new Float32Array(n * c * ph * pw);
-  for (let p = 0; p < n * c; ++p)
-    for (let r = 0; r < ph; ++r)
-      for (let q = 0; q < pw; ++q) {
-        const at = (dy: number, dx: number) => t.data[(p * h + 2 * r + dy) * w + 2 * q + dx];
-        y[(p * ph + r) * pw + q] = Math.max(at(0, 0), at(0, 1), at(1, 0), at(1, 1));
-      }
-  return new Tensor([n, c, ph, pw], y);
+  const maxPool = getOp('MaxPool');
+  return maxPool.reference([t], normalizeAttrs(maxPool, { kernel_shape: [2, 2], strides: [2, 2] }))[0];
 }
 
 registerOp({

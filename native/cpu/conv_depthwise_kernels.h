@@ -140,6 +140,12 @@ inline bool depthwise3x3SameApplies(const ConvGeometry& g) {
   return g.kh == 3 && g.kw == 3 && v.sh == 1 && v.sw == 1 && v.dh == 1 && v.dw == 1 && v.pl == 1 && g.ow == g.w;
 }
 
+// The pooled path (depthwise3x3SameStrip with Pool): the 3x3 "same" layers with an activation applied in
+// registers (the pool comes after it) and an output of at least 2x2.
+inline bool depthwisePooledApplies(const ConvGeometry& g, const ConvActivation& a) {
+  return depthwise3x3SameApplies(g) && activationInRegisters(a) && g.oh >= 2 && g.ow >= 2;
+}
+
 // Keeps a loaded vector in a register: each tap feeds three FMAs, and GCC otherwise folds the load
 // (also a masked one whose mask it can prove full) into each of them: three unaligned loads instead of
 // one (AVX-512 56x56 planes 23 -> 34 us).
@@ -209,7 +215,7 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const 
     if constexpr (Pool) {
       if ((oy & 1) == 0) {
         evenRow = Isa::max(v, lowest);  // never NaN
-      } else if (oy / 2 < g.oh / 2) {
+      } else {  // (an odd row always has its pooled row: oy / 2 < oh / 2)
         const V m = Isa::max(v, evenRow);  // never NaN
         Isa::storeMasked(yp + (oy / 2) * pw + c0 / 2, Isa::max(Isa::odds(m, m), Isa::evens(m, m)), pooled);
       }
@@ -419,7 +425,7 @@ inline bool depthwiseConv(const ConvGeometry& g, const float* x, const float* w,
                           const ConvActivation& a, bool pool = false) {
   if (g.kh * g.kw > kMaxDepthwiseTaps) return false;
   if (pool) {
-    if (g.win.sw != 1 || !depthwise3x3SameApplies(g) || !activationInRegisters(a) || g.oh < 2 || g.ow < 2) return false;
+    if (!depthwisePooledApplies(g, a)) return false;
     depthwiseStrided<1>(g, x, w, bias, y, threads, a, true);
     return true;
   }

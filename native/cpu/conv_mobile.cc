@@ -90,7 +90,7 @@ bool depthwiseMobileSupports(const ConvGeometry& g) {
 }
 
 bool depthwisePooledSupports(const ConvGeometry& g, const ConvActivation& act) {
-  return depthwiseMobileSupports(g) && depthwise3x3SameApplies(g) && activationInRegisters(act) && g.oh >= 2 && g.ow >= 2;
+  return depthwiseMobileSupports(g) && depthwisePooledApplies(g, act);
 }
 
 void pointwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
