@@ -228,10 +228,11 @@ inline int64_t pointwiseColumnGroup(int64_t kc) {
 
 // 1x1 / stride 1 / unpadded conv, any group count: y = act(conv + bias + z), z (Y's shape) optional; it
 // may be y itself (each value of z is read before that value of y is written). Tasks are (image, group,
-// column block, channel block) with channel blocks innermost. Within its range a thread walks the channel
-// blocks of one column block (or of a few side by side, see pointwiseColumnGroup) together, one slice of
-// input channels at a time, so they all read that X panel slice from L1. The activation is a
-// compile-time kind here (withActivation), for pointwiseFullBlock.
+// column block, channel block) with channel blocks innermost (or, see splitByRows, ranges of channel
+// blocks over all column blocks). Within its range a thread walks the channel blocks of one column block
+// (or of a few side by side, see pointwiseColumnGroup) together, one slice of input channels at a time,
+// so they all read that X panel slice from L1. The activation is a compile-time kind here
+// (withActivation), for pointwiseFullBlock.
 inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w, const float* bias, const float* z, float* y, int threads,
                           const ConvActivation& a) {
   constexpr int64_t MR = Isa::MR, U = Isa::U, NR = U * kL;
@@ -262,87 +263,116 @@ inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w,
   // with one, YuNet-s 320 and YuNet-n 256 level). A helper that starts late still loses nothing: the
   // caller takes its chunk too (mobile_pool.h).
   const int perThread = g.n * g.group * pblocks >= 16 * std::max(threads, 1) ? 4 : 1;
+  // Split by output channels instead (each thread writes whole output rows) when the rows are not a
+  // whole number of cache lines (P not a multiple of 16 floats: 14x14, 10x10, 20x15 planes) and the plane
+  // has few column blocks. Split by columns, every output row would then have a cache line that both
+  // threads write, one end each: PFLD's 14x14 layers, 128-256 such lines a layer, each passed between the
+  // cores. AVX-512 Xeon, 2 threads: PFLD's 256->128 at 14x14 alone (bench_conv, median of 2000) 43.5 ->
+  // 41.2 us, 128->256 52 -> 41; the whole model (runSync, 4 interleaved rounds each, against
+  // onnxruntime-node 1.43-1.53 ms) 1.90-1.96 -> 1.72-1.84 ms. On planes whose rows are whole lines the
+  // column split stays: it keeps a chain of pointwise layers on the columns each core wrote (the whole
+  // model 1.73-1.84 ms -> 1.93-1.99 with 28x28 planes split by rows too, 2.16-2.29 with 56x56 as well).
+  // AVX-512 only: with AVX2 (half the FMA width, so the arithmetic outweighs the shared lines) the whole
+  // model was 3-9% slower split by rows (2.33-2.46 -> 2.40-2.59 ms, three interleaved pairs).
+  const bool splitByRows = kL >= 16 && P % 16 != 0 && perThread == 1 && mblocks >= 2 && threads > 1;
   withActivation(a, [&](const auto& act) {
+    // Column block pb of image-group ng, channel blocks [mb0, mb1), and nb - 1 more column blocks beside
+    // it (all their channel blocks: nb > 1 only when mb0 == 0 and mb1 == mblocks).
+    auto columnBlocks = [&](int64_t ng, int64_t pb, int64_t mb0, int64_t mb1, int64_t nb) {
+      const int64_t grp = ng % g.group, n = ng / g.group;
+      const int64_t p0 = pb * NR, cols = std::min(NR, P - p0);
+      if (2 * cols <= kL) {
+        // A narrow last block: transpose its columns once for the channel blocks of this range.
+        const int64_t colsPad = (cols + 3) / 4 * 4;
+        float* xt = convScratch(1, static_cast<size_t>(colsPad * C));
+        const float* xs = x + (n * g.c + grp * C) * P + p0;
+        for (int64_t j = 0; j < colsPad; ++j)
+          for (int64_t c = 0; c < C; ++c) xt[j * C + c] = j < cols ? xs[c * P + j] : 0.f;
+        for (int64_t mb = mb0; mb < mb1; ++mb) {
+          const int64_t m0 = mb * MR, rows = std::min(MR, M - m0);
+          float* yg = y + (n * g.m + grp * M + m0) * P + p0;
+          pointwiseTailDot(xt, cols, colsPad, w + (grp * M + m0) * C, C, rows, bias ? bias + grp * M + m0 : nullptr, z ? z + (yg - y) : nullptr,
+                           yg, P, a);
+        }
+        return;
+      }
+      for (int64_t c0 = 0; c0 < C; c0 += kc) {
+        const int64_t k = std::min(kc, C - c0);
+        const bool accumulate = c0 > 0, finish = c0 + k == C;
+        // The panel's rows lie P floats apart. When P is a multiple of 256 (16x16, 32x32, 64x64
+        // planes) they map to the same few L1 sets and evict each other before the next channel
+        // block reads them again (AVX2, 64x64 plane: 0.6x the speed of a 56x56 one); when at least
+        // 4 channel blocks read it, a dense copy (vector loads and stores, a few cycles per row)
+        // pays for itself. Measured: AVX2 1.1-1.6x faster. On AVX-512 (fewer, wider blocks) it costs
+        // more than it saves: YuNet's 32->64 and 32->32 at 80x80, one thread, 149 -> 133 and 82 -> 69 us
+        // without it (16->16 at 160x160, 64x64 at 56x56 and 40x40 level).
+        const float* panel = x + (n * g.c + grp * C + c0) * P + p0;
+        int64_t ldp = P;
+        if (kL < 16 && P % 256 == 0 && cols == NR && mb1 - mb0 >= 4) {
+          float* buf = convScratch(1, static_cast<size_t>(kKC * NR));
+          for (int64_t c = 0; c < k; ++c)
+            for (int64_t u = 0; u < U; ++u) Isa::store(buf + c * NR + u * kL, Isa::load(panel + c * P + u * kL));
+          panel = buf, ldp = NR;
+        }
+        // When the input is larger than L2 (kPrefetchInputBytes), the next column block's panel (k rows
+        // P floats apart, first read from L3 or memory: the hardware prefetchers do not follow that many
+        // streams) is prefetched while this one's channel blocks run, a share of its rows with each
+        // channel block. bench_conv (AVX-512 Xeon), YuNet-n's 64->64 at 160x160, medians, 1 thread
+        // 1.90 -> 1.77 ms, 2 threads 0.93 -> 0.85; at 80x80 0.437 -> 0.39 / level; the whole model at
+        // 640, 2 threads, 7.75-8.0 -> 7.38-7.57 ms. (Prefetching the output rows for writing too stalled
+        // on the fill buffers and gained nothing.) PFLD's small planes (< 1 MB) are left alone.
+        const int64_t nextCols = std::min(NR, P - (p0 + nb * NR));
+        const bool prefetchNext = nextCols > 0 && C * P * int64_t(sizeof(float)) > kPrefetchInputBytes;
+        const float* next = prefetchNext ? x + (n * g.c + grp * C + c0) * P + p0 + nb * NR : nullptr;
+        const int64_t mbs = mb1 - mb0;
+        for (int64_t mb = mb0; mb < mb1; ++mb) {
+          if (next)
+            for (int64_t c = k * (mb - mb0) / mbs; c < k * (mb - mb0 + 1) / mbs; ++c)
+              for (int64_t u = 0; u < nextCols; u += kL) __builtin_prefetch(next + c * P + u);
+          for (int64_t q = 0; q < nb; ++q) {
+            const int64_t m0 = mb * MR, rows = std::min(MR, M - m0);
+            const float* xg = panel + q * NR;
+            const float* wg = w + (grp * M + m0) * C + c0;
+            const float* bg = bias ? bias + grp * M + m0 : nullptr;
+            float* yg = y + (n * g.m + grp * M + m0) * P + p0 + q * NR;
+            const float* zg = z ? z + (yg - y) : nullptr;
+            // The last column block: as many vectors as it has columns, the last one masked.
+            if (cols == NR) pointwiseTile<U, false>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
+            else if (cols > 2 * kL) pointwiseTile<U, true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
+            else if (cols > kL) pointwiseTile<(U < 2 ? U : 2), true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
+            else pointwiseTile<1, true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
+            if (sweep && finish)
+              for (int64_t i = 0; i < rows; ++i) activateScalar(a, yg + i * P, cols);
+          }
+        }
+      }
+    };
+    if (splitByRows) {
+      // Units: (image, group, channel block); each range of them runs over every column block.
+      const int64_t units = g.n * g.group * mblocks;
+      auto rowsBefore = [&](int64_t u) { return u / mblocks * M + std::min(u % mblocks * MR, M); };
+      runBalancedChunks(units, g.n * g.m * C * P / kPointwiseMacsPerNs, threads, 1, rowsBefore, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1;) {
+          const int64_t ng = u / mblocks, mb0 = u % mblocks, mb1 = std::min(mblocks, mb0 + (u1 - u));
+          for (int64_t pb = 0; pb < pblocks; ++pb) columnBlocks(ng, pb, mb0, mb1, 1);
+          u += mb1 - mb0;
+        }
+      });
+      return;
+    }
     runBalancedChunks(tasks, g.n * g.m * C * P / kPointwiseMacsPerNs, threads, perThread, costBefore, [&](int64_t t0, int64_t t1) {
       for (int64_t s0 = t0; s0 < t1;) {
         // [s0, s1): the tasks of this range in one column block.
         int64_t s1 = std::min(t1, (s0 / mblocks + 1) * mblocks);  // (extended below to a group of column blocks)
         const int64_t pb = (s0 / mblocks) % pblocks, ng = s0 / (mblocks * pblocks);  // ng = n * group + grp
-        const int64_t grp = ng % g.group, n = ng / g.group;
-        const int64_t p0 = pb * NR, cols = std::min(NR, P - p0);
-        if (2 * cols <= kL) {
-          // A narrow last block: transpose its columns once for the channel blocks of this range.
-          const int64_t colsPad = (cols + 3) / 4 * 4;
-          float* xt = convScratch(1, static_cast<size_t>(colsPad * C));
-          const float* xs = x + (n * g.c + grp * C) * P + p0;
-          for (int64_t j = 0; j < colsPad; ++j)
-            for (int64_t c = 0; c < C; ++c) xt[j * C + c] = j < cols ? xs[c * P + j] : 0.f;
-          for (int64_t t = s0; t < s1; ++t) {
-            const int64_t m0 = (t % mblocks) * MR, rows = std::min(MR, M - m0);
-            float* yg = y + (n * g.m + grp * M + m0) * P + p0;
-            pointwiseTailDot(xt, cols, colsPad, w + (grp * M + m0) * C, C, rows, bias ? bias + grp * M + m0 : nullptr, z ? z + (yg - y) : nullptr,
-                             yg, P, a);
-          }
-          s0 = s1;
-          continue;
-        }
+        const int64_t cols = std::min(NR, P - pb * NR);
         // nb full column blocks side by side (see pointwiseColumnGroup) when this range holds all of their
         // channel blocks; the channel blocks of the range are [mb0, mb1).
         int64_t nb = 1;
         if (s0 % mblocks == 0 && s1 - s0 == mblocks && cols == NR)
           while (nb < colGroup && s0 + (nb + 1) * mblocks <= t1 && (pb + nb + 1) * NR <= P) ++nb;
         if (nb > 1) s1 = s0 + nb * mblocks;
-        const int64_t mb0 = s0 % mblocks, mb1 = (s1 - 1) % mblocks + 1;
-        for (int64_t c0 = 0; c0 < C; c0 += kc) {
-          const int64_t k = std::min(kc, C - c0);
-          const bool accumulate = c0 > 0, finish = c0 + k == C;
-          // The panel's rows lie P floats apart. When P is a multiple of 256 (16x16, 32x32, 64x64
-          // planes) they map to the same few L1 sets and evict each other before the next channel
-          // block reads them again (AVX2, 64x64 plane: 0.6x the speed of a 56x56 one); when at least
-          // 4 channel blocks read it, a dense copy (vector loads and stores, a few cycles per row)
-          // pays for itself. Measured: AVX2 1.1-1.6x faster. On AVX-512 (fewer, wider blocks) it costs
-          // more than it saves: YuNet's 32->64 and 32->32 at 80x80, one thread, 149 -> 133 and 82 -> 69 us
-          // without it (16->16 at 160x160, 64x64 at 56x56 and 40x40 level).
-          const float* panel = x + (n * g.c + grp * C + c0) * P + p0;
-          int64_t ldp = P;
-          if (kL < 16 && P % 256 == 0 && cols == NR && s1 - s0 >= 4) {
-            float* buf = convScratch(1, static_cast<size_t>(kKC * NR));
-            for (int64_t c = 0; c < k; ++c)
-              for (int64_t u = 0; u < U; ++u) Isa::store(buf + c * NR + u * kL, Isa::load(panel + c * P + u * kL));
-            panel = buf, ldp = NR;
-          }
-          // When the input is larger than L2 (kPrefetchInputBytes), the next column block's panel (k rows
-          // P floats apart, first read from L3 or memory: the hardware prefetchers do not follow that many
-          // streams) is prefetched while this one's channel blocks run, a share of its rows with each
-          // channel block. bench_conv (AVX-512 Xeon), YuNet-n's 64->64 at 160x160, medians, 1 thread
-          // 1.90 -> 1.77 ms, 2 threads 0.93 -> 0.85; at 80x80 0.437 -> 0.39 / level; the whole model at
-          // 640, 2 threads, 7.75-8.0 -> 7.38-7.57 ms. (Prefetching the output rows for writing too stalled
-          // on the fill buffers and gained nothing.) PFLD's small planes (< 1 MB) are left alone.
-          const int64_t nextCols = std::min(NR, P - (p0 + nb * NR));
-          const bool prefetchNext = nextCols > 0 && C * P * int64_t(sizeof(float)) > kPrefetchInputBytes;
-          const float* next = prefetchNext ? x + (n * g.c + grp * C + c0) * P + p0 + nb * NR : nullptr;
-          const int64_t mbs = mb1 - mb0;
-          for (int64_t mb = mb0; mb < mb1; ++mb) {
-            if (next)
-              for (int64_t c = k * (mb - mb0) / mbs; c < k * (mb - mb0 + 1) / mbs; ++c)
-                for (int64_t u = 0; u < nextCols; u += kL) __builtin_prefetch(next + c * P + u);
-            for (int64_t q = 0; q < nb; ++q) {
-              const int64_t m0 = mb * MR, rows = std::min(MR, M - m0);
-              const float* xg = panel + q * NR;
-              const float* wg = w + (grp * M + m0) * C + c0;
-              const float* bg = bias ? bias + grp * M + m0 : nullptr;
-              float* yg = y + (n * g.m + grp * M + m0) * P + p0 + q * NR;
-              const float* zg = z ? z + (yg - y) : nullptr;
-              // The last column block: as many vectors as it has columns, the last one masked.
-              if (cols == NR) pointwiseTile<U, false>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
-              else if (cols > 2 * kL) pointwiseTile<U, true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
-              else if (cols > kL) pointwiseTile<(U < 2 ? U : 2), true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
-              else pointwiseTile<1, true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
-              if (sweep && finish)
-                for (int64_t i = 0; i < rows; ++i) activateScalar(a, yg + i * P, cols);
-            }
-          }
-        }
+        columnBlocks(ng, pb, s0 % mblocks, (s1 - 1) % mblocks + 1, nb);
         s0 = s1;
       }
     });

@@ -145,6 +145,10 @@ const PointwiseCase kPointwise[] = {
     // Few input channels: AVX-512 walks up to 4 full column blocks side by side (300 = 6 x 48 + 12
     // columns, 3 at a time for 24 channels), never across images, groups or a thread's range.
     {2, 24, 16, 1, 10, 30},  {1, 16, 40, 1, 17, 19},  {2, 32, 24, 2, 8, 40},
+    // Split across threads by output channels (rows not a whole number of cache lines, few column blocks,
+    // enough work for 3 threads): besides the 14x14 cases above, groups and a batch (a thread's range of
+    // channel blocks crosses from one group or image into the next), a row remainder (M = 44 per group).
+    {2, 96, 96, 2, 15, 15},  {1, 72, 88, 2, 10, 30},
 };
 
 struct DepthwiseCase {
