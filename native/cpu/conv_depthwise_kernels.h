@@ -185,10 +185,21 @@ constexpr int64_t kPrefetchRows = 4;
 #define FACESTYLE_DW_PREFETCH(p) ((void)0)
 #endif
 
+// Where a strip reads the input rows of its plane: row iy (of the image, 0 <= iy < h) at xp + iy * w,
+// for the rows [.., end) it holds (a whole plane: the plane and h; the fused pointwise + depthwise kernel:
+// the band of rows it has just computed, xp then pointing where row 0 would be, see conv_pwdw_kernels.h).
+inline const float* rowZeroOf(const float* band, int64_t firstRow, int64_t w) {
+  // In integers: row 0 may lie before the band's buffer.
+  return reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(band) - static_cast<uintptr_t>(firstRow * w) * sizeof(float));
+}
+
 // Output columns [c0, c0 + kL) (Full: all of them in the row) of output rows [oy0, oy1). A: output oy's
 // bias + kernel rows 0 and 1; B: output oy + 1's bias + kernel row 0. Rows outside the image add nothing
-// (the reference skips them). A band that starts below row 0 takes A and B from `state` (2 kL floats),
-// and one that ends above the last row leaves them there.
+// (the reference skips them). A band that resumes (this strip ran the rows just above it last) takes A
+// and B from `state` (2 kL floats); any other computes them from the two input rows above oy0. A band
+// that ends above the last row leaves them in `state`. Reads input rows [oy0 - pt, oy1 + 2 - pt) (from
+// oy0 + 2 - pt when it resumes), those inside the image, row iy at xp + iy * w; prefetches rows below
+// `end` only (see rowZeroOf).
 // Pool: yp is the plane of the 2x2 / stride-2 max pool of the activated output (rows of ow / 2): an
 // even output row waits in a register for the odd one after it, the two are maxed lane by lane, then
 // neighbouring lanes (evens / odds), and the strip's kL / 2 pooled values go out with one masked store.
@@ -198,14 +209,15 @@ constexpr int64_t kPrefetchRows = 4;
 // Bands must then start on even rows (a pair never straddles two). An odd last row or column is dropped,
 // as MaxPool does with no padding and ceil_mode 0.
 template <bool Single, bool Full, bool Inner, bool Pool, typename Act>
-inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const float* wc, float bias, float* yp, int64_t c0, int64_t oy0,
-                                  int64_t oy1, float* state, const Act& act) {
+inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, int64_t end, const float* wc, float bias, float* yp, int64_t c0,
+                                  int64_t oy0, int64_t oy1, bool resume, float* state, const Act& act) {
   const int64_t w = g.w, h = g.h, pt = g.win.pt, oh = g.oh;
   V wv[9];  // local (not behind a pointer that the stores to y might alias): they stay in registers
   for (int t = 0; t < 9; ++t) wv[t] = Isa::set1(wc[t]);
   const V b = Isa::set1(bias);
   const Mask cur = Isa::firstLanes(w - c0), left = Isa::lanes(1 - c0, w - c0 + 1), right = Isa::lanes(-c0 - 1, w - c0 - 1);
-  const float* x0 = xp + c0;
+  const float* const x0 = xp + c0;  // input row iy at column c0: x0 + iy * w
+  auto row = [=](int64_t iy) { return x0 + iy * w; };
   float* y0 = yp + c0;
   const int64_t pw = g.ow / 2;  // Pool: pooled row length; the strip's pooled columns start at c0 / 2
   const Mask pooled = Isa::firstLanes(std::min<int64_t>(kL / 2, pw - c0 / 2));
@@ -226,12 +238,13 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const 
     }
   };
   V A = b, B = b;
-  if (oy0 > 0) {
+  if (resume) {
     A = Isa::load(state), B = Isa::load(state + kL);
   } else {
-    if (-pt >= 0 && -pt < h) A = Isa::add(dwDot(wv, sameTaps<Single, Inner>(x0 - pt * w, cur, left, right), 0), A);
-    if (1 - pt >= 0 && 1 - pt < h) {
-      const DwTaps t = sameTaps<Single, Inner>(x0 + (1 - pt) * w, cur, left, right);
+    const int64_t iy = oy0 - pt;  // output oy0's kernel row 0
+    if (iy >= 0 && iy < h) A = Isa::add(dwDot(wv, sameTaps<Single, Inner>(row(iy), cur, left, right), 0), A);
+    if (iy + 1 >= 0 && iy + 1 < h) {
+      const DwTaps t = sameTaps<Single, Inner>(row(iy + 1), cur, left, right);
       A = Isa::add(A, dwDot(wv, t, 1));
       B = Isa::add(dwDot(wv, t, 0), b);
     }
@@ -245,12 +258,12 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, const 
     if (oy < lo) {
       A = B, B = b;
     } else {
-      if (!Single && oy + 2 - pt + kPrefetchRows < h) {
-        const float* ahead = x0 + (oy + 2 - pt + kPrefetchRows) * w;  // columns c0 - 1 .. c0 + kL
+      if (!Single && oy + 2 - pt + kPrefetchRows < end) {
+        const float* ahead = row(oy + 2 - pt + kPrefetchRows);  // columns c0 - 1 .. c0 + kL
         FACESTYLE_DW_PREFETCH(ahead - 1);
         FACESTYLE_DW_PREFETCH(ahead + kL);
       }
-      const DwTaps t = sameTaps<Single, Inner>(x0 + (oy + 2 - pt) * w, cur, left, right);
+      const DwTaps t = sameTaps<Single, Inner>(row(oy + 2 - pt), cur, left, right);
       out = Isa::add(A, dwDot(wv, t, 2));
       A = Isa::add(B, dwDot(wv, t, 1));
       B = Isa::add(dwDot(wv, t, 0), b);
@@ -280,23 +293,33 @@ inline int64_t depthwiseBandRows(const ConvGeometry& g) {
 // Floats of partial-sum state a plane's strips need between bands.
 inline int64_t depthwiseBandState(const ConvGeometry& g) { return 2 * kL * ((g.ow + kL - 1) / kL); }
 
-// state: depthwiseBandState(g) floats. Pool: yp is the pooled plane (see depthwise3x3SameStrip).
+// Output rows [oy0, oy1) of one plane, its strips one after the other (resume: each continues from its
+// partial sums in `state`, depthwiseBandState(g) floats). Pool: yp is the pooled plane (see
+// depthwise3x3SameStrip) and oy0 even.
+template <bool Pool, typename Act>
+[[gnu::always_inline]] inline void depthwise3x3SameRows(const ConvGeometry& g, const float* xp, int64_t end, const float* wc, float b, float* yp, int64_t oy0, int64_t oy1,
+                                 bool resume, float* state, const Act& act) {
+  const int64_t w = g.w;
+  if (w < kL) return depthwise3x3SameStrip<true, false, false, Pool>(g, xp, end, wc, b, yp, 0, oy0, oy1, resume, state, act);
+  if (w == kL) return depthwise3x3SameStrip<true, true, false, Pool>(g, xp, end, wc, b, yp, 0, oy0, oy1, resume, state, act);
+  float* st = state;
+  depthwise3x3SameStrip<false, true, false, Pool>(g, xp, end, wc, b, yp, 0, oy0, oy1, resume, st, act);
+  int64_t c0 = kL;
+  for (; c0 + kL + 1 <= w; c0 += kL) depthwise3x3SameStrip<false, true, true, Pool>(g, xp, end, wc, b, yp, c0, oy0, oy1, resume, st += 2 * kL, act);
+  for (; c0 + kL <= w; c0 += kL) depthwise3x3SameStrip<false, true, false, Pool>(g, xp, end, wc, b, yp, c0, oy0, oy1, resume, st += 2 * kL, act);
+  if (c0 < w) depthwise3x3SameStrip<false, false, false, Pool>(g, xp, end, wc, b, yp, c0, oy0, oy1, resume, st += 2 * kL, act);
+}
+
+// A whole plane, in bands of rows when it is large (depthwiseBandRows). state: depthwiseBandState(g) floats.
 template <bool Pool, typename Act>
 inline void depthwise3x3SamePlane(const ConvGeometry& g, const float* xp, const float* wc, float b, float* yp, float* state, const Act& act) {
-  const int64_t w = g.w, oh = g.oh;
-  if (w < kL) return depthwise3x3SameStrip<true, false, false, Pool>(g, xp, wc, b, yp, 0, 0, oh, state, act);
-  if (w == kL) return depthwise3x3SameStrip<true, true, false, Pool>(g, xp, wc, b, yp, 0, 0, oh, state, act);
-  int64_t band = depthwiseBandRows(g);
-  if (Pool && band < oh) band &= ~int64_t(1);  // even: a pooled row pair never straddles two bands
-  for (int64_t oy0 = 0; oy0 < oh; oy0 += band) {
-    const int64_t oy1 = std::min(oh, oy0 + band);
-    float* st = state;
-    depthwise3x3SameStrip<false, true, false, Pool>(g, xp, wc, b, yp, 0, oy0, oy1, st, act);
-    int64_t c0 = kL;
-    for (; c0 + kL + 1 <= w; c0 += kL) depthwise3x3SameStrip<false, true, true, Pool>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
-    for (; c0 + kL <= w; c0 += kL) depthwise3x3SameStrip<false, true, false, Pool>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
-    if (c0 < w) depthwise3x3SameStrip<false, false, false, Pool>(g, xp, wc, b, yp, c0, oy0, oy1, st += 2 * kL, act);
-  }
+  const int64_t oh = g.oh;
+  int64_t band = g.w <= kL ? oh : depthwiseBandRows(g);
+  // (One band: constant row arguments, which the inlined strips fold; a loop cost small planes 4-9%.)
+  if (band >= oh) return depthwise3x3SameRows<Pool>(g, xp, g.h, wc, b, yp, 0, oh, false, state, act);
+  if (Pool) band &= ~int64_t(1);  // even: a pooled row pair never straddles two bands
+  for (int64_t oy0 = 0; oy0 < oh; oy0 += band)
+    depthwise3x3SameRows<Pool>(g, xp, g.h, wc, b, yp, oy0, std::min(oh, oy0 + band), oy0 > 0, state, act);
 }
 
 // Stride 2 along the row, pad 1 on the left, no dilation, any row stride and row pads (the

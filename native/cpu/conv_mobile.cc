@@ -71,6 +71,7 @@ struct Isa {
 #include "cpu/conv_pointwise_kernels.h"
 #include "cpu/conv_depthwise_kernels.h"
 #include "cpu/conv_stem_kernels.h"
+#include "cpu/conv_pwdw_kernels.h"
 
 namespace facestyle::cpu {
 
@@ -106,6 +107,28 @@ void depthwiseMobileScalar(const ConvGeometry& g, const float* x, const float* w
 void stemMobileScalar(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                       const ConvActivation& act) {
   stemConv(g, x, w, bias, y, threads, act);
+}
+
+void pointwiseDepthwiseScalar(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                              const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads) {
+  pointwiseDepthwiseConv(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads);
+}
+
+bool pointwiseDepthwiseSupports(const ConvGeometry& pg, const ConvGeometry& dg, const ConvActivation& a1, const ConvActivation& a2, bool pool) {
+  return pointwiseDepthwiseApplies(pg, dg, a1, a2, pool);
+}
+
+bool conv2dPointwiseDepthwiseFast(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                                  const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y,
+                                  int threads) {
+  if (!pointwiseDepthwiseApplies(pg, dg, a1, a2, pool)) return false;
+  switch (simdLevel()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case SimdLevel::Avx512: pointwiseDepthwiseAvx512(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads); return true;
+    case SimdLevel::Avx2: pointwiseDepthwiseAvx2(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads); return true;
+#endif
+    default: pointwiseDepthwiseScalar(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads); return true;
+  }
 }
 
 bool conv2dPointwiseFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,

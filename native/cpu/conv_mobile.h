@@ -2,7 +2,7 @@
 // pointwise and depthwise convs on small planes). conv2d() in native/cpu/conv.cc offers each such
 // layer here first; a function returns false when it has no better path for that geometry, and
 // conv.cc then runs its general one. The kernels live in conv_pointwise_kernels.h,
-// conv_depthwise_kernels.h and conv_stem_kernels.h (on conv_mobile_common.h), built once per SIMD level
+// conv_depthwise_kernels.h, conv_stem_kernels.h and conv_pwdw_kernels.h (on conv_mobile_common.h), built once per SIMD level
 // (conv_mobile.cc: baseline 4-lane vectors; conv_mobile_avx2.cc; conv_mobile_avx512.cc), and split
 // across threads on the pool in mobile_pool.h rather than OpenMP; native/test/test_conv_mobile.cc
 // checks every level against conv2dReference.
@@ -28,6 +28,15 @@ bool conv2dDepthwiseFast(const ConvGeometry& g, const float* x, const float* w, 
 // stride 1 or 2, dilation 1. Returns true when it wrote y (activation applied).
 bool conv2dStemFast(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                     const ConvActivation& act);
+
+// A 1x1 conv (pg: stride 1, no pads, one group) and the depthwise 3x3 "same" conv on its output (dg) in one
+// pass (conv_pwdw_kernels.h): y = act2(depthwise(act1(pointwise(x) + b1)) + b2), or its 2x2 / stride-2 max
+// pool when `pool`; the pointwise output is never written whole. Returns true when it wrote y; false
+// (nothing written) where pointwiseDepthwiseSupports says no.
+bool conv2dPointwiseDepthwiseFast(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                                  const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y,
+                                  int threads);
+bool pointwiseDepthwiseSupports(const ConvGeometry& pg, const ConvGeometry& dg, const ConvActivation& a1, const ConvActivation& a2, bool pool);
 
 // Whether the pointwise / depthwise / stem kernels take this geometry (the same answer at every SIMD level).
 bool pointwiseMobileSupports(const ConvGeometry& g);
@@ -57,5 +66,14 @@ void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, 
                          const ConvActivation& act, bool pool2x2 = false);
 void depthwiseMobileAvx512(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                            const ConvActivation& act, bool pool2x2 = false);
+using PointwiseDepthwiseEntry = void (*)(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                                         const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y,
+                                         int threads);
+void pointwiseDepthwiseScalar(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                              const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads);
+void pointwiseDepthwiseAvx2(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                            const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads);
+void pointwiseDepthwiseAvx512(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                              const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads);
 
 }  // namespace facestyle::cpu

@@ -69,6 +69,7 @@ struct Isa {
 #include "cpu/conv_pointwise_kernels.h"
 #include "cpu/conv_depthwise_kernels.h"
 #include "cpu/conv_stem_kernels.h"
+#include "cpu/conv_pwdw_kernels.h"
 
 namespace facestyle::cpu {
 
@@ -85,6 +86,11 @@ void depthwiseMobileAvx2(const ConvGeometry& g, const float* x, const float* w, 
 void stemMobileAvx2(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int threads,
                       const ConvActivation& act) {
   stemConv(g, x, w, bias, y, threads, act);
+}
+
+void pointwiseDepthwiseAvx2(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                            const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads) {
+  pointwiseDepthwiseConv(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads);
 }
 
 }  // namespace facestyle::cpu

@@ -145,6 +145,18 @@ inline void pointwiseTile(int64_t rows, const float* x, int64_t ldx, const float
   }
 }
 
+// A tile of up to Isa::U vectors of columns: a full one, or (a plane's last column block) as many vectors
+// as it has columns, the last one masked.
+template <typename Act>
+inline void pointwiseTileCols(int64_t rows, const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t kc, const float* bias, const float* z,
+                              float* y, int64_t ldy, int64_t cols, bool accumulate, bool finish, const Act& act, const ActRegs& regs) {
+  constexpr int U = Isa::U;
+  if (cols == U * kL) pointwiseTile<U, false>(rows, x, ldx, w, ldw, kc, bias, z, y, ldy, cols, accumulate, finish, act, regs);
+  else if (cols > 2 * kL) pointwiseTile<U, true>(rows, x, ldx, w, ldw, kc, bias, z, y, ldy, cols, accumulate, finish, act, regs);
+  else if (cols > kL) pointwiseTile<(U < 2 ? U : 2), true>(rows, x, ldx, w, ldw, kc, bias, z, y, ldy, cols, accumulate, finish, act, regs);
+  else pointwiseTile<1, true>(rows, x, ldx, w, ldw, kc, bias, z, y, ldy, cols, accumulate, finish, act, regs);
+}
+
 // Lane k of the result: the sum of the lanes of v[k] (kL vectors, overwritten). Each step adds
 // neighbouring lanes of two vectors (evens + odds) and keeps them in order, so after log2(kL) levels
 // lane k holds all of v[k]: kL - 1 adds and 2 (kL - 1) shuffles for kL sums, where Isa::reduceAdd
@@ -336,11 +348,7 @@ inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w,
             const float* bg = bias ? bias + grp * M + m0 : nullptr;
             float* yg = y + (n * g.m + grp * M + m0) * P + p0 + q * NR;
             const float* zg = z ? z + (yg - y) : nullptr;
-            // The last column block: as many vectors as it has columns, the last one masked.
-            if (cols == NR) pointwiseTile<U, false>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
-            else if (cols > 2 * kL) pointwiseTile<U, true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
-            else if (cols > kL) pointwiseTile<(U < 2 ? U : 2), true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
-            else pointwiseTile<1, true>(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
+            pointwiseTileCols(rows, xg, ldp, wg, C, k, bg, zg, yg, P, cols, accumulate, finish, act, regs);
             if (sweep && finish)
               for (int64_t i = 0; i < rows; ++i) activateScalar(a, yg + i * P, cols);
           }

@@ -36,14 +36,15 @@ struct Level {
   const char* name;
   PointwiseEntry pointwise;
   Entry depthwise;
+  PointwiseDepthwiseEntry pointwiseDepthwise;
 };
 
 // The levels this CPU can run.
 std::vector<Level> levels() {
-  std::vector<Level> out{{"scalar", pointwiseMobileScalar, depthwiseMobileScalar}};
+  std::vector<Level> out{{"scalar", pointwiseMobileScalar, depthwiseMobileScalar, pointwiseDepthwiseScalar}};
   const SimdLevel d = detectedSimdLevel();
-  if (d >= SimdLevel::Avx2) out.push_back({"avx2", pointwiseMobileAvx2, depthwiseMobileAvx2});
-  if (d >= SimdLevel::Avx512) out.push_back({"avx512", pointwiseMobileAvx512, depthwiseMobileAvx512});
+  if (d >= SimdLevel::Avx2) out.push_back({"avx2", pointwiseMobileAvx2, depthwiseMobileAvx2, pointwiseDepthwiseAvx2});
+  if (d >= SimdLevel::Avx512) out.push_back({"avx512", pointwiseMobileAvx512, depthwiseMobileAvx512, pointwiseDepthwiseAvx512});
   return out;
 }
 
@@ -571,6 +572,112 @@ TEST_CASE(dispatch_takes_supported_layers_and_matches_reference) {
 }
 
 // Geometries the kernels do not take are left to conv.cc's general paths (and y is untouched).
+// The fused pointwise + depthwise kernel (conv_pwdw_kernels.h) against conv2dReference of each layer in
+// turn (the 1x1 conv, act1, the depthwise 3x3 "same" conv, act2, and the 2x2 max pool when pooled), at every
+// level, 1 and 3 threads, each pair of in-register activations. Shapes: threads split by bands of rows
+// (rows that start on cache lines: 16, 32, 64, 128 wide, at least 48 rows) and by channel blocks (14x14,
+// 40x128, odd planes); several bands a thread both ways (64x128 with 128 channels: 6 rows a band; pooled
+// 64x64 with 96: 18; 40x128 with 768 channels split by channels: 14), pooled planes of odd height and
+// width, rows of at most one vector (8, 16 wide), one-row planes, channel counts that are not a multiple of
+// any row block, more than one slice of input channels (C > 128), batches. Tanh / Sigmoid and other
+// geometries are declined.
+TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
+  struct Case {
+    int64_t n, c, m, h, w;
+    bool pool;
+  };
+  const Case cases[] = {
+      {1, 8, 128, 64, 128, false}, {1, 8, 96, 64, 64, true},  {1, 4, 768, 40, 128, false}, {1, 16, 64, 40, 128, false}, {1, 8, 16, 48, 32, false}, {1, 16, 32, 64, 64, true},  {1, 32, 48, 14, 14, false}, {2, 5, 13, 9, 23, false},
+      {1, 6, 10, 11, 17, true},    {1, 4, 8, 12, 8, false},   {1, 3, 5, 6, 16, true},     {1, 200, 16, 10, 20, false}, {2, 8, 24, 32, 16, false},
+      {1, 3, 4, 1, 20, false},     {1, 4, 8, 33, 64, true},   {2, 12, 20, 28, 28, true},
+  };
+  std::vector<ConvActivation> kinds;
+  for (const ConvActivation& a : activations())
+    if (a.kind != ConvActivation::Tanh && a.kind != ConvActivation::Sigmoid) kinds.push_back(a);
+  uint32_t seed = 1200;
+  for (const Case& t : cases) {
+    const ConvGeometry pg = geometry(t.n, t.c, t.h, t.w, t.m, 1, 1, 1, Window2D{});
+    Window2D same;
+    same.pt = same.pl = same.pb = same.pr = 1;
+    const ConvGeometry dg = geometry(t.n, t.m, t.h, t.w, t.m, 3, 3, t.m, same);
+    const size_t xs = size_t(t.n * t.c * t.h * t.w), ts = size_t(t.n * t.m * t.h * t.w);
+    const std::vector<float> x = test::randomVector(xs, seed), w1 = test::randomVector(size_t(t.m * t.c), seed + 1),
+                             b1 = test::randomVector(size_t(t.m), seed + 2), w2 = test::randomVector(size_t(t.m * 9), seed + 3),
+                             b2 = test::randomVector(size_t(t.m), seed + 4);
+    auto absOf = [](const std::vector<float>& v) {
+      std::vector<float> a(v.size());
+      for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
+      return a;
+    };
+    // A bound on each output's rounding: the same sums on absolute values.
+    std::vector<float> scaleT(ts), scaleY(ts);
+    conv2dReference(pg, absOf(x).data(), absOf(w1).data(), absOf(b1).data(), scaleT.data());
+    conv2dReference(dg, scaleT.data(), absOf(w2).data(), absOf(b2).data(), scaleY.data());
+    const int64_t ph = t.pool ? t.h / 2 : t.h, pw = t.pool ? t.w / 2 : t.w, ys = t.n * t.m * ph * pw;
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      const ConvActivation &a1 = kinds[k], &a2 = kinds[(k + 1) % kinds.size()];
+      CHECK(pointwiseDepthwiseSupports(pg, dg, a1, a2, t.pool));
+      std::vector<float> tmid(ts), conv(ts);
+      conv2dReference(pg, x.data(), w1.data(), b1.data(), tmid.data());
+      for (float& v : tmid) v = a1.apply(v);
+      conv2dReference(dg, tmid.data(), w2.data(), b2.data(), conv.data());
+      for (const Level& level : levels())
+        for (int threads : {1, 3}) {
+          constexpr size_t kGuard = 40;
+          constexpr float kSentinel = 12345.f;
+          std::vector<float> buf(size_t(ys) + 2 * kGuard, kSentinel);
+          std::fill(buf.begin() + kGuard, buf.begin() + kGuard + ys, std::nanf(""));
+          level.pointwiseDepthwise(pg, x.data(), w1.data(), b1.data(), a1, dg, w2.data(), b2.data(), a2, t.pool, buf.data() + kGuard, threads);
+          int bad = 0;
+          for (int64_t p = 0; p < t.n * t.m; ++p)
+            for (int64_t r = 0; r < ph; ++r)
+              for (int64_t c = 0; c < pw; ++c) {
+                float expect = -INFINITY;
+                double tol = 0;
+                for (int64_t dy = 0; dy < (t.pool ? 2 : 1); ++dy)
+                  for (int64_t dx = 0; dx < (t.pool ? 2 : 1); ++dx) {
+                    const size_t i = size_t((p * t.h + (t.pool ? 2 * r : r) + dy) * t.w + (t.pool ? 2 * c : c) + dx);
+                    expect = std::max(expect, a2.apply(conv[i]));
+                    tol = std::max(tol, 1e-5 * scaleY[i] + 1e-6);
+                  }
+                const float got = buf[kGuard + size_t((p * ph + r) * pw + c)];
+                if (!(std::fabs(double(got) - expect) <= tol) && bad++ < 3)
+                  std::fprintf(stderr, "  pw+dw %s threads %d n%lld c%lld m%lld %lldx%lld pool %d act %d/%d: plane %lld row %lld col %lld got %g want %g\n",
+                               level.name, threads, (long long)t.n, (long long)t.c, (long long)t.m, (long long)t.h, (long long)t.w, int(t.pool),
+                               int(a1.kind), int(a2.kind), (long long)p, (long long)r, (long long)c, got, expect);
+              }
+          bool guards = true;
+          for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+          CHECK(bad == 0);
+          CHECK(guards);
+        }
+    }
+    seed += 5;
+  }
+  // Declined: an activation that is not applied in registers, either layer; a grouped or strided 1x1; a
+  // depthwise conv that is not 3x3 "same" or does not read all of the 1x1's output channels.
+  const ConvGeometry pg = geometry(1, 8, 10, 12, 16, 1, 1, 1, Window2D{});
+  Window2D same;
+  same.pt = same.pl = same.pb = same.pr = 1;
+  const ConvGeometry dg = geometry(1, 16, 10, 12, 16, 3, 3, 16, same);
+  ConvActivation none, tanh;
+  tanh.kind = ConvActivation::Tanh;
+  CHECK(pointwiseDepthwiseSupports(pg, dg, none, none, false));
+  CHECK(!pointwiseDepthwiseSupports(pg, dg, tanh, none, false));
+  CHECK(!pointwiseDepthwiseSupports(pg, dg, none, tanh, false));
+  CHECK(!pointwiseDepthwiseSupports(geometry(1, 8, 10, 12, 16, 1, 1, 2, Window2D{}), dg, none, none, false));
+  Window2D stride2;
+  stride2.sh = stride2.sw = 2;
+  CHECK(!pointwiseDepthwiseSupports(geometry(1, 8, 20, 24, 16, 1, 1, 1, stride2), dg, none, none, false));
+  Window2D s2same = same;
+  s2same.sh = s2same.sw = 2;
+  CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 16, 10, 12, 16, 3, 3, 16, s2same), none, none, false));
+  CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 12, 10, 12, 12, 3, 3, 12, same), none, none, false));
+  Window2D pad2;
+  pad2.pt = pad2.pl = pad2.pb = pad2.pr = 2;
+  CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 16, 10, 12, 16, 5, 5, 16, pad2), none, none, false));
+}
+
 TEST_CASE(unsupported_geometries_are_declined) {
   Window2D stride3;
   stride3.sw = 3;

@@ -1,0 +1,141 @@
+// A pointwise (1x1) conv fused with the depthwise 3x3 "same" conv that reads it (the units of MobileNet-
+// style models: YuNet's 1x1 + 3x3 depthwise pairs, PFLD's expansion + depthwise), one copy per SIMD level
+// (see conv_mobile_common.h; included after conv_pointwise_kernels.h and conv_depthwise_kernels.h).
+//
+//   T = act1(W1 X + b1)            X [C, H, W], T [M, H, W] (1x1, stride 1, no pads, group 1)
+//   Y = act2(depthwise3x3(T) + b2)  Y [M, H, W] (or its 2x2 / stride-2 max pool, as fusePoolIntoConv makes)
+//
+// T is never written whole: a thread computes a band of its rows (all of its channels) into a buffer that
+// stays in L2, and the depthwise strips read the band from there, carrying their partial sums to the next
+// band (depthwise3x3SameRows, `resume`), so each row of T is computed once; only a thread's first band
+// also computes the one row above it. Unfused, T went to memory and came back (YuNet-n at 512: 4 MB
+// each way for each 64-channel 128x128 pair) and, split across the two cores differently by the two
+// layers, half of it came from the other core.
+// Threads split the layer into bands of rows (each thread all channels of its rows: the depthwise output
+// rows it writes are its own cache lines when rows start on line boundaries) or, on small planes, into
+// ranges of channels (each thread all rows of its channels, reading all of X).
+// The CPU reference it is tested against: conv2dReference for each layer, in
+// native/test/test_conv_mobile.cc at every SIMD level.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+
+#include "cpu/conv_mobile_common.h"
+
+namespace facestyle::cpu {
+namespace {
+
+// Whether the fused kernel takes this pair (the same answer at every SIMD level): pg a 1x1 stride-1
+// unpadded conv with one group and at most 1024 input channels; dg a depthwise 3x3 "same" conv on its
+// output (stride 1, no dilation, pad 1 left and right), both activations applied in registers.
+inline bool pointwiseDepthwiseApplies(const ConvGeometry& pg, const ConvGeometry& dg, const ConvActivation& a1, const ConvActivation& a2,
+                                      bool pool) {
+  const Window2D& v = pg.win;
+  const bool pointwise = pg.kh == 1 && pg.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0 && pg.group == 1;
+  return pointwise && pg.c >= 1 && pg.c <= 1024 && dg.n == pg.n && dg.c == pg.m && dg.m == pg.m && dg.group == pg.m && dg.h == pg.oh &&
+         dg.w == pg.ow && depthwise3x3SameApplies(dg) && activationInRegisters(a1) && activationInRegisters(a2) &&
+         (!pool || depthwisePooledApplies(dg, a2));
+}
+
+// Output rows a thread's band of rows starts on, so that the rows it writes start on a cache line
+// (16 floats) in every output plane; 0 when no such split exists (the planes themselves do not start on
+// lines, or the rows never line up in a useful way).
+inline int64_t pwdwLineRows(const ConvGeometry& dg, bool pool) {
+  const int64_t rowFloats = pool ? dg.ow / 2 : dg.ow, rows = pool ? dg.oh / 2 : dg.oh;
+  if (rowFloats * rows % 16 != 0) return 0;
+  const int64_t r = 16 / std::gcd<int64_t>(rowFloats, 16);  // output rows (pooled rows when pool) per line-aligned step
+  return pool ? 2 * r : r;
+}
+
+// Rows of T a band holds: its buffer (all the thread's channels) about 192 KB.
+constexpr int64_t kPwDwBandBytes = 512 * 1024;
+
+// pg, dg as pointwiseDepthwiseApplies; pool: y is the 2x2 / stride-2 max pool of the depthwise output.
+inline void pointwiseDepthwiseConv(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                                   const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y,
+                                   int threads) {
+  constexpr int64_t MR = Isa::MR, NR = Isa::U * kL;
+  const int64_t C = pg.c, M = pg.m, H = dg.h, W = dg.w, P = H * W, oh = dg.oh;
+  const int64_t outPlane = pool ? (dg.oh / 2) * (dg.ow / 2) : dg.oh * dg.ow;
+  const int64_t slices = (C + kKC - 1) / kKC, kc = (C + slices - 1) / slices;
+  const int64_t mblocks = (M + MR - 1) / MR;
+  const int64_t stateFloats = depthwiseBandState(dg);
+  const ActRegs regs1(a1);
+  // Threads: bands of rows when each thread gets at least two line-aligned steps of rows, else ranges of
+  // channel blocks.
+  const int nt = std::max(threads, 1);
+  const int64_t lineRows = pwdwLineRows(dg, pool);
+  const bool byRows = lineRows > 0 && oh / lineRows >= 2 * nt && oh >= 16 * nt;
+  const int64_t rowStep = byRows ? lineRows : (pool ? 2 : 1);
+  const int64_t rowUnits = (oh + rowStep - 1) / rowStep;
+  const int64_t units = pg.n * (byRows ? rowUnits : mblocks);
+  const int64_t ns = pg.n * (M * C * P / kPointwiseMacsPerNs + M * P * 9 / kDepthwiseMacsPerNs);
+
+  // Image n, channels [m0, m1) (m0 a multiple of MR), output rows [r0, r1) (r0 even with pool).
+  auto item = [&](const auto& act1, const auto& act2, int64_t n, int64_t m0, int64_t m1, int64_t r0, int64_t r1) {
+    const int64_t mc = m1 - m0;
+    int64_t band = std::min(kPwDwBandBytes / (4 * mc * W) - 2, r1 - r0);
+    if (pool) band &= ~int64_t(1);           // even: a pooled row pair never straddles two bands
+    band = std::max<int64_t>(band, pool ? 2 : 1);
+    const int64_t ldb = (band + 2) * W;  // floats per channel in the buffer: a band's rows and the two above it
+    float* buf = convScratch(0, static_cast<size_t>(mc * (ldb + stateFloats)));
+    float* state = buf + mc * ldb;
+    const float* xn = x + n * C * P;
+    for (int64_t oy0 = r0; oy0 < r1; oy0 += band) {
+      const int64_t oy1 = std::min(r1, oy0 + band);
+      const bool resume = oy0 > r0;
+      // The rows of T the strips read for output rows [oy0, oy1): oy0 + 1 .. oy1, and oy0 - 1 and oy0 when
+      // they start afresh (pad 1 above and below; rows outside the image are not read).
+      const int64_t lo = std::max<int64_t>(0, resume ? oy0 + 1 : oy0 - 1), hi = std::min(H, oy1 + 1);
+      for (int64_t p = lo * W; p < hi * W; p += NR) {
+        const int64_t cols = std::min(NR, hi * W - p);
+        if (2 * cols <= kL) {  // a narrow last block: the dot-product path, as in pointwiseConv
+          const int64_t colsPad = (cols + 3) / 4 * 4;
+          float* xt = convScratch(1, static_cast<size_t>(colsPad * C));
+          for (int64_t j = 0; j < colsPad; ++j)
+            for (int64_t c = 0; c < C; ++c) xt[j * C + c] = j < cols ? xn[c * P + p + j] : 0.f;
+          for (int64_t m = m0; m < m1; m += MR)
+            pointwiseTailDot(xt, cols, colsPad, w1 + m * C, C, std::min(MR, m1 - m), b1 ? b1 + m : nullptr, nullptr, buf + (m - m0) * ldb + (p - lo * W),
+                             ldb, a1);
+          continue;
+        }
+        for (int64_t c0 = 0; c0 < C; c0 += kc) {
+          const int64_t k = std::min(kc, C - c0);
+          for (int64_t m = m0; m < m1; m += MR)
+            pointwiseTileCols(std::min(MR, m1 - m), xn + c0 * P + p, P, w1 + m * C + c0, C, k, b1 ? b1 + m : nullptr, nullptr,
+                              buf + (m - m0) * ldb + (p - lo * W), ldb, cols, c0 > 0, c0 + k == C, act1, regs1);
+        }
+      }
+      for (int64_t c = m0; c < m1; ++c) {
+        const float* rows = rowZeroOf(buf + (c - m0) * ldb, lo, W);  // T's rows [lo, hi) of channel c
+        float* yp = y + (n * M + c) * outPlane;
+        const float bias = b2 ? b2[c] : 0.f;
+        float* st = state + (c - m0) * stateFloats;
+        if (pool) depthwise3x3SameRows<true>(dg, rows, hi, w2 + c * 9, bias, yp, oy0, oy1, resume, st, act2);
+        else depthwise3x3SameRows<false>(dg, rows, hi, w2 + c * 9, bias, yp, oy0, oy1, resume, st, act2);
+      }
+    }
+  };
+  withActivation(a1, [&](const auto& act1) {
+    withActivation(a2, [&](const auto& act2) {
+      // A chunk's units, image by image: bands of rows (all channels) or ranges of channel blocks (all rows).
+      auto chunk = [&](int64_t u0, int64_t u1) {
+        const int64_t per = byRows ? rowUnits : mblocks;
+        for (int64_t u = u0; u < u1;) {
+          const int64_t n = u / per, a = u % per, b = std::min(per, a + (u1 - u));
+          if (byRows) item(act1, act2, n, 0, M, a * rowStep, std::min(oh, b * rowStep));
+          else item(act1, act2, n, a * MR, std::min(M, b * MR), 0, oh);
+          u += b - a;
+        }
+      };
+      // By rows one chunk a thread, two on planes of 128 rows and more (each chunk's first band computes
+      // two rows of T again: on 40x40 planes a second chunk a thread cost 5-10%); by channels four.
+      if (nt <= 1 || ns < kMinParallelNs) chunk(0, units);
+      else mobileParallelRanges(units, nt, byRows ? (oh >= 64 * nt ? 2 : 1) : 4, chunk);
+    });
+  });
+}
+
+}  // namespace
+}  // namespace facestyle::cpu
