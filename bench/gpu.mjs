@@ -91,7 +91,7 @@ report.torch = { version: torchRun.torch, gpu: torchRun.gpu ?? null, cudnnAllowT
 for (const size of sizes)
   for (const batch of batches) {
     const { graph } = await fs.loadGenerator(card, { size, batch });
-    const session = await fs.compile(fs.optimizeForInference(graph, { fusePool: device === 'cpu' }), { device });
+    const session = await fs.compile(fs.optimizeForInference(graph, { fusePool: device === 'cpu', fusePointwiseDepthwise: device === 'cpu' }), { device });
     const x = fs.Tensor.random([batch, 3, size, size], 11);
     const nativeMs = await medianMs(() => session.run({ image: x }));
     session.dispose();

@@ -197,8 +197,11 @@ describeShared('fusePoolIntoConv on YuNet', () => {
       expect(maxPools(model)).toBe(4);
       const after = optimizeForInference(model);
       // The first two (the 16- and 64-channel stages); the last two pool features the detection heads
-      // also read before pooling, so they stay.
-      expect(pooled(after).length).toBe(2);
+      // also read before pooling, so they stay. (Each pooled depthwise conv is then fused with the 1x1
+      // conv before it: a PointwiseDepthwise node keeps the pool.)
+      const pooledPairs = after.nodes.filter((n) => n.op === 'PointwiseDepthwise' && n.attrs.pool === 'MaxPool2x2');
+      expect(pooled(after).length + pooledPairs.length).toBe(2);
+      expect(pooledPairs.length).toBe(2);
       expect(maxPools(after)).toBe(2);
       const feeds = { input: new Tensor(shape, Float32Array.from({ length: 3 * size * size }, (_, i) => (i * 37) % 255)) };
       const plain = await runNative(optimizeForInference(model, { fusePool: false }), feeds);

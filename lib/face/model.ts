@@ -186,7 +186,7 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
   // Inference only: pads, norms and activations fold into the convolutions (same outputs, fewer passes);
   // a max pool after a depthwise conv only on the CPU (the CUDA kernels refuse a conv with a fused pool).
   const device = options.device ?? 'cpu';
-  const session: Session = await compile(optimizeForInference(graph, { fusePool: device === 'cpu' }), { device, threads: options.threads ?? 0 });
+  const session: Session = await compile(optimizeForInference(graph, { fusePool: device === 'cpu', fusePointwiseDepthwise: device === 'cpu' }), { device, threads: options.threads ?? 0 });
   return {
     name: graph.name,
     size,

@@ -2,6 +2,7 @@
 // products; elementwise work is not counted, as is usual for MACs).
 import type { Graph } from '../graph/ir.js';
 import { convOutputShape } from '../ops/conv.js';
+import { pointwiseDepthwiseMacs } from '../ops/pointwise_depthwise.js';
 
 export interface ModelInfo {
   params: number;
@@ -22,6 +23,8 @@ export function modelInfo(graph: Graph): ModelInfo {
     if (n.op === 'Conv2D') {
       const w = graph.values[n.inputs[1]].shape; // [M, C/g, kh, kw]
       m = prod(convOutputShape(graph, n)) * w[1] * w[2] * w[3];
+    } else if (n.op === 'PointwiseDepthwise') {
+      m = pointwiseDepthwiseMacs(graph.values[n.inputs[0]].shape, graph.values[n.inputs[1]].shape);
     } else if (n.op === 'ConvTranspose2D') {
       const w = graph.values[n.inputs[1]].shape; // [C, M/g, kh, kw]
       m = prod(graph.values[n.inputs[0]].shape) * w[1] * w[2] * w[3];

@@ -3,6 +3,7 @@
 import { shapeError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { convOutputShape } from '../ops/conv.js';
+import { pointwiseDepthwiseMacs } from '../ops/pointwise_depthwise.js';
 import { countDenormals } from '../graph/passes/denormal.js';
 import { shapeSize } from '../graph/tensor.js';
 import * as is from '../is.js';
@@ -105,7 +106,7 @@ export function declaredInputs(source: string | Uint8Array): { name: string; dim
     .map((vi) => ({ name: vi.name ?? '', dims: declaredDims(vi) }));
 }
 
-/** MACs of one graph (conv, transposed conv, matmul, gemm). */
+/** MACs of one graph (conv, transposed conv, fused 1x1 + depthwise, matmul, gemm). */
 export function countMacs(graph: Graph): number {
   let macs = 0;
   const shape = (id: number) => graph.values[id].shape;
@@ -113,6 +114,8 @@ export function countMacs(graph: Graph): number {
     if (n.op === 'Conv2D') {
       const w = shape(n.inputs[1]);
       macs += shapeSize(convOutputShape(graph, n)) * w[1] * w[2] * w[3];
+    } else if (n.op === 'PointwiseDepthwise') {
+      macs += pointwiseDepthwiseMacs(shape(n.inputs[0]), shape(n.inputs[1]));
     } else if (n.op === 'ConvTranspose2D') {
       const w = shape(n.inputs[1]);
       macs += shapeSize(shape(n.inputs[0])) * w[1] * w[2] * w[3];

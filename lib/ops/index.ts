@@ -2,6 +2,7 @@
 import './elementwise.js';
 import './elementwise_chain.js';
 import './conv.js';
+import './pointwise_depthwise.js';
 import './pool.js';
 import './resize.js';
 import './pad.js';

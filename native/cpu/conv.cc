@@ -568,6 +568,22 @@ void convTranspose2dResidual(const ConvGeometry& g, const float* x, const float*
   else if (act && !convTransposeUpApplies(g)) applyConvActivation(*act, y, g.n * g.m * g.oh * g.ow, threads);
 }
 
+ConvActivation parseConvActivation(const Attrs& attrs, const std::string& prefix) {
+  ConvActivation a;
+  const std::string act = attrs.getString(prefix + "activation", "");
+  a.alpha = static_cast<float>(attrs.getFloat(prefix + "activation_alpha", 0.01));
+  a.lo = static_cast<float>(attrs.getFloat(prefix + "activation_min", -3.4028234663852886e38));
+  a.hi = static_cast<float>(attrs.getFloat(prefix + "activation_max", 3.4028234663852886e38));
+  if (act.empty()) a.kind = ConvActivation::None;
+  else if (act == "Relu") a.kind = ConvActivation::Relu;
+  else if (act == "LeakyRelu") a.kind = ConvActivation::LeakyRelu;
+  else if (act == "Tanh") a.kind = ConvActivation::Tanh;
+  else if (act == "Sigmoid") a.kind = ConvActivation::Sigmoid;
+  else if (act == "Clip") a.kind = ConvActivation::Clip;
+  else throw Error(ErrorCode::Shape, "unsupported fused activation '" + act + "' (expected Relu, LeakyRelu, Tanh, Sigmoid or Clip)");  // (the caller names the node)
+  return a;
+}
+
 }  // namespace facestyle::cpu
 
 namespace facestyle {
@@ -575,21 +591,7 @@ namespace facestyle {
 namespace {
 
 // The activation the fusion pass folded into this Conv2D (attribute `activation`, '' = none).
-cpu::ConvActivation fusedActivation(KernelContext& ctx) {
-  cpu::ConvActivation a;
-  const std::string act = ctx.attrs().getString("activation", "");
-  a.alpha = static_cast<float>(ctx.attrs().getFloat("activation_alpha", 0.01));
-  a.lo = static_cast<float>(ctx.attrs().getFloat("activation_min", -3.4028234663852886e38));
-  a.hi = static_cast<float>(ctx.attrs().getFloat("activation_max", 3.4028234663852886e38));
-  if (act.empty()) a.kind = cpu::ConvActivation::None;
-  else if (act == "Relu") a.kind = cpu::ConvActivation::Relu;
-  else if (act == "LeakyRelu") a.kind = cpu::ConvActivation::LeakyRelu;
-  else if (act == "Tanh") a.kind = cpu::ConvActivation::Tanh;
-  else if (act == "Sigmoid") a.kind = cpu::ConvActivation::Sigmoid;
-  else if (act == "Clip") a.kind = cpu::ConvActivation::Clip;
-  else throw Error(ErrorCode::Shape, "unsupported fused activation '" + act + "' (expected Relu, LeakyRelu, Tanh, Sigmoid or Clip)");  // (the caller names the node)
-  return a;
-}
+cpu::ConvActivation fusedActivation(KernelContext& ctx) { return cpu::parseConvActivation(ctx.attrs(), ""); }
 
 // What a conv node's attributes say, parsed on its first run and kept in its context.
 struct ConvNodeState {

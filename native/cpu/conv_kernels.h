@@ -132,6 +132,10 @@ float* convScratch(int slot, size_t floats);
 // act(v) for each of the n values at y, in place (OpenMP over `threads` for large n).
 void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int threads);
 
+// The fused activation of a conv node: attributes `<prefix>activation` ('' = none, Relu, LeakyRelu, Tanh,
+// Sigmoid, Clip), `<prefix>activation_alpha`, `_min`, `_max`. Throws Error(Shape) for an unknown kind.
+ConvActivation parseConvActivation(const Attrs& attrs, const std::string& prefix);
+
 // Fast paths: Winograd F(4x4, 3x3) for wide 3x3 stride-1 layers, the direct flat kernel for other
 // kernels larger than 1x1, the stem kernel for 3x3 on 1-4 input channels (cpu/conv_stem_kernels.h),
 // 1x1 on the mobile kernels or sgemm (im2col + sgemm with strides or pads), direct depthwise;

@@ -4,6 +4,7 @@ namespace facestyle {
 
 void registerCpuKernels() {
   registerCpuConvKernels();
+  registerCpuPointwiseDepthwiseKernel();
   registerCpuPoolKernels();
   registerCpuResizeKernels();
   registerCpuPadKernels();

@@ -209,12 +209,20 @@ void convTranspose2dKernel(KernelContext& ctx) {
                        "ConvTranspose2D", ctx.hasInput(3) ? ctx.in(3).data : nullptr);
 }
 
+// PointwiseDepthwise (the fusePointwiseDepthwise pass) has a CPU kernel only: a CUDA session refuses it
+// with the option that keeps the two convs apart.
+void pointwiseDepthwiseKernel(KernelContext& ctx) {
+  ctx.fail("PointwiseDepthwise (a 1x1 conv fused with the depthwise conv after it) runs on the CPU only: for CUDA, optimize the "
+           "graph with optimizeForInference(graph, { fusePointwiseDepthwise: false })");
+}
+
 }  // namespace
 
 
 void registerCudaConvKernels() {
   registerKernel(OpKind::Conv2D, Device::CUDA, conv2dKernel);
   registerKernel(OpKind::ConvTranspose2D, Device::CUDA, convTranspose2dKernel);
+  registerKernel(OpKind::PointwiseDepthwise, Device::CUDA, pointwiseDepthwiseKernel);
 }
 
 }  // namespace facestyle

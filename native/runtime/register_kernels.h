@@ -9,6 +9,7 @@ void registerCudaKernels();
 
 // CPU families (native/cpu/<family>.cc)
 void registerCpuConvKernels();         // Conv2D, ConvTranspose2D
+void registerCpuPointwiseDepthwiseKernel();  // PointwiseDepthwise (inference fusion)
 void registerCpuPoolKernels();         // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void registerCpuResizeKernels();       // Resize
 void registerCpuPadKernels();          // Pad

@@ -2,8 +2,9 @@
 // optimizeForInference() folds Pad / BatchNormalization / per-channel Mul and Add into Conv2D, fuses
 // residual / skip Adds into the conv producing one operand (its input Z), the activation that follows
 // a Conv2D or a normalisation into it (their `activation` attribute), a 2x2 max pool after a depthwise
-// 3x3 conv into it (its `pool` attribute), then fuses the remaining runs of elementwise ops into
-// ElementwiseChain nodes, and sets denormal weights to zero (flushDenormalWeights).
+// 3x3 conv into it (its `pool` attribute), a 1x1 conv and the depthwise 3x3 conv after it into one
+// PointwiseDepthwise node, then fuses the remaining runs of elementwise ops into ElementwiseChain nodes,
+// and sets denormal weights to zero (flushDenormalWeights).
 import type { Graph } from '../ir.js';
 import { fuseElementwiseChains } from './chain.js';
 import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
@@ -11,6 +12,7 @@ import { flushDenormalWeights } from './denormal.js';
 import { fuseConvActivation } from './fuse.js';
 import { fuseNormActivation } from './fuse_norm.js';
 import { fusePoolIntoConv } from './fuse_pool.js';
+import { fusePointwiseDepthwise } from './fuse_pwdw.js';
 import { fuseResidualAdd } from './fuse_residual.js';
 import { mergeSiblingHeads } from './merge_heads.js';
 
@@ -18,6 +20,7 @@ export { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, fol
 export { FUSABLE_ACTIVATIONS, fuseConvActivation } from './fuse.js';
 export { FUSABLE_NORMS, fuseNormActivation } from './fuse_norm.js';
 export { fusePoolIntoConv } from './fuse_pool.js';
+export { fusePointwiseDepthwise } from './fuse_pwdw.js';
 export { RESIDUAL_HOSTS, fuseResidualAdd } from './fuse_residual.js';
 export { fuseElementwiseChains } from './chain.js';
 export { FLOAT32_MIN_NORMAL, countDenormals, flushDenormalWeights } from './denormal.js';
@@ -37,6 +40,11 @@ export interface OptimizeOptions {
    * The CPU runs it in one pass; a CUDA session refuses such a conv, so turn this off for a graph meant for CUDA.
    */
   fusePool?: boolean;
+  /**
+   * Fuse a 1x1 conv and the depthwise 3x3 conv that reads its output into one PointwiseDepthwise node (default true).
+   * The CPU runs it in one pass; a CUDA session refuses the node, so turn this off for a graph meant for CUDA.
+   */
+  fusePointwiseDepthwise?: boolean;
   /** Fuse runs of elementwise ops into ElementwiseChain nodes (default true). */
   fuseElementwise?: boolean;
   /** Set weights smaller than the smallest normal float32 (denormals) to 0; they are slow on many x86 cores (default true). */
@@ -59,6 +67,8 @@ export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}
   if (options.mergeHeads ?? true) g = mergeSiblingHeads(g);
   // After the activations (the pooled kernel applies them in registers) and the head merge.
   if (options.fusePool ?? true) g = fusePoolIntoConv(g);
+  // After the pool fusion (the pair keeps the depthwise conv's pool).
+  if (options.fusePointwiseDepthwise ?? true) g = fusePointwiseDepthwise(g);
   // Last: the activations above are cheaper inside a conv or norm kernel than in a chain.
   if (options.fuseElementwise ?? true) g = fuseElementwiseChains(g);
   // Last, so that weights the folds above computed are flushed too.

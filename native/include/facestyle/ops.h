@@ -25,8 +25,8 @@ namespace facestyle {
   X(MseLoss) X(MseLossGrad) X(LsganLoss) X(LsganLossGrad) X(ColorLoss) X(ColorLossGrad)    \
   X(BceLogitsLoss) X(BceLogitsLossGrad) X(HingeLoss) X(HingeLossGrad) X(TotalVariationLoss)   \
   X(TotalVariationLossGrad) X(PadBackward) X(InstanceNormalizationGrad)                        \
-  /* inference fusion (lib/ops/elementwise_chain.ts) */                                        \
-  X(ElementwiseChain)
+  /* inference fusion (lib/ops/elementwise_chain.ts, pointwise_depthwise.ts) */                \
+  X(ElementwiseChain) X(PointwiseDepthwise)
 
 enum class OpKind {
 #define FACESTYLE_OP_ENUM(name) name,

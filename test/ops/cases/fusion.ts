@@ -1,7 +1,8 @@
 import type { InputSpec, OpCase } from '../case.js';
 
 // Rows for the nodes the inference fusion passes write: ElementwiseChain (its reference applies the
-// ops one after another) and normalisations carrying a fused activation.
+// ops one after another), normalisations carrying a fused activation, and PointwiseDepthwise (its
+// reference runs the two Conv2D references; the CPU kernel fuses them, conv_pwdw_kernels.h).
 const t = (shape: number[], range: [number, number] = [-2, 2]): InputSpec => ({ shape, range });
 const k = (shape: number[], range: [number, number] = [-1, 1]): InputSpec => ({ shape, range, constant: true });
 const chain = (program: string, operands: number[], params: number[] = new Array(operands.length).fill(0)) => ({ program, operands, params });
@@ -26,6 +27,15 @@ export const cases: OpCase[] = [
   { op: 'ElementwiseChain', label: 'constant-only step then Add', inputs: [t([2, 3, 4, 4]), k([1, 3, 1, 1], [0.5, 2]), k([1, 3, 1, 1], [0.5, 2])], attrs: chain('Mul Sqrt Add', [1, 2, 3, -1, 0, 4]) },
   { op: 'ElementwiseChain', label: 'large: 3 inputs, 32x64x64', inputs: [t([1, 32, 64, 64]), t([1, 32, 64, 64]), k([1, 32, 1, 1])], attrs: chain('Add Mul Tanh', [0, 1, 3, 2, 4, -1]) },
   { op: 'ElementwiseChain', label: 'Clip with default bounds then Neg', inputs: [t([10])], attrs: chain('Clip Neg', [0, -1, 1, -1], [-FLOAT_MAX, FLOAT_MAX, 0, 0]) },
+
+  // PointwiseDepthwise: X [N,C,H,W], W1 [M,C,1,1], W2 [M,1,3,3], B1 [M] or omitted, B2 [M] or omitted. Planes
+  // split across threads by rows (64 wide, 64 rows) and by channels (14x14, odd sizes), a pooled odd plane,
+  // each in-register activation on either side, and Tanh (the kernel declines it: the two convs in turn).
+  { op: 'PointwiseDepthwise', label: 'Relu / Relu, 8->16 at 64x64 (by rows)', inputs: [t([1, 8, 64, 64]), k([16, 8, 1, 1]), k([16, 1, 3, 3]), k([16]), k([16])], attrs: { activation: 'Relu', dw_activation: 'Relu' } },
+  { op: 'PointwiseDepthwise', label: 'none / LeakyRelu, 32->48 at 14x14, no biases', inputs: [t([1, 32, 14, 14]), k([48, 32, 1, 1]), k([48, 1, 3, 3])], attrs: { dw_activation: 'LeakyRelu', dw_activation_alpha: 0.1 } },
+  { op: 'PointwiseDepthwise', label: 'Clip / none, batch 2, 5->13 at 9x23, pooled, no B1', inputs: [t([2, 5, 9, 23]), k([13, 5, 1, 1]), k([13, 1, 3, 3]), null, k([13])], attrs: { activation: 'Clip', activation_min: -0.3, activation_max: 0.6, pool: 'MaxPool2x2' } },
+  { op: 'PointwiseDepthwise', label: 'LeakyRelu / Clip, 150->24 at 10x20 (two slices of C)', inputs: [t([1, 150, 10, 20], [-1, 1]), k([24, 150, 1, 1], [-0.2, 0.2]), k([24, 1, 3, 3]), k([24]), k([24])], attrs: { activation: 'LeakyRelu', activation_alpha: 0.2, dw_activation: 'Clip', dw_activation_min: -1, dw_activation_max: 1 } },
+  { op: 'PointwiseDepthwise', label: 'Tanh / Sigmoid (the two convs in turn), no B2', inputs: [t([1, 4, 6, 7]), k([6, 4, 1, 1]), k([6, 1, 3, 3]), k([6])], attrs: { activation: 'Tanh', dw_activation: 'Sigmoid' } },
 
   // Normalisations with a fused activation (inputs offset so both signs reach the activation).
   { op: 'InstanceNormalization', label: 'fused LeakyRelu', inputs: [t([2, 3, 5, 7], [-2, 3]), k([3]), k([3])], attrs: { activation: 'LeakyRelu', activation_alpha: 0.2 } },

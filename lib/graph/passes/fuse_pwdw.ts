@@ -1,0 +1,72 @@
+// Pointwise + depthwise fusion: a 1x1 Conv2D whose output only a depthwise 3x3 "same" Conv2D reads
+// becomes one PointwiseDepthwise node (lib/ops/pointwise_depthwise.ts):
+//   Conv2D(x, W1, B1){act1} -> Conv2D(t, W2, B2){group M, 3x3, pads 1, act2, pool?}
+//     =>  PointwiseDepthwise(x, W1, W2, B1, B2){activation: act1, dw_activation: act2, pool}
+// The CPU kernel (native/cpu/conv_pwdw_kernels.h) then computes the 1x1 output a band of rows at a time
+// into a buffer that stays in cache and runs the depthwise conv on it, so that tensor is never written to
+// memory whole and read back. YuNet is made of such pairs (its 1x1 + 3x3 depthwise units), PFLD has one
+// in each inverted residual block (expansion + depthwise). Only where the kernel applies: the 1x1 conv
+// with stride 1, no pads, one group, no residual input Z and no pool; the depthwise conv 3x3, group == M,
+// stride 1, dilation 1, pads [1, 1, 1, 1], no Z (a fused 2x2 max pool is kept: run after
+// fusePoolIntoConv); both activations applied in registers (none, Relu, LeakyRelu, Clip; not Tanh /
+// Sigmoid). Run after the activation fusion and the head merge.
+// CPU only: a CUDA session refuses the node (optimizeForInference(g, { fusePointwiseDepthwise: false })).
+import { getOp, normalizeAttrs } from '../../ops/index.js';
+import type { Graph, Node } from '../ir.js';
+import { compact, rewriteStart } from './util.js';
+
+const eq = (a: unknown, b: readonly number[]) => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+const IN_REGISTERS = new Set(['', 'Relu', 'LeakyRelu', 'Clip']);
+const activationOf = (n: Node) => (n.attrs.activation as string | undefined) ?? '';
+
+/** A 1x1 / stride 1 / unpadded / one-group Conv2D with no Z, no pool and an activation the kernel applies in registers. */
+function isFusablePointwise(g: Graph, n: Node): boolean {
+  if (n.op !== 'Conv2D') return false;
+  const x = g.values[n.inputs[0]].shape, w = g.values[n.inputs[1]].shape, a = n.attrs;
+  return (
+    x.length === 4 && w.length === 4 && w[2] === 1 && w[3] === 1 && ((a.group as number | undefined) ?? 1) === 1 &&
+    eq(a.strides ?? [1, 1], [1, 1]) && eq(a.pads ?? [0, 0, 0, 0], [0, 0, 0, 0]) && eq(a.dilations ?? [1, 1], [1, 1]) && !a.pool &&
+    (n.inputs[3] ?? -1) < 0 && IN_REGISTERS.has(activationOf(n))
+  );
+}
+
+/** A depthwise 3x3 / stride 1 / pad 1 Conv2D with no Z and an activation the kernel applies in registers. */
+function isFusableDepthwise(g: Graph, n: Node): boolean {
+  if (n.op !== 'Conv2D') return false;
+  const x = g.values[n.inputs[0]].shape, w = g.values[n.inputs[1]].shape, a = n.attrs;
+  return (
+    x.length === 4 && w.length === 4 && a.group === x[1] && w[0] === x[1] && w[1] === 1 && w[2] === 3 && w[3] === 3 &&
+    eq(a.strides ?? [1, 1], [1, 1]) && eq(a.pads ?? [0, 0, 0, 0], [1, 1, 1, 1]) && eq(a.dilations ?? [1, 1], [1, 1]) &&
+    (n.inputs[3] ?? -1) < 0 && IN_REGISTERS.has(activationOf(n))
+  );
+}
+
+export function fusePointwiseDepthwise(graph: Graph): Graph {
+  const { g, consumers, producer, pinned, removed } = rewriteStart(graph);
+  for (const dw of g.nodes) {
+    if (removed.has(dw) || !isFusableDepthwise(g, dw)) continue;
+    const t = dw.inputs[0];
+    const pw = producer.get(t);
+    if (!pw || removed.has(pw) || pinned.has(t) || consumers[t].length !== 1 || !isFusablePointwise(g, pw)) continue;
+    const a1 = pw.attrs, a2 = dw.attrs;
+    const attrs: Node['attrs'] = {};
+    const copy = (to: string, from: Node['attrs'], key: string) => {
+      if (from[key] !== undefined) attrs[to] = from[key];
+    };
+    for (const k of ['activation', 'activation_alpha', 'activation_min', 'activation_max']) {
+      copy(k, a1, k);
+      copy(`dw_${k}`, a2, k);
+    }
+    if (a2.pool) attrs.pool = a2.pool;
+    const b1 = pw.inputs[2] ?? -1, b2 = dw.inputs[2] ?? -1;
+    // The fused node takes the depthwise conv's place (its outputs' producer, its position after the
+    // 1x1 conv's inputs are ready); the 1x1 conv goes.
+    dw.op = 'PointwiseDepthwise';
+    dw.name = `${pw.name}+${dw.name}`;
+    dw.inputs = [pw.inputs[0], pw.inputs[1], dw.inputs[1], b1, ...(b2 >= 0 ? [b2] : [])];
+    if (b1 < 0 && b2 < 0) dw.inputs.pop();
+    dw.attrs = normalizeAttrs(getOp('PointwiseDepthwise'), attrs);
+    removed.add(pw);
+  }
+  return removed.size ? compact(g, removed) : g;
+}
