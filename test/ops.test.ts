@@ -50,6 +50,12 @@ describe('op table', () => {
     const skip = device === 'cuda' ? gpuSkipReason() : null;
     describe.skipIf(!devices.includes(device))(`${device}${skip ? ` (skipped: ${skip})` : ''}`, () => {
       for (const [k, c] of allCases.entries()) {
+        if (device === 'cuda' && c.cudaRefuses) {
+          it(`${c.op}: ${c.label}: refused on CUDA (a CPU-only op)`, async () => {
+            await expect(runCaseNative(c, makeInputs(c, k + 1), device)).rejects.toThrow(c.cudaRefuses);
+          });
+          continue;
+        }
         it(`${c.op}: ${c.label}`, async () => {
           const inputs = makeInputs(c, k + 1);
           const attrs = normalizeAttrs(getOp(c.op), c.attrs ?? {});

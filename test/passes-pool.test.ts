@@ -15,7 +15,7 @@ import { loadOnnx } from '../lib/onnx/import.js';
 import { checkParity } from '../lib/onnx/parity.js';
 import { compile } from '../lib/runtime/session.js';
 import { gpuSkipReason } from './helpers/devices.js';
-import { runNative, worstRelative } from './helpers/pass-equivalence.js';
+import { expectSameOnCpu, runNative, worstRelative } from './helpers/pass-equivalence.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
 const ops = (g: Graph) => g.nodes.map((n) => n.op).filter((op) => op !== 'Identity');
@@ -49,15 +49,7 @@ function net(shape: number[], o: Opts = {}): { graph: Graph; x: Sym } {
 }
 
 /** The reference interpreter before / after, and the CPU engine before / after, agree. */
-async function expectSame(before: Graph, after: Graph, shape: number[], seed: number) {
-  const feeds = { x: Tensor.random(shape, seed) };
-  const ref = evaluateReference(before, feeds);
-  expect(worstRelative(evaluateReference(after, feeds), ref)).toBeLessThan(1e-6);
-  const native0 = await runNative(before, feeds, 'cpu');
-  const native1 = await runNative(after, feeds, 'cpu');
-  expect(worstRelative(native1, native0)).toBeLessThan(1e-6);
-  expect(worstRelative(native1, ref)).toBeLessThan(1e-5);
-}
+const expectSame = (before: Graph, after: Graph, shape: number[], seed: number) => expectSameOnCpu(before, after, { x: Tensor.random(shape, seed) });
 
 describe('fusePoolIntoConv', () => {
   const shapes = [

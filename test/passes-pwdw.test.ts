@@ -16,7 +16,7 @@ import { loadOnnx } from '../lib/onnx/import.js';
 import { checkParity } from '../lib/onnx/parity.js';
 import { compile } from '../lib/runtime/session.js';
 import { gpuSkipReason } from './helpers/devices.js';
-import { runNative, worstRelative } from './helpers/pass-equivalence.js';
+import { expectSameOnCpu, runNative, worstRelative } from './helpers/pass-equivalence.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
 const ops = (g: Graph) => g.nodes.map((n) => n.op).filter((op) => op !== 'Identity');
@@ -75,28 +75,22 @@ function net(shape: number[], o: Opts = {}): { graph: Graph; inputs: Record<stri
 const feedsFor = (inputs: Record<string, number[]>, seed: number) => Object.fromEntries(Object.entries(inputs).map(([name, s], i) => [name, Tensor.random(s, seed + i)]));
 
 /** The reference interpreter before / after, and the CPU engine before / after, agree. */
-async function expectSame(before: Graph, after: Graph, inputs: Record<string, number[]>, seed: number) {
-  const feeds = feedsFor(inputs, seed);
-  const ref = evaluateReference(before, feeds);
-  expect(worstRelative(evaluateReference(after, feeds), ref)).toBeLessThan(1e-6);
-  const native0 = await runNative(before, feeds, 'cpu');
-  const native1 = await runNative(after, feeds, 'cpu');
-  expect(worstRelative(native1, native0)).toBeLessThan(1e-5);
-  expect(worstRelative(native1, ref)).toBeLessThan(1e-5);
-}
+const expectSame = (before: Graph, after: Graph, inputs: Record<string, number[]>, seed: number) => expectSameOnCpu(before, after, feedsFor(inputs, seed));
 
 describe('fusePointwiseDepthwise', () => {
-  const shapes = [
-    [1, 8, 64, 64], // split across threads by bands of rows
-    [1, 16, 14, 14], // by channels (rows not whole cache lines)
-    [2, 5, 9, 23], // batch, odd sizes
+  // [shape, 1x1 output channels]: at 2 threads split by bands of rows, by channels (rows not whole cache
+  // lines), and small enough for one thread (a batch, odd sizes).
+  const shapes: [number[], number][] = [
+    [[1, 8, 64, 64], 12],
+    [[1, 64, 14, 14], 128],
+    [[2, 5, 9, 23], 12],
   ];
   const acts: [string, string][] = [['', ''], ['Relu', 'Relu'], ['LeakyRelu', 'Clip'], ['Clip', 'LeakyRelu']];
   for (const [act1, act2] of acts)
-    for (const shape of shapes)
+    for (const [shape, m] of shapes)
       for (const pool of [false, true])
-        it(`fuses 1x1 (${act1 || 'none'}) + depthwise (${act2 || 'none'})${pool ? ' + pool' : ''} on [${shape}]`, async () => {
-          const { graph, inputs } = net(shape, { act1, act2, pool });
+        it(`fuses 1x1 (${act1 || 'none'}) + depthwise (${act2 || 'none'})${pool ? ' + pool' : ''} on [${shape}] -> ${m} channels`, async () => {
+          const { graph, inputs } = net(shape, { m, act1, act2, pool });
           const plain = optimizeForInference(graph, { fusePointwiseDepthwise: false });
           const after = optimizeForInference(graph);
           expect(ops(after)).toEqual(['PointwiseDepthwise']);

@@ -219,6 +219,15 @@ inline void pointwiseTailDot(const float* xt, int64_t cols, int64_t colsPad, con
   }
 }
 
+// The `cols` columns of X starting at xs (C rows of ld floats), transposed for pointwiseTailDot into
+// convScratch slot 1: colsPad rows of C, zero past cols.
+inline const float* transposeNarrowBlock(const float* xs, int64_t ld, int64_t C, int64_t cols, int64_t colsPad) {
+  float* xt = convScratch(1, static_cast<size_t>(colsPad * C));
+  for (int64_t j = 0; j < colsPad; ++j)
+    for (int64_t c = 0; c < C; ++c) xt[j * C + c] = j < cols ? xs[c * ld + j] : 0.f;
+  return xt;
+}
+
 // Input channels per pass: the X panel of a column block (kKC x U vectors) stays in L1 while every
 // channel block of the task range reads it.
 constexpr int64_t kKC = 128;
@@ -296,10 +305,7 @@ inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w,
       if (2 * cols <= kL) {
         // A narrow last block: transpose its columns once for the channel blocks of this range.
         const int64_t colsPad = (cols + 3) / 4 * 4;
-        float* xt = convScratch(1, static_cast<size_t>(colsPad * C));
-        const float* xs = x + (n * g.c + grp * C) * P + p0;
-        for (int64_t j = 0; j < colsPad; ++j)
-          for (int64_t c = 0; c < C; ++c) xt[j * C + c] = j < cols ? xs[c * P + j] : 0.f;
+        const float* xt = transposeNarrowBlock(x + (n * g.c + grp * C) * P + p0, P, C, cols, colsPad);
         for (int64_t mb = mb0; mb < mb1; ++mb) {
           const int64_t m0 = mb * MR, rows = std::min(MR, M - m0);
           float* yg = y + (n * g.m + grp * M + m0) * P + p0;

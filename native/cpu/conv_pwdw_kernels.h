@@ -7,8 +7,9 @@
 //
 // T is never written whole: a thread computes a band of its rows (all of its channels) into a buffer that
 // stays in L2, and the depthwise strips read the band from there, carrying their partial sums to the next
-// band (depthwise3x3SameRows, `resume`), so each row of T is computed once; only a thread's first band
-// also computes the one row above it. Unfused, T went to memory and came back (YuNet-n at 512: 4 MB
+// band (depthwise3x3SameRows, `resume`), so each row of T is computed once, but for the first band of
+// each chunk of rows, which computes again the two rows of T at its top edge that the chunk above also
+// computes. Unfused, T went to memory and came back (YuNet-n at 512: 4 MB
 // each way for each 64-channel 128x128 pair) and, split across the two cores differently by the two
 // layers, half of it came from the other core.
 // Threads split the layer into bands of rows (each thread all channels of its rows: the depthwise output
@@ -27,14 +28,16 @@ namespace facestyle::cpu {
 namespace {
 
 // Whether the fused kernel takes this pair (the same answer at every SIMD level): pg a 1x1 stride-1
-// unpadded conv with one group and at most 1024 input channels; dg a depthwise 3x3 "same" conv on its
-// output (stride 1, no dilation, pad 1 left and right), both activations applied in registers.
+// unpadded conv with one group and at most 1024 input channels; dg a depthwise 3x3 conv on its output with
+// stride 1, no dilation and pad 1 on every side (the bands read the row above and below each output row),
+// both activations applied in registers.
 inline bool pointwiseDepthwiseApplies(const ConvGeometry& pg, const ConvGeometry& dg, const ConvActivation& a1, const ConvActivation& a2,
                                       bool pool) {
   const Window2D& v = pg.win;
   const bool pointwise = pg.kh == 1 && pg.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0 && pg.group == 1;
   return pointwise && pg.c >= 1 && pg.c <= 1024 && dg.n == pg.n && dg.c == pg.m && dg.m == pg.m && dg.group == pg.m && dg.h == pg.oh &&
-         dg.w == pg.ow && depthwise3x3SameApplies(dg) && activationInRegisters(a1) && activationInRegisters(a2) &&
+         dg.w == pg.ow && depthwise3x3SameApplies(dg) && dg.win.pt == 1 && dg.oh == dg.h && activationInRegisters(a1) &&
+         activationInRegisters(a2) &&
          (!pool || depthwisePooledApplies(dg, a2));
 }
 
@@ -48,7 +51,9 @@ inline int64_t pwdwLineRows(const ConvGeometry& dg, bool pool) {
   return pool ? 2 * r : r;
 }
 
-// Rows of T a band holds: its buffer (all the thread's channels) about 192 KB.
+// Rows of T a band holds: its buffer (all the thread's channels) about 512 KB, in L2 beside the rows of
+// X it reads (bench_pwdw, 64->64 at 128x128: 192 KB 3 rows a band, 1.06 / 1.07x unfused at 1 / 2 threads;
+// 512 KB 1.11 / 1.17x; 1 MB 1.04 / 1.06x).
 constexpr int64_t kPwDwBandBytes = 512 * 1024;
 
 // pg, dg as pointwiseDepthwiseApplies; pool: y is the 2x2 / stride-2 max pool of the depthwise output.
@@ -92,9 +97,7 @@ inline void pointwiseDepthwiseConv(const ConvGeometry& pg, const float* x, const
         const int64_t cols = std::min(NR, hi * W - p);
         if (2 * cols <= kL) {  // a narrow last block: the dot-product path, as in pointwiseConv
           const int64_t colsPad = (cols + 3) / 4 * 4;
-          float* xt = convScratch(1, static_cast<size_t>(colsPad * C));
-          for (int64_t j = 0; j < colsPad; ++j)
-            for (int64_t c = 0; c < C; ++c) xt[j * C + c] = j < cols ? xn[c * P + p + j] : 0.f;
+          const float* xt = transposeNarrowBlock(xn + p, P, C, cols, colsPad);
           for (int64_t m = m0; m < m1; m += MR)
             pointwiseTailDot(xt, cols, colsPad, w1 + m * C, C, std::min(MR, m1 - m), b1 ? b1 + m : nullptr, nullptr, buf + (m - m0) * ldb + (p - lo * W),
                              ldb, a1);

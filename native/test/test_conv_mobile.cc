@@ -571,12 +571,11 @@ TEST_CASE(dispatch_takes_supported_layers_and_matches_reference) {
   });
 }
 
-// Geometries the kernels do not take are left to conv.cc's general paths (and y is untouched).
 // The fused pointwise + depthwise kernel (conv_pwdw_kernels.h) against conv2dReference of each layer in
 // turn (the 1x1 conv, act1, the depthwise 3x3 "same" conv, act2, and the 2x2 max pool when pooled), at every
 // level, 1 and 3 threads, each pair of in-register activations. Shapes: threads split by bands of rows
-// (rows that start on cache lines: 16, 32, 64, 128 wide, at least 48 rows) and by channel blocks (14x14,
-// 40x128, odd planes); several bands a thread both ways (64x128 with 128 channels: 6 rows a band; pooled
+// (rows that start on cache lines: 16, 32, 64, 128 wide, at least 48 rows; a batch of 3) and by channel
+// blocks (14x14, 10x20, 40x128, 28x28; smaller odd planes run on one thread); several bands a thread both ways (64x128 with 128 channels: 6 rows a band; pooled
 // 64x64 with 96: 18; 40x128 with 768 channels split by channels: 14), pooled planes of odd height and
 // width, rows of at most one vector (8, 16 wide), one-row planes, channel counts that are not a multiple of
 // any row block, more than one slice of input channels (C > 128), batches. Tanh / Sigmoid and other
@@ -587,9 +586,11 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
     bool pool;
   };
   const Case cases[] = {
-      {1, 8, 128, 64, 128, false}, {1, 8, 96, 64, 64, true},  {1, 4, 768, 40, 128, false}, {1, 16, 64, 40, 128, false}, {1, 8, 16, 48, 32, false}, {1, 16, 32, 64, 64, true},  {1, 32, 48, 14, 14, false}, {2, 5, 13, 9, 23, false},
-      {1, 6, 10, 11, 17, true},    {1, 4, 8, 12, 8, false},   {1, 3, 5, 6, 16, true},     {1, 200, 16, 10, 20, false}, {2, 8, 24, 32, 16, false},
-      {1, 3, 4, 1, 20, false},     {1, 4, 8, 33, 64, true},   {2, 12, 20, 28, 28, true},
+      {1, 8, 128, 64, 128, false}, {1, 8, 96, 64, 64, true},    {1, 4, 768, 40, 128, false}, {1, 16, 64, 40, 128, false},
+      {1, 8, 16, 48, 32, false},   {1, 16, 32, 64, 64, true},   {1, 64, 256, 14, 14, false}, {2, 5, 13, 9, 23, false},
+      {1, 6, 10, 11, 17, true},    {1, 4, 8, 12, 8, false},     {1, 3, 5, 6, 16, true},      {1, 200, 64, 10, 20, false},
+      {2, 8, 24, 32, 16, false},   {1, 3, 4, 1, 20, false},     {1, 4, 8, 33, 64, true},     {2, 12, 20, 28, 28, true},
+      {3, 8, 24, 48, 32, true},
   };
   std::vector<ConvActivation> kinds;
   for (const ConvActivation& a : activations())
@@ -673,11 +674,15 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
   s2same.sh = s2same.sw = 2;
   CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 16, 10, 12, 16, 3, 3, 16, s2same), none, none, false));
   CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 12, 10, 12, 12, 3, 3, 12, same), none, none, false));
+  Window2D shifted = same;  // the output as tall as the input, but one row shifted: the bands read the wrong rows
+  shifted.pt = 0, shifted.pb = 2;
+  CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 16, 10, 12, 16, 3, 3, 16, shifted), none, none, false));
   Window2D pad2;
   pad2.pt = pad2.pl = pad2.pb = pad2.pr = 2;
   CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 16, 10, 12, 16, 5, 5, 16, pad2), none, none, false));
 }
 
+// Geometries the kernels do not take are left to conv.cc's general paths (and y is untouched).
 TEST_CASE(unsupported_geometries_are_declined) {
   Window2D stride3;
   stride3.sw = 3;

@@ -41,3 +41,16 @@ export async function expectSameEverywhere(before: Graph, after: Graph, feeds: R
     expect(worstRelative(native1, ref)).toBeLessThan(1e-4);
   }
 }
+
+/**
+ * before and after agree under the reference interpreter and on the CPU engine, for rewrites whose nodes
+ * only the CPU runs (the fused pool, PointwiseDepthwise: a CUDA session refuses them).
+ */
+export async function expectSameOnCpu(before: Graph, after: Graph, feeds: Record<string, Tensor>) {
+  const ref = evaluateReference(before, feeds);
+  expect(worstRelative(evaluateReference(after, feeds), ref)).toBeLessThan(1e-6);
+  const native0 = await runNative(before, feeds, 'cpu');
+  const native1 = await runNative(after, feeds, 'cpu');
+  expect(worstRelative(native1, native0)).toBeLessThan(1e-6);
+  expect(worstRelative(native1, ref)).toBeLessThan(1e-5);
+}

@@ -20,4 +20,6 @@ export interface OpCase {
   attrs?: Attrs;
   atol?: number;
   rtol?: number;
+  /** A CPU-only op (an inference fusion the CUDA kernels refuse): on CUDA the row checks that the run is refused with this message. */
+  cudaRefuses?: RegExp;
 }

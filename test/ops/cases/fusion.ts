@@ -7,6 +7,7 @@ const t = (shape: number[], range: [number, number] = [-2, 2]): InputSpec => ({ 
 const k = (shape: number[], range: [number, number] = [-1, 1]): InputSpec => ({ shape, range, constant: true });
 const chain = (program: string, operands: number[], params: number[] = new Array(operands.length).fill(0)) => ({ program, operands, params });
 const FLOAT_MAX = 3.4028234663852886e38;
+const PWDW_CUDA = /runs on the CPU only.*fusePointwiseDepthwise: false/;
 
 export const cases: OpCase[] = [
   // x * sigmoid(x): one input read twice.
@@ -29,13 +30,14 @@ export const cases: OpCase[] = [
   { op: 'ElementwiseChain', label: 'Clip with default bounds then Neg', inputs: [t([10])], attrs: chain('Clip Neg', [0, -1, 1, -1], [-FLOAT_MAX, FLOAT_MAX, 0, 0]) },
 
   // PointwiseDepthwise: X [N,C,H,W], W1 [M,C,1,1], W2 [M,1,3,3], B1 [M] or omitted, B2 [M] or omitted. Planes
-  // split across threads by rows (64 wide, 64 rows) and by channels (14x14, odd sizes), a pooled odd plane,
-  // each in-register activation on either side, and Tanh (the kernel declines it: the two convs in turn).
-  { op: 'PointwiseDepthwise', label: 'Relu / Relu, 8->16 at 64x64 (by rows)', inputs: [t([1, 8, 64, 64]), k([16, 8, 1, 1]), k([16, 1, 3, 3]), k([16]), k([16])], attrs: { activation: 'Relu', dw_activation: 'Relu' } },
-  { op: 'PointwiseDepthwise', label: 'none / LeakyRelu, 32->48 at 14x14, no biases', inputs: [t([1, 32, 14, 14]), k([48, 32, 1, 1]), k([48, 1, 3, 3])], attrs: { dw_activation: 'LeakyRelu', dw_activation_alpha: 0.1 } },
-  { op: 'PointwiseDepthwise', label: 'Clip / none, batch 2, 5->13 at 9x23, pooled, no B1', inputs: [t([2, 5, 9, 23]), k([13, 5, 1, 1]), k([13, 1, 3, 3]), null, k([13])], attrs: { activation: 'Clip', activation_min: -0.3, activation_max: 0.6, pool: 'MaxPool2x2' } },
-  { op: 'PointwiseDepthwise', label: 'LeakyRelu / Clip, 150->24 at 10x20 (two slices of C)', inputs: [t([1, 150, 10, 20], [-1, 1]), k([24, 150, 1, 1], [-0.2, 0.2]), k([24, 1, 3, 3]), k([24]), k([24])], attrs: { activation: 'LeakyRelu', activation_alpha: 0.2, dw_activation: 'Clip', dw_activation_min: -1, dw_activation_max: 1 } },
-  { op: 'PointwiseDepthwise', label: 'Tanh / Sigmoid (the two convs in turn), no B2', inputs: [t([1, 4, 6, 7]), k([6, 4, 1, 1]), k([6, 1, 3, 3]), k([6])], attrs: { activation: 'Tanh', dw_activation: 'Sigmoid' } },
+  // split across threads by rows (64 wide, 64 rows) and by channels (14x14 with 64 -> 128 channels), small
+  // ones on one thread (odd sizes, a pooled odd plane), each in-register activation on either side, and
+  // Tanh (the kernel declines it: the two convs in turn). CPU only: a CUDA session refuses the node.
+  { op: 'PointwiseDepthwise', label: 'Relu / Relu, 8->16 at 64x64 (by rows)', inputs: [t([1, 8, 64, 64]), k([16, 8, 1, 1]), k([16, 1, 3, 3]), k([16]), k([16])], attrs: { activation: 'Relu', dw_activation: 'Relu' }, cudaRefuses: PWDW_CUDA },
+  { op: 'PointwiseDepthwise', label: 'none / LeakyRelu, 64->128 at 14x14 (by channels), no biases', inputs: [t([1, 64, 14, 14]), k([128, 64, 1, 1], [-0.3, 0.3]), k([128, 1, 3, 3])], attrs: { dw_activation: 'LeakyRelu', dw_activation_alpha: 0.1 }, cudaRefuses: PWDW_CUDA },
+  { op: 'PointwiseDepthwise', label: 'Clip / none, batch 2, 5->13 at 9x23, pooled, no B1', inputs: [t([2, 5, 9, 23]), k([13, 5, 1, 1]), k([13, 1, 3, 3]), null, k([13])], attrs: { activation: 'Clip', activation_min: -0.3, activation_max: 0.6, pool: 'MaxPool2x2' }, cudaRefuses: PWDW_CUDA },
+  { op: 'PointwiseDepthwise', label: 'LeakyRelu / Clip, 150->24 at 10x20 (two slices of C)', inputs: [t([1, 150, 10, 20], [-1, 1]), k([24, 150, 1, 1], [-0.2, 0.2]), k([24, 1, 3, 3]), k([24]), k([24])], attrs: { activation: 'LeakyRelu', activation_alpha: 0.2, dw_activation: 'Clip', dw_activation_min: -1, dw_activation_max: 1 }, cudaRefuses: PWDW_CUDA },
+  { op: 'PointwiseDepthwise', label: 'Tanh / Sigmoid (the two convs in turn), no B2', inputs: [t([1, 4, 6, 7]), k([6, 4, 1, 1]), k([6, 1, 3, 3]), k([6])], attrs: { activation: 'Tanh', dw_activation: 'Sigmoid' }, cudaRefuses: PWDW_CUDA },
 
   // Normalisations with a fused activation (inputs offset so both signs reach the activation).
   { op: 'InstanceNormalization', label: 'fused LeakyRelu', inputs: [t([2, 3, 5, 7], [-2, 3]), k([3]), k([3])], attrs: { activation: 'LeakyRelu', activation_alpha: 0.2 } },
