@@ -9,9 +9,9 @@
 // stays in L2, and the depthwise strips read the band from there, carrying their partial sums to the next
 // band (depthwise3x3SameRows, `resume`), so each row of T is computed once, but for the first band of
 // each chunk of rows, which computes again the two rows of T at its top edge that the chunk above also
-// computes. Unfused, T went to memory and came back (YuNet-n at 512: 4 MB
-// each way for each 64-channel 128x128 pair) and, split across the two cores differently by the two
-// layers, half of it came from the other core.
+// computes. Unfused, T went to memory and came back (YuNet-n at 512: 4 MB each way for each 64-channel
+// 128x128 pair) and, split across the two cores differently by the two layers, half of it came from the
+// other core.
 // Threads split the layer into bands of rows (each thread all channels of its rows: the depthwise output
 // rows it writes are its own cache lines when rows start on line boundaries) or, on small planes, into
 // ranges of channels (each thread all rows of its channels, reading all of X).
@@ -37,8 +37,7 @@ inline bool pointwiseDepthwiseApplies(const ConvGeometry& pg, const ConvGeometry
   const bool pointwise = pg.kh == 1 && pg.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0 && pg.group == 1;
   return pointwise && pg.c >= 1 && pg.c <= 1024 && dg.n == pg.n && dg.c == pg.m && dg.m == pg.m && dg.group == pg.m && dg.h == pg.oh &&
          dg.w == pg.ow && depthwise3x3SameApplies(dg) && dg.win.pt == 1 && dg.oh == dg.h && activationInRegisters(a1) &&
-         activationInRegisters(a2) &&
-         (!pool || depthwisePooledApplies(dg, a2));
+         activationInRegisters(a2) && (!pool || depthwisePooledApplies(dg, a2));
 }
 
 // Output rows a thread's band of rows starts on, so that the rows it writes start on a cache line
@@ -67,8 +66,9 @@ inline void pointwiseDepthwiseConv(const ConvGeometry& pg, const float* x, const
   const int64_t mblocks = (M + MR - 1) / MR;
   const int64_t stateFloats = depthwiseBandState(dg);
   const ActRegs regs1(a1);
-  // Threads: bands of rows when each thread gets at least two line-aligned steps of rows, else ranges of
-  // channel blocks.
+  // Threads: bands of rows when each thread gets 16 rows or more and at least two line-aligned steps of
+  // them, else ranges of channel blocks (YuNet-n 640, per-node: its 40x40 pairs split by rows 1.0-1.15x
+  // the unfused pair, by channels 0.74-0.93x; its 20x20 pairs by channels 1.2-1.5x, by rows 0.96-1.1x).
   const int nt = std::max(threads, 1);
   const int64_t lineRows = pwdwLineRows(dg, pool);
   const bool byRows = lineRows > 0 && oh / lineRows >= 2 * nt && oh >= 16 * nt;
