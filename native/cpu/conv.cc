@@ -584,14 +584,18 @@ ConvActivation parseConvActivation(const Attrs& attrs, const std::string& prefix
   return a;
 }
 
+bool parseConvPool(const Attrs& attrs) {
+  const std::string pool = attrs.getString("pool", "");
+  if (pool.empty()) return false;
+  if (pool == "MaxPool2x2") return true;
+  throw Error(ErrorCode::Shape, "unsupported fused pool '" + pool + "' (expected MaxPool2x2)");  // (the caller names the node)
+}
+
 }  // namespace facestyle::cpu
 
 namespace facestyle {
 
 namespace {
-
-// The activation the fusion pass folded into this Conv2D (attribute `activation`, '' = none).
-cpu::ConvActivation fusedActivation(KernelContext& ctx) { return cpu::parseConvActivation(ctx.attrs(), ""); }
 
 // What a conv node's attributes say, parsed on its first run and kept in its context.
 struct ConvNodeState {
@@ -599,14 +603,6 @@ struct ConvNodeState {
   cpu::ConvActivation act;
   bool pool = false;  // Conv2D only: a fused 2x2 / stride-2 max pool after the activation (attribute pool = 'MaxPool2x2')
 };
-
-// The fused pool the fusePool pass gave a Conv2D (attribute `pool`, '' = none).
-bool fusedPool(KernelContext& ctx) {
-  const std::string pool = ctx.attrs().getString("pool", "");
-  if (pool.empty()) return false;
-  if (pool == "MaxPool2x2") return true;
-  throw Error(ErrorCode::Shape, "unsupported fused pool '" + pool + "' (expected MaxPool2x2)");  // (the caller names the node)
-}
 
 template <bool Transposed>
 void convKernel(KernelContext& ctx) {
@@ -618,8 +614,8 @@ void convKernel(KernelContext& ctx) {
   try {
     state = &kernelState<ConvNodeState>(ctx, [&] {
       // (Only Conv2D carries a fused activation.)
-      ConvNodeState s{cpu::parseConvAttrs(ctx.attrs(), Transposed), Transposed ? cpu::ConvActivation{} : fusedActivation(ctx)};
-      s.pool = !Transposed && fusedPool(ctx);
+      ConvNodeState s{cpu::parseConvAttrs(ctx.attrs(), Transposed), Transposed ? cpu::ConvActivation{} : cpu::parseConvActivation(ctx.attrs(), "")};
+      s.pool = !Transposed && cpu::parseConvPool(ctx.attrs());
       return s;
     });
     const Shape* b = hasBias ? &ctx.in(2).shape : nullptr;

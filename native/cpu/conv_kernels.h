@@ -135,6 +135,9 @@ void applyConvActivation(const ConvActivation& act, float* y, int64_t n, int thr
 // The fused activation of a conv node: attributes `<prefix>activation` ('' = none, Relu, LeakyRelu, Tanh,
 // Sigmoid, Clip), `<prefix>activation_alpha`, `_min`, `_max`. Throws Error(Shape) for an unknown kind.
 ConvActivation parseConvActivation(const Attrs& attrs, const std::string& prefix);
+// The fused pool of a conv node (attribute `pool`): false for '' (none), true for 'MaxPool2x2' (2x2,
+// stride 2, no pads, after the activation). Throws Error(Shape) for anything else.
+bool parseConvPool(const Attrs& attrs);
 
 // Fast paths: Winograd F(4x4, 3x3) for wide 3x3 stride-1 layers, the direct flat kernel for other
 // kernels larger than 1x1, the stem kernel for 3x3 on 1-4 input channels (cpu/conv_stem_kernels.h),

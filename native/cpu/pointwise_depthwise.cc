@@ -31,11 +31,8 @@ void pointwiseDepthwiseKernel(KernelContext& ctx) {
   const PointwiseDepthwiseState* state = nullptr;
   try {
     state = &kernelState<PointwiseDepthwiseState>(ctx, [&] {
-      PointwiseDepthwiseState s{cpu::parseConvActivation(ctx.attrs(), ""), cpu::parseConvActivation(ctx.attrs(), "dw_")};
-      const std::string pool = ctx.attrs().getString("pool", "");
-      if (!pool.empty() && pool != "MaxPool2x2") throw Error(ErrorCode::Shape, "unsupported fused pool '" + pool + "' (expected MaxPool2x2)");
-      s.pool = !pool.empty();
-      return s;
+      return PointwiseDepthwiseState{cpu::parseConvActivation(ctx.attrs(), ""), cpu::parseConvActivation(ctx.attrs(), "dw_"),
+                                     cpu::parseConvPool(ctx.attrs())};
     });
     pg = cpu::conv2DGeometry(x.shape, w1.shape, hasB1 ? &ctx.in(3).shape : nullptr, cpu::ConvAttrs{});
     if (pg.kh != 1 || pg.kw != 1) throw Error(ErrorCode::Shape, "expected a 1x1 kernel W1 [M,C,1,1] but received " + shapeToString(w1.shape));

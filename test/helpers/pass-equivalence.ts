@@ -54,3 +54,13 @@ export async function expectSameOnCpu(before: Graph, after: Graph, feeds: Record
   expect(worstRelative(native1, native0)).toBeLessThan(1e-6);
   expect(worstRelative(native1, ref)).toBeLessThan(1e-5);
 }
+
+/** A CUDA session compiles `g` but refuses to run it (a node only the CPU runs), with a message matching `message`. */
+export async function expectCudaRefuses(g: Graph, feeds: Record<string, Tensor>, message: RegExp) {
+  const s = await compile(g, { device: 'cuda' });
+  try {
+    await expect(s.run(feeds)).rejects.toThrow(message);
+  } finally {
+    s.dispose();
+  }
+}

@@ -11,6 +11,7 @@
 import { getOp, normalizeAttrs } from '../../ops/index.js';
 import { CHAIN_MAX_INPUTS, CHAIN_MAX_STEPS, type ChainStep, encodeChain, isChainableOp } from '../../ops/elementwise_chain.js';
 import type { Graph, Node } from '../ir.js';
+import { sameShape } from '../tensor.js';
 import { cloneGraph, compact, consumersOf, pinnedValues } from './util.js';
 
 /** An elementwise node the chain op can express: its arity (Clip with attribute bounds only), one output. */
@@ -18,8 +19,6 @@ function chainable(n: Node): boolean {
   if (!isChainableOp(n.op) || n.outputs.length !== 1 || n.inputs.some((id) => id < 0)) return false;
   return n.inputs.length === (getOp(n.op).inputs.min === 1 ? 1 : 2);
 }
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 export interface ChainFusionStats {
   /** ElementwiseChain nodes written. */

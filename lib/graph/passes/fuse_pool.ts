@@ -10,31 +10,20 @@
 // activation fusion (the conv's activation must be known) and after mergeSiblingHeads.
 // CPU only: a CUDA session refuses a Conv2D with a fused pool (optimizeForInference(g, { fusePool: false })).
 import type { Graph, Node } from '../ir.js';
-import { compact, rewriteStart } from './util.js';
-
-const eq = (a: unknown, b: readonly number[]) => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+import { compact, intsAre, isDepthwise3x3Strip, rewriteStart } from './util.js';
 
 /** Whether `conv` is a depthwise 3x3 "same" conv the pooled CPU kernel takes (see the file comment). */
 function pooledKernelTakes(g: Graph, conv: Node): boolean {
-  const x = g.values[conv.inputs[0]].shape, w = g.values[conv.inputs[1]].shape, y = g.values[conv.outputs[0]].shape;
-  const a = conv.attrs;
-  const pads = (a.pads as number[] | undefined) ?? [0, 0, 0, 0];
-  const act = (a.activation as string | undefined) ?? '';
-  return (
-    x.length === 4 && w.length === 4 && y.length === 4 &&
-    a.group === x[1] && w[0] === x[1] && w[1] === 1 && w[2] === 3 && w[3] === 3 &&
-    eq(a.strides ?? [1, 1], [1, 1]) && eq(a.dilations ?? [1, 1], [1, 1]) && pads[1] === 1 && pads[3] === 1 &&
-    (act === '' || act === 'Relu' || act === 'LeakyRelu' || act === 'Clip') && !a.pool &&
-    (conv.inputs[3] ?? -1) < 0 && y[2] >= 2 && y[3] >= 2
-  );
+  const y = g.values[conv.outputs[0]].shape;
+  return isDepthwise3x3Strip(g, conv) && !conv.attrs.pool && y.length === 4 && y[2] >= 2 && y[3] >= 2;
 }
 
 /** A MaxPool with a 2x2 window, stride 2, no padding, no dilation, ceil_mode 0. */
 function isMaxPool2x2(n: Node): boolean {
   const a = n.attrs;
   return (
-    n.op === 'MaxPool' && n.inputs.length === 1 && n.outputs.length === 1 && eq(a.kernel_shape, [2, 2]) && eq(a.strides ?? [1, 1], [2, 2]) &&
-    eq(a.pads ?? [0, 0, 0, 0], [0, 0, 0, 0]) && eq(a.dilations ?? [1, 1], [1, 1]) && ((a.ceil_mode as number | undefined) ?? 0) === 0
+    n.op === 'MaxPool' && n.inputs.length === 1 && n.outputs.length === 1 && intsAre(a.kernel_shape, [2, 2], []) && intsAre(a.strides, [2, 2], [1, 1]) &&
+    intsAre(a.pads, [0, 0, 0, 0]) && intsAre(a.dilations, [1, 1]) && ((a.ceil_mode as number | undefined) ?? 0) === 0
   );
 }
 
@@ -44,7 +33,7 @@ export function fusePoolIntoConv(graph: Graph): Graph {
     if (!isMaxPool2x2(pool)) continue;
     const id = pool.inputs[0];
     const conv = producer.get(id);
-    if (!conv || removed.has(conv) || conv.op !== 'Conv2D' || pinned.has(id) || consumers[id].length !== 1 || !pooledKernelTakes(g, conv)) continue;
+    if (!conv || removed.has(conv) || pinned.has(id) || consumers[id].length !== 1 || !pooledKernelTakes(g, conv)) continue;
     conv.attrs.pool = 'MaxPool2x2';
     conv.outputs = [...pool.outputs];
     producer.set(pool.outputs[0], conv);

@@ -13,11 +13,7 @@
 // CPU only: a CUDA session refuses the node (optimizeForInference(g, { fusePointwiseDepthwise: false })).
 import { getOp, normalizeAttrs } from '../../ops/index.js';
 import type { Graph, Node } from '../ir.js';
-import { compact, rewriteStart } from './util.js';
-
-const eq = (a: unknown, b: readonly number[]) => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
-const IN_REGISTERS = new Set(['', 'Relu', 'LeakyRelu', 'Clip']);
-const activationOf = (n: Node) => (n.attrs.activation as string | undefined) ?? '';
+import { activationInRegisters, compact, intsAre, isDepthwise3x3Strip, rewriteStart } from './util.js';
 
 /** A 1x1 / stride 1 / unpadded / one-group Conv2D with no Z, no pool and an activation the kernel applies in registers. */
 function isFusablePointwise(g: Graph, n: Node): boolean {
@@ -25,21 +21,13 @@ function isFusablePointwise(g: Graph, n: Node): boolean {
   const x = g.values[n.inputs[0]].shape, w = g.values[n.inputs[1]].shape, a = n.attrs;
   return (
     x.length === 4 && w.length === 4 && w[2] === 1 && w[3] === 1 && ((a.group as number | undefined) ?? 1) === 1 &&
-    eq(a.strides ?? [1, 1], [1, 1]) && eq(a.pads ?? [0, 0, 0, 0], [0, 0, 0, 0]) && eq(a.dilations ?? [1, 1], [1, 1]) && !a.pool &&
-    (n.inputs[3] ?? -1) < 0 && IN_REGISTERS.has(activationOf(n))
+    intsAre(a.strides, [1, 1]) && intsAre(a.pads, [0, 0, 0, 0]) && intsAre(a.dilations, [1, 1]) && !a.pool &&
+    (n.inputs[3] ?? -1) < 0 && activationInRegisters(n)
   );
 }
 
-/** A depthwise 3x3 / stride 1 / pad 1 Conv2D with no Z and an activation the kernel applies in registers. */
-function isFusableDepthwise(g: Graph, n: Node): boolean {
-  if (n.op !== 'Conv2D') return false;
-  const x = g.values[n.inputs[0]].shape, w = g.values[n.inputs[1]].shape, a = n.attrs;
-  return (
-    x.length === 4 && w.length === 4 && a.group === x[1] && w[0] === x[1] && w[1] === 1 && w[2] === 3 && w[3] === 3 &&
-    eq(a.strides ?? [1, 1], [1, 1]) && eq(a.pads ?? [0, 0, 0, 0], [1, 1, 1, 1]) && eq(a.dilations ?? [1, 1], [1, 1]) &&
-    (n.inputs[3] ?? -1) < 0 && IN_REGISTERS.has(activationOf(n))
-  );
-}
+/** The depthwise strip conv with pad 1 above and below too (the bands read the row above and below each output row). */
+const isFusableDepthwise = (g: Graph, n: Node): boolean => isDepthwise3x3Strip(g, n) && intsAre(n.attrs.pads, [1, 1, 1, 1], [0, 0, 0, 0]);
 
 export function fusePointwiseDepthwise(graph: Graph): Graph {
   const { g, consumers, producer, pinned, removed } = rewriteStart(graph);

@@ -10,13 +10,12 @@
 // Add's place in the node order, so Z is always computed before it.
 // Run before fuseConvActivation: Conv -> Add -> LeakyRelu then ends as one node.
 import type { Graph } from '../ir.js';
+import { sameShape } from '../tensor.js';
 import { compact, rewriteStart } from './util.js';
 
 /** Ops that accept a residual input Z (input 3). */
 export const RESIDUAL_HOSTS: readonly string[] = ['Conv2D', 'ConvTranspose2D'];
 const HOSTS = new Set(RESIDUAL_HOSTS);
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 export function fuseResidualAdd(graph: Graph): Graph {
   const { g, consumers, producer, pinned, removed } = rewriteStart(graph);

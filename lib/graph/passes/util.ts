@@ -1,6 +1,7 @@
 // Helpers shared by the graph passes: who reads a value, and rebuilding a graph without the values and
 // nodes a pass made dead (ids are array indices, so removing anything means renumbering).
 import type { Graph, Node, Value } from '../ir.js';
+import { sameShape } from '../tensor.js';
 
 /** For every value id, the nodes that read it (a node reading a value twice is listed twice). */
 export function consumersOf(g: Graph): Node[][] {
@@ -97,3 +98,31 @@ export function freshName(g: Graph, base: string): string {
   for (let i = 1; taken.has(name); ++i) name = `${base}_${i}`;
   return name;
 }
+
+/** Whether an ints attribute (undefined: `fallback`) equals `want`. */
+export function intsAre(value: unknown, want: readonly number[], fallback: readonly number[] = want): boolean {
+  const v = value ?? fallback;
+  return Array.isArray(v) && sameShape(v, want);
+}
+
+/** The fused activations the CPU conv kernels apply in registers (not Tanh / Sigmoid, which take a pass of their own). */
+const IN_REGISTERS: ReadonlySet<string> = new Set(['', 'Relu', 'LeakyRelu', 'Clip']);
+
+/**
+ * A Conv2D the CPU's depthwise 3x3 strip kernel takes (native/cpu/conv_depthwise_kernels.h): group == C == M,
+ * 3x3, stride 1, dilation 1, pad 1 on the left and right (the output as wide as the input), no residual
+ * input Z, an activation applied in registers. The pool and 1x1 + depthwise fusions start from it.
+ */
+export function isDepthwise3x3Strip(g: Graph, n: Node): boolean {
+  if (n.op !== 'Conv2D') return false;
+  const x = g.values[n.inputs[0]].shape, w = g.values[n.inputs[1]].shape, a = n.attrs;
+  const pads = (a.pads as number[] | undefined) ?? [0, 0, 0, 0];
+  return (
+    x.length === 4 && w.length === 4 && a.group === x[1] && w[0] === x[1] && w[1] === 1 && w[2] === 3 && w[3] === 3 &&
+    intsAre(a.strides, [1, 1]) && intsAre(a.dilations, [1, 1]) && pads[1] === 1 && pads[3] === 1 && (n.inputs[3] ?? -1) < 0 &&
+    activationInRegisters(n)
+  );
+}
+
+/** Whether a node's fused activation (attribute `activation`) is one the CPU conv kernels apply in registers. */
+export const activationInRegisters = (n: Node): boolean => IN_REGISTERS.has((n.attrs.activation as string | undefined) ?? '');
