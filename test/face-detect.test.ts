@@ -96,7 +96,7 @@ describeShared('face detection (YuNet)', () => {
     expect(await dlibError({ secondPass: false })).toBeGreaterThan(byDefault + 0.02);
     expect(await dlibError({ landmarks68: PFLD }, true)).toBeLessThan(0.08);
     // A fixed 320x320 model (the photo shrunk to fit) runs its second pass one letterboxed tile at a
-    // time. Measured: 18.0% -> 9.8%.
+    // time. Measured: 18.2% -> 9.8% (18.0% when a sharp resize scaled the photo).
     expect(await dlibError({ detector: DETECTOR_FIXED_320 })).toBeLessThan(0.105);
     expect(await dlibError({ detector: DETECTOR_FIXED_320, secondPass: false })).toBeGreaterThan(0.15);
   });
