@@ -22,7 +22,9 @@ struct Isa {
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static Mask lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi), clamped to [0, L]
     const __m256i j = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const int l = static_cast<int>(std::clamp<int64_t>(lo, 0, L)), h = static_cast<int>(std::clamp<int64_t>(hi, 0, L));
+    // (Clamped by value: std::clamp<int64_t>(lo, 0, L) returns a reference to a temporary, which GCC's
+    // AddressSanitizer reported as used after its scope once inlined into the kernels' loops.)
+    const int l = static_cast<int>(lo < 0 ? 0 : lo > L ? L : lo), h = static_cast<int>(hi < 0 ? 0 : hi > L ? L : hi);
     return _mm256_and_si256(_mm256_cmpgt_epi32(j, _mm256_set1_epi32(l - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(h), j));
   }
   static Mask allLanes() { return _mm256_set1_epi32(-1); }

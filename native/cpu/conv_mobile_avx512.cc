@@ -26,7 +26,9 @@ struct Isa {
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static Mask lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi), clamped to [0, L]
-    const unsigned l = static_cast<unsigned>(std::clamp<int64_t>(lo, 0, L)), h = static_cast<unsigned>(std::clamp<int64_t>(hi, 0, L));
+    // (Clamped by value: std::clamp<int64_t>(lo, 0, L) returns a reference to a temporary, which GCC's
+    // AddressSanitizer reported as used after its scope once inlined into the kernels' loops.)
+    const unsigned l = static_cast<unsigned>(lo < 0 ? 0 : lo > L ? L : lo), h = static_cast<unsigned>(hi < 0 ? 0 : hi > L ? L : hi);
     return static_cast<Mask>(h > l ? ((1u << h) - 1u) & ~((1u << l) - 1u) : 0u);
   }
   static Mask allLanes() { return 0xFFFF; }
