@@ -71,7 +71,7 @@ const mapped = (r, shift, gain) => {
 const train = rows.filter((r) => !r.held), val = rows.filter((r) => r.held);
 const mean = (v) => v.reduce((a, b) => a + b, 0) / v.length;
 const report = (name, out) =>
-  console.log(`${name.padEnd(56)}${mean(val.map((r) => psnr(out(r), r.t))).toFixed(3).padStart(10)}${mean(train.map((r) => psnr(out(r), r.t))).toFixed(3).padStart(10)}`);
+  console.log(`${name.padEnd(62)}${mean(val.map((r) => psnr(out(r), r.t))).toFixed(3).padStart(10)}${mean(train.map((r) => psnr(out(r), r.t))).toFixed(3).padStart(10)}`);
 
 // Least squares with a small ridge on the non-constant features (Gauss-Jordan on the normal equations).
 function fit(A, b) {
@@ -96,7 +96,7 @@ function fit(A, b) {
   return M.map((row, p) => row[n] / row[p]);
 }
 
-console.log(`${'PSNR dB'.padEnd(56)}${'held out'.padStart(10)}${'training'.padStart(10)}`);
+console.log(`${'PSNR dB'.padEnd(62)}${'held out'.padStart(10)}${'training'.padStart(10)}`);
 report('model', (r) => r.y);
 report('oracle map (looks at the target)', (r) => mapped(r, r.mt.map((m, c) => m - r.my[c]), r.k));
 report('oracle shift alone', (r) => mapped(r, r.mt.map((m, c) => m - r.my[c]), [1, 1, 1]));

@@ -347,7 +347,8 @@ export class FaceDetector {
       const input = new Float32Array(n * item);
       for (let b = 0; b < n; ++b) {
         const s = samples[start + b], prev = samples[start + b - 1];
-        // A tile's mirror image right after the tile itself: a reversed copy, not a second sampling.
+        // A tile's mirror image right after the tile itself in one batch: a reversed copy, not a second
+        // sampling. (A fixed-size model runs one tile a batch: each mirror is sampled, then reversed.)
         if (b > 0 && s.mirror && !prev.mirror && sameRegion(s, prev)) mirrorDetectorInput(input, (b - 1) * item, input, b * item, s.width, s.height, netW, netH);
         else sampleDetectorInput(image, s, input, b * item, netW, netH);
       }
@@ -486,7 +487,7 @@ let nativeSampler: DetectorSampler | null | undefined;
  * (x0 + (u + 0.5) kx - 0.5, y0 + (v + 0.5) ky - 0.5) in the image, bilinear, clamped at the edges;
  * shrinking averages n x n bilinear samples per pixel (n = ceil(k) per axis) so fine detail does not
  * alias; each value is rounded to a whole level. The addon's pass (native/cpu/detector_input.cc, the same
- * numbers) or, where the addon is missing, sampleDetectorInputReference.
+ * numbers) or, where the addon is missing, sampleDetectorInputJs.
  */
 export function sampleDetectorInput(image: RgbImage, s: DetectorSample, out: Float32Array, offset: number, netW: number, netH: number): void {
   if (nativeSampler === undefined) {
@@ -498,7 +499,7 @@ export function sampleDetectorInput(image: RgbImage, s: DetectorSample, out: Flo
     }
   }
   if (nativeSampler) nativeSampler(image.data, image.width, image.height, s.x0, s.y0, s.kx, s.ky, s.width, s.height, out, offset, netW, netH);
-  else sampleDetectorInputReference(image, s, out, offset, netW, netH);
+  else sampleDetectorInputJs(image, s, out, offset, netW, netH);
   if (s.mirror) mirrorDetectorInput(out, offset, out, offset, s.width, s.height, netW, netH);
 }
 
@@ -538,29 +539,39 @@ function axisTaps(p0: number, k: number, count: number, size: number) {
 }
 
 /**
- * The reference of the native sampleDetectorInput, written as plainly as the arithmetic allows: every
- * value is the sum over n x n samples of the four integer-weighted neighbours (weights in 1/256),
- * rounded half up to a whole level. All sums are exact integers, so the two agree exactly. (No mirror:
- * sampleDetectorInput mirrors after either.)
+ * The native sampleDetectorInput in TypeScript, where the addon is missing: the same separable sums (per
+ * output row, the ny bilinear rows added up column by column, then nx horizontal taps per pixel; weights
+ * in 1/256, every sum an exact integer), so the two give the same values. test/face-detector-input.test.ts
+ * holds both to a brute-force sum over the four neighbours of every sample. (No mirror: sampleDetectorInput
+ * mirrors after either.)
  */
-export function sampleDetectorInputReference(image: RgbImage, s: Omit<DetectorSample, 'mirror'>, out: Float32Array, offset: number, netW: number, netH: number): void {
-  const { data, width: W, height: H } = image;
-  const xs = axisTaps(s.x0, s.kx, s.width, W), ys = axisTaps(s.y0, s.ky, s.height, H);
-  const denom = xs.n * ys.n * 65536, half = denom / 2, plane = netW * netH;
-  const at = (y: number, x: number, c: number) => data[(y * W + x) * 3 + c];
-  for (let v = 0; v < s.height; ++v)
-    for (let u = 0; u < s.width; ++u) {
-      for (let c = 0; c < 3; ++c) {
-        let sum = 0;
-        for (let j = v * ys.n; j < (v + 1) * ys.n; ++j)
-          for (let i = u * xs.n; i < (u + 1) * xs.n; ++i) {
-            const top = at(ys.lo[j], xs.lo[i], c) * (256 - xs.w[i]) + at(ys.lo[j], xs.hi[i], c) * xs.w[i];
-            const bottom = at(ys.hi[j], xs.lo[i], c) * (256 - xs.w[i]) + at(ys.hi[j], xs.hi[i], c) * xs.w[i];
-            sum += top * (256 - ys.w[j]) + bottom * ys.w[j];
-          }
-        out[offset + (2 - c) * plane + v * netW + u] = Math.floor((sum + half) / denom); // RGB -> planes B, G, R
-      }
+export function sampleDetectorInputJs(image: RgbImage, s: Omit<DetectorSample, 'mirror'>, out: Float32Array, offset: number, netW: number, netH: number): void {
+  const { data, width: W } = image;
+  const xs = axisTaps(s.x0, s.kx, s.width, W), ys = axisTaps(s.y0, s.ky, s.height, image.height);
+  const nn = xs.n * ys.n, half = nn * 32768, plane = netW * netH;
+  const c0 = xs.lo[0], span = (xs.hi[xs.hi.length - 1] - c0 + 1) * 3;
+  const acc = new Float64Array(span); // per column and channel: the sum of ny blended rows (exact integers)
+  for (let v = 0; v < s.height; ++v) {
+    acc.fill(0);
+    for (let j = v * ys.n; j < (v + 1) * ys.n; ++j) {
+      const a = (ys.lo[j] * W + c0) * 3, b = (ys.hi[j] * W + c0) * 3, wb = ys.w[j], wa = 256 - wb;
+      for (let q = 0; q < span; ++q) acc[q] += data[a + q] * wa + data[b + q] * wb;
     }
+    const row = offset + v * netW;
+    for (let u = 0; u < s.width; ++u) {
+      let r = 0, g = 0, bl = 0;
+      for (let i = u * xs.n; i < (u + 1) * xs.n; ++i) {
+        const lo = (xs.lo[i] - c0) * 3, hi = (xs.hi[i] - c0) * 3, wh = xs.w[i], wl = 256 - wh;
+        r += acc[lo] * wl + acc[hi] * wh;
+        g += acc[lo + 1] * wl + acc[hi + 1] * wh;
+        bl += acc[lo + 2] * wl + acc[hi + 2] * wh;
+      }
+      // Rounded half up to a whole level: floor((sum + half) / (nn * 65536)), as the C++ does it.
+      out[row + u] = Math.floor(Math.floor((bl + half) / 65536) / nn); // RGB -> planes B, G, R
+      out[row + plane + u] = Math.floor(Math.floor((g + half) / 65536) / nn);
+      out[row + 2 * plane + u] = Math.floor(Math.floor((r + half) / 65536) / nn);
+    }
+  }
 }
 
 /** ibug 68-point index of each point's mirror image (left and right swap). */

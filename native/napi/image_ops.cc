@@ -11,6 +11,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cpu/paste_blend.h"
@@ -230,6 +231,10 @@ Napi::Value SampleDetectorInput(const Napi::CallbackInfo& info) {
   if (!(s.kx > 0 && s.kx <= 4096 && s.ky > 0 && s.ky <= 4096)) bad(env, "Expected kx and ky in (0, 4096] but received " + std::to_string(s.kx) + ", " + std::to_string(s.ky));
   s.width = intArg(info, 7, "outW", 1, 8192);
   s.height = intArg(info, 8, "outH", 1, 8192);
+  // Samples per axis (pixels x ceil(k)): their tap tables and the work grow with them. 2^22 is a
+  // 4096 px input shrunk 1024-fold, far past any detector input.
+  for (const auto& [n, k, name] : {std::tuple{s.width, s.kx, "outW x ceil(kx)"}, std::tuple{s.height, s.ky, "outH x ceil(ky)"}})
+    if (static_cast<double>(n) * std::ceil(k) > static_cast<double>(1 << 22)) bad(env, std::string("Expected at most 4194304 samples per axis (") + name + ") but received " + std::to_string(static_cast<double>(n) * std::ceil(k)));
   Napi::Float32Array out = typedArg<Napi::Float32Array>(info, 9, napi_float32_array, "a Float32Array out");
   const int64_t netW = intArg(info, 11, "netW", s.width, 8192), netH = intArg(info, 12, "netH", s.height, 8192);
   const int64_t offset = intArg(info, 10, "offset", 0, static_cast<int64_t>(out.ElementLength()));
