@@ -11,22 +11,10 @@
 // Prints mean PSNR (on [0, 1], as the model card's) over the validation and the training pairs for: the
 // model, the oracle map, the oracle shift alone, a constant map (the training pairs' mean), and the fitted
 // predictors. Needs a built checkout (npm install): it imports dist/.
-import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dist, validationArgs } from './validation-setup.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
-};
-const modelPath = path.resolve(arg('model', path.join(root, 'models', 'comic-light.json')));
-const pairsDir = path.resolve(arg('pairs', path.join(root, '..', 'shared', 'data', 'pairs', 'comic')));
-const S = Number(arg('size', 256));
-if (!Number.isInteger(S) || S < 8 || S % 8 !== 0) throw new Error(`--size must be a multiple of 8, got ${arg('size')}`);
-
-const dist = (p) => import(pathToFileURL(path.join(root, 'dist', p)).href);
+const { modelPath, pairsDir, size: S } = validationArgs();
 const { loadGenerator } = await dist('nn/load.js');
 const { graphGenerator } = await dist('face/model.js');
 const { loadPairs } = await dist('train/data.js');
