@@ -132,11 +132,48 @@ describe('augmentation and batches', () => {
     expect(Array.from(makeBatch(flat, 6, 3, 2, { ...aug, cutmix: 0 }).input.data)).toEqual(Array.from(plain.input.data));
   });
 
+  it('saturation jitter: the same on both sides, grey pixels and each pixel\'s luma kept, colours spread or pulled in; 0 keeps the batches', () => {
+    // Pairs with target = input, and a colourful image: channels out of phase.
+    const col = new Float32Array(3 * size * size).map((_, i) => 0.6 * Math.sin(i * 0.37 + Math.floor(i / (size * size)) * 2.1));
+    const grey = new Float32Array(3 * size * size).map((_, i) => 0.5 * Math.sin((i % (size * size)) * 0.37));
+    const mem = (img: Float32Array) => ({ size, layout: 'folders' as const, source: 'mem', pairs: [{ name: 'a', input: img, target: img.slice() }] });
+    const aug = { crop: 16, flip: 0.5, minScale: 0.8, rotate: 5, jitter: 0.1 };
+    const plain = makeBatch(mem(col), 8, 5, 3, aug);
+    const sat = makeBatch(mem(col), 8, 5, 3, { ...aug, saturation: 0.5 });
+    expect(Array.from(sat.input.data)).toEqual(Array.from(sat.target.data)); // both sides alike
+    expect(Array.from(makeBatch(mem(col), 8, 5, 3, { ...aug, saturation: 0 }).input.data)).toEqual(Array.from(plain.input.data));
+    // Same geometry and brightness as without it (its draw comes after the others): per pixel the luma is
+    // kept (away from clamping) and the distance from grey scales by one factor per sample in [0.5, 1.5].
+    const P = 256;
+    let compared = 0;
+    for (let k = 0; k < 8; ++k) {
+      const factors: number[] = [];
+      for (let p = 0; p < P; ++p) {
+        const at = (b: Float32Array, c: number) => b[k * 3 * P + c * P + p];
+        const a = [0, 1, 2].map((c) => at(plain.input.data, c)), b = [0, 1, 2].map((c) => at(sat.input.data, c));
+        if ([...a, ...b].some((v) => Math.abs(v) > 0.99)) continue;
+        const la = 0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2], lb = 0.299 * b[0] + 0.587 * b[1] + 0.114 * b[2];
+        expect(lb).toBeCloseTo(la, 5);
+        if (Math.abs(a[0] - la) > 0.05) factors.push((b[0] - lb) / (a[0] - la));
+        ++compared;
+      }
+      expect(factors.length).toBeGreaterThan(10);
+      for (const f of factors) expect(f).toBeCloseTo(factors[0], 3);
+      expect(factors[0]).toBeGreaterThanOrEqual(0.5);
+      expect(factors[0]).toBeLessThanOrEqual(1.5);
+    }
+    expect(compared).toBeGreaterThan(1000);
+    // A grey image stays as it was.
+    const g0 = makeBatch(mem(grey), 4, 5, 3, aug).input.data, g1 = makeBatch(mem(grey), 4, 5, 3, { ...aug, saturation: 0.9 }).input.data;
+    expect(Math.max(...g1.map((v, i) => Math.abs(v - g0[i])))).toBeLessThan(1e-6);
+  });
+
   it('augmentation options out of range: ERR_FACESTYLE_ARGUMENT naming the option', () => {
     expect(() => makeBatch(ds, 1, 1, 0, { crop: 16, cutmix: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('cutmix') }));
     expect(() => makeBatch(ds, 1, 1, 0, { crop: 16, flip: -0.1 })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('flip') }));
     expect(() => makeBatch(ds, 1, 1, 0, { crop: 16, minScale: 0 })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('minScale') }));
     expect(() => trainConfig({ augment: { jitter: Number.NaN } })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('jitter') }));
+    expect(() => trainConfig({ augment: { saturation: 1.5 } })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('saturation') }));
   });
 
   it('the batch queue holds at most depth + 1 batches and returns them in step order', async () => {

@@ -57,6 +57,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--flip <x>', 'horizontal flip probability', num('flip'), 0.5)
     .option('--rotate <deg>', 'largest random rotation in degrees (same on both sides)', num('rotate'), 0)
     .option('--jitter <x>', 'brightness/contrast jitter amplitude (same on both sides)', num('jitter'), 0)
+    .option('--saturation <x>', 'saturation jitter amplitude (same on both sides)', num('saturation'), 0)
     .option('--cutmix <p>', 'CutMix probability: a rectangle from another pair pasted into both sides', num('cutmix'), 0)
     .option('--channels <list>', 'generator channels at 1, 1/2, 1/4, 1/8 resolution', '16,32,64,96')
     .option('--block <kind>', 'generator blocks at 1/8: residual or inverted', 'residual')
@@ -111,7 +112,7 @@ export function registerTrainCommand(program: Command): void {
         deadline: o.timeLimit > 0 ? Date.now() + o.timeLimit * 60_000 : undefined,
         config: {
           crop: o.crop, batch: o.batch, steps: o.steps, lr: o.lr, lrMin: o.lrMin, warmupSteps: o.warmup, emaDecay: o.ema, clipNorm: o.clipNorm, seed: o.seed, threads: o.threads, device: o.device,
-          augment: { flip: o.flip, minScale: o.minScale, rotate: o.rotate, jitter: o.jitter, cutmix: o.cutmix },
+          augment: { flip: o.flip, minScale: o.minScale, rotate: o.rotate, jitter: o.jitter, saturation: o.saturation, cutmix: o.cutmix },
           losses: { l1: o.l1, mse: o.mse, color: o.color, edge: o.edge, adv: o.adv, fm: o.fm, tv: o.tv, style: o.style },
           discriminator: { scales: o.dScales, spectralNorm: !!o.spectralNorm },
           ganLoss: o.ganLoss,

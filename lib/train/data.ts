@@ -139,6 +139,11 @@ export interface AugmentOptions {
   /** Brightness/contrast jitter amplitude (default 0), applied identically to both sides. */
   jitter?: number;
   /**
+   * Saturation jitter amplitude (default 0), the same on both sides: every pixel moves away from (or
+   * towards) its grey level, Rec. 601 luma, by one factor per sample drawn from [1 - s, 1 + s].
+   */
+  saturation?: number;
+  /**
    * CutMix probability (default 0): a sample gets a random rectangle (20-50% of its area) cut from
    * another augmented pair, on both sides alike. On aligned faces the pasted part lies where that part
    * of a face is, so each composite is one more plausible pair.
@@ -167,7 +172,7 @@ interface Rect {
 
 /**
  * Cuts one augmented sample into out[offset..] for input and target with the SAME geometry and
- * colour change: flip, random resized crop, rotation, brightness/contrast. With `rect` only those
+ * colour change: flip, random resized crop, rotation, brightness/contrast, saturation. With `rect` only those
  * output pixels are written (the same values as in the whole sample: the random draws come first).
  */
 function augmentInto(pair: Pair, s: number, rng: () => number, o: Required<AugmentOptions>, outIn: Float32Array, outTg: Float32Array, offset: number,
@@ -178,6 +183,8 @@ function augmentInto(pair: Pair, s: number, rng: () => number, o: Required<Augme
   const flip = rng() < o.flip;
   const angle = ((2 * rng() - 1) * o.rotate * Math.PI) / 180;
   const gain = 1 + o.jitter * (2 * rng() - 1), bias = o.jitter * (2 * rng() - 1);
+  // Drawn only when asked for, after the others: runs without it keep their random streams.
+  const sat = o.saturation > 0 ? 1 + o.saturation * (2 * rng() - 1) : 1;
   const cos = Math.cos(angle), sin = Math.sin(angle);
   const step = side / crop;
   const cx = x0 + side / 2, cy = y0 + side / 2;
@@ -186,12 +193,26 @@ function augmentInto(pair: Pair, s: number, rng: () => number, o: Required<Augme
       const u = ((flip ? crop - 1 - x : x) + 0.5) * step - side / 2;
       const v = (y + 0.5) * step - side / 2;
       const sx = cx + cos * u - sin * v - 0.5, sy = cy + sin * u + cos * v - 0.5;
-      for (let c = 0; c < 3; ++c) {
-        const i = offset + (c * crop + y) * crop + x;
-        outIn[i] = Math.max(-1, Math.min(1, sample(pair.input, s, c, sx, sy) * gain + bias));
-        outTg[i] = Math.max(-1, Math.min(1, sample(pair.target, s, c, sx, sy) * gain + bias));
+      if (sat === 1) {
+        for (let c = 0; c < 3; ++c) {
+          const i = offset + (c * crop + y) * crop + x;
+          outIn[i] = Math.max(-1, Math.min(1, sample(pair.input, s, c, sx, sy) * gain + bias));
+          outTg[i] = Math.max(-1, Math.min(1, sample(pair.target, s, c, sx, sy) * gain + bias));
+        }
+      } else {
+        saturated(pair.input, s, sx, sy, gain, bias, sat, outIn, offset + y * crop + x, crop * crop);
+        saturated(pair.target, s, sx, sy, gain, bias, sat, outTg, offset + y * crop + x, crop * crop);
       }
     }
+}
+
+/** One pixel of `img` at (sx, sy) with gain and bias, moved from its luma by the factor `sat`, clamped, written at out[at + c * plane]. */
+function saturated(img: Float32Array, s: number, sx: number, sy: number, gain: number, bias: number, sat: number, out: Float32Array, at: number, plane: number): void {
+  const r = sample(img, s, 0, sx, sy) * gain + bias, g = sample(img, s, 1, sx, sy) * gain + bias, b = sample(img, s, 2, sx, sy) * gain + bias;
+  const luma = 0.299 * r + 0.587 * g + 0.114 * b;
+  out[at] = Math.max(-1, Math.min(1, luma + sat * (r - luma)));
+  out[at + plane] = Math.max(-1, Math.min(1, luma + sat * (g - luma)));
+  out[at + 2 * plane] = Math.max(-1, Math.min(1, luma + sat * (b - luma)));
 }
 
 /**
@@ -237,6 +258,7 @@ export function augmentOptions(aug: AugmentOptions, size: number): Required<Augm
     minScale: is.numberInRange('minScale', aug.minScale ?? 0.6, 0.01, 1),
     rotate: is.numberInRange('rotate', aug.rotate ?? 0, 0, 180),
     jitter: is.numberInRange('jitter', aug.jitter ?? 0, 0, 1),
+    saturation: is.numberInRange('saturation', aug.saturation ?? 0, 0, 1),
     cutmix: is.numberInRange('cutmix', aug.cutmix ?? 0, 0, 1),
   };
 }
