@@ -2,7 +2,10 @@
 // correction would buy, how much of the error is low-frequency, and face centre against the rest.
 // It answers "would a better model help, or is the rest of the target unpredictable from the photo?".
 //
-//   node scripts/validation-error.mjs [--model models/comic-light.json] [--pairs ../shared/data/pairs/comic] [--size 256] [--grid errors.png]
+//   node scripts/validation-error.mjs [--model models/comic-light.json] [--pairs ../shared/data/pairs/comic] [--size 256] [--grid errors.png] [--mirror-average]
+//
+// --mirror-average evaluates the model as `--mirror-average` runs it (each image also stylized mirrored,
+// the two averaged: lib/face/model.ts mirrorAveraged).
 //
 // --grid writes a picture: one row per pair, photo | target | output | error (mean absolute error of
 // the three channels, x2, black = none, white = half the range or more).
@@ -23,7 +26,7 @@ import { arg, dist, validationArgs } from './validation-setup.mjs';
 
 const { modelPath, pairsDir, size: S } = validationArgs();
 const { loadGenerator } = await dist('nn/load.js');
-const { graphGenerator } = await dist('face/model.js');
+const { graphGenerator, mirrorAveraged } = await dist('face/model.js');
 const { loadPairs } = await dist('train/data.js');
 const { Tensor } = await dist('graph/tensor.js');
 const { writeSampleGrid } = await dist('train/report.js');
@@ -33,7 +36,8 @@ const card = JSON.parse(readFileSync(modelPath, 'utf8'));
 const only = card.data?.validationFiles;
 if (!Array.isArray(only) || only.length === 0) throw new Error(`${modelPath}: no data.validationFiles in the model card`);
 const val = await loadPairs(pairsDir, { size: S, only });
-const gen = await graphGenerator((await loadGenerator(modelPath, { size: S })).graph);
+const plain = await graphGenerator((await loadGenerator(modelPath, { size: S })).graph);
+const gen = process.argv.includes('--mirror-average') ? mirrorAveraged(plain) : plain;
 const P = S * S;
 
 const mse = (a, b) => {
