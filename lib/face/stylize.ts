@@ -25,7 +25,7 @@ export interface FaceStylizerOptions extends DetectOptions {
   strength?: number;
   /**
    * Also stylize each face mirrored and average the two (test-time mirror averaging, mirrorAveraged): a
-   * little closer to the style (shipped model, held-out pairs: 18.11 -> 18.27 dB PSNR), twice the model
+   * little closer to the style (shipped model, held-out pairs: 18.16 -> 18.32 dB PSNR), twice the model
    * time. Default false.
    */
   mirrorAverage?: boolean;
