@@ -14,8 +14,8 @@
 #include <tuple>
 #include <vector>
 
-#include "cpu/paste_blend.h"
 #include "cpu/detector_input.h"
+#include "cpu/paste_blend.h"
 #include "facestyle/status.h"
 #include "napi/coded_worker.h"
 #include "napi/convert.h"
@@ -212,7 +212,7 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
 // sampleDetectorInput(frame: Uint8Array, width, height, x0, y0, kx, ky, outW, outH, out: Float32Array,
 //                     offset, netW, netH): writes planar BGR into out at offset
 // (cpu/detector_input.h). Synchronous: a 640x360 frame or a 160 px tile takes a fraction of a
-// millisecond, less than a hop to a pool thread and back.
+// millisecond, less than a hop to a pool thread and back (a 1920x1080 photo shrunk to 640 px: 3.5 ms).
 Napi::Value SampleDetectorInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t width = intArg(info, 1, "width", 1, 1 << 20), height = intArg(info, 2, "height", 1, 1 << 20);
