@@ -40,6 +40,11 @@ export function numberInRange(name: string, v: unknown, lo: number, hi: number):
   return v;
 }
 
+export function trueOrFalse(name: string, v: unknown): boolean {
+  if (!bool(v)) throw invalid(name, 'true or false', v);
+  return v;
+}
+
 export function oneOf<T extends string>(name: string, v: unknown, list: readonly T[]): T {
   if (!inArray(v, list)) throw invalid(name, `one of ${list.map((x) => `'${x}'`).join(', ')}`, v);
   return v as T;

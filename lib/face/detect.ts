@@ -44,6 +44,12 @@ export interface DetectOptions {
    * (4-7 ms on 2 busy cores; a 16-face 1080p photo: +110 ms).
    */
   secondPass?: boolean;
+  /**
+   * The second pass's mirror-image tiles (default true): each face's tile is also run mirrored and the
+   * two detections averaged. false halves the second pass's cost for slightly noisier landmarks; the
+   * video tracker turns it off, as its landmark smoothing removes that noise anyway.
+   */
+  secondPassMirror?: boolean;
   /** Box voting: a face's box and landmarks are the score-weighted mean of its NMS group (default true). */
   vote?: boolean;
   /** Refuse images with more pixels than this (default sharp's 268402689; false: no limit). */
@@ -210,6 +216,7 @@ export function checkDetectOptions(options: DetectOptions) {
     maxFaces: options.maxFaces === undefined ? Infinity : is.positiveInteger('maxFaces', options.maxFaces),
     inputSize: is.integerInRange('inputSize', options.inputSize ?? 640, 32, 8192),
     minInputSize: is.integerInRange('minInputSize', options.minInputSize ?? 0, 0, 8192),
+    secondPassMirror: options.secondPassMirror === undefined ? true : is.trueOrFalse('secondPassMirror', options.secondPassMirror),
   };
 }
 
@@ -248,7 +255,7 @@ export class FaceDetector {
 
   /** Faces in image pixels, largest first. */
   async detect(image: RgbImage, options: DetectOptions = {}): Promise<Face[]> {
-    const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize } = checkDetectOptions(options);
+    const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize, secondPassMirror } = checkDetectOptions(options);
     const { width, height } = image;
     // Letterbox geometry: scale to fit, pad at the bottom/right.
     let netW: number, netH: number, scale: number;
@@ -286,16 +293,16 @@ export class FaceDetector {
     faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
     const kept = faces.slice(0, maxFaces);
     if (options.secondPass === false || kept.length === 0) return kept;
-    return (await this.secondPass(image, kept)).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
+    return (await this.secondPass(image, kept, secondPassMirror)).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
   }
 
   /**
    * The second pass: for each face a square tile twice its box, sampled at TILE x TILE pixels, and
-   * its mirror image, run as one batch (a fixed-size model: one letterboxed tile per run). Each face
-   * takes the mean of the plain and mirrored detections nearest its tile's centre; a face the second
-   * pass misses keeps its first-pass values.
+   * its mirror image (unless `mirror` is false), run as one batch (a fixed-size model: one letterboxed
+   * tile per run). Each face takes the mean of the plain and mirrored detections nearest its tile's
+   * centre; a face the second pass misses keeps its first-pass values.
    */
-  private async secondPass(image: RgbImage, faces: Face[]): Promise<Face[]> {
+  private async secondPass(image: RgbImage, faces: Face[], mirror = true): Promise<Face[]> {
     const T = this.fixedSize ? Math.min(...this.fixedSize) : TILE;
     const tiles = faces.map((f) => {
       const side = 2 * Math.max(f.box[2], f.box[3]);
@@ -308,11 +315,12 @@ export class FaceDetector {
       score: f.score,
       landmarks: [1, 0, 2, 4, 3].map((j): Point => [T - 1 - f.landmarks[j][0], f.landmarks[j][1]]) as Landmarks5,
     });
-    const samples = tiles.flatMap(({ x0, y0, k }) => [false, true].map((mirror): DetectorSample => ({ x0, y0, kx: k, ky: k, width: T, height: T, mirror })));
+    const views = mirror ? [false, true] : [false];
+    const samples = tiles.flatMap(({ x0, y0, k }) => views.map((m): DetectorSample => ({ x0, y0, kx: k, ky: k, width: T, height: T, mirror: m })));
     const dets = await this.runTiles(image, samples);
     faces.forEach((_, i) => {
-      found[i][0] = dets[2 * i];
-      found[i][1] = dets[2 * i + 1].map(unmirror);
+      found[i][0] = dets[views.length * i];
+      if (mirror) found[i][1] = dets[2 * i + 1].map(unmirror);
     });
     return faces.map((f, i) => {
       // The detection nearest the tile centre, in each of the plain and mirrored tiles.

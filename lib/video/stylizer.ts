@@ -207,16 +207,21 @@ export async function createVideoStylizer(options: VideoStylizerOptions = {}): P
       detector: options.detector,
       detectorEngine,
       scoreThreshold: options.scoreThreshold,
+      // The second pass without its mirror tiles (see the region detection below for why).
+      secondPassMirror: false,
     });
     // Between full detections the tracker re-finds each face in a region around it (2.2x its box).
     // lib/face's detect() runs a pass at the region's own size and then its second pass (two 160 px
     // tiles around the face). For a region larger than 160 px (a face over ~70 px) one pass on the
-    // region shrunk to 160 px, plain and mirrored, merged by box voting, is that second pass alone: about
-    // half the detection time on the close-up clips, landmarks within 0.02-0.03 inter-ocular distances
-    // of full detections (lib/video/README.md). Smaller regions (small faces, where the first pass is
-    // cheap and the second pass gains most) keep lib/face's detect().
+    // region shrunk to 160 px is that second pass alone: about half the detection time on the close-up
+    // clips, landmarks within 0.02-0.03 inter-ocular distances of full detections (lib/video/README.md).
+    // Smaller regions (small faces, where the first pass is cheap and the second pass gains most) keep
+    // lib/face's detect(). No mirror runs, in regions (flipTest) or in full detections' second pass
+    // (secondPassMirror): the tracker's smoothing already removes the noise they would average out.
+    // `node bench/video-detect.mjs`: detection 2.63 -> 1.86 ms a frame on 908, 5.29 -> 4.07 on
+    // short_hamilton_clip (first 60 frames), smoothed landmark motion the same (lib/video/README.md).
     const detector = await sharedDetector(options.detector, detectorEngine);
-    const regionOptions = { secondPass: false, flipTest: true, inputSize: REGION_INPUT, minInputSize: REGION_INPUT, scoreThreshold: Math.min(options.scoreThreshold ?? 0.5, 0.3) };
+    const regionOptions = { secondPass: false, flipTest: false, inputSize: REGION_INPUT, minInputSize: REGION_INPUT, scoreThreshold: Math.min(options.scoreThreshold ?? 0.5, 0.3) };
     const full = face;
     const detectRegion = (region: RgbImage) => (Math.max(region.width, region.height) > REGION_INPUT ? detector.detect(region, regionOptions) : full.detect(region));
     return batchedFaceStylizer(face, { strength: options.strength, device: options.device, generator, detectRegion });
