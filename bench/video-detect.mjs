@@ -10,7 +10,7 @@
 //
 //   node bench/video-detect.mjs [--dist DIR] [--frames N] [clip ...]
 //
-// DIR is lib/ compiled by tsc (default: dist, made by `npx tsc -p .`). Clips default to
+// DIR is lib/ compiled by tsc (default: dist, made by `npx tsc -p .` / `npm test`). Clips default to
 // ../shared/data/video/{908,651,529,short_hamilton_clip}.mp4; the detector is FACESTYLE_DETECTOR or
 // yunet_s_dynamic.onnx (bench/pipeline.mjs, as the video benchmark).
 import path from 'node:path';
@@ -23,16 +23,20 @@ const opt = { dist: path.join(root, 'dist'), frames: 60, clips: [] };
 for (let i = 0; i < args.length; ++i) {
   if (args[i] === '--dist') opt.dist = path.resolve(args[++i]);
   else if (args[i] === '--frames') opt.frames = Number(args[++i]);
+  else if (args[i].startsWith('--')) throw new Error(`unknown option ${args[i]} (node bench/video-detect.mjs [--dist DIR] [--frames N] [clip ...])`);
   else opt.clips.push(path.resolve(args[i]));
 }
 if (!opt.clips.length) opt.clips = ['908.mp4', '651.mp4', '529.mp4', 'short_hamilton_clip.mp4'].map((f) => path.join(root, '..', 'shared', 'data', 'video', f));
+if (!Number.isInteger(opt.frames) || opt.frames < 2) throw new Error(`--frames must be an integer >= 2, got ${opt.frames}`);
 const load = (rel) => import(pathToFileURL(path.join(opt.dist, rel)).href);
-const { sharedDetector } = await load('face/detect.js');
+const { sharedDetector, checkDetectOptions } = await load('face/detect.js');
+// A build from before secondPassMirror would ignore it, and both variants would measure the same thing.
+if (!('secondPassMirror' in checkDetectOptions({}))) throw new Error(`${opt.dist} predates DetectOptions.secondPassMirror: run npx tsc -p .`);
 const { decodeVideo, probeVideo } = await load('video/ffmpeg.js');
 const { FaceTracker, boxIoU } = await load('video/tracker.js');
 const { interOcularDistance } = await load('video/one-euro.js');
 
-const detector = await sharedDetector(pipelineDetector(root), 'native');
+const detector = await sharedDetector(pipelineDetector(root), process.env.FACESTYLE_DETECTOR_ENGINE || 'native');
 /** Mean distance of two 5-point sets, in inter-ocular distances of the first. */
 const distance = (a, b) => a.reduce((s, p, k) => s + Math.hypot(p[0] - b[k][0], p[1] - b[k][1]), 0) / 5 / interOcularDistance(a);
 const REGION = { secondPass: false, inputSize: 160, minInputSize: 160, scoreThreshold: 0.3 };
@@ -76,10 +80,11 @@ for (const clip of opt.clips) {
         }
       });
       const per = (ms) => (ms / frames.length).toFixed(2);
+      const mean = (sum, n) => (n ? (sum / n).toFixed(4) : 'n/a (no faces)');
       console.log(
         `${path.basename(clip).padEnd(24)} ${v.name.padEnd(15)} detection ${per(time.full + time.region)} ms/frame ` +
           `(${tracker.fullDetections} full ${(time.full / Math.max(1, tracker.fullDetections)).toFixed(2)} ms, ${tracker.regionDetections} regions ${(time.region / Math.max(1, tracker.regionDetections)).toFixed(2)} ms); ` +
-          `smoothed motion ${(motion / moves).toFixed(4)}, from mirrored full detections ${(off / offs).toFixed(3)}`,
+          `smoothed motion ${mean(motion, moves)}, from mirrored full detections ${mean(off, offs)}`,
       );
     }
   }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DetectOptions, FaceDetector, decodeYunet, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath, sharedDetector } from '../lib/face/detect.js';
+import { type DetectOptions, FaceDetector, checkDetectOptions, decodeYunet, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath, sharedDetector } from '../lib/face/detect.js';
 import { toRgbImage } from '../lib/face/image.js';
 import { unsupportedOps } from '../lib/onnx/import.js';
 import { decodeModel, onnx } from '../lib/onnx/proto.js';
@@ -192,10 +192,31 @@ describeShared('face detection (YuNet)', () => {
       }
     }
     await expect(FaceDetector.load(DETECTOR, { engine: 'tensorflow' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
-    await expect(detectFaces(path.join(WHOLE, 'face_recognition/obama.jpg'), { detector: DETECTOR, secondPassMirror: 'no' as never })).rejects.toMatchObject({
-      code: 'ERR_FACESTYLE_ARGUMENT',
-      message: expect.stringContaining('secondPassMirror'),
-    });
+    for (const name of ['flipTest', 'secondPass', 'secondPassMirror', 'vote'] as const)
+      expect(() => checkDetectOptions({ [name]: 'false' as never })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(name) }));
+  });
+
+  it('secondPassMirror: false runs each second-pass tile once instead of twice, on the same faces', async () => {
+    // A fixed-size model runs one tile per network run, so the run count shows the tiles: the first
+    // pass, then per face a tile and (by default) its mirror image.
+    const d = await FaceDetector.load(DETECTOR_FIXED_320);
+    try {
+      const img = await toRgbImage(path.join(WHOLE, 'wider_group/12_Group_Group_12_Group_Group_12_24.jpg'));
+      const runs = () => d.runs.onnxruntime + d.runs.native;
+      let before = runs();
+      const mirrored = await d.detect(img);
+      const withMirror = runs() - before;
+      before = runs();
+      const plain = await d.detect(img, { secondPassMirror: false });
+      const withoutMirror = runs() - before;
+      expect(mirrored.length).toBeGreaterThan(2);
+      expect(withMirror).toBe(1 + 2 * mirrored.length);
+      expect(withoutMirror).toBe(1 + plain.length);
+      expect(plain.length).toBe(mirrored.length);
+      for (const f of plain) expect(Math.max(...mirrored.map((g) => iou(f.box, g.box)))).toBeGreaterThan(0.5);
+    } finally {
+      await d.dispose();
+    }
   });
 
   it("engine 'auto' runs a shape's first 7 passes on onnxruntime-node and later ones natively; onnxruntime is the default", async () => {

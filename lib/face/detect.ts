@@ -41,7 +41,7 @@ export interface DetectOptions {
    * tile's mirror image, and takes that pass's box and landmarks. Small faces (dlib_faces, 11-40 px
    * between the eyes): mean landmark error 12.3% -> 8.8% of the inter-ocular distance; faces that
    * fill a 512 image: FFHQ alignment error 8.2% -> 4.6%. Cost: two 160x160 YuNet runs per face
-   * (4-7 ms on 2 busy cores; a 16-face 1080p photo: +110 ms).
+   * (4-7 ms on 2 busy cores; a 16-face 1080p photo: +110 ms), one with `secondPassMirror: false`.
    */
   secondPass?: boolean;
   /**
@@ -216,7 +216,10 @@ export function checkDetectOptions(options: DetectOptions) {
     maxFaces: options.maxFaces === undefined ? Infinity : is.positiveInteger('maxFaces', options.maxFaces),
     inputSize: is.integerInRange('inputSize', options.inputSize ?? 640, 32, 8192),
     minInputSize: is.integerInRange('minInputSize', options.minInputSize ?? 0, 0, 8192),
+    flipTest: options.flipTest === undefined ? false : is.trueOrFalse('flipTest', options.flipTest),
+    secondPass: options.secondPass === undefined ? true : is.trueOrFalse('secondPass', options.secondPass),
     secondPassMirror: options.secondPassMirror === undefined ? true : is.trueOrFalse('secondPassMirror', options.secondPassMirror),
+    vote: options.vote === undefined ? true : is.trueOrFalse('vote', options.vote),
   };
 }
 
@@ -255,7 +258,7 @@ export class FaceDetector {
 
   /** Faces in image pixels, largest first. */
   async detect(image: RgbImage, options: DetectOptions = {}): Promise<Face[]> {
-    const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize, secondPassMirror } = checkDetectOptions(options);
+    const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize, flipTest, secondPass, secondPassMirror, vote } = checkDetectOptions(options);
     const { width, height } = image;
     // Letterbox geometry: scale to fit, pad at the bottom/right.
     let netW: number, netH: number, scale: number;
@@ -274,7 +277,7 @@ export class FaceDetector {
     const input = new Float32Array(3 * netW * netH);
     sampleDetectorInput(image, { x0: 0, y0: 0, kx: width / rw, ky: height / rh, width: rw, height: rh, mirror: false }, input, 0, netW, netH);
     // The mirror image (flipTest): a reversed copy, made before the first run can touch the input.
-    const mirrored = options.flipTest === true ? new Float32Array(input.length) : null;
+    const mirrored = flipTest ? new Float32Array(input.length) : null;
     if (mirrored) mirrorDetectorInput(input, 0, mirrored, 0, rw, rh, netW, netH);
     let raw = await this.run(input, rw, netW, netH, false, scoreThreshold);
     if (mirrored) raw = raw.concat(await this.run(mirrored, rw, netW, netH, true, scoreThreshold));
@@ -283,7 +286,7 @@ export class FaceDetector {
     if (raw.length === 0 && !this.fixedSize && Math.max(netW, netH) > CLOSE_UP_INPUT)
       return this.detect(image, { ...options, inputSize: CLOSE_UP_INPUT, minInputSize: 0 });
     const sx = rw / width, sy = rh / height;
-    const faces = nms(raw, nmsThreshold, options.vote ?? true)
+    const faces = nms(raw, nmsThreshold, vote)
       .map((f): Face => ({
         box: [f.box[0] / sx, f.box[1] / sy, f.box[2] / sx, f.box[3] / sy],
         score: f.score,
@@ -292,7 +295,7 @@ export class FaceDetector {
       .filter((f) => Math.min(f.box[2], f.box[3]) >= minSize);
     faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
     const kept = faces.slice(0, maxFaces);
-    if (options.secondPass === false || kept.length === 0) return kept;
+    if (!secondPass || kept.length === 0) return kept;
     return (await this.secondPass(image, kept, secondPassMirror)).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
   }
 

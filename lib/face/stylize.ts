@@ -101,7 +101,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
   checkDetectOptions(detectOptions); // now, not at the first frame
-  if (options.mirrorAverage !== undefined && typeof options.mirrorAverage !== 'boolean') throw is.invalid('mirrorAverage', 'true or false', options.mirrorAverage);
+  if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);
   const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
   const ownsGenerator = loaded !== options.model;
   // The wrapper disposes the generator it wraps: only one this stylizer loaded is disposed (ownsGenerator).
@@ -261,7 +261,7 @@ export interface StylizeOptions extends FaceStylizerOptions {
  */
 export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
-  if (options.aligned !== undefined && typeof options.aligned !== 'boolean') throw is.invalid('aligned', 'true or false', options.aligned);
+  if (options.aligned !== undefined) is.trueOrFalse('aligned', options.aligned);
   const image = await toRgbImage(input, { limitInputPixels: options.limitInputPixels, keepAlpha: true });
   // Photos: 68-point alignment whenever a PFLD model is at hand (the frame API leaves it off by
   // default: video pays it every frame, and its tracker smooths only the 5 points).

@@ -249,7 +249,7 @@ export async function compile(graph: Graph, options: CompileOptions = {}): Promi
   if (device === 'cuda' && !native.capabilities().cuda.compiled)
     throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', "This build of the addon has no CUDA backend (it was built without nvcc, or with FACESTYLE_CUDA=OFF): rebuild with nvcc installed (FACESTYLE_CUDA=ON to require it), or use device 'cpu'");
   // Booleans must be booleans: 'no' is truthy and would have meant yes.
-  for (const k of ['reuseBuffers', 'profile'] as const) if (options[k] !== undefined && typeof options[k] !== 'boolean') throw is.invalid(k, 'true or false', options[k]);
+  for (const k of ['reuseBuffers', 'profile'] as const) if (options[k] !== undefined) is.trueOrFalse(k, options[k]);
   const handle = await native.compile(toNativeGraph(graph), { device, threads, reuseBuffers: options.reuseBuffers ?? true, profile: options.profile ?? false });
   return new Session(graph, handle, device);
 }

@@ -194,7 +194,7 @@ const REGION_INPUT = 160;
 export async function createVideoStylizer(options: VideoStylizerOptions = {}): Promise<FrameStylizer> {
   const detectorEngine = chooseDetectorEngine(options.detectorEngine, 'native'); // checked before anything loads
   // The generator is loaded here (not inside createFaceStylizer) so the pipeline's model stage can call it directly.
-  if (options.mirrorAverage !== undefined && typeof options.mirrorAverage !== 'boolean') throw is.invalid('mirrorAverage', 'true or false', options.mirrorAverage);
+  if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);
   const loaded = await loadFaceGenerator(options.model, { size: options.size, device: options.device, engine: options.engine });
   const generator = options.mirrorAverage ? mirrorAveraged(loaded) : loaded;
   let face: FaceStylizer | undefined;
@@ -211,8 +211,8 @@ export async function createVideoStylizer(options: VideoStylizerOptions = {}): P
       secondPassMirror: false,
     });
     // Between full detections the tracker re-finds each face in a region around it (2.2x its box).
-    // lib/face's detect() runs a pass at the region's own size and then its second pass (two 160 px
-    // tiles around the face). For a region larger than 160 px (a face over ~70 px) one pass on the
+    // lib/face's detect() runs a pass at the region's own size and then its second pass (a 160 px tile
+    // around the face). For a region larger than 160 px (a face over ~70 px) one pass on the
     // region shrunk to 160 px is that second pass alone: about half the detection time on the close-up
     // clips, landmarks within 0.02-0.03 inter-ocular distances of full detections (lib/video/README.md).
     // Smaller regions (small faces, where the first pass is cheap and the second pass gains most) keep
