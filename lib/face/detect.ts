@@ -323,7 +323,7 @@ export class FaceDetector {
     const dets = await this.runTiles(image, samples);
     faces.forEach((_, i) => {
       found[i][0] = dets[views.length * i];
-      if (mirror) found[i][1] = dets[2 * i + 1].map(unmirror);
+      if (mirror) found[i][1] = dets[views.length * i + 1].map(unmirror);
     });
     return faces.map((f, i) => {
       // The detection nearest the tile centre, in each of the plain and mirrored tiles.

@@ -400,7 +400,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   const o = normalize({ ...options, fps: options.fps ?? 25 });
   if (options.crf !== undefined) is.integerInRange('crf', options.crf, 0, 51);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw is.invalid('onProgress', 'function', options.onProgress);
-  for (const k of ['overwrite', 'strict'] as const) if (options[k] !== undefined && typeof options[k] !== 'boolean') throw is.invalid(k, 'boolean', options[k]);
+  for (const k of ['overwrite', 'strict'] as const) if (options[k] !== undefined) is.trueOrFalse(k, options[k]);
   const overwrite = options.overwrite === true;
 
   let inputStat;
