@@ -85,3 +85,38 @@ describe('broken trained weights are coded errors, not black faces', () => {
     await expect(loadGenerator(notJson, { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(notJson) });
   });
 });
+
+describe('weights that do not fit their card are refused before anything that size is built', () => {
+  it('another architecture holding extra tensors, absurd sizes in the metadata, a checkpoint with extra EMA tensors', async () => {
+    const shipped = path.resolve('models', 'comic-light.safetensors');
+    const { tensors, metadata } = await readSafetensors(shipped);
+    const dir = mkdtempSync(path.join(root, 'misfit-'));
+    const card = JSON.parse(readFileSync(path.resolve('models', 'comic-light.json'), 'utf8'));
+    const withGenerator = async (name: string, generator: unknown) => {
+      const file = path.join(dir, name);
+      await writeSafetensors(file, tensors, { ...metadata, format: 'facestyle-generator', generator: JSON.stringify(generator) });
+      return file;
+    };
+    // The shipped weights (4 residual blocks, deconv) described as 2 blocks with bilinear upsampling:
+    // every tensor that architecture needs is there, so only the left-over ones show the misfit.
+    const fewer = await withGenerator('fewer.safetensors', { ...card.generator, resBlocks: 2, upsample: 'bilinear' });
+    await expect(loadGenerator(fewer, { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringMatching(/do not fit the card's architecture: it has no 'g\.(res[23]|dec[012]\.up)\./) });
+    await expect(generatorFromAnything(fewer, 64)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    // Sizes no generator comes near: refused by the config check, in well under a second.
+    const t0 = performance.now();
+    for (const generator of [{ ...card.generator, resBlocks: 100000 }, { ...card.generator, channels: [16, 32, 64, 15000] }, { ...card.generator, width: 1000 }])
+      await expect(loadGenerator(await withGenerator('huge.safetensors', generator), { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    // A training checkpoint whose EMA holds tensors its config lacks.
+    const ema = new Map([...tensors].map(([k, v]) => [`ema.${k}`, v]));
+    const ckpt = path.join(dir, 'checkpoint.safetensors');
+    await writeSafetensors(ckpt, ema, { format: 'facestyle-train-checkpoint', config: JSON.stringify({ generator: { ...card.generator, resBlocks: 3 } }) });
+    await expect(generatorFromAnything(ckpt, 64)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining("'ema.g.res3.") });
+    // The same checkpoint with its true config exports.
+    await writeSafetensors(ckpt, ema, { format: 'facestyle-train-checkpoint', config: JSON.stringify({ generator: card.generator }) });
+    const graph = await generatorFromAnything(ckpt, 64);
+    const params = graph.values.filter((v) => v.kind === 'param');
+    expect(params.length).toBe(tensors.size);
+    for (const v of params) expect(Buffer.from(v.data!.buffer, v.data!.byteOffset, v.data!.byteLength).equals(Buffer.from(tensors.get(v.name)!.data.buffer, tensors.get(v.name)!.data.byteOffset, tensors.get(v.name)!.data.byteLength)), v.name).toBe(true);
+  });
+});

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, argumentError } from '../errors.js';
 import { generatorConfig, generatorGraph } from '../nn/generator.js';
-import { checkFiniteWeights, loadGenerator, parseMetadataJson } from '../nn/load.js';
+import { assignWeights, loadGenerator, parseMetadataJson } from '../nn/load.js';
 import { exportOnnx } from '../onnx/index.js';
 import { readSafetensors } from '../train/safetensors.js';
 
@@ -26,14 +26,8 @@ export async function generatorFromAnything(source: string, size: number): Promi
     if (metadata.format === 'facestyle-train-checkpoint') {
       // A training checkpoint: export its EMA weights.
       const config = parseMetadataJson(metadata.config, source, 'config');
-      const graph = generatorGraph(generatorConfig(config.generator), { height: size, width: size });
-      for (const v of graph.values) {
-        if (v.kind !== 'param') continue;
-        const t = tensors.get(`ema.${v.name}`);
-        if (!t || t.shape.join(',') !== v.shape.join(',')) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Checkpoint '${source}' has no EMA tensor 'ema.${v.name}' of shape [${v.shape}]`);
-        checkFiniteWeights(t.data, `ema.${v.name}`, `Weights '${source}'`);
-        v.data = t.data;
-      }
+      const graph = generatorGraph(generatorConfig(config.generator), { height: size, width: size, initParams: false });
+      assignWeights(graph, tensors, `The EMA weights of checkpoint '${source}'`, { prefix: 'ema.', model: 'its config' });
       return graph;
     }
   }

@@ -1,7 +1,7 @@
 // The graph builder, for people and for lib/nn: `g.conv2d(x, { out: 64, kernel: 3, pad: 1 })`.
 // Every node's shapes are inferred as it is added, so a shape error is reported at build time,
 // naming the node.
-import { argumentError } from '../errors.js';
+import { FacestyleError, argumentError } from '../errors.js';
 import * as is from '../is.js';
 import { getOp, inferNodeShapes, normalizeAttrs, outputCount } from '../ops/index.js';
 import type { Attrs, Graph, Node, Value, ValueKind } from './ir.js';
@@ -40,10 +40,16 @@ export class GraphBuilder {
   private readonly names = new Set<string>(); // value names
   private readonly nodeNames = new Set<string>();
   private readonly rng: () => number;
+  private readonly initParams: boolean;
 
-  /** `seed` makes parameter initialisation reproducible. */
-  constructor(readonly name = 'graph', options: { seed?: number } = {}) {
+  /**
+   * `seed` makes parameter initialisation reproducible. `initParams: false` records each parameter's
+   * name and shape only, with no values (a graph whose weights come from a file, checked against them
+   * before anything that size is allocated).
+   */
+  constructor(readonly name = 'graph', options: { seed?: number; initParams?: boolean } = {}) {
     this.rng = mulberry32(options.seed ?? 1);
+    this.initParams = options.initParams ?? true;
   }
 
   private uniqueName(base: string, taken: Set<string> = this.names): string {
@@ -69,9 +75,23 @@ export class GraphBuilder {
     return s;
   }
 
-  /** A trainable parameter, initialised now. */
+  /** A trainable parameter, initialised now (shape only when the builder was made with initParams: false). */
   param(name: string, shape: Shape, init: ParamInit = 'he', fanIn?: number): Sym {
     const n = shapeSize(shape, name);
+    if (!this.initParams) return this.addValue(name, 'param', shape);
+    let data: Float32Array;
+    try {
+      data = this.initialValues(name, shape, n, init, fanIn);
+    } catch (e) {
+      // A typed array too large for this process: the model is too big, not the caller's mistake in form.
+      if (e instanceof RangeError && /allocation failed|invalid (typed )?array length/i.test(e.message)) throw new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Parameter '${name}' [${shape.join(',')}] (${n} values) could not be allocated: ${e.message}`, { cause: e });
+      throw e;
+    }
+    if (data.length !== n) throw argumentError(`Parameter '${name}' needs ${n} values but received ${data.length}`);
+    return this.addValue(name, 'param', shape, data);
+  }
+
+  private initialValues(name: string, shape: Shape, n: number, init: ParamInit, fanIn?: number): Float32Array {
     let data: Float32Array;
     if (init instanceof Tensor) data = init.data.slice();
     else if (init instanceof Float32Array) data = init.slice();
@@ -86,8 +106,7 @@ export class GraphBuilder {
       data = new Float32Array(n);
       for (let i = 0; i < n; ++i) data[i] = (2 * this.rng() - 1) * bound;
     }
-    if (data.length !== n) throw argumentError(`Parameter '${name}' needs ${n} values but received ${data.length}`);
-    return this.addValue(name, 'param', shape, data);
+    return data;
   }
 
   /** A constant tensor (not trained). */

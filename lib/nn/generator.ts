@@ -45,6 +45,10 @@ export interface GeneratorConfig {
 
 export const defaultGeneratorConfig: GeneratorConfig = { arch: 'light-unet', channels: [16, 32, 64, 96], width: 1, resBlocks: 2, alpha: 0.2 };
 
+/** The most residual blocks and channels a level a generator config may have. */
+export const MAX_RES_BLOCKS = 64;
+export const MAX_CHANNELS = 4096;
+
 export function generatorConfig(partial: Partial<GeneratorConfig> = {}): GeneratorConfig {
   const c = { ...defaultGeneratorConfig, ...partial };
   if (c.arch !== 'light-unet') throw argumentError(`Expected generator arch 'light-unet' but received '${c.arch}'`);
@@ -53,9 +57,13 @@ export function generatorConfig(partial: Partial<GeneratorConfig> = {}): Generat
   if (c.pad !== undefined && c.pad !== 'zeros' && c.pad !== 'reflect') throw argumentError(`Expected pad 'zeros' or 'reflect' but received '${c.pad}'`);
   if (c.norm !== undefined && c.norm !== 'none' && c.norm !== 'instance') throw argumentError(`Expected norm 'none' or 'instance' but received '${c.norm}'`);
   if (c.upsample !== undefined && c.upsample !== 'bilinear' && c.upsample !== 'deconv') throw argumentError(`Expected upsample 'bilinear' or 'deconv' but received '${c.upsample}'`);
-  if (!Number.isInteger(c.resBlocks) || c.resBlocks < 0) throw argumentError(`Expected non-negative integer resBlocks but received ${c.resBlocks}`);
+  if (!Number.isInteger(c.resBlocks) || c.resBlocks < 0 || c.resBlocks > MAX_RES_BLOCKS) throw argumentError(`Expected a whole number of residual blocks (resBlocks) in 0..${MAX_RES_BLOCKS} but received ${c.resBlocks}`);
+  // Bounds that no light generator comes near, so that a card or checkpoint of absurd size (a damaged or
+  // crafted file) is refused before it allocates anything.
+  if (!(c.width <= 64)) throw argumentError(`Expected a width multiplier of at most 64 but received ${c.width}`);
+  if (c.channels.some((v) => Math.round(v * c.width) > MAX_CHANNELS)) throw argumentError(`Expected at most ${MAX_CHANNELS} channels a level (after the width multiplier) but received ${JSON.stringify(c.channels)} x ${c.width}`);
   if (c.block !== undefined && c.block !== 'residual' && c.block !== 'inverted') throw argumentError(`Expected block 'residual' or 'inverted' but received '${c.block}'`);
-  if (c.expand !== undefined && !(Number.isInteger(c.expand) && c.expand >= 1)) throw argumentError(`Expected a positive integer expand factor but received ${c.expand}`);
+  if (c.expand !== undefined && !(Number.isInteger(c.expand) && c.expand >= 1 && c.expand <= 64)) throw argumentError(`Expected a whole expand factor in 1..64 but received ${c.expand}`);
   if (c.residual !== undefined && typeof c.residual !== 'boolean') throw argumentError(`Expected residual true or false but received ${JSON.stringify(c.residual)}`);
   return c;
 }
@@ -118,8 +126,9 @@ export function buildGenerator(b: GraphBuilder, x: Sym, config: GeneratorConfig,
 }
 
 /** An inference graph: input 'image' [batch,3,H,W] -> output 'stylized'. */
-export function generatorGraph(config: GeneratorConfig, options: { height: number; width: number; batch?: number; seed?: number }): Graph {
-  const b = new GraphBuilder('generator', { seed: options.seed ?? 1 });
+/** initParams: false builds the parameters' names and shapes only (weights to come from a file). */
+export function generatorGraph(config: GeneratorConfig, options: { height: number; width: number; batch?: number; seed?: number; initParams?: boolean }): Graph {
+  const b = new GraphBuilder('generator', { seed: options.seed ?? 1, initParams: options.initParams });
   const x = b.input('image', [options.batch ?? 1, 3, options.height, options.width]);
   b.output(buildGenerator(b, x, config), 'stylized');
   return b.build();

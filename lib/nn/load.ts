@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
+import type { Tensor } from '../graph/tensor.js';
 import { readSafetensors, readSafetensorsMetadata } from '../train/safetensors.js';
 import { type GeneratorConfig, generatorConfig, generatorGraph } from './generator.js';
 
@@ -86,17 +87,45 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
     throw argumentError(`Expected size to be a whole number >= 8 divisible by 8, or [height, width] of such, but received ${JSON.stringify(options.size)}`);
   const batch = options.batch ?? 1;
   if (!(Number.isInteger(batch) && batch >= 1)) throw argumentError(`Expected batch to be a whole number >= 1 but received ${JSON.stringify(batch)}`);
-  const graph = generatorGraph(generatorConfig(card.generator), { height: h, width: w, batch });
+  const config = generatorConfig(card.generator);
+  // The file first: what it holds bounds what is allocated. The graph's parameters are names and shapes
+  // until they are checked against it (a card naming a huge architecture fails here, not out of memory).
   const { tensors } = await readSafetensors(weights);
-  for (const v of graph.values) {
-    if (v.kind !== 'param') continue;
-    const t = tensors.get(v.name);
-    if (!t) throw formatError(`Weights '${weights}' do not fit the card's architecture: no tensor '${v.name}'`);
-    if (t.shape.join(',') !== v.shape.join(',')) throw formatError(`Weights '${weights}' do not fit the card's architecture: '${v.name}' is [${t.shape}] but the model needs [${v.shape}]`);
-    checkFiniteWeights(t.data, v.name, `Weights '${weights}'`);
-    v.data = t.data;
-  }
+  const graph = generatorGraph(config, { height: h, width: w, batch, initParams: false });
+  assignWeights(graph, tensors, `Weights '${weights}'`, { model: "the card's architecture" });
   return { graph, card };
+}
+
+/**
+ * Checks weights from a file against a generator's parameters (`wanted`: name and shape of each): every
+ * one there as `prefix` + name with its shape, and no generator tensor ('g.*' under the prefix) that the
+ * model lacks, so that weights of another architecture never load silently (ERR_FACESTYLE_FORMAT); every
+ * value finite (ERR_FACESTYLE_NUMERIC naming the tensor). `source` starts the messages ("Weights 'file'"),
+ * `model` names what they should fit ("this generator"), `hint` ends the format errors.
+ */
+export function checkWeightsFit(
+  weights: Map<string, Tensor>,
+  wanted: readonly { name: string; shape: readonly number[] }[],
+  source: string,
+  options: { prefix?: string; model?: string; hint?: string } = {},
+): void {
+  const { prefix = '', model = 'this generator', hint = '' } = options;
+  const mine = new Set(wanted.map((w) => prefix + w.name));
+  const unused = [...weights.keys()].filter((n) => n.startsWith(`${prefix}g.`) && !mine.has(n));
+  if (unused.length) throw formatError(`${source} do not fit ${model}: it has no ${unused.slice(0, 4).map((n) => `'${n}'`).join(', ')}${unused.length > 4 ? ` (${unused.length} tensors in all)` : ''}${hint}`);
+  for (const { name, shape } of wanted) {
+    const t = weights.get(prefix + name);
+    if (!t) throw formatError(`${source} do not fit ${model}: no tensor '${prefix + name}'${hint}`);
+    if (t.shape.join(',') !== shape.join(',')) throw formatError(`${source} do not fit ${model}: '${prefix + name}' is [${t.shape}] but it needs [${shape}]${hint}`);
+  }
+  for (const { name } of wanted) checkFiniteWeights(weights.get(prefix + name)!.data, prefix + name, source);
+}
+
+/** checkWeightsFit on the graph's parameters, then gives each its tensor's values. */
+export function assignWeights(graph: Graph, weights: Map<string, Tensor>, source: string, options: { prefix?: string; model?: string } = {}): void {
+  const params = graph.values.filter((v) => v.kind === 'param');
+  checkWeightsFit(weights, params, source, options);
+  for (const v of params) v.data = weights.get((options.prefix ?? '') + v.name)!.data;
 }
 
 /** A JSON string of safetensors metadata, parsed; a coded error naming the file and key when it is not JSON. */

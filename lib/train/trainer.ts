@@ -13,7 +13,7 @@ import type { Graph } from '../graph/ir.js';
 import { Tensor } from '../graph/tensor.js';
 import { type DiscriminatorConfig, buildDiscriminator, discriminatorConfig } from '../nn/discriminator.js';
 import { buildGenerator, generatorConfig, generatorGraph, type GeneratorConfig } from '../nn/generator.js';
-import { checkFiniteWeights } from '../nn/load.js';
+import { checkWeightsFit } from '../nn/load.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
 import { type AugmentOptions, BatchQueue, type PairDataset, augmentOptions, makeBatch } from './data.js';
 import { colorLoss, edgeLoss, l1Loss, meanAbs, psnr, styleLoss } from './losses.js';
@@ -143,7 +143,6 @@ export function trainConfig(options: TrainOptions = {}): TrainConfig {
   if (!Object.values(c.losses).some((v) => v > 0)) throw argumentError(`Expected at least one loss with a positive weight but all are 0 (CLI: --l1, --mse, --color, --edge, --adv, --fm, --tv, --style)`);
   if (c.device !== 'cpu' && c.device !== 'cuda') throw argumentError(`Expected device 'cpu' or 'cuda' but received '${c.device}'`);
   if (!(Number.isInteger(c.threads) && c.threads >= 0 && c.threads <= 1024)) throw argumentError(`Expected threads in 0..1024 (0: all cores) but received ${c.threads}`);
-  if (c.generator.resBlocks > 64) throw argumentError(`Expected at most 64 residual blocks but received ${c.generator.resBlocks}`);
   augmentOptions(c.augment, c.crop);
   return c;
 }
@@ -296,6 +295,10 @@ export class Trainer extends EventEmitter {
   readonly history: { step: number; loss: number; terms: Record<string, number> }[] = [];
 
   constructor(readonly config: TrainConfig, readonly data: PairDataset, readonly outDir: string, readonly validation: PairDataset | null = null) {
+    if (!is.object(config)) throw is.invalid('config', 'a TrainConfig (from trainConfig())', config);
+    checkPairDataset(data, 'data');
+    if (validation !== null) checkPairDataset(validation, 'validation');
+    if (!is.string(outDir)) throw is.invalid('outDir', 'a folder path', outDir);
     super();
     if (data.pairs.length === 0) throw argumentError('Expected a dataset with at least one pair');
     if (config.crop > data.size) throw argumentError(`Crop ${config.crop} is larger than the dataset size ${data.size}`);
@@ -512,26 +515,21 @@ export class Trainer extends EventEmitter {
 
 const INIT_HINT = ' (train with the architecture they were trained with: --channels, --width, --res-blocks, --block, --upsample, --residual; the shipped comic-light is --res-blocks 4 --upsample deconv)';
 
-/**
- * Checks generator weights to start from against the generator's own (`wanted`: name and shape of each):
- * every one given with its shape, no 'g.*' tensor of another architecture (ERR_FACESTYLE_FORMAT), and
- * every value finite (ERR_FACESTYLE_NUMERIC naming the tensor: NaN or Inf would only show as a NaN loss).
- * `source` starts the messages ("Weights 'file'").
- */
+/** Generator weights to start from, checked against the generator's own (see checkWeightsFit). */
 export function checkInitWeights(weights: Map<string, Tensor>, wanted: readonly { name: string; shape: readonly number[] }[], source: string): void {
-  const mine = new Set(wanted.map((w) => w.name));
-  const unused = [...weights.keys()].filter((n) => n.startsWith('g.') && !mine.has(n));
-  if (unused.length) throw formatError(`${source} do not fit this generator: it has no ${unused.slice(0, 4).map((n) => `'${n}'`).join(', ')}${unused.length > 4 ? ` (${unused.length} tensors in all)` : ''}${INIT_HINT}`);
-  for (const { name, shape } of wanted) {
-    const t = weights.get(name);
-    if (!t) throw formatError(`${source} do not fit this generator: no tensor '${name}'${INIT_HINT}`);
-    if (t.shape.join(',') !== shape.join(',')) throw formatError(`${source} do not fit this generator: '${name}' is [${t.shape}] but this model needs [${shape}]${INIT_HINT}`);
-  }
-  for (const { name } of wanted) checkFiniteWeights(weights.get(name)!.data, name, source);
+  checkWeightsFit(weights, wanted, source, { model: 'this generator', hint: INIT_HINT });
+}
+
+/** ERR_FACESTYLE_ARGUMENT unless `d` looks like a PairDataset (from loadPairs). */
+function checkPairDataset(d: unknown, name: string): void {
+  const p = d as PairDataset | null;
+  if (typeof p !== 'object' || p === null || !Array.isArray(p.pairs) || !Number.isInteger(p.size)) throw is.invalid(name, 'a PairDataset (from loadPairs())', d);
 }
 
 /** L1/PSNR of a compiled generator ('image' -> 'stylized') on pairs, and of the identity. */
 export async function evaluateGenerator(session: Session, pairs: PairDataset): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
+  if (typeof (session as Session | null)?.run !== 'function') throw argumentError('Expected session to be a compiled generator Session (input image, output stylized)');
+  checkPairDataset(pairs, 'pairs');
   let l1 = 0, p = 0, il1 = 0, ip = 0;
   const outputs: Float32Array[] = [];
   for (const pair of pairs.pairs) {
