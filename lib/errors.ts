@@ -1,3 +1,5 @@
+import { access, constants } from 'node:fs/promises';
+
 /** Error codes every facestyle error carries in `code`. */
 export type ErrorCode =
   | 'ERR_FACESTYLE_ARGUMENT'
@@ -22,6 +24,25 @@ export class FacestyleError extends Error {
     this.name = 'FacestyleError';
     this.code = code;
   }
+}
+
+/**
+ * A file-system error met reading `what` (e.g. "Frame folder 'x'"), as ERR_FACESTYLE_NOT_FOUND saying
+ * whether it is missing or may not be read; null for any other error (the caller keeps its own).
+ */
+export function readError(e: unknown, what: string): FacestyleError | null {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `${what} not found`, { cause: e });
+  if (code === 'EACCES' || code === 'EPERM') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `${what} cannot be read: permission denied`, { cause: e });
+  return null;
+}
+
+/** Why the file `file` cannot be opened for reading (readError), or null when it can. */
+export async function unreadableFile(file: string, what: string): Promise<FacestyleError | null> {
+  return access(file, constants.R_OK).then(
+    () => null,
+    (e: unknown) => readError(e, what),
+  );
 }
 
 export const argumentError = (message: string) => new FacestyleError('ERR_FACESTYLE_ARGUMENT', message);

@@ -399,3 +399,64 @@ describe('options that must be what they say (a second walkthrough of the API)',
     expectCoded(await rejected(() => stylizeVideo('in.mp4', 'out.mp4', { strict: 'no' as never })), 'ERR_FACESTYLE_ARGUMENT', 'strict');
   });
 });
+
+describe('image, warp, mask and drawing helpers check their arguments (a third walkthrough)', () => {
+  const notRead = path.join(root, 'never-read.png'); // size checks come before the file is opened
+  it('imageToTensor / tensorToImage: sizes checked before decoding, ranges, enums and empty images are coded', async () => {
+    const { imageToTensor, tensorToImage } = await import('../lib/image/io.js');
+    const png = await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 10, g: 200, b: 30 } } }).png().toBuffer();
+    // Too large for a tensor: refused before anything is decoded or resized (the path need not exist).
+    for (const size of [100000, [30000, 30000] as [number, number]]) expectCoded(await rejected(() => imageToTensor(notRead, { size })), 'ERR_FACESTYLE_SHAPE', 'too large');
+    for (const [opts, named] of [
+      [{ range: [Number.NaN, 1] }, 'range'],
+      [{ range: [1, 1] }, 'range'],
+      [{ range: 'abc' }, 'range'],
+      [{ fit: 'zoom' }, 'fit'],
+      [{ channels: 'gbr' }, 'channels'],
+      [{ limitInputPixels: -1 }, 'limitInputPixels'],
+      [{ size: [4] }, 'size'],
+    ] as [object, string][])
+      expectCoded(await rejected(() => imageToTensor(png, opts as never)), 'ERR_FACESTYLE_ARGUMENT', named);
+    const t = await imageToTensor(png, { range: [-1, 1], channels: 'bgr' });
+    expect(t.shape).toEqual([1, 3, 4, 6]);
+    expect(t.data[0]).toBeCloseTo(30 / 127.5 - 1, 5); // bgr: blue first
+    expectCoded(await rejected(() => tensorToImage(t, { format: 'bmp' as never })), 'ERR_FACESTYLE_ARGUMENT', 'format');
+    expectCoded(await rejected(() => tensorToImage(t, { range: [0, 0] })), 'ERR_FACESTYLE_ARGUMENT', 'range');
+    expectCoded(await rejected(() => tensorToImage(new Tensor([1, 3, 0, 0], new Float32Array(0)))), 'ERR_FACESTYLE_SHAPE', '1x1');
+    expect((await sharp(await tensorToImage(t, { range: [-1, 1], channels: 'bgr', format: 'webp' })).metadata()).format).toBe('webp');
+  });
+
+  it('warpAffine, featherMask, drawFaces and sideBySide: malformed matrices, sizes and faces are ERR_FACESTYLE_ARGUMENT / _SHAPE', async () => {
+    const { warpAffine } = await import('../lib/face/warp.js');
+    const { featherMask } = await import('../lib/face/paste.js');
+    const { drawFaces, sideBySide } = await import('../lib/face/draw.js');
+    const x = new Tensor([1, 3, 8, 8], new Float32Array(3 * 64).fill(0.5));
+    for (const inverse of [[[1, 0]], [[1, 0, 0, 0, 1, 0, 0]], 'abc', [[1, 0, Number.NaN, 0, 1, 0]]])
+      expectCoded(await rejected(() => warpAffine(x, inverse as never, 4, 4)), 'ERR_FACESTYLE_ARGUMENT', 'inverse');
+    expectCoded(await rejected(() => warpAffine(x, [[1, 0, 0, 0, 1, 0]], 0, 4)), 'ERR_FACESTYLE_ARGUMENT', 'outH');
+    expect((await warpAffine(x, [[1, 0, 0, 0, 1, 0]], 4, 4)).data[0]).toBeCloseTo(0.5, 6);
+    expect((await warpAffine(x, [], 4, 4)).shape).toEqual([0, 3, 4, 4]);
+    for (const size of [-5, 1e6, 2.5, Number.NaN]) expectCoded(caught(() => featherMask(size)), 'ERR_FACESTYLE_ARGUMENT', 'size');
+    expectCoded(caught(() => featherMask(64, { blur: -1 })), 'ERR_FACESTYLE_ARGUMENT', 'blur');
+    expect(featherMask(64).length).toBe(64 * 64);
+    const image = { data: new Uint8Array(4 * 4 * 3), width: 4, height: 4 };
+    expectCoded(await rejected(() => drawFaces(image, null as never)), 'ERR_FACESTYLE_ARGUMENT', 'faces');
+    expectCoded(await rejected(() => drawFaces(image, [{}] as never)), 'ERR_FACESTYLE_ARGUMENT', 'faces[0]');
+    expectCoded(await rejected(() => drawFaces(image, [{ box: [0, 0, 2, 2], score: 1, landmarks: [[0, Number.NaN]] }] as never)), 'ERR_FACESTYLE_ARGUMENT', 'faces[0]');
+    const drawn = await drawFaces(image, [{ box: [0, 0, 3, 3], score: 0.9, landmarks: [[1, 1]] }] as never);
+    expect(drawn.data.some((v) => v > 0)).toBe(true);
+    // A huge gap: refused before the strip is allocated (a RangeError before).
+    expectCoded(await rejected(() => sideBySide([image, image], 1e9)), 'ERR_FACESTYLE_SHAPE', 'too large');
+  });
+
+  it('optimizeForInference, gradients, evaluateGenerator and new Trainer with null: ERR_FACESTYLE_ARGUMENT (TypeErrors before)', async () => {
+    const { optimizeForInference } = await import('../lib/graph/passes/index.js');
+    const { gradients } = await import('../lib/graph/autodiff.js');
+    const { Trainer, evaluateGenerator, trainConfig } = await import('../lib/train/trainer.js');
+    expectCoded(caught(() => optimizeForInference(null as never)), 'ERR_FACESTYLE_ARGUMENT', 'graph');
+    expectCoded(caught(() => gradients(null as never, null as never, [])), 'ERR_FACESTYLE_ARGUMENT', 'GraphBuilder');
+    expectCoded(await rejected(() => evaluateGenerator(null as never, null as never)), 'ERR_FACESTYLE_ARGUMENT', 'Session');
+    expectCoded(caught(() => new Trainer(null as never, null as never, 'x')), 'ERR_FACESTYLE_ARGUMENT', 'config');
+    expectCoded(caught(() => new Trainer(trainConfig({}), { pairs: 'no' } as never, 'x')), 'ERR_FACESTYLE_ARGUMENT', 'data');
+  });
+});

@@ -123,6 +123,22 @@ describeShared('facestyle stylize (CLI)', () => {
     expect(Buffer.compare(readFileSync(real), before)).toBe(0);
   });
 
+  it('refuses --debug / --compare pictures that would land on the input, and a folder whose outputs would clash', async () => {
+    const base = mkdtempSync(path.join(tmp, 'beside-'));
+    for (const tag of ['debug', 'compare']) {
+      const input = path.join(base, `x.${tag}.jpg`);
+      copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), input);
+      const before = readFileSync(input);
+      await expect(cli(input, '-o', path.join(base, 'x.jpg'), ...model, `--${tag}`)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('which is the input') });
+      expect(Buffer.compare(readFileSync(input), before)).toBe(0);
+    }
+    expect(readdirSync(base).sort()).toEqual(['x.compare.jpg', 'x.debug.jpg']);
+    // A folder holding x.jpg and x.debug.jpg: with --debug both would write out/x.debug.jpg.
+    copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), path.join(base, 'x.jpg'));
+    await expect(cli(base, '-o', path.join(tmp, 'beside-out'), ...model, '--debug')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('would write the same file') });
+    expect(existsSync(path.join(tmp, 'beside-out'))).toBe(false);
+  });
+
   it('--compare writes <output>.compare.<ext>: the input, a white gap, the result', async () => {
     const photo = path.join(WHOLE, 'face_recognition/obama.jpg');
     const out = path.join(tmp, 'obama.comic.png');

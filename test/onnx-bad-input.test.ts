@@ -77,6 +77,26 @@ describe('bad ONNX input (synthetic)', () => {
     expect(codeOf(() => loadOnnx(bad))).toBe('ERR_FACESTYLE_FORMAT');
   });
 
+  it('a graph with no outputs, and a name written twice (or over an input), are FORMAT errors (onnxruntime refuses both)', () => {
+    const none = edit(smallModel(), (m) => {
+      m.graph!.output = [];
+    });
+    expect(() => loadOnnx(none)).toThrow(/has no outputs/);
+    expect(codeOf(() => loadOnnx(none))).toBe('ERR_FACESTYLE_FORMAT');
+    const nodes = decodeModel(smallModel()).graph!.node!;
+    const last = nodes[nodes.length - 1].output![0];
+    const twice = edit(smallModel(), (m) => {
+      m.graph!.node![m.graph!.node!.length - 2].output = [last]; // the last two Relus both write it
+    });
+    expect(() => loadOnnx(twice)).toThrow(new RegExp(`'${last}' is written more than once`));
+    expect(codeOf(() => loadOnnx(twice))).toBe('ERR_FACESTYLE_FORMAT');
+    const overInput = edit(smallModel(), (m) => {
+      m.graph!.node![0].output = ['x'];
+    });
+    expect(codeOf(() => loadOnnx(overInput))).toBe('ERR_FACESTYLE_FORMAT');
+    expect(codeOf(() => loadOnnx(smallModel()))).toBe('no error');
+  });
+
   it('unsupported ops fail at load time with every op and its count', () => {
     const bytes = edit(smallModel(), (m) => {
       const relus = m.graph!.node!.filter((n) => n.opType === 'Relu');

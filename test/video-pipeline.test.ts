@@ -216,7 +216,7 @@ describe('stylizeFrames', () => {
     const bad = [{ data: new Uint8Array(10), width: 4, height: 4 }];
     await expect(collect(stylizeFrames(bad, { stylizer: new FakeStylizer() }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });
     await expect(collect(stylizeFrames([{ width: 1 } as unknown as RgbImage], { stylizer: new FakeStylizer() }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
-    for (const opts of [{ batch: 0 }, { every: -1 }, { smoothing: 'yes' }, { smoothing: { beta: -1 } }, { faces: 1.5 }, { stylizer: {} }, { strength: 2 }, { signal: 'x' }, { smoothing: { minCutoff: Number.NaN } }]) {
+    for (const opts of [{ batch: 0 }, { every: -1 }, { smoothing: 'yes' }, { smoothing: { beta: -1 } }, { faces: 1.5 }, { stylizer: {} }, { strength: 2 }, { signal: 'x' }, { smoothing: { minCutoff: Number.NaN } }, { maxFrames: 1e300 }, { maxFrames: 0 }]) {
       await expect(collect(stylizeFrames(makeFrames(2), { stylizer: new FakeStylizer(), ...(opts as object) }))).rejects.toMatchObject({
         code: 'ERR_FACESTYLE_ARGUMENT',
         message: expect.stringMatching(/^Expected .* but received/),

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { FacestyleError, isFacestyleError } from '../errors.js';
+import { FacestyleError, isFacestyleError, readError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
 import { removePendingTempFiles, samePath } from '../files.js';
@@ -57,6 +57,31 @@ const besidePath = (out: string, tag: string) => {
   return out.slice(0, out.length - ext.length) + '.' + tag + ext;
 };
 
+/** Every file a job writes: its output, and the --debug / --compare pictures beside it. */
+const writtenPaths = (job: { output: string }, o: StylizeCliOptions): string[] => [
+  job.output,
+  ...(o.debug ? [besidePath(job.output, 'debug')] : []),
+  ...(o.compare ? [besidePath(job.output, 'compare')] : []),
+];
+
+/**
+ * Refuses a run that would write over its input (`x.debug.jpg -o x.jpg --debug` writes x.debug.jpg) or
+ * write one file twice (a folder holding both x.jpg and x.debug.jpg, with --debug). A folder's outputs go
+ * to another folder (checked before), so only a single image is compared with what is written.
+ */
+function checkWrittenPaths(jobs: { input: string; output: string }[], o: StylizeCliOptions, folder: boolean): void {
+  const seen = new Map<string, string>();
+  for (const job of jobs) {
+    for (const file of writtenPaths(job, o)) {
+      if (!folder && samePath(job.input, file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `This run would write '${file}', which is the input: choose another output`);
+      const key = path.resolve(file);
+      const other = seen.get(key);
+      if (other !== undefined) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Two inputs would write the same file '${file}' ('${other}' and '${job.input}'): rename one or choose another output`);
+      seen.set(key, job.input);
+    }
+  }
+}
+
 /** One line progress bar on a TTY; one line per image otherwise. */
 function progress(total: number) {
   const tty = process.stderr.isTTY === true;
@@ -109,7 +134,13 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   const folder = statSync(input).isDirectory();
   let jobs: { input: string; output: string }[];
   if (folder) {
-    const files = readdirSync(input).filter((f) => IMAGE_EXT.test(f)).sort();
+    let names: string[];
+    try {
+      names = readdirSync(input);
+    } catch (e) {
+      throw readError(e, `Input folder '${input}'`) ?? e;
+    }
+    const files = names.filter((f) => IMAGE_EXT.test(f)).sort();
     if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No images in the folder '${input}' (looked for .jpg, .jpeg, .png, .webp, .tif, .tiff, .avif, .gif)`);
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
     // Writing into the input folder would replace the originals one by one.
@@ -132,6 +163,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     if (samePath(input, out)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input file: choose another output`);
     jobs = [{ input, output: out }];
   }
+  checkWrittenPaths(jobs, o, folder);
   const outFolder = folder ? o.output : path.dirname(path.resolve(jobs[0].output));
   const quality = is.integerInRange('--quality', num('quality', o.quality) ?? 90, 1, 100);
   // sharp's pixel limit: a positive whole number of pixels (0 would turn the limit off; not offered here).

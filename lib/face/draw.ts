@@ -1,14 +1,35 @@
 // Pictures for people: face boxes, scores and landmarks drawn over the image (an SVG overlay through
 // sharp), and before | after strips.
-import sharp from 'sharp';
-import { FacestyleError } from '../errors.js';
+import { FacestyleError, shapeError } from '../errors.js';
+import { MAX_TENSOR_ELEMENTS } from '../graph/tensor.js';
+import { sharpFromPixels } from '../image/io.js';
+import * as is from '../is.js';
 import { checkRgbImage, resizeRgbImage } from './image.js';
 import type { Face, RgbImage } from './types.js';
 
 const COLOURS = ['#ff3030', '#30ff30', '#3080ff', '#ffff30', '#ff30ff'];
 
+const finitePoint = (p: unknown): boolean => Array.isArray(p) && p.length === 2 && is.number(p[0]) && is.number(p[1]);
+
+/** A face drawFaces can draw: a box of 4 finite numbers, a finite score, 5 points (and optional 68). */
+function checkDrawableFace(f: Face, i: number): void {
+  const ok =
+    is.object(f) &&
+    Array.isArray(f.box) &&
+    f.box.length === 4 &&
+    f.box.every((v) => is.number(v)) &&
+    is.number(f.score) &&
+    Array.isArray(f.landmarks) &&
+    f.landmarks.every(finitePoint) &&
+    (f.landmarks68 === undefined || (Array.isArray(f.landmarks68) && f.landmarks68.every(finitePoint)));
+  if (!ok) throw is.invalid(`faces[${i}]`, 'a face { box: [x, y, w, h], score, landmarks: [[x, y], ...] }', f);
+}
+
 /** The image with every face's box (and score), 5 landmarks and any 68 points drawn. */
 export async function drawFaces(image: RgbImage, faces: readonly Face[]): Promise<RgbImage> {
+  checkRgbImage(image);
+  if (!Array.isArray(faces as unknown)) throw is.invalid('faces', 'an array of faces', faces);
+  faces.forEach(checkDrawableFace);
   const { width, height } = image;
   const stroke = Math.max(1, Math.round(Math.min(width, height) / 300));
   const parts: string[] = [];
@@ -21,7 +42,7 @@ export async function drawFaces(image: RgbImage, faces: readonly Face[]): Promis
     for (const [px, py] of f.landmarks68 ?? []) parts.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="${(r / 2).toFixed(1)}" fill="#ffffff"/>`);
   }
   const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`);
-  const data = await sharp(image.data, { raw: { width, height, channels: 3 } })
+  const data = await sharpFromPixels(image.data, width, height)
     .composite([{ input: svg, top: 0, left: 0 }])
     .removeAlpha()
     .raw()
@@ -38,10 +59,11 @@ export async function sideBySide(images: readonly RgbImage[], gap = 8): Promise<
   if (!Number.isInteger(gap) || gap < 0) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected gap to be a whole number >= 0 but received ${gap}`);
   for (const [i, im] of images.entries()) checkRgbImage(im, `image ${i}`);
   const height = images[0].height;
-  const parts = await Promise.all(
-    images.map((im) => (im.height === height ? im : resizeRgbImage(im, Math.max(1, Math.round((im.width * height) / im.height)), height))),
-  );
-  const width = parts.reduce((w, p) => w + p.width, 0) + gap * (parts.length - 1);
+  const widths = images.map((im) => (im.height === height ? im.width : Math.max(1, Math.round((im.width * height) / im.height))));
+  const width = widths.reduce((w, v) => w + v, 0) + gap * (images.length - 1);
+  // Checked before anything is resized or allocated (a huge gap or a tall image scaled to a long strip).
+  if (width * height * 3 > MAX_TENSOR_ELEMENTS) throw shapeError(`The side-by-side picture would be ${width}x${height} pixels: too large (at most ${MAX_TENSOR_ELEMENTS} bytes of RGB)`);
+  const parts = await Promise.all(images.map((im, i) => (im.height === height ? im : resizeRgbImage(im, widths[i], height))));
   const out = new Uint8Array(width * height * 3).fill(255);
   let left = 0;
   for (const p of parts) {

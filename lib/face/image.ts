@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { FacestyleError } from '../errors.js';
 import { writeFileWhole } from '../files.js';
-import { IMAGE_FORMATS, type ImageFormat, type ImageInput, readImageRgb } from '../image/io.js';
+import { IMAGE_FORMATS, type ImageFormat, type ImageInput, readImageRgb, sharpFromPixels } from '../image/io.js';
 import * as is from '../is.js';
 import type { RgbImage } from './types.js';
 
@@ -57,7 +57,7 @@ export interface WriteOptions {
   quality?: number;
 }
 
-const sharpRaw = (image: RgbImage) => sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+const sharpRaw = (image: RgbImage) => sharpFromPixels(image.data, image.width, image.height);
 
 /**
  * Interleaved RGBA of an image with `alpha`: the flattened-onto-black colours divided back by
@@ -78,7 +78,7 @@ function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
   const quality = is.integerInRange('quality', options.quality ?? 90, 1, 100);
   const s =
     image.alpha && image.alpha.length === image.width * image.height && WITH_ALPHA.has(format)
-      ? sharp(unflatten(image as RgbImage & { alpha: Uint8Array }), { raw: { width: image.width, height: image.height, channels: 4 } })
+      ? sharpFromPixels(unflatten(image as RgbImage & { alpha: Uint8Array }), image.width, image.height, 4)
       : sharpRaw(image);
   return format === 'png' || format === 'gif' ? s.toFormat(format) : s.toFormat(format, { quality });
 }

@@ -2,6 +2,7 @@
 // covers, then alpha-blended into the frame. On the CPU one native pass does both (pasteBlend in
 // native/cpu/paste_blend.cc); pasteFacesReference, the plain version (WarpAffine + a JS blend loop), is
 // the ground truth it is tested against and the path on CUDA.
+import * as is from '../is.js';
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
 import { applyAffine, invertAffine, roundUpToStep } from './align.js';
@@ -37,6 +38,10 @@ function featherProfile(size: number, erode: number, r: number): Float32Array {
  * i.e. with the face: it is 0 on the crop border and 1 over the face.
  */
 export function featherMask(size: number, options: FeatherOptions = {}): Float32Array {
+  // The mask is size x size floats: at most the crop sizes the package uses (and far beyond), 16384.
+  is.integerInRange('size', size, 1, 16384);
+  if (options.blur !== undefined) is.numberInRange('blur', options.blur, 0, size);
+  if (options.erode !== undefined) is.numberInRange('erode', options.erode, 0, size);
   const r = Math.max(1, Math.round(options.blur ?? size / 64));
   const erode = Math.round(options.erode ?? size / 32 + 3 * r);
   const p = featherProfile(size, erode, r);

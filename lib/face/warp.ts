@@ -2,6 +2,7 @@
 // and kept in a small LRU cache, so video frames and photo folders of one size compile once.
 import { GraphBuilder } from '../graph/builder.js';
 import { Tensor } from '../graph/tensor.js';
+import * as is from '../is.js';
 import type { WarpBorder } from '../ops/warp.js';
 import { loadNative } from '../native.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
@@ -86,7 +87,16 @@ async function warpSession(xShape: readonly number[], k: number, outH: number, o
  * input coordinates, WarpAffine's convention); N == 1 with several matrices crops one image K times.
  */
 export async function warpAffine(x: Tensor, inverse: readonly Affine2x3[], outH: number, outW: number, options: WarpOptions = {}): Promise<Tensor> {
+  if (!(x instanceof Tensor)) throw is.invalid('x', 'a Tensor [N,C,H,W]', x);
+  if (!Array.isArray(inverse)) throw is.invalid('inverse', 'an array of 2x3 affine matrices', inverse);
+  inverse.forEach((a, i) => {
+    if (!((Array.isArray(a) || a instanceof Float32Array || a instanceof Float64Array) && a.length === 6 && Array.from(a).every((v) => is.number(v))))
+      throw is.invalid(`inverse[${i}]`, 'a 2x3 affine matrix: 6 finite numbers [a, b, c, d, e, f]', a);
+  });
+  is.positiveInteger('outH', outH);
+  is.positiveInteger('outW', outW);
   const k = inverse.length;
+  if (k === 0) return new Tensor([0, x.shape[1], outH, outW]);
   const session = await warpSession(x.shape, k, outH, outW, options.border ?? 'constant', options.value ?? 0, options.device ?? 'cpu');
   const m = new Float32Array(k * 6);
   inverse.forEach((a, i) => m.set(a, i * 6));

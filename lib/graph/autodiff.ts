@@ -1,7 +1,7 @@
 // Reverse-mode autodiff over the graph IR. It appends the backward pass to a GraphBuilder as
 // ordinary nodes (gradient functions from lib/ops/gradients write explicit backward ops), so a
 // step graph = forward + backward + optimizer updates is one graph, run in one native call.
-import { unsupportedError } from '../errors.js';
+import { argumentError, unsupportedError } from '../errors.js';
 import { getGradient } from '../ops/gradients/index.js';
 import { Tensor } from './tensor.js';
 import type { GraphBuilder, Sym } from './builder.js';
@@ -18,6 +18,9 @@ export interface GradientOptions {
  * `output` does not depend on it). Contributions from several uses of a value are summed with Add.
  */
 export function gradients(b: GraphBuilder, output: Sym, wrt: readonly Sym[], options: GradientOptions = {}): (Sym | null)[] {
+  if (typeof (b as GraphBuilder | null)?.op1 !== 'function') throw argumentError(`Expected b to be the GraphBuilder the output was built with but received ${b === null ? 'null' : typeof b}`);
+  if (typeof (output as Sym | null)?.id !== 'number') throw argumentError('Expected output to be a Sym of the builder');
+  if (!Array.isArray(wrt as unknown)) throw argumentError('Expected wrt to be an array of Syms of the builder');
   return gradientsOfSum(b, [{ output, seed: options.seed }], wrt, options.prefix);
 }
 

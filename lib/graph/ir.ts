@@ -1,5 +1,6 @@
 // The graph IR: values (with shapes) and nodes (op name, attributes, inputs, outputs). The builder
 // (lib/graph/builder.ts) and the ONNX importer write graphs; the runtime, exporter and passes read them.
+import { FacestyleError } from '../errors.js';
 import type { Shape } from './tensor.js';
 
 export type AttrValue = number | string | boolean | number[];
@@ -47,3 +48,10 @@ export const paramValues = (g: Graph): Value[] => g.values.filter((v) => v.kind 
 
 /** Shape of a value id, or null for an omitted optional input. */
 export const shapeOfId = (g: Graph, id: number): Shape | null => (id < 0 ? null : g.values[id].shape);
+
+/** Throws ERR_FACESTYLE_ARGUMENT unless `graph` looks like a Graph (values and nodes arrays). */
+export function checkGraph(graph: unknown, what = 'a Graph (from GraphBuilder.build() or loadOnnx())'): asserts graph is Graph {
+  const g = graph as Graph | null;
+  if (typeof g !== 'object' || g === null || !Array.isArray(g.nodes) || !Array.isArray(g.values))
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected graph to be ${what} but received ${graph === null ? 'null' : typeof graph}`);
+}

@@ -1,9 +1,9 @@
 // Image <-> tensor on sharp: the first and last step of the one path of data.
 import path from 'node:path';
-import sharp from 'sharp';
-import { FacestyleError, formatError, shapeError } from '../errors.js';
+import sharp, { type Sharp } from 'sharp';
+import { FacestyleError, formatError, shapeError, unreadableFile } from '../errors.js';
 import { writeFileWhole } from '../files.js';
-import { Tensor } from '../graph/tensor.js';
+import { MAX_TENSOR_ELEMENTS, Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 
 export type ImageInput = string | Buffer | Uint8Array;
@@ -42,8 +42,19 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
     const msg = (e as Error).message ?? String(e);
     if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image exceeds the pixel limit of ${limit} (the limitInputPixels option, --limit-input-pixels on the command line, raises it): ${msg}`);
     if (typeof input === 'string' && /missing|no such file|ENOENT/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Image file not found: ${input}`);
+    const unreadable = typeof input === 'string' ? await unreadableFile(input, `Image file '${input}'`) : null;
+    if (unreadable) throw unreadable;
     throw formatError(`Could not decode image${typeof input === 'string' ? ` '${input}'` : ''}: ${msg}`, e);
   }
+}
+
+const isOptionsObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** channels: 'rgb' | 'bgr'; range: two different finite numbers (ERR_FACESTYLE_ARGUMENT otherwise). */
+function checkPixelOptions(options: { channels?: unknown; range?: unknown }): void {
+  if (options.channels !== undefined) is.oneOf('channels', options.channels, ['rgb', 'bgr'] as const);
+  const r = options.range;
+  if (r !== undefined && !(Array.isArray(r) && r.length === 2 && is.number(r[0]) && is.number(r[1]) && r[0] !== r[1])) throw is.invalid('range', '[low, high]: two different finite numbers', r);
 }
 
 /** Interleaved RGB bytes (HWC) -> Float32 NCHW [1,3,H,W] tensor in `range`, RGB or BGR. */
@@ -64,12 +75,21 @@ export function rgbToTensor(data: Uint8Array, width: number, height: number, opt
 
 /** Image file or Buffer -> Float32 NCHW [1,3,H,W] tensor. */
 export async function imageToTensor(input: ImageInput, options: ImageToTensorOptions = {}): Promise<Tensor> {
+  if (!isOptionsObject(options)) throw is.invalid('options', 'an object', options);
+  checkPixelOptions(options);
+  if (options.fit !== undefined) is.oneOf('fit', options.fit, ['fill', 'cover', 'contain'] as const);
+  if (options.limitInputPixels !== undefined && options.limitInputPixels !== false) is.integerInRange('limitInputPixels', options.limitInputPixels, 1, Number.MAX_SAFE_INTEGER);
+  const size = options.size === undefined ? undefined : typeof options.size === 'number' ? [options.size, options.size] : options.size;
+  if (size !== undefined) {
+    if (!Array.isArray(size) || size.length !== 2) throw is.invalid('size', 'a number or [width, height]', options.size);
+    is.positiveInteger('size width', size[0]);
+    is.positiveInteger('size height', size[1]);
+    if (size[0] * size[1] * 3 > MAX_TENSOR_ELEMENTS) throw shapeError(`size ${size[0]}x${size[1]} is too large: 3 x width x height must be at most ${MAX_TENSOR_ELEMENTS}`);
+  }
   let { data, width, height } = await readImageRgb(input, options);
-  if (options.size !== undefined) {
-    const [w, h] = typeof options.size === 'number' ? [options.size, options.size] : options.size;
-    is.positiveInteger('size width', w);
-    is.positiveInteger('size height', h);
-    data = await sharp(data, { raw: { width, height, channels: 3 } })
+  if (size !== undefined) {
+    const [w, h] = size;
+    data = await sharpFromPixels(data, width, height)
       .resize(w, h, { fit: options.fit ?? 'fill', background: { r: 0, g: 0, b: 0 } })
       .raw()
       .toBuffer();
@@ -81,9 +101,14 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
 
 /** Float32 NCHW tensor (one image: [1,3,H,W] or [3,H,W]) -> interleaved RGB bytes. */
 export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): { data: Buffer; width: number; height: number } {
+  if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
+  if (!isOptionsObject(options)) throw is.invalid('options', 'an object', options);
+  checkPixelOptions(options);
+  if (options.index !== undefined) is.integerInRange('index', options.index, 0, Number.MAX_SAFE_INTEGER);
   const shape = tensor.shape.length === 3 ? [1, ...tensor.shape] : tensor.shape;
   if (shape.length !== 4 || shape[1] !== 3) throw shapeError(`Expected a [N,3,H,W] tensor but received [${tensor.shape.join(',')}]`);
   const [, , height, width] = shape;
+  if (width < 1 || height < 1) throw shapeError(`Expected an image of at least 1x1 pixels but the tensor is [${tensor.shape.join(',')}]`);
   const index = options.index ?? 0;
   if (index < 0 || index >= shape[0]) throw shapeError(`Image index ${index} is out of range for batch ${shape[0]}`);
   const [lo, hi] = options.range ?? [0, 1];
@@ -105,7 +130,17 @@ export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr';
 /** Tensor -> encoded image. Format from `format`, or from the file extension when writing. */
 export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; format?: 'png' | 'jpeg' | 'webp'; index?: number } = {}): Promise<Buffer> {
   const { data, width, height } = tensorToRgb(tensor, options);
-  return sharp(data, { raw: { width, height, channels: 3 } }).toFormat(options.format ?? 'png').toBuffer();
+  const format = options.format === undefined ? 'png' : is.oneOf('format', options.format, ['png', 'jpeg', 'webp'] as const);
+  return sharpFromPixels(data, width, height).toFormat(format).toBuffer();
+}
+
+/**
+ * sharp on raw pixels this process already holds (interleaved, 3 or 4 channels). sharp's input pixel
+ * limit guards against decompression bombs in files; raw pixels are in memory already, so it is off
+ * here (with it, a large image the caller read with a raised limit could not be written).
+ */
+export function sharpFromPixels(data: Uint8Array, width: number, height: number, channels: 3 | 4 = 3): Sharp {
+  return sharp(data, { raw: { width, height, channels }, limitInputPixels: false });
 }
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif';
@@ -126,5 +161,5 @@ export async function saveTensorImage(tensor: Tensor, file: string, options: { c
   if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(IMAGE_FORMATS).join(', ')}`);
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
   const { data, width, height } = tensorToRgb(tensor, options);
-  await writeFileWhole(file, () => sharp(data, { raw: { width, height, channels: 3 } }).toFormat(format).toBuffer());
+  await writeFileWhole(file, () => sharpFromPixels(data, width, height).toFormat(format).toBuffer());
 }

@@ -8,7 +8,7 @@ import { argumentError, unsupportedError } from '../errors.js';
 import { writeFileWholeSync } from '../files.js';
 import { decodeChain } from '../ops/elementwise_chain.js';
 import { depthwiseAttrs, pointwiseAttrs } from '../ops/pointwise_depthwise.js';
-import type { Attrs, Graph, Node } from '../graph/ir.js';
+import { type Attrs, type Graph, type Node, checkGraph } from '../graph/ir.js';
 import * as is from '../is.js';
 import { DT, encodeModel, floatTensorProto, halfTensorProto, int64TensorProto } from './proto.js';
 
@@ -326,7 +326,7 @@ function valueInfo(name: string, shape: readonly number[], symbolic: (string | n
 
 /** Encodes a graph as ONNX bytes. */
 export function exportOnnxBuffer(graph: Graph, options: ExportOnnxOptions = {}): Uint8Array {
-  if (!is.object(graph) || !Array.isArray((graph as Graph).nodes)) throw is.invalid('graph', 'a Graph', graph);
+  checkGraph(graph);
   if (!is.object(options)) throw is.invalid('options', 'an object', options);
   const opset = is.integerInRange('opset', options.opset ?? 13, EXPORT_MIN_OPSET, EXPORT_MAX_OPSET);
   const weights = is.oneOf('weights', options.weights ?? 'fp32', ['fp32', 'fp16'] as const);

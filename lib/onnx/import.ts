@@ -608,6 +608,17 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions): Gra
     imp.sym.set(name, { kind: 'value', id });
   }
 
+  // A graph with nothing to compute, or a name assigned twice (ONNX graphs are single-assignment; which
+  // write would win is undefined, and onnxruntime refuses both), is not a model to run.
+  if (!(graph.output ?? []).some((o) => o.name)) throw formatError(`${what}: the graph has no outputs`);
+  const assigned = new Set<string>((graph.input ?? []).map((vi) => vi.name ?? '').filter((n) => n));
+  for (const node of graph.node ?? [])
+    for (const o of node.output ?? []) {
+      if (!o) continue;
+      if (assigned.has(o)) throw formatError(`${what}: '${o}' is written more than once (again by a ${node.opType ?? '?'} node${node.name ? ` '${node.name}'` : ''}): an ONNX graph assigns each name once`);
+      assigned.add(o);
+    }
+
   // Only nodes that reach a graph output are imported: a dead branch (debug outputs, training
   // leftovers) can neither fail the import nor cost run time.
   const live = new Set<string>((graph.output ?? []).map((o) => o.name ?? ''));

@@ -2,7 +2,7 @@
 // Promise and never blocks the event loop; runSync() runs on the calling thread; calls on one session
 // run in order; dispose() is safe at any time, including during a run, and twice.
 import { FacestyleError, argumentError, shapeError } from '../errors.js';
-import type { Graph } from '../graph/ir.js';
+import { type Graph, checkGraph } from '../graph/ir.js';
 import { Tensor, sameShape, shapeSize, shapeToString } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { type NativeGraph, type NativeSessionHandle, loadNative } from '../native.js';
@@ -240,7 +240,7 @@ export function toNativeGraph(graph: Graph): NativeGraph {
 
 /** Plans the graph natively once; the returned session runs it many times. */
 export async function compile(graph: Graph, options: CompileOptions = {}): Promise<Session> {
-  if (!is.object(graph) || !Array.isArray((graph as Graph).nodes)) throw is.invalid('graph', 'a Graph (from GraphBuilder.build() or loadOnnx())', graph);
+  checkGraph(graph);
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
   const unknown = [...new Set(graph.nodes.map((n) => n.op).filter((op) => !hasOp(op)))];

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { FacestyleError, formatError, shapeError } from '../errors.js';
+import { FacestyleError, formatError, readError, shapeError, unreadableFile } from '../errors.js';
 import { Tensor, mulberry32 } from '../graph/tensor.js';
 import * as is from '../is.js';
 
@@ -28,7 +28,11 @@ const IMAGE = /\.(jpe?g|png|webp|tiff?|bmp)$/i;
 const FOLDER_NAMES: [string, string][] = [['photo', 'toon'], ['input', 'target'], ['A', 'B'], ['trainA', 'trainB']];
 
 async function listImages(dir: string): Promise<string[]> {
-  return (await fs.readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && IMAGE.test(d.name)).map((d) => d.name).sort();
+  try {
+    return (await fs.readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && IMAGE.test(d.name)).map((d) => d.name).sort();
+  } catch (e) {
+    throw readError(e, `Pairs folder '${dir}'`) ?? e;
+  }
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -43,7 +47,7 @@ async function decode(file: string, size: number, region?: { left: number; top: 
     if (region) img = sharp(await img.extract(region).toBuffer()).removeAlpha();
     raw = await img.resize(size, size, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
   } catch (e) {
-    throw formatError(`Unreadable image '${file}': ${(e as Error).message}`, e);
+    throw (await unreadableFile(file, `Image '${file}'`)) ?? formatError(`Unreadable image '${file}': ${(e as Error).message}`, e);
   }
   const plane = size * size;
   if (raw.length !== plane * 3) throw formatError(`Unreadable image '${file}': expected RGB but decoded ${raw.length / plane} channels`);

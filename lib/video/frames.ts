@@ -2,10 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
-import { FacestyleError, shapeError } from '../errors.js';
+import { FacestyleError, readError, shapeError } from '../errors.js';
 import type { RgbImage } from '../face/types.js';
-import { readImageRgb } from '../image/io.js';
+import { readImageRgb, sharpFromPixels } from '../image/io.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
 
@@ -15,7 +14,7 @@ export async function listFrameFiles(dir: string): Promise<string[]> {
   try {
     names = await fsp.readdir(dir);
   } catch (e) {
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Frame folder not found: ${dir}`, { cause: e });
+    throw readError(e, `Frame folder '${dir}'`) ?? new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Frame folder not found: ${dir}`, { cause: e });
   }
   const files = names.filter((n) => IMAGE_EXTENSIONS.has(path.extname(n).toLowerCase()) && !n.startsWith('.'));
   if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No image files (${[...IMAGE_EXTENSIONS].join(' ')}) in frame folder ${dir}`);
@@ -47,7 +46,7 @@ export function frameFileName(index: number, format: 'png' | 'jpg' = 'png'): str
 
 /** Writes one frame as an image file, through a temp name in the same folder (PNG, or JPEG for .jpg/.jpeg). */
 export async function writeFrameFile(file: string, frame: RgbImage): Promise<void> {
-  const img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
+  const img = sharpFromPixels(frame.data, frame.width, frame.height);
   const ext = path.extname(file).toLowerCase();
   const tmp = `${file}.partial`;
   try {
@@ -123,7 +122,7 @@ export class FrameFolderWriter {
   async write(frame: RgbImage): Promise<void> {
     if (this.closed) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'write() after finish() or abort()');
     const file = path.join(this.tempDir, frameFileName(this.frames));
-    await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } }).png().toFile(file);
+    await sharpFromPixels(frame.data, frame.width, frame.height).png().toFile(file);
     ++this.frames;
   }
 

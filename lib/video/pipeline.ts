@@ -84,7 +84,7 @@ function normalize(o: StylizeFramesOptions): Normalized {
   const batch = o.batch === undefined ? 4 : is.integerInRange('batch', o.batch, 1, 256);
   const faces = o.faces === undefined ? 0 : is.integerInRange('faces', o.faces, 0, 1000);
   const every = o.every === undefined ? DEFAULT_EVERY : is.integerInRange('every', o.every, 1, 10000);
-  const maxFrames = o.maxFrames === undefined ? Infinity : is.positiveInteger('maxFrames', o.maxFrames);
+  const maxFrames = o.maxFrames === undefined ? Infinity : is.integerInRange('maxFrames', o.maxFrames, 1, Number.MAX_SAFE_INTEGER);
   const queueSize = o.queueSize === undefined ? Math.max(4, 2 * batch) : is.integerInRange('queueSize', o.queueSize, 1, 1024);
   const fps = o.fps === undefined ? 30 : is.numberInRange('fps', o.fps, 0.001, 1000);
   if (o.strength !== undefined) is.numberInRange('strength', o.strength, 0, 1);

@@ -5,7 +5,7 @@
 // 3x3 conv into it (its `pool` attribute), a 1x1 conv and the depthwise 3x3 conv after it into one
 // PointwiseDepthwise node, then fuses the remaining runs of elementwise ops into ElementwiseChain nodes,
 // and sets denormal weights to zero (flushDenormalWeights).
-import type { Graph } from '../ir.js';
+import { type Graph, checkGraph } from '../ir.js';
 import { fuseElementwiseChains } from './chain.js';
 import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
 import { flushDenormalWeights } from './denormal.js';
@@ -53,6 +53,7 @@ export interface OptimizeOptions {
 
 /** Inference-only rewrites: never use on a training graph whose weights are still being learnt. */
 export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}): Graph {
+  checkGraph(graph);
   let g = foldPadIntoConv(graph);
   g = foldBatchNormIntoConv(g);
   g = foldChannelMulIntoConv(g);
