@@ -247,6 +247,18 @@ describeShared('stylize pipeline', () => {
     }
   });
 
+  it('a generator that returns NaN is ERR_FACESTYLE_NUMERIC, not a face pasted as black', async () => {
+    // Sqrt of the [-1,1] input: NaN wherever the crop is darker than mid-grey (it pasted black patches).
+    const g = new GraphBuilder('sqrt');
+    g.output(g.op1('Sqrt', [g.input('x', [1, 3, 64, 64])]), 'y');
+    const sqrt = g.build();
+    const dark = { data: new Uint8Array(64 * 64 * 3).fill(20), width: 64, height: 64 };
+    await expect(stylize(dark, { aligned: true, model: sqrt, size: 64, detector: '/nonexistent.onnx' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NUMERIC', message: expect.stringContaining('NaN (face 1 of 1)') });
+    const light = { data: new Uint8Array(64 * 64 * 3).fill(230), width: 64, height: 64 };
+    const r = await stylize(light, { aligned: true, model: sqrt, size: 64, detector: '/nonexistent.onnx' });
+    expect(r.image.data[0]).toBeGreaterThan(230); // sqrt(0.8) = 0.89 in [-1,1]: brighter
+  });
+
   it('stylizes an aligned crop whole (no detection)', async () => {
     const crop = path.join(path.dirname(WHOLE), 'aligned/gfpgan/Adele_crop.png');
     const r = await stylize(crop, { aligned: true, model: invertingGenerator(128), detector: '/nonexistent.onnx' });
