@@ -460,3 +460,14 @@ describe('image, warp, mask and drawing helpers check their arguments (a third w
     expectCoded(caught(() => new Trainer(trainConfig({}), { pairs: 'no' } as never, 'x')), 'ERR_FACESTYLE_ARGUMENT', 'data');
   });
 });
+
+describe('out of memory in onnxruntime is reported as such', () => {
+  it('ortRunError: allocation failures are ERR_FACESTYLE_OUT_OF_MEMORY, shape complaints _SHAPE, the rest _FORMAT', async () => {
+    const { ortRunError } = await import('../lib/face/model.js');
+    const err = (m: string) => ortRunError('m.onnx', [1, 3, 4096, 4096], new Error(m));
+    expect(err('std::bad_alloc')).toMatchObject({ code: 'ERR_FACESTYLE_OUT_OF_MEMORY', message: expect.stringContaining('[1,3,4096,4096]') });
+    expect(err('Failed to allocate memory for requested buffer of size 1234')).toMatchObject({ code: 'ERR_FACESTYLE_OUT_OF_MEMORY' });
+    expect(err('Non-zero status code returned while running Add node. Attempting to broadcast an axis by a dimension other than 1')).toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });
+    expect(err('Invalid rank for input')).toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+  });
+});

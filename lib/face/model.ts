@@ -210,12 +210,17 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
   };
 }
 
+/** How onnxruntime and libvips say an allocation failed. */
+const OUT_OF_MEMORY = /bad_alloc|out of memory|failed to allocate|allocation failed/i;
+
 /**
- * An onnxruntime run failure as a coded error: a shape mismatch inside the model (a size the model's
- * down- and upsampling cannot take) is ERR_FACESTYLE_SHAPE with a hint, anything else ERR_FACESTYLE_FORMAT.
+ * An onnxruntime run failure as a coded error: a failed allocation is ERR_FACESTYLE_OUT_OF_MEMORY, a shape
+ * mismatch inside the model (a size the model's down- and upsampling cannot take) ERR_FACESTYLE_SHAPE
+ * with a hint, anything else ERR_FACESTYLE_FORMAT.
  */
-function ortRunError(name: string, shape: readonly number[], e: unknown): FacestyleError {
+export function ortRunError(name: string, shape: readonly number[], e: unknown): FacestyleError {
   const message = (e as Error)?.message ?? String(e);
+  if (OUT_OF_MEMORY.test(message)) return new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Stylization model '${name}' ran out of memory in onnxruntime on input [${shape.join(',')}] (try a smaller size or batch): ${message.split('\n')[0]}`, { cause: e });
   const shapeLike = /dimension|broadcast|shape|incompatible|by \d+/i.test(message);
   return new FacestyleError(
     shapeLike ? 'ERR_FACESTYLE_SHAPE' : 'ERR_FACESTYLE_FORMAT',
