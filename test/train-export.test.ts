@@ -1,6 +1,6 @@
 // The trained generator exports to ONNX and agrees with onnxruntime-node (checkParity), loaded
 // through loadGenerator from a run folder at a size other than the training size.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -112,6 +112,10 @@ describe('weights that do not fit their card are refused before anything that si
     const ckpt = path.join(dir, 'checkpoint.safetensors');
     await writeSafetensors(ckpt, ema, { format: 'facestyle-train-checkpoint', config: JSON.stringify({ generator: { ...card.generator, resBlocks: 3 } }) });
     await expect(generatorFromAnything(ckpt, 64)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining("'ema.g.res3.") });
+    // A card without a format field names the card, not a weights file that does not exist.
+    const noFormat = path.join(dir, 'noformat.json');
+    writeFileSync(noFormat, JSON.stringify({ generator: card.generator }));
+    await expect(loadGenerator(noFormat, { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(`Model card '${noFormat}' has no format field`) });
     // The same checkpoint with its true config exports.
     await writeSafetensors(ckpt, ema, { format: 'facestyle-train-checkpoint', config: JSON.stringify({ generator: card.generator }) });
     const graph = await generatorFromAnything(ckpt, 64);

@@ -47,28 +47,28 @@ async function readCard(file: string): Promise<GeneratorCard> {
 }
 
 /** Resolves the card and weights files of a model given as a path. */
-async function locate(p: string): Promise<{ card: GeneratorCard; weights: string }> {
+async function locate(p: string): Promise<{ card: GeneratorCard; weights: string; cardFile: string }> {
   if (await isDir(p)) {
     for (const [c, w] of [['model.json', 'generator.safetensors']]) {
       if (await isFile(path.join(p, c))) {
         const card = await readCard(path.join(p, c));
-        return { card, weights: path.join(p, card.weights ?? w) };
+        return { card, weights: path.join(p, card.weights ?? w), cardFile: path.join(p, c) };
       }
     }
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No model.json in '${p}'`);
   }
   if (p.endsWith('.safetensors')) {
     const cardFile = p.replace(/\.safetensors$/, '.json');
-    if (await isFile(cardFile)) return { card: await readCard(cardFile), weights: p };
+    if (await isFile(cardFile)) return { card: await readCard(cardFile), weights: p, cardFile };
     const metadata = await readSafetensorsMetadata(p); // the header only: loadGenerator reads the tensors
-    if (metadata.format === 'facestyle-generator' && metadata.generator) return { card: { format: 'facestyle-generator', generator: parseMetadataJson(metadata.generator, p, 'generator') }, weights: p };
+    if (metadata.format === 'facestyle-generator' && metadata.generator) return { card: { format: 'facestyle-generator', generator: parseMetadataJson(metadata.generator, p, 'generator') }, weights: p, cardFile: p };
     throw formatError(`'${p}' has no model card next to it (${cardFile}) and no generator metadata`);
   }
   const card = await readCard(p);
-  if (card.weights !== undefined) return { card, weights: path.resolve(path.dirname(p), card.weights) };
+  if (card.weights !== undefined) return { card, weights: path.resolve(path.dirname(p), card.weights), cardFile: p };
   const own = path.resolve(path.dirname(p), `${path.basename(p, '.json')}.safetensors`);
   const run = path.resolve(path.dirname(p), 'generator.safetensors');
-  return { card, weights: !(await isFile(own)) && (await isFile(run)) ? run : own };
+  return { card, weights: !(await isFile(own)) && (await isFile(run)) ? run : own, cardFile: p };
 }
 
 /**
@@ -77,10 +77,14 @@ async function locate(p: string): Promise<{ card: GeneratorCard; weights: string
  */
 export async function loadGenerator(model: string | (GeneratorCard & { weightsPath: string }), options: LoadGeneratorOptions = {}): Promise<{ graph: Graph; card: GeneratorCard }> {
   let card: GeneratorCard, weights: string;
-  if (typeof model === 'string') ({ card, weights } = await locate(model));
+  let cardFile: string | undefined;
+  if (typeof model === 'string') ({ card, weights, cardFile } = await locate(model));
   else if (model && typeof model === 'object' && typeof model.weightsPath === 'string') [card, weights] = [model, model.weightsPath];
   else throw argumentError('Expected a model path (card .json, .safetensors or run folder) or a card with weightsPath');
-  if (card.format !== 'facestyle-generator') throw formatError(`Model card for '${weights}' has format '${card.format}', expected 'facestyle-generator'`);
+  if (card?.format !== 'facestyle-generator') {
+    const named = cardFile !== undefined ? `'${cardFile}'` : `for '${weights}'`;
+    throw formatError(`Model card ${named} has ${card?.format === undefined ? 'no format field' : `format ${JSON.stringify(card.format)}`}: expected "format": "facestyle-generator" (a card written by facestyle train)`);
+  }
   const size = options.size ?? [256, 256];
   const [h, w] = typeof size === 'number' ? [size, size] : Array.isArray(size) && size.length === 2 ? size : [NaN, NaN];
   if (![h, w].every((v) => Number.isInteger(v) && v >= 8 && v % 8 === 0))
