@@ -424,6 +424,10 @@ describe('image, warp, mask and drawing helpers check their arguments (a third w
     expectCoded(await rejected(() => tensorToImage(t, { range: [0, 0] })), 'ERR_FACESTYLE_ARGUMENT', 'range');
     expectCoded(await rejected(() => tensorToImage(new Tensor([1, 3, 0, 0], new Float32Array(0)))), 'ERR_FACESTYLE_SHAPE', '1x1');
     expect((await sharp(await tensorToImage(t, { range: [-1, 1], channels: 'bgr', format: 'webp' })).metadata()).format).toBe('webp');
+    // Every format the package writes, 'jpg' taken for 'jpeg'; limitInputPixels 0 is "no limit", as in sharp.
+    for (const [format, read] of [['jpg', 'jpeg'], ['tiff', 'tiff'], ['gif', 'gif']] as const)
+      expect((await sharp(await tensorToImage(t, { range: [-1, 1], format })).metadata()).format).toBe(read);
+    expect((await imageToTensor(png, { limitInputPixels: 0 })).shape).toEqual([1, 3, 4, 6]);
   });
 
   it('warpAffine, featherMask, drawFaces and sideBySide: malformed matrices, sizes and faces are ERR_FACESTYLE_ARGUMENT / _SHAPE', async () => {

@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readError, unreadableFile } from '../lib/errors.js';
 import { DETECTOR, WHOLE } from './face-fixtures.js';
-import { describeShared } from './helpers/shared.js';
+import { describeShared, sharedData } from './helpers/shared.js';
 
 describe('readError / unreadableFile', () => {
   it('maps missing and forbidden to NOT_FOUND with the reason, and leaves other errors to the caller', async () => {
@@ -46,7 +46,7 @@ describeUnprivileged('the CLI on unreadable inputs', () => {
     return spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', env: { ...process.env, FACESTYLE_DETECTOR: DETECTOR } });
   };
 
-  it('a folder or image that may not be read: exit 2, NOT_FOUND naming it, "permission denied", nothing written', () => {
+  it('folders, images, models, weights, cards and videos that may not be read: exit 2, NOT_FOUND naming them, "permission denied", nothing written', () => {
     chmodSync(dir, 0o777);
     const folder = path.join(dir, 'in');
     mkdirSync(folder);
@@ -55,7 +55,30 @@ describeUnprivileged('the CLI on unreadable inputs', () => {
     copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), file);
     chmodSync(folder, 0o000);
     chmodSync(file, 0o000);
+    // Readable again whatever happens, so that afterAll can remove the folder when not running as root.
+    onTestFinished(() => chmodSync(folder, 0o755));
+    // A pairs folder whose one toon image may not be read, and model / weights / video files that may not be.
+    const pairs = path.join(dir, 'pairs');
+    for (const side of ['photo', 'toon']) {
+      mkdirSync(path.join(pairs, side), { recursive: true });
+      copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), path.join(pairs, side, 'a.jpg'));
+    }
+    const toon = path.join(pairs, 'toon', 'a.jpg');
+    const onnxFile = path.join(dir, 'm.onnx');
+    copyFileSync(DETECTOR, onnxFile);
+    const weights = path.join(dir, 'w.safetensors');
+    copyFileSync(path.resolve('models', 'comic-light.safetensors'), weights);
+    const card = path.join(dir, 'card.json');
+    copyFileSync(path.resolve('models', 'comic-light.json'), card);
+    const video = path.join(dir, 'v.mp4');
+    copyFileSync(sharedData('video/908.mp4'), video);
+    for (const f of [toon, onnxFile, weights, card, video]) chmodSync(f, 0o000);
     const cases: [string[], string][] = [
+      [['train', '--pairs', pairs, '--out', path.join(dir, 'run2'), '--steps', '1'], `Image '${toon}'`],
+      [['info', onnxFile], `ONNX model '${onnxFile}'`],
+      [['export', weights, '--onnx', path.join(dir, 'w.onnx')], `Safetensors file '${weights}'`],
+      [['export', card, '--onnx', path.join(dir, 'c.onnx')], `Model card '${card}'`],
+      [['video', video, '-o', path.join(dir, 'v.out.mp4')], `Video file '${video}'`],
       [['stylize', folder, '-o', path.join(dir, 'out')], `Input folder '${folder}'`],
       [['stylize', file, '-o', path.join(dir, 'b.out.png'), '--aligned'], `Image file '${file}'`],
       [['train', '--pairs', folder, '--out', path.join(dir, 'run'), '--steps', '1'], `Pairs folder '${folder}'`],
@@ -66,7 +89,6 @@ describeUnprivileged('the CLI on unreadable inputs', () => {
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain(`${named} cannot be read: permission denied [ERR_FACESTYLE_NOT_FOUND]`);
     }
-    for (const out of ['out', 'b.out.png', 'run', 'frames-out']) expect(existsSync(path.join(dir, out)), out).toBe(false);
-    chmodSync(folder, 0o755);
+    for (const out of ['out', 'b.out.png', 'run', 'frames-out', 'run2', 'w.onnx', 'c.onnx', 'v.out.mp4']) expect(existsSync(path.join(dir, out)), out).toBe(false);
   });
 });

@@ -4,8 +4,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, argumentError } from '../errors.js';
-import { generatorConfig, generatorGraph } from '../nn/generator.js';
-import { assignWeights, loadGenerator, parseMetadataJson } from '../nn/load.js';
+import { generatorGraph } from '../nn/generator.js';
+import { assignWeights, configFromFile, loadGenerator, parseMetadataJson } from '../nn/load.js';
 import { exportOnnx } from '../onnx/index.js';
 import { readSafetensors } from '../train/safetensors.js';
 
@@ -26,7 +26,7 @@ export async function generatorFromAnything(source: string, size: number): Promi
     if (metadata.format === 'facestyle-train-checkpoint') {
       // A training checkpoint: export its EMA weights.
       const config = parseMetadataJson(metadata.config, source, 'config');
-      const graph = generatorGraph(generatorConfig(config.generator), { height: size, width: size, initParams: false });
+      const graph = generatorGraph(configFromFile(config?.generator, `Checkpoint '${source}'`), { height: size, width: size, initParams: false });
       assignWeights(graph, tensors, `The EMA weights of checkpoint '${source}'`, { prefix: 'ema.', model: 'its config' });
       return graph;
     }

@@ -43,7 +43,7 @@ export async function drawFaces(image: RgbImage, faces: readonly Face[]): Promis
   }
   const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`);
   const data = await sharpFromPixels(image.data, width, height)
-    .composite([{ input: svg, top: 0, left: 0 }])
+    .composite([{ input: svg, top: 0, left: 0, limitInputPixels: false }])
     .removeAlpha()
     .raw()
     .toBuffer();
@@ -62,7 +62,7 @@ export async function sideBySide(images: readonly RgbImage[], gap = 8): Promise<
   const widths = images.map((im) => (im.height === height ? im.width : Math.max(1, Math.round((im.width * height) / im.height))));
   const width = widths.reduce((w, v) => w + v, 0) + gap * (images.length - 1);
   // Checked before anything is resized or allocated (a huge gap or a tall image scaled to a long strip).
-  if (width * height * 3 > MAX_TENSOR_ELEMENTS) throw shapeError(`The side-by-side picture would be ${width}x${height} pixels: too large (at most ${MAX_TENSOR_ELEMENTS} bytes of RGB)`);
+  if (width * height * 3 > MAX_TENSOR_ELEMENTS) throw shapeError(`The side-by-side picture would be ${width}x${height} pixels: too large (width x height x 3 must be at most ${MAX_TENSOR_ELEMENTS})`);
   const parts = await Promise.all(images.map((im, i) => (im.height === height ? im : resizeRgbImage(im, widths[i], height))));
   const out = new Uint8Array(width * height * 3).fill(255);
   let left = 0;

@@ -26,6 +26,8 @@ export const DEFAULT_PIXEL_LIMIT = 0x3fff * 0x3fff;
 /** Raw RGB pixels of an image (EXIF orientation applied, alpha flattened on black, grey expanded). */
 export async function readImageRgb(input: ImageInput, options: { limitInputPixels?: number | false } = {}): Promise<{ data: Buffer; width: number; height: number }> {
   if (!(typeof input === 'string' && input.length > 0) && !(input instanceof Uint8Array)) throw is.invalid('image', 'file path or Buffer', input);
+  // sharp's pixel limit: a whole number of pixels (0, like false, turns it off).
+  if (options.limitInputPixels !== undefined && options.limitInputPixels !== false) is.integerInRange('limitInputPixels', options.limitInputPixels, 0, Number.MAX_SAFE_INTEGER);
   const limit = options.limitInputPixels ?? DEFAULT_PIXEL_LIMIT;
   try {
     const { data, info } = await sharp(input, { limitInputPixels: limit === false ? false : limit, failOn: 'error' })
@@ -79,7 +81,6 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
   if (!isOptionsObject(options)) throw is.invalid('options', 'an object', options);
   checkPixelOptions(options);
   if (options.fit !== undefined) is.oneOf('fit', options.fit, ['fill', 'cover', 'contain'] as const);
-  if (options.limitInputPixels !== undefined && options.limitInputPixels !== false) is.integerInRange('limitInputPixels', options.limitInputPixels, 1, Number.MAX_SAFE_INTEGER);
   const size = options.size === undefined ? undefined : typeof options.size === 'number' ? [options.size, options.size] : options.size;
   if (size !== undefined) {
     if (!Array.isArray(size) || size.length !== 2) throw is.invalid('size', 'a number or [width, height]', options.size);
@@ -129,9 +130,9 @@ export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr';
 }
 
 /** Tensor -> encoded image. Format from `format`, or from the file extension when writing. */
-export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; format?: 'png' | 'jpeg' | 'webp'; index?: number } = {}): Promise<Buffer> {
+export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; format?: ImageFormat | 'jpg'; index?: number } = {}): Promise<Buffer> {
   const { data, width, height } = tensorToRgb(tensor, options);
-  const format = options.format === undefined ? 'png' : is.oneOf('format', options.format, ['png', 'jpeg', 'webp'] as const);
+  const format = options.format === undefined ? 'png' : options.format === 'jpg' ? 'jpeg' : is.oneOf('format', options.format, ENCODED_FORMATS);
   return sharpFromPixels(data, width, height).toFormat(format).toBuffer();
 }
 
@@ -145,6 +146,9 @@ export function sharpFromPixels(data: Uint8Array, width: number, height: number,
 }
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif';
+
+/** The formats tensorToImage encodes to ('jpg' is taken for 'jpeg'). */
+const ENCODED_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'tiff', 'avif', 'gif'];
 
 /** Image formats the package writes (saveTensorImage, lib/face's writeRgbImage), by file extension (lower case). */
 export const IMAGE_FORMATS: Readonly<Record<string, ImageFormat>> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };

@@ -5,7 +5,7 @@
 // cards named it) uses <card base>.safetensors, else generator.safetensors beside it.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { FacestyleError, argumentError, formatError } from '../errors.js';
+import { FacestyleError, argumentError, formatError, readError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import type { Tensor } from '../graph/tensor.js';
 import { readSafetensors, readSafetensorsMetadata } from '../train/safetensors.js';
@@ -36,8 +36,8 @@ async function readCard(file: string): Promise<GeneratorCard> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
-  } catch {
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Model card not found: ${file}`);
+  } catch (e) {
+    throw readError(e, `Model card '${file}'`) ?? formatError(`Cannot read the model card '${file}': ${(e as Error).message}`, e);
   }
   try {
     return JSON.parse(text) as GeneratorCard;
@@ -91,7 +91,7 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
     throw argumentError(`Expected size to be a whole number >= 8 divisible by 8, or [height, width] of such, but received ${JSON.stringify(options.size)}`);
   const batch = options.batch ?? 1;
   if (!(Number.isInteger(batch) && batch >= 1)) throw argumentError(`Expected batch to be a whole number >= 1 but received ${JSON.stringify(batch)}`);
-  const config = generatorConfig(card.generator);
+  const config = cardFile === undefined ? generatorConfig(card.generator) : configFromFile(card.generator, `Model card '${cardFile}'`);
   // The file first: what it holds bounds what is allocated. The graph's parameters are names and shapes
   // until they are checked against it (a card naming a huge architecture fails here, not out of memory).
   const { tensors } = await readSafetensors(weights);
@@ -130,6 +130,18 @@ export function assignWeights(graph: Graph, weights: Map<string, Tensor>, source
   const params = graph.values.filter((v) => v.kind === 'param');
   checkWeightsFit(weights, params, source, options);
   for (const v of params) v.data = weights.get((options.prefix ?? '') + v.name)!.data;
+}
+
+/**
+ * generatorConfig of a config read from a file: a bad one is the file's fault, ERR_FACESTYLE_FORMAT naming
+ * it (`source`: "Model card 'x'"), not an argument the caller typed.
+ */
+export function configFromFile(generator: unknown, source: string): GeneratorConfig {
+  try {
+    return generatorConfig(generator as Partial<GeneratorConfig>);
+  } catch (e) {
+    throw formatError(`${source} describes a generator this package cannot build: ${(e as Error).message}`, e);
+  }
 }
 
 /** A JSON string of safetensors metadata, parsed; a coded error naming the file and key when it is not JSON. */

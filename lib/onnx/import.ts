@@ -4,7 +4,7 @@
 // shape, Slice starts, Resize scales, Pad pads, ...) become attributes. The input sizes are fixed
 // at load time, so dynamic models are loaded once per input size.
 import { readFileSync } from 'node:fs';
-import { FacestyleError, formatError, shapeError, unsupportedError } from '../errors.js';
+import { FacestyleError, formatError, readError, shapeError, unsupportedError } from '../errors.js';
 import type { Attrs, Graph, Node, Value, ValueKind } from '../graph/ir.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
@@ -34,8 +34,7 @@ export function readOnnxModel(source: string | Uint8Array): { model: ModelProto;
     try {
       bytes = readFileSync(source);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new FacestyleError(code === 'ENOENT' ? 'ERR_FACESTYLE_NOT_FOUND' : 'ERR_FACESTYLE_FORMAT', `Cannot read ONNX model ${what}: ${(e as Error).message}`, { cause: e });
+      throw readError(e, `ONNX model ${what}`) ?? new FacestyleError('ERR_FACESTYLE_FORMAT', `Cannot read ONNX model ${what}: ${(e as Error).message}`, { cause: e });
     }
   } else if (source instanceof Uint8Array) bytes = source;
   else throw is.invalid('model', 'a file path or a Uint8Array/Buffer of an ONNX model', source);
@@ -611,16 +610,19 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions): Gra
   // A graph with nothing to compute, or a name assigned twice (ONNX graphs are single-assignment; which
   // write would win is undefined, and onnxruntime refuses both), is not a model to run.
   if (!(graph.output ?? []).some((o) => o.name)) throw formatError(`${what}: the graph has no outputs`);
-  const assigned = new Set<string>((graph.input ?? []).map((vi) => vi.name ?? '').filter((n) => n));
+  const given = new Set<string>([...(graph.input ?? []).map((vi) => vi.name ?? ''), ...(graph.initializer ?? []).map((t) => t.name ?? '')].filter((n) => n));
+  const written = new Set<string>();
   for (const node of graph.node ?? [])
     for (const o of node.output ?? []) {
       if (!o) continue;
-      if (assigned.has(o)) throw formatError(`${what}: '${o}' is written more than once (again by a ${node.opType ?? '?'} node${node.name ? ` '${node.name}'` : ''}): an ONNX graph assigns each name once`);
-      assigned.add(o);
+      const by = `a ${node.opType ?? '?'} node${node.name ? ` '${node.name}'` : ''}`;
+      if (given.has(o)) throw formatError(`${what}: ${by} writes '${o}', which is a graph input or initializer: an ONNX graph assigns each name once`);
+      if (written.has(o)) throw formatError(`${what}: '${o}' is written more than once (again by ${by}): an ONNX graph assigns each name once`);
+      written.add(o);
     }
 
   // Only nodes that reach a graph output are imported: a dead branch (debug outputs, training
-  // leftovers) can neither fail the import nor cost run time.
+  // leftovers) costs no run time and cannot fail the import (beyond the name checks above).
   const live = new Set<string>((graph.output ?? []).map((o) => o.name ?? ''));
   const needed = new Set<NodeProto>();
   for (const node of [...(graph.node ?? [])].reverse()) {

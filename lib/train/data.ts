@@ -62,7 +62,7 @@ async function dims(file: string): Promise<{ width: number; height: number }> {
     if (!m.width || !m.height) throw new Error('no dimensions');
     return { width: m.width, height: m.height };
   } catch (e) {
-    throw formatError(`Unreadable image '${file}': ${(e as Error).message}`, e);
+    throw (await unreadableFile(file, `Image '${file}'`)) ?? formatError(`Unreadable image '${file}': ${(e as Error).message}`, e);
   }
 }
 

@@ -129,7 +129,7 @@ function checkDevice(device: TrainConfig['device']): void {
 async function readInitWeights(file: string, config: TrainConfig): Promise<Map<string, Tensor>> {
   if (!is.string(file) || !file) throw is.invalid('initFrom', 'a .safetensors file path', file);
   const { tensors } = await readSafetensors(file);
-  const graph = generatorGraph(config.generator, { height: config.crop, width: config.crop });
+  const graph = generatorGraph(config.generator, { height: config.crop, width: config.crop, initParams: false }); // names and shapes only
   checkInitWeights(tensors, graph.values.filter((v) => v.kind === 'param'), `Weights '${file}'`);
   return tensors;
 }

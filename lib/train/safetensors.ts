@@ -2,7 +2,7 @@
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}},
 // then the raw little-endian data. Only F32 tensors are written; F32 and F16 are read.
 import { promises as fs } from 'node:fs';
-import { FacestyleError, argumentError, formatError } from '../errors.js';
+import { FacestyleError, argumentError, formatError, readError as fsReadError } from '../errors.js';
 import { writeFileWhole } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
@@ -112,8 +112,9 @@ export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsCont
 /** A failed read as a coded error naming the file. */
 function readError(file: string, e: unknown): FacestyleError {
   if (e instanceof FacestyleError) return e;
+  const missingOrForbidden = fsReadError(e, `Safetensors file '${file}'`);
+  if (missingOrForbidden) return missingOrForbidden;
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Safetensors file not found: '${file}'`, { cause: e });
   if (code === 'EISDIR') return argumentError(`Expected a .safetensors file but '${file}' is a folder`);
   return formatError(`Cannot read safetensors file '${file}': ${(e as Error).message}`, e);
 }

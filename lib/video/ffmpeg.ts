@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FacestyleError, formatError } from '../errors.js';
+import { FacestyleError, formatError, unreadableFile } from '../errors.js';
 import { samePath } from '../files.js';
 import type { RgbImage } from '../face/types.js';
 
@@ -148,7 +148,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths(
     /* handled below: no streams */
   }
   const why = r.stderr.trim().split('\n').slice(-2).join(' ');
-  if (r.code !== 0 || !json.format) throw formatError(`Not a readable video: ${file}${why ? ` (ffprobe: ${why})` : ''}`);
+  if (r.code !== 0 || !json.format) throw (await unreadableFile(file, `Video file '${file}'`)) ?? formatError(`Not a readable video: ${file}${why ? ` (ffprobe: ${why})` : ''}`);
   const streams = json.streams ?? [];
   // ffmpeg reads a still image as a one-frame "video" (image2, png_pipe, ...): not what a video run is for.
   // The same demuxers also read real streams (an IP camera's .mjpeg is jpeg_pipe), so only one packet
