@@ -52,6 +52,13 @@ describe('loadPairs', () => {
     await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(path.join(dir, 'photo', 'b.png')) });
   });
 
+  it('loadPairs with an impossible size or a non-path: ERR_FACESTYLE_ARGUMENT before anything is decoded (1e6 was a decode error)', async () => {
+    const dir = await folder('sized', { 'photo/a.png': await png(8, 8, 1), 'toon/a.png': await png(8, 8, 1) });
+    for (const size of [1e6, 0, 7.5, Number.NaN]) await expect(loadPairs(dir, { size })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('size') });
+    await expect(loadPairs(42 as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect((await loadPairs(dir, { size: 8 })).pairs).toHaveLength(1);
+  });
+
   it('unreadable image: ERR_FACESTYLE_FORMAT naming the file', async () => {
     const dir = await folder('broken', { 'photo/a.jpg': 'not a jpeg', 'toon/a.jpg': await png(8, 8, 1) });
     await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(path.join(dir, 'photo', 'a.jpg')) });

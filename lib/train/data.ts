@@ -77,7 +77,9 @@ export interface LoadPairsOptions {
 
 /** Loads a pairs folder: two sub-folders with the same file names, or side-by-side images. */
 export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Promise<PairDataset> {
-  const size = options.size ?? 256;
+  if (!is.string(dir)) throw is.invalid('pairs folder', 'a folder path', dir);
+  // Every pair is held decoded at size x size: 4096 is already 400 MB a pair.
+  const size = is.integerInRange('size', options.size ?? 256, 8, 4096);
   if (!(await exists(dir))) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder not found: ${dir}`);
   const keep = (n: string) => !(options.exclude ?? []).includes(n) && (!options.only || options.only.includes(n));
   // Names given to leave out or keep (a validation split) must be files of the set: a typo would
