@@ -125,8 +125,10 @@ export function buildGenerator(b: GraphBuilder, x: Sym, config: GeneratorConfig,
   return b.add(x, delta, `${prefix}.residual`);
 }
 
-/** An inference graph: input 'image' [batch,3,H,W] -> output 'stylized'. */
-/** initParams: false builds the parameters' names and shapes only (weights to come from a file). */
+/**
+ * An inference graph: input 'image' [batch,3,H,W] -> output 'stylized'. initParams: false builds the
+ * parameters' names and shapes only (weights to come from a file).
+ */
 export function generatorGraph(config: GeneratorConfig, options: { height: number; width: number; batch?: number; seed?: number; initParams?: boolean }): Graph {
   const b = new GraphBuilder('generator', { seed: options.seed ?? 1, initParams: options.initParams });
   const x = b.input('image', [options.batch ?? 1, 3, options.height, options.width]);
