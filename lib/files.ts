@@ -27,6 +27,48 @@ const isDirectory = (p: string): boolean => {
   }
 };
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Whether process `pid` is gone (signal 0 probes it; EPERM means it exists under another user). */
+function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Removes the hidden temp files (`.<stem>.partial-<pid>-<hex>...`) that writes of `file` left beside it
+ * when their process was killed (SIGKILL, a crash: no handler could run). Only files of processes that
+ * no longer exist are removed, never those of a write in progress. `stem` is the name the temp files
+ * start with (the file's name, or without its extension for the video encoder's). Best effort: a folder
+ * that cannot be listed is left alone. Returns the names removed.
+ */
+export function removeStaleTempFiles(file: string, stem = path.basename(file)): string[] {
+  const dir = path.dirname(path.resolve(file));
+  const pattern = new RegExp(`^\\.${escapeRegExp(stem)}\\.partial-(\\d+)-[0-9a-f]+($|\\.)`);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = pattern.exec(name);
+    if (!m || Number(m[1]) === process.pid || !processGone(Number(m[1]))) continue;
+    try {
+      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // best effort
+    }
+  }
+  return removed;
+}
+
 /** A failed write as a coded error naming the file: a vanished folder, a folder in the way, or an I/O error. */
 function writeError(file: string, dir: string, e: unknown): FacestyleError {
   if (e instanceof FacestyleError) return e;
@@ -53,6 +95,7 @@ function prepare(file: string, createFolder: boolean): { dir: string; temp: stri
     }
   } else if (!isDirectory(dir)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`);
   if (isDirectory(file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`);
+  removeStaleTempFiles(file);
   return { dir, temp: path.join(dir, `.${path.basename(file)}.partial-${process.pid}-${randomBytes(4).toString('hex')}.tmp`) };
 }
 
@@ -111,10 +154,13 @@ export function samePath(a: string, b: string): boolean {
 /** writeFileWhole on the calling thread; `bytes()` is made after the target is checked. */
 export function writeFileWholeSync(file: string, bytes: () => Uint8Array): void {
   const { dir, temp } = prepare(file, false);
+  pending.add(temp);
   try {
     fs.writeFileSync(temp, bytes());
     fs.renameSync(temp, file);
+    pending.delete(temp);
   } catch (e) {
+    pending.delete(temp);
     try {
       fs.rmSync(temp, { force: true });
     } catch {

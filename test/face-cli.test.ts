@@ -213,13 +213,14 @@ const cpuSeconds = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
 describeNeedingLinux('facestyle stylize (CLI) stopped by a signal', () => {
-  it('SIGTERM while working: killed by SIGTERM, a message, no output, no temp file', async () => {
+  it('SIGTERM while working: killed by SIGTERM, a message, no output, no temp file, no folder the run made', async () => {
     // dist/ is the package's own build (npm test runs tsc first): missing is an error, not a reason to skip.
     expect(existsSync(cliFile), `${cliFile} is missing: build it with \`npx tsc -p .\` (npm test does)`).toBe(true);
     const dir = mkdtempSync(path.join(tmp, 'kill-'));
     const input = path.join(dir, 'big.jpg');
     await sharp(path.join(WHOLE, 'face_recognition/obama.jpg')).resize(5000, 5000, { fit: 'fill' }).jpeg({ quality: 80 }).toFile(input);
-    const child = spawn(process.execPath, [cliFile, 'stylize', input, '-o', path.join(dir, 'big.avif'), ...model], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Into folders that do not exist yet: the run makes them, and removes them again when stopped empty.
+    const child = spawn(process.execPath, [cliFile, 'stylize', input, '-o', path.join(dir, 'made', 'deeper', 'big.avif'), ...model], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DetectOptions, FaceDetector, checkDetectOptions, decodeYunet, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath, sharedDetector } from '../lib/face/detect.js';
+import { type DetectOptions, FaceDetector, LandmarkModel, checkDetectOptions, decodeYunet, detectFaces, iou, landmarks5From68, nms, resolveDetectorPath, sharedDetector } from '../lib/face/detect.js';
 import { toRgbImage } from '../lib/face/image.js';
 import { unsupportedOps } from '../lib/onnx/import.js';
 import { decodeModel, onnx } from '../lib/onnx/proto.js';
@@ -163,6 +163,17 @@ describeShared('face detection (YuNet)', () => {
     const five = landmarks5From68(f.landmarks68!);
     const iod = Math.hypot(f.landmarks[0][0] - f.landmarks[1][0], f.landmarks[0][1] - f.landmarks[1][1]);
     five.forEach((p, i) => expect(Math.hypot(p[0] - f.landmarks[i][0], p[1] - f.landmarks[i][1])).toBeLessThan(0.3 * iod));
+  });
+
+  it('a landmark model disposed while (or before) it runs says ERR_FACESTYLE_DISPOSED, not that the model file is broken', async () => {
+    const [f] = await detectFaces(path.join(WHOLE, 'face_recognition/obama.jpg'), { detector: DETECTOR });
+    const image = await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'));
+    const model = await LandmarkModel.load(PFLD);
+    expect((await model.refine(image, [f]))[0].landmarks68).toHaveLength(68);
+    const running = model.refine(image, [f]);
+    await model.dispose(); // the run on its way meets a released session
+    await expect(running).rejects.toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED' });
+    await expect(model.refine(image, [f])).rejects.toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED', message: expect.stringContaining('pfld') });
   });
 
   it('the native engine finds the same faces as onnxruntime-node, dynamic and fixed-size models alike', async () => {

@@ -3,7 +3,8 @@ import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, sy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removePendingTempFiles, samePath, writeFileWhole } from '../lib/files.js';
+import { removePendingTempFiles, removeStaleTempFiles, samePath, writeFileWhole } from '../lib/files.js';
+import { spawnSync } from 'node:child_process';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-files-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,5 +68,32 @@ describe('samePath', () => {
     expect(samePath(path.join(dir, 'other.jpg'), real)).toBe(false);
     expect(samePath(path.join(dir, 'new.jpg'), real)).toBe(false);
     expect(samePath(dir, real)).toBe(false);
+  });
+});
+
+describe('removeStaleTempFiles', () => {
+  it("removes the temp files of killed writes (their process is gone), never a live process's, nor other files", async () => {
+    const dir = mkdtempSync(path.join(tmp, 'stale-'));
+    // A pid that has certainly ended: a child that ran and exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const alive = process.ppid; // the test runner's parent: running
+    const names = [
+      `.out.onnx.partial-${dead}-0a1b2c3d.tmp`, // writeFileWhole's, from a killed export: stale
+      `.out.onnx.partial-${alive}-0a1b2c3d.tmp`, // a write in progress elsewhere: kept
+      `.out.onnx.partial-${process.pid}-0a1b2c3d.tmp`, // this process's own: kept
+      `.other.onnx.partial-${dead}-0a1b2c3d.tmp`, // another file's: kept
+      `.out.onnx.old-${dead}-0a1b2c3d`, // a swapped-aside old output: user data, kept
+      'out.onnx',
+    ];
+    for (const n of names) writeFileSync(path.join(dir, n), 'x');
+    await writeFileWhole(path.join(dir, 'out.onnx'), async () => new Uint8Array([7]));
+    expect(readdirSync(dir).sort()).toEqual(names.slice(1).sort());
+    expect([...readFileSync(path.join(dir, 'out.onnx'))]).toEqual([7]);
+    // The video encoder's temp names drop the extension before '.partial' (ffmpeg needs it last).
+    writeFileSync(path.join(dir, `.clip.partial-${dead}-00ff00ff.mp4`), 'x');
+    mkdirSync(path.join(dir, `.frames.partial-${dead}-00ff00ff`));
+    expect(removeStaleTempFiles(path.join(dir, 'clip.mp4'), 'clip')).toEqual([`.clip.partial-${dead}-00ff00ff.mp4`]);
+    expect(removeStaleTempFiles(path.join(dir, 'frames'))).toEqual([`.frames.partial-${dead}-00ff00ff`]);
+    expect(removeStaleTempFiles(path.join(dir, 'missing-folder', 'x.png'))).toEqual([]);
   });
 });

@@ -109,6 +109,9 @@ async function processOne(stylizer: FaceStylizer, input: string, output: string,
   return result;
 }
 
+/** The output folder the running command created (removed again if it is empty when the run stops). */
+let folderMadeByRun: string | undefined;
+
 /** Removes `dir` (and its sub-folders) when no file lies anywhere below it; no-op for undefined. */
 function removeIfNoFiles(dir: string | undefined): void {
   if (!dir) return;
@@ -200,6 +203,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   let createdFolder: string | undefined;
   try {
     createdFolder = mkdirSync(outFolder, { recursive: true });
+    folderMadeByRun = createdFolder;
   } catch (e) {
     await stylizer.dispose();
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot create the output folder '${outFolder}': ${(e as NodeJS.ErrnoException).code === 'EEXIST' || (e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a part of its path is a file' : (e as Error).message}`, { cause: e });
@@ -234,6 +238,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     // A folder this run made and wrote nothing into (the detector or a model failed at the first image,
     // every image of a folder failed) is removed again.
     removeIfNoFiles(createdFolder);
+    folderMadeByRun = undefined;
     await stylizer.dispose();
   }
   if (o.json) process.stdout.write(JSON.stringify({ images: report, totals: round({ ...stylizer.totalTimings }) }) + '\n');
@@ -277,6 +282,7 @@ export function registerStylizeCommand(program: Command): void {
       const onSignal = (name: StopSignal) => {
         process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
         removePendingTempFiles();
+        removeIfNoFiles(folderMadeByRun); // the folder the run made, when nothing was written into it yet
         exitBySignal(name);
       };
       process.exitCode = await whileStopSignals(onSignal, () => runStylizeCommand(input, o));

@@ -407,6 +407,7 @@ export class FaceDetector {
  * one plain pass. Cost: four 112x112 PFLD runs per face.
  */
 export class LandmarkModel {
+  private disposed = false;
   private constructor(readonly file: string, private readonly session: Ort.InferenceSession) {}
 
   static async load(file: true | string = true): Promise<LandmarkModel> {
@@ -470,6 +471,8 @@ export class LandmarkModel {
       const r = (await this.session.run({ [this.session.inputNames[0]]: new ort.Tensor('float32', crops.data, crops.shape) })) as unknown as NetOutputs;
       out = r[this.session.outputNames[0]].data as Float32Array;
     } catch (e) {
+      // Disposed while this run was on its way (a FaceStylizer disposed mid-call): not the model's fault.
+      if (this.disposed) throw new FacestyleError('ERR_FACESTYLE_DISPOSED', `Landmark model '${this.file}' was disposed during the run`, { cause: e });
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Landmark model '${this.file}' failed: ${(e as Error).message}`, { cause: e });
     }
     if (out.length !== mats.length * 136) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Landmark model '${this.file}' returned ${out.length} values for ${mats.length} crops; expected 136 each`);
@@ -485,6 +488,7 @@ export class LandmarkModel {
   }
 
   async dispose(): Promise<void> {
+    this.disposed = true;
     await this.session.release().catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FacestyleError, formatError, unreadableFile } from '../errors.js';
-import { samePath } from '../files.js';
+import { removeStaleTempFiles, samePath } from '../files.js';
 import type { RgbImage } from '../face/types.js';
 
 export interface FfmpegPaths {
@@ -363,6 +363,7 @@ export class VideoEncoder {
     this.output = output;
     const ext = path.extname(output);
     // Hidden, unique, same folder (so the final rename is atomic) and same extension (ffmpeg picks the container from it).
+    removeStaleTempFiles(output, path.basename(output, ext)); // left by runs into the same output that were killed
     this.tempFile = path.join(path.dirname(output), `.${path.basename(output, ext)}.partial-${process.pid}-${randomBytes(4).toString('hex')}${ext}`);
     this.frameBytes = options.width * options.height * 3;
     const { width, height, frameRate } = options;

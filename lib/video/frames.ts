@@ -4,6 +4,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, readError, shapeError } from '../errors.js';
 import type { RgbImage } from '../face/types.js';
+import { removeStaleTempFiles } from '../files.js';
 import { readImageRgb, sharpFromPixels } from '../image/io.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
@@ -113,6 +114,7 @@ export class FrameFolderWriter {
   static async create(output: string, options: { overwrite?: boolean } = {}): Promise<FrameFolderWriter> {
     const target = path.resolve(output);
     await checkFrameFolderOutput(target, options.overwrite === true);
+    removeStaleTempFiles(target); // temp folders of killed runs into the same output
     const temp = hiddenSibling(target, 'partial');
     await fsp.mkdir(temp);
     return new FrameFolderWriter(target, temp, options.overwrite === true);
