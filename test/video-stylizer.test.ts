@@ -1,10 +1,13 @@
 // The real video stylizer (shipped model + YuNet): its align / model / paste steps, which the pipeline
 // runs as overlapping stages, give the same frames as lib/face's per-frame stylizeFaces.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createFaceStylizer, type FaceStylizer } from '../lib/face/index.js';
+import { GraphBuilder } from '../lib/graph/builder.js';
+import { exportOnnx } from '../lib/onnx/export.js';
 import type { RgbImage } from '../lib/face/types.js';
 import { cropRgb, readFrameFolder } from '../lib/video/frames.js';
 import { interOcularDistance } from '../lib/video/one-euro.js';
@@ -76,6 +79,22 @@ describeShared('createVideoStylizer (shipped model)', () => {
       expect(inPlace[i].data).toBe(own[i].data); // no new frame
       expect(Buffer.compare(Buffer.from(inPlace[i].data), Buffer.from(viaCopy[i].data))).toBe(0);
       expect(Buffer.compare(Buffer.from(own[i].data), Buffer.from(items[i].frame.data))).not.toBe(0);
+    }
+  });
+
+  it('a generator that returns NaN stops the batch with ERR_FACESTYLE_NUMERIC (it pasted black patches), both engines', async () => {
+    const g = new GraphBuilder('sqrt');
+    g.output(g.op1('Sqrt', [g.input('x', [1, 3, 128, 128])]), 'y');
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'facestyle-nan-')), 'sqrt.onnx');
+    exportOnnx(g.build(), file); // dynamic batch
+    for (const engine of ['native', 'onnxruntime'] as const) {
+      const nan = await createVideoStylizer({ model: file, detector: DETECTOR, size: 128, engine });
+      try {
+        // Sqrt of the crops in [-1,1]: NaN wherever a pixel is darker than mid-grey (every real face has some).
+        await expect(nan.stylize(items.slice(0, 2))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NUMERIC', message: expect.stringMatching(/returned NaN \(face 1 of 2\)/) });
+      } finally {
+        await nan.dispose?.();
+      }
     }
   });
 

@@ -138,12 +138,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     const y = await generator.run(x, { inPlace: true });
     if (y.shape.join(',') !== x.shape.join(','))
       throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${x.shape.join(',')}]`);
-    // NaN / Inf would be pasted as black or white patches without a word (a model with Sqrt or Log of
-    // a negative, broken weights): say so instead.
-    const d = y.data;
-    for (let i = 0; i < d.length; ++i)
-      if (d[i] - d[i] !== 0)
-        throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Generator '${generator.name}' returned ${Number.isNaN(d[i]) ? 'NaN' : 'Inf'} (face ${Math.floor(i / (d.length / y.shape[0])) + 1} of ${y.shape[0]}): the model is broken for this input`);
+    checkFiniteFaces(y, generator.name);
     return y;
   }
 
@@ -252,6 +247,18 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       landmarks = undefined;
     },
   };
+}
+
+/**
+ * A generator's output crops [N,3,S,S] must be finite: NaN / Inf would be pasted as black or white
+ * patches without a word (a model with Sqrt or Log of a negative, broken weights). ERR_FACESTYLE_NUMERIC
+ * naming the face (1-based, of N) otherwise. Used on photos and on video batches.
+ */
+export function checkFiniteFaces(y: Tensor, generatorName: string): void {
+  const d = y.data;
+  for (let i = 0; i < d.length; ++i)
+    if (d[i] - d[i] !== 0)
+      throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Generator '${generatorName}' returned ${Number.isNaN(d[i]) ? 'NaN' : 'Inf'} (face ${Math.floor(i / (d.length / y.shape[0])) + 1} of ${y.shape[0]}): the model is broken for this input`);
 }
 
 export interface StylizeOptions extends FaceStylizerOptions {

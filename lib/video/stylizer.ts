@@ -3,6 +3,7 @@
 import { FacestyleError } from '../errors.js';
 import { alignmentMatrix, cropFacesInto } from '../face/align.js';
 import { createFaceStylizer, loadFaceGenerator, mirrorAveraged, type FaceGenerator, type FaceStylizer, type ModelEngine } from '../face/index.js';
+import { checkFiniteFaces } from '../face/stylize.js';
 import * as is from '../is.js';
 import { pasteCrops } from '../face/paste.js';
 import type { Affine2x3, Face, RgbImage } from '../face/types.js';
@@ -157,6 +158,7 @@ export function batchedFaceStylizer(
       if (y.shape.join(',') !== batch.crops.shape.join(',')) {
         throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${batch.crops.shape.join(',')}]`);
       }
+      checkFiniteFaces(y, generator.name); // as on photos: a coded error, not black patches in the video
       return { ...batch, crops: y };
     },
     async paste({ items, matrices, crops, signed }) {
