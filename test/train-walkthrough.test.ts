@@ -190,7 +190,10 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     const ac = new AbortController();
     const reason = new Error('user pressed stop');
     ac.abort(reason);
-    await expect(runTraining({ pairs, out: r1, size: 64, overwrite: true, signal: ac.signal, config: { crop: 64, steps: 3, threads: 2 } })).rejects.toMatchObject({
+    const stopped = runTraining({ pairs, out: r1, size: 64, overwrite: true, signal: ac.signal, config: { crop: 64, steps: 3, threads: 2 } });
+    // The class is part of the package's API (README): callers can tell a stop from a failure with instanceof.
+    await expect(stopped).rejects.toBeInstanceOf((await import('../lib/index.js')).TrainingStoppedError);
+    await expect(stopped).rejects.toMatchObject({
       name: 'TrainingStoppedError',
       code: 'ERR_FACESTYLE_ABORTED',
       cause: reason,
