@@ -27,8 +27,6 @@ const isDirectory = (p: string): boolean => {
   }
 };
 
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /** Whether process `pid` is gone (signal 0 probes it; EPERM means it exists under another user). */
 function processGone(pid: number): boolean {
   try {
@@ -39,33 +37,57 @@ function processGone(pid: number): boolean {
   }
 }
 
+/** A hidden temp file or folder of a write: `.<stem>.partial-<pid>-<hex>`, then nothing or `.<more>`. */
+const TEMP_NAME = /^\.(.+)\.partial-(\d+)-[0-9a-f]+(\..*)?$/;
+
+/**
+ * Per folder, the temp files of other processes found at a listing, by stem: a folder of many outputs
+ * (a stylized photo folder) is listed once, not at every write into it (10,000 files: 4.8 ms a write).
+ */
+const tempFilesByFolder = new Map<string, Map<string, string[]>>();
+
+function listTempFiles(dir: string): Map<string, string[]> {
+  const byStem = new Map<string, string[]>();
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    // a folder that cannot be listed is left alone
+  }
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || Number(m[2]) === process.pid) continue;
+    byStem.set(m[1], [...(byStem.get(m[1]) ?? []), name]);
+  }
+  tempFilesByFolder.set(dir, byStem);
+  return byStem;
+}
+
 /**
  * Removes the hidden temp files (`.<stem>.partial-<pid>-<hex>...`) that writes of `file` left beside it
  * when their process was killed (SIGKILL, a crash: no handler could run). Only files of processes that
  * no longer exist are removed, never those of a write in progress. `stem` is the name the temp files
- * start with (the file's name, or without its extension for the video encoder's). Best effort: a folder
- * that cannot be listed is left alone. Returns the names removed.
+ * start with (the file's name, or without its extension for the video encoder's). The folder is listed
+ * now, or with `listed: true` only at this process's first write into it (writeFileWhole: temp files a
+ * run killed later leaves wait for the next process). Best effort: a folder that cannot be listed is left
+ * alone. Returns the names removed.
  */
-export function removeStaleTempFiles(file: string, stem = path.basename(file)): string[] {
+export function removeStaleTempFiles(file: string, stem = path.basename(file), options: { listed?: boolean } = {}): string[] {
   const dir = path.dirname(path.resolve(file));
-  const pattern = new RegExp(`^\\.${escapeRegExp(stem)}\\.partial-(\\d+)-[0-9a-f]+($|\\.)`);
+  const byStem = (options.listed && tempFilesByFolder.get(dir)) || listTempFiles(dir);
   const removed: string[] = [];
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = pattern.exec(name);
-    if (!m || Number(m[1]) === process.pid || !processGone(Number(m[1]))) continue;
+  const left = (byStem.get(stem) ?? []).filter((name) => {
+    if (!processGone(Number(TEMP_NAME.exec(name)![2]))) return true;
     try {
       fs.rmSync(path.join(dir, name), { recursive: true, force: true });
       removed.push(name);
+      return false;
     } catch {
-      // best effort
+      return true; // best effort
     }
-  }
+  });
+  if (left.length) byStem.set(stem, left);
+  else byStem.delete(stem);
   return removed;
 }
 
@@ -95,7 +117,7 @@ function prepare(file: string, createFolder: boolean): { dir: string; temp: stri
     }
   } else if (!isDirectory(dir)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`);
   if (isDirectory(file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`);
-  removeStaleTempFiles(file);
+  removeStaleTempFiles(file, path.basename(file), { listed: true });
   return { dir, temp: path.join(dir, `.${path.basename(file)}.partial-${process.pid}-${randomBytes(4).toString('hex')}.tmp`) };
 }
 

@@ -1,8 +1,8 @@
 // lib/files.ts: whole-or-nothing writes and samePath.
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import fs, { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { removePendingTempFiles, removeStaleTempFiles, samePath, writeFileWhole } from '../lib/files.js';
 import { spawnSync } from 'node:child_process';
 
@@ -95,5 +95,16 @@ describe('removeStaleTempFiles', () => {
     expect(removeStaleTempFiles(path.join(dir, 'clip.mp4'), 'clip')).toEqual([`.clip.partial-${dead}-00ff00ff.mp4`]);
     expect(removeStaleTempFiles(path.join(dir, 'frames'))).toEqual([`.frames.partial-${dead}-00ff00ff`]);
     expect(removeStaleTempFiles(path.join(dir, 'missing-folder', 'x.png'))).toEqual([]);
+  });
+});
+
+describe('writeFileWhole into a folder of many outputs', () => {
+  it('lists the folder for stale temp files once, at its first write, not at every write', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'once-'));
+    const listings = vi.spyOn(fs, 'readdirSync');
+    for (let i = 0; i < 5; ++i) await writeFileWhole(path.join(dir, `img${i}.png`), async () => new Uint8Array([i]));
+    expect(listings.mock.calls.filter(([d]) => path.resolve(String(d)) === dir)).toHaveLength(1);
+    listings.mockRestore();
+    expect(readdirSync(dir).sort()).toEqual(['img0.png', 'img1.png', 'img2.png', 'img3.png', 'img4.png']);
   });
 });
