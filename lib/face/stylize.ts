@@ -136,9 +136,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // the caller's own temporary (never the user's), so the output may overwrite them.
   async function runGenerator(x: Tensor): Promise<Tensor> {
     const y = await generator.run(x, { inPlace: true });
-    if (y.shape.join(',') !== x.shape.join(','))
-      throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${x.shape.join(',')}]`);
-    checkFiniteFaces(y, generator.name);
+    checkGeneratorOutput(x.shape, y, generator.name);
     return y;
   }
 
@@ -250,11 +248,18 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
 }
 
 /**
- * A generator's output crops [N,3,S,S] must be finite: NaN / Inf would be pasted as black or white
- * patches without a word (a model with Sqrt or Log of a negative, broken weights). ERR_FACESTYLE_NUMERIC
- * naming the face (1-based, of N) otherwise. Used on photos and on video batches.
+ * A generator's output crops y for input crops of `inputShape` [N,3,S,S]: the same shape (ERR_FACESTYLE_SHAPE) and
+ * finite values: NaN / Inf would be pasted as black or white patches without a word (a model with Sqrt or
+ * Log of a negative, broken weights), ERR_FACESTYLE_NUMERIC naming the face (1-based, of N). Used on
+ * photos and on video batches.
  */
-export function checkFiniteFaces(y: Tensor, generatorName: string): void {
+export function checkGeneratorOutput(inputShape: readonly number[], y: Tensor, generatorName: string): void {
+  if (y.shape.join(',') !== inputShape.join(','))
+    throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generatorName}' returned [${y.shape.join(',')}] for input [${inputShape.join(',')}]`);
+  checkFiniteFaces(y, generatorName);
+}
+
+function checkFiniteFaces(y: Tensor, generatorName: string): void {
   const d = y.data;
   // A sum in four lanes is finite exactly when every value is (outputs are small: no overflow); 0.64 ms for
   // 4 crops of 256 against 1.1-1.8 ms for a test per value, on the thread that runs the video pipeline.

@@ -1,9 +1,8 @@
 // The small interface the video pipeline needs from a face stylizer, and the adapter from lib/face's
 // frame-level API. Keeping the pipeline on this interface makes it testable with a fake stylizer.
-import { FacestyleError } from '../errors.js';
 import { alignmentMatrix, cropFacesInto } from '../face/align.js';
 import { createFaceStylizer, loadFaceGenerator, mirrorAveraged, type FaceGenerator, type FaceStylizer, type ModelEngine } from '../face/index.js';
-import { checkFiniteFaces } from '../face/stylize.js';
+import { checkGeneratorOutput } from '../face/stylize.js';
 import * as is from '../is.js';
 import { pasteCrops } from '../face/paste.js';
 import type { Affine2x3, Face, RgbImage } from '../face/types.js';
@@ -155,10 +154,7 @@ export function batchedFaceStylizer(
       if (!generator) return { ...batch, crops: await face.stylizeCrops(batch.crops) };
       // The crops are not needed after the model: the output may overwrite them (no new batch tensor).
       const y = await generator.run(batch.crops, { inPlace: true });
-      if (y.shape.join(',') !== batch.crops.shape.join(',')) {
-        throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generator.name}' returned [${y.shape.join(',')}] for input [${batch.crops.shape.join(',')}]`);
-      }
-      checkFiniteFaces(y, generator.name); // as on photos: a coded error, not black patches in the video
+      checkGeneratorOutput(batch.crops.shape, y, generator.name); // as on photos
       return { ...batch, crops: y };
     },
     async paste({ items, matrices, crops, signed }) {
