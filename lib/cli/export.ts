@@ -6,9 +6,9 @@ import type { Command } from 'commander';
 import { FacestyleError, argumentError } from '../errors.js';
 import { generatorGraph } from '../nn/generator.js';
 import { assignWeights, configFromFile, loadGenerator, parseMetadataJson } from '../nn/load.js';
-import { removePendingTempFiles, writeFileWhole } from '../files.js';
+import { writeFileWhole } from '../files.js';
 import { exportOnnxBuffer } from '../onnx/index.js';
-import { type StopSignal, exitBySignal, whileStopSignals } from './signals.js';
+import { whileWritingFiles } from './signals.js';
 import { readSafetensors } from '../train/safetensors.js';
 
 /** The generator graph from a run dir, a model card/weights file or a training checkpoint. */
@@ -55,13 +55,8 @@ export function registerExportCommand(program: Command): void {
       const graph = await generatorFromAnything(source, size);
       const bytes = exportOnnxBuffer(graph, { opset: Number(o.opset), weights: o.fp16 ? 'fp16' : 'fp32', dynamicSpatial: true, docString: `facestyle light generator from ${path.basename(source)}` });
       // Written off the main thread, so that Ctrl-C or kill during a large write removes the hidden temp file
-      // (an existing model stays as it was) and ends by the signal, as stylize and video do.
-      const onSignal = (name: StopSignal) => {
-        process.stderr.write(`\nfacestyle: interrupted (${name}); ${o.onnx} was not written\n`);
-        removePendingTempFiles();
-        exitBySignal(name);
-      };
-      await whileStopSignals(onSignal, () => writeFileWhole(o.onnx, async () => bytes));
+      // (an existing model stays as it was) and ends by the signal, as stylize does.
+      await whileWritingFiles(`${o.onnx} was not written`, () => writeFileWhole(o.onnx, async () => bytes));
       process.stdout.write(`${o.onnx}\n`);
     });
 }

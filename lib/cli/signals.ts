@@ -1,4 +1,5 @@
 // Stopping a command cleanly on Ctrl-C (SIGINT), kill (SIGTERM) or a closed terminal (SIGHUP).
+import { removePendingTempFiles } from '../files.js';
 
 /** The signals a long command stops on, with the exit code of each (128 + the signal's number). */
 export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
@@ -16,6 +17,22 @@ export async function whileStopSignals<T>(onSignal: (name: StopSignal) => void, 
   } finally {
     for (const [name, handler] of handlers) process.off(name, handler);
   }
+}
+
+/**
+ * Runs `body`, a command that writes files through writeFileWhole: on Ctrl-C, kill or a closed terminal it
+ * says "interrupted (<signal>); <unwritten>", removes the hidden temp files of writes in progress (finished
+ * files stay; none is left half-written under its name), runs `cleanup`, and ends by the signal (exit 128 +
+ * its number in a shell) at once, without waiting for an encode or a write in flight.
+ */
+export function whileWritingFiles<T>(unwritten: string, body: () => Promise<T>, cleanup?: () => void): Promise<T> {
+  const onSignal = (name: StopSignal) => {
+    process.stderr.write(`\nfacestyle: interrupted (${name}); ${unwritten}\n`);
+    removePendingTempFiles();
+    cleanup?.();
+    exitBySignal(name);
+  };
+  return whileStopSignals(onSignal, body);
 }
 
 /**

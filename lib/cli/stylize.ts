@@ -5,9 +5,9 @@ import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError, readError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
-import { removePendingTempFiles, samePath } from '../files.js';
+import { samePath } from '../files.js';
 import { optionalNumber, withFlagNames } from './args.js';
-import { type StopSignal, exitBySignal, whileStopSignals } from './signals.js';
+import { whileWritingFiles } from './signals.js';
 import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
 
@@ -276,15 +276,7 @@ export function registerStylizeCommand(program: Command): void {
     .option('--quality <n>', 'JPEG/WebP/AVIF/TIFF quality 1..100', '90')
     .option('--min-face <px>', 'ignore faces smaller than this (box side, image pixels)')
     .action(async (input: string, o: StylizeCliOptions) => {
-      // Ctrl-C, kill or a closed terminal: remove the hidden temp files of images being written (finished
-      // images stay; none is left half-written under its name) and end by the signal (exit 128 + its
-      // number in a shell) at once, without waiting for an image encode in flight.
-      const onSignal = (name: StopSignal) => {
-        process.stderr.write(`\nfacestyle: interrupted (${name}); images not yet written were not written\n`);
-        removePendingTempFiles();
-        removeIfNoFiles(folderMadeByRun); // the folder the run made, when nothing was written into it yet
-        exitBySignal(name);
-      };
-      process.exitCode = await whileStopSignals(onSignal, () => runStylizeCommand(input, o));
+      // Also removed on a stop: the output folder the run made, when nothing was written into it yet.
+      process.exitCode = await whileWritingFiles('images not yet written were not written', () => runStylizeCommand(input, o), () => removeIfNoFiles(folderMadeByRun));
     });
 }
