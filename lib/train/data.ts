@@ -39,6 +39,11 @@ async function exists(p: string): Promise<boolean> {
   return fs.stat(p).then((s) => s.isDirectory(), () => false);
 }
 
+/** A pair image sharp failed on: NOT_FOUND when it may not be read, else FORMAT naming it. */
+async function imageError(file: string, e: unknown): Promise<FacestyleError> {
+  return (await unreadableFile(file, `Image '${file}'`)) ?? formatError(`Unreadable image '${file}': ${(e as Error).message}`, e);
+}
+
 /** Decodes `file` (optionally a region of it) to [3,size,size] floats in [-1,1]; errors name the file. */
 async function decode(file: string, size: number, region?: { left: number; top: number; width: number; height: number }): Promise<Float32Array> {
   let raw: Buffer;
@@ -47,7 +52,7 @@ async function decode(file: string, size: number, region?: { left: number; top: 
     if (region) img = sharp(await img.extract(region).toBuffer()).removeAlpha();
     raw = await img.resize(size, size, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
   } catch (e) {
-    throw (await unreadableFile(file, `Image '${file}'`)) ?? formatError(`Unreadable image '${file}': ${(e as Error).message}`, e);
+    throw await imageError(file, e);
   }
   const plane = size * size;
   if (raw.length !== plane * 3) throw formatError(`Unreadable image '${file}': expected RGB but decoded ${raw.length / plane} channels`);
@@ -62,7 +67,7 @@ async function dims(file: string): Promise<{ width: number; height: number }> {
     if (!m.width || !m.height) throw new Error('no dimensions');
     return { width: m.width, height: m.height };
   } catch (e) {
-    throw (await unreadableFile(file, `Image '${file}'`)) ?? formatError(`Unreadable image '${file}': ${(e as Error).message}`, e);
+    throw await imageError(file, e);
   }
 }
 

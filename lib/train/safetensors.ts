@@ -2,7 +2,7 @@
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}},
 // then the raw little-endian data. Only F32 tensors are written; F32 and F16 are read.
 import { promises as fs } from 'node:fs';
-import { FacestyleError, argumentError, formatError, readError as fsReadError } from '../errors.js';
+import { FacestyleError, argumentError, formatError, readError } from '../errors.js';
 import { writeFileWhole } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
@@ -110,9 +110,9 @@ export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsCont
 }
 
 /** A failed read as a coded error naming the file. */
-function readError(file: string, e: unknown): FacestyleError {
+function safetensorsReadError(file: string, e: unknown): FacestyleError {
   if (e instanceof FacestyleError) return e;
-  const missingOrForbidden = fsReadError(e, `Safetensors file '${file}'`);
+  const missingOrForbidden = readError(e, `Safetensors file '${file}'`);
   if (missingOrForbidden) return missingOrForbidden;
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EISDIR') return argumentError(`Expected a .safetensors file but '${file}' is a folder`);
@@ -125,7 +125,7 @@ export async function readSafetensors(file: string): Promise<SafetensorsContent>
   try {
     buf = await fs.readFile(file);
   } catch (e) {
-    throw readError(file, e);
+    throw safetensorsReadError(file, e);
   }
   return decodeSafetensors(buf, file);
 }
@@ -144,7 +144,7 @@ export async function readSafetensorsMetadata(file: string): Promise<Record<stri
     await handle.read(bytes, 0, n, 8);
     return (parseHeader(bytes, file).__metadata__ as unknown as Record<string, string>) ?? {};
   } catch (e) {
-    throw readError(file, e);
+    throw safetensorsReadError(file, e);
   } finally {
     await handle?.close();
   }
