@@ -61,13 +61,17 @@ describe('trained generator export', () => {
   }
 });
 
+/** The shipped model's weights, metadata and card, and a fresh folder (named `prefix`...) for variants of it. */
+async function shippedModel(prefix: string) {
+  const { tensors, metadata } = await readSafetensors(path.resolve('models', 'comic-light.safetensors'));
+  const card = JSON.parse(readFileSync(path.resolve('models', 'comic-light.json'), 'utf8'));
+  return { tensors, metadata, card, dir: mkdtempSync(path.join(root, prefix)) };
+}
+
 describe('broken trained weights are coded errors, not black faces', () => {
   it('NaN in a weight: loadGenerator is ERR_FACESTYLE_NUMERIC naming the tensor; bad metadata JSON is ERR_FACESTYLE_FORMAT naming the file', async () => {
-    const shipped = path.resolve('models', 'comic-light.safetensors');
-    const { tensors, metadata } = await readSafetensors(shipped);
-    const dir = mkdtempSync(path.join(root, 'broken-'));
+    const { tensors, metadata, card, dir } = await shippedModel('broken-');
     // Generator metadata in the file itself (no card beside it), with one NaN in one tensor.
-    const card = JSON.parse(readFileSync(path.resolve('models', 'comic-light.json'), 'utf8'));
     const meta = { ...metadata, format: 'facestyle-generator', generator: JSON.stringify(card.generator) };
     const good = path.join(dir, 'good.safetensors');
     await writeSafetensors(good, tensors, meta);
@@ -88,10 +92,7 @@ describe('broken trained weights are coded errors, not black faces', () => {
 
 describe('weights that do not fit their card are refused before anything that size is built', () => {
   it('another architecture holding extra tensors, absurd sizes in the metadata, a checkpoint with extra EMA tensors', async () => {
-    const shipped = path.resolve('models', 'comic-light.safetensors');
-    const { tensors, metadata } = await readSafetensors(shipped);
-    const dir = mkdtempSync(path.join(root, 'misfit-'));
-    const card = JSON.parse(readFileSync(path.resolve('models', 'comic-light.json'), 'utf8'));
+    const { tensors, metadata, card, dir } = await shippedModel('misfit-');
     const withGenerator = async (name: string, generator: unknown) => {
       const file = path.join(dir, name);
       await writeSafetensors(file, tensors, { ...metadata, format: 'facestyle-generator', generator: JSON.stringify(generator) });
