@@ -51,8 +51,6 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
   }
 }
 
-const isOptionsObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** channels: 'rgb' | 'bgr'; range: two different finite numbers (ERR_FACESTYLE_ARGUMENT otherwise). */
 function checkPixelOptions(options: { channels?: unknown; range?: unknown }): void {
   if (options.channels !== undefined) is.oneOf('channels', options.channels, ['rgb', 'bgr'] as const);
@@ -78,7 +76,7 @@ export function rgbToTensor(data: Uint8Array, width: number, height: number, opt
 
 /** Image file or Buffer -> Float32 NCHW [1,3,H,W] tensor. */
 export async function imageToTensor(input: ImageInput, options: ImageToTensorOptions = {}): Promise<Tensor> {
-  if (!isOptionsObject(options)) throw is.invalid('options', 'an object', options);
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   checkPixelOptions(options);
   if (options.fit !== undefined) is.oneOf('fit', options.fit, ['fill', 'cover', 'contain'] as const);
   const size = options.size === undefined ? undefined : typeof options.size === 'number' ? [options.size, options.size] : options.size;
@@ -104,7 +102,7 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
 /** Float32 NCHW tensor (one image: [1,3,H,W] or [3,H,W]) -> interleaved RGB bytes. */
 export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): { data: Buffer; width: number; height: number } {
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
-  if (!isOptionsObject(options)) throw is.invalid('options', 'an object', options);
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   checkPixelOptions(options);
   if (options.index !== undefined) is.integerInRange('index', options.index, 0, Number.MAX_SAFE_INTEGER);
   const shape = tensor.shape.length === 3 ? [1, ...tensor.shape] : tensor.shape;
