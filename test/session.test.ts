@@ -125,9 +125,10 @@ describe('sessions', () => {
       const s = await compile(heavyGraph(layers));
       try {
         let ticks = 0;
+        const feeds = { x: Tensor.random([384, 384], 2) };
         const timer = setInterval(() => ++ticks, 2);
         const start = performance.now();
-        const pending = s.run({ x: Tensor.random([384, 384], 2) });
+        const pending = s.run(feeds);
         const returnedAfter = performance.now() - start;
         const out = await pending;
         const elapsed = performance.now() - start;
@@ -138,7 +139,9 @@ describe('sessions', () => {
           continue;
         }
         expect(elapsed).toBeGreaterThan(100);
-        expect(returnedAfter).toBeLessThan(20); // run() hands the work off and returns at once
+        // run() hands the work off and returns at once: a blocking run() would return after all of it.
+        // (Relative, not a fixed number of ms: a loaded machine once took 23 ms to return.)
+        expect(returnedAfter).toBeLessThan(elapsed / 4);
         // A blocked loop would tick at most once; a free one every ~2 ms (allow a slow, shared machine).
         expect(ticks).toBeGreaterThanOrEqual(Math.max(5, Math.floor(elapsed / 2 / 10)));
         expect(out.y.data.every((v) => Number.isFinite(v) && Math.abs(v) <= 1)).toBe(true);
