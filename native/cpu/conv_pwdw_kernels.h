@@ -66,12 +66,19 @@ inline void pointwiseDepthwiseConv(const ConvGeometry& pg, const float* x, const
   const int64_t mblocks = (M + MR - 1) / MR;
   const int64_t stateFloats = depthwiseBandState(dg);
   const ActRegs regs1(a1);
-  // Threads: bands of rows when each thread gets 16 rows or more and at least two line-aligned steps of
+  // Threads: bands of rows when each thread gets 12 rows or more and at least two line-aligned steps of
   // them, else ranges of channel blocks (YuNet-n 640, per-node: its 40x40 pairs split by rows 1.0-1.15x
   // the unfused pair, by channels 0.74-0.93x; its 20x20 pairs by channels 1.2-1.5x, by rows 0.96-1.1x).
+  // By rows, a thread's rows of the output are mostly the rows it wrote of the input (the 1x1 layers
+  // between split by columns), so less of the layer crosses between cores. PFLD's four 28x28 pairs
+  // (28 rows: 12 + 16 at 2 threads, line-aligned steps of 4) were the reason to go from 16 rows to 12:
+  // the fused nodes 53-55 -> 44-50 us, the 1x1 nodes after them 32-41 -> 39-42 (per-node profile, 2
+  // threads); whole model, runSync loop, interleaved pairs: 1.759-1.786 -> 1.715-1.748 ms in one set of
+  // five, 1.736-1.802 -> 1.725-1.794 in another of six (rows split at any row instead, not line-aligned:
+  // the same). About 1.5%.
   const int nt = std::max(threads, 1);
   const int64_t lineRows = pwdwLineRows(dg, pool);
-  const bool byRows = lineRows > 0 && oh / lineRows >= 2 * nt && oh >= 16 * nt;
+  const bool byRows = lineRows > 0 && oh / lineRows >= 2 * nt && oh >= 12 * nt;
   const int64_t rowStep = byRows ? lineRows : (pool ? 2 : 1);
   const int64_t rowUnits = (oh + rowStep - 1) / rowStep;
   const int64_t units = pg.n * (byRows ? rowUnits : mblocks);

@@ -573,8 +573,8 @@ TEST_CASE(dispatch_takes_supported_layers_and_matches_reference) {
 
 // The fused pointwise + depthwise kernel (conv_pwdw_kernels.h) against conv2dReference of each layer in
 // turn (the 1x1 conv, act1, the depthwise 3x3 "same" conv, act2, and the 2x2 max pool when pooled), at every
-// level, 1 and 3 threads, each pair of in-register activations. Shapes: threads split by bands of rows
-// (rows that start on cache lines: 16, 32, 64, 128 wide, at least 48 rows; a batch of 3) and by channel
+// level, 1, 2 and 3 threads, each pair of in-register activations. Shapes: threads split by bands of rows
+// (rows that start on cache lines: 16, 32, 64, 128 wide, at least 12 rows a thread; a batch of 3) and by channel
 // blocks (14x14, 10x20, 40x128, 28x28; smaller odd planes run on one thread); several bands a thread both ways (64x128 with 128 channels: 6 rows a band; pooled
 // 64x64 with 96: 18; 40x128 with 768 channels split by channels: 14), pooled planes of odd height and
 // width, rows of at most one vector (8, 16 wide), one-row planes, channel counts that are not a multiple of
@@ -591,6 +591,9 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
       {1, 6, 10, 11, 17, true},    {1, 4, 8, 12, 8, false},     {1, 3, 5, 6, 16, true},      {1, 200, 64, 10, 20, false},
       {2, 8, 24, 32, 16, false},   {1, 3, 4, 1, 20, false},     {1, 4, 8, 33, 64, true},     {2, 12, 20, 28, 28, true},
       {3, 8, 24, 48, 32, true},
+      // By rows at 2 and 3 threads since the threshold is 12 rows a thread (28x28: PFLD's, 7 steps of 4 rows
+      // split 3 + 4; 40x16: 40 steps of 1 row), by channels at 1 thread.
+      {1, 16, 32, 28, 28, false},  {1, 8, 24, 40, 16, false},
   };
   std::vector<ConvActivation> kinds;
   for (const ConvActivation& a : activations())
@@ -623,7 +626,7 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
       for (float& v : tmid) v = a1.apply(v);
       conv2dReference(dg, tmid.data(), w2.data(), b2.data(), conv.data());
       for (const Level& level : levels())
-        for (int threads : {1, 3}) {
+        for (int threads : {1, 2, 3}) {
           constexpr size_t kGuard = 40;
           constexpr float kSentinel = 12345.f;
           std::vector<float> buf(size_t(ys) + 2 * kGuard, kSentinel);
