@@ -79,6 +79,7 @@ export async function benchVideo(api, root, { quick }) {
       if (!existsSync(detector)) throw new Error(`no detector at ${detector} (set FACESTYLE_DETECTOR)`);
       const r = await api.measureVideoFps(clip, { model: pipelineModel(root), detector, size: 256, batch: 4, maxFrames, repeats });
       Object.assign(row, { frames: r.frames, faces: r.faces, pipelineFps: round(r.pipelineFps, 2), stylizeFps: round(r.stylizeFps, 2), modelFps: round(r.modelFps, 2), detectFps: round(r.detectFps, 2), efficiency: round(r.efficiency, 2), modelEfficiency: round(r.modelEfficiency, 2) });
+      if (r.cpu) Object.assign(row, { stageCores: round(r.cpu.stageCores, 2), pipelineCores: round(r.cpu.pipelineCores, 2), otherCpuMsPerFrame: round(r.cpu.otherCpuMsPerFrame, 1), ffmpegCpuMsPerFrame: round(r.cpu.ffmpegCpuMsPerFrame, 1), efficiencyBound: round(r.cpu.efficiencyBound, 2) });
     } catch (e) {
       row.skipped = String(e?.message ?? e).split('\n')[0];
     }
@@ -100,11 +101,15 @@ export function pipelineMarkdown(r) {
       '## Video: frames per second (shipped model, crop 256, batch 4, default detection every 5 frames)',
       '',
       'efficiency = pipeline fps / stylize-stage-alone fps (align, model, paste one batch after the other, same faces); the model alone on the same crops is the ceiling.',
+      'CPU: the cores each run kept busy on average (this process, plus ffmpeg and ffprobe for the pipeline), the pipeline\'s CPU ms per frame beyond the stage\'s work (ffmpeg\'s share in brackets), and the efficiency bound: the efficiency the pipeline would have if its CPU work kept every core busy (cores x stage time / pipeline CPU time). Where the stage alone already fills the cores, only less work raises the bound.',
       '',
-      '| clip | frames | faces | pipeline fps | stylize-alone fps | model-alone fps | efficiency | pipeline / model | note |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| clip | frames | faces | pipeline fps | stylize-alone fps | model-alone fps | efficiency | pipeline / model | stage cores | pipeline cores | other CPU ms / frame (ffmpeg) | efficiency bound | note |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
-    for (const v of r.video) L.push(`| ${v.name} | ${cell(v.frames)} | ${cell(v.faces)} | ${cell(v.pipelineFps)} | ${cell(v.stylizeFps)} | ${cell(v.modelFps)} | ${cell(v.efficiency)} | ${cell(v.modelEfficiency)} | ${v.skipped ? `skipped: ${v.skipped}` : ''} |`);
+    for (const v of r.video)
+      L.push(
+        `| ${v.name} | ${cell(v.frames)} | ${cell(v.faces)} | ${cell(v.pipelineFps)} | ${cell(v.stylizeFps)} | ${cell(v.modelFps)} | ${cell(v.efficiency)} | ${cell(v.modelEfficiency)} | ${cell(v.stageCores)} | ${cell(v.pipelineCores)} | ${v.otherCpuMsPerFrame == null ? '' : `${v.otherCpuMsPerFrame} (${v.ffmpegCpuMsPerFrame})`} | ${cell(v.efficiencyBound)} | ${v.skipped ? `skipped: ${v.skipped}` : ''} |`,
+      );
     L.push('');
   }
   return L.join('\n');

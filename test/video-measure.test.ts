@@ -24,6 +24,20 @@ describeNeeding({ shared: true, ffmpeg: true }, 'measureVideoFps', () => {
     // No steps: there is no model-alone figure.
     expect(r.modelFps).toBeNull();
     expect(r.modelEfficiency).toBeNull();
+    // CPU: the fake stage sleeps, so it keeps no core busy; the pipeline ran ffprobe, a decoder and an
+    // encoder (tens of ms of CPU each to start), all counted as its work beyond the stage.
+    if (process.platform !== 'linux') return expect(r.cpu).toBeNull();
+    const cpu = r.cpu!;
+    expect(cpu.cores).toBeGreaterThanOrEqual(1);
+    expect(cpu.stageCores).toBeGreaterThanOrEqual(0);
+    expect(cpu.stageCores).toBeLessThan(0.5);
+    expect(cpu.ffmpegCpuMsPerFrame).toBeGreaterThan(0);
+    expect(cpu.otherCpuMsPerFrame).toBeGreaterThan(cpu.ffmpegCpuMsPerFrame); // plus this process's own decode / detect / encode work
+    expect(cpu.pipelineCores).toBeGreaterThan(0);
+    expect(cpu.pipelineCores).toBeLessThanOrEqual(cpu.cores * 1.05); // (CPU clock ticks of 10 ms)
+    // The bound is the efficiency scaled to every core busy, so never below the efficiency measured.
+    expect(cpu.efficiencyBound).toBeCloseTo((r.efficiency * cpu.cores) / cpu.pipelineCores, 10);
+    expect(cpu.efficiencyBound).toBeGreaterThanOrEqual(r.efficiency * 0.95);
   });
 
   it('with steps, reports the model alone as the ceiling the overlapped pipeline approaches', async () => {

@@ -11,4 +11,4 @@ export type { TrackerOptions, TrackedFace } from './tracker.js';
 export { OneEuroFilter, FaceSmoother, ONE_EURO_DEFAULTS } from './one-euro.js';
 export type { OneEuroOptions } from './one-euro.js';
 export { measureVideoFps } from './measure.js';
-export type { VideoFpsResult } from './measure.js';
+export type { VideoCpuResult, VideoFpsResult } from './measure.js';
