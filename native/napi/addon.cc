@@ -8,6 +8,7 @@
 #include "facestyle/capabilities.h"
 #include "napi/compute_task.h"
 #include "napi/convert.h"
+#include "napi/env_data.h"
 #include "napi/image_ops.h"
 #include "runtime/compute_thread.h"
 #include "runtime/session.h"
@@ -30,7 +31,8 @@ auto guarded(Napi::Env env, Fn fn) -> decltype(fn()) {
 
 class NativeSession : public Napi::ObjectWrap<NativeSession> {
  public:
-  static Napi::FunctionReference* constructor;
+  // The class of this environment (env_data.h): a session made in a worker_thread is that worker's.
+  static Napi::Object New(Napi::Env env, const Napi::Value& external) { return envData(env).sessionConstructor.New({external}); }
 
   static Napi::Function Init(Napi::Env env) {
     Napi::Function fn = DefineClass(env, "NativeSession",
@@ -40,7 +42,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
                                      InstanceMethod("writeValue", &NativeSession::WriteValue),
                                      InstanceMethod("info", &NativeSession::Info),
                                      InstanceMethod("profile", &NativeSession::Profile)});
-    constructor = new Napi::FunctionReference(Napi::Persistent(fn));
+    envData(env).sessionConstructor = Napi::Persistent(fn);
     return fn;
   }
 
@@ -83,8 +85,6 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
   std::shared_ptr<Session> session_;
   int64_t reported_ = 0;
 };
-
-Napi::FunctionReference* NativeSession::constructor = nullptr;
 
 // The feeds of a run (an array of Float32Array) as host spans; each feed's object goes to keep(), if
 // given, so that its buffer outlives an asynchronous run.
@@ -293,7 +293,7 @@ class CompileWorker : public ComputeTask {
   void OnOK() override {
     Napi::Env env = Env();
     auto external = Napi::External<std::shared_ptr<Session>>::New(env, &session_);
-    deferred_.Resolve(NativeSession::constructor->New({external}));
+    deferred_.Resolve(NativeSession::New(env, external));
   }
 
  private:

@@ -2,6 +2,8 @@
 // task back to the JS thread, which settles its Promise and deletes it.
 #include "napi/compute_task.h"
 
+#include <memory>
+#include <mutex>
 #include <new>
 #include <system_error>
 
@@ -9,34 +11,38 @@
 
 namespace facestyle::napi {
 
-// One per Node environment (the addon's instance data): the thread-safe function and how many tasks
-// are in flight. Touched only on the JS thread, except tsfn.NonBlockingCall (thread-safe by design).
-struct ComputeTask::Channel {
-  Napi::ThreadSafeFunction tsfn;
-  int inFlight = 0;
-};
-
-ComputeTask::Channel& ComputeTask::channel(Napi::Env env) {
-  if (Channel* c = env.GetInstanceData<Channel>()) return *c;
-  auto* c = new Channel();
-  // No JS function: the callback given to each call does the work. Unreferenced while idle.
-  c->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function(), "facestyle", 0, 1);
-  c->tsfn.Unref(env);
-  env.SetInstanceData<Channel>(c);  // deleted when the environment goes away
-  return *c;
+// This environment's completion channel (env_data.h: one per Node environment, so a worker_thread's
+// tasks settle on that worker's JS thread): the thread-safe function, made on the first task.
+EnvData& ComputeTask::channel(Napi::Env env) {
+  EnvData& d = envData(env);
+  if (!d.computeDone) {
+    auto ch = std::make_shared<ComputeChannel>();
+    // No JS function: the callback given to each call does the work. Unreferenced while idle. The
+    // finalizer (the environment going away) closes the channel for the compute thread.
+    ch->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function(), "facestyle", 0, 1, [ch](Napi::Env) {
+      std::lock_guard<std::mutex> lock(ch->mutex);
+      ch->open = false;
+    });
+    ch->tsfn.Unref(env);
+    ch->open = true;
+    d.computeDone = std::move(ch);
+  }
+  return d;
 }
 
 void ComputeTask::Queue() {
   Napi::Env env = env_;
-  Channel& ch = channel(env);
-  if (ch.inFlight++ == 0) ch.tsfn.Ref(env);
-  Napi::ThreadSafeFunction tsfn = ch.tsfn;
+  EnvData& d = channel(env);
+  if (d.computeInFlight++ == 0) d.computeDone->tsfn.Ref(env);
+  std::shared_ptr<ComputeChannel> ch = d.computeDone;
   try {
-    postToComputeThread([this, tsfn]() mutable {
+    postToComputeThread([this, ch] {
       failed_ = !runCoded([this] { Work(); }, code_, message_);
-      // napi_closing: the environment is shutting down and nobody waits for the Promise any more; the
-      // task is left (its JS references must not be released off the JS thread).
-      tsfn.NonBlockingCall(this, [](Napi::Env e, Napi::Function, ComputeTask* task) { task->settle(e); });
+      // A closed channel or napi_closing: the environment is going away (a worker_thread terminated, the
+      // process exiting) and nobody waits for the Promise any more; the task is left (its JS references
+      // must not be released off their JS thread).
+      std::lock_guard<std::mutex> lock(ch->mutex);
+      if (ch->open) ch->tsfn.NonBlockingCall(this, [](Napi::Env e, Napi::Function, ComputeTask* task) { task->settle(e); });
     });
   } catch (const std::system_error& e) {  // FACESTYLE_COMPUTE_THREAD=0 and no thread could be started
     failed_ = true, code_ = errorCodeName(ErrorCode::OutOfMemory), message_ = std::string("Could not start a thread: ") + e.what();
@@ -62,8 +68,8 @@ void ComputeTask::settle(Napi::Env env) {
       }
     }
   }
-  Channel& ch = channel(env);
-  if (--ch.inFlight == 0) ch.tsfn.Unref(env);
+  EnvData& d = channel(env);
+  if (--d.computeInFlight == 0) d.computeDone->tsfn.Unref(env);
   delete this;
 }
 

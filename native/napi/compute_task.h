@@ -5,8 +5,9 @@
 // takes two (JS -> compute thread, which usually is still polling, -> JS). PFLD at 2 threads spent
 // ~55 us of its ~0.85 ms run outside the graph (in Session::run 798 us, awaited 852 us).
 //
-// Completion goes through one thread-safe function per Node environment, referenced only while a
-// task is in flight (so an idle addon does not keep the process alive). Failures reject the Promise
+// Completion goes through one thread-safe function per Node environment (napi/env_data.h: the main
+// thread and each worker_thread), referenced only while a task is in flight (so an idle addon does not
+// keep the process alive). Failures reject the Promise
 // with an Error whose code is ERR_FACESTYLE_* (coded_worker.h's rules), and the JS objects a task
 // reads stay referenced until it settles.
 #pragma once
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "napi/coded_worker.h"
+#include "napi/env_data.h"
 
 namespace facestyle::napi {
 
@@ -38,8 +40,7 @@ class ComputeTask {
   Napi::Promise::Deferred deferred_;
 
  private:
-  struct Channel;
-  static Channel& channel(Napi::Env env);
+  static EnvData& channel(Napi::Env env);
   void settle(Napi::Env env);  // on the JS thread
 
   Napi::Env env_;

@@ -1,0 +1,64 @@
+// Run by test/workers.test.ts in a node process of its own (an abort takes only that process down):
+// sessions compiled and run on the main thread and in worker_threads at the same time, runSync in a
+// worker, and a worker terminated in the middle of a run. Prints one JSON line; loads the package from
+// dist/ (built by npm test's tsc step).
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+
+const dist = new URL('../../dist/index.js', import.meta.url).href;
+const SHAPE = [1, 8, 96, 96];
+
+async function build(api, layers) {
+  const g = new api.GraphBuilder('chain', { seed: 7 });
+  let y = g.input('x', SHAPE);
+  for (let i = 0; i < layers; ++i) y = g.op1('Tanh', [g.conv2d(y, { out: 8, kernel: 3, pad: 1 })]);
+  g.output(y, 'y');
+  return api.compile(g.build(), { threads: 2 });
+}
+
+if (isMainThread) {
+  const api = await import(dist);
+  const x = api.Tensor.random(SHAPE, 3);
+  const session = await build(api, 6);
+  const worker = (mode) =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(new URL(import.meta.url), { workerData: { mode, x: x.data } });
+      let result;
+      w.on('message', (m) => {
+        if (m === 'running') setTimeout(() => w.terminate(), 20);
+        else result = m;
+      });
+      w.on('error', reject);
+      w.on('exit', (code) => resolve({ code, result }));
+    });
+  // Two workers running and one killed mid-run, while the main thread runs the same graph.
+  const pending = [worker('run'), worker('runSync'), worker('kill')];
+  const mains = [];
+  for (let i = 0; i < 5; ++i) mains.push(Array.from((await session.run({ x })).y.data));
+  const [run, runSync, kill] = await Promise.all(pending);
+  const after = Array.from((await session.run({ x })).y.data);
+  session.dispose();
+  const diff = (a, b) => (a && b && a.length === b.length ? Math.max(...a.map((v, i) => Math.abs(v - b[i]))) : Infinity);
+  console.log(
+    JSON.stringify({
+      values: mains[0].length,
+      mainRunsAgree: Math.max(...mains.map((m) => diff(m, mains[0]))),
+      run: { code: run.code, diff: diff(run.result, mains[0]) },
+      runSync: { code: runSync.code, diff: diff(runSync.result, mains[0]) },
+      kill: { code: kill.code },
+      afterKill: diff(after, mains[0]),
+    }),
+  );
+} else {
+  const api = await import(dist);
+  const x = new api.Tensor(SHAPE, workerData.x);
+  if (workerData.mode === 'kill') {
+    const slow = await build(api, 60);
+    parentPort.postMessage('running');
+    for (;;) await slow.run({ x });
+  }
+  const session = await build(api, 6);
+  let out;
+  for (let i = 0; i < 5; ++i) out = workerData.mode === 'runSync' ? session.runSync({ x }) : await session.run({ x });
+  parentPort.postMessage(Array.from(out.y.data));
+  session.dispose();
+}
