@@ -3,7 +3,8 @@
 // sessions' class was once kept in a static, so the second environment to load the addon broke the
 // first (exit 134). test/helpers/worker-sessions.mjs runs, in a node process of its own (from dist/):
 // the main thread and two workers (run, runSync) compiling and running the same graph at once, and a
-// third worker terminated in the middle of a run, after which the main thread's session runs again.
+// third worker terminated in the middle of a run (KILL_MS after it starts), after which the main thread's
+// session runs again.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -15,16 +16,20 @@ describe('worker_threads', () => {
   it('sessions in workers and on the main thread at once give the same outputs; a worker killed mid-run leaves the process working', () => {
     // dist/ is the package's own build (npm test runs tsc first): missing is an error, not a reason to skip.
     if (!existsSync(dist)) throw new Error(`${dist} is missing: build it with \`npx tsc -p .\` (npm test does)`);
-    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 120_000 });
-    expect(r.signal, r.stderr).toBeNull();
-    expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    expect(out.values).toBe(8 * 96 * 96);
-    expect(out.mainRunsAgree).toBe(0);
-    // The same graph, weights (seeded), input and thread count: the same values in every environment.
-    expect(out.run).toEqual({ code: 0, diff: 0 });
-    expect(out.runSync).toEqual({ code: 0, diff: 0 });
-    expect(out.kill.code).toBe(1); // worker.terminate()'s exit code
-    expect(out.afterKill).toBe(0);
+    // The worker is killed 0, 15 and 40 ms after it starts running: before, during and between runs (a
+    // task finishing while its worker stops once aborted the process one time in five).
+    for (const killMs of [0, 15, 40]) {
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, KILL_MS: String(killMs) } });
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(out.values).toBe(8 * 96 * 96);
+      expect(out.mainRunsAgree).toBe(0);
+      // The same graph, weights (seeded), input and thread count: the same values in every environment.
+      expect(out.run).toEqual({ code: 0, diff: 0 });
+      expect(out.runSync).toEqual({ code: 0, diff: 0 });
+      expect(out.kill.code).toBe(1); // worker.terminate()'s exit code
+      expect(out.afterKill).toBe(0);
+    }
   });
 });

@@ -62,7 +62,12 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
   void release(Napi::Env env) {
     if (!session_) return;
     session_.reset();
-    Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
+    // From Finalize too, where nothing may throw (std::terminate): while an environment stops (a
+    // worker_thread terminated) N-API calls can fail, and node-addon-api turns that into an exception.
+    try {
+      Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
+    } catch (...) {
+    }
     reported_ = 0;
   }
 

@@ -52,11 +52,14 @@ void ComputeTask::Queue() {
 
 void ComputeTask::settle(Napi::Env env) {
   if (env == nullptr) return;  // the thread-safe function is being torn down with the environment
-  {
+  // Nothing may escape into Node from here: this runs as a thread-safe function's callback, and an
+  // exception out of it ends the process (std::terminate). Every N-API call can fail when the environment
+  // is stopping (a worker_thread being terminated: JS may no longer run, so even making the Error object
+  // fails and node-addon-api throws); the Promise then cannot be settled and nobody waits for it.
+  try {
     Napi::HandleScope scope(env);
     if (failed_) deferred_.Reject(makeError(env, code_.c_str(), message_).Value());
     else {
-      // Nothing may escape into Node from here: this runs as a thread-safe function's callback.
       try {
         OnOK();
       } catch (const Napi::Error& e) {
@@ -67,9 +70,13 @@ void ComputeTask::settle(Napi::Env env) {
         deferred_.Reject(makeError(env, ErrorCode::Internal, "Unknown native error while returning the result").Value());
       }
     }
+  } catch (...) {
   }
-  EnvData& d = channel(env);
-  if (--d.computeInFlight == 0) d.computeDone->tsfn.Unref(env);
+  try {
+    EnvData& d = channel(env);
+    if (--d.computeInFlight == 0) d.computeDone->tsfn.Unref(env);
+  } catch (...) {
+  }
   delete this;
 }
 

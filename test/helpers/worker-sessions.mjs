@@ -1,6 +1,6 @@
 // Run by test/workers.test.ts in a node process of its own (an abort takes only that process down):
 // sessions compiled and run on the main thread and in worker_threads at the same time, runSync in a
-// worker, and a worker terminated in the middle of a run. Prints one JSON line; loads the package from
+// worker, and a worker terminated KILL_MS (default 20) ms after it starts its runs. Prints one JSON line; loads the package from
 // dist/ (built by npm test's tsc step).
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
@@ -24,7 +24,7 @@ if (isMainThread) {
       const w = new Worker(new URL(import.meta.url), { workerData: { mode, x: x.data } });
       let result;
       w.on('message', (m) => {
-        if (m === 'running') setTimeout(() => w.terminate(), 20);
+        if (m === 'running') setTimeout(() => w.terminate(), Number(process.env.KILL_MS ?? 20));
         else result = m;
       });
       w.on('error', reject);
