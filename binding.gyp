@@ -4,7 +4,7 @@
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fPIC"],
     "include_dirs": ["native/include", "native", "<!(node -p \"require('node-addon-api').include_dir\")"],
-    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NDEBUG", "FACESTYLE_VERSION=\"0.1.0\""],
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "NDEBUG", "FACESTYLE_VERSION=\"0.1.0\""],
     "conditions": [["openmp=='true'", { "cflags_cc": ["-fopenmp"], "ldflags": ["-fopenmp"] }]]
   },
   "targets": [
@@ -23,6 +23,7 @@
     {
       "target_name": "facestyle",
       "sources": ["<!@(node scripts/gyp-sources.cjs core)"],
+      "ldflags": ["-Wl,-z,nodelete"],
       "dependencies": ["facestyle_avx2", "facestyle_avx512"]
     }
   ]

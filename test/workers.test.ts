@@ -32,4 +32,16 @@ describe('worker_threads', () => {
       expect(out.afterKill).toBe(0);
     }
   });
+
+  it('the process outlives workers that were the only ones to load the addon', () => {
+    // Node unloads an addon with the last environment that loaded it; the compute thread and the kernel
+    // pools are process-wide and stay, so the addon is linked never to be unloaded (they once ran unmapped
+    // code: SIGSEGV, 6 runs in 8 before). The worker runs MatMuls (on OpenMP's team) and is terminated mid-run.
+    for (const killMs of [4, 12, 20]) {
+      const r = spawnSync(process.execPath, [script, 'only-worker'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, KILL_MS: String(killMs) } });
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ codes: [1] });
+    }
+  });
 });

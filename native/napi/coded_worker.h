@@ -44,6 +44,16 @@ class CodedWorker : public Napi::AsyncWorker {
     if (!runCoded([this] { Work(); }, code_, message)) SetError(message);
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(makeError(Env(), code_.c_str(), e.Message()).Value()); }
+  // Settles the Promise (OnOK / OnError) and deletes the worker. When the environment is stopping (a
+  // worker_thread terminated while this pass ran), every N-API call fails and node-addon-api throws, even
+  // from the handle scope it opens first; an exception out of here would end the process (std::terminate).
+  // The Promise cannot be settled then and nobody waits for it: the worker is left.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);
+    } catch (...) {
+    }
+  }
 
  protected:
   virtual void Work() = 0;

@@ -25,6 +25,19 @@ EnvData& ComputeTask::channel(Napi::Env env) {
     });
     ch->tsfn.Unref(env);
     ch->open = true;
+    // When the environment goes away, wait for its tasks still queued or running on the compute thread.
+    auto* hookRef = new std::shared_ptr<ComputeChannel>(ch);
+    napi_add_env_cleanup_hook(
+        env,
+        [](void* arg) {
+          auto* ref = static_cast<std::shared_ptr<ComputeChannel>*>(arg);
+          {
+            std::unique_lock<std::mutex> lock((*ref)->mutex);
+            (*ref)->idle.wait(lock, [&] { return (*ref)->working == 0; });
+          }
+          delete ref;
+        },
+        hookRef);
     d.computeDone = std::move(ch);
   }
   return d;
@@ -35,6 +48,10 @@ void ComputeTask::Queue() {
   EnvData& d = channel(env);
   if (d.computeInFlight++ == 0) d.computeDone->tsfn.Ref(env);
   std::shared_ptr<ComputeChannel> ch = d.computeDone;
+  {
+    std::lock_guard<std::mutex> lock(ch->mutex);
+    ++ch->working;
+  }
   try {
     postToComputeThread([this, ch] {
       failed_ = !runCoded([this] { Work(); }, code_, message_);
@@ -43,8 +60,13 @@ void ComputeTask::Queue() {
       // must not be released off their JS thread).
       std::lock_guard<std::mutex> lock(ch->mutex);
       if (ch->open) ch->tsfn.NonBlockingCall(this, [](Napi::Env e, Napi::Function, ComputeTask* task) { task->settle(e); });
+      if (--ch->working == 0) ch->idle.notify_all();
     });
   } catch (const std::system_error& e) {  // FACESTYLE_COMPUTE_THREAD=0 and no thread could be started
+    {
+      std::lock_guard<std::mutex> lock(ch->mutex);
+      if (--ch->working == 0) ch->idle.notify_all();
+    }
     failed_ = true, code_ = errorCodeName(ErrorCode::OutOfMemory), message_ = std::string("Could not start a thread: ") + e.what();
     settle(env);
   }

@@ -6,6 +6,7 @@
 #pragma once
 #include <napi.h>
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 
@@ -13,13 +14,19 @@ namespace facestyle::napi {
 
 // ComputeTask's way back to this environment's JS thread (compute_task.cc), shared with the tasks in
 // flight. A worker_thread can end (worker.terminate()) while the compute thread still runs one of its
-// tasks; its thread-safe function is then finalized with the environment, and calling it afterwards
-// would touch freed memory. The finalizer clears `open` under the mutex, and the compute thread calls
-// only while it holds the mutex and `open` is set.
+// tasks:
+// - its thread-safe function is then finalized with the environment, and calling it afterwards would
+//   touch freed memory: the finalizer clears `open` under the mutex, and the compute thread calls only
+//   while it holds the mutex and `open` is set;
+// - the task reads its feeds and writes its outputs in place, in the worker's ArrayBuffers: the
+//   environment's cleanup hook waits (on `idle`) until none of its tasks is queued or running
+//   (`working`), so they are done with that memory before the environment frees it.
 struct ComputeChannel {
   std::mutex mutex;
   bool open = false;
   Napi::ThreadSafeFunction tsfn;
+  std::condition_variable idle;
+  int working = 0;
 };
 
 struct EnvData {

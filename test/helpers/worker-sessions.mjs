@@ -1,7 +1,7 @@
 // Run by test/workers.test.ts in a node process of its own (an abort takes only that process down):
 // sessions compiled and run on the main thread and in worker_threads at the same time, runSync in a
 // worker, and a worker terminated KILL_MS (default 20) ms after it starts its runs. Prints one JSON line; loads the package from
-// dist/ (built by npm test's tsc step).
+// dist/ (built by npm test's tsc step). With the argument only-worker, only workers load the addon.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 const dist = new URL('../../dist/index.js', import.meta.url).href;
@@ -15,7 +15,23 @@ async function build(api, layers) {
   return api.compile(g.build(), { threads: 2 });
 }
 
-if (isMainThread) {
+if (isMainThread && process.argv[2] === 'only-worker') {
+  // Only a worker loads the addon, and it is terminated mid-run. Node unloads
+  // an addon with the last environment that loaded it, while the addon's process-wide threads (compute
+  // thread, kernel pools) live on: the process must then keep running and exit cleanly.
+  const worker = (mode) =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(new URL(import.meta.url), { workerData: { mode, matmul: true } });
+      w.on('message', (m) => {
+        if (m === 'running') setTimeout(() => w.terminate(), Number(process.env.KILL_MS ?? 20));
+      });
+      w.on('error', reject);
+      w.on('exit', resolve);
+    });
+  const codes = [await worker('kill')];
+  await new Promise((r) => setTimeout(r, 500)); // the process goes on while the addon's threads wind down
+  console.log(JSON.stringify({ codes }));
+} else if (isMainThread) {
   const api = await import(dist);
   const x = api.Tensor.random(SHAPE, 3);
   const session = await build(api, 6);
@@ -48,6 +64,20 @@ if (isMainThread) {
       afterKill: diff(after, mains[0]),
     }),
   );
+} else if (workerData.matmul) {
+  // MatMul runs on the SGEMM's OpenMP team, whose threads (in libgomp, loaded with the addon) keep
+  // spinning a little after each run: unloading the addon under them crashed the process.
+  const api = await import(dist);
+  const g = new api.GraphBuilder('matmuls', { seed: 7 });
+  const a = g.input('a', [512, 512]);
+  let y = a;
+  for (let i = 0; i < 8; ++i) y = g.op1('Tanh', [g.op1('MatMul', [y, a])]);
+  g.output(y, 'y');
+  const session = await api.compile(g.build(), { threads: 2 });
+  const x = api.Tensor.random([512, 512], 1);
+  if (workerData.mode === 'kill') parentPort.postMessage('running');
+  for (let i = 0; workerData.mode === 'kill' || i < 5; ++i) await session.run({ a: x });
+  session.dispose();
 } else {
   const api = await import(dist);
   const x = new api.Tensor(SHAPE, workerData.x);
