@@ -16,19 +16,19 @@ async function build(api, layers) {
 }
 
 if (isMainThread && process.argv[2] === 'only-worker') {
-  // Only a worker loads the addon, and it is terminated mid-run. Node unloads
+  // Only workers load the addon: one running MatMuls, then one cropping faces, each terminated mid-run. Node unloads
   // an addon with the last environment that loaded it, while the addon's process-wide threads (compute
   // thread, kernel pools) live on: the process must then keep running and exit cleanly.
   const worker = (mode) =>
     new Promise((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url), { workerData: { mode, matmul: true } });
+      const w = new Worker(new URL(import.meta.url), { workerData: { mode, [mode]: true } });
       w.on('message', (m) => {
         if (m === 'running') setTimeout(() => w.terminate(), Number(process.env.KILL_MS ?? 20));
       });
       w.on('error', reject);
       w.on('exit', resolve);
     });
-  const codes = [await worker('kill')];
+  const codes = [await worker('matmul'), await worker('crops')];
   await new Promise((r) => setTimeout(r, 500)); // the process goes on while the addon's threads wind down
   console.log(JSON.stringify({ codes }));
 } else if (isMainThread) {
@@ -75,9 +75,18 @@ if (isMainThread && process.argv[2] === 'only-worker') {
   g.output(y, 'y');
   const session = await api.compile(g.build(), { threads: 2 });
   const x = api.Tensor.random([512, 512], 1);
-  if (workerData.mode === 'kill') parentPort.postMessage('running');
-  for (let i = 0; workerData.mode === 'kill' || i < 5; ++i) await session.run({ a: x });
-  session.dispose();
+  parentPort.postMessage('running');
+  for (;;) await session.run({ a: x });
+} else if (workerData.crops) {
+  // Face crops (an image pass on a libuv thread, napi/coded_worker.h) in a loop: its Promise settling in a
+  // stopping environment once ended in std::terminate.
+  const { cropFacesInto } = await import(new URL('../../dist/face/align.js', import.meta.url).href);
+  const { Tensor } = await import(new URL('../../dist/graph/tensor.js', import.meta.url).href);
+  const image = { width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3).fill(100) };
+  const crops = new Tensor([8, 3, 256, 256]);
+  const matrices = Array.from({ length: 8 }, (_, i) => [1.1, 0.1, 10 + i, -0.1, 1.1, 20]);
+  parentPort.postMessage('running');
+  for (;;) await cropFacesInto(image, matrices, crops, 0);
 } else {
   const api = await import(dist);
   const x = new api.Tensor(SHAPE, workerData.x);
