@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { describeShared, sharedData } from './helpers/shared.js';
 
 const script = new URL('./helpers/worker-sessions.mjs', import.meta.url).pathname;
 const dist = new URL('../dist/index.js', import.meta.url).pathname;
@@ -45,5 +46,14 @@ describe('worker_threads', () => {
       expect(r.status, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ codes: [1, 1] });
     }
+  });
+});
+
+describeShared('worker_threads: the photo detector', () => {
+  it('defaults to the native engine in a worker (onnxruntime-node aborts the process when its worker is terminated mid-run), onnxruntime on the main thread', () => {
+    const model = sharedData('models/detection/yunet_s_dynamic.onnx');
+    const r = spawnSync(process.execPath, [script, 'engines', model], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, FACESTYLE_DETECTOR_ENGINE: '' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ main: { load: 'onnxruntime', shared: 'onnxruntime' }, worker: { load: 'native', shared: 'native' } });
   });
 });

@@ -12,7 +12,7 @@ import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
 import { checkRgbImage, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
-import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, createOrtSession, loadOrt } from './detector-engine.js';
+import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine, createOrtSession, loadOrt } from './detector-engine.js';
 import { warpAffine } from './warp.js';
 
 export interface DetectOptions {
@@ -252,7 +252,7 @@ export class FaceDetector {
 
   static async load(file?: string, options: { engine?: DetectorEngine } = {}): Promise<FaceDetector> {
     const resolved = resolveDetectorPath(file);
-    const engine = is.oneOf('engine', options.engine ?? 'onnxruntime', DETECTOR_ENGINES);
+    const engine = is.oneOf('engine', options.engine ?? defaultPhotoDetectorEngine(), DETECTOR_ENGINES);
     return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine));
   }
 
@@ -616,10 +616,11 @@ const detectors = new Map<string, Promise<FaceDetector>>();
 
 /**
  * A shared detector per file and engine (loaded once per process). The engine: the argument, else
- * FACESTYLE_DETECTOR_ENGINE, else `fallback` ('onnxruntime' for photos: a photo's size rarely comes
- * back, and the native engine compiles per size; the video stylizer asks for 'native').
+ * FACESTYLE_DETECTOR_ENGINE, else `fallback` (for photos 'onnxruntime' on the main thread: a photo's size
+ * rarely comes back, and the native engine compiles per size; 'native' in a worker_thread, see
+ * defaultPhotoDetectorEngine; the video stylizer asks for 'native').
  */
-export function sharedDetector(file?: string, engine?: DetectorEngine, fallback: DetectorEngine = 'onnxruntime'): Promise<FaceDetector> {
+export function sharedDetector(file?: string, engine?: DetectorEngine, fallback: DetectorEngine = defaultPhotoDetectorEngine()): Promise<FaceDetector> {
   const resolved = resolveDetectorPath(file);
   const chosen = chooseDetectorEngine(engine, fallback);
   const key = `${chosen}:${resolved}`;

@@ -10,6 +10,7 @@
 // cannot take (an op it lacks) runs on onnxruntime-node.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { optimizeForInference } from '../graph/passes/index.js';
@@ -25,6 +26,16 @@ import { type Session, compile } from '../runtime/session.js';
  */
 export const DETECTOR_ENGINES = ['auto', 'native', 'onnxruntime'] as const;
 export type DetectorEngine = (typeof DETECTOR_ENGINES)[number];
+
+/**
+ * The photo detector's default engine: onnxruntime-node on the main thread, the native engine in a
+ * worker_thread. onnxruntime-node's binding (1.30) aborts the whole process when a worker is terminated in
+ * the middle of one of its runs (it rethrows out of its callback: std::terminate); the native engine's
+ * runs survive it (test/workers.test.ts). The engines' detections differ by a fraction of a pixel at most.
+ */
+export function defaultPhotoDetectorEngine(): DetectorEngine {
+  return isMainThread ? 'onnxruntime' : 'native';
+}
 
 /** The engine to use: `option` when given, else FACESTYLE_DETECTOR_ENGINE, else `fallback`; checked (ERR_FACESTYLE_ARGUMENT). */
 export function chooseDetectorEngine(option: DetectorEngine | undefined, fallback: DetectorEngine): DetectorEngine {

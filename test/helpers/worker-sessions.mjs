@@ -1,7 +1,8 @@
 // Run by test/workers.test.ts in a node process of its own (an abort takes only that process down):
 // sessions compiled and run on the main thread and in worker_threads at the same time, runSync in a
 // worker, and a worker terminated KILL_MS (default 20) ms after it starts its runs. Prints one JSON line; loads the package from
-// dist/ (built by npm test's tsc step). With the argument only-worker, only workers load the addon.
+// dist/ (built by npm test's tsc step). With the argument only-worker, only workers load the addon; with
+// engines <yunet.onnx>, it reports the photo detector's default engine on the main thread and in a worker.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 const dist = new URL('../../dist/index.js', import.meta.url).href;
@@ -15,7 +16,30 @@ async function build(api, layers) {
   return api.compile(g.build(), { threads: 2 });
 }
 
-if (isMainThread && process.argv[2] === 'only-worker') {
+if (isMainThread && process.argv[2] === 'engines') {
+  // The photo detector's default engine on this thread and in a worker (argv[3]: a YuNet model).
+  const report = async () => {
+    const { FaceDetector, sharedDetector } = await import(new URL('../../dist/face/detect.js', import.meta.url).href);
+    const loaded = await FaceDetector.load(process.argv[3]);
+    const shared = await sharedDetector(process.argv[3]);
+    const out = { load: loaded.engine, shared: shared.engine };
+    await loaded.dispose?.();
+    return out;
+  };
+  const inWorker = await new Promise((resolve, reject) => {
+    const w = new Worker(new URL(import.meta.url), { workerData: { engines: true }, argv: process.argv.slice(2) });
+    w.on('message', resolve);
+    w.on('error', reject);
+  });
+  console.log(JSON.stringify({ main: await report(), worker: inWorker }));
+  process.exit(0); // (the shared detectors stay loaded)
+} else if (!isMainThread && workerData.engines) {
+  const { FaceDetector, sharedDetector } = await import(new URL('../../dist/face/detect.js', import.meta.url).href);
+  const loaded = await FaceDetector.load(process.argv[3]);
+  const shared = await sharedDetector(process.argv[3]);
+  parentPort.postMessage({ load: loaded.engine, shared: shared.engine });
+  await loaded.dispose?.();
+} else if (isMainThread && process.argv[2] === 'only-worker') {
   // Only workers load the addon: one running MatMuls, then one cropping faces, each terminated mid-run. Node unloads
   // an addon with the last environment that loaded it, while the addon's process-wide threads (compute
   // thread, kernel pools) live on: the process must then keep running and exit cleanly.
