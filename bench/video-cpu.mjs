@@ -49,13 +49,6 @@ function threadTimes() {
   return out;
 }
 
-/** Children (ffmpeg) CPU ms, counted once they have been waited for. */
-function childrenMs() {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) * TICK;
-}
-
 /** Thread name -> group. The compute thread is an unnamed std::thread (comm "node"), as are its OpenMP workers. */
 function group(name) {
   if (name === 'main (JS)') return name;
@@ -121,6 +114,8 @@ function summarize(profile) {
 }
 
 const api = await import(pathToFileURL(path.join(opt.dist, 'index.js')).href);
+// Children (ffmpeg) CPU ms, counted once they have been waited for (lib/video/measure.ts).
+const { childrenCpuMs: childrenMs } = await import(pathToFileURL(path.join(opt.dist, 'video', 'measure.js')).href);
 const fmt = (m, frames) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `  ${(v / frames).toFixed(2).padStart(7)}  ${k}`).join('\n');
 
 for (const clip of opt.clips) {

@@ -59,9 +59,12 @@ export interface VideoCpuResult {
   efficiencyBound: number;
 }
 
-// CPU ms of this process's terminated, waited-for children (ffprobe, ffmpeg): cutime + cstime of
-// /proc/self/stat, in clock ticks of 10 ms (USER_HZ 100). null where there is no /proc.
-function childrenCpuMs(): number | null {
+/**
+ * CPU ms of this process's terminated, waited-for children (ffprobe, ffmpeg): cutime + cstime of
+ * /proc/self/stat, in clock ticks of 10 ms (USER_HZ 100). null where there is no /proc. (Also used by
+ * bench/video-cpu.mjs.)
+ */
+export function childrenCpuMs(): number | null {
   try {
     const stat = readFileSync('/proc/self/stat', 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

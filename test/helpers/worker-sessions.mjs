@@ -1,8 +1,9 @@
 // Run by test/workers.test.ts in a node process of its own (an abort takes only that process down):
 // sessions compiled and run on the main thread and in worker_threads at the same time, runSync in a
-// worker, and a worker terminated KILL_MS (default 20) ms after it starts its runs. Prints one JSON line; loads the package from
-// dist/ (built by npm test's tsc step). With the argument only-worker, only workers load the addon; with
-// engines <yunet.onnx>, it reports the photo detector's default engine on the main thread and in a worker.
+// worker, and a worker terminated KILL_MS (default 20) ms after it starts its runs. Prints one JSON line;
+// loads the package from dist/ (built by npm test's tsc step). With the argument only-worker, only
+// workers load the addon; with engines <yunet.onnx>, it reports the photo detector's default engine on
+// the main thread and in a worker.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 const dist = new URL('../../dist/index.js', import.meta.url).href;
@@ -16,62 +17,50 @@ async function build(api, layers) {
   return api.compile(g.build(), { threads: 2 });
 }
 
-if (isMainThread && process.argv[2] === 'engines') {
-  // The photo detector's default engine on this thread and in a worker (argv[3]: a YuNet model).
-  const report = async () => {
-    const { FaceDetector, sharedDetector } = await import(new URL('../../dist/face/detect.js', import.meta.url).href);
-    const loaded = await FaceDetector.load(process.argv[3]);
-    const shared = await sharedDetector(process.argv[3]);
-    const out = { load: loaded.engine, shared: shared.engine };
-    await loaded.dispose?.();
-    return out;
-  };
-  const inWorker = await new Promise((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: { engines: true }, argv: process.argv.slice(2) });
-    w.on('message', resolve);
-    w.on('error', reject);
-  });
-  console.log(JSON.stringify({ main: await report(), worker: inWorker }));
-  process.exit(0); // (the shared detectors stay loaded)
-} else if (!isMainThread && workerData.engines) {
+// The photo detector's default engine on the calling thread, for the YuNet model argv[3].
+async function detectorEngines() {
   const { FaceDetector, sharedDetector } = await import(new URL('../../dist/face/detect.js', import.meta.url).href);
   const loaded = await FaceDetector.load(process.argv[3]);
   const shared = await sharedDetector(process.argv[3]);
-  parentPort.postMessage({ load: loaded.engine, shared: shared.engine });
-  await loaded.dispose?.();
+  await loaded.dispose();
+  return { load: loaded.engine, shared: shared.engine };
+}
+
+// This script in a worker with `data`; resolves with its exit code and the last message it posted. A
+// worker that posts 'running' is terminated KILL_MS later.
+function runWorker(data) {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL(import.meta.url), { workerData: data, argv: process.argv.slice(2) });
+    let result;
+    w.on('message', (m) => {
+      if (m === 'running') setTimeout(() => w.terminate(), Number(process.env.KILL_MS ?? 20));
+      else result = m;
+    });
+    w.on('error', reject);
+    w.on('exit', (code) => resolve({ code, result }));
+  });
+}
+
+if (isMainThread && process.argv[2] === 'engines') {
+  const inWorker = await runWorker({ engines: true });
+  console.log(JSON.stringify({ main: await detectorEngines(), worker: inWorker.result }));
+  process.exit(0); // (the shared detectors stay loaded)
+} else if (!isMainThread && workerData.engines) {
+  parentPort.postMessage(await detectorEngines());
+  process.exit(0); // (ends this worker only; its shared detectors stay loaded)
 } else if (isMainThread && process.argv[2] === 'only-worker') {
   // Only workers load the addon: one running MatMuls, then one cropping faces, each terminated mid-run. Node unloads
   // an addon with the last environment that loaded it, while the addon's process-wide threads (compute
   // thread, kernel pools) live on: the process must then keep running and exit cleanly.
-  const worker = (mode) =>
-    new Promise((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url), { workerData: { mode, [mode]: true } });
-      w.on('message', (m) => {
-        if (m === 'running') setTimeout(() => w.terminate(), Number(process.env.KILL_MS ?? 20));
-      });
-      w.on('error', reject);
-      w.on('exit', resolve);
-    });
-  const codes = [await worker('matmul'), await worker('crops')];
+  const codes = [(await runWorker({ matmul: true })).code, (await runWorker({ crops: true })).code];
   await new Promise((r) => setTimeout(r, 500)); // the process goes on while the addon's threads wind down
   console.log(JSON.stringify({ codes }));
 } else if (isMainThread) {
   const api = await import(dist);
   const x = api.Tensor.random(SHAPE, 3);
   const session = await build(api, 6);
-  const worker = (mode) =>
-    new Promise((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url), { workerData: { mode, x: x.data } });
-      let result;
-      w.on('message', (m) => {
-        if (m === 'running') setTimeout(() => w.terminate(), Number(process.env.KILL_MS ?? 20));
-        else result = m;
-      });
-      w.on('error', reject);
-      w.on('exit', (code) => resolve({ code, result }));
-    });
   // Two workers running and one killed mid-run, while the main thread runs the same graph.
-  const pending = [worker('run'), worker('runSync'), worker('kill')];
+  const pending = ['run', 'runSync', 'kill'].map((mode) => runWorker({ mode, x: x.data }));
   const mains = [];
   for (let i = 0; i < 5; ++i) mains.push(Array.from((await session.run({ x })).y.data));
   const [run, runSync, kill] = await Promise.all(pending);
