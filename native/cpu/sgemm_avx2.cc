@@ -26,6 +26,10 @@ struct Avx2Kernel : GenericPackA<kMR> {
 #pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
+      // The B row 16 k steps ahead into L1 (one line; past the panel's end it touches the next panel or
+      // nothing: a prefetch never faults). 512^3 / 1024^3 on 2 Xeon threads: 171 -> 182 / 163 -> 181
+      // GFLOP/s (three interleaved pairs each).
+      _mm_prefetch(reinterpret_cast<const char*>(b + 16 * ldbk), _MM_HINT_T0);
       const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 16
       for (int i = 0; i < ROWS; ++i) {
