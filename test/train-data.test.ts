@@ -1,5 +1,5 @@
 // Pairs loading, augmentation and checkpoints: bad input gets coded errors naming the file.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -36,6 +36,19 @@ describe('loadPairs', () => {
     expect(ds.pairs[0].input).toHaveLength(3 * 16 * 16);
     expect(ds.pairs[0].input[0]).toBeCloseTo(1, 5); // red 255 -> 1
     expect(ds.pairs[0].target[0]).toBeCloseTo(-1, 5); // red 0 -> -1
+  });
+
+  it('follows symbolic links to image files (a set assembled from links); a dangling link is not a pair', async () => {
+    const src = await folder('link-src', { 'a.png': await png(20, 20, 255), 'b.png': await png(20, 20, 0) });
+    const dir = await folder('links', { 'photo/c.png': await png(20, 20, 128), 'toon/c.png': await png(20, 20, 128) });
+    symlinkSync(path.join(src, 'a.png'), path.join(dir, 'photo', 'a.png'));
+    symlinkSync(path.join(src, 'b.png'), path.join(dir, 'toon', 'a.png'));
+    symlinkSync(path.join(src, 'gone.png'), path.join(dir, 'photo', 'z.png'));
+    symlinkSync(path.join(src, 'gone.png'), path.join(dir, 'toon', 'z.png'));
+    const ds = await loadPairs(dir, { size: 8 });
+    expect(ds.pairs.map((p) => p.name)).toEqual(['a.png', 'c.png']);
+    expect(ds.pairs[0].input[0]).toBeCloseTo(1, 5); // a.png's photo: the linked red 255
+    expect(ds.pairs[0].target[0]).toBeCloseTo(-1, 5); // its toon: the linked red 0
   });
 
   it('splits side-by-side images into input (left) and target (right)', async () => {

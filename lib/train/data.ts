@@ -29,7 +29,12 @@ const FOLDER_NAMES: [string, string][] = [['photo', 'toon'], ['input', 'target']
 
 async function listImages(dir: string): Promise<string[]> {
   try {
-    return (await fs.readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && IMAGE.test(d.name)).map((d) => d.name).sort();
+    const entries = (await fs.readdir(dir, { withFileTypes: true })).filter((d) => IMAGE.test(d.name));
+    // A symbolic link counts when it leads to a file (a pairs folder assembled from links to other sets).
+    const isImageFile = async (d: (typeof entries)[number]) =>
+      d.isFile() || (d.isSymbolicLink() && (await fs.stat(path.join(dir, d.name)).then((s) => s.isFile(), () => false)));
+    const keep = await Promise.all(entries.map(isImageFile));
+    return entries.filter((_, i) => keep[i]).map((d) => d.name).sort();
   } catch (e) {
     throw readError(e, `Pairs folder '${dir}'`) ?? e;
   }
