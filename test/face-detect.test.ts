@@ -264,7 +264,10 @@ describeShared('face detection (YuNet)', () => {
       expect((await sharedDetector(DETECTOR)).engine).toBe('native');
       expect((await sharedDetector(DETECTOR, 'onnxruntime')).engine).toBe('onnxruntime');
       process.env.FACESTYLE_DETECTOR_ENGINE = 'gpu-please';
-      expect(() => sharedDetector(DETECTOR)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('detectorEngine') }));
+      // The error names the variable that holds the bad value (the caller passed no engine).
+      expect(() => sharedDetector(DETECTOR)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/for FACESTYLE_DETECTOR_ENGINE but received 'gpu-please'/) }));
+      // A bad engine passed in code is named as the option, whatever the variable holds.
+      expect(() => sharedDetector(DETECTOR, 'gpu' as never)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/for detectorEngine but received 'gpu'/) }));
     } finally {
       if (before === undefined) delete process.env.FACESTYLE_DETECTOR_ENGINE;
       else process.env.FACESTYLE_DETECTOR_ENGINE = before;

@@ -171,7 +171,7 @@ describeShared('stylize pipeline', () => {
       expect((await stylize(img, { detector: DETECTOR, model, template: 'arcface' })).faces[0].landmarks68).toBeUndefined();
       // A FACESTYLE_LANDMARKS naming no file is an error, not silently ignored.
       process.env.FACESTYLE_LANDMARKS = path.join(tmp, 'no-pfld.onnx');
-      await expect(stylize(img, { detector: DETECTOR, model })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('FACESTYLE_LANDMARKS') });
+      await expect(stylize(img, { detector: DETECTOR, model })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining("no-pfld.onnx' (from FACESTYLE_LANDMARKS)") });
       process.env.FACESTYLE_LANDMARKS = PFLD;
       // And the crop follows the 68 points: the same face without them pastes differently.
       const stylizer = await createFaceStylizer({ detector: DETECTOR, model, landmarks68: PFLD });

@@ -55,6 +55,24 @@ describe('facestyle train / export', () => {
     expect(Buffer.compare(readFileSync(ckpt), before)).toBe(0);
   });
 
+  it('without --holdout: the loss curve and sample grids of the first training pairs are still written, logged as training figures', async () => {
+    const pairs = path.join(root, 'pairs-all');
+    for (const side of ['photo', 'toon']) mkdirSync(path.join(pairs, side), { recursive: true });
+    for (let k = 0; k < 2; ++k) {
+      const raw = Buffer.alloc(16 * 16 * 3).map((_, i) => (i * (k + 3)) % 256);
+      await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(pairs, 'photo', `${k}.png`));
+      await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(pairs, 'toon', `${k}.png`));
+    }
+    const out = path.join(root, 'run-all');
+    const r = run('train', '--pairs', pairs, '--out', out, '--size', '16', '--crop', '16', '--batch', '1', '--steps', '2', '--width', '0.25', '--res-blocks', '1', '--sample-every', '1', '--threads', '1');
+    expect(r.status, r.stderr).toBe(0);
+    for (const f of ['loss.png', 'samples-000001.png', 'samples-final.png']) expect(existsSync(path.join(out, f)), f).toBe(true);
+    const grid = await sharp(path.join(out, 'samples-final.png')).metadata();
+    expect([grid.width, grid.height]).toEqual([48, 32]); // input | target | output, both training pairs
+    expect(r.stderr).toMatch(/sample @2: on 2 training pairs \(no --holdout\)/);
+    expect(r.stderr).not.toMatch(/eval @|val L1/);
+  });
+
   it('bad input: an empty pairs folder fails with a coded error naming it', () => {
     const empty = path.join(root, 'empty');
     mkdirSync(empty, { recursive: true });

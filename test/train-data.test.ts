@@ -297,6 +297,12 @@ describe('training options are checked before any data is read', () => {
     await expect(runTraining({ ...base, resume: true, size: 24, config: { ...tiny, steps: 2 } })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('size: the run has 16, now 24') });
     expect(readFileSync(path.join(out, 'config.json'), 'utf8')).toBe(configBefore);
     await runTraining({ ...base, resume: true, config: { ...tiny, steps: 2 } });
+    // A deadline that has passed stops the run where it is and says so (a --time-limit run ended early).
+    const lines: string[] = [];
+    const early = await runTraining({ ...base, out: path.join(root, 'run-deadline'), deadline: Date.now() - 1, onLog: (l: string) => lines.push(l), config: { ...tiny, steps: 3 } });
+    expect(early.card.training.steps).toBe(0);
+    expect(lines.join('\n')).toMatch(/time limit reached: stopped at step 0 of 3/);
+    expect(lines.join('\n')).toMatch(/1 training pair, 0 validation pairs/);
     // A file as the run folder, a crop larger than the size, a bad size: refused up front.
     await expect(runTraining({ ...base, out: path.join(pairs, 'photo', 'a.png') })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('is a file') });
     await expect(runTraining({ ...base, out: path.join(root, 'o2'), size: 8 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('crop') });

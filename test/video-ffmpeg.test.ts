@@ -107,6 +107,13 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on real video', ()
     expect(i).toBe(12);
   });
 
+  it('a video with audio into a frame folder reports no audio kept (a folder holds only the frames)', async () => {
+    const target = out('hamilton-frames/');
+    const r = await stylizeVideo(shared('video', 'short_hamilton_clip.mp4'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 3 });
+    expect(r).toMatchObject({ frames: 3, hasAudio: false });
+    expect(readdirSync(target).sort()).toEqual(['frame_000001.png', 'frame_000002.png', 'frame_000003.png']);
+  });
+
   it('goes from a frame folder to a frame folder (no ffmpeg needed), creating the last folder level', async () => {
     const target = out('folder-out/');
     const r = await stylizeVideo(shared('frames', 'vtoonify_908'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 5 });
@@ -214,6 +221,16 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
     expect(stylizer.detectCalls).toHaveLength(0);
     expect(existsSync(path.join(tmp, 'missing'))).toBe(false);
     await expect(stylizeVideo(shared('video', '908.mp4'), out('x.gif'), { stylizer })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+  });
+
+  it('refuses a frame rate for a video input (it keeps its own; the rate was silently ignored) before any work', async () => {
+    const stylizer = fake();
+    await expect(stylizeVideo(shared('video', '908.mp4'), out('rate.mp4'), { stylizer, fps: 10 })).rejects.toMatchObject({
+      code: 'ERR_FACESTYLE_ARGUMENT',
+      message: expect.stringContaining('applies to a frame folder input only'),
+    });
+    expect(stylizer.detectCalls).toHaveLength(0);
+    expect(existsSync(out('rate.mp4'))).toBe(false);
   });
 
   it('says how to install ffmpeg when it is missing (FACESTYLE_FFMPEG pointing nowhere)', async () => {

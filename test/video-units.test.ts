@@ -1,5 +1,5 @@
 // Unit tests of the video building blocks: bounded queue, One-Euro filter, face tracker, frame helpers.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -193,6 +193,19 @@ describe('frame helpers', () => {
     expect(back).toHaveLength(4);
     back.forEach((f, i) => expect(Buffer.compare(Buffer.from(f.data), Buffer.from(frames[i].data))).toBe(0));
     expect(frameFileName(0)).toBe('frame_000001.png');
+  });
+
+  it('lists only images it can read: not a .bmp (sharp cannot decode it), not a hidden ._x.jpg companion', async () => {
+    const mixed = mkdtempSync(path.join(dir, 'mixed-'));
+    await writeFrameFile(path.join(mixed, 'a.png'), squareFrame(8, 8, 0, 1, 2, 10));
+    for (const name of ['b.bmp', '._a.jpg', 'notes.txt']) writeFileSync(path.join(mixed, name), 'not an image');
+    expect((await listFrameFiles(mixed)).map((p) => path.basename(p))).toEqual(['a.png']);
+    const onlyBmp = mkdtempSync(path.join(dir, 'bmp-'));
+    writeFileSync(path.join(onlyBmp, 'f1.bmp'), 'BM');
+    const err = await listFrameFiles(onlyBmp).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    expect(err.message).toContain('.avif');
+    expect(err.message).not.toContain('.bmp');
   });
 
   it('rejects a missing or empty folder with a coded error', async () => {

@@ -6,6 +6,7 @@ import { FacestyleError, isFacestyleError, readError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
 import { samePath } from '../files.js';
+import { IMAGE_EXTENSIONS_TEXT, isImageFileName } from '../image/io.js';
 import { optionalNumber, withFlagNames } from './args.js';
 import { whileWritingFiles } from './signals.js';
 import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
@@ -35,7 +36,6 @@ interface StylizeCliOptions {
   minFace?: string;
 }
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|avif|gif)$/i;
 
 const num = optionalNumber;
 
@@ -143,12 +143,12 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     } catch (e) {
       throw readError(e, `Input folder '${input}'`) ?? e;
     }
-    const files = names.filter((f) => IMAGE_EXT.test(f)).sort();
-    if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No images in the folder '${input}' (looked for .jpg, .jpeg, .png, .webp, .tif, .tiff, .avif, .gif)`);
+    const files = names.filter(isImageFileName).sort();
+    if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No images in the folder '${input}' (looked for ${IMAGE_EXTENSIONS_TEXT})`);
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
     // Writing into the input folder would replace the originals one by one.
     if (samePath(input, o.output)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `-o '${o.output}' is the input folder: the originals would be overwritten; choose another folder`);
-    if (!existsSync(o.output) && IMAGE_EXT.test(o.output))
+    if (!existsSync(o.output) && isImageFileName(o.output))
       throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder, but '${o.output}' is named like an image file`);
     // An input whose format cannot be written keeps its name with .png added.
     jobs = files.map((f) => {

@@ -137,8 +137,14 @@ export function landmarksOption(option: boolean | string | undefined): true | st
 export function resolveLandmarksPath(option: true | string): string {
   const given = typeof option === 'string' ? option : process.env.FACESTYLE_LANDMARKS;
   const file = given || path.join(packageRoot, 'models', 'landmarks', 'pfld.onnx');
-  if (!existsSync(file) || !statSync(file).isFile())
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `68-point landmark model not found: '${file}'. Pass a path (landmarks68: "<pfld.onnx>") or set FACESTYLE_LANDMARKS (e.g. ../shared/data/models/landmarks/pfld.onnx).`);
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    // Name where the path came from, as for the detector: a stale FACESTYLE_LANDMARKS is the usual cause.
+    const from = typeof option === 'string' ? 'the landmarks option' : given ? 'FACESTYLE_LANDMARKS' : 'the default location';
+    throw new FacestyleError(
+      'ERR_FACESTYLE_NOT_FOUND',
+      `68-point landmark model not found: '${file}' (from ${from}). Pass a path (API: landmarks68: "<pfld.onnx>"; CLI: --landmarks <pfld.onnx>) or set FACESTYLE_LANDMARKS to one (e.g. ../shared/data/models/landmarks/pfld.onnx).`,
+    );
+  }
   return file;
 }
 

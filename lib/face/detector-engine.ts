@@ -39,7 +39,8 @@ export function defaultPhotoDetectorEngine(): DetectorEngine {
 
 /** The engine to use: `option` when given, else FACESTYLE_DETECTOR_ENGINE, else `fallback`; checked (ERR_FACESTYLE_ARGUMENT). */
 export function chooseDetectorEngine(option: DetectorEngine | undefined, fallback: DetectorEngine): DetectorEngine {
-  return is.oneOf('detectorEngine', option ?? (process.env.FACESTYLE_DETECTOR_ENGINE || fallback), DETECTOR_ENGINES);
+  if (option === undefined && process.env.FACESTYLE_DETECTOR_ENGINE) return is.oneOf('FACESTYLE_DETECTOR_ENGINE', process.env.FACESTYLE_DETECTOR_ENGINE, DETECTOR_ENGINES);
+  return is.oneOf('detectorEngine', option ?? fallback, DETECTOR_ENGINES);
 }
 
 /** Network outputs by name (onnxruntime's tensors or the native engine's, both { data, dims }). */

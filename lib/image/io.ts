@@ -152,6 +152,19 @@ const ENCODED_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'tiff', 
 export const IMAGE_FORMATS: Readonly<Record<string, ImageFormat>> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
 
 /**
+ * Whether a file name is that of an image the package reads: the extension of a format above (sharp
+ * decodes them; not .bmp, which it cannot) and not a hidden file (macOS's '._photo.jpg' companions, this
+ * package's own '.name.partial-...' temp files). What folders of photos, frames and training pairs are listed by.
+ */
+export function isImageFileName(name: string): boolean {
+  const base = path.basename(name);
+  return !base.startsWith('.') && Object.hasOwn(IMAGE_FORMATS, path.extname(base).toLowerCase());
+}
+
+/** The extensions isImageFileName accepts, for messages ('.png .jpg ...'). */
+export const IMAGE_EXTENSIONS_TEXT = Object.keys(IMAGE_FORMATS).join(' ');
+
+/**
  * Writes a tensor as an image file; the format follows the extension (.png, .jpg, .jpeg, .webp, .tif,
  * .tiff, .avif, .gif; another is ERR_FACESTYLE_ARGUMENT). The folder must exist (ERR_FACESTYLE_NOT_FOUND
  * naming it). The image is encoded into a hidden temp file beside `file` and renamed over it when complete,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { FacestyleError, formatError, readError, shapeError, unreadableFile } from '../errors.js';
 import { Tensor, mulberry32 } from '../graph/tensor.js';
+import { isImageFileName } from '../image/io.js';
 import * as is from '../is.js';
 
 export interface Pair {
@@ -24,12 +25,11 @@ export interface PairDataset {
   source: string;
 }
 
-const IMAGE = /\.(jpe?g|png|webp|tiff?|bmp)$/i;
 const FOLDER_NAMES: [string, string][] = [['photo', 'toon'], ['input', 'target'], ['A', 'B'], ['trainA', 'trainB']];
 
 async function listImages(dir: string): Promise<string[]> {
   try {
-    const entries = (await fs.readdir(dir, { withFileTypes: true })).filter((d) => IMAGE.test(d.name));
+    const entries = (await fs.readdir(dir, { withFileTypes: true })).filter((d) => isImageFileName(d.name));
     // A symbolic link counts when it leads to a file (a pairs folder assembled from links to other sets).
     const isImageFile = async (d: (typeof entries)[number]) =>
       d.isFile() || (d.isSymbolicLink() && (await fs.stat(path.join(dir, d.name)).then((s) => s.isFile(), () => false)));

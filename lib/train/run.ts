@@ -135,6 +135,9 @@ async function readInitWeights(file: string, config: TrainConfig): Promise<Map<s
 }
 
 /** Files a run writes into its folder (removed when a run starts over in it with overwrite). */
+/** '1 training pair', '2 training pairs'. */
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 const RUN_FILES = /^(checkpoint\.safetensors|generator\.safetensors|model\.json|config\.json|loss\.png|samples-.*\.png)$/;
 
 /**
@@ -226,7 +229,7 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   const t0 = Date.now();
   const data = await loadPairs(o.pairs, { size, exclude: holdout });
   const validation = holdout.length ? await loadPairs(o.pairs, { size, only: holdout }) : null;
-  log(`data: ${data.pairs.length} training pairs, ${validation?.pairs.length ?? 0} validation pairs at ${size}x${size} (${((Date.now() - t0) / 1000).toFixed(1)} s to decode)`);
+  log(`data: ${plural(data.pairs.length, 'training pair')}, ${plural(validation?.pairs.length ?? 0, 'validation pair')} at ${size}x${size} (${((Date.now() - t0) / 1000).toFixed(1)} s to decode)`);
   if (o.signal?.aborted) throw stopped(null);
   const trainer = new Trainer(config, data, o.out, validation);
   // Samples are written one at a time (they share the evaluation session), behind the training.
@@ -245,24 +248,31 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
     if (o.resume) log(`resumed from ${ckpt} at step ${trainer.step}`);
     else if (initWeights) log(`initialised the generator from ${o.initFrom}`);
     trainer.on('step', (r: StepReport) => o.onStep?.(r));
+    // Sample grids show the validation pairs, or without held-out pairs the first training pairs (the
+    // model has seen those: their figures are logged as training, never reported as validation).
+    const samplePairs = validation ?? { ...data, pairs: data.pairs.slice(0, 4) };
     const writeSamples = (tag: string, outputs: Float32Array[]) =>
-      writeSampleGrid(path.join(o.out, `samples-${tag}.png`), validation!.pairs.slice(0, 4).map((p, i) => [p.input, p.target, outputs[i]]), size);
-    // One evaluation of the EMA weights of `step` (read when it was due): its sample grid, loss curve and log line.
+      writeSampleGrid(path.join(o.out, `samples-${tag}.png`), samplePairs.pairs.slice(0, 4).map((p, i) => [p.input, p.target, outputs[i]]), size);
+    // One evaluation of the EMA weights of `step` (read when it was due): its sample grid, loss curve and
+    // log line. Returns the validation report (null without validation pairs).
     let last: { step: number; report: EvalReport; outputs: Float32Array[] } | null = null;
     const evaluateAt = async (step: number, weights: Map<string, Tensor>, tag: string) => {
-      if (!validation) return null;
-      const { report, outputs } = await trainer.evaluate(validation, weights);
+      const { report, outputs } = await trainer.evaluate(samplePairs, weights);
       await writeSamples(tag, outputs);
       await writeLossCurve(path.join(o.out, 'loss.png'), trainer.history.filter((h) => h.step < step).map((h) => [h.step, h.loss]));
-      log(`eval @${step}: val L1 ${report.l1.toFixed(4)} PSNR ${report.psnr.toFixed(2)} dB (identity ${report.identityPsnr.toFixed(2)} dB)`);
+      const figures = `L1 ${report.l1.toFixed(4)} PSNR ${report.psnr.toFixed(2)} dB (identity ${report.identityPsnr.toFixed(2)} dB)`;
+      if (!validation) {
+        log(`sample @${step}: on ${samplePairs.pairs.length} training pairs (no --holdout): ${figures}`);
+        return null;
+      }
+      log(`eval @${step}: val ${figures}`);
       last = { step, report, outputs };
       return report;
     };
     // Each sample from the EMA weights of the step it is named after, taken when it is due (training has
-    // moved on by the time its turn comes). Without validation pairs there is nothing to sample; after a
-    // stop, samples still queued are dropped (a stop waits for the one being written only).
+    // moved on by the time its turn comes); after a stop, samples still queued are dropped (a stop waits
+    // for the one being written only).
     trainer.on('sample-due', (step: number) => {
-      if (!validation) return;
       const weights = trainer.emaWeights();
       samples = samples
         .then(() => (o.signal?.aborted ? null : evaluateAt(step, weights, String(step).padStart(6, '0'))))
@@ -276,6 +286,8 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
       await samples;
       throw stopped(trainer);
     }
+    if (trainer.step < config.steps)
+      log(`time limit reached: stopped at step ${trainer.step} of ${config.steps}; the run is complete up to there (continue it with --resume and a later --time-limit)`);
     await trainer.saveCheckpoint();
     await samples;
     // The final evaluation; when the last sample was of this very step, its evaluation is the final one

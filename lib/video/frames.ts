@@ -5,9 +5,7 @@ import path from 'node:path';
 import { FacestyleError, readError, shapeError } from '../errors.js';
 import type { RgbImage } from '../face/types.js';
 import { removeStaleTempFiles } from '../files.js';
-import { readImageRgb, sharpFromPixels } from '../image/io.js';
-
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
+import { IMAGE_EXTENSIONS_TEXT, isImageFileName, readImageRgb, sharpFromPixels } from '../image/io.js';
 
 /** Image files of a folder in frame order: natural sort, so frame_2 comes before frame_10. */
 export async function listFrameFiles(dir: string): Promise<string[]> {
@@ -17,8 +15,8 @@ export async function listFrameFiles(dir: string): Promise<string[]> {
   } catch (e) {
     throw readError(e, `Frame folder '${dir}'`) ?? new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Frame folder not found: ${dir}`, { cause: e });
   }
-  const files = names.filter((n) => IMAGE_EXTENSIONS.has(path.extname(n).toLowerCase()) && !n.startsWith('.'));
-  if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No image files (${[...IMAGE_EXTENSIONS].join(' ')}) in frame folder ${dir}`);
+  const files = names.filter(isImageFileName);
+  if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No image files (${IMAGE_EXTENSIONS_TEXT}) in frame folder ${dir}`);
   const collator = new Intl.Collator('en', { numeric: true });
   return files.sort(collator.compare).map((n) => path.join(dir, n));
 }

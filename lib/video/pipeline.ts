@@ -334,7 +334,7 @@ export interface VideoProgress {
 }
 
 export interface StylizeVideoOptions extends FramePipelineOptions {
-  /** Frame rate when the input is a frame folder (default 25). */
+  /** Frame rate when the input is a frame folder (default 25); with a video input, ERR_FACESTYLE_ARGUMENT (a video keeps its own rate). */
   fps?: number;
   /** Video encoder (default libx264). */
   codec?: string;
@@ -363,6 +363,7 @@ export interface StylizeVideoResult {
   width: number;
   height: number;
   fps: number;
+  /** Whether the output carries the input's audio: a video written from a video with audio (a frame folder holds no audio). */
   hasAudio: boolean;
   seconds: number;
   /** Frames per second of the whole run. */
@@ -410,6 +411,9 @@ export async function stylizeVideo(input: string, output: string, options: Styli
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Input not found: ${input}`, { cause: e });
   }
   const inputIsFolder = inputStat.isDirectory();
+  // A video keeps its own frame rate: a rate given for one would be silently ignored.
+  if (!inputIsFolder && options.fps !== undefined)
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `fps (--fps) applies to a frame folder input only; the video '${input}' keeps its own frame rate`);
   const outputIsFolder = await isFolderPath(output);
   if (!outputIsFolder && !isVideoPath(output)) {
     throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected output to be a video file (.mp4, .m4v, .mov, .mkv) or a folder ending with '/' but received '${output}'`);
@@ -496,7 +500,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
     started?.kill(); // no-op once decoding ended; stops a decoder never read (the run failed before)
   }
   const seconds = (performance.now() - start) / 1000;
-  return { output, frames, framesWithFaces, faces: faceCount, width: size[0], height: size[1], fps, hasAudio: !!info?.hasAudio, seconds, speed: frames / seconds };
+  return { output, frames, framesWithFaces, faces: faceCount, width: size[0], height: size[1], fps, hasAudio: !outputIsFolder && !!info?.hasAudio, seconds, speed: frames / seconds };
 }
 
 /** A frame rate as a fraction ffmpeg accepts (29.97 -> 2997/100). */
