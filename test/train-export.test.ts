@@ -57,6 +57,14 @@ describe('trained generator export', () => {
       const fromCkpt = await generatorFromAnything(path.join(out, 'checkpoint.safetensors'), 48);
       const p = (g: typeof graph) => g.values.filter((v) => v.kind === 'param').map((v) => Array.from(v.data!.slice(0, 5)));
       expect(p(fromCkpt)).toEqual(p(graph));
+      // So does loadGenerator (what --model uses), given the checkpoint or a run folder that a stop left
+      // without model.json: the same values as export reads from them.
+      const viaLoad = (await loadGenerator(path.join(out, 'checkpoint.safetensors'), { size: 48 })).graph;
+      expect(p(viaLoad)).toEqual(p(graph));
+      const stoppedRun = path.join(root, `stopped-${upsample}-${block}`);
+      mkdirSync(stoppedRun);
+      writeFileSync(path.join(stoppedRun, 'checkpoint.safetensors'), readFileSync(path.join(out, 'checkpoint.safetensors')));
+      expect(p((await loadGenerator(stoppedRun, { size: 48 })).graph)).toEqual(p(graph));
     });
   }
 });

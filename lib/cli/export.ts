@@ -4,12 +4,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, argumentError } from '../errors.js';
-import { generatorGraph } from '../nn/generator.js';
-import { assignWeights, configFromFile, loadGenerator, parseMetadataJson } from '../nn/load.js';
+import { loadGenerator } from '../nn/load.js';
 import { writeFileWhole } from '../files.js';
 import { exportOnnxBuffer } from '../onnx/index.js';
 import { whileWritingFiles } from './signals.js';
-import { readSafetensors } from '../train/safetensors.js';
 
 /** The generator graph from a run dir, a model card/weights file or a training checkpoint. */
 export async function generatorFromAnything(source: string, size: number): Promise<import('../graph/ir.js').Graph> {
@@ -23,18 +21,6 @@ export async function generatorFromAnything(source: string, size: number): Promi
       `Cannot export '${source}': export reads a run folder, a training checkpoint (.safetensors), generator weights (.safetensors) or a model card (.json)` +
         (ext === '.onnx' ? '; this is already an ONNX model (check it with `facestyle check`, or use it as is with --model)' : ''),
     );
-  if (stat.isFile() && ext === '.safetensors') {
-    const { tensors, metadata } = await readSafetensors(source);
-    if (metadata.format === 'facestyle-train-checkpoint') {
-      // A training checkpoint: export its EMA weights.
-      const config = parseMetadataJson(metadata.config, source, 'config');
-      const graph = generatorGraph(configFromFile(config?.generator, `Checkpoint '${source}'`), { height: size, width: size, initParams: false });
-      assignWeights(graph, tensors, `The EMA weights of checkpoint '${source}'`, { prefix: 'ema.', model: 'its config' });
-      return graph;
-    }
-  }
-  if (stat.isDirectory() && !(await fs.stat(path.join(source, 'model.json')).catch(() => null)) && (await fs.stat(path.join(source, 'checkpoint.safetensors')).catch(() => null)))
-    return generatorFromAnything(path.join(source, 'checkpoint.safetensors'), size);
   return (await loadGenerator(source, { size })).graph;
 }
 

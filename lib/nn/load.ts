@@ -46,21 +46,30 @@ async function readCard(file: string): Promise<GeneratorCard> {
   }
 }
 
-/** Resolves the card and weights files of a model given as a path. */
-async function locate(p: string): Promise<{ card: GeneratorCard; weights: string; cardFile: string }> {
+/**
+ * Resolves the card and weights files of a model given as a path: a run folder (its model.json, or
+ * for a run that was stopped before writing one, its checkpoint), a model card .json, generator weights
+ * .safetensors (card beside it or generator metadata inside), or a training checkpoint .safetensors
+ * (its EMA weights, the generator that training samples and exports). `prefix`: the weights' tensor
+ * names start with it ('ema.' in a checkpoint).
+ */
+async function locate(p: string): Promise<{ card: GeneratorCard; weights: string; cardFile: string; prefix?: string }> {
   if (await isDir(p)) {
-    for (const [c, w] of [['model.json', 'generator.safetensors']]) {
-      if (await isFile(path.join(p, c))) {
-        const card = await readCard(path.join(p, c));
-        return { card, weights: path.join(p, card.weights ?? w), cardFile: path.join(p, c) };
-      }
+    if (await isFile(path.join(p, 'model.json'))) {
+      const card = await readCard(path.join(p, 'model.json'));
+      return { card, weights: path.join(p, card.weights ?? 'generator.safetensors'), cardFile: path.join(p, 'model.json') };
     }
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No model.json in '${p}'`);
+    if (await isFile(path.join(p, 'checkpoint.safetensors'))) return locate(path.join(p, 'checkpoint.safetensors'));
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No model.json (nor checkpoint.safetensors) in '${p}'`);
   }
   if (p.endsWith('.safetensors')) {
     const cardFile = p.replace(/\.safetensors$/, '.json');
-    if (await isFile(cardFile)) return { card: await readCard(cardFile), weights: p, cardFile };
     const metadata = await readSafetensorsMetadata(p); // the header only: loadGenerator reads the tensors
+    if (metadata.format === 'facestyle-train-checkpoint') {
+      const config = parseMetadataJson(metadata.config, p, 'config');
+      return { card: { format: 'facestyle-generator', generator: config?.generator }, weights: p, cardFile: p, prefix: 'ema.' };
+    }
+    if (await isFile(cardFile)) return { card: await readCard(cardFile), weights: p, cardFile };
     if (metadata.format === 'facestyle-generator' && metadata.generator) return { card: { format: 'facestyle-generator', generator: parseMetadataJson(metadata.generator, p, 'generator') }, weights: p, cardFile: p };
     throw formatError(`'${p}' has no model card next to it (${cardFile}) and no generator metadata`);
   }
@@ -78,7 +87,8 @@ async function locate(p: string): Promise<{ card: GeneratorCard; weights: string
 export async function loadGenerator(model: string | (GeneratorCard & { weightsPath: string }), options: LoadGeneratorOptions = {}): Promise<{ graph: Graph; card: GeneratorCard }> {
   let card: GeneratorCard, weights: string;
   let cardFile: string | undefined;
-  if (typeof model === 'string') ({ card, weights, cardFile } = await locate(model));
+  let prefix: string | undefined;
+  if (typeof model === 'string') ({ card, weights, cardFile, prefix } = await locate(model));
   else if (model && typeof model === 'object' && typeof model.weightsPath === 'string') [card, weights] = [model, model.weightsPath];
   else throw argumentError('Expected a model path (card .json, .safetensors or run folder) or a card with weightsPath');
   if (card?.format !== 'facestyle-generator') {
@@ -91,12 +101,13 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
     throw argumentError(`Expected size to be a whole number >= 8 divisible by 8, or [height, width] of such, but received ${JSON.stringify(options.size)}`);
   const batch = options.batch ?? 1;
   if (!(Number.isInteger(batch) && batch >= 1)) throw argumentError(`Expected batch to be a whole number >= 1 but received ${JSON.stringify(batch)}`);
-  const config = cardFile === undefined ? generatorConfig(card.generator) : configFromFile(card.generator, `Model card '${cardFile}'`);
+  const config = cardFile === undefined ? generatorConfig(card.generator) : configFromFile(card.generator, prefix ? `Checkpoint '${cardFile}'` : `Model card '${cardFile}'`);
   // The file first: what it holds bounds what is allocated. The graph's parameters are names and shapes
   // until they are checked against it (a card naming a huge architecture fails here, not out of memory).
   const { tensors } = await readSafetensors(weights);
   const graph = generatorGraph(config, { height: h, width: w, batch, initParams: false });
-  assignWeights(graph, tensors, `Weights '${weights}'`, { model: "the card's architecture" });
+  if (prefix) assignWeights(graph, tensors, `The EMA weights of checkpoint '${weights}'`, { prefix, model: 'its config' });
+  else assignWeights(graph, tensors, `Weights '${weights}'`, { model: "the card's architecture" });
   return { graph, card };
 }
 
