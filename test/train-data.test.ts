@@ -221,6 +221,36 @@ describe('checkpoints', () => {
     expect(Array.from(back.tensors.get('c')!.data)).toEqual([7]);
   });
 
+  it('a header of the wrong shape is ERR_FACESTYLE_FORMAT naming the file and entry, not a TypeError', async () => {
+    const withHeader = (header: string, tail = Buffer.alloc(0)) => {
+      const h = Buffer.from(header);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(h.length));
+      return Buffer.concat([len, h, tail]);
+    };
+    const cases: [string, RegExp][] = [
+      ['null', /header is null/],
+      ['[1,2]', /header is an array/],
+      ['{"w":null}', /tensor 'w' is null/],
+      ['{"w":{"dtype":"F32","data_offsets":[0,4]}}', /tensor 'w' has a bad shape/],
+      ['{"w":{"dtype":"F32","shape":"2x2","data_offsets":[0,16]}}', /tensor 'w' has a bad shape/],
+      ['{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', /tensor 'w' has a bad shape/],
+      ['{"w":{"shape":[1],"data_offsets":[0,4]}}', /tensor 'w' has no dtype/],
+      ['{"w":{"dtype":"F32","shape":[1],"data_offsets":4}}', /tensor 'w' has bad data_offsets/],
+      ['{"__metadata__":null}', /__metadata__ is not an object of strings/],
+      ['{"__metadata__":{"step":3}}', /__metadata__ is not an object of strings/],
+    ];
+    for (const [header, why] of cases) {
+      const bytes = withHeader(header, Buffer.alloc(16));
+      expect(() => decodeSafetensors(bytes, 'x.safetensors'), header).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringMatching(why) }));
+      const file = path.join(root, 'bad-header.safetensors');
+      writeFileSync(file, bytes);
+      await expect(readSafetensorsMetadata(file), header).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(file) });
+    }
+    // The well-formed version of the same entry still decodes.
+    expect(decodeSafetensors(withHeader('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', Buffer.alloc(4))).tensors.get('w')!.shape).toEqual([1]);
+  });
+
   it('a checkpoint of another architecture and a truncated one: ERR_FACESTYLE_FORMAT naming the file', async () => {
     const dir = path.join(root, 'ckpt');
     const small = new Trainer(cfg([4, 4, 4, 4]), data, dir);
@@ -312,6 +342,36 @@ describe('training options are checked before any data is read', () => {
 });
 
 describe('more bad input', () => {
+  it('resume refuses a damaged run up front: config.json missing, not JSON or null; NaN in the checkpoint', async () => {
+    const tiny = { crop: 16, batch: 1, steps: 1, threads: 1, generator: { arch: 'light-unet' as const, channels: [4, 4, 8, 8] as [number, number, number, number], width: 1, resBlocks: 0, alpha: 0.2 } };
+    const pairs = await folder('resume-pairs', { 'photo/a.png': await png(16, 16, 10), 'toon/a.png': await png(16, 16, 200) });
+    const out = path.join(root, 'resume-damaged');
+    const base = { pairs, out, size: 16, checkpointEvery: 0, sampleEvery: 0, config: tiny };
+    await runTraining(base);
+    const resume = { ...base, resume: true, config: { ...tiny, steps: 2 } };
+    const configFile = path.join(out, 'config.json');
+    const good = readFileSync(configFile);
+    for (const [text, code, why] of [
+      ['null', 'ERR_FACESTYLE_FORMAT', 'not an object of settings'],
+      ['{oops', 'ERR_FACESTYLE_FORMAT', 'not JSON'],
+    ] as const) {
+      writeFileSync(configFile, text);
+      await expect(runTraining(resume), text).rejects.toMatchObject({ code, message: expect.stringMatching(new RegExp(`${configFile.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}.*${why}`)) });
+    }
+    rmSync(configFile);
+    await expect(runTraining(resume)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('config.json') });
+    writeFileSync(configFile, good);
+    // One NaN in the checkpoint's EMA weights: refused before any step, naming the tensor and the file.
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const { tensors, metadata } = await readSafetensors(ckpt);
+    const name = [...tensors.keys()].find((n) => n.startsWith('ema.'))!;
+    tensors.get(name)!.data[0] = Number.NaN;
+    writeFileSync(ckpt, encodeSafetensors(tensors, metadata));
+    const before = readFileSync(ckpt);
+    await expect(runTraining(resume)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NUMERIC', message: expect.stringMatching(new RegExp(`Checkpoint '.*checkpoint.safetensors': tensor '${name.replace(/\./g, '\\.')}' holds NaN`)) });
+    expect(Buffer.compare(readFileSync(ckpt), before)).toBe(0);
+  });
+
   it("a 'photo' folder without its 'toon' partner is NOT_FOUND naming the missing one, unless side-by-side images are there", async () => {
     const dir = await folder('half', { 'photo/a.png': await png(8, 8, 1) });
     await expect(loadPairs(dir)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining("no 'toon'") });

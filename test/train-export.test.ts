@@ -77,6 +77,24 @@ async function shippedModel(prefix: string) {
 }
 
 describe('broken trained weights are coded errors, not black faces', () => {
+  it('a damaged card (null, an array, weights not a name, a binary file) is ERR_FACESTYLE_FORMAT naming it, also in a run folder', async () => {
+    const { dir } = await shippedModel('cards-');
+    for (const [text, why] of [
+      ['null', 'is not a JSON object'],
+      ['[1]', 'is not a JSON object'],
+      ['{"format":"facestyle-generator","weights":5}', 'bad "weights" entry 5'],
+      ['{"format":"facestyle-generator","weights":""}', 'bad "weights" entry ""'],
+      ['\u0000\u0001JFIF\u0000binary', 'is not JSON (a binary file'],
+    ]) {
+      const card = path.join(dir, 'card.json');
+      writeFileSync(card, text);
+      await expect(loadGenerator(card), text).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(`'${card}' ${why.startsWith('bad') ? 'has a ' : ''}${why}`) });
+      const run = mkdtempSync(path.join(dir, 'run-'));
+      writeFileSync(path.join(run, 'model.json'), text);
+      await expect(generatorFromAnything(run, 64), text).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(path.join(run, 'model.json')) });
+    }
+  });
+
   it('NaN in a weight: loadGenerator is ERR_FACESTYLE_NUMERIC naming the tensor; bad metadata JSON is ERR_FACESTYLE_FORMAT naming the file', async () => {
     const { tensors, metadata, card, dir } = await shippedModel('broken-');
     // Generator metadata in the file itself (no card beside it), with one NaN in one tensor.

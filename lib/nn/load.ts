@@ -39,11 +39,18 @@ async function readCard(file: string): Promise<GeneratorCard> {
   } catch (e) {
     throw readError(e, `Model card '${file}'`) ?? formatError(`Cannot read the model card '${file}': ${(e as Error).message}`, e);
   }
+  let card: unknown;
   try {
-    return JSON.parse(text) as GeneratorCard;
+    card = JSON.parse(text);
   } catch (e) {
-    throw formatError(`Model card '${file}' is not JSON: ${(e as Error).message}`);
+    // (The parser's message quotes the text: for a binary file given as a card that is noise.)
+    const binary = /[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 64));
+    throw formatError(`Model card '${file}' is not JSON${binary ? ' (a binary file: a model is a card .json, weights .safetensors, a run folder or an .onnx file)' : `: ${(e as Error).message}`}`);
   }
+  if (typeof card !== 'object' || card === null || Array.isArray(card)) throw formatError(`Model card '${file}' is not a JSON object (a card written by facestyle train)`);
+  const weights = (card as GeneratorCard).weights;
+  if (weights !== undefined && (typeof weights !== 'string' || weights === '')) throw formatError(`Model card '${file}' has a bad "weights" entry ${JSON.stringify(weights)}: expected the weights file's name`);
+  return card as GeneratorCard;
 }
 
 /**

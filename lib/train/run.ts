@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { capabilities } from '../capabilities.js';
-import { FacestyleError, argumentError } from '../errors.js';
+import { FacestyleError, argumentError, formatError, readError } from '../errors.js';
 import type { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { generatorGraph } from '../nn/generator.js';
@@ -58,19 +58,31 @@ export interface ModelCard {
 
 /**
  * The settings of the run a checkpoint continues: its training config from the checkpoint itself (what
- * the weights were trained with), size and holdout from the run folder's config.json. Missing parts are
- * left out (older runs), so they are not compared.
+ * the weights were trained with), size and holdout from the run folder's config.json. Keys missing from
+ * them are left out (older runs), so they are not compared; a missing or damaged config.json is a coded
+ * error naming it (NOT_FOUND / FORMAT).
  */
 async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: number; holdout?: string[]; config?: TrainConfig }> {
-  let run: { size?: number; holdout?: string[]; config?: TrainConfig } = {};
+  // The run's config.json (written when it started) holds its size and held-out files: without it, or
+  // with one damaged, a resume could not be checked to continue the same run.
+  const file = path.join(dir, 'config.json');
+  let text: string;
   try {
-    run = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));
-  } catch {
-    run = {};
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw readError(e, `The run's settings '${file}'`) ?? formatError(`Cannot read the run's settings '${file}': ${(e as Error).message}`, e);
   }
+  let run: { size?: number; holdout?: string[]; config?: TrainConfig };
+  try {
+    run = JSON.parse(text);
+  } catch (e) {
+    throw formatError(`The run's settings '${file}' are not JSON (${(e as Error).message}); the run cannot be checked to continue exactly`);
+  }
+  if (typeof run !== 'object' || run === null || Array.isArray(run)) throw formatError(`The run's settings '${file}' are not an object of settings; the run cannot be checked to continue exactly`);
   const metadata = await readSafetensorsMetadata(checkpoint); // the header only: loadCheckpoint reads the tensors
   try {
-    if (metadata.config) run.config = JSON.parse(metadata.config);
+    const config = metadata.config ? JSON.parse(metadata.config) : undefined;
+    if (typeof config === 'object' && config !== null) run.config = config;
   } catch {
     /* a checkpoint whose config does not parse is refused by loadCheckpoint's own checks */
   }

@@ -69,12 +69,34 @@ function headerLength(start: Buffer, size: number, file: string): number {
   return n;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The header as JSON, checked for its shape: an object of entries, each tensor an object with a dtype
+ * string, a shape of whole numbers >= 0 (at most 8 dimensions) and two data offsets, `__metadata__` an
+ * object of strings. Anything else (null, an array, a shape that is not an array) is ERR_FACESTYLE_FORMAT
+ * naming the file and the entry, not a TypeError from the code that reads it.
+ */
 function parseHeader(bytes: Buffer, file: string): Header {
+  let header: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    header = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
     throw invalid(file, `header is not JSON (${(e as Error).message})`);
   }
+  if (!isObject(header)) throw invalid(file, `header is ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}, not an object of tensors`);
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      if (!isObject(info) || !Object.values(info).every((v) => typeof v === 'string')) throw invalid(file, '__metadata__ is not an object of strings');
+      continue;
+    }
+    if (!isObject(info)) throw invalid(file, `tensor '${name}' is ${info === null ? 'null' : typeof info}, not an entry`);
+    if (typeof info.dtype !== 'string') throw invalid(file, `tensor '${name}' has no dtype`);
+    const shape = info.shape;
+    if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw invalid(file, `tensor '${name}' has a bad shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(info.data_offsets) || info.data_offsets.length !== 2) throw invalid(file, `tensor '${name}' has bad data_offsets`);
+  }
+  return header as Header;
 }
 
 /** Parses a safetensors buffer; `file` names the source in errors. */
@@ -87,7 +109,7 @@ export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsCont
   let metadata: Record<string, string> = {};
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (info as unknown as Record<string, string>) ?? {};
+      metadata = info as unknown as Record<string, string>;
       continue;
     }
     const [b, e] = info.data_offsets ?? [];

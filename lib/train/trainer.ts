@@ -13,7 +13,7 @@ import type { Graph } from '../graph/ir.js';
 import { Tensor } from '../graph/tensor.js';
 import { type DiscriminatorConfig, buildDiscriminator, discriminatorConfig } from '../nn/discriminator.js';
 import { buildGenerator, generatorConfig, generatorGraph, type GeneratorConfig } from '../nn/generator.js';
-import { checkWeightsFit } from '../nn/load.js';
+import { checkFiniteWeights, checkWeightsFit } from '../nn/load.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
 import { type AugmentOptions, BatchQueue, type PairDataset, augmentOptions, makeBatch } from './data.js';
 import { colorLoss, edgeLoss, l1Loss, meanAbs, psnr, styleLoss } from './losses.js';
@@ -477,9 +477,14 @@ export class Trainer extends EventEmitter {
       if (!t) throw formatError(`Checkpoint '${file}' was made for another architecture: it has no tensor '${v.name}'`);
       if (t.shape.join(',') !== v.shape.join(',')) throw formatError(`Checkpoint '${file}' was made for another architecture: '${v.name}' is [${t.shape}] but this model needs [${v.shape}]`);
     }
+    // NaN / Inf anywhere in the state (weights, EMA, optimizer moments) is refused before training resumes
+    // on it: it would fail a few steps later, blaming the step and calling this file the last good one.
+    for (const v of wanted) if (v.kind === 'param') checkFiniteWeights(tensors.get(v.name)!.data, v.name, `Checkpoint '${file}'`);
+    const step = Number(metadata.step);
+    if (!Number.isSafeInteger(step) || step < 0) throw formatError(`Checkpoint '${file}' has a bad step ${JSON.stringify(metadata.step)}`);
     for (const v of this.step_.graph.values) if (v.kind === 'param') this.live.writeParam(v.name, tensors.get(v.name)!);
     if (this.dStep && this.dSession) for (const v of this.dStep.graph.values) if (v.kind === 'param') this.dSession.writeParam(v.name, tensors.get(v.name)!);
-    this.step = Number(metadata.step);
+    this.step = step;
     this.checkpointed = true;
     this.checkpointStep = this.step;
     this.history.length = 0;
