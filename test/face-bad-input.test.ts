@@ -70,6 +70,13 @@ describeShared('face pipeline: bad input', () => {
     expect(r.warnings).toHaveLength(1);
   });
 
+  it('a 1,000,000 x 1 strip (and a 1 x 700,000 one) has no face: not an argument error about a scale the caller never passed', async () => {
+    for (const [width, height] of [[1_000_000, 1], [1, 700_000]]) {
+      const strip: RgbImage = { data: new Uint8Array(width * height * 3).fill(90), width, height };
+      expect(await detectFaces(strip, opts), `${width}x${height}`).toEqual([]);
+    }
+  });
+
   it('grayscale, RGBA, 16-bit and CMYK inputs are converted to RGB and their faces found', async () => {
     const grey = await sharp(obama).greyscale().toColourspace('b-w').png().toBuffer();
     expect((await sharp(grey).metadata()).channels).toBe(1);

@@ -176,6 +176,21 @@ describeShared('face detection (YuNet)', () => {
     await expect(model.refine(image, [f])).rejects.toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED', message: expect.stringContaining('pfld') });
   });
 
+  it('a face detector disposed while (or before) it runs says ERR_FACESTYLE_DISPOSED on both engines, not that the model is broken', async () => {
+    const image = await toRgbImage(path.join(WHOLE, 'face_recognition/obama.jpg'));
+    for (const engine of ['onnxruntime', 'native'] as const) {
+      const detector = await FaceDetector.load(DETECTOR, { engine });
+      expect(await detector.detect(image)).toHaveLength(1);
+      const running = detector.detect(image);
+      await detector.dispose();
+      // onnxruntime fails the run on its way; the native session lets it finish (documented): either way no FORMAT error.
+      const settled = await running.then(() => null, (e) => e);
+      if (settled) expect(settled, engine).toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED' });
+      await expect(detector.detect(image), engine).rejects.toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED', message: expect.stringContaining(path.basename(DETECTOR)) });
+      await detector.dispose(); // twice is harmless
+    }
+  });
+
   it('the native engine finds the same faces as onnxruntime-node, dynamic and fixed-size models alike', async () => {
     // Same model, two engines: boxes and 5 points within 0.5 px (float rounding in different kernels
     // moves a score or a regression output in the 5th digit), same faces in the same order.

@@ -392,6 +392,18 @@ describeShared('stylize pipeline', () => {
     }
   });
 
+  it('an onnxruntime generator disposed while (or before) it runs says ERR_FACESTYLE_DISPOSED, not that the model is broken', async () => {
+    const ort = await onnxRuntimeGenerator(ANIME, { size: 64 });
+    const x = new Tensor([1, 3, 64, 64], new Float32Array(3 * 64 * 64));
+    expect((await ort.run(x)).shape).toEqual([1, 3, 64, 64]);
+    const running = ort.run(x);
+    await ort.dispose();
+    const settled = await running.then(() => null, (e) => e);
+    if (settled) expect(settled).toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED' });
+    await expect(ort.run(x)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED', message: expect.stringContaining('animeganv3_tiny_cute.onnx') });
+    await ort.dispose(); // twice is harmless
+  });
+
   it('AnimeGANv3 (NHWC, dynamic size) gives the same faces natively (lib/onnx) and through onnxruntime', async () => {
     const img = await toRgbImage(obama);
     const faces = await detectFaces(img, { detector: DETECTOR });

@@ -279,6 +279,10 @@ export class FaceDetector {
     }
     const rw = Math.min(netW, Math.max(1, Math.round(width * scale)));
     const rh = Math.min(netH, Math.max(1, Math.round(height * scale)));
+    // An image shrunk more than MAX_SAMPLE_SCALE times on an axis (a 1,000,000 x 1 strip) holds no face
+    // the network could see (one would span tens of thousands of pixels): nothing to find, and the
+    // sampler refuses such a scale.
+    if (width / rw > MAX_SAMPLE_SCALE || height / rh > MAX_SAMPLE_SCALE) return [];
     // The image scaled to rw x rh (kx = ky = 1 copies it), sampled straight into the network's input.
     const input = new Float32Array(3 * netW * netH);
     sampleDetectorInput(image, { x0: 0, y0: 0, kx: width / rw, ky: height / rh, width: rw, height: rh, mirror: false }, input, 0, netW, netH);
@@ -376,9 +380,12 @@ export class FaceDetector {
   }
 
   private async infer(input: Float32Array, dims: number[]): Promise<NetOutputs> {
+    if (this.disposed) throw new FacestyleError('ERR_FACESTYLE_DISPOSED', `Face detector '${this.file}' was disposed; load it again with FaceDetector.load()`);
     try {
       return await this.backend.infer(input, dims);
     } catch (e) {
+      // Disposed while this run was on its way: not the model's fault.
+      if (this.disposed) throw new FacestyleError('ERR_FACESTYLE_DISPOSED', `Face detector '${this.file}' was disposed during the run`, { cause: e });
       // A coded error of the native engine (out of memory, an unsupported shape) keeps its code.
       const code = e instanceof FacestyleError ? e.code : 'ERR_FACESTYLE_FORMAT';
       throw new FacestyleError(code, `Face detector '${this.file}' failed on a ${dims[3]}x${dims[2]} input: ${(e as Error).message}`, { cause: e });
@@ -399,7 +406,10 @@ export class FaceDetector {
     }));
   }
 
+  private disposed = false;
+
   async dispose(): Promise<void> {
+    this.disposed = true;
     await this.backend.dispose().catch(() => undefined);
   }
 }
@@ -500,6 +510,9 @@ export class LandmarkModel {
 }
 
 let nativeSampler: DetectorSampler | null | undefined;
+
+/** The largest shrink factor (kx, ky) sampleDetectorInput takes (the addon's limit, native/napi/image_ops.cc). */
+const MAX_SAMPLE_SCALE = 4096;
 
 /**
  * Writes a region of `image` into `out` at `offset` as a network input item: planar BGR 0..255 floats,

@@ -240,10 +240,14 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
   const size = chooseSize(h, w, options.size, what);
   const inName = session.inputNames[0], outName = session.outputNames[0];
   const name = path.basename(file);
+  let released = false;
+  const disposedError = (during: boolean, cause?: unknown) =>
+    new FacestyleError('ERR_FACESTYLE_DISPOSED', `Stylization model '${name}' was disposed${during ? ' during the run' : ''}`, cause === undefined ? undefined : { cause });
   return {
     name,
     size,
     async run(x: Tensor): Promise<Tensor> {
+      if (released) throw disposedError(false);
       checkBatch(x, size, name);
       if (x.shape[0] === 0) return x;
       return inChunks(x, batch ?? x.shape[0], async (chunk) => {
@@ -253,14 +257,19 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
           // Run-level logging off: the failure is reported once, as the coded error below.
           r = await session.run({ [inName]: new ort.Tensor('float32', feed.data, feed.shape) }, { logSeverityLevel: 4 });
         } catch (e) {
-          throw ortRunError(name, feed.shape, e);
+          // Released while this run was on its way (onnxruntime: 'Session already disposed'): not the model's fault.
+          throw released ? disposedError(true, e) : ortRunError(name, feed.shape, e);
         }
         const out = r[outName];
         const y = new Tensor(out.dims as number[], out.data as Float32Array);
         return layout === 'nhwc' ? toNchw(y) : y;
       });
     },
-    dispose: () => session.release(),
+    dispose: async () => {
+      if (released) return;
+      released = true;
+      await session.release();
+    },
   };
 }
 
