@@ -26,6 +26,19 @@ export class FacestyleError extends Error {
   }
 }
 
+/** How V8 says a typed array or buffer could not be allocated (a RangeError). */
+const JS_ALLOCATION_FAILED = /array buffer allocation failed|invalid (typed )?array length|invalid array buffer length/i;
+
+/**
+ * `e` as ERR_FACESTYLE_OUT_OF_MEMORY when it is V8's RangeError for a typed array or buffer it could not
+ * allocate (a huge image decoded and copied on the JS side), saying what was being done; otherwise `e`.
+ */
+export function asOutOfMemory(e: unknown, what: string): unknown {
+  if (e instanceof RangeError && JS_ALLOCATION_FAILED.test(e.message))
+    return new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Out of memory ${what}: ${e.message} (try a smaller image, or a higher --limit-input-pixels only with the memory for it)`, { cause: e });
+  return e;
+}
+
 /**
  * A file-system error met reading `what` (e.g. "Frame folder 'x'"), as ERR_FACESTYLE_NOT_FOUND saying
  * whether it is missing or may not be read; null for any other error (the caller keeps its own).

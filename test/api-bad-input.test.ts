@@ -475,3 +475,81 @@ describe('out of memory in onnxruntime is reported as such', () => {
     expect(err('Invalid rank for input')).toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
   });
 });
+
+describe('malformed graphs, null arguments and broken weights are coded, not TypeErrors', () => {
+  const small = () => {
+    const g = new GraphBuilder('small');
+    const x = g.input('x', [1, 2, 4, 4]);
+    g.output(g.conv2d(x, { out: 3, kernel: 1 }));
+    return g.build();
+  };
+
+  it('compile, optimizeForInference and exportOnnxBuffer refuse a null node, an out-of-range value id and null options', async () => {
+    const { compile } = await import('../lib/runtime/session.js');
+    const { optimizeForInference } = await import('../lib/graph/passes/index.js');
+    const { exportOnnxBuffer } = await import('../lib/onnx/export.js');
+    const nullNode = { ...small(), nodes: [null] } as never;
+    const farInput = small();
+    farInput.nodes[0].inputs[0] = 99;
+    const farOutput = small();
+    farOutput.outputs = [42];
+    for (const [graph, fragment] of [
+      [nullNode, 'nodes[0] is not a node'],
+      [farInput, 'input 0 is 99, not a value id'],
+      [farOutput, 'graph.outputs[0] is 42'],
+    ] as const) {
+      expectCoded(await rejected(() => compile(graph)), 'ERR_FACESTYLE_ARGUMENT', fragment);
+      expectCoded(caught(() => optimizeForInference(graph)), 'ERR_FACESTYLE_ARGUMENT', fragment);
+      expectCoded(caught(() => exportOnnxBuffer(graph)), 'ERR_FACESTYLE_ARGUMENT', fragment);
+    }
+    expectCoded(await rejected(() => compile(small(), null as never)), 'ERR_FACESTYLE_ARGUMENT', 'compile options');
+    // The well-formed graph still compiles.
+    const s = await compile(small());
+    s.dispose();
+  });
+
+  it('GraphBuilder: a null or foreign value, null options or attributes name what was wrong', () => {
+    const g = new GraphBuilder('b');
+    const x = g.input('x', [1, 2, 4, 4]);
+    expectCoded(caught(() => g.conv2d(null as never, { out: 1, kernel: 1 })), 'ERR_FACESTYLE_ARGUMENT', 'the input of conv2d');
+    expectCoded(caught(() => g.conv2d(x, null as never)), 'ERR_FACESTYLE_ARGUMENT', 'conv2d options');
+    expectCoded(caught(() => g.relu({ id: 7, name: 'elsewhere', shape: [1] })), 'ERR_FACESTYLE_ARGUMENT', 'input 0 of Relu');
+    expectCoded(caught(() => g.op('Relu', null as never)), 'ERR_FACESTYLE_ARGUMENT', 'inputs of Relu');
+    expectCoded(caught(() => g.op('Relu', [x], null as never)), 'ERR_FACESTYLE_ARGUMENT', 'attributes of Relu');
+    expectCoded(caught(() => g.output(undefined as never)), 'ERR_FACESTYLE_ARGUMENT', 'the output');
+  });
+
+  it('exportOnnxBuffer refuses weights that do not fill their shape (SHAPE) and NaN weights (NUMERIC), naming the tensor', async () => {
+    const { exportOnnxBuffer } = await import('../lib/onnx/export.js');
+    const short = small();
+    const w = short.values.find((v) => v.kind === 'param')!;
+    w.data = new Float32Array(1);
+    expectCoded(caught(() => exportOnnxBuffer(short)), 'ERR_FACESTYLE_SHAPE', `'${w.name}'`, 'needs 6 values but holds 1');
+    const nan = small();
+    const wn = nan.values.find((v) => v.kind === 'param')!;
+    wn.data![2] = Number.NaN;
+    expectCoded(caught(() => exportOnnxBuffer(nan)), 'ERR_FACESTYLE_NUMERIC', `'${wn.name}' holds NaN (element 2)`);
+    expect(exportOnnxBuffer(small()).length).toBeGreaterThan(50);
+  });
+
+  it('nms(null) and a threshold outside [0, 1] are ERR_FACESTYLE_ARGUMENT', async () => {
+    const { nms } = await import('../lib/face/detect.js');
+    expectCoded(caught(() => nms(null as never, 0.5)), 'ERR_FACESTYLE_ARGUMENT', 'faces');
+    expectCoded(caught(() => nms([], Number.NaN)), 'ERR_FACESTYLE_ARGUMENT', 'threshold');
+    expect(nms([], 0.5)).toEqual([]);
+  });
+});
+
+describe('a JS allocation failure is ERR_FACESTYLE_OUT_OF_MEMORY', () => {
+  it("asOutOfMemory codes V8's allocation RangeErrors and passes anything else through", async () => {
+    const { asOutOfMemory } = await import('../lib/errors.js');
+    for (const m of ['Array buffer allocation failed', 'Invalid typed array length: 99999999999', 'Invalid array buffer length']) {
+      const e = asOutOfMemory(new RangeError(m), "stylizing 'big.png'") as Coded;
+      expectCoded(e, 'ERR_FACESTYLE_OUT_OF_MEMORY', "Out of memory stylizing 'big.png'", m);
+    }
+    const other = new RangeError('Maximum call stack size exceeded');
+    expect(asOutOfMemory(other, 'x')).toBe(other);
+    const typeError = new TypeError('Array buffer allocation failed');
+    expect(asOutOfMemory(typeError, 'x')).toBe(typeError);
+  });
+});

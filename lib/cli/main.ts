@@ -2,7 +2,7 @@
 // The `facestyle` command. Each subcommand lives in its own file under lib/cli/ and registers here.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { isFacestyleError } from '../errors.js';
+import { asOutOfMemory, isFacestyleError } from '../errors.js';
 import { registerCapabilitiesCommand } from './capabilities.js';
 import { registerCheckCommand } from './check.js';
 import { registerExportCommand } from './export.js';
@@ -38,6 +38,7 @@ program.parseAsync(process.argv).catch((e: unknown) => {
     process.exitCode = e.exitCode === 0 ? 0 : 2;
     return;
   }
+  e = asOutOfMemory(e, 'in this command');
   const code = isFacestyleError(e) ? ` [${e.code}]` : '';
   process.stderr.write(`facestyle: ${(e as Error).message ?? e}${code}\n`);
   process.exitCode = process.exitCode || 2;

@@ -163,6 +163,8 @@ export function iou(a: readonly number[], b: readonly number[]): number {
  * suppressed (box voting: neighbouring anchors see the same face, their mean is less noisy).
  */
 export function nms(faces: Face[], threshold: number, vote = false): Face[] {
+  if (!Array.isArray(faces)) throw is.invalid('faces', 'an array of faces', faces);
+  is.numberInRange('threshold', threshold, 0, 1);
   const sorted = [...faces].sort((a, b) => b.score - a.score);
   const kept: Face[] = [];
   const groups: Face[][] = [];

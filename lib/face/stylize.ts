@@ -1,5 +1,5 @@
 // The whole job for photos and frames: detect, align, stylize (one batch), paste back.
-import { FacestyleError } from '../errors.js';
+import { FacestyleError, asOutOfMemory } from '../errors.js';
 import { samePath } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
@@ -292,6 +292,14 @@ export interface StylizeOptions extends FaceStylizerOptions {
 export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   if (options.aligned !== undefined) is.trueOrFalse('aligned', options.aligned);
+  try {
+    return await stylizeImage(input, options);
+  } catch (e) {
+    throw asOutOfMemory(e, `stylizing ${typeof input === 'string' ? `'${input}'` : 'the image'}`);
+  }
+}
+
+async function stylizeImage(input: ImageInput | RgbImage, options: StylizeOptions): Promise<FrameResult> {
   const image = await toRgbImage(input, { limitInputPixels: options.limitInputPixels, keepAlpha: true });
   // Photos: 68-point alignment whenever a PFLD model is at hand (the frame API leaves it off by
   // default: video pays it every frame, and its tracker smooths only the 5 points).

@@ -114,8 +114,20 @@ export class GraphBuilder {
     return this.addValue(name, 'const', tensor.shape, tensor.data.slice());
   }
 
+  /** Throws ERR_FACESTYLE_ARGUMENT unless `x` is a value of this builder (`what` names it in the message). */
+  private checkSym(x: unknown, what: string): asserts x is Sym {
+    const id = (x as Sym | null)?.id;
+    if (typeof x !== 'object' || x === null || typeof id !== 'number' || !Number.isInteger(id) || !this.values[id])
+      throw is.invalid(what, 'a value of this GraphBuilder (from input(), param() or an op)', x);
+  }
+
   /** Adds a node of any registered op; returns its outputs. Shapes are inferred now. */
   op(opName: string, inputs: readonly (Sym | null)[], attrs: Attrs = {}, name?: string): Sym[] {
+    if (!Array.isArray(inputs)) throw is.invalid(`inputs of ${opName}`, 'an array of values (null for an omitted optional input)', inputs);
+    inputs.forEach((s, i) => {
+      if (s !== null) this.checkSym(s, `input ${i} of ${opName}`);
+    });
+    if (typeof attrs !== 'object' || attrs === null || Array.isArray(attrs)) throw is.invalid(`attributes of ${opName}`, 'an object', attrs);
     const schema = getOp(opName);
     let nodeName = this.uniqueName(name ?? opName.toLowerCase(), this.nodeNames);
     // A single-output node's value takes the node's name, so keep both free.
@@ -135,6 +147,7 @@ export class GraphBuilder {
 
   /** Marks a value as a graph output. */
   output(sym: Sym, name?: string): Sym {
+    this.checkSym(sym, 'the output');
     if (name && name !== sym.name) {
       const id = this.op1('Identity', [sym], {}, name);
       this.outputs.push(id.id);
@@ -196,6 +209,8 @@ export class GraphBuilder {
 
   /** 2-D convolution with a new weight (He-initialised) and optional bias. */
   conv2d(x: Sym, o: Conv2dOptions): Sym {
+    this.checkSym(x, 'the input of conv2d');
+    if (typeof o !== 'object' || o === null) throw is.invalid('conv2d options', 'an object ({ out, kernel, ... })', o);
     if (x.shape.length !== 4) throw argumentError(`conv2d expects NCHW input but received [${x.shape.join(',')}]`);
     const [kh, kw] = pair(o.kernel);
     const groups = o.groups ?? 1;

@@ -1,7 +1,7 @@
 // Image <-> tensor on sharp: the first and last step of the one path of data.
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { FacestyleError, formatError, shapeError, unreadableFile } from '../errors.js';
+import { FacestyleError, asOutOfMemory, formatError, shapeError, unreadableFile } from '../errors.js';
 import { writeFileWhole } from '../files.js';
 import { MAX_TENSOR_ELEMENTS, Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
@@ -86,17 +86,21 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
     is.positiveInteger('size height', size[1]);
     if (size[0] * size[1] * 3 > MAX_TENSOR_ELEMENTS) throw shapeError(`size ${size[0]}x${size[1]} is too large: 3 x width x height must be at most ${MAX_TENSOR_ELEMENTS}`);
   }
-  let { data, width, height } = await readImageRgb(input, options);
-  if (size !== undefined) {
-    const [w, h] = size;
-    data = await sharpFromPixels(data, width, height)
-      .resize(w, h, { fit: options.fit ?? 'fill', background: { r: 0, g: 0, b: 0 } })
-      .raw()
-      .toBuffer();
-    width = w;
-    height = h;
+  try {
+    let { data, width, height } = await readImageRgb(input, options);
+    if (size !== undefined) {
+      const [w, h] = size;
+      data = await sharpFromPixels(data, width, height)
+        .resize(w, h, { fit: options.fit ?? 'fill', background: { r: 0, g: 0, b: 0 } })
+        .raw()
+        .toBuffer();
+      width = w;
+      height = h;
+    }
+    return rgbToTensor(data, width, height, options);
+  } catch (e) {
+    throw asOutOfMemory(e, `making a tensor of ${typeof input === 'string' ? `'${input}'` : 'the image'}`);
   }
-  return rgbToTensor(data, width, height, options);
 }
 
 /** Float32 NCHW tensor (one image: [1,3,H,W] or [3,H,W]) -> interleaved RGB bytes. */

@@ -4,7 +4,7 @@
 // lacks at that opset (LayerNormalization before 17, GroupNormalization) are written as the
 // equivalent chain of standard ops, so the file runs on any ONNX runtime.
 import type { onnx as OnnxNs } from 'onnx-proto';
-import { argumentError, unsupportedError } from '../errors.js';
+import { FacestyleError, argumentError, unsupportedError } from '../errors.js';
 import { writeFileWholeSync } from '../files.js';
 import { decodeChain } from '../ops/elementwise_chain.js';
 import { depthwiseAttrs, pointwiseAttrs } from '../ops/pointwise_depthwise.js';
@@ -334,6 +334,17 @@ export function exportOnnxBuffer(graph: Graph, options: ExportOnnxOptions = {}):
   const dynamicSpatial = options.dynamicSpatial ?? false;
   if (!is.bool(dynamicBatch)) throw is.invalid('dynamicBatch', 'boolean', dynamicBatch);
   if (!is.bool(dynamicSpatial)) throw is.invalid('dynamicSpatial', 'boolean', dynamicSpatial);
+  // Weights that do not fill their shape would write a file every reader refuses; NaN / Inf weights a
+  // model that outputs NaN: refused here, naming the tensor. (Constants may hold an infinity on purpose.)
+  for (const v of graph.values) {
+    if ((v.kind !== 'param' && v.kind !== 'const') || v.data === undefined) continue;
+    const size = v.shape.reduce((a, d) => a * d, 1);
+    if (!(v.data instanceof Float32Array) || v.data.length !== size)
+      throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Cannot export to ONNX: ${v.kind} '${v.name}' [${v.shape.join(',')}] needs ${size} values but holds ${v.data instanceof Float32Array ? v.data.length : `a ${typeof v.data}`}`);
+    if (v.kind === 'param')
+      for (let i = 0; i < v.data.length; ++i)
+        if (!Number.isFinite(v.data[i])) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Cannot export to ONNX: ${v.kind} '${v.name}' holds ${Number.isNaN(v.data[i]) ? 'NaN' : 'Inf'} (element ${i})`);
+  }
   const missing = new Map<string, number>();
   for (const n of graph.nodes) if (!EXPORTERS[n.op]) missing.set(n.op, (missing.get(n.op) ?? 0) + 1);
   if (missing.size)

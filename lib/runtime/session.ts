@@ -241,6 +241,7 @@ export function toNativeGraph(graph: Graph): NativeGraph {
 /** Plans the graph natively once; the returned session runs it many times. */
 export async function compile(graph: Graph, options: CompileOptions = {}): Promise<Session> {
   checkGraph(graph);
+  if (typeof options !== 'object' || options === null) throw is.invalid('compile options', 'an object ({ device, threads, ... })', options);
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
   const unknown = [...new Set(graph.nodes.map((n) => n.op).filter((op) => !hasOp(op)))];
