@@ -1,5 +1,5 @@
 // `facestyle info` and `facestyle check`, run in-process through commander.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -46,13 +46,25 @@ function tinyModel(name = 'tiny.onnx', bias0?: number): string {
   const y = g.relu(g.conv2d(x, { out: 8, kernel: 3, pad: 1, name: 'c1' }));
   g.output(g.conv2d(y, { out: 2, kernel: 1, name: 'c2' }), 'y');
   const graph = g.build();
+  // The exporter refuses NaN / Inf weights, so a non-finite bias is written over a sentinel value in the
+  // exported bytes (the way a damaged or diverged model arrives from elsewhere).
+  const sentinel = 1234.5677490234375; // exact in float32
   if (bias0 !== undefined) {
     const bias = graph.values.find((v) => v.name === 'c2.bias');
     if (!bias?.data) throw new Error('tiny model: no c2.bias to override');
-    bias.data[0] = bias0;
+    bias.data[0] = Number.isFinite(bias0) ? bias0 : sentinel;
   }
   const file = path.join(dir, name);
   exportOnnx(graph, file, { dynamicBatch: false });
+  if (bias0 !== undefined && !Number.isFinite(bias0)) {
+    const bytes = readFileSync(file);
+    const mark = Buffer.alloc(4);
+    mark.writeFloatLE(sentinel);
+    const at = bytes.indexOf(mark);
+    if (at < 0 || bytes.indexOf(mark, at + 1) >= 0) throw new Error('tiny model: the bias sentinel is not in the file exactly once');
+    bytes.writeFloatLE(bias0, at);
+    writeFileSync(file, bytes);
+  }
   return file;
 }
 
