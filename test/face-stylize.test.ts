@@ -32,6 +32,29 @@ describe('feathered mask', () => {
     for (let x = 1; x < s / 2; ++x) expect(at(x, s / 2)).toBeGreaterThanOrEqual(at(x - 1, s / 2));
   });
 
+  it("rounded (the default) keeps the original in the crop's corners and fades over a wider band than the square mask", () => {
+    const s = 256;
+    const rounded = featherMask(s);
+    const square = featherMask(s, { shape: 'square' });
+    const at = (m: Float32Array, x: number, y: number) => m[y * s + x];
+    // Beside the head, near a corner (background in an FFHQ crop): the square mask pastes it, the rounded one not.
+    const c = Math.round(0.1 * s);
+    expect(at(square, c, c)).toBeGreaterThan(0.8);
+    expect(at(rounded, c, c)).toBeLessThan(0.1);
+    expect(at(rounded, Math.round(0.06 * s), Math.round(0.06 * s))).toBe(0);
+    // Eyes, mouth corners and the chin stay fully stylized.
+    for (const [x, y] of [[0.37, 0.47], [0.62, 0.47], [0.39, 0.73], [0.61, 0.73], [0.5, 0.84]]) expect(at(rounded, Math.round(x * s), Math.round(y * s)), `${x},${y}`).toBeCloseTo(1, 6);
+    // The transition band (0 < m < 1) along the middle row is wider: a colour change fades instead of ending at an edge.
+    const band = (m: Float32Array) => Array.from({ length: s }, (_, x) => at(m, x, s / 2)).filter((v) => v > 0.01 && v < 0.99).length;
+    expect(band(rounded)).toBeGreaterThanOrEqual(1.4 * band(square));
+    // Symmetric: the same on both sides and under transposition.
+    for (let i = 0; i < s; i += 7) {
+      expect(at(rounded, i, 100)).toBeCloseTo(at(rounded, s - 1 - i, 100), 6);
+      expect(at(rounded, i, 100)).toBeCloseTo(at(rounded, 100, i), 6);
+    }
+    expect(() => featherMask(s, { shape: 'oval' as never })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+  });
+
   it('cropRegion covers the crop footprint and clips to the image', () => {
     // Crop = image scaled by 2 around the origin: a 100 px crop covers 50 image pixels.
     const r = cropRegion([2, 0, 0, 0, 2, 0], 100, 1000, 1000)!;

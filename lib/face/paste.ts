@@ -10,9 +10,19 @@ import type { Affine2x3, RgbImage } from './types.js';
 import { type CropRange, nativeImageOps, signedToUnit, warpAffine } from './warp.js';
 
 export interface FeatherOptions {
-  /** Pixels (in the crop) cut from each side before blurring (default size/32 + 3*blur). */
+  /**
+   * 'rounded' (default): a superellipse (|x|^4 + |y|^4 = r^4 around the crop centre) that is 1 out to
+   * `inner` of the half-size and falls smoothly to 0 just inside the crop border, so the crop's corners (background
+   * beside the head) keep the original and a stylized background fades out over a wide band instead of
+   * ending at a square edge. 'square': the crop square eroded by `erode`, then blurred by three box
+   * passes of radius `blur` (the mask before 2026-11-25).
+   */
+  shape?: 'rounded' | 'square';
+  /** 'rounded': where the fall-off starts, as a fraction of the half-size (default 0.7; it ends at 0.97). */
+  inner?: number;
+  /** 'square': pixels (in the crop) cut from each side before blurring (default size/32 + 3*blur). */
   erode?: number;
-  /** Radius of each of the three box-blur passes, in crop pixels (default size/64). */
+  /** 'square': radius of each of the three box-blur passes, in crop pixels (default size/64). */
   blur?: number;
 }
 
@@ -33,20 +43,37 @@ function featherProfile(size: number, erode: number, r: number): Float32Array {
 }
 
 /**
- * The feathered crop mask [size*size] in [0,1]: the crop square eroded, then blurred (separable,
- * so the square's blur is the product of two blurred 1-D profiles). Widths scale with the crop,
- * i.e. with the face: it is 0 on the crop border and 1 over the face.
+ * The feathered crop mask [size*size] in [0,1] (see FeatherOptions): 0 on the crop border, 1 over the
+ * face; its widths scale with the crop, i.e. with the face.
  */
 export function featherMask(size: number, options: FeatherOptions = {}): Float32Array {
   // The mask is size x size floats: at most the crop sizes the package uses (and far beyond), 16384.
   is.integerInRange('size', size, 1, 16384);
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  const shape = is.oneOf('shape', options.shape ?? 'rounded', ['rounded', 'square'] as const);
   if (options.blur !== undefined) is.numberInRange('blur', options.blur, 0, size);
   if (options.erode !== undefined) is.numberInRange('erode', options.erode, 0, size);
-  const r = Math.max(1, Math.round(options.blur ?? size / 64));
-  const erode = Math.round(options.erode ?? size / 32 + 3 * r);
-  const p = featherProfile(size, erode, r);
+  if (options.inner !== undefined) is.numberInRange('inner', options.inner, 0, 0.95);
   const m = new Float32Array(size * size);
-  for (let y = 0; y < size; ++y) for (let x = 0; x < size; ++x) m[y * size + x] = p[y] * p[x];
+  if (shape === 'square') {
+    const r = Math.max(1, Math.round(options.blur ?? size / 64));
+    const erode = Math.round(options.erode ?? size / 32 + 3 * r);
+    const p = featherProfile(size, erode, r);
+    for (let y = 0; y < size; ++y) for (let x = 0; x < size; ++x) m[y * size + x] = p[y] * p[x];
+    return m;
+  }
+  // Superellipse radius of pixel centres, 1 at the middle of each crop edge; smoothstep from inner to
+  // OUTER, 0 beyond (the border pixels, r > 0.99 from a 64-px crop up, are 0 as in the square mask).
+  const inner = options.inner ?? 0.7;
+  const OUTER = 0.97;
+  const half = size / 2;
+  const q = new Float64Array(size); // |u|^4 per column / row, u in crop half-sizes
+  for (let i = 0; i < size; ++i) q[i] = ((i + 0.5 - half) / half) ** 4;
+  for (let y = 0; y < size; ++y)
+    for (let x = 0; x < size; ++x) {
+      const t = ((q[x] + q[y]) ** 0.25 - inner) / (OUTER - inner);
+      m[y * size + x] = t <= 0 ? 1 : t >= 1 ? 0 : 1 - t * t * (3 - 2 * t);
+    }
   return m;
 }
 
