@@ -302,6 +302,11 @@ describeShared('stylize pipeline', () => {
       expect(total.frames).toBe(2);
       expect(total.stylize).toBeCloseTo(a.timings.stylize + b.timings.stylize, 6);
       expect(total.total).toBeCloseTo(a.timings.total + b.timings.total, 6);
+      expect(a.warnings).toEqual([]);
+      // A crop that is not square is stretched for the model: said in a warning (a whole photo given as aligned).
+      const wide = await stylizer.stylizeAligned({ data: new Uint8Array(96 * 64 * 3).fill(100), width: 96, height: 64 });
+      expect([wide.image.width, wide.image.height]).toEqual([96, 64]);
+      expect(wide.warnings).toEqual([expect.stringContaining('96x64, not square')]);
     } finally {
       await stylizer.dispose();
     }

@@ -236,7 +236,13 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       const timings = { detect: 0, align: t1 - t0, stylize: t2 - t1, paste: t3 - t2, total: t3 - t0 };
       record(timings);
       total.frames += 1;
-      return { image: out, faces: [face], timings: { ...timings }, warnings: [] };
+      // An aligned crop is square: another aspect is stretched to the model's square and back, which
+      // distorts the face (probably a whole photo given as aligned).
+      const warnings =
+        image.width === image.height
+          ? []
+          : [`the aligned input is ${image.width}x${image.height}, not square: it was stretched to ${size}x${size} for the model (an aligned face crop is square; for a whole photo leave out --aligned / aligned: true)`];
+      return { image: out, faces: [face], timings: { ...timings }, warnings };
     },
     async dispose() {
       disposed = true;
