@@ -21,8 +21,9 @@ const { loadPairs } = await dist('train/data.js');
 const { Tensor } = await dist('graph/tensor.js');
 
 const card = JSON.parse(readFileSync(modelPath, 'utf8'));
-const held = card.data?.validationFiles;
-if (!Array.isArray(held) || held.length === 0) throw new Error(`${modelPath}: no data.validationFiles in the model card`);
+// The shipped cards list them in data.validationFiles, a training run's card in validation.files.
+const held = card.data?.validationFiles ?? card.validation?.files;
+if (!Array.isArray(held) || held.length === 0) throw new Error(`${modelPath}: no data.validationFiles (shipped card) or validation.files (run card) in the model card`);
 const P = S * S;
 const all = await loadPairs(pairsDir, { size: S });
 const gen = await graphGenerator((await loadGenerator(modelPath, { size: S })).graph);

@@ -33,8 +33,9 @@ const { writeSampleGrid } = await dist('train/report.js');
 const gridFile = arg('grid');
 
 const card = JSON.parse(readFileSync(modelPath, 'utf8'));
-const only = card.data?.validationFiles;
-if (!Array.isArray(only) || only.length === 0) throw new Error(`${modelPath}: no data.validationFiles in the model card`);
+// The shipped cards list them in data.validationFiles, a training run's card in validation.files.
+const only = card.data?.validationFiles ?? card.validation?.files;
+if (!Array.isArray(only) || only.length === 0) throw new Error(`${modelPath}: no data.validationFiles (shipped card) or validation.files (run card) in the model card`);
 const val = await loadPairs(pairsDir, { size: S, only });
 const plain = await graphGenerator((await loadGenerator(modelPath, { size: S })).graph);
 const gen = process.argv.includes('--mirror-average') ? mirrorAveraged(plain) : plain;
