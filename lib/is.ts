@@ -30,13 +30,16 @@ export function positiveInteger(name: string, v: unknown): number {
   return v;
 }
 
+/** 'between 1 and 16', or '>= 1' when the top is only a technical cap (no more than the safe integers / infinity). */
+const rangeText = (lo: number, hi: number) => (hi >= Number.MAX_SAFE_INTEGER ? `>= ${lo}` : `between ${lo} and ${hi}`);
+
 export function integerInRange(name: string, v: unknown, lo: number, hi: number): number {
-  if (!integer(v) || !inRange(v, lo, hi)) throw invalid(name, `integer between ${lo} and ${hi}`, v);
+  if (!integer(v) || !inRange(v, lo, hi)) throw invalid(name, `integer ${rangeText(lo, hi)}`, v);
   return v;
 }
 
 export function numberInRange(name: string, v: unknown, lo: number, hi: number): number {
-  if (!number(v) || !inRange(v, lo, hi)) throw invalid(name, `number between ${lo} and ${hi}`, v);
+  if (!number(v) || !inRange(v, lo, hi)) throw invalid(name, `number ${rangeText(lo, hi)}`, v);
   return v;
 }
 

@@ -553,3 +553,12 @@ describe('a JS allocation failure is ERR_FACESTYLE_OUT_OF_MEMORY', () => {
     expect(asOutOfMemory(typeError, 'x')).toBe(typeError);
   });
 });
+
+describe('range messages', () => {
+  it("a range with no real top reads '>= lo', not 'between 1 and 9007199254740991'", async () => {
+    const is = await import('../lib/is.js');
+    expectCoded(caught(() => is.integerInRange('maxFrames', 0, 1, Number.MAX_SAFE_INTEGER)), 'ERR_FACESTYLE_ARGUMENT', 'Expected integer >= 1 for maxFrames but received 0');
+    expectCoded(caught(() => is.numberInRange('rtol', -1, 0, Infinity)), 'ERR_FACESTYLE_ARGUMENT', 'Expected number >= 0 for rtol');
+    expectCoded(caught(() => is.integerInRange('crf', 60, 0, 51)), 'ERR_FACESTYLE_ARGUMENT', 'integer between 0 and 51');
+  });
+});

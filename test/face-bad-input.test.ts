@@ -59,7 +59,8 @@ describeShared('face pipeline: bad input', () => {
     const huge = pngHeaderOnly(30000, 30000);
     await expect(detectFaces(huge, opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/pixel limit/i) });
     await expect(stylize(huge, { ...opts, model: invertingGenerator(32) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
-    await expect(detectFaces(obama, { ...opts, limitInputPixels: 10_000 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    // A file is named in the message (a folder run says which photo was too large).
+    await expect(detectFaces(obama, { ...opts, limitInputPixels: 10_000 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`Image '${obama}' exceeds the pixel limit of 10000`) });
   });
 
   it('a 1x1 image has no face and comes back unchanged', async () => {
@@ -130,6 +131,8 @@ describeShared('face pipeline: bad input', () => {
     await expect(stylize(obama, { ...opts, model: invertingGenerator(32), size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('32') });
     await expect(loadFaceGenerator(path.join(tmp, 'nope.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     await expect(loadFaceGenerator(42 as unknown as string)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    // A photo given as the model: named as the wrong kind of file, with the kinds a model can be.
+    await expect(loadFaceGenerator(obama)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/an \.onnx model, a model card \.json.*but received '.*obama\.jpg'/) });
     const junk = path.join(tmp, 'junk2.onnx');
     writeFileSync(junk, Buffer.from([1, 2, 3, 4, 5]));
     await expect(loadFaceGenerator(junk, { engine: 'onnxruntime' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });

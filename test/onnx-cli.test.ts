@@ -97,6 +97,10 @@ describe('facestyle info / check (synthetic model)', () => {
     expect(r.outputs.map((o: { name: string }) => o.name)).toEqual(['y']);
     expect(r.outputs[0].maxRelErr).toBeLessThanOrEqual(1e-4);
     expect(exitCode).toBe(0);
+    // What the text output shows is in the JSON too: tolerances, inputs, each output's shape and verdict.
+    expect(r).toMatchObject({ atol: 1e-5, rtol: 1e-4, inputs: [{ name: 'x', shape: [1, 3, 16, 16] }] });
+    expect(r.outputs[0]).toMatchObject({ ok: true, shape: [1, 2, 16, 16] });
+    expect(Math.abs(r.outputs[0].native - r.outputs[0].reference)).toBeCloseTo(r.outputs[0].maxAbsErr, 6);
   });
 
   it('check fails (ok false, exit 1) when outputs differ at zero tolerance', async () => {

@@ -40,8 +40,8 @@ export function registerCheckCommand(program: Command): void {
     .option('--range <lo,hi>', 'value range the 0..255 pixels map to', '0,1')
     .option('--bgr', 'feed channels in BGR order')
     .option('--threads <n>', 'CPU threads for both engines (0: all)', '0')
-    .option('--atol <x>', 'absolute tolerance', '1e-5')
-    .option('--rtol <x>', 'relative tolerance', '1e-4')
+    .option('--atol <x>', 'absolute tolerance: an element passes when |native - onnxruntime| <= atol + rtol * max(|onnxruntime|, RMS of that output)', '1e-5')
+    .option('--rtol <x>', "relative tolerance, of the larger of the element's magnitude and the output's RMS (see --atol)", '1e-4')
     .option('--json', 'print JSON')
     .action(async (model: string, opts: CheckOptions) => {
       const range = opts.range.split(',').map(Number) as [number, number];
@@ -65,7 +65,13 @@ export function registerCheckCommand(program: Command): void {
       // Numbers as typed: 'abc' is named as such (Number() would report NaN).
       const report = await checkParity(model, { feeds, inputShapes, threads: optionalNumber('threads', opts.threads), atol: optionalNumber('atol', opts.atol), rtol: optionalNumber('rtol', opts.rtol) });
       if (opts.json) {
-        const out = { ok: report.ok, outputs: report.outputs.map((o) => ({ name: o.name, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, failing: o.failing, bothNaN: o.bothNaN })) };
+        const out = {
+          ok: report.ok,
+          atol: report.atol,
+          rtol: report.rtol,
+          inputs: report.inputs,
+          outputs: report.outputs.map((o) => ({ name: o.name, ok: o.ok, shape: o.shape, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, native: o.native, reference: o.reference, failing: o.failing, bothNaN: o.bothNaN })),
+        };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       } else {
         const lines = report.outputs.map(

@@ -3,7 +3,7 @@
 // the native runtime, or onnxruntime-node with engine 'onnxruntime'), a model card / safetensors
 // file or the shipped default (loadGenerator from lib/nn). NHWC models are transposed around the
 // call, so the rest of the pipeline only sees NCHW.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, argumentError, isFacestyleError } from '../errors.js';
@@ -351,5 +351,10 @@ export async function loadFaceGenerator(source: ModelSource | undefined, options
   if (!is.string(source)) throw is.invalid('model', 'a path (.onnx, .json, .safetensors), a Graph or a FaceGenerator', source);
   if (!existsSync(source)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Stylization model not found: '${source}'`);
   if (source.toLowerCase().endsWith('.onnx')) return engine === 'onnxruntime' ? onnxRuntimeGenerator(source, options) : nativeOnnxGenerator(source, options);
+  // Anything else is read as a card, weights or a run folder: another kind of file (a photo given as the
+  // model) is named as such instead of failing as a card that is not JSON.
+  const ext = path.extname(source).toLowerCase();
+  if (ext !== '.json' && ext !== '.safetensors' && !statSync(source).isDirectory())
+    throw argumentError(`Expected the model to be an .onnx model, a model card .json, generator weights or a checkpoint .safetensors, or a training run folder, but received '${source}'`);
   return nnGenerator(source, options);
 }

@@ -43,7 +43,7 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
     if (e instanceof FacestyleError) throw e;
     const msg = (e as Error).message ?? String(e);
     if (/out of memory|bad_alloc/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Out of memory decoding the image${typeof input === 'string' ? ` '${input}'` : ''}: ${msg}`, { cause: e });
-    if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image exceeds the pixel limit of ${limit} (the limitInputPixels option, --limit-input-pixels on the command line, raises it): ${msg}`);
+    if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image${typeof input === 'string' ? ` '${input}'` : ''} exceeds the pixel limit of ${limit} (the limitInputPixels option, --limit-input-pixels on the command line, raises it): ${msg}`);
     if (typeof input === 'string' && /missing|no such file|ENOENT/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Image file not found: ${input}`);
     const unreadable = typeof input === 'string' ? await unreadableFile(input, `Image file '${input}'`) : null;
     if (unreadable) throw unreadable;
