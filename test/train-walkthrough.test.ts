@@ -162,6 +162,11 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     ['--init-from weights of another architecture', ['--res-blocks', '1', '--init-from', path.join(root, 'r1', 'generator.safetensors')], 'ERR_FACESTYLE_FORMAT', /do not fit this generator/],
     ['all loss weights 0', ['--l1', '0', '--color', '0', '--edge', '0'], 'ERR_FACESTYLE_ARGUMENT', /positive weight/],
     ['--time-limit -1 (6.)', ['--time-limit', '-1'], 'ERR_FACESTYLE_ARGUMENT', /--time-limit/],
+    // Values the library checks are named by the flag the user typed, not the API option.
+    ['--crop 60', ['--crop', '60'], 'ERR_FACESTYLE_ARGUMENT', /Expected --crop divisible by 8 but received 60/],
+    ['--res-blocks 100', ['--res-blocks', '100'], 'ERR_FACESTYLE_ARGUMENT', /\(--res-blocks\) in 0\.\.64 but received 100/],
+    ['--ema 2', ['--ema', '2'], 'ERR_FACESTYLE_ARGUMENT', /Expected --ema in \[0, 1\) but received 2/],
+    ['--warmup -1', ['--warmup', '-1'], 'ERR_FACESTYLE_ARGUMENT', /integer for --warmup but received -1/],
   ];
   for (const [what, args, code, message] of refused)
     it(`5. refused before decoding, no run folder left: ${what}`, () => {

@@ -11,18 +11,31 @@ export function optionalNumber(name: string, v: string | undefined): number | un
 }
 
 /**
- * Runs `body`, and where it rejects with an ERR_FACESTYLE_ARGUMENT that names an API option ("... for
- * strength but received 2"), names the command-line flag instead ("... for --strength ..."): the library
- * checks the values, the user typed the flags. `flags` maps API option names to flags.
+ * Runs `body`, and where it rejects with an ERR_FACESTYLE_ARGUMENT that names API options ("... for
+ * strength but received 2", "Expected crop divisible by 8", "(resBlocks)"), names the command-line flags
+ * instead ("--strength", "--crop", "--res-blocks"): the library checks the values, the user typed the
+ * flags. `flags` maps API option names to flags. Only whole names where the checks put them ("Expected
+ * NAME", "for NAME", "(NAME)", "positive NAME") before "but received" are rewritten: what the user typed
+ * stays as typed.
  */
 export async function withFlagNames<T>(flags: Readonly<Record<string, string>>, body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (e) {
-    if (isFacestyleError(e) && e.code === 'ERR_FACESTYLE_ARGUMENT') {
-      const m = /^(Expected .*? for )(\S+)( but received .*)$/s.exec(e.message);
-      if (m && Object.hasOwn(flags, m[2])) e.message = `${m[1]}${flags[m[2]]}${m[3]}`;
-    }
+    if (isFacestyleError(e) && e.code === 'ERR_FACESTYLE_ARGUMENT') e.message = flagNamesIn(e.message, flags);
     throw e;
   }
+}
+
+/** `message` with each whole API option name before " but received" replaced by its flag (see withFlagNames). */
+export function flagNamesIn(message: string, flags: Readonly<Record<string, string>>): string {
+  const cut = message.indexOf(' but received ');
+  const [head, tail] = cut < 0 ? [message, ''] : [message.slice(0, cut), message.slice(cut)];
+  // Longest names first, so 'lrMin' is not read as 'lr' followed by 'Min'.
+  const names = Object.keys(flags).sort((a, b) => b.length - a.length);
+  const escape = (n: string) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // Where the library's checks put an option's name: "Expected crop ...", "... for flip", "(resBlocks)",
+  // "Expected positive lr", "a non-negative integer warmupSteps" (not a word like 'engine' elsewhere in a sentence).
+  const pattern = new RegExp(`(?<=(?:^|Expected |for |positive |integer |number |\\())(${names.map(escape).join('|')})(?![\\w.-])`, 'g');
+  return head.replace(pattern, (name) => flags[name]) + tail;
 }

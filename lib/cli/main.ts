@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { asOutOfMemory, isFacestyleError } from '../errors.js';
+import { flagNamesIn } from './args.js';
 import { registerCapabilitiesCommand } from './capabilities.js';
 import { registerCheckCommand } from './check.js';
 import { registerExportCommand } from './export.js';
@@ -32,6 +33,9 @@ registerInfoCommand(program);
 registerCheckCommand(program);
 registerCapabilitiesCommand(program);
 
+/** API option names -> flags, for errors from commands that do not name their flags themselves. */
+const COMMON_FLAGS = { opset: '--opset', threads: '--threads', atol: '--atol', rtol: '--rtol', size: '--size', device: '--device' } as const;
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CommanderError) {
     // commander has printed its message (or the help / version, which exit 0).
@@ -39,6 +43,8 @@ program.parseAsync(process.argv).catch((e: unknown) => {
     return;
   }
   e = asOutOfMemory(e, 'in this command');
+  // Options the export / check / info commands pass to the library under their API names.
+  if (isFacestyleError(e) && e.code === 'ERR_FACESTYLE_ARGUMENT') e.message = flagNamesIn(e.message, COMMON_FLAGS);
   const code = isFacestyleError(e) ? ` [${e.code}]` : '';
   process.stderr.write(`facestyle: ${(e as Error).message ?? e}${code}\n`);
   process.exitCode = process.exitCode || 2;

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { argumentError } from '../errors.js';
 import { TrainingStoppedError, runTraining } from '../train/run.js';
 import { defaultTrainConfig, type StepReport } from '../train/trainer.js';
+import { withFlagNames } from './args.js';
 import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 
 const int = (name: string) => (v: string) => {
@@ -36,6 +37,17 @@ export function progressLine(r: StepReport, total: number, width = 24): string {
   const terms = Object.entries(r.terms).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ');
   return `[${bar}] ${r.step}/${total} loss ${r.loss.toFixed(4)} (${terms}) ${r.stepsPerSecond.toFixed(2)} steps/s ETA ${Math.round(eta)}s`;
 }
+
+/** Training options by their API names (what the checks name) -> the flags that set them. */
+const TRAIN_FLAGS = {
+  size: '--size', crop: '--crop', batch: '--batch', steps: '--steps', lr: '--lr', lrMin: '--lr-min', warmupSteps: '--warmup',
+  emaDecay: '--ema', clipNorm: '--clip-norm', seed: '--seed', threads: '--threads', device: '--device', flip: '--flip',
+  minScale: '--min-scale', rotate: '--rotate', jitter: '--jitter', saturation: '--saturation', cutmix: '--cutmix',
+  l1: '--l1', mse: '--mse', color: '--color', edge: '--edge', adv: '--adv', fm: '--fm', tv: '--tv', style: '--style',
+  scales: '--d-scales', ganLoss: '--gan-loss', channels: '--channels', width: '--width', resBlocks: '--res-blocks',
+  upsample: '--upsample', pad: '--pad', norm: '--norm', block: '--block', expand: '--expand',
+  checkpointEvery: '--checkpoint-every', sampleEvery: '--sample-every', holdout: '--holdout', initFrom: '--init-from',
+} as const;
 
 export function registerTrainCommand(program: Command): void {
   program
@@ -99,7 +111,7 @@ export function registerTrainCommand(program: Command): void {
         caught ??= name;
         ac.abort();
       };
-      const train = () => runTraining({
+      const train = () => withFlagNames(TRAIN_FLAGS, () => runTraining({
         pairs: o.pairs,
         out: o.out,
         size: o.size,
@@ -121,7 +133,7 @@ export function registerTrainCommand(program: Command): void {
         onStep: (r) => process.stderr.write(tty ? `\r${progressLine(r, o.steps)}` : `${progressLine(r, o.steps)}\n`),
         onLog: (line) => process.stderr.write(`${tty ? '\n' : ''}${line}\n`),
         signal: ac.signal,
-      });
+      }));
       let card;
       try {
         ({ card } = await whileStopSignals(onSignal, train));
