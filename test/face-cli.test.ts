@@ -59,6 +59,10 @@ describeShared('facestyle stylize (CLI)', () => {
     const inMeta = await sharp(path.join(input, 'b.jpg')).metadata();
     const outMeta = await sharp(path.join(out, 'b.jpg')).metadata();
     expect([outMeta.width, outMeta.height]).toEqual([inMeta.width, inMeta.height]);
+    // Without --json the run ends with its count (largest face only: one face an image).
+    const plain = await cli(input, '-o', path.join(tmp, 'out-plain'), ...model);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain(`2 of 3 image(s) written to ${path.join(tmp, 'out-plain')} (2 face(s)), 1 failed`);
   });
 
   it('--aligned stylizes the whole crop without detection; the output format follows the extension', async () => {

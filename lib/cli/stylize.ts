@@ -245,6 +245,10 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   else if (!folder) {
     const r = report[0] as { faces: unknown[]; output: string };
     process.stderr.write(`${r.faces.length} face(s) -> ${r.output}\n`);
+  } else {
+    // A folder run ends with its count: how many were written, how many failed (each named above).
+    const faces = report.reduce((n, r) => n + (Array.isArray(r.faces) ? r.faces.length : 0), 0);
+    process.stderr.write(`${jobs.length - failures} of ${jobs.length} image(s) written to ${outFolder} (${faces} face(s))${failures ? `, ${failures} failed` : ''}\n`);
   }
   return failures ? 1 : 0;
 }
