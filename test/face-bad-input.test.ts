@@ -51,6 +51,11 @@ describeShared('face pipeline: bad input', () => {
     await expect(detectFaces(path.join(WHOLE, 'dlib_faces/testing.xml'), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
     const jpeg = readFileSync(obama);
     for (const frac of [0.02, 0.5]) await expect(detectFaces(jpeg.subarray(0, Math.floor(jpeg.length * frac)), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    // The decoder's complaint once, on one line (libvips repeats it a line per attempt).
+    const e = await detectFaces(jpeg.subarray(0, 3000), opts).catch((x) => x);
+    expect(e).toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
+    expect(e.message).not.toContain('\n');
+    expect(e.message.split('premature end of JPEG image').length - 1).toBe(1);
     await expect(stylize(Buffer.from('not an image at all'), { ...opts, model: invertingGenerator(32) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT' });
     await expect(detectFaces(path.join(tmp, 'missing.jpg'), opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
   });

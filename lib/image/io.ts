@@ -41,7 +41,12 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
     return { data, width: info.width, height: info.height };
   } catch (e) {
     if (e instanceof FacestyleError) throw e;
-    const msg = (e as Error).message ?? String(e);
+    // libvips repeats its decoder's complaints, one line each time it tried ('VipsJpeg: premature end of
+    // JPEG image' five times for one truncated file): each distinct line once, on one line.
+    const lines: string[] = [];
+    for (const l of String((e as Error).message ?? e).split(/\r?\n/).map((x) => x.trim()))
+      if (l && !lines.some((k) => k.endsWith(l))) lines.push(l);
+    const msg = lines.join('; ');
     if (/out of memory|bad_alloc/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Out of memory decoding the image${typeof input === 'string' ? ` '${input}'` : ''}: ${msg}`, { cause: e });
     if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image${typeof input === 'string' ? ` '${input}'` : ''} exceeds the pixel limit of ${limit} (the limitInputPixels option, --limit-input-pixels on the command line, raises it): ${msg}`);
     if (typeof input === 'string' && /missing|no such file|ENOENT/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Image file not found: ${input}`);
