@@ -20,10 +20,12 @@ struct Avx512Kernel {
   static constexpr int64_t kPrefetchRows = 16;
 
 // GCC 12 reports the undefined pass-through operand of the AVX-512 unpack / shuffle intrinsics (all lanes
-// active) as maybe used uninitialized in the transpose below: a false positive (as in conv_pointwise_kernels.h).
+// active) as (maybe) used uninitialized in the transpose below, -Wuninitialized or -Wmaybe-uninitialized
+// depending on how it was inlined: a false positive (as in conv_pointwise_kernels.h).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
   // packA<MR> (sgemm_packed.h) for a row-major A, 16 values of k at a time: one load from each of the MR
   // rows (masked for the last kc % 16), a 16x16 transpose in registers, and MR values stored per k. The
