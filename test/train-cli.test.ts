@@ -20,6 +20,19 @@ describe('progress line', () => {
   });
 });
 
+/** Two pairs `0.png`, `1.png` of size x size stripes (pattern `mul` + pair index), the toon side `toon(value)` of the photo's. */
+async function pairsFolder(name: string, size: number, mul: number, toon: (v: number) => number): Promise<string> {
+  const pairs = path.join(root, name);
+  for (const side of ['photo', 'toon']) mkdirSync(path.join(pairs, side), { recursive: true });
+  for (let k = 0; k < 2; ++k) {
+    const raw = Buffer.alloc(size * size * 3).map((_, i) => (i * (k + mul)) % 256);
+    const png = (data: Buffer, side: string) => sharp(data, { raw: { width: size, height: size, channels: 3 } }).png().toFile(path.join(pairs, side, `${k}.png`));
+    await png(raw, 'photo');
+    await png(raw.map(toon), 'toon');
+  }
+  return pairs;
+}
+
 describe('facestyle train / export', () => {
   // dist/ is the package's own build (npm test runs tsc first): missing is an error, not a reason to skip.
   beforeAll(() => {
@@ -27,13 +40,7 @@ describe('facestyle train / export', () => {
   });
 
   it('trains on a pairs folder, writes the run files, exports ONNX', async () => {
-    const pairs = path.join(root, 'pairs');
-    for (const side of ['photo', 'toon']) mkdirSync(path.join(pairs, side), { recursive: true });
-    for (let k = 0; k < 2; ++k) {
-      const raw = Buffer.alloc(32 * 32 * 3).map((_, i) => (i * (k + 2)) % 256);
-      await sharp(raw, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(path.join(pairs, 'photo', `${k}.png`));
-      await sharp(raw.map((v) => v >> 1), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(path.join(pairs, 'toon', `${k}.png`));
-    }
+    const pairs = await pairsFolder('pairs', 32, 2, (v) => v >> 1);
     const out = path.join(root, 'run');
     const r = run('train', '--pairs', pairs, '--out', out, '--size', '32', '--crop', '16', '--batch', '1', '--steps', '4', '--width', '0.25', '--res-blocks', '1', '--holdout', '1.png', '--sample-every', '2', '--threads', '1');
     expect(r.status, r.stderr).toBe(0);
@@ -56,13 +63,7 @@ describe('facestyle train / export', () => {
   });
 
   it('without --holdout: the loss curve and sample grids of the first training pairs are still written, logged as training figures', async () => {
-    const pairs = path.join(root, 'pairs-all');
-    for (const side of ['photo', 'toon']) mkdirSync(path.join(pairs, side), { recursive: true });
-    for (let k = 0; k < 2; ++k) {
-      const raw = Buffer.alloc(16 * 16 * 3).map((_, i) => (i * (k + 3)) % 256);
-      await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(pairs, 'photo', `${k}.png`));
-      await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(pairs, 'toon', `${k}.png`));
-    }
+    const pairs = await pairsFolder('pairs-all', 16, 3, (v) => v);
     const out = path.join(root, 'run-all');
     const r = run('train', '--pairs', pairs, '--out', out, '--size', '16', '--crop', '16', '--batch', '1', '--steps', '2', '--width', '0.25', '--res-blocks', '1', '--sample-every', '1', '--threads', '1');
     expect(r.status, r.stderr).toBe(0);
