@@ -136,6 +136,8 @@ describeShared('face pipeline: bad input', () => {
     await expect(stylize(obama, { ...opts, model: invertingGenerator(32), size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('32') });
     await expect(loadFaceGenerator(path.join(tmp, 'nope.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     await expect(loadFaceGenerator(42 as unknown as string)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    // A detector that is not a path is an argument error, not 'not found: 5'.
+    await expect(detectFaces(obama, { detector: 5 as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for detector but received 5') });
     // A photo given as the model: named as the wrong kind of file, with the kinds a model can be.
     await expect(loadFaceGenerator(obama)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/an \.onnx model, a model card \.json.*but received '.*obama\.jpg'/) });
     const junk = path.join(tmp, 'junk2.onnx');

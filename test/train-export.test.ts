@@ -113,6 +113,10 @@ describe('broken trained weights are coded errors, not black faces', () => {
     const notJson = path.join(dir, 'meta.safetensors');
     await writeSafetensors(notJson, tensors, { ...meta, generator: '{oops' });
     await expect(loadGenerator(notJson, { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(notJson) });
+    // A slope the card cannot mean (1e999 parses as Infinity): the card's fault, FORMAT naming it and the slope.
+    const infCard = path.join(dir, 'inf.json');
+    writeFileSync(infCard, JSON.stringify({ ...card, weights: path.resolve('models', 'comic-light.safetensors') }).replace(/"alpha":\s*[-0-9.e]+/, '"alpha":1e999'));
+    await expect(loadGenerator(infCard, { size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringMatching(/inf\.json.*LeakyReLU slope \(alpha\) in \[0, 1\) but received Infinity/) });
   });
 });
 

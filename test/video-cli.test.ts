@@ -58,7 +58,7 @@ describeShared('video command runs', () => {
     await runVideoCommand(shared('video', '651.mp4'), { output: path.join(tmp, 'cli2.mp4') }, { ...plain.io, stylizer: new FakeStylizer(centreFace) });
     expect(plain.err).toHaveLength(10);
     expect(plain.err.at(-1)).toMatch(/^\[#+\] 62\/62 frames .* fps {2}ETA 0:00 {2}faces 62\n$/);
-    expect(plain.out.join('')).toMatch(/62 frames \(62 with faces, 62 faces\)/);
+    expect(plain.out.join('')).toMatch(/62 frames \(62 with faces, 62 faces\) in \S+, [\d.]+ fps overall \(start-up and the encoder's finish included\)/);
   });
 
   it.skipIf(!hasFfmpeg)(needsFfmpeg('redraws one line on a terminal'), async () => {

@@ -115,7 +115,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
     }));
     if (tty && lastLine) io.stderr.write('\n');
     if (o.json) io.stdout.write(JSON.stringify({ ...result, seconds: round(result.seconds), speed: round(result.speed) }, null, 2) + '\n');
-    else io.stdout.write(`${result.output}: ${result.frames} frames (${result.framesWithFaces} with faces, ${result.faces} faces) in ${formatDuration(result.seconds)}, ${result.speed.toFixed(1)} fps${result.hasAudio ? ', audio kept' : ''}\n`);
+    else io.stdout.write(`${result.output}: ${result.frames} frames (${result.framesWithFaces} with faces, ${result.faces} faces) in ${formatDuration(result.seconds)}, ${result.speed.toFixed(1)} fps overall (start-up and the encoder's finish included)${result.hasAudio ? ', audio kept' : ''}\n`);
     return result;
   } catch (e) {
     if (tty && lastLine) io.stderr.write('\n');

@@ -99,6 +99,7 @@ function listOnnx(dir: string): string[] {
 
 /** The detector file: the option, then FACESTYLE_DETECTOR, then models/ (a YuNet model, dynamic preferred). */
 export function resolveDetectorPath(option?: string): string {
+  if (option !== undefined && typeof option !== 'string') throw is.invalid('detector', 'a path to a YuNet .onnx file', option);
   const given = option ?? process.env.FACESTYLE_DETECTOR;
   if (given !== undefined && given !== '') {
     if (!existsSync(given) || !statSync(given).isFile())

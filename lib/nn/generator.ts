@@ -53,6 +53,8 @@ export function generatorConfig(partial: Partial<GeneratorConfig> = {}): Generat
   const c = { ...defaultGeneratorConfig, ...partial };
   if (c.arch !== 'light-unet') throw argumentError(`Expected generator arch 'light-unet' but received '${c.arch}'`);
   if (!(c.width > 0)) throw argumentError(`Expected positive width multiplier but received ${c.width}`);
+  // The LeakyReLU slope: a number in [0, 1) (a card's 1e999 reads as Infinity).
+  if (!(typeof c.alpha === 'number' && c.alpha >= 0 && c.alpha < 1)) throw argumentError(`Expected a LeakyReLU slope (alpha) in [0, 1) but received ${typeof c.alpha === 'number' ? c.alpha : JSON.stringify(c.alpha)}`);
   if (!Array.isArray(c.channels) || c.channels.length !== 4 || c.channels.some((v) => !Number.isInteger(v) || v < 1)) throw argumentError(`Expected 4 positive channel counts but received ${JSON.stringify(c.channels)}`);
   if (c.pad !== undefined && c.pad !== 'zeros' && c.pad !== 'reflect') throw argumentError(`Expected pad 'zeros' or 'reflect' but received '${c.pad}'`);
   if (c.norm !== undefined && c.norm !== 'none' && c.norm !== 'instance') throw argumentError(`Expected norm 'none' or 'instance' but received '${c.norm}'`);
