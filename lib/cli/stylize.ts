@@ -36,7 +36,6 @@ interface StylizeCliOptions {
   minFace?: string;
 }
 
-
 const num = optionalNumber;
 
 /** createFaceStylizer's option names -> this command's flags, for error messages. */

@@ -127,7 +127,7 @@ export class GraphBuilder {
     inputs.forEach((s, i) => {
       if (s !== null) this.checkSym(s, `input ${i} of ${opName}`);
     });
-    if (typeof attrs !== 'object' || attrs === null || Array.isArray(attrs)) throw is.invalid(`attributes of ${opName}`, 'an object', attrs);
+    if (!is.object(attrs)) throw is.invalid(`attributes of ${opName}`, 'an object', attrs);
     const schema = getOp(opName);
     let nodeName = this.uniqueName(name ?? opName.toLowerCase(), this.nodeNames);
     // A single-output node's value takes the node's name, so keep both free.

@@ -1,6 +1,7 @@
 // loadGenerator: a trained generator (safetensors + model card) as a graph for any size
 // divisible by 8. Accepts the card (.json), the weights (.safetensors, card next to it with the
-// same base name), a run folder (generator.safetensors + model.json) or a card object.
+// same base name), a training checkpoint (.safetensors: its EMA weights), a run folder (generator.safetensors
+// + model.json, or a stopped run's checkpoint) or a card object.
 // A card names its weights in `weights`; one without it (a run folder's model.json written before
 // cards named it) uses <card base>.safetensors, else generator.safetensors beside it.
 import { promises as fs } from 'node:fs';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import { FacestyleError, argumentError, formatError, readError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import type { Tensor } from '../graph/tensor.js';
+import * as is from '../is.js';
 import { readSafetensors, readSafetensorsMetadata } from '../train/safetensors.js';
 import { type GeneratorConfig, generatorConfig, generatorGraph } from './generator.js';
 
@@ -47,7 +49,7 @@ async function readCard(file: string): Promise<GeneratorCard> {
     const binary = /[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 64));
     throw formatError(`Model card '${file}' is not JSON${binary ? ' (a binary file: a model is a card .json, weights .safetensors, a run folder or an .onnx file)' : `: ${(e as Error).message}`}`);
   }
-  if (typeof card !== 'object' || card === null || Array.isArray(card)) throw formatError(`Model card '${file}' is not a JSON object (a card written by facestyle train)`);
+  if (!is.object(card)) throw formatError(`Model card '${file}' is not a JSON object (a card written by facestyle train)`);
   const weights = (card as GeneratorCard).weights;
   if (weights !== undefined && (typeof weights !== 'string' || weights === '')) throw formatError(`Model card '${file}' has a bad "weights" entry ${JSON.stringify(weights)}: expected the weights file's name`);
   return card as GeneratorCard;

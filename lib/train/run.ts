@@ -78,7 +78,7 @@ async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: 
   } catch (e) {
     throw formatError(`The run's settings '${file}' are not JSON (${(e as Error).message}); the run cannot be checked to continue exactly`);
   }
-  if (typeof run !== 'object' || run === null || Array.isArray(run)) throw formatError(`The run's settings '${file}' are not an object of settings; the run cannot be checked to continue exactly`);
+  if (!is.object(run)) throw formatError(`The run's settings '${file}' are not an object of settings; the run cannot be checked to continue exactly`);
   const metadata = await readSafetensorsMetadata(checkpoint); // the header only: loadCheckpoint reads the tensors
   try {
     const config = metadata.config ? JSON.parse(metadata.config) : undefined;

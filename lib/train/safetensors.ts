@@ -69,8 +69,6 @@ function headerLength(start: Buffer, size: number, file: string): number {
   return n;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * The header as JSON, checked for its shape: an object of entries, each tensor an object with a dtype
  * string, a shape of whole numbers >= 0 (at most 8 dimensions) and two data offsets, `__metadata__` an
@@ -84,13 +82,13 @@ function parseHeader(bytes: Buffer, file: string): Header {
   } catch (e) {
     throw invalid(file, `header is not JSON (${(e as Error).message})`);
   }
-  if (!isObject(header)) throw invalid(file, `header is ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}, not an object of tensors`);
+  if (!is.object(header)) throw invalid(file, `header is ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}, not an object of tensors`);
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (!isObject(info) || !Object.values(info).every((v) => typeof v === 'string')) throw invalid(file, '__metadata__ is not an object of strings');
+      if (!is.object(info) || !Object.values(info).every((v) => typeof v === 'string')) throw invalid(file, '__metadata__ is not an object of strings');
       continue;
     }
-    if (!isObject(info)) throw invalid(file, `tensor '${name}' is ${info === null ? 'null' : typeof info}, not an entry`);
+    if (!is.object(info)) throw invalid(file, `tensor '${name}' is ${info === null ? 'null' : typeof info}, not an entry`);
     if (typeof info.dtype !== 'string') throw invalid(file, `tensor '${name}' has no dtype`);
     const shape = info.shape;
     if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw invalid(file, `tensor '${name}' has a bad shape ${JSON.stringify(shape)}`);
