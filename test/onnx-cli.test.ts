@@ -1,5 +1,5 @@
 // `facestyle info` and `facestyle check`, run in-process through commander.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -141,6 +141,23 @@ describe('facestyle info / check (synthetic model)', () => {
 });
 
 describeShared('facestyle check on a real model and photo', () => {
+  it("info and check take facestyle's own model card: exported in memory, fed in the card's [-1, 1] range", async () => {
+    const card = path.resolve('models/comic-light.json');
+    const info = await cli('info', card);
+    expect(info.stdout).toMatch(/parameters:\s+846,003 /);
+    expect(info.stdout).toMatch(/inputs:\s+image \[1,3,256,256\]/);
+    const face = sharedData('faces/aligned/gfpgan');
+    const image = path.join(face, readdirSync(face).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort()[0]);
+    const { stdout, exitCode } = await cli('check', card, '--json', '--size', '64', '--image', image);
+    const r = JSON.parse(stdout);
+    expect(r).toMatchObject({ ok: true, range: [-1, 1], inputs: [{ name: 'image', shape: [1, 3, 64, 64] }] });
+    expect(r.outputs[0]).toMatchObject({ name: 'stylized', ok: true, shape: [1, 3, 64, 64] });
+    expect(exitCode).toBe(0);
+    // --range still wins; an ONNX model with an image keeps the 0..1 default.
+    expect(JSON.parse((await cli('check', card, '--json', '--size', '64', '--image', image, '--range', '0,1')).stdout).range).toEqual([0, 1]);
+    expect(JSON.parse((await cli('check', tinyModel('tiny-range.onnx'), '--json', '--image', image)).stdout).range).toEqual([0, 1]);
+  });
+
   it('yunet with --image (BGR, 0..255) agrees with onnxruntime', async () => {
     const { stdout, exitCode } = await cli('check', sharedData('models/detection/yunet_n_320_320.onnx'), '--image', sharedData('faces/whole/codeformer/00.jpg'), '--bgr', '--range', '0,255', '--threads', '2', '--json');
     const r = JSON.parse(stdout);

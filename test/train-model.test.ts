@@ -1,9 +1,11 @@
 // The shipped model (models/comic-light.*): within the size budget, loadable at any size divisible
 // by 8, and its card's validation numbers reproduce on the held-out pairs of ../shared/data.
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modelInfo } from '../lib/nn/info.js';
+import { modelInfo as onnxModelInfo } from '../lib/onnx/info.js';
 import { loadGenerator } from '../lib/nn/load.js';
 import { exportOnnxBuffer } from '../lib/onnx/index.js';
 import { checkParity } from '../lib/onnx/parity.js';
@@ -99,6 +101,40 @@ describe('shipped model comic-light', () => {
     expect(card.macs['512']).toBe(4 * macs);
     const big = await loadGenerator(cardFile, { size: [64, 96] });
     expect(big.graph.values[big.graph.outputs[0]].shape).toEqual([1, 3, 64, 96]);
+  });
+
+  it('facestyle info / onnx modelInfo take the card, the weights and a run-style folder, and agree with the exported ONNX file', async () => {
+    const card = JSON.parse(readFileSync(cardFile, 'utf8'));
+    const fromCard = await onnxModelInfo(cardFile);
+    // The ONNX export read back by the ONNX importer: another loader, its own parameter count (initializers).
+    const { graph } = await loadGenerator(cardFile, { size: 256 });
+    const fromOnnx = await onnxModelInfo(exportOnnxBuffer(graph, { opset: 13 }), { size: 256 });
+    expect(fromCard.name).toBe('comic-light');
+    expect(fromCard.params).toBe(card.params);
+    expect(fromOnnx.params).toBe(card.params);
+    expect(fromCard.macs).toBe(card.macs['256']);
+    expect(fromOnnx.macs).toBe(card.macs['256']);
+    expect(fromCard.inputs).toEqual([{ name: 'image', shape: [1, 3, 256, 256] }]);
+    expect(fromCard.peakActivationBytes).toBe(fromOnnx.peakActivationBytes);
+    // A size: width x height; MACs follow the area. The weights file alone finds its card beside it.
+    const wide = await onnxModelInfo(weightsFile, { size: '512x256' });
+    expect(wide.inputs[0].shape).toEqual([1, 3, 256, 512]);
+    expect(wide.macs).toBe(2 * card.macs['256']);
+    // A run folder: its model.json (here the card) and the weights it names.
+    const run = mkdtempSync(path.join(tmpdir(), 'facestyle-info-'));
+    try {
+      writeFileSync(path.join(run, 'model.json'), JSON.stringify({ ...card, name: undefined, weights: 'generator.safetensors' }));
+      copyFileSync(weightsFile, path.join(run, 'generator.safetensors'));
+      const fromRun = await onnxModelInfo(run);
+      expect(fromRun.name).toBe(path.basename(run));
+      expect(fromRun.macs).toBe(card.macs['256']);
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+    // A size the generator cannot take is the caller's mistake, named as such; an ONNX model at a size
+    // its layers cannot take says which size.
+    await expect(onnxModelInfo(cardFile, { size: '63x65' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('63x65') });
+    await expect(onnxModelInfo(exportOnnxBuffer(graph, { opset: 13, dynamicSpatial: true }), { size: '64x68' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringContaining('does not run at 64x68') });
   });
 
   it('exports to ONNX and agrees with onnxruntime-node (checkParity) at 256', async () => {

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { Tensor } from '../graph/tensor.js';
 import { imageToTensor } from '../image/io.js';
-import { checkInputFitsSize, imageInputShapes, declaredInputs, parseSize } from '../onnx/info.js';
+import { checkInputFitsSize, imageInputShapes, declaredInputs, isGeneratorSource, parseSize } from '../onnx/info.js';
+import { exportOnnxBuffer } from '../onnx/export.js';
+import { loadGenerator } from '../nn/load.js';
 import { checkParity } from '../onnx/parity.js';
 import { argumentError } from '../errors.js';
 import { optionalNumber } from './args.js';
@@ -34,20 +36,30 @@ export function registerCheckCommand(program: Command): void {
   program
     .command('check')
     .description('Run a model through onnxruntime-node and the native engine on the same input and compare every output')
-    .argument('<model>', 'ONNX model file')
+    .argument('<model>', 'ONNX model file, or a facestyle model (card .json, .safetensors, run folder: exported to ONNX in memory, then checked)')
     .option('--image <file>', 'feed this image (resized to the input size) instead of random values')
     .option('--size <WxH>', 'input size for dynamic models (default: the image size rounded down to a multiple of 32, or 256)')
-    .option('--range <lo,hi>', 'value range the 0..255 pixels map to', '0,1')
+    .option('--range <lo,hi>', 'value range the 0..255 pixels map to (a facestyle model: its card\'s, -1,1)', '0,1')
     .option('--bgr', 'feed channels in BGR order')
     .option('--threads <n>', 'CPU threads for both engines (0: all)', '0')
     .option('--atol <x>', 'absolute tolerance: an element passes when |native - onnxruntime| <= atol + rtol * max(|onnxruntime|, RMS of that output)', '1e-5')
     .option('--rtol <x>', "relative tolerance, of the larger of the element's magnitude and the output's RMS (see --atol)", '1e-4')
     .option('--json', 'print JSON')
-    .action(async (model: string, opts: CheckOptions) => {
-      const range = opts.range.split(',').map(Number) as [number, number];
-      if (range.length !== 2 || !range.every(Number.isFinite)) throw argumentError(`Expected --range lo,hi but received '${opts.range}'`);
-      const declared = declaredInputs(model);
+    .action(async (modelPath: string, opts: CheckOptions, command: Command) => {
+      let model: string | Uint8Array = modelPath;
+      let rangeText = opts.range;
       let size: [number, number] | null = opts.size ? parseSize(opts.size) : null;
+      if (isGeneratorSource(modelPath)) {
+        // facestyle's own generator: its ONNX export (height and width declared dynamic, as `facestyle
+        // export` writes it), fed in the card's input range unless --range says otherwise.
+        const { graph, card } = await loadGenerator(modelPath, { size: size ? [size[1], size[0]] : 256 });
+        model = exportOnnxBuffer(graph, { dynamicSpatial: true });
+        const cardRange = (card.input as { range?: unknown } | undefined)?.range;
+        if (command.getOptionValueSource('range') === 'default') rangeText = Array.isArray(cardRange) && cardRange.length === 2 ? cardRange.join(',') : '-1,1';
+      }
+      const range = rangeText.split(',').map(Number) as [number, number];
+      if (range.length !== 2 || !range.every(Number.isFinite)) throw argumentError(`Expected --range lo,hi but received '${rangeText}'`);
+      const declared = declaredInputs(model);
       if (size) for (const d of declared) checkInputFitsSize(d.name, d.dims, size);
       const feeds: Record<string, Tensor> = {};
       let inputShapes: Record<string, number[]> = {};
@@ -70,6 +82,8 @@ export function registerCheckCommand(program: Command): void {
           atol: report.atol,
           rtol: report.rtol,
           inputs: report.inputs,
+          // The range the image's pixels were mapped to (with --image only).
+          ...(opts.image ? { range } : {}),
           outputs: report.outputs.map((o) => ({ name: o.name, ok: o.ok, shape: o.shape, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, native: o.native, reference: o.reference, failing: o.failing, bothNaN: o.bothNaN })),
         };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');

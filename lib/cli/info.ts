@@ -3,13 +3,13 @@ import { COMPUTE_CLASSES, modelInfo } from '../onnx/info.js';
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
-/** `facestyle info <model.onnx> [--size WxH] [--json]`: ops, parameters, MACs, memory, mobile class. */
+/** `facestyle info <model.onnx | model card | run folder> [--size WxH] [--json]`: ops, parameters, MACs, memory, mobile class. */
 export function registerInfoCommand(program: Command): void {
   program
     .command('info')
     .description('Model facts: op histogram, parameters, MACs, peak activation memory and mobile compute class at an input size')
-    .argument('<model>', 'ONNX model file')
-    .option('--size <WxH>', 'input image size for dynamic models (e.g. 640x480 or 256)')
+    .argument('<model>', 'ONNX model file, or a facestyle model card (.json), weights / checkpoint (.safetensors) or training run folder')
+    .option('--size <WxH>', 'input image size for dynamic models (e.g. 640x480 or 256; a facestyle model: default 256)')
     .option('--json', 'print JSON')
     .action(async (model: string, opts: { size?: string; json?: boolean }) => {
       const info = await modelInfo(model, { size: opts.size });

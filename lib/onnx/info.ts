@@ -1,6 +1,8 @@
 // Model facts for choosing models by computational load: op histogram, parameters, MACs, peak
 // activation memory at an input size, and a mobile compute class.
-import { shapeError } from '../errors.js';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { FacestyleError, argumentError, shapeError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { convOutputShape } from '../ops/conv.js';
 import { pointwiseDepthwiseMacs } from '../ops/pointwise_depthwise.js';
@@ -8,6 +10,7 @@ import { countDenormals } from '../graph/passes/denormal.js';
 import { shapeSize } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { compile } from '../runtime/session.js';
+import { loadGenerator } from '../nn/load.js';
 import { DT, isFloatType, toNum } from './proto.js';
 import { declaredDims, loadOnnx, onnxOpHistogram, readOnnxModel } from './import.js';
 
@@ -144,7 +147,25 @@ const histogram = (ops: string[]): Record<string, number> => {
 
 const DT_BYTES: Record<number, number> = { [DT.FLOAT]: 4, [DT.FLOAT16]: 2, [DT.BFLOAT16]: 2, [DT.DOUBLE]: 8 };
 
-/** Facts about a model (ONNX path/bytes or a Graph) at an input size; compiles it to measure memory. */
+/**
+ * Whether a model path names a facestyle generator rather than an ONNX file: a folder (a training run),
+ * a model card (.json) or weights / a checkpoint (.safetensors).
+ */
+export function isGeneratorSource(file: string): boolean {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.json' || ext === '.safetensors') return true;
+  try {
+    return statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Facts about a model at an input size; compiles it to measure memory. `model`: an ONNX path or bytes, a
+ * Graph, or a facestyle generator (model card .json, weights or checkpoint .safetensors, run folder; at
+ * 256x256 unless `size` says otherwise).
+ */
 export async function modelInfo(model: string | Uint8Array | Graph, options: ModelInfoOptions = {}): Promise<ModelInfo> {
   if (!is.object(options)) throw is.invalid('options', 'an object', options);
   const size = (options as ModelInfoOptions).size;
@@ -153,12 +174,32 @@ export async function modelInfo(model: string | Uint8Array | Graph, options: Mod
   let params = 0;
   let paramBytes = 0;
   let opset: number | undefined;
-  if (typeof model === 'string' || model instanceof Uint8Array) {
+  if (typeof model === 'string' && isGeneratorSource(model)) {
+    // The project's own generator (card, weights, checkpoint or run folder): built at `size` (default
+    // 256x256, as its card's MACs), so that `facestyle info models/comic-light.json` answers like the
+    // exported ONNX file would.
+    const [w, h] = size === undefined ? [256, 256] : parseSize(size);
+    if (w % 8 !== 0 || h % 8 !== 0) throw argumentError(`Expected size to be a width and height divisible by 8 (the input of the facestyle generator '${model}') but received ${w}x${h}`);
+    const loaded = await loadGenerator(model, { size: [h, w] });
+    graph = loaded.graph;
+    graph.name = typeof loaded.card.name === 'string' && loaded.card.name ? loaded.card.name : path.basename(model.replace(/[\\/]+$/, ''));
+    ops = histogram(graph.nodes.map((n) => n.op));
+    for (const v of graph.values) if (v.kind === 'param') params += shapeSize(v.shape);
+    paramBytes = params * 4;
+  } else if (typeof model === 'string' || model instanceof Uint8Array) {
     const read = readOnnxModel(model);
     let shapes: Record<string, number[]> = {};
     if (size !== undefined) shapes = imageInputShapes(declaredInputs(read.bytes), parseSize(size));
     if ((options as ModelInfoOptions).inputShapes) shapes = { ...shapes, ...(options as ModelInfoOptions).inputShapes };
-    graph = loadOnnx(read.bytes, { inputShapes: shapes });
+    try {
+      graph = loadOnnx(read.bytes, { inputShapes: shapes });
+    } catch (e) {
+      // A size the model's layers cannot take (a U-Net's skip connections need a multiple of its
+      // downsampling): say which size, not only the node whose shapes clashed.
+      if (size === undefined || !(e instanceof FacestyleError) || e.code !== 'ERR_FACESTYLE_SHAPE') throw e;
+      const [w, h] = parseSize(size);
+      throw new FacestyleError('ERR_FACESTYLE_SHAPE', `${typeof model === 'string' ? `'${model}'` : 'The model'} does not run at ${w}x${h} (try a multiple of 8 or 32): ${e.message}`, { cause: e });
+    }
     ops = onnxOpHistogram(read.model);
     opset = read.opset;
     for (const t of read.model.graph?.initializer ?? []) {
