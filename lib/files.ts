@@ -163,6 +163,32 @@ function realPathOf(p: string): string {
  * True when `a` and `b` name the same file or folder: the same path once symlinks are followed, or (both
  * existing) the same device and inode, which also catches hard links. Used to refuse writing over an input.
  */
+/** Removes `dir` (and its sub-folders) when no file lies anywhere below it; no-op for undefined. Best effort. */
+export function removeIfNoFiles(dir: string | undefined): void {
+  if (!dir) return;
+  const hasFiles = (d: string): boolean => fs.readdirSync(d, { withFileTypes: true }).some((e) => !e.isDirectory() || hasFiles(path.join(d, e.name)));
+  try {
+    if (!hasFiles(dir)) fs.rmSync(dir, { recursive: true });
+  } catch {
+    // best effort: the run's own error (or result) is what the user needs to see
+  }
+}
+
+/**
+ * Makes the folder `file` goes into when it is missing (the CLI commands' outputs: `-o runs/x/out.mp4`
+ * works as `-o out.png` does), returning the first folder it created (undefined when none was needed),
+ * for removeIfNoFiles should the command fail. A path through a file is ERR_FACESTYLE_NOT_FOUND.
+ */
+export function makeParentFolder(file: string): string | undefined {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    return fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot create the output folder '${dir}': ${code === 'EEXIST' || code === 'ENOTDIR' ? 'a part of its path is a file' : (e as Error).message}`, { cause: e });
+  }
+}
+
 export function samePath(a: string, b: string): boolean {
   if (realPathOf(a) === realPathOf(b)) return true;
   try {

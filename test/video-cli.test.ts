@@ -83,7 +83,15 @@ describeShared('video command runs', () => {
     // --faces 0 meant 'all' (the API's spelling); on the command line leaving it out means all, 0 is refused.
     for (const faces of ['0', '-1', '1.5'])
       await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), faces }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--faces') });
-    await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'no', 'x.mp4') }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // A missing output folder is made (the API refuses one); a run that fails removes what it made; a path
+    // through a file is NOT_FOUND.
+    await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'made', 'deep', 'x.mp4'), every: '0' }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect(existsSync(path.join(tmp, 'made'))).toBe(false);
+    await runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'made', 'deep', 'x.mp4'), maxFrames: '3' }, { ...c.io, stylizer: new FakeStylizer() });
+    expect(readdirSync(path.join(tmp, 'made', 'deep'))).toEqual(['x.mp4']);
+    await runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'made', 'frames') + path.sep, maxFrames: '2' }, { ...c.io, stylizer: new FakeStylizer() });
+    expect(readdirSync(path.join(tmp, 'made', 'frames'))).toHaveLength(2);
+    await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'made', 'deep', 'x.mp4', 'y.mp4') }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('a part of its path is a file') });
   });
 
   it.skipIf(!hasFfmpeg)(needsFfmpeg('replaces an existing frame folder only with --overwrite'), async () => {

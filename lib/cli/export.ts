@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, argumentError } from '../errors.js';
 import { loadGenerator } from '../nn/load.js';
-import { writeFileWhole } from '../files.js';
+import { makeParentFolder, removeIfNoFiles, writeFileWhole } from '../files.js';
 import { exportOnnxBuffer } from '../onnx/index.js';
 import { whileWritingFiles } from './signals.js';
 
@@ -42,7 +42,14 @@ export function registerExportCommand(program: Command): void {
       const bytes = exportOnnxBuffer(graph, { opset: Number(o.opset), weights: o.fp16 ? 'fp16' : 'fp32', dynamicSpatial: true, docString: `facestyle light generator from ${path.basename(source)}` });
       // Written off the main thread, so that Ctrl-C or kill during a large write removes the hidden temp file
       // (an existing model stays as it was) and ends by the signal, as stylize does.
-      await whileWritingFiles(`${o.onnx} was not written`, () => writeFileWhole(o.onnx, async () => bytes));
+      // A missing output folder is made (as stylize and video do), and removed again if the write fails.
+      const made = makeParentFolder(o.onnx);
+      try {
+        await whileWritingFiles(`${o.onnx} was not written`, () => writeFileWhole(o.onnx, async () => bytes), () => removeIfNoFiles(made));
+      } catch (e) {
+        removeIfNoFiles(made);
+        throw e;
+      }
       process.stdout.write(`${o.onnx}\n`);
     });
 }

@@ -1,11 +1,11 @@
 // `facestyle stylize <image or folder> -o <file or folder>`: detect, align, stylize, paste back.
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError, readError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
-import { samePath } from '../files.js';
+import { removeIfNoFiles, samePath } from '../files.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName } from '../image/io.js';
 import { optionalNumber, withFlagNames } from './args.js';
 import { whileWritingFiles } from './signals.js';
@@ -110,17 +110,6 @@ async function processOne(stylizer: FaceStylizer, input: string, output: string,
 
 /** The output folder the running command created (removed again if it is empty when the run stops). */
 let folderMadeByRun: string | undefined;
-
-/** Removes `dir` (and its sub-folders) when no file lies anywhere below it; no-op for undefined. */
-function removeIfNoFiles(dir: string | undefined): void {
-  if (!dir) return;
-  const hasFiles = (d: string): boolean => readdirSync(d, { withFileTypes: true }).some((e) => !e.isDirectory() || hasFiles(path.join(d, e.name)));
-  try {
-    if (!hasFiles(dir)) rmSync(dir, { recursive: true });
-  } catch {
-    // best effort: the run's own error (or result) is what the user needs to see
-  }
-}
 
 /** --landmarks: 'auto' (PFLD when FACESTYLE_LANDMARKS or models/landmarks/pfld.onnx exists), 'off', or a path. */
 function landmarksFlag(v: string | undefined): boolean | string {

@@ -4,6 +4,7 @@ import { FacestyleError } from '../errors.js';
 import * as is from '../is.js';
 import { optionalNumber, withFlagNames } from './args.js';
 import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
+import { makeParentFolder, removeIfNoFiles } from '../files.js';
 import { stylizeVideo, type StylizeVideoOptions, type StylizeVideoResult, type VideoProgress } from '../video/pipeline.js';
 
 export interface VideoCliOptions {
@@ -90,6 +91,9 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       io.stderr.write(formatProgress(p) + '\n');
     }
   };
+  // A missing output folder is made (as stylize and export do; the API itself refuses one), and removed
+  // again if the run fails or is stopped. For a folder of frames (ending with /) that is its parent.
+  const made = makeParentFolder(/[\\/]$/.test(o.output) ? o.output.replace(/[\\/]+$/, '') : o.output);
   try {
     const result = await withFlagNames(VIDEO_FLAGS, () => stylizeVideo(input, o.output, {
       stylizer: io.stylizer,
@@ -119,6 +123,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
     return result;
   } catch (e) {
     if (tty && lastLine) io.stderr.write('\n');
+    removeIfNoFiles(made);
     throw e;
   }
 }
@@ -130,7 +135,7 @@ export function registerVideoCommand(program: Command): void {
     .command('video')
     .description('Stylize every face of a video (or a folder of frames); keeps size, frame rate, duration and audio')
     .argument('<input>', 'video file, or a folder of frame images')
-    .requiredOption('-o, --output <path>', 'output video (.mp4 .mov .mkv .m4v; its folder must exist) or a folder ending with /')
+    .requiredOption('-o, --output <path>', 'output video (.mp4 .mov .mkv .m4v; a missing folder is made) or a folder ending with /')
     .option('--model <file>', 'style model: .onnx, model card .json or .safetensors (default: the shipped model)')
     .option('--size <n>', 'aligned face crop size (default: the model\'s)')
     .option('--batch <n>', 'faces per model call (default 4)')
