@@ -53,6 +53,11 @@ describeShared('facestyle stylize (CLI)', () => {
     expect(report.images[1].faces).toHaveLength(2);
     for (const i of report.images.slice(0, 2)) for (const k of ['detect', 'align', 'stylize', 'paste']) expect(i.timings![k]).toBeGreaterThan(0);
     expect(report.images[2].code).toBe('ERR_FACESTYLE_FORMAT');
+    // Totals: the two stylized images' stage times summed (each rounded to 0.1 ms), and their count.
+    const totals = (report as unknown as { totals: Record<string, number> }).totals;
+    expect(totals.images).toBe(2);
+    expect(totals).not.toHaveProperty('frames');
+    for (const k of ['detect', 'align', 'stylize', 'paste']) expect(Math.abs(totals[k] - report.images[0].timings![k] - report.images[1].timings![k])).toBeLessThanOrEqual(0.15);
     for (const f of ['a.jpg', 'b.jpg', 'a.debug.jpg', 'b.debug.jpg']) expect(existsSync(path.join(out, f)), f).toBe(true);
     expect(existsSync(path.join(out, 'c.jpg'))).toBe(false);
     expect(r.stderr).toMatch(/3\/3/);

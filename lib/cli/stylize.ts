@@ -229,7 +229,11 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     folderMadeByRun = undefined;
     await stylizer.dispose();
   }
-  if (o.json) process.stdout.write(JSON.stringify({ images: report, totals: round({ ...stylizer.totalTimings }) }) + '\n');
+  if (o.json) {
+    // Totals over the run: ms per stage summed, and how many images they cover (the stylizer counts calls as frames).
+    const { frames, ...stages } = stylizer.totalTimings;
+    process.stdout.write(JSON.stringify({ images: report, totals: { ...round({ ...stages }), images: frames } }) + '\n');
+  }
   else if (!folder) {
     const r = report[0] as { faces: unknown[]; output: string };
     process.stderr.write(`${r.faces.length} face(s) -> ${r.output}\n`);
