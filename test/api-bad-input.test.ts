@@ -361,6 +361,12 @@ describe('frames, crops, generators (a second walkthrough of the API)', () => {
       expectCoded(await rejected(() => stylizer.stylizeCrops(new Tensor([1, 3, 32, 32]))), 'ERR_FACESTYLE_ARGUMENT', '[1,3,32,32]');
       const y = await stylizer.stylizeCrops(new Tensor([1, 3, 64, 64], new Float32Array(3 * 64 * 64).fill(0.5)));
       expect(y.shape).toEqual([1, 3, 64, 64]);
+      // A NaN in the caller's crops is named as theirs (crop and element), not blamed on the model.
+      const bad = new Float32Array(2 * 3 * 64 * 64).fill(0.5);
+      bad[3 * 64 * 64 + 5] = Number.NaN;
+      const e = await rejected(() => stylizer.stylizeCrops(new Tensor([2, 3, 64, 64], bad)));
+      expectCoded(e, 'ERR_FACESTYLE_NUMERIC', 'crops holds NaN', 'crop 2 of 2, element 5');
+      expect((e as Error).message).not.toMatch(/model|[Gg]enerator/);
     } finally {
       await stylizer.dispose();
     }

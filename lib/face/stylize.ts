@@ -143,6 +143,13 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   async function stylizeCrops(crops: Tensor): Promise<Tensor> {
     if (!(crops instanceof Tensor) || crops.shape.length !== 4 || crops.shape[1] !== 3 || crops.shape[2] !== size || crops.shape[3] !== size)
       throw is.invalid('crops', `a Tensor [N,3,${size},${size}] (aligned crops, RGB in [0,1])`, crops instanceof Tensor ? `a Tensor [${crops.shape.join(',')}]` : crops);
+    // Crops that are not numbers are the caller's, not the model's (the model check below would blame it).
+    const data = crops.data;
+    for (let i = 0; i < data.length; ++i)
+      if (!Number.isFinite(data[i])) {
+        const per = data.length / crops.shape[0];
+        throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `crops holds ${data[i]} (crop ${Math.floor(i / per) + 1} of ${crops.shape[0]}, element ${i % per}): expected RGB values in [0,1]`);
+      }
     // [0,1] -> [-1,1] -> generator -> [0,1] (plain loops: TypedArray map() was 3-4x slower, 26 ms a
     // pass over 15 crops of 256)
     const y = await runGenerator(new Tensor(crops.shape, unitToSigned(crops.data, new Float32Array(crops.size))));
