@@ -66,8 +66,10 @@ describe('facestyle train / export', () => {
   it('without --holdout: the loss curve and sample grids of the first training pairs are still written, logged as training figures', async () => {
     const pairs = await pairsFolder('pairs-all', 16, 3, (v) => v);
     const out = path.join(root, 'run-all');
-    const r = run('train', '--pairs', pairs, '--out', out, '--size', '16', '--crop', '16', '--batch', '1', '--steps', '2', '--width', '0.25', '--res-blocks', '1', '--sample-every', '1', '--threads', '1');
+    // --lr below the schedule's default floor (1e-4): the floor follows it (a built-in --lr-min of 1e-4 refused the run).
+    const r = run('train', '--pairs', pairs, '--out', out, '--size', '16', '--crop', '16', '--batch', '1', '--steps', '2', '--width', '0.25', '--res-blocks', '1', '--sample-every', '1', '--threads', '1', '--lr', '5e-5');
     expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).config).toMatchObject({ lr: 5e-5, lrMin: 5e-5 });
     for (const f of ['loss.png', 'samples-000001.png', 'samples-final.png']) expect(existsSync(path.join(out, f)), f).toBe(true);
     const grid = await sharp(path.join(out, 'samples-final.png')).metadata();
     expect([grid.width, grid.height]).toEqual([48, 32]); // input | target | output, both training pairs

@@ -297,6 +297,14 @@ describe('training options are checked before any data is read', () => {
       [{ threads: 1000000 }, 'threads'],
       [{ warmupSteps: 1.5 }, 'warmupSteps'],
       [{ generator: { ...tiny.generator, resBlocks: 1000 } }, 'residual blocks'],
+      // Numbers as strings (they compared like numbers and stayed strings), a misspelt option (dropped
+      // silently), and augment.crop (overwritten by crop without a word).
+      [{ lr: '0.01' }, "a number for lr but received '0.01'"],
+      [{ emaDecay: '0.5' }, 'emaDecay'],
+      [{ threads: '2' }, "received '2'"],
+      [{ losses: { l1: '1' } }, 'losses.l1'],
+      [{ warmup: 5 }, "Unknown training option 'warmup'"],
+      [{ augment: { crop: 64 } }, 'augment.crop'],
     ];
     // Defaults that would contradict a value the caller chose follow it: the schedule's floor under a low lr.
     expect(trainConfig({ ...tiny, lr: 5e-5 }).lrMin).toBe(5e-5);
@@ -310,6 +318,9 @@ describe('training options are checked before any data is read', () => {
     const out = path.join(root, 'run-out');
     const base = { pairs, out, size: 16, checkpointEvery: 0, sampleEvery: 0, config: tiny };
     await expect(runTraining({ ...base, resume: true })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('Nothing to resume') });
+    // One holdout name as a string (it was read as its characters: "no 'a', '.', 'p', ..."), before any folder is made.
+    await expect(runTraining({ ...base, holdout: 'a.png' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: "Expected an array of pair file names for holdout but received 'a.png'" });
+    expect(existsSync(out)).toBe(false);
     await runTraining(base);
     const ckpt = path.join(out, 'checkpoint.safetensors');
     const first = readFileSync(ckpt);

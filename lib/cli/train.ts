@@ -62,7 +62,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--steps <n>', 'training steps', int('steps'), 2000)
     .option('--lr <x>', 'peak learning rate', num('lr'), 2e-3)
     .option('--clip-norm <x>', 'clip gradients to this global norm (0: off)', num('clip-norm'), 1)
-    .option('--lr-min <x>', 'learning rate at the end of the cosine schedule', num('lr-min'), 1e-4)
+    // No commander default: trainConfig's (1e-4, or --lr when that is lower) applies.
+    .option('--lr-min <x>', 'learning rate at the end of the cosine schedule (default 1e-4, or --lr when lower)', num('lr-min'))
     .option('--warmup <n>', 'linear warm-up steps', int('warmup'), 50)
     .option('--ema <x>', 'EMA decay of the exported weights', num('ema'), 0.995)
     .option('--min-scale <x>', 'random resized crop: smallest side as a fraction of the image (1: no rescaling)', num('min-scale'), 0.6)
@@ -97,7 +98,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--threads <n>', 'CPU threads (0: all)', int('threads'), 0)
     .option('--seed <n>', 'random seed', int('seed'), 1)
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('checkpoint-every'), 200)
-    .option('--sample-every <n>', 'steps between sample grids (needs --holdout)', int('sample-every'), 500)
+    .option('--sample-every <n>', 'steps between sample grids (of the --holdout pairs, else of the first training pairs)', int('sample-every'), 500)
     .option('--time-limit <minutes>', 'stop cleanly after this many minutes (0: no limit)', nonNegative('time-limit', 'no limit'), 0)
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
     .option('--overwrite', 'start over in an <out> folder that already holds a run (refused otherwise)')

@@ -208,6 +208,8 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
     if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 0)) throw argumentError(`Expected ${k} to be a whole number of steps >= 0 (0: never) but received ${o[k]}`);
   if (o.deadline !== undefined && !Number.isFinite(o.deadline)) throw argumentError(`Expected a finite deadline (ms since the epoch) but received ${o.deadline}`);
   const holdout = o.holdout ?? [];
+  // A single name as a string would be read as its characters.
+  if (!Array.isArray(holdout) || !holdout.every((n) => is.string(n))) throw is.invalid('holdout', 'an array of pair file names', o.holdout);
   // Everything that can be checked without the data is checked first: nothing is decoded, and no run
   // folder created, for a run that is refused.
   checkDevice(config.device);

@@ -109,6 +109,11 @@ export function trainConfig(options: TrainOptions = {}): TrainConfig {
   // An object of options (a string or array was spread into keys '0', '1', ...).
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw is.invalid('training options', 'an object', options);
   const partial = given(options);
+  // A misspelt option (warmup for warmupSteps) would otherwise be dropped without a word.
+  for (const k of Object.keys(partial))
+    if (!(k in defaultTrainConfig)) throw argumentError(`Unknown training option '${k}' (known: ${Object.keys(defaultTrainConfig).join(', ')})`);
+  if (partial.augment !== undefined && is.object(partial.augment) && (partial.augment as AugmentOptions).crop !== undefined)
+    throw argumentError(`Expected the training crop as crop, not augment.crop (it is the crop every augmented sample is cut to)`);
   const c: TrainConfig = {
     ...defaultTrainConfig,
     ...partial,
@@ -117,6 +122,10 @@ export function trainConfig(options: TrainOptions = {}): TrainConfig {
     generator: generatorConfig(given(partial.generator)),
     discriminator: discriminatorConfig(given(partial.discriminator)),
   };
+  // Numbers must be numbers: '0.01' compares and multiplies like one in places and concatenates in others.
+  for (const [k, v] of Object.entries(defaultTrainConfig))
+    if (typeof v === 'number' && typeof c[k as keyof TrainConfig] !== 'number') throw is.invalid(k, 'a number', c[k as keyof TrainConfig]);
+  for (const [k, v] of Object.entries(c.losses)) if (typeof v !== 'number') throw is.invalid(`losses.${k}`, 'a number', v);
   // The default floor of the schedule never lies above a low learning rate the caller chose.
   if (partial.lrMin === undefined && typeof c.lr === 'number') c.lrMin = Math.min(defaultTrainConfig.lrMin, c.lr);
   const posInt = (k: keyof TrainConfig) => {
