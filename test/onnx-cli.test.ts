@@ -100,6 +100,10 @@ describe('facestyle info / check (synthetic model)', () => {
     // What the text output shows is in the JSON too: tolerances, inputs, each output's shape and verdict.
     expect(r).toMatchObject({ atol: 1e-5, rtol: 1e-4, inputs: [{ name: 'x', shape: [1, 3, 16, 16] }] });
     expect(r.outputs[0]).toMatchObject({ ok: true, shape: [1, 2, 16, 16] });
+    // worstIndex is the flat index (as in checkParity's report), worstAt the same element per dimension.
+    const [n, c, y, x] = r.outputs[0].worstAt;
+    expect(r.outputs[0].worstIndex).toBe(((n * 2 + c) * 16 + y) * 16 + x);
+    expect(r.outputs[0].rms).toBeGreaterThan(0);
     expect(Math.abs(r.outputs[0].native - r.outputs[0].reference)).toBeCloseTo(r.outputs[0].maxAbsErr, 6);
   });
 

@@ -84,7 +84,8 @@ export function registerCheckCommand(program: Command): void {
           inputs: report.inputs,
           // The range the image's pixels were mapped to (with --image only).
           ...(opts.image ? { range } : {}),
-          outputs: report.outputs.map((o) => ({ name: o.name, ok: o.ok, shape: o.shape, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstAt, native: o.native, reference: o.reference, failing: o.failing, bothNaN: o.bothNaN })),
+          // The same names and meanings as checkParity's OutputParity: worstIndex flat, worstAt per dimension.
+          outputs: report.outputs.map((o) => ({ name: o.name, ok: o.ok, shape: o.shape, rms: o.rms, maxAbsErr: o.maxAbsErr, maxRelErr: o.maxRelErr, worstIndex: o.worstIndex, worstAt: o.worstAt, native: o.native, reference: o.reference, failing: o.failing, bothNaN: o.bothNaN })),
         };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       } else {
