@@ -65,3 +65,13 @@ describeNeeding({ shared: true, ffmpeg: true }, 'measureVideoFps', () => {
     expect(r.modelEfficiency!).toBeLessThan(1.05);
   });
 });
+
+describe('measureVideoFps options', () => {
+  it('refuses counts that would measure nothing before decoding anything (repeats 0 reported 0 fps)', async () => {
+    const stylizer = new FakeStylizer(centreFace);
+    for (const [options, named] of [[{ repeats: 0 }, 'repeats'], [{ repeats: 'x' }, 'repeats'], [{ maxFrames: 0 }, 'maxFrames'], [{ batch: 1.5 }, 'batch']] as const)
+      await expect(measureVideoFps('/nonexistent.mp4', { stylizer, ...options } as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`for ${named} but`) });
+    await expect(measureVideoFps('/nonexistent.mp4', null as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect(stylizer.batches).toHaveLength(0);
+  });
+});

@@ -6,6 +6,7 @@
 // crops (modelFps) is the ceiling neither can pass, reported beside it. `cpu` says how much of the machine
 // each used: where the stage alone already keeps every core busy, the pipeline's extra work (decode,
 // detect, encode) has no idle core to hide on, and efficiency is bounded by the ratio of CPU work.
+import * as is from '../is.js';
 import { promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,9 +87,11 @@ const processCpuMs = (): number => {
  * measurement runs `repeats` times (default 2), best kept.
  */
 export async function measureVideoFps(input: string, options: FramePipelineOptions & { repeats?: number } = {}): Promise<VideoFpsResult> {
-  const maxFrames = options.maxFrames ?? 60;
-  const repeats = options.repeats ?? 2;
-  const batch = options.batch ?? 4;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw is.invalid('options', 'an object', options);
+  // Checked before anything is decoded: a repeats of 0 measured nothing and reported 0 fps.
+  const maxFrames = is.integerInRange('maxFrames', options.maxFrames ?? 60, 1, 100000);
+  const repeats = is.integerInRange('repeats', options.repeats ?? 2, 1, 100);
+  const batch = is.integerInRange('batch', options.batch ?? 4, 1, 256);
   const owned = !options.stylizer;
   const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
   try {
