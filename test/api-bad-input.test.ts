@@ -568,3 +568,20 @@ describe('range messages', () => {
     expectCoded(caught(() => is.integerInRange('crf', 60, 0, 51)), 'ERR_FACESTYLE_ARGUMENT', 'integer between 0 and 51');
   });
 });
+
+describe('face functions: what they take, named as such (from an API review)', () => {
+  it('stylize with a stylizer that is not one, detectFaces(5), pasteFaces strength 5: ERR_FACESTYLE_ARGUMENT in the library voice', async () => {
+    const { stylize } = await import('../lib/face/stylize.js');
+    const { detectFaces } = await import('../lib/face/detect.js');
+    const { pasteFaces } = await import('../lib/face/paste.js');
+    const image = { data: new Uint8Array(16 * 16 * 3), width: 16, height: 16 };
+    // A TypeError ("stylizer.stylizeFrame is not a function") before.
+    expectCoded(await rejected(() => stylize(image, { stylizer: 5 as never })), 'ERR_FACESTYLE_ARGUMENT', 'FaceStylizer', 'for stylizer but received 5');
+    // The message listed paths and buffers only, though an RgbImage is taken too.
+    expectCoded(await rejected(() => detectFaces(5 as never)), 'ERR_FACESTYLE_ARGUMENT', 'RgbImage', 'for image but received 5');
+    // The native pass's own message before ("pasteBlend: expected strength in [0,1] but received 5.000000").
+    const e = await rejected(() => pasteFaces(image, new Tensor([1, 3, 8, 8]), [[1, 0, 0, 0, 1, 0]], { strength: 5 }));
+    expectCoded(e, 'ERR_FACESTYLE_ARGUMENT', 'Expected number between 0 and 1 for strength but received 5');
+    expect(e.message).not.toContain('pasteBlend');
+  });
+});

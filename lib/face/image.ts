@@ -27,6 +27,8 @@ export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
  */
 export async function toRgbImage(input: ImageInput | RgbImage, options: { limitInputPixels?: number | false; keepAlpha?: boolean } = {}): Promise<RgbImage> {
   if (isRgbImage(input)) return checkRgbImage(input);
+  // Here an RgbImage is accepted too (readImageRgb's own message names only paths and buffers).
+  if (!(typeof input === 'string' && input.length > 0) && !(input instanceof Uint8Array)) throw is.invalid('image', 'a file path, an encoded image Buffer or an RgbImage {data, width, height}', input);
   const { data, width, height } = await readImageRgb(input, options);
   const image: RgbImage = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
   if (options.keepAlpha) {

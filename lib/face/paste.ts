@@ -131,6 +131,7 @@ export interface CropPlacement {
  * from the model's output), stored in [0,1] or, with range 'signed', in the generator's [-1,1].
  */
 export async function pasteCrops(image: RgbImage, crops: Tensor, faces: readonly CropPlacement[], options: PasteOptions & { range?: CropRange } = {}): Promise<RgbImage> {
+  if (options.strength !== undefined) is.numberInRange('strength', options.strength, 0, 1);
   const range = options.range ?? 'unit';
   const ops = nativeImageOps(options.device ?? 'cpu');
   const [, , size] = crops.shape;

@@ -305,6 +305,9 @@ export interface StylizeOptions extends FaceStylizerOptions {
 export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   if (options.aligned !== undefined) is.trueOrFalse('aligned', options.aligned);
+  // A stylizer of your own (createFaceStylizer) is used as it is: its options, not these, apply.
+  if (options.stylizer !== undefined && !(is.object(options.stylizer) && typeof (options.stylizer as FaceStylizer).stylizeFrame === 'function'))
+    throw is.invalid('stylizer', 'a FaceStylizer (from createFaceStylizer)', options.stylizer);
   try {
     return await stylizeImage(input, options);
   } catch (e) {
