@@ -221,6 +221,11 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
     expect(stylizer.detectCalls).toHaveLength(0);
     expect(existsSync(path.join(tmp, 'missing'))).toBe(false);
     await expect(stylizeVideo(shared('video', '908.mp4'), out('x.gif'), { stylizer })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    // Encoder settings too: a preset x264 lacks failed inside ffmpeg once frames flowed, as FORMAT (bad input).
+    await expect(stylizeVideo(shared('video', '908.mp4'), out('p.mp4'), { stylizer, preset: 'bogus' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("for preset but received 'bogus'") });
+    await expect(stylizeVideo(shared('video', '908.mp4'), out('p.mp4'), { stylizer, codec: 5 as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for codec') });
+    expect(stylizer.detectCalls).toHaveLength(0);
+    expect(existsSync(out('p.mp4'))).toBe(false);
   });
 
   it('refuses a frame rate for a video input (it keeps its own; the rate was silently ignored) before any work', async () => {

@@ -26,6 +26,7 @@ export interface VideoCliOptions {
   minCutoff?: string;
   beta?: string;
   crf?: string;
+  preset?: string;
   overwrite?: boolean;
   json?: boolean;
 }
@@ -71,6 +72,7 @@ const VIDEO_FLAGS = {
   'smoothing.minCutoff': '--min-cutoff',
   'smoothing.beta': '--beta',
   crf: '--crf',
+  preset: '--preset',
 } as const;
 
 /** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
@@ -113,6 +115,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       detectorEngine: o.detectorEngine as StylizeVideoOptions['detectorEngine'],
       smoothing,
       crf: num('crf', o.crf),
+      preset: o.preset as StylizeVideoOptions['preset'],
       overwrite: o.overwrite === true,
       signal: io.signal,
       onProgress,
@@ -153,6 +156,7 @@ export function registerVideoCommand(program: Command): void {
     .option('--min-cutoff <hz>', 'One-Euro smoothing: cutoff at rest, lower = steadier (default 0.3)')
     .option('--beta <x>', 'One-Euro smoothing: speed coefficient, higher = less lag (default 0.2)')
     .option('--crf <n>', 'x264 quality 0..51, lower = better (default 18)')
+    .option('--preset <name>', 'x264 speed: ultrafast .. veryslow; faster = less CPU, larger file (default veryfast)')
     .option('--overwrite', 'replace an existing, non-empty output folder of frames (video files are always replaced)')
     .option('--json', 'print the result as JSON')
     .action(async (input: string, opts: VideoCliOptions) => {

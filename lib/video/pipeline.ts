@@ -333,6 +333,9 @@ export interface VideoProgress {
   eta: number;
 }
 
+/** x264's presets, fastest first. */
+export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow', 'placebo'] as const;
+
 export interface StylizeVideoOptions extends FramePipelineOptions {
   /** Frame rate when the input is a frame folder (default 25); with a video input, ERR_FACESTYLE_ARGUMENT (a video keeps its own rate). */
   fps?: number;
@@ -340,8 +343,8 @@ export interface StylizeVideoOptions extends FramePipelineOptions {
   codec?: string;
   /** x264 quality: constant rate factor 0..51 (default 18). */
   crf?: number;
-  /** x264 preset (default 'veryfast'). */
-  preset?: string;
+  /** x264 preset (default 'veryfast'; one of X264_PRESETS, slower = smaller files). */
+  preset?: (typeof X264_PRESETS)[number];
   /** Fail on a damaged input video (default true); false stylizes whatever decodes. */
   strict?: boolean;
   /** Called after each written frame; an exception thrown here stops the run (nothing is left under `output`). */
@@ -400,6 +403,9 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   if (!is.string(output)) throw is.invalid('output', 'video file or frame folder path', output);
   const o = normalize({ ...options, fps: options.fps ?? 25 });
   if (options.crf !== undefined) is.integerInRange('crf', options.crf, 0, 51);
+  // Checked before anything is decoded (ffmpeg would refuse them only once frames were on their way).
+  if (options.preset !== undefined) is.oneOf('preset', options.preset, X264_PRESETS);
+  if (options.codec !== undefined && !(is.string(options.codec) && /^[\w.-]+$/.test(options.codec))) throw is.invalid('codec', "an ffmpeg encoder name such as 'libx264'", options.codec);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw is.invalid('onProgress', 'function', options.onProgress);
   for (const k of ['overwrite', 'strict'] as const) if (options[k] !== undefined) is.trueOrFalse(k, options[k]);
   const overwrite = options.overwrite === true;
