@@ -383,6 +383,8 @@ describe('frames, crops, generators (a second walkthrough of the API)', () => {
     g.output(g.relu(g.input('x', [1, 2, 4, 4])), 'y');
     const bytes = exportOnnxBuffer(g.build());
     expectCoded(await rejected(() => checkParity(bytes, { feeds: { nope: new Tensor([1, 2, 4, 4]) } })), 'ERR_FACESTYLE_ARGUMENT', 'feeds', "'nope'", 'x');
+    // A seed that is not a whole number was replaced by 1 without a word.
+    expectCoded(await rejected(() => checkParity(bytes, { seed: 'x' as never })), 'ERR_FACESTYLE_ARGUMENT', "for seed but received 'x'");
   });
 });
 
@@ -523,6 +525,10 @@ describe('malformed graphs, null arguments and broken weights are coded, not Typ
     expectCoded(caught(() => g.op('Relu', null as never)), 'ERR_FACESTYLE_ARGUMENT', 'inputs of Relu');
     expectCoded(caught(() => g.op('Relu', [x], null as never)), 'ERR_FACESTYLE_ARGUMENT', 'attributes of Relu');
     expectCoded(caught(() => g.output(undefined as never)), 'ERR_FACESTYLE_ARGUMENT', 'the output');
+    // Seeds: 'x' and 2^40 both became mulberry32's 0 (the same weights) without a word.
+    expectCoded(caught(() => new GraphBuilder('s', { seed: 'x' as never })), 'ERR_FACESTYLE_ARGUMENT', "for seed but received 'x'");
+    expectCoded(caught(() => new GraphBuilder('s', { seed: 1.5 })), 'ERR_FACESTYLE_ARGUMENT', 'seed');
+    expectCoded(caught(() => new GraphBuilder('s', null as never)), 'ERR_FACESTYLE_ARGUMENT', 'options');
   });
 
   it('exportOnnxBuffer refuses weights that do not fill their shape (SHAPE) and NaN weights (NUMERIC), naming the tensor', async () => {

@@ -61,7 +61,8 @@ let ortModule: Promise<typeof Ort> | undefined;
 export function loadOrt(): Promise<typeof Ort> {
   ortModule ??= import('onnxruntime-node').catch((e: unknown) => {
     ortModule = undefined;
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `onnxruntime-node could not be loaded (npm install onnxruntime-node): ${(e as Error).message}`, { cause: e });
+    // The same code as checkParity's loader (lib/onnx/parity.ts): a package that will not load is a native failure.
+    throw new FacestyleError('ERR_FACESTYLE_NATIVE', `onnxruntime-node could not be loaded (npm install onnxruntime-node): ${(e as Error).message}`, { cause: e });
   });
   return ortModule;
 }

@@ -48,6 +48,9 @@ export class GraphBuilder {
    * before anything that size is allocated).
    */
   constructor(readonly name = 'graph', options: { seed?: number; initParams?: boolean } = {}) {
+    if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+    // A seed that is not a whole number became 0 in mulberry32 ('x' gave the same weights as 2^40).
+    if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw is.invalid('seed', 'a whole number', options.seed);
     this.rng = mulberry32(options.seed ?? 1);
     this.initParams = options.initParams ?? true;
   }

@@ -133,7 +133,8 @@ export async function checkParity(model: string | Uint8Array | Graph, options: P
   const rtol = is.numberInRange('rtol', options.rtol ?? 1e-4, 0, Infinity);
   const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
-  const seed = is.integer(options.seed) ? options.seed : 1;
+  const seed = (options as ParityOptions).seed ?? 1;
+  if (!Number.isSafeInteger(seed)) throw is.invalid('seed', 'a whole number', seed);
   const given = (options.feeds ?? {}) as Record<string, Tensor>;
   if (!is.object(given)) throw is.invalid('feeds', 'an object of input name -> Tensor', given);
 
