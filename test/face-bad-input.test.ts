@@ -135,6 +135,11 @@ describeShared('face pipeline: bad input', () => {
     await expect(stylize(obama, { ...opts, model: invertingGenerator(32), faces: 'some' as 'all' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(stylize(obama, { ...opts, model: invertingGenerator(32), size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('32') });
     await expect(loadFaceGenerator(path.join(tmp, 'nope.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // A shipped model by name (models/comic-light.json); an unknown name lists the shipped ones.
+    const byName = await loadFaceGenerator('comic-light');
+    expect(byName.size).toBe(256); // (the card's training size)
+    await byName.dispose?.();
+    await expect(loadFaceGenerator('anime')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('usable by name: comic-light') });
     await expect(loadFaceGenerator(42 as unknown as string)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     // A detector that is not a path is an argument error, not 'not found: 5'.
     await expect(detectFaces(obama, { detector: 5 as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for detector but received 5') });

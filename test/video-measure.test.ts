@@ -75,3 +75,10 @@ describe('measureVideoFps options', () => {
     expect(stylizer.batches).toHaveLength(0);
   });
 });
+
+describeNeeding({ shared: true, ffmpeg: true }, 'measureVideoFps on a clip without faces', () => {
+  it('says there is nothing to measure (the stage fps came out as frames / ~0 s: 6 million)', async () => {
+    const stylizer = new FakeStylizer(() => []);
+    await expect(measureVideoFps(shared('video', '908.mp4'), { stylizer, maxFrames: 8 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('No face in the first 8 frames') });
+  });
+});

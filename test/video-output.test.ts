@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { stylizeVideo } from '../lib/video/pipeline.js';
-import { FakeStylizer, centreFace, hasFfmpeg, shared, sharedPresent, describeNeeding } from './video-helpers.js';
+import { FakeStylizer, centreFace, ffprobeStreams, hasFfmpeg, shared, sharedPresent, describeNeeding } from './video-helpers.js';
 
 // Every process the library spawns, recorded (spawn itself is the real one): the decoder tests below
 // check that the decoder was really started and what ended it.
@@ -53,7 +53,7 @@ describeNeeding({ shared: true }, 'frame folder output', () => {
     expect(readdirSync(target).sort()).toEqual(frameNames(6));
   });
 
-  for (const how of ['an AbortSignal', 'a throwing onProgress', 'a failing stylizer'] as const) {
+  for (const how of ['an AbortSignal', 'a throwing onProgress', 'an async onProgress that rejects', 'a failing stylizer'] as const) {
     it(`leaves no folder and no temp files when stopped by ${how}`, async () => {
       const dir = fresh();
       const ac = new AbortController();
@@ -71,13 +71,21 @@ describeNeeding({ shared: true }, 'frame folder output', () => {
         stylizer,
         batch: 2,
         signal: ac.signal,
-        onProgress: (p) => {
-          written.push(p.frames);
-          if (p.frames === 4 && how === 'an AbortSignal') ac.abort(new Error('user pressed ctrl-c'));
-          if (p.frames === 4 && how === 'a throwing onProgress') throw new Error('progress callback failed');
-        },
+        onProgress:
+          how === 'an async onProgress that rejects'
+            ? async (p) => {
+                // (Its rejection was never handled: the process ended with exit code 1, a temp file left.)
+                await new Promise((r) => setTimeout(r, 1));
+                written.push(p.frames);
+                if (p.frames === 4) throw new Error('progress callback failed');
+              }
+            : (p) => {
+                written.push(p.frames);
+                if (p.frames === 4 && how === 'an AbortSignal') ac.abort(new Error('user pressed ctrl-c'));
+                if (p.frames === 4 && how === 'a throwing onProgress') throw new Error('progress callback failed');
+              },
       });
-      await expect(run).rejects.toThrow(how === 'an AbortSignal' ? 'user pressed ctrl-c' : how === 'a throwing onProgress' ? 'progress callback failed' : 'model crashed');
+      await expect(run).rejects.toThrow(how === 'an AbortSignal' ? 'user pressed ctrl-c' : how === 'a failing stylizer' ? 'model crashed' : 'progress callback failed');
       // Frames had been written into the temp folder before the stop (the fake stylizer runs ahead of the writer)...
       expect(written.length).toBeGreaterThanOrEqual(how === 'a failing stylizer' ? 1 : 4);
       // ...and all of it is gone: no output, no hidden temp folder.
@@ -178,6 +186,38 @@ describeNeeding({ shared: true, ffmpeg: true }, 'video file output', () => {
     await stylizeVideo(shared('video', '908.mp4'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 5 });
     expect(existsSync(target) && readFileSync(target).length).toBeGreaterThan(1000);
     expect(readdirSync(dir)).toEqual(['out.mp4']);
+  });
+
+  it('an already aborted signal or options that are not an object: rejected before any process starts', async () => {
+    const dir = fresh();
+    const before = spawned.length;
+    const reason = new Error('aborted before the start');
+    await expect(stylizeVideo(shared('video', '908.mp4'), path.join(dir, 'a.mp4'), { stylizer: new FakeStylizer(centreFace), signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    for (const options of [null, 'fast'])
+      await expect(stylizeVideo(shared('video', '908.mp4'), path.join(dir, 'a.mp4'), options as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for options') });
+    expect(spawned.length).toBe(before);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('maxFrames cuts the copied audio too when the container does not count its frames (MKV)', async () => {
+    const dir = fresh();
+    const mkv = path.join(dir, 'clip.mkv');
+    // 3 s of short_hamilton_clip (29.97 fps, AAC sound), remuxed: MKV streams carry no frame count.
+    const made = spawnSync('ffmpeg', ['-v', 'error', '-i', shared('video', 'short_hamilton_clip.mp4'), '-t', '3', '-c', 'copy', mkv]);
+    expect(made.status, made.stderr?.toString()).toBe(0);
+    const target = path.join(dir, 'out.mp4');
+    const r = await stylizeVideo(mkv, target, { stylizer: new FakeStylizer(centreFace), maxFrames: 30 });
+    expect(r.frames).toBe(30);
+    const streams = ffprobeStreams(target);
+    const audio = streams.find((st) => st.codec_type === 'audio');
+    const video = streams.find((st) => st.codec_type === 'video');
+    expect(audio, 'the sound is kept').toBeDefined();
+    // 30 frames are 1.0 s, after the video's start offset (the remux starts the video at a key frame, 0.84 s
+    // into the sound): the sound ends with them (it ran the whole 3 s before).
+    expect(Number(video!.duration)).toBeCloseTo(1.0, 1);
+    const videoEnd = Number(video!.start_time) + Number(video!.duration);
+    expect(Math.abs(Number(audio!.duration) - videoEnd)).toBeLessThan(0.1);
+    expect(Number(audio!.duration)).toBeLessThan(2.5);
   });
 });
 

@@ -89,6 +89,27 @@ describe('stylizeFrames', () => {
     expect(maxAhead).toBeLessThanOrEqual(20);
   });
 
+  it('holds at most maxInFlight frames from the source to a consumer that stops taking them (the queues together held 13 x batch)', async () => {
+    for (const [batch, maxInFlight, bound] of [[64, undefined, 6 * 64 + 8], [4, 6, 6], [16, undefined, 6 * 16 + 8]] as const) {
+      const { state, frames } = trackedSource();
+      const stream = stylizeFrames(frames(), { stylizer: new FakeStylizer(), batch, maxInFlight });
+      expect((await stream.next()).done).toBe(false); // one frame taken, then the consumer idles
+      await new Promise((r) => setTimeout(r, 400)); // (part batches flush after 100 ms without new frames)
+      // The frame the consumer holds was given back when it asked again; it has not: it still counts.
+      expect(state.produced, `batch ${batch}`).toBeLessThanOrEqual(bound);
+      expect(state.produced, `batch ${batch}`).toBeGreaterThanOrEqual(Math.min(bound, batch));
+      await stream.return(undefined);
+      expect(state.closed).toBe(true);
+    }
+    await expect(collect(stylizeFrames(makeFrames(2), { stylizer: new FakeStylizer(), maxInFlight: 0 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('maxInFlight') });
+    // A budget of one frame still gets every frame through (the batch stage's idle flush moves a part batch on).
+    expect(await collect(stylizeFrames(makeFrames(5), { stylizer: new FakeStylizer(), batch: 4, maxInFlight: 1 }))).toHaveLength(5);
+  });
+
+  it('a frame rate over 1000 (a high-speed camera) is taken as the time base', async () => {
+    expect(await collect(stylizeFrames(makeFrames(3), { stylizer: new FakeStylizer(), fps: 1200 }))).toHaveLength(3);
+  });
+
   it('overlaps detection and stylization: frames are detected while a batch is being stylized', async () => {
     // Fakes that wait (detection 20 ms per frame, stylization 80 ms per batch of 4) and count which
     // calls start while the other stage is busy: run in series, no detection would start during a

@@ -118,3 +118,24 @@ describeShared('createVideoStylizer (shipped model)', () => {
     }
   });
 });
+
+describeShared('stylizeFrames with the stylizer it creates', () => {
+  it('an abort while the model loads ends the run before any frame is read (an endless source ran on: the signal had already fired)', async () => {
+    const { stylizeFrames } = await import('../lib/video/pipeline.js');
+    let produced = 0;
+    async function* endless() {
+      for (;;) {
+        ++produced;
+        yield { data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 };
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const ac = new AbortController();
+    const reason = new Error('stop while loading');
+    const stream = stylizeFrames(endless(), { model: MODEL, detector: DETECTOR, size: 128, signal: ac.signal });
+    const first = stream.next(); // starts loading the model
+    ac.abort(reason);
+    await expect(first).rejects.toBe(reason);
+    expect(produced).toBe(0);
+  });
+});

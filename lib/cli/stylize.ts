@@ -251,7 +251,7 @@ export function registerStylizeCommand(program: Command): void {
     .description('Stylize the faces of an image (or every image of a folder) and paste them back')
     .argument('<input>', 'image file or folder of images')
     .requiredOption('-o, --output <path>', 'output file (format from its extension) or folder')
-    .option('--model <path>', 'stylization model: .onnx, model card .json or .safetensors (default: the shipped model)')
+    .option('--model <path>', 'stylization model: .onnx, model card .json or .safetensors or the name of a shipped model such as comic-light (default: the shipped model)')
     .option('--size <n>', 'aligned crop size (default: the model size, 512 for size-agnostic models)')
     .option('--all-faces', 'stylize every face (default: the largest only)')
     .option('--strength <x>', 'blend weight of the stylized face, 0..1', '1')

@@ -139,7 +139,7 @@ export function registerVideoCommand(program: Command): void {
     .description('Stylize every face of a video (or a folder of frames); keeps size, frame rate, duration and audio')
     .argument('<input>', 'video file, or a folder of frame images')
     .requiredOption('-o, --output <path>', 'output video (.mp4 .mov .mkv .m4v; a missing folder is made) or a folder ending with /')
-    .option('--model <file>', 'style model: .onnx, model card .json or .safetensors (default: the shipped model)')
+    .option('--model <file>', 'style model: .onnx, model card .json or .safetensors or the name of a shipped model such as comic-light (default: the shipped model)')
     .option('--size <n>', 'aligned face crop size (default: the model\'s)')
     .option('--batch <n>', 'faces per model call (default 4)')
     .option('--every <n>', 'full-frame face detection every N frames; faces are re-found near their last place in between (default 5)')

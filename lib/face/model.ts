@@ -324,6 +324,20 @@ async function nnGenerator(file: string, options: ModelOptions): Promise<FaceGen
   return graphGenerator(graph, options);
 }
 
+/** Names of the models shipped in the package's models/ folder (their cards' base names). */
+export function shippedModelNames(): string[] {
+  try {
+    return readdirSync(path.join(packageRoot, 'models')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The card of a shipped model given by name ('comic-light'), or null when `name` is not one. */
+export function shippedModelPath(name: string): string | null {
+  return /^[\w.-]+$/.test(name) && shippedModelNames().includes(name) ? path.join(packageRoot, 'models', `${name}.json`) : null;
+}
+
 /** The shipped model: the first model card (.json) in the package's models/ folder. */
 export function defaultModelPath(): string {
   const dir = path.join(packageRoot, 'models');
@@ -349,7 +363,13 @@ export async function loadFaceGenerator(source: ModelSource | undefined, options
   if (isGraph(source)) return graphGenerator(source, options);
   if (source === undefined) return nnGenerator(defaultModelPath(), options);
   if (!is.string(source)) throw is.invalid('model', 'a path (.onnx, .json, .safetensors), a Graph or a FaceGenerator', source);
-  if (!existsSync(source)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Stylization model not found: '${source}'`);
+  if (!existsSync(source)) {
+    // A shipped model by name ('comic-light': models/comic-light.json in the package), unless a file of
+    // that name is where the path points.
+    const shipped = shippedModelPath(source);
+    if (shipped) return nnGenerator(shipped, options);
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Stylization model not found: '${source}'${shippedModelNames().length ? ` (shipped models, usable by name: ${shippedModelNames().join(', ')})` : ''}`);
+  }
   if (source.toLowerCase().endsWith('.onnx')) return engine === 'onnxruntime' ? onnxRuntimeGenerator(source, options) : nativeOnnxGenerator(source, options);
   // Anything else is read as a card, weights or a run folder: another kind of file (a photo given as the
   // model) is named as such instead of failing as a card that is not JSON.

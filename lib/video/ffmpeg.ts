@@ -269,6 +269,8 @@ export async function* decodeVideo(info: VideoInfo, options: DecodeOptions & { s
   const frameBytes = width * height * 3;
   const onAbort = () => child.kill('SIGKILL');
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // A signal that fired before the listener was added (while the decoder started) fires no more.
+  if (options.signal?.aborted) onAbort();
   let count = 0;
   try {
     let frame = Buffer.allocUnsafe(frameBytes);

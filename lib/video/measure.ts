@@ -6,10 +6,11 @@
 // crops (modelFps) is the ceiling neither can pass, reported beside it. `cpu` says how much of the machine
 // each used: where the stage alone already keeps every core busy, the pipeline's extra work (decode,
 // detect, encode) has no idle core to hide on, and efficiency is bounded by the ratio of CPU work.
-import * as is from '../is.js';
 import { promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { FacestyleError } from '../errors.js';
+import * as is from '../is.js';
 import type { RgbImage } from '../face/types.js';
 import { decodeVideo, probeVideo } from './ffmpeg.js';
 import { ONE_EURO_DEFAULTS } from './one-euro.js';
@@ -126,7 +127,9 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
       }
     }
     if (current.length) batches.push(current);
-    if (batches.length) await stylizer.stylize(batches[0]); // warm-up
+    // With no face the stylize stage does nothing, and its fps (frames / ~0 s) meant nothing (6 million).
+    if (!batches.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `No face in the first ${frames.length} frames of ${input}: the stylize stage has nothing to measure (use a clip with faces)`);
+    await stylizer.stylize(batches[0]); // warm-up
     // The model alone: every batch aligned beforehand, only the model calls timed.
     let modelSeconds: number | null = null;
     const steps = stylizer.steps;

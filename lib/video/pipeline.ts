@@ -22,7 +22,7 @@ import { DEFAULT_EVERY, FaceTracker, type TrackedFace } from './tracker.js';
 export interface FramePipelineOptions {
   /** Bring your own stylizer (kept alive after the run); otherwise one is created from model/size/strength and disposed. */
   stylizer?: FrameStylizer;
-  /** Style model (file or shipped name) for the created stylizer. */
+  /** Style model for the created stylizer: a file (.onnx, card .json, .safetensors, run folder) or a shipped model's name ('comic-light'). */
   model?: string;
   /** Face crop size the model runs at, for the created stylizer. */
   size?: number;
@@ -50,6 +50,12 @@ export interface FramePipelineOptions {
   maxFrames?: number;
   /** Frames each queue between stages holds (default 2 * batch, at least 4). */
   queueSize?: number;
+  /**
+   * Frames held at once between the source and your loop, all stages together (default 6 * batch + 8):
+   * the bound on the pipeline's memory (each frame is width x height x 3 bytes). A frame counts from
+   * the moment it is taken from the source until your loop asks for the next one after it.
+   */
+  maxInFlight?: number;
   /** Aborts the run; the promise or iterator rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -76,6 +82,7 @@ interface Normalized {
   smoothing: OneEuroOptions | false;
   maxFrames: number;
   queueSize: number;
+  maxInFlight: number;
   fps: number;
 }
 
@@ -86,7 +93,9 @@ function normalize(o: StylizeFramesOptions): Normalized {
   const every = o.every === undefined ? DEFAULT_EVERY : is.integerInRange('every', o.every, 1, 10000);
   const maxFrames = o.maxFrames === undefined ? Infinity : is.integerInRange('maxFrames', o.maxFrames, 1, Number.MAX_SAFE_INTEGER);
   const queueSize = o.queueSize === undefined ? Math.max(4, 2 * batch) : is.integerInRange('queueSize', o.queueSize, 1, 1024);
-  const fps = o.fps === undefined ? 30 : is.numberInRange('fps', o.fps, 0.001, 1000);
+  const maxInFlight = o.maxInFlight === undefined ? 6 * batch + 8 : is.integerInRange('maxInFlight', o.maxInFlight, 1, 1 << 20);
+  // (High-speed cameras record 1000 fps and more: a probed rate of 1200 was refused as a bad option.)
+  const fps = o.fps === undefined ? 30 : is.numberInRange('fps', o.fps, 0.001, 1e6);
   if (o.strength !== undefined) is.numberInRange('strength', o.strength, 0, 1);
   if (o.size !== undefined) is.integerInRange('size', o.size, 16, 4096);
   if (o.model !== undefined && !is.string(o.model)) throw is.invalid('model', 'non-empty string', o.model);
@@ -105,7 +114,7 @@ function normalize(o: StylizeFramesOptions): Normalized {
       dCutoff: s.dCutoff === undefined ? ONE_EURO_DEFAULTS.dCutoff : is.numberInRange('smoothing.dCutoff', s.dCutoff, 1e-6, 1e6),
     };
   } else throw is.invalid('smoothing', 'boolean or {minCutoff, beta, dCutoff}', o.smoothing);
-  return { batch, faces, every, smoothing, maxFrames, queueSize, fps };
+  return { batch, faces, every, smoothing, maxFrames, queueSize, maxInFlight, fps };
 }
 
 /** How long a part batch waits for more frames before it goes to the stylizer anyway. */
@@ -141,6 +150,11 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   if (signal?.aborted) throw abortReason(signal);
   const owned = !options.stylizer;
   const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, mirrorAverage: options.mirrorAverage, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
+  // Aborted while the model loaded: the listener below would never fire (an endless source ran on).
+  if (signal?.aborted) {
+    if (owned) await stylizer.dispose?.();
+    throw abortReason(signal);
+  }
   const tracker = new FaceTracker({ every: o.every, smoothing: o.smoothing });
   const decoded = new BoundedQueue<RgbImage>(o.queueSize);
   const detected = new BoundedQueue<Detected>(o.queueSize);
@@ -149,7 +163,10 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   const batches = new BoundedQueue<Detected[]>(1);
   const aligned = new BoundedQueue<InFlight>(1);
   const modelled = new BoundedQueue<InFlight>(1);
-  const queues: Array<BoundedQueue<unknown>> = [decoded, detected, batches, aligned, modelled, stylized];
+  // One token per frame between the source and the consumer: the queues above bound each hand-over, this
+  // bounds their sum (with batch 64 they held 835 frames, 6 GB at 1080p).
+  const inFlight = new BoundedQueue<true>(o.maxInFlight);
+  const queues: Array<BoundedQueue<unknown>> = [decoded, detected, batches, aligned, modelled, stylized, inFlight];
   const failAll = (e: unknown) => queues.forEach((q) => q.fail(e));
   const onAbort = () => failAll(abortReason(signal));
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -164,6 +181,7 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
     let closeSource = true; // as for-await: not when the source itself ended or threw
     try {
       for (let count = 0; count < o.maxFrames; ++count) {
+        await inFlight.push(true); // room for one more frame, before it is taken from the source
         waitingOnSource = true;
         let next: IteratorResult<RgbImage>;
         try {
@@ -294,7 +312,10 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   }
 
   try {
-    for await (const item of stylized) yield item;
+    for await (const item of stylized) {
+      yield item;
+      inFlight.shift().catch(() => {}); // the consumer is done with it (a failed queue rejects: nothing to free then)
+    }
   } finally {
     // Early exit or failure: stop every stage, wait until they are idle, then free what we created.
     failAll(new FacestyleError('ERR_FACESTYLE_ARGUMENT', 'The frame stream was closed'));
@@ -311,7 +332,7 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
  * is found are yielded unchanged (the same object).
  *
  * ```js
- * for await (const frame of stylizeFrames(myFrames, { model: 'anime', batch: 4 })) show(frame);
+ * for await (const frame of stylizeFrames(myFrames, { model: 'comic-light', batch: 4 })) show(frame);
  * ```
  */
 export async function* stylizeFrames(frames: AsyncIterable<RgbImage> | Iterable<RgbImage>, options: StylizeFramesOptions = {}): AsyncGenerator<RgbImage, void, undefined> {
@@ -347,8 +368,8 @@ export interface StylizeVideoOptions extends FramePipelineOptions {
   preset?: (typeof X264_PRESETS)[number];
   /** Fail on a damaged input video (default true); false stylizes whatever decodes. */
   strict?: boolean;
-  /** Called after each written frame; an exception thrown here stops the run (nothing is left under `output`). */
-  onProgress?: (progress: VideoProgress) => void;
+  /** Called after each written frame (awaited when it returns a promise); an exception thrown here, or a rejection, stops the run (nothing is left under `output`). */
+  onProgress?: (progress: VideoProgress) => void | Promise<void>;
   /**
    * Replace an existing, non-empty frame-folder output (default false: ERR_FACESTYLE_ARGUMENT). Only a
    * folder holding nothing but frame_NNNNNN.png/.jpg files is ever replaced. Video files are always
@@ -401,7 +422,10 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   const start = performance.now(); // the whole run, probing and process start-ups included
   if (!is.string(input)) throw is.invalid('input', 'video file or frame folder path', input);
   if (!is.string(output)) throw is.invalid('output', 'video file or frame folder path', output);
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   const o = normalize({ ...options, fps: options.fps ?? 25 });
+  // Already aborted: no process is started.
+  if (options.signal?.aborted) throw abortReason(options.signal);
   if (options.crf !== undefined) is.integerInRange('crf', options.crf, 0, 51);
   // Checked before anything is decoded (ffmpeg would refuse them only once frames were on their way).
   if (options.preset !== undefined) is.oneOf('preset', options.preset, X264_PRESETS);
@@ -463,7 +487,8 @@ export async function stylizeVideo(input: string, output: string, options: Styli
       audioCodec: info?.audioCodec,
       videoOffset: info?.videoOffset,
       // Only part of the video is stylized: cut the copied audio at the same point.
-      maxDuration: info && Number.isFinite(limit) && limit < info.frameCount ? info.videoOffset + limit / info.fps : undefined,
+      // (frameCount 0: a container that does not say, such as MKV / WebM: cut too, harmless past the end.)
+      maxDuration: info && Number.isFinite(limit) && (limit < info.frameCount || info.frameCount === 0) ? info.videoOffset + limit / info.fps : undefined,
       codec: options.codec,
       crf: options.crf,
       preset: options.preset,
@@ -493,7 +518,8 @@ export async function stylizeVideo(input: string, output: string, options: Styli
       if (options.onProgress) {
         const elapsed = (performance.now() - start) / 1000;
         const rate = frames / Math.max(elapsed, 1e-9);
-        options.onProgress({ frames, total, faces: faceCount, elapsed, fps: rate, eta: total > 0 ? Math.max(0, total - frames) / rate : NaN });
+        // An async callback is awaited: its rejection stops the run like a throw (it was left unhandled and ended the process).
+        await options.onProgress({ frames, total, faces: faceCount, elapsed, fps: rate, eta: total > 0 ? Math.max(0, total - frames) / rate : NaN });
       }
     }
     if (options.signal?.aborted) throw abortReason(options.signal);
