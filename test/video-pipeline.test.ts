@@ -167,9 +167,10 @@ describe('stylizeFrames', () => {
     };
     await expect(run()).rejects.toThrow('engine exploded');
     expect(got).toBeLessThanOrEqual(2);
-    // A stylizer returning the wrong number of frames is caught too.
+    // A stylizer returning the wrong number of frames is caught too: the caller's stylizer, so an argument
+    // error saying what stylize() must return (INTERNAL is for this package's own bugs).
     stylizer.stylize = async () => [];
-    await expect(collect(stylizeFrames(frames(), { stylizer, batch: 1 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_INTERNAL' });
+    await expect(collect(stylizeFrames(frames(), { stylizer, batch: 1 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('one frame per item') });
     expect(state.closed).toBe(true);
   });
 
@@ -344,7 +345,7 @@ describe('stylizers with steps (align / model / paste)', () => {
     // A paste step returning the wrong number of frames is caught too.
     const short = stepFake();
     short.steps.paste = async () => [];
-    await expect(collect(stylizeFrames(makeFrames(8), { stylizer: short, batch: 2 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_INTERNAL' });
+    await expect(collect(stylizeFrames(makeFrames(8), { stylizer: short, batch: 2 }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
   });
 });
 

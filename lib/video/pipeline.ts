@@ -40,7 +40,7 @@ export interface FramePipelineOptions {
   detectorEngine?: DetectorEngine;
   /** Faces per stylize call (default 4). */
   batch?: number;
-  /** At most this many faces per frame, largest first (default: all). */
+  /** At most this many faces per frame, largest first (default, or 0: all). */
   faces?: number;
   /** Full-frame detection every N frames; in between faces are re-found near their last position (default 5; 1: every frame). */
   every?: number;
@@ -272,7 +272,8 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   const emit = async (group: Detected[], outs: RgbImage[]) => {
     const withFaces = group.filter((p) => p.faces.length > 0).length;
     if (!Array.isArray(outs) || outs.length !== withFaces) {
-      throw new FacestyleError('ERR_FACESTYLE_INTERNAL', `The stylizer returned ${Array.isArray(outs) ? outs.length : typeof outs} frames for ${withFaces}`);
+      // Your own stylizer's mistake is an argument error; the one created here returning the wrong count is a bug of ours.
+      throw new FacestyleError(owned ? 'ERR_FACESTYLE_INTERNAL' : 'ERR_FACESTYLE_ARGUMENT', `The stylizer returned ${Array.isArray(outs) ? outs.length : typeof outs} frames for ${withFaces}${owned ? '' : ' (options.stylizer: stylize() must return one frame per item)'}`);
     }
     let k = 0;
     for (const p of group) await stylized.push({ index: p.index, frame: p.faces.length > 0 ? outs[k++] : p.frame, faces: p.faces });
