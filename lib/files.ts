@@ -159,10 +159,6 @@ function realPathOf(p: string): string {
   }
 }
 
-/**
- * True when `a` and `b` name the same file or folder: the same path once symlinks are followed, or (both
- * existing) the same device and inode, which also catches hard links. Used to refuse writing over an input.
- */
 /** Removes `dir` (and its sub-folders) when no file lies anywhere below it; no-op for undefined. Best effort. */
 export function removeIfNoFiles(dir: string | undefined): void {
   if (!dir) return;
@@ -189,6 +185,10 @@ export function makeParentFolder(file: string): string | undefined {
   }
 }
 
+/**
+ * True when `a` and `b` name the same file or folder: the same path once symlinks are followed, or (both
+ * existing) the same device and inode, which also catches hard links. Used to refuse writing over an input.
+ */
 export function samePath(a: string, b: string): boolean {
   if (realPathOf(a) === realPathOf(b)) return true;
   try {
