@@ -133,7 +133,7 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
     // The model alone: every batch aligned beforehand, only the model calls timed.
     let modelSeconds: number | null = null;
     const steps = stylizer.steps;
-    if (steps && batches.length) {
+    if (steps) {
       const alignedBatches = [];
       for (const b of batches) alignedBatches.push(await steps.align(b));
       modelSeconds = Infinity;
