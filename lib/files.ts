@@ -159,6 +159,21 @@ function realPathOf(p: string): string {
   }
 }
 
+/**
+ * Whether a model path names a facestyle generator (what lib/nn's loadGenerator reads) rather than an ONNX
+ * file: a folder (a training run), a model card (.json) or weights / a checkpoint (.safetensors). Here, not
+ * in lib/nn, so that lib/face can ask without loading lib/nn.
+ */
+export function isGeneratorSource(file: string): boolean {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.json' || ext === '.safetensors') return true;
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Removes `dir` (and its sub-folders) when no file lies anywhere below it; no-op for undefined. Best effort. */
 export function removeIfNoFiles(dir: string | undefined): void {
   if (!dir) return;

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { Tensor } from '../graph/tensor.js';
 import { imageToTensor } from '../image/io.js';
-import { checkInputFitsSize, imageInputShapes, declaredInputs, isGeneratorSource, parseSize } from '../onnx/info.js';
+import { checkInputFitsSize, imageInputShapes, declaredInputs, parseSize } from '../onnx/info.js';
 import { exportOnnxBuffer } from '../onnx/export.js';
+import { isGeneratorSource } from '../files.js';
 import { loadGenerator } from '../nn/load.js';
 import { checkParity } from '../onnx/parity.js';
 import { argumentError } from '../errors.js';

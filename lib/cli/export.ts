@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, argumentError } from '../errors.js';
 import { loadGenerator } from '../nn/load.js';
-import { makeParentFolder, removeIfNoFiles, writeFileWhole } from '../files.js';
+import { isGeneratorSource, makeParentFolder, removeIfNoFiles, writeFileWhole } from '../files.js';
 import { exportOnnxBuffer } from '../onnx/index.js';
 import { whileWritingFiles } from './signals.js';
 
@@ -16,7 +16,7 @@ export async function generatorFromAnything(source: string, size: number): Promi
   // Only what this exporter reads: anything else (an .onnx model, an image) would be read as a card and
   // fail with a JSON parse error that does not say what was expected.
   const ext = path.extname(source).toLowerCase();
-  if (stat.isFile() && ext !== '.safetensors' && ext !== '.json')
+  if (stat.isFile() && !isGeneratorSource(source))
     throw argumentError(
       `Cannot export '${source}': export reads a run folder, a training checkpoint (.safetensors), generator weights (.safetensors) or a model card (.json)` +
         (ext === '.onnx' ? '; this is already an ONNX model (check it with `facestyle check`, or use it as is with --model)' : ''),

@@ -3,13 +3,14 @@
 // the native runtime, or onnxruntime-node with engine 'onnxruntime'), a model card / safetensors
 // file or the shipped default (loadGenerator from lib/nn). NHWC models are transposed around the
 // call, so the rest of the pipeline only sees NCHW.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, argumentError, isFacestyleError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
+import { isGeneratorSource } from '../files.js';
 import * as is from '../is.js';
 import { packageRoot } from '../native.js';
 import { createOrtSession, loadOrt } from './detector-engine.js';
@@ -373,8 +374,7 @@ export async function loadFaceGenerator(source: ModelSource | undefined, options
   if (source.toLowerCase().endsWith('.onnx')) return engine === 'onnxruntime' ? onnxRuntimeGenerator(source, options) : nativeOnnxGenerator(source, options);
   // Anything else is read as a card, weights or a run folder: another kind of file (a photo given as the
   // model) is named as such instead of failing as a card that is not JSON.
-  const ext = path.extname(source).toLowerCase();
-  if (ext !== '.json' && ext !== '.safetensors' && !statSync(source).isDirectory())
+  if (!isGeneratorSource(source))
     throw argumentError(`Expected the model to be an .onnx model, a model card .json, generator weights or a checkpoint .safetensors, or a training run folder, but received '${source}'`);
   return nnGenerator(source, options);
 }

@@ -1,6 +1,5 @@
 // Model facts for choosing models by computational load: op histogram, parameters, MACs, peak
 // activation memory at an input size, and a mobile compute class.
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, shapeError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
@@ -10,6 +9,7 @@ import { countDenormals } from '../graph/passes/denormal.js';
 import { shapeSize } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { compile } from '../runtime/session.js';
+import { isGeneratorSource } from '../files.js';
 import { loadGenerator } from '../nn/load.js';
 import { DT, isFloatType, toNum } from './proto.js';
 import { declaredDims, loadOnnx, onnxOpHistogram, readOnnxModel } from './import.js';
@@ -147,19 +147,6 @@ const histogram = (ops: string[]): Record<string, number> => {
 
 const DT_BYTES: Record<number, number> = { [DT.FLOAT]: 4, [DT.FLOAT16]: 2, [DT.BFLOAT16]: 2, [DT.DOUBLE]: 8 };
 
-/**
- * Whether a model path names a facestyle generator rather than an ONNX file: a folder (a training run),
- * a model card (.json) or weights / a checkpoint (.safetensors).
- */
-export function isGeneratorSource(file: string): boolean {
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.json' || ext === '.safetensors') return true;
-  try {
-    return statSync(file).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Facts about a model at an input size; compiles it to measure memory. `model`: an ONNX path or bytes, a
@@ -176,17 +163,15 @@ export async function modelInfo(model: string | Uint8Array | Graph, options: Mod
   let opset: number | undefined;
   if (typeof model === 'string' && isGeneratorSource(model)) {
     // The project's own generator (card, weights, checkpoint or run folder): built at `size` (default
-    // 256x256, as its card's MACs), so that `facestyle info models/comic-light.json` answers like the
-    // exported ONNX file would.
+    // 256x256, as its card's MACs) and described as the Graph it is below, so that `facestyle info
+    // models/comic-light.json` answers like the exported ONNX file would.
     const [w, h] = size === undefined ? [256, 256] : parseSize(size);
     if (w % 8 !== 0 || h % 8 !== 0) throw argumentError(`Expected size to be a width and height divisible by 8 (the input of the facestyle generator '${model}') but received ${w}x${h}`);
     const loaded = await loadGenerator(model, { size: [h, w] });
-    graph = loaded.graph;
-    graph.name = typeof loaded.card.name === 'string' && loaded.card.name ? loaded.card.name : path.basename(model.replace(/[\\/]+$/, ''));
-    ops = histogram(graph.nodes.map((n) => n.op));
-    for (const v of graph.values) if (v.kind === 'param') params += shapeSize(v.shape);
-    paramBytes = params * 4;
-  } else if (typeof model === 'string' || model instanceof Uint8Array) {
+    loaded.graph.name = typeof loaded.card.name === 'string' && loaded.card.name ? loaded.card.name : path.basename(model.replace(/[\\/]+$/, ''));
+    model = loaded.graph;
+  }
+  if (typeof model === 'string' || model instanceof Uint8Array) {
     const read = readOnnxModel(model);
     let shapes: Record<string, number[]> = {};
     if (size !== undefined) shapes = imageInputShapes(declaredInputs(read.bytes), parseSize(size));
