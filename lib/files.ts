@@ -186,12 +186,11 @@ export function removeIfNoFiles(dir: string | undefined): void {
 }
 
 /**
- * Makes the folder `file` goes into when it is missing (the CLI commands' outputs: `-o runs/x/out.mp4`
- * works as `-o out.png` does), returning the first folder it created (undefined when none was needed),
- * for removeIfNoFiles should the command fail. A path through a file is ERR_FACESTYLE_NOT_FOUND.
+ * Makes `dir` (and its parents) when it is missing, returning the first folder it created (undefined when
+ * none was needed), for removeIfNoFiles should the command fail. A path through a file is
+ * ERR_FACESTYLE_NOT_FOUND naming `dir` as given.
  */
-export function makeParentFolder(file: string): string | undefined {
-  const dir = path.dirname(path.resolve(file));
+export function makeFolder(dir: string): string | undefined {
   try {
     return fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
@@ -199,6 +198,9 @@ export function makeParentFolder(file: string): string | undefined {
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot create the output folder '${dir}': ${code === 'EEXIST' || code === 'ENOTDIR' ? 'a part of its path is a file' : (e as Error).message}`, { cause: e });
   }
 }
+
+/** makeFolder for the folder `file` goes into (the CLI commands' outputs: `-o runs/x/out.mp4` works as `-o out.png` does). */
+export const makeParentFolder = (file: string): string | undefined => makeFolder(path.dirname(path.resolve(file)));
 
 /**
  * True when `a` and `b` name the same file or folder: the same path once symlinks are followed, or (both

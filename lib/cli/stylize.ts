@@ -1,11 +1,11 @@
 // `facestyle stylize <image or folder> -o <file or folder>`: detect, align, stylize, paste back.
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, isFacestyleError, readError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
-import { removeIfNoFiles, samePath } from '../files.js';
+import { makeFolder, removeIfNoFiles, samePath } from '../files.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName } from '../image/io.js';
 import { optionalNumber, withFlagNames } from './args.js';
 import { whileWritingFiles } from './signals.js';
@@ -190,11 +190,11 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   // The output folder is made once every option has been checked (a refused run leaves no folder behind).
   let createdFolder: string | undefined;
   try {
-    createdFolder = mkdirSync(outFolder, { recursive: true });
+    createdFolder = makeFolder(outFolder);
     folderMadeByRun = createdFolder;
   } catch (e) {
     await stylizer.dispose();
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot create the output folder '${outFolder}': ${(e as NodeJS.ErrnoException).code === 'EEXIST' || (e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a part of its path is a file' : (e as Error).message}`, { cause: e });
+    throw e;
   }
   const bar = folder ? progress(jobs.length) : null;
   const report: Record<string, unknown>[] = new Array(jobs.length);

@@ -325,10 +325,10 @@ async function nnGenerator(file: string, options: ModelOptions): Promise<FaceGen
   return graphGenerator(graph, options);
 }
 
-/** Names of the models shipped in the package's models/ folder (their cards' base names). */
+/** Names of the models shipped in the package's models/ folder (their cards' base names, in file-name order). */
 export function shippedModelNames(): string[] {
   try {
-    return readdirSync(path.join(packageRoot, 'models')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+    return readdirSync(path.join(packageRoot, 'models')).filter((f) => f.endsWith('.json')).sort().map((f) => f.slice(0, -5));
   } catch {
     return [];
   }
@@ -342,15 +342,10 @@ export function shippedModelPath(name: string): string | null {
 /** The shipped model: the first model card (.json) in the package's models/ folder. */
 export function defaultModelPath(): string {
   const dir = path.join(packageRoot, 'models');
-  let cards: string[] = [];
-  try {
-    cards = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-  } catch {
-    cards = [];
-  }
-  if (!cards.length)
+  const names = shippedModelNames();
+  if (!names.length)
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No stylization model given and none shipped in ${dir}; pass a model (an .onnx file, a model card .json or .safetensors, or a generator Graph)`);
-  return path.join(dir, cards[0]);
+  return path.join(dir, `${names[0]}.json`);
 }
 
 /** Resolves any model source to a FaceGenerator. */
@@ -369,7 +364,8 @@ export async function loadFaceGenerator(source: ModelSource | undefined, options
     // that name is where the path points.
     const shipped = shippedModelPath(source);
     if (shipped) return nnGenerator(shipped, options);
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Stylization model not found: '${source}'${shippedModelNames().length ? ` (shipped models, usable by name: ${shippedModelNames().join(', ')})` : ''}`);
+    const names = shippedModelNames();
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Stylization model not found: '${source}'${names.length ? ` (shipped models, usable by name: ${names.join(', ')})` : ''}`);
   }
   if (source.toLowerCase().endsWith('.onnx')) return engine === 'onnxruntime' ? onnxRuntimeGenerator(source, options) : nativeOnnxGenerator(source, options);
   // Anything else is read as a card, weights or a run folder: another kind of file (a photo given as the

@@ -34,7 +34,6 @@ export interface LoadGeneratorOptions {
 const isFile = (p: string) => fs.stat(p).then((s) => s.isFile(), () => false);
 const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
 
-
 async function readCard(file: string): Promise<GeneratorCard> {
   let text: string;
   try {

@@ -146,10 +146,10 @@ async function readInitWeights(file: string, config: TrainConfig): Promise<Map<s
   return tensors;
 }
 
-/** Files a run writes into its folder (removed when a run starts over in it with overwrite). */
 /** '1 training pair', '2 training pairs'. */
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
+/** Files a run writes into its folder (removed when a run starts over in it with overwrite). */
 const RUN_FILES = /^(checkpoint\.safetensors|generator\.safetensors|model\.json|config\.json|loss\.png|samples-.*\.png)$/;
 
 /**
