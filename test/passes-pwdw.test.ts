@@ -35,6 +35,8 @@ interface Opts {
   tap?: 'reader' | 'output' | 'residual';
   /** An Add of a same-shaped input after the depthwise conv (fused into it as Z). */
   dwResidual?: boolean;
+  /** A 1x1 projection after the pair (+ an Add of the block input x, + its activation): an inverted residual block. */
+  project?: { k?: number; residual?: boolean; act?: string; conv?: Record<string, unknown>; kernel?: number; bias?: boolean; tap?: 'reader' | 'output' };
 }
 
 function activation(g: GraphBuilder, y: Sym, act: string | undefined): Sym {
@@ -65,6 +67,17 @@ function net(shape: number[], o: Opts = {}): { graph: Graph; inputs: Record<stri
   }
   y = activation(g, y, o.act2);
   if (o.pool) y = g.op1('MaxPool', [y], { kernel_shape: [2, 2], strides: [2, 2] }, 'pool');
+  const p = o.project;
+  if (p) {
+    const d = y;
+    const kk = p.kernel ?? 1;
+    const kOut = p.k ?? c;
+    y = g.op1('Conv2D', [d, k(g, 'w3', [kOut, m, kk, kk], 6), ...(p.bias === false ? [] : [k(g, 'b3', [kOut], 7)])], { pads: Array(4).fill((kk - 1) / 2), ...p.conv }, 'project');
+    if (p.residual) y = g.add(y, x);
+    y = activation(g, y, p.act);
+    if (p.tap === 'reader') g.output(g.op1('ReduceMean', [d], { keepdims: 0 }), 'mean');
+    if (p.tap === 'output') g.output(d, 'd');
+  }
   g.output(y, 'y');
   if (o.tap === 'reader') g.output(g.op1('ReduceMean', [t], { keepdims: 0 }), 'mean');
   if (o.tap === 'output') g.output(t, 't');
@@ -167,6 +180,59 @@ describe('fusePointwiseDepthwise', () => {
     expect(report.outputs[0].maxAbsErr).toBeLessThan(1e-5);
   });
 
+  // The inverted residual block: the pair's output read only by a 1x1 projection (+ the block input added, +
+  // an activation) becomes one node whose kernel takes a band of rows per thread through all three convs.
+  const blocks: [number[], number, Opts['project'], string, string][] = [
+    [[1, 16, 14, 14], 32, { residual: true }, 'Relu', 'Relu'],
+    [[1, 8, 64, 64], 12, { residual: true, act: 'LeakyRelu' }, 'Clip', ''],
+    [[2, 5, 9, 23], 12, { k: 7, act: 'Clip', bias: false }, 'LeakyRelu', 'Relu'],
+    [[1, 40, 10, 12], 136, { residual: true }, '', 'Relu'],
+  ];
+  for (const [shape, m, project, act1, act2] of blocks)
+    it(`fuses a whole inverted residual block on [${shape}] -> ${m} -> ${project?.k ?? shape[1]} channels${project?.residual ? ' + the block input' : ''}`, async () => {
+      const { graph, inputs } = net(shape, { m, act1, act2, project });
+      const plain = optimizeForInference(graph, { fusePointwiseDepthwise: false });
+      const after = optimizeForInference(graph);
+      expect(ops(plain)).toEqual(['Conv2D', 'Conv2D', 'Conv2D']);
+      expect(ops(after)).toEqual(['PointwiseDepthwise']);
+      const n = fused(after)[0];
+      expect(n.inputs.length).toBe(project?.residual ? 8 : project?.bias === false ? 6 : 7);
+      expect(n.attrs.project_activation).toBe(project?.act ?? '');
+      await expectSame(plain, after, inputs, 15);
+      expect(modelInfo(after).macs).toBe(modelInfo(plain).macs);
+    });
+
+  // Each of these keeps the projection a Conv2D of its own (the pair is still fused).
+  const projectionDeclined: [string, Opts][] = [
+    ['after a pooled pair', { pool: true, project: {} }],
+    ['that is a 3x3 conv', { project: { kernel: 3, residual: true } }],
+    ['that is strided', { project: { conv: { strides: [2, 2] } } }],
+    ['when something else reads the pair output', { project: { tap: 'reader', residual: true } }],
+    ['when the pair output is a graph output', { project: { tap: 'output' } }],
+    ['with Tanh after it', { project: { act: 'Tanh', residual: true } }],
+  ];
+  for (const [what, o] of projectionDeclined)
+    it(`leaves a projection ${what} apart`, async () => {
+      const { graph, inputs } = net([1, 4, 12, 12], { m: 8, ...o });
+      const after = optimizeForInference(graph);
+      expect(fused(after).map((n) => n.inputs.length <= 5)).toEqual([true]);
+      expect(after.nodes.filter((n) => n.op === 'Conv2D').length).toBe(1);
+      await expectSame(graph, after, inputs, 17);
+    });
+
+  it('writes a block back as Conv + Relu + Conv + Relu + Conv + Add, and onnxruntime-node runs it to the native outputs', async () => {
+    const { graph, inputs } = net([1, 16, 14, 14], { m: 32, act1: 'Relu', act2: 'Relu', project: { residual: true } });
+    const after = optimizeForInference(graph);
+    expect(ops(after)).toEqual(['PointwiseDepthwise']);
+    const reimported = loadOnnx(exportOnnxBuffer(after));
+    expect(ops(reimported)).toEqual(['Conv2D', 'Relu', 'Conv2D', 'Relu', 'Conv2D', 'Add']);
+    const feeds = feedsFor(inputs, 19);
+    expect(worstRelative(evaluateReference(reimported, feeds), evaluateReference(graph, feeds))).toBeLessThan(1e-6);
+    const report = await checkParity(after, { feeds, threads: 2 });
+    expect(report.ok, JSON.stringify(report.outputs)).toBe(true);
+    expect(report.outputs[0].maxAbsErr).toBeLessThan(1e-5);
+  });
+
   it('refuses to differentiate the fused node (inference only), naming it', async () => {
     const { gradients } = await import('../lib/graph/autodiff.js');
     const g = new GraphBuilder('grad', { seed: 3 });
@@ -185,18 +251,20 @@ describe('fusePointwiseDepthwise', () => {
 });
 
 describeShared('fusePointwiseDepthwise on YuNet and PFLD', () => {
-  for (const [file, size, pairs] of [
-    // YuNet: every 1x1 + depthwise unit of the backbone and neck (17 in n, 14 in s), and the three merged heads.
-    ['models/detection/yunet_n_320_320.onnx', 320, 20],
-    ['models/detection/yunet_s_dynamic.onnx', 256, 17],
-    // PFLD: the expansion + depthwise of each stride-1 inverted residual block.
-    ['models/landmarks/pfld.onnx', 112, 11],
+  for (const [file, size, pairs, blocks] of [
+    // YuNet: every 1x1 + depthwise unit of the backbone and neck (17 in n, 14 in s), and the three merged heads;
+    // no projections (the next unit's 1x1 conv is fused with its own depthwise conv).
+    ['models/detection/yunet_n_320_320.onnx', 320, 20, 0],
+    ['models/detection/yunet_s_dynamic.onnx', 256, 17, 0],
+    // PFLD: the expansion + depthwise of each stride-1 inverted residual block, each with its projection.
+    ['models/landmarks/pfld.onnx', 112, 11, 11],
   ] as const)
-    it(`fuses the ${pairs} pairs of ${file.split('/').pop()} at ${size}: the same outputs as unfused, and onnxruntime-node agrees`, async () => {
+    it(`fuses the ${pairs} pairs of ${file.split('/').pop()} at ${size} (${blocks} with their projection): the same outputs as unfused, and onnxruntime-node agrees`, async () => {
       const shape = [1, 3, size, size];
       const model = loadOnnx(sharedData(file), { inputShapes: { input: shape } });
       const after = optimizeForInference(model);
       expect(fused(after).length).toBe(pairs);
+      expect(fused(after).filter((n) => n.inputs.length > 5).length).toBe(blocks);
       const feeds = { input: new Tensor(shape, Float32Array.from({ length: 3 * size * size }, (_, i) => ((i * 37) % 255) / (size === 112 ? 255 : 1))) };
       const plain = await runNative(optimizeForInference(model, { fusePointwiseDepthwise: false }), feeds);
       expect(worstRelative(await runNative(after, feeds), plain)).toBeLessThan(1e-5);

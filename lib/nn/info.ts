@@ -24,7 +24,7 @@ export function modelInfo(graph: Graph): ModelInfo {
       const w = graph.values[n.inputs[1]].shape; // [M, C/g, kh, kw]
       m = prod(convOutputShape(graph, n)) * w[1] * w[2] * w[3];
     } else if (n.op === 'PointwiseDepthwise') {
-      m = pointwiseDepthwiseMacs(graph.values[n.inputs[0]].shape, graph.values[n.inputs[1]].shape);
+      m = pointwiseDepthwiseMacs(graph.values[n.inputs[0]].shape, graph.values[n.inputs[1]].shape, (n.inputs[5] ?? -1) >= 0 ? graph.values[n.inputs[5]].shape : undefined);
     } else if (n.op === 'ConvTranspose2D') {
       const w = graph.values[n.inputs[1]].shape; // [C, M/g, kh, kw]
       m = prod(graph.values[n.inputs[0]].shape) * w[1] * w[2] * w[3];

@@ -7,7 +7,7 @@ import type { onnx as OnnxNs } from 'onnx-proto';
 import { FacestyleError, argumentError, unsupportedError } from '../errors.js';
 import { writeFileWholeSync } from '../files.js';
 import { decodeChain } from '../ops/elementwise_chain.js';
-import { depthwiseAttrs, pointwiseAttrs } from '../ops/pointwise_depthwise.js';
+import { depthwiseAttrs, pointwiseAttrs, projectAttrs } from '../ops/pointwise_depthwise.js';
 import { type Attrs, type Graph, type Node, checkGraph } from '../graph/ir.js';
 import * as is from '../is.js';
 import { DT, encodeModel, floatTensorProto, halfTensorProto, int64TensorProto } from './proto.js';
@@ -163,13 +163,19 @@ export const EXPORTERS: Record<string, Emit> = {
     if (pooled) w.node('MaxPool', convOuts, outs, [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2]), attrInts('pads', [0, 0, 0, 0])]);
   },
   // A fused 1x1 + depthwise pair (fusePointwiseDepthwise pass) written back as its two convs (each with its
-  // activation; the depthwise one with its pool).
+  // activation; the depthwise one with its pool), and its projection, when it has one, as a third (with its
+  // residual Add and activation).
   PointwiseDepthwise: (w, n, ins, outs, a, s) => {
     const t = w.tmp(outs[0]);
-    // (Inputs X, W1, W2, B1, B2; the shapes each conv's exporter asks for are its W's.)
+    const project = Boolean(ins[5]);
+    const d = project ? w.tmp(outs[0]) : outs[0];
+    // (Inputs X, W1, W2, B1, B2, W3, B3, Z; the shapes each conv's exporter asks for are its W's.)
     EXPORTERS.Conv2D(w, { ...n, op: 'Conv2D', name: w.fresh(`${n.name}/pointwise`) }, [ins[0], ins[1], ins[3] ?? ''], [t], pointwiseAttrs(a), s);
     const dwShape = (i: number) => (i === 1 ? s(2) : s(i));
-    EXPORTERS.Conv2D(w, { ...n, op: 'Conv2D', name: w.fresh(`${n.name}/depthwise`) }, [t, ins[2], ins[4] ?? ''], outs, depthwiseAttrs(a, s(1)[0]), dwShape);
+    EXPORTERS.Conv2D(w, { ...n, op: 'Conv2D', name: w.fresh(`${n.name}/depthwise`) }, [t, ins[2], ins[4] ?? ''], [d], depthwiseAttrs(a, s(1)[0]), dwShape);
+    if (!project) return;
+    const projectShape = (i: number) => (i === 1 ? s(5) : s(i));
+    EXPORTERS.Conv2D(w, { ...n, op: 'Conv2D', name: w.fresh(`${n.name}/project`) }, [d, ins[5], ins[6] ?? '', ins[7] ?? ''], outs, projectAttrs(a), projectShape);
   },
   ConvTranspose2D: (w, n, ins, outs, a, s) =>
     withResidual(w, n, ins, outs, '', a, (convIns, out) =>

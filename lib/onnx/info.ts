@@ -118,7 +118,7 @@ export function countMacs(graph: Graph): number {
       const w = shape(n.inputs[1]);
       macs += shapeSize(convOutputShape(graph, n)) * w[1] * w[2] * w[3];
     } else if (n.op === 'PointwiseDepthwise') {
-      macs += pointwiseDepthwiseMacs(shape(n.inputs[0]), shape(n.inputs[1]));
+      macs += pointwiseDepthwiseMacs(shape(n.inputs[0]), shape(n.inputs[1]), (n.inputs[5] ?? -1) >= 0 ? shape(n.inputs[5]) : undefined);
     } else if (n.op === 'ConvTranspose2D') {
       const w = shape(n.inputs[1]);
       macs += shapeSize(shape(n.inputs[0])) * w[1] * w[2] * w[3];

@@ -285,8 +285,8 @@ int64_t tileColumns(int64_t rows, int64_t total) { return std::max<int64_t>(1, s
 }  // namespace
 
 float* convScratch(int slot, size_t floats) {
-  thread_local std::vector<float> buffers[2];
-  std::vector<float>& b = buffers[slot & 1];
+  thread_local std::vector<float> buffers[3];
+  std::vector<float>& b = buffers[slot % 3];
   if (b.size() < floats) b.resize(floats);
   return b.data();
 }

@@ -125,7 +125,7 @@ struct ConvActivation {
 
 // Scratch memory for the conv fast paths (im2col columns, the direct kernel's padded input), kept
 // per calling thread and reused across calls: a fresh multi-megabyte allocation per call costs page
-// faults that show in small models. Slots 0 and 1 are independent; contents are undefined; a buffer
+// faults that show in small models. Slots 0, 1 and 2 are independent; contents are undefined; a buffer
 // only grows (the largest layer's scratch stays allocated while the thread lives).
 float* convScratch(int slot, size_t floats);
 

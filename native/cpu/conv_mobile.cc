@@ -72,6 +72,7 @@ struct Isa {
 #include "cpu/conv_depthwise_kernels.h"
 #include "cpu/conv_stem_kernels.h"
 #include "cpu/conv_pwdw_kernels.h"
+#include "cpu/conv_inverted_residual_kernels.h"
 
 namespace facestyle::cpu {
 
@@ -128,6 +129,30 @@ bool conv2dPointwiseDepthwiseFast(const ConvGeometry& pg, const float* x, const 
     case SimdLevel::Avx2: pointwiseDepthwiseAvx2(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads); return true;
 #endif
     default: pointwiseDepthwiseScalar(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads); return true;
+  }
+}
+
+void invertedResidualScalar(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1, const ConvGeometry& dg,
+                            const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg, const float* w3, const float* b3,
+                            const ConvActivation& a3, const float* z, float* y, int threads) {
+  invertedResidualConv(pg, x, w1, b1, a1, dg, w2, b2, a2, qg, w3, b3, a3, z, y, threads);
+}
+
+bool invertedResidualSupports(const ConvGeometry& pg, const ConvGeometry& dg, const ConvGeometry& qg, const ConvActivation& a1,
+                              const ConvActivation& a2, const ConvActivation& a3) {
+  return invertedResidualApplies(pg, dg, qg, a1, a2, a3);
+}
+
+bool conv2dInvertedResidualFast(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                                const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg,
+                                const float* w3, const float* b3, const ConvActivation& a3, const float* z, float* y, int threads) {
+  if (!invertedResidualApplies(pg, dg, qg, a1, a2, a3)) return false;
+  switch (simdLevel()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case SimdLevel::Avx512: invertedResidualAvx512(pg, x, w1, b1, a1, dg, w2, b2, a2, qg, w3, b3, a3, z, y, threads); return true;
+    case SimdLevel::Avx2: invertedResidualAvx2(pg, x, w1, b1, a1, dg, w2, b2, a2, qg, w3, b3, a3, z, y, threads); return true;
+#endif
+    default: invertedResidualScalar(pg, x, w1, b1, a1, dg, w2, b2, a2, qg, w3, b3, a3, z, y, threads); return true;
   }
 }
 

@@ -2,7 +2,8 @@
 // pointwise and depthwise convs on small planes). conv2d() in native/cpu/conv.cc offers each such
 // layer here first; a function returns false when it has no better path for that geometry, and
 // conv.cc then runs its general one. The kernels live in conv_pointwise_kernels.h,
-// conv_depthwise_kernels.h, conv_stem_kernels.h and conv_pwdw_kernels.h (on conv_mobile_common.h), built once per SIMD level
+// conv_depthwise_kernels.h, conv_stem_kernels.h, conv_pwdw_kernels.h and conv_inverted_residual_kernels.h (on
+// conv_mobile_common.h), built once per SIMD level
 // (conv_mobile.cc: baseline 4-lane vectors; conv_mobile_avx2.cc; conv_mobile_avx512.cc), and split
 // across threads on the pool in mobile_pool.h rather than OpenMP; native/test/test_conv_mobile.cc
 // checks every level against conv2dReference.
@@ -37,6 +38,16 @@ bool conv2dPointwiseDepthwiseFast(const ConvGeometry& pg, const float* x, const 
                                   const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y,
                                   int threads);
 bool pointwiseDepthwiseSupports(const ConvGeometry& pg, const ConvGeometry& dg, const ConvActivation& a1, const ConvActivation& a2, bool pool);
+
+// An inverted residual block (conv_inverted_residual_kernels.h): the pair above (no pool) and a 1x1
+// projection qg of its output, y = act3(pointwise(d) + b3 + z) with d = the pair's output, each thread a band
+// of rows through all three layers; d is never written whole. z: optional, of y's shape (may be y). y must
+// not overlap x. Returns true when it wrote y; false (nothing written) where invertedResidualSupports says no.
+bool conv2dInvertedResidualFast(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                                const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg,
+                                const float* w3, const float* b3, const ConvActivation& a3, const float* z, float* y, int threads);
+bool invertedResidualSupports(const ConvGeometry& pg, const ConvGeometry& dg, const ConvGeometry& qg, const ConvActivation& a1,
+                              const ConvActivation& a2, const ConvActivation& a3);
 
 // Whether the pointwise / depthwise / stem kernels take this geometry (the same answer at every SIMD level).
 bool pointwiseMobileSupports(const ConvGeometry& g);
@@ -75,5 +86,17 @@ void pointwiseDepthwiseAvx2(const ConvGeometry& pg, const float* x, const float*
                             const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads);
 void pointwiseDepthwiseAvx512(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
                               const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads);
+using InvertedResidualEntry = void (*)(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
+                                       const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg,
+                                       const float* w3, const float* b3, const ConvActivation& a3, const float* z, float* y, int threads);
+void invertedResidualScalar(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1, const ConvGeometry& dg,
+                            const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg, const float* w3, const float* b3,
+                            const ConvActivation& a3, const float* z, float* y, int threads);
+void invertedResidualAvx2(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1, const ConvGeometry& dg,
+                          const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg, const float* w3, const float* b3,
+                          const ConvActivation& a3, const float* z, float* y, int threads);
+void invertedResidualAvx512(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1, const ConvGeometry& dg,
+                            const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg, const float* w3, const float* b3,
+                            const ConvActivation& a3, const float* z, float* y, int threads);
 
 }  // namespace facestyle::cpu

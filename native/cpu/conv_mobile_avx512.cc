@@ -65,6 +65,7 @@ struct Isa {
 #include "cpu/conv_depthwise_kernels.h"
 #include "cpu/conv_stem_kernels.h"
 #include "cpu/conv_pwdw_kernels.h"
+#include "cpu/conv_inverted_residual_kernels.h"
 
 namespace facestyle::cpu {
 
@@ -86,6 +87,12 @@ void stemMobileAvx512(const ConvGeometry& g, const float* x, const float* w, con
 void pointwiseDepthwiseAvx512(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
                             const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y, int threads) {
   pointwiseDepthwiseConv(pg, x, w1, b1, a1, dg, w2, b2, a2, pool, y, threads);
+}
+
+void invertedResidualAvx512(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1, const ConvGeometry& dg,
+                          const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg, const float* w3, const float* b3,
+                          const ConvActivation& a3, const float* z, float* y, int threads) {
+  invertedResidualConv(pg, x, w1, b1, a1, dg, w2, b2, a2, qg, w3, b3, a3, z, y, threads);
 }
 
 }  // namespace facestyle::cpu

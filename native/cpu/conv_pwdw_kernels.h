@@ -55,16 +55,75 @@ inline int64_t pwdwLineRows(const ConvGeometry& dg, bool pool) {
 // 512 KB 1.11 / 1.17x; 1 MB 1.04 / 1.06x).
 constexpr int64_t kPwDwBandBytes = 512 * 1024;
 
+// Output rows a band of pointwiseDepthwiseRows computes: its buffer of T (mc channels of rows W floats,
+// the band's rows and the two above them) about bandBytes, at most `rows`, even with pool.
+inline int64_t pwdwBandRows(int64_t bandBytes, int64_t mc, int64_t W, int64_t rows, bool pool) {
+  int64_t band = std::min(bandBytes / (4 * mc * W) - 2, rows);
+  if (pool) band &= ~int64_t(1);  // even: a pooled row pair never straddles two bands
+  return std::max<int64_t>(band, pool ? 2 : 1);
+}
+
+// Output rows [r0, r1) (r0 even with pool) of the depthwise conv for channels [m0, m1) (m0 a multiple of
+// Isa::MR) of one image (xn: its X, C planes of P floats), a band of rows of T at a time: each band's rows
+// of T (its buffer about bandBytes, scratch slot 0), then the depthwise strips on them, which write channel
+// c's output rows [oy0, oy1) at out(c, oy0) (the start of its plane: row oy at out(c, oy0) + oy * the
+// output row length), then done(oy0, oy1).
+template <typename Act1, typename Act2, typename Out, typename Done>
+inline void pointwiseDepthwiseRows(const ConvGeometry& pg, const float* xn, const float* w1, const float* b1, const ConvActivation& a1,
+                                   const Act1& act1, const ActRegs& regs1, const ConvGeometry& dg, const float* w2, const float* b2,
+                                   const Act2& act2, bool pool, int64_t m0, int64_t m1, int64_t r0, int64_t r1, int64_t bandBytes, Out out,
+                                   Done done) {
+  constexpr int64_t MR = Isa::MR, NR = Isa::U * kL;
+  const int64_t C = pg.c, H = dg.h, W = dg.w, P = H * W;
+  const int64_t slices = (C + kKC - 1) / kKC, kc = (C + slices - 1) / slices;
+  const int64_t stateFloats = depthwiseBandState(dg);
+  const int64_t mc = m1 - m0;
+  const int64_t band = pwdwBandRows(bandBytes, mc, W, r1 - r0, pool);
+  const int64_t ldb = (band + 2) * W;  // floats per channel in the buffer: a band's rows and the two above it
+  float* buf = convScratch(0, static_cast<size_t>(mc * (ldb + stateFloats)));
+  float* state = buf + mc * ldb;
+  for (int64_t oy0 = r0; oy0 < r1; oy0 += band) {
+    const int64_t oy1 = std::min(r1, oy0 + band);
+    const bool resume = oy0 > r0;
+    // The rows of T the strips read for output rows [oy0, oy1): oy0 + 1 .. oy1, and oy0 - 1 and oy0 when
+    // they start afresh (pad 1 above and below; rows outside the image are not read).
+    const int64_t lo = std::max<int64_t>(0, resume ? oy0 + 1 : oy0 - 1), hi = std::min(H, oy1 + 1);
+    for (int64_t p = lo * W; p < hi * W; p += NR) {
+      const int64_t cols = std::min(NR, hi * W - p);
+      if (2 * cols <= kL) {  // a narrow last block: the dot-product path, as in pointwiseConv
+        const int64_t colsPad = (cols + 3) / 4 * 4;
+        const float* xt = transposeNarrowBlock(xn + p, P, C, cols, colsPad);
+        for (int64_t m = m0; m < m1; m += MR)
+          pointwiseTailDot(xt, cols, colsPad, w1 + m * C, C, std::min(MR, m1 - m), b1 ? b1 + m : nullptr, nullptr, buf + (m - m0) * ldb + (p - lo * W),
+                           ldb, a1);
+        continue;
+      }
+      for (int64_t c0 = 0; c0 < C; c0 += kc) {
+        const int64_t k = std::min(kc, C - c0);
+        for (int64_t m = m0; m < m1; m += MR)
+          pointwiseTileCols(std::min(MR, m1 - m), xn + c0 * P + p, P, w1 + m * C + c0, C, k, b1 ? b1 + m : nullptr, nullptr,
+                            buf + (m - m0) * ldb + (p - lo * W), ldb, cols, c0 > 0, c0 + k == C, act1, regs1);
+      }
+    }
+    for (int64_t c = m0; c < m1; ++c) {
+      const float* rows = rowZeroOf(buf + (c - m0) * ldb, lo, W);  // T's rows [lo, hi) of channel c
+      const float bias = b2 ? b2[c] : 0.f;
+      float* st = state + (c - m0) * stateFloats;
+      if (pool) depthwise3x3SameRows<true>(dg, rows, hi, w2 + c * 9, bias, out(c, oy0), oy0, oy1, resume, st, act2);
+      else depthwise3x3SameRows<false>(dg, rows, hi, w2 + c * 9, bias, out(c, oy0), oy0, oy1, resume, st, act2);
+    }
+    done(oy0, oy1);
+  }
+}
+
 // pg, dg as pointwiseDepthwiseApplies; pool: y is the 2x2 / stride-2 max pool of the depthwise output.
 inline void pointwiseDepthwiseConv(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1,
                                    const ConvGeometry& dg, const float* w2, const float* b2, const ConvActivation& a2, bool pool, float* y,
                                    int threads) {
-  constexpr int64_t MR = Isa::MR, NR = Isa::U * kL;
-  const int64_t C = pg.c, M = pg.m, H = dg.h, W = dg.w, P = H * W, oh = dg.oh;
+  constexpr int64_t MR = Isa::MR;
+  const int64_t C = pg.c, M = pg.m, P = dg.h * dg.w, oh = dg.oh;
   const int64_t outPlane = pool ? (dg.oh / 2) * (dg.ow / 2) : dg.oh * dg.ow;
-  const int64_t slices = (C + kKC - 1) / kKC, kc = (C + slices - 1) / slices;
   const int64_t mblocks = (M + MR - 1) / MR;
-  const int64_t stateFloats = depthwiseBandState(dg);
   const ActRegs regs1(a1);
   // Threads: bands of rows when each thread gets 12 rows or more and at least two line-aligned steps of
   // them, else ranges of channel blocks (YuNet-n 640, per-node: its 40x40 pairs split by rows 1.0-1.15x
@@ -86,46 +145,8 @@ inline void pointwiseDepthwiseConv(const ConvGeometry& pg, const float* x, const
 
   // Image n, channels [m0, m1) (m0 a multiple of MR), output rows [r0, r1) (r0 even with pool).
   auto item = [&](const auto& act1, const auto& act2, int64_t n, int64_t m0, int64_t m1, int64_t r0, int64_t r1) {
-    const int64_t mc = m1 - m0;
-    int64_t band = std::min(kPwDwBandBytes / (4 * mc * W) - 2, r1 - r0);
-    if (pool) band &= ~int64_t(1);           // even: a pooled row pair never straddles two bands
-    band = std::max<int64_t>(band, pool ? 2 : 1);
-    const int64_t ldb = (band + 2) * W;  // floats per channel in the buffer: a band's rows and the two above it
-    float* buf = convScratch(0, static_cast<size_t>(mc * (ldb + stateFloats)));
-    float* state = buf + mc * ldb;
-    const float* xn = x + n * C * P;
-    for (int64_t oy0 = r0; oy0 < r1; oy0 += band) {
-      const int64_t oy1 = std::min(r1, oy0 + band);
-      const bool resume = oy0 > r0;
-      // The rows of T the strips read for output rows [oy0, oy1): oy0 + 1 .. oy1, and oy0 - 1 and oy0 when
-      // they start afresh (pad 1 above and below; rows outside the image are not read).
-      const int64_t lo = std::max<int64_t>(0, resume ? oy0 + 1 : oy0 - 1), hi = std::min(H, oy1 + 1);
-      for (int64_t p = lo * W; p < hi * W; p += NR) {
-        const int64_t cols = std::min(NR, hi * W - p);
-        if (2 * cols <= kL) {  // a narrow last block: the dot-product path, as in pointwiseConv
-          const int64_t colsPad = (cols + 3) / 4 * 4;
-          const float* xt = transposeNarrowBlock(xn + p, P, C, cols, colsPad);
-          for (int64_t m = m0; m < m1; m += MR)
-            pointwiseTailDot(xt, cols, colsPad, w1 + m * C, C, std::min(MR, m1 - m), b1 ? b1 + m : nullptr, nullptr, buf + (m - m0) * ldb + (p - lo * W),
-                             ldb, a1);
-          continue;
-        }
-        for (int64_t c0 = 0; c0 < C; c0 += kc) {
-          const int64_t k = std::min(kc, C - c0);
-          for (int64_t m = m0; m < m1; m += MR)
-            pointwiseTileCols(std::min(MR, m1 - m), xn + c0 * P + p, P, w1 + m * C + c0, C, k, b1 ? b1 + m : nullptr, nullptr,
-                              buf + (m - m0) * ldb + (p - lo * W), ldb, cols, c0 > 0, c0 + k == C, act1, regs1);
-        }
-      }
-      for (int64_t c = m0; c < m1; ++c) {
-        const float* rows = rowZeroOf(buf + (c - m0) * ldb, lo, W);  // T's rows [lo, hi) of channel c
-        float* yp = y + (n * M + c) * outPlane;
-        const float bias = b2 ? b2[c] : 0.f;
-        float* st = state + (c - m0) * stateFloats;
-        if (pool) depthwise3x3SameRows<true>(dg, rows, hi, w2 + c * 9, bias, yp, oy0, oy1, resume, st, act2);
-        else depthwise3x3SameRows<false>(dg, rows, hi, w2 + c * 9, bias, yp, oy0, oy1, resume, st, act2);
-      }
-    }
+    pointwiseDepthwiseRows(pg, x + n * C * P, w1, b1, a1, act1, regs1, dg, w2, b2, act2, pool, m0, m1, r0, r1, kPwDwBandBytes,
+                           [&](int64_t c, int64_t) { return y + (n * M + c) * outPlane; }, [](int64_t, int64_t) {});
   };
   withActivation(a1, [&](const auto& act1) {
     withActivation(a2, [&](const auto& act2) {

@@ -21,6 +21,9 @@
 // 57-58, 82-83 (the fused kernel already splits 28x28 by rows at 2 threads).
 // onnxruntime's NCHWc blocks at 2 threads take about 108 and 69 us inside PFLD (its per-node profile,
 // less its profiling overhead), near the private-halves ceiling.
+// - fused block: the engine's block kernel (conv2dInvertedResidualFast, each thread a band of rows through the
+//   three layers, in the shared tensors). 2026-11-25 later, the machine slower (current 131-132 / 84-85 us,
+//   private halves 117-119 / 74-75): 114-117 and 68-69 us at 2 threads, 170 and 93-95 at 1.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -125,6 +128,25 @@ int main(int argc, char** argv) {
       for (int i = 0; i < blocks; ++i) runBlock(whole, w, x, t, x, x, threads);
     });
     std::printf("current, %d thread%s: %.1f us per block\n", threads, threads > 1 ? "s" : "", us);
+  }
+  // The fused block kernel (conv2dInvertedResidualFast): each thread a band of rows through the three layers;
+  // its output goes to a second tensor (it must not overwrite its input), the two swapped between blocks.
+  float* x2 = alignedFloats(C * s * s);
+  for (int threads = 1; threads <= 2; ++threads) {
+    ConvActivation relu, none;
+    relu.kind = ConvActivation::Relu;
+    float *in = x, *out = x2;
+    const double us = medianPerBlock(reps, blocks, [&] {
+      for (int i = 0; i < blocks; ++i) {
+        if (!conv2dInvertedResidualFast(whole.expand, in, w.w1, w.b1, relu, whole.depthwise, w.w2, w.b2, relu, whole.project, w.w3, w.b3, none, in,
+                                        out, threads)) {
+          std::fprintf(stderr, "the block kernel declined the geometry\n");
+          std::exit(1);
+        }
+        std::swap(in, out);
+      }
+    });
+    std::printf("fused block, %d thread%s: %.1f us per block\n", threads, threads > 1 ? "s" : "", us);
   }
 
   // Thread i's output rows [r0, r1) need input rows [g0, g1) (one halo row inside the image). Each runs the

@@ -37,14 +37,16 @@ struct Level {
   PointwiseEntry pointwise;
   Entry depthwise;
   PointwiseDepthwiseEntry pointwiseDepthwise;
+  InvertedResidualEntry invertedResidual;
 };
 
 // The levels this CPU can run.
 std::vector<Level> levels() {
-  std::vector<Level> out{{"scalar", pointwiseMobileScalar, depthwiseMobileScalar, pointwiseDepthwiseScalar}};
+  std::vector<Level> out{{"scalar", pointwiseMobileScalar, depthwiseMobileScalar, pointwiseDepthwiseScalar, invertedResidualScalar}};
   const SimdLevel d = detectedSimdLevel();
-  if (d >= SimdLevel::Avx2) out.push_back({"avx2", pointwiseMobileAvx2, depthwiseMobileAvx2, pointwiseDepthwiseAvx2});
-  if (d >= SimdLevel::Avx512) out.push_back({"avx512", pointwiseMobileAvx512, depthwiseMobileAvx512, pointwiseDepthwiseAvx512});
+  if (d >= SimdLevel::Avx2) out.push_back({"avx2", pointwiseMobileAvx2, depthwiseMobileAvx2, pointwiseDepthwiseAvx2, invertedResidualAvx2});
+  if (d >= SimdLevel::Avx512)
+    out.push_back({"avx512", pointwiseMobileAvx512, depthwiseMobileAvx512, pointwiseDepthwiseAvx512, invertedResidualAvx512});
   return out;
 }
 
@@ -683,6 +685,109 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
   Window2D pad2;
   pad2.pt = pad2.pl = pad2.pb = pad2.pr = 2;
   CHECK(!pointwiseDepthwiseSupports(pg, geometry(1, 16, 10, 12, 16, 5, 5, 16, pad2), none, none, false));
+}
+
+// The inverted residual block kernel (conv_inverted_residual_kernels.h) against conv2dReference of each layer
+// in turn (1x1, act1, depthwise 3x3 "same", act2, 1x1 projection + Z, act3), at every level, 1, 2 and 3
+// threads (each a band of rows), rotating the in-register activations. Shapes: PFLD's blocks (128 -> 256 ->
+// 128 at 14x14: 7-row bands of 98 columns, a 2-column tail on the dot-product path; 64 -> 64 -> 64 at 28x28),
+// more than one slice of input channels in both 1x1 convs (C and E above 128), several bands a thread
+// (256 channels at 64x64: 2 rows a band), channel counts that are not a multiple of any row block, output
+// channels other than the input's (no Z then), planes narrower than a vector (4 columns: every block on the
+// dot-product path), one-row planes, batches; Z separate and Z in y's own memory. Other geometries are declined.
+TEST_CASE(inverted_residual_block_every_level_matches_reference) {
+  struct Case {
+    int64_t n, c, e, k, h, w;
+    bool residual;
+  };
+  const Case cases[] = {
+      {1, 128, 256, 128, 14, 14, true}, {1, 64, 64, 64, 28, 28, true}, {1, 16, 256, 16, 64, 64, true}, {2, 5, 13, 7, 9, 23, false},
+      {1, 200, 136, 200, 10, 12, true}, {1, 12, 20, 12, 6, 4, true},   {1, 8, 24, 8, 1, 20, true},     {3, 8, 16, 24, 12, 16, false},
+  };
+  std::vector<ConvActivation> kinds;
+  for (const ConvActivation& a : activations())
+    if (a.kind != ConvActivation::Tanh && a.kind != ConvActivation::Sigmoid) kinds.push_back(a);
+  auto absOf = [](const std::vector<float>& v) {
+    std::vector<float> a(v.size());
+    for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
+    return a;
+  };
+  uint32_t seed = 1500;
+  Window2D same;
+  same.pt = same.pl = same.pb = same.pr = 1;
+  for (const Case& t : cases) {
+    const ConvGeometry pg = geometry(t.n, t.c, t.h, t.w, t.e, 1, 1, 1, Window2D{});
+    const ConvGeometry dg = geometry(t.n, t.e, t.h, t.w, t.e, 3, 3, t.e, same);
+    const ConvGeometry qg = geometry(t.n, t.e, t.h, t.w, t.k, 1, 1, 1, Window2D{});
+    const size_t xs = size_t(t.n * t.c * t.h * t.w), ts = size_t(t.n * t.e * t.h * t.w), ys = size_t(t.n * t.k * t.h * t.w);
+    const std::vector<float> x = test::randomVector(xs, seed), w1 = test::randomVector(size_t(t.e * t.c), seed + 1),
+                             b1 = test::randomVector(size_t(t.e), seed + 2), w2 = test::randomVector(size_t(t.e * 9), seed + 3),
+                             b2 = test::randomVector(size_t(t.e), seed + 4), w3 = test::randomVector(size_t(t.k * t.e), seed + 5),
+                             b3 = test::randomVector(size_t(t.k), seed + 6),
+                             z = t.residual ? test::randomVector(ys, seed + 7) : std::vector<float>(ys, 0.f);
+    // A bound on each output's rounding: the same sums on absolute values.
+    std::vector<float> scaleT(ts), scaleD(ts), scaleY(ys);
+    conv2dReference(pg, absOf(x).data(), absOf(w1).data(), absOf(b1).data(), scaleT.data());
+    conv2dReference(dg, scaleT.data(), absOf(w2).data(), absOf(b2).data(), scaleD.data());
+    conv2dReference(qg, scaleD.data(), absOf(w3).data(), absOf(b3).data(), scaleY.data());
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      const ConvActivation &a1 = kinds[k], &a2 = kinds[(k + 1) % kinds.size()], &a3 = kinds[(k + 2) % kinds.size()];
+      CHECK(invertedResidualSupports(pg, dg, qg, a1, a2, a3));
+      std::vector<float> tmid(ts), d(ts), want(ys);
+      conv2dReference(pg, x.data(), w1.data(), b1.data(), tmid.data());
+      for (float& v : tmid) v = a1.apply(v);
+      conv2dReference(dg, tmid.data(), w2.data(), b2.data(), d.data());
+      for (float& v : d) v = a2.apply(v);
+      conv2dReference(qg, d.data(), w3.data(), b3.data(), want.data());
+      for (size_t i = 0; i < ys; ++i) want[i] = a3.apply(want[i] + z[i]);
+      for (const Level& level : levels())
+        for (int threads : {1, 2, 3})
+          for (const bool inPlace : {false, true}) {
+            if (inPlace && !t.residual) continue;
+            constexpr size_t kGuard = 40;
+            constexpr float kSentinel = 12345.f;
+            std::vector<float> buf(ys + 2 * kGuard, kSentinel);
+            float* y = buf.data() + kGuard;
+            if (inPlace) std::copy(z.begin(), z.end(), y);
+            else std::fill(y, y + ys, std::nanf(""));
+            level.invertedResidual(pg, x.data(), w1.data(), b1.data(), a1, dg, w2.data(), b2.data(), a2, qg, w3.data(), b3.data(), a3,
+                                   t.residual ? (inPlace ? y : z.data()) : nullptr, y, threads);
+            int bad = 0;
+            for (size_t i = 0; i < ys; ++i) {
+              const double tol = 1e-5 * (scaleY[i] + std::fabs(z[i])) + 1e-6;
+              if (!(std::fabs(double(y[i]) - want[i]) <= tol) && bad++ < 3)
+                std::fprintf(stderr, "  block %s threads %d%s n%lld %lld->%lld->%lld %lldx%lld acts %d/%d/%d: index %zu got %g want %g\n", level.name,
+                             threads, inPlace ? " (z in y)" : "", (long long)t.n, (long long)t.c, (long long)t.e, (long long)t.k, (long long)t.h,
+                             (long long)t.w, int(a1.kind), int(a2.kind), int(a3.kind), i, y[i], want[i]);
+            }
+            bool guards = true;
+            for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+            CHECK(bad == 0);
+            CHECK(guards);
+          }
+    }
+    seed += 8;
+  }
+  // Declined: the pair declined (a strided 1x1), a projection that is not 1x1 / stride 1 / unpadded / one
+  // group or does not read all of the pair's channels, a projection activation not applied in registers.
+  const ConvGeometry pg = geometry(1, 8, 10, 12, 16, 1, 1, 1, Window2D{});
+  const ConvGeometry dg = geometry(1, 16, 10, 12, 16, 3, 3, 16, same);
+  const ConvGeometry qg = geometry(1, 16, 10, 12, 8, 1, 1, 1, Window2D{});
+  ConvActivation none, tanh;
+  tanh.kind = ConvActivation::Tanh;
+  CHECK(invertedResidualSupports(pg, dg, qg, none, none, none));
+  CHECK(!invertedResidualSupports(pg, dg, qg, none, none, tanh));
+  Window2D stride2;
+  stride2.sh = stride2.sw = 2;
+  CHECK(!invertedResidualSupports(geometry(1, 8, 20, 24, 16, 1, 1, 1, stride2), dg, qg, none, none, none));
+  CHECK(!invertedResidualSupports(pg, dg, geometry(1, 16, 10, 12, 8, 1, 1, 2, Window2D{}), none, none, none));
+  CHECK(!invertedResidualSupports(pg, dg, geometry(1, 16, 10, 12, 8, 3, 3, 1, same), none, none, none));
+  CHECK(!invertedResidualSupports(pg, dg, geometry(1, 16, 5, 6, 8, 1, 1, 1, stride2), none, none, none));
+  CHECK(!invertedResidualSupports(pg, dg, geometry(1, 12, 10, 12, 8, 1, 1, 1, Window2D{}), none, none, none));
+  std::vector<float> x(4096, 1.f), w(8192, 1.f), y(512, -7.f);
+  CHECK(!conv2dInvertedResidualFast(pg, x.data(), w.data(), nullptr, none, dg, w.data(), nullptr, none, qg, w.data(), nullptr, tanh, nullptr,
+                                    y.data(), 1));
+  CHECK(y[0] == -7.f && y[511] == -7.f);
 }
 
 // Geometries the kernels do not take are left to conv.cc's general paths (and y is untouched).

@@ -10,21 +10,28 @@
 // stride 1, dilation 1, pads [1, 1, 1, 1], no Z (a fused 2x2 max pool is kept: run after
 // fusePoolIntoConv); both activations applied in registers (none, Relu, LeakyRelu, Clip; not Tanh /
 // Sigmoid). Run after the activation fusion and the head merge.
+// Then a 1x1 conv that alone reads such a node's output (no pool there) joins it as its projection, with
+// its residual input Z and activation: the whole inverted residual block (PFLD's 1x1 expansion, depthwise,
+// 1x1 projection + Add) becomes one node, which the CPU kernel runs a band of rows per thread through all
+// three convs (native/cpu/conv_inverted_residual_kernels.h): at 2 threads the separate layers each split
+// their work differently and read half of their input from the other core's cache.
 // CPU only: a CUDA session refuses the node (optimizeForInference(g, { fusePointwiseDepthwise: false })).
 import { getOp, normalizeAttrs } from '../../ops/index.js';
 import type { Graph, Node } from '../ir.js';
 import { activationInRegisters, compact, intsAre, isDepthwise3x3Strip, rewriteStart } from './util.js';
 
-/** A 1x1 / stride 1 / unpadded / one-group Conv2D with no Z, no pool and an activation the kernel applies in registers. */
-function isFusablePointwise(g: Graph, n: Node): boolean {
+/** A 1x1 / stride 1 / unpadded / one-group Conv2D with no pool, an activation the kernel applies in registers and (unless `z`) no Z. */
+function isFusablePointwise(g: Graph, n: Node, z = false): boolean {
   if (n.op !== 'Conv2D') return false;
   const x = g.values[n.inputs[0]].shape, w = g.values[n.inputs[1]].shape, a = n.attrs;
   return (
     x.length === 4 && w.length === 4 && w[2] === 1 && w[3] === 1 && ((a.group as number | undefined) ?? 1) === 1 &&
     intsAre(a.strides, [1, 1]) && intsAre(a.pads, [0, 0, 0, 0]) && intsAre(a.dilations, [1, 1]) && !a.pool &&
-    (n.inputs[3] ?? -1) < 0 && activationInRegisters(n)
+    (z || (n.inputs[3] ?? -1) < 0) && activationInRegisters(n)
   );
 }
+
+const ACTIVATION_ATTRS = ['activation', 'activation_alpha', 'activation_min', 'activation_max'];
 
 /** The depthwise strip conv with pad 1 above and below too (the bands read the row above and below each output row). */
 const isFusableDepthwise = (g: Graph, n: Node): boolean => isDepthwise3x3Strip(g, n) && intsAre(n.attrs.pads, [1, 1, 1, 1], [0, 0, 0, 0]);
@@ -41,7 +48,7 @@ export function fusePointwiseDepthwise(graph: Graph): Graph {
     const copy = (to: string, from: Node['attrs'], key: string) => {
       if (from[key] !== undefined) attrs[to] = from[key];
     };
-    for (const k of ['activation', 'activation_alpha', 'activation_min', 'activation_max']) {
+    for (const k of ACTIVATION_ATTRS) {
       copy(k, a1, k);
       copy(`dw_${k}`, a2, k);
     }
@@ -55,6 +62,25 @@ export function fusePointwiseDepthwise(graph: Graph): Graph {
     if (b1 < 0 && b2 < 0) dw.inputs.pop();
     dw.attrs = normalizeAttrs(getOp('PointwiseDepthwise'), attrs);
     removed.add(pw);
+  }
+  // The projections: the 1x1 conv takes the fused node's place (its output's producer, its position, after
+  // its Z is ready); the fused node goes.
+  for (const pj of g.nodes) {
+    if (removed.has(pj) || !isFusablePointwise(g, pj, true)) continue;
+    const d = pj.inputs[0];
+    const pwdw = producer.get(d);
+    if (!pwdw || removed.has(pwdw) || pwdw.op !== 'PointwiseDepthwise' || pwdw.attrs.pool || pwdw.inputs.length > 5) continue;
+    if (pinned.has(d) || consumers[d].length !== 1 || pj.inputs[3] === d) continue;
+    const attrs: Node['attrs'] = { ...pwdw.attrs };
+    for (const k of ACTIVATION_ATTRS) if (pj.attrs[k] !== undefined) attrs[`project_${k}`] = pj.attrs[k];
+    const [x, w1, w2, b1 = -1, b2 = -1] = pwdw.inputs;
+    const inputs = [x, w1, w2, b1, b2, pj.inputs[1], pj.inputs[2] ?? -1, pj.inputs[3] ?? -1];
+    while (inputs[inputs.length - 1] < 0) inputs.pop();
+    pj.op = 'PointwiseDepthwise';
+    pj.name = `${pwdw.name}+${pj.name}`;
+    pj.inputs = inputs;
+    pj.attrs = normalizeAttrs(getOp('PointwiseDepthwise'), attrs);
+    removed.add(pwdw);
   }
   return removed.size ? compact(g, removed) : g;
 }

@@ -3,7 +3,7 @@
 // residual / skip Adds into the conv producing one operand (its input Z), the activation that follows
 // a Conv2D or a normalisation into it (their `activation` attribute), a 2x2 max pool after a depthwise
 // 3x3 conv into it (its `pool` attribute), a 1x1 conv and the depthwise 3x3 conv after it into one
-// PointwiseDepthwise node, then fuses the remaining runs of elementwise ops into ElementwiseChain nodes,
+// PointwiseDepthwise node (with the 1x1 projection after them, when one alone reads them), then fuses the remaining runs of elementwise ops into ElementwiseChain nodes,
 // and sets denormal weights to zero (flushDenormalWeights).
 import { type Graph, checkGraph } from '../ir.js';
 import { fuseElementwiseChains } from './chain.js';
@@ -41,7 +41,8 @@ export interface OptimizeOptions {
    */
   fusePool?: boolean;
   /**
-   * Fuse a 1x1 conv and the depthwise 3x3 conv that reads its output into one PointwiseDepthwise node (default true).
+   * Fuse a 1x1 conv and the depthwise 3x3 conv that reads its output into one PointwiseDepthwise node, with the
+   * 1x1 projection that alone reads theirs when there is one (an inverted residual block; default true).
    * The CPU runs it in one pass; a CUDA session refuses the node, so turn this off for a graph meant for CUDA.
    */
   fusePointwiseDepthwise?: boolean;
