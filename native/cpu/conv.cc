@@ -323,9 +323,8 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, const float* 
     depthwiseConv2d(s, x, w, bias, y, threads);
     return applyConvActivation(a, y, g.n * g.m * g.oh * g.ow, threads);
   }
-  const Window2D& v = g.win;
   const int64_t cg = g.cg(), mg = g.mg(), P = g.oh * g.ow, K = cg * g.kh * g.kw;
-  const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
+  const bool pointwise = g.plainPointwise();
   if (pointwise && conv2dPointwiseFast(g, x, w, bias, y, threads, a)) return;
   if (P <= 4) return conv2dFewOutputs(g, x, w, bias, y, threads, a, pointwise);
   // The first layer of an image model (3x3 on RGB, stride 1 or 2): its own kernel (cpu/conv_stem_kernels.h).
@@ -536,8 +535,7 @@ void conv2dResidual(const ConvGeometry& g, const float* x, const float* w, const
   threads = std::max(threads, 1);
   // The 1x1 mobile kernel takes Z in registers (z may be y itself): PFLD's 9 residual Adds then cost
   // no pass of their own.
-  const Window2D& v = g.win;
-  const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
+  const bool pointwise = g.plainPointwise();
   if (pointwise && !(g.group == g.c && g.group == g.m) && conv2dPointwiseFast(g, x, w, bias, y, threads, act ? *act : ConvActivation{}, z)) return;
   conv2d(g, x, w, bias, y, threads, nullptr);
   addResidual(act ? *act : ConvActivation{}, z, y, g.n * g.m * g.oh * g.ow, threads);

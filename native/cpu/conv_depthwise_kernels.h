@@ -187,10 +187,12 @@ constexpr int64_t kPrefetchRows = 4;
 
 // Where a strip reads the input rows of its plane: row iy (of the image, 0 <= iy < h) at xp + iy * w,
 // for the rows [.., end) it holds (a whole plane: the plane and h; the fused pointwise + depthwise kernel:
-// the band of rows it has just computed, xp then pointing where row 0 would be, see conv_pwdw_kernels.h).
-inline const float* rowZeroOf(const float* band, int64_t firstRow, int64_t w) {
+// the band of rows it has just computed, xp then pointing where row 0 would be, see conv_pwdw_kernels.h; the
+// inverted residual kernel writes its depthwise output rows through it the same way). F: float or const float.
+template <typename F>
+inline F* rowZeroOf(F* band, int64_t firstRow, int64_t w) {
   // In integers: row 0 may lie before the band's buffer.
-  return reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(band) - static_cast<uintptr_t>(firstRow * w) * sizeof(float));
+  return reinterpret_cast<F*>(reinterpret_cast<uintptr_t>(band) - static_cast<uintptr_t>(firstRow * w) * sizeof(float));
 }
 
 // Output columns [c0, c0 + kL) (Full: all of them in the row) of output rows [oy0, oy1). A: output oy's

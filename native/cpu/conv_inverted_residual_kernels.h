@@ -28,16 +28,8 @@ namespace {
 // 1024 input channels and its activation applied in registers.
 inline bool invertedResidualApplies(const ConvGeometry& pg, const ConvGeometry& dg, const ConvGeometry& qg, const ConvActivation& a1,
                                     const ConvActivation& a2, const ConvActivation& a3) {
-  const Window2D& v = qg.win;
-  const bool pointwise = qg.kh == 1 && qg.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0 && qg.group == 1;
-  return pointwiseDepthwiseApplies(pg, dg, a1, a2, false) && pointwise && qg.n == dg.n && qg.c == dg.m && qg.h == dg.oh && qg.w == dg.ow &&
+  return pointwiseDepthwiseApplies(pg, dg, a1, a2, false) && qg.plainPointwise() && qg.group == 1 && qg.n == dg.n && qg.c == dg.m && qg.h == dg.oh && qg.w == dg.ow &&
          qg.c <= 1024 && activationInRegisters(a3);
-}
-
-// Row plane pointer for a buffer that holds rows [firstRow, ...) of a plane of rows w floats (as rowZeroOf,
-// for writing).
-inline float* rowZeroOfWritable(float* band, int64_t firstRow, int64_t w) {
-  return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(band) - static_cast<uintptr_t>(firstRow * w) * sizeof(float));
 }
 
 // The projection of a band: y's columns [0, cols) (K rows of ldy floats) = act3(W3 d + b3 + z) where d holds
@@ -92,7 +84,7 @@ inline void invertedResidualConv(const ConvGeometry& pg, const float* x, const f
           float* yn = y + n * K * P;
           pointwiseDepthwiseRows(
               pg, x + n * C * P, w1, b1, a1, act1, regs1, dg, w2, b2, act2, false, 0, E, r0, r1, kInvertedResidualBandBytes,
-              [&](int64_t c, int64_t oy0) { return rowZeroOfWritable(d + c * ldd, oy0, W); },
+              [&](int64_t c, int64_t oy0) { return rowZeroOf(d + c * ldd, oy0, W); },
               [&](int64_t oy0, int64_t oy1) {
                 projectBand(d, ldd, (oy1 - oy0) * W, E, K, w3, b3, zn ? zn + oy0 * W : nullptr, yn + oy0 * W, P, a3, act3, regs3);
               });

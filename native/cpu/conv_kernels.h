@@ -77,6 +77,8 @@ struct ConvGeometry {
   Window2D win;
   int64_t cg() const { return c / group; }  // input channels per group
   int64_t mg() const { return m / group; }  // output channels per group
+  // A 1x1 kernel with stride 1 and no padding (any group count): each output pixel reads only its own input pixel.
+  bool plainPointwise() const { return kh == 1 && kw == 1 && win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 && win.pb == 0 && win.pr == 0; }
 };
 
 // A conv node's attributes, checked: window, group >= 1 and (ConvTranspose2D) output_padding in

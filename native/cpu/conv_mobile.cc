@@ -77,8 +77,7 @@ struct Isa {
 namespace facestyle::cpu {
 
 bool pointwiseMobileSupports(const ConvGeometry& g) {
-  const Window2D& v = g.win;
-  const bool pointwise = g.kh == 1 && g.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0;
+  const bool pointwise = g.plainPointwise();
   // Past ~1k input channels the weights of a channel block leave L1 and the blocked GEMM is the better
   // path; with at most 4 output positions (a head on a 1x1 map) vectors over positions would be mostly
   // empty lanes, and conv.cc's dot-product path runs along the channels instead.

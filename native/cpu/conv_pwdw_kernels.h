@@ -33,9 +33,7 @@ namespace {
 // both activations applied in registers.
 inline bool pointwiseDepthwiseApplies(const ConvGeometry& pg, const ConvGeometry& dg, const ConvActivation& a1, const ConvActivation& a2,
                                       bool pool) {
-  const Window2D& v = pg.win;
-  const bool pointwise = pg.kh == 1 && pg.kw == 1 && v.sh == 1 && v.sw == 1 && v.pt == 0 && v.pl == 0 && v.pb == 0 && v.pr == 0 && pg.group == 1;
-  return pointwise && pg.c >= 1 && pg.c <= 1024 && dg.n == pg.n && dg.c == pg.m && dg.m == pg.m && dg.group == pg.m && dg.h == pg.oh &&
+  return pg.plainPointwise() && pg.group == 1 && pg.c >= 1 && pg.c <= 1024 && dg.n == pg.n && dg.c == pg.m && dg.m == pg.m && dg.group == pg.m && dg.h == pg.oh &&
          dg.w == pg.ow && depthwise3x3SameApplies(dg) && dg.win.pt == 1 && dg.oh == dg.h && activationInRegisters(a1) &&
          activationInRegisters(a2) && (!pool || depthwisePooledApplies(dg, a2));
 }

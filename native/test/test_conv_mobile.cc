@@ -50,6 +50,24 @@ std::vector<Level> levels() {
   return out;
 }
 
+// Output buffers carry kGuard sentinel floats on each side: a kernel that writes outside y changes them.
+constexpr size_t kGuard = 40;
+constexpr float kSentinel = 12345.f;
+
+// Whether the guards around the n floats of y (at buf.data() + kGuard) still hold the sentinel.
+bool guardsIntact(const std::vector<float>& buf, size_t n) {
+  for (size_t i = 0; i < kGuard; ++i)
+    if (buf[i] != kSentinel || buf[kGuard + n + i] != kSentinel) return false;
+  return true;
+}
+
+// |v| element by element: the same sums on absolute values bound each output's rounding.
+std::vector<float> absOf(const std::vector<float>& v) {
+  std::vector<float> a(v.size());
+  for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
+  return a;
+}
+
 std::vector<ConvActivation> activations() {
   std::vector<ConvActivation> out;
   for (int k = ConvActivation::None; k <= ConvActivation::Clip; ++k) {
@@ -98,8 +116,6 @@ void checkAgainstReference(const ConvGeometry& g, bool withBias, uint32_t seed, 
   conv2dReference(g, ax.data(), aw.data(), withBias ? ab.data() : nullptr, scale.data());
   const std::vector<float> z = residual ? test::randomVector(ys, seed + 3) : std::vector<float>();
   for (size_t i = 0; i < z.size(); ++i) ref[i] += z[i], scale[i] += std::fabs(z[i]);
-  constexpr size_t kGuard = 40;
-  constexpr float kSentinel = 12345.f;
   for (const ConvActivation& a : activations()) {
     std::vector<float> buf(ys + 2 * kGuard, kSentinel);
     std::fill(buf.begin() + kGuard, buf.begin() + kGuard + ys, std::nanf(""));
@@ -115,8 +131,7 @@ void checkAgainstReference(const ConvGeometry& g, bool withBias, uint32_t seed, 
       if (!(std::fabs(double(y[i]) - expect) <= tol) && bad++ < 3)
         std::fprintf(stderr, "  %s %s act %d: at %zu got %g want %g\n", what, describe(g).c_str(), int(a.kind), i, y[i], expect);
     }
-    bool guards = true;
-    for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+    const bool guards = guardsIntact(buf, size_t(ys));
     if (!guards) std::fprintf(stderr, "  %s %s act %d: wrote outside y\n", what, describe(g).c_str(), int(a.kind));
     CHECK(bad == 0);
     CHECK(guards);
@@ -268,8 +283,6 @@ TEST_CASE(depthwise_pooled_every_level_matches_reference) {
     conv2dReference(g, ax.data(), aw.data(), ab.data(), scale.data());
     // got: y of one run; residual: conv + z before the activation.
     auto check = [&](const char* what, const ConvActivation& a, bool residual, auto run) {
-      constexpr size_t kGuard = 40;
-      constexpr float kSentinel = 12345.f;
       std::vector<float> buf(ys + 2 * kGuard, kSentinel);
       std::fill(buf.begin() + kGuard, buf.begin() + kGuard + ys, std::nanf(""));
       run(buf.data() + kGuard);
@@ -290,8 +303,7 @@ TEST_CASE(depthwise_pooled_every_level_matches_reference) {
               std::fprintf(stderr, "  pooled %s %s act %d: plane %lld row %lld col %lld got %g want %g\n", what, describe(g).c_str(), int(a.kind),
                            (long long)p, (long long)r, (long long)c, got, expect);
           }
-      bool guards = true;
-      for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+      const bool guards = guardsIntact(buf, size_t(ys));
       if (!guards) std::fprintf(stderr, "  pooled %s %s act %d: wrote outside y\n", what, describe(g).c_str(), int(a.kind));
       CHECK(bad == 0);
       CHECK(guards);
@@ -610,11 +622,6 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
     const std::vector<float> x = test::randomVector(xs, seed), w1 = test::randomVector(size_t(t.m * t.c), seed + 1),
                              b1 = test::randomVector(size_t(t.m), seed + 2), w2 = test::randomVector(size_t(t.m * 9), seed + 3),
                              b2 = test::randomVector(size_t(t.m), seed + 4);
-    auto absOf = [](const std::vector<float>& v) {
-      std::vector<float> a(v.size());
-      for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
-      return a;
-    };
     // A bound on each output's rounding: the same sums on absolute values.
     std::vector<float> scaleT(ts), scaleY(ts);
     conv2dReference(pg, absOf(x).data(), absOf(w1).data(), absOf(b1).data(), scaleT.data());
@@ -629,8 +636,6 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
       conv2dReference(dg, tmid.data(), w2.data(), b2.data(), conv.data());
       for (const Level& level : levels())
         for (int threads : {1, 2, 3}) {
-          constexpr size_t kGuard = 40;
-          constexpr float kSentinel = 12345.f;
           std::vector<float> buf(size_t(ys) + 2 * kGuard, kSentinel);
           std::fill(buf.begin() + kGuard, buf.begin() + kGuard + ys, std::nanf(""));
           level.pointwiseDepthwise(pg, x.data(), w1.data(), b1.data(), a1, dg, w2.data(), b2.data(), a2, t.pool, buf.data() + kGuard, threads);
@@ -652,8 +657,7 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
                                level.name, threads, (long long)t.n, (long long)t.c, (long long)t.m, (long long)t.h, (long long)t.w, int(t.pool),
                                int(a1.kind), int(a2.kind), (long long)p, (long long)r, (long long)c, got, expect);
               }
-          bool guards = true;
-          for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+          const bool guards = guardsIntact(buf, size_t(ys));
           CHECK(bad == 0);
           CHECK(guards);
         }
@@ -707,11 +711,6 @@ TEST_CASE(inverted_residual_block_every_level_matches_reference) {
   std::vector<ConvActivation> kinds;
   for (const ConvActivation& a : activations())
     if (a.kind != ConvActivation::Tanh && a.kind != ConvActivation::Sigmoid) kinds.push_back(a);
-  auto absOf = [](const std::vector<float>& v) {
-    std::vector<float> a(v.size());
-    for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
-    return a;
-  };
   uint32_t seed = 1500;
   Window2D same;
   same.pt = same.pl = same.pb = same.pr = 1;
@@ -744,8 +743,6 @@ TEST_CASE(inverted_residual_block_every_level_matches_reference) {
         for (int threads : {1, 2, 3})
           for (const bool inPlace : {false, true}) {
             if (inPlace && !t.residual) continue;
-            constexpr size_t kGuard = 40;
-            constexpr float kSentinel = 12345.f;
             std::vector<float> buf(ys + 2 * kGuard, kSentinel);
             float* y = buf.data() + kGuard;
             if (inPlace) std::copy(z.begin(), z.end(), y);
@@ -760,8 +757,7 @@ TEST_CASE(inverted_residual_block_every_level_matches_reference) {
                              threads, inPlace ? " (z in y)" : "", (long long)t.n, (long long)t.c, (long long)t.e, (long long)t.k, (long long)t.h,
                              (long long)t.w, int(a1.kind), int(a2.kind), int(a3.kind), i, y[i], want[i]);
             }
-            bool guards = true;
-            for (size_t i = 0; i < kGuard; ++i) guards = guards && buf[i] == kSentinel && buf[kGuard + ys + i] == kSentinel;
+            const bool guards = guardsIntact(buf, size_t(ys));
             CHECK(bad == 0);
             CHECK(guards);
           }
