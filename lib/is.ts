@@ -38,6 +38,11 @@ export function integerInRange(name: string, v: unknown, lo: number, hi: number)
   return v;
 }
 
+/** A `threads` option: CPU threads, 0 (also when undefined) for every hardware thread, at most 1024. */
+export function threadCount(v: unknown): number {
+  return v === undefined ? 0 : integerInRange('threads', v, 0, 1024);
+}
+
 export function numberInRange(name: string, v: unknown, lo: number, hi: number): number {
   if (!number(v) || !inRange(v, lo, hi)) throw invalid(name, `number ${rangeText(lo, hi)}`, v);
   return v;

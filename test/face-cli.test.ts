@@ -112,7 +112,7 @@ describeShared('facestyle stylize (CLI)', () => {
     await expect(cli(photo, '-o', path.join(base, 'newE', 'x.jpg'), ...model, '--landmarks', path.join(base, 'no-pfld.onnx'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringContaining('no-pfld.onnx') });
     // Option errors name the option as typed, not the API's name for it.
     await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, '--threshold', '2')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for --threshold') });
-    for (const [flag, value] of [['--strength', '2'], ['--engine', 'foo'], ['--template', 'x'], ['--device', 'gpu'], ['--detector-engine', 'y']])
+    for (const [flag, value] of [['--strength', '2'], ['--engine', 'foo'], ['--template', 'x'], ['--device', 'gpu'], ['--detector-engine', 'y'], ['--threads', '-1'], ['--threads', '2.5']])
       await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, flag, value)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`for ${flag} `) });
     await expect(cli(photo, '-o', path.join(base, 'newC', 'x.jpg'), ...model, '--min-face', '-3')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for --min-face') });
     expect(readdirSync(base)).toEqual(['text.txt']);

@@ -273,8 +273,8 @@ describeShared('face detection (YuNet)', () => {
     try {
       delete process.env.FACESTYLE_DETECTOR_ENGINE;
       expect((await sharedDetector(DETECTOR)).engine).toBe('onnxruntime');
-      expect((await sharedDetector(DETECTOR, undefined, 'native')).engine).toBe('native'); // the video stylizer's default
-      expect(await sharedDetector(DETECTOR, 'native')).toBe(await sharedDetector(DETECTOR, undefined, 'native'));
+      expect((await sharedDetector(DETECTOR, undefined, { fallback: 'native' })).engine).toBe('native'); // the video stylizer's default
+      expect(await sharedDetector(DETECTOR, 'native')).toBe(await sharedDetector(DETECTOR, undefined, { fallback: 'native' }));
       process.env.FACESTYLE_DETECTOR_ENGINE = 'native';
       expect((await sharedDetector(DETECTOR)).engine).toBe('native');
       expect((await sharedDetector(DETECTOR, 'onnxruntime')).engine).toBe('onnxruntime');

@@ -78,7 +78,7 @@ describeShared('video command runs', () => {
     });
     await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), every: '0' }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     // Values the library checks are reported under the flag the user typed (they named API options).
-    for (const [key, flag, value] of [['engine', '--engine', 'foo'], ['detectorEngine', '--detector-engine', 'y'], ['strength', '--strength', '2'], ['size', '--size', '-3'], ['minCutoff', '--min-cutoff', '-1'], ['crf', '--crf', '99'], ['preset', '--preset', 'quick']])
+    for (const [key, flag, value] of [['engine', '--engine', 'foo'], ['detectorEngine', '--detector-engine', 'y'], ['strength', '--strength', '2'], ['size', '--size', '-3'], ['minCutoff', '--min-cutoff', '-1'], ['crf', '--crf', '99'], ['preset', '--preset', 'quick'], ['threads', '--threads', '-1'], ['threshold', '--threshold', '2']])
       await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), [key]: value }, { ...c.io, stylizer: key === 'engine' || key === 'detectorEngine' || key === 'size' ? undefined : new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`for ${flag} but`) });
     // --faces 0 meant 'all' (the API's spelling); on the command line leaving it out means all, 0 is refused.
     for (const faces of ['0', '-1', '1.5'])

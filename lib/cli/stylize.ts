@@ -34,6 +34,7 @@ interface StylizeCliOptions {
   template?: string;
   quality?: string;
   minFace?: string;
+  threads?: string;
 }
 
 const num = optionalNumber;
@@ -48,6 +49,7 @@ const STYLIZE_FLAGS = {
   scoreThreshold: '--threshold',
   minSize: '--min-face',
   template: '--template',
+  threads: '--threads',
 } as const;
 
 /** `<base>.<tag><ext>` beside the output (`.debug`, `.compare`). */
@@ -176,6 +178,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
       minSize: num('min-face', o.minFace),
       landmarks68: landmarksFlag(o.landmarks),
       template: o.template as FaceStylizerOptions['template'],
+      threads: num('threads', o.threads),
     }),
   );
   // The detector and landmark files are loaded before any image (a missing one is one error, not one per image).
@@ -271,6 +274,7 @@ export function registerStylizeCommand(program: Command): void {
     .option('--template <ffhq|ffhq-template|arcface>', 'alignment: the FFHQ procedure (default) or a least-squares 5-point template', 'ffhq')
     .option('--quality <n>', 'JPEG/WebP/AVIF/TIFF quality 1..100', '90')
     .option('--min-face <px>', 'ignore faces smaller than this (box side, image pixels)')
+    .option('--threads <n>', 'CPU threads for the detector, landmarks and model (0: all)', '0')
     .action(async (input: string, o: StylizeCliOptions) => {
       // Also removed on a stop: the output folder the run made, when nothing was written into it yet.
       process.exitCode = await whileWritingFiles('images not yet written were not written', () => runStylizeCommand(input, o), () => removeIfNoFiles(folderMadeByRun));

@@ -28,6 +28,8 @@ export interface VideoCliOptions {
   crf?: string;
   preset?: string;
   overwrite?: boolean;
+  threshold?: string;
+  threads?: string;
   json?: boolean;
 }
 
@@ -73,6 +75,8 @@ const VIDEO_FLAGS = {
   'smoothing.beta': '--beta',
   crf: '--crf',
   preset: '--preset',
+  scoreThreshold: '--threshold',
+  threads: '--threads',
 } as const;
 
 /** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
@@ -113,6 +117,8 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       device: o.device as StylizeVideoOptions['device'],
       detector: o.detector,
       detectorEngine: o.detectorEngine as StylizeVideoOptions['detectorEngine'],
+      scoreThreshold: num('threshold', o.threshold),
+      threads: num('threads', o.threads),
       smoothing,
       crf: num('crf', o.crf),
       preset: o.preset as StylizeVideoOptions['preset'],
@@ -152,6 +158,8 @@ export function registerVideoCommand(program: Command): void {
     .option('--device <name>', 'cpu or cuda')
     .option('--detector <file>', 'YuNet face detector .onnx')
     .option('--detector-engine <name>', 'where the face detector runs: native (default, or FACESTYLE_DETECTOR_ENGINE), onnxruntime or auto')
+    .option('--threshold <x>', 'face detection score threshold 0..1 (default 0.5)')
+    .option('--threads <n>', 'CPU threads for the detector and model (default 0: all; ffmpeg has its own)')
     .option('--no-smoothing', 'do not smooth landmarks over time')
     .option('--min-cutoff <hz>', 'One-Euro smoothing: cutoff at rest, lower = steadier (default 0.3)')
     .option('--beta <x>', 'One-Euro smoothing: speed coefficient, higher = less lag (default 0.2)')

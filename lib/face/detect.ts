@@ -12,7 +12,7 @@ import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
 import { checkRgbImage, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
-import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine, createOrtSession, loadOrt } from './detector-engine.js';
+import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine, createOrtSession, detectorSessionOptions, loadOrt } from './detector-engine.js';
 import { warpAffine } from './warp.js';
 
 export interface DetectOptions {
@@ -60,6 +60,11 @@ export interface DetectOptions {
    * stylizeFile() and the CLI default to 'auto' (their FFHQ alignment then reads the 68 points).
    */
   landmarks68?: boolean | string;
+  /**
+   * CPU threads for the detector and landmark networks (default 0: all). Read when they load (detectFaces,
+   * createFaceStylizer, stylize), not by FaceDetector.detect(), whose model is already loaded.
+   */
+  threads?: number;
 }
 
 /** A region of an image sampled into a detector input (sampleDetectorInput). */
@@ -229,6 +234,7 @@ export function checkDetectOptions(options: DetectOptions) {
     secondPass: options.secondPass === undefined ? true : is.trueOrFalse('secondPass', options.secondPass),
     secondPassMirror: options.secondPassMirror === undefined ? true : is.trueOrFalse('secondPassMirror', options.secondPassMirror),
     vote: options.vote === undefined ? true : is.trueOrFalse('vote', options.vote),
+    threads: is.threadCount(options.threads),
   };
 }
 
@@ -259,10 +265,18 @@ export class FaceDetector {
     return { ...this.backend.runs };
   }
 
-  static async load(file?: string, options: { engine?: DetectorEngine } = {}): Promise<FaceDetector> {
+  /** CPU threads each network run may use, as asked for at load (0: all). */
+  get threads(): number {
+    return this.backend.threads;
+  }
+
+  /** `engine`: see FaceDetector.engine; `threads`: CPU threads per network run (default 0: all). */
+  static async load(file?: string, options: { engine?: DetectorEngine; threads?: number } = {}): Promise<FaceDetector> {
+    if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
     const resolved = resolveDetectorPath(file);
     const engine = is.oneOf('engine', options.engine ?? defaultPhotoDetectorEngine(), DETECTOR_ENGINES);
-    return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine));
+    const threads = is.threadCount(options.threads);
+    return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine, threads));
   }
 
   /** Faces in image pixels, largest first. */
@@ -427,16 +441,24 @@ export class FaceDetector {
  */
 export class LandmarkModel {
   private disposed = false;
-  private constructor(readonly file: string, private readonly session: Ort.InferenceSession) {}
+  private constructor(
+    readonly file: string,
+    private readonly session: Ort.InferenceSession,
+    /** CPU threads each run may use, as asked for at load (0: all). */
+    readonly threads: number,
+  ) {}
 
-  static async load(file: true | string = true): Promise<LandmarkModel> {
+  /** `file`: true for the package's PFLD model; `threads`: CPU threads per run (default 0: all). */
+  static async load(file: true | string = true, options: { threads?: number } = {}): Promise<LandmarkModel> {
+    if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+    const threads = is.threadCount(options.threads);
     const resolved = resolveLandmarksPath(file);
-    const session = await createOrtSession(resolved, 'Landmark model');
+    const session = await createOrtSession(resolved, 'Landmark model', detectorSessionOptions(threads));
     if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
       await session.release().catch(() => undefined);
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `'${resolved}' is not a PFLD landmark model: expected one input and one output [b,136]`);
     }
-    return new LandmarkModel(resolved, session);
+    return new LandmarkModel(resolved, session, threads);
   }
 
   /** Adds `landmarks68` to each face (in image pixels). */
@@ -637,18 +659,19 @@ export function landmarks5From68(p: readonly Point[]): Landmarks5 {
 const detectors = new Map<string, Promise<FaceDetector>>();
 
 /**
- * A shared detector per file and engine (loaded once per process). The engine: the argument, else
- * FACESTYLE_DETECTOR_ENGINE, else `fallback` (for photos 'onnxruntime' on the main thread: a photo's size
- * rarely comes back, and the native engine compiles per size; 'native' in a worker_thread, see
- * defaultPhotoDetectorEngine; the video stylizer asks for 'native').
+ * A shared detector per file, engine and thread count (loaded once per process). The engine: the
+ * argument, else FACESTYLE_DETECTOR_ENGINE, else `fallback` (for photos 'onnxruntime' on the main
+ * thread: a photo's size rarely comes back, and the native engine compiles per size; 'native' in a
+ * worker_thread, see defaultPhotoDetectorEngine; the video stylizer asks for 'native').
  */
-export function sharedDetector(file?: string, engine?: DetectorEngine, fallback: DetectorEngine = defaultPhotoDetectorEngine()): Promise<FaceDetector> {
+export function sharedDetector(file?: string, engine?: DetectorEngine, options: { fallback?: DetectorEngine; threads?: number } = {}): Promise<FaceDetector> {
   const resolved = resolveDetectorPath(file);
-  const chosen = chooseDetectorEngine(engine, fallback);
-  const key = `${chosen}:${resolved}`;
+  const chosen = chooseDetectorEngine(engine, options.fallback ?? defaultPhotoDetectorEngine());
+  const threads = is.threadCount(options.threads);
+  const key = `${chosen}:${threads}:${resolved}`;
   let d = detectors.get(key);
   if (!d) {
-    d = FaceDetector.load(resolved, { engine: chosen });
+    d = FaceDetector.load(resolved, { engine: chosen, threads });
     detectors.set(key, d);
     d.catch(() => detectors.delete(key));
   }
@@ -662,11 +685,12 @@ export function sharedDetector(file?: string, engine?: DetectorEngine, fallback:
 export async function detectFaces(image: ImageInput | RgbImage, options: DetectOptions = {}): Promise<Face[]> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   const rgb = await toRgbImage(image, { limitInputPixels: options.limitInputPixels });
-  const detector = await sharedDetector(options.detector);
+  const threads = is.threadCount(options.threads);
+  const detector = await sharedDetector(options.detector, undefined, { threads });
   const lmOption = landmarksOption(options.landmarks68);
   const faces = await detector.detect(rgb, options);
   if (lmOption === null || faces.length === 0) return faces;
-  const lm = await LandmarkModel.load(lmOption);
+  const lm = await LandmarkModel.load(lmOption, { threads });
   try {
     return await lm.refine(rgb, faces);
   } finally {

@@ -52,6 +52,8 @@ export interface DetectorBackend {
   readonly runs: { native: number; onnxruntime: number };
   /** Fixed network input [height, width], or null for a model with a dynamic size. */
   readonly fixedSize: [number, number] | null;
+  /** CPU threads each run may use, as asked for (0: all). */
+  readonly threads: number;
   /** One run on a float NCHW input of shape `dims`. */
   infer(input: Float32Array, dims: number[]): Promise<NetOutputs>;
   dispose(): Promise<void>;
@@ -76,6 +78,11 @@ const DETECTOR_SESSION: Ort.InferenceSession.SessionOptions = {
   graphOptimizationLevel: 'all',
   extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
 };
+
+/** DETECTOR_SESSION with `threads` intra-op threads (0: onnxruntime's default, one per core). */
+export function detectorSessionOptions(threads: number): Ort.InferenceSession.SessionOptions {
+  return { ...DETECTOR_SESSION, intraOpNumThreads: threads };
+}
 
 /**
  * An onnxruntime-node session of the model in `file` with its denormal weights zeroed
@@ -102,8 +109,8 @@ function fixedOf(dims: readonly unknown[] | undefined): [number, number] | null 
   return dims && typeof dims[2] === 'number' && typeof dims[3] === 'number' && dims[2] > 0 && dims[3] > 0 ? [dims[2], dims[3]] : null;
 }
 
-async function ortBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
-  const session = await createOrtSession(file, 'Face detector');
+async function ortBackend(file: string, outputNames: readonly string[], threads: number): Promise<DetectorBackend> {
+  const session = await createOrtSession(file, 'Face detector', detectorSessionOptions(threads));
   const missing = outputNames.filter((o) => !session.outputNames.includes(o));
   if (session.inputNames.length !== 1 || missing.length) {
     await session.release().catch(() => undefined);
@@ -116,6 +123,7 @@ async function ortBackend(file: string, outputNames: readonly string[]): Promise
     engine: 'onnxruntime',
     runs,
     fixedSize: fixedOf(meta?.shape),
+    threads,
     async infer(data, dims) {
       const ort = await loadOrt();
       ++runs.onnxruntime;
@@ -132,7 +140,7 @@ async function ortBackend(file: string, outputNames: readonly string[]): Promise
  */
 const MAX_SHAPES = 16;
 
-async function nativeBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend & { compiled(dims: number[]): boolean }> {
+async function nativeBackend(file: string, outputNames: readonly string[], threads: number): Promise<DetectorBackend & { compiled(dims: number[]): boolean }> {
   const onnx = await import('../onnx/import.js');
   let bytes: Uint8Array;
   try {
@@ -172,7 +180,7 @@ async function nativeBackend(file: string, outputNames: readonly string[]): Prom
     s = (async () => {
       const graph = onnx.loadOnnx(bytes, { inputShapes: { [inputName]: dims } });
       graph.name ||= path.basename(file);
-      return compile(optimizeForInference(graph), { device: 'cpu', threads: 0 });
+      return compile(optimizeForInference(graph), { device: 'cpu', threads });
     })();
     sessions.set(key, s);
     s.catch(() => sessions.delete(key));
@@ -188,6 +196,7 @@ async function nativeBackend(file: string, outputNames: readonly string[]): Prom
     engine: 'native',
     runs,
     fixedSize,
+    threads,
     compiled: (dims) => sessions.has(dims.join('x')),
     async infer(data, dims) {
       const session = await sessionFor(dims);
@@ -221,13 +230,13 @@ const AUTO_NATIVE_AFTER = 8;
  * shape that keeps coming back (a video's frame size and tile batches, an app's camera frames) is
  * compiled natively and runs there from then on.
  */
-async function autoBackend(file: string, outputNames: readonly string[]): Promise<DetectorBackend> {
+async function autoBackend(file: string, outputNames: readonly string[], threads: number): Promise<DetectorBackend> {
   // Native first: a model it cannot take throws ERR_FACESTYLE_UNSUPPORTED before onnxruntime-node
   // loads anything, and createDetectorBackend then uses onnxruntime-node alone.
-  const native = await nativeBackend(file, outputNames);
+  const native = await nativeBackend(file, outputNames, threads);
   let ort: DetectorBackend;
   try {
-    ort = await ortBackend(file, outputNames);
+    ort = await ortBackend(file, outputNames, threads);
   } catch (e) {
     await native.dispose();
     throw e;
@@ -238,6 +247,7 @@ async function autoBackend(file: string, outputNames: readonly string[]): Promis
     engine: 'auto',
     runs,
     fixedSize: ort.fixedSize,
+    threads,
     async infer(data, dims) {
       const key = dims.join('x');
       const uses = (seen.get(key) ?? 0) + 1;
@@ -260,14 +270,14 @@ async function autoBackend(file: string, outputNames: readonly string[]): Promis
  * A YuNet backend for `file`: 'onnxruntime' (the default), 'native' or 'auto' (see autoBackend).
  * 'native' and 'auto' use onnxruntime-node alone when the importer does not support the model
  * (ERR_FACESTYLE_UNSUPPORTED); a model that is not a YuNet detector or not ONNX at all is
- * ERR_FACESTYLE_FORMAT either way.
+ * ERR_FACESTYLE_FORMAT either way. `threads`: CPU threads per run on either engine (0, the default: all).
  */
-export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'onnxruntime'): Promise<DetectorBackend> {
-  if (engine === 'onnxruntime') return ortBackend(file, outputNames);
+export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'onnxruntime', threads = 0): Promise<DetectorBackend> {
+  if (engine === 'onnxruntime') return ortBackend(file, outputNames, threads);
   try {
-    return engine === 'auto' ? await autoBackend(file, outputNames) : await nativeBackend(file, outputNames);
+    return engine === 'auto' ? await autoBackend(file, outputNames, threads) : await nativeBackend(file, outputNames, threads);
   } catch (e) {
-    if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ortBackend(file, outputNames);
+    if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ortBackend(file, outputNames, threads);
     if (e instanceof FacestyleError) throw e;
     throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Face detector '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
   }

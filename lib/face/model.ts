@@ -28,6 +28,12 @@ export interface FaceGenerator {
    */
   run(batch: Tensor, options?: GeneratorRunOptions): Promise<Tensor>;
   dispose(): void | Promise<void>;
+  /**
+   * CPU threads a run uses, where the engine tells: the native runtime's count (ModelOptions.threads, 0
+   * resolved to the hardware threads), the count asked of onnxruntime; undefined for its default or a
+   * generator of your own that does not say.
+   */
+  readonly threads?: number;
 }
 
 export interface GeneratorRunOptions {
@@ -113,6 +119,7 @@ export function mirrorAveraged(generator: FaceGenerator): FaceGenerator {
   return {
     name: `${generator.name} (mirror-averaged)`,
     size: generator.size,
+    threads: generator.threads,
     async run(x: Tensor, options: GeneratorRunOptions = {}): Promise<Tensor> {
       if (x.shape[0] === 0) return x;
       const mirrored = mirrorImages(x);
@@ -191,6 +198,7 @@ export async function graphGenerator(graph: Graph, options: ModelOptions = {}): 
   return {
     name: graph.name,
     size,
+    threads: session.info().threads,
     async run(x: Tensor, runOptions: GeneratorRunOptions = {}): Promise<Tensor> {
       checkBatch(x, size, graph.name);
       if (x.shape[0] === 0) return x;
@@ -234,7 +242,8 @@ export function ortRunError(name: string, shape: readonly number[], e: unknown):
 export async function onnxRuntimeGenerator(file: string, options: ModelOptions = {}): Promise<FaceGenerator> {
   const ort = await loadOrt();
   // Errors only (a model's harmless warnings would flood the terminal); run failures come back as coded errors.
-  const session = await createOrtSession(file, 'Stylization model', { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const threads = is.threadCount(options.threads);
+  const session = await createOrtSession(file, 'Stylization model', { executionProviders: ['cpu'], logSeverityLevel: 3, intraOpNumThreads: threads });
   const meta = (session.inputMetadata as unknown as { shape?: readonly (number | string)[] }[])[0];
   const what = `Stylization model '${path.basename(file)}'`;
   const { layout, h, w, batch } = layoutOf(meta?.shape ?? [], what);
@@ -247,6 +256,7 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
   return {
     name,
     size,
+    threads: threads > 0 ? threads : undefined,
     async run(x: Tensor): Promise<Tensor> {
       if (released) throw disposedError(false);
       checkBatch(x, size, name);
@@ -351,6 +361,7 @@ export function defaultModelPath(): string {
 /** Resolves any model source to a FaceGenerator. */
 export async function loadFaceGenerator(source: ModelSource | undefined, options: ModelOptions = {}): Promise<FaceGenerator> {
   if (options.size !== undefined) is.integerInRange('size', options.size, 16, 4096);
+  is.threadCount(options.threads);
   const engine = is.oneOf('engine', options.engine ?? 'native', ['native', 'onnxruntime'] as const);
   if (isGenerator(source)) {
     if (options.size !== undefined && options.size !== source.size) throw argumentError(`The generator runs at ${source.size}; expected size ${source.size} but received ${options.size}`);

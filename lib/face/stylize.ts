@@ -61,6 +61,8 @@ export interface FrameResult {
 export interface FaceStylizer {
   /** The crop size faces are stylized at. */
   readonly size: number;
+  /** CPU threads the detector, landmark and model runs may use, as asked for (0: all). */
+  readonly threads: number;
   /** Timings of the most recent call (detect/stylizeFaces/stylizeFrame). */
   readonly lastTimings: StageTimings;
   /** Sums over every call so far, with the number of frames. */
@@ -100,9 +102,9 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
-  checkDetectOptions(detectOptions); // now, not at the first frame
+  const { threads } = checkDetectOptions(detectOptions); // now, not at the first frame
   if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);
-  const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine });
+  const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine, threads });
   const ownsGenerator = loaded !== options.model;
   // The wrapper disposes the generator it wraps: only one this stylizer loaded is disposed (ownsGenerator).
   const generator = options.mirrorAverage ? mirrorAveraged(loaded) : loaded;
@@ -122,10 +124,10 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
 
   async function detectTimed(frame: RgbImage, t: StageTimings): Promise<Face[]> {
     const t0 = now();
-    detector ??= await sharedDetector(options.detector, options.detectorEngine);
+    detector ??= await sharedDetector(options.detector, options.detectorEngine, { threads });
     let faces = await detector.detect(frame, detectOptions);
     if (lmOption !== null && faces.length) {
-      landmarks ??= await LandmarkModel.load(lmOption);
+      landmarks ??= await LandmarkModel.load(lmOption, { threads });
       faces = await landmarks.refine(frame, faces);
     }
     t.detect += now() - t0;
@@ -175,6 +177,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
 
   return {
     size,
+    threads,
     get lastTimings() {
       return { ...last };
     },
@@ -219,8 +222,8 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     },
     async prepare() {
       alive();
-      detector ??= await sharedDetector(options.detector, options.detectorEngine);
-      if (lmOption !== null) landmarks ??= await LandmarkModel.load(lmOption);
+      detector ??= await sharedDetector(options.detector, options.detectorEngine, { threads });
+      if (lmOption !== null) landmarks ??= await LandmarkModel.load(lmOption, { threads });
     },
     async stylizeAligned(image) {
       alive();

@@ -131,7 +131,7 @@ export async function checkParity(model: string | Uint8Array | Graph, options: P
   if (!is.object(options)) throw is.invalid('options', 'an object', options);
   const atol = is.numberInRange('atol', options.atol ?? 1e-5, 0, Infinity);
   const rtol = is.numberInRange('rtol', options.rtol ?? 1e-4, 0, Infinity);
-  const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
+  const threads = is.threadCount(options.threads);
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   const seed = (options as ParityOptions).seed ?? 1;
   if (!Number.isSafeInteger(seed)) throw is.invalid('seed', 'a whole number', seed);

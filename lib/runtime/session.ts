@@ -243,7 +243,7 @@ export async function compile(graph: Graph, options: CompileOptions = {}): Promi
   checkGraph(graph);
   if (typeof options !== 'object' || options === null) throw is.invalid('compile options', 'an object ({ device, threads, ... })', options);
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
-  const threads = is.integerInRange('threads', options.threads ?? 0, 0, 1024);
+  const threads = is.threadCount(options.threads);
   const unknown = [...new Set(graph.nodes.map((n) => n.op).filter((op) => !hasOp(op)))];
   if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Unknown ops: ${unknown.join(', ')}`);
   const native = loadNative();

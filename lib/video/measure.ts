@@ -15,7 +15,7 @@ import type { RgbImage } from '../face/types.js';
 import { decodeVideo, probeVideo } from './ffmpeg.js';
 import { ONE_EURO_DEFAULTS } from './one-euro.js';
 import { stylizeVideo, type FramePipelineOptions } from './pipeline.js';
-import { createVideoStylizer, type FrameFaces } from './stylizer.js';
+import { createVideoStylizer, type FrameFaces, videoStylizerOptions } from './stylizer.js';
 import { DEFAULT_EVERY, FaceTracker } from './tracker.js';
 
 export interface VideoFpsResult {
@@ -94,7 +94,7 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
   const repeats = is.integerInRange('repeats', options.repeats ?? 2, 1, 100);
   const batch = is.integerInRange('batch', options.batch ?? 4, 1, 256);
   const owned = !options.stylizer;
-  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
+  const stylizer = options.stylizer ?? (await createVideoStylizer(videoStylizerOptions(options)));
   try {
     const info = await probeVideo(input);
     const frames: RgbImage[] = [];

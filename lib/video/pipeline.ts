@@ -16,7 +16,7 @@ import { checkFrame, checkFrameFolderOutput, FrameFolderWriter, readFrameFolder 
 import { ONE_EURO_DEFAULTS, type OneEuroOptions } from './one-euro.js';
 import { BoundedQueue } from './queue.js';
 import type { DetectorEngine } from '../face/detector-engine.js';
-import { createVideoStylizer, type FrameFaces, type FrameStylizer } from './stylizer.js';
+import { createVideoStylizer, type FrameFaces, type FrameStylizer, videoStylizerOptions } from './stylizer.js';
 import { DEFAULT_EVERY, FaceTracker, type TrackedFace } from './tracker.js';
 
 export interface FramePipelineOptions {
@@ -38,6 +38,10 @@ export interface FramePipelineOptions {
   detector?: string;
   /** Where the detector runs (default: FACESTYLE_DETECTOR_ENGINE, else 'native'; see createVideoStylizer). */
   detectorEngine?: DetectorEngine;
+  /** Detector score threshold for the created stylizer (default 0.5). */
+  scoreThreshold?: number;
+  /** CPU threads for the created stylizer's detector and model (default 0: all; ffmpeg's are its own). */
+  threads?: number;
   /** Faces per stylize call (default 4). */
   batch?: number;
   /** At most this many faces per frame, largest first (default, or 0: all). */
@@ -98,6 +102,8 @@ function normalize(o: StylizeFramesOptions): Normalized {
   const fps = o.fps === undefined ? 30 : is.numberInRange('fps', o.fps, 0.001, 1e6);
   if (o.strength !== undefined) is.numberInRange('strength', o.strength, 0, 1);
   if (o.size !== undefined) is.integerInRange('size', o.size, 16, 4096);
+  is.threadCount(o.threads);
+  if (o.scoreThreshold !== undefined) is.numberInRange('scoreThreshold', o.scoreThreshold, 0, 1);
   if (o.model !== undefined && !is.string(o.model)) throw is.invalid('model', 'non-empty string', o.model);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw is.invalid('signal', 'an AbortSignal', o.signal);
   if (o.stylizer !== undefined && !(is.object(o.stylizer) && typeof o.stylizer.detect === 'function' && typeof o.stylizer.stylize === 'function')) {
@@ -149,7 +155,7 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
   const signal = options.signal;
   if (signal?.aborted) throw abortReason(signal);
   const owned = !options.stylizer;
-  const stylizer = options.stylizer ?? (await createVideoStylizer({ model: options.model, size: options.size, strength: options.strength, mirrorAverage: options.mirrorAverage, device: options.device, engine: options.engine, detector: options.detector, detectorEngine: options.detectorEngine }));
+  const stylizer = options.stylizer ?? (await createVideoStylizer(videoStylizerOptions(options)));
   // Aborted while the model loaded: the listener below would never fire (an endless source ran on).
   if (signal?.aborted) {
     if (owned) await stylizer.dispose?.();

@@ -100,6 +100,8 @@ export interface VideoStylizerOptions {
   detectorEngine?: DetectorEngine;
   /** Detector score threshold (default 0.5). */
   scoreThreshold?: number;
+  /** CPU threads for the detector and the model (default 0: all). */
+  threads?: number;
 }
 
 /** One model batch in flight between the steps: the frames, their faces' matrices, the crops. */
@@ -185,6 +187,15 @@ export function batchedFaceStylizer(
   };
 }
 
+/**
+ * Only the VideoStylizerOptions of a larger options object (a pipeline's): the stylizer that
+ * stylizeVideo, stylizeFrames and measureVideoFps create when they are not given one.
+ */
+export function videoStylizerOptions(o: VideoStylizerOptions): VideoStylizerOptions {
+  const { model, size, strength, mirrorAverage, device, engine, detector, detectorEngine, scoreThreshold, threads } = o;
+  return { model, size, strength, mirrorAverage, device, engine, detector, detectorEngine, scoreThreshold, threads };
+}
+
 /** Side (px) the tracker's re-detection regions are scaled to. */
 const REGION_INPUT = 160;
 
@@ -193,7 +204,8 @@ export async function createVideoStylizer(options: VideoStylizerOptions = {}): P
   const detectorEngine = chooseDetectorEngine(options.detectorEngine, 'native'); // checked before anything loads
   // The generator is loaded here (not inside createFaceStylizer) so the pipeline's model stage can call it directly.
   if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);
-  const loaded = await loadFaceGenerator(options.model, { size: options.size, device: options.device, engine: options.engine });
+  const threads = is.threadCount(options.threads);
+  const loaded = await loadFaceGenerator(options.model, { size: options.size, device: options.device, engine: options.engine, threads });
   const generator = options.mirrorAverage ? mirrorAveraged(loaded) : loaded;
   let face: FaceStylizer | undefined;
   try {
@@ -205,6 +217,7 @@ export async function createVideoStylizer(options: VideoStylizerOptions = {}): P
       detector: options.detector,
       detectorEngine,
       scoreThreshold: options.scoreThreshold,
+      threads,
       // The second pass without its mirror tiles (see the region detection below for why).
       secondPassMirror: false,
     });
@@ -218,7 +231,7 @@ export async function createVideoStylizer(options: VideoStylizerOptions = {}): P
     // (secondPassMirror): the tracker's smoothing already removes the noise they would average out.
     // `node bench/video-detect.mjs`: detection 2.63 -> 1.86 ms a frame on 908, 5.29 -> 4.07 on
     // short_hamilton_clip (first 60 frames), smoothed landmark motion the same (lib/video/README.md).
-    const detector = await sharedDetector(options.detector, detectorEngine);
+    const detector = await sharedDetector(options.detector, detectorEngine, { threads });
     const regionOptions = { secondPass: false, flipTest: false, inputSize: REGION_INPUT, minInputSize: REGION_INPUT, scoreThreshold: Math.min(options.scoreThreshold ?? 0.5, 0.3) };
     const full = face;
     const detectRegion = (region: RgbImage) => (Math.max(region.width, region.height) > REGION_INPUT ? detector.detect(region, regionOptions) : full.detect(region));
