@@ -16,13 +16,22 @@ export type ErrorCode =
   | 'ERR_FACESTYLE_NATIVE'
   | 'ERR_FACESTYLE_INTERNAL';
 
-/** The one error class of the package; native errors arrive as plain Errors with the same codes. */
+/**
+ * The one error class of the package. `e instanceof FacestyleError` holds for every error that carries an
+ * ERR_FACESTYLE_* code (isFacestyleError), not only those made by this constructor: the native addon's
+ * errors (plain Errors with the same codes, made in C++) and those of another copy of this module (a
+ * second install, a bundler's duplicate) are facestyle errors too, and one `instanceof` catches them all.
+ */
 export class FacestyleError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'FacestyleError';
     this.code = code;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isFacestyleError(value);
   }
 }
 

@@ -2,6 +2,8 @@
 // resolve in order, the event loop keeps ticking during a long run, and dispose() is safe at any time;
 // runSync() gives run()'s results and keeps the call order; run(feeds, { outputs }) writes into given arrays.
 import { describe, expect, it } from 'vitest';
+import { FacestyleError } from '../lib/errors.js';
+import { loadNative } from '../lib/native.js';
 import { GraphBuilder } from '../lib/graph/builder.js';
 import type { Graph } from '../lib/graph/ir.js';
 import { Tensor } from '../lib/graph/tensor.js';
@@ -183,6 +185,24 @@ describe('sessions', () => {
     const f = feedsFor(mlpGraph(), 9);
     expectMatches(await t.run(f), referenceRun(mlpGraph(), f), 'after dispose');
     t.dispose();
+  });
+
+  it('errors the native addon makes are FacestyleErrors for instanceof, plain errors are not', () => {
+    const native = loadNative() as unknown as { NativeSession: new () => unknown };
+    let e: unknown;
+    try {
+      new native.NativeSession();
+    } catch (x) {
+      e = x;
+    }
+    // Made in C++: a plain Error with a code, caught by instanceof all the same.
+    expect(Object.getPrototypeOf(e)).toBe(Error.prototype);
+    expect(e).toBeInstanceOf(FacestyleError);
+    expect((e as { code?: string }).code).toBe('ERR_FACESTYLE_ARGUMENT');
+    expect(new FacestyleError('ERR_FACESTYLE_SHAPE', 'm')).toBeInstanceOf(FacestyleError);
+    expect(new Error('x')).not.toBeInstanceOf(FacestyleError);
+    expect(Object.assign(new Error('x'), { code: 'ENOENT' })).not.toBeInstanceOf(FacestyleError);
+    expect({ code: 'ERR_FACESTYLE_SHAPE', message: 'not an Error' }).not.toBeInstanceOf(FacestyleError);
   });
 
   it('rejects run() on a disposed session with ERR_FACESTYLE_DISPOSED', async () => {
