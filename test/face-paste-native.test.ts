@@ -199,6 +199,25 @@ describe('native crop passes (CPU)', () => {
     expect(byteDiff(frame.data, copy).count).toBe(0);
   });
 
+  it("paste: the frame's transparency (alpha) comes through on every path, pasted or not", async () => {
+    const frame: RgbImage = { ...gradientFrame(80, 64), alpha: Uint8Array.from({ length: 80 * 64 }, (_, i) => i % 251) };
+    const crops = Tensor.fill([1, 3, SIZE, SIZE], 0.3);
+    const inside = [placement(40, 32, 50, 0)], outside = [placement(900, 900, 50, 0)];
+    const results = [
+      await pasteFaces(frame, crops, inside),
+      await pasteFacesReference(frame, crops, inside),
+      await pasteFaces(frame, crops, outside), // nothing to paste: a copy
+      await pasteFaces(frame, crops, inside, { strength: 0 }),
+    ];
+    for (const r of results) {
+      expect(r.data).not.toBe(frame.data);
+      expect(r.alpha).toBe(frame.alpha);
+    }
+    expect(byteDiff(results[0].data, frame.data).count).toBeGreaterThan(100); // the first one did paste
+    // A frame without alpha gives images without one.
+    expect((await pasteFaces(gradientFrame(80, 64), crops, inside)).alpha).toBeUndefined();
+  });
+
   it('bad arguments are coded errors, not crashes', async () => {
     const ops = nativeImageOps('cpu')!;
     const frame = new Uint8Array(4 * 4 * 3);

@@ -126,6 +126,11 @@ export interface CropPlacement {
   matrix: Affine2x3;
 }
 
+/** An image of `image`'s size and transparency (its `alpha`, when it has one) with the pixels `data`. */
+export function withPixels(image: RgbImage, data: Uint8Array): RgbImage {
+  return image.alpha ? { data, width: image.width, height: image.height, alpha: image.alpha } : { data, width: image.width, height: image.height };
+}
+
 /**
  * pasteFaces on any crops of a batch [N,3,S,S] (the video stylizer pastes each frame's faces straight
  * from the model's output), stored in [0,1] or, with range 'signed', in the generator's [-1,1].
@@ -153,10 +158,10 @@ export async function pasteCrops(image: RgbImage, crops: Tensor, faces: readonly
     const r = cropRegion(matrix, size, width, height);
     if (r) rows.push(crop, ...matrix, r.x0, r.y0, r.w, r.h);
   }
-  if (rows.length === 0 || strength === 0) return options.inPlace ? image : { data: new Uint8Array(image.data), width, height };
+  if (rows.length === 0 || strength === 0) return options.inPlace ? image : withPixels(image, new Uint8Array(image.data));
   const data = await ops.pasteBlend(image.data, width, height, crops.data, size, Float64Array.from(rows), cachedMask(size), strength, range, options.alphaOut, options.inPlace === true);
   // An addon without the in-place pass (FACESTYLE_ADDON pointing at an older build) returns a new frame.
-  return data === image.data ? image : { data, width, height };
+  return data === image.data ? image : withPixels(image, data);
 }
 
 /**
@@ -165,7 +170,7 @@ export async function pasteCrops(image: RgbImage, crops: Tensor, faces: readonly
  */
 export async function pasteFacesReference(image: RgbImage, crops: Tensor, matrices: readonly Affine2x3[], options: PasteOptions = {}): Promise<RgbImage> {
   const strength = options.strength ?? 1;
-  const out: RgbImage = { data: new Uint8Array(image.data), width: image.width, height: image.height };
+  const out = withPixels(image, new Uint8Array(image.data));
   const [k, , size] = crops.shape;
   const regions = matrices.map((m) => cropRegion(m, size, image.width, image.height));
   const live = regions.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);

@@ -10,7 +10,7 @@ import { type DetectOptions, FaceDetector, LandmarkModel, checkDetectOptions, la
 import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
 import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator, mirrorAveraged } from './model.js';
-import { pasteCrops } from './paste.js';
+import { pasteCrops, withPixels } from './paste.js';
 import { signedToUnit, unitToSigned } from './warp.js';
 import type { Face, Landmarks5, RgbImage } from './types.js';
 
@@ -158,7 +158,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   }
 
   async function stylizeFacesTimed(frame: RgbImage, faces: readonly Face[], t: StageTimings): Promise<RgbImage> {
-    if (faces.length === 0) return { data: new Uint8Array(frame.data), width: frame.width, height: frame.height };
+    if (faces.length === 0) return withPixels(frame, new Uint8Array(frame.data));
     let t0 = now();
     // Crops straight in the generator's range and pasted from it (native passes both ways, as the video
     // stylizer does): no JS pass over the crops.
@@ -330,7 +330,7 @@ async function stylizeImage(input: ImageInput | RgbImage, options: StylizeOption
   const stylizer = options.stylizer ?? (await createFaceStylizer({ ...options, landmarks68: options.landmarks68 ?? 'auto' }));
   try {
     const r = options.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
-    // Transparency passes through unchanged (faces are pasted into the colour channels only).
+    // Transparency passes through unchanged (stylizeFrame keeps it; stylizeAligned resizes a new image).
     if (image.alpha) r.image.alpha = image.alpha;
     return r;
   } finally {
