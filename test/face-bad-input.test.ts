@@ -130,7 +130,19 @@ describeShared('face pipeline: bad input', () => {
 
   it('bad RgbImages, options and models are argument/shape/not-found errors', async () => {
     const bad: RgbImage = { data: new Uint8Array(10), width: 4, height: 4 };
-    await expect(detectFaces(bad, opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(detectFaces(bad, opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('received { data: Uint8Array(10), width: 4, height: 4 }') });
+    // Another typed array is named as such (it was 'received Object').
+    const wide = { data: new Uint16Array(48), width: 4, height: 4 } as unknown as RgbImage;
+    await expect(detectFaces(wide, opts)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('received { data: Uint16Array(48), width: 4, height: 4 }') });
+    // The frame API's limitInputPixels refuses larger frames (it was accepted and ignored); a frame at the limit runs.
+    const limited = await createFaceStylizer({ ...opts, model: invertingGenerator(32), limitInputPixels: 48 * 48 });
+    const frame = (side: number): RgbImage => ({ data: new Uint8Array(side * side * 3).fill(120), width: side, height: side });
+    await expect(limited.stylizeFrame(frame(49))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('more than limitInputPixels (2304)') });
+    await expect(limited.detect(frame(64))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(limited.stylizeAligned(frame(64))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect((await limited.stylizeFrame(frame(48))).image.width).toBe(48);
+    await limited.dispose();
+    await expect(createFaceStylizer({ ...opts, model: invertingGenerator(32), limitInputPixels: -5 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(stylize(obama, { ...opts, model: invertingGenerator(32), strength: 2 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(stylize(obama, { ...opts, model: invertingGenerator(32), faces: 'some' as 'all' })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     await expect(stylize(obama, { ...opts, model: invertingGenerator(32), size: 64 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('32') });

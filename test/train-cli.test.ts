@@ -61,6 +61,10 @@ describe('facestyle train / export', () => {
     expect(slip.status).toBe(2);
     expect(slip.stderr).toContain('[ERR_FACESTYLE_ARGUMENT]');
     expect(Buffer.compare(readFileSync(ckpt), before)).toBe(0);
+    // A non-number opset is named as typed (it was 'received NaN').
+    const opset = run('export', out, '--onnx', path.join(root, 'exported', 'h.onnx'), '--opset', 'abc');
+    expect(opset.status).toBe(2);
+    expect(opset.stderr).toContain("Expected a number for --opset but received 'abc'");
   });
 
   it('without --holdout: the loss curve and sample grids of the first training pairs are still written, logged as training figures', async () => {

@@ -116,8 +116,11 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on real video', ()
 
   it('goes from a frame folder to a frame folder (no ffmpeg needed), creating the last folder level', async () => {
     const target = out('folder-out/');
-    const r = await stylizeVideo(shared('frames', 'vtoonify_908'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 5 });
+    const totals: number[] = [];
+    const r = await stylizeVideo(shared('frames', 'vtoonify_908'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 5, onProgress: (p) => void totals.push(p.total) });
     expect(r.frames).toBe(5);
+    // Progress knows the total of a folder too (it said 0, 'unknown'): its frames, here cut at maxFrames.
+    expect(totals).toEqual([5, 5, 5, 5, 5]);
     const files = readdirSync(target).sort();
     expect(files).toEqual(['frame_000001.png', 'frame_000002.png', 'frame_000003.png', 'frame_000004.png', 'frame_000005.png']);
     const sharp = (await import('sharp')).default;
@@ -151,9 +154,11 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on real video', ()
   it('reads a frame folder (vtoonify_908 JPEGs) into a video at the given frame rate', async () => {
     const dir = shared('frames', 'vtoonify_908');
     const n = readdirSync(dir).filter((f) => f.endsWith('.jpg')).length;
-    const r = await stylizeVideo(dir, out('frames908.mp4'), { stylizer: new FakeStylizer(centreFace), fps: 15 });
+    const totals = new Set<number>();
+    const r = await stylizeVideo(dir, out('frames908.mp4'), { stylizer: new FakeStylizer(centreFace), fps: 15, onProgress: (p) => void totals.add(p.total) });
     const v = ffprobeStreams(out('frames908.mp4'))[0];
     expect(r.frames).toBe(n);
+    expect([...totals]).toEqual([n]);
     expect(Number(v.nb_frames)).toBe(n);
     expect(v.r_frame_rate).toBe('15/1');
     expect(Number(v.duration)).toBeCloseTo(n / 15, 2);

@@ -7,6 +7,7 @@ import { FacestyleError, argumentError } from '../errors.js';
 import { loadGenerator } from '../nn/load.js';
 import { isGeneratorSource, makeParentFolder, removeIfNoFiles, writeFileWhole } from '../files.js';
 import { exportOnnxBuffer } from '../onnx/index.js';
+import { optionalNumber } from './args.js';
 import { whileWritingFiles } from './signals.js';
 
 /** The generator graph from a run dir, a model card/weights file or a training checkpoint. */
@@ -39,7 +40,7 @@ export function registerExportCommand(program: Command): void {
       // An .onnx name only: a checkpoint, weights or card path given by mistake would be overwritten.
       if (path.extname(String(o.onnx)).toLowerCase() !== '.onnx') throw argumentError(`Expected an --onnx file name ending in .onnx but received '${o.onnx}'`);
       const graph = await generatorFromAnything(source, size);
-      const bytes = exportOnnxBuffer(graph, { opset: Number(o.opset), weights: o.fp16 ? 'fp16' : 'fp32', dynamicSpatial: true, docString: `facestyle light generator from ${path.basename(source)}` });
+      const bytes = exportOnnxBuffer(graph, { opset: optionalNumber('opset', o.opset), weights: o.fp16 ? 'fp16' : 'fp32', dynamicSpatial: true, docString: `facestyle light generator from ${path.basename(source)}` });
       // Written off the main thread, so that Ctrl-C or kill during a large write removes the hidden temp file
       // (an existing model stays as it was) and ends by the signal, as stylize does.
       // A missing output folder is made (as stylize and video do), and removed again if the write fails.

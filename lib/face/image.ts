@@ -2,7 +2,7 @@
 // grey expanded, pixel limit enforced) and encode with the format taken from the file extension.
 import path from 'node:path';
 import sharp from 'sharp';
-import { FacestyleError } from '../errors.js';
+import { FacestyleError, argumentError } from '../errors.js';
 import { writeFileWhole } from '../files.js';
 import { IMAGE_FORMATS, type ImageFormat, type ImageInput, readImageRgb, sharpFromPixels } from '../image/io.js';
 import * as is from '../is.js';
@@ -11,10 +11,16 @@ import type { RgbImage } from './types.js';
 export const isRgbImage = (v: unknown): v is RgbImage =>
   is.object(v) && v.data instanceof Uint8Array && is.integer(v.width) && is.integer(v.height);
 
+/** What an image-like object holds, for errors: "{ data: Uint16Array(300), width: 10, height: 10 }"; else is.describe. */
+function describeImage(v: unknown): string {
+  if (!is.object(v) || !('data' in v || 'width' in v || 'height' in v)) return is.describe(v);
+  return `{ data: ${is.describe(v.data)}, width: ${is.describe(v.width)}, height: ${is.describe(v.height)} }`;
+}
+
 /** Checks an RgbImage's geometry (a wrong byte count would read out of bounds later). */
 export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
   if (!isRgbImage(image) || image.width < 1 || image.height < 1 || image.data.length !== image.width * image.height * 3)
-    throw is.invalid(what, 'RgbImage with width*height*3 bytes', image);
+    throw argumentError(`Expected an RgbImage { data: Uint8Array of width*height*3 bytes, width, height } for ${what} but received ${describeImage(image)}`);
   // Transparency, when given, is one byte per pixel (it was accepted at any length and silently dropped).
   if (image.alpha !== undefined && !(image.alpha instanceof Uint8Array && image.alpha.length === image.width * image.height))
     throw is.invalid(`${what}.alpha`, 'a Uint8Array of width*height bytes', image.alpha);
@@ -26,7 +32,8 @@ export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
  * flattened onto black). With `keepAlpha` an input with transparency also yields `alpha`.
  */
 export async function toRgbImage(input: ImageInput | RgbImage, options: { limitInputPixels?: number | false; keepAlpha?: boolean } = {}): Promise<RgbImage> {
-  if (isRgbImage(input)) return checkRgbImage(input);
+  // An object with image fields is an RgbImage gone wrong: checkRgbImage says which field.
+  if (isRgbImage(input) || (is.object(input) && !(input instanceof Uint8Array) && 'data' in input)) return checkRgbImage(input as RgbImage);
   // Here an RgbImage is accepted too (readImageRgb's own message names only paths and buffers).
   if (!(typeof input === 'string' && input.length > 0) && !(input instanceof Uint8Array)) throw is.invalid('image', 'a file path, an encoded image Buffer or an RgbImage {data, width, height}', input);
   const { data, width, height } = await readImageRgb(input, options);

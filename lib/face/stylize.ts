@@ -1,5 +1,5 @@
 // The whole job for photos and frames: detect, align, stylize (one batch), paste back.
-import { FacestyleError, asOutOfMemory } from '../errors.js';
+import { FacestyleError, argumentError, asOutOfMemory } from '../errors.js';
 import { samePath } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
@@ -34,6 +34,12 @@ export interface FaceStylizerOptions extends DetectOptions {
   engine?: ModelEngine;
   /** Where the face detector runs (default: FACESTYLE_DETECTOR_ENGINE, else 'onnxruntime'; see FaceDetector.engine). */
   detectorEngine?: DetectorEngine;
+  /**
+   * Frames (and crops) of more pixels than this are refused with ERR_FACESTYLE_ARGUMENT (default, false
+   * or 0: no limit on frames already in memory; stylize() / stylizeFile() apply it, as sharp's default
+   * of 268402689 when unset, while decoding the photo).
+   */
+  limitInputPixels?: number | false;
   /**
    * Alignment (default 'ffhq': the FFHQ procedure, from PFLD's 68 points when `landmarks68` gives a
    * model, else from the 5 detected points). See AlignOptions.template. `landmarks68` defaults to
@@ -100,6 +106,12 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // 68 points only feed the FFHQ procedure; the template fits read 5, so 'auto' loads no model for them.
   const lmOption = template === 'ffhq' || options.landmarks68 !== 'auto' ? landmarksOption(options.landmarks68) : null;
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
+  const pixelLimit = options.limitInputPixels === undefined || options.limitInputPixels === false ? 0 : is.integerInRange('limitInputPixels', options.limitInputPixels, 0, Number.MAX_SAFE_INTEGER);
+  const checkFrame = (frame: RgbImage, what: string) => {
+    checkRgbImage(frame, what);
+    if (pixelLimit > 0 && frame.width * frame.height > pixelLimit)
+      throw argumentError(`The ${what} is ${frame.width}x${frame.height} = ${frame.width * frame.height} pixels, more than limitInputPixels (${pixelLimit})`);
+  };
   if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
   const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
   const { threads } = checkDetectOptions(detectOptions); // now, not at the first frame
@@ -186,7 +198,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     },
     async detect(frame) {
       alive();
-      checkRgbImage(frame, 'frame');
+      checkFrame(frame, 'frame');
       const t = zeroTimings();
       const faces = await detectTimed(frame, t);
       t.total = t.detect;
@@ -195,7 +207,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     },
     async stylizeFaces(frame, faces) {
       alive();
-      checkRgbImage(frame, 'frame');
+      checkFrame(frame, 'frame');
       if (!Array.isArray(faces)) throw is.invalid('faces', 'an array of faces', faces);
       const t = zeroTimings();
       const t0 = now();
@@ -206,7 +218,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     },
     async stylizeFrame(frame) {
       alive();
-      checkRgbImage(frame, 'frame');
+      checkFrame(frame, 'frame');
       const t = zeroTimings();
       const t0 = now();
       const faces = await detectTimed(frame, t);
@@ -227,7 +239,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     },
     async stylizeAligned(image) {
       alive();
-      checkRgbImage(image, 'crop');
+      checkFrame(image, 'crop');
       const t0 = now();
       const small = image.width === size && image.height === size ? image : await resizeRgbImage(image, size, size);
       const t1 = now();

@@ -12,7 +12,7 @@ import type { DeviceName } from '../runtime/session.js';
 import * as is from '../is.js';
 import { ownFrames } from './owned-frames.js';
 import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, probeVideo, startDecode, VideoEncoder, type VideoInfo } from './ffmpeg.js';
-import { checkFrame, checkFrameFolderOutput, FrameFolderWriter, readFrameFolder } from './frames.js';
+import { checkFrame, checkFrameFolderOutput, FrameFolderWriter, listFrameFiles, readFrameFolder } from './frames.js';
 import { ONE_EURO_DEFAULTS, type OneEuroOptions } from './one-euro.js';
 import { BoundedQueue } from './queue.js';
 import type { DetectorEngine } from '../face/detector-engine.js';
@@ -475,7 +475,8 @@ export async function stylizeVideo(input: string, output: string, options: Styli
     throw e;
   }
   const fps = info ? info.fps : o.fps;
-  const total = info ? Math.min(info.frameCount, limit) : 0;
+  // Progress totals: the probed frame count (0 where a container does not say), a folder's image files.
+  const total = Math.min(info ? info.frameCount : (await listFrameFiles(input)).length, limit);
   // Frames decoded here are the pipeline's own: the paste step blends into them in place (owned-frames.ts).
   const source = ownFrames(info ? decodeVideo(info, { maxFrames, signal: options.signal, strict: options.strict, paths, started: started! }) : readFrameFolder(input, { maxFrames }));
 
