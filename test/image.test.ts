@@ -37,6 +37,17 @@ describe('imageToTensor', () => {
     expect(t.data[2 * W * H + i]).toBeCloseTo((10 / 255) * 2 - 1, 6);
   });
 
+  it("takes the named ranges 'unit' ([0,1]) and 'signed' ([-1,1]) as align and paste do", async () => {
+    const signed = await imageToTensor(await png(), { range: 'signed' });
+    const pair = await imageToTensor(await png(), { range: [-1, 1] });
+    expect(Array.from(signed.data)).toEqual(Array.from(pair.data));
+    expect(Math.min(...signed.data)).toBeLessThan(0); // really [-1,1], not the default
+    const unit = await imageToTensor(await png(), { range: 'unit' });
+    expect(Array.from(unit.data)).toEqual(Array.from((await imageToTensor(await png())).data));
+    expect(Buffer.compare(tensorToRgb(signed, { range: 'signed' }).data, pixels)).toBe(0);
+    await expect(imageToTensor(await png(), { range: 'half' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("'unit', 'signed' or [low, high]") });
+  });
+
   it('resizes to the requested size', async () => {
     const t = await imageToTensor(await png(), { size: [8, 6] });
     expect(t.shape).toEqual([1, 3, 6, 8]);

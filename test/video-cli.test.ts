@@ -30,9 +30,9 @@ describe('video command output', () => {
     expect(formatDuration(125.4)).toBe('2:05');
     expect(formatDuration(3725)).toBe('1:02:05');
     expect(formatDuration(NaN)).toBe('--:--');
-    const line = formatProgress({ frames: 50, total: 200, faces: 60, elapsed: 5, fps: 10, eta: 15 }, 8);
+    const line = formatProgress({ frames: 50, total: 200, faces: 60, elapsed: 5, speed: 10, fps: 10, eta: 15 }, 8);
     expect(line).toBe('[##------] 50/200 frames  10.0 fps  ETA 0:15  faces 60');
-    expect(formatProgress({ frames: 7, total: 0, faces: 0, elapsed: 1, fps: 7, eta: NaN })).toBe('7 frames  7.0 fps  ETA --:--  faces 0');
+    expect(formatProgress({ frames: 7, total: 0, faces: 0, elapsed: 1, speed: 7, fps: 7, eta: NaN })).toBe('7 frames  7.0 fps  ETA --:--  faces 0');
   });
 
   it('registers `video` with its options', () => {

@@ -117,10 +117,21 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on real video', ()
   it('goes from a frame folder to a frame folder (no ffmpeg needed), creating the last folder level', async () => {
     const target = out('folder-out/');
     const totals: number[] = [];
-    const r = await stylizeVideo(shared('frames', 'vtoonify_908'), target, { stylizer: new FakeStylizer(centreFace), maxFrames: 5, onProgress: (p) => void totals.push(p.total) });
+    const speeds: number[] = [];
+    const r = await stylizeVideo(shared('frames', 'vtoonify_908'), target, {
+      stylizer: new FakeStylizer(centreFace),
+      maxFrames: 5,
+      onProgress: (p) => {
+        totals.push(p.total);
+        speeds.push(p.speed);
+        expect(p.fps).toBe(p.speed); // the deprecated name of the same figure
+        expect(p.speed).toBeCloseTo(p.frames / p.elapsed, 6);
+      },
+    });
     expect(r.frames).toBe(5);
     // Progress knows the total of a folder too (it said 0, 'unknown'): its frames, here cut at maxFrames.
     expect(totals).toEqual([5, 5, 5, 5, 5]);
+    expect(speeds.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
     const files = readdirSync(target).sort();
     expect(files).toEqual(['frame_000001.png', 'frame_000002.png', 'frame_000003.png', 'frame_000004.png', 'frame_000005.png']);
     const sharp = (await import('sharp')).default;

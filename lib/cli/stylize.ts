@@ -235,7 +235,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   if (o.json) {
     // Totals over the run: ms per stage summed, and how many images they cover (the stylizer counts calls as frames).
     const { frames, ...stages } = stylizer.totalTimings;
-    process.stdout.write(JSON.stringify({ images: report, totals: { ...round({ ...stages }), images: frames } }) + '\n');
+    process.stdout.write(JSON.stringify({ images: report, totals: { ...round({ ...stages }), images: frames } }, null, 2) + '\n');
   }
   else if (!folder) {
     const r = report[0] as { faces: unknown[]; output: string };

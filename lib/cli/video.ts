@@ -57,7 +57,7 @@ export function formatDuration(seconds: number): string {
 export function formatProgress(p: VideoProgress, width = 24): string {
   const frames = p.total > 0 ? `${p.frames}/${p.total} frames` : `${p.frames} frames`;
   const bar = p.total > 0 ? `[${'#'.repeat(Math.round((Math.min(p.frames, p.total) / p.total) * width)).padEnd(width, '-')}] ` : '';
-  return `${bar}${frames}  ${p.fps.toFixed(1)} fps  ETA ${formatDuration(p.eta)}  faces ${p.faces}`;
+  return `${bar}${frames}  ${p.speed.toFixed(1)} fps  ETA ${formatDuration(p.eta)}  faces ${p.faces}`;
 }
 
 /** stylizeVideo's option names -> this command's flags, for error messages. */

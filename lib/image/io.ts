@@ -15,13 +15,19 @@ export interface ImageToTensorOptions {
   fit?: 'fill' | 'cover' | 'contain';
   /** Channel order (default 'rgb'). */
   channels?: 'rgb' | 'bgr';
-  /** Value range the 0..255 pixels map to (default [0, 1]). */
-  range?: [number, number];
+  /** Value range the 0..255 pixels map to: [low, high], or 'unit' ([0, 1], the default) or 'signed' ([-1, 1], a generator's range, as in alignFaces / pasteFaces). */
+  range?: PixelRange;
   /** Refuse images with more pixels than this (default 268402689, sharp's default; false: no limit). */
   limitInputPixels?: number | false;
 }
 
 export const DEFAULT_PIXEL_LIMIT = 0x3fff * 0x3fff;
+
+/** Values the 0..255 pixels map to: [low, high], 'unit' = [0, 1] or 'signed' = [-1, 1]. */
+export type PixelRange = [number, number] | 'unit' | 'signed';
+
+/** `range` as [low, high] (default [0, 1]); checked by checkPixelOptions first. */
+const rangePair = (range: PixelRange | undefined): [number, number] => (range === undefined || range === 'unit' ? [0, 1] : range === 'signed' ? [-1, 1] : range);
 
 /** Raw RGB pixels of an image (EXIF orientation applied, alpha flattened on black, grey expanded). */
 export async function readImageRgb(input: ImageInput, options: { limitInputPixels?: number | false } = {}): Promise<{ data: Buffer; width: number; height: number }> {
@@ -56,16 +62,17 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
   }
 }
 
-/** channels: 'rgb' | 'bgr'; range: two different finite numbers (ERR_FACESTYLE_ARGUMENT otherwise). */
+/** channels: 'rgb' | 'bgr'; range: 'unit', 'signed' or two different finite numbers (ERR_FACESTYLE_ARGUMENT otherwise). */
 function checkPixelOptions(options: { channels?: unknown; range?: unknown }): void {
   if (options.channels !== undefined) is.oneOf('channels', options.channels, ['rgb', 'bgr'] as const);
   const r = options.range;
-  if (r !== undefined && !(Array.isArray(r) && r.length === 2 && is.number(r[0]) && is.number(r[1]) && r[0] !== r[1])) throw is.invalid('range', '[low, high]: two different finite numbers', r);
+  if (r !== undefined && r !== 'unit' && r !== 'signed' && !(Array.isArray(r) && r.length === 2 && is.number(r[0]) && is.number(r[1]) && r[0] !== r[1]))
+    throw is.invalid('range', "'unit', 'signed' or [low, high]: two different finite numbers", r);
 }
 
 /** Interleaved RGB bytes (HWC) -> Float32 NCHW [1,3,H,W] tensor in `range`, RGB or BGR. */
-export function rgbToTensor(data: Uint8Array, width: number, height: number, options: { channels?: 'rgb' | 'bgr'; range?: [number, number] } = {}): Tensor {
-  const [lo, hi] = options.range ?? [0, 1];
+export function rgbToTensor(data: Uint8Array, width: number, height: number, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange } = {}): Tensor {
+  const [lo, hi] = rangePair(options.range);
   const scale = (hi - lo) / 255;
   const plane = width * height;
   if (data.length !== plane * 3) throw shapeError(`Expected ${plane * 3} bytes for ${width}x${height} RGB but received ${data.length}`);
@@ -109,7 +116,7 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
 }
 
 /** Float32 NCHW tensor (one image: [1,3,H,W] or [3,H,W]) -> interleaved RGB bytes. */
-export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): { data: Buffer; width: number; height: number } {
+export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange; index?: number } = {}): { data: Buffer; width: number; height: number } {
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   checkPixelOptions(options);
@@ -120,7 +127,7 @@ export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr';
   if (width < 1 || height < 1) throw shapeError(`Expected an image of at least 1x1 pixels but the tensor is [${tensor.shape.join(',')}]`);
   const index = options.index ?? 0;
   if (index < 0 || index >= shape[0]) throw shapeError(`Image index ${index} is out of range for batch ${shape[0]}`);
-  const [lo, hi] = options.range ?? [0, 1];
+  const [lo, hi] = rangePair(options.range);
   const scale = 255 / (hi - lo);
   const plane = width * height;
   const base = index * 3 * plane;
@@ -137,7 +144,7 @@ export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr';
 }
 
 /** Tensor -> encoded image. Format from `format`, or from the file extension when writing. */
-export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; format?: ImageFormat | 'jpg'; index?: number } = {}): Promise<Buffer> {
+export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange; format?: ImageFormat | 'jpg'; index?: number } = {}): Promise<Buffer> {
   const { data, width, height } = tensorToRgb(tensor, options);
   const format = options.format === undefined ? 'png' : options.format === 'jpg' ? 'jpeg' : is.oneOf('format', options.format, ENCODED_FORMATS);
   return sharpFromPixels(data, width, height).toFormat(format).toBuffer();
@@ -180,7 +187,7 @@ export const IMAGE_EXTENSIONS_TEXT = Object.keys(IMAGE_FORMATS).join(' ');
  * so a failed or interrupted write never leaves a partial image under the output name (an existing file
  * stays as it was); a failed write removes the temp file.
  */
-export async function saveTensorImage(tensor: Tensor, file: string, options: { channels?: 'rgb' | 'bgr'; range?: [number, number]; index?: number } = {}): Promise<void> {
+export async function saveTensorImage(tensor: Tensor, file: string, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange; index?: number } = {}): Promise<void> {
   if (!is.string(file)) throw is.invalid('image file', 'a file path', file);
   const format = IMAGE_FORMATS[path.extname(file).toLowerCase()];
   if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(IMAGE_FORMATS).join(', ')}`);

@@ -355,7 +355,9 @@ export interface VideoProgress {
   faces: number;
   /** Seconds since the start. */
   elapsed: number;
-  /** Frames per second so far. */
+  /** Frames written per second so far (as StylizeVideoResult.speed is for the whole run). */
+  speed: number;
+  /** @deprecated The same as `speed`; not the video's frame rate (StylizeVideoResult.fps is that). */
   fps: number;
   /** Estimated seconds left (NaN when the total is unknown). */
   eta: number;
@@ -527,7 +529,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
         const elapsed = (performance.now() - start) / 1000;
         const rate = frames / Math.max(elapsed, 1e-9);
         // An async callback is awaited: its rejection stops the run like a throw (it was left unhandled and ended the process).
-        await options.onProgress({ frames, total, faces: faceCount, elapsed, fps: rate, eta: total > 0 ? Math.max(0, total - frames) / rate : NaN });
+        await options.onProgress({ frames, total, faces: faceCount, elapsed, speed: rate, fps: rate, eta: total > 0 ? Math.max(0, total - frames) / rate : NaN });
       }
     }
     if (options.signal?.aborted) throw abortReason(options.signal);
