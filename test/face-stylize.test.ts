@@ -110,6 +110,15 @@ describeShared('stylize pipeline', () => {
     const [sx, sy] = all[1].landmarks[2].map(Math.round);
     const q = (sy * img.width + sx) * 3;
     expect(full.image.data[q]).toBe(img.data[q]);
+    // A count works as on video: 1 is 'largest' (the same picture), 2 (or 0, 'all') takes the second face too.
+    const one = await stylize(img, { detector: DETECTOR, model, faces: 1 });
+    expect(Buffer.compare(Buffer.from(one.image.data), Buffer.from(full.image.data))).toBe(0);
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    for (const faces of [2, 0] as const) {
+      const two = await stylize(img, { detector: DETECTOR, model, faces });
+      expect(two.faces).toHaveLength(faces === 2 ? 2 : all.length);
+      expect(two.image.data[q]).not.toBe(img.data[q]);
+    }
   });
 
   it('no face: the image comes back unchanged with a warning', async () => {

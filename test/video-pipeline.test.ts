@@ -258,6 +258,12 @@ describe('stylizeFrames', () => {
     const items = await collect(stylizeFrameStream([frame], { stylizer: new FakeStylizer(detector), faces: 1 }));
     expect(items[0].faces).toHaveLength(1);
     expect(items[0].faces[0].box[2]).toBe(30);
+    // The photo API's names work here too: 'largest' is 1, 'all' is every face.
+    const largest = await collect(stylizeFrameStream([frame], { stylizer: new FakeStylizer(detector), faces: 'largest' }));
+    expect(largest[0].faces.map((f) => f.box[2])).toEqual([30]);
+    const all = await collect(stylizeFrameStream([frame], { stylizer: new FakeStylizer(detector), faces: 'all' }));
+    expect(all[0].faces).toHaveLength(2);
+    await expect(collect(stylizeFrameStream([frame], { stylizer: new FakeStylizer(detector), faces: 'some' as never }))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("'all', 'largest' or a whole number") });
   });
 });
 

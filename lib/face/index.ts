@@ -10,7 +10,7 @@ export type { PasteOptions, FeatherOptions } from './paste.js';
 export { loadFaceGenerator, graphGenerator, mirrorAveraged, mirrorImages, onnxRuntimeGenerator } from './model.js';
 export type { FaceGenerator, GeneratorRunOptions, ModelSource, ModelOptions, ModelEngine } from './model.js';
 export { createFaceStylizer, stylize, stylizeFile, stylizeAlignedImage } from './stylize.js';
-export type { FaceStylizer, FaceStylizerOptions, StylizeOptions, FrameResult, StageTimings } from './stylize.js';
+export type { FaceStylizer, FaceStylizerOptions, FacesOption, StylizeOptions, FrameResult, StageTimings } from './stylize.js';
 export { toRgbImage, writeRgbImage, encodeRgbImage } from './image.js';
 export type { WriteOptions, OutputFormat } from './image.js';
 export { drawFaces, sideBySide } from './draw.js';

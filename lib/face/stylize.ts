@@ -19,8 +19,8 @@ export interface FaceStylizerOptions extends DetectOptions {
   model?: ModelSource;
   /** Aligned crop size (default: the model's size, 512 for size-agnostic models). */
   size?: number;
-  /** Stylize every face (default) or only the largest. */
-  faces?: 'all' | 'largest';
+  /** Stylize every face (default), only the largest, or at most this many, the largest first (0: all; as video's `faces`). */
+  faces?: FacesOption;
   /** 0 keeps the original, 1 (default) pastes the stylized face fully. */
   strength?: number;
   /**
@@ -94,13 +94,24 @@ export interface FaceStylizer {
   dispose(): Promise<void>;
 }
 
+/** Which faces to stylize: 'all', 'largest', or at most N (largest first; 0 means all). */
+export type FacesOption = 'all' | 'largest' | number;
+
+/** A FacesOption as the most faces to take, 0 for all (ERR_FACESTYLE_ARGUMENT for anything else). */
+export function faceLimit(faces: unknown): number {
+  if (faces === undefined || faces === 'all') return 0;
+  if (faces === 'largest') return 1;
+  if (is.integer(faces) && faces >= 0 && faces <= 1000) return faces;
+  throw is.invalid('faces', "'all', 'largest' or a whole number of faces 0..1000 (0: all)", faces);
+}
+
 const zeroTimings = (): StageTimings => ({ detect: 0, align: 0, stylize: 0, paste: 0, total: 0 });
 const now = () => performance.now();
 
 /** Creates a reusable stylizer: the detector and the model are loaded once. */
 export async function createFaceStylizer(options: FaceStylizerOptions = {}): Promise<FaceStylizer> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
-  const which = is.oneOf('faces', options.faces ?? 'all', ['all', 'largest'] as const);
+  const most = faceLimit(options.faces);
   const strength = is.numberInRange('strength', options.strength ?? 1, 0, 1);
   const template = is.oneOf('template', options.template ?? 'ffhq', ALIGN_TEMPLATES);
   // 68 points only feed the FFHQ procedure; the template fits read 5, so 'auto' loads no model for them.
@@ -113,7 +124,8 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       throw argumentError(`The ${what} is ${frame.width}x${frame.height} = ${frame.width * frame.height} pixels, more than limitInputPixels (${pixelLimit})`);
   };
   if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
-  const detectOptions: DetectOptions = { ...options, maxFaces: which === 'largest' ? 1 : options.maxFaces };
+  // maxFaces (a DetectOptions key) and faces both cap the count: the lower one wins.
+  const detectOptions: DetectOptions = { ...options, maxFaces: most > 0 ? Math.min(most, options.maxFaces ?? Infinity) : options.maxFaces };
   const { threads } = checkDetectOptions(detectOptions); // now, not at the first frame
   if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);
   const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine, threads });

@@ -16,7 +16,8 @@ import { decodeVideo, probeVideo } from './ffmpeg.js';
 import { ONE_EURO_DEFAULTS } from './one-euro.js';
 import { stylizeVideo, type FramePipelineOptions } from './pipeline.js';
 import { createVideoStylizer, type FrameFaces, videoStylizerOptions } from './stylizer.js';
-import { DEFAULT_EVERY, FaceTracker } from './tracker.js';
+import { DEFAULT_EVERY, FaceTracker, largestFaces } from './tracker.js';
+import { faceLimit } from '../face/stylize.js';
 
 export interface VideoFpsResult {
   input: string;
@@ -93,6 +94,7 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
   const maxFrames = is.integerInRange('maxFrames', options.maxFrames ?? 60, 1, 100000);
   const repeats = is.integerInRange('repeats', options.repeats ?? 2, 1, 100);
   const batch = is.integerInRange('batch', options.batch ?? 4, 1, 256);
+  const most = faceLimit(options.faces);
   const owned = !options.stylizer;
   const stylizer = options.stylizer ?? (await createVideoStylizer(videoStylizerOptions(options)));
   try {
@@ -107,7 +109,7 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
     let t0 = performance.now();
     for (let i = 0; i < frames.length; ++i) {
       let faces = await tracker.track(frames[i], i, i / info.fps, (f) => stylizer.detect(f), stylizer.detectRegion ? (f) => stylizer.detectRegion!(f) : undefined);
-      if (options.faces && faces.length > options.faces) faces = [...faces].sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]).slice(0, options.faces);
+      faces = largestFaces(faces, most);
       items.push({ frame: frames[i], faces });
     }
     const detectSeconds = (performance.now() - t0) / 1000;

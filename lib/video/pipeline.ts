@@ -9,6 +9,7 @@ import { FacestyleError } from '../errors.js';
 import type { ModelEngine } from '../face/index.js';
 import type { RgbImage } from '../face/types.js';
 import type { DeviceName } from '../runtime/session.js';
+import { type FacesOption, faceLimit } from '../face/stylize.js';
 import * as is from '../is.js';
 import { ownFrames } from './owned-frames.js';
 import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, probeVideo, startDecode, VideoEncoder, type VideoInfo } from './ffmpeg.js';
@@ -17,7 +18,7 @@ import { ONE_EURO_DEFAULTS, type OneEuroOptions } from './one-euro.js';
 import { BoundedQueue } from './queue.js';
 import type { DetectorEngine } from '../face/detector-engine.js';
 import { createVideoStylizer, type FrameFaces, type FrameStylizer, videoStylizerOptions } from './stylizer.js';
-import { DEFAULT_EVERY, FaceTracker, type TrackedFace } from './tracker.js';
+import { DEFAULT_EVERY, FaceTracker, largestFaces, type TrackedFace } from './tracker.js';
 
 export interface FramePipelineOptions {
   /** Bring your own stylizer (kept alive after the run); otherwise one is created from model/size/strength and disposed. */
@@ -44,8 +45,8 @@ export interface FramePipelineOptions {
   threads?: number;
   /** Faces per stylize call (default 4). */
   batch?: number;
-  /** At most this many faces per frame, largest first (default, or 0: all). */
-  faces?: number;
+  /** At most this many faces per frame, largest first (default, 0 or 'all': all; 'largest' = 1; as on photos). */
+  faces?: FacesOption;
   /** Full-frame detection every N frames; in between faces are re-found near their last position (default 5; 1: every frame). */
   every?: number;
   /** Landmark smoothing over time: One-Euro settings, true for the defaults, false for none (default true). */
@@ -93,7 +94,7 @@ interface Normalized {
 function normalize(o: StylizeFramesOptions): Normalized {
   if (!is.object(o)) throw is.invalid('options', 'object', o);
   const batch = o.batch === undefined ? 4 : is.integerInRange('batch', o.batch, 1, 256);
-  const faces = o.faces === undefined ? 0 : is.integerInRange('faces', o.faces, 0, 1000);
+  const faces = faceLimit(o.faces);
   const every = o.every === undefined ? DEFAULT_EVERY : is.integerInRange('every', o.every, 1, 10000);
   const maxFrames = o.maxFrames === undefined ? Infinity : is.integerInRange('maxFrames', o.maxFrames, 1, Number.MAX_SAFE_INTEGER);
   const queueSize = o.queueSize === undefined ? Math.max(4, 2 * batch) : is.integerInRange('queueSize', o.queueSize, 1, 1024);
@@ -222,7 +223,7 @@ export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iter
       for await (const raw of decoded) {
         const frame = checkFrame(raw, index);
         let faces = await tracker.track(frame, index, index / o.fps, detect, detectRegion);
-        if (o.faces > 0 && faces.length > o.faces) faces = [...faces].sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]).slice(0, o.faces);
+        faces = largestFaces(faces, o.faces);
         await detected.push({ index, frame, faces });
         ++index;
       }
