@@ -99,7 +99,8 @@ describe('shipped model comic-light', () => {
     expect(independentConvMacs(at512.graph).macs).toBe(4 * macs);
     expect(modelInfo(at512.graph).macs).toBe(4 * macs);
     expect(card.macs['512']).toBe(4 * macs);
-    const big = await loadGenerator(cardFile, { size: [64, 96] });
+    // A pair is [width, height], as imageToTensor's size and modelInfo's take it.
+    const big = await loadGenerator(cardFile, { size: [96, 64] });
     expect(big.graph.values[big.graph.outputs[0]].shape).toEqual([1, 3, 64, 96]);
   });
 

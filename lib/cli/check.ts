@@ -53,7 +53,7 @@ export function registerCheckCommand(program: Command): void {
       if (isGeneratorSource(modelPath)) {
         // facestyle's own generator: its ONNX export (height and width declared dynamic, as `facestyle
         // export` writes it), fed in the card's input range unless --range says otherwise.
-        const { graph, card } = await loadGenerator(modelPath, { size: size ? [size[1], size[0]] : 256 });
+        const { graph, card } = await loadGenerator(modelPath, { size: size ?? 256 });
         model = exportOnnxBuffer(graph, { dynamicSpatial: true });
         const cardRange = (card.input as { range?: unknown } | undefined)?.range;
         if (command.getOptionValueSource('range') === 'default') rangeText = Array.isArray(cardRange) && cardRange.length === 2 ? cardRange.join(',') : '-1,1';

@@ -26,7 +26,10 @@ export interface GeneratorCard {
 }
 
 export interface LoadGeneratorOptions {
-  /** Input height and width (divisible by 8; default 256). */
+  /**
+   * Input size, divisible by 8 (default 256): a side, or [width, height] as imageToTensor's size and
+   * modelInfo / `--size WxH` take it (before 2026-11-25 a pair here was [height, width]).
+   */
   size?: number | [number, number];
   batch?: number;
 }
@@ -105,9 +108,9 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
     throw formatError(`Model card ${named} has ${card?.format === undefined ? 'no format field' : `format ${JSON.stringify(card.format)}`}: expected "format": "facestyle-generator" (a card written by facestyle train)`);
   }
   const size = options.size ?? [256, 256];
-  const [h, w] = typeof size === 'number' ? [size, size] : Array.isArray(size) && size.length === 2 ? size : [NaN, NaN];
-  if (![h, w].every((v) => Number.isInteger(v) && v >= 8 && v % 8 === 0))
-    throw argumentError(`Expected size to be a whole number >= 8 divisible by 8, or [height, width] of such, but received ${JSON.stringify(options.size)}`);
+  const [w, h] = typeof size === 'number' ? [size, size] : Array.isArray(size) && size.length === 2 ? size : [NaN, NaN];
+  if (![w, h].every((v) => Number.isInteger(v) && v >= 8 && v % 8 === 0))
+    throw argumentError(`Expected size to be a whole number >= 8 divisible by 8, or [width, height] of such, but received ${JSON.stringify(options.size)}`);
   const batch = options.batch ?? 1;
   if (!(Number.isInteger(batch) && batch >= 1)) throw argumentError(`Expected batch to be a whole number >= 1 but received ${JSON.stringify(batch)}`);
   const config = cardFile === undefined ? generatorConfig(card.generator) : configFromFile(card.generator, prefix ? `Checkpoint '${cardFile}'` : `Model card '${cardFile}'`);

@@ -167,7 +167,7 @@ export async function modelInfo(model: string | Uint8Array | Graph, options: Mod
     // models/comic-light.json` answers like the exported ONNX file would.
     const [w, h] = size === undefined ? [256, 256] : parseSize(size);
     if (w % 8 !== 0 || h % 8 !== 0) throw argumentError(`Expected size to be a width and height divisible by 8 (the input of the facestyle generator '${model}') but received ${w}x${h}`);
-    const loaded = await loadGenerator(model, { size: [h, w] });
+    const loaded = await loadGenerator(model, { size: [w, h] });
     loaded.graph.name = typeof loaded.card.name === 'string' && loaded.card.name ? loaded.card.name : path.basename(model.replace(/[\\/]+$/, ''));
     model = loaded.graph;
   }
