@@ -1,7 +1,10 @@
 // The package as others load it: the ESM entry, the CommonJS entry, and the files npm would publish.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const pkgUrl = new URL('../package.json', import.meta.url);
@@ -47,5 +50,35 @@ describe('package entry points', () => {
       const top = t.replace(/^\.\//, '').split('/')[0];
       expect(pkg.files, t).toContain(top);
     }
+  });
+});
+
+describe('typings', () => {
+  it('a TypeScript app type-checks against the published typings with skipLibCheck off and only @types/node', () => {
+    // onnx-proto's typings use protobufjs' global Long, which an app listing only "types": ["node"] did not
+    // load: 'Cannot find name Long' from inside node_modules. dist/onnx/*.d.ts now reference it.
+    const dir = mkdtempSync(path.join(tmpdir(), 'facestyle-typings-'));
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    writeFileSync(path.join(dir, 'main.ts'), [
+      "import { FacestyleError, compile, stylizeFile, type FaceStylizerOptions } from 'facestyle';",
+      "const options: FaceStylizerOptions = { faces: 2, threads: 1 };",
+      "const result = await stylizeFile('a.jpg', 'b.jpg', options);",
+      "const n: number = result.faces.length;",
+      'console.log(n, FacestyleError, compile);',
+      '',
+    ].join('\n'));
+    writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], paths: { facestyle: [path.join(root, 'dist', 'index.d.ts')] } },
+      files: ['main.ts'],
+    }));
+    writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }');
+    const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // And the check can fail: a wrong option type is reported.
+    writeFileSync(path.join(dir, 'main.ts'), "import { stylizeFile } from 'facestyle';\nawait stylizeFile('a.jpg', 'b.jpg', { threads: 'two' });\n");
+    const bad = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toMatch(/main\.ts\(2,\d+\): error TS2322: Type 'string' is not assignable to type 'number'/);
   });
 });

@@ -1,3 +1,4 @@
+/// <reference types="long" preserve="true" />
 // Graph IR -> ONNX, encoded with the official schema (proto.ts). IR attributes that ONNX passes as
 // tensor inputs at the chosen opset (Reshape shape, Slice starts, Resize scales, Pad pads, Clip
 // min/max, Split sizes, Squeeze/Unsqueeze/Reduce axes) become int64/float initializers; ops ONNX

@@ -1,3 +1,4 @@
+/// <reference types="long" preserve="true" />
 // ONNX protobuf decoding/encoding through `onnx-proto` (the official onnx.proto of ONNX v1.10.2
 // compiled for protobufjs); no hand-written wire decoder. Also: TensorProto <-> typed arrays, with
 // every length checked against the declared shape so a damaged file is a FORMAT error, not a crash.
