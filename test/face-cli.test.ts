@@ -204,6 +204,13 @@ describeShared('facestyle stylize (CLI)', () => {
     const out = path.join(tmp, 'one.jpg');
     const r = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json');
     expect(JSON.parse(r.stdout).images[0].faces).toHaveLength(1);
+    // --faces N | all | largest, as the API's faces; --all-faces is --faces all.
+    const two = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json', '--faces', '2');
+    expect(JSON.parse(two.stdout).images[0].faces).toHaveLength(2);
+    const all = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json', '--faces', 'all', '--all-faces');
+    expect(JSON.parse(all.stdout).images[0].faces).toHaveLength(2);
+    await expect(cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--faces', '1', '--all-faces')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('disagree') });
+    await expect(cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--faces', '0')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--faces') });
     // --min-face drops faces smaller than the given side: here every face, so the photo is unchanged.
     const none = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json', '--all-faces', '--min-face', '5000');
     expect(JSON.parse(none.stdout).images[0].faces).toHaveLength(0);

@@ -81,8 +81,11 @@ describeShared('video command runs', () => {
     for (const [key, flag, value] of [['engine', '--engine', 'foo'], ['detectorEngine', '--detector-engine', 'y'], ['strength', '--strength', '2'], ['size', '--size', '-3'], ['minCutoff', '--min-cutoff', '-1'], ['crf', '--crf', '99'], ['preset', '--preset', 'quick'], ['threads', '--threads', '-1'], ['threshold', '--threshold', '2']])
       await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), [key]: value }, { ...c.io, stylizer: key === 'engine' || key === 'detectorEngine' || key === 'size' ? undefined : new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`for ${flag} but`) });
     // --faces 0 meant 'all' (the API's spelling); on the command line leaving it out means all, 0 is refused.
-    for (const faces of ['0', '-1', '1.5'])
+    for (const faces of ['0', '-1', '1.5', 'most'])
       await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'x.mp4'), faces }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--faces') });
+    // The names the API takes work as flag values too.
+    for (const faces of ['largest', 'all'])
+      expect((await runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, `faces-${faces}.mp4`), faces, maxFrames: '2' }, { ...c.io, stylizer: new FakeStylizer() })).frames).toBe(2);
     // A missing output folder is made (the API refuses one); a run that fails removes what it made; a path
     // through a file is NOT_FOUND.
     await expect(runVideoCommand(shared('video', '908.mp4'), { output: path.join(tmp, 'made', 'deep', 'x.mp4'), every: '0' }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });

@@ -11,6 +11,18 @@ export function optionalNumber(name: string, v: string | undefined): number | un
 }
 
 /**
+ * `--faces`: 'all', 'largest' or a whole number of faces >= 1, the largest first (undefined when not given).
+ * On the command line leaving the flag out means the command's default, so 0 (the API's 'all') is refused.
+ */
+export function facesFlag(v: string | undefined): 'all' | 'largest' | number | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'all' || v === 'largest') return v;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 1000) throw is.invalid('--faces', "'all', 'largest' or a whole number of faces 1..1000", v);
+  return n;
+}
+
+/**
  * Runs `body`, and where it rejects with an ERR_FACESTYLE_ARGUMENT that names API options ("... for
  * strength but received 2", "Expected crop divisible by 8", "(resBlocks)"), names the command-line flags
  * instead ("--strength", "--crop", "--res-blocks"): the library checks the values, the user typed the

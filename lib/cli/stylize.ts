@@ -2,12 +2,12 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { FacestyleError, isFacestyleError, readError } from '../errors.js';
+import { FacestyleError, argumentError, isFacestyleError, readError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
 import { makeFolder, removeIfNoFiles, samePath } from '../files.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName } from '../image/io.js';
-import { optionalNumber, withFlagNames } from './args.js';
+import { facesFlag, optionalNumber, withFlagNames } from './args.js';
 import { whileWritingFiles } from './signals.js';
 import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
 import * as is from '../is.js';
@@ -18,6 +18,7 @@ interface StylizeCliOptions {
   model?: string;
   size?: string;
   allFaces?: boolean;
+  faces?: string;
   strength?: string;
   mirrorAverage?: boolean;
   debug?: boolean;
@@ -38,6 +39,13 @@ interface StylizeCliOptions {
 }
 
 const num = optionalNumber;
+
+/** --faces, or --all-faces ('all'), else the largest face; both flags at once must agree. */
+function facesChoice(o: StylizeCliOptions): FaceStylizerOptions['faces'] {
+  const faces = facesFlag(o.faces);
+  if (o.allFaces && faces !== undefined && faces !== 'all') throw argumentError(`--all-faces and --faces ${o.faces} disagree: give one of them`);
+  return o.allFaces ? 'all' : (faces ?? 'largest');
+}
 
 /** createFaceStylizer's option names -> this command's flags, for error messages. */
 const STYLIZE_FLAGS = {
@@ -167,7 +175,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     createFaceStylizer({
       model: o.model,
       size: num('size', o.size),
-      faces: o.allFaces ? 'all' : 'largest',
+      faces: facesChoice(o),
       strength: num('strength', o.strength),
       mirrorAverage: o.mirrorAverage === true,
       device: o.device as FaceStylizerOptions['device'],
@@ -256,7 +264,8 @@ export function registerStylizeCommand(program: Command): void {
     .requiredOption('-o, --output <path>', 'output file (format from its extension) or folder')
     .option('--model <path>', 'stylization model: .onnx, model card .json or .safetensors or the name of a shipped model such as comic-light (default: the shipped model)')
     .option('--size <n>', 'aligned crop size (default: the model size, 512 for size-agnostic models)')
-    .option('--all-faces', 'stylize every face (default: the largest only)')
+    .option('--all-faces', 'stylize every face (default: the largest only); the same as --faces all')
+    .option('--faces <n|all|largest>', 'how many faces to stylize, the largest first (default: largest)')
     .option('--strength <x>', 'blend weight of the stylized face, 0..1', '1')
     .option('--mirror-average', 'also stylize each face mirrored and average the two: a little closer to the style, twice the model time')
     .option('--debug', 'also write <output>.debug.<ext> with boxes and landmarks drawn')

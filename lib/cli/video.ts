@@ -1,8 +1,7 @@
 // `facestyle video <in> -o <out>`: stylize every face of a video (or a frame folder), with a progress bar.
 import type { Command } from 'commander';
 import { FacestyleError } from '../errors.js';
-import * as is from '../is.js';
-import { optionalNumber, withFlagNames } from './args.js';
+import { facesFlag, optionalNumber, withFlagNames } from './args.js';
 import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 import { makeParentFolder, removeIfNoFiles } from '../files.js';
 import { stylizeVideo, type StylizeVideoOptions, type StylizeVideoResult, type VideoProgress } from '../video/pipeline.js';
@@ -110,7 +109,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       strength: num('strength', o.strength),
       mirrorAverage: o.mirrorAverage === true,
       // The API takes 0 as 'all faces'; on the command line, leaving --faces out means all.
-      faces: o.faces === undefined ? undefined : is.integerInRange('--faces', num('faces', o.faces), 1, 1000),
+      faces: facesFlag(o.faces),
       maxFrames: num('max-frames', o.maxFrames),
       fps: num('fps', o.fps),
       engine: o.engine as StylizeVideoOptions['engine'],
@@ -151,7 +150,7 @@ export function registerVideoCommand(program: Command): void {
     .option('--every <n>', 'full-frame face detection every N frames; faces are re-found near their last place in between (default 5)')
     .option('--strength <x>', '0..1 blend of the stylized face over the original (default 1)')
     .option('--mirror-average', 'also stylize each face mirrored and average the two: a little closer to the style, twice the model time')
-    .option('--faces <n>', 'at most N faces per frame, the largest (default: all)')
+    .option('--faces <n|all|largest>', 'at most N faces per frame, the largest first (default: all)')
     .option('--max-frames <n>', 'stop after N frames')
     .option('--fps <n>', 'frame rate when the input is a frame folder (default 25)')
     .option('--engine <name>', 'how .onnx models run: native or onnxruntime')
