@@ -86,3 +86,17 @@ describe('facestyle CLI', () => {
     expect(run('--version').status).toBe(0);
   });
 });
+
+describe('--help', () => {
+  it('every command states its defaults the same way, "(default: 1)", never quoted', () => {
+    for (const command of ['stylize', 'video', 'train', 'export', 'check', 'info']) {
+      const r = run(command, '--help');
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout, command).not.toMatch(/\(default: "/);
+      expect(r.stdout, command).not.toMatch(/\(default \d/);
+    }
+    // Defaults kept as typed text (stylize) and those written in the text (video) read alike.
+    expect(run('stylize', '--help').stdout).toMatch(/--strength <x>\s+blend weight of the stylized face, 0\.\.1 \(default: 1\)/);
+    expect(run('video', '--help').stdout).toMatch(/--batch <n>\s+faces per model call \(default: 4\)/);
+  });
+});

@@ -283,7 +283,7 @@ export function registerStylizeCommand(program: Command): void {
     .option('--template <ffhq|ffhq-template|arcface>', 'alignment: the FFHQ procedure (default) or a least-squares 5-point template', 'ffhq')
     .option('--quality <n>', 'JPEG/WebP/AVIF/TIFF quality 1..100', '90')
     .option('--min-face <px>', 'ignore faces smaller than this (box side, image pixels)')
-    .option('--threads <n>', 'CPU threads for the detector, landmarks and model (0: all)', '0')
+    .option('--threads <n>', 'CPU threads for the detector, landmarks and model, 0 for all', '0')
     .action(async (input: string, o: StylizeCliOptions) => {
       // Also removed on a stop: the output folder the run made, when nothing was written into it yet.
       process.exitCode = await whileWritingFiles('images not yet written were not written', () => runStylizeCommand(input, o), () => removeIfNoFiles(folderMadeByRun));

@@ -57,13 +57,13 @@ export function registerTrainCommand(program: Command): void {
     .requiredOption('--out <dir>', 'run folder: checkpoint, samples, loss curve, generator and model card')
     .option('--size <n>', 'image size the pairs are resized to', int('size'), 256)
     // No commander default: runTraining's own (128, or the size when that is smaller) applies.
-    .option('--crop <n>', `training crop (divisible by 8; default ${defaultTrainConfig.crop}, or the size when smaller)`, int('crop'))
+    .option('--crop <n>', `training crop, divisible by 8 (default: ${defaultTrainConfig.crop}, or the size when smaller)`, int('crop'))
     .option('--batch <n>', 'batch size', int('batch'), 4)
     .option('--steps <n>', 'training steps', int('steps'), 2000)
     .option('--lr <x>', 'peak learning rate', num('lr'), 2e-3)
     .option('--clip-norm <x>', 'clip gradients to this global norm (0: off)', num('clip-norm'), 1)
     // No commander default: trainConfig's (1e-4, or --lr when that is lower) applies.
-    .option('--lr-min <x>', 'learning rate at the end of the cosine schedule (default 1e-4, or --lr when lower)', num('lr-min'))
+    .option('--lr-min <x>', 'learning rate at the end of the cosine schedule (default: 1e-4, or --lr when lower)', num('lr-min'))
     .option('--warmup <n>', 'linear warm-up steps', int('warmup'), 50)
     .option('--ema <x>', 'EMA decay of the exported weights', num('ema'), 0.995)
     .option('--min-scale <x>', 'random resized crop: smallest side as a fraction of the image (1: no rescaling)', num('min-scale'), 0.6)
