@@ -57,3 +57,46 @@ export function oneOf<T extends string>(name: string, v: unknown, list: readonly
   if (!inArray(v, list)) throw invalid(name, `one of ${list.map((x) => `'${x}'`).join(', ')}`, v);
   return v as T;
 }
+
+/** Edit distance between two short strings, case ignored: insertions, deletions, substitutions and swaps of neighbours ('fsp' -> 'fps' is 1). */
+function editDistance(a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; ++i)
+    for (let j = 1; j <= b.length; ++j) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
+}
+
+/**
+ * Every key of an options type T, spelled out: `optionKeys<T>()(['a', 'b'])` does not compile when the list
+ * misses a key of T (or names one T lacks), so a check of unknown keys cannot fall behind the type.
+ */
+export function optionKeys<T>() {
+  return <const K extends readonly (keyof T & string)[]>(keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { missingKeys: Exclude<keyof T, K[number]> })): K =>
+    keys;
+}
+
+/** The entries of `options` under `keys` (the options a function passes on to another that takes fewer). */
+export function pickOptions<T extends object, K extends keyof T>(options: T, keys: readonly K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) if (k in options) out[k] = options[k];
+  return out;
+}
+
+/**
+ * ERR_FACESTYLE_ARGUMENT for a key of `options` that `what` does not take (a misspelt option was dropped
+ * without a word), naming the closest known key when one is near. Keys whose value is undefined are let
+ * through (`{ ...defaults, size: undefined }` asks for the default).
+ */
+export function knownOptions(what: string, options: object, keys: readonly string[]): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || keys.includes(key)) continue;
+    const near = keys.map((k) => ({ k, d: editDistance(key, k) })).sort((x, y) => x.d - y.d)[0];
+    const hint = near && near.d <= Math.max(1, Math.floor(key.length / 3)) ? `; did you mean '${near.k}'?` : '';
+    throw argumentError(`Unknown option '${key}' for ${what}${hint} (it takes: ${[...keys].sort().join(', ')})`);
+  }
+}

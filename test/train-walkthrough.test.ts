@@ -46,7 +46,7 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     expect(trainConfig({ crop: undefined }).crop).toBe(128);
     expect(trainConfig({ crop: 32 }).crop).toBe(32);
     const help = run('train', '--help').stdout.replace(/\s+/g, ' ');
-    expect(help).toContain('default 128, or the size when smaller');
+    expect(help).toContain('(default: 128, or the size when smaller)');
   });
 
   it('2. a run folder model.json names its weights (as models/*.json do), loads with loadGenerator and exports; a card without the field falls back to generator.safetensors', async () => {

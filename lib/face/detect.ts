@@ -67,6 +67,12 @@ export interface DetectOptions {
   threads?: number;
 }
 
+/** Every key of DetectOptions (is.optionKeys keeps the list whole). */
+export const DETECT_OPTION_KEYS = is.optionKeys<DetectOptions>()([
+  'detector', 'scoreThreshold', 'nmsThreshold', 'minSize', 'maxFaces', 'inputSize', 'minInputSize', 'flipTest', 'secondPass', 'secondPassMirror', 'vote',
+  'limitInputPixels', 'landmarks68', 'threads',
+]);
+
 /** A region of an image sampled into a detector input (sampleDetectorInput). */
 export interface DetectorSample {
   /** Image position of the region's top-left corner. */
@@ -684,6 +690,7 @@ export function sharedDetector(file?: string, engine?: DetectorEngine, options: 
  */
 export async function detectFaces(image: ImageInput | RgbImage, options: DetectOptions = {}): Promise<Face[]> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('detectFaces', options, DETECT_OPTION_KEYS);
   const rgb = await toRgbImage(image, { limitInputPixels: options.limitInputPixels });
   const threads = is.threadCount(options.threads);
   const detector = await sharedDetector(options.detector, undefined, { threads });

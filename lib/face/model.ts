@@ -54,6 +54,8 @@ export interface ModelOptions {
   threads?: number;
 }
 
+const MODEL_OPTION_KEYS = is.optionKeys<ModelOptions>()(['size', 'device', 'engine', 'threads']);
+
 type Layout = 'nchw' | 'nhwc';
 
 const isGraph = (v: unknown): v is Graph => is.object(v) && Array.isArray(v.nodes) && Array.isArray(v.values) && Array.isArray(v.inputs);
@@ -360,6 +362,8 @@ export function defaultModelPath(): string {
 
 /** Resolves any model source to a FaceGenerator. */
 export async function loadFaceGenerator(source: ModelSource | undefined, options: ModelOptions = {}): Promise<FaceGenerator> {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('loadFaceGenerator', options, MODEL_OPTION_KEYS);
   if (options.size !== undefined) is.integerInRange('size', options.size, 16, 4096);
   is.threadCount(options.threads);
   const engine = is.oneOf('engine', options.engine ?? 'native', ['native', 'onnxruntime'] as const);

@@ -6,7 +6,7 @@ import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
 import type { DeviceName } from '../runtime/session.js';
 import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
-import { type DetectOptions, FaceDetector, LandmarkModel, checkDetectOptions, landmarksOption, sharedDetector } from './detect.js';
+import { DETECT_OPTION_KEYS, type DetectOptions, FaceDetector, LandmarkModel, checkDetectOptions, landmarksOption, sharedDetector } from './detect.js';
 import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
 import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator, mirrorAveraged } from './model.js';
@@ -47,6 +47,11 @@ export interface FaceStylizerOptions extends DetectOptions {
    */
   template?: AlignTemplate;
 }
+
+/** Every key of FaceStylizerOptions (its own and DetectOptions'). */
+const FACE_STYLIZER_OPTION_KEYS = is.optionKeys<FaceStylizerOptions>()([
+  ...DETECT_OPTION_KEYS, 'model', 'size', 'faces', 'strength', 'mirrorAverage', 'device', 'engine', 'detectorEngine', 'limitInputPixels', 'template',
+]);
 
 /** Milliseconds per stage of one call. */
 export interface StageTimings {
@@ -111,6 +116,7 @@ const now = () => performance.now();
 /** Creates a reusable stylizer: the detector and the model are loaded once. */
 export async function createFaceStylizer(options: FaceStylizerOptions = {}): Promise<FaceStylizer> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('createFaceStylizer', options, FACE_STYLIZER_OPTION_KEYS);
   const most = faceLimit(options.faces);
   const strength = is.numberInRange('strength', options.strength ?? 1, 0, 1);
   const template = is.oneOf('template', options.template ?? 'ffhq', ALIGN_TEMPLATES);
@@ -332,12 +338,16 @@ export interface StylizeOptions extends FaceStylizerOptions {
   aligned?: boolean;
 }
 
+const STYLIZE_OPTION_KEYS = is.optionKeys<StylizeOptions>()([...FACE_STYLIZER_OPTION_KEYS, 'stylizer', 'aligned']);
+const STYLIZE_FILE_OPTION_KEYS = is.optionKeys<StylizeOptions & WriteOptions>()([...STYLIZE_OPTION_KEYS, 'quality']);
+
 /**
  * Stylizes every face of a photo (path, encoded buffer or RgbImage): the result has the input's
  * size with EXIF orientation applied. No face: the image comes back unchanged with a warning.
  */
 export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('stylize', options, STYLIZE_OPTION_KEYS);
   if (options.aligned !== undefined) is.trueOrFalse('aligned', options.aligned);
   // A stylizer of your own (createFaceStylizer) is used as it is: its options, not these, apply.
   if (options.stylizer !== undefined && !(is.object(options.stylizer) && typeof (options.stylizer as FaceStylizer).stylizeFrame === 'function'))
@@ -353,14 +363,15 @@ async function stylizeImage(input: ImageInput | RgbImage, options: StylizeOption
   const image = await toRgbImage(input, { limitInputPixels: options.limitInputPixels, keepAlpha: true });
   // Photos: 68-point alignment whenever a PFLD model is at hand (the frame API leaves it off by
   // default: video pays it every frame, and its tracker smooths only the 5 points).
-  const stylizer = options.stylizer ?? (await createFaceStylizer({ ...options, landmarks68: options.landmarks68 ?? 'auto' }));
+  const { stylizer: given, aligned, ...faceOptions } = options;
+  const stylizer = given ?? (await createFaceStylizer({ ...faceOptions, landmarks68: options.landmarks68 ?? 'auto' }));
   try {
-    const r = options.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
+    const r = aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
     // Transparency passes through unchanged (stylizeFrame keeps it; stylizeAligned resizes a new image).
     if (image.alpha) r.image.alpha = image.alpha;
     return r;
   } finally {
-    if (!options.stylizer) await stylizer.dispose();
+    if (!given) await stylizer.dispose();
   }
 }
 
@@ -375,10 +386,13 @@ export function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImage): Pr
  */
 export async function stylizeFile(input: ImageInput, output: string, options: StylizeOptions & WriteOptions = {}): Promise<FrameResult> {
   if (!is.string(output) || output === '') throw is.invalid('output', 'an image file path', output);
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('stylizeFile', options, STYLIZE_FILE_OPTION_KEYS);
   formatFromPath(output);
   if (is.string(input) && samePath(input, output))
     throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The output '${output}' is the input file: the original would be overwritten; choose another output`);
-  const r = await stylize(input, options);
-  await writeRgbImage(r.image, output, { quality: options.quality });
+  const { quality, ...stylizeOptions } = options;
+  const r = await stylize(input, stylizeOptions);
+  await writeRgbImage(r.image, output, { quality });
   return r;
 }

@@ -238,10 +238,13 @@ export function toNativeGraph(graph: Graph): NativeGraph {
   };
 }
 
+const COMPILE_OPTION_KEYS = is.optionKeys<CompileOptions>()(['device', 'threads', 'reuseBuffers', 'profile']);
+
 /** Plans the graph natively once; the returned session runs it many times. */
 export async function compile(graph: Graph, options: CompileOptions = {}): Promise<Session> {
   checkGraph(graph);
   if (typeof options !== 'object' || options === null) throw is.invalid('compile options', 'an object ({ device, threads, ... })', options);
+  is.knownOptions('compile', options, COMPILE_OPTION_KEYS);
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
   const threads = is.threadCount(options.threads);
   const unknown = [...new Set(graph.nodes.map((n) => n.op).filter((op) => !hasOp(op)))];

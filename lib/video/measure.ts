@@ -14,7 +14,7 @@ import * as is from '../is.js';
 import type { RgbImage } from '../face/types.js';
 import { decodeVideo, probeVideo } from './ffmpeg.js';
 import { ONE_EURO_DEFAULTS } from './one-euro.js';
-import { stylizeVideo, type FramePipelineOptions } from './pipeline.js';
+import { FRAME_PIPELINE_OPTION_KEYS, stylizeVideo, type FramePipelineOptions } from './pipeline.js';
 import { createVideoStylizer, type FrameFaces, videoStylizerOptions } from './stylizer.js';
 import { DEFAULT_EVERY, FaceTracker, largestFaces } from './tracker.js';
 import { faceLimit } from '../face/stylize.js';
@@ -83,6 +83,8 @@ const processCpuMs = (): number => {
   return (c.user + c.system) / 1000;
 };
 
+const MEASURE_OPTION_KEYS = is.optionKeys<FramePipelineOptions & { repeats?: number }>()([...FRAME_PIPELINE_OPTION_KEYS, 'repeats']);
+
 /**
  * Measures pipeline fps and stylize-stage-alone fps on the first `maxFrames` frames (default 60) of a
  * video. The stylizer is warmed up with one batch first so model compilation is not counted; each
@@ -90,6 +92,7 @@ const processCpuMs = (): number => {
  */
 export async function measureVideoFps(input: string, options: FramePipelineOptions & { repeats?: number } = {}): Promise<VideoFpsResult> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('measureVideoFps', options, MEASURE_OPTION_KEYS);
   // Checked before anything is decoded: a repeats of 0 measured nothing and reported 0 fps.
   const maxFrames = is.integerInRange('maxFrames', options.maxFrames ?? 60, 1, 100000);
   const repeats = is.integerInRange('repeats', options.repeats ?? 2, 1, 100);
@@ -163,7 +166,7 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
         const k0 = childrenCpuMs();
         c0 = processCpuMs();
         t0 = performance.now();
-        await stylizeVideo(input, tmp, { ...options, stylizer, maxFrames });
+        await stylizeVideo(input, tmp, { ...is.pickOptions(options, FRAME_PIPELINE_OPTION_KEYS), stylizer, maxFrames });
         seconds = (performance.now() - t0) / 1000;
         const k1 = childrenCpuMs();
         if (seconds < pipelineSeconds) [pipelineSeconds, pipelineCpuMs, ffmpegCpuMs] = [seconds, processCpuMs() - c0, k0 === null || k1 === null ? null : k1 - k0];

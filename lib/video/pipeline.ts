@@ -70,6 +70,13 @@ export interface StylizeFramesOptions extends FramePipelineOptions {
   fps?: number;
 }
 
+/** Every key of FramePipelineOptions (is.optionKeys keeps the list whole). */
+export const FRAME_PIPELINE_OPTION_KEYS = is.optionKeys<FramePipelineOptions>()([
+  'stylizer', 'model', 'size', 'strength', 'mirrorAverage', 'device', 'engine', 'detector', 'detectorEngine', 'scoreThreshold', 'threads', 'batch', 'faces',
+  'every', 'smoothing', 'maxFrames', 'queueSize', 'maxInFlight', 'signal',
+]);
+const STYLIZE_FRAMES_OPTION_KEYS = is.optionKeys<StylizeFramesOptions>()([...FRAME_PIPELINE_OPTION_KEYS, 'fps']);
+
 /** One frame out of the pipeline. */
 export interface StylizedFrame {
   /** 0-based position in the input. */
@@ -150,6 +157,7 @@ interface InFlight {
  */
 export async function* stylizeFrameStream(frames: AsyncIterable<RgbImage> | Iterable<RgbImage>, options: StylizeFramesOptions = {}): AsyncGenerator<StylizedFrame, void, undefined> {
   const o = normalize(options);
+  is.knownOptions('stylizeFrames', options, STYLIZE_FRAMES_OPTION_KEYS);
   if (!frames || (typeof (frames as AsyncIterable<RgbImage>)[Symbol.asyncIterator] !== 'function' && typeof (frames as Iterable<RgbImage>)[Symbol.iterator] !== 'function')) {
     throw is.invalid('frames', 'iterable or async iterable of RGB frames', frames);
   }
@@ -388,6 +396,8 @@ export interface StylizeVideoOptions extends FramePipelineOptions {
   overwrite?: boolean;
 }
 
+const STYLIZE_VIDEO_OPTION_KEYS = is.optionKeys<StylizeVideoOptions>()([...FRAME_PIPELINE_OPTION_KEYS, 'fps', 'codec', 'crf', 'preset', 'strict', 'onProgress', 'overwrite']);
+
 export interface StylizeVideoResult {
   output: string;
   frames: number;
@@ -433,6 +443,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   if (!is.string(input)) throw is.invalid('input', 'video file or frame folder path', input);
   if (!is.string(output)) throw is.invalid('output', 'video file or frame folder path', output);
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('stylizeVideo', options, STYLIZE_VIDEO_OPTION_KEYS);
   const o = normalize({ ...options, fps: options.fps ?? 25 });
   // Already aborted: no process is started.
   if (options.signal?.aborted) throw abortReason(options.signal);
@@ -519,7 +530,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
     if (info && !outputIsFolder) sink = await openSink(info.width, info.height);
     // The source stops at maxFrames itself: it must end on its own (not be closed by the stream), so that
     // the decoder's end checks (exit status, strict: a corrupt or truncated stream) still run.
-    for await (const item of stylizeFrameStream(source, { ...options, fps, maxFrames: undefined })) {
+    for await (const item of stylizeFrameStream(source, { ...is.pickOptions(options, FRAME_PIPELINE_OPTION_KEYS), fps, maxFrames: undefined })) {
       sink ??= await openSink(item.frame.width, item.frame.height);
       await sink.write(item.frame);
       size = [item.frame.width, item.frame.height];

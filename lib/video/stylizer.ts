@@ -192,15 +192,20 @@ export function batchedFaceStylizer(
  * stylizeVideo, stylizeFrames and measureVideoFps create when they are not given one.
  */
 export function videoStylizerOptions(o: VideoStylizerOptions): VideoStylizerOptions {
-  const { model, size, strength, mirrorAverage, device, engine, detector, detectorEngine, scoreThreshold, threads } = o;
-  return { model, size, strength, mirrorAverage, device, engine, detector, detectorEngine, scoreThreshold, threads };
+  return is.pickOptions(o, VIDEO_STYLIZER_OPTION_KEYS);
 }
+
+const VIDEO_STYLIZER_OPTION_KEYS = is.optionKeys<VideoStylizerOptions>()([
+  'model', 'size', 'strength', 'mirrorAverage', 'device', 'engine', 'detector', 'detectorEngine', 'scoreThreshold', 'threads',
+]);
 
 /** Side (px) the tracker's re-detection regions are scaled to. */
 const REGION_INPUT = 160;
 
 /** The real stylizer (lib/face's detector, aligner, model and paste-back) behind the FrameStylizer interface. */
 export async function createVideoStylizer(options: VideoStylizerOptions = {}): Promise<FrameStylizer> {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('createVideoStylizer', options, VIDEO_STYLIZER_OPTION_KEYS);
   const detectorEngine = chooseDetectorEngine(options.detectorEngine, 'native'); // checked before anything loads
   // The generator is loaded here (not inside createFaceStylizer) so the pipeline's model stage can call it directly.
   if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);

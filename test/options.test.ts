@@ -1,0 +1,45 @@
+// Unknown option keys: a misspelt option is ERR_FACESTYLE_ARGUMENT naming it (and the key it was probably
+// meant to be), at every public entry point, before any work; it used to be dropped without a word.
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../lib/graph/builder.js';
+import { detectFaces } from '../lib/face/detect.js';
+import { loadFaceGenerator } from '../lib/face/model.js';
+import { createFaceStylizer, stylize, stylizeFile } from '../lib/face/stylize.js';
+import * as is from '../lib/is.js';
+import { compile } from '../lib/runtime/session.js';
+import { measureVideoFps } from '../lib/video/measure.js';
+import { stylizeFrames, stylizeVideo } from '../lib/video/pipeline.js';
+import { createVideoStylizer } from '../lib/video/stylizer.js';
+
+const unknown = (key: string, what: string, hint?: string) => ({
+  code: 'ERR_FACESTYLE_ARGUMENT',
+  message: expect.stringMatching(new RegExp(`^Unknown option '${key}' for ${what}${hint ? `; did you mean '${hint}'\\?` : ' \\('}`)),
+});
+
+describe('unknown option keys', () => {
+  it('knownOptions names the key, the nearest known one when it is close, and every key it takes', () => {
+    expect(() => is.knownOptions('f', { strenght: 1 }, ['strength', 'size'])).toThrow(expect.objectContaining(unknown('strenght', 'f', 'strength')));
+    expect(() => is.knownOptions('f', { Threads: 1 }, ['threads'])).toThrow(expect.objectContaining(unknown('Threads', 'f', 'threads')));
+    // Nothing near: no guess, but the list of what it takes.
+    expect(() => is.knownOptions('f', { colour: 'red' }, ['strength', 'size'])).toThrow(expect.objectContaining({ message: "Unknown option 'colour' for f (it takes: size, strength)" }));
+    // Known keys, and unknown ones set to undefined (a spread asking for defaults), pass.
+    expect(() => is.knownOptions('f', { size: 3, other: undefined }, ['size'])).not.toThrow();
+  });
+
+  it('every entry point of the face and video APIs refuses a misspelt option before it loads or reads anything', async () => {
+    const missing = '/nonexistent/photo.jpg'; // never opened: the option check comes first
+    await expect(createFaceStylizer({ strenght: 0.5 } as never)).rejects.toMatchObject(unknown('strenght', 'createFaceStylizer', 'strength'));
+    await expect(stylize(missing, { mirrorAvg: true } as never)).rejects.toMatchObject(unknown('mirrorAvg', 'stylize'));
+    await expect(stylizeFile(missing, '/tmp/never.png', { qualty: 80 } as never)).rejects.toMatchObject(unknown('qualty', 'stylizeFile', 'quality'));
+    await expect(detectFaces(missing, { scoreTreshold: 0.2 } as never)).rejects.toMatchObject(unknown('scoreTreshold', 'detectFaces', 'scoreThreshold'));
+    await expect(loadFaceGenerator('/nonexistent/model.onnx', { engin: 'native' } as never)).rejects.toMatchObject(unknown('engin', 'loadFaceGenerator', 'engine'));
+    await expect(createVideoStylizer({ sise: 64 } as never)).rejects.toMatchObject(unknown('sise', 'createVideoStylizer', 'size'));
+    await expect(stylizeVideo('/nonexistent/in.mp4', '/tmp/never.mp4', { fsp: 25 } as never)).rejects.toMatchObject(unknown('fsp', 'stylizeVideo', 'fps'));
+    await expect(measureVideoFps('/nonexistent/in.mp4', { repeat: 2 } as never)).rejects.toMatchObject(unknown('repeat', 'measureVideoFps', 'repeats'));
+    const frames = stylizeFrames([], { evry: 3 } as never);
+    await expect(frames.next()).rejects.toMatchObject(unknown('evry', 'stylizeFrames', 'every'));
+    const g = new GraphBuilder('tiny');
+    g.output(g.relu(g.input('x', [1, 4])), 'y');
+    await expect(compile(g.build(), { thread: 2 } as never)).rejects.toMatchObject(unknown('thread', 'compile', 'threads'));
+  });
+});
