@@ -13,7 +13,7 @@ export type { CompileOptions, Feeds, SessionInfo, DeviceName } from './runtime/s
 export { capabilities } from './capabilities.js';
 export type { Capabilities } from './capabilities.js';
 export { imageToTensor, tensorToImage, saveTensorImage, readImageRgb, rgbToTensor, tensorToRgb } from './image/io.js';
-export type { ImageInput, ImageToTensorOptions, PixelRange } from './image/io.js';
+export type { ImageInput, ImageToTensorOptions, PixelRange, TensorPixelOptions } from './image/io.js';
 export type { NodeProfile } from './runtime/session.js';
 export { loadOnnx, exportOnnx, exportOnnxBuffer, checkParity, modelInfo } from './onnx/index.js';
 export type { LoadOnnxOptions, ExportOnnxOptions, ParityOptions, ParityReport, OutputParity, ModelInfo, ModelInfoOptions, ComputeClass } from './onnx/index.js';

@@ -2,7 +2,10 @@
 // meant to be), at every public entry point, before any work; it used to be dropped without a word.
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../lib/graph/builder.js';
-import { detectFaces } from '../lib/face/detect.js';
+import { FaceDetector, LandmarkModel, detectFaces } from '../lib/face/detect.js';
+import { encodeRgbImage } from '../lib/face/image.js';
+import { warpAffine } from '../lib/face/warp.js';
+import { optimizeForInference } from '../lib/graph/passes/index.js';
 import { loadFaceGenerator } from '../lib/face/model.js';
 import { createFaceStylizer, stylize, stylizeFile } from '../lib/face/stylize.js';
 import * as is from '../lib/is.js';
@@ -10,6 +13,15 @@ import { compile } from '../lib/runtime/session.js';
 import { measureVideoFps } from '../lib/video/measure.js';
 import { stylizeFrames, stylizeVideo } from '../lib/video/pipeline.js';
 import { createVideoStylizer } from '../lib/video/stylizer.js';
+import { alignFaces } from '../lib/face/align.js';
+import { featherMask, pasteFaces } from '../lib/face/paste.js';
+import { Tensor } from '../lib/graph/tensor.js';
+import { imageToTensor, saveTensorImage, tensorToImage, tensorToRgb } from '../lib/image/io.js';
+import { loadGenerator } from '../lib/nn/load.js';
+import { exportOnnxBuffer } from '../lib/onnx/export.js';
+import { loadOnnx } from '../lib/onnx/import.js';
+import { modelInfo } from '../lib/onnx/info.js';
+import { checkParity } from '../lib/onnx/parity.js';
 
 const unknown = (key: string, what: string, hint?: string) => ({
   code: 'ERR_FACESTYLE_ARGUMENT',
@@ -41,5 +53,33 @@ describe('unknown option keys', () => {
     const g = new GraphBuilder('tiny');
     g.output(g.relu(g.input('x', [1, 4])), 'y');
     await expect(compile(g.build(), { thread: 2 } as never)).rejects.toMatchObject(unknown('thread', 'compile', 'threads'));
+  });
+
+  it('so do the image, alignment, paste, ONNX and model-loading functions', async () => {
+    const g = new GraphBuilder('tiny');
+    g.output(g.relu(g.input('x', [1, 4])), 'y');
+    const graph = g.build();
+    const image = { data: new Uint8Array(16 * 16 * 3), width: 16, height: 16 };
+    const crops = new Tensor([1, 3, 8, 8]);
+    const missing = '/nonexistent/model.onnx';
+    await expect(alignFaces(image, [], { tempalte: 'ffhq' } as never)).rejects.toMatchObject(unknown('tempalte', 'alignFaces', 'template'));
+    await expect(pasteFaces(image, crops, [], { strenght: 1 } as never)).rejects.toMatchObject(unknown('strenght', 'pasteFaces', 'strength'));
+    expect(() => featherMask(8, { blurr: 2 } as never)).toThrow(expect.objectContaining(unknown('blurr', 'featherMask', 'blur')));
+    expect(() => exportOnnxBuffer(graph, { opest: 13 } as never)).toThrow(expect.objectContaining(unknown('opest', 'exportOnnx', 'opset')));
+    await expect(checkParity(graph, { atoll: 1e-5 } as never)).rejects.toMatchObject(unknown('atoll', 'checkParity', 'atol'));
+    await expect(modelInfo(graph, { sizes: '8x8' } as never)).rejects.toMatchObject(unknown('sizes', 'modelInfo', 'size'));
+    expect(() => loadOnnx(missing, { inputShape: {} } as never)).toThrow(expect.objectContaining(unknown('inputShape', 'loadOnnx', 'inputShapes')));
+    await expect(loadGenerator('/nonexistent/card.json', { batches: 2 } as never)).rejects.toMatchObject(unknown('batches', 'loadGenerator', 'batch'));
+    await expect(imageToTensor(missing, { rnage: [0, 1] } as never)).rejects.toMatchObject(unknown('rnage', 'imageToTensor', 'range'));
+    expect(() => tensorToRgb(crops, { channel: 'bgr' } as never)).toThrow(expect.objectContaining(unknown('channel', 'tensorToRgb', 'channels')));
+    await expect(tensorToImage(crops, { fromat: 'png' } as never)).rejects.toMatchObject(unknown('fromat', 'tensorToImage', 'format'));
+    await expect(saveTensorImage(crops, '/tmp/never.png', { format: 'png' } as never)).rejects.toMatchObject(unknown('format', 'saveTensorImage'));
+    await expect(warpAffine(crops, [], 4, 4, { boder: 'constant' } as never)).rejects.toMatchObject(unknown('boder', 'warpAffine', 'border'));
+    await expect(encodeRgbImage(image, 'png', { qualty: 80 } as never)).rejects.toMatchObject(unknown('qualty', 'writeRgbImage / encodeRgbImage', 'quality'));
+    expect(() => optimizeForInference(graph, { fusePools: false } as never)).toThrow(expect.objectContaining(unknown('fusePools', 'optimizeForInference', 'fusePool')));
+    await expect(FaceDetector.load(missing, { engin: 'native' } as never)).rejects.toMatchObject(unknown('engin', 'FaceDetector.load', 'engine'));
+    await expect(LandmarkModel.load(missing, { thread: 1 } as never)).rejects.toMatchObject(unknown('thread', 'LandmarkModel.load', 'threads'));
+    // What they take still works: tensorToImage hands tensorToRgb only its own keys.
+    expect((await tensorToImage(crops, { format: 'png', range: 'unit', channels: 'rgb' })).length).toBeGreaterThan(0);
   });
 });

@@ -228,7 +228,11 @@ export function regionTensor(image: RgbImage, x0: number, y0: number, w: number,
  * Aligned crops of several faces of one image, in one native call. Each entry is 5 points, 68
  * points or a Face (whose 68 points are used when it has them).
  */
+const ALIGN_OPTION_KEYS = is.optionKeys<AlignOptions>()(['size', 'template', 'border', 'device', 'range']);
+
 export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly FaceLandmarks[], options: AlignOptions = {}): Promise<AlignedFaces> {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('alignFaces', options, ALIGN_OPTION_KEYS);
   const size = is.integerInRange('size', options.size ?? 512, 8, 4096);
   const template = is.oneOf('template', options.template ?? 'ffhq', ALIGN_TEMPLATES);
   const border = is.oneOf('border', options.border ?? 'reflect', WARP_BORDERS);

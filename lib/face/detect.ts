@@ -279,6 +279,7 @@ export class FaceDetector {
   /** `engine`: see FaceDetector.engine; `threads`: CPU threads per network run (default 0: all). */
   static async load(file?: string, options: { engine?: DetectorEngine; threads?: number } = {}): Promise<FaceDetector> {
     if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+    is.knownOptions('FaceDetector.load', options, ['engine', 'threads']);
     const resolved = resolveDetectorPath(file);
     const engine = is.oneOf('engine', options.engine ?? defaultPhotoDetectorEngine(), DETECTOR_ENGINES);
     const threads = is.threadCount(options.threads);
@@ -457,6 +458,7 @@ export class LandmarkModel {
   /** `file`: true for the package's PFLD model; `threads`: CPU threads per run (default 0: all). */
   static async load(file: true | string = true, options: { threads?: number } = {}): Promise<LandmarkModel> {
     if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+    is.knownOptions('LandmarkModel.load', options, ['threads']);
     const threads = is.threadCount(options.threads);
     const resolved = resolveLandmarksPath(file);
     const session = await createOrtSession(resolved, 'Landmark model', detectorSessionOptions(threads));

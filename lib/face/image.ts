@@ -84,6 +84,8 @@ function unflatten(image: RgbImage & { alpha: Uint8Array }): Buffer {
 }
 
 function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('writeRgbImage / encodeRgbImage', options, is.optionKeys<WriteOptions>()(['quality']));
   const quality = is.integerInRange('quality', options.quality ?? 90, 1, 100);
   const s =
     image.alpha && image.alpha.length === image.width * image.height && WITH_ALPHA.has(format)
@@ -103,7 +105,7 @@ export async function writeRgbImage(image: RgbImage, file: string, options: Writ
 }
 
 /** Encodes an RgbImage to a buffer. */
-export function encodeRgbImage(image: RgbImage, format: OutputFormat = 'png', options: WriteOptions = {}): Promise<Buffer> {
+export async function encodeRgbImage(image: RgbImage, format: OutputFormat = 'png', options: WriteOptions = {}): Promise<Buffer> {
   return encoder(image, format, options).toBuffer();
 }
 

@@ -50,6 +50,7 @@ export function featherMask(size: number, options: FeatherOptions = {}): Float32
   // The mask is size x size floats: at most the crop sizes the package uses (and far beyond), 16384.
   is.integerInRange('size', size, 1, 16384);
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('featherMask', options, FEATHER_OPTION_KEYS);
   const shape = is.oneOf('shape', options.shape ?? 'rounded', ['rounded', 'square'] as const);
   if (options.blur !== undefined) is.numberInRange('blur', options.blur, 0, size);
   if (options.erode !== undefined) is.numberInRange('erode', options.erode, 0, size);
@@ -116,7 +117,12 @@ export interface PasteOptions {
  * Blends stylized crops [K,3,S,S] (RGB in [0,1]) back into `image` (a new RgbImage is returned)
  * through the image -> crop matrices; later faces are pasted over earlier ones.
  */
+const PASTE_OPTION_KEYS = is.optionKeys<PasteOptions>()(['strength', 'device', 'alphaOut', 'inPlace']);
+const FEATHER_OPTION_KEYS = is.optionKeys<FeatherOptions>()(['shape', 'inner', 'erode', 'blur']);
+
 export async function pasteFaces(image: RgbImage, crops: Tensor, matrices: readonly Affine2x3[], options: PasteOptions = {}): Promise<RgbImage> {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('pasteFaces', options, PASTE_OPTION_KEYS);
   return pasteCrops(image, crops, matrices.map((matrix, crop) => ({ crop, matrix })), options);
 }
 

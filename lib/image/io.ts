@@ -89,6 +89,7 @@ export function rgbToTensor(data: Uint8Array, width: number, height: number, opt
 /** Image file or Buffer -> Float32 NCHW [1,3,H,W] tensor. */
 export async function imageToTensor(input: ImageInput, options: ImageToTensorOptions = {}): Promise<Tensor> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('imageToTensor', options, IMAGE_TO_TENSOR_OPTION_KEYS);
   checkPixelOptions(options);
   if (options.fit !== undefined) is.oneOf('fit', options.fit, ['fill', 'cover', 'contain'] as const);
   const size = options.size === undefined ? undefined : typeof options.size === 'number' ? [options.size, options.size] : options.size;
@@ -115,10 +116,20 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
   }
 }
 
+/** How tensorToRgb / saveTensorImage write pixels: channel order, value range, which image of a batch. */
+export interface TensorPixelOptions {
+  channels?: 'rgb' | 'bgr';
+  range?: PixelRange;
+  index?: number;
+}
+const TENSOR_PIXEL_OPTION_KEYS = is.optionKeys<TensorPixelOptions>()(['channels', 'range', 'index']);
+const IMAGE_TO_TENSOR_OPTION_KEYS = is.optionKeys<ImageToTensorOptions>()(['size', 'fit', 'channels', 'range', 'limitInputPixels']);
+
 /** Float32 NCHW tensor (one image: [1,3,H,W] or [3,H,W]) -> interleaved RGB bytes. */
-export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange; index?: number } = {}): { data: Buffer; width: number; height: number } {
+export function tensorToRgb(tensor: Tensor, options: TensorPixelOptions = {}): { data: Buffer; width: number; height: number } {
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('tensorToRgb', options, TENSOR_PIXEL_OPTION_KEYS);
   checkPixelOptions(options);
   if (options.index !== undefined) is.integerInRange('index', options.index, 0, Number.MAX_SAFE_INTEGER);
   const shape = tensor.shape.length === 3 ? [1, ...tensor.shape] : tensor.shape;
@@ -144,8 +155,10 @@ export function tensorToRgb(tensor: Tensor, options: { channels?: 'rgb' | 'bgr';
 }
 
 /** Tensor -> encoded image. Format from `format`, or from the file extension when writing. */
-export async function tensorToImage(tensor: Tensor, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange; format?: ImageFormat | 'jpg'; index?: number } = {}): Promise<Buffer> {
-  const { data, width, height } = tensorToRgb(tensor, options);
+export async function tensorToImage(tensor: Tensor, options: TensorPixelOptions & { format?: ImageFormat | 'jpg' } = {}): Promise<Buffer> {
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('tensorToImage', options, [...TENSOR_PIXEL_OPTION_KEYS, 'format']);
+  const { data, width, height } = tensorToRgb(tensor, is.pickOptions(options, TENSOR_PIXEL_OPTION_KEYS));
   const format = options.format === undefined ? 'png' : options.format === 'jpg' ? 'jpeg' : is.oneOf('format', options.format, ENCODED_FORMATS);
   return sharpFromPixels(data, width, height).toFormat(format).toBuffer();
 }
@@ -187,11 +200,13 @@ export const IMAGE_EXTENSIONS_TEXT = Object.keys(IMAGE_FORMATS).join(' ');
  * so a failed or interrupted write never leaves a partial image under the output name (an existing file
  * stays as it was); a failed write removes the temp file.
  */
-export async function saveTensorImage(tensor: Tensor, file: string, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange; index?: number } = {}): Promise<void> {
+export async function saveTensorImage(tensor: Tensor, file: string, options: TensorPixelOptions = {}): Promise<void> {
   if (!is.string(file)) throw is.invalid('image file', 'a file path', file);
   const format = IMAGE_FORMATS[path.extname(file).toLowerCase()];
   if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(IMAGE_FORMATS).join(', ')}`);
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('saveTensorImage', options, TENSOR_PIXEL_OPTION_KEYS);
   const { data, width, height } = tensorToRgb(tensor, options);
   await writeFileWhole(file, () => sharpFromPixels(data, width, height).toFormat(format).toBuffer());
 }

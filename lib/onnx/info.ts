@@ -153,8 +153,11 @@ const DT_BYTES: Record<number, number> = { [DT.FLOAT]: 4, [DT.FLOAT16]: 2, [DT.B
  * Graph, or a facestyle generator (model card .json, weights or checkpoint .safetensors, run folder; at
  * 256x256 unless `size` says otherwise).
  */
+const MODEL_INFO_OPTION_KEYS = is.optionKeys<ModelInfoOptions>()(['size', 'inputShapes']);
+
 export async function modelInfo(model: string | Uint8Array | Graph, options: ModelInfoOptions = {}): Promise<ModelInfo> {
   if (!is.object(options)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('modelInfo', options, MODEL_INFO_OPTION_KEYS);
   const size = (options as ModelInfoOptions).size;
   let graph: Graph;
   let ops: Record<string, number>;

@@ -127,8 +127,11 @@ export function compareOutput(name: string, native: Tensor, ref: Tensor, atol: n
  * Runs `model` (ONNX path or bytes, or a Graph, which is exported first) through onnxruntime-node
  * and the native engine on the same inputs and compares every output.
  */
+const PARITY_OPTION_KEYS = is.optionKeys<ParityOptions>()(['feeds', 'inputShapes', 'atol', 'rtol', 'threads', 'seed', 'device']);
+
 export async function checkParity(model: string | Uint8Array | Graph, options: ParityOptions = {}): Promise<ParityReport> {
   if (!is.object(options)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('checkParity', options, PARITY_OPTION_KEYS);
   const atol = is.numberInRange('atol', options.atol ?? 1e-5, 0, Infinity);
   const rtol = is.numberInRange('rtol', options.rtol ?? 1e-4, 0, Infinity);
   const threads = is.threadCount(options.threads);

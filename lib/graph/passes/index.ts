@@ -5,6 +5,7 @@
 // 3x3 conv into it (its `pool` attribute), a 1x1 conv and the depthwise 3x3 conv after it into one
 // PointwiseDepthwise node (with the 1x1 projection after them, when one alone reads them), then fuses the remaining runs of elementwise ops into ElementwiseChain nodes,
 // and sets denormal weights to zero (flushDenormalWeights).
+import * as is from '../../is.js';
 import { type Graph, checkGraph } from '../ir.js';
 import { fuseElementwiseChains } from './chain.js';
 import { foldBatchNormIntoConv, foldBiasAddIntoConv, foldChannelMulIntoConv, foldPadIntoConv } from './fold.js';
@@ -53,8 +54,12 @@ export interface OptimizeOptions {
 }
 
 /** Inference-only rewrites: never use on a training graph whose weights are still being learnt. */
+const OPTIMIZE_OPTION_KEYS = is.optionKeys<OptimizeOptions>()(['fuseActivations', 'fuseResidual', 'mergeHeads', 'fusePool', 'fusePointwiseDepthwise', 'fuseElementwise', 'flushDenormals']);
+
 export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}): Graph {
   checkGraph(graph);
+  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+  is.knownOptions('optimizeForInference', options, OPTIMIZE_OPTION_KEYS);
   let g = foldPadIntoConv(graph);
   g = foldBatchNormIntoConv(g);
   g = foldChannelMulIntoConv(g);
