@@ -18,6 +18,7 @@ import { featherMask, pasteFaces } from '../lib/face/paste.js';
 import { Tensor } from '../lib/graph/tensor.js';
 import { imageToTensor, saveTensorImage, tensorToImage, tensorToRgb } from '../lib/image/io.js';
 import { loadGenerator } from '../lib/nn/load.js';
+import { runTraining } from '../lib/train/run.js';
 import { exportOnnxBuffer } from '../lib/onnx/export.js';
 import { loadOnnx } from '../lib/onnx/import.js';
 import { modelInfo } from '../lib/onnx/info.js';
@@ -79,6 +80,7 @@ describe('unknown option keys', () => {
     expect(() => optimizeForInference(graph, { fusePools: false } as never)).toThrow(expect.objectContaining(unknown('fusePools', 'optimizeForInference', 'fusePool')));
     await expect(FaceDetector.load(missing, { engin: 'native' } as never)).rejects.toMatchObject(unknown('engin', 'FaceDetector.load', 'engine'));
     await expect(LandmarkModel.load(missing, { thread: 1 } as never)).rejects.toMatchObject(unknown('thread', 'LandmarkModel.load', 'threads'));
+    await expect(runTraining({ pairs: '/nonexistent', out: '/tmp/never-run', checkpointEvry: 10 } as never)).rejects.toMatchObject(unknown('checkpointEvry', 'runTraining', 'checkpointEvery'));
     // What they take still works: tensorToImage hands tensorToRgb only its own keys.
     expect((await tensorToImage(crops, { format: 'png', range: 'unit', channels: 'rgb' })).length).toBeGreaterThan(0);
   });

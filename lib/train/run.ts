@@ -43,6 +43,10 @@ export interface RunOptions {
   onLog?: (line: string) => void;
 }
 
+const RUN_OPTION_KEYS = is.optionKeys<RunOptions>()([
+  'pairs', 'out', 'size', 'config', 'holdout', 'resume', 'overwrite', 'initFrom', 'checkpointEvery', 'sampleEvery', 'deadline', 'signal', 'onStep', 'reportEvery', 'onLog',
+]);
+
 export interface ModelCard {
   name: string;
   format: 'facestyle-generator';
@@ -178,6 +182,7 @@ const activeRuns = new Set<string>();
 
 export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; generatorFile: string }> {
   if (!is.object(o)) throw is.invalid('training options', 'an object with pairs and out', o);
+  is.knownOptions('runTraining', o, RUN_OPTION_KEYS);
   if (!is.string(o.out) || !o.out) throw is.invalid('out', 'a run folder path', o.out);
   for (const k of ['onStep', 'onLog'] as const) if (o[k] !== undefined && typeof o[k] !== 'function') throw is.invalid(k, 'a function', o[k]);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw is.invalid('signal', 'an AbortSignal', o.signal);
