@@ -224,12 +224,12 @@ export function regionTensor(image: RgbImage, x0: number, y0: number, w: number,
   return new Tensor([1, 3, h, w], out);
 }
 
+const ALIGN_OPTION_KEYS = is.optionKeys<AlignOptions>()(['size', 'template', 'border', 'device', 'range']);
+
 /**
  * Aligned crops of several faces of one image, in one native call. Each entry is 5 points, 68
  * points or a Face (whose 68 points are used when it has them).
  */
-const ALIGN_OPTION_KEYS = is.optionKeys<AlignOptions>()(['size', 'template', 'border', 'device', 'range']);
-
 export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly FaceLandmarks[], options: AlignOptions = {}): Promise<AlignedFaces> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('alignFaces', options, ALIGN_OPTION_KEYS);

@@ -113,13 +113,13 @@ export interface PasteOptions {
   inPlace?: boolean;
 }
 
+const PASTE_OPTION_KEYS = is.optionKeys<PasteOptions>()(['strength', 'device', 'alphaOut', 'inPlace']);
+const FEATHER_OPTION_KEYS = is.optionKeys<FeatherOptions>()(['shape', 'inner', 'erode', 'blur']);
+
 /**
  * Blends stylized crops [K,3,S,S] (RGB in [0,1]) back into `image` (a new RgbImage is returned)
  * through the image -> crop matrices; later faces are pasted over earlier ones.
  */
-const PASTE_OPTION_KEYS = is.optionKeys<PasteOptions>()(['strength', 'device', 'alphaOut', 'inPlace']);
-const FEATHER_OPTION_KEYS = is.optionKeys<FeatherOptions>()(['shape', 'inner', 'erode', 'blur']);
-
 export async function pasteFaces(image: RgbImage, crops: Tensor, matrices: readonly Affine2x3[], options: PasteOptions = {}): Promise<RgbImage> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('pasteFaces', options, PASTE_OPTION_KEYS);

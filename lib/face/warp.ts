@@ -82,12 +82,12 @@ async function warpSession(xShape: readonly number[], k: number, outH: number, o
   return pending;
 }
 
+const WARP_OPTION_KEYS = is.optionKeys<WarpOptions>()(['border', 'value', 'device']);
+
 /**
  * Warps `x` [N,C,H,W] with one matrix per output image (`inverse` maps output pixel centres to
  * input coordinates, WarpAffine's convention); N == 1 with several matrices crops one image K times.
  */
-const WARP_OPTION_KEYS = is.optionKeys<WarpOptions>()(['border', 'value', 'device']);
-
 export async function warpAffine(x: Tensor, inverse: readonly Affine2x3[], outH: number, outW: number, options: WarpOptions = {}): Promise<Tensor> {
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('warpAffine', options, WARP_OPTION_KEYS);

@@ -331,9 +331,9 @@ function valueInfo(name: string, shape: readonly number[], symbolic: (string | n
   return { name, type: { tensorType: { elemType: DT.FLOAT, shape: { dim } } } };
 }
 
-/** Encodes a graph as ONNX bytes. */
 const EXPORT_OPTION_KEYS = is.optionKeys<ExportOnnxOptions>()(['opset', 'weights', 'dynamicBatch', 'dynamicSpatial', 'docString']);
 
+/** Encodes a graph as ONNX bytes. */
 export function exportOnnxBuffer(graph: Graph, options: ExportOnnxOptions = {}): Uint8Array {
   checkGraph(graph);
   if (!is.object(options)) throw is.invalid('options', 'an object', options);

@@ -148,13 +148,13 @@ const histogram = (ops: string[]): Record<string, number> => {
 const DT_BYTES: Record<number, number> = { [DT.FLOAT]: 4, [DT.FLOAT16]: 2, [DT.BFLOAT16]: 2, [DT.DOUBLE]: 8 };
 
 
+const MODEL_INFO_OPTION_KEYS = is.optionKeys<ModelInfoOptions>()(['size', 'inputShapes']);
+
 /**
  * Facts about a model at an input size; compiles it to measure memory. `model`: an ONNX path or bytes, a
  * Graph, or a facestyle generator (model card .json, weights or checkpoint .safetensors, run folder; at
  * 256x256 unless `size` says otherwise).
  */
-const MODEL_INFO_OPTION_KEYS = is.optionKeys<ModelInfoOptions>()(['size', 'inputShapes']);
-
 export async function modelInfo(model: string | Uint8Array | Graph, options: ModelInfoOptions = {}): Promise<ModelInfo> {
   if (!is.object(options)) throw is.invalid('options', 'an object', options);
   is.knownOptions('modelInfo', options, MODEL_INFO_OPTION_KEYS);

@@ -123,12 +123,12 @@ export function compareOutput(name: string, native: Tensor, ref: Tensor, atol: n
   return { name, shape: [...ref.shape], rms, maxAbsErr: maxAbs, maxRelErr: maxRel, worstIndex: worst, worstAt, native: worst < 0 ? NaN : native.data[worst], reference: worst < 0 ? NaN : ref.data[worst], failing, bothNaN, ok: failing === 0 && bothNaN === 0 };
 }
 
+const PARITY_OPTION_KEYS = is.optionKeys<ParityOptions>()(['feeds', 'inputShapes', 'atol', 'rtol', 'threads', 'seed', 'device']);
+
 /**
  * Runs `model` (ONNX path or bytes, or a Graph, which is exported first) through onnxruntime-node
  * and the native engine on the same inputs and compares every output.
  */
-const PARITY_OPTION_KEYS = is.optionKeys<ParityOptions>()(['feeds', 'inputShapes', 'atol', 'rtol', 'threads', 'seed', 'device']);
-
 export async function checkParity(model: string | Uint8Array | Graph, options: ParityOptions = {}): Promise<ParityReport> {
   if (!is.object(options)) throw is.invalid('options', 'an object', options);
   is.knownOptions('checkParity', options, PARITY_OPTION_KEYS);

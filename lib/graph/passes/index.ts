@@ -53,9 +53,9 @@ export interface OptimizeOptions {
   flushDenormals?: boolean;
 }
 
-/** Inference-only rewrites: never use on a training graph whose weights are still being learnt. */
 const OPTIMIZE_OPTION_KEYS = is.optionKeys<OptimizeOptions>()(['fuseActivations', 'fuseResidual', 'mergeHeads', 'fusePool', 'fusePointwiseDepthwise', 'fuseElementwise', 'flushDenormals']);
 
+/** Inference-only rewrites: never use on a training graph whose weights are still being learnt. */
 export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}): Graph {
   checkGraph(graph);
   if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
