@@ -9,6 +9,7 @@ import { optimizeForInference } from '../lib/graph/passes/index.js';
 import { loadFaceGenerator } from '../lib/face/model.js';
 import { createFaceStylizer, stylize, stylizeFile } from '../lib/face/stylize.js';
 import * as is from '../lib/is.js';
+import { describeShared, sharedData } from './helpers/shared.js';
 import { compile } from '../lib/runtime/session.js';
 import { measureVideoFps } from '../lib/video/measure.js';
 import { stylizeFrames, stylizeVideo } from '../lib/video/pipeline.js';
@@ -83,5 +84,18 @@ describe('unknown option keys', () => {
     await expect(runTraining({ pairs: '/nonexistent', out: '/tmp/never-run', checkpointEvry: 10 } as never)).rejects.toMatchObject(unknown('checkpointEvry', 'runTraining', 'checkpointEvery'));
     // What they take still works: tensorToImage hands tensorToRgb only its own keys.
     expect((await tensorToImage(crops, { format: 'png', range: 'unit', channels: 'rgb' })).length).toBeGreaterThan(0);
+  });
+});
+
+describeShared('unknown option keys: a loaded detector', () => {
+  it("detect() refuses them too (the stylizer hands it only the detection options among its own)", async () => {
+    const image = { data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 };
+    const detector = await FaceDetector.load(sharedData('models/detection/yunet_s_dynamic.onnx'), { engine: 'native', threads: 1 });
+    try {
+      await expect(detector.detect(image, { scoreTreshold: 0.3 } as never)).rejects.toMatchObject(unknown('scoreTreshold', 'FaceDetector.detect', 'scoreThreshold'));
+      expect(await detector.detect(image, { scoreThreshold: 0.3, secondPass: false })).toEqual([]);
+    } finally {
+      await detector.dispose();
+    }
   });
 });

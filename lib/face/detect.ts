@@ -288,6 +288,8 @@ export class FaceDetector {
 
   /** Faces in image pixels, largest first. */
   async detect(image: RgbImage, options: DetectOptions = {}): Promise<Face[]> {
+    if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+    is.knownOptions('FaceDetector.detect', options, DETECT_OPTION_KEYS);
     const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize, flipTest, secondPass, secondPassMirror, vote } = checkDetectOptions(options);
     const { width, height } = image;
     // Letterbox geometry: scale to fit, pad at the bottom/right.

@@ -133,7 +133,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // maxFaces (a DetectOptions key) and faces both cap the count: the lower one wins.
   // (A maxFaces that is not a number goes through as it is, for checkDetectOptions to name it.)
   const capped = most > 0 && (options.maxFaces === undefined || typeof options.maxFaces === 'number');
-  const detectOptions: DetectOptions = { ...options, maxFaces: capped ? Math.min(most, options.maxFaces ?? Infinity) : options.maxFaces };
+  const detectOptions: DetectOptions = { ...is.pickOptions(options, DETECT_OPTION_KEYS), maxFaces: capped ? Math.min(most, options.maxFaces ?? Infinity) : options.maxFaces };
   const { threads } = checkDetectOptions(detectOptions); // now, not at the first frame
   if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);
   const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine, threads });
