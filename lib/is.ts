@@ -88,11 +88,13 @@ export function pickOptions<T extends object, K extends keyof T>(options: T, key
 }
 
 /**
- * ERR_FACESTYLE_ARGUMENT for a key of `options` that `what` does not take (a misspelt option was dropped
- * without a word), naming the closest known key when one is near. Keys whose value is undefined are let
- * through (`{ ...defaults, size: undefined }` asks for the default).
+ * ERR_FACESTYLE_ARGUMENT when `options` is not an object ("Expected an object for options"), or for a key of
+ * it that `what` does not take (a misspelt option was dropped without a word), naming the closest known
+ * key when one is near. Keys whose value is undefined are let through (`{ ...defaults, size: undefined }`
+ * asks for the default).
  */
-export function knownOptions(what: string, options: object, keys: readonly string[]): void {
+export function knownOptions(what: string, options: unknown, keys: readonly string[]): asserts options is object {
+  if (!object(options)) throw invalid('options', 'an object', options);
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined || keys.includes(key)) continue;
     const near = keys.map((k) => ({ k, d: editDistance(key, k) })).sort((x, y) => x.d - y.d)[0];

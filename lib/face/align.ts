@@ -231,7 +231,6 @@ const ALIGN_OPTION_KEYS = is.optionKeys<AlignOptions>()(['size', 'template', 'bo
  * points or a Face (whose 68 points are used when it has them).
  */
 export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly FaceLandmarks[], options: AlignOptions = {}): Promise<AlignedFaces> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('alignFaces', options, ALIGN_OPTION_KEYS);
   const size = is.integerInRange('size', options.size ?? 512, 8, 4096);
   const template = is.oneOf('template', options.template ?? 'ffhq', ALIGN_TEMPLATES);

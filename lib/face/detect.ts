@@ -278,7 +278,6 @@ export class FaceDetector {
 
   /** `engine`: see FaceDetector.engine; `threads`: CPU threads per network run (default 0: all). */
   static async load(file?: string, options: { engine?: DetectorEngine; threads?: number } = {}): Promise<FaceDetector> {
-    if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
     is.knownOptions('FaceDetector.load', options, ['engine', 'threads']);
     const resolved = resolveDetectorPath(file);
     const engine = is.oneOf('engine', options.engine ?? defaultPhotoDetectorEngine(), DETECTOR_ENGINES);
@@ -288,7 +287,6 @@ export class FaceDetector {
 
   /** Faces in image pixels, largest first. */
   async detect(image: RgbImage, options: DetectOptions = {}): Promise<Face[]> {
-    if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
     is.knownOptions('FaceDetector.detect', options, DETECT_OPTION_KEYS);
     const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize, flipTest, secondPass, secondPassMirror, vote } = checkDetectOptions(options);
     const { width, height } = image;
@@ -459,7 +457,6 @@ export class LandmarkModel {
 
   /** `file`: true for the package's PFLD model; `threads`: CPU threads per run (default 0: all). */
   static async load(file: true | string = true, options: { threads?: number } = {}): Promise<LandmarkModel> {
-    if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
     is.knownOptions('LandmarkModel.load', options, ['threads']);
     const threads = is.threadCount(options.threads);
     const resolved = resolveLandmarksPath(file);
@@ -693,7 +690,6 @@ export function sharedDetector(file?: string, engine?: DetectorEngine, options: 
  * largest first. No face is an empty array, not an error.
  */
 export async function detectFaces(image: ImageInput | RgbImage, options: DetectOptions = {}): Promise<Face[]> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('detectFaces', options, DETECT_OPTION_KEYS);
   const rgb = await toRgbImage(image, { limitInputPixels: options.limitInputPixels });
   const threads = is.threadCount(options.threads);

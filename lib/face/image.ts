@@ -84,7 +84,6 @@ function unflatten(image: RgbImage & { alpha: Uint8Array }): Buffer {
 }
 
 function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('writeRgbImage / encodeRgbImage', options, is.optionKeys<WriteOptions>()(['quality']));
   const quality = is.integerInRange('quality', options.quality ?? 90, 1, 100);
   const s =

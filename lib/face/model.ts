@@ -362,7 +362,6 @@ export function defaultModelPath(): string {
 
 /** Resolves any model source to a FaceGenerator. */
 export async function loadFaceGenerator(source: ModelSource | undefined, options: ModelOptions = {}): Promise<FaceGenerator> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('loadFaceGenerator', options, MODEL_OPTION_KEYS);
   if (options.size !== undefined) is.integerInRange('size', options.size, 16, 4096);
   is.threadCount(options.threads);

@@ -49,7 +49,6 @@ function featherProfile(size: number, erode: number, r: number): Float32Array {
 export function featherMask(size: number, options: FeatherOptions = {}): Float32Array {
   // The mask is size x size floats: at most the crop sizes the package uses (and far beyond), 16384.
   is.integerInRange('size', size, 1, 16384);
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('featherMask', options, FEATHER_OPTION_KEYS);
   const shape = is.oneOf('shape', options.shape ?? 'rounded', ['rounded', 'square'] as const);
   if (options.blur !== undefined) is.numberInRange('blur', options.blur, 0, size);
@@ -121,7 +120,6 @@ const FEATHER_OPTION_KEYS = is.optionKeys<FeatherOptions>()(['shape', 'inner', '
  * through the image -> crop matrices; later faces are pasted over earlier ones.
  */
 export async function pasteFaces(image: RgbImage, crops: Tensor, matrices: readonly Affine2x3[], options: PasteOptions = {}): Promise<RgbImage> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('pasteFaces', options, PASTE_OPTION_KEYS);
   return pasteCrops(image, crops, matrices.map((matrix, crop) => ({ crop, matrix })), options);
 }

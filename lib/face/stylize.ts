@@ -115,7 +115,6 @@ const now = () => performance.now();
 
 /** Creates a reusable stylizer: the detector and the model are loaded once. */
 export async function createFaceStylizer(options: FaceStylizerOptions = {}): Promise<FaceStylizer> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('createFaceStylizer', options, FACE_STYLIZER_OPTION_KEYS);
   const most = faceLimit(options.faces);
   const strength = is.numberInRange('strength', options.strength ?? 1, 0, 1);
@@ -346,7 +345,6 @@ const STYLIZE_FILE_OPTION_KEYS = is.optionKeys<StylizeOptions & WriteOptions>()(
  * size with EXIF orientation applied. No face: the image comes back unchanged with a warning.
  */
 export async function stylize(input: ImageInput | RgbImage, options: StylizeOptions = {}): Promise<FrameResult> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('stylize', options, STYLIZE_OPTION_KEYS);
   if (options.aligned !== undefined) is.trueOrFalse('aligned', options.aligned);
   // A stylizer of your own (createFaceStylizer) is used as it is: its options, not these, apply.
@@ -386,7 +384,6 @@ export function stylizeAlignedImage(stylizer: FaceStylizer, image: RgbImage): Pr
  */
 export async function stylizeFile(input: ImageInput, output: string, options: StylizeOptions & WriteOptions = {}): Promise<FrameResult> {
   if (!is.string(output) || output === '') throw is.invalid('output', 'an image file path', output);
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('stylizeFile', options, STYLIZE_FILE_OPTION_KEYS);
   formatFromPath(output);
   if (is.string(input) && samePath(input, output))

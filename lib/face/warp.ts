@@ -89,7 +89,6 @@ const WARP_OPTION_KEYS = is.optionKeys<WarpOptions>()(['border', 'value', 'devic
  * input coordinates, WarpAffine's convention); N == 1 with several matrices crops one image K times.
  */
 export async function warpAffine(x: Tensor, inverse: readonly Affine2x3[], outH: number, outW: number, options: WarpOptions = {}): Promise<Tensor> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('warpAffine', options, WARP_OPTION_KEYS);
   if (!(x instanceof Tensor)) throw is.invalid('x', 'a Tensor [N,C,H,W]', x);
   if (!Array.isArray(inverse)) throw is.invalid('inverse', 'an array of 2x3 affine matrices', inverse);

@@ -88,7 +88,6 @@ export function rgbToTensor(data: Uint8Array, width: number, height: number, opt
 
 /** Image file or Buffer -> Float32 NCHW [1,3,H,W] tensor. */
 export async function imageToTensor(input: ImageInput, options: ImageToTensorOptions = {}): Promise<Tensor> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('imageToTensor', options, IMAGE_TO_TENSOR_OPTION_KEYS);
   checkPixelOptions(options);
   if (options.fit !== undefined) is.oneOf('fit', options.fit, ['fill', 'cover', 'contain'] as const);
@@ -128,7 +127,6 @@ const IMAGE_TO_TENSOR_OPTION_KEYS = is.optionKeys<ImageToTensorOptions>()(['size
 /** Float32 NCHW tensor (one image: [1,3,H,W] or [3,H,W]) -> interleaved RGB bytes. */
 export function tensorToRgb(tensor: Tensor, options: TensorPixelOptions = {}): { data: Buffer; width: number; height: number } {
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('tensorToRgb', options, TENSOR_PIXEL_OPTION_KEYS);
   checkPixelOptions(options);
   if (options.index !== undefined) is.integerInRange('index', options.index, 0, Number.MAX_SAFE_INTEGER);
@@ -156,7 +154,6 @@ export function tensorToRgb(tensor: Tensor, options: TensorPixelOptions = {}): {
 
 /** Tensor -> encoded image. Format from `format`, or from the file extension when writing. */
 export async function tensorToImage(tensor: Tensor, options: TensorPixelOptions & { format?: ImageFormat | 'jpg' } = {}): Promise<Buffer> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('tensorToImage', options, [...TENSOR_PIXEL_OPTION_KEYS, 'format']);
   const { data, width, height } = tensorToRgb(tensor, is.pickOptions(options, TENSOR_PIXEL_OPTION_KEYS));
   const format = options.format === undefined ? 'png' : options.format === 'jpg' ? 'jpeg' : is.oneOf('format', options.format, ENCODED_FORMATS);
@@ -205,7 +202,6 @@ export async function saveTensorImage(tensor: Tensor, file: string, options: Ten
   const format = IMAGE_FORMATS[path.extname(file).toLowerCase()];
   if (!format) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot tell the image format from '${file}': use one of ${Object.keys(IMAGE_FORMATS).join(', ')}`);
   if (!(tensor instanceof Tensor)) throw is.invalid('tensor', 'a Tensor', tensor);
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('saveTensorImage', options, TENSOR_PIXEL_OPTION_KEYS);
   const { data, width, height } = tensorToRgb(tensor, options);
   await writeFileWhole(file, () => sharpFromPixels(data, width, height).toFormat(format).toBuffer());

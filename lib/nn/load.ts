@@ -97,7 +97,6 @@ async function locate(p: string): Promise<{ card: GeneratorCard; weights: string
  * 'stylized' of the same shape and range.
  */
 export async function loadGenerator(model: string | (GeneratorCard & { weightsPath: string }), options: LoadGeneratorOptions = {}): Promise<{ graph: Graph; card: GeneratorCard }> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('loadGenerator', options, is.optionKeys<LoadGeneratorOptions>()(['size', 'batch']));
   let card: GeneratorCard, weights: string;
   let cardFile: string | undefined;

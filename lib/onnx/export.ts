@@ -336,7 +336,6 @@ const EXPORT_OPTION_KEYS = is.optionKeys<ExportOnnxOptions>()(['opset', 'weights
 /** Encodes a graph as ONNX bytes. */
 export function exportOnnxBuffer(graph: Graph, options: ExportOnnxOptions = {}): Uint8Array {
   checkGraph(graph);
-  if (!is.object(options)) throw is.invalid('options', 'an object', options);
   is.knownOptions('exportOnnx', options, EXPORT_OPTION_KEYS);
   const opset = is.integerInRange('opset', options.opset ?? 13, EXPORT_MIN_OPSET, EXPORT_MAX_OPSET);
   const weights = is.oneOf('weights', options.weights ?? 'fp32', ['fp32', 'fp16'] as const);

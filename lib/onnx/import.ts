@@ -580,7 +580,6 @@ export function loadOnnx(source: string | Uint8Array, options: LoadOnnxOptions =
 }
 
 function importModel(source: string | Uint8Array, options: LoadOnnxOptions): Graph {
-  if (!is.object(options)) throw is.invalid('options', 'an object', options);
   is.knownOptions('loadOnnx', options, is.optionKeys<LoadOnnxOptions>()(['inputShapes']));
   const inputShapes = options.inputShapes ?? {};
   if (!is.object(inputShapes)) throw is.invalid('inputShapes', 'an object of input name -> shape', inputShapes);

@@ -156,7 +156,6 @@ const MODEL_INFO_OPTION_KEYS = is.optionKeys<ModelInfoOptions>()(['size', 'input
  * 256x256 unless `size` says otherwise).
  */
 export async function modelInfo(model: string | Uint8Array | Graph, options: ModelInfoOptions = {}): Promise<ModelInfo> {
-  if (!is.object(options)) throw is.invalid('options', 'an object', options);
   is.knownOptions('modelInfo', options, MODEL_INFO_OPTION_KEYS);
   const size = (options as ModelInfoOptions).size;
   let graph: Graph;

@@ -442,7 +442,6 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   const start = performance.now(); // the whole run, probing and process start-ups included
   if (!is.string(input)) throw is.invalid('input', 'video file or frame folder path', input);
   if (!is.string(output)) throw is.invalid('output', 'video file or frame folder path', output);
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('stylizeVideo', options, STYLIZE_VIDEO_OPTION_KEYS);
   const o = normalize({ ...options, fps: options.fps ?? 25 });
   // Already aborted: no process is started.

@@ -204,7 +204,6 @@ const REGION_INPUT = 160;
 
 /** The real stylizer (lib/face's detector, aligner, model and paste-back) behind the FrameStylizer interface. */
 export async function createVideoStylizer(options: VideoStylizerOptions = {}): Promise<FrameStylizer> {
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('createVideoStylizer', options, VIDEO_STYLIZER_OPTION_KEYS);
   const detectorEngine = chooseDetectorEngine(options.detectorEngine, 'native'); // checked before anything loads
   // The generator is loaded here (not inside createFaceStylizer) so the pipeline's model stage can call it directly.

@@ -58,7 +58,6 @@ const OPTIMIZE_OPTION_KEYS = is.optionKeys<OptimizeOptions>()(['fuseActivations'
 /** Inference-only rewrites: never use on a training graph whose weights are still being learnt. */
 export function optimizeForInference(graph: Graph, options: OptimizeOptions = {}): Graph {
   checkGraph(graph);
-  if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
   is.knownOptions('optimizeForInference', options, OPTIMIZE_OPTION_KEYS);
   let g = foldPadIntoConv(graph);
   g = foldBatchNormIntoConv(g);
