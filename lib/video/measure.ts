@@ -91,7 +91,6 @@ const MEASURE_OPTION_KEYS = is.optionKeys<FramePipelineOptions & { repeats?: num
  * measurement runs `repeats` times (default 2), best kept.
  */
 export async function measureVideoFps(input: string, options: FramePipelineOptions & { repeats?: number } = {}): Promise<VideoFpsResult> {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw is.invalid('options', 'an object', options);
   is.knownOptions('measureVideoFps', options, MEASURE_OPTION_KEYS);
   // Checked before anything is decoded: a repeats of 0 measured nothing and reported 0 fps.
   const maxFrames = is.integerInRange('maxFrames', options.maxFrames ?? 60, 1, 100000);

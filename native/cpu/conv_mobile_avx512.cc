@@ -90,8 +90,8 @@ void pointwiseDepthwiseAvx512(const ConvGeometry& pg, const float* x, const floa
 }
 
 void invertedResidualAvx512(const ConvGeometry& pg, const float* x, const float* w1, const float* b1, const ConvActivation& a1, const ConvGeometry& dg,
-                          const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg, const float* w3, const float* b3,
-                          const ConvActivation& a3, const float* z, float* y, int threads) {
+                            const float* w2, const float* b2, const ConvActivation& a2, const ConvGeometry& qg, const float* w3, const float* b3,
+                            const ConvActivation& a3, const float* z, float* y, int threads) {
   invertedResidualConv(pg, x, w1, b1, a1, dg, w2, b2, a2, qg, w3, b3, a3, z, y, threads);
 }
 
