@@ -1,11 +1,11 @@
 // stylizeVideo end to end through ffmpeg on ../shared/data/video (fake stylizer: fast): the output keeps
 // the input's frames, size, rate, duration and audio; bad inputs fail with codes and leave nothing behind.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeVideo, ffmpegPaths, probeVideo } from '../lib/video/ffmpeg.js';
+import { decodeVideo, ffmpegPaths, probeVideo, startDecode } from '../lib/video/ffmpeg.js';
 import { stylizeVideo } from '../lib/video/pipeline.js';
 import { FakeStylizer, centreFace, ffprobeStreams, hasFfmpeg, shared, sharedMissingMessage, sharedPresent, skipShared, describeNeeding } from './video-helpers.js';
 
@@ -160,6 +160,77 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on real video', ()
     await stylizeVideo(out('odd.mp4'), out('odd-out.mp4'), { stylizer: new FakeStylizer(centreFace) });
     const o = ffprobeStreams(out('odd-out.mp4'))[0];
     expect([Number(o.nb_frames), o.width, o.height]).toEqual([10, 161, 121]);
+  });
+
+  it('loses no frame of a clip that ffmpeg decodes completely before anything reads it', async () => {
+    // 5 frames of 64x64 (60 KB of RGB): the decoder writes them all into the pipe and exits while a run
+    // would still be probing and loading the model. Node drops an unread stdout when its process exits,
+    // and this clip came out as "no decodable frames".
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x64:rate=10', '-frames:v', '5', '-c:v', 'libx264', '-pix_fmt', 'yuv444p', out('tiny.mp4')]);
+    const started = startDecode(out('tiny.mp4'));
+    await new Promise((resolve) => (started.child.exitCode !== null ? resolve(null) : started.child.once('exit', resolve)));
+    expect(started.child.exitCode).toBe(0);
+    const frames = [];
+    for await (const f of decodeVideo(await probeVideo(out('tiny.mp4')), { started })) frames.push(f);
+    expect(frames.map((f) => [f.width, f.height, f.data.length])).toEqual(Array(5).fill([64, 64, 64 * 64 * 3]));
+    // The same through the whole pipeline.
+    expect((await stylizeVideo(out('tiny.mp4'), out('tiny-out.mp4'), { stylizer: new FakeStylizer(() => []) })).frames).toBe(5);
+  });
+
+  it('takes file names that ffmpeg would read as a protocol or an option ("10:30 clip.mp4", "-take.mp4")', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'names-'));
+    writeFileSync(path.join(dir, '10:30 clip.mp4'), readFileSync(shared('video', '908.mp4')));
+    writeFileSync(path.join(dir, '-take.mp4'), readFileSync(shared('video', '908.mp4')));
+    const cwd = process.cwd();
+    process.chdir(dir); // relative names, as a shell would pass them
+    try {
+      expect((await probeVideo('-take.mp4')).frameCount).toBe(39);
+      const r = await stylizeVideo('10:30 clip.mp4', '11:31 styled.mp4', { stylizer: new FakeStylizer(centreFace), maxFrames: 3 });
+      expect(r.frames).toBe(3);
+      expect(Number(ffprobeStreams(path.join(dir, '11:31 styled.mp4'))[0].nb_frames)).toBe(3);
+      await stylizeVideo('-take.mp4', '-styled.mp4', { stylizer: new FakeStylizer(centreFace), maxFrames: 2 });
+      expect(Number(ffprobeStreams(path.join(dir, '-styled.mp4'))[0].nb_frames)).toBe(2);
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('re-encodes only the audio tracks an MP4 cannot hold (AAC + PCM in a .mov -> AAC copied + PCM as AAC)', async () => {
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-f', 'lavfi', '-i', 'sine=frequency=880:duration=1',
+      '-map', '0:v', '-map', '1:a', '-map', '2:a', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a:0', 'aac', '-c:a:1', 'pcm_s16le', out('two-audio.mov')]);
+    expect((await probeVideo(out('two-audio.mov'))).audioCodecs).toEqual(['aac', 'pcm_s16le']);
+    await stylizeVideo(out('two-audio.mov'), out('two-audio.mp4'), { stylizer: new FakeStylizer(centreFace) });
+    const streams = ffprobeStreams(out('two-audio.mp4')).map((s) => `${s.codec_type}:${s.codec_name}`);
+    expect(streams).toEqual(['video:h264', 'audio:aac', 'audio:aac']);
+    // The AAC track was copied, not re-encoded: the same packets.
+    const packets = (file: string, stream: string) =>
+      spawnSync('ffprobe', ['-v', 'error', '-select_streams', stream, '-show_entries', 'packet=size', '-of', 'csv=p=0', file], { encoding: 'utf8' }).stdout;
+    expect(packets(out('two-audio.mp4'), 'a:0')).toBe(packets(out('two-audio.mov'), 'a:0'));
+  });
+
+  it("keeps an anamorphic video's pixel shape and a BT.709 video's colour tags and colours", async () => {
+    // Stored 160x120 with 2:1 pixels (displayed 320x120), BT.709 limited range, tagged so.
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-vf', 'setsar=2/1,scale=out_color_matrix=bt709:out_range=tv',
+      '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv', '-c:v', 'libx264', '-crf', '12', '-pix_fmt', 'yuv420p', out('hd.mp4')]);
+    const info = await probeVideo(out('hd.mp4'));
+    expect(info.sampleAspect).toEqual({ num: 2, den: 1 });
+    expect(info.color).toEqual({ space: 'bt709', primaries: 'bt709', transfer: 'bt709', range: 'tv' });
+    await stylizeVideo(out('hd.mp4'), out('hd-out.mp4'), { stylizer: new FakeStylizer(() => []), crf: 12 });
+    const [vin, vout] = [ffprobeStreams(out('hd.mp4'))[0], ffprobeStreams(out('hd-out.mp4'))[0]];
+    const look = (s: typeof vin) => [s.sample_aspect_ratio, s.color_space, s.color_primaries, s.color_transfer, s.color_range];
+    expect(look(vout)).toEqual(['2:1', 'bt709', 'bt709', 'bt709', 'tv']);
+    expect(look(vout)).toEqual(look(vin));
+    // Decoded as tagged, the face-less output has the input's colours (BT.601 coefficients without tags
+    // were off by several levels on this pattern's saturated bars).
+    const rgb = async (file: string) => {
+      for await (const f of decodeVideo(await probeVideo(file), { maxFrames: 1 })) return f.data;
+      throw new Error('no frame');
+    };
+    const [a, b] = [await rgb(out('hd.mp4')), await rgb(out('hd-out.mp4'))];
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+    expect(sum / a.length).toBeLessThan(2);
   });
 
   it('reads a frame folder (vtoonify_908 JPEGs) into a video at the given frame rate', async () => {

@@ -25,6 +25,11 @@ export interface ProbedStream {
   nb_frames?: string;
   duration?: string;
   start_time?: string;
+  sample_aspect_ratio?: string;
+  color_space?: string;
+  color_primaries?: string;
+  color_transfer?: string;
+  color_range?: string;
 }
 
 /** ffprobe of a file's streams (independent of lib/video's own probe, so the tests check it too). */

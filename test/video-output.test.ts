@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { ffmpegFileArg } from '../lib/video/ffmpeg.js';
 import { stylizeVideo } from '../lib/video/pipeline.js';
 import { FakeStylizer, centreFace, ffprobeStreams, hasFfmpeg, shared, sharedPresent, describeNeeding } from './video-helpers.js';
 
@@ -230,7 +231,7 @@ function childCommands(): string[] {
 describeNeeding({ shared: true, ffmpeg: true, linux: true }, 'the decoder started beside the probe', () => {
   it('is killed when the probe fails or the run fails before reading it', async () => {
     const dir = fresh();
-    const decodersOf = (file: string) => spawned.filter((c) => c.spawnargs.includes('rawvideo') && c.spawnargs.includes('pipe:1') && c.spawnargs.includes(file));
+    const decodersOf = (file: string) => spawned.filter((c) => c.spawnargs.includes('rawvideo') && c.spawnargs.includes('pipe:1') && c.spawnargs.includes(ffmpegFileArg(file)));
     const ended = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
 
     const text = path.join(dir, 'text.mp4');

@@ -56,6 +56,14 @@ function isSpawnMissing(e: unknown): boolean {
   return code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR';
 }
 
+/**
+ * A file name as ffmpeg and ffprobe must get it. They read `name:rest` as a protocol (`10:30 clip.mp4` is
+ * protocol '10') and a leading '-' as an option; an absolute path behind the file protocol is neither.
+ */
+export function ffmpegFileArg(file: string): string {
+  return `file:${path.resolve(file)}`;
+}
+
 /** Runs a tool to completion, collecting its output; a missing executable is a coded error with install help. */
 function runTool(tool: 'ffmpeg' | 'ffprobe', file: string, args: string[]): Promise<RunResult> {
   return new Promise((resolve, reject) => {
@@ -110,7 +118,23 @@ export interface VideoInfo {
   videoOffset: number;
   codec: string;
   hasAudio: boolean;
+  /** Codec of the first audio stream (null without audio). */
   audioCodec: string | null;
+  /** Codecs of every audio stream, in order (empty without audio). */
+  audioCodecs: string[];
+  /** Shape of one pixel (sample_aspect_ratio; 1:1 when the file does not say): an anamorphic video keeps it. */
+  sampleAspect: { num: number; den: number };
+  /** How the stream's colours are described, in ffmpeg's names (null: not tagged); the output is converted and tagged the same way. */
+  color: VideoColor;
+}
+
+export interface VideoColor {
+  /** YCbCr matrix, e.g. 'bt709', 'smpte170m', 'bt2020nc'. */
+  space: string | null;
+  primaries: string | null;
+  transfer: string | null;
+  /** 'tv' (limited) or 'pc' (full). */
+  range: string | null;
 }
 
 function parseRate(text: unknown): { num: number; den: number } | null {
@@ -140,7 +164,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths(
   const st = await statFile(file, 'Video file');
   if (!st.isFile()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected a video file but received ${st.isDirectory() ? 'a directory' : 'a device, pipe or socket'}: ${file}`);
   await checkFfmpeg(paths);
-  const r = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file]);
+  const r = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ffmpegFileArg(file)]);
   let json: { streams?: Array<Record<string, unknown>>; format?: Record<string, unknown> } = {};
   try {
     json = JSON.parse(r.stdout || '{}');
@@ -155,7 +179,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths(
   // (counted without decoding) makes it a still image.
   const container = String(json.format.format_name ?? '');
   if (/^image2$|_pipe$/.test(container)) {
-    const c = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file]);
+    const c = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', ffmpegFileArg(file)]);
     if (c.code === 0 && Number(c.stdout.trim()) <= 1)
       throw formatError(`'${file}' is a still image (${container}), not a video: stylize it with \`facestyle stylize\` (stylizeFile), or give a folder of frames`);
   }
@@ -170,8 +194,11 @@ export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths(
   if (!(width > 0) || !(height > 0)) throw formatError(`Video stream of ${file} has no frame size (corrupt header?)`);
   const frameRate = parseRate(video.r_frame_rate) ?? parseRate(video.avg_frame_rate);
   if (!frameRate) throw formatError(`Video stream of ${file} has no frame rate`);
-  const audio = streams.find((s) => s.codec_type === 'audio');
+  const audioStreams = streams.filter((s) => s.codec_type === 'audio');
+  const audio = audioStreams[0];
   const num = (v: unknown) => (Number.isFinite(Number(v)) ? Number(v) : 0);
+  const [sarNum, sarDen] = String(video.sample_aspect_ratio ?? '').split(':').map(Number);
+  const sampleAspect = sarNum > 0 && sarDen > 0 ? { num: sarNum, den: sarDen } : { num: 1, den: 1 };
   const fileStart = num(json.format.start_time);
   return {
     file,
@@ -185,7 +212,44 @@ export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths(
     codec: String(video.codec_name ?? 'unknown'),
     hasAudio: !!audio,
     audioCodec: audio ? String(audio.codec_name ?? 'unknown') : null,
+    audioCodecs: audioStreams.map((s) => String(s.codec_name ?? 'unknown')),
+    sampleAspect: swap ? { num: sampleAspect.den, den: sampleAspect.num } : sampleAspect,
+    color: {
+      space: colorTag(video.color_space),
+      primaries: colorTag(video.color_primaries),
+      transfer: colorTag(video.color_transfer),
+      range: colorTag(video.color_range),
+    },
   };
+}
+
+/** A colour tag as ffprobe prints it, or null when the stream does not say (absent, 'unknown', 'unspecified'). */
+function colorTag(value: unknown): string | null {
+  return typeof value === 'string' && /^[\w.-]+$/.test(value) && value !== 'unknown' && value !== 'unspecified' && value !== 'reserved' ? value : null;
+}
+
+/** swscale's name (scale filter's out_color_matrix) for a stream's YCbCr matrix, or null for one it has no coefficients for. */
+const SWSCALE_MATRIX: Record<string, string> = { bt709: 'bt709', smpte170m: 'smpte170m', bt470bg: 'bt470', fcc: 'fcc', smpte240m: 'smpte240m', bt2020nc: 'bt2020', bt2020c: 'bt2020' };
+
+/**
+ * Encoder arguments that keep the source's look: its pixel shape (setsar) and its colours. ffmpeg decoded
+ * the source to RGB with the source's own matrix and range (swscale's BT.601 / limited when untagged), so
+ * the frames go back to YCbCr the same way and carry the same tags: an HD video tagged BT.709 no longer
+ * comes back as untagged BT.601 (a shift of up to ~10 levels on saturated colours, in players that assume
+ * BT.709 for HD). An untagged source keeps the defaults, as before.
+ */
+export function encoderLookArgs(sampleAspect: { num: number; den: number } | undefined, color: VideoColor | undefined): string[] {
+  const filters: string[] = [];
+  const matrix = color?.space ? SWSCALE_MATRIX[color.space] : undefined;
+  const range = color?.range === 'pc' || color?.range === 'tv' ? color.range : undefined;
+  if (matrix || range) filters.push(`scale=out_color_matrix=${matrix ?? 'bt601'}:out_range=${range ?? 'tv'}`);
+  if (sampleAspect && sampleAspect.num !== sampleAspect.den) filters.push(`setsar=${sampleAspect.num}/${sampleAspect.den}`);
+  const args = filters.length ? ['-vf', filters.join(',')] : [];
+  if (color?.space && matrix) args.push('-colorspace', color.space);
+  if (color?.primaries) args.push('-color_primaries', color.primaries);
+  if (color?.transfer) args.push('-color_trc', color.transfer);
+  if (range) args.push('-color_range', range);
+  return args;
 }
 
 /** ffmpeg's non-empty stderr lines (at -v error, each one reports damage). */
@@ -237,10 +301,15 @@ export interface StartedDecode {
  */
 export function startDecode(file: string, options: Pick<DecodeOptions, 'maxFrames' | 'paths'> = {}): StartedDecode {
   const paths = options.paths ?? ffmpegPaths();
-  const args = ['-v', 'error', '-nostdin', '-threads', String(ffmpegThreads()), '-i', file, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
+  const args = ['-v', 'error', '-nostdin', '-threads', String(ffmpegThreads()), '-i', ffmpegFileArg(file), '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
   if (options.maxFrames !== undefined) args.push('-frames:v', String(options.maxFrames));
   args.push('pipe:1');
   const child = spawn(paths.ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Node drains and drops a child's stdout that nobody listens to when the child exits: a short or small
+  // clip (every raw frame fitting in the pipe) could be decoded entirely, and lost, while ffprobe and the
+  // model load. A 'readable' listener marks the stream as used; it still reads nothing (decodeVideo does),
+  // so the pipe's backpressure keeps pausing ffmpeg as before.
+  child.stdout!.on('readable', () => {});
   const stderr = new Tail();
   child.stderr!.on('data', (c: Buffer) => stderr.add(c));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: unknown }>((resolve) => {
@@ -331,6 +400,12 @@ export interface EncoderOptions {
   audioFrom?: string;
   /** Codec of the source's audio (VideoInfo.audioCodec): decides whether it can be copied into the container. */
   audioCodec?: string | null;
+  /** Codecs of each of the source's audio streams (VideoInfo.audioCodecs): each stream is copied or re-encoded on its own. Overrides audioCodec. */
+  audioCodecs?: string[];
+  /** Pixel shape of the source (VideoInfo.sampleAspect), kept in the output. */
+  sampleAspect?: { num: number; den: number };
+  /** Colour description of the source (VideoInfo.color): the frames are converted and tagged the same way. */
+  color?: VideoColor;
   /** Seconds to delay the video against the audio (VideoInfo.videoOffset of the source). */
   videoOffset?: number;
   /** Cut the output at this many seconds (used when only the first frames are stylized, so audio ends with them). */
@@ -373,21 +448,26 @@ export class VideoEncoder {
     if (options.videoOffset && options.videoOffset > 0) args.push('-itsoffset', options.videoOffset.toFixed(6));
     args.push('-i', 'pipe:0');
     if (options.audioFrom) {
-      // Copy the sound as it is; only audio the MP4/MOV family cannot hold (e.g. PCM, Vorbis) is re-encoded to AAC.
-      const copyable = !/\.(mp4|m4v|mov)$/i.test(ext) || !options.audioCodec || MP4_AUDIO.has(options.audioCodec);
-      args.push('-i', options.audioFrom, '-map', '0:v:0', '-map', '1:a?', ...(copyable ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '192k']));
+      // Copy the sound as it is; only audio the MP4/MOV family cannot hold (e.g. PCM, Vorbis) is re-encoded
+      // to AAC, stream by stream (a .mov with an AAC track and a PCM track keeps the first as it is).
+      const mp4 = /\.(mp4|m4v|mov)$/i.test(ext);
+      const copyable = (codec: string | null | undefined) => !mp4 || !codec || MP4_AUDIO.has(codec);
+      const codecs = options.audioCodecs ?? [options.audioCodec];
+      args.push('-i', ffmpegFileArg(options.audioFrom), '-map', '0:v:0', '-map', '1:a?');
+      if (codecs.every(copyable)) args.push('-c:a', 'copy');
+      else codecs.forEach((c, i) => args.push(`-c:a:${i}`, ...(copyable(c) ? ['copy'] : ['aac', `-b:a:${i}`, '192k'])));
     }
     else args.push('-map', '0:v:0');
     const codec = options.codec ?? 'libx264';
     // yuv420p plays everywhere but needs even sizes; odd sizes keep full chroma instead of being cropped.
     const pixFmt = width % 2 === 0 && height % 2 === 0 ? 'yuv420p' : 'yuv444p';
     // passthrough: one output frame per input frame (no duplicates to fill the audio offset).
-    args.push('-fps_mode:v', 'passthrough', '-c:v', codec, '-pix_fmt', pixFmt);
+    args.push('-fps_mode:v', 'passthrough', ...encoderLookArgs(options.sampleAspect, options.color), '-c:v', codec, '-pix_fmt', pixFmt);
     if (codec === 'libx264') args.push('-preset', options.preset ?? 'veryfast', '-crf', String(options.crf ?? 18));
     args.push('-threads', String(ffmpegThreads()));
     if (/\.(mp4|m4v|mov)$/i.test(ext)) args.push('-movflags', '+faststart');
     if (options.maxDuration && options.maxDuration > 0) args.push('-t', options.maxDuration.toFixed(6));
-    args.push(this.tempFile);
+    args.push(ffmpegFileArg(this.tempFile));
     this.child = spawn(paths.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (c: Buffer) => this.stderr.add(c));
     // A dead ffmpeg makes stdin writes fail with EPIPE: remember it, report ffmpeg's own words in finish().

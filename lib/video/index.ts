@@ -4,7 +4,7 @@ export type { FramePipelineOptions, StylizeFramesOptions, StylizeVideoOptions, S
 export { createVideoStylizer, adaptFaceStylizer, batchedFaceStylizer } from './stylizer.js';
 export type { FrameStylizer, FrameFaces, FaceStylizerLike, StylizeSteps, VideoStylizerOptions } from './stylizer.js';
 export { probeVideo, decodeVideo, startDecode, VideoEncoder, ffmpegPaths, checkFfmpeg } from './ffmpeg.js';
-export type { VideoInfo, DecodeOptions, EncoderOptions, FfmpegPaths, StartedDecode } from './ffmpeg.js';
+export type { VideoInfo, VideoColor, DecodeOptions, EncoderOptions, FfmpegPaths, StartedDecode } from './ffmpeg.js';
 export { readFrameFolder, listFrameFiles, FrameFolderWriter } from './frames.js';
 export { FaceTracker, boxIoU, DEFAULT_EVERY } from './tracker.js';
 export type { TrackerOptions, TrackedFace } from './tracker.js';

@@ -506,6 +506,9 @@ export async function stylizeVideo(input: string, output: string, options: Styli
       frameRate,
       audioFrom: info?.hasAudio ? input : undefined,
       audioCodec: info?.audioCodec,
+      audioCodecs: info?.audioCodecs,
+      sampleAspect: info?.sampleAspect,
+      color: info?.color,
       videoOffset: info?.videoOffset,
       // Only part of the video is stylized: cut the copied audio at the same point.
       // (frameCount 0: a container that does not say, such as MKV / WebM: cut too, harmless past the end.)

@@ -46,12 +46,12 @@ interface Track {
   missed: number;
 }
 
-/** Intersection over union of two [x, y, w, h] boxes. */
 /** The `most` largest faces (by box area) when there are more; all of them when `most` is 0. */
 export function largestFaces<T extends Face>(faces: T[], most: number): T[] {
   return most > 0 && faces.length > most ? [...faces].sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]).slice(0, most) : faces;
 }
 
+/** Intersection over union of two [x, y, w, h] boxes. */
 export function boxIoU(a: Face['box'], b: Face['box']): number {
   const ix = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
   const iy = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
