@@ -129,6 +129,28 @@ describeShared('face detection (YuNet)', () => {
     expect(iou(face.box, [60, 60, 392, 392])).toBeGreaterThan(0.4);
   });
 
+  it('a faceless image makes one close-up retry at most, whatever its size (525 px hung: 160/525*525 > 160)', async () => {
+    const detector = await FaceDetector.load(DETECTOR, { engine: 'native' });
+    // A retry loop must fail here, not hang the suite: the 20th network pass of one detect() throws.
+    const self = detector as unknown as { run: (...a: unknown[]) => Promise<unknown> };
+    const run = self.run.bind(detector);
+    let passes = 0;
+    self.run = (...a) => (++passes > 20 ? Promise.reject(new Error('detect() keeps retrying')) : run(...a));
+    try {
+      // Long sides where scaling to 160 px lands a hair above 160 (525, 1137, 562...) and plain ones.
+      for (const [w, h] of [[525, 300], [300, 525], [1137, 910], [562, 400], [640, 480], [161, 120], [160, 90]]) {
+        const grey = { data: new Uint8Array(w * h * 3).fill(128), width: w, height: h };
+        const before = detector.runs.native;
+        passes = 0;
+        expect(await detector.detect(grey, { flipTest: false })).toEqual([]);
+        // One pass, and one retry at 160 px when the first input was larger than 160.
+        expect(detector.runs.native - before, `${w}x${h}`).toBe(Math.max(w, h) > 160 ? 2 : 1);
+      }
+    } finally {
+      detector.dispose();
+    }
+  });
+
   it('sorts by size and honours maxFaces, minSize and scoreThreshold', async () => {
     const file = path.join(WHOLE, 'wider_group/12_Group_Group_12_Group_Group_12_24.jpg');
     const all = await detectFaces(file, { detector: DETECTOR });

@@ -298,8 +298,10 @@ export class FaceDetector {
     } else {
       scale = Math.min(1, inputSize / Math.max(width, height));
       if (Math.max(width, height) * scale < minInputSize) scale = minInputSize / Math.max(width, height);
-      netW = Math.max(32, Math.ceil((width * scale) / 32) * 32);
-      netH = Math.max(32, Math.ceil((height * scale) / 32) * 32);
+      // (Rounded first: 525 * (160 / 525) is 160.00000000000003, which would make a 192 px input.)
+      const side = (v: number) => Math.max(32, Math.ceil(Math.round(v * scale * 1e6) / 1e6 / 32) * 32);
+      netW = side(width);
+      netH = side(height);
     }
     const rw = Math.min(netW, Math.max(1, Math.round(width * scale)));
     const rh = Math.min(netH, Math.max(1, Math.round(height * scale)));
@@ -316,8 +318,9 @@ export class FaceDetector {
     let raw = await this.run(input, rw, netW, netH, false, scoreThreshold);
     if (mirrored) raw = raw.concat(await this.run(mirrored, rw, netW, netH, true, scoreThreshold));
     // Nothing found on a large input: the face may fill the photo (a selfie, a crop), beyond the
-    // sizes YuNet's anchors cover; one more pass with the image shrunk to 160 px finds it.
-    if (raw.length === 0 && !this.fixedSize && Math.max(netW, netH) > CLOSE_UP_INPUT)
+    // sizes YuNet's anchors cover; one more pass with the image shrunk to 160 px finds it. Only one: that
+    // pass asks for 160 px (an input computed a block larger must not start another, and another...).
+    if (raw.length === 0 && !this.fixedSize && inputSize > CLOSE_UP_INPUT && Math.max(netW, netH) > CLOSE_UP_INPUT)
       return this.detect(image, { ...options, inputSize: CLOSE_UP_INPUT, minInputSize: 0 });
     const sx = rw / width, sy = rh / height;
     const faces = nms(raw, nmsThreshold, vote)
