@@ -163,6 +163,9 @@ describeShared('stylize pipeline', () => {
     const { data, info } = await sharp(obama).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     for (let y = 0; y < info.height; ++y)
       for (let x = 0; x < info.width / 3; ++x) data[(y * info.width + x) * 4 + 3] = y < info.height / 2 ? 0 : 128;
+    // And a nearly transparent band out of the paste's reach (bottom of the right third): alpha 1..8.
+    const faint = (x: number, y: number) => x >= (2 * info.width) / 3 && y >= 0.8 * info.height;
+    for (let y = 0; y < info.height; ++y) for (let x = 0; x < info.width; ++x) if (faint(x, y)) data[(y * info.width + x) * 4 + 3] = 1 + (x % 8);
     const rgba = await sharp(data, { raw: { width: info.width, height: info.height, channels: 4 } }).png().toBuffer();
     const model = invertingGenerator(64);
     for (const ext of ['png', 'webp']) {
@@ -182,6 +185,20 @@ describeShared('stylize pipeline', () => {
       }
       expect(alphaDiff, ext).toBeLessThanOrEqual(ext === 'png' ? 0 : 2);
       if (ext === 'png') expect(colourDiff / n).toBeLessThan(1.5);
+      if (ext === 'png') {
+        // Pixels the paste did not touch keep their exact colours, however transparent (flattened onto
+        // black and divided back, alpha 2 left only 0, 127 or 255 of each channel).
+        let changed = 0, faintCount = 0;
+        for (let y = 0; y < info.height; ++y)
+          for (let x = 0; x < info.width; ++x)
+            if (faint(x, y)) {
+              ++faintCount;
+              const p = (y * info.width + x) * 4;
+              if (back.data[p] !== data[p] || back.data[p + 1] !== data[p + 1] || back.data[p + 2] !== data[p + 2]) ++changed;
+            }
+        expect(faintCount).toBeGreaterThan(1000);
+        expect(changed).toBe(0);
+      }
     }
     const jpg = path.join(tmp, 'alpha.jpg');
     await stylizeFile(rgba, jpg, { detector: DETECTOR, model });

@@ -39,15 +39,29 @@ export async function toRgbImage(input: ImageInput | RgbImage, options: { limitI
   const { data, width, height } = await readImageRgb(input, options);
   const image: RgbImage = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
   if (options.keepAlpha) {
-    // The decode above succeeded, so this one (alpha only) does too; most images have no alpha.
+    // The decode above succeeded, so these do too; most images have no alpha.
     const meta = await sharp(input, { limitInputPixels: false }).metadata();
     if (meta.hasAlpha) {
       const alpha = await sharp(input, { limitInputPixels: false }).rotate().ensureAlpha().extractChannel(3).raw().toBuffer();
-      if (alpha.length === width * height) image.alpha = new Uint8Array(alpha.buffer, alpha.byteOffset, alpha.length);
+      if (alpha.length === width * height) {
+        image.alpha = new Uint8Array(alpha.buffer, alpha.byteOffset, alpha.length);
+        // The colours as stored, before the flattening (readImageRgb's pipeline without it).
+        const straight = await sharp(input, { limitInputPixels: false }).rotate().toColourspace('srgb').removeAlpha().raw().toBuffer();
+        if (straight.length === image.data.length) decodedColours.set(image.alpha, { straight, flat: Uint8Array.from(image.data) });
+      }
     }
   }
   return image;
 }
+
+/**
+ * For images decoded with keepAlpha, keyed by their alpha array (which withPixels and the pipeline carry
+ * from input to output unchanged): the colours as the file stored them and the flattened ones the
+ * RgbImage started with. Writing such an image gives every pixel still holding its flattened colour the
+ * stored one back: flattening onto black and dividing back by the opacity keeps little of a nearly
+ * transparent pixel (at alpha 2, only 0, 127 or 255 per channel), so "unchanged" would not have been.
+ */
+const decodedColours = new WeakMap<Uint8Array, { straight: Uint8Array; flat: Uint8Array }>();
 
 export type OutputFormat = ImageFormat;
 
@@ -70,14 +84,19 @@ const sharpRaw = (image: RgbImage) => sharpFromPixels(image.data, image.width, i
 
 /**
  * Interleaved RGBA of an image with `alpha`: the flattened-onto-black colours divided back by
- * their opacity, so semi-transparent edges do not come out darkened.
+ * their opacity, so semi-transparent edges do not come out darkened; pixels of a decoded image that
+ * nothing changed get their stored colours back (decodedColours).
  */
 function unflatten(image: RgbImage & { alpha: Uint8Array }): Buffer {
   const n = image.width * image.height;
   const out = Buffer.alloc(n * 4);
+  const kept = decodedColours.get(image.alpha);
+  const d = image.data;
   for (let i = 0; i < n; ++i) {
     const a = image.alpha[i];
-    for (let c = 0; c < 3; ++c) out[i * 4 + c] = a === 0 ? 0 : Math.min(255, Math.round((image.data[i * 3 + c] * 255) / a));
+    const j = i * 3;
+    const same = kept !== undefined && d[j] === kept.flat[j] && d[j + 1] === kept.flat[j + 1] && d[j + 2] === kept.flat[j + 2];
+    for (let c = 0; c < 3; ++c) out[i * 4 + c] = same ? kept.straight[j + c] : a === 0 ? 0 : Math.min(255, Math.round((d[j + c] * 255) / a));
     out[i * 4 + 3] = a;
   }
   return out;
