@@ -129,6 +129,20 @@ describeShared('stylize pipeline', () => {
     expect(r.image.data.every((v, i) => v === [90, 120, 200][i % 3])).toBe(true);
   });
 
+  it('an animated GIF or WebP: its first frame is stylized, with a warning that says so (none for a still image)', async () => {
+    const [w, h] = [200, 250];
+    const frames = await Promise.all(['#f00', '#0f0', '#00f'].map((c) => sharp(obama).resize(w, h).tint(c).raw().toBuffer()));
+    const raw = { width: w, height: h * 3, channels: 3 as const, pageHeight: h };
+    for (const encoded of [await sharp(Buffer.concat(frames), { raw }).gif().toBuffer(), await sharp(Buffer.concat(frames), { raw }).webp().toBuffer()]) {
+      expect((await sharp(encoded).metadata()).pages).toBe(3);
+      const r = await stylize(encoded, { detector: DETECTOR, model: invertingGenerator(64) });
+      expect([r.image.width, r.image.height]).toEqual([w, h]);
+      expect(r.warnings).toEqual(['The image is animated (3 frames): only its first frame is stylized and written']);
+    }
+    const still = await stylize(await sharp(obama).resize(w, h).gif().toBuffer(), { detector: DETECTOR, model: invertingGenerator(64) });
+    expect(still.warnings).toEqual([]);
+  });
+
   it('respects EXIF orientation and writes the format of the output extension', async () => {
     const rotated = path.join(tmp, 'rotated.jpg');
     // Stored 300x200 with orientation 6: displayed as 200x300.

@@ -54,6 +54,12 @@ export async function toRgbImage(input: ImageInput | RgbImage, options: { limitI
   return image;
 }
 
+/** Frames of an encoded image (an animated GIF or WebP has several; the decoders read the first); 1 for an RgbImage. */
+export async function imagePages(input: ImageInput | RgbImage): Promise<number> {
+  if (!(typeof input === 'string' || input instanceof Uint8Array) || isRgbImage(input)) return 1;
+  return (await sharp(input, { limitInputPixels: false }).metadata()).pages ?? 1;
+}
+
 /**
  * For images decoded with keepAlpha, keyed by their alpha array (which withPixels and the pipeline carry
  * from input to output unchanged): the colours as the file stored them and the flattened ones the

@@ -8,7 +8,7 @@ import type { DeviceName } from '../runtime/session.js';
 import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
 import { DETECT_OPTION_KEYS, type DetectOptions, FaceDetector, LandmarkModel, checkDetectOptions, landmarksOption, sharedDetector } from './detect.js';
 import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
-import { type WriteOptions, checkRgbImage, formatFromPath, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
+import { type WriteOptions, checkRgbImage, formatFromPath, imagePages, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator, mirrorAveraged } from './model.js';
 import { pasteCrops, withPixels } from './paste.js';
 import { signedToUnit, unitToSigned } from './warp.js';
@@ -367,6 +367,9 @@ async function stylizeImage(input: ImageInput | RgbImage, options: StylizeOption
     const r = aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
     // Transparency passes through unchanged (stylizeFrame keeps it; stylizeAligned resizes a new image).
     if (image.alpha) r.image.alpha = image.alpha;
+    // An animated GIF / WebP decodes to its first frame: say so rather than drop the others in silence.
+    const pages = await imagePages(input);
+    if (pages > 1) r.warnings.push(`The image is animated (${pages} frames): only its first frame is stylized and written`);
     return r;
   } finally {
     if (!given) await stylizer.dispose();
