@@ -128,10 +128,17 @@ struct RunOutputs {
   Napi::Array toJs(Napi::Env env) {
     Napi::Array out = Napi::Array::New(env, data.size());
     for (size_t i = 0; i < data.size(); ++i) {
-      Napi::ArrayBuffer buf = sizes[i] == 0 ? Napi::ArrayBuffer::New(env, 0)
-                                            : Napi::ArrayBuffer::New(env, data[i].get(), sizes[i] * sizeof(float),
-                                                                     [](Napi::Env, void* p) { delete[] static_cast<float*>(p); });
-      if (sizes[i]) data[i].release();  // owned by the array buffer now
+      const size_t bytes = sizes[i] * sizeof(float);
+      Napi::ArrayBuffer buf;
+      if (bytes == 0) {
+        buf = Napi::ArrayBuffer::New(env, 0);
+      } else if (bytes > kMaxExternalBytes) {  // see kMaxExternalBytes (convert.h)
+        buf = copyArrayBuffer(env, data[i].get(), bytes);
+        data[i].reset();
+      } else {
+        buf = Napi::ArrayBuffer::New(env, data[i].get(), bytes, [](Napi::Env, void* p) { delete[] static_cast<float*>(p); });
+        data[i].release();  // owned by the array buffer now
+      }
       out.Set(static_cast<uint32_t>(i), Napi::Float32Array::New(env, sizes[i], buf, 0));
     }
     return out;

@@ -1,6 +1,7 @@
 #include "napi/convert.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace facestyle::napi {
 
@@ -12,6 +13,17 @@ Napi::Error makeError(Napi::Env env, const char* code, const std::string& messag
 
 Napi::Error makeError(Napi::Env env, ErrorCode code, const std::string& message) {
   return makeError(env, errorCodeName(code), message);
+}
+
+Napi::ArrayBuffer copyArrayBuffer(Napi::Env env, const void* data, size_t bytes) {
+  Napi::ArrayBuffer buf;
+  try {
+    buf = Napi::ArrayBuffer::New(env, bytes);
+  } catch (const Napi::Error&) {
+    throw makeError(env, ErrorCode::OutOfMemory, "Out of memory: could not allocate a result of " + std::to_string(bytes) + " bytes");
+  }
+  std::memcpy(buf.Data(), data, bytes);
+  return buf;
 }
 
 namespace {

@@ -138,8 +138,9 @@ class PasteWorker : public ImageWorker {
   void OnOK() override {
     if (inPlace) return deferred_.Resolve(frameRef.Value());
     Napi::Env env = Env();
+    const size_t bytes = result->size();
+    if (bytes > kMaxExternalBytes) return deferred_.Resolve(Napi::Uint8Array::New(env, bytes, copyArrayBuffer(env, result->data(), bytes), 0));
     auto* holder = result.release();
-    const size_t bytes = holder->size();
     Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, holder->data(), bytes, [](Napi::Env, void*, std::vector<uint8_t>* h) { delete h; }, holder);
     deferred_.Resolve(Napi::Uint8Array::New(env, bytes, buf, 0));
   }
