@@ -81,6 +81,21 @@ describe('facestyle train / export', () => {
     expect(r.stderr).not.toMatch(/eval @|val L1/);
   });
 
+  it('numbers are read as typed in decimal: hex, an empty value and an integer past 2^53 are refused, naming the flag', () => {
+    for (const [flag, value, says] of [
+      ['--lr', '0x10', "Expected a number for --lr but received '0x10'"],
+      ['--lr', '', "Expected a number for --lr but received ''"],
+      ['--steps', '1e300', "Expected non-negative integer for --steps but received '1e300'"],
+      ['--batch', '0b10', "Expected non-negative integer for --batch but received '0b10'"],
+    ]) {
+      const r = run('train', '--pairs', root, '--out', path.join(root, 'never'), flag, value);
+      expect(r.status, `${flag} ${value}`).toBe(2);
+      expect(r.stderr).toContain(says);
+      expect(r.stderr).toContain('[ERR_FACESTYLE_ARGUMENT]');
+    }
+    expect(existsSync(path.join(root, 'never'))).toBe(false);
+  });
+
   it('bad input: an empty pairs folder fails with a coded error naming it', () => {
     const empty = path.join(root, 'empty');
     mkdirSync(empty, { recursive: true });

@@ -397,3 +397,91 @@ describe('more bad input', () => {
     expect(() => psnr(new Float32Array(3), new Float32Array(4))).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_SHAPE' }));
   });
 });
+
+describe('runs, resumes and their files (review findings, 2026-11-25)', () => {
+  const tiny = { crop: 16, batch: 1, steps: 2, threads: 1, generator: { arch: 'light-unet' as const, channels: [4, 4, 8, 8] as [number, number, number, number], width: 1, resBlocks: 0, alpha: 0.2 } };
+
+  it('resume refuses another pairs folder (naming both), takes the same one through a link', async () => {
+    const pairs = await folder('rp-a', { 'photo/a.png': await png(16, 16, 10), 'toon/a.png': await png(16, 16, 200) });
+    const other = await folder('rp-b', { 'photo/a.png': await png(16, 16, 90), 'toon/a.png': await png(16, 16, 20) });
+    const out = path.join(root, 'rp-run');
+    const base = { pairs, out, size: 16, checkpointEvery: 0, sampleEvery: 0, config: tiny };
+    await runTraining(base);
+    const configBefore = readFileSync(path.join(out, 'config.json'), 'utf8');
+    await expect(runTraining({ ...base, pairs: other, resume: true, config: { ...tiny, steps: 3 } })).rejects.toMatchObject({
+      code: 'ERR_FACESTYLE_ARGUMENT',
+      message: expect.stringContaining(`pairs: the run has ${JSON.stringify(pairs)}, now ${JSON.stringify(other)}`),
+    });
+    expect(readFileSync(path.join(out, 'config.json'), 'utf8')).toBe(configBefore);
+    const link = path.join(root, 'rp-link');
+    symlinkSync(pairs, link);
+    expect((await runTraining({ ...base, pairs: link, resume: true, config: { ...tiny, steps: 3 } })).card.training.steps).toBe(3);
+  });
+
+  it("a resumed run stopped before its end leaves no card of the earlier end: the folder's model is its checkpoint", async () => {
+
+    const pairs = await folder('st-pairs', { 'photo/a.png': await png(16, 16, 10), 'toon/a.png': await png(16, 16, 200) });
+    const out = path.join(root, 'st-run');
+    const base = { pairs, out, size: 16, checkpointEvery: 1, sampleEvery: 0, config: tiny };
+    await runTraining(base);
+    expect(existsSync(path.join(out, 'model.json'))).toBe(true);
+    const stop = new AbortController();
+    await expect(runTraining({ ...base, resume: true, config: { ...tiny, steps: 50 }, signal: stop.signal, onStep: (r: { step: number }) => void (r.step >= 4 && stop.abort()) })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ABORTED' });
+    // The step-2 card and weights are gone; what loads from the folder is the checkpoint (step 4 or later).
+    expect(existsSync(path.join(out, 'model.json'))).toBe(false);
+    expect(existsSync(path.join(out, 'generator.safetensors'))).toBe(false);
+    expect(Number((await readSafetensorsMetadata(path.join(out, 'checkpoint.safetensors'))).step)).toBeGreaterThanOrEqual(4);
+
+  });
+
+  it('an onLog that throws on a sample fails runTraining with its error', async () => {
+    // (Before, the sample chain's rejection could go unhandled and end the process, depending on timing:
+    // with a larger model the checkpoint write outlasted it. Here it only checks the error comes back.)
+    const pairs = await folder('log-pairs', { 'photo/a.png': await png(16, 16, 10), 'toon/a.png': await png(16, 16, 200) });
+    const boom = new Error('log sink broke');
+    const onLog = (line: string) => {
+      if (line.startsWith('sample')) throw boom; // the sample's line, then its 'sample failed' line
+    };
+    // One sample, at the last step: its chain rejects while the run writes its checkpoint, before
+    // anything awaits the chain.
+    await expect(runTraining({ pairs, out: path.join(root, 'log-run'), size: 16, checkpointEvery: 0, sampleEvery: 2, config: tiny, onLog })).rejects.toBe(boom);
+  });
+
+  it('initFrom a training checkpoint starts from its EMA weights, as export and --model use them', async () => {
+    const pairs = await folder('if-pairs', { 'photo/a.png': await png(16, 16, 10), 'toon/a.png': await png(16, 16, 200) });
+    const first = path.join(root, 'if-first');
+    await runTraining({ pairs, out: first, size: 16, checkpointEvery: 0, sampleEvery: 0, config: { ...tiny, steps: 3, emaDecay: 0.5 } });
+    const { tensors: ckpt } = await readSafetensors(path.join(first, 'checkpoint.safetensors'));
+    // Stopped at step 0 (a deadline already past): the exported weights are those it started from.
+    const second = path.join(root, 'if-second');
+    const lines: string[] = [];
+    await runTraining({ pairs, out: second, size: 16, checkpointEvery: 0, sampleEvery: 0, config: tiny, initFrom: path.join(first, 'checkpoint.safetensors'), deadline: Date.now() - 1, onLog: (l: string) => lines.push(l) });
+    expect(lines.join('\n')).toContain('(its EMA weights)');
+    const { tensors: started } = await readSafetensors(path.join(second, 'generator.safetensors'));
+    let differsFromRaw = false;
+    for (const [name, t] of started) {
+      expect([...t.data], name).toEqual([...ckpt.get(`ema.${name}`)!.data]);
+      if ([...t.data].some((v, i) => v !== ckpt.get(name)!.data[i])) differsFromRaw = true;
+    }
+    expect(differsFromRaw).toBe(true);
+  });
+
+  it('pairs are compared as displayed: a photo stored sideways with an EXIF rotation pairs with an upright target', async () => {
+    // Stored 24x16 with orientation 6 (displayed 16x24) beside a 16x24 target; and an unrotated 24x16 photo is still refused.
+    const sideways = await sharp({ create: { width: 24, height: 16, channels: 3, background: { r: 10, g: 100, b: 50 } } }).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+    const dir = await folder('exif-pairs', { 'photo/a.jpg': sideways, 'toon/a.jpg': await sharp(await png(16, 24, 200)).jpeg().toBuffer() });
+    expect((await loadPairs(dir, { size: 16 })).pairs).toHaveLength(1);
+    const flat = await folder('exif-flat', { 'photo/a.png': await png(24, 16, 10), 'toon/a.png': await png(16, 24, 200) });
+    await expect(loadPairs(flat, { size: 16 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });
+  });
+
+  it('the loss curve keeps negative losses (hinge GAN) on a linear scale, and labels the last step done', async () => {
+    const { lossCurveSvg } = await import('../lib/train/report.js');
+    const points: [number, number][] = Array.from({ length: 40 }, (_, i) => [i + 1, 5 - i * 0.5]);
+    const svg = lossCurveSvg(points);
+    expect(svg).toContain('loss (linear scale): 5.00 .. -14.5');
+    expect(svg).toContain('step 40');
+    expect(svg.match(/points="([^"]*)"/)![1].split(' ')).toHaveLength(40);
+    expect(lossCurveSvg(points.map(([s, l]) => [s, Math.abs(l) + 1]))).toContain('log scale');
+  });
+});

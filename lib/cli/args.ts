@@ -2,11 +2,19 @@
 import { isFacestyleError } from '../errors.js';
 import * as is from '../is.js';
 
+/**
+ * A number as typed, in decimal (an exponent allowed: 2e-3); NaN for anything else. Number() alone would
+ * take '0x10' as 16, '0b1' as 1 and '' or ' ' as 0.
+ */
+export function decimal(v: string): number {
+  return /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : NaN;
+}
+
 /** `--name`'s value as a number (undefined when not given); anything else, an empty string included, is ERR_FACESTYLE_ARGUMENT naming the flag and what was typed. */
 export function optionalNumber(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw is.invalid(`--${name}`, 'a number', v);
+  const n = decimal(v);
+  if (!Number.isFinite(n)) throw is.invalid(`--${name}`, 'a number', v);
   return n;
 }
 
@@ -17,8 +25,8 @@ export function optionalNumber(name: string, v: string | undefined): number | un
 export function facesFlag(v: string | undefined): 'all' | 'largest' | number | undefined {
   if (v === undefined) return undefined;
   if (v === 'all' || v === 'largest') return v;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 1000) throw is.invalid('--faces', "'all', 'largest' or a whole number of faces 1..1000", v);
+  const n = decimal(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw is.invalid('--faces', "'all', 'largest' or a whole number of faces 1..1000", v);
   return n;
 }
 

@@ -7,7 +7,7 @@ import { FacestyleError, argumentError } from '../errors.js';
 import { loadGenerator } from '../nn/load.js';
 import { isGeneratorSource, makeParentFolder, removeIfNoFiles, writeFileWhole } from '../files.js';
 import { exportOnnxBuffer } from '../onnx/index.js';
-import { optionalNumber } from './args.js';
+import { decimal, optionalNumber } from './args.js';
 import { whileWritingFiles } from './signals.js';
 
 /** The generator graph from a run dir, a model card/weights file or a training checkpoint. */
@@ -35,7 +35,7 @@ export function registerExportCommand(program: Command): void {
     .option('--fp16', 'store weights as float16')
     .option('--size <n>', 'input size the graph is built at (H and W are declared dynamic)', '256')
     .action(async (source: string, o) => {
-      const size = Number(o.size);
+      const size = decimal(String(o.size));
       if (!Number.isInteger(size) || size % 8 !== 0 || size < 8) throw argumentError(`Expected --size divisible by 8 but received ${o.size}`);
       // An .onnx name only: a checkpoint, weights or card path given by mistake would be overwritten.
       if (path.extname(String(o.onnx)).toLowerCase() !== '.onnx') throw argumentError(`Expected an --onnx file name ending in .onnx but received '${o.onnx}'`);

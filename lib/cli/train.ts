@@ -4,27 +4,28 @@ import type { Command } from 'commander';
 import { argumentError } from '../errors.js';
 import { TrainingStoppedError, runTraining } from '../train/run.js';
 import { defaultTrainConfig, type StepReport } from '../train/trainer.js';
-import { withFlagNames } from './args.js';
+import { decimal, withFlagNames } from './args.js';
 import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 
+// Values as typed in decimal (cli/args.ts decimal: not '0x10', not ''), whole numbers up to 2^53.
 const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw argumentError(`Expected non-negative integer for --${name} but received ${v}`);
+  const n = decimal(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw argumentError(`Expected non-negative integer for --${name} but received '${v}'`);
   return n;
 };
 const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw argumentError(`Expected a number for --${name} but received ${v}`);
+  const n = decimal(v);
+  if (!Number.isFinite(n)) throw argumentError(`Expected a number for --${name} but received '${v}'`);
   return n;
 };
 const nonNegative = (name: string, zero: string) => (v: string) => {
-  const n = Number(v);
+  const n = decimal(v);
   if (!(Number.isFinite(n) && n >= 0)) throw argumentError(`Expected a number >= 0 for --${name} (0: ${zero}) but received ${v}`);
   return n;
 };
 
 function channelList(v: string): [number, number, number, number] {
-  const c = String(v).split(',').map(Number);
+  const c = String(v).split(',').map(decimal);
   if (c.length !== 4 || c.some((n) => !Number.isInteger(n) || n < 1)) throw argumentError(`Expected 4 comma-separated channel counts for --channels but received ${v}`);
   return c as [number, number, number, number];
 }

@@ -70,7 +70,9 @@ async function dims(file: string): Promise<{ width: number; height: number }> {
   try {
     const m = await sharp(file).metadata();
     if (!m.width || !m.height) throw new Error('no dimensions');
-    return { width: m.width, height: m.height };
+    // As displayed: the decoder applies the EXIF orientation (.rotate()), and orientations 5-8 turn the
+    // picture a quarter: a photo stored 96x64 with orientation 6 pairs with an upright 64x96 target.
+    return (m.orientation ?? 1) >= 5 ? { width: m.height, height: m.width } : { width: m.width, height: m.height };
   } catch (e) {
     throw await imageError(file, e);
   }

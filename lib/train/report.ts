@@ -20,12 +20,17 @@ export async function writeSampleGrid(file: string, rows: Float32Array[][], size
   await sharp({ create: { width: cols * size, height: rows.length * size, channels: 3, background: { r: 0, g: 0, b: 0 } } }).composite(composites).png().toFile(file);
 }
 
-/** Loss curve as SVG (log-scale y), then PNG. */
+/** Loss curve as SVG (log-scale y while every loss is positive, else linear): points are [steps done, loss]. */
 export function lossCurveSvg(points: [number, number][], width = 640, height = 320): string {
-  const pts = points.filter(([, l]) => Number.isFinite(l) && l > 0);
+  const pts = points.filter(([x, l]) => Number.isFinite(x) && Number.isFinite(l));
   const pad = 40;
   if (pts.length < 2) return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/><text x="${pad}" y="${height / 2}" font-family="sans-serif" font-size="14">not enough steps yet</text></svg>`;
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => Math.log10(p[1]));
+  // A log scale while every loss is positive; a loss that can go negative (hinge, a GAN's terms) gets a
+  // linear one rather than losing those steps.
+  const logScale = pts.every(([, l]) => l > 0);
+  const f = logScale ? Math.log10 : (v: number) => v;
+  const inv = logScale ? (v: number) => 10 ** v : (v: number) => v;
+  const xs = pts.map((p) => p[0]), ys = pts.map((p) => f(p[1]));
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   const [y0, y1] = [Math.min(...ys), Math.max(...ys) + 1e-9];
   const sx = (x: number) => pad + ((x - x0) / Math.max(1, x1 - x0)) * (width - 2 * pad);
@@ -34,7 +39,7 @@ export function lossCurveSvg(points: [number, number][], width = 640, height = 3
   const k = Math.max(1, Math.floor(pts.length / 100));
   const smooth = pts.map((_, i) => {
     const a = pts.slice(Math.max(0, i - k), i + k + 1);
-    return [pts[i][0], Math.log10(a.reduce((s, p) => s + p[1], 0) / a.length)];
+    return [pts[i][0], f(a.reduce((s, p) => s + p[1], 0) / a.length)];
   });
   const line = smooth.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
@@ -42,7 +47,7 @@ export function lossCurveSvg(points: [number, number][], width = 640, height = 3
 <polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${line}"/>
 <line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" stroke="black"/>
 <line x1="${pad}" y1="${pad}" x2="${pad}" y2="${height - pad}" stroke="black"/>
-<text x="${pad}" y="${pad - 10}" font-family="sans-serif" font-size="12">loss (log scale): ${(10 ** y1).toPrecision(3)} .. ${(10 ** y0).toPrecision(3)}</text>
+<text x="${pad}" y="${pad - 10}" font-family="sans-serif" font-size="12">loss (${logScale ? 'log' : 'linear'} scale): ${inv(y1).toPrecision(3)} .. ${inv(y0).toPrecision(3)}</text>
 <text x="${width - pad}" y="${height - 12}" font-family="sans-serif" font-size="12" text-anchor="end">step ${x1}</text>
 </svg>`;
 }

@@ -66,7 +66,7 @@ export interface ModelCard {
  * them are left out (older runs), so they are not compared; a missing or damaged config.json is a coded
  * error naming it (NOT_FOUND / FORMAT).
  */
-async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: number; holdout?: string[]; config?: TrainConfig }> {
+async function readRunConfig(dir: string, checkpoint: string): Promise<{ pairs?: string; size?: number; holdout?: string[]; config?: TrainConfig }> {
   // The run's config.json (written when it started) holds its size and held-out files: without it, or
   // with one damaged, a resume could not be checked to continue the same run.
   const file = path.join(dir, 'config.json');
@@ -76,7 +76,7 @@ async function readRunConfig(dir: string, checkpoint: string): Promise<{ size?: 
   } catch (e) {
     throw readError(e, `The run's settings '${file}'`) ?? formatError(`Cannot read the run's settings '${file}': ${(e as Error).message}`, e);
   }
-  let run: { size?: number; holdout?: string[]; config?: TrainConfig };
+  let run: { pairs?: string; size?: number; holdout?: string[]; config?: TrainConfig };
   try {
     run = JSON.parse(text);
   } catch (e) {
@@ -142,12 +142,16 @@ function checkDevice(device: TrainConfig['device']): void {
 }
 
 /** Generator weights to start from, read and checked (architecture, finite values) before any data is decoded. */
-async function readInitWeights(file: string, config: TrainConfig): Promise<Map<string, Tensor>> {
+async function readInitWeights(file: string, config: TrainConfig): Promise<{ tensors: Map<string, Tensor>; ema: boolean }> {
   if (!is.string(file) || !file) throw is.invalid('initFrom', 'a .safetensors file path', file);
-  const { tensors } = await readSafetensors(file);
+  const { tensors: all } = await readSafetensors(file);
+  // A training checkpoint holds the raw weights (g.*) and their EMA (ema.g.*): start from the EMA ones,
+  // the weights its samples, export and --model use.
+  const ema = [...all.keys()].filter((k) => k.startsWith('ema.g.'));
+  const tensors = ema.length ? new Map(ema.map((k) => [k.slice('ema.'.length), all.get(k)!])) : all;
   const graph = generatorGraph(config.generator, { height: config.crop, width: config.crop, initParams: false }); // names and shapes only
-  checkInitWeights(tensors, graph.values.filter((v) => v.kind === 'param'), `Weights '${file}'`);
-  return tensors;
+  checkInitWeights(tensors, graph.values.filter((v) => v.kind === 'param'), `Weights '${file}'${ema.length ? ' (its EMA weights)' : ''}`);
+  return { tensors, ema: ema.length > 0 };
 }
 
 /** '1 training pair', '2 training pairs'. */
@@ -162,10 +166,15 @@ const RUN_FILES = /^(checkpoint\.safetensors|generator\.safetensors|model\.json|
  * difference is ERR_FACESTYLE_ARGUMENT listing each setting with the run's value, before anything is
  * read or written (config.json stays the run's).
  */
-function checkResumeSettings(out: string, prior: Awaited<ReturnType<typeof readRunConfig>>, now: { size: number; holdout: string[]; config: TrainConfig }): void {
-  if (!prior.config) return;
-  const free = new Set(['steps', 'threads', 'device']);
+function checkResumeSettings(out: string, prior: Awaited<ReturnType<typeof readRunConfig>>, now: { pairs: string; samePairs: boolean; size: number; holdout: string[]; config: TrainConfig }): void {
   const diffs: string[] = [];
+  // Other data would not continue the run either (and config.json and the card would then name it).
+  if (!now.samePairs) diffs.push(`pairs: the run has ${JSON.stringify(prior.pairs)}, now ${JSON.stringify(now.pairs)}`);
+  if (!prior.config) {
+    if (diffs.length) throw argumentError(`Resuming '${out}' with other settings than the run's would not continue it exactly; give the run's settings (its config.json):\n  ${diffs.join('\n  ')}`);
+    return;
+  }
+  const free = new Set(['steps', 'threads', 'device']);
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   if (prior.size !== undefined && prior.size !== now.size) diffs.push(`size: the run has ${prior.size}, now ${now.size}`);
   if (prior.holdout !== undefined && !same(prior.holdout, now.holdout)) diffs.push(`holdout: the run has ${JSON.stringify(prior.holdout)}, now ${JSON.stringify(now.holdout)}`);
@@ -223,12 +232,21 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   const outStat = await fs.stat(o.out).catch(() => null);
   if (outStat && !outStat.isDirectory()) throw argumentError(`The run folder '${o.out}' is a file; choose a folder`);
   if (!outStat) await checkOutCreatable(o.out);
+  else if (!(await fs.access(o.out, fs.constants.W_OK).then(() => true, () => false)))
+    throw argumentError(`Cannot write into the run folder '${o.out}': no permission to write there`);
   const ckpt = path.join(o.out, 'checkpoint.safetensors');
   const hasCheckpoint = await fs.stat(ckpt).then(() => true, () => false);
   if (o.resume && !hasCheckpoint) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Nothing to resume: no checkpoint.safetensors in '${o.out}'`);
   if (!o.resume && hasCheckpoint && !o.overwrite)
     throw argumentError(`'${o.out}' already holds a run (checkpoint.safetensors): resume it (--resume), start over in it (--overwrite), or choose another --out`);
-  if (o.resume) checkResumeSettings(o.out, await readRunConfig(o.out, ckpt), { size, holdout, config });
+  if (o.resume) {
+    const prior = await readRunConfig(o.out, ckpt);
+    // The same folder however it is written (relative, through a link); a run folder whose config.json
+    // names no pairs (an older run) is not compared.
+    const where = (p: string) => fs.realpath(p).catch(() => path.resolve(p));
+    const samePairs = !is.string(prior.pairs) || (await where(prior.pairs)) === (await where(o.pairs));
+    checkResumeSettings(o.out, prior, { pairs: o.pairs, samePairs, size, holdout, config });
+  }
   const resumeStep = o.resume ? Number((await readSafetensorsMetadata(ckpt)).step) : null;
   const initWeights = !o.resume && o.initFrom !== undefined ? await readInitWeights(o.initFrom, config) : null;
   // --overwrite clears the previous run only once the new one starts: a stop before that leaves it whole.
@@ -253,19 +271,24 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   const trainer = new Trainer(config, data, o.out, validation);
   // Samples are written one at a time (they share the evaluation session), behind the training.
   let samples: Promise<unknown> = Promise.resolve();
+  let callbackError: { error: unknown } | null = null;
   try {
     await trainer.init();
     if (o.resume) await trainer.loadCheckpoint(ckpt);
-    else if (initWeights) await trainer.initGenerator(initWeights, `Weights '${o.initFrom}'`);
+    else if (initWeights) await trainer.initGenerator(initWeights.tensors, `Weights '${o.initFrom}'`);
     if (o.signal?.aborted) throw stopped(trainer);
     // The run folder is created (or cleared) only now that the run is known to start. Starting over: the
     // previous run's files go first, so nothing of it (a checkpoint a later --resume would load, samples,
     // its card) is left beside the new run's.
     if (o.overwrite && !o.resume && outStat) for (const f of await fs.readdir(o.out)) if (RUN_FILES.test(f)) await fs.rm(path.join(o.out, f), { force: true });
+    // Resuming a run that had ended: its card and exported weights are of the step it ended at, and a
+    // loader prefers the card; until this run ends and writes its own, the folder's model is its checkpoint
+    // (the same EMA weights as those files now, later ones after the next checkpoint).
+    if (o.resume) for (const f of ['model.json', 'generator.safetensors']) await fs.rm(path.join(o.out, f), { force: true });
     previousRunCleared = true;
     await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
     if (o.resume) log(`resumed from ${ckpt} at step ${trainer.step}`);
-    else if (initWeights) log(`initialised the generator from ${o.initFrom}`);
+    else if (initWeights) log(`initialised the generator from ${o.initFrom}${initWeights.ema ? ' (its EMA weights)' : ''}`);
     trainer.on('step', (r: StepReport) => o.onStep?.(r));
     // Sample grids show the validation pairs, or without held-out pairs the first training pairs (the
     // model has seen those: their figures are logged as training, never reported as validation).
@@ -278,14 +301,14 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
     const evaluateAt = async (step: number, weights: Map<string, Tensor>, tag: string) => {
       const { report, outputs } = await trainer.evaluate(samplePairs, weights);
       await writeSamples(tag, outputs);
-      await writeLossCurve(path.join(o.out, 'loss.png'), trainer.history.filter((h) => h.step < step).map((h) => [h.step, h.loss]));
+      await writeLossCurve(path.join(o.out, 'loss.png'), trainer.history.filter((h) => h.step < step).map((h) => [h.step + 1, h.loss])); // x: steps done
       const figures = `L1 ${report.l1.toFixed(4)} PSNR ${report.psnr.toFixed(2)} dB (identity ${report.identityPsnr.toFixed(2)} dB)`;
+      last = { step, report, outputs };
       if (!validation) {
         log(`sample @${step}: on ${samplePairs.pairs.length} training pairs (no --holdout): ${figures}`);
         return null;
       }
       log(`eval @${step}: val ${figures}`);
-      last = { step, report, outputs };
       return report;
     };
     // Each sample from the EMA weights of the step it is named after, taken when it is due (training has
@@ -295,7 +318,10 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
       const weights = trainer.emaWeights();
       samples = samples
         .then(() => (o.signal?.aborted ? null : evaluateAt(step, weights, String(step).padStart(6, '0'))))
-        .catch((e) => log(`sample failed: ${(e as Error).message}`));
+        .catch((e) => log(`sample failed: ${(e as Error).message}`))
+        // A throwing onLog must not become an unhandled rejection (the chain is awaited only later):
+        // the run fails with its error once training stops.
+        .catch((e) => void (callbackError ??= { error: e }));
     });
     const trainStart = Date.now();
     const stepStart = trainer.step;
@@ -309,13 +335,14 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
       log(`time limit reached: stopped at step ${trainer.step} of ${config.steps}; the run is complete up to there (continue it with --resume and a later --time-limit)`);
     await trainer.saveCheckpoint();
     await samples;
+    if (callbackError) throw (callbackError as { error: unknown }).error;
     // The final evaluation; when the last sample was of this very step, its evaluation is the final one
     // (evaluated and logged once).
     const lastEval = last as { step: number; report: EvalReport; outputs: Float32Array[] } | null;
     let report: EvalReport | null;
-    if (validation && lastEval?.step === trainer.step) {
+    if (lastEval?.step === trainer.step) {
       await writeSamples('final', lastEval.outputs);
-      report = lastEval.report;
+      report = validation ? lastEval.report : null;
     } else report = await evaluateAt(trainer.step, trainer.emaWeights(), 'final');
     // The EMA generator is the exported one.
     const generatorFile = path.join(o.out, 'generator.safetensors');
