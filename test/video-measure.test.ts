@@ -69,10 +69,27 @@ describeNeeding({ shared: true, ffmpeg: true }, 'measureVideoFps', () => {
 describe('measureVideoFps options', () => {
   it('refuses counts that would measure nothing before decoding anything (repeats 0 reported 0 fps)', async () => {
     const stylizer = new FakeStylizer(centreFace);
-    for (const [options, named] of [[{ repeats: 0 }, 'repeats'], [{ repeats: 'x' }, 'repeats'], [{ maxFrames: 0 }, 'maxFrames'], [{ batch: 1.5 }, 'batch']] as const)
+    // every / smoothing were refused only by the pipeline run at the end, after decoding and tracking.
+    for (const [options, named] of [[{ repeats: 0 }, 'repeats'], [{ repeats: 'x' }, 'repeats'], [{ maxFrames: 0 }, 'maxFrames'], [{ batch: 1.5 }, 'batch'], [{ every: 0 }, 'every'], [{ smoothing: { beta: -1 } }, 'smoothing.beta']] as const)
       await expect(measureVideoFps('/nonexistent.mp4', { stylizer, ...options } as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`for ${named} but`) });
     await expect(measureVideoFps('/nonexistent.mp4', null as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     expect(stylizer.batches).toHaveLength(0);
+  });
+});
+
+describeNeeding({ shared: true, ffmpeg: true }, 'measureVideoFps stopped by its signal', () => {
+  it('rejects with the reason soon after an abort in any phase (it ran on to the end, 7-11 s, before)', async () => {
+    // 150 ms a batch: the whole measurement of 60 frames takes several seconds; aborted at 300 ms.
+    const stylizer = new FakeStylizer(centreFace, 150);
+    const stop = new AbortController();
+    const reason = new Error('stopped by the test');
+    setTimeout(() => stop.abort(reason), 300);
+    const t0 = performance.now();
+    await expect(measureVideoFps(shared('video', '908.mp4'), { stylizer, maxFrames: 39, batch: 1, repeats: 2, signal: stop.signal })).rejects.toBe(reason);
+    expect(performance.now() - t0).toBeLessThan(3000); // ~0.8 s here; the whole measurement takes over 6 s
+    const ran = stylizer.batches.length;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(stylizer.batches.length).toBe(ran); // nothing more runs after the rejection
   });
 });
 

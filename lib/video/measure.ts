@@ -14,7 +14,7 @@ import * as is from '../is.js';
 import type { RgbImage } from '../face/types.js';
 import { decodeVideo, probeVideo } from './ffmpeg.js';
 import { ONE_EURO_DEFAULTS } from './one-euro.js';
-import { FRAME_PIPELINE_OPTION_KEYS, stylizeVideo, type FramePipelineOptions } from './pipeline.js';
+import { FRAME_PIPELINE_OPTION_KEYS, abortReason, normalize, stylizeVideo, type FramePipelineOptions } from './pipeline.js';
 import { createVideoStylizer, type FrameFaces, videoStylizerOptions } from './stylizer.js';
 import { DEFAULT_EVERY, FaceTracker, largestFaces } from './tracker.js';
 import { faceLimit } from '../face/stylize.js';
@@ -92,24 +92,33 @@ const MEASURE_OPTION_KEYS = is.optionKeys<FramePipelineOptions & { repeats?: num
  */
 export async function measureVideoFps(input: string, options: FramePipelineOptions & { repeats?: number } = {}): Promise<VideoFpsResult> {
   is.knownOptions('measureVideoFps', options, MEASURE_OPTION_KEYS);
-  // Checked before anything is decoded: a repeats of 0 measured nothing and reported 0 fps.
+  // Checked before anything is decoded, as the pipeline checks them (every: 0 was refused only by the
+  // pipeline run at the end); a repeats of 0 measured nothing and reported 0 fps.
+  const { batch, faces: most, every, smoothing } = normalize(options);
   const maxFrames = is.integerInRange('maxFrames', options.maxFrames ?? 60, 1, 100000);
   const repeats = is.integerInRange('repeats', options.repeats ?? 2, 1, 100);
-  const batch = is.integerInRange('batch', options.batch ?? 4, 1, 256);
-  const most = faceLimit(options.faces);
+  // The signal stops every phase (decoding, tracking, each timed batch), not only the pipeline runs.
+  const signal = options.signal;
+  const checkAborted = () => {
+    if (signal?.aborted) throw abortReason(signal);
+  };
+  checkAborted();
   const owned = !options.stylizer;
   const stylizer = options.stylizer ?? (await createVideoStylizer(videoStylizerOptions(options)));
   try {
+    checkAborted();
     const info = await probeVideo(input);
+    checkAborted();
     const frames: RgbImage[] = [];
-    for await (const f of decodeVideo(info, { maxFrames })) frames.push(f);
+    for await (const f of decodeVideo(info, { maxFrames, signal })) frames.push(f);
+    checkAborted();
 
     // Faces exactly as the pipeline finds them (same tracker settings).
-    const smoothing = options.smoothing === false ? false : options.smoothing === true || options.smoothing === undefined ? ONE_EURO_DEFAULTS : options.smoothing;
-    const tracker = new FaceTracker({ every: options.every ?? DEFAULT_EVERY, smoothing });
+    const tracker = new FaceTracker({ every, smoothing });
     const items: FrameFaces[] = [];
     let t0 = performance.now();
     for (let i = 0; i < frames.length; ++i) {
+      checkAborted();
       let faces = await tracker.track(frames[i], i, i / info.fps, (f) => stylizer.detect(f), stylizer.detectRegion ? (f) => stylizer.detectRegion!(f) : undefined);
       faces = largestFaces(faces, most);
       items.push({ frame: frames[i], faces });
@@ -139,11 +148,17 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
     const steps = stylizer.steps;
     if (steps) {
       const alignedBatches = [];
-      for (const b of batches) alignedBatches.push(await steps.align(b));
+      for (const b of batches) {
+        checkAborted();
+        alignedBatches.push(await steps.align(b));
+      }
       modelSeconds = Infinity;
       for (let r = 0; r < repeats; ++r) {
         t0 = performance.now();
-        for (const a of alignedBatches) await steps.model(a);
+        for (const a of alignedBatches) {
+          checkAborted();
+          await steps.model(a);
+        }
         modelSeconds = Math.min(modelSeconds, (performance.now() - t0) / 1000);
       }
     }
@@ -159,7 +174,10 @@ export async function measureVideoFps(input: string, options: FramePipelineOptio
       for (let r = 0; r < repeats; ++r) {
         let c0 = processCpuMs();
         t0 = performance.now();
-        for (const b of batches) await stylizer.stylize(b);
+        for (const b of batches) {
+          checkAborted();
+          await stylizer.stylize(b);
+        }
         let seconds = (performance.now() - t0) / 1000;
         if (seconds < stylizeSeconds) [stylizeSeconds, stageCpuMs] = [seconds, processCpuMs() - c0];
         const k0 = childrenCpuMs();

@@ -87,7 +87,7 @@ export interface StylizedFrame {
   faces: TrackedFace[];
 }
 
-interface Normalized {
+export interface Normalized {
   batch: number;
   faces: number;
   every: number;
@@ -98,7 +98,8 @@ interface Normalized {
   fps: number;
 }
 
-function normalize(o: StylizeFramesOptions): Normalized {
+/** The frame pipeline's options checked and defaulted (ERR_FACESTYLE_ARGUMENT naming the first bad one); measureVideoFps checks its own with it too. */
+export function normalize(o: StylizeFramesOptions): Normalized {
   if (!is.object(o)) throw is.invalid('options', 'object', o);
   const batch = o.batch === undefined ? 4 : is.integerInRange('batch', o.batch, 1, 256);
   const faces = faceLimit(o.faces);
@@ -134,7 +135,7 @@ function normalize(o: StylizeFramesOptions): Normalized {
 /** How long a part batch waits for more frames before it goes to the stylizer anyway. */
 const IDLE_FLUSH_MS = 100;
 
-function abortReason(signal: AbortSignal | undefined): unknown {
+export function abortReason(signal: AbortSignal | undefined): unknown {
   return signal?.reason ?? new FacestyleError('ERR_FACESTYLE_ABORTED', 'The run was aborted');
 }
 
