@@ -166,7 +166,7 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     ['--crop 60', ['--crop', '60'], 'ERR_FACESTYLE_ARGUMENT', /Expected --crop divisible by 8 but received 60/],
     ['--res-blocks 100', ['--res-blocks', '100'], 'ERR_FACESTYLE_ARGUMENT', /\(--res-blocks\) in 0\.\.64 but received 100/],
     ['--ema 2', ['--ema', '2'], 'ERR_FACESTYLE_ARGUMENT', /Expected --ema in \[0, 1\) but received 2/],
-    ['--warmup -1', ['--warmup', '-1'], 'ERR_FACESTYLE_ARGUMENT', /integer for --warmup but received -1/],
+    ['--warmup -1', ['--warmup', '-1'], 'ERR_FACESTYLE_ARGUMENT', /integer for --warmup but received '-1'/],
   ];
   for (const [what, args, code, message] of refused)
     it(`5. refused before decoding, no run folder left: ${what}`, () => {
