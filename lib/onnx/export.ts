@@ -11,7 +11,7 @@ import { decodeChain } from '../ops/elementwise_chain.js';
 import { depthwiseAttrs, pointwiseAttrs, projectAttrs } from '../ops/pointwise_depthwise.js';
 import { type Attrs, type Graph, type Node, checkGraph } from '../graph/ir.js';
 import * as is from '../is.js';
-import { DT, encodeModel, floatTensorProto, halfTensorProto, int64TensorProto } from './proto.js';
+import { DT, encodeModel, floatTensorProto, floatToHalf, halfTensorProto, int64TensorProto } from './proto.js';
 
 export interface ExportOnnxOptions {
   /** ONNX opset of the default domain, 11 to 17 (default 13: what mobile runtimes support widely). */
@@ -318,6 +318,24 @@ export const EXPORTERS: Record<string, Emit> = {
 /** IR ops this exporter can write (WarpAffine and training-only ops have no ONNX equivalent). */
 export const exportableOps = (): string[] => Object.keys(EXPORTERS);
 
+/** The largest finite float16. */
+const HALF_MAX = 65504;
+
+/** Whether every finite value stays finite in float16 (values round to nearest: 65519 still does). */
+function fitsHalf(data: Float32Array): boolean {
+  for (let i = 0; i < data.length; ++i) {
+    const x = data[i];
+    if (Number.isFinite(x) && Math.abs(x) > HALF_MAX && (floatToHalf(x) & 0x7fff) === 0x7c00) return false;
+  }
+  return true;
+}
+
+function largestMagnitude(data: Float32Array): { value: number; index: number } {
+  let index = 0;
+  for (let i = 1; i < data.length; ++i) if (Math.abs(data[i]) > Math.abs(data[index])) index = i;
+  return { value: data[index], index };
+}
+
 function irVersionFor(opset: number): number {
   return opset <= 11 ? 6 : opset <= 14 ? 7 : 8;
 }
@@ -353,6 +371,12 @@ export function exportOnnxBuffer(graph: Graph, options: ExportOnnxOptions = {}):
     if (v.kind === 'param')
       for (let i = 0; i < v.data.length; ++i)
         if (!Number.isFinite(v.data[i])) throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Cannot export to ONNX: ${v.kind} '${v.name}' holds ${Number.isNaN(v.data[i]) ? 'NaN' : 'Inf'} (element ${i})`);
+    // A weight beyond float16's range would be stored as Inf (a model that outputs NaN); one that only
+    // underflows (to a subnormal or 0) is fine.
+    if (v.kind === 'param' && weights === 'fp16' && !fitsHalf(v.data)) {
+      const { value, index } = largestMagnitude(v.data);
+      throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `Cannot export to ONNX with fp16 weights: ${v.kind} '${v.name}' has largest magnitude ${Math.abs(value)} (element ${index}: ${value}), beyond float16's range (±${HALF_MAX}); it would be stored as Inf. Export it with fp32 weights (without --fp16)`);
+    }
   }
   const missing = new Map<string, number>();
   for (const n of graph.nodes) if (!EXPORTERS[n.op]) missing.set(n.op, (missing.get(n.op) ?? 0) + 1);
@@ -376,7 +400,8 @@ export function exportOnnxBuffer(graph: Graph, options: ExportOnnxOptions = {}):
   for (const v of graph.values) {
     if (v.kind !== 'param' && v.kind !== 'const') continue;
     if (!v.data) throw argumentError(`Value '${v.name}' (${v.kind}) has no data to export`);
-    if (weights === 'fp16') {
+    // A constant float16 cannot hold (a large mask or bound) stays fp32 (weights were checked above).
+    if (weights === 'fp16' && (v.kind === 'param' || fitsHalf(v.data))) {
       // fp16 storage, fp32 compute: FLOAT16 initializer + Cast to float under the original name.
       // The graph's inputs, outputs and arithmetic stay float32, so every runtime (ORT, ORT mobile,
       // TFLite/CoreML converters) accepts it unchanged, and converters fold the Cast at load time;

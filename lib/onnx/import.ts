@@ -25,10 +25,13 @@ export interface LoadOnnxOptions {
 export const MIN_OPSET = 9;
 export const MAX_OPSET = 17;
 
-/** Reads a path or bytes and decodes the model (FORMAT / NOT_FOUND errors). */
-export function readOnnxModel(source: string | Uint8Array): { model: ModelProto; opset: number; what: string; bytes: Uint8Array } {
+/**
+ * Reads a path or bytes and decodes the model (FORMAT / NOT_FOUND errors). `file`: where bytes were read
+ * from, named by the errors instead of 'model buffer'.
+ */
+export function readOnnxModel(source: string | Uint8Array, file?: string): { model: ModelProto; opset: number; what: string; bytes: Uint8Array } {
   let bytes: Uint8Array;
-  let what = 'model buffer';
+  let what = typeof file === 'string' ? `'${file}'` : 'model buffer';
   if (typeof source === 'string') {
     what = `'${source}'`;
     try {
@@ -47,7 +50,28 @@ export function readOnnxModel(source: string | Uint8Array): { model: ModelProto;
   return { model, opset, what, bytes };
 }
 
-type Entry = { kind: 'const'; t: ConstTensor; init: boolean; id?: number } | { kind: 'value'; id: number } | { kind: 'unknown' };
+/**
+ * `unknown`: the output of an op the engine cannot run (or of one downstream of it); `constLike` when it
+ * would be a load-time constant were those ops supported (a Shape of it, a shape subgraph after that), so
+ * the foldable ops reading it are not listed as unsupported.
+ */
+type Entry = { kind: 'const'; t: ConstTensor; init: boolean; id?: number } | { kind: 'value'; id: number } | { kind: 'unknown'; constLike: boolean };
+
+/** How an input is known at load time: 'const' (folded, or would be), 'value' (computed at run time), undefined (omitted). */
+type InputKind = 'const' | 'value' | undefined;
+
+/** Whether a node of `op` folds at load time given how its inputs are known (the importer's rule). */
+function foldsAtLoad(op: string, ins: readonly InputKind[]): boolean {
+  if (!FOLDABLE.has(op)) return false;
+  // Shape and Size only need the input's shape, which is known at load time.
+  if ((op === 'Shape' || op === 'Size') && ins[0] !== undefined) return true;
+  return ins.every((k) => k !== 'value') && (ins.length > 0 || op === 'Constant');
+}
+
+/** The converter of an ONNX op (own keys only: 'toString' is not an op). */
+function converterOf(op: string): Converter | undefined {
+  return Object.hasOwn(CONVERTERS, op) ? CONVERTERS[op] : undefined;
+}
 
 /** Largest constant (elements) folded through an op's TS reference at load time. */
 const FOLD_REFERENCE_LIMIT = 1 << 20;
@@ -543,12 +567,44 @@ function resolveInputShape(name: string, dims: (number | string)[], given: numbe
 }
 
 /**
- * Ops of a decoded model the importer has no conversion for (domain-qualified outside the default
- * domain): a quick check without importing; loadOnnx() still has the last word (a foldable op, such
- * as Shape, only folds on constant inputs).
+ * Ops of a decoded model the engine cannot run (domain-qualified outside the default domain), each once,
+ * in the order loadOnnx() lists them: a quick check without importing, by the importer's rules (only
+ * nodes that reach an output; a foldable op, such as Floor or Where, counts when it reads a tensor
+ * computed at run time and has no run-time conversion). loadOnnx() still has the last word: a converter
+ * may refuse a node's attributes or sizes.
  */
 export function unsupportedOps(model: ModelProto): string[] {
-  return Object.keys(onnxOpHistogram(model)).filter((op) => !Object.hasOwn(CONVERTERS, op) && !FOLDABLE.has(op));
+  const graph = model.graph;
+  if (!graph) return [];
+  const kinds = new Map<string, InputKind>();
+  for (const t of graph.initializer ?? []) if (t.name) kinds.set(t.name, 'const');
+  const nodes = liveNodes(graph);
+  const out = new Set<string>();
+  for (const node of graph.node ?? []) {
+    if (!nodes.has(node)) continue;
+    const op = node.opType ?? '';
+    // An input no initializer or earlier node gives is a graph input (or an error loadOnnx reports).
+    const ins = (node.input ?? []).map((n): InputKind => (n ? kinds.get(n) ?? 'value' : undefined));
+    const custom = !!node.domain && node.domain !== 'ai.onnx';
+    const folds = !custom && foldsAtLoad(op, ins);
+    if (custom) out.add(`${node.domain}.${op}`);
+    else if (!folds && !converterOf(op)) out.add(op);
+    const kind: InputKind = folds || ins.every((k) => k !== 'value') ? 'const' : 'value';
+    for (const o of node.output ?? []) if (o) kinds.set(o, kind);
+  }
+  return [...out];
+}
+
+/** The nodes that reach a graph output (the only ones imported). */
+function liveNodes(graph: NonNullable<ModelProto['graph']>): Set<NodeProto> {
+  const live = new Set<string>((graph.output ?? []).map((o) => o.name ?? ''));
+  const needed = new Set<NodeProto>();
+  for (const node of [...(graph.node ?? [])].reverse()) {
+    if (!(node.output ?? []).some((o) => o && live.has(o))) continue;
+    needed.add(node);
+    for (const i of node.input ?? []) if (i) live.add(i);
+  }
+  return needed;
 }
 
 /** Op histogram of a decoded model (by ONNX op type, domain-qualified outside the default domain). */
@@ -568,22 +624,30 @@ export function onnxOpHistogram(model: ModelProto): Record<string, number> {
  * ERR_FACESTYLE_UNSUPPORTED listing every unsupported op with its count, before anything runs.
  */
 export function loadOnnx(source: string | Uint8Array, options: LoadOnnxOptions = {}): Graph {
+  return loadOnnxFrom(source, options);
+}
+
+/**
+ * loadOnnx() for bytes read from `file` (checkParity, modelInfo): its errors name the file instead of
+ * 'model buffer'.
+ */
+export function loadOnnxFrom(source: string | Uint8Array, options: LoadOnnxOptions = {}, file?: string): Graph {
   try {
-    return importModel(source, options);
+    return importModel(source, options, file);
   } catch (e) {
     if (e instanceof FacestyleError) throw e;
     // A file that drives the importer into an unexpected state (absurd sizes, inconsistent fields)
     // is a damaged file from the caller's point of view; the cause keeps the details.
-    const what = typeof source === 'string' ? `'${source}'` : 'model buffer';
+    const what = typeof source === 'string' ? `'${source}'` : typeof file === 'string' ? `'${file}'` : 'model buffer';
     throw formatError(`${what} could not be imported: ${(e as Error)?.message ?? e}`, e);
   }
 }
 
-function importModel(source: string | Uint8Array, options: LoadOnnxOptions): Graph {
+function importModel(source: string | Uint8Array, options: LoadOnnxOptions, file?: string): Graph {
   is.knownOptions('loadOnnx', options, is.optionKeys<LoadOnnxOptions>()(['inputShapes']));
   const inputShapes = options.inputShapes ?? {};
   if (!is.object(inputShapes)) throw is.invalid('inputShapes', 'an object of input name -> shape', inputShapes);
-  const { model, opset, what } = readOnnxModel(source);
+  const { model, opset, what } = readOnnxModel(source, file);
   const graph = model.graph!;
   const imp = new Importer(opset);
 
@@ -623,13 +687,7 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions): Gra
 
   // Only nodes that reach a graph output are imported: a dead branch (debug outputs, training
   // leftovers) costs no run time and cannot fail the import (beyond the name checks above).
-  const live = new Set<string>((graph.output ?? []).map((o) => o.name ?? ''));
-  const needed = new Set<NodeProto>();
-  for (const node of [...(graph.node ?? [])].reverse()) {
-    if (!(node.output ?? []).some((o) => o && live.has(o))) continue;
-    needed.add(node);
-    for (const i of node.input ?? []) if (i) live.add(i);
-  }
+  const needed = liveNodes(graph);
 
   const note = (op: string) => imp.unsupported.set(op, (imp.unsupported.get(op) ?? 0) + 1);
   for (const [k, node] of (graph.node ?? []).entries()) {
@@ -638,23 +696,31 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions): Gra
     const name = node.name || `${op}_${k}`;
     const where = `${op} node '${name}'`;
     const outs = node.output ?? [];
-    const markUnknown = () => outs.forEach((o) => o && imp.sym.set(o, { kind: 'unknown' }));
-    if (node.domain && node.domain !== 'ai.onnx') {
+    const inNames = node.input ?? [];
+    // A node outside the default domain is listed whatever it reads (it is not checked further).
+    const custom = !!node.domain && node.domain !== 'ai.onnx';
+    const entries = inNames.map((n) => (!n ? undefined : custom ? imp.sym.get(n) : imp.entry(n, where)));
+    const kinds = entries.map((e, i): InputKind => (!inNames[i] ? undefined : e && (e.kind === 'const' || (e.kind === 'unknown' && e.constLike)) ? 'const' : 'value'));
+    // The outputs of a node the engine cannot run (or that reads such a node's output); the unsupportedOps() rules.
+    const markUnknown = (folds = false) => {
+      const constLike = folds || kinds.every((k) => k !== 'value');
+      outs.forEach((o) => o && imp.sym.set(o, { kind: 'unknown', constLike }));
+    };
+    if (custom) {
       note(`${node.domain}.${op}`);
       markUnknown();
       continue;
     }
-    const inNames = node.input ?? [];
-    const entries = inNames.map((n) => (n ? imp.entry(n, where) : undefined));
     if (entries.some((e) => e?.kind === 'unknown')) {
-      // Downstream of an unsupported op: still list this op if it is unsupported itself.
-      if (!CONVERTERS[op] && !FOLDABLE.has(op)) note(op);
-      markUnknown();
+      // Downstream of an unsupported op: still list this op if the engine cannot run it either: no
+      // converter, and not folded at load time (a Floor or Where of a run-time tensor is listed; a
+      // Shape, or a shape subgraph after it, is not).
+      const folds = foldsAtLoad(op, kinds);
+      if (!folds && !converterOf(op)) note(op);
+      markUnknown(folds);
       continue;
     }
-    const isConst = (e: Entry | undefined) => !e || e.kind === 'const';
-    const shapeOnly = (op === 'Shape' || op === 'Size') && entries[0]?.kind === 'value';
-    if (FOLDABLE.has(op) && (shapeOnly || (entries.every(isConst) && (entries.length > 0 || op === 'Constant')))) {
+    if (foldsAtLoad(op, kinds)) {
       const ins = entries.map((e) =>
         !e ? undefined
         : e.kind === 'const' ? e.t
@@ -666,7 +732,7 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions): Gra
       res.forEach((t, i) => outs[i] && imp.sym.set(outs[i], { kind: 'const', t, init }));
       continue;
     }
-    const conv = CONVERTERS[op];
+    const conv = converterOf(op);
     if (!conv) {
       note(op);
       markUnknown();

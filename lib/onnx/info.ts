@@ -12,7 +12,7 @@ import { compile } from '../runtime/session.js';
 import { isGeneratorSource } from '../files.js';
 import { loadGenerator } from '../nn/load.js';
 import { DT, isFloatType, toNum } from './proto.js';
-import { declaredDims, loadOnnx, onnxOpHistogram, readOnnxModel } from './import.js';
+import { declaredDims, loadOnnxFrom, onnxOpHistogram, readOnnxModel } from './import.js';
 
 export interface ModelInfoOptions {
   /** Input image size: a number (square), [width, height], or 'WxH'. Sets the H, W of dynamic image inputs. */
@@ -179,7 +179,8 @@ export async function modelInfo(model: string | Uint8Array | Graph, options: Mod
     if (size !== undefined) shapes = imageInputShapes(declaredInputs(read.bytes), parseSize(size));
     if ((options as ModelInfoOptions).inputShapes) shapes = { ...shapes, ...(options as ModelInfoOptions).inputShapes };
     try {
-      graph = loadOnnx(read.bytes, { inputShapes: shapes });
+      // The bytes were read here: the importer's errors name the file, as loadOnnx(path) does.
+      graph = loadOnnxFrom(read.bytes, { inputShapes: shapes }, typeof model === 'string' ? model : undefined);
     } catch (e) {
       // A size the model's layers cannot take (a U-Net's skip connections need a multiple of its
       // downsampling): say which size, not only the node whose shapes clashed.

@@ -7,7 +7,7 @@ import { Tensor, sameShape, shapeToString, stridesOf } from '../graph/tensor.js'
 import * as is from '../is.js';
 import { type DeviceName, compile } from '../runtime/session.js';
 import { exportOnnxBuffer } from './export.js';
-import { loadOnnx, readOnnxModel } from './import.js';
+import { loadOnnxFrom, readOnnxModel } from './import.js';
 import { declaredInputs } from './info.js';
 
 export interface ParityOptions {
@@ -152,7 +152,8 @@ export async function checkParity(model: string | Uint8Array | Graph, options: P
       if (!(t instanceof Tensor)) throw is.invalid(`feeds['${k}']`, 'Tensor', t);
       shapes[k] = t.shape;
     }
-    graph = loadOnnx(bytes, { inputShapes: shapes });
+    // The bytes were read here: the importer's errors name the file, as loadOnnx(path) does.
+    graph = loadOnnxFrom(bytes, { inputShapes: shapes }, typeof model === 'string' ? model : undefined);
   } else if (is.object(model) && Array.isArray((model as Graph).nodes)) {
     graph = model as Graph;
     bytes = exportOnnxBuffer(graph, { dynamicBatch: false });
