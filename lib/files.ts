@@ -91,13 +91,34 @@ export function removeStaleTempFiles(file: string, stem = path.basename(file), o
   return removed;
 }
 
-/** A failed write as a coded error naming the file: a vanished folder, a folder in the way, or an I/O error. */
-function writeError(file: string, dir: string, e: unknown): FacestyleError {
+/**
+ * A failed write as a coded error naming the file. The file system's refusals are the path's problem, not
+ * the data's: a missing folder, a folder that exists but takes no new file (ENOENT from a virtual file system
+ * such as /proc), no permission or a read-only file system are ERR_FACESTYLE_NOT_FOUND, as permission
+ * problems are when reading (errors.ts readError); a full disk or quota (ENOSPC, EDQUOT) is
+ * ERR_FACESTYLE_OUT_OF_MEMORY: storage ran out, and freeing some is the fix, as with memory; the target being
+ * a folder or a name too long is ERR_FACESTYLE_ARGUMENT. Any other errno is ERR_FACESTYLE_NOT_FOUND with
+ * its message (an I/O error is no fault of the bytes written); an error from making the bytes (an encoder)
+ * stays ERR_FACESTYLE_FORMAT. Exported for tests (a read-only folder cannot be made as root).
+ */
+export function writeError(file: string, dir: string, e: unknown): FacestyleError {
   if (e instanceof FacestyleError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`, { cause: e });
+  const errno = e as NodeJS.ErrnoException;
+  const code = typeof errno?.code === 'string' ? errno.code : undefined;
+  const fsError = code !== undefined && typeof errno.syscall === 'string';
+  const notFound = (why: string) => new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': ${why}`, { cause: e });
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    if (!isDirectory(dir)) return notFound(`the folder '${dir}' does not exist`);
+    return notFound(`the folder '${dir}' exists but would not take the file (a virtual file system such as /proc takes none): ${errno.message}`);
+  }
   if (code === 'EISDIR') return new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`, { cause: e });
-  return formatError(`Could not write '${file}': ${(e as Error).message}`, e);
+  if (code === 'ENAMETOOLONG') return new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': the name is too long for the file system`, { cause: e });
+  if (code === 'EACCES' || code === 'EPERM') return notFound(`permission denied (this process may not write into '${dir}' or over the file: ${errno.message})`);
+  if (code === 'EROFS') return notFound(`the folder '${dir}' is on a read-only file system`);
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Cannot write '${file}': no space left on the device (${code === 'EDQUOT' ? 'disk quota exceeded' : 'disk full'}; free some space in '${dir}'): ${errno.message}`, { cause: e });
+  if (fsError) return notFound(errno.message);
+  return formatError(`Could not write '${file}': ${(e as Error)?.message ?? String(e)}`, e);
 }
 
 /**

@@ -189,7 +189,7 @@ describe('readSafetensors / writeSafetensors', () => {
     const e = await rejected(() => writeSafetensors(file, new Map([['w', new Tensor([3], [7, 8, 9])]]), { v: 'new' }));
     expect(write).toHaveBeenCalledTimes(1);
     expect(String(write.mock.calls[0][0])).toContain('.tmp');
-    expectCoded(e, 'ERR_FACESTYLE_FORMAT', file, 'ENOSPC');
+    expectCoded(e, 'ERR_FACESTYLE_OUT_OF_MEMORY', file, 'no space left on the device', 'ENOSPC');
     expect(listing(dir)).toEqual(['w.safetensors']);
     expect(readFileSync(file).equals(before)).toBe(true);
     write.mockRestore();
@@ -209,6 +209,41 @@ describe('readSafetensors / writeSafetensors', () => {
     const back = await readSafetensors(file);
     expect(back.metadata.v).toBe('new');
     expect(Array.from(back.tensors.get('w')!.data)).toEqual([7, 8, 9]);
+  });
+});
+
+describe('a failed write names its real cause, not the format (writeError)', () => {
+  // A folder made read-only (chmod 0o555) stops no one running as root, as the tests here do: the errno
+  // mapping is tested on synthetic errors, the ENOENT of a folder that exists on a real one (/proc).
+  const errno = (code: string, syscall = 'open') => Object.assign(new Error(`${code}: the system said no, ${syscall} '/out/.a.png.partial-1-ab.tmp'`), { code, syscall, errno: -1 });
+  it('permission, read-only and no-space errors: ERR_FACESTYLE_NOT_FOUND / _OUT_OF_MEMORY saying so (ERR_FACESTYLE_FORMAT before)', async () => {
+    const { writeError } = await import('../lib/files.js');
+    const dir = folder();
+    const file = path.join(dir, 'a.png');
+    for (const code of ['EACCES', 'EPERM']) expectCoded(writeError(file, dir, errno(code)), 'ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}'`, 'permission denied', code);
+    expectCoded(writeError(file, dir, errno('EROFS')), 'ERR_FACESTYLE_NOT_FOUND', 'read-only file system', dir);
+    expectCoded(writeError(file, dir, errno('ENOSPC', 'write')), 'ERR_FACESTYLE_OUT_OF_MEMORY', 'no space left on the device', 'disk full', 'ENOSPC');
+    expectCoded(writeError(file, dir, errno('EDQUOT', 'write')), 'ERR_FACESTYLE_OUT_OF_MEMORY', 'disk quota exceeded');
+    expectCoded(writeError(file, dir, errno('EIO', 'write')), 'ERR_FACESTYLE_NOT_FOUND', 'EIO');
+    expectCoded(writeError(file, dir, errno('ENAMETOOLONG')), 'ERR_FACESTYLE_ARGUMENT', 'name is too long');
+    // An encoder's own failure (not the file system's) still blames the data.
+    expectCoded(writeError(file, dir, new Error('encoder broke')), 'ERR_FACESTYLE_FORMAT', 'encoder broke');
+  });
+
+  it("ENOENT: 'the folder does not exist' only when it does not", async () => {
+    const { writeError } = await import('../lib/files.js');
+    const missing = path.join(root, 'no-such-folder');
+    expect(writeError(path.join(missing, 'a.png'), missing, errno('ENOENT')).message).toBe(`Cannot write '${path.join(missing, 'a.png')}': the folder '${missing}' does not exist`);
+    const dir = folder();
+    const e = writeError(path.join(dir, 'a.png'), dir, errno('ENOENT'));
+    expectCoded(e, 'ERR_FACESTYLE_NOT_FOUND', `the folder '${dir}' exists but would not take the file`, 'ENOENT');
+    expect(e.message).not.toContain('does not exist');
+  });
+
+  it.runIf(process.platform === 'linux' && fs.existsSync('/proc/self'))("a write into /proc (a virtual file system: ENOENT, the folder exists) does not say '/proc' is missing", async () => {
+    const e = await rejected(() => saveTensorImage(Tensor.fill([1, 3, 2, 2], 0.5), '/proc/facestyle-test.png'));
+    expectCoded(e, 'ERR_FACESTYLE_NOT_FOUND', "Cannot write '/proc/facestyle-test.png'", "the folder '/proc' exists");
+    expect(e.message).not.toContain('does not exist');
   });
 });
 
@@ -250,7 +285,7 @@ describe('exportOnnx', () => {
     const e = caught(() => exportOnnx(graph(), file));
     expect(write).toHaveBeenCalledTimes(1);
     expect(String(write.mock.calls[0][0])).toContain('.tmp');
-    expectCoded(e, 'ERR_FACESTYLE_FORMAT', file, 'ENOSPC');
+    expectCoded(e, 'ERR_FACESTYLE_OUT_OF_MEMORY', file, 'no space left on the device', 'ENOSPC');
     expect(listing(dir)).toEqual(['m.onnx']);
     expect(readFileSync(file, 'utf8')).toBe('the old model');
     write.mockRestore();
@@ -318,7 +353,7 @@ describe('saveTensorImage', () => {
     const tempName = String(rename.mock.calls[0][0]);
     expect(path.dirname(tempName)).toBe(dir);
     expect(path.basename(tempName)).toContain('.tmp');
-    expectCoded(e, 'ERR_FACESTYLE_FORMAT', png);
+    expectCoded(e, 'ERR_FACESTYLE_OUT_OF_MEMORY', png, 'no space left on the device');
     expect(listing(dir)).toEqual(['a.JPG', 'b.png']);
     expect(readFileSync(png).equals(before)).toBe(true);
   });

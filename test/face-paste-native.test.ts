@@ -166,20 +166,21 @@ describe('native crop passes (CPU)', () => {
     expect(byteDiff(swapped.data, swappedRef.data).max).toBeLessThanOrEqual(1);
   });
 
-  it('paste: NaN in a crop reads as black at the mask alpha, as in the JS path; a face wholly outside changes nothing', async () => {
+  it('paste: NaN in a crop reads as black at the mask alpha in the native pass, as in the JS path (pasteFaces refuses it); a face wholly outside changes nothing', async () => {
     const frame = gradientFrame(96, 80);
     const crops = Tensor.fill([1, 3, SIZE, SIZE], 0.6);
     // A NaN block in the red channel over the face centre.
     for (let y = 50; y < 70; ++y) for (let x = 50; x < 70; ++x) crops.data[y * SIZE + x] = NaN;
     const m = placement(48, 40, 70, 0);
-    const native = await pasteFaces(frame, crops, [m]);
+    // pasteCrops (the stylizers' path, whose crops were checked as the generator returned them) does not scan.
+    const native = await pasteCrops(frame, crops, [{ crop: 0, matrix: m }]);
     const reference = await pasteFacesReference(frame, crops, [m]);
     expect(byteDiff(native.data, reference.data).max).toBeLessThanOrEqual(1);
     // The centre pixel (crop ~ (63.5, 63.5)) is fully pasted: red 0, green 0.6 * 255.
     const p = (40 * 96 + 48) * 3;
     expect(native.data[p]).toBe(0);
     expect(native.data[p + 1]).toBe(153);
-    const outside = await pasteFaces(frame, crops, [placement(500, 500, 70, 0)]);
+    const outside = await pasteFaces(frame, Tensor.fill([1, 3, SIZE, SIZE], 0.6), [placement(500, 500, 70, 0)]);
     expect(byteDiff(outside.data, frame.data).count).toBe(0);
     expect(outside.data).not.toBe(frame.data);
   });
@@ -216,6 +217,43 @@ describe('native crop passes (CPU)', () => {
     expect(byteDiff(results[0].data, frame.data).count).toBeGreaterThan(100); // the first one did paste
     // A frame without alpha gives images without one.
     expect((await pasteFaces(gradientFrame(80, 64), crops, inside)).alpha).toBeUndefined();
+  });
+
+  it('pasteFaces / pasteCrops: null, non-square crops, malformed matrices and NaN crops are coded errors (TypeErrors or silent pastes before)', async () => {
+    const frame = gradientFrame(64, 64);
+    const crops = Tensor.fill([1, 3, 32, 32], 0.5);
+    const m: Affine2x3 = [0.5, 0, 0, 0, 0.5, 0];
+    const rejected = (p: () => Promise<unknown>) => p().then(() => ({ code: 'resolved', message: '' }), (e: { code?: string; message: string }) => e);
+    const expectCoded = async (p: () => Promise<unknown>, code: string, ...fragments: string[]) => {
+      const e = await rejected(p);
+      expect(e.code, e.message).toBe(code);
+      for (const f of fragments) expect(e.message).toContain(f);
+    };
+    await expectCoded(() => pasteFaces(null as never, crops, [m]), 'ERR_FACESTYLE_ARGUMENT', 'for image but received null');
+    await expectCoded(() => pasteFaces(frame, crops, null as never), 'ERR_FACESTYLE_ARGUMENT', 'for matrices but received null');
+    // [1,3,32,64] was pasted as if it were 32x32.
+    await expectCoded(() => pasteFaces(frame, Tensor.fill([1, 3, 32, 64], 1), [m]), 'ERR_FACESTYLE_ARGUMENT', 'Tensor [K,3,S,S]', '[1,3,32,64]');
+    await expectCoded(() => pasteFaces(frame, { shape: [1, 3, 32, 32], data: [] } as never, [m]), 'ERR_FACESTYLE_ARGUMENT', 'for crops');
+    // A matrix of the wrong length was "not invertible"; strings were pasted as numbers.
+    await expectCoded(() => pasteFaces(frame, crops, [[0.5, 0, 0, 0.5] as never]), 'ERR_FACESTYLE_ARGUMENT', '6 finite numbers', 'for matrices[0]');
+    await expectCoded(() => pasteFaces(frame, crops, [['0.5', 0, 0, 0, 0.5, 0] as never]), 'ERR_FACESTYLE_ARGUMENT', 'for matrices[0]');
+    await expectCoded(() => pasteFaces(frame, crops, [[0, 0, 0, 0, 0, 0]]), 'ERR_FACESTYLE_ARGUMENT', 'matrices[0] is not invertible');
+    await expectCoded(() => pasteFaces(frame, crops, [m, m]), 'ERR_FACESTYLE_ARGUMENT', 'one matrix per crop', 'matrices holds 2');
+    // All-NaN crops were pasted as black without a word (stylizeCrops refuses them: NUMERIC).
+    await expectCoded(() => pasteFaces(frame, Tensor.fill([1, 3, 32, 32], NaN), [m]), 'ERR_FACESTYLE_NUMERIC', 'crops holds NaN (crop 1 of 1, element 0)');
+    const inf = Tensor.fill([2, 3, 32, 32], 0.5);
+    inf.data[3 * 32 * 32 + 5] = Infinity;
+    await expectCoded(() => pasteFaces(frame, inf, [m, m]), 'ERR_FACESTYLE_NUMERIC', 'crops holds Infinity (crop 2 of 2, element 5)');
+    await expectCoded(() => pasteFaces(frame, crops, [m], { alphaOut: new Float64Array(64 * 64) as never }), 'ERR_FACESTYLE_ARGUMENT', 'for alphaOut');
+    // pasteCrops: the placements and a crop index past the batch.
+    await expectCoded(() => pasteCrops(null as never, crops, [{ crop: 0, matrix: m }]), 'ERR_FACESTYLE_ARGUMENT', 'for image');
+    await expectCoded(() => pasteCrops(frame, crops, null as never), 'ERR_FACESTYLE_ARGUMENT', 'for faces');
+    await expectCoded(() => pasteCrops(frame, crops, [{ crop: 1, matrix: m }]), 'ERR_FACESTYLE_ARGUMENT', 'for faces[0].crop', 'received 1');
+    await expectCoded(() => pasteCrops(frame, crops, [{ crop: 0, matrix: [1, 0, 0] as never }]), 'ERR_FACESTYLE_ARGUMENT', 'for faces[0].matrix');
+    await expectCoded(() => pasteCrops(frame, crops, [{ crop: 0, matrix: m }], { range: 'half' as never }), 'ERR_FACESTYLE_ARGUMENT', 'for range');
+    // Good input still pastes.
+    const out = await pasteFaces(frame, crops, [m]);
+    expect(byteDiff(out.data, frame.data).count).toBeGreaterThan(100);
   });
 
   it('bad arguments are coded errors, not crashes', async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { FacestyleError, argumentError } from '../errors.js';
 import { writeFileWhole } from '../files.js';
-import { IMAGE_FORMATS, type ImageFormat, type ImageInput, readImageRgb, sharpFromPixels } from '../image/io.js';
+import { ENCODED_FORMATS, IMAGE_FORMATS, type ImageFormat, type ImageInput, READ_IMAGE_OPTION_KEYS, readImageRgb, sharpFromPixels } from '../image/io.js';
 import * as is from '../is.js';
 import type { RgbImage } from './types.js';
 
@@ -27,16 +27,27 @@ export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
   return image;
 }
 
+/** What toRgbImage takes: readImageRgb's pixel limit, and whether to keep transparency. */
+export interface ToRgbImageOptions {
+  /** Refuse images with more pixels than this (default sharp's 268402689; false or 0: no limit). */
+  limitInputPixels?: number | false;
+  /** Also return the input's transparency as `alpha` (default false). */
+  keepAlpha?: boolean;
+}
+const TO_RGB_IMAGE_OPTION_KEYS = is.optionKeys<ToRgbImageOptions>()(['limitInputPixels', 'keepAlpha']);
+
 /**
  * A path, encoded buffer or RgbImage -> RgbImage (EXIF orientation applied, grey expanded, alpha
  * flattened onto black). With `keepAlpha` an input with transparency also yields `alpha`.
  */
-export async function toRgbImage(input: ImageInput | RgbImage, options: { limitInputPixels?: number | false; keepAlpha?: boolean } = {}): Promise<RgbImage> {
+export async function toRgbImage(input: ImageInput | RgbImage, options: ToRgbImageOptions = {}): Promise<RgbImage> {
+  is.knownOptions('toRgbImage', options, TO_RGB_IMAGE_OPTION_KEYS);
+  if (options.keepAlpha !== undefined) is.trueOrFalse('keepAlpha', options.keepAlpha);
   // An object with image fields is an RgbImage gone wrong: checkRgbImage says which field.
   if (isRgbImage(input) || (is.object(input) && !(input instanceof Uint8Array) && 'data' in input)) return checkRgbImage(input as RgbImage);
   // Here an RgbImage is accepted too (readImageRgb's own message names only paths and buffers).
   if (!(typeof input === 'string' && input.length > 0) && !(input instanceof Uint8Array)) throw is.invalid('image', 'a file path, an encoded image Buffer or an RgbImage {data, width, height}', input);
-  const { data, width, height } = await readImageRgb(input, options);
+  const { data, width, height } = await readImageRgb(input, is.pickOptions(options, READ_IMAGE_OPTION_KEYS));
   const image: RgbImage = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
   if (options.keepAlpha) {
     // The decode above succeeded, so these do too; most images have no alpha.
@@ -108,7 +119,14 @@ function unflatten(image: RgbImage & { alpha: Uint8Array }): Buffer {
   return out;
 }
 
-function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
+/**
+ * The sharp pipeline encoding `image` as `format`, after checking all three: an RgbImage whose data fills
+ * width x height (sharp read a short buffer past its end or failed uncoded, and wrote a long one's first
+ * bytes silently), a format the package writes ('jpg' taken for 'jpeg'), known options.
+ */
+function encoder(image: RgbImage, format: OutputFormat | 'jpg', options: WriteOptions) {
+  checkRgbImage(image);
+  format = format === 'jpg' ? 'jpeg' : is.oneOf('format', format, ENCODED_FORMATS);
   is.knownOptions('writeRgbImage / encodeRgbImage', options, is.optionKeys<WriteOptions>()(['quality']));
   const quality = is.integerInRange('quality', options.quality ?? 90, 1, 100);
   const s =
@@ -124,12 +142,14 @@ function encoder(image: RgbImage, format: OutputFormat, options: WriteOptions) {
  * failed or interrupted write never leaves a partial image under the output name (an existing file stays as it was).
  */
 export async function writeRgbImage(image: RgbImage, file: string, options: WriteOptions = {}): Promise<void> {
+  checkRgbImage(image);
+  if (!is.string(file)) throw is.invalid('image file', 'a file path', file);
   const e = encoder(image, formatFromPath(file), options);
   await writeFileWhole(file, () => e.toBuffer());
 }
 
-/** Encodes an RgbImage to a buffer. */
-export async function encodeRgbImage(image: RgbImage, format: OutputFormat = 'png', options: WriteOptions = {}): Promise<Buffer> {
+/** Encodes an RgbImage to a buffer: 'png' (default), 'jpeg' (or 'jpg'), 'webp', 'tiff', 'avif' or 'gif'; another is ERR_FACESTYLE_ARGUMENT. */
+export async function encodeRgbImage(image: RgbImage, format: OutputFormat | 'jpg' = 'png', options: WriteOptions = {}): Promise<Buffer> {
   return encoder(image, format, options).toBuffer();
 }
 

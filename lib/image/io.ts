@@ -29,9 +29,15 @@ export type PixelRange = [number, number] | 'unit' | 'signed';
 /** `range` as [low, high] (default [0, 1]); checked by checkPixelOptions first. */
 const rangePair = (range: PixelRange | undefined): [number, number] => (range === undefined || range === 'unit' ? [0, 1] : range === 'signed' ? [-1, 1] : range);
 
+/** The options readImageRgb takes (imageToTensor and toRgbImage hand it only these). */
+export const READ_IMAGE_OPTION_KEYS = is.optionKeys<Pick<ImageToTensorOptions, 'limitInputPixels'>>()(['limitInputPixels']);
+/** The options rgbToTensor takes. */
+const RGB_TO_TENSOR_OPTION_KEYS = is.optionKeys<Pick<ImageToTensorOptions, 'channels' | 'range'>>()(['channels', 'range']);
+
 /** Raw RGB pixels of an image (EXIF orientation applied, alpha flattened on black, grey expanded). */
 export async function readImageRgb(input: ImageInput, options: { limitInputPixels?: number | false } = {}): Promise<{ data: Buffer; width: number; height: number }> {
   if (!(typeof input === 'string' && input.length > 0) && !(input instanceof Uint8Array)) throw is.invalid('image', 'file path or Buffer', input);
+  is.knownOptions('readImageRgb', options, READ_IMAGE_OPTION_KEYS);
   // sharp's pixel limit: a whole number of pixels (0, like false, turns it off).
   if (options.limitInputPixels !== undefined && options.limitInputPixels !== false) is.integerInRange('limitInputPixels', options.limitInputPixels, 0, Number.MAX_SAFE_INTEGER);
   const limit = options.limitInputPixels ?? DEFAULT_PIXEL_LIMIT;
@@ -72,6 +78,11 @@ function checkPixelOptions(options: { channels?: unknown; range?: unknown }): vo
 
 /** Interleaved RGB bytes (HWC) -> Float32 NCHW [1,3,H,W] tensor in `range`, RGB or BGR. */
 export function rgbToTensor(data: Uint8Array, width: number, height: number, options: { channels?: 'rgb' | 'bgr'; range?: PixelRange } = {}): Tensor {
+  if (!(data instanceof Uint8Array)) throw is.invalid('data', 'a Uint8Array of interleaved RGB bytes', data);
+  is.integerInRange('width', width, 0, Number.MAX_SAFE_INTEGER);
+  is.integerInRange('height', height, 0, Number.MAX_SAFE_INTEGER);
+  is.knownOptions('rgbToTensor', options, RGB_TO_TENSOR_OPTION_KEYS);
+  checkPixelOptions(options);
   const [lo, hi] = rangePair(options.range);
   const scale = (hi - lo) / 255;
   const plane = width * height;
@@ -99,7 +110,7 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
     if (size[0] * size[1] * 3 > MAX_TENSOR_ELEMENTS) throw shapeError(`size ${size[0]}x${size[1]} is too large: 3 x width x height must be at most ${MAX_TENSOR_ELEMENTS}`);
   }
   try {
-    let { data, width, height } = await readImageRgb(input, options);
+    let { data, width, height } = await readImageRgb(input, is.pickOptions(options, READ_IMAGE_OPTION_KEYS));
     if (size !== undefined) {
       const [w, h] = size;
       data = await sharpFromPixels(data, width, height)
@@ -109,7 +120,7 @@ export async function imageToTensor(input: ImageInput, options: ImageToTensorOpt
       width = w;
       height = h;
     }
-    return rgbToTensor(data, width, height, options);
+    return rgbToTensor(data, width, height, is.pickOptions(options, RGB_TO_TENSOR_OPTION_KEYS));
   } catch (e) {
     throw asOutOfMemory(e, `making a tensor of ${typeof input === 'string' ? `'${input}'` : 'the image'}`);
   }
@@ -171,8 +182,8 @@ export function sharpFromPixels(data: Uint8Array, width: number, height: number,
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif';
 
-/** The formats tensorToImage encodes to ('jpg' is taken for 'jpeg'). */
-const ENCODED_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'tiff', 'avif', 'gif'];
+/** The formats tensorToImage and lib/face's encodeRgbImage encode to ('jpg' is taken for 'jpeg'). */
+export const ENCODED_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'tiff', 'avif', 'gif'];
 
 /** Image formats the package writes (saveTensorImage, lib/face's writeRgbImage), by file extension (lower case). */
 export const IMAGE_FORMATS: Readonly<Record<string, ImageFormat>> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
