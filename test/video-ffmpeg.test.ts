@@ -311,6 +311,9 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
     // Encoder settings too: a preset x264 lacks failed inside ffmpeg once frames flowed, as FORMAT (bad input).
     await expect(stylizeVideo(shared('video', '908.mp4'), out('p.mp4'), { stylizer, preset: 'bogus' as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("for preset but received 'bogus'") });
     await expect(stylizeVideo(shared('video', '908.mp4'), out('p.mp4'), { stylizer, codec: 5 as never })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('for codec') });
+    // crf / preset are x264's: with another codec they were dropped in silence.
+    for (const extra of [{ crf: 20 }, { preset: 'fast' as const }])
+      await expect(stylizeVideo(shared('video', '908.mp4'), out('p.mp4'), { stylizer, codec: 'mpeg4', ...extra })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining("is an option of libx264, and codec is 'mpeg4'") });
     expect(stylizer.detectCalls).toHaveLength(0);
     expect(existsSync(out('p.mp4'))).toBe(false);
   });

@@ -12,6 +12,6 @@ export type { FaceGenerator, GeneratorRunOptions, ModelSource, ModelOptions, Mod
 export { createFaceStylizer, stylize, stylizeFile, stylizeAlignedImage } from './stylize.js';
 export type { FaceStylizer, FaceStylizerOptions, FacesOption, StylizeOptions, FrameResult, StageTimings } from './stylize.js';
 export { toRgbImage, writeRgbImage, encodeRgbImage } from './image.js';
-export type { WriteOptions, OutputFormat } from './image.js';
+export type { WriteOptions, OutputFormat, ToRgbImageOptions } from './image.js';
 export { drawFaces, sideBySide } from './draw.js';
 export { warpAffine, clearWarpCache } from './warp.js';

@@ -5,7 +5,7 @@
 // natively off the event loop, so the JS thread aligns and pastes meanwhile), and the queues cap how
 // many frames are in memory at once.
 import { promises as fsp } from 'node:fs';
-import { FacestyleError } from '../errors.js';
+import { FacestyleError, argumentError } from '../errors.js';
 import type { ModelEngine } from '../face/index.js';
 import type { RgbImage } from '../face/types.js';
 import type { DeviceName } from '../runtime/session.js';
@@ -451,6 +451,11 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   // Checked before anything is decoded (ffmpeg would refuse them only once frames were on their way).
   if (options.preset !== undefined) is.oneOf('preset', options.preset, X264_PRESETS);
   if (options.codec !== undefined && !(is.string(options.codec) && /^[\w.-]+$/.test(options.codec))) throw is.invalid('codec', "an ffmpeg encoder name such as 'libx264'", options.codec);
+  // crf and preset are x264's (other encoders name and scale theirs differently): given with another
+  // codec they were dropped without a word.
+  if (options.codec !== undefined && options.codec !== 'libx264')
+    for (const k of ['crf', 'preset'] as const)
+      if (options[k] !== undefined) throw argumentError(`${k} is an option of libx264, and codec is '${options.codec}': leave ${k} out (the encoder's own defaults apply) or use libx264`);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw is.invalid('onProgress', 'function', options.onProgress);
   for (const k of ['overwrite', 'strict'] as const) if (options[k] !== undefined) is.trueOrFalse(k, options[k]);
   const overwrite = options.overwrite === true;
