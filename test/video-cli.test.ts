@@ -1,6 +1,6 @@
 // `facestyle video`: progress formatting, the command with a fake stylizer (fast), and once with the real
 // detector + AnimeGANv3 model on a few frames.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,6 +59,18 @@ describeShared('video command runs', () => {
     expect(plain.err).toHaveLength(10);
     expect(plain.err.at(-1)).toMatch(/^\[#+\] 62\/62 frames .* fps {2}ETA 0:00 {2}faces 62\n$/);
     expect(plain.out.join('')).toMatch(/62 frames \(62 with faces, 62 faces\) in \S+, [\d.]+ fps overall \(start-up and the encoder's finish included\)/);
+  });
+
+  it.skipIf(!hasFfmpeg)(needsFfmpeg('logs a line at the start and every 10 s when the container does not say how many frames (MKV)'), async () => {
+    const mkv = path.join(tmp, 'count-unknown.mkv');
+    const made = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', shared('video', '908.mp4'), '-c', 'copy', mkv]);
+    expect(made.status).toBe(0);
+    const c = capture(false);
+    await runVideoCommand(mkv, { output: path.join(tmp, 'count-unknown-out.mkv') }, { ...c.io, stylizer: new FakeStylizer(centreFace) });
+    // (It logged nothing at all until the summary: the 10% steps need a total.) A 39-frame run takes
+    // well under 10 s, so one line: the first frame's.
+    expect(c.err).toHaveLength(1);
+    expect(c.err[0]).toMatch(/^1 frames {2}[\d.]+ fps {2}ETA --:-- {2}faces 1\n$/);
   });
 
   it.skipIf(!hasFfmpeg)(needsFfmpeg('redraws one line on a terminal'), async () => {

@@ -78,6 +78,9 @@ const VIDEO_FLAGS = {
   threads: '--threads',
 } as const;
 
+/** Seconds between progress lines in a log when the frame count is unknown. */
+const LOG_EVERY_MS = 10_000;
+
 /** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
 export async function runVideoCommand(input: string, o: VideoCliOptions, io: VideoCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<StylizeVideoResult> {
   const smoothing = o.smoothing === false ? false : { ...(o.minCutoff !== undefined ? { minCutoff: num('min-cutoff', o.minCutoff) } : {}), ...(o.beta !== undefined ? { beta: num('beta', o.beta) } : {}) };
@@ -93,6 +96,10 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       lastLine = formatProgress(p);
       io.stderr.write(`\r${lastLine}\x1b[K`);
     } else if (!o.json && p.total > 0 && (p.frames === p.total || Math.floor((p.frames * 10) / p.total) !== Math.floor(((p.frames - 1) * 10) / p.total))) {
+      io.stderr.write(formatProgress(p) + '\n');
+    } else if (!o.json && p.total === 0 && (lastDraw === 0 || now - lastDraw >= LOG_EVERY_MS)) {
+      // A container that does not say how many frames it holds (MKV, WebM, TS): a line every 10 s.
+      lastDraw = now;
       io.stderr.write(formatProgress(p) + '\n');
     }
   };
