@@ -11,24 +11,9 @@ import { Tensor } from '../lib/graph/tensor.js';
 import { saveTensorImage } from '../lib/image/io.js';
 import { exportOnnx } from '../lib/onnx/export.js';
 import { readSafetensors, writeSafetensors } from '../lib/train/safetensors.js';
-import { type Coded, caught } from './helpers/errors.js';
+import { type Coded, caught, expectCoded, rejected } from './helpers/errors.js';
 
 
-async function rejected(fn: () => Promise<unknown>): Promise<Coded> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Coded;
-  }
-  throw new Error('expected a rejection but the promise resolved');
-}
-
-function expectCoded(e: Coded, code: string, ...fragments: string[]) {
-  expect(e).toBeInstanceOf(Error);
-  expect(e.name, e.message).toBe('FacestyleError');
-  expect(e.code, e.message).toBe(code);
-  for (const f of fragments) expect(e.message).toContain(f);
-}
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'facestyle-api-bad-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

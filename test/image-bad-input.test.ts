@@ -9,22 +9,8 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeRgbImage, toRgbImage, writeRgbImage } from '../lib/face/image.js';
 import { imageToTensor, readImageRgb, rgbToTensor } from '../lib/image/io.js';
-import { type Coded, caught } from './helpers/errors.js';
+import { type Coded, caught, expectCoded, rejected } from './helpers/errors.js';
 
-async function rejected(fn: () => Promise<unknown>): Promise<Coded> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Coded;
-  }
-  throw new Error('expected a rejection but the promise resolved');
-}
-
-function expectCoded(e: Coded, code: string, ...fragments: string[]) {
-  expect(e.name, e.message).toBe('FacestyleError');
-  expect(e.code, e.message).toBe(code);
-  for (const f of fragments) expect(e.message).toContain(f);
-}
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'facestyle-image-bad-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
