@@ -194,3 +194,27 @@ describeShared('facestyle check on a real model and photo', () => {
     expect(info.graphOps.Shape).toBeUndefined();
   });
 });
+
+describe('a shipped model by name (comic-light)', () => {
+  it('info, check and loadGenerator take the name as stylize does; a file of that name still wins; an unknown name is NOT_FOUND', async () => {
+    const info = JSON.parse((await cli('info', 'comic-light', '--json')).stdout);
+    const card = JSON.parse(readFileSync(new URL('../models/comic-light.json', import.meta.url), 'utf8'));
+    expect(info.params).toBe(card.params);
+    const check = await cli('check', 'comic-light', '--size', '32x32', '--json');
+    expect(check.exitCode).toBe(0);
+    expect(JSON.parse(check.stdout).ok).toBe(true);
+    const { loadGenerator } = await import('../lib/nn/load.js');
+    expect((await loadGenerator('comic-light', { size: 32 })).card.params).toBe(card.params);
+    await expect(loadGenerator('no-such-model')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
+    // Something at that path (relative to the working directory) is what is meant: a folder named like the model.
+    const cwd = process.cwd();
+    const here = mkdtempSync(path.join(dir, 'cwd-'));
+    writeFileSync(path.join(here, 'comic-light'), 'not a model');
+    process.chdir(here);
+    try {
+      await expect(loadGenerator('comic-light')).rejects.toMatchObject({ code: expect.stringMatching(/ERR_FACESTYLE_(FORMAT|ARGUMENT)/) });
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { loadGenerator } from '../nn/load.js';
 import { checkParity } from '../onnx/parity.js';
 import { argumentError } from '../errors.js';
 import { optionalNumber } from './args.js';
+import { resolveModelName } from '../models.js';
 
 interface CheckOptions {
   image?: string;
@@ -46,7 +47,8 @@ export function registerCheckCommand(program: Command): void {
     .option('--atol <x>', 'absolute tolerance: an element passes when |native - onnxruntime| <= atol + rtol * max(|onnxruntime|, RMS of that output)', '1e-5')
     .option('--rtol <x>', "relative tolerance, of the larger of the element's magnitude and the output's RMS (see --atol)", '1e-4')
     .option('--json', 'print JSON')
-    .action(async (modelPath: string, opts: CheckOptions, command: Command) => {
+    .action(async (given: string, opts: CheckOptions, command: Command) => {
+      const modelPath = resolveModelName(given); // a shipped model by name too ('comic-light')
       let model: string | Uint8Array = modelPath;
       let rangeText = opts.range;
       let size: [number, number] | null = opts.size ? parseSize(opts.size) : null;

@@ -9,6 +9,7 @@ import { isGeneratorSource, makeParentFolder, removeIfNoFiles, writeFileWhole } 
 import { exportOnnxBuffer } from '../onnx/index.js';
 import { decimal, optionalNumber } from './args.js';
 import { whileWritingFiles } from './signals.js';
+import { resolveModelName } from '../models.js';
 
 /** The generator graph from a run dir, a model card/weights file or a training checkpoint. */
 export async function generatorFromAnything(source: string, size: number): Promise<import('../graph/ir.js').Graph> {
@@ -34,7 +35,8 @@ export function registerExportCommand(program: Command): void {
     .option('--opset <n>', 'ONNX opset (11-17)', '13')
     .option('--fp16', 'store weights as float16')
     .option('--size <n>', 'input size the graph is built at (H and W are declared dynamic)', '256')
-    .action(async (source: string, o) => {
+    .action(async (given: string, o) => {
+      const source = resolveModelName(given); // a shipped model by name too ('comic-light')
       const size = decimal(String(o.size));
       if (!Number.isInteger(size) || size % 8 !== 0 || size < 8) throw argumentError(`Expected --size divisible by 8 but received ${o.size}`);
       // An .onnx name only: a checkpoint, weights or card path given by mistake would be overwritten.

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { COMPUTE_CLASSES, modelInfo } from '../onnx/info.js';
+import { resolveModelName } from '../models.js';
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
@@ -11,7 +12,8 @@ export function registerInfoCommand(program: Command): void {
     .argument('<model>', 'ONNX model file, or a facestyle model card (.json), weights / checkpoint (.safetensors) or training run folder')
     .option('--size <WxH>', 'input image size for dynamic models (e.g. 640x480 or 256; a facestyle model: default 256)')
     .option('--json', 'print JSON')
-    .action(async (model: string, opts: { size?: string; json?: boolean }) => {
+    .action(async (given: string, opts: { size?: string; json?: boolean }) => {
+      const model = resolveModelName(given); // a shipped model by name too ('comic-light')
       const info = await modelInfo(model, { size: opts.size });
       if (opts.json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');

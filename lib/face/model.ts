@@ -3,7 +3,7 @@
 // the native runtime, or onnxruntime-node with engine 'onnxruntime'), a model card / safetensors
 // file or the shipped default (loadGenerator from lib/nn). NHWC models are transposed around the
 // call, so the rest of the pipeline only sees NCHW.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, argumentError, isFacestyleError } from '../errors.js';
@@ -12,6 +12,7 @@ import { optimizeForInference } from '../graph/passes/index.js';
 import { Tensor } from '../graph/tensor.js';
 import { isGeneratorSource } from '../files.js';
 import * as is from '../is.js';
+import { shippedModelNames, shippedModelPath } from '../models.js';
 import { packageRoot } from '../native.js';
 import { createOrtSession, loadOrt } from './detector-engine.js';
 import { type DeviceName, type Session, compile } from '../runtime/session.js';
@@ -335,20 +336,6 @@ async function nnGenerator(file: string, options: ModelOptions): Promise<FaceGen
   const graph = isGraph(loaded) ? loaded : (loaded as { graph?: Graph }).graph;
   if (!isGraph(graph)) throw new FacestyleError('ERR_FACESTYLE_INTERNAL', `loadGenerator('${file}') did not return a graph`);
   return graphGenerator(graph, options);
-}
-
-/** Names of the models shipped in the package's models/ folder (their cards' base names, in file-name order). */
-export function shippedModelNames(): string[] {
-  try {
-    return readdirSync(path.join(packageRoot, 'models')).filter((f) => f.endsWith('.json')).sort().map((f) => f.slice(0, -5));
-  } catch {
-    return [];
-  }
-}
-
-/** The card of a shipped model given by name ('comic-light'), or null when `name` is not one. */
-export function shippedModelPath(name: string): string | null {
-  return /^[\w.-]+$/.test(name) && shippedModelNames().includes(name) ? path.join(packageRoot, 'models', `${name}.json`) : null;
 }
 
 /** The shipped model: the first model card (.json) in the package's models/ folder. */

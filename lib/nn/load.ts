@@ -10,6 +10,7 @@ import { FacestyleError, argumentError, formatError, readError } from '../errors
 import type { Graph } from '../graph/ir.js';
 import type { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
+import { resolveModelName } from '../models.js';
 import { readSafetensors, readSafetensorsMetadata } from '../train/safetensors.js';
 import { type GeneratorConfig, generatorConfig, generatorGraph } from './generator.js';
 
@@ -66,6 +67,7 @@ async function readCard(file: string): Promise<GeneratorCard> {
  * names start with it ('ema.' in a checkpoint).
  */
 async function locate(p: string): Promise<{ card: GeneratorCard; weights: string; cardFile: string; prefix?: string }> {
+  p = resolveModelName(p); // a shipped model by name ('comic-light')
   if (await isDir(p)) {
     if (await isFile(path.join(p, 'model.json'))) {
       const card = await readCard(path.join(p, 'model.json'));
