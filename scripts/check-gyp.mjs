@@ -1,24 +1,19 @@
 #!/usr/bin/env node
 // Proves binding.gyp builds the CPU addon with node-gyp (for people without CMake), in a scratch
 // copy so it never touches the cmake-js build in build/. Loads the result and runs a tiny graph.
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { nodeGypRebuild } from './node-gyp.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'facestyle-gyp-'));
 try {
   for (const f of ['binding.gyp', 'package.json', 'native', 'scripts']) cpSync(path.join(root, f), path.join(dir, f), { recursive: true });
   symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
-  const gyp = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-  // Use this Node's own headers (no download): its install prefix has include/node.
-  const prefix = process.env.npm_config_nodedir || path.join(path.dirname(process.execPath), '..');
-  const args = [gyp, 'rebuild', '-j', String(os.availableParallelism())];
-  if (existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
-  const r = spawnSync(process.execPath, args, { cwd: dir, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`node-gyp rebuild failed with ${r.status}`);
+  const status = nodeGypRebuild(dir);
+  if (status !== 0) throw new Error(`node-gyp rebuild failed with ${status}`);
   const addon = createRequire(import.meta.url)(path.join(dir, 'build', 'Release', 'facestyle.node'));
   const caps = addon.capabilities();
   const cpuOps = caps.ops.filter((o) => o.cpu).length;
