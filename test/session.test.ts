@@ -370,4 +370,63 @@ describe('sessions', () => {
     expectMatches(s.runSync(feeds, { outputs: { y: new Float32Array(48) } }), referenceRun(graph, feeds), 'gemm after bad outputs');
     s.dispose();
   });
+
+  it('run() copies its feeds when called: a feed changed or transferred (postMessage) meanwhile changes nothing; a given output transferred mid-run is a coded error, not a crash', async () => {
+    const graph = gemmGraph();
+    const s = await compile(graph, { threads: 1 });
+    try {
+      const feeds = feedsFor(graph, 21);
+      const expected = referenceRun(graph, feeds);
+      const copies = { a: new Tensor([4, 7], Float32Array.from(feeds.a.data)), b: new Tensor([4, 9], Float32Array.from(feeds.b.data)) };
+      // Changed right after the call, and the other one transferred away (its buffer detached: the run read
+      // it in place, and a transfer followed by GC freed memory under the compute thread).
+      const p = s.run(copies);
+      copies.a.data.fill(1000);
+      structuredClone(copies.b.data.buffer, { transfer: [copies.b.data.buffer] });
+      expect(copies.b.data.length).toBe(0);
+      expectMatches(await p, expected, 'feeds copied at the call');
+      // The same for a run queued behind another one.
+      const queued = { a: new Tensor([4, 7], Float32Array.from(feeds.a.data)), b: new Tensor([4, 9], Float32Array.from(feeds.b.data)) };
+      const first = s.run(feeds);
+      const second = s.run(queued);
+      queued.a.data.fill(-5);
+      structuredClone(queued.b.data.buffer, { transfer: [queued.b.data.buffer] });
+      expectMatches(await first, expected, 'the run ahead');
+      expectMatches(await second, expected, 'feeds of a queued run copied at the call');
+      // Outputs given by the caller are filled when the run settles; one detached meanwhile is refused.
+      const out = new Float32Array(48);
+      const q = s.run(feeds, { outputs: { y: out } });
+      structuredClone(out.buffer, { transfer: [out.buffer] });
+      const r = await settle(q);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('detached') });
+      // A given output kept in place is filled, and the session goes on.
+      const kept = new Float32Array(48);
+      await s.run(feeds, { outputs: { y: kept } });
+      expect(Array.from(kept)).toEqual(Array.from((await s.run(feeds)).y.data));
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('readParam, writeParam and profile refuse while run() calls are pending (they ran out of call order and blocked the loop)', async () => {
+    // y = x + w: a writeParam right after run() changed what that run added.
+    const g = new GraphBuilder('order', { seed: 1 });
+    const x = g.input('x', [2]);
+    const w = g.param('w', [2], 'ones');
+    g.output(g.op1('Add', [x, w]), 'y');
+    const s = await compile(g.build(), { profile: true });
+    try {
+      const p = s.run({ x: new Tensor([2], Float32Array.of(10, 20)) });
+      for (const call of [() => s.readParam('w'), () => s.writeParam('w', Float32Array.of(100, 100)), () => s.profile()])
+        expect(call).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('pending: await them first') }));
+      expect(Array.from((await p).y.data)).toEqual([11, 21]);
+      s.writeParam('w', Float32Array.of(100, 100));
+      expect(Array.from(s.readParam('w').data)).toEqual([100, 100]);
+      expect(Array.from((await s.run({ x: new Tensor([2], Float32Array.of(1, 2)) })).y.data)).toEqual([101, 102]);
+      expect(s.profile().length).toBeGreaterThan(0);
+    } finally {
+      s.dispose();
+    }
+  });
 });

@@ -82,8 +82,9 @@ export class Session {
   }
 
   /**
-   * Runs the graph. Feeds are keyed by input name; results are keyed by output name. On the CPU the
-   * kernels read the feeds in place (never writing them): keep them unchanged until the promise settles.
+   * Runs the graph. Feeds are keyed by input name; results are keyed by output name. The feeds are copied
+   * when the call is made (a buffer transferred to a worker or changed before the run starts does not
+   * matter), and outputs given in `options.outputs` are filled when the promise settles.
    */
   run(feeds: Feeds, options: RunOptions = {}): Promise<Record<string, Tensor>> {
     let arrays: Float32Array[];
@@ -95,10 +96,21 @@ export class Session {
     } catch (e) {
       return Promise.reject(e);
     }
+    // The feeds are taken now, whatever the caller does with them after this call returns (changes them,
+    // transfers their buffers to a worker): on an idle session the native call, which copies them, is made
+    // now; behind other runs a copy is made here and the native call waits its turn.
+    let started: Promise<Float32Array[]> | null = null;
+    if (this.pending === 0) {
+      try {
+        started = this.live().run(arrays, outs?.arrays);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    } else arrays = arrays.map((a) => a.slice());
     ++this.pending;
     const result = this.tail.then(async () => {
       try {
-        return this.named(await this.live().run(arrays, outs?.arrays), outs);
+        return this.named(await (started ?? this.live().run(arrays, outs?.arrays)), outs);
       } finally {
         --this.pending; // before the caller's await resumes
       }
@@ -185,19 +197,30 @@ export class Session {
     });
   }
 
-  /** Reads a parameter or constant as it is now on the device. */
+  /**
+   * run() calls are queued, these are not: while runs are pending they would read or write the values
+   * out of call order (a writeParam right after run() changed that run's parameters) and block the event
+   * loop until the run in progress ended. Refused instead, as runSync() is.
+   */
+  private idle(what: string): void {
+    if (this.pending > 0) throw argumentError(`${what} while run() calls of this session are pending: await them first`);
+  }
+
+  /** Reads a parameter or constant as it is now on the device (after the runs awaited so far; not while run() calls are pending). */
   readParam(name: string): Tensor {
     const v = this.graph.values.find((x) => x.name === name && (x.kind === 'param' || x.kind === 'const'));
     if (!v) throw argumentError(`No parameter named '${name}'`);
+    this.idle('readParam()');
     return new Tensor(v.shape, this.live().readValue(name));
   }
 
-  /** Overwrites a parameter or constant on the device. */
+  /** Overwrites a parameter or constant on the device (not while run() calls are pending). */
   writeParam(name: string, value: Tensor | Float32Array): void {
     const v = this.graph.values.find((x) => x.name === name && (x.kind === 'param' || x.kind === 'const'));
     if (!v) throw argumentError(`No parameter named '${name}'`);
     const data = value instanceof Tensor ? value.data : value;
     if (!(data instanceof Float32Array) || data.length !== shapeSize(v.shape)) throw shapeError(`Parameter '${name}' expects ${shapeSize(v.shape)} values for shape ${shapeToString(v.shape)}`);
+    this.idle('writeParam()');
     this.live().writeValue(name, data);
   }
 
@@ -206,8 +229,9 @@ export class Session {
     return { device: i.device as DeviceName, threads: i.threads, peakActivationBytes: i.arenaBytes, largestLiveSetBytes: i.largestLiveSetBytes, paramBytes: i.paramBytes };
   }
 
-  /** Mean time per node over the runs so far, slowest first (needs `profile: true` at compile). */
+  /** Mean time per node over the runs so far, slowest first (needs `profile: true` at compile; not while run() calls are pending). */
   profile(): NodeProfile[] {
+    this.idle('profile()');
     const p = this.live().profile();
     if (p.runs === 0) return [];
     const total = p.steps.reduce((a, s) => a + s.seconds, 0) || 1;
