@@ -73,6 +73,10 @@ export function loadNative(): NativeAddon {
         const mod = { exports: {} as unknown };
         process.dlopen(mod, file);
         loaded = mod.exports as NativeAddon;
+        // Another package's addon (onnxruntime's, sharp's) loads too, and failed later as "capabilities is
+        // not a function": what the package calls must be there.
+        const missing = ['capabilities', 'compile'].filter((k) => typeof (loaded as unknown as Record<string, unknown>)[k] !== 'function');
+        if (missing.length) throw new Error(`not the facestyle addon (it has no ${missing.join(', ')} function)`);
         cache.set(file, loaded);
       }
       addon = loaded;

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
 
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
@@ -42,6 +43,16 @@ describe('facestyle CLI', () => {
     expect(r.stderr).toContain('ERR_FACESTYLE_NATIVE');
     expect(r.stderr).toContain('/nonexistent/facestyle.node');
     expect(r.stderr).not.toContain('build/Release/facestyle.node: not found');
+  });
+
+  it("FACESTYLE_ADDON pointing at another package's addon (onnxruntime's) is ERR_FACESTYLE_NATIVE, not a TypeError later", () => {
+    const ort = path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch, 'onnxruntime_binding.node');
+    expect(existsSync(ort), ort).toBe(true);
+    const r = spawnSync(process.execPath, [cli, 'capabilities', '--json'], { encoding: 'utf8', env: { ...process.env, FACESTYLE_ADDON: ort } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('ERR_FACESTYLE_NATIVE');
+    expect(r.stderr).toContain('not the facestyle addon (it has no capabilities, compile function)');
+    expect(r.stderr).not.toContain('TypeError');
   });
 
   it('FACESTYLE_ADDON pointing at a JavaScript file is refused without running it', () => {
