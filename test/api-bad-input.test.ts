@@ -428,6 +428,25 @@ describe('options that must be what they say (a second walkthrough of the API)',
   });
 });
 
+describe('GraphBuilder checks what it is given (an engine review)', () => {
+  it("refuses unknown options, a non-boolean bias, 'same' padding it cannot keep, and an output name already taken", () => {
+    expectCoded(caught(() => new GraphBuilder('g', { sed: 5 } as never)), 'ERR_FACESTYLE_ARGUMENT', "Unknown option 'sed' for GraphBuilder", "did you mean 'seed'");
+    const g = new GraphBuilder('g', { seed: 1 });
+    const x = g.input('x', [1, 3, 8, 8]);
+    // 'padding' was ignored (a 6x6 output), 'no' was a truthy bias.
+    expectCoded(caught(() => g.conv2d(x, { out: 4, kernel: 3, padding: 1 } as never)), 'ERR_FACESTYLE_ARGUMENT', "Unknown option 'padding' for conv2d", 'it takes: bias, dilation, groups, kernel, name, out, pad, stride');
+    expectCoded(caught(() => g.conv2d(x, { out: 4, kernel: 3, bias: 'no' as never })), 'ERR_FACESTYLE_ARGUMENT', 'bias');
+    // 'same' with an even kernel gave 7x7 from 8x8.
+    expectCoded(caught(() => g.conv2d(x, { out: 4, kernel: 2, pad: 'same' })), 'ERR_FACESTYLE_ARGUMENT', "pad 'same' needs stride 1 and an odd kernel");
+    expectCoded(caught(() => g.conv2d(x, { out: 4, kernel: 3, pad: 'same', stride: 2 })), 'ERR_FACESTYLE_ARGUMENT', "pad 'same'");
+    const y = g.conv2d(x, { out: 4, kernel: 3, pad: 'same', dilation: 2 });
+    expect(y.shape).toEqual([1, 4, 8, 8]);
+    // An output named like the input came back under 'x_'.
+    expectCoded(caught(() => g.output(y, 'x')), 'ERR_FACESTYLE_ARGUMENT', "Output name 'x' is already the name of another value");
+    expect(g.output(y, 'y').name).toBe('y');
+  });
+});
+
 describe('image, warp, mask and drawing helpers check their arguments (a third walkthrough)', () => {
   const notRead = path.join(root, 'never-read.png'); // size checks come before the file is opened
   it('imageToTensor / tensorToImage: sizes checked before decoding, ranges, enums and empty images are coded', async () => {

@@ -31,6 +31,8 @@ export interface Conv2dOptions {
 
 const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
 
+const CONV2D_OPTION_KEYS = is.optionKeys<Conv2dOptions>()(['out', 'kernel', 'stride', 'pad', 'dilation', 'groups', 'bias', 'name']);
+
 export class GraphBuilder {
   private readonly values: Value[] = [];
   private readonly nodes: Node[] = [];
@@ -49,6 +51,8 @@ export class GraphBuilder {
    */
   constructor(readonly name = 'graph', options: { seed?: number; initParams?: boolean } = {}) {
     if (!is.object(options as unknown)) throw is.invalid('options', 'an object', options);
+    is.knownOptions('GraphBuilder', options, is.optionKeys<{ seed?: number; initParams?: boolean }>()(['seed', 'initParams']));
+    if (options.initParams !== undefined) is.trueOrFalse('initParams', options.initParams);
     // A seed that is not a whole number became 0 in mulberry32 ('x' gave the same weights as 2^40).
     if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw is.invalid('seed', 'a whole number', options.seed);
     this.rng = mulberry32(options.seed ?? 1);
@@ -152,6 +156,8 @@ export class GraphBuilder {
   output(sym: Sym, name?: string): Sym {
     this.checkSym(sym, 'the output');
     if (name && name !== sym.name) {
+      // Output names are the keys of run()'s results: one already taken would have come back renamed ('x_').
+      if (this.names.has(name)) throw argumentError(`Output name '${name}' is already the name of another value of the graph; choose another`);
       const id = this.op1('Identity', [sym], {}, name);
       this.outputs.push(id.id);
       return id;
@@ -214,6 +220,8 @@ export class GraphBuilder {
   conv2d(x: Sym, o: Conv2dOptions): Sym {
     this.checkSym(x, 'the input of conv2d');
     if (typeof o !== 'object' || o === null) throw is.invalid('conv2d options', 'an object ({ out, kernel, ... })', o);
+    is.knownOptions('conv2d', o, CONV2D_OPTION_KEYS);
+    if (o.bias !== undefined) is.trueOrFalse('bias', o.bias);
     if (x.shape.length !== 4) throw argumentError(`conv2d expects NCHW input but received [${x.shape.join(',')}]`);
     const [kh, kw] = pair(o.kernel);
     const groups = o.groups ?? 1;
@@ -221,6 +229,9 @@ export class GraphBuilder {
     is.positiveInteger('out', o.out);
     const [dh, dw] = pair(o.dilation ?? 1);
     let pads: number[];
+    // 'same' pads symmetrically: an even (dilated) kernel or a stride would not keep the size.
+    if (o.pad === 'same' && (((kh - 1) * dh) % 2 !== 0 || ((kw - 1) * dw) % 2 !== 0 || pair(o.stride ?? 1).some((v) => v !== 1)))
+      throw argumentError(`conv2d pad 'same' needs stride 1 and an odd kernel (after dilation), but received kernel ${kh}x${kw}, dilation ${dh}x${dw}, stride ${pair(o.stride ?? 1).join('x')}: give the pads`);
     if (o.pad === 'same') pads = [((kh - 1) * dh) >> 1, ((kw - 1) * dw) >> 1, ((kh - 1) * dh) >> 1, ((kw - 1) * dw) >> 1];
     else if (Array.isArray(o.pad)) pads = [...o.pad];
     else pads = [o.pad ?? 0, o.pad ?? 0, o.pad ?? 0, o.pad ?? 0];

@@ -25,9 +25,13 @@ const char* simdLevelName(SimdLevel level) {
 SimdLevel detectedSimdLevel() {
 #if defined(__x86_64__) || defined(_M_X64)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+  // Every extension the level's files are compiled with (CMakeLists.txt, binding.gyp): the AVX-512 kernels
+  // use BW / DQ / VL instructions (xmm16-31, masked byte ops), which a CPU with AVX-512F alone (Xeon Phi)
+  // lacks, and both levels convert halves with F16C.
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
     return SimdLevel::Avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdLevel::Avx2;
+  if (avx2) return SimdLevel::Avx2;
 #endif
   return SimdLevel::Scalar;
 }
