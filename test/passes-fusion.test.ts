@@ -56,7 +56,7 @@ describe('fuseNormActivation', () => {
     const g = new GraphBuilder('norm-shared');
     const n = norms[0][1](g, g.input('x', x));
     g.output(g.op1('Relu', [n]), 'a');
-    g.output(g.op1('Tanh', [n]), 'b');
+    g.output(g.op1('Tanh', [n]), 'tanh'); // ('b' is a parameter's name)
     expect(ops(fuseNormActivation(g.build()))).toEqual(['InstanceNormalization', 'Relu', 'Tanh']);
   });
 
