@@ -45,6 +45,15 @@ describe('facestyle CLI', () => {
     expect(r.stderr).not.toContain('build/Release/facestyle.node: not found');
   });
 
+  it('output into a pipe closed early (`| true`) ends quietly with 0, not an EPIPE stack trace and exit 1', () => {
+    for (const args of ['capabilities --json', '--help', 'info models/comic-light.json --json']) {
+      // The reader exits at once; node is still starting, so its first write finds the pipe closed.
+      const r = spawnSync('bash', ['-c', `"${process.execPath}" "${cli}" ${args} | true; echo "status \${PIPESTATUS[0]}"`], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+      expect(r.stdout.trim(), args).toBe('status 0');
+      expect(r.stderr, args).not.toMatch(/EPIPE|Error/);
+    }
+  });
+
   it("FACESTYLE_ADDON pointing at another package's addon (onnxruntime's) is ERR_FACESTYLE_NATIVE, not a TypeError later", () => {
     const ort = path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch, 'onnxruntime_binding.node');
     expect(existsSync(ort), ort).toBe(true);

@@ -15,6 +15,15 @@ import { registerVideoCommand } from './video.js';
 /** This package's version, from its own package.json (npm_package_version is the calling project's). */
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+// Output read by a program that stops reading early (`facestyle capabilities --json | head -c 10`, `| true`):
+// the write fails with EPIPE, which without a listener is an uncaught 'error' event (a stack trace and
+// exit 1, the code of a parity failure). The reader has what it wanted: end quietly.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+
 const program = new Command();
 program
   .name('facestyle')
