@@ -7,6 +7,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 
+/** The shared data folder: FACESTYLE_DATA, else ../shared/data beside the repository (as bench/run.mjs reads it). */
+export function sharedData(root) {
+  return path.resolve(process.env.FACESTYLE_DATA || path.join(root, '..', 'shared', 'data'));
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -20,7 +25,7 @@ export function pipelineModel(root) {
 }
 
 export function pipelineDetector(root) {
-  return process.env.FACESTYLE_DETECTOR || path.join(root, '..', 'shared', 'data', 'models', 'detection', 'yunet_s_dynamic.onnx');
+  return process.env.FACESTYLE_DETECTOR || path.join(sharedData(root), 'models', 'detection', 'yunet_s_dynamic.onnx');
 }
 
 // A photo scaled to cover 1920x1080, as raw RGB.
@@ -30,7 +35,7 @@ async function photo1080(file) {
 }
 
 export async function benchFaces(api, root, { quick }) {
-  const data = path.join(root, '..', 'shared', 'data', 'faces', 'whole');
+  const data = path.join(sharedData(root), 'faces', 'whole');
   const photos = [
     { name: '1920x1080, one face', file: path.join(data, 'animegan2', '1.jpg') },
     { name: '1920x1080, several faces', file: path.join(data, 'dlib_faces', 'bald_guys.jpg') },
@@ -64,7 +69,7 @@ export async function benchFaces(api, root, { quick }) {
 }
 
 export async function benchVideo(api, root, { quick }) {
-  const clips = ['short_hamilton_clip.mp4', '908.mp4'].map((f) => path.join(root, '..', 'shared', 'data', 'video', f));
+  const clips = ['short_hamilton_clip.mp4', '908.mp4'].map((f) => path.join(sharedData(root), 'video', f));
   const detector = pipelineDetector(root);
   const rows = [];
   // The first 60 frames of each clip (24 with --quick), and in a full run also the whole of a clip that is

@@ -16,30 +16,44 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
 import { buildBenchNative } from './build.mjs';
 import { convFlops, convLayers, depthwiseLayers, generatorSizes, models } from './layers.mjs';
-import { benchFaces, benchVideo, pipelineMarkdown } from './pipeline.mjs';
+import { benchFaces, benchVideo, pipelineMarkdown, sharedData } from './pipeline.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The parts of a run, as --only names them. */
+const PARTS = ['peak', 'gemm', 'depthwise', 'conv', 'models', 'faces', 'video'];
+
 function parseArgs(argv) {
   const o = { quick: false, threads: 2, only: null, out: path.join(root, 'bench'), tsc: true };
+  const fail = (message) => {
+    console.error(message);
+    process.exit(2);
+  };
+  // A flag's value: the next argument, which must be there and not be another flag.
+  const value = (i, flag) => (i < argv.length && !argv[i].startsWith('--') ? argv[i] : fail(`${flag} needs a value`));
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--no-tsc') o.tsc = false;
-    else if (a === '--threads') o.threads = Number(argv[++i]);
-    else if (a === '--only') o.only = new Set(argv[++i].split(','));
-    else if (a === '--out') o.out = path.resolve(argv[++i]);
+    else if (a === '--threads') o.threads = Number(value(++i, '--threads'));
+    else if (a === '--only') {
+      const names = value(++i, '--only').split(',').map((n) => n.trim());
+      // A misspelt part measured nothing and wrote an empty report (over bench/REPORT.md without --out).
+      const unknown = names.filter((n) => !PARTS.includes(n));
+      if (unknown.length) fail(`--only takes ${PARTS.join(', ')}; not ${unknown.map((n) => `'${n}'`).join(', ')}`);
+      o.only = new Set(names);
+    } else if (a === '--out') o.out = path.resolve(value(++i, '--out'));
     else if (a === '--help' || a === '-h') {
-      console.log('node bench/run.mjs [--quick] [--threads N] [--only peak,gemm,depthwise,conv,models,faces,video] [--out DIR] [--no-tsc]');
+      console.log(`node bench/run.mjs [--quick] [--threads N] [--only ${PARTS.join(',')}] [--out DIR] [--no-tsc]`);
       process.exit(0);
-    } else {
-      console.error(`unknown argument ${a}`);
-      process.exit(2);
-    }
+    } else fail(`unknown argument ${a}`);
   }
-  if (!Number.isInteger(o.threads) || o.threads < 1) {
-    console.error('--threads must be a positive integer');
-    process.exit(2);
+  if (!Number.isInteger(o.threads) || o.threads < 1) fail('--threads must be a positive integer');
+  // The report's folder, made now: a path it cannot be (a file there) failed only after the whole run.
+  try {
+    mkdirSync(o.out, { recursive: true });
+  } catch (e) {
+    fail(`--out ${o.out}: cannot make that folder (${e.message})`);
   }
   return o;
 }
@@ -352,7 +366,7 @@ async function benchModels(apiInfo) {
   report.nativePasses = optimize ? 'optimizeForInference' : null;
   const flushOnnx = await findFlushOnnx(apiInfo.dist);
   const nativeSkip = apiInfo.skipped ?? (loadOnnx && onnx.declaredInputs ? null : 'lib/onnx loadOnnx is not available yet');
-  const dataDir = path.resolve(process.env.FACESTYLE_DATA || path.join(root, '..', 'shared', 'data'), 'models');
+  const dataDir = path.join(sharedData(root), 'models');
   const rows = [];
   for (const m of models) {
     if (opts.quick && !m.quick) continue;

@@ -14,7 +14,7 @@ import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { pipelineDetector, pipelineModel } from './pipeline.mjs';
+import { pipelineDetector, pipelineModel, sharedData } from './pipeline.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -26,7 +26,7 @@ for (let i = 0; i < args.length; ++i) {
   else if (args[i] === '--top') opt.top = Number(args[++i]);
   else opt.clips.push(path.resolve(args[i]));
 }
-if (!opt.clips.length) opt.clips = ['short_hamilton_clip.mp4', '908.mp4'].map((f) => path.join(root, '..', 'shared', 'data', 'video', f));
+if (!opt.clips.length) opt.clips = ['short_hamilton_clip.mp4', '908.mp4'].map((f) => path.join(sharedData(root), 'video', f));
 process.env.FACESTYLE_ADDON ??= path.join(root, 'build', 'Release', 'facestyle.node');
 
 const TICK = 10; // ms per clock tick in /proc (USER_HZ is 100 on Linux)

@@ -15,7 +15,7 @@
 // yunet_s_dynamic.onnx (bench/pipeline.mjs, as the video benchmark).
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { pipelineDetector } from './pipeline.mjs';
+import { pipelineDetector, sharedData } from './pipeline.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -26,7 +26,7 @@ for (let i = 0; i < args.length; ++i) {
   else if (args[i].startsWith('--')) throw new Error(`unknown option ${args[i]} (node bench/video-detect.mjs [--dist DIR] [--frames N] [clip ...])`);
   else opt.clips.push(path.resolve(args[i]));
 }
-if (!opt.clips.length) opt.clips = ['908.mp4', '651.mp4', '529.mp4', 'short_hamilton_clip.mp4'].map((f) => path.join(root, '..', 'shared', 'data', 'video', f));
+if (!opt.clips.length) opt.clips = ['908.mp4', '651.mp4', '529.mp4', 'short_hamilton_clip.mp4'].map((f) => path.join(sharedData(root), 'video', f));
 if (!Number.isInteger(opt.frames) || opt.frames < 2) throw new Error(`--frames must be an integer >= 2, got ${opt.frames}`);
 const load = (rel) => import(pathToFileURL(path.join(opt.dist, rel)).href);
 const { sharedDetector, checkDetectOptions } = await load('face/detect.js');
