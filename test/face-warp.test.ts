@@ -66,6 +66,19 @@ describe('WarpAffine', () => {
     }
   });
 
+  it('many concurrent warps of more shapes than the session cache holds all succeed (evicted sessions were disposed under calls that had taken them)', async () => {
+    const x = new Tensor([1, 1, 16, 16], Float32Array.from({ length: 256 }, (_, i) => i));
+    const shift: Affine2x3 = [1, 0, 0.5, 0, 1, 0.25];
+    // 20 output shapes at once (the cache keeps 12): each must equal the same warp done alone.
+    const shapes = Array.from({ length: 20 }, (_, i) => [4 + i, 8] as const);
+    const together = await Promise.allSettled(shapes.map(([h, w]) => warpAffine(x, [shift], h, w)));
+    expect(together.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    for (const [i, [h, w]] of shapes.entries()) {
+      const alone = await warpAffine(x, [shift], h, w);
+      expect(Array.from((together[i] as PromiseFulfilledResult<Tensor>).value.data), `${h}x${w}`).toEqual(Array.from(alone.data));
+    }
+  });
+
   it('refuses a matrix batch that does not match the images', async () => {
     const x = Tensor.random([2, 1, 4, 4], 1);
     await expect(warpAffine(x, [[1, 0, 0, 0, 1, 0]], 4, 4)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE' });

@@ -55,31 +55,54 @@ export interface WarpOptions {
 }
 
 const MAX_CACHED = 12;
-const cache = new Map<string, Promise<Session>>();
 
-async function warpSession(xShape: readonly number[], k: number, outH: number, outW: number, border: WarpBorder, value: number, device: DeviceName): Promise<Session> {
+/**
+ * A compiled warp session and the calls using it. An entry pushed out of the cache (or cleared) is
+ * disposed once its last user is done: disposing it at once failed calls that had taken it and not yet
+ * run on it (ERR_FACESTYLE_DISPOSED from 14 concurrent warps of 14 shapes, or concurrent frames with
+ * 68-point landmarks, each warping its own region size).
+ */
+interface CachedWarp {
+  session: Promise<Session>;
+  users: number;
+  evicted: boolean;
+}
+const cache = new Map<string, CachedWarp>();
+
+function retire(entry: CachedWarp): void {
+  entry.evicted = true;
+  if (entry.users === 0) entry.session.then((s) => s.dispose(), () => undefined);
+}
+
+/** The cached session for these shapes (compiled on first use), taken for one call: give it back with release(). */
+function acquireWarpSession(xShape: readonly number[], k: number, outH: number, outW: number, border: WarpBorder, value: number, device: DeviceName): CachedWarp {
   const key = `${xShape.join('x')}|${k}|${outH}x${outW}|${border}|${value}|${device}`;
-  const hit = cache.get(key);
-  if (hit) {
+  let entry = cache.get(key);
+  if (entry) {
     // Refresh its place in the LRU order.
     cache.delete(key);
-    cache.set(key, hit);
-    return hit;
+    cache.set(key, entry);
+  } else {
+    const g = new GraphBuilder('warp');
+    const x = g.input('x', xShape);
+    const m = g.input('m', [k, 2, 3]);
+    g.output(g.op1('WarpAffine', [x, m], { out_height: outH, out_width: outW, border, value }), 'y');
+    const created: CachedWarp = { session: compile(g.build(), { device }), users: 0, evicted: false };
+    entry = created;
+    cache.set(key, created);
+    created.session.catch(() => cache.get(key) === created && cache.delete(key));
   }
-  const g = new GraphBuilder('warp');
-  const x = g.input('x', xShape);
-  const m = g.input('m', [k, 2, 3]);
-  g.output(g.op1('WarpAffine', [x, m], { out_height: outH, out_width: outW, border, value }), 'y');
-  const pending = compile(g.build(), { device });
-  cache.set(key, pending);
-  pending.catch(() => cache.delete(key));
+  ++entry.users; // before any await: an eviction from here on leaves it to this call's release()
   while (cache.size > MAX_CACHED) {
-    const [oldKey, old] = cache.entries().next().value as [string, Promise<Session>];
+    const [oldKey, old] = cache.entries().next().value as [string, CachedWarp];
     cache.delete(oldKey);
-    // A run queued on it finishes before dispose takes effect (Session.dispose is safe mid-run).
-    old.then((s) => s.dispose(), () => undefined);
+    retire(old);
   }
-  return pending;
+  return entry;
+}
+
+function releaseWarpSession(entry: CachedWarp): void {
+  if (--entry.users === 0 && entry.evicted) entry.session.then((s) => s.dispose(), () => undefined);
 }
 
 const WARP_OPTION_KEYS = is.optionKeys<WarpOptions>()(['border', 'value', 'device']);
@@ -100,15 +123,19 @@ export async function warpAffine(x: Tensor, inverse: readonly Affine2x3[], outH:
   is.positiveInteger('outW', outW);
   const k = inverse.length;
   if (k === 0) return new Tensor([0, x.shape[1], outH, outW]);
-  const session = await warpSession(x.shape, k, outH, outW, options.border ?? 'constant', options.value ?? 0, options.device ?? 'cpu');
   const m = new Float32Array(k * 6);
   inverse.forEach((a, i) => m.set(a, i * 6));
-  const out = await session.run({ x, m: new Tensor([k, 2, 3], m) });
-  return out.y;
+  const entry = acquireWarpSession(x.shape, k, outH, outW, options.border ?? 'constant', options.value ?? 0, options.device ?? 'cpu');
+  try {
+    const out = await (await entry.session).run({ x, m: new Tensor([k, 2, 3], m) });
+    return out.y;
+  } finally {
+    releaseWarpSession(entry);
+  }
 }
 
 /** Disposes every cached warp session (tests, shutdown). */
 export function clearWarpCache(): void {
-  for (const p of cache.values()) p.then((s) => s.dispose(), () => undefined);
+  for (const entry of cache.values()) retire(entry);
   cache.clear();
 }
