@@ -219,6 +219,40 @@ describeShared('stylize pipeline', () => {
     expect((await sharp(jpg).metadata()).channels).toBe(3);
   });
 
+  it('concurrent first frames load the 68-point model once, and dispose() releases it (each loaded its own, one was released)', async () => {
+    const img = await toRgbImage(obama);
+    const { LandmarkModel } = await import('../lib/face/detect.js');
+    const load = LandmarkModel.load;
+    let loads = 0, disposes = 0;
+    LandmarkModel.load = async (...args: Parameters<typeof load>) => {
+      ++loads;
+      const m = await load.apply(LandmarkModel, args);
+      const dispose = m.dispose.bind(m);
+      m.dispose = async () => {
+        ++disposes;
+        return dispose();
+      };
+      return m;
+    };
+    try {
+      const s = await createFaceStylizer({ detector: DETECTOR, model: invertingGenerator(64), landmarks68: PFLD });
+      const results = await Promise.all([1, 2, 3, 4].map(() => s.stylizeFrame(img)));
+      expect(results.every((r) => r.faces[0]?.landmarks68?.length === 68)).toBe(true);
+      expect(loads).toBe(1);
+      await s.dispose();
+      expect(disposes).toBe(1);
+      // Disposed while its first frame loads the model: the frame says DISPOSED, the model is released.
+      const s2 = await createFaceStylizer({ detector: DETECTOR, model: invertingGenerator(64), landmarks68: PFLD });
+      const frame = s2.stylizeFrame(img);
+      await s2.dispose();
+      await expect(frame).rejects.toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect([loads, disposes]).toEqual([2, 2]);
+    } finally {
+      LandmarkModel.load = load;
+    }
+  });
+
   it('uses 68 PFLD points for the FFHQ alignment when a model is found (auto), not when turned off', async () => {
     const img = await toRgbImage(obama);
     const model = invertingGenerator(64);

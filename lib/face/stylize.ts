@@ -140,7 +140,20 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // The wrapper disposes the generator it wraps: only one this stylizer loaded is disposed (ownsGenerator).
   const generator = options.mirrorAverage ? mirrorAveraged(loaded) : loaded;
   let detector: FaceDetector | undefined;
-  let landmarks: LandmarkModel | undefined;
+  // Loaded once, on first use: the promise is kept, so concurrent first frames share one model (each
+  // loaded its own before, and only the last was disposed); a model that finishes loading after
+  // dispose() is disposed at once.
+  let landmarksLoading: Promise<LandmarkModel> | undefined;
+  const landmarkModel = async (): Promise<LandmarkModel> => {
+    landmarksLoading ??= LandmarkModel.load(lmOption!, { threads }).then(async (m) => {
+      if (disposed) {
+        await m.dispose();
+        alive(); // throws
+      }
+      return m;
+    });
+    return landmarksLoading;
+  };
   const size = generator.size;
   let last = zeroTimings();
   const total = { ...zeroTimings(), frames: 0 };
@@ -158,8 +171,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     detector ??= await sharedDetector(options.detector, options.detectorEngine, { threads });
     let faces = await detector.detect(frame, detectOptions);
     if (lmOption !== null && faces.length) {
-      landmarks ??= await LandmarkModel.load(lmOption, { threads });
-      faces = await landmarks.refine(frame, faces);
+      faces = await (await landmarkModel()).refine(frame, faces);
     }
     t.detect += now() - t0;
     return faces;
@@ -254,7 +266,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     async prepare() {
       alive();
       detector ??= await sharedDetector(options.detector, options.detectorEngine, { threads });
-      if (lmOption !== null) landmarks ??= await LandmarkModel.load(lmOption, { threads });
+      if (lmOption !== null) await landmarkModel();
     },
     async stylizeAligned(image) {
       alive();
@@ -287,8 +299,10 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     async dispose() {
       disposed = true;
       if (ownsGenerator) await generator.dispose();
-      if (landmarks) await landmarks.dispose();
-      landmarks = undefined;
+      const loading = landmarksLoading;
+      landmarksLoading = undefined;
+      // (One still loading disposes itself when it arrives; see landmarkModel.)
+      if (loading) await loading.then((m) => m.dispose(), () => undefined);
     },
   };
 }
