@@ -151,6 +151,33 @@ describeShared('face detection (YuNet)', () => {
     }
   });
 
+  it('flipTest is mirror-consistent on a downscaled photo: the mirror image gives the mirrored faces (they were 1/sx - 1 px off)', async () => {
+    const img = await toRgbImage(path.join(WHOLE, 'face_recognition/two_people.jpg')); // 1126 wide: scaled to 640
+    const W = img.width;
+    const flipped = new Uint8Array(img.data.length);
+    for (let y = 0; y < img.height; ++y)
+      for (let x = 0; x < W; ++x) for (let c = 0; c < 3; ++c) flipped[(y * W + x) * 3 + c] = img.data[(y * W + W - 1 - x) * 3 + c];
+    const detector = await FaceDetector.load(DETECTOR, { engine: 'native' });
+    try {
+      const options = { flipTest: true, secondPass: false };
+      const a = await detector.detect(img, options);
+      const b = await detector.detect({ data: flipped, width: W, height: img.height }, options);
+      expect(a.length).toBe(2);
+      expect(b.length).toBe(a.length);
+      for (const fa of a) {
+        // Its mirror twin: the subject's eyes and mouth corners swap sides.
+        const fb = b.find((f) => Math.abs(W - 1 - f.landmarks[1][0] - fa.landmarks[0][0]) < 5)!;
+        expect(fb).toBeDefined();
+        [1, 0, 2, 4, 3].forEach((m, j) => {
+          expect(W - 1 - fb.landmarks[m][0]).toBeCloseTo(fa.landmarks[j][0], 3);
+          expect(fb.landmarks[m][1]).toBeCloseTo(fa.landmarks[j][1], 3);
+        });
+      }
+    } finally {
+      detector.dispose();
+    }
+  });
+
   it('sorts by size and honours maxFaces, minSize and scoreThreshold', async () => {
     const file = path.join(WHOLE, 'wider_group/12_Group_Group_12_Group_Group_12_24.jpg');
     const all = await detectFaces(file, { detector: DETECTOR });

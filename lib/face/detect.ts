@@ -323,11 +323,15 @@ export class FaceDetector {
     if (raw.length === 0 && !this.fixedSize && inputSize > CLOSE_UP_INPUT && Math.max(netW, netH) > CLOSE_UP_INPUT)
       return this.detect(image, { ...options, inputSize: CLOSE_UP_INPUT, minInputSize: 0 });
     const sx = rw / width, sy = rh / height;
+    // Network pixels to image pixels as the sampler placed them (pixel centres: network u is image
+    // (u + 0.5) / sx - 0.5), the convention of the second pass and of the mirror in run(): mapped as
+    // u / sx, a flipTest face came out off by 1/sx - 1 px (2.2 px on a 2048-px photo) from its mirror.
+    const ix = (u: number) => (u + 0.5) / sx - 0.5, iy = (v: number) => (v + 0.5) / sy - 0.5;
     const faces = nms(raw, nmsThreshold, vote)
       .map((f): Face => ({
-        box: [f.box[0] / sx, f.box[1] / sy, f.box[2] / sx, f.box[3] / sy],
+        box: [ix(f.box[0]), iy(f.box[1]), f.box[2] / sx, f.box[3] / sy],
         score: f.score,
-        landmarks: f.landmarks.map(([x, y]) => [x / sx, y / sy]) as Landmarks5,
+        landmarks: f.landmarks.map(([x, y]) => [ix(x), iy(y)]) as Landmarks5,
       }))
       .filter((f) => Math.min(f.box[2], f.box[3]) >= minSize);
     faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
