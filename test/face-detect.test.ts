@@ -178,6 +178,21 @@ describeShared('face detection (YuNet)', () => {
     }
   });
 
+  it("FaceDetector.detect refuses detectFaces' options it ignored (landmarks68, limitInputPixels, detector) and a missing image; detectFaces holds an RgbImage to limitInputPixels", async () => {
+    const detector = await FaceDetector.load(DETECTOR, { engine: 'native' });
+    const img = await toRgbImage(path.join(WHOLE, 'face_recognition/two_people.jpg'));
+    try {
+      for (const key of ['landmarks68', 'limitInputPixels', 'detector'])
+        await expect(detector.detect(img, { [key]: true } as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`Unknown option '${key}' for FaceDetector.detect`) });
+      await expect(detector.detect(null as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    } finally {
+      detector.dispose();
+    }
+    await expect(detectFaces(img, { detector: DETECTOR, limitInputPixels: 10 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('more than limitInputPixels (10)') });
+    await expect(detectFaces(img, { detector: DETECTOR, limitInputPixels: -5 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('limitInputPixels') });
+    expect((await detectFaces(img, { detector: DETECTOR, limitInputPixels: img.width * img.height })).length).toBe(2);
+  });
+
   it('sorts by size and honours maxFaces, minSize and scoreThreshold', async () => {
     const file = path.join(WHOLE, 'wider_group/12_Group_Group_12_Group_Group_12_24.jpg');
     const all = await detectFaces(file, { detector: DETECTOR });

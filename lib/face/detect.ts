@@ -67,6 +67,14 @@ export interface DetectOptions {
   threads?: number;
 }
 
+/** What FaceDetector.detect itself takes: the rest of DetectOptions choose the detector, the 68 points, the threads and the image limit (detectFaces, the stylizers). */
+export type DetectorRunOptions = Omit<DetectOptions, 'detector' | 'limitInputPixels' | 'landmarks68' | 'threads'>;
+
+/** Every key of DetectorRunOptions. */
+export const DETECTOR_RUN_OPTION_KEYS = is.optionKeys<DetectorRunOptions>()([
+  'scoreThreshold', 'nmsThreshold', 'minSize', 'maxFaces', 'inputSize', 'minInputSize', 'flipTest', 'secondPass', 'secondPassMirror', 'vote',
+]);
+
 /** Every key of DetectOptions (is.optionKeys keeps the list whole). */
 export const DETECT_OPTION_KEYS = is.optionKeys<DetectOptions>()([
   'detector', 'scoreThreshold', 'nmsThreshold', 'minSize', 'maxFaces', 'inputSize', 'minInputSize', 'flipTest', 'secondPass', 'secondPassMirror', 'vote',
@@ -285,9 +293,13 @@ export class FaceDetector {
     return new FaceDetector(resolved, await createDetectorBackend(resolved, YUNET_OUTPUTS, engine, threads));
   }
 
-  /** Faces in image pixels, largest first. */
-  async detect(image: RgbImage, options: DetectOptions = {}): Promise<Face[]> {
-    is.knownOptions('FaceDetector.detect', options, DETECT_OPTION_KEYS);
+  /**
+   * Faces in image pixels, largest first. Only the detection options: `detector`, `landmarks68`, `threads`
+   * and `limitInputPixels` belong to detectFaces and the stylizers (given here, they were ignored).
+   */
+  async detect(image: RgbImage, options: DetectorRunOptions = {}): Promise<Face[]> {
+    is.knownOptions('FaceDetector.detect', options, DETECTOR_RUN_OPTION_KEYS);
+    checkRgbImage(image);
     const { scoreThreshold, nmsThreshold, minSize, maxFaces, inputSize, minInputSize, flipTest, secondPass, secondPassMirror, vote } = checkDetectOptions(options);
     const { width, height } = image;
     // Letterbox geometry: scale to fit, pad at the bottom/right.
@@ -698,11 +710,15 @@ export function sharedDetector(file?: string, engine?: DetectorEngine, options: 
  */
 export async function detectFaces(image: ImageInput | RgbImage, options: DetectOptions = {}): Promise<Face[]> {
   is.knownOptions('detectFaces', options, DETECT_OPTION_KEYS);
+  const limit = options.limitInputPixels === undefined || options.limitInputPixels === false ? 0 : is.integerInRange('limitInputPixels', options.limitInputPixels, 0, Number.MAX_SAFE_INTEGER);
   const rgb = await toRgbImage(image, { limitInputPixels: options.limitInputPixels });
+  // A decoded file was held to the limit by the decoder; an RgbImage given as it is, here (as the stylizers do).
+  if (limit > 0 && rgb.width * rgb.height > limit)
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The image is ${rgb.width}x${rgb.height} = ${rgb.width * rgb.height} pixels, more than limitInputPixels (${limit})`);
   const threads = is.threadCount(options.threads);
   const detector = await sharedDetector(options.detector, undefined, { threads });
   const lmOption = landmarksOption(options.landmarks68);
-  const faces = await detector.detect(rgb, options);
+  const faces = await detector.detect(rgb, is.pickOptions(options, DETECTOR_RUN_OPTION_KEYS));
   if (lmOption === null || faces.length === 0) return faces;
   const lm = await LandmarkModel.load(lmOption, { threads });
   try {

@@ -1,7 +1,7 @@
 // Faces: detection, alignment, stylization and paste-back (re-exports only).
 export type { RgbImage, Point, Landmarks5, Face, Affine2x3 } from './types.js';
 export { detectFaces, FaceDetector, LandmarkModel, landmarks5From68, landmarksOption, resolveDetectorPath, nms, iou } from './detect.js';
-export type { DetectOptions } from './detect.js';
+export type { DetectOptions, DetectorRunOptions } from './detect.js';
 export type { DetectorEngine } from './detector-engine.js';
 export { alignFace, alignFaces, alignmentMatrix, ffhqTransform, ffhqKeyPoints5, ffhqKeyPoints68, ffhqTemplate, arcfaceTemplate, similarityTransform, invertAffine, applyAffine, ALIGN_TEMPLATES } from './align.js';
 export type { AlignOptions, AlignedFaces, AlignTemplate, FaceLandmarks, FfhqKeyPoints } from './align.js';

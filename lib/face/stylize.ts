@@ -6,7 +6,7 @@ import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
 import type { DeviceName } from '../runtime/session.js';
 import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
-import { DETECT_OPTION_KEYS, type DetectOptions, FaceDetector, LandmarkModel, checkDetectOptions, landmarksOption, sharedDetector } from './detect.js';
+import { DETECTOR_RUN_OPTION_KEYS, DETECT_OPTION_KEYS, type DetectOptions, type DetectorRunOptions, FaceDetector, LandmarkModel, checkDetectOptions, landmarksOption, sharedDetector } from './detect.js';
 import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
 import { type WriteOptions, checkRgbImage, formatFromPath, imagePages, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator, mirrorAveraged } from './model.js';
@@ -132,8 +132,8 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // maxFaces (a DetectOptions key) and faces both cap the count: the lower one wins.
   // (A maxFaces that is not a number goes through as it is, for checkDetectOptions to name it.)
   const capped = most > 0 && (options.maxFaces === undefined || typeof options.maxFaces === 'number');
-  const detectOptions: DetectOptions = { ...is.pickOptions(options, DETECT_OPTION_KEYS), maxFaces: capped ? Math.min(most, options.maxFaces ?? Infinity) : options.maxFaces };
-  const { threads } = checkDetectOptions(detectOptions); // now, not at the first frame
+  const detectOptions: DetectorRunOptions = { ...is.pickOptions(options, DETECTOR_RUN_OPTION_KEYS), maxFaces: capped ? Math.min(most, options.maxFaces ?? Infinity) : options.maxFaces };
+  const { threads } = checkDetectOptions({ ...detectOptions, threads: options.threads }); // now, not at the first frame
   if (options.mirrorAverage !== undefined) is.trueOrFalse('mirrorAverage', options.mirrorAverage);
   const loaded: FaceGenerator = await loadFaceGenerator(options.model, { size: options.size, device, engine: options.engine, threads });
   const ownsGenerator = loaded !== options.model;
