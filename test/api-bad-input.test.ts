@@ -428,6 +428,24 @@ describe('options that must be what they say (a second walkthrough of the API)',
   });
 });
 
+describe('the frame API checks what it is given (a frame-API review)', () => {
+  it('LandmarkModel.load of a non-path, refine of non-faces, a generator of an unusable size or returning no Tensor: coded errors', async () => {
+    const { LandmarkModel } = await import('../lib/face/detect.js');
+    const { createFaceStylizer } = await import('../lib/face/stylize.js');
+    // 123, false or {} loaded the default model.
+    for (const bad of [123, false, {}]) expectCoded(await rejected(() => LandmarkModel.load(bad as never)), 'ERR_FACESTYLE_ARGUMENT', 'landmark model');
+    const image = { data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 };
+    const lm = Object.create(LandmarkModel.prototype) as InstanceType<typeof LandmarkModel>; // refine checks before it runs anything
+    for (const [faces, named] of [[null, 'faces'], [['x'], 'faces[0].box'], [[{ box: [0, 0, Number.NaN, 4], landmarks: [] }], 'faces[0].box']] as const)
+      expectCoded(await rejected(() => lm.refine(image, faces as never)), 'ERR_FACESTYLE_ARGUMENT', named);
+    // A generator of size 0 or 100000 was taken, and its first frame failed naming a size option never set.
+    for (const size of [0, 3, 100000]) expectCoded(await rejected(() => createFaceStylizer({ model: { size, run: async (x: Tensor) => x, dispose: async () => {} } as never })), 'ERR_FACESTYLE_ARGUMENT', "generator's size");
+    // A generator returning undefined failed as a TypeError.
+    const { checkGeneratorOutput } = await import('../lib/face/stylize.js');
+    for (const y of [undefined, new Float32Array(3)]) expectCoded(caught(() => checkGeneratorOutput([1, 3, 16, 16], y as never, 'mine')), 'ERR_FACESTYLE_SHAPE', "Generator 'mine' returned", 'not a Tensor');
+  });
+});
+
 describe('GraphBuilder checks what it is given (an engine review)', () => {
   it("refuses unknown options, a non-boolean bias, 'same' padding it cannot keep, and an output name already taken", () => {
     expectCoded(caught(() => new GraphBuilder('g', { sed: 5 } as never)), 'ERR_FACESTYLE_ARGUMENT', "Unknown option 'sed' for GraphBuilder", "did you mean 'seed'");

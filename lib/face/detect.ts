@@ -477,6 +477,8 @@ export class LandmarkModel {
   /** `file`: true for the package's PFLD model; `threads`: CPU threads per run (default 0: all). */
   static async load(file: true | string = true, options: { threads?: number } = {}): Promise<LandmarkModel> {
     is.knownOptions('LandmarkModel.load', options, ['threads']);
+    // (123, false or {} loaded the default model.)
+    if (file !== true && !(is.string(file) && file.length > 0)) throw is.invalid('landmark model', 'a .onnx path, or true for the default (FACESTYLE_LANDMARKS or models/landmarks/pfld.onnx)', file);
     const threads = is.threadCount(options.threads);
     const resolved = resolveLandmarksPath(file);
     const session = await createOrtSession(resolved, 'Landmark model', detectorSessionOptions(threads));
@@ -489,6 +491,11 @@ export class LandmarkModel {
 
   /** Adds `landmarks68` to each face (in image pixels). */
   async refine(image: RgbImage | Tensor, faces: Face[]): Promise<Face[]> {
+    if (!Array.isArray(faces)) throw is.invalid('faces', 'an array of faces ({ box, landmarks })', faces);
+    faces.forEach((f, i) => {
+      if (!(is.object(f) && Array.isArray(f.box) && f.box.length === 4 && f.box.every((v) => is.number(v)) && f.box[2] > 0 && f.box[3] > 0))
+        throw is.invalid(`faces[${i}].box`, 'an [x, y, width, height] box of finite numbers, width and height > 0', is.object(f) ? f.box : f);
+    });
     if (faces.length === 0) return faces;
     const first = faces.map((f) => {
       const side = 1.1 * Math.max(f.box[2], f.box[3]);

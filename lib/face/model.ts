@@ -354,6 +354,10 @@ export async function loadFaceGenerator(source: ModelSource | undefined, options
   is.threadCount(options.threads);
   const engine = is.oneOf('engine', options.engine ?? 'native', ['native', 'onnxruntime'] as const);
   if (isGenerator(source)) {
+    // A generator of the caller's own: its size is checked now (0 or 100000 failed at the first frame,
+    // naming a size option the caller never set).
+    if (!(source.size >= 16 && source.size <= 4096 && source.size % 8 === 0))
+      throw argumentError(`The generator's size must be 16..4096 and divisible by 8, but it is ${source.size}`);
     if (options.size !== undefined && options.size !== source.size) throw argumentError(`The generator runs at ${source.size}; expected size ${source.size} but received ${options.size}`);
     return source;
   }

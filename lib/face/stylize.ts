@@ -314,6 +314,8 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
  * photos and on video batches.
  */
 export function checkGeneratorOutput(inputShape: readonly number[], y: Tensor, generatorName: string): void {
+  // A FaceGenerator of the caller's own may return anything (undefined failed as a TypeError).
+  if (!(y instanceof Tensor)) throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generatorName}' returned ${y === null ? 'null' : typeof y === 'object' ? (y as object).constructor?.name ?? 'an object' : typeof y}, not a Tensor [N,3,S,S]`);
   if (y.shape.join(',') !== inputShape.join(','))
     throw new FacestyleError('ERR_FACESTYLE_SHAPE', `Generator '${generatorName}' returned [${y.shape.join(',')}] for input [${inputShape.join(',')}]`);
   checkFiniteFaces(y, generatorName);
