@@ -307,7 +307,8 @@ describeShared('stylize pipeline', () => {
       const empty = await stylizer.stylizeFaces(frame, []);
       expect(Buffer.compare(Buffer.from(empty.data), Buffer.from(frame.data))).toBe(0);
       expect(empty.data === frame.data).toBe(false);
-      expect(stylizer.totalTimings.frames).toBe(1);
+      // Frames stylized: two by stylizeFaces (given faces) and one by stylizeFrame; detect() alone counts none.
+      expect(stylizer.totalTimings.frames).toBe(3);
     } finally {
       await stylizer.dispose();
     }
@@ -381,6 +382,14 @@ describeShared('stylize pipeline', () => {
       const wide = await stylizer.stylizeAligned({ data: new Uint8Array(96 * 64 * 3).fill(100), width: 96, height: 64 });
       expect([wide.image.width, wide.image.height]).toEqual([96, 64]);
       expect(wide.warnings).toEqual([expect.stringContaining('96x64, not square')]);
+      // A crop's transparency comes through (stylizeFrame kept it; stylizeAligned dropped it).
+      const alpha = Uint8Array.from({ length: 96 * 64 }, (_, i) => i % 256);
+      const seeThrough = await stylizer.stylizeAligned({ data: new Uint8Array(96 * 64 * 3).fill(100), width: 96, height: 64, alpha });
+      expect(seeThrough.image.alpha).toBe(alpha);
+      // detect() then stylizeFaces() counts as one frame (it counted none).
+      const before = stylizer.totalTimings.frames;
+      await stylizer.stylizeFaces(img, []);
+      expect(stylizer.totalTimings.frames).toBe(before + 1);
     } finally {
       await stylizer.dispose();
     }

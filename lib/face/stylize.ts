@@ -76,7 +76,7 @@ export interface FaceStylizer {
   readonly threads: number;
   /** Timings of the most recent call (detect/stylizeFaces/stylizeFrame). */
   readonly lastTimings: StageTimings;
-  /** Sums over every call so far, with the number of frames. */
+  /** Sums over every call so far, with the number of frames stylized (stylizeFrame, stylizeFaces, stylizeAligned; detect() alone counts none). */
   readonly totalTimings: StageTimings & { frames: number };
   /** Faces in a frame, largest first (respects faces: 'largest'). */
   detect(frame: RgbImage): Promise<Face[]>;
@@ -245,6 +245,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       const image = await stylizeFacesTimed(frame, faces, t);
       t.total = now() - t0;
       record(t);
+      total.frames += 1; // one frame stylized (detect() + stylizeFaces() counted none)
       return image;
     },
     async stylizeFrame(frame) {
@@ -281,6 +282,8 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
         for (let i = 0; i < size * size; ++i) bytes[i * 3 + c] = Math.round(Math.min(1, Math.max(0, y.data[c * size * size + i])) * 255);
       let out: RgbImage = { data: bytes, width: size, height: size };
       if (image.width !== size || image.height !== size) out = await resizeRgbImage(out, image.width, image.height);
+      // Back at the crop's size: its transparency comes through, as stylizeFrame's does.
+      if (image.alpha) out = { ...out, alpha: image.alpha };
       const t3 = now();
       // The crop is taken as aligned: its landmarks are the template's, in its own pixels.
       const landmarks = ffhqTemplate(1).map(([x, y]) => [x * image.width, y * image.height]) as Landmarks5;
