@@ -508,6 +508,12 @@ describe('image, warp, mask and drawing helpers check their arguments (a third w
     for (const size of [-5, 1e6, 2.5, Number.NaN]) expectCoded(caught(() => featherMask(size)), 'ERR_FACESTYLE_ARGUMENT', 'size');
     expectCoded(caught(() => featherMask(64, { blur: -1 })), 'ERR_FACESTYLE_ARGUMENT', 'blur');
     expect(featherMask(64).length).toBe(64 * 64);
+    // A shape's knobs on the other shape were ignored; blur 0 blurred anyway; a mask of zeros came back silently.
+    expectCoded(caught(() => featherMask(64, { blur: 5 })), 'ERR_FACESTYLE_ARGUMENT', "blur applies to shape 'square', and the shape is 'rounded'");
+    expectCoded(caught(() => featherMask(64, { shape: 'square', inner: 0.5 })), 'ERR_FACESTYLE_ARGUMENT', "inner applies to shape 'rounded'");
+    const sharp = featherMask(64, { shape: 'square', blur: 0, erode: 0 });
+    expect([sharp[0], sharp[64 * 64 - 1], sharp[32 * 64 + 32]]).toEqual([1, 1, 1]);
+    for (const o of [{ erode: 32 }, { blur: 64 }]) expectCoded(caught(() => featherMask(64, { shape: 'square', ...o })), 'ERR_FACESTYLE_ARGUMENT', 'leaves nothing of a 64-pixel crop');
     const image = { data: new Uint8Array(4 * 4 * 3), width: 4, height: 4 };
     expectCoded(await rejected(() => drawFaces(image, null as never)), 'ERR_FACESTYLE_ARGUMENT', 'faces');
     expectCoded(await rejected(() => drawFaces(image, [{}] as never)), 'ERR_FACESTYLE_ARGUMENT', 'faces[0]');

@@ -53,13 +53,20 @@ export function featherMask(size: number, options: FeatherOptions = {}): Float32
   is.integerInRange('size', size, 1, 16384);
   is.knownOptions('featherMask', options, FEATHER_OPTION_KEYS);
   const shape = is.oneOf('shape', options.shape ?? 'rounded', ['rounded', 'square'] as const);
+  // Each shape's own knobs: the other's were ignored without a word.
+  const foreign = (shape === 'rounded' ? (['blur', 'erode'] as const) : (['inner'] as const)).filter((k) => options[k] !== undefined);
+  if (foreign.length) throw argumentError(`featherMask: ${foreign.join(' and ')} ${foreign.length > 1 ? 'apply' : 'applies'} to shape '${shape === 'rounded' ? 'square' : 'rounded'}', and the shape is '${shape}'`);
   if (options.blur !== undefined) is.numberInRange('blur', options.blur, 0, size);
   if (options.erode !== undefined) is.numberInRange('erode', options.erode, 0, size);
   if (options.inner !== undefined) is.numberInRange('inner', options.inner, 0, 0.95);
   const m = new Float32Array(size * size);
   if (shape === 'square') {
-    const r = Math.max(1, Math.round(options.blur ?? size / 64));
+    // blur 0 is no blur (it was raised to 1).
+    const r = options.blur !== undefined ? Math.round(options.blur) : Math.max(1, Math.round(size / 64));
     const erode = Math.round(options.erode ?? size / 32 + 3 * r);
+    // A mask that is 0 everywhere would paste nothing, silently: the face must keep some of the crop.
+    if (2 * erode >= size)
+      throw argumentError(`featherMask: erode ${erode}${options.erode === undefined ? ` (the default for blur ${r})` : ''} leaves nothing of a ${size}-pixel crop (twice the erosion must stay below the size)`);
     const p = featherProfile(size, erode, r);
     for (let y = 0; y < size; ++y) for (let x = 0; x < size; ++x) m[y * size + x] = p[y] * p[x];
     return m;
