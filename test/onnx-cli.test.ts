@@ -177,6 +177,12 @@ describeShared('facestyle check on a real model and photo', () => {
     const same = await cli('check', model, '--size', '320x320', '--json');
     expect(JSON.parse(same.stdout).ok).toBe(true);
     expect(same.exitCode).toBe(0);
+    // A symbolic batch with fixed H, W (PFLD: [batch_size,3,112,112]): check ran at 112 and said ok.
+    for (const cmd of ['check', 'info'])
+      await expect(cli(cmd, sharedData('models/landmarks/pfld.onnx'), '--size', '64', '--json')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringMatching(/fixed size \[(batch_size|1),3,112,112\]; it cannot run at 64x64/) });
+    // --range: two different numbers (',' was read as 0,0).
+    for (const range of [',', '1,1', '0x1,2'])
+      await expect(cli('check', model, '--range', range)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`--range lo,hi (two different numbers) but received '${range}'`) });
   });
 
   it('info --size on a dynamic model reports the folded graph at that size', async () => {

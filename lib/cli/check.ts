@@ -7,7 +7,7 @@ import { isGeneratorSource } from '../files.js';
 import { loadGenerator } from '../nn/load.js';
 import { checkParity } from '../onnx/parity.js';
 import { argumentError } from '../errors.js';
-import { optionalNumber } from './args.js';
+import { optionalNumber, decimal } from './args.js';
 import { resolveModelName } from '../models.js';
 
 interface CheckOptions {
@@ -60,8 +60,9 @@ export function registerCheckCommand(program: Command): void {
         const cardRange = (card.input as { range?: unknown } | undefined)?.range;
         if (command.getOptionValueSource('range') === 'default') rangeText = Array.isArray(cardRange) && cardRange.length === 2 ? cardRange.join(',') : '-1,1';
       }
-      const range = rangeText.split(',').map(Number) as [number, number];
-      if (range.length !== 2 || !range.every(Number.isFinite)) throw argumentError(`Expected --range lo,hi but received '${rangeText}'`);
+      // Two different numbers as typed (',' read as 0,0; '0x1,2' as 1,2).
+      const range = rangeText.split(',').map(decimal) as [number, number];
+      if (range.length !== 2 || !range.every(Number.isFinite) || range[0] === range[1]) throw argumentError(`Expected --range lo,hi (two different numbers) but received '${rangeText}'`);
       const declared = declaredInputs(model);
       if (size) for (const d of declared) checkInputFitsSize(d.name, d.dims, size);
       const feeds: Record<string, Tensor> = {};

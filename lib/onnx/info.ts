@@ -77,7 +77,9 @@ export function parseSize(size: number | [number, number] | string): [number, nu
  * resized, so asking for another size is ERR_FACESTYLE_SHAPE, not silently ignored. Dynamic inputs pass.
  */
 export function checkInputFitsSize(name: string, dims: readonly (number | string)[], [w, h]: [number, number]): void {
-  if (dims.length !== 4 || !dims.every((d) => typeof d === 'number' && d > 0)) return;
+  // The spatial and channel dims fixed is what matters; a symbolic batch (PFLD's 'batch_size') let
+  // check --size 64 run at 112 instead.
+  if (dims.length !== 4 || !dims.slice(1).every((d) => typeof d === 'number' && d > 0)) return;
   if ((dims[2] === h && dims[3] === w) || (dims[1] === h && dims[2] === w)) return;
   throw shapeError(`Model input '${name}' has fixed size [${dims.join(',')}]; it cannot run at ${w}x${h}`);
 }
