@@ -443,6 +443,12 @@ describe('the frame API checks what it is given (a frame-API review)', () => {
     // A generator returning undefined failed as a TypeError.
     const { checkGeneratorOutput } = await import('../lib/face/stylize.js');
     for (const y of [undefined, new Float32Array(3)]) expectCoded(caught(() => checkGeneratorOutput([1, 3, 16, 16], y as never, 'mine')), 'ERR_FACESTYLE_SHAPE', "Generator 'mine' returned", 'not a Tensor');
+    // A side over 2^20 passed the image check and failed in native code as "width ... 1048577.000000".
+    const { checkRgbImage } = await import('../lib/face/image.js');
+    expectCoded(caught(() => checkRgbImage({ data: new Uint8Array(1048577 * 2 * 3), width: 1048577, height: 2 })), 'ERR_FACESTYLE_ARGUMENT', '1048577x2', 'at most 1048576');
+    // One matrix where an array of them is due: named as such (it said "matrices holds 6").
+    const { pasteFaces } = await import('../lib/face/paste.js');
+    expectCoded(await rejected(() => pasteFaces(image, new Tensor([1, 3, 8, 8]), [1, 0, 0, 0, 1, 0] as never)), 'ERR_FACESTYLE_ARGUMENT', 'matrices is one matrix', '[matrix] for one crop');
   });
 });
 

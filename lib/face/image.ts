@@ -17,10 +17,16 @@ function describeImage(v: unknown): string {
   return `{ data: ${is.describe(v.data)}, width: ${is.describe(v.width)}, height: ${is.describe(v.height)} }`;
 }
 
+/** The longest image side the native image passes take. */
+const MAX_SIDE = 1 << 20;
+
 /** Checks an RgbImage's geometry (a wrong byte count would read out of bounds later). */
 export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
   if (!isRgbImage(image) || image.width < 1 || image.height < 1 || image.data.length !== image.width * image.height * 3)
     throw argumentError(`Expected an RgbImage { data: Uint8Array of width*height*3 bytes, width, height } for ${what} but received ${describeImage(image)}`);
+  // The native passes take sides up to 2^20 (a 1048577 x 2 strip was refused there as "width ... 1048577.000000").
+  if (image.width > MAX_SIDE || image.height > MAX_SIDE)
+    throw argumentError(`The ${what} is ${image.width}x${image.height}: each side must be at most ${MAX_SIDE} pixels`);
   // Transparency, when given, is one byte per pixel (it was accepted at any length and silently dropped).
   if (image.alpha !== undefined && !(image.alpha instanceof Uint8Array && image.alpha.length === image.width * image.height))
     throw is.invalid(`${what}.alpha`, 'a Uint8Array of width*height bytes', image.alpha);

@@ -133,6 +133,8 @@ export async function pasteFaces(image: RgbImage, crops: Tensor, matrices: reado
   checkRgbImage(image);
   const k = checkCrops(crops);
   if (!Array.isArray(matrices)) throw is.invalid('matrices', 'an array of 2x3 affine matrices (image -> crop), one per crop', matrices);
+  if (matrices.length > 0 && matrices.every((v) => typeof v === 'number'))
+    throw argumentError(`matrices is one matrix [${matrices.join(', ')}]; give an array of matrices, one per crop ([matrix] for one crop)`);
   if (matrices.length !== k) throw argumentError(`Expected one matrix per crop: crops is [${crops.shape.join(',')}] (${k} crops) but matrices holds ${matrices.length}`);
   matrices.forEach((m, i) => checkMatrix(`matrices[${i}]`, m));
   // Crops that are not numbers would be pasted as black without a word (the native pass and the reference
