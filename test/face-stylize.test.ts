@@ -241,6 +241,14 @@ describeShared('stylize pipeline', () => {
       expect(loads).toBe(1);
       await s.dispose();
       expect(disposes).toBe(1);
+      // A call in flight at dispose() names the stylizer, not an inner session ("compile the graph again").
+      const s3 = await createFaceStylizer({ detector: DETECTOR, model: invertingGenerator(64) });
+      const crops = s3.stylizeCrops(new Tensor([4, 3, 64, 64], new Float32Array(4 * 3 * 64 * 64).fill(0.5)));
+      await s3.dispose();
+      await crops.then(
+        (y) => expect(y.shape).toEqual([4, 3, 64, 64]), // (finished before the dispose took effect)
+        (e) => expect(e).toMatchObject({ code: 'ERR_FACESTYLE_DISPOSED', message: expect.stringContaining('This FaceStylizer was disposed') }),
+      );
       // Disposed while its first frame loads the model: the frame says DISPOSED, the model is released.
       const s2 = await createFaceStylizer({ detector: DETECTOR, model: invertingGenerator(64), landmarks68: PFLD });
       const frame = s2.stylizeFrame(img);

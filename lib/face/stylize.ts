@@ -1,5 +1,5 @@
 // The whole job for photos and frames: detect, align, stylize (one batch), paste back.
-import { FacestyleError, argumentError, asOutOfMemory } from '../errors.js';
+import { FacestyleError, argumentError, asOutOfMemory, isFacestyleError } from '../errors.js';
 import { samePath } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
@@ -218,7 +218,7 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
     return image;
   }
 
-  return {
+  const stylizer: FaceStylizer = {
     size,
     threads,
     get lastTimings() {
@@ -308,6 +308,20 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
       if (loading) await loading.then((m) => m.dispose(), () => undefined);
     },
   };
+  // A call in flight when dispose() released the model said "The session was disposed; compile the graph
+  // again", a session the caller never saw: it says the FaceStylizer was disposed instead.
+  for (const name of ['detect', 'stylizeFaces', 'stylizeFrame', 'stylizeCrops', 'stylizeAligned', 'prepare'] as const) {
+    const method = stylizer[name] as (...args: unknown[]) => Promise<unknown>;
+    (stylizer as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      try {
+        return await method(...args);
+      } catch (e) {
+        if (disposed && isFacestyleError(e) && e.code === 'ERR_FACESTYLE_DISPOSED') alive();
+        throw e;
+      }
+    };
+  }
+  return stylizer;
 }
 
 /**
