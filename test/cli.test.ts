@@ -119,4 +119,17 @@ describe('--help', () => {
     expect(run('stylize', '--help').stdout).toMatch(/--strength <x>\s+blend weight of the stylized face, 0\.\.1 \(default: 1\)/);
     expect(run('video', '--help').stdout).toMatch(/--batch <n>\s+faces per model call \(default: 4\)/);
   });
+
+  it('marks the options a command cannot run without "(required)", and only those', () => {
+    const required: Record<string, string[]> = { stylize: ['-o, --output'], video: ['-o, --output'], train: ['--pairs', '--out'], export: ['--onnx'], check: [], info: [] };
+    for (const [command, flags] of Object.entries(required)) {
+      // Option entries: a line starting "  -", with its wrapped continuation lines.
+      const entries: string[] = [];
+      for (const line of run(command, '--help').stdout.split('\n'))
+        if (/^ {2}-/.test(line)) entries.push(line.trim());
+        else if (/^ {3,}\S/.test(line) && entries.length) entries[entries.length - 1] += ` ${line.trim()}`;
+      const marked = entries.filter((e) => e.endsWith('(required)')).map((e) => e.split(' <')[0]);
+      expect(marked, command).toEqual(flags);
+    }
+  });
 });

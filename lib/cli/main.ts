@@ -45,8 +45,11 @@ registerCapabilitiesCommand(program);
 // Defaults read the same in every command's --help, '(default: 1)': commander quotes those of the options
 // that keep their value as typed text ('(default: "1")'), beside commands that write them in the text.
 for (const command of program.commands)
-  for (const option of command.options)
+  for (const option of command.options) {
     if (typeof option.defaultValue === 'string' && option.defaultValueDescription === undefined) option.defaultValueDescription = option.defaultValue === '' ? 'none' : option.defaultValue;
+    // commander marks nothing: an option the command cannot run without says so in --help.
+    if (option.mandatory && !option.description.endsWith('(required)')) option.description += ' (required)';
+  }
 
 /** API option names -> flags, for errors from commands that do not name their flags themselves. */
 const COMMON_FLAGS = { opset: '--opset', threads: '--threads', atol: '--atol', rtol: '--rtol', size: '--size', device: '--device' } as const;
