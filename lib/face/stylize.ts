@@ -145,13 +145,20 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // dispose() is disposed at once.
   let landmarksLoading: Promise<LandmarkModel> | undefined;
   const landmarkModel = async (): Promise<LandmarkModel> => {
-    landmarksLoading ??= LandmarkModel.load(lmOption!, { threads }).then(async (m) => {
-      if (disposed) {
-        await m.dispose();
-        alive(); // throws
-      }
-      return m;
-    });
+    if (!landmarksLoading) {
+      const loading = LandmarkModel.load(lmOption!, { threads }).then(async (m) => {
+        if (disposed) {
+          await m.dispose();
+          alive(); // throws
+        }
+        return m;
+      });
+      landmarksLoading = loading;
+      // A failed load is not kept: the next frame tries again, as it did before the promise was cached.
+      loading.catch(() => {
+        if (landmarksLoading === loading) landmarksLoading = undefined;
+      });
+    }
     return landmarksLoading;
   };
   const size = generator.size;
