@@ -204,6 +204,11 @@ describeShared('facestyle stylize (CLI)', () => {
     const out = path.join(tmp, 'one.jpg');
     const r = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json');
     expect(JSON.parse(r.stdout).images[0].faces).toHaveLength(1);
+    // The 68 points are in the JSON when PFLD placed the crop (they were only drawn by --debug), and not without it.
+    const with68 = JSON.parse((await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json', '--landmarks', PFLD)).stdout).images[0].faces[0];
+    expect(with68.landmarks68).toHaveLength(68);
+    expect(with68.landmarks68.every((p: number[]) => p.length === 2 && p.every(Number.isFinite))).toBe(true);
+    expect(JSON.parse((await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json', '--landmarks', 'off')).stdout).images[0].faces[0].landmarks68).toBeUndefined();
     // --faces N | all | largest, as the API's faces; --all-faces is --faces all.
     const two = await cli(path.join(WHOLE, 'face_recognition/two_people.jpg'), '-o', out, ...model, '--json', '--faces', '2');
     expect(JSON.parse(two.stdout).images[0].faces).toHaveLength(2);

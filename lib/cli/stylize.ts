@@ -218,7 +218,11 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
       const job = jobs[k];
       try {
         const r = await processOne(stylizer, job.input, job.output, o, limit, quality);
-        report[k] = { input: job.input, output: job.output, faces: r.faces.map((f) => ({ box: f.box.map((v) => Math.round(v * 10) / 10), score: Math.round(f.score * 1000) / 1000, landmarks: f.landmarks.map((p) => p.map((v) => Math.round(v * 10) / 10)) })), timings: round({ ...r.timings }), warnings: r.warnings };
+        report[k] = { input: job.input, output: job.output, faces: r.faces.map((f) => {
+          const tenth = (p: readonly number[]) => p.map((v) => Math.round(v * 10) / 10);
+          // The 68 points when PFLD ran (--landmarks auto with a model at hand, or a path): they placed the crop.
+          return { box: tenth(f.box), score: Math.round(f.score * 1000) / 1000, landmarks: f.landmarks.map(tenth), ...(f.landmarks68 ? { landmarks68: f.landmarks68.map(tenth) } : {}) };
+        }), timings: round({ ...r.timings }), warnings: r.warnings };
         for (const w of r.warnings) if (!o.json) process.stderr.write(`facestyle: ${job.input}: ${w}\n`);
         bar?.tick(path.basename(job.input), `${r.faces.length} face(s)`);
       } catch (e) {
