@@ -99,7 +99,7 @@ async function loadApi() {
   if (!existsSync(path.join(dist, 'index.js'))) return { skipped: 'lib/ did not compile to bench/out/dist (run npx tsc -p tsconfig.json to see why)' };
   if (!process.env.FACESTYLE_ADDON) {
     const addon = path.join(root, process.env.FACESTYLE_BUILD_DIR || 'build', 'Release', 'facestyle.node');
-    if (!existsSync(addon)) return { skipped: `native addon not built (${path.relative(root, addon)}); run npm run build or set FACESTYLE_ADDON` };
+    if (!existsSync(addon)) return { dist, skipped: `native addon not built (${path.relative(root, addon)}); run npm run build or set FACESTYLE_ADDON` };
     process.env.FACESTYLE_ADDON = addon;
   }
   try {
@@ -107,7 +107,8 @@ async function loadApi() {
     api.capabilities(); // loads the addon now, so a broken build is reported once, here
     return { api, dist };
   } catch (e) {
-    return { skipped: `cannot load the native engine: ${e.message.split('\n')[0]}` };
+    // dist stays usable for what needs no addon (the denormal flush of the onnxruntime rows).
+    return { dist, skipped: `cannot load the native engine: ${e.message.split('\n')[0]}` };
   }
 }
 
@@ -598,6 +599,11 @@ if (bin && want('depthwise')) {
 
 let apiInfo = { skipped: 'not requested' };
 if (want('conv') || want('models') || want('faces') || want('video')) apiInfo = await loadApi();
+// Whole parts (and the native half of the model rows) that cannot run without the engine, in `skipped` too.
+if (apiInfo.skipped) {
+  const parts = ['conv', 'faces', 'video'].filter(want).concat(want('models') ? ['models (native)'] : []);
+  if (parts.length) report.skipped.push(`${parts.join(', ')}: ${apiInfo.skipped}`);
+}
 if (want('conv')) {
   if (apiInfo.skipped) report.conv = convLayers.map((l) => ({ name: l.name, size: l.size, flops: convFlops(l), skipped: apiInfo.skipped }));
   else report.conv = await benchConv(apiInfo, report.peakGflops);
