@@ -485,3 +485,56 @@ describe('runs, resumes and their files (review findings, 2026-11-25)', () => {
     expect(lossCurveSvg(points.map(([s, l]) => [s, Math.abs(l) + 1]))).toContain('log scale');
   });
 });
+
+describe('training API (a review of it, 2026-11-25)', () => {
+  const tiny = { crop: 16, batch: 1, steps: 2, threads: 1, generator: { arch: 'light-unet' as const, channels: [4, 4, 8, 8] as [number, number, number, number], width: 1, resBlocks: 0, alpha: 0.2 } };
+
+  it('refuses unknown keys inside losses / augment / generator / discriminator, non-objects there, inherited names and an infinite lr', () => {
+    // generator.resblocks trained with the default resBlocks and went into config.json.
+    for (const [extra, named] of [
+      [{ generator: { ...tiny.generator, resblocks: 4 } }, "Unknown option 'resblocks' for training option generator"],
+      [{ discriminator: { spectral: true } }, "Unknown option 'spectral' for training option discriminator"],
+      [{ augment: { flipp: 1 } }, "Unknown option 'flipp' for training option augment"],
+      [{ losses: { perceptual: 1 } }, "Unknown option 'perceptual' for training option losses"],
+      [{ augment: 'flip' }, 'for augment'],
+      [{ generator: 'big' }, 'for generator'],
+      [{ toString: 1 }, "Unknown training option 'toString'"],
+      [{ lr: Number.POSITIVE_INFINITY }, 'positive, finite lr'],
+    ] as const)
+      expect(() => trainConfig({ ...tiny, ...extra } as never), JSON.stringify(extra)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(named) }));
+    // Every key the groups do take still passes.
+    const c = trainConfig({ ...tiny, augment: { flip: 0.5, minScale: 1, rotate: 3, jitter: 0.1, saturation: 0.2, cutmix: 0.5 }, discriminator: { channels: 8, downLayers: 2, scales: 1, spectralNorm: true }, losses: { l1: 1, mse: 1, color: 0, edge: 0, adv: 0, fm: 0, tv: 0, style: 0 } });
+    expect(c.augment.cutmix).toBe(0.5);
+  });
+
+  it("gradients(): a loss target that depends on a parameter is UNSUPPORTED (its gradient was null in silence)", async () => {
+    const { gradients } = await import('../lib/graph/autodiff.js');
+    const g = new (await import('../lib/graph/builder.js')).GraphBuilder('t', { seed: 1 });
+    const x = g.input('x', [1, 3, 4, 4]);
+    const w = g.param('w', [1, 3, 4, 4], 'ones');
+    const loss = g.op1('L1Loss', [x, g.op1('Mul', [x, w])]);
+    expect(() => gradients(g, loss, [w])).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_UNSUPPORTED', message: expect.stringContaining('second input (the target) depends on a parameter') }));
+  });
+
+  it('Trainer.loadCheckpoint refuses a checkpoint of another architecture even when every tensor has the same shape', async () => {
+    const pairs = await folder('arch-pairs', { 'photo/a.png': await png(16, 16, 10), 'toon/a.png': await png(16, 16, 200) });
+    const out = path.join(root, 'arch-run');
+    await runTraining({ pairs, out, size: 16, checkpointEvery: 0, sampleEvery: 0, config: { ...tiny, generator: { ...tiny.generator, alpha: 0.5 } } });
+    const data = await loadPairs(pairs, { size: 16 });
+    const trainer = new Trainer(trainConfig(tiny), data, path.join(root, 'arch-other'));
+    try {
+      await expect(trainer.loadCheckpoint(path.join(out, 'checkpoint.safetensors'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('was made for another architecture: generator') });
+    } finally {
+      trainer.dispose();
+    }
+  });
+
+  it("safetensors: a tensor named '__proto__' survives, and a non-ASCII name keeps the data 8-byte aligned", () => {
+    const t = new Tensor([1], Float32Array.of(9));
+    const back = decodeSafetensors(encodeSafetensors(new Map([['__proto__', t]])), 'mem');
+    expect([...back.tensors.keys()]).toEqual(['__proto__']);
+    const bytes = encodeSafetensors(new Map([['é', t]]));
+    const headerBytes = Number(bytes.readBigUInt64LE(0));
+    expect((8 + headerBytes) % 8).toBe(0);
+  });
+});

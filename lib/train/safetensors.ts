@@ -25,7 +25,8 @@ function checkContent(tensors: unknown, metadata: unknown): void {
 
 export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Buffer {
   checkContent(tensors, metadata);
-  const header: Record<string, unknown> = { __metadata__: metadata };
+  // No prototype: a tensor named '__proto__' is an entry like any other (assigned on a plain object it was lost).
+  const header: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, { __metadata__: metadata });
   let offset = 0;
   const names = [...tensors.keys()].sort();
   for (const name of names) {
@@ -34,7 +35,9 @@ export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record
     offset += t.size * 4;
   }
   let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keeps the data 8-byte aligned
+  // Pads the header to a multiple of 8 bytes, counted in UTF-8 (a non-ASCII name counted in UTF-16 units
+  // left the data misaligned for readers that view it in place).
+  json += ' '.repeat((8 - (Buffer.byteLength(json, 'utf8') % 8)) % 8);
   const head = Buffer.from(json, 'utf8');
   const out = Buffer.alloc(8 + head.length + offset);
   out.writeBigUInt64LE(BigInt(head.length), 0);

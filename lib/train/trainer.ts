@@ -105,15 +105,32 @@ export type TrainOptions = Partial<Omit<TrainConfig, 'losses' | 'generator' | 'd
 /** The entries of `o` whose value is not undefined: an option given as undefined takes its default. */
 const given = <T extends object>(o: T | undefined): Partial<T> => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 
+/** The keys of each nested group of training options (compile-time complete, see is.optionKeys). */
+const NESTED_OPTION_KEYS: [keyof TrainConfig & ('losses' | 'augment' | 'generator' | 'discriminator'), readonly string[]][] = [
+  ['losses', is.optionKeys<LossWeights>()(['l1', 'mse', 'color', 'edge', 'adv', 'fm', 'tv', 'style'])],
+  ['augment', is.optionKeys<Omit<AugmentOptions, 'crop'>>()(['flip', 'minScale', 'rotate', 'jitter', 'saturation', 'cutmix'])],
+  ['generator', is.optionKeys<GeneratorConfig>()(['arch', 'channels', 'width', 'resBlocks', 'alpha', 'upsample', 'pad', 'norm', 'block', 'expand', 'residual'])],
+  ['discriminator', is.optionKeys<DiscriminatorConfig>()(['channels', 'downLayers', 'scales', 'spectralNorm'])],
+];
+
 export function trainConfig(options: TrainOptions = {}): TrainConfig {
   // An object of options (a string or array was spread into keys '0', '1', ...).
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw is.invalid('training options', 'an object', options);
   const partial = given(options);
   // A misspelt option (warmup for warmupSteps) would otherwise be dropped without a word.
+  // (Own keys: 'toString' or 'constructor' are no options.)
   for (const k of Object.keys(partial))
-    if (!(k in defaultTrainConfig)) throw argumentError(`Unknown training option '${k}' (known: ${Object.keys(defaultTrainConfig).join(', ')})`);
+    if (!Object.hasOwn(defaultTrainConfig, k)) throw argumentError(`Unknown training option '${k}' (known: ${Object.keys(defaultTrainConfig).join(', ')})`);
   if (partial.augment !== undefined && is.object(partial.augment) && (partial.augment as AugmentOptions).crop !== undefined)
     throw argumentError(`Expected the training crop as crop, not augment.crop (it is the crop every augmented sample is cut to)`);
+  // The nested groups are objects of known keys too: generator.resblocks trained with the default resBlocks
+  // and was written into config.json and the card; augment: 'flip' was spread into keys '0'..'3'.
+  for (const [group, keys] of NESTED_OPTION_KEYS) {
+    const v = partial[group];
+    if (v === undefined) continue;
+    if (!is.object(v) || Array.isArray(v)) throw is.invalid(group, 'an object of options', v);
+    is.knownOptions(`training option ${group}`, v, keys);
+  }
   const c: TrainConfig = {
     ...defaultTrainConfig,
     ...partial,
@@ -135,7 +152,7 @@ export function trainConfig(options: TrainOptions = {}): TrainConfig {
   posInt('batch');
   posInt('steps');
   if (c.crop % 8 !== 0) throw argumentError(`Expected crop divisible by 8 but received ${c.crop}`);
-  if (!(c.lr > 0)) throw argumentError(`Expected positive lr but received ${c.lr}`);
+  if (!(c.lr > 0 && Number.isFinite(c.lr))) throw argumentError(`Expected a positive, finite lr but received ${c.lr}`);
   if (!['lsgan', 'hinge', 'bce'].includes(c.ganLoss)) throw argumentError(`Expected ganLoss lsgan, hinge or bce but received '${c.ganLoss}'`);
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) throw argumentError(`Expected emaDecay in [0, 1) but received ${c.emaDecay}`);
   // A negative lrMin turns the end of the cosine schedule into gradient ascent; negative loss weights or
@@ -479,6 +496,25 @@ export class Trainer extends EventEmitter {
     await this.init();
     const { tensors, metadata } = await readSafetensors(file);
     if (metadata.format !== CHECKPOINT_FORMAT) throw formatError(`'${file}' is not a facestyle training checkpoint (format '${metadata.format ?? 'none'}')`);
+    // The architecture the weights were trained as: tensors of the same shapes can belong to another one
+    // (a residual output, reflect padding, another LeakyReLU slope), which loaded and trained on in silence.
+    let saved: Partial<TrainConfig> | null = null;
+    try {
+      saved = metadata.config ? (JSON.parse(metadata.config) as Partial<TrainConfig>) : null;
+    } catch {
+      throw formatError(`Checkpoint '${file}' has a config that is not JSON`);
+    }
+    if (saved) {
+      const differs: string[] = [];
+      // Compared whatever the order of their keys (a config read back from JSON may list them otherwise).
+      const canonical = (v: unknown): unknown =>
+        Array.isArray(v) ? v.map(canonical) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v;
+      const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+      if (saved.generator && !same(generatorConfig(saved.generator), this.config.generator)) differs.push(`generator ${JSON.stringify(saved.generator)} (this trainer: ${JSON.stringify(this.config.generator)})`);
+      if (this.dStep && saved.discriminator && !same(discriminatorConfig(saved.discriminator), this.config.discriminator))
+        differs.push(`discriminator ${JSON.stringify(saved.discriminator)} (this trainer: ${JSON.stringify(this.config.discriminator)})`);
+      if (differs.length) throw formatError(`Checkpoint '${file}' was made for another architecture: ${differs.join('; ')}`);
+    }
     const wanted = [...this.step_.graph.values, ...(this.dStep?.graph.values ?? [])];
     for (const v of wanted) {
       if (v.kind !== 'param') continue;
