@@ -92,10 +92,9 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
   int64_t reported_ = 0;
 };
 
-// The feeds of a run (an array of Float32Array) as host spans; each feed's object goes to keep(), if
-// given, so that its buffer outlives an asynchronous run.
-template <typename Keep>
-std::vector<HostSpan> feedSpans(Napi::Env env, const Napi::Array& feeds, Keep keep) {
+// The feeds of a run (an array of Float32Array) as host spans over the caller's buffers: read at once (an
+// asynchronous run copies them, RunWorker) or during runSync, which holds JavaScript until it is done.
+std::vector<HostSpan> feedSpans(Napi::Env env, const Napi::Array& feeds) {
   std::vector<HostSpan> spans;
   for (uint32_t i = 0; i < feeds.Length(); ++i) {
     Napi::Value v = feeds.Get(i);
@@ -103,7 +102,6 @@ std::vector<HostSpan> feedSpans(Napi::Env env, const Napi::Array& feeds, Keep ke
       throw makeError(env, ErrorCode::Argument, "Expected Float32Array for feed " + std::to_string(i));
     Napi::Float32Array f = v.As<Napi::Float32Array>();
     spans.push_back(HostSpan{f.Data(), f.ElementLength()});
-    keep(f.As<Napi::Object>());
   }
   return spans;
 }
@@ -148,9 +146,9 @@ struct RunOutputs {
 
 // Caller-given output buffers (run(feeds, outputs)): an array with one Float32Array per graph output, each
 // exactly outputElements(i) floats. The run writes into them (after every kernel has run, so an output may
-// be one of the feeds' own arrays) and returns them; no buffer is allocated. Each goes to keep(), if given.
-template <typename Keep>
-std::vector<float*> givenOutputs(Napi::Env env, const Session& s, const Napi::Value& value, Keep keep) {
+// be one of the feeds' own arrays) and returns them; no buffer is allocated. (An asynchronous run only checks
+// them here and fills them when it settles, RunWorker.)
+std::vector<float*> givenOutputs(Napi::Env env, const Session& s, const Napi::Value& value) {
   if (!value.IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array outputs");
   const Napi::Array outs = value.As<Napi::Array>();
   const size_t count = s.graph().outputs.size();
@@ -165,7 +163,6 @@ std::vector<float*> givenOutputs(Napi::Env env, const Session& s, const Napi::Va
     if (f.ElementLength() != s.outputElements(i))
       throw makeError(env, ErrorCode::Shape, "Output " + std::to_string(i) + " needs " + std::to_string(s.outputElements(i)) + " floats but the array has " + std::to_string(f.ElementLength()));
     pointers.push_back(f.Data());
-    keep(f.As<Napi::Object>());
   }
   return pointers;
 }
@@ -223,8 +220,8 @@ Napi::Value NativeSession::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto session = live(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array feeds");
-  const auto spans = feedSpans(env, info[0].As<Napi::Array>(), [](Napi::Object) {});
-  if (!info[1].IsUndefined()) givenOutputs(env, *session, info[1], [](Napi::Object) {});  // checked now, filled when the run settles
+  const auto spans = feedSpans(env, info[0].As<Napi::Array>());
+  if (!info[1].IsUndefined()) givenOutputs(env, *session, info[1]);  // checked now, filled when the run settles
   // The feed copies are allocated here: out of memory is ERR_FACESTYLE_OUT_OF_MEMORY, not a C++ exception in Node.
   auto* worker = guarded(env, [&] { return new RunWorker(env, session, spans, info[1]); });
   Napi::Promise p = worker->promise();
@@ -240,9 +237,9 @@ Napi::Value NativeSession::RunSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto session = live(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, ErrorCode::Argument, "Expected an array of Float32Array feeds");
-  const std::vector<HostSpan> spans = feedSpans(env, info[0].As<Napi::Array>(), [](Napi::Object) {});
+  const std::vector<HostSpan> spans = feedSpans(env, info[0].As<Napi::Array>());
   if (info.Length() > 1 && !info[1].IsUndefined()) {
-    const std::vector<float*> given = givenOutputs(env, *session, info[1], [](Napi::Object) {});
+    const std::vector<float*> given = givenOutputs(env, *session, info[1]);
     return guarded(env, [&] {
       session->runInto(spans, given);
       return info[1];

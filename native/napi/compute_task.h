@@ -8,13 +8,13 @@
 // Completion goes through one thread-safe function per Node environment (napi/env_data.h: the main
 // thread and each worker_thread), referenced only while a task is in flight (so an idle addon does not
 // keep the process alive). Failures reject the Promise
-// with an Error whose code is ERR_FACESTYLE_* (coded_worker.h's rules), and the JS objects a task
-// reads stay referenced until it settles.
+// with an Error whose code is ERR_FACESTYLE_* (coded_worker.h's rules). Work() touches no JavaScript
+// memory: a task copies what it reads before it is queued (RunWorker's feeds) and holds a reference to
+// what it settles with.
 #pragma once
 #include <napi.h>
 
 #include <string>
-#include <vector>
 
 #include "napi/coded_worker.h"
 #include "napi/env_data.h"
@@ -29,7 +29,6 @@ class ComputeTask {
   ComputeTask& operator=(const ComputeTask&) = delete;
 
   Napi::Promise promise() { return deferred_.Promise(); }
-  void keep(const Napi::Object& o) { keepAlive_.push_back(Napi::Persistent(o)); }
   // Hands the task to the compute thread; it deletes itself once settled. Call once, on the JS thread.
   void Queue();
 
@@ -44,7 +43,6 @@ class ComputeTask {
   void settle(Napi::Env env);  // on the JS thread
 
   Napi::Env env_;
-  std::vector<Napi::ObjectReference> keepAlive_;
   bool failed_ = false;
   std::string code_, message_;
 };
