@@ -144,10 +144,16 @@ export function alignmentMatrix(points: FaceLandmarks, template: AlignTemplate =
   return similarityTransform(five, faceTemplate(template, size));
 }
 
+/** Whether invertAffine can invert `m` (a determinant that is finite and not ~0). */
+export function isInvertibleAffine(m: Affine2x3): boolean {
+  const det = m[0] * m[4] - m[1] * m[3];
+  return Math.abs(det) > 1e-12 && Number.isFinite(det);
+}
+
 export function invertAffine(m: Affine2x3): Affine2x3 {
   const [a, b, tx, c, d, ty] = m;
   const det = a * d - b * c;
-  if (!(Math.abs(det) > 1e-12) || !Number.isFinite(det)) throw argumentError('The affine matrix is not invertible');
+  if (!isInvertibleAffine(m)) throw argumentError('The affine matrix is not invertible');
   const ia = d / det, ib = -b / det, ic = -c / det, id = a / det;
   return [ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)];
 }

@@ -6,10 +6,10 @@ import { FacestyleError, argumentError } from '../errors.js';
 import * as is from '../is.js';
 import { Tensor } from '../graph/tensor.js';
 import type { DeviceName } from '../runtime/session.js';
-import { applyAffine, invertAffine, roundUpToStep } from './align.js';
+import { applyAffine, invertAffine, isInvertibleAffine, roundUpToStep } from './align.js';
 import { checkRgbImage } from './image.js';
 import type { Affine2x3, RgbImage } from './types.js';
-import { type CropRange, nativeImageOps, signedToUnit, warpAffine } from './warp.js';
+import { type CropRange, checkAffine, nativeImageOps, signedToUnit, warpAffine } from './warp.js';
 
 export interface FeatherOptions {
   /**
@@ -156,13 +156,10 @@ function checkCrops(crops: Tensor): number {
   return s[0];
 }
 
-/** An image -> crop matrix: 6 finite numbers (warpAffine's check) that can be inverted; `name` says which. */
+/** An image -> crop matrix: 6 finite numbers that can be inverted (now, so cropRegion cannot fail later without naming it); `name` says which. */
 function checkMatrix(name: string, m: unknown): void {
-  if (!((Array.isArray(m) || m instanceof Float32Array || m instanceof Float64Array) && m.length === 6 && Array.from(m).every((v) => is.number(v))))
-    throw is.invalid(name, 'a 2x3 affine matrix: 6 finite numbers [a, b, c, d, e, f]', m);
-  const det = m[0] * m[4] - m[1] * m[3];
-  // invertAffine's test, so cropRegion cannot fail later without naming the matrix.
-  if (!(Math.abs(det) > 1e-12) || !Number.isFinite(det)) throw argumentError(`The affine matrix ${name} is not invertible: [${Array.from(m).join(', ')}]`);
+  checkAffine(name, m);
+  if (!isInvertibleAffine(m)) throw argumentError(`The affine matrix ${name} is not invertible: [${Array.from(m).join(', ')}]`);
 }
 
 /**

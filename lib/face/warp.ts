@@ -105,6 +105,12 @@ function releaseWarpSession(entry: CachedWarp): void {
   if (--entry.users === 0 && entry.evicted) entry.session.then((s) => s.dispose(), () => undefined);
 }
 
+/** A 2x3 affine matrix as the warps take it: an array (or Float32/64Array) of 6 finite numbers; `name` says which in the error. */
+export function checkAffine(name: string, m: unknown): asserts m is Affine2x3 {
+  if (!((Array.isArray(m) || m instanceof Float32Array || m instanceof Float64Array) && m.length === 6 && Array.from(m).every((v) => is.number(v))))
+    throw is.invalid(name, 'a 2x3 affine matrix: 6 finite numbers [a, b, c, d, e, f]', m);
+}
+
 const WARP_OPTION_KEYS = is.optionKeys<WarpOptions>()(['border', 'value', 'device']);
 
 /**
@@ -115,10 +121,7 @@ export async function warpAffine(x: Tensor, inverse: readonly Affine2x3[], outH:
   is.knownOptions('warpAffine', options, WARP_OPTION_KEYS);
   if (!(x instanceof Tensor)) throw is.invalid('x', 'a Tensor [N,C,H,W]', x);
   if (!Array.isArray(inverse)) throw is.invalid('inverse', 'an array of 2x3 affine matrices', inverse);
-  inverse.forEach((a, i) => {
-    if (!((Array.isArray(a) || a instanceof Float32Array || a instanceof Float64Array) && a.length === 6 && Array.from(a).every((v) => is.number(v))))
-      throw is.invalid(`inverse[${i}]`, 'a 2x3 affine matrix: 6 finite numbers [a, b, c, d, e, f]', a);
-  });
+  inverse.forEach((a, i) => checkAffine(`inverse[${i}]`, a));
   is.positiveInteger('outH', outH);
   is.positiveInteger('outW', outW);
   const k = inverse.length;
