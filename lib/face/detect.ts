@@ -10,7 +10,7 @@ import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
 import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
-import { checkRgbImage, toRgbImage } from './image.js';
+import { checkPixelLimit, checkRgbImage, pixelLimit, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
 import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine, createOrtSession, detectorSessionOptions, loadOrt } from './detector-engine.js';
 import { warpAffine } from './warp.js';
@@ -717,11 +717,10 @@ export function sharedDetector(file?: string, engine?: DetectorEngine, options: 
  */
 export async function detectFaces(image: ImageInput | RgbImage, options: DetectOptions = {}): Promise<Face[]> {
   is.knownOptions('detectFaces', options, DETECT_OPTION_KEYS);
-  const limit = options.limitInputPixels === undefined || options.limitInputPixels === false ? 0 : is.integerInRange('limitInputPixels', options.limitInputPixels, 0, Number.MAX_SAFE_INTEGER);
+  const limit = pixelLimit(options.limitInputPixels);
   const rgb = await toRgbImage(image, { limitInputPixels: options.limitInputPixels });
   // A decoded file was held to the limit by the decoder; an RgbImage given as it is, here (as the stylizers do).
-  if (limit > 0 && rgb.width * rgb.height > limit)
-    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The image is ${rgb.width}x${rgb.height} = ${rgb.width * rgb.height} pixels, more than limitInputPixels (${limit})`);
+  checkPixelLimit(rgb, limit);
   const threads = is.threadCount(options.threads);
   const detector = await sharedDetector(options.detector, undefined, { threads });
   const lmOption = landmarksOption(options.landmarks68);

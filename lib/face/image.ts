@@ -33,6 +33,20 @@ export function checkRgbImage(image: RgbImage, what = 'image'): RgbImage {
   return image;
 }
 
+/** A limitInputPixels option as a pixel count, 0 for no limit (undefined, false or 0); checked. */
+export function pixelLimit(option: number | false | undefined): number {
+  return option === undefined || option === false ? 0 : is.integerInRange('limitInputPixels', option, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * An RgbImage held to a pixel limit (0: none), as the decoder holds a file: ERR_FACESTYLE_ARGUMENT naming
+ * its size. For images given already decoded (frames, RgbImages), which no decoder saw.
+ */
+export function checkPixelLimit(image: RgbImage, limit: number, what = 'image'): void {
+  if (limit > 0 && image.width * image.height > limit)
+    throw argumentError(`The ${what} is ${image.width}x${image.height} = ${image.width * image.height} pixels, more than limitInputPixels (${limit})`);
+}
+
 /** What toRgbImage takes: readImageRgb's pixel limit, and whether to keep transparency. */
 export interface ToRgbImageOptions {
   /** Refuse images with more pixels than this (default sharp's 268402689; false or 0: no limit). */

@@ -1,5 +1,5 @@
 // The whole job for photos and frames: detect, align, stylize (one batch), paste back.
-import { FacestyleError, argumentError, asOutOfMemory, isFacestyleError } from '../errors.js';
+import { FacestyleError, asOutOfMemory, isFacestyleError } from '../errors.js';
 import { samePath } from '../files.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
@@ -8,7 +8,7 @@ import type { DeviceName } from '../runtime/session.js';
 import { ALIGN_TEMPLATES, type AlignTemplate, alignFaces, ffhqTemplate, imageTensor } from './align.js';
 import { DETECTOR_RUN_OPTION_KEYS, DETECT_OPTION_KEYS, type DetectOptions, type DetectorRunOptions, FaceDetector, LandmarkModel, checkDetectOptions, landmarksOption, sharedDetector } from './detect.js';
 import { DETECTOR_ENGINES, type DetectorEngine } from './detector-engine.js';
-import { type WriteOptions, checkRgbImage, formatFromPath, imagePages, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
+import { type WriteOptions, checkPixelLimit, checkRgbImage, formatFromPath, imagePages, pixelLimit, resizeRgbImage, toRgbImage, writeRgbImage } from './image.js';
 import { type FaceGenerator, type ModelEngine, type ModelSource, loadFaceGenerator, mirrorAveraged } from './model.js';
 import { firstNonFinite, pasteCrops, withPixels } from './paste.js';
 import { signedToUnit, unitToSigned } from './warp.js';
@@ -122,11 +122,10 @@ export async function createFaceStylizer(options: FaceStylizerOptions = {}): Pro
   // 68 points only feed the FFHQ procedure; the template fits read 5, so 'auto' loads no model for them.
   const lmOption = template === 'ffhq' || options.landmarks68 !== 'auto' ? landmarksOption(options.landmarks68) : null;
   const device = is.oneOf('device', options.device ?? 'cpu', ['cpu', 'cuda'] as const);
-  const pixelLimit = options.limitInputPixels === undefined || options.limitInputPixels === false ? 0 : is.integerInRange('limitInputPixels', options.limitInputPixels, 0, Number.MAX_SAFE_INTEGER);
+  const limit = pixelLimit(options.limitInputPixels);
   const checkFrame = (frame: RgbImage, what: string) => {
     checkRgbImage(frame, what);
-    if (pixelLimit > 0 && frame.width * frame.height > pixelLimit)
-      throw argumentError(`The ${what} is ${frame.width}x${frame.height} = ${frame.width * frame.height} pixels, more than limitInputPixels (${pixelLimit})`);
+    checkPixelLimit(frame, limit, what);
   };
   if (options.detectorEngine !== undefined) is.oneOf('detectorEngine', options.detectorEngine, DETECTOR_ENGINES);
   // maxFaces (a DetectOptions key) and faces both cap the count: the lower one wins.
