@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { FacestyleError, argumentError } from '../errors.js';
 import { writeFileWhole } from '../files.js';
-import { ENCODED_FORMATS, IMAGE_FORMATS, type ImageFormat, type ImageInput, READ_IMAGE_OPTION_KEYS, readImageRgb, sharpFromPixels } from '../image/io.js';
+import { IMAGE_FORMATS, type ImageFormat, type ImageInput, READ_IMAGE_OPTION_KEYS, encodedFormat, readImageRgb, sharpFromPixels } from '../image/io.js';
 import * as is from '../is.js';
 import type { RgbImage } from './types.js';
 
@@ -146,7 +146,7 @@ function unflatten(image: RgbImage & { alpha: Uint8Array }): Buffer {
  */
 function encoder(image: RgbImage, format: OutputFormat | 'jpg', options: WriteOptions) {
   checkRgbImage(image);
-  format = format === 'jpg' ? 'jpeg' : is.oneOf('format', format, ENCODED_FORMATS);
+  format = encodedFormat(format);
   is.knownOptions('writeRgbImage / encodeRgbImage', options, is.optionKeys<WriteOptions>()(['quality']));
   const quality = is.integerInRange('quality', options.quality ?? 90, 1, 100);
   const s =

@@ -69,9 +69,14 @@ interface CachedWarp {
 }
 const cache = new Map<string, CachedWarp>();
 
+/** Disposes an entry out of the cache once no call holds it. */
+function disposeWhenUnused(entry: CachedWarp): void {
+  if (entry.evicted && entry.users === 0) entry.session.then((s) => s.dispose(), () => undefined);
+}
+
 function retire(entry: CachedWarp): void {
   entry.evicted = true;
-  if (entry.users === 0) entry.session.then((s) => s.dispose(), () => undefined);
+  disposeWhenUnused(entry);
 }
 
 /** The cached session for these shapes (compiled on first use), taken for one call: give it back with release(). */
@@ -102,7 +107,8 @@ function acquireWarpSession(xShape: readonly number[], k: number, outH: number, 
 }
 
 function releaseWarpSession(entry: CachedWarp): void {
-  if (--entry.users === 0 && entry.evicted) entry.session.then((s) => s.dispose(), () => undefined);
+  --entry.users;
+  disposeWhenUnused(entry);
 }
 
 /** A 2x3 affine matrix as the warps take it: an array (or Float32/64Array) of 6 finite numbers; `name` says which in the error. */

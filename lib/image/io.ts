@@ -167,7 +167,7 @@ export function tensorToRgb(tensor: Tensor, options: TensorPixelOptions = {}): {
 export async function tensorToImage(tensor: Tensor, options: TensorPixelOptions & { format?: ImageFormat | 'jpg' } = {}): Promise<Buffer> {
   is.knownOptions('tensorToImage', options, [...TENSOR_PIXEL_OPTION_KEYS, 'format']);
   const { data, width, height } = tensorToRgb(tensor, is.pickOptions(options, TENSOR_PIXEL_OPTION_KEYS));
-  const format = options.format === undefined ? 'png' : options.format === 'jpg' ? 'jpeg' : is.oneOf('format', options.format, ENCODED_FORMATS);
+  const format = encodedFormat(options.format ?? 'png');
   return sharpFromPixels(data, width, height).toFormat(format).toBuffer();
 }
 
@@ -183,7 +183,12 @@ export function sharpFromPixels(data: Uint8Array, width: number, height: number,
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif';
 
 /** The formats tensorToImage and lib/face's encodeRgbImage encode to ('jpg' is taken for 'jpeg'). */
-export const ENCODED_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'tiff', 'avif', 'gif'];
+const ENCODED_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'tiff', 'avif', 'gif'];
+
+/** An output format as the encoders take it: one of ENCODED_FORMATS, 'jpg' read as 'jpeg' (ERR_FACESTYLE_ARGUMENT otherwise). */
+export function encodedFormat(format: ImageFormat | 'jpg'): ImageFormat {
+  return format === 'jpg' ? 'jpeg' : is.oneOf('format', format, ENCODED_FORMATS);
+}
 
 /** Image formats the package writes (saveTensorImage, lib/face's writeRgbImage), by file extension (lower case). */
 export const IMAGE_FORMATS: Readonly<Record<string, ImageFormat>> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif', '.gif': 'gif' };
