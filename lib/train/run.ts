@@ -170,17 +170,16 @@ function checkResumeSettings(out: string, prior: Awaited<ReturnType<typeof readR
   const diffs: string[] = [];
   // Other data would not continue the run either (and config.json and the card would then name it).
   if (!now.samePairs) diffs.push(`pairs: the run has ${JSON.stringify(prior.pairs)}, now ${JSON.stringify(now.pairs)}`);
-  if (!prior.config) {
-    if (diffs.length) throw argumentError(`Resuming '${out}' with other settings than the run's would not continue it exactly; give the run's settings (its config.json):\n  ${diffs.join('\n  ')}`);
-    return;
-  }
-  const free = new Set(['steps', 'threads', 'device']);
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  if (prior.size !== undefined && prior.size !== now.size) diffs.push(`size: the run has ${prior.size}, now ${now.size}`);
-  if (prior.holdout !== undefined && !same(prior.holdout, now.holdout)) diffs.push(`holdout: the run has ${JSON.stringify(prior.holdout)}, now ${JSON.stringify(now.holdout)}`);
-  for (const key of Object.keys(now.config) as (keyof TrainConfig)[]) {
-    if (free.has(key) || !(key in prior.config)) continue;
-    if (!same(prior.config[key], now.config[key])) diffs.push(`${key}: the run has ${JSON.stringify(prior.config[key])}, now ${JSON.stringify(now.config[key])}`);
+  // The rest only for a run whose checkpoint says how it was trained (older ones did not).
+  if (prior.config) {
+    const free = new Set(['steps', 'threads', 'device']);
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    if (prior.size !== undefined && prior.size !== now.size) diffs.push(`size: the run has ${prior.size}, now ${now.size}`);
+    if (prior.holdout !== undefined && !same(prior.holdout, now.holdout)) diffs.push(`holdout: the run has ${JSON.stringify(prior.holdout)}, now ${JSON.stringify(now.holdout)}`);
+    for (const key of Object.keys(now.config) as (keyof TrainConfig)[]) {
+      if (free.has(key) || !(key in prior.config)) continue;
+      if (!same(prior.config[key], now.config[key])) diffs.push(`${key}: the run has ${JSON.stringify(prior.config[key])}, now ${JSON.stringify(now.config[key])}`);
+    }
   }
   if (diffs.length)
     throw argumentError(`Resuming '${out}' with other settings than the run's would not continue it exactly; give the run's settings (its config.json):\n  ${diffs.join('\n  ')}`);
