@@ -146,6 +146,17 @@ class Pool {
     if (job.failed.load(std::memory_order_relaxed)) std::rethrow_exception(job.error);
   }
 
+  // Starts helpers for `threads` while no job runs; returns how many helpers there are, at most threads - 1.
+  int prepare(int threads) {
+    const int want = std::min(threads - 1, kMaxHelpers);
+    if (want < 1) return 0;
+    bool idle = false;
+    if (!busy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) return want;  // another caller's job: it started them
+    const int helpers = spawn(want);
+    busy_.store(false, std::memory_order_release);
+    return helpers;
+  }
+
  private:
   // Starts workers until there are `want` (called by the owner); returns how many can help, at most want.
   int spawn(int want) {
@@ -220,6 +231,8 @@ Pool& pool() {
 }
 
 }  // namespace
+
+int mobilePoolPrepare(int threads) { return pool().prepare(threads); }
 
 void mobileParallel(int64_t chunks, int threads, void (*fn)(void*, int64_t), void* ctx) {
   if (chunks <= 0) return;

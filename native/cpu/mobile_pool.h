@@ -28,6 +28,10 @@ namespace facestyle::cpu {
 // chunks must be below 2^20.
 void mobileParallel(int64_t chunks, int threads, void (*fn)(void*, int64_t), void* ctx);
 
+// Starts the pool's helper threads for jobs of `threads` threads now, before a run needs them; returns how
+// many helpers there are (at most threads - 1; fewer when the process cannot create more threads).
+int mobilePoolPrepare(int threads);
+
 template <typename Body>
 void mobileParallelFor(int64_t chunks, int threads, Body& body) {
   mobileParallel(chunks, threads, [](void* c, int64_t k) { (*static_cast<Body*>(c))(k); }, &body);

@@ -1,5 +1,7 @@
 #include "runtime/session.h"
 
+#include "runtime/openmp_threads.h"
+
 #include <chrono>
 #include <map>
 #include <new>
@@ -79,6 +81,7 @@ Session::~Session() = default;
 void Session::bindContexts() {
   contexts_.clear();
   contexts_.reserve(plan_.order.size());
+  boundThreads_ = threads_;
   for (int n : plan_.order) {
     const NodeDesc& node = graph_.nodes[n];
     KernelContext ctx{node, {}, {}, threads_, memory_->stream(), {}};
@@ -139,6 +142,13 @@ void Session::runInto(const std::vector<HostSpan>& feeds, const std::vector<floa
       if (n && options_.device != Device::CPU) memory_->copyFromHost(address_[graph_.inputs[i]], feeds[i].data, n * sizeof(float));
     }
     for (const FeedUse& u : feedUses_) contexts_[u.step].inputs[u.slot].data = const_cast<float*>(feeds[u.input].data);
+    // As many threads as this thread can start (libgomp would end the process on a failed thread
+    // creation): all of threads_ but in a process at its thread or memory limit (runtime/openmp_threads.h).
+    const int threads = options_.device == Device::CPU ? openmpThreadsAvailable(threads_) : threads_;
+    if (threads != boundThreads_) {
+      for (KernelContext& c : contexts_) c.threads = threads;
+      boundThreads_ = threads;
+    }
     // Where a value's data is during this run: a graph input is its feed on the CPU.
     auto source = [&](int v) -> const float* {
       if (options_.device == Device::CPU)

@@ -64,6 +64,7 @@ class Session {
   GraphDesc graph_;
   SessionOptions options_;
   int threads_ = 1;
+  int boundThreads_ = 1;  // the threads contexts_ hold: threads_, or fewer for a run that could not start them all
   Plan plan_;
   std::unique_ptr<DeviceMemory> memory_;
   DeviceBuffer arena_;
