@@ -24,6 +24,7 @@ export * from './video/index.js';
 export { loadGenerator, modelInfo as generatorInfo, generatorGraph, buildGenerator, generatorConfig, buildDiscriminator } from './nn/index.js';
 export type { GeneratorConfig, GeneratorCard, ModelInfo as GeneratorInfo } from './nn/index.js';
 export { Trainer, TrainingStoppedError, trainConfig, runTraining, loadPairs, evaluateGenerator, readSafetensors, writeSafetensors, psnr, l1Loss, colorLoss, edgeLoss, styleLoss, lsganLoss, gramMatrix } from './train/index.js';
-export type { TrainConfig, TrainOptions, StepReport, EvalReport, ModelCard } from './train/index.js';
+export type { TrainConfig, TrainOptions, TrainRunOptions, StepReport, EvalReport, ModelCard } from './train/index.js';
 export { gradients, gradientsOfSum } from './graph/autodiff.js';
+export { listGradients } from './ops/gradients/index.js';
 export { optimizeForInference } from './graph/passes/index.js';

@@ -81,6 +81,37 @@ describe('Trainer', () => {
     t.dispose(); // twice is fine
   });
 
+  it("train()'s options are checked before a step runs; a fresh Trainer evaluates its initial weights; emaWeights() before init() names init()", async () => {
+    const t = new Trainer(tiny({ steps: 4 }), synthetic(2, 16), tmp());
+    try {
+      // Each was taken before: a fractional until ran a step past it, reportEvery 0 divided by zero, a
+      // misspelt key was dropped without a word.
+      const bad: Array<[Record<string, unknown>, string]> = [
+        [{ until: 1.5 }, 'until'],
+        [{ until: -1 }, 'until'],
+        [{ reportEvery: 0 }, 'reportEvery'],
+        [{ checkpointEvery: 2.5 }, 'checkpointEvery'],
+        [{ sampleEvery: -1 }, 'sampleEvery'],
+        [{ deadline: NaN }, 'deadline'],
+        [{ signal: 'stop' }, 'signal'],
+        [{ untill: 2 }, "did you mean 'until'"],
+      ];
+      for (const [options, named] of bad) await expect(t.train(options as never)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(named) });
+      expect(t.step).toBe(0);
+      // Before init(): emaWeights() is the caller's ordering to fix (it was ERR_FACESTYLE_INTERNAL, "a bug of this package").
+      expect(() => t.emaWeights()).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('init()') }));
+      // evaluate() initialises: the initial weights' report, the same as after an explicit init().
+      const before = (await t.evaluate(synthetic(1, 16))).report;
+      expect(before.psnr).toBeGreaterThan(0);
+      await t.init();
+      expect((await t.evaluate(synthetic(1, 16))).report).toEqual(before);
+      await t.train({ until: 1, checkpointEvery: 0, sampleEvery: 0 });
+      expect(t.step).toBe(1);
+    } finally {
+      t.dispose();
+    }
+  });
+
   it('resumes exactly: interrupted at step 4 and resumed gives the same losses as uninterrupted', async () => {
     const cfg = tiny({ steps: 8, losses: { l1: 1, color: 0.5, edge: 0.1 }, augment: { flip: 0.5, minScale: 0.7 }, clipNorm: 1, weightDecay: 0.01 });
     const data = synthetic(3, 24);

@@ -1,6 +1,6 @@
 // Training: the Trainer, whole runs, data, losses, checkpoints.
 export { Trainer, buildDiscriminatorStepGraph, buildStepGraph, checkInitWeights, defaultTrainConfig, emaDecayAt, evaluateGenerator, learningRate, trainConfig } from './trainer.js';
-export type { EvalReport, LossWeights, StepGraph, StepReport, TrainConfig, TrainOptions } from './trainer.js';
+export type { EvalReport, LossWeights, StepGraph, StepReport, TrainConfig, TrainOptions, TrainRunOptions } from './trainer.js';
 export { TrainingStoppedError, runTraining } from './run.js';
 export type { ModelCard, RunOptions } from './run.js';
 export { BatchQueue, loadPairs, makeBatch } from './data.js';

@@ -12,7 +12,7 @@ import { modelInfo } from '../nn/info.js';
 import { loadPairs } from './data.js';
 import { writeLossCurve, writeSampleGrid } from './report.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
-import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, checkInitWeights, defaultTrainConfig, trainConfig, writeRunConfig } from './trainer.js';
+import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, checkInitWeights, checkRunCadence, defaultTrainConfig, trainConfig, writeRunConfig } from './trainer.js';
 
 export interface RunOptions {
   pairs: string;
@@ -193,7 +193,6 @@ export async function runTraining(o: RunOptions): Promise<{ card: ModelCard; gen
   is.knownOptions('runTraining', o, RUN_OPTION_KEYS);
   if (!is.string(o.out) || !o.out) throw is.invalid('out', 'a run folder path', o.out);
   for (const k of ['onStep', 'onLog'] as const) if (o[k] !== undefined && typeof o[k] !== 'function') throw is.invalid(k, 'a function', o[k]);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw is.invalid('signal', 'an AbortSignal', o.signal);
   // Two runs into one folder would interleave their checkpoints and samples (the "already holds a run"
   // check passes for both before either writes).
   const key = path.resolve(o.out);
@@ -216,10 +215,7 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   // The default crop never exceeds a small size the caller chose.
   const config = trainConfig(o.config?.crop === undefined && size < defaultTrainConfig.crop ? { ...o.config, crop: size } : o.config);
   if (config.crop > size) throw argumentError(`Expected a crop of at most the size (${size}) but received ${config.crop}`);
-  if (o.reportEvery !== undefined && !(Number.isInteger(o.reportEvery) && o.reportEvery >= 1)) throw argumentError(`Expected reportEvery to be a whole number of steps >= 1 but received ${o.reportEvery}`);
-  for (const k of ['checkpointEvery', 'sampleEvery'] as const)
-    if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 0)) throw argumentError(`Expected ${k} to be a whole number of steps >= 0 (0: never) but received ${o[k]}`);
-  if (o.deadline !== undefined && !Number.isFinite(o.deadline)) throw argumentError(`Expected a finite deadline (ms since the epoch) but received ${o.deadline}`);
+  checkRunCadence(o);
   const holdout = o.holdout ?? [];
   // A single name as a string would be read as its characters.
   if (!Array.isArray(holdout) || !holdout.every((n) => is.string(n))) throw is.invalid('holdout', 'an array of pair file names', o.holdout);

@@ -355,7 +355,8 @@ export class Trainer extends EventEmitter {
 
   private get live(): Session {
     this.checkUsable();
-    if (!this.session) throw new FacestyleError('ERR_FACESTYLE_INTERNAL', 'Trainer.init() was not called');
+    // A call made too early is the caller's to fix, not a bug of the package (it was ERR_FACESTYLE_INTERNAL).
+    if (!this.session) throw argumentError('This Trainer has no weights yet: await trainer.init() (or train()) first');
     return this.session;
   }
 
@@ -371,8 +372,9 @@ export class Trainer extends EventEmitter {
    * Runs steps until `until` (exclusive, default config.steps). Checkpoints every `checkpointEvery`. Stops
    * early (after the step or checkpoint under way) at `deadline` or when `signal` is aborted.
    */
-  async train(options: { until?: number; checkpointEvery?: number; sampleEvery?: number; reportEvery?: number; deadline?: number; signal?: AbortSignal } = {}): Promise<void> {
+  async train(options: TrainRunOptions = {}): Promise<void> {
     this.checkUsable();
+    checkTrainRunOptions(options);
     // Two train() at once would interleave their steps on one set of weights.
     if (this.training) throw argumentError('train() is already running on this Trainer; await it before calling it again');
     this.training = true;
@@ -383,7 +385,7 @@ export class Trainer extends EventEmitter {
     }
   }
 
-  private async trainSteps(options: { until?: number; checkpointEvery?: number; sampleEvery?: number; reportEvery?: number; deadline?: number; signal?: AbortSignal }): Promise<void> {
+  private async trainSteps(options: TrainRunOptions): Promise<void> {
     await this.init();
     const c = this.config;
     const until = options.until ?? c.steps;
@@ -548,6 +550,7 @@ export class Trainer extends EventEmitter {
   async evaluate(pairs: PairDataset | null = this.validation, weights?: Map<string, Tensor>): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
     this.checkUsable();
     if (!pairs || !pairs.pairs.length) throw argumentError('No validation pairs to evaluate');
+    await this.init(); // before any step: the initial weights
     const w = weights ?? this.emaWeights(); // read now, before the compile below lets training move on
     if (!this.evalSession) this.evalSession = await compile(generatorGraph(this.config.generator, { height: pairs.size, width: pairs.size }), { device: this.config.device, threads: this.config.threads });
     for (const [name, t] of w) this.evalSession.writeParam(name, t);
@@ -566,6 +569,41 @@ export class Trainer extends EventEmitter {
 const INIT_HINT = ' (train with the architecture they were trained with: --channels, --width, --res-blocks, --block, --upsample, --residual; the shipped comic-light is --res-blocks 4 --upsample deconv)';
 
 /** Generator weights to start from, checked against the generator's own (see checkWeightsFit). */
+/** Options of Trainer.train(). */
+export interface TrainRunOptions {
+  /** Runs steps until this step (exclusive; default config.steps). */
+  until?: number;
+  /** Saves a checkpoint every this many steps (0 or none: never). */
+  checkpointEvery?: number;
+  /** Emits 'sample-due' every this many steps (0 or none: never). */
+  sampleEvery?: number;
+  /** Emits a report every this many steps (default 10). */
+  reportEvery?: number;
+  /** A time (ms since the epoch, as Date.now()) after which no new step starts. */
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
+const TRAIN_RUN_OPTION_KEYS = is.optionKeys<TrainRunOptions>()(['until', 'checkpointEvery', 'sampleEvery', 'reportEvery', 'deadline', 'signal']);
+
+/**
+ * ERR_FACESTYLE_ARGUMENT for a value train() cannot use (a fractional `until` ran a step past it; a
+ * `reportEvery` of 0 divided by zero). runTraining checks its own options of the same names with it.
+ */
+export function checkRunCadence(o: Pick<TrainRunOptions, 'checkpointEvery' | 'sampleEvery' | 'reportEvery' | 'deadline' | 'signal'>): void {
+  if (o.reportEvery !== undefined && !(Number.isInteger(o.reportEvery) && o.reportEvery >= 1)) throw argumentError(`Expected reportEvery to be a whole number of steps >= 1 but received ${is.describe(o.reportEvery)}`);
+  for (const k of ['checkpointEvery', 'sampleEvery'] as const)
+    if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 0)) throw argumentError(`Expected ${k} to be a whole number of steps >= 0 (0: never) but received ${is.describe(o[k])}`);
+  if (o.deadline !== undefined && !Number.isFinite(o.deadline)) throw argumentError(`Expected a finite deadline (ms since the epoch) but received ${is.describe(o.deadline)}`);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw is.invalid('signal', 'an AbortSignal', o.signal);
+}
+
+function checkTrainRunOptions(options: TrainRunOptions): void {
+  is.knownOptions('Trainer.train', options, TRAIN_RUN_OPTION_KEYS);
+  if (options.until !== undefined && !(Number.isInteger(options.until) && options.until >= 0)) throw argumentError(`Expected until to be a whole step number >= 0 but received ${is.describe(options.until)}`);
+  checkRunCadence(options);
+}
+
 export function checkInitWeights(weights: Map<string, Tensor>, wanted: readonly { name: string; shape: readonly number[] }[], source: string): void {
   checkWeightsFit(weights, wanted, source, { model: 'this generator', hint: INIT_HINT });
 }
