@@ -1,7 +1,7 @@
 // `facestyle video`: progress formatting, the command with a fake stylizer (fast), and once with the real
 // detector + AnimeGANv3 model on a few frames.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -40,7 +40,7 @@ describe('video command output', () => {
     registerVideoCommand(program);
     const cmd = program.commands.find((c) => c.name() === 'video')!;
     const flags = cmd.options.map((o) => o.long);
-    for (const f of ['--output', '--model', '--size', '--batch', '--every', '--strength', '--json', '--max-frames', '--no-smoothing', '--overwrite', '--crf', '--preset']) expect(flags).toContain(f);
+    for (const f of ['--output', '--model', '--size', '--batch', '--every', '--strength', '--json', '--max-frames', '--no-smoothing', '--no-strict', '--overwrite', '--crf', '--preset']) expect(flags).toContain(f);
   });
 });
 
@@ -136,6 +136,28 @@ describeShared('video command with the real stylizer', () => {
     expect(json).toMatchObject({ frames: 6, framesWithFaces: 6, faces: 6 });
     const v = ffprobeStreams(target)[0];
     expect([Number(v.nb_frames), v.width, v.height]).toEqual([6, 392, 360]);
+  });
+});
+
+describeShared('video command on a damaged video', () => {
+  it.skipIf(!hasFfmpeg)(needsFfmpeg('refuses it by default; --no-strict (strict: false) stylizes what decodes'), async () => {
+    // Bytes overwritten 30% into 529.mp4 (300 frames): ffmpeg still gives every frame, and reports the damage.
+    const bytes = Buffer.from(readFileSync(shared('video', '529.mp4')));
+    const at = Math.floor(bytes.length * 0.3);
+    for (let i = 0; i < 4096; ++i) bytes[at + i] = (i * 37) & 255;
+    const damaged = path.join(tmp, 'band.mp4');
+    writeFileSync(damaged, bytes);
+    const strictOut = path.join(tmp, 'band-strict.mp4');
+    await expect(runVideoCommand(damaged, { output: strictOut, maxFrames: '120', json: true }, { ...capture(false).io, stylizer: new FakeStylizer(centreFace) })).rejects.toMatchObject({
+      code: 'ERR_FACESTYLE_FORMAT',
+      message: expect.stringContaining('corrupt or truncated'),
+    });
+    expect(existsSync(strictOut)).toBe(false);
+    const c = capture(false);
+    const target = path.join(tmp, 'band-lenient.mp4');
+    await runVideoCommand(damaged, { output: target, maxFrames: '120', json: true, strict: false }, { ...c.io, stylizer: new FakeStylizer(centreFace) });
+    expect(JSON.parse(c.out.join(''))).toMatchObject({ output: target, frames: 120 });
+    expect(Number(ffprobeStreams(target)[0].nb_frames)).toBe(120);
   });
 });
 

@@ -22,6 +22,7 @@ export interface VideoCliOptions {
   device?: string;
   detector?: string;
   smoothing?: boolean;
+  strict?: boolean;
   minCutoff?: string;
   beta?: string;
   crf?: string;
@@ -129,6 +130,7 @@ export async function runVideoCommand(input: string, o: VideoCliOptions, io: Vid
       crf: num('crf', o.crf),
       preset: o.preset as StylizeVideoOptions['preset'],
       overwrite: o.overwrite === true,
+      strict: o.strict !== false,
       signal: io.signal,
       onProgress,
     }));
@@ -171,6 +173,7 @@ export function registerVideoCommand(program: Command): void {
     .option('--beta <x>', 'One-Euro smoothing: speed coefficient, higher = less lag (default: 0.2)')
     .option('--crf <n>', 'x264 quality 0..51, lower = better (default: 18)')
     .option('--preset <name>', 'x264 speed: ultrafast .. veryslow; faster = less CPU, larger file (default: veryfast)')
+    .option('--no-strict', 'stylize whatever decodes of a damaged (corrupt or truncated) video instead of failing')
     .option('--overwrite', 'replace an existing, non-empty output folder of frames (video files are always replaced)')
     .option('--json', 'print the result as JSON')
     .action(async (input: string, opts: VideoCliOptions) => {
