@@ -1,6 +1,12 @@
 // alignCrops / pasteBlend for lib/face (align.ts, paste.ts): arguments checked and converted on the main
 // thread, the pixel work on a libuv pool thread, a Promise back. sampleDetectorInput (detect.ts) runs synchronously.
 //
+// The pool thread works on copies the worker owns (made at the call) and the results are copied into the
+// caller's arrays when the Promise settles, on the main thread: a caller's buffer may be transferred to a
+// worker_thread (or detached) while the pass runs, and its memory freed with that worker; reading or
+// writing it in place from the pool thread then crashed the process (SIGSEGV). A buffer detached by the
+// time the pass ends gets ERR_FACESTYLE_ARGUMENT. The copies cost about 0.1 ms for a 640x360 frame.
+//
 // Why not the compute thread (runtime/compute_thread.h) like session runs: that thread exists to keep
 // one warm OpenMP team for the kernels, and these loops are single-threaded and take about a
 // millisecond per face. Queued there they would wait behind the model run in flight (100 ms and more
@@ -8,6 +14,7 @@
 // IR's tensors are float32, and the point is to read and write the uint8 frame in place of a float copy.
 #include "napi/image_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -49,6 +56,23 @@ CropRange rangeArg(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // Frame bytes checked against width x height x 3.
+// A copy of n elements from p, made on the main thread before the pool thread reads them.
+template <typename T>
+std::vector<T> ownedCopy(Napi::Env env, const T* p, size_t n) {
+  try {
+    return std::vector<T>(p, p + n);
+  } catch (const std::bad_alloc&) {
+    throw makeError(env, ErrorCode::OutOfMemory, "Out of memory copying the image pass's input (" + std::to_string(n * sizeof(T)) + " bytes)");
+  }
+}
+
+// The caller's array behind `ref`, if it still holds `elements` elements (not transferred or detached since the call).
+template <typename A>
+bool stillThere(const Napi::ObjectReference& ref, size_t elements, A& out) {
+  out = ref.Value().As<A>();
+  return !out.ArrayBuffer().IsDetached() && out.ElementLength() == elements;
+}
+
 Napi::Uint8Array frameArg(const Napi::CallbackInfo& info, int64_t width, int64_t height) {
   Napi::Uint8Array frame = typedArg<Napi::Uint8Array>(info, 0, napi_uint8_array, "a Uint8Array frame");
   if (static_cast<int64_t>(frame.ElementLength()) != width * height * 3)
@@ -66,16 +90,27 @@ class ImageWorker : public CodedWorker {
 class AlignWorker : public ImageWorker {
  public:
   using ImageWorker::ImageWorker;
-  RgbFrame frame{};
+  std::vector<uint8_t> frame;  // a copy of the caller's
+  int64_t width = 0, height = 0;
   std::vector<double> matrices;
-  int64_t size = 0, outFaces = 0, outOffset = 0;
+  int64_t size = 0, outOffset = 0;
+  size_t outElements = 0;  // the caller's output, as it was at the call
   CropBorder border = CropBorder::Reflect;
   CropRange range = CropRange::Unit;
-  float* out = nullptr;
+  std::vector<float> crops;  // the crops made, copied into the caller's output at outOffset on settling
+  Napi::ObjectReference outRef;
   void Work() override {
-    alignCrops(frame, matrices.data(), static_cast<int64_t>(matrices.size() / 6), size, border, range, out, outFaces, outOffset);
+    const int64_t count = static_cast<int64_t>(matrices.size() / 6);
+    crops.resize(static_cast<size_t>(count * 3 * size * size));
+    alignCrops(RgbFrame{frame.data(), width, height}, matrices.data(), count, size, border, range, crops.data(), count, 0);
   }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnOK() override {
+    Napi::Float32Array out;
+    if (!stillThere(outRef, outElements, out))
+      return deferred_.Reject(makeError(Env(), ErrorCode::Argument, "The crops' output array was transferred or detached while the faces were being aligned").Value());
+    std::copy(crops.begin(), crops.end(), out.Data() + outOffset * 3 * size * size);
+    deferred_.Resolve(Env().Undefined());
+  }
 };
 
 // alignCrops(frame: Uint8Array, width, height, cropToImage: Float64Array [K*6], size, border, range,
@@ -99,16 +134,16 @@ Napi::Value AlignCrops(const Napi::CallbackInfo& info) {
   else if (border == "constant") worker->border = CropBorder::Constant;
   else bad(env, "Expected border 'constant', 'reflect' or 'edge' but received '" + border + "'");
   worker->range = rangeArg(info, 6);
-  worker->frame = RgbFrame{frame.Data(), width, height};
   worker->matrices.assign(m.Data(), m.Data() + m.ElementLength());
   worker->size = size;
-  worker->out = out.Data();
-  worker->outFaces = static_cast<int64_t>(out.ElementLength()) / crop;
-  worker->outOffset = intArg(info, 8, "outOffset", 0, worker->outFaces);
-  if (worker->outOffset + static_cast<int64_t>(worker->matrices.size() / 6) > worker->outFaces)
-    bad(env, std::to_string(worker->matrices.size() / 6) + " crops at " + std::to_string(worker->outOffset) + " do not fit an output of " + std::to_string(worker->outFaces));
-  worker->keep(frame);
-  worker->keep(out);
+  const int64_t outFaces = static_cast<int64_t>(out.ElementLength()) / crop;
+  worker->outOffset = intArg(info, 8, "outOffset", 0, outFaces);
+  if (worker->outOffset + static_cast<int64_t>(worker->matrices.size() / 6) > outFaces)
+    bad(env, std::to_string(worker->matrices.size() / 6) + " crops at " + std::to_string(worker->outOffset) + " do not fit an output of " + std::to_string(outFaces));
+  worker->frame = ownedCopy(env, frame.Data(), frame.ElementLength());
+  worker->width = width, worker->height = height;
+  worker->outElements = out.ElementLength();
+  worker->outRef = Napi::Persistent(out.As<Napi::Object>());
   guard.release();
   Napi::Promise p = worker->promise();
   worker->Queue();
@@ -118,26 +153,34 @@ Napi::Value AlignCrops(const Napi::CallbackInfo& info) {
 class PasteWorker : public ImageWorker {
  public:
   using ImageWorker::ImageWorker;
-  const uint8_t* source = nullptr;
   int64_t width = 0, height = 0, size = 0, cropCount = 0;
-  const float* crops = nullptr;
-  const float* mask = nullptr;
-  float* alphaOut = nullptr;
+  std::vector<float> crops, mask;  // copies of the caller's
   std::vector<PasteFace> faces;
   double strength = 1;
   CropRange range = CropRange::Unit;
-  std::unique_ptr<std::vector<uint8_t>> result;
-  uint8_t* inPlace = nullptr;     // set: blend into the caller's frame itself
-  Napi::ObjectReference frameRef;  // that frame, resolved as the result
+  std::unique_ptr<std::vector<uint8_t>> result;  // a copy of the frame, blended into
+  std::vector<float> alpha;                      // with alphaRef: a copy of it, raised to the coverage, copied back on settling
+  Napi::ObjectReference alphaRef;
+  bool inPlace = false;            // the caller's frame gets the blended pixels (copied on settling) and is the result
+  Napi::ObjectReference frameRef;  // that frame
   void Work() override {
-    if (inPlace) return pasteBlend(inPlace, width, height, crops, cropCount, size, faces.data(), faces.size(), mask, strength, range, alphaOut);
-    // The blend writes into a copy: the input frame is left as it was.
-    result = std::make_unique<std::vector<uint8_t>>(source, source + width * height * 3);
-    pasteBlend(result->data(), width, height, crops, cropCount, size, faces.data(), faces.size(), mask, strength, range, alphaOut);
+    pasteBlend(result->data(), width, height, crops.data(), cropCount, size, faces.data(), faces.size(), mask.data(), strength, range, alphaRef.IsEmpty() ? nullptr : alpha.data());
   }
   void OnOK() override {
-    if (inPlace) return deferred_.Resolve(frameRef.Value());
     Napi::Env env = Env();
+    if (!alphaRef.IsEmpty()) {
+      Napi::Float32Array a;
+      if (!stillThere(alphaRef, alpha.size(), a))
+        return deferred_.Reject(makeError(env, ErrorCode::Argument, "The alpha output array was transferred or detached while the faces were being pasted").Value());
+      std::copy(alpha.begin(), alpha.end(), a.Data());
+    }
+    if (inPlace) {
+      Napi::Uint8Array f;
+      if (!stillThere(frameRef, result->size(), f))
+        return deferred_.Reject(makeError(env, ErrorCode::Argument, "The frame's buffer was transferred or detached while the faces were being pasted into it").Value());
+      std::copy(result->begin(), result->end(), f.Data());
+      return deferred_.Resolve(f);
+    }
     const size_t bytes = result->size();
     if (bytes > kMaxExternalBytes) return deferred_.Resolve(Napi::Uint8Array::New(env, bytes, copyArrayBuffer(env, result->data(), bytes), 0));
     auto* holder = result.release();
@@ -172,8 +215,8 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
     Napi::Float32Array alpha = typedArg<Napi::Float32Array>(info, 9, napi_float32_array, "a Float32Array alphaOut");
     if (static_cast<int64_t>(alpha.ElementLength()) != width * height)
       bad(env, "Expected alphaOut of " + std::to_string(width * height) + " floats but received " + std::to_string(alpha.ElementLength()));
-    worker->alphaOut = alpha.Data();
-    worker->keep(alpha);
+    worker->alpha = ownedCopy(env, alpha.Data(), alpha.ElementLength());
+    worker->alphaRef = Napi::Persistent(alpha.As<Napi::Object>());
   }
   const double* fd = f.Data();
   for (size_t i = 0; i < f.ElementLength() / 11; ++i) {
@@ -190,20 +233,17 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
     face.h = static_cast<int64_t>(r[10]);
     worker->faces.push_back(face);
   }
-  worker->source = frame.Data();
   if (info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value()) {
-    worker->inPlace = frame.Data();
+    worker->inPlace = true;
     worker->frameRef = Napi::Persistent(frame.As<Napi::Object>());
   }
   worker->width = width;
   worker->height = height;
-  worker->crops = crops.Data();
   worker->cropCount = static_cast<int64_t>(crops.ElementLength()) / (3 * plane);
   worker->size = size;
-  worker->mask = mask.Data();
-  worker->keep(frame);
-  worker->keep(crops);
-  worker->keep(mask);
+  worker->result = std::make_unique<std::vector<uint8_t>>(ownedCopy(env, frame.Data(), frame.ElementLength()));
+  worker->crops = ownedCopy(env, crops.Data(), crops.ElementLength());
+  worker->mask = ownedCopy(env, mask.Data(), mask.ElementLength());
   guard.release();
   Napi::Promise p = worker->promise();
   worker->Queue();
