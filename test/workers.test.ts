@@ -50,10 +50,17 @@ describe('worker_threads', () => {
 });
 
 describeShared('worker_threads: the photo detector', () => {
-  it('defaults to the native engine in a worker (onnxruntime-node aborts the process when its worker is terminated mid-run), onnxruntime on the main thread', () => {
+  it('defaults to the native engine in a worker (onnxruntime-node aborts the process when its worker is terminated mid-run), onnxruntime on the main thread; so does the PFLD landmark model, with the same points', () => {
     const model = sharedData('models/detection/yunet_s_dynamic.onnx');
-    const r = spawnSync(process.execPath, [script, 'engines', model], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, FACESTYLE_DETECTOR_ENGINE: '' } });
+    const r = spawnSync(process.execPath, [script, 'engines', model, sharedData('models/landmarks/pfld.onnx')], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, FACESTYLE_DETECTOR_ENGINE: '' } });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ main: { load: 'onnxruntime', shared: 'onnxruntime' }, worker: { load: 'native', shared: 'native' } });
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out).toMatchObject({ main: { load: 'onnxruntime', shared: 'onnxruntime', landmarks: 'onnxruntime' }, worker: { load: 'native', shared: 'native', landmarks: 'native' } });
+    // (The landmark model always ran on onnxruntime-node before: stylize() with FACESTYLE_LANDMARKS set in a
+    // worker that was terminated mid-run aborted the process.) The two engines place the points alike.
+    expect(out.main.points).toHaveLength(68);
+    let worst = 0;
+    for (let i = 0; i < 68; ++i) for (const k of [0, 1]) worst = Math.max(worst, Math.abs(out.main.points[i][k] - out.worker.points[i][k]));
+    expect(worst).toBeLessThan(0.05);
   });
 });

@@ -3,8 +3,9 @@
 // row-major anchor grid, then NMS. Optional 68-point refinement with PFLD.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { FacestyleError } from '../errors.js';
+import { FacestyleError, isFacestyleError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
 import * as is from '../is.js';
@@ -12,7 +13,7 @@ import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
 import { checkPixelLimit, checkRgbImage, pixelLimit, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
-import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine, createOrtSession, detectorSessionOptions, loadOrt } from './detector-engine.js';
+import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine, createOrtSession, detectorSessionOptions, loadOrt, nativeBackend } from './detector-engine.js';
 import { warpAffine } from './warp.js';
 
 export interface DetectOptions {
@@ -469,7 +470,7 @@ export class LandmarkModel {
   private disposed = false;
   private constructor(
     readonly file: string,
-    private readonly session: Ort.InferenceSession,
+    private readonly session: DetectorBackend,
     /** CPU threads each run may use, as asked for at load (0: all). */
     readonly threads: number,
   ) {}
@@ -481,12 +482,33 @@ export class LandmarkModel {
     if (file !== true && !(is.string(file) && file.length > 0)) throw is.invalid('landmark model', 'a .onnx path, or true for the default (FACESTYLE_LANDMARKS or models/landmarks/pfld.onnx)', file);
     const threads = is.threadCount(options.threads);
     const resolved = resolveLandmarksPath(file);
+    // onnxruntime-node on the main thread; in a worker_thread the native engine, as for the photo detector:
+    // onnxruntime-node aborts the whole process when a worker running it is terminated (std::terminate).
+    if (!isMainThread) return new LandmarkModel(resolved, await nativeBackend(resolved, [], threads, 'PFLD landmark model'), threads);
     const session = await createOrtSession(resolved, 'Landmark model', detectorSessionOptions(threads));
     if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
       await session.release().catch(() => undefined);
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `'${resolved}' is not a PFLD landmark model: expected one input and one output [b,136]`);
     }
-    return new LandmarkModel(resolved, session, threads);
+    const [input, output] = [session.inputNames[0], session.outputNames[0]];
+    const backend: DetectorBackend = {
+      engine: 'onnxruntime',
+      runs: { native: 0, onnxruntime: 0 },
+      fixedSize: null,
+      threads,
+      async infer(data, dims) {
+        const ort = await loadOrt();
+        const r = (await session.run({ [input]: new ort.Tensor('float32', data, dims) })) as unknown as NetOutputs;
+        return { [output]: r[output] };
+      },
+      dispose: () => session.release(),
+    };
+    return new LandmarkModel(resolved, backend, threads);
+  }
+
+  /** Where the model runs: onnxruntime-node, or the native engine in a worker_thread. */
+  get engine(): DetectorEngine {
+    return this.session.engine;
   }
 
   /** Adds `landmarks68` to each face (in image pixels). */
@@ -539,12 +561,13 @@ export class LandmarkModel {
     const mats: Affine2x3[] = squares.map(({ x0, y0, side }) => [side / S, 0, x0 - ox + (0.5 * side) / S - 0.5, 0, side / S, y0 - oy + (0.5 * side) / S - 0.5]);
     if (mirror) for (const { x0, y0, side } of squares) mats.push([-side / S, 0, x0 - ox + ((S - 0.5) * side) / S - 0.5, 0, side / S, y0 - oy + (0.5 * side) / S - 0.5]);
     const crops = await warpAffine(x, mats, S, S, { border: 'constant', value: 0 });
-    const ort = await loadOrt();
     let out: Float32Array;
     try {
-      const r = (await this.session.run({ [this.session.inputNames[0]]: new ort.Tensor('float32', crops.data, crops.shape) })) as unknown as NetOutputs;
-      out = r[this.session.outputNames[0]].data as Float32Array;
+      const r = Object.values(await this.session.infer(crops.data, [...crops.shape]));
+      if (r.length !== 1) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Landmark model '${this.file}' has ${r.length} outputs; expected one [b,136]`);
+      out = r[0].data as Float32Array;
     } catch (e) {
+      if (isFacestyleError(e) && e.code !== 'ERR_FACESTYLE_INTERNAL' && !this.disposed) throw e;
       // Disposed while this run was on its way (a FaceStylizer disposed mid-call): not the model's fault.
       if (this.disposed) throw new FacestyleError('ERR_FACESTYLE_DISPOSED', `Landmark model '${this.file}' was disposed during the run`, { cause: e });
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Landmark model '${this.file}' failed: ${(e as Error).message}`, { cause: e });
@@ -563,7 +586,7 @@ export class LandmarkModel {
 
   async dispose(): Promise<void> {
     this.disposed = true;
-    await this.session.release().catch(() => undefined);
+    await Promise.resolve(this.session.dispose()).catch(() => undefined);
   }
 }
 

@@ -140,33 +140,38 @@ async function ortBackend(file: string, outputNames: readonly string[], threads:
  */
 const MAX_SHAPES = 16;
 
-async function nativeBackend(file: string, outputNames: readonly string[], threads: number): Promise<DetectorBackend & { compiled(dims: number[]): boolean }> {
+/**
+ * The native engine's backend for one ONNX network with a single input, compiled per input shape. `what`
+ * names it in errors: the YuNet detector by default; the landmark model (LandmarkModel) uses it in worker
+ * threads, where onnxruntime-node must not run.
+ */
+export async function nativeBackend(file: string, outputNames: readonly string[], threads: number, what = 'Face detector'): Promise<DetectorBackend & { compiled(dims: number[]): boolean }> {
   const onnx = await import('../onnx/import.js');
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
   } catch (e) {
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Face detector not readable: '${file}': ${(e as Error).message}`, { cause: e });
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `${what} not readable: '${file}': ${(e as Error).message}`, { cause: e });
   }
   let model: ReturnType<typeof onnx.readOnnxModel>['model'];
   try {
     ({ model } = onnx.readOnnxModel(bytes));
   } catch (e) {
     // The importer only saw bytes ('model buffer'): name the file.
-    throw new FacestyleError(isFacestyleError(e) ? e.code : 'ERR_FACESTYLE_FORMAT', `Face detector '${file}': ${(e as Error).message.replace(/^model buffer/, 'it')}`, { cause: e });
+    throw new FacestyleError(isFacestyleError(e) ? e.code : 'ERR_FACESTYLE_FORMAT', `${what} '${file}': ${(e as Error).message.replace(/^model buffer/, 'it')}`, { cause: e });
   }
   const g = model.graph!;
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const inputs = (g.input ?? []).filter((v) => !inits.has(v.name ?? ''));
   const outputs = (g.output ?? []).map((v) => v.name ?? '');
   if (inputs.length !== 1 || outputNames.some((o) => !outputs.includes(o)))
-    throw notYunet(file, outputs, inputs.map((v) => v.name ?? ''), outputNames);
+    throw what === 'Face detector' ? notYunet(file, outputs, inputs.map((v) => v.name ?? ''), outputNames) : new FacestyleError('ERR_FACESTYLE_FORMAT', `'${file}' is not a ${what}: expected one input; it has ${inputs.length}`);
   const inputName = inputs[0].name ?? '';
   const fixedSize = fixedOf(onnx.declaredDims(inputs[0]));
   // Ops the importer has no converter for: decided now (fall back to onnxruntime-node), without
   // importing a graph, which happens per input shape below (5-20 ms each, on first use).
   const unknown = onnx.unsupportedOps(model);
-  if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Face detector '${file}' uses ops the native importer lacks: ${unknown.join(', ')}`);
+  if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `${what} '${file}' uses ops the native importer lacks: ${unknown.join(', ')}`);
   // Import + compile once per input shape.
   const sessions = new Map<string, Promise<Session>>();
   const sessionFor = (dims: number[]): Promise<Session> => {

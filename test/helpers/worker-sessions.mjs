@@ -23,7 +23,19 @@ async function detectorEngines() {
   const loaded = await FaceDetector.load(process.argv[3]);
   const shared = await sharedDetector(process.argv[3]);
   await loaded.dispose();
-  return { load: loaded.engine, shared: shared.engine };
+  const engines = { load: loaded.engine, shared: shared.engine };
+  // With a PFLD model as argv[4]: the landmark model's engine too, and its 68 points for one face of a
+  // synthetic image (compared across the two threads by the test).
+  if (process.argv[4]) {
+    const { LandmarkModel } = await import(new URL('../../dist/face/detect.js', import.meta.url).href);
+    const lm = await LandmarkModel.load(process.argv[4], { threads: 1 });
+    const W = 160, H = 160;
+    const data = Uint8Array.from({ length: W * H * 3 }, (_, i) => (((i / 3) % W) * 1.3 + Math.floor(i / 3 / W) * 0.7 + (i % 3) * 40) & 255);
+    const [face] = await lm.refine({ data, width: W, height: H }, [{ box: [40, 40, 80, 80], score: 1, landmarks: [[65, 70], [95, 70], [80, 85], [68, 100], [92, 100]] }]);
+    await lm.dispose();
+    Object.assign(engines, { landmarks: lm.engine, points: face.landmarks68 });
+  }
+  return engines;
 }
 
 // This script in a worker with `data`; resolves with its exit code and the last message it posted. A
