@@ -112,6 +112,37 @@ describe('Trainer', () => {
     }
   });
 
+  it('train() with evaluate() started alongside gives the losses of train() alone; evaluations at once agree; weights read mid-step are refused by name', async () => {
+    const alone = new Trainer(tiny({ steps: 6 }), synthetic(2, 16), tmp());
+    await alone.train();
+    const t = new Trainer(tiny({ steps: 6 }), synthetic(2, 16), tmp());
+    try {
+      // Each call used to compile its own step session; evaluate()'s replaced train()'s after its first step.
+      const training = t.train();
+      const [a, b] = await Promise.all([t.evaluate(synthetic(1, 16)), t.evaluate(synthetic(1, 16))]);
+      expect(a.report).toEqual(b.report);
+      await training;
+      expect(t.history.map((h) => h.loss)).toEqual(alone.history.map((h) => h.loss));
+      // During a step the session is running: emaWeights() says so in the Trainer's words.
+      const again = t.train({ until: 8 });
+      await new Promise((r) => setImmediate(r));
+      let refused: unknown = null;
+      while (t.step < 8 && !refused) {
+        try {
+          t.emaWeights();
+        } catch (e) {
+          refused = e;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      await again;
+      expect(refused).toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('emaWeights() while a training step is running') });
+    } finally {
+      alone.dispose();
+      t.dispose();
+    }
+  });
+
   it('resumes exactly: interrupted at step 4 and resumed gives the same losses as uninterrupted', async () => {
     const cfg = tiny({ steps: 8, losses: { l1: 1, color: 0.5, edge: 0.1 }, augment: { flip: 0.5, minScale: 0.7 }, clipNorm: 1, weightDecay: 0.01 });
     const data = synthetic(3, 24);

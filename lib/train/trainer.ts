@@ -334,9 +334,29 @@ export class Trainer extends EventEmitter {
 
   async init(): Promise<void> {
     this.checkUsable();
-    if (!this.session) this.session = await compile(this.step_.graph, { device: this.config.device, threads: this.config.threads });
+    // Calls at once (train() with evaluate(), or two init()) share one compile: each used to compile its own
+    // step session and the later one replaced the first under a running train() (its Adam state lost, the
+    // first session never disposed).
+    this.initializing ??= this.compileSessions().finally(() => (this.initializing = null));
+    return this.initializing;
+  }
+
+  private initializing: Promise<void> | null = null;
+
+  /** A session compiled for this Trainer, or ERR_FACESTYLE_DISPOSED (and the session disposed) when dispose() came meanwhile. */
+  private async compileOwn(graph: Graph): Promise<Session> {
+    const s = await compile(graph, { device: this.config.device, threads: this.config.threads });
+    if (this.disposed) {
+      s.dispose();
+      this.checkUsable();
+    }
+    return s;
+  }
+
+  private async compileSessions(): Promise<void> {
+    if (!this.session) this.session = await this.compileOwn(this.step_.graph);
     if (this.dStep && !this.dSession) {
-      this.dSession = await compile(this.dStep.graph, { device: this.config.device, threads: this.config.threads });
+      this.dSession = await this.compileOwn(this.dStep.graph);
       this.syncDiscriminator();
     }
   }
@@ -386,6 +406,22 @@ export class Trainer extends EventEmitter {
   }
 
   private async trainSteps(options: TrainRunOptions): Promise<void> {
+    try {
+      await this.trainLoop(options);
+    } finally {
+      this.stepInFlight = false;
+    }
+  }
+
+  /** Set while a step's native runs are in flight: the weights cannot be read or written then. */
+  private stepInFlight = false;
+
+  /** ERR_FACESTYLE_ARGUMENT naming `what` while a training step runs (the session refused it with a message about its own run() calls). */
+  private betweenSteps(what: string): void {
+    if (this.stepInFlight) throw argumentError(`Trainer.${what} while a training step is running: call it between steps (in a 'step' or 'sample-due' listener) or after train() resolves`);
+  }
+
+  private async trainLoop(options: TrainRunOptions): Promise<void> {
     await this.init();
     const c = this.config;
     const until = options.until ?? c.steps;
@@ -397,6 +433,7 @@ export class Trainer extends EventEmitter {
       const batch = await queue.take(this.step);
       const lr = learningRate(c, this.step);
       const t = this.step + 1;
+      this.stepInFlight = true;
       const out = await this.live.run({
         photo: batch.input,
         target: batch.target,
@@ -418,6 +455,7 @@ export class Trainer extends EventEmitter {
         for (const name of this.dStep.lossNames) terms[name] = dOut[`out.${name}`].data[0];
         this.syncDiscriminator();
       }
+      this.stepInFlight = false;
       if (!Number.isFinite(loss))
         throw new FacestyleError(
           'ERR_FACESTYLE_NUMERIC',
@@ -454,6 +492,7 @@ export class Trainer extends EventEmitter {
    */
   async initGenerator(weights: Map<string, Tensor>, source = 'weights'): Promise<void> {
     await this.init();
+    this.betweenSteps('initGenerator()');
     const wanted = this.step_.weights.map((name) => ({ name, shape: this.step_.graph.values.find((v) => v.name === name)!.shape }));
     checkInitWeights(weights, wanted, source);
     for (const { name } of wanted) {
@@ -465,6 +504,7 @@ export class Trainer extends EventEmitter {
 
   /** The EMA generator weights under their inference names ('g.*'). */
   emaWeights(): Map<string, Tensor> {
+    this.betweenSteps('emaWeights()');
     const m = new Map<string, Tensor>();
     for (const w of this.step_.weights) m.set(w, this.live.readParam(`ema.${w}`));
     return m;
@@ -472,6 +512,7 @@ export class Trainer extends EventEmitter {
 
   /** Writes checkpoint.safetensors (temp + rename); refuses (NUMERIC) to write non-finite state. */
   async saveCheckpoint(file = path.join(this.outDir, 'checkpoint.safetensors')): Promise<string> {
+    this.betweenSteps('saveCheckpoint()');
     const state = this.readState();
     for (const [name, t] of state)
       for (const v of t.data)
@@ -552,10 +593,25 @@ export class Trainer extends EventEmitter {
     if (!pairs || !pairs.pairs.length) throw argumentError('No validation pairs to evaluate');
     await this.init(); // before any step: the initial weights
     const w = weights ?? this.emaWeights(); // read now, before the compile below lets training move on
-    if (!this.evalSession) this.evalSession = await compile(generatorGraph(this.config.generator, { height: pairs.size, width: pairs.size }), { device: this.config.device, threads: this.config.threads });
-    for (const [name, t] of w) this.evalSession.writeParam(name, t);
-    return evaluateGenerator(this.evalSession, pairs);
+    // One evaluation at a time on the evaluation session (two at once wrote its weights under each other's runs).
+    const run = this.evaluating.then(async () => {
+      if (this.evalSession && this.evalSize !== pairs.size) {
+        this.evalSession.dispose();
+        this.evalSession = null;
+      }
+      if (!this.evalSession) {
+        this.evalSession = await this.compileOwn(generatorGraph(this.config.generator, { height: pairs.size, width: pairs.size }));
+        this.evalSize = pairs.size;
+      }
+      for (const [name, t] of w) this.evalSession.writeParam(name, t);
+      return evaluateGenerator(this.evalSession, pairs);
+    });
+    this.evaluating = run.catch(() => undefined);
+    return run;
   }
+
+  private evaluating: Promise<unknown> = Promise.resolve();
+  private evalSize = 0;
 
   dispose(): void {
     this.disposed = true;
