@@ -1,14 +1,19 @@
 // Bad ONNX input: every failure is a coded error (ERR_FACESTYLE_*), never a crash. Plus a small
 // fuzz test on mutated bytes of a real model (fixed seed).
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isFacestyleError } from '../lib/errors.js';
 import { GraphBuilder } from '../lib/graph/builder.js';
 import { Tensor, mulberry32 } from '../lib/graph/tensor.js';
 import { exportOnnxBuffer } from '../lib/onnx/export.js';
 import { loadOnnx } from '../lib/onnx/import.js';
+import { checkParity } from '../lib/onnx/parity.js';
 import { decodeModel, onnx } from '../lib/onnx/proto.js';
 import { compile } from '../lib/runtime/session.js';
+import { floatInit, int64Init, node, onnxModel, valueInfo } from './helpers/onnx-model.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
 /** The error code thrown by fn, or 'no error'. */
@@ -279,4 +284,100 @@ describeShared('bad ONNX input (real model files)', () => {
     expect((codes.ERR_FACESTYLE_FORMAT ?? 0) + (codes.ERR_FACESTYLE_SHAPE ?? 0) + (codes.ERR_FACESTYLE_UNSUPPORTED ?? 0)).toBeGreaterThan(30);
     expect(Date.now() - t0).toBeLessThan(20_000);
   }, 60_000);
+});
+
+// Found by fuzzing the importer (each crashed the process, hung it, or gave a silently wrong model before).
+describe('bad ONNX input (fuzzing finds)', () => {
+  it('a folded Concat or Gather too large for a constant is ERR_FACESTYLE_SHAPE before it is built (V8 ended the process)', () => {
+    const concat = onnxModel({
+      nodes: [node('ConstantOfShape', ['s'], ['c']), node('Concat', new Array(64).fill('c'), ['k'], { axis: 0 }), node('Add', ['x', 'k'], ['y'])],
+      inits: [int64Init('s', [1 << 24])], inputs: [valueInfo('x', [1])], outputs: [valueInfo('y', [])],
+    });
+    const gather = onnxModel({
+      nodes: [node('ConstantOfShape', ['s'], ['c']), node('Gather', ['c', 'i'], ['k'], { axis: 0 }), node('Add', ['x', 'k'], ['y'])],
+      inits: [int64Init('s', [1, 1 << 23], [2]), int64Init('i', new Array(200).fill(0))], inputs: [valueInfo('x', [1])], outputs: [valueInfo('y', [])],
+    });
+    for (const m of [concat, gather]) expect(() => loadOnnx(m)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_SHAPE', message: expect.stringContaining('folding would create a constant') }));
+  });
+
+  it('a constant Resize with a huge output is left to run time, not folded at load (36 s and 6 GB before)', () => {
+    const m = onnxModel({
+      nodes: [node('Resize', ['c', '', 'scales'], ['r'], { mode: 'nearest' }), node('Add', ['x', 'r'], ['y'])],
+      inits: [floatInit('c', [1, 2, 3, 4], [1, 1, 2, 2]), floatInit('scales', [1, 1, 20000, 20000])],
+      inputs: [valueInfo('x', [1, 1, 40000, 40000])], outputs: [valueInfo('y', [1, 1, 40000, 40000])],
+    });
+    const g = loadOnnx(m);
+    expect(g.nodes.map((n) => n.op)).toContain('Resize');
+    // A small one still folds.
+    const small = onnxModel({
+      nodes: [node('Resize', ['c', '', 'scales'], ['r'], { mode: 'nearest' }), node('Add', ['x', 'r'], ['y'])],
+      inits: [floatInit('c', [1, 2, 3, 4], [1, 1, 2, 2]), floatInit('scales', [1, 1, 2, 2])],
+      inputs: [valueInfo('x', [1, 1, 4, 4])], outputs: [valueInfo('y', [1, 1, 4, 4])],
+    });
+    expect(loadOnnx(small).nodes.map((n) => n.op)).not.toContain('Resize');
+  });
+
+  it('an attribute stored as another type is ERR_FACESTYLE_FORMAT naming it (an INT alpha made LeakyRelu a Relu)', () => {
+    const cases: Array<[ReturnType<typeof node>, string]> = [
+      [node('LeakyRelu', ['x'], ['y'], { alpha: 2 }), "'alpha' is INT; expected FLOAT"],
+      [node('Softmax', ['x'], ['y'], { axis: { type: 3, s: Buffer.from('1') } }), "'axis' is STRING; expected INT"],
+    ];
+    for (const [n, message] of cases)
+      expect(() => loadOnnx(onnxModel({ nodes: [n], inputs: [valueInfo('x', [1, 4])], outputs: [valueInfo('y', [1, 4])] }))).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining(message) }));
+    // The same value stored as a FLOAT loads.
+    expect(loadOnnx(onnxModel({ nodes: [node('LeakyRelu', ['x'], ['y'], { alpha: 0.5 })], inputs: [valueInfo('x', [1, 4])], outputs: [valueInfo('y', [1, 4])] })).nodes).toHaveLength(1);
+  });
+
+  it('a folded Transpose whose perm is not a permutation is ERR_FACESTYLE_FORMAT (perm [0,0] gave a NaN element)', () => {
+    for (const perm of [[5], [0, 0]]) {
+      const dims = perm.length === 1 ? [3] : [2, 3];
+      const m = onnxModel({
+        nodes: [node('Transpose', ['c'], ['t'], { perm }), node('Add', ['x', 't'], ['y'])],
+        inits: [floatInit('c', new Array(dims.reduce((a, b) => a * b, 1)).fill(1), dims)], inputs: [valueInfo('x', [1])], outputs: [valueInfo('y', dims)],
+      });
+      expect(() => loadOnnx(m)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('is not a permutation') }));
+    }
+  });
+
+  it('nodes sharing one name get unique names n, n_1, n_2, ...', () => {
+    const nodes = Array.from({ length: 5 }, (_, i) => node('Relu', [i ? `h${i - 1}` : 'x'], [i === 4 ? 'y' : `h${i}`], {}, 'n'));
+    expect(loadOnnx(onnxModel({ nodes, inputs: [valueInfo('x', [1, 4])], outputs: [valueInfo('y', [1, 4])] })).nodes.map((n) => n.name)).toEqual(['n', 'n_1', 'n_2', 'n_3', 'n_4']);
+  });
+
+  it.skipIf(process.platform === 'win32')('a model path that is a FIFO or a device is ERR_FACESTYLE_ARGUMENT, not read (a FIFO blocked the process for good)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'facestyle-fifo-'));
+    try {
+      const fifo = path.join(dir, 'model.onnx');
+      execFileSync('mkfifo', [fifo]);
+      for (const file of [fifo, '/dev/zero']) expect(() => loadOnnx(file)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('not a regular file') }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('checkParity refuses a Split with an omitted output before onnxruntime-node (which segfaults on it) sees it; the native engine runs it', async () => {
+    const m = onnxModel({
+      nodes: [node('Split', ['x'], ['', 'z'], { axis: 1 }), node('Relu', ['z'], ['y'])],
+      inputs: [valueInfo('x', [1, 4, 4, 4])], outputs: [valueInfo('y', [1, 2, 4, 4])],
+    });
+    await expect(checkParity(m)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_UNSUPPORTED', message: expect.stringContaining("omits one of its outputs ('')") });
+    const s = await compile(loadOnnx(m));
+    try {
+      const x = Tensor.random([1, 4, 4, 4], 3, -1, 1);
+      const y = (await s.run({ x })).y;
+      expect(Array.from(y.data)).toEqual(Array.from(x.data.slice(32), (v) => Math.max(0, v)));
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it("checkParity: a model onnxruntime loads but cannot run is ERR_FACESTYLE_FORMAT (a plain Error before)", async () => {
+    // A Conv whose kernel_shape disagrees with its weights: the native importer reads the weights' shape.
+    const m = onnxModel({
+      nodes: [node('Conv', ['x', 'w'], ['y'], { kernel_shape: [5, 5] })],
+      inits: [floatInit('w', new Array(2 * 1 * 3 * 3).fill(0.1), [2, 1, 3, 3])],
+      inputs: [valueInfo('x', [1, 1, 8, 8])], outputs: [valueInfo('y', [1, 2, 6, 6])],
+    });
+    await expect(checkParity(m)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('onnxruntime-node could not run the model') });
+  });
 });

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
+import { checkOrtSafe } from '../onnx/ort-guard.js';
 import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { optimizeForInference } from '../graph/passes/index.js';
@@ -91,6 +92,13 @@ export function detectorSessionOptions(threads: number): Ort.InferenceSession.Se
 export async function createOrtSession(file: string, what: string, options: Ort.InferenceSession.SessionOptions = DETECTOR_SESSION): Promise<Ort.InferenceSession> {
   const ort = await loadOrt();
   const source = await ortModelSource(file);
+  let bytes: Uint8Array | null = typeof source === 'string' ? null : source;
+  try {
+    bytes ??= readFileSync(file);
+  } catch {
+    // onnxruntime reports the unreadable file below
+  }
+  if (bytes) checkOrtSafe(bytes, `${what} '${file}'`);
   try {
     return await (typeof source === 'string' ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options));
   } catch (e) {

@@ -275,7 +275,7 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
           throw released ? disposedError(true, e) : ortRunError(name, feed.shape, e);
         }
         const out = r[outName];
-        const y = new Tensor(out.dims as number[], out.data as Float32Array);
+        const y = new Tensor(out.dims as number[], await ortOutputFloats(out, name));
         return layout === 'nhwc' ? toNchw(y) : y;
       });
     },
@@ -285,6 +285,20 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
       await session.release();
     },
   };
+}
+
+/**
+ * A generator output as float32: float16 outputs converted (their raw half bits were read as numbers: an
+ * all-white face), other types refused as the model's fault (ERR_FACESTYLE_FORMAT, not ARGUMENT).
+ */
+async function ortOutputFloats(out: Ort.Tensor, model: string): Promise<Float32Array> {
+  if (out.type === 'float32') return out.data as Float32Array;
+  if (out.type === 'float16') {
+    const { halfToFloat } = await import('../onnx/proto.js');
+    const bits = out.data as Uint16Array;
+    return Float32Array.from(bits, (h) => halfToFloat(h));
+  }
+  throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Stylization model '${model}' outputs ${out.type}; expected float32 or float16 image values`);
 }
 
 /** An .onnx generator imported by lib/onnx and run natively. */

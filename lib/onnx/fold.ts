@@ -15,6 +15,9 @@ export type AttrReader = {
   has(name: string): boolean;
 };
 
+/** AttributeProto.AttributeType numbers and names. */
+const ATTR_TYPES: Record<number, string> = { 1: 'FLOAT', 2: 'INT', 3: 'STRING', 4: 'TENSOR', 5: 'GRAPH', 6: 'FLOATS', 7: 'INTS', 8: 'STRINGS', 9: 'TENSORS', 10: 'GRAPHS' };
+
 /** Typed access to a node's attributes. */
 export function attrReader(node: NodeProto, where: string): AttrReader {
   const map = new Map((node.attribute ?? []).map((a) => [a.name ?? '', a]));
@@ -22,26 +25,34 @@ export function attrReader(node: NodeProto, where: string): AttrReader {
     if (dflt === undefined) throw formatError(`${where}: required attribute '${name}' is missing`);
     return dflt;
   };
+  // The attribute, checked to be of the type it is read as: an alpha stored as INT read as a float was 0
+  // (a LeakyRelu became a Relu), an axis stored as FLOAT read as an int was axis 0; onnxruntime refuses
+  // these ("Mismatched attribute type"). An attribute without a type (very old files) is read as asked.
+  const get = (name: string, type: number) => {
+    const a = map.get(name);
+    if (a && a.type && a.type !== type) throw formatError(`${where}: attribute '${name}' is ${ATTR_TYPES[a.type] ?? `of type ${a.type}`}; expected ${ATTR_TYPES[type]}`);
+    return a;
+  };
   return {
     has: (name) => map.has(name),
     int: (name, dflt) => {
-      const a = map.get(name);
+      const a = get(name, 2);
       return a ? toNum(a.i ?? 0) : need(name, dflt);
     },
     ints: (name, dflt) => {
-      const a = map.get(name);
+      const a = get(name, 7);
       return a ? (a.ints ?? []).map(toNum) : need(name, dflt);
     },
     float: (name, dflt) => {
-      const a = map.get(name);
+      const a = get(name, 1);
       return a ? (a.f ?? 0) : need(name, dflt);
     },
     string: (name, dflt) => {
-      const a = map.get(name);
+      const a = get(name, 3);
       return a ? Buffer.from(a.s ?? new Uint8Array()).toString('utf8') : need(name, dflt);
     },
     tensor: (name) => {
-      const a = map.get(name);
+      const a = get(name, 4);
       return a?.t ? readTensor(a.t, `${where} attribute '${name}'`) : undefined;
     },
   };
@@ -51,6 +62,11 @@ export function attrReader(node: NodeProto, where: string): AttrReader {
 const FOLD_LIMIT = 1 << 24;
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** SHAPE error before a folded result of `shape` is built (building it first could exhaust V8's heap: a Concat of 2^30 elements ended the process). */
+function checkFoldSize(shape: readonly number[], where: string): void {
+  if (size(shape) > FOLD_LIMIT) throw shapeError(`${where}: folding would create a constant of shape [${shape}] (over ${FOLD_LIMIT} elements)`);
+}
 const stridesOf = (shape: readonly number[]): number[] => {
   const s = new Array<number>(shape.length);
   let acc = 1;
@@ -122,7 +138,10 @@ function binary(a: ConstTensor, b: ConstTensor, fn: (x: number, y: number) => nu
 /** Gathers elements of `t` by a flat index list into a new shape. */
 const pick = (t: ConstTensor, shape: number[], idx: number[]): ConstTensor => make(t.dtype, shape, idx.map((i) => t.data[i]));
 
-function transpose(t: ConstTensor, perm: number[]): ConstTensor {
+function transpose(t: ConstTensor, perm: number[], where: string): ConstTensor {
+  const rank = t.shape.length;
+  if (perm.length !== rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i))
+    throw formatError(`${where}: perm [${perm}] is not a permutation of the ${rank} axes of [${t.shape}]`);
   const shape = perm.map((p) => t.shape[p]);
   const st = stridesOf(t.shape);
   const n = size(shape);
@@ -264,6 +283,7 @@ function foldNodeUnchecked(node: NodeProto, inputs: (ConstTensor | undefined)[],
       const axis = normAxis(at.int('axis', 0), data.shape.length, where);
       const dim = data.shape[axis];
       const outShape = [...data.shape.slice(0, axis), ...ind.shape, ...data.shape.slice(axis + 1)];
+      checkFoldSize(outShape, where);
       const inner = size(data.shape.slice(axis + 1));
       const outer = size(data.shape.slice(0, axis));
       const out: number[] = [];
@@ -304,6 +324,9 @@ function foldNodeUnchecked(node: NodeProto, inputs: (ConstTensor | undefined)[],
       for (const t of ts)
         if (t.shape.length !== rank || t.shape.some((d, i) => i !== axis && d !== ts[0].shape[i]))
           throw shapeError(`${where}: Concat inputs [${ts.map((u) => `[${u.shape}]`).join(' ')}] do not match`);
+      const shape = [...ts[0].shape];
+      shape[axis] = ts.reduce((s, t) => s + t.shape[axis], 0);
+      checkFoldSize(shape, where);
       const outer = size(ts[0].shape.slice(0, axis));
       const out: number[] = [];
       for (let o = 0; o < outer; ++o)
@@ -311,8 +334,6 @@ function foldNodeUnchecked(node: NodeProto, inputs: (ConstTensor | undefined)[],
           const chunk = size(t.shape.slice(axis));
           for (let k = 0; k < chunk; ++k) out.push(t.data[o * chunk + k]);
         }
-      const shape = [...ts[0].shape];
-      shape[axis] = ts.reduce((s, t) => s + t.shape[axis], 0);
       const dtype = ts.some((t) => isFloatType(t.dtype)) ? DT.FLOAT : ts[0].dtype;
       return [make(dtype, shape, out)];
     }
@@ -337,7 +358,7 @@ function foldNodeUnchecked(node: NodeProto, inputs: (ConstTensor | undefined)[],
     }
     case 'Transpose': {
       const t = need(0);
-      return [transpose(t, at.ints('perm', t.shape.map((_, i) => t.shape.length - 1 - i)))];
+      return [transpose(t, at.ints('perm', t.shape.map((_, i) => t.shape.length - 1 - i)), where)];
     }
     case 'Add':
       return [binary(need(0), need(1), (a, b) => a + b, where)];

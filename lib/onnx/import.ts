@@ -3,7 +3,7 @@
 // constant, by its registry reference) or converted to IR ops whose ONNX tensor arguments (Reshape
 // shape, Slice starts, Resize scales, Pad pads, ...) become attributes. The input sizes are fixed
 // at load time, so dynamic models are loaded once per input size.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { FacestyleError, formatError, readError, shapeError, unsupportedError } from '../errors.js';
 import type { Attrs, Graph, Node, Value, ValueKind } from '../graph/ir.js';
 import { Tensor } from '../graph/tensor.js';
@@ -35,8 +35,12 @@ export function readOnnxModel(source: string | Uint8Array, file?: string): { mod
   if (typeof source === 'string') {
     what = `'${source}'`;
     try {
+      // A FIFO blocked the process for good and /dev/zero read until memory ran out: only regular files are read.
+      const st = statSync(source);
+      if (!st.isFile()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `ONNX model ${what} is ${st.isDirectory() ? 'a directory' : 'not a regular file (a device, pipe or socket)'}`);
       bytes = readFileSync(source);
     } catch (e) {
+      if (e instanceof FacestyleError) throw e;
       throw readError(e, `ONNX model ${what}`) ?? new FacestyleError('ERR_FACESTYLE_FORMAT', `Cannot read ONNX model ${what}: ${(e as Error).message}`, { cause: e });
     }
   } else if (source instanceof Uint8Array) bytes = source;
@@ -73,8 +77,13 @@ function converterOf(op: string): Converter | undefined {
   return Object.hasOwn(CONVERTERS, op) ? CONVERTERS[op] : undefined;
 }
 
-/** Largest constant (elements) folded through an op's TS reference at load time. */
+/** Largest constant (elements) folded through an op's TS reference at load time, as an input or an output. */
 const FOLD_REFERENCE_LIMIT = 1 << 20;
+/** Most multiply-adds one folded Conv / ConvTranspose / MatMul / Gemm may take in TypeScript (about a second). */
+const FOLD_REFERENCE_MACS = 1 << 26;
+/** Most elements all folded constants of one import may hold together (a chain of folds, each under the limits, held gigabytes). */
+const FOLD_TOTAL_LIMIT = 1 << 25;
+const HEAVY_FOLD_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
 class Importer {
   readonly values: Value[] = [];
@@ -84,14 +93,26 @@ class Importer {
   readonly sym = new Map<string, Entry>();
   readonly unsupported = new Map<string, number>();
   private readonly names = new Set<string>();
-  private readonly nodeNames = new Set<string>();
+  readonly nodeNames = new Set<string>();
   private tmpCount = 0;
 
   constructor(readonly opset: number) {}
 
+  /** Elements of the constants folded so far (FOLD_TOTAL_LIMIT). */
+  folded = 0;
+  /** Per set of taken names: the next suffix to try for each base (40,000 nodes of one name took 86 s counting up from _1 each time). */
+  private readonly suffixes = new Map<Set<string>, Map<string, number>>();
+
   unique(base: string, taken = this.names): string {
     let name = base;
-    for (let i = 1; taken.has(name); ++i) name = `${base}_${i}`;
+    if (taken.has(name)) {
+      let next = this.suffixes.get(taken);
+      if (!next) this.suffixes.set(taken, (next = new Map()));
+      let i = next.get(base) ?? 1;
+      while (taken.has(`${base}_${i}`)) ++i;
+      next.set(base, i + 1);
+      name = `${base}_${i}`;
+    }
     taken.add(name);
     return name;
   }
@@ -155,8 +176,13 @@ class Importer {
     const allConst = entries.every((e) => e === null || e.kind === 'const');
     if (allConst && entries.some((e) => e !== null)) {
       const ins = entries.map((e) => (e && e.kind === 'const' ? new Tensor(e.t.shape, e.t.data instanceof Float32Array ? e.t.data : Float32Array.from(e.t.data)) : null));
-      if (ins.every((t) => !t || t.size <= FOLD_REFERENCE_LIMIT)) {
-        inferNodeShapes(schema, nodeName, ins.map((t) => (t ? t.shape : null)), full);
+      const outShapes = ins.every((t) => !t || t.size <= FOLD_REFERENCE_LIMIT) ? inferNodeShapes(schema, nodeName, ins.map((t) => (t ? t.shape : null)), full) : null;
+      // Folded only when the result is small and quick to compute; otherwise the node runs at run time
+      // (a 153-byte Resize took 36 s and 6 GB to fold; a constant Conv 20 s).
+      const outSize = outShapes ? outShapes.slice(0, outs.length).reduce((n, sh) => n + sh.reduce((a, b) => a * b, 1), 0) : Infinity;
+      const macs = HEAVY_FOLD_OPS.has(onnxOp) && ins[1] ? outSize * Math.max(1, ins[1].size / Math.max(1, outShapes?.[0]?.[1] ?? 1)) : outSize;
+      if (outSize <= FOLD_REFERENCE_LIMIT && macs <= FOLD_REFERENCE_MACS && this.folded + outSize <= FOLD_TOTAL_LIMIT) {
+        this.folded += outSize;
         const res = schema.reference(ins, full);
         outs.forEach((o, i) => this.sym.set(o, { kind: 'const', t: { dtype: DT.FLOAT, shape: [...res[i].shape], data: res[i].data }, init: false }));
         return;
@@ -727,6 +753,8 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions, file
         : { dtype: DT.FLOAT, shape: imp.values[(e as { id: number }).id].shape, data: new Float32Array(0) },
       );
       const res = foldNode(node, ins, opset, where);
+      imp.folded += res.reduce((n, t) => n + t.data.length, 0);
+      if (imp.folded > FOLD_TOTAL_LIMIT) throw shapeError(`${where}: the model's folded constants would hold over ${FOLD_TOTAL_LIMIT} elements`);
       // A weight passed through Cast/Identity (fp16 storage + Cast to float) is still a weight.
       const init = (op === 'Cast' || op === 'Identity') && entries[0]?.kind === 'const' && entries[0].init;
       res.forEach((t, i) => outs[i] && imp.sym.set(outs[i], { kind: 'const', t, init }));
@@ -783,32 +811,46 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions, file
     throw unsupportedError(`${what} uses ops this engine cannot run: ${list.join(', ')}`);
   }
 
+  // Values by name and the outputs listed so far, kept up to date by identity() (a search of every value
+  // and node for each output made 20,000 outputs take 73 s).
+  const byName = new Map(imp.values.map((v) => [v.name, v]));
+  const listed = new Set<number>();
   for (const vi of graph.output ?? []) {
     const name = vi.name ?? '';
     const e = imp.entry(name, `graph output '${name}'`);
     let id: number;
     if (e.kind === 'const') {
       const c = imp.materialize(name, 'graph output');
-      imp.values[c].name = imp.unique(`${name}/const`);
-      id = identity(imp, c, name);
+      byName.set(imp.values[c].name, imp.values[c]);
+      rename(imp, byName, imp.values[c], imp.unique(`${name}/const`));
+      id = identity(imp, byName, c, name);
     } else if (e.kind === 'value') {
       const v = imp.values[e.id];
       // An input or an already-listed output cannot double as this output: copy it.
-      id = v.kind !== 'intermediate' || imp.outputs.includes(e.id) || v.name !== name ? identity(imp, e.id, name) : e.id;
+      id = v.kind !== 'intermediate' || listed.has(e.id) || v.name !== name ? identity(imp, byName, e.id, name) : e.id;
     } else throw unsupportedError(`graph output '${name}' is unknown`);
     imp.outputs.push(id);
+    listed.add(id);
   }
   return { name: graph.name || 'onnx', values: imp.values, nodes: imp.nodes, inputs: imp.inputs, outputs: imp.outputs };
 }
 
-function identity(imp: Importer, src: number, name: string): number {
-  const nodeName = imp.unique(`${name}/identity`, new Set(imp.nodes.map((n) => n.name)));
+function rename(imp: Importer, byName: Map<string, Value>, v: Value, to: string): void {
+  if (byName.get(v.name) === v) byName.delete(v.name);
+  v.name = to;
+  byName.set(to, v);
+}
+
+function identity(imp: Importer, byName: Map<string, Value>, src: number, name: string): number {
+  const nodeName = imp.unique(`${name}/identity`, imp.nodeNames);
   // The output name must be the ONNX name; free it if an internal value holds it.
-  const holder = imp.values.find((v) => v.name === name);
+  const holder = byName.get(name);
   if (holder && holder.kind === 'input') name = imp.unique(`${name}/output`);
-  else if (holder) holder.name = imp.unique(`${name}/src`);
+  else if (holder) rename(imp, byName, holder, imp.unique(`${name}/src`));
   const id = imp.values.length;
-  imp.values.push({ id, name, kind: 'intermediate', shape: [...imp.values[src].shape] });
+  const v: Value = { id, name, kind: 'intermediate', shape: [...imp.values[src].shape] };
+  imp.values.push(v);
+  byName.set(name, v);
   imp.nodes.push({ id: imp.nodes.length, name: nodeName, op: 'Identity', attrs: {}, inputs: [src], outputs: [id] });
   return id;
 }

@@ -8,6 +8,7 @@ import * as is from '../is.js';
 import { type DeviceName, compile } from '../runtime/session.js';
 import { exportOnnxBuffer } from './export.js';
 import { loadOnnxFrom, readOnnxModel } from './import.js';
+import { checkOrtSafe } from './ort-guard.js';
 import { declaredInputs } from './info.js';
 
 export interface ParityOptions {
@@ -174,6 +175,7 @@ export async function checkParity(model: string | Uint8Array | Graph, options: P
   }
 
   const ort = loadOrt();
+  checkOrtSafe(bytes, typeof model === 'string' ? `ONNX model '${model}'` : 'The model');
   let ortSession: Awaited<ReturnType<Ort['InferenceSession']['create']>>;
   try {
     ortSession = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: ['cpu'], logSeverityLevel: 3 });
@@ -183,7 +185,14 @@ export async function checkParity(model: string | Uint8Array | Graph, options: P
   try {
     const ortFeeds: Record<string, InstanceType<Ort['Tensor']>> = {};
     for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor('float32', t.data, t.shape);
-    const res = await ortSession.run(ortFeeds);
+    let res: Awaited<ReturnType<typeof ortSession.run>>;
+    try {
+      res = await ortSession.run(ortFeeds);
+    } catch (e) {
+      // A model onnxruntime loads but cannot run (a kernel_shape that disagrees with the weights, a zero
+      // dimension): rejected with a plain Error before.
+      throw new FacestyleError('ERR_FACESTYLE_FORMAT', `onnxruntime-node could not run the model: ${(e as Error).message}`, { cause: e });
+    }
     const outputs = graph.outputs.map((id, i) => {
       const name = graph.values[id].name;
       const o = res[ortSession.outputNames[i]];
