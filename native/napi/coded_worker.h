@@ -2,13 +2,13 @@
 // thread, so that those single-threaded passes overlap a model run instead of queueing behind it on
 // the compute thread (compiles and runs go through napi/compute_task.h). Its failures reach the
 // rejected Promise as a JS Error whose `code` is ERR_FACESTYLE_* (never an exception escaping into
-// Node), and the JS objects it reads from (frames, crops) stay referenced until it settles.
+// Node). Its Work() must read and write only memory the worker owns (copies made at the call): a JS
+// buffer may be transferred and freed while the pass runs (napi/image_ops.cc).
 #pragma once
 #include <napi.h>
 
 #include <new>
 #include <string>
-#include <vector>
 
 #include "facestyle/status.h"
 #include "napi/convert.h"
@@ -37,7 +37,6 @@ class CodedWorker : public Napi::AsyncWorker {
  public:
   explicit CodedWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
-  void keep(const Napi::Object& o) { keepAlive_.push_back(Napi::Persistent(o)); }
 
   void Execute() override {
     std::string message;
@@ -60,7 +59,6 @@ class CodedWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 
  private:
-  std::vector<Napi::ObjectReference> keepAlive_;
   std::string code_ = "ERR_FACESTYLE_INTERNAL";
 };
 

@@ -55,7 +55,6 @@ CropRange rangeArg(const Napi::CallbackInfo& info, size_t i) {
   bad(info.Env(), "Expected range 'unit' or 'signed' but received '" + r + "'");
 }
 
-// Frame bytes checked against width x height x 3.
 // A copy of n elements from p, made on the main thread before the pool thread reads them.
 template <typename T>
 std::vector<T> ownedCopy(Napi::Env env, const T* p, size_t n) {
@@ -73,6 +72,7 @@ bool stillThere(const Napi::ObjectReference& ref, size_t elements, A& out) {
   return !out.ArrayBuffer().IsDetached() && out.ElementLength() == elements;
 }
 
+// Frame bytes checked against width x height x 3.
 Napi::Uint8Array frameArg(const Napi::CallbackInfo& info, int64_t width, int64_t height) {
   Napi::Uint8Array frame = typedArg<Napi::Uint8Array>(info, 0, napi_uint8_array, "a Uint8Array frame");
   if (static_cast<int64_t>(frame.ElementLength()) != width * height * 3)
