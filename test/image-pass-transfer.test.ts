@@ -19,3 +19,28 @@ describe('image passes and transferred buffers', () => {
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ align: { detached: true, same: true }, paste: { detached: true, same: true } });
   }, 150_000);
 });
+
+describe('image passes copy only what they use', () => {
+  it('pasting one face of a large crops tensor copies that crop, not the tensor (video batches of 128 held 12.9 GB)', async () => {
+    const { Tensor } = await import('../lib/graph/tensor.js');
+    const { pasteCrops } = await import('../lib/face/paste.js');
+    const size = 512, count = 48; // 151 MB of crops: a video batch's, pasted frame by frame with pasteCrops
+    const crops = new Tensor([count, 3, size, size]);
+    crops.data.fill(0.5);
+    const frame = { data: new Uint8Array(640 * 480 * 3).fill(100), width: 640, height: 480 };
+    const s = 200 / size;
+    const matrix: [number, number, number, number, number, number] = [1 / s, 0, -220 / s, 0, 1 / s, -140 / s]; // image -> crop: a 200 px square at (220, 140)
+    const faces = [{ crop: 30, matrix }];
+    // Warm-up (the pool thread, the addon), then the resident memory just after the call, while the pass holds its copies.
+    await pasteCrops(frame, crops, faces);
+    const before = process.memoryUsage().rss;
+    const pending = pasteCrops(frame, crops, faces);
+    const grown = process.memoryUsage().rss - before;
+    const out = await pending;
+    expect(grown).toBeLessThan(40e6); // one crop is 3 MB; the whole tensor 151 MB
+    // The face came out: the pasted square is the crop's grey (0.5 -> 128) where the frame was 100.
+    const at = (x: number, y: number) => out.data[(y * 640 + x) * 3];
+    expect(at(320, 240)).toBe(128);
+    expect(at(10, 10)).toBe(100);
+  });
+});

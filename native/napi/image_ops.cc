@@ -239,10 +239,27 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
   }
   worker->width = width;
   worker->height = height;
-  worker->cropCount = static_cast<int64_t>(crops.ElementLength()) / (3 * plane);
   worker->size = size;
   worker->result = std::make_unique<std::vector<uint8_t>>(ownedCopy(env, frame.Data(), frame.ElementLength()));
-  worker->crops = ownedCopy(env, crops.Data(), crops.ElementLength());
+  // Only the crops the faces use, renumbered: the video pipeline pastes each frame of a batch with the
+  // whole batch's crops, and copying them all for every frame made a batch cost frames x batch crops
+  // (batch 128 at 256 px: 12.9 GB).
+  const int64_t given = static_cast<int64_t>(crops.ElementLength()) / (3 * plane);
+  std::vector<int64_t> used;
+  for (size_t i = 0; i < worker->faces.size(); ++i) {
+    PasteFace& face = worker->faces[i];
+    if (face.crop < 0 || face.crop >= given) bad(env, "Face " + std::to_string(i) + " names crop " + std::to_string(face.crop) + " of " + std::to_string(given));
+    const int64_t k = std::find(used.begin(), used.end(), face.crop) - used.begin();
+    if (k == static_cast<int64_t>(used.size())) used.push_back(face.crop);
+    face.crop = k;
+  }
+  worker->cropCount = static_cast<int64_t>(used.size());
+  try {
+    worker->crops.resize(static_cast<size_t>(worker->cropCount * 3 * plane));
+  } catch (const std::bad_alloc&) {
+    throw makeError(env, ErrorCode::OutOfMemory, "Out of memory copying the crops to paste");
+  }
+  for (size_t k = 0; k < used.size(); ++k) std::copy_n(crops.Data() + used[k] * 3 * plane, 3 * plane, worker->crops.data() + k * 3 * plane);
   worker->mask = ownedCopy(env, mask.Data(), mask.ElementLength());
   guard.release();
   Napi::Promise p = worker->promise();
