@@ -70,6 +70,17 @@ describeShared('facestyle stylize (CLI)', () => {
     expect(plain.stderr).toContain(`2 of 3 image(s) written to ${path.join(tmp, 'out-plain')} (2 face(s)), 1 failed`);
   });
 
+  it('an animated GIF: --json lists the same warning stylizeFile gives (the CLI said nothing before)', async () => {
+    const [w, h] = [160, 200];
+    const obama = path.join(WHOLE, 'face_recognition/obama.jpg');
+    const frames = await Promise.all(['#f00', '#0f0'].map((c) => sharp(obama).resize(w, h).tint(c).raw().toBuffer()));
+    const input = path.join(tmp, 'anim.gif');
+    await sharp(Buffer.concat(frames), { raw: { width: w, height: h * 2, channels: 3, pageHeight: h } }).gif().toFile(input);
+    const r = await cli(input, '-o', path.join(tmp, 'anim.out.gif'), '--json', ...model);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).images[0].warnings).toContain('The image is animated (2 frames): only its first frame is stylized and written');
+  });
+
   it('--aligned stylizes the whole crop without detection; the output format follows the extension', async () => {
     const out = path.join(tmp, 'aligned.png');
     const r = await cli(sharedData('faces/aligned/gfpgan/Adele_crop.png'), '-o', out, ...model.slice(0, 6), '--aligned', '--detector', '/nonexistent.onnx');

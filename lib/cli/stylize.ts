@@ -9,7 +9,7 @@ import { makeFolder, removeIfNoFiles, samePath } from '../files.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName } from '../image/io.js';
 import { facesFlag, optionalNumber, withFlagNames } from './args.js';
 import { whileWritingFiles } from './signals.js';
-import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage } from '../face/stylize.js';
+import { type FaceStylizer, type FaceStylizerOptions, type FrameResult, createFaceStylizer, stylizeAlignedImage, warnIfAnimated } from '../face/stylize.js';
 import * as is from '../is.js';
 
 interface StylizeCliOptions {
@@ -112,6 +112,7 @@ async function processOne(stylizer: FaceStylizer, input: string, output: string,
   const image = await toRgbImage(input, { limitInputPixels: limit, keepAlpha: true });
   const result = o.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
   if (image.alpha) result.image.alpha = image.alpha;
+  await warnIfAnimated(input, result); // as stylizeFile does
   await writeRgbImage(result.image, output, { quality });
   if (o.debug) await writeRgbImage(await drawFaces(image, result.faces), besidePath(output, 'debug'), { quality });
   if (o.compare) await writeRgbImage(await sideBySide([{ data: image.data, width: image.width, height: image.height }, result.image]), besidePath(output, 'compare'), { quality });

@@ -387,13 +387,17 @@ async function stylizeImage(input: ImageInput | RgbImage, options: StylizeOption
     const r = aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
     // Transparency passes through unchanged (stylizeFrame keeps it; stylizeAligned resizes a new image).
     if (image.alpha) r.image.alpha = image.alpha;
-    // An animated GIF / WebP decodes to its first frame: say so rather than drop the others in silence.
-    const pages = await imagePages(input);
-    if (pages > 1) r.warnings.push(`The image is animated (${pages} frames): only its first frame is stylized and written`);
+    await warnIfAnimated(input, r);
     return r;
   } finally {
     if (!given) await stylizer.dispose();
   }
+}
+
+/** An animated GIF / WebP decodes to its first frame: a warning on `result` says so rather than drop the others in silence. */
+export async function warnIfAnimated(input: ImageInput | RgbImage, result: FrameResult): Promise<void> {
+  const pages = await imagePages(input);
+  if (pages > 1) result.warnings.push(`The image is animated (${pages} frames): only its first frame is stylized and written`);
 }
 
 /** An aligned crop (see FaceStylizer.stylizeAligned). */
