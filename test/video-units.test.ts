@@ -9,6 +9,7 @@ import { FaceSmoother, OneEuroFilter, interOcularDistance, smoothingFactor } fro
 import { BoundedQueue } from '../lib/video/queue.js';
 import { DEFAULT_EVERY, FaceTracker, boxIoU } from '../lib/video/tracker.js';
 import { ffmpegThreads } from '../lib/video/ffmpeg.js';
+import { rateOf } from '../lib/video/pipeline.js';
 import { boxLandmarks, detectSquare, squareFrame } from './video-helpers.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
@@ -218,5 +219,13 @@ describe('frame helpers', () => {
 describe('ffmpeg threads', () => {
   it('leave most cores to the stylizer: a quarter of them, at least one', () => {
     expect([1, 2, 3, 4, 8, 16].map((c) => ffmpegThreads(c))).toEqual([1, 1, 1, 1, 2, 4]);
+  });
+});
+
+describe('rateOf (a frame folder\'s --fps as the fraction written to the video)', () => {
+  it('is exact for decimal and NTSC rates and for rates below one frame in a thousand seconds', () => {
+    // (Thousandths before: 0.0015 fps became 1/500, a 33% longer video, while the result said 0.0015.)
+    const cases: Array<[number, number, number]> = [[25, 25, 1], [29.97, 2997, 100], [30000 / 1001, 30000, 1001], [24000 / 1001, 24000, 1001], [12.5, 25, 2], [0.0015, 3, 2000], [0.0011, 11, 10000], [1 / 3, 1, 3]];
+    for (const [fps, num, den] of cases) expect([fps, rateOf(fps)]).toEqual([fps, { num, den }]);
   });
 });

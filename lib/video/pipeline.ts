@@ -565,8 +565,22 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   return { output, frames, framesWithFaces, faces: faceCount, width: size[0], height: size[1], fps, hasAudio: !outputIsFolder && !!info?.hasAudio, seconds, speed: frames / seconds };
 }
 
-/** A frame rate as a fraction ffmpeg accepts (29.97 -> 2997/100). */
-function rateOf(fps: number): { num: number; den: number } {
-  const den = Number.isInteger(fps) ? 1 : 1000;
-  return { num: Math.round(fps * den), den };
+/**
+ * A frame rate as a fraction ffmpeg accepts: the closest with a denominator up to 100000, by continued
+ * fractions (29.97 -> 2997/100, 0.0015 -> 3/2000, 30000/1001 as a float -> 30000/1001). Thousandths before:
+ * 0.0015 fps was written as 1/500 while the result still said 0.0015.
+ */
+export function rateOf(fps: number): { num: number; den: number } {
+  let [num0, num1, den0, den1] = [0, 1, 1, 0];
+  let x = fps;
+  for (let i = 0; i < 64; ++i) {
+    const a = Math.floor(x);
+    const [num2, den2] = [a * num1 + num0, a * den1 + den0];
+    if (den2 > 100000) break;
+    [num0, num1, den0, den1] = [num1, num2, den1, den2];
+    const frac = x - a;
+    if (frac < 1e-9 || Math.abs(num1 / den1 - fps) <= 1e-12 * fps) break;
+    x = 1 / frac;
+  }
+  return { num: num1, den: den1 };
 }
