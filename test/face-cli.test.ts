@@ -81,6 +81,18 @@ describeShared('facestyle stylize (CLI)', () => {
     expect(JSON.parse(r.stdout).images[0].warnings).toContain('The image is animated (2 frames): only its first frame is stylized and written');
   });
 
+  it('a --compare picture the output format cannot hold fails the image with nothing written (its output was written first before)', async () => {
+    const input = path.join(tmp, 'wide.png');
+    await sharp({ create: { width: 8200, height: 48, channels: 3, background: { r: 90, g: 120, b: 200 } } }).png().toFile(input);
+    const out = path.join(tmp, 'wide.out.webp');
+    await expect(cli(input, '-o', out, '--compare', ...model)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('too large for the WebP format') });
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(path.join(tmp, 'wide.out.compare.webp'))).toBe(false);
+    // Without --compare the same image is written.
+    expect((await cli(input, '-o', out, ...model)).code).toBe(0);
+    expect(existsSync(out)).toBe(true);
+  });
+
   it('--aligned stylizes the whole crop without detection; the output format follows the extension', async () => {
     const out = path.join(tmp, 'aligned.png');
     const r = await cli(sharedData('faces/aligned/gfpgan/Adele_crop.png'), '-o', out, ...model.slice(0, 6), '--aligned', '--detector', '/nonexistent.onnx');

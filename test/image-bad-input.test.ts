@@ -27,6 +27,12 @@ describe('encodeRgbImage / writeRgbImage check the image and the format', () => 
     ['Uint16Array data', { data: new Uint16Array(3), width: 1, height: 1 }, 'Uint16Array(3)'],
   ];
 
+  it('an image the format cannot hold (WebP past 16383 px) is ERR_FACESTYLE_FORMAT from encodeRgbImage too (sharp\'s plain Error before)', async () => {
+    const wide = { data: new Uint8Array(16400 * 2 * 3), width: 16400, height: 2 };
+    expectCoded(await rejected(() => encodeRgbImage(wide, 'webp')), 'ERR_FACESTYLE_FORMAT', 'too large for the WebP format');
+    expect((await encodeRgbImage(wide, 'png')).length).toBeGreaterThan(0);
+  });
+
   it.each(bad)('encodeRgbImage(%s): ERR_FACESTYLE_ARGUMENT naming what was received', async (_, img, received) => {
     expectCoded(await rejected(() => encodeRgbImage(img as never, 'png')), 'ERR_FACESTYLE_ARGUMENT', 'Expected an RgbImage', received);
   });

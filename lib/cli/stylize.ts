@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FacestyleError, argumentError, isFacestyleError, readError } from '../errors.js';
 import { drawFaces, sideBySide } from '../face/draw.js';
-import { formatFromPath, toRgbImage, writeRgbImage } from '../face/image.js';
-import { makeFolder, removeIfNoFiles, samePath } from '../files.js';
+import { encodeRgbImage, formatFromPath, toRgbImage } from '../face/image.js';
+import type { RgbImage } from '../face/types.js';
+import { makeFolder, removeIfNoFiles, samePath, writeFileWhole } from '../files.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName } from '../image/io.js';
 import { facesFlag, optionalNumber, withFlagNames } from './args.js';
 import { whileWritingFiles } from './signals.js';
@@ -113,9 +114,13 @@ async function processOne(stylizer: FaceStylizer, input: string, output: string,
   const result = o.aligned ? await stylizeAlignedImage(stylizer, image) : await stylizer.stylizeFrame(image);
   if (image.alpha) result.image.alpha = image.alpha;
   await warnIfAnimated(input, result); // as stylizeFile does
-  await writeRgbImage(result.image, output, { quality });
-  if (o.debug) await writeRgbImage(await drawFaces(image, result.faces), besidePath(output, 'debug'), { quality });
-  if (o.compare) await writeRgbImage(await sideBySide([{ data: image.data, width: image.width, height: image.height }, result.image]), besidePath(output, 'compare'), { quality });
+  const pictures: Array<[string, RgbImage]> = [[output, result.image]];
+  if (o.debug) pictures.push([besidePath(output, 'debug'), await drawFaces(image, result.faces)]);
+  if (o.compare) pictures.push([besidePath(output, 'compare'), await sideBySide([{ data: image.data, width: image.width, height: image.height }, result.image])]);
+  // All encoded before any is written: a --compare picture the format cannot hold (wider than WebP's
+  // 16383 px) failed the image after its output had been written.
+  const encoded = await Promise.all(pictures.map(([file, picture]) => encodeRgbImage(picture, formatFromPath(file), { quality })));
+  for (const [i, [file]] of pictures.entries()) await writeFileWhole(file, async () => encoded[i]);
   return result;
 }
 

@@ -170,7 +170,13 @@ export async function writeRgbImage(image: RgbImage, file: string, options: Writ
 
 /** Encodes an RgbImage to a buffer: 'png' (default), 'jpeg' (or 'jpg'), 'webp', 'tiff', 'avif' or 'gif'; another is ERR_FACESTYLE_ARGUMENT. */
 export async function encodeRgbImage(image: RgbImage, format: OutputFormat | 'jpg' = 'png', options: WriteOptions = {}): Promise<Buffer> {
-  return encoder(image, format, options).toBuffer();
+  const e = encoder(image, format, options);
+  try {
+    return await e.toBuffer();
+  } catch (err) {
+    // sharp's own error ("Processed image is too large for the WebP format") reached the caller uncoded.
+    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Could not encode a ${image.width}x${image.height} image as ${format}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
 }
 
 /** Resizes an RgbImage (bilinear-quality resampling by sharp). */
