@@ -297,6 +297,11 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
       await expect(stylizeVideo(shared('faces', 'whole', still), out(`${name}.mp4`), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('is a still image') });
       expect(existsSync(out(`${name}.mp4`))).toBe(false);
     }
+    // A still GIF too (its demuxer is 'gif': it was stylized as a 1-frame, 10 fps video); an animated GIF is a video.
+    await runFfmpeg(['-v', 'error', '-i', shared('faces', 'whole', 'face_recognition/biden.jpg'), '-vf', 'scale=64:-2', out('still.gif')]);
+    await expect(stylizeVideo(out('still.gif'), out('still-gif.mp4'), { stylizer: fake() })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('is a still image (gif)') });
+    await runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=5:duration=1', out('moving.gif')]);
+    expect(await probeVideo(out('moving.gif'))).toMatchObject({ width: 64, height: 48 });
     // A device is named as one (it was called a directory).
     if (existsSync('/dev/null')) await expect(probeVideo('/dev/null')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('a device, pipe or socket') });
   });

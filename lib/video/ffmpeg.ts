@@ -174,11 +174,11 @@ export async function probeVideo(file: string, paths: FfmpegPaths = ffmpegPaths(
   const why = r.stderr.trim().split('\n').slice(-2).join(' ');
   if (r.code !== 0 || !json.format) throw (await unreadableFile(file, `Video file '${file}'`)) ?? formatError(`Not a readable video: ${file}${why ? ` (ffprobe: ${why})` : ''}`);
   const streams = json.streams ?? [];
-  // ffmpeg reads a still image as a one-frame "video" (image2, png_pipe, ...): not what a video run is for.
+  // ffmpeg reads a still image as a one-frame "video" (image2, png_pipe, ..., a still GIF): not what a video run is for.
   // The same demuxers also read real streams (an IP camera's .mjpeg is jpeg_pipe), so only one packet
   // (counted without decoding) makes it a still image.
   const container = String(json.format.format_name ?? '');
-  if (/^image2$|_pipe$/.test(container)) {
+  if (/^image2$|_pipe$|^gif$/.test(container)) {
     const c = await runTool('ffprobe', paths.ffprobe, ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', ffmpegFileArg(file)]);
     if (c.code === 0 && Number(c.stdout.trim()) <= 1)
       throw formatError(`'${file}' is a still image (${container}), not a video: stylize it with \`facestyle stylize\` (stylizeFile), or give a folder of frames`);
