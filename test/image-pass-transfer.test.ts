@@ -44,3 +44,22 @@ describe('image passes copy only what they use', () => {
     expect(at(10, 10)).toBe(100);
   });
 });
+
+describe('in-place pastes write back only their faces', () => {
+  it('two pastes into one frame at once both land, and a pixel the app writes meanwhile elsewhere stays', async () => {
+    const { pasteFaces } = await import('../lib/face/paste.js');
+    const { Tensor } = await import('../lib/graph/tensor.js');
+    const W = 96, H = 32, S = 16;
+    const frame = { data: new Uint8Array(W * H * 3), width: W, height: H };
+    const white = new Tensor([1, 3, S, S]);
+    white.data.fill(1);
+    const at = (x: number): [number, number, number, number, number, number] => [1, 0, -x, 0, 1, -8]; // image -> crop: the crop at (x, 8)
+    const first = pasteFaces(frame, white, [at(8)], { inPlace: true });
+    const second = pasteFaces(frame, white, [at(64)], { inPlace: true });
+    frame.data[40 * 3] = 77; // pixel (40, 0): far from both faces
+    const [a, b] = await Promise.all([first, second]);
+    const px = (x: number, y: number) => frame.data[(y * W + x) * 3];
+    // (With the whole frame copied back, the second paste's copy erased the first face and the app's pixel.)
+    expect([a.data === frame.data, b.data === frame.data, px(16, 16), px(72, 16), px(40, 0)]).toEqual([true, true, 255, 255, 77]);
+  });
+});

@@ -10,6 +10,7 @@ import { GraphBuilder } from '../lib/graph/builder.js';
 import { Tensor, mulberry32 } from '../lib/graph/tensor.js';
 import { exportOnnxBuffer } from '../lib/onnx/export.js';
 import { loadOnnx } from '../lib/onnx/import.js';
+import { ortCrashReason } from '../lib/onnx/ort-guard.js';
 import { checkParity } from '../lib/onnx/parity.js';
 import { decodeModel, onnx } from '../lib/onnx/proto.js';
 import { compile } from '../lib/runtime/session.js';
@@ -369,6 +370,17 @@ describe('bad ONNX input (fuzzing finds)', () => {
     } finally {
       s.dispose();
     }
+  });
+
+  it('the onnxruntime guard finds a Split with an omitted output inside an If branch too (onnxruntime-node segfaulted on it)', () => {
+    const branch = (outs: string[]) => ({ name: 'b', node: [node('Split', ['x'], outs, { axis: 1 })], output: [valueInfo(outs[1], [1, 2])] });
+    const withIf = (outs: string[]) =>
+      decodeModel(onnxModel({
+        nodes: [node('If', ['c'], ['y'], { then_branch: { type: 5, g: branch(outs) }, else_branch: { type: 5, g: branch(['p', 'q']) } })],
+        inputs: [valueInfo('x', [1, 4])], outputs: [valueInfo('y', [1, 2])],
+      }));
+    expect(ortCrashReason(withIf(['', 'a']))).toMatch(/omits one of its outputs/);
+    expect(ortCrashReason(withIf(['p0', 'a']))).toBeNull();
   });
 
   it("checkParity: a model onnxruntime loads but cannot run is ERR_FACESTYLE_FORMAT (a plain Error before)", async () => {

@@ -143,6 +143,27 @@ describe('Trainer', () => {
     }
   });
 
+  it("evaluate() from a 'step' listener evaluates that step's weights, every step", async () => {
+    const t = new Trainer(tiny({ steps: 5 }), synthetic(2, 16), tmp());
+    try {
+      const evaluations: Array<Promise<unknown>> = [];
+      const weightsAt: Array<Map<string, unknown>> = [];
+      t.on('step', () => {
+        weightsAt.push(t.emaWeights());
+        evaluations.push(t.evaluate(synthetic(1, 16)));
+      });
+      await t.train({ reportEvery: 1 });
+      // (Each evaluate() read the weights after an await, when the next step was already running: refused.)
+      const reports = await Promise.all(evaluations);
+      expect(reports).toHaveLength(5);
+      // The last evaluation is of the final weights.
+      const last = (await t.evaluate(synthetic(1, 16), weightsAt[4] as never)).report;
+      expect((reports[4] as { report: unknown }).report).toEqual(last);
+    } finally {
+      t.dispose();
+    }
+  });
+
   it('resumes exactly: interrupted at step 4 and resumed gives the same losses as uninterrupted', async () => {
     const cfg = tiny({ steps: 8, losses: { l1: 1, color: 0.5, edge: 0.1 }, augment: { flip: 0.5, minScale: 0.7 }, clipNorm: 1, weightDecay: 0.01 });
     const data = synthetic(3, 24);

@@ -484,7 +484,14 @@ export class LandmarkModel {
     const resolved = resolveLandmarksPath(file);
     // onnxruntime-node on the main thread; in a worker_thread the native engine, as for the photo detector:
     // onnxruntime-node aborts the whole process when a worker running it is terminated (std::terminate).
-    if (!isMainThread) return new LandmarkModel(resolved, await nativeBackend(resolved, [], threads, 'PFLD landmark model'), threads);
+    if (!isMainThread) {
+      try {
+        return new LandmarkModel(resolved, await nativeBackend(resolved, [], threads, 'PFLD landmark model'), threads);
+      } catch (e) {
+        // A model with ops the importer lacks runs on onnxruntime-node even here, as the detector does.
+        if (!(isFacestyleError(e) && e.code === 'ERR_FACESTYLE_UNSUPPORTED')) throw e;
+      }
+    }
     const session = await createOrtSession(resolved, 'Landmark model', detectorSessionOptions(threads));
     if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
       await session.release().catch(() => undefined);

@@ -294,9 +294,11 @@ export async function onnxRuntimeGenerator(file: string, options: ModelOptions =
 async function ortOutputFloats(out: Ort.Tensor, model: string): Promise<Float32Array> {
   if (out.type === 'float32') return out.data as Float32Array;
   if (out.type === 'float16') {
+    // onnxruntime-common hands float16 as raw bits in a Uint16Array, or as a Float16Array of numbers where
+    // the runtime has one (Node 24 on): decoding those as bits again gave zeros.
+    if (!(out.data instanceof Uint16Array)) return Float32Array.from(out.data as ArrayLike<number>);
     const { halfToFloat } = await import('../onnx/proto.js');
-    const bits = out.data as Uint16Array;
-    return Float32Array.from(bits, (h) => halfToFloat(h));
+    return Float32Array.from(out.data, (h) => halfToFloat(h));
   }
   throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Stylization model '${model}' outputs ${out.type}; expected float32 or float16 image values`);
 }

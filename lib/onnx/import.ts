@@ -84,6 +84,8 @@ const FOLD_REFERENCE_MACS = 1 << 26;
 /** Most elements all folded constants of one import may hold together (a chain of folds, each under the limits, held gigabytes). */
 const FOLD_TOTAL_LIMIT = 1 << 25;
 const HEAVY_FOLD_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
+/** Folded ops that pass a constant on as it is or re-laid out (not counted against FOLD_TOTAL_LIMIT). */
+const RELAYOUT_FOLD_OPS = new Set(['Constant', 'Cast', 'Identity', 'Dropout', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Shape', 'Size']);
 
 class Importer {
   readonly values: Value[] = [];
@@ -753,8 +755,13 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions, file
         : { dtype: DT.FLOAT, shape: imp.values[(e as { id: number }).id].shape, data: new Float32Array(0) },
       );
       const res = foldNode(node, ins, opset, where);
-      imp.folded += res.reduce((n, t) => n + t.data.length, 0);
-      if (imp.folded > FOLD_TOTAL_LIMIT) throw shapeError(`${where}: the model's folded constants would hold over ${FOLD_TOTAL_LIMIT} elements`);
+      // Computed constants count against the import's total; a weight passed on as it is or in another
+      // layout (Constant, Cast of fp16 storage, Reshape, Transpose, ...) does not: the cap is on what
+      // folding makes, not on the model's size (counting those refused models of over 33.5M weights).
+      if (!RELAYOUT_FOLD_OPS.has(op)) {
+        imp.folded += res.reduce((n, t) => n + t.data.length, 0);
+        if (imp.folded > FOLD_TOTAL_LIMIT) throw shapeError(`${where}: the model's computed constants would hold over ${FOLD_TOTAL_LIMIT} elements`);
+      }
       // A weight passed through Cast/Identity (fp16 storage + Cast to float) is still a weight.
       const init = (op === 'Cast' || op === 'Identity') && entries[0]?.kind === 'const' && entries[0].init;
       res.forEach((t, i) => outs[i] && imp.sym.set(outs[i], { kind: 'const', t, init }));

@@ -4,12 +4,23 @@
 import { FacestyleError } from '../errors.js';
 import { type ModelProto, onnx } from './proto.js';
 
-/** Why onnxruntime-node would crash on `model`, or null. */
+type Nodes = NonNullable<NonNullable<ModelProto['graph']>['node']>;
+
+/** Why onnxruntime-node would crash on `model`, or null. Subgraphs (If / Loop bodies) and functions are searched too. */
 export function ortCrashReason(model: ModelProto): string | null {
-  for (const node of model.graph?.node ?? [])
-    if (node.opType === 'Split' && (node.output ?? []).some((o) => !o))
-      return `its Split node '${node.name ?? ''}' omits one of its outputs (''), which crashes onnxruntime-node`;
-  return null;
+  const search = (nodes: Nodes | null | undefined): string | null => {
+    for (const node of nodes ?? []) {
+      if (node.opType === 'Split' && (node.output ?? []).some((o) => !o))
+        return `its Split node '${node.name ?? ''}' omits one of its outputs (''), which crashes onnxruntime-node`;
+      for (const a of node.attribute ?? [])
+        for (const g of [a.g, ...(a.graphs ?? [])]) {
+          const found = g ? search(g.node) : null;
+          if (found) return found;
+        }
+    }
+    return null;
+  };
+  return search(model.graph?.node) ?? (model.functions ?? []).reduce<string | null>((found, f) => found ?? search(f.node as Nodes), null);
 }
 
 /** ERR_FACESTYLE_UNSUPPORTED naming `what` when onnxruntime-node would crash on the model in `bytes` (bytes that do not decode are left to whoever loads them). */

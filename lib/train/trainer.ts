@@ -591,8 +591,11 @@ export class Trainer extends EventEmitter {
   async evaluate(pairs: PairDataset | null = this.validation, weights?: Map<string, Tensor>): Promise<{ report: EvalReport; outputs: Float32Array[] }> {
     this.checkUsable();
     if (!pairs || !pairs.pairs.length) throw argumentError('No validation pairs to evaluate');
-    await this.init(); // before any step: the initial weights
-    const w = weights ?? this.emaWeights(); // read now, before the compile below lets training move on
+    // The weights are read now, before any await lets training move on (evaluate() from a 'step' listener
+    // reads that step's weights); a Trainer without a session yet evaluates its initial weights.
+    let w = weights ?? (this.session ? this.emaWeights() : undefined);
+    await this.init();
+    w ??= this.emaWeights();
     // One evaluation at a time on the evaluation session (two at once wrote its weights under each other's runs).
     const run = this.evaluating.then(async () => {
       if (this.evalSession && this.evalSize !== pairs.size) {

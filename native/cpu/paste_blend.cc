@@ -60,6 +60,27 @@ void alignCrops(const RgbFrame& frame, const double* cropToImage, int64_t count,
   }
 }
 
+void markAlignRows(const double* cropToImage, int64_t count, int64_t size, int64_t height, CropBorder border, std::vector<char>& rows) {
+  rows.assign(static_cast<size_t>(height), 0);
+  for (int64_t k = 0; k < count; ++k) {
+    const double* m = cropToImage + 6 * k;
+    double lo = INFINITY, hi = -INFINITY;
+    for (double x : {0.0, static_cast<double>(size - 1)})
+      for (double y : {0.0, static_cast<double>(size - 1)}) {
+        const double v = m[3] * x + m[4] * y + m[5];
+        lo = std::fmin(lo, v), hi = std::fmax(hi, v);
+      }
+    if (!(std::isfinite(lo) && std::isfinite(hi)) || hi - lo > 4.0 * static_cast<double>(height) + 8 || std::fabs(lo) > 1e9 || std::fabs(hi) > 1e9) {
+      rows.assign(static_cast<size_t>(height), 1);
+      return;
+    }
+    for (int64_t y = static_cast<int64_t>(std::floor(lo)) - 2; y <= static_cast<int64_t>(std::ceil(hi)) + 2; ++y) {
+      const int64_t r = borderIndex(y, height, border);  // -1: the constant
+      if (r >= 0) rows[static_cast<size_t>(r)] = 1;
+    }
+  }
+}
+
 void pasteBlend(uint8_t* rgb, int64_t width, int64_t height, const float* crops, int64_t cropCount, int64_t size, const PasteFace* faces,
                 size_t faceCount, const float* mask, double strength, CropRange range, float* alphaOut) {
   if (width < 1 || height < 1 || !rgb) fail("pasteBlend: expected a non-empty frame but received " + std::to_string(width) + "x" + std::to_string(height));

@@ -37,6 +37,11 @@ struct RgbFrame {
 void alignCrops(const RgbFrame& frame, const double* cropToImage, int64_t count, int64_t size, CropBorder border, CropRange range,
                 float* out, int64_t outFaces, int64_t outOffset);
 
+// Marks in rows[0..height) the frame rows alignCrops reads for these crops (border taps included): a caller
+// that copies the frame for the pass (napi/image_ops.cc) copies only those. Crop corners are mapped with
+// a 2-row margin for the bilinear taps; a non-finite or very large mapping marks every row.
+void markAlignRows(const double* cropToImage, int64_t count, int64_t size, int64_t height, CropBorder border, std::vector<char>& rows);
+
 // One face to paste: which crop, the image -> crop matrix, and the frame rectangle to visit.
 struct PasteFace {
   int64_t crop;        // index into the crops [N,3,S,S]

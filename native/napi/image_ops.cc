@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "cpu/detector_input.h"
@@ -65,6 +66,21 @@ std::vector<T> ownedCopy(Napi::Env env, const T* p, size_t n) {
   }
 }
 
+// An uninitialised buffer of n elements: only the parts a pass uses are copied in, so the pages of the
+// rest are never touched (a 1920x1080 frame copied whole for each of a batch's faces doubled its memory).
+template <typename T>
+std::unique_ptr<T[]> partialBuffer(Napi::Env env, size_t n) {
+  std::unique_ptr<T[]> p(new (std::nothrow) T[n]);
+  if (!p) throw makeError(env, ErrorCode::OutOfMemory, "Out of memory for the image pass's copy (" + std::to_string(n * sizeof(T)) + " bytes)");
+  return p;
+}
+
+// Copies the rectangle (x0, y0, w, h) of a width-wide image of `channels` values per pixel from src to dst.
+template <typename T>
+void copyRect(const T* src, T* dst, int64_t width, int64_t channels, int64_t x0, int64_t y0, int64_t w, int64_t h) {
+  for (int64_t y = y0; y < y0 + h; ++y) std::copy_n(src + (y * width + x0) * channels, w * channels, dst + (y * width + x0) * channels);
+}
+
 // The caller's array behind `ref`, if it still holds `elements` elements (not transferred or detached since the call).
 template <typename A>
 bool stillThere(const Napi::ObjectReference& ref, size_t elements, A& out) {
@@ -90,7 +106,7 @@ class ImageWorker : public CodedWorker {
 class AlignWorker : public ImageWorker {
  public:
   using ImageWorker::ImageWorker;
-  std::vector<uint8_t> frame;  // a copy of the caller's
+  std::unique_ptr<uint8_t[]> frame;  // the rows of the caller's frame the crops read (markAlignRows)
   int64_t width = 0, height = 0;
   std::vector<double> matrices;
   int64_t size = 0, outOffset = 0;
@@ -102,7 +118,7 @@ class AlignWorker : public ImageWorker {
   void Work() override {
     const int64_t count = static_cast<int64_t>(matrices.size() / 6);
     crops.resize(static_cast<size_t>(count * 3 * size * size));
-    alignCrops(RgbFrame{frame.data(), width, height}, matrices.data(), count, size, border, range, crops.data(), count, 0);
+    alignCrops(RgbFrame{frame.get(), width, height}, matrices.data(), count, size, border, range, crops.data(), count, 0);
   }
   void OnOK() override {
     Napi::Float32Array out;
@@ -140,7 +156,11 @@ Napi::Value AlignCrops(const Napi::CallbackInfo& info) {
   worker->outOffset = intArg(info, 8, "outOffset", 0, outFaces);
   if (worker->outOffset + static_cast<int64_t>(worker->matrices.size() / 6) > outFaces)
     bad(env, std::to_string(worker->matrices.size() / 6) + " crops at " + std::to_string(worker->outOffset) + " do not fit an output of " + std::to_string(outFaces));
-  worker->frame = ownedCopy(env, frame.Data(), frame.ElementLength());
+  worker->frame = partialBuffer<uint8_t>(env, frame.ElementLength());
+  std::vector<char> rows;
+  markAlignRows(worker->matrices.data(), static_cast<int64_t>(worker->matrices.size() / 6), size, height, worker->border, rows);
+  for (int64_t y = 0; y < height; ++y)
+    if (rows[static_cast<size_t>(y)]) copyRect(frame.Data(), worker->frame.get(), width, 3, 0, y, width, 1);
   worker->width = width, worker->height = height;
   worker->outElements = out.ElementLength();
   worker->outRef = Napi::Persistent(out.As<Napi::Object>());
@@ -158,29 +178,33 @@ class PasteWorker : public ImageWorker {
   std::vector<PasteFace> faces;
   double strength = 1;
   CropRange range = CropRange::Unit;
-  std::unique_ptr<std::vector<uint8_t>> result;  // a copy of the frame, blended into
-  std::vector<float> alpha;                      // with alphaRef: a copy of it, raised to the coverage, copied back on settling
+  // The blend reads and writes only the faces' rectangles: in place, only those are copied in and back (so
+  // pixels the app writes elsewhere meanwhile, or another paste's faces, are kept); otherwise `result` is a
+  // whole copy of the frame, the new frame resolved.
+  std::unique_ptr<uint8_t[]> rects;                 // in place: the rectangles of the caller's frame
+  std::unique_ptr<std::vector<uint8_t>> result;     // else: a copy of the frame, blended into
+  std::unique_ptr<float[]> alpha;                   // with alphaRef: the rectangles of it, raised to the coverage
   Napi::ObjectReference alphaRef;
-  bool inPlace = false;            // the caller's frame gets the blended pixels (copied on settling) and is the result
+  bool inPlace = false;            // the caller's frame gets the blended rectangles (copied on settling) and is the result
   Napi::ObjectReference frameRef;  // that frame
   void Work() override {
-    pasteBlend(result->data(), width, height, crops.data(), cropCount, size, faces.data(), faces.size(), mask.data(), strength, range, alphaRef.IsEmpty() ? nullptr : alpha.data());
+    pasteBlend(inPlace ? rects.get() : result->data(), width, height, crops.data(), cropCount, size, faces.data(), faces.size(), mask.data(), strength, range, alpha.get());
   }
   void OnOK() override {
     Napi::Env env = Env();
-    if (!alphaRef.IsEmpty()) {
-      Napi::Float32Array a;
-      if (!stillThere(alphaRef, alpha.size(), a))
-        return deferred_.Reject(makeError(env, ErrorCode::Argument, "The alpha output array was transferred or detached while the faces were being pasted").Value());
-      std::copy(alpha.begin(), alpha.end(), a.Data());
+    const size_t pixels = static_cast<size_t>(width * height);
+    // Both targets are checked before either is written.
+    Napi::Float32Array a;
+    Napi::Uint8Array f;
+    if (!alphaRef.IsEmpty() && !stillThere(alphaRef, pixels, a))
+      return deferred_.Reject(makeError(env, ErrorCode::Argument, "The alpha output array was transferred or detached while the faces were being pasted").Value());
+    if (inPlace && !stillThere(frameRef, pixels * 3, f))
+      return deferred_.Reject(makeError(env, ErrorCode::Argument, "The frame's buffer was transferred or detached while the faces were being pasted into it").Value());
+    for (const PasteFace& p : faces) {
+      if (!alphaRef.IsEmpty()) copyRect(alpha.get(), a.Data(), width, 1, p.x0, p.y0, p.w, p.h);
+      if (inPlace) copyRect(rects.get(), f.Data(), width, 3, p.x0, p.y0, p.w, p.h);
     }
-    if (inPlace) {
-      Napi::Uint8Array f;
-      if (!stillThere(frameRef, result->size(), f))
-        return deferred_.Reject(makeError(env, ErrorCode::Argument, "The frame's buffer was transferred or detached while the faces were being pasted into it").Value());
-      std::copy(result->begin(), result->end(), f.Data());
-      return deferred_.Resolve(f);
-    }
+    if (inPlace) return deferred_.Resolve(f);
     const size_t bytes = result->size();
     if (bytes > kMaxExternalBytes) return deferred_.Resolve(Napi::Uint8Array::New(env, bytes, copyArrayBuffer(env, result->data(), bytes), 0));
     auto* holder = result.release();
@@ -192,7 +216,7 @@ class PasteWorker : public ImageWorker {
 // pasteBlend(frame: Uint8Array, width, height, crops: Float32Array [N*3*S*S], size,
 //            faces: Float64Array [F*11: crop, m0..m5 (image -> crop), x0, y0, w, h], mask: Float32Array [S*S],
 //            strength, range, alphaOut?: Float32Array [W*H], inPlace?: boolean) -> Promise<Uint8Array>: a new
-//            frame, or with inPlace the frame itself, blended into (nothing allocated or copied).
+//            frame, or with inPlace the frame itself, its faces' rectangles blended into when the Promise settles.
 Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t width = intArg(info, 1, "width", 1, 1 << 20), height = intArg(info, 2, "height", 1, 1 << 20);
@@ -215,7 +239,6 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
     Napi::Float32Array alpha = typedArg<Napi::Float32Array>(info, 9, napi_float32_array, "a Float32Array alphaOut");
     if (static_cast<int64_t>(alpha.ElementLength()) != width * height)
       bad(env, "Expected alphaOut of " + std::to_string(width * height) + " floats but received " + std::to_string(alpha.ElementLength()));
-    worker->alpha = ownedCopy(env, alpha.Data(), alpha.ElementLength());
     worker->alphaRef = Napi::Persistent(alpha.As<Napi::Object>());
   }
   const double* fd = f.Data();
@@ -231,6 +254,9 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
     face.y0 = static_cast<int64_t>(r[8]);
     face.w = static_cast<int64_t>(r[9]);
     face.h = static_cast<int64_t>(r[10]);
+    // Checked here too: the rectangles are copied in and out on this thread.
+    if (face.x0 < 0 || face.y0 < 0 || face.w < 0 || face.h < 0 || face.x0 + face.w > width || face.y0 + face.h > height)
+      bad(env, "Face " + std::to_string(i) + " rectangle is outside the " + std::to_string(width) + "x" + std::to_string(height) + " frame");
     worker->faces.push_back(face);
   }
   if (info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value()) {
@@ -240,18 +266,29 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
   worker->width = width;
   worker->height = height;
   worker->size = size;
-  worker->result = std::make_unique<std::vector<uint8_t>>(ownedCopy(env, frame.Data(), frame.ElementLength()));
+  if (worker->inPlace) {
+    worker->rects = partialBuffer<uint8_t>(env, frame.ElementLength());
+    for (const PasteFace& p : worker->faces) copyRect(frame.Data(), worker->rects.get(), width, 3, p.x0, p.y0, p.w, p.h);
+  } else {
+    worker->result = std::make_unique<std::vector<uint8_t>>(ownedCopy(env, frame.Data(), frame.ElementLength()));
+  }
+  if (!worker->alphaRef.IsEmpty()) {
+    Napi::Float32Array a = worker->alphaRef.Value().As<Napi::Float32Array>();
+    worker->alpha = partialBuffer<float>(env, a.ElementLength());
+    for (const PasteFace& p : worker->faces) copyRect(a.Data(), worker->alpha.get(), width, 1, p.x0, p.y0, p.w, p.h);
+  }
   // Only the crops the faces use, renumbered: the video pipeline pastes each frame of a batch with the
   // whole batch's crops, and copying them all for every frame made a batch cost frames x batch crops
   // (batch 128 at 256 px: 12.9 GB).
   const int64_t given = static_cast<int64_t>(crops.ElementLength()) / (3 * plane);
-  std::vector<int64_t> used;
+  std::vector<int64_t> used;                    // given index of each copied crop
+  std::unordered_map<int64_t, int64_t> renumber;  // given index -> copied index
   for (size_t i = 0; i < worker->faces.size(); ++i) {
     PasteFace& face = worker->faces[i];
     if (face.crop < 0 || face.crop >= given) bad(env, "Face " + std::to_string(i) + " names crop " + std::to_string(face.crop) + " of " + std::to_string(given));
-    const int64_t k = std::find(used.begin(), used.end(), face.crop) - used.begin();
-    if (k == static_cast<int64_t>(used.size())) used.push_back(face.crop);
-    face.crop = k;
+    const auto [at, added] = renumber.emplace(face.crop, static_cast<int64_t>(used.size()));
+    if (added) used.push_back(face.crop);
+    face.crop = at->second;
   }
   worker->cropCount = static_cast<int64_t>(used.size());
   try {
