@@ -627,7 +627,6 @@ export class Trainer extends EventEmitter {
 
 const INIT_HINT = ' (train with the architecture they were trained with: --channels, --width, --res-blocks, --block, --upsample, --residual; the shipped comic-light is --res-blocks 4 --upsample deconv)';
 
-/** Generator weights to start from, checked against the generator's own (see checkWeightsFit). */
 /** Options of Trainer.train(). */
 export interface TrainRunOptions {
   /** Runs steps until this step (exclusive; default config.steps). */
@@ -663,6 +662,7 @@ function checkTrainRunOptions(options: TrainRunOptions): void {
   checkRunCadence(options);
 }
 
+/** Generator weights to start from, checked against the generator's own (see checkWeightsFit). */
 export function checkInitWeights(weights: Map<string, Tensor>, wanted: readonly { name: string; shape: readonly number[] }[], source: string): void {
   checkWeightsFit(weights, wanted, source, { model: 'this generator', hint: INIT_HINT });
 }
