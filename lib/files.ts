@@ -8,7 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { FacestyleError, formatError } from './errors.js';
+import { loadNative } from './native.js';
 
 /** Temp files being written now. */
 const pending = new Set<string>();
@@ -253,5 +255,24 @@ export function writeFileWholeSync(file: string, bytes: () => Uint8Array): void 
       // nothing more to do; the write's own error is the one to report
     }
     throw writeError(file, dir, e);
+  }
+}
+
+/**
+ * In a worker_thread, `temp` (a file or folder being written, by child process `pid` when one writes it) is
+ * registered with the addon for its environment's teardown (native/napi/teardown.h): worker.terminate() runs
+ * no more JavaScript, so the run's own cleanup would never remove it (a terminated stylizeVideo left its
+ * hidden .partial- file, finished by ffmpeg once its input closed). Returns the function that unregisters it,
+ * to call once the run has removed or renamed `temp`. On the main thread (whose exit the process cleanup
+ * handles) and without the addon, nothing is registered.
+ */
+export function removeAtTeardown(temp: string, folder: boolean, pid = 0): () => void {
+  if (isMainThread) return () => {};
+  try {
+    const addon = loadNative();
+    const id = addon.registerTeardown?.(temp, folder, pid);
+    return id === undefined ? () => {} : () => addon.unregisterTeardown?.(id);
+  } catch {
+    return () => {};
   }
 }

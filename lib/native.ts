@@ -36,6 +36,9 @@ export interface NativeGraph {
 export interface NativeAddon {
   compile(graph: NativeGraph, options: { device?: string; threads?: number; reuseBuffers?: boolean; profile?: boolean }): Promise<NativeSessionHandle>;
   capabilities(): NativeCapabilities;
+  /** A temp output removed (and `pid` killed) if this environment goes away first (native/napi/teardown.h). */
+  registerTeardown?(path: string, isFolder: boolean, pid: number): number;
+  unregisterTeardown?(id: number): void;
 }
 
 /** The package root (works from lib/ under vitest and from dist/ when installed). */

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FacestyleError, formatError, unreadableFile } from '../errors.js';
-import { removeStaleTempFiles, samePath } from '../files.js';
+import { removeAtTeardown, removeStaleTempFiles, samePath } from '../files.js';
 import type { RgbImage } from '../face/types.js';
 
 export interface FfmpegPaths {
@@ -433,6 +433,8 @@ export class VideoEncoder {
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private failure: unknown = null;
   private closed = false;
+  /** Unregisters the temp file from the worker teardown cleanup (removeAtTeardown). */
+  private readonly forgetTemp: () => void;
   frames = 0;
 
   constructor(output: string, private readonly options: EncoderOptions) {
@@ -469,6 +471,7 @@ export class VideoEncoder {
     if (options.maxDuration && options.maxDuration > 0) args.push('-t', options.maxDuration.toFixed(6));
     args.push(ffmpegFileArg(this.tempFile));
     this.child = spawn(paths.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.forgetTemp = removeAtTeardown(this.tempFile, false, this.child.pid ?? 0);
     this.child.stderr!.on('data', (c: Buffer) => this.stderr.add(c));
     // A dead ffmpeg makes stdin writes fail with EPIPE: remember it, report ffmpeg's own words in finish().
     this.child.stdin!.on('error', (e) => {
@@ -519,6 +522,8 @@ export class VideoEncoder {
     } catch (e) {
       await fsp.rm(this.tempFile, { force: true });
       throw e;
+    } finally {
+      this.forgetTemp();
     }
   }
 
@@ -529,6 +534,7 @@ export class VideoEncoder {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
     await fsp.rm(this.tempFile, { force: true });
+    this.forgetTemp();
   }
 
   private async error(what: string): Promise<Error> {

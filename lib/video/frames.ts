@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, readError, shapeError } from '../errors.js';
 import type { RgbImage } from '../face/types.js';
-import { removeStaleTempFiles } from '../files.js';
+import { removeAtTeardown, removeStaleTempFiles } from '../files.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName, readImageRgb, sharpFromPixels } from '../image/io.js';
 
 /** Image files of a folder in frame order: natural sort, so frame_2 comes before frame_10. */
@@ -102,11 +102,16 @@ export class FrameFolderWriter {
   frames = 0;
   private closed = false;
 
+  /** Unregisters the temp folder from the worker teardown cleanup (removeAtTeardown). */
+  private readonly forgetTemp: () => void;
+
   private constructor(
     readonly output: string,
     readonly tempDir: string,
     private readonly overwrite: boolean,
-  ) {}
+  ) {
+    this.forgetTemp = removeAtTeardown(tempDir, true);
+  }
 
   /** Checks the output (see checkFrameFolderOutput) and creates the temp folder; the parent must exist. */
   static async create(output: string, options: { overwrite?: boolean } = {}): Promise<FrameFolderWriter> {
@@ -148,8 +153,10 @@ export class FrameFolderWriter {
       }
     } catch (e) {
       await fsp.rm(this.tempDir, { recursive: true, force: true });
+      this.forgetTemp();
       throw e;
     }
+    this.forgetTemp();
     if (aside) await fsp.rm(aside, { recursive: true, force: true });
     return this.output;
   }
@@ -158,6 +165,7 @@ export class FrameFolderWriter {
   async abort(): Promise<void> {
     this.closed = true;
     await fsp.rm(this.tempDir, { recursive: true, force: true });
+    this.forgetTemp();
   }
 }
 

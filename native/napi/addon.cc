@@ -11,6 +11,7 @@
 #include "napi/convert.h"
 #include "napi/env_data.h"
 #include "napi/image_ops.h"
+#include "napi/teardown.h"
 #include "runtime/compute_thread.h"
 #include "runtime/session.h"
 
@@ -401,6 +402,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("compile", Napi::Function::New(env, Compile));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities));
   registerImageOps(env, exports);  // alignCrops, pasteBlend (napi/image_ops.cc)
+  registerTeardownOps(env, exports);  // registerTeardown, unregisterTeardown (napi/teardown.cc)
   return exports;
 }
 

@@ -35,6 +35,8 @@ struct EnvData {
   // Made on the first task, referenced only while tasks are in flight (computeInFlight, JS thread only).
   std::shared_ptr<ComputeChannel> computeDone;
   int computeInFlight = 0;
+  // The temp outputs to remove if this environment goes away (napi/teardown.cc; owned by its cleanup hook).
+  void* teardown = nullptr;
 };
 
 // This environment's data; made (empty) the first time. On the environment's JS thread only.

@@ -1,0 +1,16 @@
+// Temp outputs to clean up if their environment goes away mid-run. A worker_thread terminated while
+// stylizeVideo writes (worker.terminate()) runs no more JavaScript, so the run's own cleanup (abort(),
+// removing the hidden .partial- file or folder) never happens, and the encoder ffmpeg, its input closed,
+// finishes the temp file and leaves it (lib/video/ffmpeg.ts). The JS side registers each temp output (with
+// the child process writing it) for as long as it exists; the environment's cleanup hook, which N-API runs
+// at the teardown of that environment, kills the process and removes the path.
+#pragma once
+#include <napi.h>
+
+namespace facestyle::napi {
+
+// registerTeardown(path: string, isFolder: boolean, pid: number (0: none)) -> id;
+// unregisterTeardown(id): the run cleaned up itself.
+void registerTeardownOps(Napi::Env env, Napi::Object exports);
+
+}  // namespace facestyle::napi
