@@ -4,7 +4,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import type * as Ort from 'onnxruntime-node';
 import { FacestyleError, isFacestyleError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
 import type { ImageInput } from '../image/io.js';
@@ -13,7 +12,7 @@ import { loadNative, packageRoot } from '../native.js';
 import { imageTensor, regionTensor } from './align.js';
 import { checkPixelLimit, checkRgbImage, pixelLimit, toRgbImage } from './image.js';
 import type { Affine2x3, Face, Landmarks5, Point, RgbImage } from './types.js';
-import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine, createOrtSession, detectorSessionOptions, loadOrt, nativeBackend } from './detector-engine.js';
+import { DETECTOR_ENGINES, type DetectorBackend, type DetectorEngine, type NetOutputs, PFLD_NET, chooseDetectorEngine, createDetectorBackend, defaultPhotoDetectorEngine } from './detector-engine.js';
 import { warpAffine } from './warp.js';
 
 export interface DetectOptions {
@@ -482,34 +481,14 @@ export class LandmarkModel {
     if (file !== true && !(is.string(file) && file.length > 0)) throw is.invalid('landmark model', 'a .onnx path, or true for the default (FACESTYLE_LANDMARKS or models/landmarks/pfld.onnx)', file);
     const threads = is.threadCount(options.threads);
     const resolved = resolveLandmarksPath(file);
-    // onnxruntime-node on the main thread; in a worker_thread the native engine, as for the photo detector:
-    // onnxruntime-node aborts the whole process when a worker running it is terminated (std::terminate).
-    if (!isMainThread) {
-      try {
-        return new LandmarkModel(resolved, await nativeBackend(resolved, [], threads, 'PFLD landmark model'), threads);
-      } catch (e) {
-        // A model with ops the importer lacks runs on onnxruntime-node even here, as the detector does.
-        if (!(isFacestyleError(e) && e.code === 'ERR_FACESTYLE_UNSUPPORTED')) throw e;
-      }
-    }
-    const session = await createOrtSession(resolved, 'Landmark model', detectorSessionOptions(threads));
-    if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
-      await session.release().catch(() => undefined);
+    // onnxruntime-node on the main thread; in a worker_thread the native engine (onnxruntime-node there
+    // only for a model with ops the importer lacks), as for the photo detector: onnxruntime-node aborts the
+    // whole process when a worker running it is terminated (std::terminate).
+    const backend = await createDetectorBackend(resolved, [], isMainThread ? 'onnxruntime' : 'native', threads, PFLD_NET);
+    if (backend.outputNames.length !== 1) {
+      await backend.dispose().catch(() => undefined);
       throw new FacestyleError('ERR_FACESTYLE_FORMAT', `'${resolved}' is not a PFLD landmark model: expected one input and one output [b,136]`);
     }
-    const [input, output] = [session.inputNames[0], session.outputNames[0]];
-    const backend: DetectorBackend = {
-      engine: 'onnxruntime',
-      runs: { native: 0, onnxruntime: 0 },
-      fixedSize: null,
-      threads,
-      async infer(data, dims) {
-        const ort = await loadOrt();
-        const r = (await session.run({ [input]: new ort.Tensor('float32', data, dims) })) as unknown as NetOutputs;
-        return { [output]: r[output] };
-      },
-      dispose: () => session.release(),
-    };
     return new LandmarkModel(resolved, backend, threads);
   }
 
@@ -570,9 +549,7 @@ export class LandmarkModel {
     const crops = await warpAffine(x, mats, S, S, { border: 'constant', value: 0 });
     let out: Float32Array;
     try {
-      const r = Object.values(await this.session.infer(crops.data, [...crops.shape]));
-      if (r.length !== 1) throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Landmark model '${this.file}' has ${r.length} outputs; expected one [b,136]`);
-      out = r[0].data as Float32Array;
+      out = Object.values(await this.session.infer(crops.data, [...crops.shape]))[0].data as Float32Array; // its one output (checked at load)
     } catch (e) {
       if (isFacestyleError(e) && e.code !== 'ERR_FACESTYLE_INTERNAL' && !this.disposed) throw e;
       // Disposed while this run was on its way (a FaceStylizer disposed mid-call): not the model's fault.

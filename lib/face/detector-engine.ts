@@ -51,6 +51,8 @@ export interface DetectorBackend {
   readonly engine: DetectorEngine;
   /** Runs so far on each engine. */
   readonly runs: { native: number; onnxruntime: number };
+  /** The network's outputs (all of them, not only those asked for). */
+  readonly outputNames: readonly string[];
   /** Fixed network input [height, width], or null for a model with a dynamic size. */
   readonly fixedSize: [number, number] | null;
   /** CPU threads each run may use, as asked for (0: all). */
@@ -106,10 +108,18 @@ export async function createOrtSession(file: string, what: string, options: Ort.
   }
 }
 
-function notYunet(file: string, outputs: readonly string[], inputs: readonly string[], expected: readonly string[]): FacestyleError {
+/** Which network a backend runs, for its errors: its name ('Face detector ...') and what a wrong file is not. */
+export interface NetKind {
+  name: string;
+  is: string;
+}
+export const YUNET_NET: NetKind = { name: 'Face detector', is: 'a YuNet face detector' };
+export const PFLD_NET: NetKind = { name: 'Landmark model', is: 'a PFLD landmark model' };
+
+function notNet(file: string, kind: NetKind, outputs: readonly string[], inputs: readonly string[], expected: readonly string[]): FacestyleError {
   return new FacestyleError(
     'ERR_FACESTYLE_FORMAT',
-    `'${file}' is not a YuNet face detector: expected one input and outputs ${expected.join(', ')}; it has inputs ${inputs.join(', ')} and outputs ${outputs.join(', ')}`,
+    `'${file}' is not ${kind.is}: expected one input${expected.length ? ` and outputs ${expected.join(', ')}` : ''}; it has inputs ${inputs.join(', ')} and outputs ${outputs.join(', ')}`,
   );
 }
 
@@ -117,12 +127,12 @@ function fixedOf(dims: readonly unknown[] | undefined): [number, number] | null 
   return dims && typeof dims[2] === 'number' && typeof dims[3] === 'number' && dims[2] > 0 && dims[3] > 0 ? [dims[2], dims[3]] : null;
 }
 
-async function ortBackend(file: string, outputNames: readonly string[], threads: number): Promise<DetectorBackend> {
-  const session = await createOrtSession(file, 'Face detector', detectorSessionOptions(threads));
+async function ortBackend(file: string, outputNames: readonly string[], threads: number, kind: NetKind): Promise<DetectorBackend> {
+  const session = await createOrtSession(file, kind.name, detectorSessionOptions(threads));
   const missing = outputNames.filter((o) => !session.outputNames.includes(o));
   if (session.inputNames.length !== 1 || missing.length) {
     await session.release().catch(() => undefined);
-    throw notYunet(file, session.outputNames, session.inputNames, outputNames);
+    throw notNet(file, kind, session.outputNames, session.inputNames, outputNames);
   }
   const meta = (session.inputMetadata as unknown as { shape?: readonly unknown[] }[] | undefined)?.[0];
   const input = session.inputNames[0];
@@ -130,6 +140,7 @@ async function ortBackend(file: string, outputNames: readonly string[], threads:
   return {
     engine: 'onnxruntime',
     runs,
+    outputNames: session.outputNames,
     fixedSize: fixedOf(meta?.shape),
     threads,
     async infer(data, dims) {
@@ -148,38 +159,33 @@ async function ortBackend(file: string, outputNames: readonly string[], threads:
  */
 const MAX_SHAPES = 16;
 
-/**
- * The native engine's backend for one ONNX network with a single input, compiled per input shape. `what`
- * names it in errors: the YuNet detector by default; the landmark model (LandmarkModel) uses it in worker
- * threads, where onnxruntime-node must not run.
- */
-export async function nativeBackend(file: string, outputNames: readonly string[], threads: number, what = 'Face detector'): Promise<DetectorBackend & { compiled(dims: number[]): boolean }> {
+async function nativeBackend(file: string, outputNames: readonly string[], threads: number, kind: NetKind): Promise<DetectorBackend & { compiled(dims: number[]): boolean }> {
   const onnx = await import('../onnx/import.js');
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
   } catch (e) {
-    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `${what} not readable: '${file}': ${(e as Error).message}`, { cause: e });
+    throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `${kind.name} not readable: '${file}': ${(e as Error).message}`, { cause: e });
   }
   let model: ReturnType<typeof onnx.readOnnxModel>['model'];
   try {
     ({ model } = onnx.readOnnxModel(bytes));
   } catch (e) {
     // The importer only saw bytes ('model buffer'): name the file.
-    throw new FacestyleError(isFacestyleError(e) ? e.code : 'ERR_FACESTYLE_FORMAT', `${what} '${file}': ${(e as Error).message.replace(/^model buffer/, 'it')}`, { cause: e });
+    throw new FacestyleError(isFacestyleError(e) ? e.code : 'ERR_FACESTYLE_FORMAT', `${kind.name} '${file}': ${(e as Error).message.replace(/^model buffer/, 'it')}`, { cause: e });
   }
   const g = model.graph!;
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const inputs = (g.input ?? []).filter((v) => !inits.has(v.name ?? ''));
   const outputs = (g.output ?? []).map((v) => v.name ?? '');
   if (inputs.length !== 1 || outputNames.some((o) => !outputs.includes(o)))
-    throw what === 'Face detector' ? notYunet(file, outputs, inputs.map((v) => v.name ?? ''), outputNames) : new FacestyleError('ERR_FACESTYLE_FORMAT', `'${file}' is not a ${what}: expected one input; it has ${inputs.length}`);
+    throw notNet(file, kind, outputs, inputs.map((v) => v.name ?? ''), outputNames);
   const inputName = inputs[0].name ?? '';
   const fixedSize = fixedOf(onnx.declaredDims(inputs[0]));
   // Ops the importer has no converter for: decided now (fall back to onnxruntime-node), without
   // importing a graph, which happens per input shape below (5-20 ms each, on first use).
   const unknown = onnx.unsupportedOps(model);
-  if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `${what} '${file}' uses ops the native importer lacks: ${unknown.join(', ')}`);
+  if (unknown.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `${kind.name} '${file}' uses ops the native importer lacks: ${unknown.join(', ')}`);
   // Import + compile once per input shape.
   const sessions = new Map<string, Promise<Session>>();
   const sessionFor = (dims: number[]): Promise<Session> => {
@@ -208,6 +214,7 @@ export async function nativeBackend(file: string, outputNames: readonly string[]
   return {
     engine: 'native',
     runs,
+    outputNames: outputs,
     fixedSize,
     threads,
     compiled: (dims) => sessions.has(dims.join('x')),
@@ -243,13 +250,13 @@ const AUTO_NATIVE_AFTER = 8;
  * shape that keeps coming back (a video's frame size and tile batches, an app's camera frames) is
  * compiled natively and runs there from then on.
  */
-async function autoBackend(file: string, outputNames: readonly string[], threads: number): Promise<DetectorBackend> {
+async function autoBackend(file: string, outputNames: readonly string[], threads: number, kind: NetKind): Promise<DetectorBackend> {
   // Native first: a model it cannot take throws ERR_FACESTYLE_UNSUPPORTED before onnxruntime-node
   // loads anything, and createDetectorBackend then uses onnxruntime-node alone.
-  const native = await nativeBackend(file, outputNames, threads);
+  const native = await nativeBackend(file, outputNames, threads, kind);
   let ort: DetectorBackend;
   try {
-    ort = await ortBackend(file, outputNames, threads);
+    ort = await ortBackend(file, outputNames, threads, kind);
   } catch (e) {
     await native.dispose();
     throw e;
@@ -259,6 +266,7 @@ async function autoBackend(file: string, outputNames: readonly string[], threads
   return {
     engine: 'auto',
     runs,
+    outputNames: ort.outputNames,
     fixedSize: ort.fixedSize,
     threads,
     async infer(data, dims) {
@@ -280,18 +288,19 @@ async function autoBackend(file: string, outputNames: readonly string[], threads
 }
 
 /**
- * A YuNet backend for `file`: 'onnxruntime' (the default), 'native' or 'auto' (see autoBackend).
+ * A YuNet backend for `file` (another single-input network with `kind`, e.g. PFLD_NET): 'onnxruntime' (the
+ * default), 'native' or 'auto' (see autoBackend).
  * 'native' and 'auto' use onnxruntime-node alone when the importer does not support the model
  * (ERR_FACESTYLE_UNSUPPORTED); a model that is not a YuNet detector or not ONNX at all is
  * ERR_FACESTYLE_FORMAT either way. `threads`: CPU threads per run on either engine (0, the default: all).
  */
-export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'onnxruntime', threads = 0): Promise<DetectorBackend> {
-  if (engine === 'onnxruntime') return ortBackend(file, outputNames, threads);
+export async function createDetectorBackend(file: string, outputNames: readonly string[], engine: DetectorEngine = 'onnxruntime', threads = 0, kind: NetKind = YUNET_NET): Promise<DetectorBackend> {
+  if (engine === 'onnxruntime') return ortBackend(file, outputNames, threads, kind);
   try {
-    return engine === 'auto' ? await autoBackend(file, outputNames, threads) : await nativeBackend(file, outputNames, threads);
+    return engine === 'auto' ? await autoBackend(file, outputNames, threads, kind) : await nativeBackend(file, outputNames, threads, kind);
   } catch (e) {
-    if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ortBackend(file, outputNames, threads);
+    if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_UNSUPPORTED') return ortBackend(file, outputNames, threads, kind);
     if (e instanceof FacestyleError) throw e;
-    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `Face detector '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
+    throw new FacestyleError('ERR_FACESTYLE_FORMAT', `${kind.name} '${file}' is not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
   }
 }
