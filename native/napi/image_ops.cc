@@ -1,11 +1,12 @@
 // alignCrops / pasteBlend for lib/face (align.ts, paste.ts): arguments checked and converted on the main
 // thread, the pixel work on a libuv pool thread, a Promise back. sampleDetectorInput (detect.ts) runs synchronously.
 //
-// The pool thread works on copies the worker owns (made at the call) and the results are copied into the
+// The pool thread works on copies the worker owns, made at the call (only what the pass uses: the rows a
+// crop reads, the rectangles a paste writes, the crops its faces name), and the results are copied into the
 // caller's arrays when the Promise settles, on the main thread: a caller's buffer may be transferred to a
 // worker_thread (or detached) while the pass runs, and its memory freed with that worker; reading or
 // writing it in place from the pool thread then crashed the process (SIGSEGV). A buffer detached by the
-// time the pass ends gets ERR_FACESTYLE_ARGUMENT. The copies cost about 0.1 ms for a 640x360 frame.
+// time the pass ends gets ERR_FACESTYLE_ARGUMENT.
 //
 // Why not the compute thread (runtime/compute_thread.h) like session runs: that thread exists to keep
 // one warm OpenMP team for the kernels, and these loops are single-threaded and take about a
@@ -174,7 +175,8 @@ class PasteWorker : public ImageWorker {
  public:
   using ImageWorker::ImageWorker;
   int64_t width = 0, height = 0, size = 0, cropCount = 0;
-  std::vector<float> crops, mask;  // copies of the caller's
+  std::unique_ptr<float[]> crops;  // the crops the faces use, renumbered
+  std::vector<float> mask;         // a copy of the caller's
   std::vector<PasteFace> faces;
   double strength = 1;
   CropRange range = CropRange::Unit;
@@ -188,7 +190,7 @@ class PasteWorker : public ImageWorker {
   bool inPlace = false;            // the caller's frame gets the blended rectangles (copied on settling) and is the result
   Napi::ObjectReference frameRef;  // that frame
   void Work() override {
-    pasteBlend(inPlace ? rects.get() : result->data(), width, height, crops.data(), cropCount, size, faces.data(), faces.size(), mask.data(), strength, range, alpha.get());
+    pasteBlend(inPlace ? rects.get() : result->data(), width, height, crops.get(), cropCount, size, faces.data(), faces.size(), mask.data(), strength, range, alpha.get());
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -291,12 +293,8 @@ Napi::Value PasteBlend(const Napi::CallbackInfo& info) {
     face.crop = at->second;
   }
   worker->cropCount = static_cast<int64_t>(used.size());
-  try {
-    worker->crops.resize(static_cast<size_t>(worker->cropCount * 3 * plane));
-  } catch (const std::bad_alloc&) {
-    throw makeError(env, ErrorCode::OutOfMemory, "Out of memory copying the crops to paste");
-  }
-  for (size_t k = 0; k < used.size(); ++k) std::copy_n(crops.Data() + used[k] * 3 * plane, 3 * plane, worker->crops.data() + k * 3 * plane);
+  worker->crops = partialBuffer<float>(env, used.size() * 3 * plane);
+  for (size_t k = 0; k < used.size(); ++k) std::copy_n(crops.Data() + used[k] * 3 * plane, 3 * plane, worker->crops.get() + k * 3 * plane);
   worker->mask = ownedCopy(env, mask.Data(), mask.ElementLength());
   guard.release();
   Napi::Promise p = worker->promise();
