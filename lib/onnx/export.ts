@@ -11,7 +11,7 @@ import { decodeChain } from '../ops/elementwise_chain.js';
 import { depthwiseAttrs, pointwiseAttrs, projectAttrs } from '../ops/pointwise_depthwise.js';
 import { type Attrs, type Graph, type Node, checkGraph } from '../graph/ir.js';
 import * as is from '../is.js';
-import { DT, encodeModel, floatTensorProto, floatToHalf, halfTensorProto, int64TensorProto } from './proto.js';
+import { AT, DT, encodeModel, floatTensorProto, floatToHalf, halfTensorProto, int64TensorProto } from './proto.js';
 
 export interface ExportOnnxOptions {
   /** ONNX opset of the default domain, 11 to 17 (default 13: what mobile runtimes support widely). */
@@ -31,7 +31,6 @@ export const EXPORT_MAX_OPSET = 17;
 
 type INode = OnnxNs.INodeProto;
 type IAttr = OnnxNs.IAttributeProto;
-const AT = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
 
 const attrI = (name: string, v: number): IAttr => ({ name, type: AT.INT, i: v });
 const attrF = (name: string, v: number): IAttr => ({ name, type: AT.FLOAT, f: v });

@@ -4,7 +4,7 @@
 // attributes of the runtime ops for the input size the model is loaded at.
 // Integer tensors keep exact values in number arrays (int64 values used for shapes fit in 2^53).
 import { formatError, shapeError, unsupportedError } from '../errors.js';
-import { type ConstTensor, DT, type NodeProto, isFloatType, readTensor, toNum } from './proto.js';
+import { AT, type ConstTensor, DT, type NodeProto, isFloatType, readTensor, toNum } from './proto.js';
 
 export type AttrReader = {
   int(name: string, dflt?: number): number;
@@ -15,8 +15,8 @@ export type AttrReader = {
   has(name: string): boolean;
 };
 
-/** AttributeProto.AttributeType numbers and names. */
-const ATTR_TYPES: Record<number, string> = { 1: 'FLOAT', 2: 'INT', 3: 'STRING', 4: 'TENSOR', 5: 'GRAPH', 6: 'FLOATS', 7: 'INTS', 8: 'STRINGS', 9: 'TENSORS', 10: 'GRAPHS' };
+/** An AttributeProto type's name (AT's key), or 'of type N' for one ONNX does not define. */
+const attrTypeName = (type: number): string => Object.entries(AT).find(([, v]) => v === type)?.[0] ?? `of type ${type}`;
 
 /** Typed access to a node's attributes. */
 export function attrReader(node: NodeProto, where: string): AttrReader {
@@ -30,29 +30,29 @@ export function attrReader(node: NodeProto, where: string): AttrReader {
   // these ("Mismatched attribute type"). An attribute without a type (very old files) is read as asked.
   const get = (name: string, type: number) => {
     const a = map.get(name);
-    if (a && a.type && a.type !== type) throw formatError(`${where}: attribute '${name}' is ${ATTR_TYPES[a.type] ?? `of type ${a.type}`}; expected ${ATTR_TYPES[type]}`);
+    if (a && a.type && a.type !== type) throw formatError(`${where}: attribute '${name}' is ${attrTypeName(a.type)}; expected ${attrTypeName(type)}`);
     return a;
   };
   return {
     has: (name) => map.has(name),
     int: (name, dflt) => {
-      const a = get(name, 2);
+      const a = get(name, AT.INT);
       return a ? toNum(a.i ?? 0) : need(name, dflt);
     },
     ints: (name, dflt) => {
-      const a = get(name, 7);
+      const a = get(name, AT.INTS);
       return a ? (a.ints ?? []).map(toNum) : need(name, dflt);
     },
     float: (name, dflt) => {
-      const a = get(name, 1);
+      const a = get(name, AT.FLOAT);
       return a ? (a.f ?? 0) : need(name, dflt);
     },
     string: (name, dflt) => {
-      const a = get(name, 3);
+      const a = get(name, AT.STRING);
       return a ? Buffer.from(a.s ?? new Uint8Array()).toString('utf8') : need(name, dflt);
     },
     tensor: (name) => {
-      const a = get(name, 4);
+      const a = get(name, AT.TENSOR);
       return a?.t ? readTensor(a.t, `${where} attribute '${name}'`) : undefined;
     },
   };

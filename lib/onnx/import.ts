@@ -829,7 +829,7 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions, file
     if (e.kind === 'const') {
       const c = imp.materialize(name, 'graph output');
       byName.set(imp.values[c].name, imp.values[c]);
-      rename(imp, byName, imp.values[c], imp.unique(`${name}/const`));
+      rename(byName, imp.values[c], imp.unique(`${name}/const`));
       id = identity(imp, byName, c, name);
     } else if (e.kind === 'value') {
       const v = imp.values[e.id];
@@ -842,7 +842,7 @@ function importModel(source: string | Uint8Array, options: LoadOnnxOptions, file
   return { name: graph.name || 'onnx', values: imp.values, nodes: imp.nodes, inputs: imp.inputs, outputs: imp.outputs };
 }
 
-function rename(imp: Importer, byName: Map<string, Value>, v: Value, to: string): void {
+function rename(byName: Map<string, Value>, v: Value, to: string): void {
   if (byName.get(v.name) === v) byName.delete(v.name);
   v.name = to;
   byName.set(to, v);
@@ -853,7 +853,7 @@ function identity(imp: Importer, byName: Map<string, Value>, src: number, name: 
   // The output name must be the ONNX name; free it if an internal value holds it.
   const holder = byName.get(name);
   if (holder && holder.kind === 'input') name = imp.unique(`${name}/output`);
-  else if (holder) rename(imp, byName, holder, imp.unique(`${name}/src`));
+  else if (holder) rename(byName, holder, imp.unique(`${name}/src`));
   const id = imp.values.length;
   const v: Value = { id, name, kind: 'intermediate', shape: [...imp.values[src].shape] };
   imp.values.push(v);

@@ -16,6 +16,9 @@ export type TensorProto = OnnxNs.ITensorProto;
 export type AttributeProto = OnnxNs.IAttributeProto;
 export type ValueInfoProto = OnnxNs.IValueInfoProto;
 
+/** ONNX AttributeProto.AttributeType codes. */
+export const AT = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 } as const;
+
 /** ONNX TensorProto.DataType codes used here. */
 export const DT = {
   UNDEFINED: 0,
