@@ -153,10 +153,10 @@ export class FrameFolderWriter {
       }
     } catch (e) {
       await fsp.rm(this.tempDir, { recursive: true, force: true });
-      this.forgetTemp();
       throw e;
+    } finally {
+      this.forgetTemp();
     }
-    this.forgetTemp();
     if (aside) await fsp.rm(aside, { recursive: true, force: true });
     return this.output;
   }

@@ -566,8 +566,9 @@ export async function stylizeVideo(input: string, output: string, options: Styli
 }
 
 /**
- * A frame rate as a fraction ffmpeg accepts: the closest with a denominator up to 100000, by continued
- * fractions (29.97 -> 2997/100, 0.0015 -> 3/2000, 30000/1001 as a float -> 30000/1001). Thousandths before:
+ * A frame rate as a fraction ffmpeg accepts: the last continued-fraction convergent with a denominator up to
+ * 100000, within about 1e-10 of the rate (29.97 -> 2997/100, 0.0015 -> 3/2000, 30000/1001 as a float ->
+ * 30000/1001). Thousandths before:
  * 0.0015 fps was written as 1/500 while the result still said 0.0015.
  */
 export function rateOf(fps: number): { num: number; den: number } {
