@@ -42,9 +42,9 @@ const JS_ALLOCATION_FAILED = /array buffer allocation failed|invalid (typed )?ar
  * `e` as ERR_FACESTYLE_OUT_OF_MEMORY when it is V8's RangeError for a typed array or buffer it could not
  * allocate (a huge image decoded and copied on the JS side), saying what was being done; otherwise `e`.
  */
-export function asOutOfMemory(e: unknown, what: string): unknown {
+export function asOutOfMemory(e: unknown, what: string, hint = 'try a smaller image, or a higher --limit-input-pixels only with the memory for it'): unknown {
   if (e instanceof RangeError && JS_ALLOCATION_FAILED.test(e.message))
-    return new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Out of memory ${what}: ${e.message} (try a smaller image, or a higher --limit-input-pixels only with the memory for it)`, { cause: e });
+    return new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Out of memory ${what}: ${e.message} (${hint})`, { cause: e });
   return e;
 }
 

@@ -29,6 +29,37 @@ const isDirectory = (p: string): boolean => {
   }
 };
 
+/**
+ * fs.mkdirSync(dir, { recursive: true }), without its endless loop: Node 20's recursive mkdir spins for
+ * ever (the event loop blocked, so not even a signal handler runs) where mkdir answers ENOENT although the
+ * parent exists, as /proc and some FUSE file systems do. Here the missing folders are found by stat, then
+ * made one by one with a plain mkdir, whose error is thrown as it is (ENOENT, EACCES, ENOTDIR, ...).
+ * Returns the first folder made (undefined when `dir` already existed), as the recursive form does.
+ */
+export function makeDirs(dir: string): string | undefined {
+  const missing: string[] = [];
+  for (let cur = path.resolve(dir); ; ) {
+    const st = fs.statSync(cur, { throwIfNoEntry: false }); // ENOTDIR (a part is a file) is thrown
+    if (st) {
+      if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}' ('${cur}' is a file)`), { code: 'ENOTDIR', syscall: 'mkdir', path: cur });
+      break;
+    }
+    const parent = path.dirname(cur);
+    missing.unshift(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      // Made meanwhile by someone else: fine, as with the recursive form.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !isDirectory(d)) throw e;
+    }
+  }
+  return missing[0];
+}
+
 /** Whether process `pid` is gone (signal 0 probes it; EPERM means it exists under another user). */
 function processGone(pid: number): boolean {
   try {
@@ -131,7 +162,7 @@ function prepare(file: string, createFolder: boolean): { dir: string; temp: stri
   const dir = path.dirname(path.resolve(file));
   if (createFolder) {
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      makeDirs(dir);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENOENT')
@@ -215,7 +246,7 @@ export function removeIfNoFiles(dir: string | undefined): void {
  */
 export function makeFolder(dir: string): string | undefined {
   try {
-    return fs.mkdirSync(dir, { recursive: true });
+    return makeDirs(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot create the output folder '${dir}': ${code === 'EEXIST' || code === 'ENOTDIR' ? 'a part of its path is a file' : (e as Error).message}`, { cause: e });

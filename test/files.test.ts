@@ -3,7 +3,7 @@ import fs, { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { removePendingTempFiles, removeStaleTempFiles, samePath, writeFileWhole } from '../lib/files.js';
+import { makeDirs, removePendingTempFiles, removeStaleTempFiles, samePath, writeFileWhole } from '../lib/files.js';
 import { spawnSync } from 'node:child_process';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-files-'));
@@ -41,6 +41,26 @@ describe('writeFileWhole', () => {
     await expect(writeFileWhole(path.join(tmp, 'nope', 'x.bin'), bytes)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     await expect(writeFileWhole(tmp, bytes)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     expect(made).toBe(0);
+  });
+});
+
+describe('makeDirs', () => {
+  it('makes the missing folders and returns the first one made, undefined when nothing was missing', () => {
+    const base = mkdtempSync(path.join(tmp, 'd-'));
+    expect(makeDirs(path.join(base, 'a', 'b', 'c'))).toBe(path.join(base, 'a'));
+    expect(fs.statSync(path.join(base, 'a', 'b', 'c')).isDirectory()).toBe(true);
+    expect(makeDirs(path.join(base, 'a', 'b'))).toBeUndefined();
+    writeFileSync(path.join(base, 'f'), 'x');
+    expect(() => makeDirs(path.join(base, 'f', 'g'))).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
+    expect(() => makeDirs(path.join(base, 'f'))).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
+  });
+
+  it.skipIf(!fs.existsSync('/proc/self'))('throws where mkdir answers ENOENT under an existing folder (/proc), where the recursive mkdir of Node 20 loops for ever (skipped without /proc)', () => {
+    // In a child with a timeout: the old code never returns, not even to a signal handler.
+    const script = `import('${new URL('../lib/files.ts', import.meta.url).pathname.replace(/\.ts$/, '.js').replace('/lib/', '/dist/')}').then((m) => { try { m.makeDirs('/proc/facestyle-x/y'); console.log('made'); } catch (e) { console.log(e.code); } })`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+    expect(r.signal).toBeNull();
+    expect(r.stdout.trim()).toBe('ENOENT');
   });
 });
 

@@ -3,7 +3,7 @@
 // where to resume, refused runs leaving no folder and decoding nothing, --time-limit, sample steps, and
 // exporting an .onnx. The CLI runs from dist/ (built by `npx tsc -p .`; FACESTYLE_CLI points elsewhere).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -167,11 +167,16 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     ['--res-blocks 100', ['--res-blocks', '100'], 'ERR_FACESTYLE_ARGUMENT', /\(--res-blocks\) in 0\.\.64 but received 100/],
     ['--ema 2', ['--ema', '2'], 'ERR_FACESTYLE_ARGUMENT', /Expected --ema in \[0, 1\) but received 2/],
     ['--warmup -1', ['--warmup', '-1'], 'ERR_FACESTYLE_ARGUMENT', /integer for --warmup but received '-1'/],
+    // (review) A deadline past what a Date holds named the API option ('finite deadline ... Infinity').
+    ['--time-limit 1e305', ['--time-limit', '1e305'], 'ERR_FACESTYLE_ARGUMENT', /at most 1e9 minutes for --time-limit/],
+    // (review) A raw ENAMETOOLONG without a code.
+    ['an --out name over 255 bytes', ['--out', path.join(root, 'x'.repeat(300), 'run')], 'ERR_FACESTYLE_ARGUMENT', /too long for the file system/],
   ];
   for (const [what, args, code, message] of refused)
     it(`5. refused before decoding, no run folder left: ${what}`, () => {
       expect(first.status, first.stderr).toBe(0); // r1's weights are one of the cases
-      const out = path.join(root, `refused-${what.replace(/\W+/g, '-')}`);
+      const given = args.indexOf('--out');
+      const out = given >= 0 ? args[given + 1] : path.join(root, `refused-${what.replace(/\W+/g, '-')}`);
       const r = run('train', ...tiny, '--out', out, '--steps', '3', ...args);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(`[${code}]`);
@@ -276,6 +281,73 @@ describeShared('train / export walkthrough (shared pairs/comic at 64 px)', () =>
     } finally {
       trainer.dispose();
     }
+  });
+
+  it.skipIf(!existsSync('/proc/self'))('9. (review) --out under /proc: a coded error at once, not an endless loop in the folder creation (skipped without /proc)', () => {
+    // Node's recursive mkdir spins for ever where mkdir answers ENOENT under an existing parent (/proc).
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [cli, 'train', ...tiny, '--out', '/proc/facestyle-run', '--steps', '2'], { encoding: 'utf8', timeout: 90_000 });
+    expect(r.signal, 'killed by the timeout: the run hung').toBeNull();
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/\[ERR_FACESTYLE_(NOT_FOUND|ARGUMENT)\]/);
+    expect(r.stderr).toContain('/proc/facestyle-run');
+    expect(Date.now() - t0).toBeLessThan(90_000);
+  });
+
+  it('9. (review) a resume rewrites config.json, loss.png and the samples through a temp file and a rename, never in place', async () => {
+    // A run killed while config.json was rewritten in place left it empty, and the run could never be
+    // resumed. Whole writes replace the file (a new inode); the old one, held here by a hard link, is
+    // left as it was, as a killed write would leave it.
+    const out = path.join(root, 'r9-whole');
+    const config = { crop: 64, batch: 2, steps: 2, threads: 2 };
+    await runTraining({ pairs, out, size: 64, config });
+    const names = ['config.json', 'loss.png', 'samples-final.png'];
+    const before = new Map(names.map((f) => [f, readFileSync(path.join(out, f))]));
+    for (const f of names) linkSync(path.join(out, f), path.join(out, `${f}.old`));
+    await runTraining({ pairs, out, size: 64, config: { ...config, steps: 3 }, resume: true });
+    for (const f of names) {
+      expect(statSync(path.join(out, f)).ino, f).not.toBe(statSync(path.join(out, `${f}.old`)).ino);
+      expect(Buffer.compare(readFileSync(path.join(out, `${f}.old`)), before.get(f)!), f).toBe(0);
+    }
+    expect(readdirSync(out).filter((f) => f.includes('.partial-'))).toEqual([]);
+    // The pairs folder is recorded as an absolute path: a resume from another working directory compares
+    // the folder the run was trained on, not whatever a relative path names there.
+    expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).pairs).toBe(path.resolve(pairs));
+    expect(JSON.parse(readFileSync(path.join(out, 'model.json'), 'utf8')).training.pairs).toBe(path.resolve(pairs));
+  });
+
+  it('9. (review) --out naming the pairs folder, or a folder holding files a run writes but no checkpoint: refused, nothing changed', async () => {
+    // Side-by-side pairs: the run's PNGs (loss.png is 640x320, exactly 2:1) would have become pairs.
+    const sbs = path.join(root, 'r9-sbs');
+    mkdirSync(sbs);
+    const src = sharedData('pairs/cartoon_nc');
+    for (const f of readdirSync(src).filter((n) => n.endsWith('.jpg')).slice(0, 2)) copyFileSync(path.join(src, f), path.join(sbs, f));
+    const listing = readdirSync(sbs).sort();
+    const config = { crop: 64, batch: 2, steps: 2, threads: 2 };
+    await expect(runTraining({ pairs: sbs, out: sbs, size: 64, config })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('pairs folder') });
+    await expect(runTraining({ pairs, out: path.join(pairs, 'photo'), size: 64, config })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('image folders') });
+    expect(readdirSync(sbs).sort()).toEqual(listing);
+    // A folder with a config.json of the user's (no checkpoint): kept, unless --overwrite.
+    const mine = path.join(root, 'r9-mine');
+    mkdirSync(mine);
+    writeFileSync(path.join(mine, 'config.json'), '{"mine": true}');
+    await expect(runTraining({ pairs, out: mine, size: 64, config })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/config\.json.*no checkpoint.*--overwrite/) });
+    expect(readFileSync(path.join(mine, 'config.json'), 'utf8')).toBe('{"mine": true}');
+    await runTraining({ pairs, out: mine, size: 64, config, overwrite: true });
+    expect(JSON.parse(readFileSync(path.join(mine, 'config.json'), 'utf8')).config.steps).toBe(2);
+  });
+
+  it('9. (review) a checkpoint without its config entry, and a holdout of every pair: messages that say so', async () => {
+    const ckpt = path.join(root, 'r9-noconfig.safetensors');
+    await writeSafetensors(ckpt, new Map([['ema.g.x', new Tensor([1], new Float32Array([0]))]]), { format: 'facestyle-train-checkpoint', step: '1' });
+    const r = run('export', ckpt, '--onnx', path.join(root, 'r9.onnx'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('[ERR_FACESTYLE_FORMAT]');
+    expect(r.stderr).toMatch(/has no 'config' entry/);
+    expect(r.stderr).not.toMatch(/undefined/);
+    const sbs = path.join(root, 'r9-sbs');
+    const all = readdirSync(sbs).filter((n) => n.endsWith('.jpg'));
+    await expect(loadPairs(sbs, { size: 64, exclude: all })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringMatching(/has 2 pairs.*leave none/) });
   });
 
   it('8. export of an .onnx: ERR_FACESTYLE_ARGUMENT naming what export accepts, not a JSON parse error', () => {

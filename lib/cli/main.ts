@@ -60,7 +60,8 @@ program.parseAsync(process.argv).catch((e: unknown) => {
     process.exitCode = e.exitCode === 0 ? 0 : 2;
     return;
   }
-  e = asOutOfMemory(e, 'in this command');
+  // (Any command: the hint names no flag of one.)
+  e = asOutOfMemory(e, 'in this command', 'smaller inputs, sizes or batches need less');
   // Options the export / check / info commands pass to the library under their API names.
   if (isFacestyleError(e) && e.code === 'ERR_FACESTYLE_ARGUMENT') e.message = flagNamesIn(e.message, COMMON_FLAGS);
   const code = isFacestyleError(e) ? ` [${e.code}]` : '';

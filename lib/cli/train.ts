@@ -24,6 +24,13 @@ const nonNegative = (name: string, zero: string) => (v: string) => {
   return n;
 };
 
+// Minutes, at most 1e9 (1900 years): a larger value would make the deadline (ms since the epoch) infinite.
+const timeLimit = (v: string) => {
+  const n = nonNegative('time-limit', 'no limit')(v);
+  if (n > 1e9) throw argumentError(`Expected at most 1e9 minutes for --time-limit (0: no limit) but received ${v}`);
+  return n;
+};
+
 function channelList(v: string): [number, number, number, number] {
   const c = String(v).split(',').map(decimal);
   if (c.length !== 4 || c.some((n) => !Number.isInteger(n) || n < 1)) throw argumentError(`Expected 4 comma-separated channel counts for --channels but received ${v}`);
@@ -100,7 +107,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--seed <n>', 'random seed', int('seed'), 1)
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('checkpoint-every'), 200)
     .option('--sample-every <n>', 'steps between sample grids (of the --holdout pairs, else of the first training pairs)', int('sample-every'), 500)
-    .option('--time-limit <minutes>', 'stop cleanly after this many minutes (0: no limit)', nonNegative('time-limit', 'no limit'), 0)
+    .option('--time-limit <minutes>', 'stop cleanly after this many minutes (0: no limit)', timeLimit, 0)
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
     .option('--overwrite', 'start over in an <out> folder that already holds a run (refused otherwise)')
     .action(async (o) => {

@@ -171,7 +171,8 @@ export function configFromFile(generator: unknown, source: string): GeneratorCon
 }
 
 /** A JSON string of safetensors metadata, parsed; a coded error naming the file and key when it is not JSON. */
-export function parseMetadataJson(text: string, file: string, key: string): any {
+export function parseMetadataJson(text: string | undefined, file: string, key: string): any {
+  if (typeof text !== 'string') throw formatError(`'${file}': its metadata has no '${key}' entry (a checkpoint written by facestyle's trainer has one)`);
   try {
     return JSON.parse(text);
   } catch (e) {

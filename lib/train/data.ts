@@ -25,7 +25,7 @@ export interface PairDataset {
   source: string;
 }
 
-const FOLDER_NAMES: [string, string][] = [['photo', 'toon'], ['input', 'target'], ['A', 'B'], ['trainA', 'trainB']];
+export const FOLDER_NAMES: [string, string][] = [['photo', 'toon'], ['input', 'target'], ['A', 'B'], ['trainA', 'trainB']];
 
 async function listImages(dir: string): Promise<string[]> {
   try {
@@ -39,6 +39,10 @@ async function listImages(dir: string): Promise<string[]> {
     throw readError(e, `Pairs folder '${dir}'`) ?? e;
   }
 }
+
+/** The message when the pairs exist but the options leave none to load (every pair held out). */
+const allLeftOut = (dir: string, count: number) =>
+  `Pairs folder '${dir}' has ${count} pair${count === 1 ? '' : 's'}, and the held-out names (--holdout) leave none to train on: hold out fewer`;
 
 async function exists(p: string): Promise<boolean> {
   return fs.stat(p).then((s) => s.isDirectory(), () => false);
@@ -113,7 +117,7 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
     if (missing.length) throw formatError(`Pairs without a partner (same file name expected in '${a}' and '${b}'): ${missing.join(', ')}`);
     checkNamed(fa, `'${a}'`);
     const names = fa.filter(keep);
-    if (!names.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Pairs folder '${dir}' has no image pairs in '${a}' and '${b}'`);
+    if (!names.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', fa.length ? allLeftOut(dir, fa.length) : `Pairs folder '${dir}' has no image pairs in '${a}' and '${b}'`);
     const pairs: Pair[] = [];
     for (const name of names) {
       const [pa, pb] = [path.join(da, name), path.join(db, name)];
@@ -130,6 +134,7 @@ export async function loadPairs(dir: string, options: LoadPairsOptions = {}): Pr
   if (!listed.length && lone) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Pairs folder '${dir}' has ${lone} (paired images with the same file names in both)`);
   if (listed.length) checkNamed(listed, 'it');
   const files = listed.filter(keep);
+  if (!files.length && listed.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', allLeftOut(dir, listed.length));
   if (!files.length) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Pairs folder '${dir}' is empty: expected sub-folders ${FOLDER_NAMES.map((p) => p.join('/')).join(', ')} or side-by-side images`);
   const pairs: Pair[] = [];
   for (const name of files) {

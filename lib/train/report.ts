@@ -1,6 +1,7 @@
 // Training pictures: sample grids (input | target | output per row) and the loss curve (an SVG
 // rendered to PNG by sharp).
 import sharp from 'sharp';
+import { writeFileWhole } from '../files.js';
 
 /** [3,S,S] floats in [-1,1] -> interleaved RGB bytes. */
 export function toRgbBytes(chw: Float32Array, size: number): Buffer {
@@ -11,13 +12,13 @@ export function toRgbBytes(chw: Float32Array, size: number): Buffer {
   return out;
 }
 
-/** Writes a PNG grid: one row per sample, columns input | target | output. */
+/** Writes a PNG grid: one row per sample, columns input | target | output (whole or not at all: writeFileWhole). */
 export async function writeSampleGrid(file: string, rows: Float32Array[][], size: number): Promise<void> {
   const cols = Math.max(...rows.map((r) => r.length));
   const composites = rows.flatMap((row, y) =>
     row.map((img, x) => ({ input: toRgbBytes(img, size), raw: { width: size, height: size, channels: 3 as const }, left: x * size, top: y * size })),
   );
-  await sharp({ create: { width: cols * size, height: rows.length * size, channels: 3, background: { r: 0, g: 0, b: 0 } } }).composite(composites).png().toFile(file);
+  await writeFileWhole(file, () => sharp({ create: { width: cols * size, height: rows.length * size, channels: 3, background: { r: 0, g: 0, b: 0 } } }).composite(composites).png().toBuffer());
 }
 
 /** Loss curve as SVG (log-scale y while every loss is positive, else linear): points are [steps done, loss]. */
@@ -52,6 +53,7 @@ export function lossCurveSvg(points: [number, number][], width = 640, height = 3
 </svg>`;
 }
 
+/** Writes the loss curve as a PNG (whole or not at all: writeFileWhole). */
 export async function writeLossCurve(file: string, points: [number, number][]): Promise<void> {
-  await sharp(Buffer.from(lossCurveSvg(points))).png().toFile(file);
+  await writeFileWhole(file, () => sharp(Buffer.from(lossCurveSvg(points))).png().toBuffer());
 }

@@ -5,11 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { capabilities } from '../capabilities.js';
 import { FacestyleError, argumentError, formatError, readError } from '../errors.js';
+import { samePath, writeFileWhole } from '../files.js';
 import type { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 import { generatorGraph } from '../nn/generator.js';
 import { modelInfo } from '../nn/info.js';
-import { loadPairs } from './data.js';
+import { FOLDER_NAMES, loadPairs } from './data.js';
 import { writeLossCurve, writeSampleGrid } from './report.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
 import { type EvalReport, type StepReport, type TrainConfig, type TrainOptions, Trainer, checkInitWeights, checkRunCadence, defaultTrainConfig, trainConfig, writeRunConfig } from './trainer.js';
@@ -119,7 +120,12 @@ export class TrainingStoppedError extends FacestyleError {
 async function checkOutCreatable(out: string): Promise<void> {
   let p = path.resolve(out);
   for (;;) {
-    const st = await fs.stat(p).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : Promise.reject(e)));
+    const st = await fs.stat(p).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+      // A name too long, a loop of symbolic links, ...: the path's problem, named.
+      const why = e.code === 'ENAMETOOLONG' ? 'a name in the path is too long for the file system' : e.code === 'ELOOP' ? 'its path goes through a loop of symbolic links' : e.message;
+      throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot create the run folder '${out}': ${why}`, { cause: e });
+    });
     if (st) {
       if (!st.isDirectory()) throw argumentError(`Cannot create the run folder '${out}': '${p}' is a file, not a folder`);
       const writable = await fs.access(p, fs.constants.W_OK).then(() => true, () => false);
@@ -229,8 +235,16 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
   if (!outStat) await checkOutCreatable(o.out);
   else if (!(await fs.access(o.out, fs.constants.W_OK).then(() => true, () => false)))
     throw argumentError(`Cannot write into the run folder '${o.out}': no permission to write there`);
+  // The pairs folder, or one of its image folders, as the run folder: the run's PNGs would become pairs.
+  const pairFolders = [o.pairs, ...FOLDER_NAMES.flat().map((f) => path.join(o.pairs, f))];
+  if (pairFolders.some((f) => samePath(o.out, f))) throw argumentError(`The run folder '${o.out}' is the pairs folder '${o.pairs}' or one of its image folders: the run's images would be read as pairs; choose another --out`);
   const ckpt = path.join(o.out, 'checkpoint.safetensors');
   const hasCheckpoint = await fs.stat(ckpt).then(() => true, () => false);
+  // Files a run writes, without a checkpoint (a run stopped before its first one, or files of the user's
+  // that happen to share the names): replaced only with overwrite.
+  const runFiles = outStat && !hasCheckpoint ? (await fs.readdir(o.out).catch(() => [])).filter((f) => RUN_FILES.test(f)) : [];
+  if (runFiles.length && !o.resume && !o.overwrite)
+    throw argumentError(`'${o.out}' holds files a run writes (${runFiles.slice(0, 4).join(', ')}${runFiles.length > 4 ? ', ...' : ''}) but no checkpoint: start over in it (--overwrite, which replaces them), or choose another --out`);
   if (o.resume && !hasCheckpoint) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Nothing to resume: no checkpoint.safetensors in '${o.out}'`);
   if (!o.resume && hasCheckpoint && !o.overwrite)
     throw argumentError(`'${o.out}' already holds a run (checkpoint.safetensors): resume it (--resume), start over in it (--overwrite), or choose another --out`);
@@ -281,7 +295,8 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
     // (the same EMA weights as those files now, later ones after the next checkpoint).
     if (o.resume) for (const f of ['model.json', 'generator.safetensors']) await fs.rm(path.join(o.out, f), { force: true });
     previousRunCleared = true;
-    await writeRunConfig(o.out, config, { pairs: o.pairs, size, holdout });
+    // The pairs as an absolute path: a --resume from another working directory compares the same folder.
+    await writeRunConfig(o.out, config, { pairs: path.resolve(o.pairs), size, holdout });
     if (o.resume) log(`resumed from ${ckpt} at step ${trainer.step}`);
     else if (initWeights) log(`initialised the generator from ${o.initFrom}${initWeights.ema ? ' (its EMA weights)' : ''}`);
     trainer.on('step', (r: StepReport) => o.onStep?.(r));
@@ -352,7 +367,7 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
       params: info(256).params,
       macs: { '256': info(256).macs, '512': info(512).macs },
       training: {
-        pairs: o.pairs,
+        pairs: path.resolve(o.pairs),
         size,
         trainPairs: data.pairs.length,
         steps: trainer.step,
@@ -364,7 +379,8 @@ async function runTrainingIn(o: RunOptions): Promise<{ card: ModelCard; generato
       },
       ...(report && validation ? { validation: { ...report, files: validation.pairs.map((p) => p.name) } } : {}),
     };
-    await fs.writeFile(path.join(o.out, 'model.json'), JSON.stringify(card, null, 2));
+    const cardText = JSON.stringify(card, null, 2);
+    await writeFileWhole(path.join(o.out, 'model.json'), async () => new TextEncoder().encode(cardText));
     return { card, generatorFile };
   } finally {
     await samples; // an evaluation still running uses the trainer's session

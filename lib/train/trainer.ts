@@ -3,9 +3,9 @@
 // (safetensors, temp file + rename) and exact resume: batches and schedules are pure functions of
 // (seed, step), and the checkpoint holds weights, EMA and optimizer state.
 import { EventEmitter } from 'node:events';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FacestyleError, argumentError, formatError } from '../errors.js';
+import { writeFileWhole } from '../files.js';
 import * as is from '../is.js';
 import { gradientsOfSum, type GradientTerm } from '../graph/autodiff.js';
 import { GraphBuilder, type Sym } from '../graph/builder.js';
@@ -691,8 +691,11 @@ export async function evaluateGenerator(session: Session, pairs: PairDataset): P
   return { report: { l1: l1 / n, psnr: p / n, identityL1: il1 / n, identityPsnr: ip / n, count: n }, outputs };
 }
 
-/** Writes the run's config next to its checkpoints. */
+/**
+ * Writes the run's config next to its checkpoints, whole or not at all (a run killed while writing it
+ * leaves the previous config.json, which a later --resume checks against).
+ */
 export async function writeRunConfig(dir: string, config: TrainConfig, extra: Record<string, unknown> = {}): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
-  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ ...extra, config }, null, 2));
+  const text = JSON.stringify({ ...extra, config }, null, 2);
+  await writeFileWhole(path.join(dir, 'config.json'), async () => new TextEncoder().encode(text), { createFolder: true });
 }
