@@ -298,6 +298,7 @@ export function writeFileWholeSync(file: string, bytes: () => Uint8Array): void 
  * handles) and without the addon, nothing is registered.
  */
 export function removeAtTeardown(temp: string, folder: boolean, pid = 0): () => void {
+  if (!temp && !pid) return () => {};
   if (isMainThread) return () => {};
   try {
     const addon = loadNative();
@@ -307,3 +308,10 @@ export function removeAtTeardown(temp: string, folder: boolean, pid = 0): () => 
     return () => {};
   }
 }
+
+/**
+ * removeAtTeardown for a child process that writes no file (the decoder ffmpeg): in a worker_thread
+ * terminated mid-run it is killed and reaped at the environment's teardown rather than left running, or as
+ * a zombie once its output pipe closes. Returns the function that unregisters it (call it when it exits).
+ */
+export const killAtTeardown = (pid: number | undefined): (() => void) => (pid ? removeAtTeardown('', false, pid) : () => {});

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FacestyleError, formatError, unreadableFile } from '../errors.js';
-import { removeAtTeardown, removeStaleTempFiles, samePath } from '../files.js';
+import { killAtTeardown, removeAtTeardown, removeStaleTempFiles, samePath } from '../files.js';
 import type { RgbImage } from '../face/types.js';
 
 export interface FfmpegPaths {
@@ -312,9 +312,17 @@ export function startDecode(file: string, options: Pick<DecodeOptions, 'maxFrame
   child.stdout!.on('readable', () => {});
   const stderr = new Tail();
   child.stderr!.on('data', (c: Buffer) => stderr.add(c));
+  // In a worker terminated mid-run: killed and reaped at its teardown (lib/files.ts killAtTeardown).
+  const forget = killAtTeardown(child.pid);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: unknown }>((resolve) => {
-    child.on('error', (e) => resolve({ code: null, signal: null, spawnError: isSpawnMissing(e) ? missingToolError('ffmpeg', paths.ffmpeg, e) : e }));
-    child.on('close', (code, signal) => resolve({ code, signal, spawnError: null }));
+    child.on('error', (e) => {
+      forget();
+      resolve({ code: null, signal: null, spawnError: isSpawnMissing(e) ? missingToolError('ffmpeg', paths.ffmpeg, e) : e });
+    });
+    child.on('close', (code, signal) => {
+      forget();
+      resolve({ code, signal, spawnError: null });
+    });
   });
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

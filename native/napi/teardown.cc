@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
@@ -29,7 +30,7 @@ struct Registry {
   double next = 1;
 };
 
-// Whether process `pid` has ended (gone, or a zombie waiting for a parent that will not reap it now).
+// Whether process `pid` has ended (gone, or a zombie waiting for its parent).
 bool ended(int pid) {
   if (kill(pid, 0) != 0) return true;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -43,8 +44,17 @@ void teardown(void* arg) {
   auto* registry = static_cast<Registry*>(arg);
   for (const auto& [id, out] : registry->outputs) {
     // Stop the writer first (it would otherwise finish the file, or recreate it), for at most a second.
+    // Then reap it: the child was started from this environment's event loop, which would have, and is
+    // gone now (the process's other loops wait only for their own children). waitpid, not the /proc state,
+    // says when: a multi-threaded ffmpeg's main thread shows 'Z' while its other threads still exit, and
+    // until they have it cannot be reaped. A pid that is not our child (ECHILD) is waited for by its state.
     if (out.pid > 0 && kill(out.pid, SIGKILL) == 0)
-      for (int i = 0; i < 200 && !ended(out.pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      for (int i = 0; i < 200; ++i) {
+        const pid_t r = waitpid(out.pid, nullptr, WNOHANG);
+        if (r == out.pid || (r < 0 && ended(out.pid))) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    if (out.path.empty()) continue;
     std::error_code ec;
     if (out.folder) std::filesystem::remove_all(out.path, ec);
     else std::filesystem::remove(out.path, ec);

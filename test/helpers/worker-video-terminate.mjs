@@ -1,8 +1,9 @@
 // Run by test/workers.test.ts in a node process of its own: a worker_thread runs stylizeVideo (the shipped
 // model at 128 px, the detector given as argv[3]) on the clip argv[2] into a fresh folder, and is terminated
 // once the encoder's hidden temp file exists. Prints one JSON line: the folder's files right after
-// terminate() resolves, and whether the temp file had appeared. Loads the package from dist/.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+// terminate() resolves, whether the temp file had appeared, and this process's child processes a moment
+// later (name and state: a killed ffmpeg nobody reaped is a zombie, 'Z'). Loads the package from dist/.
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -26,4 +27,19 @@ await new Promise((r) => setTimeout(r, 300));
 await worker.terminate();
 const files = readdirSync(dir);
 rmSync(dir, { recursive: true, force: true });
-process.stdout.write(`${JSON.stringify({ sawTemp, files })}\n`);
+// /proc/<pid>/stat: "pid (comm) state ppid ...".
+await new Promise((r) => setTimeout(r, 500));
+const children = [];
+if (existsSync('/proc/self/stat'))
+  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const close = stat.lastIndexOf(')');
+    const [state, ppid] = stat.slice(close + 2).split(' ');
+    if (Number(ppid) === process.pid) children.push(`${p} ${stat.slice(stat.indexOf('(') + 1, close)} ${state}`);
+  }
+process.stdout.write(`${JSON.stringify({ sawTemp, files, children })}\n`);
