@@ -171,6 +171,31 @@ describeShared('facestyle stylize (CLI)', () => {
     expect(existsSync(path.join(tmp, 'beside-out'))).toBe(false);
   });
 
+  it('(review) a folder where a --debug picture goes is refused before anything is written; a sub-folder named like an image is no input; a run where every image failed says so', async () => {
+    const base = mkdtempSync(path.join(tmp, 'review-'));
+    const input = path.join(base, 'face.jpg');
+    copyFileSync(path.join(WHOLE, 'face_recognition/obama.jpg'), input);
+    mkdirSync(path.join(base, 'out.debug.jpg'));
+    await expect(cli(input, '-o', path.join(base, 'out.jpg'), ...model, '--debug')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('which is a folder') });
+    expect(existsSync(path.join(base, 'out.jpg'))).toBe(false); // it was written before the failure
+    // A folder input holding a sub-folder 'sub.png': one image, not two of which one fails.
+    const folder = path.join(base, 'in');
+    mkdirSync(path.join(folder, 'sub.png'), { recursive: true });
+    copyFileSync(input, path.join(folder, 'a.jpg'));
+    const r = await cli(folder, '-o', path.join(base, 'out1'), ...model);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`1 of 1 image(s) written to ${path.join(base, 'out1')}`);
+    // Every image failed: not '0 of 1 image(s) written to <a folder that was removed again>'.
+    const bad = path.join(base, 'bad');
+    mkdirSync(bad);
+    writeFileSync(path.join(bad, 'c.jpg'), 'not a jpeg');
+    const f = await cli(bad, '-o', path.join(base, 'out2'), ...model);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toMatch(/No image written: all 1 failed \(the folder .*out2 this run made was removed again\)/);
+    expect(f.stderr).not.toMatch(/^\n/m); // no blank line before the failure line when not on a terminal
+    expect(existsSync(path.join(base, 'out2'))).toBe(false);
+  });
+
   it('--compare writes <output>.compare.<ext>: the input, a white gap, the result', async () => {
     const photo = path.join(WHOLE, 'face_recognition/obama.jpg');
     const out = path.join(tmp, 'obama.comic.png');

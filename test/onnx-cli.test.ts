@@ -13,6 +13,9 @@ import { describeShared, sharedData } from './helpers/shared.js';
 
 const { onnx } = onnxProto;
 
+/** A w x h grey PNG. */
+const sharpPng = async (w: number, h: number) => (await import('sharp')).default({ create: { width: w, height: h, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toBuffer();
+
 async function cli(...args: string[]): Promise<{ stdout: string; exitCode: number }> {
   const program = new Command().exitOverride();
   registerInfoCommand(program);
@@ -183,6 +186,19 @@ describeShared('facestyle check on a real model and photo', () => {
     // --range: two different numbers (',' was read as 0,0).
     for (const range of [',', '1,1', '0x1,2'])
       await expect(cli('check', model, '--range', range)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`--range lo,hi (two different numbers) but received '${range}'`) });
+  });
+
+  it('(review) an unknown bare model name lists the shipped models; check --image of a folder says so; check takes --limit-input-pixels, as its message says', async () => {
+    for (const cmd of ['check', 'info'])
+      await expect(cli(cmd, 'comic-lite')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND', message: expect.stringMatching(/'comic-lite'.*shipped models, usable by name: .*comic-light/) });
+    const model = sharedData('models/detection/yunet_s_320_320.onnx');
+    await expect(cli('check', model, '--image', os.tmpdir())).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('is a folder') });
+    // A 64x64 image under a limit of 1000 pixels: refused with the flag the message names; at 4096 it runs.
+    const image = path.join(dir, 'limit.png');
+    writeFileSync(image, await sharpPng(64, 64));
+    await expect(cli('check', model, '--image', image, '--size', '320x320', '--limit-input-pixels', '1000')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--limit-input-pixels') });
+    await expect(cli('check', model, '--image', image, '--limit-input-pixels', '0')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('--limit-input-pixels') });
+    expect(JSON.parse((await cli('check', model, '--image', image, '--size', '320x320', '--limit-input-pixels', '4096', '--json')).stdout).ok).toBe(true);
   });
 
   it('info --size on a dynamic model reports the folded graph at that size', async () => {

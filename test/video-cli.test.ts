@@ -42,6 +42,16 @@ describe('video command output', () => {
     const flags = cmd.options.map((o) => o.long);
     for (const f of ['--output', '--model', '--size', '--batch', '--every', '--strength', '--json', '--max-frames', '--no-smoothing', '--no-strict', '--overwrite', '--crf', '--preset']) expect(flags).toContain(f);
   });
+
+  it('(review) --min-cutoff / --beta with --no-smoothing are refused, bad values included (they were ignored unread)', async () => {
+    const c = capture(false);
+    for (const extra of [{ beta: '-1' }, { minCutoff: 'abc' }, { beta: '0.5' }])
+      await expect(runVideoCommand(path.join(tmp, 'never-read.mp4'), { output: path.join(tmp, 'never.mp4'), smoothing: false, ...extra }, { ...c.io, stylizer: new FakeStylizer() })).rejects.toMatchObject({
+        code: 'ERR_FACESTYLE_ARGUMENT',
+        message: expect.stringMatching(/--(min-cutoff|beta) sets the landmark smoothing that --no-smoothing turns off/),
+      });
+    expect(existsSync(path.join(tmp, 'never.mp4'))).toBe(false);
+  });
 });
 
 describeShared('video command runs', () => {

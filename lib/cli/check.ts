@@ -8,6 +8,7 @@ import { loadGenerator } from '../nn/load.js';
 import { checkParity } from '../onnx/parity.js';
 import { argumentError } from '../errors.js';
 import { optionalNumber, decimal } from './args.js';
+import * as is from '../is.js';
 import { resolveModelName } from '../models.js';
 
 interface CheckOptions {
@@ -19,13 +20,14 @@ interface CheckOptions {
   atol: string;
   rtol: string;
   json?: boolean;
+  limitInputPixels?: string;
 }
 
 /** An image as the feed of a rank-4 image input (NCHW or NHWC, 1 or 3 channels), resized to it. */
-async function imageFeed(path: string, shape: number[], range: [number, number], bgr: boolean): Promise<Tensor> {
+async function imageFeed(path: string, shape: number[], range: [number, number], bgr: boolean, limitInputPixels: number | undefined): Promise<Tensor> {
   const nhwc = shape[3] === 3 && shape[1] !== 3;
   const [h, w] = nhwc ? [shape[1], shape[2]] : [shape[2], shape[3]];
-  const t = await imageToTensor(path, { size: [w, h], range, channels: bgr ? 'bgr' : 'rgb' });
+  const t = await imageToTensor(path, { size: [w, h], range, channels: bgr ? 'bgr' : 'rgb', limitInputPixels });
   if (!nhwc) return t;
   const out = new Float32Array(t.size);
   const plane = w * h;
@@ -43,6 +45,7 @@ export function registerCheckCommand(program: Command): void {
     .option('--size <WxH>', 'input size for dynamic models (default: the image size rounded down to a multiple of 32, or 256)')
     .option('--range <lo,hi>', 'value range the 0..255 pixels map to (a facestyle model: its card\'s, -1,1)', '0,1')
     .option('--bgr', 'feed channels in BGR order')
+    .option('--limit-input-pixels <n>', "refuse an --image with more pixels than this (default: sharp's, 268402689)")
     .option('--threads <n>', 'CPU threads for both engines (0: all)', '0')
     .option('--atol <x>', 'absolute tolerance: an element passes when |native - onnxruntime| <= atol + rtol * max(|onnxruntime|, RMS of that output)', '1e-5')
     .option('--rtol <x>', "relative tolerance, of the larger of the element's magnitude and the output's RMS (see --atol)", '1e-4')
@@ -67,15 +70,17 @@ export function registerCheckCommand(program: Command): void {
       if (size) for (const d of declared) checkInputFitsSize(d.name, d.dims, size);
       const feeds: Record<string, Tensor> = {};
       let inputShapes: Record<string, number[]> = {};
+      // As stylize's: a positive whole number of pixels.
+      const limit = opts.limitInputPixels === undefined ? undefined : is.integerInRange('--limit-input-pixels', optionalNumber('limit-input-pixels', opts.limitInputPixels)!, 1, Number.MAX_SAFE_INTEGER);
       if (opts.image && !size) {
-        const probe = await imageToTensor(opts.image);
+        const probe = await imageToTensor(opts.image, { limitInputPixels: limit });
         size = [Math.max(32, probe.shape[3] - (probe.shape[3] % 32)), Math.max(32, probe.shape[2] - (probe.shape[2] % 32))];
       }
       inputShapes = imageInputShapes(declared, size ?? [256, 256]);
       if (opts.image) {
         for (const d of declared) {
           const shape = inputShapes[d.name] ?? (d.dims.every((x) => typeof x === 'number') ? (d.dims as number[]) : null);
-          if (shape && shape.length === 4 && (shape[1] === 3 || shape[3] === 3)) feeds[d.name] = await imageFeed(opts.image, shape, range, !!opts.bgr);
+          if (shape && shape.length === 4 && (shape[1] === 3 || shape[3] === 3)) feeds[d.name] = await imageFeed(opts.image, shape, range, !!opts.bgr, limit);
         }
       }
       // Numbers as typed: 'abc' is named as such (Number() would report NaN).

@@ -79,11 +79,21 @@ const writtenPaths = (job: { output: string }, o: StylizeCliOptions): string[] =
  * write one file twice (a folder holding both x.jpg and x.debug.jpg, with --debug). A folder's outputs go
  * to another folder (checked before), so only a single image is compared with what is written.
  */
+const isFolder = (p: string): boolean => {
+  try {
+    return statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false; // a part of the path is a file: the write says so
+  }
+};
+
 function checkWrittenPaths(jobs: { input: string; output: string }[], o: StylizeCliOptions, folder: boolean): void {
   const seen = new Map<string, string>();
   for (const job of jobs) {
     for (const file of writtenPaths(job, o)) {
       if (!folder && samePath(job.input, file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `This run would write '${file}', which is the input: choose another output`);
+      // A folder where a picture goes (say a --debug name) failed the image after its output was written.
+      if (isFolder(file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `This run would write '${file}', which is a folder: remove it or choose another output`);
       const key = path.resolve(file);
       const other = seen.get(key);
       if (other !== undefined) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Two inputs would write the same file '${file}' ('${other}' and '${job.input}'): rename one or choose another output`);
@@ -147,7 +157,8 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
     } catch (e) {
       throw readError(e, `Input folder '${input}'`) ?? e;
     }
-    const files = names.filter(isImageFileName).sort();
+    // (A sub-folder named like an image, 'x.png', is no image: it counted as a failed one.)
+    const files = names.filter((n) => isImageFileName(n) && !isFolder(path.join(input, n))).sort();
     if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No images in the folder '${input}' (looked for ${IMAGE_EXTENSIONS_TEXT})`);
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
     // Writing into the input folder would replace the originals one by one.
@@ -237,7 +248,8 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
         const code = isFacestyleError(e) ? ` [${e.code}]` : '';
         report[k] = { input: job.input, error: (e as Error).message, code: isFacestyleError(e) ? e.code : undefined };
         bar?.tick(path.basename(job.input), 'failed');
-        process.stderr.write(`\nfacestyle: ${job.input}: ${(e as Error).message}${code}\n`);
+        // (On a TTY after the progress bar's line, which has no newline of its own.)
+        process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}facestyle: ${job.input}: ${(e as Error).message}${code}\n`);
       }
     }
   };
@@ -261,7 +273,10 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
   } else {
     // A folder run ends with its count: how many were written, how many failed (each named above).
     const faces = report.reduce((n, r) => n + (Array.isArray(r.faces) ? r.faces.length : 0), 0);
-    process.stderr.write(`${jobs.length - failures} of ${jobs.length} image(s) written to ${outFolder} (${faces} face(s))${failures ? `, ${failures} failed` : ''}\n`);
+    const written = jobs.length - failures;
+    process.stderr.write(
+      written ? `${written} of ${jobs.length} image(s) written to ${outFolder} (${faces} face(s))${failures ? `, ${failures} failed` : ''}\n` : `No image written: all ${jobs.length} failed${createdFolder ? ` (the folder ${outFolder} this run made was removed again)` : ''}\n`,
+    );
   }
   return failures ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 // `facestyle video <in> -o <out>`: stylize every face of a video (or a frame folder), with a progress bar.
 import type { Command } from 'commander';
-import { FacestyleError } from '../errors.js';
+import { FacestyleError, argumentError } from '../errors.js';
 import { facesFlag, optionalNumber, withFlagNames } from './args.js';
 import { STOP_SIGNALS, type StopSignal, whileStopSignals } from './signals.js';
 import { makeParentFolder, removeIfNoFiles } from '../files.js';
@@ -84,6 +84,9 @@ const LOG_EVERY_MS = 10_000;
 
 /** Runs the command: stylizes, draws progress on stderr, prints the summary (or JSON) on stdout. */
 export async function runVideoCommand(input: string, o: VideoCliOptions, io: VideoCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<StylizeVideoResult> {
+  // Smoothing settings with --no-smoothing were ignored unread, bad values included: refused instead.
+  if (o.smoothing === false && (o.minCutoff !== undefined || o.beta !== undefined))
+    throw argumentError(`${o.minCutoff !== undefined ? '--min-cutoff' : '--beta'} sets the landmark smoothing that --no-smoothing turns off: pass one or the other`);
   const smoothing = o.smoothing === false ? false : { ...(o.minCutoff !== undefined ? { minCutoff: num('min-cutoff', o.minCutoff) } : {}), ...(o.beta !== undefined ? { beta: num('beta', o.beta) } : {}) };
   const tty = io.stderr.isTTY === true;
   let lastDraw = 0;
