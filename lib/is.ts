@@ -76,8 +76,10 @@ function editDistance(a: string, b: string): number {
  * misses a key of T (or names one T lacks), so a check of unknown keys cannot fall behind the type.
  */
 export function optionKeys<T>() {
+  // Each key once: lists spread from others ('limitInputPixels' in both the detector's and the stylizer's)
+  // were listed twice in "Unknown option ... (it takes: ...)".
   return <const K extends readonly (keyof T & string)[]>(keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { missingKeys: Exclude<keyof T, K[number]> })): K =>
-    keys;
+    [...new Set(keys)] as unknown as K;
 }
 
 /** The entries of `options` under `keys` (the options a function passes on to another that takes fewer). */

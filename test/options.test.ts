@@ -40,6 +40,14 @@ describe('unknown option keys', () => {
     expect(() => is.knownOptions('f', { size: 3, other: undefined }, ['size'])).not.toThrow();
   });
 
+  it("(review) stylize's list of the keys it takes names each once (limitInputPixels came from two spread lists)", async () => {
+    const e = await stylize({ data: new Uint8Array(12), width: 2, height: 2 }, { colourful: 1 } as never).catch((x: Error) => x);
+    const list = /\(it takes: ([^)]*)\)/.exec((e as Error).message)?.[1].split(', ') ?? [];
+    expect(list).toContain('limitInputPixels');
+    expect(list.length).toBeGreaterThan(10);
+    expect(new Set(list).size).toBe(list.length);
+  });
+
   it('every entry point of the face and video APIs refuses a misspelt option before it loads or reads anything', async () => {
     const missing = '/nonexistent/photo.jpg'; // never opened: the option check comes first
     await expect(createFaceStylizer({ strenght: 0.5 } as never)).rejects.toMatchObject(unknown('strenght', 'createFaceStylizer', 'strength'));

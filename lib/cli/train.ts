@@ -84,7 +84,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--block <kind>', 'generator blocks at 1/8: residual or inverted', 'residual')
     .option('--expand <n>', 'expansion of inverted residual blocks', int('expand'), 4)
     .option('--residual', 'output = input + learned correction (no tanh)')
-    .option('--init-from <file>', 'start from these generator weights (.safetensors of the same architecture)')
+    .option('--init-from <file>', "start from these generator weights (.safetensors of the same architecture, or a shipped model's name)")
     .option('--width <x>', 'generator width multiplier', num('width'), 1)
     .option('--res-blocks <n>', 'generator residual blocks at 1/8 resolution', int('res-blocks'), 2)
     .option('--upsample <mode>', 'generator upsampling: bilinear or deconv', 'bilinear')

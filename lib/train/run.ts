@@ -8,6 +8,7 @@ import { FacestyleError, argumentError, formatError, readError } from '../errors
 import { samePath, writeFileWhole } from '../files.js';
 import type { Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
+import { shippedModelPath } from '../models.js';
 import { generatorGraph } from '../nn/generator.js';
 import { modelInfo } from '../nn/info.js';
 import { FOLDER_NAMES, loadPairs } from './data.js';
@@ -144,12 +145,19 @@ function checkDevice(device: TrainConfig['device']): void {
   const c = capabilities().cuda;
   if (!c.compiled)
     throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', "Training on device 'cuda' needs the addon's CUDA backend, and this build has none (built without nvcc, or with FACESTYLE_CUDA=OFF): rebuild with nvcc installed, or train with --device cpu");
-  if (!c.devices.length) throw new FacestyleError('ERR_FACESTYLE_CUDA', `Training on device 'cuda' needs a CUDA device, and none was found (${c.error || 'no device'}): train with --device cpu`);
+  // The same code as compile({ device: 'cuda' }) without a device (native/cuda/device.cu).
+  if (!c.devices.length) throw new FacestyleError('ERR_FACESTYLE_UNSUPPORTED', `Training on device 'cuda' needs a CUDA device, and none was found (${c.error || 'no device'}): train with --device cpu`);
 }
 
 /** Generator weights to start from, read and checked (architecture, finite values) before any data is decoded. */
 async function readInitWeights(file: string, config: TrainConfig): Promise<{ tensors: Map<string, Tensor>; ema: boolean }> {
   if (!is.string(file) || !file) throw is.invalid('initFrom', 'a .safetensors file path', file);
+  // A shipped model by name ('comic-light'), as --model takes it: the weights its card names.
+  const shipped = !(await fs.stat(file).then(() => true, () => false)) ? shippedModelPath(file) : null;
+  if (shipped) {
+    const card = JSON.parse(await fs.readFile(shipped, 'utf8')) as { weights?: unknown };
+    file = path.resolve(path.dirname(shipped), typeof card.weights === 'string' ? card.weights : `${path.basename(shipped, '.json')}.safetensors`);
+  }
   const { tensors: all } = await readSafetensors(file);
   // A training checkpoint holds the raw weights (g.*) and their EMA (ema.g.*): start from the EMA ones,
   // the weights its samples, export and --model use.

@@ -469,7 +469,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   const inputIsFolder = inputStat.isDirectory();
   // A video keeps its own frame rate: a rate given for one would be silently ignored.
   if (!inputIsFolder && options.fps !== undefined)
-    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `fps (--fps) applies to a frame folder input only; the video '${input}' keeps its own frame rate`);
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The fps option (--fps) applies to a frame folder input only; the video '${input}' keeps its own frame rate`);
   const outputIsFolder = await isFolderPath(output);
   if (!outputIsFolder && !isVideoPath(output)) {
     throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected output to be a video file (.mp4, .m4v, .mov, .mkv) or a folder ending with '/' but received '${output}'`);
