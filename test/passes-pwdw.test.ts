@@ -5,6 +5,7 @@
 // export back to standard ONNX (two Convs + activations + MaxPool) that onnxruntime-node runs to the same
 // numbers, keep modelInfo's MACs, be stable when optimized again, and fuse YuNet's and PFLD's pairs with
 // the optimized graph giving the unfused one's outputs.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder, type Sym } from '../lib/graph/builder.js';
 import type { Graph } from '../lib/graph/ir.js';
@@ -96,6 +97,9 @@ describe('fusePointwiseDepthwise', () => {
     [[1, 8, 64, 64], 12],
     [[1, 64, 14, 14], 128],
     [[2, 5, 9, 23], 12],
+    // 64 input channels on 32x32: with AVX2 the node runs its two layers apart (runPairApart in
+    // native/cpu/pointwise_depthwise.cc); with AVX-512 the fused kernel.
+    [[1, 64, 32, 32], 24],
   ];
   const acts: [string, string][] = [['', ''], ['Relu', 'Relu'], ['LeakyRelu', 'Clip'], ['Clip', 'LeakyRelu']];
   for (const [act1, act2] of acts)
@@ -109,6 +113,40 @@ describe('fusePointwiseDepthwise', () => {
           expect(fused(after)[0].attrs.pool ?? '').toBe(pool ? 'MaxPool2x2' : '');
           await expectSame(plain, after, inputs, 7);
         });
+
+  it('a 64-channel pair on 32x32 and one on 16 channels, in a process forced to AVX2 (FACESTYLE_SIMD): fused node and plain layers agree', () => {
+    // Covers runPairApart's path on machines whose own level is AVX-512 (on one without AVX2 the level cannot
+    // be raised: the fused kernel at the lower level is then what is compared). Loads the package from dist/.
+    const dist = new URL('../dist/', import.meta.url).href;
+    const script = `
+      const { GraphBuilder } = await import('${dist}graph/builder.js');
+      const { Tensor } = await import('${dist}graph/tensor.js');
+      const { optimizeForInference } = await import('${dist}graph/passes/index.js');
+      const { compile } = await import('${dist}runtime/session.js');
+      const { capabilities } = await import('${dist}capabilities.js');
+      const worst = [];
+      for (const [c, m, size] of [[64, 24, 32], [16, 24, 64]]) {
+        const g = new GraphBuilder('pair', { seed: 1 });
+        const x = g.input('x', [1, c, size, size]);
+        const t = g.op1('Relu', [g.op1('Conv2D', [x, g.constant('w1', Tensor.random([m, c, 1, 1], 2, -1, 1)), g.constant('b1', Tensor.random([m], 3, -1, 1))])]);
+        g.output(g.op1('Conv2D', [t, g.constant('w2', Tensor.random([m, 1, 3, 3], 4, -1, 1)), g.constant('b2', Tensor.random([m], 5, -1, 1))], { group: m, pads: [1, 1, 1, 1] }), 'y');
+        const graph = g.build();
+        const feeds = { x: Tensor.random([1, c, size, size], 7, -1, 1) };
+        const fusedGraph = optimizeForInference(graph);
+        if (!fusedGraph.nodes.some((n) => n.op === 'PointwiseDepthwise')) throw new Error('not fused');
+        const a = (await (await compile(fusedGraph, { threads: 2 })).run(feeds)).y.data;
+        const b = (await (await compile(optimizeForInference(graph, { fusePointwiseDepthwise: false }), { threads: 2 })).run(feeds)).y.data;
+        let w = 0;
+        for (let i = 0; i < a.length; ++i) w = Math.max(w, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+        worst.push(w);
+      }
+      console.log(JSON.stringify({ simd: capabilities().simd, worst }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, FACESTYLE_SIMD: 'avx2' }, timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(['avx2', 'scalar']).toContain(out.simd);
+    for (const w of out.worst) expect(w).toBeLessThan(1e-4);
+  });
 
   it('keeps omitted biases omitted (either or both)', async () => {
     for (const biases of [[false, true], [true, false], [false, false]] as [boolean, boolean][]) {
