@@ -21,7 +21,8 @@ export function removePendingTempFiles(): void {
   pending.clear();
 }
 
-const isDirectory = (p: string): boolean => {
+/** Whether `p` is a folder (false when missing, or when a part of its path is a file). */
+export const isDirectory = (p: string): boolean => {
   try {
     return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
   } catch {

@@ -178,12 +178,12 @@ describe('withoutDenormalWeights (models for onnxruntime-node)', () => {
 describeShared('ortModelSource on the shared models', () => {
   it('hands onnxruntime a flushed PFLD and the YuNet file as it is', async () => {
     const pfld = sharedData('models/landmarks/pfld.onnx');
-    const source = await ortModelSource(pfld);
+    const { source } = await ortModelSource(pfld);
     expect(source).toBeInstanceOf(Uint8Array);
     const g = await loadOnnx(source as Uint8Array, { inputShapes: { input: [1, 3, 112, 112] } });
     expect(weightDenormals(g)).toBe(0);
     expect(weightDenormals(await loadOnnx(pfld, { inputShapes: { input: [1, 3, 112, 112] } }))).toBeGreaterThan(100_000);
     const yunet = sharedData('models/detection/yunet_s_dynamic.onnx');
-    expect(await ortModelSource(yunet)).toBe(yunet);
+    expect((await ortModelSource(yunet)).source).toBe(yunet);
   });
 });

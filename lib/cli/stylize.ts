@@ -6,7 +6,7 @@ import { FacestyleError, argumentError, isFacestyleError, readError } from '../e
 import { drawFaces, sideBySide } from '../face/draw.js';
 import { encodeRgbImage, formatFromPath, toRgbImage } from '../face/image.js';
 import type { RgbImage } from '../face/types.js';
-import { makeFolder, removeIfNoFiles, samePath, writeFileWhole } from '../files.js';
+import { isDirectory, makeFolder, removeIfNoFiles, samePath, writeFileWhole } from '../files.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName } from '../image/io.js';
 import { facesFlag, optionalNumber, withFlagNames } from './args.js';
 import { whileWritingFiles } from './signals.js';
@@ -79,21 +79,13 @@ const writtenPaths = (job: { output: string }, o: StylizeCliOptions): string[] =
  * write one file twice (a folder holding both x.jpg and x.debug.jpg, with --debug). A folder's outputs go
  * to another folder (checked before), so only a single image is compared with what is written.
  */
-const isFolder = (p: string): boolean => {
-  try {
-    return statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
-  } catch {
-    return false; // a part of the path is a file: the write says so
-  }
-};
-
 function checkWrittenPaths(jobs: { input: string; output: string }[], o: StylizeCliOptions, folder: boolean): void {
   const seen = new Map<string, string>();
   for (const job of jobs) {
     for (const file of writtenPaths(job, o)) {
       if (!folder && samePath(job.input, file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `This run would write '${file}', which is the input: choose another output`);
       // A folder where a picture goes (say a --debug name) failed the image after its output was written.
-      if (isFolder(file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `This run would write '${file}', which is a folder: remove it or choose another output`);
+      if (isDirectory(file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `This run would write '${file}', which is a folder: remove it or choose another output`);
       const key = path.resolve(file);
       const other = seen.get(key);
       if (other !== undefined) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Two inputs would write the same file '${file}' ('${other}' and '${job.input}'): rename one or choose another output`);
@@ -158,7 +150,7 @@ export async function runStylizeCommand(input: string, o: StylizeCliOptions): Pr
       throw readError(e, `Input folder '${input}'`) ?? e;
     }
     // (A sub-folder named like an image, 'x.png', is no image: it counted as a failed one.)
-    const files = names.filter((n) => isImageFileName(n) && !isFolder(path.join(input, n))).sort();
+    const files = names.filter((n) => isImageFileName(n) && !isDirectory(path.join(input, n))).sort();
     if (files.length === 0) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No images in the folder '${input}' (looked for ${IMAGE_EXTENSIONS_TEXT})`);
     if (existsSync(o.output) && !statSync(o.output).isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The input is a folder, so -o must be a folder but '${o.output}' is a file`);
     // Writing into the input folder would replace the originals one by one.

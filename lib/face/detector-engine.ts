@@ -93,14 +93,8 @@ export function detectorSessionOptions(threads: number): Ort.InferenceSession.Se
  */
 export async function createOrtSession(file: string, what: string, options: Ort.InferenceSession.SessionOptions = DETECTOR_SESSION): Promise<Ort.InferenceSession> {
   const ort = await loadOrt();
-  const source = await ortModelSource(file);
-  let bytes: Uint8Array | null = typeof source === 'string' ? null : source;
-  try {
-    bytes ??= readFileSync(file);
-  } catch {
-    // onnxruntime reports the unreadable file below
-  }
-  if (bytes) checkOrtSafe(bytes, `${what} '${file}'`);
+  const { source, bytes } = await ortModelSource(file);
+  if (bytes) checkOrtSafe(bytes, `${what} '${file}'`); // (an unreadable file: onnxruntime reports it below)
   try {
     return await (typeof source === 'string' ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options));
   } catch (e) {

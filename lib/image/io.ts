@@ -1,9 +1,8 @@
 // Image <-> tensor on sharp: the first and last step of the one path of data.
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { FacestyleError, asOutOfMemory, formatError, shapeError, unreadableFile } from '../errors.js';
-import { writeFileWhole } from '../files.js';
+import { isDirectory, writeFileWhole } from '../files.js';
 import { MAX_TENSOR_ELEMENTS, Tensor } from '../graph/tensor.js';
 import * as is from '../is.js';
 
@@ -65,7 +64,7 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
     if (typeof input === 'string' && /missing|no such file|ENOENT/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Image file not found: ${input}`);
     const unreadable = typeof input === 'string' ? await unreadableFile(input, `Image file '${input}'`) : null;
     if (unreadable) throw unreadable;
-    if (typeof input === 'string' && (await stat(input).then((st) => st.isDirectory(), () => false)))
+    if (typeof input === 'string' && isDirectory(input))
       throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image file '${input}' is a folder: name an image file`);
     throw formatError(`Could not decode image${typeof input === 'string' ? ` '${input}'` : ''}: ${msg}`, e);
   }

@@ -64,13 +64,17 @@ export function withoutDenormalWeights(bytes: Uint8Array): Uint8Array | null {
   return out;
 }
 
-/** What to hand InferenceSession.create: the flushed model's bytes when the file has denormal weights, else its path. */
-export async function ortModelSource(file: string): Promise<string | Uint8Array> {
+/**
+ * What to hand InferenceSession.create (`source`): the flushed model's bytes when the file has denormal
+ * weights, else its path; and the file's bytes as read (`bytes`, null when unreadable: onnxruntime then
+ * reports it), for checks of the model that need not read it again.
+ */
+export async function ortModelSource(file: string): Promise<{ source: string | Uint8Array; bytes: Uint8Array | null }> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
   } catch {
-    return file; // onnxruntime reports the unreadable file as before
+    return { source: file, bytes: null };
   }
-  return withoutDenormalWeights(bytes) ?? file;
+  return { source: withoutDenormalWeights(bytes) ?? file, bytes };
 }

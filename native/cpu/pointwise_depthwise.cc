@@ -92,8 +92,8 @@ void pointwiseDepthwiseKernel(KernelContext& ctx) {
     // conv scratch (slot 2, kept between runs: a fresh allocation of the 4 MB a 64-channel 128x128 pair
     // needs page-faulted back what running apart won), as the flat conv keeps its packed input.
     const size_t tFloats = static_cast<size_t>(pg.n * pg.m * pg.oh * pg.ow);
-    std::unique_ptr<float[]> owned;
-    float* t = apart ? cpu::convScratch(2, tFloats) : (owned.reset(new float[tFloats]), owned.get());
+    const std::unique_ptr<float[]> owned(apart ? nullptr : new float[tFloats]);
+    float* t = apart ? cpu::convScratch(2, tFloats) : owned.get();
     cpu::conv2d(pg, x.data, w1.data, b1, t, ctx.threads, &state->pointwiseAct);
     if (pool) cpu::conv2dPooled(dg, t, w2.data, b2, nullptr, pairOut, ctx.threads, &state->depthwiseAct);
     else cpu::conv2d(dg, t, w2.data, b2, pairOut, ctx.threads, &state->depthwiseAct);
