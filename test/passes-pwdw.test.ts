@@ -97,8 +97,8 @@ describe('fusePointwiseDepthwise', () => {
     [[1, 8, 64, 64], 12],
     [[1, 64, 14, 14], 128],
     [[2, 5, 9, 23], 12],
-    // 64 input channels on 32x32: with AVX2 the node runs its two layers apart (runPairApart in
-    // native/cpu/pointwise_depthwise.cc); with AVX-512 the fused kernel.
+    // 64 input channels on 32x32: with AVX2 the fused kernel copies each X panel dense first
+    // (densePanelPays in native/cpu/conv_pointwise_kernels.h).
     [[1, 64, 32, 32], 24],
   ];
   const acts: [string, string][] = [['', ''], ['Relu', 'Relu'], ['LeakyRelu', 'Clip'], ['Clip', 'LeakyRelu']];
@@ -115,7 +115,7 @@ describe('fusePointwiseDepthwise', () => {
         });
 
   it('a 64-channel pair on 32x32 and one on 16 channels, in a process forced to AVX2 (FACESTYLE_SIMD): fused node and plain layers agree', () => {
-    // Covers runPairApart's path on machines whose own level is AVX-512 (on one without AVX2 the level cannot
+    // Covers the AVX2 kernel's dense panel copies on machines whose own level is AVX-512 (on one without AVX2 the level cannot
     // be raised: the fused kernel at the lower level is then what is compared). Loads the package from dist/.
     const dist = new URL('../dist/', import.meta.url).href;
     const script = `

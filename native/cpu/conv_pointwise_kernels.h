@@ -232,6 +232,22 @@ inline const float* transposeNarrowBlock(const float* xs, int64_t ld, int64_t C,
 // channel block of the task range reads it.
 constexpr int64_t kKC = 128;
 
+// Whether a column block's X panel (rows P floats apart) is copied dense before `channelBlocks` channel
+// blocks read it (see pointwiseConv): AVX2 and the baseline, full blocks, P a multiple of 256.
+inline bool densePanelPays(int64_t P, int64_t cols, int64_t channelBlocks) {
+  return kL < 16 && P % 256 == 0 && cols == Isa::U * kL && channelBlocks >= 4;
+}
+
+// The k rows of a full column block (Isa::U vectors, rows ld floats apart) copied into convScratch slot 1,
+// rows Isa::U * kL floats apart.
+inline const float* copyPanel(const float* panel, int64_t ld, int64_t k) {
+  constexpr int64_t NR = Isa::U * kL;
+  float* buf = convScratch(1, static_cast<size_t>(kKC * NR));
+  for (int64_t c = 0; c < k; ++c)
+    for (int64_t u = 0; u < Isa::U; ++u) Isa::store(buf + c * NR + u * kL, Isa::load(panel + c * ld + u * kL));
+  return buf;
+}
+
 // Inputs (one group's X) above this size get their panels prefetched (see pointwiseConv).
 constexpr int64_t kPrefetchInputBytes = int64_t(1) << 20;
 
@@ -326,12 +342,7 @@ inline void pointwiseConv(const ConvGeometry& g, const float* x, const float* w,
         // without it (16->16 at 160x160, 64x64 at 56x56 and 40x40 level).
         const float* panel = x + (n * g.c + grp * C + c0) * P + p0;
         int64_t ldp = P;
-        if (kL < 16 && P % 256 == 0 && cols == NR && mb1 - mb0 >= 4) {
-          float* buf = convScratch(1, static_cast<size_t>(kKC * NR));
-          for (int64_t c = 0; c < k; ++c)
-            for (int64_t u = 0; u < U; ++u) Isa::store(buf + c * NR + u * kL, Isa::load(panel + c * P + u * kL));
-          panel = buf, ldp = NR;
-        }
+        if (densePanelPays(P, cols, mb1 - mb0)) panel = copyPanel(panel, P, k), ldp = NR;
         // When the input is larger than L2 (kPrefetchInputBytes), the next column block's panel (k rows
         // P floats apart, first read from L3 or memory: the hardware prefetchers do not follow that many
         // streams) is prefetched while this one's channel blocks run, a share of its rows with each

@@ -98,8 +98,12 @@ inline void pointwiseDepthwiseRows(const ConvGeometry& pg, const float* xn, cons
       }
       for (int64_t c0 = 0; c0 < C; c0 += kc) {
         const int64_t k = std::min(kc, C - c0);
+        // The panel's rows are P floats apart; a dense copy when they alias in L1, as in pointwiseConv.
+        const float* panel = xn + c0 * P + p;
+        int64_t ldp = P;
+        if (densePanelPays(P, cols, (m1 - m0 + MR - 1) / MR)) panel = copyPanel(panel, P, k), ldp = NR;
         for (int64_t m = m0; m < m1; m += MR)
-          pointwiseTileCols(std::min(MR, m1 - m), xn + c0 * P + p, P, w1 + m * C + c0, C, k, b1 ? b1 + m : nullptr, nullptr,
+          pointwiseTileCols(std::min(MR, m1 - m), panel, ldp, w1 + m * C + c0, C, k, b1 ? b1 + m : nullptr, nullptr,
                             buf + (m - m0) * ldb + (p - lo * W), ldb, cols, c0 > 0, c0 + k == C, act1, regs1);
       }
     }

@@ -11,7 +11,6 @@
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_mobile.h"
 #include "cpu/conv_transpose.h"
-#include "facestyle/capabilities.h"
 #include "facestyle/kernel.h"
 #include "runtime/register_kernels.h"
 
@@ -24,14 +23,6 @@ struct PointwiseDepthwiseState {
   cpu::ConvActivation pointwiseAct, depthwiseAct, projectAct;
   bool pool = false;
 };
-
-// Whether a pair the fused kernel would take runs as its two layers instead: with AVX2 (not AVX-512), a 1x1
-// conv on 64 or more input channels over a plane of 32x32 or more. Measured on an AMD EPYC (Zen 3, AVX2
-// only; 2026-11-25), YuNet-n at 512, per-node profile of both graphs, fused / apart: the 64-channel pairs
-// 1.10-1.40x at 32x32 to 128x128, the 16-channel ones at 128x128 and 256x256 0.82-1.15x, those on 16x16
-// 0.81-0.96x; bench_pwdw 64->64 at 128x128 1.1x (1 thread) / 1.3x (2 threads) whatever the band size, 16->16
-// and 16->64 at 256x256 0.71-0.94x. On AVX-512 the fused kernel won on every YuNet pair measured.
-bool runPairApart(const cpu::ConvGeometry& pg) { return simdLevel() == SimdLevel::Avx2 && pg.c >= 64 && pg.oh * pg.ow >= 32 * 32; }
 
 void pointwiseDepthwiseKernel(KernelContext& ctx) {
   FACESTYLE_REQUIRE(ctx, ctx.inputs.size() >= 3 && ctx.inputs.size() <= 8 && ctx.outputs.size() == 1,
@@ -84,19 +75,14 @@ void pointwiseDepthwiseKernel(KernelContext& ctx) {
   std::unique_ptr<float[]> d;
   if (project) d.reset(new float[static_cast<size_t>(qg.n * qg.c * qg.h * qg.w)]);
   float* pairOut = project ? d.get() : y.data;
-  const bool apart = runPairApart(pg);
-  if (apart || !cpu::conv2dPointwiseDepthwiseFast(pg, x.data, w1.data, b1, state->pointwiseAct, dg, w2.data, b2, state->depthwiseAct, pool,
-                                                  pairOut, ctx.threads)) {
-    // The two convs in turn (an activation the fused kernel does not apply in registers, more than 1024
-    // input channels, or runPairApart): the 1x1 output in scratch. For runPairApart, the calling thread's
-    // conv scratch (slot 2, kept between runs: a fresh allocation of the 4 MB a 64-channel 128x128 pair
-    // needs page-faulted back what running apart won), as the flat conv keeps its packed input.
-    const size_t tFloats = static_cast<size_t>(pg.n * pg.m * pg.oh * pg.ow);
-    const std::unique_ptr<float[]> owned(apart ? nullptr : new float[tFloats]);
-    float* t = apart ? cpu::convScratch(2, tFloats) : owned.get();
-    cpu::conv2d(pg, x.data, w1.data, b1, t, ctx.threads, &state->pointwiseAct);
-    if (pool) cpu::conv2dPooled(dg, t, w2.data, b2, nullptr, pairOut, ctx.threads, &state->depthwiseAct);
-    else cpu::conv2d(dg, t, w2.data, b2, pairOut, ctx.threads, &state->depthwiseAct);
+  if (!cpu::conv2dPointwiseDepthwiseFast(pg, x.data, w1.data, b1, state->pointwiseAct, dg, w2.data, b2, state->depthwiseAct, pool, pairOut,
+                                         ctx.threads)) {
+    // The two convs in turn (an activation the fused kernel does not apply in registers, or more than 1024
+    // input channels): the 1x1 output in scratch.
+    std::unique_ptr<float[]> t(new float[static_cast<size_t>(pg.n * pg.m * pg.oh * pg.ow)]);
+    cpu::conv2d(pg, x.data, w1.data, b1, t.get(), ctx.threads, &state->pointwiseAct);
+    if (pool) cpu::conv2dPooled(dg, t.get(), w2.data, b2, nullptr, pairOut, ctx.threads, &state->depthwiseAct);
+    else cpu::conv2d(dg, t.get(), w2.data, b2, pairOut, ctx.threads, &state->depthwiseAct);
   }
   if (project) cpu::conv2dResidual(qg, d.get(), w3, b3, z, y.data, ctx.threads, &state->projectAct);
 }

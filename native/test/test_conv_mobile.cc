@@ -592,7 +592,7 @@ TEST_CASE(dispatch_takes_supported_layers_and_matches_reference) {
 // blocks (14x14, 10x20, 40x128, 28x28; smaller odd planes run on one thread); several bands a thread both ways (64x128 with 128 channels: 6 rows a band; pooled
 // 64x64 with 96: 18; 40x128 with 768 channels split by channels: 14), pooled planes of odd height and
 // width, rows of at most one vector (8, 16 wide), one-row planes, channel counts that are not a multiple of
-// any row block, more than one slice of input channels (C > 128), batches. Tanh / Sigmoid and other
+// any row block, more than one slice of input channels (C > 128), batches, dense panel copies. Tanh / Sigmoid and other
 // geometries are declined.
 TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
   struct Case {
@@ -608,6 +608,10 @@ TEST_CASE(pointwise_depthwise_fused_every_level_matches_reference) {
       // By rows at 2 and 3 threads since the threshold is 12 rows a thread (28x28: PFLD's, 7 steps of 4 rows
       // split 3 + 4; 40x16: 40 steps of 1 row), by channels at 1 thread.
       {1, 16, 32, 28, 28, false},  {1, 8, 24, 40, 16, false},
+      // Planes of a multiple of 256 floats with 4 or more channel blocks: with AVX2 and the baseline each
+      // column block's X panel is copied dense first (densePanelPays), here with 64 input channels and with
+      // 200 (two slices of 100).
+      {1, 64, 24, 32, 32, true},   {1, 200, 24, 16, 32, false},
   };
   std::vector<ConvActivation> kinds;
   for (const ConvActivation& a : activations())
