@@ -223,6 +223,7 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, int64_
   float* y0 = yp + c0;
   const int64_t pw = g.ow / 2;  // Pool: pooled row length; the strip's pooled columns start at c0 / 2
   const Mask pooled = Isa::firstLanes(std::min<int64_t>(kL / 2, pw - c0 / 2));
+  const bool pooledFull = pw - c0 / 2 >= kL / 2;  // a plain half-vector store (see Isa::storeLowHalf)
   const V lowest = Isa::set1(std::numeric_limits<float>::lowest());
   V evenRow = lowest;
   auto put = [&](int64_t oy, V v) {
@@ -231,7 +232,9 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, int64_
         evenRow = Isa::max(v, lowest);  // never NaN
       } else {  // (an odd row always has its pooled row: oy / 2 < oh / 2)
         const V m = Isa::max(v, evenRow);  // never NaN
-        Isa::storeMasked(yp + (oy / 2) * pw + c0 / 2, Isa::max(Isa::odds(m, m), Isa::evens(m, m)), pooled);
+        const V p = Isa::maxOfPairs(m);
+        if (pooledFull) Isa::storeLowHalf(yp + (oy / 2) * pw + c0 / 2, p);
+        else Isa::storeMasked(yp + (oy / 2) * pw + c0 / 2, p, pooled);
       }
     } else if (Full) {
       Isa::store(y0 + oy * w, v);

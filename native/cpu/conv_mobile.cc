@@ -24,6 +24,7 @@ struct Isa {
     return v;
   }
   static void store(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+  static void storeLowHalf(float* p, V v) { std::memcpy(p, &v, sizeof v / 2); }  // lanes [0, L / 2)
   static Mask allLanes() { return (1u << L) - 1; }
   // Lanes [0, n), n clamped to [0, L].
   static Mask firstLanes(int64_t n) { return lanes(0, n); }
@@ -50,6 +51,8 @@ struct Isa {
   // The even lanes of the 2L values a, b (stride 2).
   static V evens(V a, V b) { return V{a[0], a[2], b[0], b[2]}; }
   static V odds(V a, V b) { return V{a[1], a[3], b[1], b[3]}; }
+  // Lane j < L / 2: max(v[2j], v[2j + 1]) (v holds no NaN); the upper lanes are unspecified.
+  static V maxOfPairs(V v) { return max(odds(v, v), evens(v, v)); }
   // [prev's last lane, cur's lanes 0 .. L-2] and [cur's lanes 1 .. L-1, next's lane 0]: a row's
   // vector shifted one column right / left, for the 3x3 neighbours.
   static V shiftInLeft(V prev, V cur) { return V{prev[3], cur[0], cur[1], cur[2]}; }

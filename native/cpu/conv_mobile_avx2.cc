@@ -20,6 +20,9 @@ struct Isa {
   static V set1(float f) { return _mm256_set1_ps(f); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  // Lanes [0, 4). Where all of them go out this is what to use: AMD's Zen cores run a masked store
+  // (vmaskmovps) as a long microcoded sequence.
+  static void storeLowHalf(float* p, V v) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); }
   static Mask lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi), clamped to [0, L]
     const __m256i j = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     // (Clamped by value: std::clamp<int64_t>(lo, 0, L) returns a reference to a temporary, which GCC's
@@ -43,6 +46,12 @@ struct Isa {
   static V odds(V a, V b) {
     const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  // Lane j < 4: max(v[2j], v[2j + 1]) (v holds no NaN); the upper lanes are unspecified. One in-lane swap
+  // of neighbours and one lane-crossing permute, where max(odds, evens) took four shuffles.
+  static V maxOfPairs(V v) {
+    const V m = _mm256_max_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm256_permutevar8x32_ps(m, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
   }
   // [prev7, cur0 .. cur6] and [cur1 .. cur7, next0]: 128-bit halves swapped across, then byte-aligned.
   static V shiftInLeft(V prev, V cur) {

@@ -25,6 +25,7 @@ struct Isa {
   static V set1(float f) { return _mm512_set1_ps(f); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void storeLowHalf(float* p, V v) { _mm256_storeu_ps(p, _mm512_castps512_ps256(v)); }  // lanes [0, 8)
   static Mask lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi), clamped to [0, L]
     // (Clamped by value: std::clamp<int64_t>(lo, 0, L) returns a reference to a temporary, which GCC's
     // AddressSanitizer reported as used after its scope once inlined into the kernels' loops.)
@@ -47,6 +48,8 @@ struct Isa {
     const __m512i idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     return _mm512_permutex2var_ps(a, idx, b);
   }
+  // Lane j < 8: max(v[2j], v[2j + 1]) (v holds no NaN); the upper lanes are unspecified.
+  static V maxOfPairs(V v) { return max(odds(v, v), evens(v, v)); }
   // [prev15, cur0 .. cur14] and [cur1 .. cur15, next0].
   static V shiftInLeft(V prev, V cur) { return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(cur), _mm512_castps_si512(prev), 15)); }
   static V shiftInRight(V cur, V next) { return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1)); }
