@@ -99,7 +99,7 @@ inline void depthwisePlane(const ConvGeometry& g, const DepthwiseColumns<SX>& co
       }
       out = act(out);
       if (ox + kL <= g.ow) Isa::store(yr + ox, out);
-      else Isa::storeMasked(yr + ox, out, Isa::firstLanes(g.ow - ox));
+      else Isa::storeFirst(yr + ox, out, g.ow - ox);
     };
     int64_t vi = 0;
     for (; vi < cols.innerLo; ++vi) vectorAt(vi, std::true_type{});
@@ -222,8 +222,7 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, int64_
   auto row = [=](int64_t iy) { return x0 + iy * w; };
   float* y0 = yp + c0;
   const int64_t pw = g.ow / 2;  // Pool: pooled row length; the strip's pooled columns start at c0 / 2
-  const Mask pooled = Isa::firstLanes(std::min<int64_t>(kL / 2, pw - c0 / 2));
-  const bool pooledFull = pw - c0 / 2 >= kL / 2;  // a plain half-vector store (see Isa::storeLowHalf)
+  const bool pooledFull = pw - c0 / 2 >= kL / 2;  // a plain half-vector store (see Isa::storeLowHalf), else pw - c0 / 2 (>= 0) lanes
   const V lowest = Isa::set1(std::numeric_limits<float>::lowest());
   V evenRow = lowest;
   auto put = [&](int64_t oy, V v) {
@@ -234,12 +233,12 @@ inline void depthwise3x3SameStrip(const ConvGeometry& g, const float* xp, int64_
         const V m = Isa::max(v, evenRow);  // never NaN
         const V p = Isa::maxOfPairs(m);
         if (pooledFull) Isa::storeLowHalf(yp + (oy / 2) * pw + c0 / 2, p);
-        else Isa::storeMasked(yp + (oy / 2) * pw + c0 / 2, p, pooled);
+        else Isa::storeFirst(yp + (oy / 2) * pw + c0 / 2, p, pw - c0 / 2);
       }
     } else if (Full) {
       Isa::store(y0 + oy * w, v);
     } else {
-      Isa::storeMasked(y0 + oy * w, v, cur);
+      Isa::storeFirst(y0 + oy * w, v, w - c0);
     }
   };
   V A = b, B = b;
@@ -363,7 +362,7 @@ inline void depthwise3x3Stride2Strip(const ConvGeometry& g, const float* xp, con
   for (int t = 0; t < 9; ++t) wv[t] = Isa::set1(wc[t]);
   const V b = Isa::set1(bias);
   const Mask prevMask = ox0 > 0 ? Isa::allLanes() : Isa::firstLanes(0);
-  const Mask loMask = Isa::firstLanes(w - 2 * ox0), hiMask = Isa::firstLanes(w - 2 * ox0 - kL), outMask = Isa::firstLanes(ow - ox0);
+  const Mask loMask = Isa::firstLanes(w - 2 * ox0), hiMask = Isa::firstLanes(w - 2 * ox0 - kL);
   const float* x0 = xp + 2 * ox0;
   float* y0 = yp + ox0;
   const bool prefetch = ow > kL;  // several strips (see kPrefetchRows)
@@ -394,7 +393,7 @@ inline void depthwise3x3Stride2Strip(const ConvGeometry& g, const float* xp, con
       A = addRow(b, iy + 2, 0);
     }
     if (Full) Isa::store(y0 + oy * ow, act(out));
-    else Isa::storeMasked(y0 + oy * ow, act(out), outMask);
+    else Isa::storeFirst(y0 + oy * ow, act(out), ow - ox0);
   }
 }
 

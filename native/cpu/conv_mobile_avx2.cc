@@ -23,6 +23,13 @@ struct Isa {
   // Lanes [0, 4). Where all of them go out this is what to use: AMD's Zen cores run a masked store
   // (vmaskmovps) as a long microcoded sequence.
   static void storeLowHalf(float* p, V v) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); }
+  // Lanes [0, n), 0 < n < 8, in at most three plain stores (4, 2, 1 lanes), for the same reason.
+  static void storeFirst(float* p, V v, int64_t n) {
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n >= 4) _mm_storeu_ps(p, h), h = _mm256_extractf128_ps(v, 1), p += 4, n -= 4;
+    if (n >= 2) _mm_storel_pi(reinterpret_cast<__m64*>(p), h), h = _mm_movehl_ps(h, h), p += 2, n -= 2;
+    if (n) _mm_store_ss(p, h);
+  }
   static Mask lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi), clamped to [0, L]
     const __m256i j = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     // (Clamped by value: std::clamp<int64_t>(lo, 0, L) returns a reference to a temporary, which GCC's
