@@ -117,19 +117,16 @@ inline void stemPhaseRow(const float* src, int64_t width, int64_t pl, int stride
   }
 }
 
-// n floats from src to dst (null src: zeros), whole vectors and a masked last one.
+// n floats from src to dst (null src: zeros), whole vectors and a partial last one (Isa::storeFirst).
 inline void stemCopy(const float* src, float* dst, int64_t n) {
   int64_t j = 0;
   if (!src) {
     for (; j + kL <= n; j += kL) Isa::store(dst + j, Isa::zero());
-    if (j < n) Isa::storeMasked(dst + j, Isa::zero(), Isa::firstLanes(n - j));
+    if (j < n) Isa::storeFirst(dst + j, Isa::zero(), n - j);
     return;
   }
   for (; j + kL <= n; j += kL) Isa::store(dst + j, Isa::load(src + j));
-  if (j < n) {
-    const Mask m = Isa::firstLanes(n - j);
-    Isa::storeMasked(dst + j, Isa::loadMasked(src + j, m), m);
-  }
+  if (j < n) Isa::storeFirst(dst + j, Isa::loadMasked(src + j, Isa::firstLanes(n - j)), n - j);
 }
 
 // The whole layer with C input channels (K = 9C taps, a compile-time trip count). The activation is
