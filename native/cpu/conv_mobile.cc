@@ -25,7 +25,7 @@ struct Isa {
   }
   static void store(float* p, V v) { std::memcpy(p, &v, sizeof v); }
   static void storeLowHalf(float* p, V v) { std::memcpy(p, &v, sizeof v / 2); }  // lanes [0, L / 2)
-  static void storeFirst(float* p, V v, int64_t n) { std::memcpy(p, &v, sizeof(float) * static_cast<size_t>(n)); }  // lanes [0, n), 0 < n < L
+  static void storeFirst(float* p, V v, int64_t n) { std::memcpy(p, &v, sizeof(float) * static_cast<size_t>(n)); }  // lanes [0, n), 0 <= n < L
   static Mask allLanes() { return (1u << L) - 1; }
   // Lanes [0, n), n clamped to [0, L].
   static Mask firstLanes(int64_t n) { return lanes(0, n); }

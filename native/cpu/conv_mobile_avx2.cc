@@ -23,7 +23,7 @@ struct Isa {
   // Lanes [0, 4). Where all of them go out this is what to use: AMD's Zen cores run a masked store
   // (vmaskmovps) as a long microcoded sequence.
   static void storeLowHalf(float* p, V v) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); }
-  // Lanes [0, n), 0 < n < 8, in at most three plain stores (4, 2, 1 lanes), for the same reason.
+  // Lanes [0, n), 0 <= n < 8, in at most three plain stores (4, 2, 1 lanes), for the same reason.
   static void storeFirst(float* p, V v, int64_t n) {
     __m128 h = _mm256_castps256_ps128(v);
     if (n >= 4) _mm_storeu_ps(p, h), h = _mm256_extractf128_ps(v, 1), p += 4, n -= 4;

@@ -26,7 +26,7 @@ struct Isa {
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static void storeLowHalf(float* p, V v) { _mm256_storeu_ps(p, _mm512_castps512_ps256(v)); }  // lanes [0, 8)
-  static void storeFirst(float* p, V v, int64_t n) { storeMasked(p, v, firstLanes(n)); }  // lanes [0, n), 0 < n < L
+  static void storeFirst(float* p, V v, int64_t n) { storeMasked(p, v, firstLanes(n)); }  // lanes [0, n), 0 <= n < L
   static Mask lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi), clamped to [0, L]
     // (Clamped by value: std::clamp<int64_t>(lo, 0, L) returns a reference to a temporary, which GCC's
     // AddressSanitizer reported as used after its scope once inlined into the kernels' loops.)
