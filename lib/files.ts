@@ -159,6 +159,24 @@ export function writeError(file: string, dir: string, e: unknown): FacestyleErro
  * The target's folder, checked (ERR_FACESTYLE_NOT_FOUND when missing, unless createFolder makes it;
  * ERR_FACESTYLE_ARGUMENT when the target is a folder), and a fresh temp name beside the target.
  */
+/**
+ * Refuses (ERR_FACESTYLE_ARGUMENT) a write target that exists and is not a regular file, through symlinks: a
+ * folder, or a device, pipe or socket, which the rename that ends a whole write would replace (as root, an
+ * output of /dev/null replaced the device with a file). A missing target, or one whose path cannot be
+ * followed, passes: the folder checks report that.
+ */
+export function checkWriteTarget(file: string): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(file, { throwIfNoEntry: false });
+  } catch {
+    return;
+  }
+  if (!st || st.isFile()) return;
+  if (st.isDirectory()) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`);
+  throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a device, pipe or socket, not a regular file (writing it whole would replace it)`);
+}
+
 function prepare(file: string, createFolder: boolean): { dir: string; temp: string } {
   const dir = path.dirname(path.resolve(file));
   if (createFolder) {
@@ -171,7 +189,7 @@ function prepare(file: string, createFolder: boolean): { dir: string; temp: stri
       throw writeError(file, dir, e);
     }
   } else if (!isDirectory(dir)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Cannot write '${file}': the folder '${dir}' does not exist`);
-  if (isDirectory(file)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a folder`);
+  checkWriteTarget(file);
   removeStaleTempFiles(file, path.basename(file), { listed: true });
   return { dir, temp: path.join(dir, `.${path.basename(file)}.partial-${process.pid}-${randomBytes(4).toString('hex')}.tmp`) };
 }

@@ -3,7 +3,7 @@ import fs, { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { makeDirs, removePendingTempFiles, removeStaleTempFiles, samePath, writeFileWhole } from '../lib/files.js';
+import { makeDirs, removePendingTempFiles, removeStaleTempFiles, samePath, writeFileWhole, writeFileWholeSync } from '../lib/files.js';
 import { spawnSync } from 'node:child_process';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'facestyle-files-'));
@@ -41,6 +41,23 @@ describe('writeFileWhole', () => {
     await expect(writeFileWhole(path.join(tmp, 'nope', 'x.bin'), bytes)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
     await expect(writeFileWhole(tmp, bytes)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
     expect(made).toBe(0);
+  });
+
+  it('refuses a pipe as the target, also through a symlink, and leaves it in place (the rename replaced such files: /dev/null, as root)', async (ctx) => {
+    const dir = mkdtempSync(path.join(tmp, 'fifo-'));
+    const fifo = path.join(dir, 'pipe.png');
+    if (spawnSync('mkfifo', [fifo]).status !== 0) return ctx.skip('mkfifo is not available here');
+    symlinkSync(fifo, path.join(dir, 'link.png'));
+    let made = 0;
+    const bytes = async () => (++made, new Uint8Array(1));
+    for (const target of [fifo, path.join(dir, 'link.png')])
+      await expect(writeFileWhole(target, bytes)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('a device, pipe or socket') });
+    expect(() => writeFileWholeSync(fifo, () => new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+    expect(made).toBe(0);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+    expect(fs.lstatSync(path.join(dir, 'link.png')).isSymbolicLink()).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['link.png', 'pipe.png']);
+    // (Not tried on /dev/null: a regression would replace the machine's device when the tests run as root.)
   });
 });
 

@@ -2,7 +2,7 @@
 // writeRgbImage checked nothing (an unknown format, short or long data, a 0x0 image, null and Uint16Array data
 // were uncoded errors from sharp or written silently), and readImageRgb, toRgbImage and rgbToTensor dropped
 // misspelt options without a word. Each case is ERR_FACESTYLE_ARGUMENT with a message naming what was wrong.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -96,5 +96,16 @@ describe('readImageRgb, toRgbImage and rgbToTensor refuse options they do not ta
     const t = rgbToTensor(data, 4, 4, { range: 'signed', channels: 'bgr' });
     expect(t.shape).toEqual([1, 3, 4, 4]);
     expect(t.data[0]).toBeCloseTo((90 / 255) * 2 - 1, 6);
+  });
+});
+
+describe('readImageRgb on a corrupt file that exists', () => {
+  it("is ERR_FACESTYLE_FORMAT, not 'not found' (libvips's 'missing SOS marker' was taken for a missing file)", async () => {
+    const jpeg = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 200, g: 90, b: 40 } } }).jpeg().toBuffer();
+    const file = path.join(root, 'cut.jpg');
+    writeFileSync(file, jpeg.subarray(0, jpeg.indexOf(Buffer.from([0xff, 0xda])))); // the headers, cut before the scan (SOS)
+    await expect(readImageRgb(file)).rejects.toMatchObject({ code: 'ERR_FACESTYLE_FORMAT', message: expect.stringContaining('cut.jpg') });
+    // A file that is really missing is still NOT_FOUND.
+    await expect(readImageRgb(path.join(root, 'absent.jpg'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NOT_FOUND' });
   });
 });

@@ -1,10 +1,11 @@
 // Image helpers on sharp: file/Buffer -> Float32 NCHW tensor (size, RGB/BGR, range) and back.
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../lib/graph/tensor.js';
-import { imageToTensor, tensorToImage, tensorToRgb } from '../lib/image/io.js';
+import { imageToTensor, saveTensorImage, tensorToImage, tensorToRgb } from '../lib/image/io.js';
 import { describeShared, sharedData } from './helpers/shared.js';
 
 // A 4x2 image with known pixels, made here (no shared data needed).
@@ -82,8 +83,20 @@ describe('imageToTensor', () => {
   });
 
   it('clamps out-of-range values when converting back', () => {
-    const t = new Tensor([1, 3, 1, 1], [2, -5, Number.NaN]);
-    expect([...tensorToRgb(t).data]).toEqual([255, 0, 0]);
+    const t = new Tensor([1, 3, 1, 1], [2, -5, Number.POSITIVE_INFINITY]);
+    expect([...tensorToRgb(t).data]).toEqual([255, 0, 255]);
+  });
+
+  it('refuses NaN when converting back (ERR_FACESTYLE_NUMERIC, naming where), and writes no image file', async () => {
+    const t = new Tensor([1, 3, 2, 2], [0, 0, 0, 0, 0, 0, 0, Number.NaN, 0, 0, 0, 0]);
+    expect(() => tensorToRgb(t)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_NUMERIC', message: expect.stringContaining('channel 1, pixel (1, 1)') }));
+    const dir = mkdtempSync(path.join(tmpdir(), 'facestyle-nan-'));
+    try {
+      await expect(saveTensorImage(t, path.join(dir, 'nan.png'))).rejects.toMatchObject({ code: 'ERR_FACESTYLE_NUMERIC' });
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

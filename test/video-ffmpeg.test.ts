@@ -306,6 +306,31 @@ describeNeeding({ shared: true, ffmpeg: true }, 'stylizeVideo on bad input', () 
     if (existsSync('/dev/null')) await expect(probeVideo('/dev/null')).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('a device, pipe or socket') });
   });
 
+  it('refuses an output that is a pipe (named .mp4) before any work, and leaves the pipe in place', async (ctx) => {
+    const fifo = out('pipe-out.mp4');
+    if (spawnSync('mkfifo', [fifo]).status !== 0) return ctx.skip('mkfifo is not available here');
+    const stylizer = fake();
+    await expect(stylizeVideo(shared('video', '908.mp4'), fifo, { stylizer })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('a device, pipe or socket') });
+    expect(stylizer.detectCalls).toHaveLength(0);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    rmSync(fifo);
+  });
+
+  it('decodeVideo refuses sizes no video has and options it does not take, before starting ffmpeg (Buffer.allocUnsafe failed uncoded)', async () => {
+    const info = await probeVideo(shared('video', '651.mp4'));
+    for (const bad of [{ width: 1e6, height: 1e6 }, { width: 0 }, { height: 2.5 }, { width: Number.NaN }])
+      await expect(decodeVideo({ ...info, ...bad }).next()).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    await expect(decodeVideo(info, { bogus: 1 } as never).next()).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('bogus') });
+    await expect(decodeVideo(null as never).next()).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT' });
+    expect(() => startDecode(shared('video', '651.mp4'), { bogus: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+    expect(() => startDecode(shared('video', '651.mp4'), { maxFrames: 'x' as never })).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT' }));
+    // A good call still decodes.
+    const frames = decodeVideo(info, { maxFrames: 1 });
+    const first = await frames.next();
+    await frames.return(undefined);
+    expect(first.value?.width).toBe(info.width);
+  });
+
   it('rejects an output in a missing folder before doing any work', async () => {
     const stylizer = fake();
     const target = path.join(tmp, 'missing', 'dir', 'out.mp4');

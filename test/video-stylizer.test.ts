@@ -4,12 +4,12 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFaceStylizer, type FaceStylizer } from '../lib/face/index.js';
 import { GraphBuilder } from '../lib/graph/builder.js';
 import { exportOnnx } from '../lib/onnx/export.js';
 import type { RgbImage } from '../lib/face/types.js';
-import { cropRgb, readFrameFolder } from '../lib/video/frames.js';
+import { checkFrame, cropRgb, readFrameFolder } from '../lib/video/frames.js';
 import { interOcularDistance } from '../lib/video/one-euro.js';
 import { isOwnedFrame, ownFrames } from '../lib/video/owned-frames.js';
 import { createVideoStylizer, type FrameFaces, type FrameStylizer } from '../lib/video/stylizer.js';
@@ -137,5 +137,12 @@ describeShared('stylizeFrames with the stylizer it creates', () => {
     ac.abort(reason);
     await expect(first).rejects.toBe(reason);
     expect(produced).toBe(0);
+  });
+});
+
+describe('checkFrame names what it received', () => {
+  it('null, a number and an object without pixels: each named (null was called "object")', () => {
+    for (const [bad, named] of [[null, 'received null'], [7, 'received 7'], [{ width: 2 }, 'received Object']] as const)
+      expect(() => checkFrame(bad, 3)).toThrow(expect.objectContaining({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining(`frame 3 to be {data: Uint8Array, width, height} but ${named}`) }));
   });
 });

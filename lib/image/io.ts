@@ -61,7 +61,8 @@ export async function readImageRgb(input: ImageInput, options: { limitInputPixel
     const msg = lines.join('; ');
     if (/out of memory|bad_alloc/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_OUT_OF_MEMORY', `Out of memory decoding the image${typeof input === 'string' ? ` '${input}'` : ''}: ${msg}`, { cause: e });
     if (/pixel limit/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Image${typeof input === 'string' ? ` '${input}'` : ''} exceeds the pixel limit of ${limit} (the limitInputPixels option, --limit-input-pixels on the command line, raises it): ${msg}`);
-    if (typeof input === 'string' && /missing|no such file|ENOENT/i.test(msg)) throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `Image file not found: ${input}`);
+    // A missing file is told by the file system, not by the message: libvips's 'missing SOS marker' is a
+    // corrupt JPEG that exists.
     const unreadable = typeof input === 'string' ? await unreadableFile(input, `Image file '${input}'`) : null;
     if (unreadable) throw unreadable;
     if (typeof input === 'string' && isDirectory(input))
@@ -159,7 +160,9 @@ export function tensorToRgb(tensor: Tensor, options: TensorPixelOptions = {}): {
     const src = base + order[c] * plane;
     for (let i = 0; i < plane; ++i) {
       const v = (tensor.data[src + i] - lo) * scale;
-      out[i * 3 + c] = v <= 0 || Number.isNaN(v) ? 0 : v >= 255 ? 255 : Math.round(v);
+      if (Number.isNaN(v))
+        throw new FacestyleError('ERR_FACESTYLE_NUMERIC', `The tensor holds NaN at image ${index}, channel ${order[c]}, pixel (${i % width}, ${Math.floor(i / width)}): no colour to write`);
+      out[i * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
     }
   }
   return { data: out, width, height };

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { FacestyleError, formatError, unreadableFile } from '../errors.js';
 import { killAtTeardown, removeAtTeardown, removeStaleTempFiles, samePath } from '../files.js';
 import type { RgbImage } from '../face/types.js';
+import * as is from '../is.js';
 
 export interface FfmpegPaths {
   ffmpeg: string;
@@ -260,6 +261,11 @@ function decodeErrors(stderr: string): string[] {
     .filter((l) => l.length > 0);
 }
 
+/** The largest width or height decodeVideo takes (H.264 and HEVC stop at 16384; so does ffmpeg's own limit for most codecs). */
+export const MAX_VIDEO_SIDE = 32768;
+
+const DECODE_OPTION_KEYS = ['maxFrames', 'signal', 'strict', 'paths', 'started'];
+
 export interface DecodeOptions {
   /** Stop after this many frames. */
   maxFrames?: number;
@@ -300,6 +306,9 @@ export interface StartedDecode {
  * behind ffprobe's (both are a process start, tens of ms, more on a busy machine).
  */
 export function startDecode(file: string, options: Pick<DecodeOptions, 'maxFrames' | 'paths'> = {}): StartedDecode {
+  if (!is.string(file)) throw is.invalid('file', 'a video file path', file);
+  is.knownOptions('startDecode', options, ['maxFrames', 'paths']);
+  if (options.maxFrames !== undefined) is.integerInRange('maxFrames', options.maxFrames, 1, Number.MAX_SAFE_INTEGER);
   const paths = options.paths ?? ffmpegPaths();
   const args = ['-v', 'error', '-nostdin', '-threads', String(ffmpegThreads()), '-i', ffmpegFileArg(file), '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
   if (options.maxFrames !== undefined) args.push('-frames:v', String(options.maxFrames));
@@ -336,11 +345,16 @@ export function startDecode(file: string, options: Pick<DecodeOptions, 'maxFrame
  * is a decoder from startDecode() on the same file (and maxFrames) to read instead of starting one.
  */
 export async function* decodeVideo(info: VideoInfo, options: DecodeOptions & { started?: StartedDecode } = {}): AsyncGenerator<RgbImage, void, undefined> {
+  is.knownOptions('decodeVideo', options, DECODE_OPTION_KEYS);
+  if (!is.object(info) || !is.string(info.file)) throw is.invalid('info', 'a VideoInfo from probeVideo ({file, width, height, ...})', info);
+  // The frame buffer is width x height x 3 bytes: sizes no video has would fail inside Buffer.allocUnsafe.
+  is.integerInRange('info.width', info.width, 1, MAX_VIDEO_SIDE);
+  is.integerInRange('info.height', info.height, 1, MAX_VIDEO_SIDE);
   if (options.started && (options.started.file !== info.file || options.started.maxFrames !== options.maxFrames)) {
     options.started.kill();
     throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `The started decoder is for ${options.started.file} (maxFrames ${options.started.maxFrames}), not ${info.file} (maxFrames ${options.maxFrames})`);
   }
-  const decoder = options.started ?? startDecode(info.file, options);
+  const decoder = options.started ?? startDecode(info.file, { maxFrames: options.maxFrames, paths: options.paths });
   const { child, stderr } = decoder;
   const { width, height } = info;
   const frameBytes = width * height * 3;

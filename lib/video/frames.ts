@@ -5,6 +5,7 @@ import path from 'node:path';
 import { FacestyleError, readError, shapeError } from '../errors.js';
 import type { RgbImage } from '../face/types.js';
 import { removeAtTeardown, removeStaleTempFiles } from '../files.js';
+import * as is from '../is.js';
 import { IMAGE_EXTENSIONS_TEXT, isImageFileName, readImageRgb, sharpFromPixels } from '../image/io.js';
 
 /** Image files of a folder in frame order: natural sort, so frame_2 comes before frame_10. */
@@ -173,7 +174,7 @@ export class FrameFolderWriter {
 export function checkFrame(frame: unknown, index: number): RgbImage {
   const f = frame as RgbImage;
   if (!f || !(f.data instanceof Uint8Array) || !Number.isInteger(f.width) || !Number.isInteger(f.height) || f.width <= 0 || f.height <= 0) {
-    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected frame ${index} to be {data: Uint8Array, width, height} but received ${typeof frame}`);
+    throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Expected frame ${index} to be {data: Uint8Array, width, height} but received ${is.describe(frame)}`);
   }
   if (f.data.length !== f.width * f.height * 3) throw shapeError(`Expected ${f.width * f.height * 3} bytes for ${f.width}x${f.height} RGB frame ${index} but received ${f.data.length}`);
   return f;

@@ -11,6 +11,7 @@ import type { RgbImage } from '../face/types.js';
 import type { DeviceName } from '../runtime/session.js';
 import { type FacesOption, faceLimit } from '../face/stylize.js';
 import * as is from '../is.js';
+import { checkWriteTarget } from '../files.js';
 import { ownFrames } from './owned-frames.js';
 import { checkFfmpeg, checkOutputPath, decodeVideo, ffmpegPaths, isVideoPath, probeVideo, startDecode, VideoEncoder, type VideoInfo } from './ffmpeg.js';
 import { checkFrame, checkFrameFolderOutput, FrameFolderWriter, listFrameFiles, readFrameFolder } from './frames.js';
@@ -476,6 +477,7 @@ export async function stylizeVideo(input: string, output: string, options: Styli
   }
   const folderOut = output.replace(/[\\/]+$/, '') || output;
   await checkOutputPath(outputIsFolder ? folderOut : output, input);
+  if (!outputIsFolder) checkWriteTarget(output); // not a device or pipe, which the final rename would replace
   // An existing, non-empty output folder is refused unless overwrite (checked again at the end).
   if (outputIsFolder) await checkFrameFolderOutput(folderOut, overwrite);
   const paths = ffmpegPaths();
