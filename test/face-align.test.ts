@@ -132,6 +132,18 @@ const identityError = (m: Affine2x3, size: number) => ({
   translation: Math.max(Math.abs(m[2]), Math.abs(m[5])) / size,
 });
 
+describe('alignFaces names the face whose landmarks give no usable alignment', () => {
+  it('landmarks scaled by 1e7 and coincident points: ERR_FACESTYLE_ARGUMENT naming landmarks[1] (it said only "The affine matrix is not invertible")', async () => {
+    const image = { data: new Uint8Array(64 * 64 * 3), width: 64, height: 64 };
+    const good: Landmarks5 = [[20, 24], [44, 24], [32, 34], [23, 46], [41, 46]];
+    const huge = good.map(([x, y]) => [x * 1e7, y * 1e7]) as unknown as Landmarks5;
+    const same = good.map(() => [30, 30]) as unknown as Landmarks5;
+    for (const bad of [huge, same])
+      await expect(alignFaces(image, [good, bad], { size: 32 })).rejects.toMatchObject({ code: 'ERR_FACESTYLE_ARGUMENT', message: expect.stringContaining('landmarks[1] give no usable alignment') });
+    expect((await alignFaces(image, [good], { size: 32 })).matrices).toHaveLength(1);
+  });
+});
+
 describe('region rounding (warp sessions reused across frames)', () => {
   it('grows a span to a multiple of 32 inside the image, or to the whole image', () => {
     expect(roundedSpan(10, 50, 1000)).toEqual([10, 74]);

@@ -1,7 +1,7 @@
 // Alignment: an image -> crop similarity per face, then the crops by the native WarpAffine op.
 // 'ffhq' is the FFHQ dataset's procedure (from 68 points when there are, else its 5-point
 // approximation); 'ffhq-template' and 'arcface' fit the 5 points to a template by least squares.
-import { argumentError, shapeError } from '../errors.js';
+import { FacestyleError, argumentError, shapeError } from '../errors.js';
 import { Tensor } from '../graph/tensor.js';
 import { rgbToTensor } from '../image/io.js';
 import * as is from '../is.js';
@@ -243,7 +243,20 @@ export async function alignFaces(image: RgbImage | Tensor, landmarks: readonly F
   const border = is.oneOf('border', options.border ?? 'reflect', WARP_BORDERS);
   if (!Array.isArray(landmarks)) throw is.invalid('landmarks', 'an array of faces or 5- or 68-point landmarks', landmarks);
   const range = is.oneOf('range', options.range ?? 'unit', ['unit', 'signed'] as const);
-  const matrices = landmarks.map((l, i) => alignmentMatrix(facePoints(l, `landmarks[${i}]`), template, size));
+  const matrices = landmarks.map((l, i) => {
+    const points = facePoints(l, `landmarks[${i}]`);
+    let m: Affine2x3;
+    try {
+      m = alignmentMatrix(points, template, size);
+    } catch (e) {
+      if (e instanceof FacestyleError && e.code === 'ERR_FACESTYLE_ARGUMENT') throw argumentError(`landmarks[${i}] give no usable alignment: ${e.message}`);
+      throw e;
+    }
+    // Points millions of pixels apart give a crop that maps back to no area.
+    if (!isInvertibleAffine(m))
+      throw argumentError(`landmarks[${i}] give no usable alignment (the points lie too far apart): matrix [${m.map((v) => v.toPrecision(3)).join(', ')}]`);
+    return m;
+  });
   if (matrices.length === 0) return { crops: new Tensor([0, 3, size, size]), matrices };
   if (image instanceof Tensor) {
     const crops = await warpAffine(imageTensor(image), matrices.map(invertAffine), size, size, { border, device: options.device });
