@@ -192,6 +192,9 @@ describe('the raw native addon with hand-made graphs', () => {
       expectCoded(await rejected(s.run([new Float32Array(6), new Float32Array(6)])), 'ERR_FACESTYLE_ARGUMENT', 'Expected 1 feeds but received 2');
       expectCoded(await rejected(s.run([new Float32Array(4)])), 'ERR_FACESTYLE_SHAPE', "Feed 'x'", 'needs 6 floats', 'received 4');
       expectCoded(await rejected(async () => s.run([new Float64Array(6) as unknown as Float32Array])), 'ERR_FACESTYLE_ARGUMENT', 'Expected Float32Array for feed 0');
+      // Outputs the caller gives are named too (they were "Output 0" alone).
+      expectCoded(await rejected(async () => s.run([new Float32Array(6)], [new Float32Array(5)])), 'ERR_FACESTYLE_SHAPE', "Output 0 ('y') needs 6 floats", 'has 5');
+      expectCoded(caught(() => s.runSync([new Float32Array(6)], [new Float64Array(6) as unknown as Float32Array])), 'ERR_FACESTYLE_ARGUMENT', "Expected Float32Array for output 0 ('y')");
     } finally {
       s.dispose();
     }

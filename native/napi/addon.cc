@@ -157,12 +157,14 @@ std::vector<float*> givenOutputs(Napi::Env env, const Session& s, const Napi::Va
     throw makeError(env, ErrorCode::Argument, "Expected " + std::to_string(count) + " output arrays but received " + std::to_string(outs.Length()));
   std::vector<float*> pointers;
   for (uint32_t i = 0; i < count; ++i) {
+    // "output 0 ('y')": the index is the array's position, the name the graph's.
+    const std::string which = std::to_string(i) + " ('" + s.graph().values[static_cast<size_t>(s.graph().outputs[i])].name + "')";
     Napi::Value v = outs.Get(i);
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw makeError(env, ErrorCode::Argument, "Expected Float32Array for output " + std::to_string(i));
+      throw makeError(env, ErrorCode::Argument, "Expected Float32Array for output " + which);
     Napi::Float32Array f = v.As<Napi::Float32Array>();
     if (f.ElementLength() != s.outputElements(i))
-      throw makeError(env, ErrorCode::Shape, "Output " + std::to_string(i) + " needs " + std::to_string(s.outputElements(i)) + " floats but the array has " + std::to_string(f.ElementLength()));
+      throw makeError(env, ErrorCode::Shape, "Output " + which + " needs " + std::to_string(s.outputElements(i)) + " floats but the array has " + std::to_string(f.ElementLength()));
     pointers.push_back(f.Data());
   }
   return pointers;
