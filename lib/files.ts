@@ -156,10 +156,6 @@ export function writeError(file: string, dir: string, e: unknown): FacestyleErro
 }
 
 /**
- * The target's folder, checked (ERR_FACESTYLE_NOT_FOUND when missing, unless createFolder makes it;
- * ERR_FACESTYLE_ARGUMENT when the target is a folder), and a fresh temp name beside the target.
- */
-/**
  * Refuses (ERR_FACESTYLE_ARGUMENT) a write target that exists and is not a regular file, through symlinks: a
  * folder, or a device, pipe or socket, which the rename that ends a whole write would replace (as root, an
  * output of /dev/null replaced the device with a file). A missing target, or one whose path cannot be
@@ -177,6 +173,11 @@ export function checkWriteTarget(file: string): void {
   throw new FacestyleError('ERR_FACESTYLE_ARGUMENT', `Cannot write '${file}': it is a device, pipe or socket, not a regular file (writing it whole would replace it)`);
 }
 
+/**
+ * The target's folder, checked (ERR_FACESTYLE_NOT_FOUND when missing, unless createFolder makes it;
+ * ERR_FACESTYLE_ARGUMENT when the target is a folder, a device, pipe or socket: checkWriteTarget), and a
+ * fresh temp name beside the target.
+ */
 function prepare(file: string, createFolder: boolean): { dir: string; temp: string } {
   const dir = path.dirname(path.resolve(file));
   if (createFolder) {
