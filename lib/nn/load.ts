@@ -66,14 +66,14 @@ async function readCard(file: string): Promise<GeneratorCard> {
  * (its EMA weights, the generator that training samples and exports). `prefix`: the weights' tensor
  * names start with it ('ema.' in a checkpoint).
  */
-async function locate(p: string): Promise<{ card: GeneratorCard; weights: string; cardFile: string; prefix?: string }> {
+export async function locateGenerator(p: string): Promise<{ card: GeneratorCard; weights: string; cardFile: string; prefix?: string }> {
   p = resolveModelName(p); // a shipped model by name ('comic-light')
   if (await isDir(p)) {
     if (await isFile(path.join(p, 'model.json'))) {
       const card = await readCard(path.join(p, 'model.json'));
       return { card, weights: path.join(p, card.weights ?? 'generator.safetensors'), cardFile: path.join(p, 'model.json') };
     }
-    if (await isFile(path.join(p, 'checkpoint.safetensors'))) return locate(path.join(p, 'checkpoint.safetensors'));
+    if (await isFile(path.join(p, 'checkpoint.safetensors'))) return locateGenerator(path.join(p, 'checkpoint.safetensors'));
     throw new FacestyleError('ERR_FACESTYLE_NOT_FOUND', `No model.json (nor checkpoint.safetensors) in '${p}'`);
   }
   if (p.endsWith('.safetensors')) {
@@ -103,7 +103,7 @@ export async function loadGenerator(model: string | (GeneratorCard & { weightsPa
   let card: GeneratorCard, weights: string;
   let cardFile: string | undefined;
   let prefix: string | undefined;
-  if (typeof model === 'string') ({ card, weights, cardFile, prefix } = await locate(model));
+  if (typeof model === 'string') ({ card, weights, cardFile, prefix } = await locateGenerator(model));
   else if (model && typeof model === 'object' && typeof model.weightsPath === 'string') [card, weights] = [model, model.weightsPath];
   else throw argumentError('Expected a model path (card .json, .safetensors or run folder) or a card with weightsPath');
   if (card?.format !== 'facestyle-generator') {

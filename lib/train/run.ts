@@ -11,6 +11,7 @@ import * as is from '../is.js';
 import { shippedModelPath } from '../models.js';
 import { generatorGraph } from '../nn/generator.js';
 import { modelInfo } from '../nn/info.js';
+import { locateGenerator } from '../nn/load.js';
 import { FOLDER_NAMES, loadPairs } from './data.js';
 import { writeLossCurve, writeSampleGrid } from './report.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
@@ -152,12 +153,9 @@ function checkDevice(device: TrainConfig['device']): void {
 /** Generator weights to start from, read and checked (architecture, finite values) before any data is decoded. */
 async function readInitWeights(file: string, config: TrainConfig): Promise<{ tensors: Map<string, Tensor>; ema: boolean }> {
   if (!is.string(file) || !file) throw is.invalid('initFrom', 'a .safetensors file path', file);
-  // A shipped model by name ('comic-light'), as --model takes it: the weights its card names.
-  const shipped = !(await fs.stat(file).then(() => true, () => false)) ? shippedModelPath(file) : null;
-  if (shipped) {
-    const card = JSON.parse(await fs.readFile(shipped, 'utf8')) as { weights?: unknown };
-    file = path.resolve(path.dirname(shipped), typeof card.weights === 'string' ? card.weights : `${path.basename(shipped, '.json')}.safetensors`);
-  }
+  // A shipped model by name ('comic-light'), as --model takes it: the weights its card names, found as
+  // loadGenerator finds them.
+  if (!(await fs.stat(file).then(() => true, () => false)) && shippedModelPath(file)) file = (await locateGenerator(file)).weights;
   const { tensors: all } = await readSafetensors(file);
   // A training checkpoint holds the raw weights (g.*) and their EMA (ema.g.*): start from the EMA ones,
   // the weights its samples, export and --model use.

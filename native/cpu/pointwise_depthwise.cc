@@ -79,7 +79,7 @@ void pointwiseDepthwiseKernel(KernelContext& ctx) {
                                          ctx.threads)) {
     // The two convs in turn (an activation the fused kernel does not apply in registers, or more than 1024
     // input channels): the 1x1 output in scratch.
-    std::unique_ptr<float[]> t(new float[static_cast<size_t>(pg.n * pg.m * pg.oh * pg.ow)]);
+    const std::unique_ptr<float[]> t(new float[static_cast<size_t>(pg.n * pg.m * pg.oh * pg.ow)]);
     cpu::conv2d(pg, x.data, w1.data, b1, t.get(), ctx.threads, &state->pointwiseAct);
     if (pool) cpu::conv2dPooled(dg, t.get(), w2.data, b2, nullptr, pairOut, ctx.threads, &state->depthwiseAct);
     else cpu::conv2d(dg, t.get(), w2.data, b2, pairOut, ctx.threads, &state->depthwiseAct);
